@@ -1,0 +1,1 @@
+//! Local cache records, one per fingerprint, written atomically.

@@ -1,0 +1,1 @@
+//! What determines an image's artifact, hashed with blake3: input discovery, parallel hashing, stat cache.

@@ -1,0 +1,1 @@
+//! Decides, per image, fresh (with the artifact) or build (with the reasons).

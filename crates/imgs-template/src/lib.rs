@@ -1,0 +1,1 @@
+//! Packer 1.6.6 JSON templates: located parsing, variables, template functions, validation, referenced files.

@@ -1,0 +1,1 @@
+//! Images.toml: members, per-image settings and the image lineage graph.
