@@ -1,0 +1,1 @@
+//! Packer template functions (Go text/template subset with Packer's function set).
