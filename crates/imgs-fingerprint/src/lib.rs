@@ -1,1 +1,13 @@
 //! What determines an image's artifact, hashed with blake3: input discovery, parallel hashing, stat cache.
+
+mod fingerprint;
+mod input_key;
+mod input_set;
+
+pub use fingerprint::{Fingerprint, ParseFingerprintError};
+pub use input_key::{InputKey, ParseInputKeyError};
+pub use input_set::{ChangeKind, InputChange, InputSet};
+
+/// Version of the fingerprint scheme: what is hashed and how. Bumping it changes every fingerprint, so
+/// nothing recorded under an older scheme is reused.
+pub const SCHEME_VERSION: u32 = 1;
