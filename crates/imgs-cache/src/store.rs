@@ -1,0 +1,249 @@
+//! The record directory: lookup, listing, atomic writes, removal.
+
+use std::ffi::OsStr;
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use imgs_fingerprint::Fingerprint;
+
+use crate::{CacheRecord, RECORD_SCHEMA};
+
+const RECORDS_DIR: &str = "records";
+const RECORD_EXTENSION: &str = "json";
+
+/// The local cache under one cache directory (the workspace's `cache/`).
+#[derive(Clone, Debug)]
+pub struct Cache {
+    records: PathBuf,
+}
+
+impl Cache {
+    /// Opens the cache in `cache_dir`. Touches nothing on disk: a cache that does not exist yet is empty.
+    pub fn open(cache_dir: &Path) -> Cache {
+        Cache {
+            records: cache_dir.join(RECORDS_DIR),
+        }
+    }
+
+    /// Where the record of `image` with `fingerprint` lives (whether or not it exists).
+    pub fn record_path(&self, image: &str, fingerprint: &Fingerprint) -> io::Result<PathBuf> {
+        Ok(self.image_dir(image)?.join(record_file_name(fingerprint)))
+    }
+
+    /// The record of `image` built with exactly `fingerprint`, if any.
+    pub fn lookup(
+        &self,
+        image: &str,
+        fingerprint: &Fingerprint,
+    ) -> io::Result<Option<CacheRecord>> {
+        let path = self.record_path(image, fingerprint)?;
+        match fs::read(&path) {
+            Ok(bytes) => parse_record(&path, &bytes, image, Some(fingerprint)).map(Some),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(err) => Err(with_path(&path, err)),
+        }
+    }
+
+    /// The most recently created record of `image`: what the last successful build used, for explaining
+    /// why the next one is needed.
+    pub fn latest(&self, image: &str) -> io::Result<Option<CacheRecord>> {
+        let records = self.image_records(image)?;
+        Ok(records.into_iter().max_by(|a, b| {
+            a.created()
+                .cmp(&b.created())
+                .then_with(|| a.fingerprint.cmp(&b.fingerprint))
+        }))
+    }
+
+    /// Writes `record` atomically, replacing a record with the same image and fingerprint.
+    pub fn store(&self, record: &CacheRecord) -> io::Result<()> {
+        let dir = self.image_dir(&record.image)?;
+        let path = dir.join(record_file_name(&record.fingerprint));
+        fs::create_dir_all(&dir).map_err(|err| with_path(&dir, err))?;
+
+        let mut json = serde_json::to_vec_pretty(record).map_err(io::Error::other)?;
+        json.push(b'\n');
+        // Dot-prefixed so listings skip a temporary file left behind by a crash.
+        let mut temp = tempfile::Builder::new()
+            .prefix(".")
+            .suffix(".tmp")
+            .tempfile_in(&dir)?;
+        temp.write_all(&json)?;
+        // Flush the contents before the rename publishes them, or a crash could leave an empty record.
+        temp.as_file().sync_all()?;
+        temp.persist(&path)
+            .map_err(|err| with_path(&path, err.error))?;
+        Ok(())
+    }
+
+    /// Every record, ordered by image name, then by creation time.
+    pub fn list(&self) -> io::Result<Vec<CacheRecord>> {
+        let mut images = Vec::new();
+        for entry in read_dir_if_exists(&self.records)? {
+            let entry = entry.map_err(|err| with_path(&self.records, err))?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if !name.starts_with('.')
+                && entry
+                    .file_type()
+                    .map_err(|err| with_path(&entry.path(), err))?
+                    .is_dir()
+            {
+                images.push(name.to_owned());
+            }
+        }
+        images.sort();
+
+        let mut all = Vec::new();
+        for image in images {
+            all.extend(self.image_records(&image)?);
+        }
+        Ok(all)
+    }
+
+    /// Deletes the record of `image` with `fingerprint`; `false` if there was none.
+    pub fn remove(&self, image: &str, fingerprint: &Fingerprint) -> io::Result<bool> {
+        let path = self.record_path(image, fingerprint)?;
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(true),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(err) => Err(with_path(&path, err)),
+        }
+    }
+
+    /// Records of one image, oldest first.
+    fn image_records(&self, image: &str) -> io::Result<Vec<CacheRecord>> {
+        let dir = self.image_dir(image)?;
+        let mut records = Vec::new();
+        for entry in read_dir_if_exists(&dir)? {
+            let path = entry.map_err(|err| with_path(&dir, err))?.path();
+            let is_record = path.extension() == Some(OsStr::new(RECORD_EXTENSION))
+                && path
+                    .file_name()
+                    .and_then(OsStr::to_str)
+                    .is_some_and(|name| !name.starts_with('.'));
+            if !is_record {
+                continue;
+            }
+            let bytes = match fs::read(&path) {
+                Ok(bytes) => bytes,
+                // Removed by a concurrent `remove` or cache clean-up since the listing.
+                Err(err) if err.kind() == io::ErrorKind::NotFound => continue,
+                Err(err) => return Err(with_path(&path, err)),
+            };
+            records.push(parse_record(&path, &bytes, image, None)?);
+        }
+        records.sort_by(|a, b| {
+            a.created()
+                .cmp(&b.created())
+                .then_with(|| a.fingerprint.cmp(&b.fingerprint))
+        });
+        Ok(records)
+    }
+
+    fn image_dir(&self, image: &str) -> io::Result<PathBuf> {
+        check_image_name(image)?;
+        Ok(self.records.join(image))
+    }
+}
+
+fn record_file_name(fingerprint: &Fingerprint) -> String {
+    format!("{fingerprint}.{RECORD_EXTENSION}")
+}
+
+/// Image names become directory names; refuse anything that would escape the records directory.
+fn check_image_name(image: &str) -> io::Result<()> {
+    let bad = image.is_empty()
+        || image == "."
+        || image == ".."
+        || image.starts_with('.')
+        || image.contains(['/', '\\', '\0']);
+    if bad {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "`{image}` cannot name a cache record directory (image names must not be empty, start with `.`, or contain `/` or `\\`)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Parses and checks one record file; everything wrong with it is reported with its path.
+fn parse_record(
+    path: &Path,
+    bytes: &[u8],
+    image: &str,
+    fingerprint: Option<&Fingerprint>,
+) -> io::Result<CacheRecord> {
+    let corrupt = |what: String| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "cache record {} is corrupt: {what} (delete the file to rebuild the image)",
+                path.display()
+            ),
+        )
+    };
+
+    // Look at the schema before the full layout so a newer record says so rather than "missing field".
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|err| corrupt(format!("not valid JSON: {err}")))?;
+    match value.get("schema").and_then(serde_json::Value::as_u64) {
+        Some(schema) if schema == u64::from(RECORD_SCHEMA) => {}
+        Some(schema) => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "cache record {} has schema {schema}, but this imgs reads schema {RECORD_SCHEMA} \
+                     (it was written by another imgs version; delete the file to rebuild the image)",
+                    path.display()
+                ),
+            ));
+        }
+        None => return Err(corrupt("no numeric `schema` field".to_owned())),
+    }
+    let record: CacheRecord =
+        serde_json::from_value(value).map_err(|err| corrupt(err.to_string()))?;
+
+    if record.image != image {
+        return Err(corrupt(format!(
+            "it is filed under image `{image}` but records image `{}`",
+            record.image
+        )));
+    }
+    let named = path
+        .file_stem()
+        .and_then(OsStr::to_str)
+        .and_then(|stem| stem.parse::<Fingerprint>().ok());
+    if named != Some(record.fingerprint)
+        || fingerprint.is_some_and(|expected| *expected != record.fingerprint)
+    {
+        return Err(corrupt(format!(
+            "its file name does not match its fingerprint {}",
+            record.fingerprint
+        )));
+    }
+    if record.created().is_none() {
+        return Err(corrupt(format!(
+            "`created_at` is `{}`, not an RFC 3339 time",
+            record.created_at
+        )));
+    }
+    Ok(record)
+}
+
+fn read_dir_if_exists(dir: &Path) -> io::Result<impl Iterator<Item = io::Result<fs::DirEntry>>> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => Some(entries),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => None,
+        Err(err) => return Err(with_path(dir, err)),
+    };
+    Ok(entries.into_iter().flatten())
+}
+
+/// std's I/O errors do not say which file; ours do.
+fn with_path(path: &Path, err: io::Error) -> io::Error {
+    io::Error::new(err.kind(), format!("{}: {err}", path.display()))
+}

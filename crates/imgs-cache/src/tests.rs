@@ -1,0 +1,256 @@
+use std::fs;
+use std::io;
+
+use imgs_fingerprint::{Fingerprint, InputKey, InputSet};
+
+use crate::{BuildArtifact, Cache, CacheRecord, RECORD_SCHEMA};
+
+fn inputs(version: &str) -> InputSet {
+    let mut set = InputSet::new();
+    set.insert(InputKey::Scheme, blake3::hash(b"1"));
+    set.insert(
+        InputKey::Variable("app_version".into()),
+        blake3::hash(version.as_bytes()),
+    );
+    set
+}
+
+fn record(image: &str, version: &str, created_at: &str) -> CacheRecord {
+    let mut record = CacheRecord::new(
+        image,
+        inputs(version),
+        vec![BuildArtifact {
+            name: "qemu".into(),
+            builder_type: "qemu".into(),
+            artifact_id: format!("cache/artifacts/{image}/disk.qcow2"),
+            files: vec![format!("cache/artifacts/{image}/disk.qcow2")],
+        }],
+        "run-0001",
+    );
+    record.created_at = created_at.into();
+    record
+}
+
+/// Error text with the temporary directory replaced, for snapshots.
+fn message(cache_dir: &std::path::Path, err: &io::Error) -> String {
+    err.to_string()
+        .replace(&cache_dir.display().to_string(), "[cache]")
+}
+
+#[test]
+fn stores_and_looks_up_by_image_and_fingerprint() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::open(dir.path());
+    let app = record("app", "1.4.2", "2026-11-25T18:00:00.000Z");
+
+    assert_eq!(cache.lookup("app", &app.fingerprint).unwrap(), None);
+    cache.store(&app).unwrap();
+    assert_eq!(
+        cache.lookup("app", &app.fingerprint).unwrap(),
+        Some(app.clone())
+    );
+    assert_eq!(cache.lookup("base", &app.fingerprint).unwrap(), None);
+    assert_eq!(
+        cache.lookup("app", &inputs("other").fingerprint()).unwrap(),
+        None
+    );
+
+    let path = dir
+        .path()
+        .join(format!("records/app/{}.json", app.fingerprint));
+    assert!(path.is_file());
+    assert_eq!(cache.record_path("app", &app.fingerprint).unwrap(), path);
+}
+
+#[test]
+fn a_missing_cache_directory_is_an_empty_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::open(&dir.path().join("does-not-exist"));
+    let fingerprint = inputs("x").fingerprint();
+    assert_eq!(cache.lookup("app", &fingerprint).unwrap(), None);
+    assert_eq!(cache.latest("app").unwrap(), None);
+    assert_eq!(cache.list().unwrap(), vec![]);
+    assert!(!cache.remove("app", &fingerprint).unwrap());
+}
+
+#[test]
+fn record_file_layout_is_stable() {
+    let app = record("app", "1.4.2", "2026-11-25T18:00:00.000Z");
+    insta::assert_snapshot!("record_json", serde_json::to_string_pretty(&app).unwrap());
+}
+
+#[test]
+fn store_replaces_and_leaves_no_temporary_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::open(dir.path());
+    let mut app = record("app", "1.4.2", "2026-11-25T18:00:00.000Z");
+    cache.store(&app).unwrap();
+    app.run_id = "run-0002".into();
+    cache.store(&app).unwrap();
+
+    assert_eq!(
+        cache
+            .lookup("app", &app.fingerprint)
+            .unwrap()
+            .unwrap()
+            .run_id,
+        "run-0002"
+    );
+    let names: Vec<String> = fs::read_dir(dir.path().join("records/app"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(names, [format!("{}.json", app.fingerprint)]);
+}
+
+#[test]
+fn latest_is_the_most_recently_created_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::open(dir.path());
+    // Stored out of order, and with offsets so that text order and time order disagree.
+    let middle = record("app", "2", "2026-11-25T18:00:00Z");
+    let newest = record("app", "3", "2026-11-25T17:30:00-01:00");
+    let oldest = record("app", "1", "2026-11-25T18:59:00+02:00");
+    for r in [&middle, &newest, &oldest] {
+        cache.store(r).unwrap();
+    }
+    cache
+        .store(&record("base", "9", "2026-11-26T00:00:00Z"))
+        .unwrap();
+
+    assert_eq!(cache.latest("app").unwrap(), Some(newest.clone()));
+    assert_eq!(cache.latest("web").unwrap(), None);
+
+    let listed: Vec<(String, String)> = cache
+        .list()
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.image, r.created_at))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("app".to_owned(), oldest.created_at),
+            ("app".to_owned(), middle.created_at),
+            ("app".to_owned(), newest.created_at),
+            ("base".to_owned(), "2026-11-26T00:00:00Z".to_owned()),
+        ]
+    );
+}
+
+#[test]
+fn listing_skips_temporary_and_foreign_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::open(dir.path());
+    let app = record("app", "1", "2026-11-25T18:00:00Z");
+    cache.store(&app).unwrap();
+    // What a crash during `store` leaves behind, and files people put there.
+    fs::write(dir.path().join("records/app/.tmpA1b2C3.tmp"), "{\"sch").unwrap();
+    fs::write(dir.path().join("records/app/notes.txt"), "hello").unwrap();
+    fs::write(dir.path().join("records/README"), "hello").unwrap();
+
+    assert_eq!(cache.list().unwrap(), vec![app.clone()]);
+    assert_eq!(cache.latest("app").unwrap(), Some(app));
+}
+
+#[test]
+fn remove_says_whether_there_was_a_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::open(dir.path());
+    let app = record("app", "1", "2026-11-25T18:00:00Z");
+    cache.store(&app).unwrap();
+    assert!(cache.remove("app", &app.fingerprint).unwrap());
+    assert!(!cache.remove("app", &app.fingerprint).unwrap());
+    assert_eq!(cache.lookup("app", &app.fingerprint).unwrap(), None);
+}
+
+#[test]
+fn corrupt_records_are_reported_with_path_and_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::open(dir.path());
+    let app = record("app", "1", "2026-11-25T18:00:00Z");
+    cache.store(&app).unwrap();
+    let path = cache.record_path("app", &app.fingerprint).unwrap();
+    let good = fs::read_to_string(&path).unwrap();
+
+    let mut report = Vec::new();
+    let mut check = |label: &str, contents: String| {
+        fs::write(&path, contents).unwrap();
+        let err = cache.lookup("app", &app.fingerprint).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        report.push(format!("{label}:\n  {}", message(dir.path(), &err)));
+        // Listing and `latest` report the same file rather than skipping it.
+        assert_eq!(
+            cache.latest("app").unwrap_err().kind(),
+            io::ErrorKind::InvalidData
+        );
+        assert_eq!(cache.list().unwrap_err().kind(), io::ErrorKind::InvalidData);
+    };
+
+    check("truncated", good[..good.len() / 2].to_owned());
+    check("empty", String::new());
+    check(
+        "newer schema",
+        good.replace(&format!("\"schema\": {RECORD_SCHEMA}"), "\"schema\": 7"),
+    );
+    check(
+        "no schema",
+        good.replace(&format!("\"schema\": {RECORD_SCHEMA},"), ""),
+    );
+    check(
+        "missing field",
+        good.replace("\"run_id\": \"run-0001\"", "\"run\": 1"),
+    );
+    check(
+        "bad input hash",
+        good.replacen(
+            &app.inputs
+                .get(&InputKey::Scheme)
+                .unwrap()
+                .to_hex()
+                .to_string(),
+            "beef",
+            1,
+        ),
+    );
+    check(
+        "other image",
+        good.replace("\"image\": \"app\"", "\"image\": \"web\""),
+    );
+    let other = inputs("2").fingerprint().to_string();
+    check(
+        "other fingerprint",
+        good.replace(&app.fingerprint.to_string(), &other),
+    );
+    check(
+        "bad time",
+        good.replace("2026-11-25T18:00:00Z", "yesterday"),
+    );
+
+    insta::assert_snapshot!("corrupt_records", report.join("\n"));
+}
+
+#[test]
+fn image_names_cannot_escape_the_records_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::open(dir.path());
+    let fingerprint = Fingerprint::from(blake3::hash(b"x"));
+    for bad in ["", ".", "..", "../etc", "a/b", "a\\b", ".hidden"] {
+        let err = cache.lookup(bad, &fingerprint).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{bad}");
+        let mut r = record("app", "1", "2026-11-25T18:00:00Z");
+        r.image = bad.into();
+        assert_eq!(
+            cache.store(&r).unwrap_err().kind(),
+            io::ErrorKind::InvalidInput,
+            "{bad}"
+        );
+    }
+    assert!(
+        !dir.path().join("records").exists()
+            || fs::read_dir(dir.path().join("records"))
+                .unwrap()
+                .next()
+                .is_none()
+    );
+}
