@@ -1,1 +1,250 @@
-//! Decides, per image, fresh (with the artifact) or build (with the reasons).
+//! Decides, per image, `fresh` (an artifact with this fingerprint exists) or `build` (with the reasons).
+//!
+//! Reasons are cargo-style sentences derived from the difference between the image's current inputs and
+//! the inputs recorded by its most recent build: "`images/app/provision.sh` changed",
+//! "variable `app_version` changed", "parent `hardened` will be rebuilt". This crate does no I/O: the
+//! caller computes inputs and looks records up.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use imgs_cache::CacheRecord;
+use imgs_fingerprint::{ChangeKind, Fingerprint, InputChange, InputKey, InputSet};
+use serde::Serialize;
+
+/// Why an image will be built.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "subject", rename_all = "kebab-case")]
+pub enum Reason {
+    /// `--force` (or an equivalent request) asked for it.
+    Forced,
+    /// No build of this image was ever recorded.
+    NeverBuilt,
+    /// Recorded under an older fingerprint scheme.
+    SchemeChanged,
+    TemplateChanged,
+    BuildAdded(String),
+    BuildRemoved(String),
+    FileChanged(String),
+    FileAdded(String),
+    FileRemoved(String),
+    VariableChanged(String),
+    VariableAdded(String),
+    VariableRemoved(String),
+    EnvChanged(String),
+    /// The parent is itself in this plan's builds.
+    ParentRebuilt(String),
+    /// The parent's fingerprint differs from the recorded one, but the parent has an artifact.
+    ParentChanged(String),
+    ParentAdded(String),
+    ParentRemoved(String),
+    /// Inputs equal a recorded build's, yet no record exists for this fingerprint (e.g. it was pruned).
+    RecordMissing,
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::Forced => write!(f, "forced"),
+            Reason::NeverBuilt => write!(f, "never built"),
+            Reason::SchemeChanged => write!(f, "fingerprint scheme changed"),
+            Reason::TemplateChanged => write!(f, "template changed"),
+            Reason::BuildAdded(b) => write!(f, "build `{b}` added"),
+            Reason::BuildRemoved(b) => write!(f, "build `{b}` removed"),
+            Reason::FileChanged(p) => write!(f, "`{p}` changed"),
+            Reason::FileAdded(p) => write!(f, "`{p}` added"),
+            Reason::FileRemoved(p) => write!(f, "`{p}` removed"),
+            Reason::VariableChanged(v) => write!(f, "variable `{v}` changed"),
+            Reason::VariableAdded(v) => write!(f, "variable `{v}` added"),
+            Reason::VariableRemoved(v) => write!(f, "variable `{v}` removed"),
+            Reason::EnvChanged(v) => write!(f, "environment variable `{v}` changed"),
+            Reason::ParentRebuilt(p) => write!(f, "parent `{p}` will be rebuilt"),
+            Reason::ParentChanged(p) => write!(f, "parent `{p}` changed"),
+            Reason::ParentAdded(p) => write!(f, "parent `{p}` added"),
+            Reason::ParentRemoved(p) => write!(f, "parent `{p}` removed"),
+            Reason::RecordMissing => write!(f, "no cache record for this fingerprint"),
+        }
+    }
+}
+
+/// What will happen to one image.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "action", rename_all = "kebab-case")]
+pub enum Action {
+    Fresh { record: Box<CacheRecord> },
+    Build { reasons: Vec<Reason> },
+}
+
+impl Action {
+    pub fn is_build(&self) -> bool {
+        matches!(self, Action::Build { .. })
+    }
+}
+
+/// One image of a plan.
+#[derive(Clone, Debug, Serialize)]
+pub struct ImagePlan {
+    pub name: String,
+    pub fingerprint: Fingerprint,
+    /// `(template variable, parent image)`.
+    pub parents: Vec<(String, String)>,
+    /// False when the image is in the plan only because a requested image is built on it.
+    pub requested: bool,
+    #[serde(flatten)]
+    pub action: Action,
+}
+
+/// Every selected image, parents before children.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Plan {
+    pub images: Vec<ImagePlan>,
+}
+
+impl Plan {
+    pub fn get(&self, name: &str) -> Option<&ImagePlan> {
+        self.images.iter().find(|i| i.name == name)
+    }
+
+    pub fn to_build(&self) -> impl Iterator<Item = &ImagePlan> {
+        self.images.iter().filter(|i| i.action.is_build())
+    }
+
+    pub fn fresh(&self) -> impl Iterator<Item = &ImagePlan> {
+        self.images.iter().filter(|i| !i.action.is_build())
+    }
+
+    /// Names of the images this plan builds so far (for deciding children, in topological order).
+    pub fn building(&self) -> BTreeSet<&str> {
+        self.to_build().map(|i| i.name.as_str()).collect()
+    }
+}
+
+/// Decide one image.
+///
+/// `exact` is the record for the current fingerprint, if any; `latest` the image's most recent record (to
+/// explain a rebuild); `building` the images already decided to build (its parents among them matter).
+pub fn decide(
+    current: &InputSet,
+    exact: Option<CacheRecord>,
+    latest: Option<&CacheRecord>,
+    building: &BTreeSet<&str>,
+    force: bool,
+) -> Action {
+    if force {
+        return Action::Build { reasons: vec![Reason::Forced] };
+    }
+    if let Some(record) = exact {
+        return Action::Fresh { record: Box::new(record) };
+    }
+    let Some(latest) = latest else {
+        return Action::Build { reasons: vec![Reason::NeverBuilt] };
+    };
+    let mut reasons: Vec<Reason> = current.diff(&latest.inputs).iter().filter_map(|c| reason(c, building)).collect();
+    if reasons.contains(&Reason::SchemeChanged) {
+        // Every other difference is an artifact of the new scheme's encoding, not a user change.
+        reasons = vec![Reason::SchemeChanged];
+    }
+    if reasons.is_empty() {
+        reasons.push(Reason::RecordMissing);
+    }
+    Action::Build { reasons }
+}
+
+fn reason(change: &InputChange, building: &BTreeSet<&str>) -> Option<Reason> {
+    use ChangeKind::*;
+    let kind = change.kind;
+    Some(match &change.key {
+        InputKey::Scheme => Reason::SchemeChanged,
+        InputKey::Template => Reason::TemplateChanged,
+        InputKey::Build { name, kind: builder } => {
+            let label = if name == builder { name.clone() } else { format!("{name}` (`{builder}`") };
+            match kind {
+                Added => Reason::BuildAdded(label),
+                Removed => Reason::BuildRemoved(label),
+                Modified => Reason::TemplateChanged,
+            }
+        }
+        InputKey::File(path) => match kind {
+            Added => Reason::FileAdded(path.clone()),
+            Removed => Reason::FileRemoved(path.clone()),
+            Modified => Reason::FileChanged(path.clone()),
+        },
+        InputKey::Variable(name) => match kind {
+            Added => Reason::VariableAdded(name.clone()),
+            Removed => Reason::VariableRemoved(name.clone()),
+            Modified => Reason::VariableChanged(name.clone()),
+        },
+        InputKey::Env(name) => Reason::EnvChanged(name.clone()),
+        InputKey::Parent(name) => match kind {
+            Removed => Reason::ParentRemoved(name.clone()),
+            _ if building.contains(name.as_str()) => Reason::ParentRebuilt(name.clone()),
+            Added => Reason::ParentAdded(name.clone()),
+            Modified => Reason::ParentChanged(name.clone()),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(s: &str) -> blake3::Hash {
+        blake3::hash(s.as_bytes())
+    }
+
+    fn inputs(entries: &[(InputKey, &str)]) -> InputSet {
+        let mut set = InputSet::new();
+        for (k, v) in entries {
+            set.insert(k.clone(), h(v));
+        }
+        set
+    }
+
+    fn record(inputs: InputSet) -> CacheRecord {
+        CacheRecord::new("app", inputs, vec![], "run-1")
+    }
+
+    fn reasons(action: Action) -> Vec<String> {
+        match action {
+            Action::Build { reasons } => reasons.iter().map(ToString::to_string).collect(),
+            Action::Fresh { .. } => vec!["fresh".into()],
+        }
+    }
+
+    #[test]
+    fn exact_record_is_fresh_and_no_record_is_never_built() {
+        let now = inputs(&[(InputKey::Template, "t")]);
+        assert!(!decide(&now, Some(record(now.clone())), None, &BTreeSet::new(), false).is_build());
+        assert_eq!(reasons(decide(&now, None, None, &BTreeSet::new(), false)), ["never built"]);
+        assert_eq!(reasons(decide(&now, Some(record(now.clone())), None, &BTreeSet::new(), true)), ["forced"]);
+    }
+
+    #[test]
+    fn reasons_name_what_changed() {
+        let file = InputKey::File("images/app/provision.sh".into());
+        let var = InputKey::Variable("app_version".into());
+        let parent = InputKey::Parent("hardened".into());
+        let before = inputs(&[(file.clone(), "a"), (var.clone(), "1"), (parent.clone(), "p1")]);
+        let now = inputs(&[(file, "b"), (var, "2"), (parent, "p2")]);
+        let latest = record(before);
+        let building: BTreeSet<&str> = ["hardened"].into();
+        assert_eq!(
+            reasons(decide(&now, None, Some(&latest), &building, false)),
+            ["variable `app_version` changed", "`images/app/provision.sh` changed", "parent `hardened` will be rebuilt"]
+        );
+        assert_eq!(
+            reasons(decide(&now, None, Some(&latest), &BTreeSet::new(), false))[2],
+            "parent `hardened` changed"
+        );
+    }
+
+    #[test]
+    fn scheme_change_hides_encoding_noise() {
+        let before = inputs(&[(InputKey::Scheme, "1"), (InputKey::Template, "a")]);
+        let now = inputs(&[(InputKey::Scheme, "2"), (InputKey::Template, "b")]);
+        assert_eq!(
+            reasons(decide(&now, None, Some(&record(before)), &BTreeSet::new(), false)),
+            ["fingerprint scheme changed"]
+        );
+    }
+}
