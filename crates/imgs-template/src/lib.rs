@@ -1,5 +1,6 @@
 //! Packer 1.6.6 JSON templates: located parsing, variables, template functions, validation, referenced files.
 
+pub mod canonical;
 pub mod duration;
 pub mod interpolate;
 pub mod json;
@@ -7,6 +8,7 @@ pub mod model;
 pub mod schema;
 mod source;
 
+pub use canonical::canonical_json;
 pub use duration::{DurationError, GoDuration, parse_go_duration};
 pub use json::{Member, Node, Value, parse_json};
 pub use model::{BuildFilter, BuilderBlock, PostProcessorBlock, ProvisionerBlock, Template, VariableDecl};
