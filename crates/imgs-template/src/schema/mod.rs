@@ -1,1 +1,259 @@
 //! What Packer 1.6.6 accepts for each builder, provisioner and post-processor type imgs supports.
+//!
+//! Two kinds of facts live here, both read from Packer 1.6.6 and written down as data:
+//!
+//! * **Keys** ([`lookup`]): every configuration key a type decodes, with the shape of value it takes. Packer
+//!   decodes a plugin's JSON with `mapstructure` in weakly typed mode, so each [`ValueType`] documents
+//!   which JSON shapes it accepts. Embedded configs (AWS access/run/AMI config, block devices, the SSH and
+//!   WinRM communicator, ISO/HTTP/boot/shutdown config, ...) are flattened into the type's table, as
+//!   Packer flattens them.
+//! * **Checks** ([`check_config`]): the errors each type's `Prepare`/`Configure` reports for a decoded
+//!   config — required keys, options that exclude each other, enumerations, ranges — except the ones that
+//!   need the file system, the network or other programs. Those are listed in [`io_checks`] so the
+//!   caller can do them.
+//!
+//! Key matching follows `mapstructure`: a key matches exactly, or else case-insensitively, and the keys
+//! `type` and `packer_*` are never "unknown" ([`is_ignored_key`]).
+
+mod decoded;
+mod go_syntax;
+mod packer_types;
+mod value_type;
+
+mod amazon_ebs;
+mod ansible;
+mod checksum;
+mod communicator;
+mod compress;
+mod file_builder;
+mod file_provisioner;
+mod manifest;
+mod null;
+mod qemu;
+mod shell;
+mod shell_local;
+
+use imgs_diagnostic::Span;
+
+use crate::Node;
+use decoded::Decoded;
+
+pub use go_syntax::parse_go_duration;
+pub use value_type::ValueType;
+
+/// The part of a template a plugin configuration sits in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Section {
+    Builder,
+    Provisioner,
+    PostProcessor,
+}
+
+impl Section {
+    /// How messages name the section: "builder", "provisioner", "post-processor".
+    pub fn noun(self) -> &'static str {
+        match self {
+            Section::Builder => "builder",
+            Section::Provisioner => "provisioner",
+            Section::PostProcessor => "post-processor",
+        }
+    }
+}
+
+/// The keys one plugin type accepts.
+#[derive(Debug)]
+pub struct TypeSchema {
+    pub kind: &'static str,
+    /// Every key Packer decodes for this type and the shape of its value.
+    pub keys: &'static [(&'static str, ValueType)],
+    /// For keys holding an object ([`ValueType::Object`]) or a list of objects ([`ValueType::ObjectList`]):
+    /// the keys those objects accept. Packer rejects unknown keys inside them too (reported as
+    /// `key.inner` or `key[0].inner`).
+    pub nested: &'static [(&'static str, &'static [(&'static str, ValueType)])],
+    /// Keys Packer leaves uninterpolated while preparing the plugin: their templates are rendered later,
+    /// during the build, with build-time data such as `{{ .Path }}` or `{{ .Vars }}`.
+    pub deferred: &'static [&'static str],
+}
+
+impl TypeSchema {
+    /// The declared key `key` matches, as `mapstructure` matches them: exactly, else ignoring case.
+    pub fn find_key(&self, key: &str) -> Option<(&'static str, ValueType)> {
+        find_in(self.keys, key)
+    }
+
+    /// The keys accepted inside the object(s) held by `key`, if it holds objects with a known schema.
+    pub fn nested_keys(&self, key: &str) -> Option<&'static [(&'static str, ValueType)]> {
+        let (name, _) = self.find_key(key)?;
+        self.nested
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, keys)| *keys)
+    }
+
+    /// Whether Packer renders `key` only at build time (see [`TypeSchema::deferred`]).
+    pub fn is_deferred(&self, key: &str) -> bool {
+        self.find_key(key)
+            .is_some_and(|(name, _)| self.deferred.contains(&name))
+    }
+}
+
+/// The entry of `keys` that `key` matches: exactly, else ignoring case (as `mapstructure` does).
+pub fn find_in(
+    keys: &'static [(&'static str, ValueType)],
+    key: &str,
+) -> Option<(&'static str, ValueType)> {
+    keys.iter()
+        .find(|(k, _)| *k == key)
+        .or_else(|| keys.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)))
+        .copied()
+}
+
+/// Keys Packer never reports as unknown in a plugin configuration: `type`, and everything starting with
+/// `packer_` (Packer injects `packer_build_name`, `packer_force`, ... itself and tolerates others).
+pub fn is_ignored_key(key: &str) -> bool {
+    key == "type" || key.starts_with("packer_")
+}
+
+/// The schema of a type imgs supports, or `None`.
+pub fn lookup(section: Section, kind: &str) -> Option<&'static TypeSchema> {
+    let schema = match (section, kind) {
+        (Section::Builder, "amazon-ebs") => &amazon_ebs::SCHEMA,
+        (Section::Builder, "qemu") => &qemu::SCHEMA,
+        (Section::Builder, "null") => &null::SCHEMA,
+        (Section::Builder, "file") => &file_builder::SCHEMA,
+        (Section::Provisioner, "shell") => &shell::SCHEMA,
+        (Section::Provisioner, "file") => &file_provisioner::SCHEMA,
+        (Section::Provisioner, "shell-local") => &shell_local::PROVISIONER_SCHEMA,
+        (Section::Provisioner, "ansible") => &ansible::SCHEMA,
+        (Section::PostProcessor, "manifest") => &manifest::SCHEMA,
+        (Section::PostProcessor, "compress") => &compress::SCHEMA,
+        (Section::PostProcessor, "checksum") => &checksum::SCHEMA,
+        (Section::PostProcessor, "shell-local") => &shell_local::POST_PROCESSOR_SCHEMA,
+        _ => return None,
+    };
+    Some(schema)
+}
+
+/// The types imgs supports in `section`, in the order messages list them.
+pub fn supported(section: Section) -> &'static [&'static str] {
+    match section {
+        Section::Builder => &["amazon-ebs", "qemu", "null", "file"],
+        Section::Provisioner => &["shell", "file", "shell-local", "ansible"],
+        Section::PostProcessor => &["manifest", "compress", "checksum", "shell-local"],
+    }
+}
+
+/// Whether `kind` is a type Packer 1.6.6 ships in `section` (imgs may or may not build it).
+pub fn packer_known(section: Section, kind: &str) -> bool {
+    packer_types::all(section).contains(&kind)
+}
+
+/// Every type Packer 1.6.6 ships in `section`, sorted.
+pub fn packer_types(section: Section) -> &'static [&'static str] {
+    packer_types::all(section)
+}
+
+/// One problem a type's own checks found in its configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SchemaProblem {
+    pub message: String,
+    /// The key at fault; for a key inside a nested object, a path such as
+    /// `launch_block_device_mappings[0].device_name`.
+    pub key: Option<String>,
+    /// Where to point: the offending value, else the whole configuration object.
+    pub span: Option<Span>,
+    pub hint: Option<String>,
+}
+
+/// Per-type checks mirroring Packer 1.6.6's `Prepare()` errors: required keys, mutually exclusive options,
+/// enumerations, value ranges. Files that must exist are NOT here (no I/O in this function; see
+/// [`io_checks`]).
+///
+/// `config` is the plugin's JSON object as written (for a provisioner: after its `override` for the build
+/// is applied, if the caller models that). `interpolated(key)` gives a top-level key's string value after
+/// template interpolation, `None` when absent or not renderable. Values this function cannot know (a
+/// template that did not render) are not judged. An unsupported `kind` yields no problems.
+///
+/// Wrong value shapes and unknown keys are the caller's to report ([`ValueType::check`],
+/// [`TypeSchema::find_key`]): Packer stops at those before it runs these checks, so the checks read
+/// values the way Packer would have decoded them and never fail on a shape they did not expect.
+pub fn check_config(
+    section: Section,
+    kind: &str,
+    config: &Node,
+    interpolated: &dyn Fn(&str) -> Option<String>,
+) -> Vec<SchemaProblem> {
+    let config = Decoded::new(config, interpolated);
+    let mut problems = Vec::new();
+    let out = &mut problems;
+    match (section, kind) {
+        (Section::Builder, "amazon-ebs") => amazon_ebs::check(&config, out),
+        (Section::Builder, "qemu") => qemu::check(&config, out),
+        (Section::Builder, "null") => null::check(&config, out),
+        (Section::Builder, "file") => file_builder::check(&config, out),
+        (Section::Provisioner, "shell") => shell::check(&config, out),
+        (Section::Provisioner, "file") => file_provisioner::check(&config, out),
+        (Section::Provisioner, "shell-local") => shell_local::check(&config, out),
+        (Section::Provisioner, "ansible") => ansible::check(&config, out),
+        (Section::PostProcessor, "manifest") => manifest::check(&config, out),
+        (Section::PostProcessor, "compress") => compress::check(&config, out),
+        (Section::PostProcessor, "checksum") => checksum::check(&config, out),
+        (Section::PostProcessor, "shell-local") => shell_local::check(&config, out),
+        _ => {}
+    }
+    problems
+}
+
+/// A check Packer's `Prepare()` makes that needs the file system, a program or the network; `check_config`
+/// leaves these to its caller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IoCheck {
+    /// The key whose value(s) the check reads.
+    pub key: &'static str,
+    pub what: IoCheckKind,
+    /// What Packer reports when the check fails, for reference.
+    pub packer_message: &'static str,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IoCheckKind {
+    /// The path (relative to the working directory) must exist (`stat` succeeds).
+    Exists,
+    /// The path must exist and be a regular file (not a directory).
+    File,
+    /// The path must exist and be a directory.
+    Directory,
+    /// Each entry must exist, or when it holds `*`, `?` or `[` be a valid glob pattern.
+    ExistsOrGlob,
+    /// The path must NOT exist (unless `-force`/`packer_force`).
+    MustNotExist,
+    /// The private key file must exist and parse as an SSH private key.
+    SshPrivateKey,
+    /// Packer runs a program (`ansible-playbook --version`) unless the config turns the check off.
+    Program,
+    /// A `file:` ISO checksum is read (downloaded when it is a URL) to get the checksum value.
+    ChecksumFile,
+    /// Credentials are fetched from Vault.
+    Network,
+    /// The current OS user must be known.
+    CurrentUser,
+}
+
+/// The I/O checks of `kind`'s `Prepare()`, in Packer's order; empty for unsupported types.
+pub fn io_checks(section: Section, kind: &str) -> &'static [IoCheck] {
+    match (section, kind) {
+        (Section::Builder, "amazon-ebs") => amazon_ebs::IO_CHECKS,
+        (Section::Builder, "qemu") => qemu::IO_CHECKS,
+        (Section::Builder, "null") => communicator::IO_CHECKS,
+        (Section::Provisioner, "shell") => shell::IO_CHECKS,
+        (Section::Provisioner, "file") => file_provisioner::IO_CHECKS,
+        (Section::Provisioner, "shell-local") | (Section::PostProcessor, "shell-local") => {
+            shell_local::IO_CHECKS
+        }
+        (Section::Provisioner, "ansible") => ansible::IO_CHECKS,
+        _ => &[],
+    }
+}
+
+#[cfg(test)]
+mod tests;

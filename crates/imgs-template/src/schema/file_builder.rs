@@ -1,0 +1,37 @@
+//! The `file` builder: writes one file from inline content or a copied source.
+
+use super::decoded::Decoded;
+use super::{SchemaProblem, TypeSchema, ValueType};
+
+pub(super) static SCHEMA: TypeSchema = TypeSchema {
+    kind: "file",
+    keys: KEYS,
+    nested: NESTED,
+    deferred: &[],
+};
+
+pub(super) fn check(c: &Decoded, out: &mut Vec<SchemaProblem>) {
+    if c.string("target").is_empty() {
+        out.push(c.problem("target", "target must be specified"));
+    }
+    if !c.string("content").is_empty() && !c.string("source").is_empty() {
+        out.push(c.problem("content", "only one of content and source may be specified"));
+    }
+}
+
+/// Every key Packer 1.6.6 decodes for this type, in its declaration order, with embedded configs flattened.
+pub(super) static KEYS: &[(&str, ValueType)] = &[
+    ("packer_build_name", ValueType::String),
+    ("packer_builder_type", ValueType::String),
+    ("packer_core_version", ValueType::String),
+    ("packer_debug", ValueType::Bool),
+    ("packer_force", ValueType::Bool),
+    ("packer_on_error", ValueType::String),
+    ("packer_user_variables", ValueType::Map),
+    ("packer_sensitive_variables", ValueType::StringList),
+    ("source", ValueType::String),
+    ("target", ValueType::String),
+    ("content", ValueType::String),
+];
+
+pub(super) static NESTED: &[(&str, &[(&str, ValueType)])] = &[];
