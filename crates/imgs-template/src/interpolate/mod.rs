@@ -1,1 +1,185 @@
-//! Packer template functions (Go text/template subset with Packer's function set).
+//! Packer 1.6.6 template functions: `{{user "name"}}`, `{{isotime "2006-01-02"}}`, pipelines and all.
+//!
+//! Packer renders every string of a JSON template with Go's `text/template`. This module is a small
+//! engine for exactly that dialect (Go 1.15, which built Packer 1.6.6): a lexer, a parser with Go's
+//! parse-time checks, and an evaluator with Packer's function set. A purpose-built engine rather than
+//! a Go-template crate because imgs needs what general engines do not give: byte offsets on every
+//! error, functions that see the rendering context, and a record of which variables and environment
+//! variables a string read (they are fingerprint inputs).
+//!
+//! Supported: text, `{{/* comments */}}`, `{{-`/`-}}` trimming, string (`"…"`, `` `…` ``), number, char,
+//! bool and nil literals, `.Field` chains on the data map, `$` and `$x :=`/`$x =` variables, pipelines,
+//! parenthesised calls, `if`/`else if`/`else`/`with`, Packer's functions and Go's builtins except
+//! `call`, `html`, `js`, `urlquery`, `slice`. `range`, `define`, `template` and `block` are clear errors.
+
+mod builtins;
+mod clean_name;
+mod eval;
+mod funcs;
+mod go_time;
+mod lex;
+mod parse;
+mod printf;
+mod strftime;
+mod value;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use indexmap::IndexMap;
+
+pub use go_time::format_go_time;
+
+/// The Packer version `{{packer_version}}` reports: the one whose behaviour imgs reproduces.
+pub const PACKER_VERSION: &str = "1.6.6";
+
+/// How values that change on every run by design (`timestamp`, `isotime`, `strftime`, `uuid`) render.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Volatile {
+    /// Real values: times from `init_time` (one instant for the whole run, as Packer's InitTime),
+    /// `uuid` from the clock and randomness.
+    Real {
+        init_time: chrono::DateTime<chrono::Utc>,
+    },
+    /// A stable token instead — the calling command's own text in braces, e.g. `{{isotime "2006"}}` —
+    /// so fingerprints do not change between runs.
+    Placeholder,
+}
+
+/// What a string is rendered against.
+#[derive(Clone, Copy, Debug)]
+pub struct Context<'a> {
+    /// Resolved user variables, read by `{{user "name"}}`.
+    pub user_variables: &'a IndexMap<String, String>,
+    /// The environment, `Some` only while rendering variable defaults: the only place Packer allows `env`.
+    /// While it is `Some`, `user` of an unset variable is an error ([`ErrorKind::UnsetVariable`]).
+    pub env: Option<&'a BTreeMap<String, String>>,
+    pub build_name: Option<&'a str>,
+    /// The builder type; it also decides whether and how `clean_resource_name` works.
+    pub build_type: Option<&'a str>,
+    /// Absolute directory of the template, for `{{template_dir}}`.
+    pub template_dir: &'a str,
+    /// Working directory, for `{{pwd}}`.
+    pub pwd: &'a str,
+    /// The data `.Field` reads (`{{.Vars}}`, `{{.Path}}`); empty means no data (`{{.}}` is `<no value>`).
+    pub data: &'a BTreeMap<String, String>,
+    pub volatile: &'a Volatile,
+}
+
+/// A rendered string and what it read.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Rendered {
+    pub text: String,
+    /// Environment variables read by `env`, in order of first read.
+    pub env_read: Vec<String>,
+    /// User variables read by `user`, in order of first read (including unset ones).
+    pub user_read: Vec<String>,
+}
+
+/// Why rendering failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The text is not a valid template (Packer reports these before it runs anything).
+    Parse,
+    /// A function or field failed while rendering.
+    Execute,
+    /// `user` asked for a variable that has no value while variables are being resolved: it may be one
+    /// that is resolved later.
+    UnsetVariable(String),
+    /// A Packer feature imgs deliberately does not implement (secret stores, some Go builtins).
+    Unsupported,
+}
+
+/// A rendering error at a byte offset of the input (the caller maps it into the file).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InterpolateError {
+    pub message: String,
+    /// Byte offset in the input of the action, command or token at fault.
+    pub offset: usize,
+    pub hint: Option<String>,
+    pub kind: ErrorKind,
+}
+
+impl InterpolateError {
+    pub(crate) fn new(message: impl Into<String>, offset: usize) -> Self {
+        Self {
+            message: message.into(),
+            offset,
+            hint: None,
+            kind: ErrorKind::Parse,
+        }
+    }
+
+    pub(crate) fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+impl fmt::Display for InterpolateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for InterpolateError {}
+
+/// Render `input` as Packer 1.6.6 would, against `ctx`.
+pub fn render(input: &str, ctx: &Context) -> Result<Rendered, InterpolateError> {
+    // Nothing to interpolate: the common case for most strings of a template.
+    if !input.contains("{{") {
+        return Ok(Rendered {
+            text: input.to_owned(),
+            ..Rendered::default()
+        });
+    }
+    let tokens = lex::lex(input)?;
+    let is_function = |name: &str| funcs::is_defined(name, ctx.build_type);
+    let nodes =
+        parse::parse(input, tokens, &is_function).map_err(|e| with_function_hint(e, ctx))?;
+    let mut evaluator = eval::Evaluator::new(ctx);
+    let mut text = String::with_capacity(input.len());
+    let root = evaluator.root();
+    evaluator.nodes(&nodes, &root, &mut text)?;
+    Ok(Rendered {
+        text,
+        env_read: evaluator.env_read,
+        user_read: evaluator.user_read,
+    })
+}
+
+/// Whether `input` parses as a template for `build_type` (Packer validates strings this way before
+/// any value is known).
+pub fn check_syntax(input: &str, build_type: Option<&str>) -> Result<(), InterpolateError> {
+    if !input.contains("{{") {
+        return Ok(());
+    }
+    let tokens = lex::lex(input)?;
+    let is_function = |name: &str| funcs::is_defined(name, build_type);
+    parse::parse(input, tokens, &is_function).map(|_| ())
+}
+
+/// "function "lowr" not defined" gets a did-you-mean hint, and `clean_resource_name` outside a cloud
+/// builder says why it is missing.
+fn with_function_hint(error: InterpolateError, ctx: &Context) -> InterpolateError {
+    let Some(name) = error
+        .message
+        .strip_prefix("function \"")
+        .and_then(|m| m.strip_suffix("\" not defined"))
+    else {
+        return error;
+    };
+    if name == "clean_resource_name" {
+        return error.with_hint(
+            "`clean_resource_name` exists only in the settings of amazon-*, azure-*, googlecompute, osc-* \
+             and yandex builders",
+        );
+    }
+    match imgs_diagnostic::did_you_mean(name, funcs::names(ctx.build_type)) {
+        Some(suggestion) => error.with_hint(format!("did you mean `{suggestion}`?")),
+        None => error,
+    }
+}
