@@ -102,16 +102,16 @@ fn next_element(layout: &str) -> Option<(&str, Element, &str)> {
                 if s.starts_with("January") {
                     return found(7, Element::LongMonth);
                 }
-                if !starts_with_lower(&s[3..]) {
+                if !starts_with_lower(&s["Jan".len()..]) {
                     return found(3, Element::Month);
                 }
             }
             b'M' if s.len() >= 3 => {
-                if s.starts_with("Mon") {
+                if let Some(after) = s.strip_prefix("Mon") {
                     if s.starts_with("Monday") {
                         return found(6, Element::LongWeekDay);
                     }
-                    if !starts_with_lower(&s[3..]) {
+                    if !starts_with_lower(after) {
                         return found(3, Element::WeekDay);
                     }
                 }

@@ -358,10 +358,8 @@ impl Parser<'_> {
                 ));
             }
         }
-        if let Some(declaration) = &declare {
-            if !declaration.is_assignment {
-                self.variables.push(declaration.name.clone());
-            }
+        if let Some(declaration) = declare.as_ref().filter(|d| !d.is_assignment) {
+            self.variables.push(declaration.name.clone());
         }
         Ok(Pipeline {
             offset,
