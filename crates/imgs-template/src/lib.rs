@@ -7,8 +7,13 @@ pub mod json;
 pub mod model;
 pub mod schema;
 mod source;
+pub mod validate;
+pub mod variables;
+mod version;
 
 pub use canonical::canonical_json;
 pub use duration::{DurationError, GoDuration, parse_go_duration};
 pub use json::{Member, Node, Value, parse_json};
 pub use model::{BuildFilter, BuilderBlock, PostProcessorBlock, ProvisionerBlock, Template, VariableDecl};
+pub use validate::{check, validate};
+pub use variables::{Invocation, ResolvedVariables, VarFile, resolve_variables};

@@ -1,0 +1,405 @@
+//! User variables: where their values come from and how they are rendered, as Packer 1.6.6 does it.
+//!
+//! Precedence, lowest first: the template's defaults; workspace values from `Images.toml` (only for
+//! variables the template declares); `-var-file` files in order; `-var` flags in order. A `-var` for a
+//! variable the template does not declare is kept and readable with `{{user}}`, as in Packer.
+//!
+//! Every value is then rendered as a template with `{{env}}` allowed (the only place Packer allows it) and
+//! `{{user}}` reading the other variables, in any order of dependency. Parts written `{{ .Name }}` are
+//! left as they are, for the plugin to fill in at build time, as Packer does.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use imgs_diagnostic::{Diagnostic, Diagnostics, Location};
+use indexmap::IndexMap;
+
+use crate::interpolate::{self, Context, Volatile};
+use crate::json::{Value, parse_json};
+use crate::model::Template;
+use crate::source::{Source, string_offset};
+
+/// A `-var-file`, already read by the caller (this crate does no I/O).
+#[derive(Clone, Debug)]
+pub struct VarFile {
+    pub path: PathBuf,
+    pub text: String,
+}
+
+/// Everything about one invocation that a template's meaning depends on.
+#[derive(Clone, Debug)]
+pub struct Invocation {
+    /// The working directory; relative script paths resolve against it, as in Packer.
+    pub working_dir: PathBuf,
+    /// A snapshot of the process environment.
+    pub env: BTreeMap<String, String>,
+    /// From `Images.toml` (workspace-wide, per image, parent artifacts), applied only to variables the
+    /// template declares; lower precedence than var files.
+    pub workspace_vars: Vec<(String, String)>,
+    /// `-var-file`, in order.
+    pub var_files: Vec<VarFile>,
+    /// `-var k=v`, in order (highest precedence).
+    pub cli_vars: Vec<(String, String)>,
+    /// Real for builds; Placeholder for fingerprints.
+    pub volatile: Volatile,
+}
+
+/// The user variables of one invocation, rendered.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ResolvedVariables {
+    /// Declared variables in template order, then undeclared ones given with `-var`/`-var-file`.
+    pub values: IndexMap<String, String>,
+    /// Names listed in `sensitive-variables` that the template declares.
+    pub sensitive: BTreeSet<String>,
+    /// Environment variables read by `{{env}}` in variable values, with the value read ("" when unset).
+    pub env_read: BTreeMap<String, String>,
+}
+
+/// Where a variable's value came from, to locate problems with it.
+#[derive(Clone, Debug)]
+enum Origin {
+    Default,
+    Workspace,
+    VarFile { file: usize, offset: usize },
+    Cli,
+}
+
+struct Candidate {
+    raw: String,
+    origin: Origin,
+}
+
+/// Rounds of dependency resolution before giving up; Packer stops after 100 as well.
+const MAX_ROUNDS: usize = 100;
+
+/// Collect, check and render the user variables of `t` for `inv`.
+pub fn resolve_variables(t: &Template, inv: &Invocation) -> Result<ResolvedVariables, Diagnostics> {
+    let mut diagnostics = Vec::new();
+    let mut candidates: IndexMap<String, Candidate> = IndexMap::new();
+    for (name, decl) in &t.variables {
+        let raw = decl.default.clone().unwrap_or_default();
+        candidates.insert(
+            name.clone(),
+            Candidate {
+                raw,
+                origin: Origin::Default,
+            },
+        );
+    }
+    let mut provided: BTreeSet<String> = BTreeSet::new();
+    for (name, value) in &inv.workspace_vars {
+        if t.variables.contains_key(name) {
+            candidates.insert(
+                name.clone(),
+                Candidate {
+                    raw: value.clone(),
+                    origin: Origin::Workspace,
+                },
+            );
+            provided.insert(name.clone());
+        }
+    }
+    for (index, file) in inv.var_files.iter().enumerate() {
+        match read_var_file(file) {
+            Ok(values) => {
+                for (name, value, offset) in values {
+                    let origin = Origin::VarFile {
+                        file: index,
+                        offset,
+                    };
+                    candidates.insert(name.clone(), Candidate { raw: value, origin });
+                    provided.insert(name);
+                }
+            }
+            Err(d) => diagnostics.push(d),
+        }
+    }
+    for (name, value) in &inv.cli_vars {
+        candidates.insert(
+            name.clone(),
+            Candidate {
+                raw: value.clone(),
+                origin: Origin::Cli,
+            },
+        );
+        provided.insert(name.clone());
+    }
+
+    let source = Source::new(&t.path, &t.text);
+    for (name, decl) in &t.variables {
+        if decl.default.is_none() && !provided.contains(name) {
+            let d = source.error(
+                format!("required variable `{name}` is not set"),
+                decl.span.start,
+                format!("variables.{name}"),
+            );
+            diagnostics.push(d.hint(format!(
+                "its default is null, so it must be given: -var '{name}=…', a -var-file, or in Images.toml"
+            )));
+        }
+    }
+    if !diagnostics.is_empty() {
+        return Err(Diagnostics(diagnostics));
+    }
+
+    let mut resolved = Resolver {
+        t,
+        inv,
+        source: &source,
+        candidates,
+        env_read: BTreeMap::new(),
+    };
+    let values = resolved.render_all()?;
+    let sensitive = t
+        .sensitive_variables
+        .iter()
+        .filter(|n| t.variables.contains_key(*n))
+        .cloned()
+        .collect();
+    Ok(ResolvedVariables {
+        values,
+        sensitive,
+        env_read: resolved.env_read,
+    })
+}
+
+struct Resolver<'a> {
+    t: &'a Template,
+    inv: &'a Invocation,
+    source: &'a Source<'a>,
+    candidates: IndexMap<String, Candidate>,
+    env_read: BTreeMap<String, String>,
+}
+
+impl Resolver<'_> {
+    /// Render every variable once all the variables it reads are final. A variable reading one that is
+    /// not final yet is tried again next round; a round that finalizes nothing means a cycle.
+    fn render_all(&mut self) -> Result<IndexMap<String, String>, Diagnostics> {
+        let mut current: IndexMap<String, String> = self
+            .candidates
+            .iter()
+            .map(|(k, c)| (k.clone(), c.raw.clone()))
+            .collect();
+        let mut pending: Vec<String> = self.candidates.keys().cloned().collect();
+        pending.sort();
+        let mut finals: BTreeSet<String> = BTreeSet::new();
+        let template_dir = absolute(&self.inv.working_dir, &self.t.dir);
+        let template_dir = template_dir.to_string_lossy();
+        let pwd = self.inv.working_dir.to_string_lossy();
+        let no_data = BTreeMap::new();
+        let mut diagnostics = Vec::new();
+        for _ in 0..MAX_ROUNDS {
+            let mut still_pending = Vec::new();
+            for name in &pending {
+                let raw = &self.candidates[name].raw;
+                let (protected, kept) = protect_build_time_fields(raw);
+                let ctx = Context {
+                    user_variables: &current,
+                    env: Some(&self.inv.env),
+                    build_name: None,
+                    build_type: None,
+                    template_dir: &template_dir,
+                    pwd: &pwd,
+                    data: &no_data,
+                    volatile: &self.inv.volatile,
+                };
+                match interpolate::render(&protected, &ctx) {
+                    Ok(rendered) => {
+                        if let Some(missing) = rendered
+                            .user_read
+                            .iter()
+                            .find(|n| !current.contains_key(*n))
+                        {
+                            diagnostics.push(self.undefined_reference(name, missing));
+                            continue;
+                        }
+                        if rendered.user_read.iter().all(|n| finals.contains(n)) {
+                            for var in &rendered.env_read {
+                                let value = self.inv.env.get(var).cloned().unwrap_or_default();
+                                self.env_read.insert(var.clone(), value);
+                            }
+                            current.insert(
+                                name.clone(),
+                                restore_build_time_fields(rendered.text, &kept),
+                            );
+                            finals.insert(name.clone());
+                        } else {
+                            still_pending.push(name.clone());
+                        }
+                    }
+                    Err(e) => {
+                        let input = if kept.is_empty() {
+                            Some(protected.as_str())
+                        } else {
+                            None
+                        };
+                        diagnostics.push(self.render_error(name, input, &e));
+                    }
+                }
+            }
+            if !diagnostics.is_empty() {
+                return Err(Diagnostics(diagnostics));
+            }
+            if still_pending.is_empty() {
+                return Ok(current);
+            }
+            if still_pending.len() == pending.len() {
+                break;
+            }
+            pending = still_pending;
+        }
+        let names = pending
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let first = &pending[0];
+        let message =
+            format!("variables {names} read each other in a cycle; none of them can be resolved");
+        Err(self
+            .locate(first, None, message)
+            .hint("break the cycle: give one of them a value that does not use {{user}}")
+            .into())
+    }
+
+    fn undefined_reference(&self, name: &str, missing: &str) -> Diagnostic {
+        let candidates = self.candidates.keys().map(String::as_str);
+        let hint = match imgs_diagnostic::did_you_mean(missing, candidates) {
+            Some(close) => format!("did you mean `{close}`?"),
+            None => format!("declare `{missing}` in \"variables\" or pass it with -var"),
+        };
+        let message = format!(
+            "variable `{name}` reads `{missing}`, which is not a variable of this template"
+        );
+        self.locate(name, None, message).hint(hint)
+    }
+
+    fn render_error(
+        &self,
+        name: &str,
+        input: Option<&str>,
+        e: &interpolate::InterpolateError,
+    ) -> Diagnostic {
+        let message = format!("in the value of variable `{name}`: {}", e.message);
+        let d = self.locate(name, input.map(|_| e.offset), message);
+        match &e.hint {
+            Some(hint) => d.hint(hint.clone()),
+            None => d,
+        }
+    }
+
+    /// A diagnostic pointing at where variable `name` got its value (and at `offset` in it when known).
+    fn locate(&self, name: &str, at: Option<usize>, message: String) -> Diagnostic {
+        let d = Diagnostic::error(message);
+        let Some(candidate) = self.candidates.get(name) else {
+            return d;
+        };
+        match &candidate.origin {
+            Origin::Default => {
+                let node = self.t.root.get("variables").and_then(|v| v.get(name));
+                let offset = node.map_or(0, |n| string_offset(self.source.text(n.span), n, at));
+                d.at(self.source.location(offset))
+                    .key(format!("variables.{name}"))
+            }
+            Origin::Workspace => d
+                .key(format!("variables.{name}"))
+                .at(Location::file("Images.toml")),
+            Origin::VarFile { file, offset } => {
+                let file = &self.inv.var_files[*file];
+                d.at(Location::at(&file.path, &file.text, *offset))
+                    .key(name.to_string())
+            }
+            Origin::Cli => d.key(format!("-var {name}")),
+        }
+    }
+}
+
+/// A var file: a JSON object of strings. Go's decoder reads `null` as an empty string.
+fn read_var_file(file: &VarFile) -> Result<Vec<(String, String, usize)>, Diagnostic> {
+    let here = |offset: usize| Location::at(&file.path, &file.text, offset);
+    let root = parse_json(&file.text).map_err(|(message, offset)| {
+        Diagnostic::error(format!("invalid JSON in var file: {message}")).at(here(offset))
+    })?;
+    if !root.is_object() {
+        return Err(Diagnostic::error(format!(
+            "a var file must be a JSON object, found {}",
+            root.type_name()
+        ))
+        .at(here(root.span.start))
+        .hint("write {\"name\": \"value\", ...}"));
+    }
+    let mut out = Vec::new();
+    for member in root.members() {
+        let value = match &member.value.value {
+            Value::String(s) => s.clone(),
+            Value::Null => String::new(),
+            _ => {
+                return Err(Diagnostic::error(format!(
+                    "variable `{}` in a var file must be a string, found {}",
+                    member.key,
+                    member.value.type_name()
+                ))
+                .at(here(member.value.span.start))
+                .key(member.key.clone())
+                .hint("variable values are strings: quote the value"));
+            }
+        };
+        out.push((member.key.clone(), value, member.value.span.start));
+    }
+    Ok(out)
+}
+
+fn absolute(base: &Path, path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        base.join(path)
+    }
+}
+
+/// Replace every `{{.Name}}` / `{{ .Name }}` (Packer's pattern `{{(\s|)\.(.*?)(\s|)}}`) with a marker the
+/// template engine passes through as text, so build-time fields survive variable rendering.
+fn protect_build_time_fields(raw: &str) -> (String, Vec<String>) {
+    let mut out = String::with_capacity(raw.len());
+    let mut kept = Vec::new();
+    let mut rest = raw;
+    while let Some(open) = rest.find("{{") {
+        let mut field = open + 2;
+        if let Some(c) = rest[field..].chars().next().filter(|c| c.is_whitespace()) {
+            field += c.len_utf8();
+        }
+        let end = rest[field..].strip_prefix('.').and_then(|body| {
+            let line = &body[..body.find('\n').unwrap_or(body.len())];
+            line.find("}}").map(|close| field + 1 + close + 2)
+        });
+        match end {
+            Some(end) => {
+                out.push_str(&rest[..open]);
+                out.push_str(&marker(kept.len()));
+                kept.push(rest[open..end].to_string());
+                rest = &rest[end..];
+            }
+            None => {
+                out.push_str(&rest[..open + 2]);
+                rest = &rest[open + 2..];
+            }
+        }
+    }
+    out.push_str(rest);
+    (out, kept)
+}
+
+fn restore_build_time_fields(mut text: String, kept: &[String]) -> String {
+    for (i, original) in kept.iter().enumerate() {
+        text = text.replace(&marker(i), original);
+    }
+    text
+}
+
+/// Private-use characters cannot collide with anything a template author writes by accident.
+fn marker(i: usize) -> String {
+    format!("\u{E000}{i}\u{E001}")
+}
+
+#[cfg(test)]
+mod tests;
