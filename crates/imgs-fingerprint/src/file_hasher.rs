@@ -83,7 +83,7 @@ impl FileHasher {
         let mut entries: Vec<Entry> = paths
             .par_iter()
             .map(|path| walk::expand(path))
-            .collect::<io::Result<Vec<_>>>()?
+            .collect::<Result<Vec<_>, _>>()?
             .into_iter()
             .flatten()
             .collect();
@@ -93,11 +93,14 @@ impl FileHasher {
         entries
             .into_iter()
             .zip(hashes)
-            .map(|(entry, hash)| Ok((entry.path, hash?)))
+            .map(|(entry, hash)| match hash {
+                Ok(hash) => Ok((entry.path, hash)),
+                Err(err) => Err(with_path(&entry.path, err)),
+            })
             .collect()
     }
 
-    /// Hashes each entry (in parallel), keeping the order.
+    /// Hashes each entry (in parallel), keeping the order. Errors do not repeat the entry's path.
     pub(crate) fn hash_entries(&self, entries: &[Entry]) -> Vec<io::Result<blake3::Hash>> {
         entries
             .par_iter()
@@ -109,16 +112,13 @@ impl FileHasher {
         let mut hasher = blake3::Hasher::new_derive_key(ENTRY_CONTEXT);
         match entry.kind {
             EntryKind::File => {
-                let (executable, content) = self
-                    .file_contents(&entry.path)
-                    .map_err(|err| with_path(&entry.path, err))?;
+                let (executable, content) = self.file_contents(&entry.path)?;
                 hasher.update(b"file");
                 hasher.update(&[u8::from(executable)]);
                 hasher.update(content.as_bytes());
             }
             EntryKind::Symlink => {
-                let target =
-                    fs::read_link(&entry.path).map_err(|err| with_path(&entry.path, err))?;
+                let target = fs::read_link(&entry.path)?;
                 hasher.update(b"symlink");
                 hasher.update(os_bytes(target.as_os_str()).as_ref());
             }

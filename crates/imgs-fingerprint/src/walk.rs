@@ -30,11 +30,33 @@ pub struct Entry {
     pub kind: EntryKind,
 }
 
+/// An I/O error and the path it happened at (which may be inside the directory being walked).
+#[derive(Debug)]
+pub struct PathError {
+    pub path: PathBuf,
+    pub error: io::Error,
+}
+
+impl PathError {
+    fn new(path: &Path, error: io::Error) -> Self {
+        PathError {
+            path: path.to_owned(),
+            error,
+        }
+    }
+}
+
+impl From<PathError> for io::Error {
+    fn from(err: PathError) -> io::Error {
+        with_path(&err.path, err.error)
+    }
+}
+
 /// The entries a referenced `path` stands for, sorted by path. A missing path is an `io::ErrorKind::NotFound`
-/// error; a special file (socket, FIFO, device) is an `InvalidInput` error naming it, since reading one could
-/// block or never end.
-pub fn expand(path: &Path) -> io::Result<Vec<Entry>> {
-    let metadata = fs::metadata(path).map_err(|err| with_path(path, err))?;
+/// error; a special file (socket, FIFO, device) is an `InvalidInput` error, since reading one could block
+/// or never end.
+pub fn expand(path: &Path) -> Result<Vec<Entry>, PathError> {
+    let metadata = fs::metadata(path).map_err(|error| PathError::new(path, error))?;
     if metadata.is_file() {
         return Ok(vec![Entry {
             path: path.to_owned(),
@@ -42,7 +64,7 @@ pub fn expand(path: &Path) -> io::Result<Vec<Entry>> {
         }]);
     }
     if !metadata.is_dir() {
-        return Err(special_file(path));
+        return Err(PathError::new(path, special_file()));
     }
 
     let mut entries = Vec::new();
@@ -50,8 +72,11 @@ pub fn expand(path: &Path) -> io::Result<Vec<Entry>> {
     let mut open_dir: Option<(PathBuf, usize)> = None;
     for item in WalkDir::new(path).follow_links(false).sort_by_file_name() {
         let item = item.map_err(|err| {
-            let at = err.path().unwrap_or(path).to_owned();
-            with_path(&at, io::Error::from(err))
+            let path = err.path().unwrap_or(path).to_owned();
+            PathError {
+                path,
+                error: io::Error::from(err),
+            }
         })?;
         if let Some((dir, depth)) = open_dir.take()
             && item.depth() <= depth
@@ -72,7 +97,7 @@ pub fn expand(path: &Path) -> io::Result<Vec<Entry>> {
         } else if file_type.is_symlink() {
             EntryKind::Symlink
         } else {
-            return Err(special_file(item.path()));
+            return Err(PathError::new(item.path(), special_file()));
         };
         entries.push(Entry {
             path: item.into_path(),
@@ -88,13 +113,10 @@ pub fn expand(path: &Path) -> io::Result<Vec<Entry>> {
     Ok(entries)
 }
 
-fn special_file(path: &Path) -> io::Error {
+fn special_file() -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidInput,
-        format!(
-            "{} is not a regular file, directory or symlink",
-            path.display()
-        ),
+        "not a regular file, directory or symlink",
     )
 }
 
@@ -194,15 +216,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("nope.sh");
         let err = expand(&missing).unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::NotFound);
-        assert!(err.to_string().contains("nope.sh"), "{err}");
+        assert_eq!(err.error.kind(), io::ErrorKind::NotFound);
+        assert_eq!(err.path, missing);
 
         let socket_path = dir.path().join("sock");
         let _socket = std::os::unix::net::UnixListener::bind(&socket_path).unwrap();
         let err = expand(dir.path()).unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        assert_eq!(err.error.kind(), io::ErrorKind::InvalidInput);
+        assert_eq!(err.path, socket_path);
+        let err = io::Error::from(err);
         assert!(
-            err.to_string().contains("sock is not a regular file"),
+            err.to_string()
+                .ends_with("sock: not a regular file, directory or symlink"),
             "{err}"
         );
     }
