@@ -1,0 +1,187 @@
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::*;
+use crate::interpolate::Volatile;
+
+fn invocation(dir: &Path) -> Invocation {
+    Invocation {
+        working_dir: dir.to_path_buf(),
+        env: BTreeMap::new(),
+        workspace_vars: Vec::new(),
+        var_files: Vec::new(),
+        cli_vars: Vec::new(),
+        volatile: Volatile::Placeholder,
+    }
+}
+
+fn run(text: &str, filter: &BuildFilter) -> Vec<String> {
+    let dir = PathBuf::from("/nonexistent-imgs-dir");
+    let diagnostics = check(
+        Path::new("t.json"),
+        text.to_string(),
+        &invocation(&dir),
+        filter,
+    );
+    diagnostics
+        .0
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| d.message.clone())
+        .collect()
+}
+
+fn errors(text: &str) -> Vec<String> {
+    run(text, &BuildFilter::default())
+}
+
+const NULL: &str = r#"{"type": "null", "communicator": "none"}"#;
+
+#[test]
+fn a_minimal_template_is_valid() {
+    assert_eq!(
+        errors(&format!(r#"{{"builders": [{NULL}]}}"#)),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn template_rules() {
+    assert_eq!(
+        errors(r#"{"builders": []}"#),
+        ["the template defines no builders"]
+    );
+    let e = errors(&format!(
+        r#"{{"builders": [{NULL}], "provisioners": [
+            {{"type": "shell-local", "inline": ["true"], "only": ["nul"], "override": {{"qemu": {{}}}}}},
+            {{"type": "shell-local", "inline": ["true"], "only": ["null"], "except": ["null"]}}]}}"#
+    ));
+    assert_eq!(
+        e,
+        [
+            "`only` names the build `nul`, which does not exist",
+            "`override` names the build `qemu`, which does not exist",
+            "`only` and `except` cannot both be set",
+        ]
+    );
+}
+
+#[test]
+fn min_packer_version_is_compared_with_1_6_6() {
+    let t = |v: &str| {
+        errors(&format!(
+            r#"{{"min_packer_version": "{v}", "builders": [{NULL}]}}"#
+        ))
+    };
+    assert!(t("1.6.6").is_empty());
+    assert!(t("1.5").is_empty());
+    assert_eq!(
+        t("1.7"),
+        ["this template requires Packer 1.7.0 or newer; imgs implements Packer 1.6.6"]
+    );
+    assert_eq!(t("abc"), ["`min_packer_version` is not a version: \"abc\""]);
+}
+
+#[test]
+fn unsupported_and_unknown_types() {
+    let e = errors(r#"{"builders": [{"type": "virtualbox-iso"}, {"type": "qemmu"}]}"#);
+    assert_eq!(
+        e,
+        [
+            "builder type `virtualbox-iso` is not supported by imgs",
+            "unknown builder type `qemmu`"
+        ]
+    );
+}
+
+#[test]
+fn unknown_keys_and_value_shapes() {
+    let e = errors(
+        r#"{"builders": [{"type": "null", "communicator": "none", "comunicator": "ssh", "ssh_port": "x{{user `a`}}"}]}"#,
+    );
+    assert_eq!(e.len(), 2, "{e:?}");
+    assert!(e[0].starts_with("unknown key `comunicator`"));
+    assert!(e[1].starts_with("invalid value for `ssh_port`"), "{}", e[1]);
+}
+
+#[test]
+fn only_plugins_of_selected_builds_are_checked() {
+    let text = format!(
+        r#"{{"builders": [{NULL}, {{"type": "null", "name": "other", "communicator": "none"}}],
+            "provisioners": [{{"type": "shell-local", "inline": ["true"], "bogus": 1, "only": ["other"]}}]}}"#
+    );
+    assert_eq!(errors(&text).len(), 1);
+    let filter = BuildFilter {
+        only: vec!["null".into()],
+        except: vec![],
+    };
+    assert!(run(&text, &filter).is_empty());
+}
+
+#[test]
+fn overrides_apply_per_build() {
+    let text = format!(
+        r#"{{"builders": [{NULL}], "provisioners": [{{"type": "shell-local", "inline": ["true"],
+            "override": {{"null": {{"bogus": true}}}}}}]}}"#
+    );
+    assert_eq!(
+        errors(&text),
+        ["unknown key `bogus` in provisioner `shell-local`"]
+    );
+}
+
+#[test]
+fn max_retries_must_render_to_an_integer() {
+    let text = format!(
+        r#"{{"builders": [{NULL}], "provisioners": [{{"type": "shell-local", "inline": ["true"], "max_retries": "x"}}]}}"#
+    );
+    assert_eq!(
+        errors(&text),
+        ["`max_retries` must be an integer, got \"x\""]
+    );
+}
+
+#[test]
+fn missing_script_files_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("present.sh"), "true").unwrap();
+    let text = format!(
+        r#"{{"builders": [{NULL}], "provisioners": [{{"type": "shell-local", "scripts": ["present.sh", "absent.sh"]}}]}}"#
+    );
+    let d = check(
+        Path::new("t.json"),
+        text,
+        &invocation(dir.path()),
+        &BuildFilter::default(),
+    );
+    let e: Vec<_> = d.0.iter().map(|d| d.message.as_str()).collect();
+    assert_eq!(e, ["`scripts`: `absent.sh` does not exist"]);
+}
+
+#[test]
+fn post_processors_skipped_by_except_name_are_not_checked() {
+    let text = format!(
+        r#"{{"builders": [{NULL}], "post-processors": [[{{"type": "manifest", "name": "m"}}, {{"type": "nope"}}]]}}"#
+    );
+    assert_eq!(errors(&text), ["unknown post-processor type `nope`"]);
+    let filter = BuildFilter {
+        only: vec![],
+        except: vec!["m".into()],
+    };
+    assert!(run(&text, &filter).is_empty());
+}
+
+#[test]
+fn undeclared_cli_variables_are_warnings() {
+    let dir = PathBuf::from("/nonexistent-imgs-dir");
+    let mut inv = invocation(&dir);
+    inv.cli_vars = vec![("regoin".into(), "x".into())];
+    let d = check(
+        Path::new("t.json"),
+        format!(r#"{{"variables": {{"region": "a"}}, "builders": [{NULL}]}}"#),
+        &inv,
+        &BuildFilter::default(),
+    );
+    assert!(!d.has_errors());
+    assert_eq!(d.0[0].hint.as_deref(), Some("did you mean `region`?"));
+}
