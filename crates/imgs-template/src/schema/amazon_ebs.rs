@@ -103,8 +103,8 @@ fn check_ami(c: &Decoded, out: &mut Vec<SchemaProblem>) {
     let name = c.string("ami_name");
     if name.is_empty() {
         out.push(c.problem("ami_name", "ami_name must be specified"));
-    } else if known(&name) {
-        if !(3..=128).contains(&name.len()) {
+    } else {
+        if known(&name) && !(3..=128).contains(&name.len()) {
             out.push(c.problem(
                 "ami_name",
                 format!(
@@ -113,9 +113,16 @@ fn check_ami(c: &Decoded, out: &mut Vec<SchemaProblem>) {
                 ),
             ));
         }
-        if name.bytes().any(|b| !ami_name_byte_allowed(b)) {
+        // Text outside `{{ }}` is judged even when a template in the name was not rendered.
+        if outside_templates(&name)
+            .bytes()
+            .any(|b| !ami_name_byte_allowed(b))
+        {
             out.push(with_hint(
-                c.problem("ami_name", format!("ami_name `{name}` contains characters AMI names cannot hold")),
+                c.problem(
+                    "ami_name",
+                    format!("ami_name `{name}` contains characters AMI names cannot hold"),
+                ),
                 "use letters, digits, spaces and ()[]./-'@_ only, or pass the name through `clean_resource_name`",
             ));
         }
@@ -207,6 +214,21 @@ fn check_ami(c: &Decoded, out: &mut Vec<SchemaProblem>) {
             ));
         }
     }
+}
+
+/// `text` without its `{{ ... }}` actions.
+fn outside_templates(text: &str) -> String {
+    let mut rest = text;
+    let mut outside = String::new();
+    while let Some(open) = rest.find("{{") {
+        outside.push_str(&rest[..open]);
+        match rest[open..].find("}}") {
+            Some(close) => rest = &rest[open + close + 2..],
+            None => return outside,
+        }
+    }
+    outside.push_str(rest);
+    outside
 }
 
 /// AMI names hold ASCII letters and digits and `()[] ./-'@_`.

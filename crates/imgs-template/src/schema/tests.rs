@@ -163,8 +163,16 @@ fn amazon_ebs_ami_name_rules() {
         found,
         ["ami_name `base:1` contains characters AMI names cannot hold"]
     );
-    // A template that did not render is not judged.
+    // Only the text outside a template that did not render is judged.
     assert!(builder("amazon-ebs", EBS_OK).is_empty());
+    let found = builder(
+        "amazon-ebs",
+        &EBS_OK.replace("base {{timestamp}}", "base:{{timestamp}}"),
+    );
+    assert_eq!(
+        found,
+        ["ami_name `base:{{timestamp}}` contains characters AMI names cannot hold"]
+    );
 }
 
 #[test]
