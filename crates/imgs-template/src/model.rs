@@ -115,6 +115,22 @@ impl BuildFilter {
 }
 
 impl ProvisionerBlock {
+    /// The configuration for the build named `build` (raw name): `config` with that build's `override`
+    /// merged in, its keys replacing. An override that is not an object is ignored here (validation
+    /// reports it).
+    pub fn config_for(&self, build: &str) -> Node {
+        let mut out = self.config.clone();
+        if let (Some(o), Value::Object(members)) = (self.overrides.get(build), &mut out.value) {
+            for member in o.members() {
+                match members.iter_mut().rev().find(|m| m.key == member.key) {
+                    Some(existing) => *existing = member.clone(),
+                    None => members.push(member.clone()),
+                }
+            }
+        }
+        out
+    }
+
     /// Whether this provisioner runs in the build named `build` (raw name), per its `only`/`except`.
     pub fn applies_to(&self, build: &str) -> bool {
         applies_to(&self.only, &self.except, build)

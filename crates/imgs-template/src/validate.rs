@@ -339,7 +339,7 @@ impl<'a> Validator<'a> {
             }
             let config = match p.overrides.get(raw_name) {
                 None => p.config.clone(),
-                Some(o) if o.is_object() => merged(&p.config, o),
+                Some(o) if o.is_object() => p.config_for(raw_name),
                 Some(o) if o.is_null() => p.config.clone(),
                 Some(o) => {
                     let d = self.source.error(
@@ -815,20 +815,6 @@ fn names_hint(name: &str, builds: &[&str]) -> String {
 
 fn last_key(key: &str) -> &str {
     key.rsplit('.').next().unwrap_or(key)
-}
-
-/// The provisioner configuration with a build's override merged in: the override's keys replace.
-fn merged(config: &Node, override_node: &Node) -> Node {
-    let mut out = config.clone();
-    for member in override_node.members() {
-        set_member(&mut out, &member.key, member.value.clone());
-        if let Value::Object(members) = &mut out.value
-            && let Some(m) = members.iter_mut().rev().find(|m| m.key == member.key)
-        {
-            m.key_span = member.key_span;
-        }
-    }
-    out
 }
 
 fn set_member(object: &mut Node, key: &str, value: Node) {

@@ -1,0 +1,389 @@
+//! The files a template reads when it builds, after variable resolution: fingerprint inputs.
+//!
+//! Covered, per plugin type (only keys that are *inputs* of the build):
+//!
+//! | type | keys |
+//! |---|---|
+//! | `qemu` builder | `iso_url`/`iso_urls` when a local path or `file://` URL, `floppy_files`, `floppy_dirs`, `cd_files` (globs expanded), `http_directory` |
+//! | `amazon-ebs` builder | `user_data_file` |
+//! | `file` builder | `source` |
+//! | `shell`, `shell-local` provisioners; `shell-local` post-processor | `script`, `scripts` |
+//! | `file` provisioner | `source`, `sources` (uploads only: not with `direction: download` or `generated: true`) |
+//! | `ansible` provisioner | `playbook_file`, `galaxy_file`, `inventory_file`, `roles_path` |
+//!
+//! Deliberately left out:
+//! * secrets — `ssh_private_key_file`, `ssh_bastion_private_key_file`, ansible `ssh_authorized_key_file`
+//!   and `ssh_host_key_file`: the key authenticates the build, it does not shape the image, and hashing
+//!   it would rebuild every image when a key is rotated. Their paths are still fingerprinted as part of
+//!   the template's JSON.
+//! * outputs and scratch space — `output_directory`, ansible `inventory_directory` (Packer writes its
+//!   generated inventory there), post-processor `output` paths.
+//! * values that need build-time data (`{{ .Name }}`): they have no path before the build runs.
+//!
+//! Relative paths resolve against the working directory, as Packer resolves them.
+
+use std::path::{Path, PathBuf};
+
+use imgs_diagnostic::{Diagnostic, Diagnostics, Span};
+
+use crate::interpolate::{self, Context};
+use crate::json::{Node, Value};
+use crate::model::Template;
+use crate::schema::Section;
+use crate::source::{Source, string_offset};
+use crate::variables::{Invocation, ResolvedVariables};
+
+/// What a referenced path must be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Expect {
+    File,
+    Directory,
+    FileOrDirectory,
+}
+
+/// One file or directory the template references.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileReference {
+    /// Where in the template, e.g. `provisioners[1].scripts[0]`.
+    pub key: String,
+    /// The value as written (for a glob match: the pattern).
+    pub written: String,
+    /// Interpolated and resolved against the invocation's working directory.
+    pub path: PathBuf,
+    pub expect: Expect,
+    /// The written value in the template.
+    pub span: Span,
+}
+
+/// How one configuration key references files.
+struct RefKey {
+    key: &'static str,
+    expect: Expect,
+    /// `iso_url`-style: only local paths and `file://` URLs are files; other URLs are downloads.
+    url: bool,
+    /// Entries may be glob patterns, expanded against the file system.
+    globs: bool,
+}
+
+const fn plain(key: &'static str, expect: Expect) -> RefKey {
+    RefKey {
+        key,
+        expect,
+        url: false,
+        globs: false,
+    }
+}
+
+const QEMU: &[RefKey] = &[
+    RefKey {
+        key: "iso_url",
+        expect: Expect::File,
+        url: true,
+        globs: false,
+    },
+    RefKey {
+        key: "iso_urls",
+        expect: Expect::File,
+        url: true,
+        globs: false,
+    },
+    RefKey {
+        key: "floppy_files",
+        expect: Expect::FileOrDirectory,
+        url: false,
+        globs: true,
+    },
+    RefKey {
+        key: "floppy_dirs",
+        expect: Expect::Directory,
+        url: false,
+        globs: true,
+    },
+    RefKey {
+        key: "cd_files",
+        expect: Expect::FileOrDirectory,
+        url: false,
+        globs: true,
+    },
+    plain("http_directory", Expect::Directory),
+];
+const AMAZON_EBS: &[RefKey] = &[plain("user_data_file", Expect::File)];
+const FILE_BUILDER: &[RefKey] = &[plain("source", Expect::File)];
+const SCRIPTS: &[RefKey] = &[
+    plain("script", Expect::File),
+    plain("scripts", Expect::File),
+];
+const FILE_PROVISIONER: &[RefKey] = &[
+    plain("source", Expect::FileOrDirectory),
+    plain("sources", Expect::FileOrDirectory),
+];
+const ANSIBLE: &[RefKey] = &[
+    plain("playbook_file", Expect::File),
+    plain("galaxy_file", Expect::File),
+    plain("inventory_file", Expect::File),
+    plain("roles_path", Expect::Directory),
+];
+
+fn keys_of(section: Section, kind: &str) -> &'static [RefKey] {
+    match (section, kind) {
+        (Section::Builder, "qemu") => QEMU,
+        (Section::Builder, "amazon-ebs") => AMAZON_EBS,
+        (Section::Builder, "file") => FILE_BUILDER,
+        (Section::Provisioner, "shell" | "shell-local")
+        | (Section::PostProcessor, "shell-local") => SCRIPTS,
+        (Section::Provisioner, "file") => FILE_PROVISIONER,
+        (Section::Provisioner, "ansible") => ANSIBLE,
+        _ => &[],
+    }
+}
+
+/// Every file the template references for all its builds, in template order, each once.
+/// Interpolation errors (which validation also reports) are returned located.
+pub fn referenced_files(
+    t: &Template,
+    vars: &ResolvedVariables,
+    inv: &Invocation,
+) -> Result<Vec<FileReference>, Diagnostics> {
+    let mut collector = Collector {
+        vars,
+        inv,
+        source: Source::new(&t.path, &t.text),
+        template_dir: absolute(&inv.working_dir, &t.dir)
+            .to_string_lossy()
+            .into_owned(),
+        pwd: inv.working_dir.to_string_lossy().into_owned(),
+        references: Vec::new(),
+        diagnostics: Vec::new(),
+    };
+    for (i, builder) in t.builders.iter().enumerate() {
+        let build_name = match collector.render(&builder.name, None) {
+            Ok(name) => name,
+            // Validation reports a name that does not render; here the build just has no name.
+            Err(_) => builder.name.clone(),
+        };
+        let build = (build_name.as_str(), builder.kind.as_str());
+        collector.plugin(
+            Section::Builder,
+            &builder.kind,
+            &builder.config,
+            &format!("builders[{i}]"),
+            build,
+        );
+        let provisioners = t
+            .provisioners
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (format!("provisioners[{i}]"), p));
+        let cleanup = t
+            .error_cleanup_provisioner
+            .iter()
+            .map(|p| ("error-cleanup-provisioner".to_string(), p));
+        for (key, p) in provisioners.chain(cleanup) {
+            if !p.applies_to(&builder.name) {
+                continue;
+            }
+            let config = p.config_for(&builder.name);
+            collector.plugin(Section::Provisioner, &p.kind, &config, &key, build);
+        }
+        let root_chains = t
+            .root
+            .get("post-processors")
+            .and_then(Node::as_array)
+            .unwrap_or(&[]);
+        for (i, chain) in t.post_processors.iter().enumerate() {
+            let nested = root_chains.get(i).is_some_and(|n| n.as_array().is_some());
+            for (j, p) in chain.iter().enumerate() {
+                if p.applies_to(&builder.name) {
+                    let key = if nested {
+                        format!("post-processors[{i}][{j}]")
+                    } else {
+                        format!("post-processors[{i}]")
+                    };
+                    collector.plugin(Section::PostProcessor, &p.kind, &p.config, &key, build);
+                }
+            }
+        }
+    }
+    if collector.diagnostics.is_empty() {
+        Ok(collector.references)
+    } else {
+        Err(Diagnostics(collector.diagnostics))
+    }
+}
+
+struct Collector<'a> {
+    vars: &'a ResolvedVariables,
+    inv: &'a Invocation,
+    source: Source<'a>,
+    template_dir: String,
+    pwd: String,
+    references: Vec<FileReference>,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl Collector<'_> {
+    fn render(
+        &self,
+        text: &str,
+        build: Option<(&str, &str)>,
+    ) -> Result<String, interpolate::InterpolateError> {
+        let data = Default::default();
+        let ctx = Context {
+            user_variables: &self.vars.values,
+            env: None,
+            build_name: build.map(|b| b.0),
+            build_type: build.map(|b| b.1),
+            template_dir: &self.template_dir,
+            pwd: &self.pwd,
+            data: &data,
+            volatile: &self.inv.volatile,
+        };
+        interpolate::render(text, &ctx).map(|r| r.text)
+    }
+
+    fn plugin(
+        &mut self,
+        section: Section,
+        kind: &str,
+        config: &Node,
+        key: &str,
+        build: (&str, &str),
+    ) {
+        if section == Section::Provisioner && kind == "file" {
+            let direction = config
+                .get("direction")
+                .and_then(Node::as_str)
+                .map(|d| self.render(d, Some(build)));
+            let generated = config
+                .get("generated")
+                .is_some_and(|g| matches!(g.value, Value::Bool(true)));
+            if generated || matches!(direction, Some(Ok(ref d)) if d == "download") {
+                return;
+            }
+        }
+        for ref_key in keys_of(section, kind) {
+            // Keys match as Packer's decoder matches them: exactly, else ignoring case.
+            let member = config.member(ref_key.key).or_else(|| match &config.value {
+                Value::Object(members) => members
+                    .iter()
+                    .rev()
+                    .find(|m| m.key.eq_ignore_ascii_case(ref_key.key)),
+                _ => None,
+            });
+            let Some(member) = member else { continue };
+            let entries: Vec<(String, &Node)> = match &member.value.value {
+                Value::String(_) => vec![(format!("{key}.{}", ref_key.key), &member.value)],
+                Value::Array(items) => items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, item)| (format!("{key}.{}[{i}]", ref_key.key), item))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            for (entry_key, node) in entries {
+                let Some(written) = node.as_str() else {
+                    continue;
+                };
+                // Build-time data ({{ .Name }}) has no value before the build runs.
+                if written.contains("{{ .") || written.contains("{{.") {
+                    continue;
+                }
+                match self.render(written, Some(build)) {
+                    Ok(value) => self.add(ref_key, entry_key, written, &value, node.span),
+                    Err(e) => {
+                        let offset =
+                            string_offset(self.source.text(node.span), node, Some(e.offset));
+                        let mut d = self.source.error(
+                            format!("in `{}`: {}", ref_key.key, e.message),
+                            offset,
+                            entry_key,
+                        );
+                        d.hint = e.hint;
+                        self.diagnostics.push(d);
+                    }
+                }
+            }
+        }
+    }
+
+    fn add(&mut self, ref_key: &RefKey, key: String, written: &str, value: &str, span: Span) {
+        if value.is_empty() {
+            return;
+        }
+        let local = if ref_key.url {
+            match local_path_of_url(value) {
+                Some(local) => local,
+                None => return,
+            }
+        } else {
+            value.to_string()
+        };
+        let path = absolute(&self.inv.working_dir, Path::new(&local));
+        let paths = if ref_key.globs && local.contains(['*', '?', '[']) {
+            expand_glob(&path)
+        } else {
+            vec![path]
+        };
+        for path in paths {
+            let reference = FileReference {
+                key: key.clone(),
+                written: written.to_string(),
+                path,
+                expect: ref_key.expect,
+                span,
+            };
+            let seen = self
+                .references
+                .iter()
+                .any(|r| r.key == reference.key && r.path == reference.path);
+            if !seen {
+                self.references.push(reference);
+            }
+        }
+    }
+}
+
+/// The local path an `iso_url` names: a plain path or a `file://` URL; `None` for downloads.
+fn local_path_of_url(url: &str) -> Option<String> {
+    if let Some(path) = url.strip_prefix("file://") {
+        return Some(path.to_string());
+    }
+    let Some(scheme_end) = url.find("://") else {
+        return Some(url.to_string());
+    };
+    let scheme = &url[..scheme_end];
+    let is_scheme = !scheme.is_empty()
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+    // `git::https://…` style forced getters are downloads too.
+    if is_scheme || scheme.contains("::") {
+        None
+    } else {
+        Some(url.to_string())
+    }
+}
+
+/// Matches of a glob pattern, sorted; a pattern that is not valid matches nothing.
+fn expand_glob(pattern: &Path) -> Vec<PathBuf> {
+    let Some(pattern) = pattern.to_str() else {
+        return Vec::new();
+    };
+    let Ok(paths) = glob::glob(pattern) else {
+        return Vec::new();
+    };
+    let mut out: Vec<PathBuf> = paths.filter_map(Result::ok).collect();
+    out.sort();
+    out
+}
+
+fn absolute(base: &Path, path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        base.join(path)
+    }
+}
+
+#[cfg(test)]
+mod tests;

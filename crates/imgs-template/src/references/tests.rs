@@ -1,0 +1,116 @@
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::*;
+use crate::interpolate::Volatile;
+use crate::variables::resolve_variables;
+
+fn references(dir: &Path, text: &str) -> Vec<(String, PathBuf, Expect)> {
+    let t = Template::parse(Path::new("images/app/template.json"), text.to_string()).unwrap();
+    let inv = Invocation {
+        working_dir: dir.to_path_buf(),
+        env: BTreeMap::new(),
+        workspace_vars: vec![("dir".into(), "scripts".into())],
+        var_files: Vec::new(),
+        cli_vars: Vec::new(),
+        volatile: Volatile::Placeholder,
+    };
+    let vars = resolve_variables(&t, &inv).unwrap();
+    let refs = referenced_files(&t, &vars, &inv).unwrap();
+    refs.into_iter()
+        .map(|r| {
+            (
+                r.key,
+                r.path.strip_prefix(dir).unwrap_or(&r.path).to_path_buf(),
+                r.expect,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn finds_inputs_and_skips_secrets_outputs_and_downloads() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("floppy")).unwrap();
+    for f in ["floppy/b.cfg", "floppy/a.cfg"] {
+        std::fs::write(dir.path().join(f), "").unwrap();
+    }
+    let found = references(
+        dir.path(),
+        r#"{"variables": {"dir": "x"},
+            "builders": [
+              {"type": "qemu", "iso_url": "file:///isos/base.qcow2", "floppy_files": ["floppy/*.cfg"],
+               "ssh_private_key_file": "id_ed25519", "output_directory": "out"},
+              {"type": "qemu", "name": "remote", "iso_url": "https://example.com/x.iso"}],
+            "provisioners": [
+              {"type": "shell", "scripts": ["{{user `dir`}}/a.sh", "{{user `dir`}}/{{build_name}}.sh"]},
+              {"type": "file", "source": "files/", "destination": "/tmp"},
+              {"type": "file", "source": "/etc/x", "destination": "x", "direction": "download"},
+              {"type": "shell", "script": "{{ .Path }}"},
+              {"type": "ansible", "playbook_file": "site.yml", "only": ["remote"],
+               "override": {"remote": {"playbook_file": "remote.yml"}}}],
+            "post-processors": [{"type": "shell-local", "inline": ["true"]}, {"type": "shell-local", "script": "post.sh"}]}"#,
+    );
+    let expected: Vec<(String, PathBuf, Expect)> = vec![
+        (
+            "builders[0].iso_url".into(),
+            "/isos/base.qcow2".into(),
+            Expect::File,
+        ),
+        (
+            "builders[0].floppy_files[0]".into(),
+            "floppy/a.cfg".into(),
+            Expect::FileOrDirectory,
+        ),
+        (
+            "builders[0].floppy_files[0]".into(),
+            "floppy/b.cfg".into(),
+            Expect::FileOrDirectory,
+        ),
+        (
+            "provisioners[0].scripts[0]".into(),
+            "scripts/a.sh".into(),
+            Expect::File,
+        ),
+        (
+            "provisioners[0].scripts[1]".into(),
+            "scripts/qemu.sh".into(),
+            Expect::File,
+        ),
+        (
+            "provisioners[1].source".into(),
+            "files/".into(),
+            Expect::FileOrDirectory,
+        ),
+        (
+            "post-processors[1].script".into(),
+            "post.sh".into(),
+            Expect::File,
+        ),
+        (
+            "provisioners[0].scripts[1]".into(),
+            "scripts/remote.sh".into(),
+            Expect::File,
+        ),
+        (
+            "provisioners[4].playbook_file".into(),
+            "remote.yml".into(),
+            Expect::File,
+        ),
+    ];
+    assert_eq!(found, expected);
+}
+
+#[test]
+fn url_forms() {
+    assert_eq!(
+        local_path_of_url("file:///a/b.iso").as_deref(),
+        Some("/a/b.iso")
+    );
+    assert_eq!(
+        local_path_of_url("isos/b.iso").as_deref(),
+        Some("isos/b.iso")
+    );
+    assert_eq!(local_path_of_url("http://x/b.iso"), None);
+    assert_eq!(local_path_of_url("s3::https://x/b.iso"), None);
+}
