@@ -1,1 +1,39 @@
-//! Human and machine renderings: plans, lineage graphs (text, dot, mermaid, json), diagnostics, inspect.
+//! Human and machine renderings of what imgs knows: plans, lineage graphs (text, dot, mermaid, json),
+//! diagnostics and `inspect`. Every function returns a `String`, so output is snapshot-tested as it is printed.
+//!
+//! None of these renderings include variable values: names only, so sensitive values cannot leak.
+
+mod graph;
+mod inspect;
+mod plan;
+
+use imgs_diagnostic::Diagnostics;
+
+pub use graph::{GraphFormat, GraphView, render_graph};
+pub use inspect::render_inspect;
+pub use plan::{plan_json, render_plan};
+
+/// Diagnostics one after another, then a cargo-like summary line.
+pub fn render_diagnostics(diagnostics: &Diagnostics, what: &str) -> String {
+    let mut out = String::new();
+    for d in &diagnostics.0 {
+        out.push_str(&d.to_string());
+        out.push_str("\n\n");
+    }
+    let errors = diagnostics.0.iter().filter(|d| d.is_error()).count();
+    if errors > 0 {
+        let plural = if errors == 1 { "" } else { "s" };
+        out.push_str(&format!("error: {what} failed with {errors} error{plural}\n"));
+    }
+    out
+}
+
+/// The artifact of a fresh image, one `build: id` per build, for the plan and the graph.
+fn artifact_summary(record: &imgs_cache::CacheRecord) -> String {
+    record
+        .builds
+        .iter()
+        .map(|b| if b.name == record.image { b.artifact_id.clone() } else { format!("{}: {}", b.name, b.artifact_id) })
+        .collect::<Vec<_>>()
+        .join(", ")
+}

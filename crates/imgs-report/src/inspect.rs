@@ -1,0 +1,74 @@
+//! `imgs inspect`: a template's variables, builds, provisioners and post-processors, in the layout of
+//! `packer inspect` (Packer 1.6.6), plus the post-processor chains Packer leaves out.
+
+use std::fmt::Write;
+
+use imgs_template::Template;
+
+pub fn render_inspect(template: &Template) -> String {
+    let mut out = String::new();
+    if let Some(description) = template.description.as_deref().filter(|d| !d.is_empty()) {
+        let _ = write!(out, "Description:\n\n{description}\n\n");
+    }
+    let mut variables: Vec<_> = template.variables.values().collect();
+    variables.sort_by(|a, b| a.name.cmp(&b.name));
+    let required: Vec<_> = variables.iter().filter(|v| v.default.is_none()).collect();
+    if !required.is_empty() {
+        out.push_str("Required variables:\n\n");
+        for v in &required {
+            let _ = writeln!(out, "  {}", v.name);
+        }
+        out.push('\n');
+    }
+    let optional: Vec<_> = variables.iter().filter(|v| v.default.is_some()).collect();
+    out.push_str("Optional variables and their defaults:\n\n");
+    if optional.is_empty() {
+        out.push_str("  <No optional variables>\n");
+    }
+    let width = optional.iter().map(|v| v.name.len()).max().unwrap_or(0);
+    for v in optional {
+        let value = if template.sensitive_variables.iter().any(|s| *s == v.name) {
+            "<sensitive>"
+        } else {
+            v.default.as_deref().unwrap_or_default()
+        };
+        let _ = writeln!(out, "  {:<width$} = {value}", v.name);
+    }
+
+    out.push_str("\nBuilders:\n\n");
+    let mut builders: Vec<_> = template.builders.iter().collect();
+    builders.sort_by(|a, b| a.name.cmp(&b.name));
+    let width = builders.iter().map(|b| b.name.len()).max().unwrap_or(0);
+    if builders.is_empty() {
+        out.push_str("  <No builders>\n");
+    }
+    for b in builders {
+        if b.name == b.kind {
+            let _ = writeln!(out, "  {}", b.name);
+        } else {
+            let _ = writeln!(out, "  {:<width$} ({})", b.name, b.kind);
+        }
+    }
+
+    out.push_str("\nProvisioners:\n\n");
+    if template.provisioners.is_empty() {
+        out.push_str("  <No provisioners>\n");
+    }
+    for p in &template.provisioners {
+        let _ = writeln!(out, "  {}", p.kind);
+    }
+
+    out.push_str("\nPost-processors:\n\n");
+    if template.post_processors.is_empty() {
+        out.push_str("  <No post-processors>\n");
+    }
+    for chain in &template.post_processors {
+        let kinds: Vec<&str> = chain.iter().map(|p| p.kind.as_str()).collect();
+        let _ = writeln!(out, "  {}", kinds.join(" -> "));
+    }
+    out.push_str(
+        "\nNote: build names containing user variables or template functions such as `timestamp`\n\
+         are processed at build time, so they show here in their raw form.\n",
+    );
+    out
+}

@@ -1,0 +1,91 @@
+use imgs_plan::{Action, Plan};
+use serde_json::{Value, json};
+
+use crate::artifact_summary;
+
+/// The plan as aligned lines, cargo-style:
+///
+/// ```text
+///     Fresh base        1a2b3c4d5e6f  cache/artifacts/base/base.qcow2
+///     Build hardened    9f8e7d6c5b4a  `images/hardened/harden.sh` changed
+///     Build app-web     0a1b2c3d4e5f  parent `hardened` will be rebuilt
+/// 2 to build, 1 fresh
+/// ```
+pub fn render_plan(plan: &Plan) -> String {
+    let width = plan.images.iter().map(|i| i.name.len()).max().unwrap_or(0);
+    let mut out = String::new();
+    for image in &plan.images {
+        let (verb, detail) = match &image.action {
+            Action::Fresh { record } => ("Fresh", artifact_summary(record)),
+            Action::Build { reasons } => {
+                ("Build", reasons.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "))
+            }
+        };
+        let note = if image.requested { "" } else { " (needed as a parent)" };
+        out.push_str(&format!(
+            "{verb:>12} {name:<width$}  {fp}  {detail}{note}\n",
+            name = image.name,
+            fp = image.fingerprint.short()
+        ));
+    }
+    let build = plan.to_build().count();
+    let fresh = plan.images.len() - build;
+    out.push_str(&format!("{build} to build, {fresh} fresh\n"));
+    out
+}
+
+/// The plan for tools (`--message-format json`): one object, stable field names, no variable values.
+pub fn plan_json(plan: &Plan) -> Value {
+    let images: Vec<Value> = plan
+        .images
+        .iter()
+        .map(|image| {
+            let mut v = json!({
+                "name": image.name,
+                "fingerprint": image.fingerprint.to_string(),
+                "requested": image.requested,
+                "parents": image.parents.iter().map(|(variable, parent)| json!({"variable": variable, "image": parent})).collect::<Vec<_>>(),
+            });
+            match &image.action {
+                Action::Fresh { record } => {
+                    v["status"] = json!("fresh");
+                    v["artifacts"] = artifacts_json(record);
+                }
+                Action::Build { reasons } => {
+                    v["status"] = json!("build");
+                    v["reasons"] = reasons
+                        .iter()
+                        .map(|r| {
+                            let mut o = serde_json::to_value(r).unwrap_or(Value::Null);
+                            o["message"] = json!(r.to_string());
+                            o
+                        })
+                        .collect();
+                }
+            }
+            v
+        })
+        .collect();
+    let build = plan.to_build().count();
+    json!({
+        "reason": "plan",
+        "images": images,
+        "summary": {"build": build, "fresh": plan.images.len() - build},
+    })
+}
+
+pub(crate) fn artifacts_json(record: &imgs_cache::CacheRecord) -> Value {
+    record
+        .builds
+        .iter()
+        .map(|b| {
+            json!({
+                "build": b.name,
+                "builder_type": b.builder_type,
+                "artifact_id": b.artifact_id,
+                "files": b.files,
+                "created_at": record.created_at,
+            })
+        })
+        .collect()
+}
