@@ -149,7 +149,7 @@ impl<'c, 'a> Evaluator<'c, 'a> {
                 match literal {
                     OperandKind::Dot => Ok(dot.clone()),
                     OperandKind::Nil => Err(error("nil is not a command", first.offset)),
-                    _ => Ok(constant(literal)),
+                    _ => constant(literal, first.offset),
                 }
             }
         }
@@ -290,24 +290,26 @@ fn root_value<'a>(ctx: &Context<'a>) -> Value<'a> {
     }
 }
 
-fn constant<'a>(literal: &OperandKind) -> Value<'a> {
-    match literal {
+/// A literal's value as Go's idealConstant gives it.
+fn constant<'a>(literal: &OperandKind, offset: usize) -> Result<Value<'a>, InterpolateError> {
+    Ok(match literal {
         OperandKind::Str(s) => Value::Str(s.clone()),
         OperandKind::Bool(b) => Value::Bool(*b),
         OperandKind::Number(n) => {
-            // Go's idealConstant: a float spelled with `.`/exponent stays a float even when integral.
-            let spelled_float = !n.text.to_ascii_lowercase().starts_with("0x")
-                && !n.text.starts_with('\'')
-                && n.text.contains(['.', 'e', 'E', 'p', 'P']);
+            // A float spelled with `.`, an exponent or `p` stays a float even when integral.
+            let lower = n.text.to_ascii_lowercase();
+            let digits = lower.trim_start_matches(['+', '-']);
+            let hex_int = digits.starts_with("0x") && !digits.contains('p');
+            let spelled_float =
+                !hex_int && !lower.starts_with('\'') && lower.contains(['.', 'e', 'p']);
             match (n.int, n.float) {
-                (Some(i), _) if !spelled_float => Value::Int(i),
-                (_, Some(f)) => Value::Float(f),
-                (Some(i), None) => Value::Int(i),
-                (None, None) => Value::Nil,
+                (_, Some(f)) if spelled_float => Value::Float(f),
+                (Some(i), _) => Value::Int(i),
+                _ => return Err(error(format!("{} overflows int", n.text), offset)),
             }
         }
         _ => Value::Nil,
-    }
+    })
 }
 
 fn literal_text(literal: &OperandKind) -> String {
@@ -325,7 +327,7 @@ fn check_literal<'a>(
     offset: usize,
 ) -> Result<Value<'a>, InterpolateError> {
     match (param, literal) {
-        (Param::Any, _) => Ok(constant(literal)),
+        (Param::Any, _) => constant(literal, offset),
         (Param::Str, OperandKind::Str(s)) => Ok(Value::Str(s.clone())),
         (Param::Int, OperandKind::Number(n)) if n.int.is_some() => {
             Ok(Value::Int(n.int.unwrap_or_default()))

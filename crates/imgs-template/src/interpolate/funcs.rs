@@ -125,7 +125,8 @@ pub(super) fn signature(name: &str) -> Option<Signature> {
         "index" => variadic(&[Any], Any),
         "print" | "println" => variadic(&[], Any),
         "printf" => variadic(&[Str], Any),
-        "call" | "html" | "js" | "urlquery" | "slice" => variadic(&[], Any),
+        "html" | "js" | "urlquery" => variadic(&[], Any),
+        "call" | "slice" => variadic(&[Any], Any),
         _ => return None,
     })
 }
@@ -283,6 +284,9 @@ pub(super) fn call<'a>(name: &str, call: Call<'_, 'a>, args: Vec<Value<'a>>) -> 
             let key = str_arg(0);
             match ctx.data.get(&key) {
                 Some(value) => Ok(Value::Str(value.clone())),
+                None if ctx.data.is_empty() => Err(FuncError::new(format!(
+                    "Error validating build variable: the given variable {key} will not be passed into your plugin."
+                ))),
                 None => Err(FuncError::new(format!(
                     "loaded data, but couldn't find {key} in it."
                 ))),
@@ -294,10 +298,6 @@ pub(super) fn call<'a>(name: &str, call: Call<'_, 'a>, args: Vec<Value<'a>>) -> 
         "consul_key" | "vault" | "aws_secretsmanager" => {
             Err(FuncError::unsupported(name, SECRET_HINT))
         }
-        "call" | "html" | "js" | "urlquery" | "slice" => Err(FuncError::unsupported(
-            name,
-            "Packer templates rarely need it; use the Packer functions (`replace`, `split`, `lower`, …)",
-        )),
         _ => builtins::call(name, args),
     }
 }

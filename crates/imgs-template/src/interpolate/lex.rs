@@ -66,6 +66,9 @@ pub(super) struct Number {
     pub text: String,
     pub int: Option<i64>,
     pub float: Option<f64>,
+    /// Why the text is not a usable number. Go's parser, not its lexer, rejects such text, and only
+    /// where it is used as an operand; elsewhere the token is just unexpected.
+    pub invalid: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -227,14 +230,9 @@ impl Lexer<'_> {
                     self.single(Tok::LeftParen);
                 }
                 ')' => {
-                    if paren_depth == 0 {
-                        return Err(error(
-                            format!("unexpected right paren {}", describe_char(c)),
-                            start,
-                        ));
-                    }
-                    paren_depth -= 1;
+                    // Go emits a stray paren and lets the parser report it as unexpected.
                     self.single(Tok::RightParen);
+                    paren_depth = paren_depth.saturating_sub(1);
                 }
                 c if c.is_ascii_graphic() => self.single(Tok::Char(c)),
                 c => {
@@ -402,6 +400,7 @@ impl Lexer<'_> {
             text: text.to_owned(),
             int: Some(value),
             float: Some(value as f64),
+            invalid: None,
         };
         self.push(Tok::Number(number), start);
         Ok(())
@@ -414,9 +413,7 @@ impl Lexer<'_> {
         if !ok {
             return Err(error(format!("bad number syntax: {text:?}"), start));
         }
-        let number = parse_number(text)
-            .ok_or_else(|| error(format!("illegal number syntax: {text:?}"), start))?;
-        self.push(Tok::Number(number), start);
+        self.push(Tok::Number(parse_number(text)), start);
         Ok(())
     }
 
@@ -467,63 +464,104 @@ impl Lexer<'_> {
     }
 }
 
-/// The value of a number constant; `None` if Go would reject it or it needs complex numbers.
-fn parse_number(text: &str) -> Option<Number> {
+/// The value of a number constant as Go's parse.newNumber computes it.
+fn parse_number(text: &str) -> Number {
+    let invalid = |message: String| Number {
+        text: text.to_owned(),
+        int: None,
+        float: None,
+        invalid: Some(message),
+    };
+    let illegal = || invalid(format!("illegal number syntax: {text:?}"));
     if text.ends_with('i') {
-        return None;
+        return invalid(format!("complex number {text} is not supported by imgs"));
     }
     let (negative, unsigned) = match text.as_bytes().first() {
         Some(b'-') => (true, &text[1..]),
         Some(b'+') => (false, &text[1..]),
         _ => (false, text),
     };
-    let clean = unsigned.replace('_', "");
-    let lower = clean.to_ascii_lowercase();
-    let int = if let Some(hex) = lower.strip_prefix("0x") {
-        if hex.contains(['.', 'p']) {
-            None
-        } else {
-            u64::from_str_radix(hex, 16).ok()
-        }
-    } else if let Some(oct) = lower.strip_prefix("0o") {
-        u64::from_str_radix(oct, 8).ok()
-    } else if let Some(bin) = lower.strip_prefix("0b") {
-        u64::from_str_radix(bin, 2).ok()
-    } else if lower.len() > 1 && lower.starts_with('0') && lower.bytes().all(|b| b.is_ascii_digit())
-    {
-        u64::from_str_radix(&lower[1..], 8).ok()
-    } else if lower.bytes().all(|b| b.is_ascii_digit()) && !lower.is_empty() {
-        lower.parse::<u64>().ok()
+    let clean = unsigned.replace('_', "").to_ascii_lowercase();
+    let spelled_float =
+        !clean.starts_with("0x") && clean.contains(['.', 'e']) || clean.contains('p');
+    let float = if let Some(hex) = clean.strip_prefix("0x").filter(|_| spelled_float) {
+        hex_float(hex)
+    } else if spelled_float {
+        clean.parse::<f64>().ok().filter(|f| f.is_finite())
     } else {
         None
     };
-    let signed = |v: u64| -> Option<i64> {
-        if negative {
-            0i64.checked_sub_unsigned(v)
-        } else {
-            i64::try_from(v).ok()
-        }
+    let unsigned_int = if spelled_float {
+        None
+    } else if let Some(hex) = clean.strip_prefix("0x") {
+        u64::from_str_radix(hex, 16)
+            .map_err(|e| e.kind().clone())
+            .into()
+    } else if let Some(oct) = clean.strip_prefix("0o") {
+        u64::from_str_radix(oct, 8)
+            .map_err(|e| e.kind().clone())
+            .into()
+    } else if let Some(bin) = clean.strip_prefix("0b") {
+        u64::from_str_radix(bin, 2)
+            .map_err(|e| e.kind().clone())
+            .into()
+    } else if clean.len() > 1 && clean.starts_with('0') {
+        u64::from_str_radix(&clean[1..], 8)
+            .map_err(|e| e.kind().clone())
+            .into()
+    } else {
+        clean.parse::<u64>().map_err(|e| e.kind().clone()).into()
     };
-    if let Some(v) = int {
-        let int = signed(v);
-        let float = if negative { -(v as f64) } else { v as f64 };
-        return Some(Number {
-            text: text.to_owned(),
-            int,
-            float: Some(float),
-        });
+    match (unsigned_int, float) {
+        (Some(Ok(v)), _) => {
+            let int = if negative {
+                0i64.checked_sub_unsigned(v)
+            } else {
+                i64::try_from(v).ok()
+            };
+            let float = if negative { -(v as f64) } else { v as f64 };
+            Number {
+                text: text.to_owned(),
+                int,
+                float: Some(float),
+                invalid: None,
+            }
+        }
+        (Some(Err(std::num::IntErrorKind::PosOverflow)), _) => {
+            invalid(format!("integer overflow: {text:?}"))
+        }
+        (Some(Err(_)), _) | (None, None) => illegal(),
+        (None, Some(magnitude)) => {
+            let float = if negative { -magnitude } else { magnitude };
+            let int = (float.fract() == 0.0 && float.abs() < 9.2e18).then_some(float as i64);
+            Number {
+                text: text.to_owned(),
+                int,
+                float: Some(float),
+                invalid: None,
+            }
+        }
     }
-    if lower.starts_with("0x") || lower.is_empty() || lower == "." {
+}
+
+/// A hexadecimal float body after `0x`: hex digits with an optional point, then a required `p` exponent.
+fn hex_float(body: &str) -> Option<f64> {
+    let (mantissa, exponent) = body.split_once('p')?;
+    let exponent: i32 = exponent.parse().ok()?;
+    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if whole.is_empty() && fraction.is_empty() {
         return None;
     }
-    let magnitude: f64 = lower.parse().ok()?;
-    let float = if negative { -magnitude } else { magnitude };
-    let int = (float.fract() == 0.0 && float.abs() < 9.2e18).then_some(float as i64);
-    Some(Number {
-        text: text.to_owned(),
-        int,
-        float: Some(float),
-    })
+    let mut value = 0f64;
+    for c in whole.chars() {
+        value = value * 16.0 + f64::from(c.to_digit(16)?);
+    }
+    let mut scale = 1.0 / 16.0;
+    for c in fraction.chars() {
+        value += f64::from(c.to_digit(16)?) * scale;
+        scale /= 16.0;
+    }
+    Some(value * 2f64.powi(exponent)).filter(|f| f.is_finite())
 }
 
 /// Decode the body of a Go quoted literal (`strconv.Unquote` without the quotes); `None` when invalid.

@@ -9,8 +9,9 @@
 //!
 //! Supported: text, `{{/* comments */}}`, `{{-`/`-}}` trimming, string (`"…"`, `` `…` ``), number, char,
 //! bool and nil literals, `.Field` chains on the data map, `$` and `$x :=`/`$x =` variables, pipelines,
-//! parenthesised calls, `if`/`else if`/`else`/`with`, Packer's functions and Go's builtins except
-//! `call`, `html`, `js`, `urlquery`, `slice`. `range`, `define`, `template` and `block` are clear errors.
+//! parenthesised calls, `if`/`else if`/`else`/`with`, Packer's functions and Go's builtins. `range`,
+//! `define`, `template` and `block`, and the secret-store functions `vault`, `consul_key` and
+//! `aws_secretsmanager`, are clear errors.
 
 mod builtins;
 mod clean_name;
@@ -89,7 +90,7 @@ pub enum ErrorKind {
     /// `user` asked for a variable that has no value while variables are being resolved: it may be one
     /// that is resolved later.
     UnsetVariable(String),
-    /// A Packer feature imgs deliberately does not implement (secret stores, some Go builtins).
+    /// A Packer feature imgs deliberately does not implement (secret stores, `range`, `define`, …).
     Unsupported,
 }
 

@@ -1,8 +1,8 @@
 //! Parser: tokens to a tree of text, actions and (for `if`/`with`) branches, with Go 1.15's parse-time
 //! checks — unknown functions and undefined variables are errors even in branches that never run.
 
-use super::InterpolateError;
 use super::lex::{Keyword, Number, Tok, Token};
+use super::{ErrorKind, InterpolateError};
 
 #[derive(Clone, Debug)]
 pub(super) enum Node {
@@ -213,13 +213,7 @@ impl Parser<'_> {
                                 }
                                 Keyword::If => nodes.push(self.branch(BranchKind::If)?),
                                 Keyword::With => nodes.push(self.branch(BranchKind::With)?),
-                                other => {
-                                    return Err(error(
-                                        format!("`{{{{{}}}}}` is not supported by imgs", other.as_str()),
-                                        start,
-                                    )
-                                    .with_hint("imgs supports the template functions, pipelines, `if` and `with`"));
-                                }
+                                other => return Err(unsupported_keyword(other, start)),
                             }
                         }
                         _ => {
@@ -495,6 +489,9 @@ impl Parser<'_> {
                 OperandKind::Bool(b)
             }
             Tok::Number(n) => {
+                if let Some(message) = n.invalid {
+                    return Err(error(message, offset));
+                }
                 self.pos += 1;
                 OperandKind::Number(n)
             }
@@ -510,15 +507,27 @@ impl Parser<'_> {
             _ => return Ok(None),
         };
         if let Some(Token {
-            tok: Tok::Field(name),
-            offset,
+            tok: Tok::Field(_),
+            offset: at,
         }) = self.peek()
         {
             // Only fields, variables and parenthesised pipelines have fields; Go rejects `"x".A`.
-            return Err(error(format!("unexpected .{name} after term"), *offset));
+            let term = self.input.get(offset..*at).unwrap_or_default();
+            return Err(error(format!("unexpected . after term {term:?}"), *at));
         }
         Ok(Some(Operand { offset, kind }))
     }
+}
+
+fn unsupported_keyword(keyword: Keyword, offset: usize) -> InterpolateError {
+    InterpolateError {
+        kind: ErrorKind::Unsupported,
+        ..error(
+            format!("`{{{{{}}}}}` is not supported by imgs", keyword.as_str()),
+            offset,
+        )
+    }
+    .with_hint("imgs supports Packer's functions, pipelines, variables, `if` and `with`")
 }
 
 fn kind_name(kind: BranchKind) -> &'static str {

@@ -333,7 +333,7 @@ fn syntax_errors_point_at_the_action() {
         ("{{/* x */ y}}", "comment ends before closing delimiter", 0),
         ("{{ user\"x\" }}", "bad character U+0022 '\"'", 7),
         ("{{ (user `x` }}", "unclosed left paren", 13),
-        ("{{ user `x`) }}", "unexpected right paren U+0029 ')'", 11),
+        ("{{ user `x`) }}", "unexpected \")\" in command", 11),
         (
             "{{ `a` | `b` }}",
             "non executable command in pipeline stage 2",
@@ -360,4 +360,73 @@ fn check_syntax_validates_without_values() {
     assert!(check_syntax("{{clean_resource_name `x`}}", Some("amazon-ebs")).is_ok());
     assert!(check_syntax("{{clean_resource_name `x`}}", None).is_err());
     assert!(check_syntax("{{ nope }}", None).is_err());
+}
+
+#[test]
+fn go_escapers_slice_and_call() {
+    assert_eq!(render_ok("{{html `<a&b>` 1}}"), "&lt;a&amp;b&gt;1");
+    assert_eq!(render_ok("{{html .Nope}}"), "&lt;no value&gt;");
+    assert_eq!(
+        render_ok(r#"{{js "<a&b>=\"x\"\\'"}}"#),
+        r#"\u003Ca\u0026b\u003E\u003D\"x\"\\\'"#
+    );
+    assert_eq!(render_ok("{{urlquery `a b&c/d~é`}}"), "a+b%26c%2Fd~%C3%A9");
+    assert_eq!(
+        render_ok("{{slice `abcdef` 1 3}}|{{slice `abc`}}|{{slice `abc` 1}}"),
+        "bc|abc|bc"
+    );
+    assert_eq!(
+        render_err("{{slice `abc` 4}}").message,
+        "error calling slice: index out of range: 4"
+    );
+    assert_eq!(
+        render_err("{{call `x`}}").message,
+        "error calling call: non-function of type string"
+    );
+}
+
+#[test]
+fn comparisons_treat_missing_values_as_nil() {
+    assert_eq!(
+        render_ok("{{eq .Nope .Nope}} {{eq .Nope `x`}} {{eq nil nil}} {{ne .Nope .Nope}}"),
+        "true false true false"
+    );
+    assert_eq!(
+        render_err("{{lt .Nope .Nope}}").message,
+        "error calling lt: invalid type for comparison"
+    );
+    assert_eq!(
+        render_err("{{eq 1 1.0}}").message,
+        "error calling eq: incompatible types for comparison"
+    );
+}
+
+#[test]
+fn numbers_as_go_parses_them() {
+    assert_eq!(
+        render_ok(
+            "{{ 0x1p4 }} {{ 0x1.8p1 }} {{ 010 }} {{ 0o17 }} {{ 0b101 }} {{ 1_000 }} {{ .5 }}"
+        ),
+        "16 3 8 15 5 1000 0.5"
+    );
+    assert_eq!(
+        render_err("{{ 99999999999999999999 }}").message,
+        "integer overflow: \"99999999999999999999\""
+    );
+    assert_eq!(
+        render_err("{{ 18446744073709551615 }}").message,
+        "18446744073709551615 overflows int"
+    );
+    assert_eq!(
+        render_err("{{ 1e400 }}").message,
+        "illegal number syntax: \"1e400\""
+    );
+    assert_eq!(
+        render_err("{{\"x\"-}}").message,
+        "unexpected \"-\" in operand"
+    );
+    assert_eq!(
+        render_err("{{ \"x\".A }}").message,
+        "unexpected . after term \"\\\"x\\\"\""
+    );
 }
