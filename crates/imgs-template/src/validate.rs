@@ -632,21 +632,25 @@ impl<'a> Validator<'a> {
             {
                 continue;
             }
-            let values: Vec<(String, &Node)> = match rendered.get(check.key).map(|n| &n.value) {
-                Some(Value::String(s)) => vec![(s.clone(), &member.value)],
-                Some(Value::Array(items)) => {
-                    let originals = member.value.as_array().unwrap_or(&[]);
-                    items
-                        .iter()
-                        .zip(originals)
-                        .filter_map(|(item, original)| {
-                            item.as_str().map(|s| (s.to_string(), original))
-                        })
-                        .collect()
-                }
-                _ => Vec::new(),
-            };
-            for (value, node) in values {
+            let entry_key = format!("{key}.{}", check.key);
+            let values: Vec<(String, &Node, String)> =
+                match rendered.get(check.key).map(|n| &n.value) {
+                    Some(Value::String(s)) => vec![(s.clone(), &member.value, entry_key)],
+                    Some(Value::Array(items)) => {
+                        let originals = member.value.as_array().unwrap_or(&[]);
+                        items
+                            .iter()
+                            .zip(originals)
+                            .enumerate()
+                            .filter_map(|(i, (item, original))| {
+                                item.as_str()
+                                    .map(|s| (s.to_string(), original, format!("{entry_key}[{i}]")))
+                            })
+                            .collect()
+                    }
+                    _ => Vec::new(),
+                };
+            for (value, node, entry_key) in values {
                 if value.is_empty() {
                     continue;
                 }
@@ -696,7 +700,7 @@ impl<'a> Validator<'a> {
                     let d = self.source.error(
                         format!("`{}`: {message}", check.key),
                         node.span.start,
-                        format!("{key}.{}", check.key),
+                        entry_key,
                     );
                     self.push(d.hint(hint));
                 }

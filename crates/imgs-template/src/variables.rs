@@ -228,6 +228,15 @@ impl Resolver<'_> {
                         }
                     }
                     Err(e) => {
+                        // Every defined variable is in `current`, so an unset one is undefined; the
+                        // engine names it at the end of its message.
+                        if let Some((_, missing)) = e.message.rsplit_once("variable not set: ")
+                            && !missing.is_empty()
+                            && !current.contains_key(missing)
+                        {
+                            diagnostics.push(self.undefined_reference(name, missing));
+                            continue;
+                        }
                         let input = if kept.is_empty() {
                             Some(protected.as_str())
                         } else {
