@@ -623,6 +623,10 @@ impl<'a> Validator<'a> {
     ) {
         let downloads = rendered.get("direction").and_then(Node::as_str) == Some("download");
         for check in schema::io_checks(section, kind) {
+            if check.what == IoCheckKind::Program {
+                self.program_check(config, rendered, key, check.key);
+                continue;
+            }
             let Some(member) = config.member(check.key) else {
                 continue;
             };
@@ -678,19 +682,15 @@ impl<'a> Validator<'a> {
                     IoCheckKind::MustNotExist => {
                         path.exists().then(|| format!("`{value}` already exists"))
                     }
-                    IoCheckKind::Program => (!self.program_exists(&value))
-                        .then(|| format!("program `{value}` is not on PATH")),
-                    IoCheckKind::ChecksumFile | IoCheckKind::Network | IoCheckKind::CurrentUser => {
-                        None
-                    }
+                    IoCheckKind::Program
+                    | IoCheckKind::ChecksumFile
+                    | IoCheckKind::Network
+                    | IoCheckKind::CurrentUser => None,
                 };
                 if let Some(message) = problem {
                     let hint = match check.what {
                         IoCheckKind::MustNotExist => {
                             "remove it, or choose another path".to_string()
-                        }
-                        IoCheckKind::Program => {
-                            "install it, or point this key at the program".to_string()
                         }
                         _ => format!(
                             "relative paths are resolved against the working directory ({})",
@@ -717,13 +717,54 @@ impl<'a> Validator<'a> {
         }
     }
 
+    /// Packer runs `COMMAND --version` (default `ansible-playbook`) unless `skip_version_check` is set;
+    /// the program must at least be found the way Go's `exec.LookPath` finds it.
+    fn program_check(&mut self, config: &Node, rendered: &Node, key: &str, command_key: &str) {
+        let skip = rendered
+            .get("skip_version_check")
+            .is_some_and(|n| match &n.value {
+                Value::Bool(b) => *b,
+                Value::String(s) => {
+                    matches!(s.as_str(), "1" | "t" | "T" | "true" | "TRUE" | "True")
+                }
+                Value::Number(n) => n.parse::<f64>().is_ok_and(|f| f != 0.0),
+                _ => false,
+            });
+        if skip {
+            return;
+        }
+        let program = rendered
+            .get(command_key)
+            .and_then(Node::as_str)
+            .filter(|c| !c.is_empty());
+        let program = program.unwrap_or("ansible-playbook");
+        if self.program_exists(program) {
+            return;
+        }
+        let offset = config
+            .get(command_key)
+            .map_or(config.span.start, |n| n.span.start);
+        let d = self.source.error(
+            format!("`{program}` is not installed: Packer runs `{program} --version` to check it"),
+            offset,
+            format!("{key}.{command_key}"),
+        );
+        self.push(d.hint(format!(
+            "install it, set `{command_key}` to its path, or set \"skip_version_check\": true"
+        )));
+    }
+
     fn program_exists(&self, program: &str) -> bool {
-        let name = program.split_whitespace().next().unwrap_or(program);
-        if name.contains('/') {
-            return self.resolve_path(name).is_file();
+        use std::os::unix::fs::PermissionsExt;
+        let executable = |path: &Path| {
+            std::fs::metadata(path)
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        };
+        if program.contains('/') {
+            return executable(&self.resolve_path(program));
         }
         let path = self.inv.env.get("PATH").map(String::as_str).unwrap_or("");
-        std::env::split_paths(path).any(|dir| dir.join(name).is_file())
+        std::env::split_paths(path).any(|dir| executable(&dir.join(program)))
     }
 
     fn context<'c>(
