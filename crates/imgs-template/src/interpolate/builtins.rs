@@ -10,7 +10,7 @@ use super::value::Value;
 
 pub(super) fn call<'a>(name: &str, mut args: Vec<Value<'a>>) -> Result<Value<'a>, FuncError> {
     match name {
-        // Go 1.15 evaluates every argument, then returns the first false (`and`) / true (`or`) one.
+        // Reached only with evaluated arguments; the evaluator normally short-circuits these.
         "and" => Ok(pick(args, |v| !v.is_true())),
         "or" => Ok(pick(args, Value::is_true)),
         "not" => Ok(Value::Bool(!args[0].is_true())),

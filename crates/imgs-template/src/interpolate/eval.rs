@@ -225,6 +225,9 @@ impl<'c, 'a> Evaluator<'c, 'a> {
             }
             _ => {}
         }
+        if name == "and" || name == "or" {
+            return self.short_circuit(name == "or", args, dot, piped);
+        }
         let param_at = |i: usize| {
             signature
                 .fixed
@@ -247,6 +250,27 @@ impl<'c, 'a> Evaluator<'c, 'a> {
             user_read: &mut self.user_read,
         };
         funcs::call(name, call, values).map_err(|e| call_error(name, e, offset))
+    }
+
+    /// `and`/`or` (Go 1.18+): arguments are evaluated in order until one decides the result, so
+    /// `{{or (user "x") (env "Y")}}` never calls `env` when `x` is set.
+    fn short_circuit(
+        &mut self,
+        is_or: bool,
+        args: &[Operand],
+        dot: &Value<'a>,
+        piped: Option<Value<'a>>,
+    ) -> Result<Value<'a>, InterpolateError> {
+        let mut value = Value::Missing;
+        for arg in args {
+            value = self.argument(arg, Param::Any, dot)?;
+            if value.is_true() == is_or {
+                return Ok(value);
+            }
+        }
+        Ok(piped.map_or(value, |p| {
+            check_type(p, Param::Any, 0).unwrap_or(Value::Nil)
+        }))
     }
 
     /// An argument as Go's `evalArg` converts it: constants are checked by kind, computed values by type.

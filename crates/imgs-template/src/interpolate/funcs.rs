@@ -74,7 +74,7 @@ const PACKER_FUNCTIONS: &[&str] = &[
     "vault",
 ];
 
-/// Go text/template's predefined functions (Go 1.15).
+/// Go text/template's predefined functions (Go 1.19).
 const GO_BUILTINS: &[&str] = &[
     "and", "call", "eq", "ge", "gt", "html", "index", "js", "le", "len", "lt", "ne", "not", "or",
     "print", "printf", "println", "slice", "urlquery",

@@ -1,4 +1,4 @@
-//! Go's `time.Format` (Go 1.15 layout elements) for UTC times.
+//! Go's `time.Format` (Go 1.19 layout elements) for UTC times.
 //!
 //! A layout is an example rendering of the reference time `Mon Jan 2 15:04:05 MST 2006`; every
 //! recognised element is replaced by the same element of `t`, everything else is copied.
@@ -32,8 +32,13 @@ enum Element {
     IsoZone,
     /// `-0700` family: always numeric; the string is what UTC renders as.
     NumZone(&'static str),
-    /// `.000` (fixed digits) or `.999` (trailing zeros dropped).
+    /// `002`: day of the year, three digits.
+    ZeroYearDay,
+    /// `__2`: day of the year, padded with blanks to three characters.
+    UnderYearDay,
+    /// `.000` (fixed digits) or `.999` (trailing zeros dropped); `,` may replace `.`.
     Fraction {
+        separator: char,
         digits: usize,
         trim: bool,
     },
@@ -95,6 +100,10 @@ fn is_digit_at(s: &str, i: usize) -> bool {
 fn next_element(layout: &str) -> Option<(&str, Element, &str)> {
     let b = layout.as_bytes();
     for i in 0..b.len() {
+        // Every element is ASCII; other characters are copied as they are.
+        if !layout.is_char_boundary(i) {
+            continue;
+        }
         let s = &layout[i..];
         let found = |len: usize, e: Element| Some((&layout[..i], e, &layout[i + len..]));
         match b[i] {
@@ -130,6 +139,7 @@ fn next_element(layout: &str) -> Option<(&str, Element, &str)> {
                 ][usize::from(b[i + 1] - b'1')];
                 return found(2, e);
             }
+            b'0' if s.starts_with("002") => return found(3, Element::ZeroYearDay),
             b'1' => {
                 if s.starts_with("15") {
                     return found(2, Element::Hour);
@@ -149,6 +159,7 @@ fn next_element(layout: &str) -> Option<(&str, Element, &str)> {
                 }
                 return found(2, Element::UnderDay);
             }
+            b'_' if s.starts_with("__2") => return found(3, Element::UnderYearDay),
             b'3' => return found(1, Element::Hour12),
             b'4' => return found(1, Element::Minute),
             b'5' => return found(1, Element::Second),
@@ -174,7 +185,7 @@ fn next_element(layout: &str) -> Option<(&str, Element, &str)> {
                     }
                 }
             }
-            b'.' if matches!(b.get(i + 1), Some(b'0' | b'9')) => {
+            b'.' | b',' if matches!(b.get(i + 1), Some(b'0' | b'9')) => {
                 let digit = b[i + 1];
                 let mut j = i + 1;
                 while j < b.len() && b[j] == digit {
@@ -183,6 +194,7 @@ fn next_element(layout: &str) -> Option<(&str, Element, &str)> {
                 // Only a run of one repeated digit not followed by another digit is a fraction.
                 if !is_digit_at(layout, j) {
                     let e = Element::Fraction {
+                        separator: char::from(b[i]),
                         digits: j - (i + 1),
                         trim: digit == b'9',
                     };
@@ -234,7 +246,13 @@ fn write_element(out: &mut String, element: Element, t: chrono::DateTime<chrono:
         Element::ZoneName => "UTC".to_owned(),
         Element::IsoZone => "Z".to_owned(),
         Element::NumZone(utc) => utc.to_owned(),
-        Element::Fraction { digits, trim } => {
+        Element::ZeroYearDay => format!("{:03}", t.ordinal()),
+        Element::UnderYearDay => format!("{:>3}", t.ordinal()),
+        Element::Fraction {
+            separator,
+            digits,
+            trim,
+        } => {
             // chrono stores a leap second as nanosecond >= 1e9; Go has no leap seconds.
             let nanos = format!("{:09}", t.nanosecond().min(999_999_999));
             let mut frac = &nanos[..digits.min(9)];
@@ -244,7 +262,7 @@ fn write_element(out: &mut String, element: Element, t: chrono::DateTime<chrono:
                     return;
                 }
             }
-            format!(".{frac}")
+            format!("{separator}{frac}")
         }
     };
     out.push_str(&text);
@@ -313,6 +331,23 @@ mod tests {
         assert_eq!(format_go_time("05.999", t(2020, 1, 1, 0, 0, 0, 0)), "00");
         // A run of repeated digits followed by another digit is not a fraction.
         assert_eq!(format_go_time(".0001", at), ".0001");
+    }
+
+    #[test]
+    fn year_days_and_comma_fractions() {
+        let at = t(2020, 11, 24, 0, 0, 0, 450_000_000);
+        assert_eq!(format_go_time("2006 002 __2", at), "2020 329 329");
+        assert_eq!(
+            format_go_time("002|__2", t(2020, 1, 5, 0, 0, 0, 0)),
+            "005|  5"
+        );
+        assert_eq!(format_go_time("05,000 05,999", at), "00,450 00,45");
+    }
+
+    #[test]
+    fn non_ascii_text_is_copied() {
+        let at = t(2021, 6, 15, 23, 0, 0, 0);
+        assert_eq!(format_go_time("é日本 2006", at), "é日本 2021");
     }
 
     #[test]

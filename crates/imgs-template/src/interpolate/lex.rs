@@ -1,8 +1,8 @@
-//! Lexer for Go `text/template` as Go 1.15 (the toolchain Packer 1.6.6 was built with) reads it.
+//! Lexer for Go `text/template` as Go 1.19 reads it — the toolchain of the Packer 1.6.6 build imgs is
+//! tested against (Debian's); it differs from older Go in allowing line breaks inside actions.
 //!
 //! The whole input becomes one token stream: text between actions (already trimmed by `{{-`/`-}}`),
-//! the delimiters, and the tokens inside actions. Comments vanish here. Go 1.15 rules kept on purpose:
-//! an action may not contain a line break (only raw strings and comments may span lines).
+//! the delimiters, and the tokens inside actions. Comments vanish here.
 
 use super::InterpolateError;
 
@@ -43,6 +43,8 @@ pub(super) enum Keyword {
     Range,
     Template,
     With,
+    Break,
+    Continue,
 }
 
 impl Keyword {
@@ -56,6 +58,8 @@ impl Keyword {
             Keyword::Range => "range",
             Keyword::Template => "template",
             Keyword::With => "with",
+            Keyword::Break => "break",
+            Keyword::Continue => "continue",
         }
     }
 }
@@ -103,9 +107,9 @@ fn error(message: impl Into<String>, offset: usize) -> InterpolateError {
     InterpolateError::new(message, offset)
 }
 
-/// Go's `isSpace` in 1.15: only blank and tab separate words inside an action.
+/// Go's `isSpace`: what separates words inside an action (and may follow `{{-` / precede `-}}`).
 fn is_space(c: char) -> bool {
-    c == ' ' || c == '\t'
+    matches!(c, ' ' | '\t' | '\r' | '\n')
 }
 
 fn is_alphanumeric(c: char) -> bool {
@@ -207,7 +211,6 @@ impl Lexer<'_> {
             };
             let next = self.rest()[c.len_utf8()..].chars().next();
             match c {
-                '\n' | '\r' => return Err(error("unclosed action", delim)),
                 c if is_space(c) => self.space(),
                 '=' => self.single(Tok::Assign),
                 ':' => {
@@ -334,6 +337,8 @@ impl Lexer<'_> {
             "range" => Tok::Keyword(Keyword::Range),
             "template" => Tok::Keyword(Keyword::Template),
             "with" => Tok::Keyword(Keyword::With),
+            "break" => Tok::Keyword(Keyword::Break),
+            "continue" => Tok::Keyword(Keyword::Continue),
             _ => Tok::Ident(word.to_owned()),
         };
         self.push(tok, start);

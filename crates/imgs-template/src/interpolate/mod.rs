@@ -1,7 +1,7 @@
 //! Packer 1.6.6 template functions: `{{user "name"}}`, `{{isotime "2006-01-02"}}`, pipelines and all.
 //!
 //! Packer renders every string of a JSON template with Go's `text/template`. This module is a small
-//! engine for exactly that dialect (Go 1.15, which built Packer 1.6.6): a lexer, a parser with Go's
+//! engine for exactly that dialect (Go 1.19's, which built the reference Packer 1.6.6): a lexer, a parser with Go's
 //! parse-time checks, and an evaluator with Packer's function set. A purpose-built engine rather than
 //! a Go-template crate because imgs needs what general engines do not give: byte offsets on every
 //! error, functions that see the rendering context, and a record of which variables and environment

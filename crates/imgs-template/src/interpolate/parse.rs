@@ -1,4 +1,4 @@
-//! Parser: tokens to a tree of text, actions and (for `if`/`with`) branches, with Go 1.15's parse-time
+//! Parser: tokens to a tree of text, actions and (for `if`/`with`) branches, with Go's parse-time
 //! checks — unknown functions and undefined variables are errors even in branches that never run.
 
 use super::lex::{Keyword, Number, Tok, Token};
@@ -213,6 +213,13 @@ impl Parser<'_> {
                                 }
                                 Keyword::If => nodes.push(self.branch(BranchKind::If)?),
                                 Keyword::With => nodes.push(self.branch(BranchKind::With)?),
+                                Keyword::Break | Keyword::Continue => {
+                                    let message = format!(
+                                        "{{{{{}}}}} outside {{{{range}}}}",
+                                        keyword.as_str()
+                                    );
+                                    return Err(error(message, start));
+                                }
                                 other => return Err(unsupported_keyword(other, start)),
                             }
                         }

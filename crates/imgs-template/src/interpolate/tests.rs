@@ -325,7 +325,7 @@ fn argument_errors_follow_go() {
 fn syntax_errors_point_at_the_action() {
     let cases = [
         ("ab {{ user `x`", "unclosed action", 3),
-        ("ab {{ user\n`x` }}", "unclosed action", 3),
+        ("{{break}}", "{{break}} outside {{range}}", 0),
         ("{{ }}", "missing value for command", 3),
         ("x{{ \"abc }}", "unterminated quoted string", 4),
         ("{{ `abc }}", "unterminated raw quoted string", 3),
@@ -428,5 +428,24 @@ fn numbers_as_go_parses_them() {
     assert_eq!(
         render_err("{{ \"x\".A }}").message,
         "unexpected . after term \"\\\"x\\\"\""
+    );
+}
+
+#[test]
+fn actions_may_span_lines() {
+    assert_eq!(render_ok("{{ user `name`\n  | upper }}"), "WEB");
+    assert_eq!(render_ok("a\n{{-\n`b`\n-}}\nc"), "abc");
+}
+
+#[test]
+fn and_or_stop_at_the_deciding_argument() {
+    // `env` would fail outside variable defaults; Go 1.18+ never evaluates it here.
+    assert_eq!(render_ok("{{or (user `name`) (env `HOME`)}}"), "web");
+    assert_eq!(render_ok("{{and (user `nope`) (env `HOME`)}}"), "");
+    assert_eq!(render_ok("{{`x` | and 1}}|{{`` | or 0}}"), "x|");
+    assert!(
+        render_err("{{or (user `nope`) (env `HOME`)}}")
+            .message
+            .contains("env vars are not allowed here")
     );
 }
