@@ -474,7 +474,20 @@ impl<'a> Validator<'a> {
                 continue;
             }
             let member_key = format!("{key}.{name}");
-            let Some((_, value_type)) = schema.find_key(name) else {
+            let found = schema.find_key(name);
+            if let Some((canonical, _)) = found
+                && let Some(winner) = case_twin(&members, canonical, name)
+            {
+                let d = self.source.error(
+                    format!("`{name}` and `{winner}` are the same key to Packer (it ignores case); only one is used"),
+                    member.key_span.start,
+                    member_key,
+                );
+                self.push(d.hint(format!("remove `{name}`")));
+                shape_ok = false;
+                continue;
+            }
+            let Some((_, value_type)) = found else {
                 let hint = match did_you_mean(name, schema.keys.iter().map(|(k, _)| *k)) {
                     Some(close) => format!("did you mean `{close}`?"),
                     None => format!("`{kind}` {noun}s do not take this key in Packer 1.6.6"),
@@ -826,6 +839,30 @@ impl<'a> Validator<'a> {
             span: node.span,
         })
     }
+}
+
+/// When several keys of `members` match the schema key `canonical` ignoring case, Packer's decoder uses
+/// one (the exact spelling if present, else the first here) and rejects the others as unknown. Returns
+/// the key used instead of `name`, if `name` is one of the rejected.
+fn case_twin<'m>(
+    members: &[&'m crate::json::Member],
+    canonical: &str,
+    name: &str,
+) -> Option<&'m str> {
+    let twins: Vec<&str> = members
+        .iter()
+        .map(|m| m.key.as_str())
+        .filter(|k| k.eq_ignore_ascii_case(canonical))
+        .collect();
+    if twins.len() < 2 {
+        return None;
+    }
+    let used = twins
+        .iter()
+        .copied()
+        .find(|k| *k == canonical)
+        .unwrap_or(twins[0]);
+    (used != name).then_some(used)
 }
 
 /// Go's `strconv.Atoi`: optional sign, decimal digits, fits in 64 bits.

@@ -185,3 +185,17 @@ fn undeclared_cli_variables_are_warnings() {
     assert!(!d.has_errors());
     assert_eq!(d.0[0].hint.as_deref(), Some("did you mean `region`?"));
 }
+
+#[test]
+fn keys_equal_ignoring_case_are_one_key_to_packer() {
+    let e = errors(
+        r#"{"builders": [{"type": "null", "communicator": "none", "Communicator": "none"}]}"#,
+    );
+    assert_eq!(
+        e,
+        [
+            "`Communicator` and `communicator` are the same key to Packer (it ignores case); only one is used"
+        ]
+    );
+    assert!(errors(r#"{"builders": [{"type": "null", "COMMUNICATOR": "none"}]}"#).is_empty());
+}
