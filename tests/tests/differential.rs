@@ -174,8 +174,10 @@ struct Verdict {
     summary: String,
 }
 
+/// The corpus directory, symbolic links resolved: Packer reports paths under its real location.
 fn corpus_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("differential")
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("differential");
+    dir.canonicalize().unwrap_or(dir)
 }
 
 fn load_cases(corpus: &Path) -> Vec<Case> {
@@ -390,10 +392,10 @@ fn run_packer(
     }
 }
 
-/// Packer's error messages on one line: its `* ` bullets (Packer wraps long ones onto the following lines),
-/// else all it printed.
+/// Packer's error messages on one line: its `* ` bullets (Packer wraps long ones onto the following lines;
+/// sorted, since Packer's order can change between runs), else all it printed. The corpus directory's
+/// absolute path reads `<corpus>`.
 fn summarize(output: &str, corpus: &Path) -> String {
-    let output = output.replace(&corpus.display().to_string(), "<corpus>");
     let mut bullets: Vec<String> = Vec::new();
     let mut in_bullet = false;
     for line in output.lines().map(str::trim) {
@@ -408,19 +410,22 @@ fn summarize(output: &str, corpus: &Path) -> String {
             in_bullet = false;
         }
     }
-    if !bullets.is_empty() {
-        return bullets.join(" | ");
-    }
-    let lines: Vec<&str> = output
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
-    lines
-        .join(" ")
-        .trim_start_matches("Error:")
-        .trim()
-        .to_string()
+    bullets.sort();
+    let summary = if bullets.is_empty() {
+        let lines: Vec<&str> = output
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        lines
+            .join(" ")
+            .trim_start_matches("Error:")
+            .trim()
+            .to_string()
+    } else {
+        bullets.join(" | ")
+    };
+    summary.replace(&corpus.display().to_string(), "<corpus>")
 }
 
 fn verdict_word(valid: bool) -> &'static str {
