@@ -8,6 +8,7 @@ pub mod model;
 pub mod references;
 pub mod schema;
 mod source;
+mod ssh_key;
 pub mod validate;
 pub mod variables;
 mod version;

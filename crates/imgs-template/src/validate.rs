@@ -676,13 +676,24 @@ impl<'a> Validator<'a> {
                     IoCheckKind::Exists => {
                         (!path.exists()).then(|| format!("`{value}` does not exist"))
                     }
-                    IoCheckKind::File | IoCheckKind::SshPrivateKey => {
-                        match std::fs::metadata(&path) {
-                            Err(_) => Some(format!("`{value}` does not exist")),
-                            Ok(m) if !m.is_file() => Some(format!("`{value}` is not a file")),
-                            Ok(_) => None,
+                    IoCheckKind::File => match std::fs::metadata(&path) {
+                        Err(_) => Some(format!("`{value}` does not exist")),
+                        Ok(m) if !m.is_file() => Some(format!("`{value}` is not a file")),
+                        Ok(_) => None,
+                    },
+                    IoCheckKind::SshPrivateKey if !self.uses_ssh(rendered) => None,
+                    IoCheckKind::SshPrivateKey => match std::fs::read(self.expand_home(&value)) {
+                        Err(_) => Some(format!("`{value}` cannot be read")),
+                        Ok(bytes) => crate::ssh_key::check_private_key(&bytes)
+                            .err()
+                            .map(|why| format!("`{value}` is not a usable SSH private key: {why}")),
+                    },
+                    IoCheckKind::ChecksumFile => match local_checksum_file(&value) {
+                        Some(file) if !self.resolve_path(&file).is_file() => {
+                            Some(format!("the checksum file `{file}` does not exist"))
                         }
-                    }
+                        _ => None,
+                    },
                     IoCheckKind::Directory => match std::fs::metadata(&path) {
                         Err(_) => Some(format!("`{value}` does not exist")),
                         Ok(m) if !m.is_dir() => Some(format!("`{value}` is not a directory")),
@@ -695,10 +706,7 @@ impl<'a> Validator<'a> {
                     IoCheckKind::MustNotExist => {
                         path.exists().then(|| format!("`{value}` already exists"))
                     }
-                    IoCheckKind::Program
-                    | IoCheckKind::ChecksumFile
-                    | IoCheckKind::Network
-                    | IoCheckKind::CurrentUser => None,
+                    IoCheckKind::Program | IoCheckKind::Network | IoCheckKind::CurrentUser => None,
                 };
                 if let Some(message) = problem {
                     let hint = match check.what {
@@ -718,6 +726,22 @@ impl<'a> Validator<'a> {
                     self.push(d.hint(hint));
                 }
             }
+        }
+    }
+
+    /// Packer checks SSH keys only for the SSH communicator (the default when none is named).
+    fn uses_ssh(&self, rendered: &Node) -> bool {
+        match rendered.get("communicator").and_then(Node::as_str) {
+            None | Some("") | Some("ssh") => true,
+            Some(_) => false,
+        }
+    }
+
+    /// Packer expands a leading `~/` in key file paths to the home directory.
+    fn expand_home(&self, value: &str) -> PathBuf {
+        match (value.strip_prefix("~/"), self.inv.env.get("HOME")) {
+            (Some(rest), Some(home)) => Path::new(home).join(rest),
+            _ => self.resolve_path(value),
         }
     }
 
@@ -863,6 +887,16 @@ fn case_twin<'m>(
         .find(|k| *k == canonical)
         .unwrap_or(twins[0]);
     (used != name).then_some(used)
+}
+
+/// The local file a `file:` checksum names (`file:PATH` or `file:file://PATH`); `None` when the
+/// checksum is given inline or the file is downloaded.
+fn local_checksum_file(checksum: &str) -> Option<String> {
+    let target = checksum.strip_prefix("file:")?;
+    if let Some(path) = target.strip_prefix("file://") {
+        return Some(path.to_string());
+    }
+    (!target.contains("://")).then(|| target.to_string())
 }
 
 /// Go's `strconv.Atoi`: optional sign, decimal digits, fits in 64 bits.

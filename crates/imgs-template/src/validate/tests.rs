@@ -199,3 +199,42 @@ fn keys_equal_ignoring_case_are_one_key_to_packer() {
     );
     assert!(errors(r#"{"builders": [{"type": "null", "COMMUNICATOR": "none"}]}"#).is_empty());
 }
+
+#[test]
+fn ssh_keys_and_checksum_files_are_read_as_packer_reads_them() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("notakey"), "hello\n").unwrap();
+    let run = |text: &str| -> Vec<String> {
+        let d = check(
+            Path::new("t.json"),
+            text.to_string(),
+            &invocation(dir.path()),
+            &BuildFilter::default(),
+        );
+        d.0.iter()
+            .filter(|d| d.is_error())
+            .map(|d| d.message.clone())
+            .collect()
+    };
+    assert_eq!(
+        run(
+            r#"{"builders": [{"type": "null", "ssh_host": "h", "ssh_username": "u", "ssh_private_key_file": "notakey"}]}"#
+        ),
+        ["`ssh_private_key_file`: `notakey` is not a usable SSH private key: no key found"]
+    );
+    // Not the SSH communicator: Packer does not read the key.
+    assert!(run(r#"{"builders": [{"type": "null", "communicator": "none", "ssh_private_key_file": "nope"}]}"#).is_empty());
+    assert_eq!(
+        local_checksum_file("file:sums/SHA256SUMS").as_deref(),
+        Some("sums/SHA256SUMS")
+    );
+    assert_eq!(
+        local_checksum_file("file:file:///sums").as_deref(),
+        Some("/sums")
+    );
+    assert_eq!(
+        local_checksum_file("file:https://example.com/SHA256SUMS"),
+        None
+    );
+    assert_eq!(local_checksum_file("sha256:abc"), None);
+}
