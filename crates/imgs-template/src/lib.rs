@@ -1,4 +1,16 @@
 //! Packer 1.6.6 JSON templates: located parsing, variables, template functions, validation, referenced files.
+//!
+//! The pipeline `imgs validate` and the fingerprint share:
+//!
+//! 1. [`Template::parse`] — strict JSON ([`json`]) into the [`model`], with every structural problem
+//!    Packer reports while parsing, located at file:line:col.
+//! 2. [`resolve_variables`] — defaults, `Images.toml` values, var files and `-var`s, rendered with the
+//!    template functions ([`interpolate`]).
+//! 3. [`validate()`] — what `packer validate` checks after parsing, plugin by plugin ([`schema`]), with the
+//!    same verdict; [`check`] runs 1–3.
+//! 4. [`referenced_files`] and [`canonical_json`] — the fingerprint's view of a template.
+//!
+//! Every problem is an [`imgs_diagnostic::Diagnostic`]; functions return all they find, not the first.
 
 pub mod canonical;
 pub mod duration;
