@@ -25,9 +25,18 @@ pub(super) fn sprintf(format: &str, args: &[Value<'_>]) -> String {
             chars.next();
         }
         spec.width = digits(&mut chars);
+        if spec.width.is_some_and(too_large) {
+            // Go refuses absurd widths and precisions rather than allocate them.
+            out.push_str("%!(BADWIDTH)");
+            spec.width = None;
+        }
         if chars.peek() == Some(&'.') {
             chars.next();
             spec.precision = Some(digits(&mut chars).unwrap_or(0));
+            if spec.precision.is_some_and(too_large) {
+                out.push_str("%!(BADPREC)");
+                spec.precision = None;
+            }
         }
         let Some(verb) = chars.next() else {
             out.push_str("%!(NOVERB)");
@@ -98,6 +107,11 @@ impl Spec {
             _ => "",
         }
     }
+}
+
+/// Go stops reading a width or precision once it passes a million, so seven digits is the most it takes.
+fn too_large(n: usize) -> bool {
+    n > 9_999_999
 }
 
 fn digits(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) -> Option<usize> {
@@ -261,5 +275,6 @@ mod tests {
         assert_eq!(sprintf("%d", &[s("x")]), "%!d(string=x)");
         assert_eq!(sprintf("%s %s", &[s("x")]), "x %!s(MISSING)");
         assert_eq!(sprintf("%s", &[s("x"), Value::Int(1)]), "x%!(EXTRA int=1)");
+        assert_eq!(sprintf("%99999999d", &[Value::Int(1)]), "%!(BADWIDTH)1");
     }
 }
