@@ -151,6 +151,19 @@ pub fn parse_json(text: &str) -> Result<Node, (String, usize)> {
     Ok(node)
 }
 
+/// Parse the first JSON value of `text` and ignore what follows it, as Go's `json.Decoder.Decode` does
+/// (Packer reads `-var-file` files that way). Returns the value and the offset just after it.
+pub fn parse_json_prefix(text: &str) -> Result<(Node, usize), (String, usize)> {
+    let mut parser = Parser {
+        text,
+        bytes: text.as_bytes(),
+        pos: 0,
+    };
+    parser.skip_whitespace();
+    let node = parser.value(0)?;
+    Ok((node, parser.pos))
+}
+
 struct Parser<'a> {
     text: &'a str,
     bytes: &'a [u8],
@@ -504,6 +517,13 @@ mod tests {
         };
         assert_eq!(members.len(), 3);
         assert_eq!(root.to_serde(), serde_json::json!({"a": 3, "b": 2}));
+    }
+
+    #[test]
+    fn a_prefix_ignores_what_follows() {
+        let (node, end) = parse_json_prefix(" {\"a\": \"1\"} trailing").unwrap();
+        assert_eq!(node.get("a").and_then(Node::as_str), Some("1"));
+        assert_eq!(end, 11);
     }
 
     #[test]

@@ -15,7 +15,7 @@ use imgs_diagnostic::{Diagnostic, Diagnostics, Location};
 use indexmap::IndexMap;
 
 use crate::interpolate::{self, Context, Volatile};
-use crate::json::{Value, parse_json};
+use crate::json::{Value, parse_json_prefix};
 use crate::model::Template;
 use crate::source::{Source, string_offset};
 
@@ -323,10 +323,11 @@ impl Resolver<'_> {
     }
 }
 
-/// A var file: a JSON object of strings. Go's decoder reads `null` as an empty string.
+/// A var file: a JSON object of strings. Go's decoder reads `null` as an empty string, and Packer reads
+/// only the first JSON value of the file (anything after it is ignored).
 fn read_var_file(file: &VarFile) -> Result<Vec<(String, String, usize)>, Diagnostic> {
     let here = |offset: usize| Location::at(&file.path, &file.text, offset);
-    let root = parse_json(&file.text).map_err(|(message, offset)| {
+    let (root, _) = parse_json_prefix(&file.text).map_err(|(message, offset)| {
         Diagnostic::error(format!("invalid JSON in var file: {message}")).at(here(offset))
     })?;
     if !root.is_object() {
