@@ -70,8 +70,10 @@ pub struct TypeSchema {
     /// the keys those objects accept. Packer rejects unknown keys inside them too (reported as
     /// `key.inner` or `key[0].inner`).
     pub nested: &'static [(&'static str, &'static [(&'static str, ValueType)])],
-    /// Keys Packer leaves uninterpolated while preparing the plugin: their templates are rendered later,
-    /// during the build, with build-time data such as `{{ .Path }}` or `{{ .Vars }}`.
+    /// Keys Packer does not render while preparing the plugin: their templates are rendered later, during
+    /// the build, with build-time data such as `{{ .Path }}` or `{{ .Vars }}`. Packer still parses them
+    /// while preparing, so a syntax error or an unknown function in them is an error (`{{ .Anything }}`
+    /// is not).
     pub deferred: &'static [&'static str],
 }
 
