@@ -1,1 +1,91 @@
-fn main() {}
+//! Developer tasks, in Rust so they run wherever cargo does (`cargo xtask TASK`; alias in .cargo/config.toml).
+//!
+//! - `setup`  installs what tests and benchmarks need from Debian (packer 1.6.6, b3sum, openssh-client)
+//! - `demo`   the README's main job: builds imgs and shows the example workspace's plan and lineage
+//! - `test`   the README's test command: setup, then every test of the workspace
+//! - `bench`  measures imgs against its references in one run and writes BENCHMARKS.md
+
+mod bench;
+mod bench_hashing;
+mod setup;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let task = args.first().map(String::as_str).unwrap_or("help");
+    match task {
+        "setup" => setup::install_test_peers(),
+        "demo" => demo(),
+        "test" => test(&args[1..]),
+        "bench" => bench::run(&args[1..]),
+        "help" | "-h" | "--help" => {
+            println!("usage: cargo xtask <setup|demo|test|bench>\n\n{}", HELP);
+            Ok(())
+        }
+        other => bail!("unknown task `{other}`\nusage: cargo xtask <setup|demo|test|bench>"),
+    }
+}
+
+const HELP: &str = "\
+setup  install the Debian packages tests and benchmarks use (packer, b3sum, openssh-client)
+demo   build imgs, then run `imgs plan --all` and `imgs graph` on the example workspace
+test   setup, then run every test of the workspace (extra arguments go to `cargo test`)
+bench  measure imgs against Packer 1.6.6 and b3sum side by side; writes BENCHMARKS.md";
+
+/// The repository root (xtask lives one level below it).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask is inside the repository").to_path_buf()
+}
+
+pub fn cargo() -> Command {
+    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
+
+/// Run a command, echoing it; fail with its exit status.
+pub fn run(cmd: &mut Command) -> Result<()> {
+    eprintln!("$ {}", display(cmd));
+    let status = cmd.status().with_context(|| format!("cannot start `{}`", display(cmd)))?;
+    if !status.success() {
+        bail!("`{}` failed with {status}", display(cmd));
+    }
+    Ok(())
+}
+
+fn display(cmd: &Command) -> String {
+    std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|s| s.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Build the imgs binary (release when asked) and return its path.
+pub fn build_imgs(release: bool) -> Result<PathBuf> {
+    let mut cmd = cargo();
+    cmd.current_dir(repo_root()).args(["build", "--quiet", "-p", "imgs"]);
+    if release {
+        cmd.arg("--release");
+    }
+    run(&mut cmd)?;
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo_root().join("target"));
+    Ok(target.join(if release { "release" } else { "debug" }).join("imgs"))
+}
+
+fn demo() -> Result<()> {
+    let imgs = build_imgs(false)?;
+    let root = repo_root();
+    setup::example_build_key(&root)?;
+    run(Command::new(&imgs).current_dir(&root).args(["validate", "--all"]))?;
+    run(Command::new(&imgs).current_dir(&root).args(["plan", "--all"]))?;
+    run(Command::new(&imgs).current_dir(&root).args(["graph"]))?;
+    Ok(())
+}
+
+fn test(extra: &[String]) -> Result<()> {
+    setup::install_test_peers()?;
+    run(cargo().current_dir(repo_root()).args(["test", "--workspace"]).args(extra))
+}

@@ -1,0 +1,159 @@
+//! Command-line interface: argument definitions only. Each command is a thin function in `ops`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Cargo for machine images: fingerprints, plans and builds a workspace of Packer templates.
+#[derive(Debug, Parser)]
+#[command(name = "imgs", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    /// Run as if imgs was started in DIR.
+    #[arg(short = 'C', value_name = "DIR", global = true)]
+    pub directory: Option<PathBuf>,
+    /// Path to Images.toml (default: found in the current directory or above).
+    #[arg(long, value_name = "PATH", global = true)]
+    pub manifest_path: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Say, for every selected image, whether it is fresh or must be built, and why.
+    Plan(PlanArgs),
+    /// Show the lineage of images with their status and artifacts.
+    Graph(GraphArgs),
+    /// Check Images.toml and templates (or one template file) the way `packer validate` does.
+    Validate(ValidateArgs),
+    /// Show a template's variables, builds, provisioners and post-processors (like `packer inspect`).
+    Inspect(InspectArgs),
+    /// Print a shell completion script.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Which images: like cargo's `-p`/`--workspace`/`--exclude`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct SelectionArgs {
+    /// Select every image of the workspace (the default outside an image directory).
+    #[arg(long, conflicts_with = "image")]
+    pub all: bool,
+    /// Select an image (repeatable); the images it is built on come along.
+    #[arg(short = 'i', long = "image", value_name = "NAME")]
+    pub image: Vec<String>,
+    /// Leave an image out of the selection (repeatable).
+    #[arg(long, value_name = "NAME")]
+    pub exclude: Vec<String>,
+}
+
+/// Template variables, with Packer's flags and precedence (var files in order, then -var in order).
+#[derive(Debug, Args, Clone, Default)]
+pub struct VariableArgs {
+    /// Set a template variable: `--var name=value` (also `-var`, as in Packer).
+    #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
+    pub var: Vec<(String, String)>,
+    /// Read template variables from a JSON file (also `-var-file`).
+    #[arg(long = "var-file", value_name = "FILE")]
+    pub var_file: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct BuildFilterArgs {
+    /// Only the named builds of each template (comma-separated), as Packer's `-only`.
+    #[arg(long, value_name = "BUILDS", value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// Every build except the named ones (comma-separated), as Packer's `-except`.
+    #[arg(long, value_name = "BUILDS", value_delimiter = ',', conflicts_with = "only")]
+    pub except: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+    #[command(flatten)]
+    pub variables: VariableArgs,
+    #[command(flatten)]
+    pub filter: BuildFilterArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = MessageFormat::Human)]
+    pub message_format: MessageFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct GraphArgs {
+    /// Draw the lineage through this image only (repeatable).
+    #[arg(short = 'i', long = "image", value_name = "NAME")]
+    pub image: Vec<String>,
+    /// With -i: only the images it is built on.
+    #[arg(long, requires = "image", conflicts_with = "descendants")]
+    pub ancestors: bool,
+    /// With -i: only the images built on it.
+    #[arg(long, requires = "image")]
+    pub descendants: bool,
+    #[arg(long, value_enum, default_value_t = GraphFormatArg::Text)]
+    pub format: GraphFormatArg,
+    #[command(flatten)]
+    pub variables: VariableArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// A template file to check on its own, outside any workspace (as `packer validate FILE`).
+    pub template: Option<PathBuf>,
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+    #[command(flatten)]
+    pub variables: VariableArgs,
+    #[command(flatten)]
+    pub filter: BuildFilterArgs,
+    /// Check syntax only: no variable resolution, no per-type checks.
+    #[arg(long)]
+    pub syntax_only: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// An image name of the workspace, or a template file.
+    pub target: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum MessageFormat {
+    Human,
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum GraphFormatArg {
+    Text,
+    Dot,
+    Mermaid,
+    Json,
+}
+
+fn parse_var(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("expected NAME=VALUE, got `{s}`")),
+    }
+}
+
+/// Packer spells its flags with one dash (`-var`, `-var-file`, `-only`, `-except`); accept those spellings
+/// so commands copied from Packer work unchanged.
+pub fn normalize_packer_flags(args: impl IntoIterator<Item = std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    args.into_iter()
+        .map(|arg| {
+            let s = arg.to_string_lossy();
+            for flag in ["-var", "-var-file", "-only", "-except"] {
+                if s == flag || s.starts_with(&format!("{flag}=")) {
+                    return format!("-{s}").into();
+                }
+            }
+            arg
+        })
+        .collect()
+}

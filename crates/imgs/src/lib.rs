@@ -1,0 +1,94 @@
+//! imgs as a library: the whole command line as one function, so the binary is a few lines and tests
+//! can run commands in-process with exact stdout, stderr and exit code.
+
+mod cli;
+mod ops;
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{CommandFactory, Parser};
+
+use cli::{Cli, Command};
+use ops::{Context, Failure};
+
+/// What one invocation printed and how it ended.
+#[derive(Debug)]
+pub struct Outcome {
+    pub code: u8,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Run `imgs ARGS…` (`args[0]` is the program name) as if started in `cwd`.
+///
+/// Exit codes: 0 success, 1 failure while working (I/O, a build), 2 bad input (usage, Images.toml,
+/// templates, variables).
+pub fn run(args: impl IntoIterator<Item = OsString>, cwd: PathBuf) -> Outcome {
+    let cli = match Cli::try_parse_from(cli::normalize_packer_flags(args)) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let text = e.render().to_string();
+            return if e.use_stderr() {
+                Outcome { code: 2, stdout: String::new(), stderr: text }
+            } else {
+                Outcome { code: 0, stdout: text, stderr: String::new() }
+            };
+        }
+    };
+    let cwd = match &cli.directory {
+        Some(dir) => ops::absolute(&cwd, dir),
+        None => cwd,
+    };
+    let cx = Context { cwd, manifest_path: cli.manifest_path.clone() };
+    let result = match &cli.command {
+        Command::Plan(args) => ops::plan(&cx, args),
+        Command::Graph(args) => ops::graph(&cx, args),
+        Command::Validate(args) => ops::validate(&cx, args),
+        Command::Inspect(args) => ops::inspect(&cx, &args.target),
+        Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "imgs", &mut out);
+            Ok(String::from_utf8_lossy(&out).into_owned().into())
+        }
+    };
+    match result {
+        Ok(output) => Outcome {
+            code: 0,
+            stdout: output.stdout,
+            stderr: output.warnings.0.iter().map(|w| format!("{w}\n\n")).collect(),
+        },
+        Err(Failure::Input(diagnostics)) => Outcome {
+            code: 2,
+            stdout: String::new(),
+            stderr: imgs_report::render_diagnostics(&diagnostics, command_name(&cli.command)),
+        },
+        Err(Failure::Other(message)) => Outcome { code: 1, stdout: String::new(), stderr: format!("error: {message}\n") },
+    }
+}
+
+/// The plan for `images` (empty: all) of the workspace containing `cwd`: what `imgs plan` prints, as data.
+/// A build stores each image's `inputs` in its cache record; tests use this to record builds.
+pub fn workspace_plan(cwd: &std::path::Path, images: &[&str]) -> Result<imgs_plan::Plan, String> {
+    let cx = Context { cwd: cwd.to_path_buf(), manifest_path: None };
+    let failure = |f: Failure| match f {
+        Failure::Input(d) => d.to_string(),
+        Failure::Other(m) => m,
+    };
+    let ws = cx.load_workspace().map_err(failure)?;
+    let selection = imgs_workspace::Selection { include: images.iter().map(|s| s.to_string()).collect(), exclude: vec![] };
+    let selected = ws.select(&selection).map_err(|d| d.to_string())?;
+    ops::compute_plan(&cx, &ws, &selected, &cli::VariableArgs::default(), &Default::default(), false)
+        .map(|p| p.plan)
+        .map_err(failure)
+}
+
+fn command_name(command: &Command) -> &'static str {
+    match command {
+        Command::Plan(_) => "plan",
+        Command::Graph(_) => "graph",
+        Command::Validate(_) => "validate",
+        Command::Inspect(_) => "inspect",
+        Command::Completions { .. } => "completions",
+    }
+}

@@ -1,0 +1,201 @@
+//! From a loaded workspace to a plan: resolve each image's variables, find the files it references, hash
+//! everything into a fingerprint (parents first, since a child's fingerprint includes its parents'), and
+//! compare with the cache.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use imgs_cache::Cache;
+use imgs_diagnostic::{Diagnostic, Diagnostics};
+use imgs_fingerprint::{FileHasher, Fingerprint, ImageInputs, InputKey, image_inputs};
+use imgs_plan::{ImagePlan, Plan, decide};
+use imgs_template::{BuildFilter, interpolate::Volatile};
+use imgs_workspace::{Image, Selected, Workspace};
+
+use super::{Context, Failure};
+use crate::cli::VariableArgs;
+
+/// The directory under the workspace root holding records, the stat cache and local artifacts.
+pub fn cache_dir(ws: &Workspace) -> PathBuf {
+    ws.root.join("cache")
+}
+
+/// The value a parent variable has while planning: the parent's artifact does not exist yet, and its
+/// fingerprint stands in for it in the child's inputs.
+pub fn parent_placeholder(parent: &str) -> String {
+    format!("imgs-parent-artifact-{parent}")
+}
+
+/// Workspace-level variables for one image, lowest precedence first: `[workspace] variables` (only those
+/// the template declares), `[images.NAME] variables`, then the parents' artifacts.
+pub fn workspace_variables(ws: &Workspace, image: &Image) -> Vec<(String, String)> {
+    let declared = |name: &str| image.template.variables.contains_key(name);
+    ws.variables
+        .iter()
+        .filter(|(k, _)| declared(k))
+        .cloned()
+        .chain(image.variables.iter().cloned())
+        .chain(image.parents.iter().map(|p| (p.variable.clone(), parent_placeholder(&p.image))))
+        .collect()
+}
+
+/// A plan and the warnings met while making it (inputs that do not exist yet).
+pub struct PlanWithWarnings {
+    pub plan: Plan,
+    pub warnings: Diagnostics,
+}
+
+/// Fingerprint and decide every image in `selected.needed`, parents before children.
+pub fn compute_plan(
+    cx: &Context,
+    ws: &Workspace,
+    selected: &Selected,
+    variables: &VariableArgs,
+    filter: &BuildFilter,
+    force: bool,
+) -> Result<PlanWithWarnings, Failure> {
+    let cache_dir = cache_dir(ws);
+    let hasher = FileHasher::open(&cache_dir);
+    let cache = Cache::open(&cache_dir);
+    let mut plan = Plan::default();
+    let mut errors = Vec::new();
+    let mut warnings = Vec::new();
+    let mut fingerprints: Vec<(String, Fingerprint)> = Vec::new();
+    for name in ws.lineage.topological_order() {
+        if !selected.needed.contains(&name) {
+            continue;
+        }
+        let image = ws.image(&name).expect("lineage names are workspace images");
+        // A parent that failed to fingerprint leaves its children unknowable; its error is already reported.
+        let Some(parents) = image
+            .parents
+            .iter()
+            .map(|p| fingerprints.iter().find(|(n, _)| *n == p.image).map(|(_, f)| (p.image.as_str(), *f)))
+            .collect::<Option<Vec<_>>>()
+        else {
+            continue;
+        };
+        let inputs = match image_input_set(cx, ws, image, variables, filter, parents, &hasher, &mut warnings) {
+            Ok(inputs) => inputs,
+            Err(Failure::Input(d)) => {
+                errors.extend(d.0);
+                continue;
+            }
+            Err(other) => return Err(other),
+        };
+        let fingerprint = inputs.fingerprint();
+        fingerprints.push((name.clone(), fingerprint));
+        let io = |e: std::io::Error| Failure::Other(format!("cache of `{name}`: {e}"));
+        let exact = cache.lookup(&name, &fingerprint).map_err(io)?;
+        let latest = if exact.is_none() { cache.latest(&name).map_err(io)? } else { None };
+        let action = decide(&inputs, exact, latest.as_ref(), &plan.building(), force && selected.requested.contains(&name));
+        plan.images.push(ImagePlan {
+            name: name.clone(),
+            fingerprint,
+            inputs,
+            parents: image.parents.iter().map(|p| (p.variable.clone(), p.image.clone())).collect(),
+            requested: selected.requested.contains(&name),
+            action,
+        });
+    }
+    // The stat cache only speeds up the next run; failing to save it must not fail this one.
+    let _ = hasher.save();
+    if errors.is_empty() {
+        Ok(PlanWithWarnings { plan, warnings: Diagnostics(warnings) })
+    } else {
+        Err(Failure::Input(Diagnostics(errors)))
+    }
+}
+
+fn image_input_set(
+    cx: &Context,
+    ws: &Workspace,
+    image: &Image,
+    variables: &VariableArgs,
+    filter: &BuildFilter,
+    parents: Vec<(&str, Fingerprint)>,
+    hasher: &FileHasher,
+    warnings: &mut Vec<Diagnostic>,
+) -> Result<imgs_fingerprint::InputSet, Failure> {
+    let template = &image.template;
+    let invocation = cx.invocation(&ws.root, variables, workspace_variables(ws, image), Volatile::Placeholder)?;
+    let resolved = imgs_template::resolve_variables(template, &invocation)?;
+    let problems = imgs_template::validate(template, &resolved, &invocation, filter);
+    if problems.has_errors() {
+        return Err(Failure::Input(Diagnostics(problems.0.into_iter().filter(|d| d.is_error()).collect())));
+    }
+    let mut files = imgs_template::referenced_files(template, &resolved, &invocation)?;
+    // A file that a step before the build makes (a base disk, a downloaded ISO) may not exist at plan
+    // time. Packer accepts such a template, so the plan does too: the file counts as "missing" in the
+    // fingerprint (its appearance changes the fingerprint) and the user is warned that the build needs it.
+    let mut missing = Vec::new();
+    files.retain(|reference| {
+        if reference.path.exists() || derives_from_parent(&reference.written, image) {
+            return true;
+        }
+        let shown = root_relative(&ws.root, &reference.path);
+        warnings.push(
+            Diagnostic::warning(format!("`{shown}` does not exist yet; building `{}` needs it", image.name))
+                .at(template.location(reference.span.start))
+                .key(reference.key.clone())
+                .hint("create it before building, or correct the path"),
+        );
+        missing.push(shown);
+        false
+    });
+    let extra_inputs = extra_inputs(ws, image)?;
+    let builds: Vec<(&str, &str)> = template.builds(filter).into_iter().map(|b| (b.name.as_str(), b.kind.as_str())).collect();
+    let parent_variables: BTreeSet<String> = image.parents.iter().map(|p| p.variable.clone()).collect();
+    let inputs = ImageInputs {
+        root: &ws.root,
+        template,
+        variables: &resolved,
+        builds,
+        files: &files,
+        extra_inputs: &extra_inputs,
+        parent_variables: &parent_variables,
+        parents,
+    };
+    let mut set = image_inputs(&inputs, hasher)?;
+    for shown in missing {
+        set.insert(InputKey::File(shown), blake3::hash(b"imgs: input file missing"));
+    }
+    Ok(set)
+}
+
+/// Whether a template value is built from a variable that carries a parent's artifact; such paths name
+/// what the parent will build, and the parent's fingerprint covers them.
+fn derives_from_parent(written: &str, image: &Image) -> bool {
+    image.parents.iter().any(|p| written.contains(&format!("`{}`", p.variable)) || written.contains(&format!("\"{}\"", p.variable)))
+}
+
+/// `path` relative to the workspace root with `/` separators, as fingerprint keys and messages show it.
+fn root_relative(root: &std::path::Path, path: &std::path::Path) -> String {
+    let shown = path.strip_prefix(root).unwrap_or(path);
+    shown.to_string_lossy().replace('\\', "/")
+}
+
+/// Paths matched by `[images.NAME] inputs` globs, relative to the image directory.
+fn extra_inputs(ws: &Workspace, image: &Image) -> Result<Vec<PathBuf>, Diagnostics> {
+    let mut paths = Vec::new();
+    for pattern in &image.inputs {
+        let full = format!("{}/{pattern}", glob::Pattern::escape(&ws.root.join(&image.dir).to_string_lossy()));
+        let matches = glob::glob(&full).map_err(|e| {
+            Diagnostic::error(format!("invalid glob `{pattern}` in `inputs` of `{}`: {e}", image.name))
+                .in_file(&ws.manifest_path)
+                .key(format!("images.{}.inputs", image.name))
+        })?;
+        let before = paths.len();
+        paths.extend(matches.filter_map(Result::ok).filter(|p| p.is_file()));
+        if paths.len() == before {
+            return Err(Diagnostic::error(format!("`inputs` pattern `{pattern}` of `{}` matches no file", image.name))
+                .in_file(&ws.manifest_path)
+                .key(format!("images.{}.inputs", image.name))
+                .hint("patterns are relative to the image directory; a pattern that matches nothing is almost always a typo")
+                .into());
+        }
+    }
+    paths.sort();
+    paths.dedup();
+    Ok(paths)
+}

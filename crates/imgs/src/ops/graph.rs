@@ -1,0 +1,37 @@
+use imgs_report::{GraphFormat, GraphView, render_graph};
+use imgs_template::BuildFilter;
+use imgs_workspace::Selection;
+
+use super::{Context, Failure, Output, PlanWithWarnings, compute_plan};
+use crate::cli::{GraphArgs, GraphFormatArg};
+
+/// `imgs graph`: the lineage with each image's status and known artifacts.
+pub fn graph(cx: &Context, args: &GraphArgs) -> Result<Output, Failure> {
+    let ws = cx.load_workspace()?;
+    // Checks the names given with -i.
+    ws.select(&Selection { include: args.image.clone(), exclude: vec![] })?;
+    let shown = if args.image.is_empty() {
+        ws.names().map(str::to_string).collect()
+    } else {
+        let names = args.image.iter().map(String::as_str);
+        match (args.ancestors, args.descendants) {
+            (true, _) => ws.lineage.with_ancestors(names),
+            (_, true) => ws.lineage.with_descendants(names),
+            _ => {
+                let mut both = ws.lineage.with_ancestors(names.clone());
+                both.extend(ws.lineage.with_descendants(names));
+                both
+            }
+        }
+    };
+    let selected = ws.select(&Selection { include: shown.iter().cloned().collect(), exclude: vec![] })?;
+    let PlanWithWarnings { plan, warnings } =
+        compute_plan(cx, &ws, &selected, &args.variables, &BuildFilter::default(), false)?;
+    let format = match args.format {
+        GraphFormatArg::Text => GraphFormat::Text,
+        GraphFormatArg::Dot => GraphFormat::Dot,
+        GraphFormatArg::Mermaid => GraphFormat::Mermaid,
+        GraphFormatArg::Json => GraphFormat::Json,
+    };
+    Ok(Output { stdout: render_graph(&GraphView { plan: &plan, shown }, format), warnings })
+}

@@ -1,0 +1,115 @@
+//! What each command does, over the library crates. The CLI parses arguments and calls one function here.
+
+mod fingerprint;
+mod graph;
+mod inspect;
+mod plan;
+mod validate;
+
+use std::path::{Path, PathBuf};
+
+use imgs_diagnostic::{Diagnostic, Diagnostics};
+use imgs_template::{BuildFilter, Invocation, VarFile, interpolate::Volatile};
+use imgs_workspace::Workspace;
+
+use crate::cli::{BuildFilterArgs, VariableArgs};
+
+pub use fingerprint::{PlanWithWarnings, compute_plan};
+pub use graph::graph;
+pub use inspect::inspect;
+pub use plan::plan;
+pub use validate::validate;
+
+/// Where the command runs: the current directory and an explicit manifest, if any.
+pub struct Context {
+    pub cwd: PathBuf,
+    pub manifest_path: Option<PathBuf>,
+}
+
+/// What a successful command prints: its output, and warnings for stderr.
+#[derive(Debug, Default)]
+pub struct Output {
+    pub stdout: String,
+    pub warnings: Diagnostics,
+}
+
+impl From<String> for Output {
+    fn from(stdout: String) -> Self {
+        Output { stdout, warnings: Diagnostics::default() }
+    }
+}
+
+/// How a command ended, for the process exit code (documented in the README).
+#[derive(Debug)]
+pub enum Failure {
+    /// Bad input: Images.toml, a template, a variable, a selection. Exit code 2.
+    Input(Diagnostics),
+    /// Anything else (I/O on the cache, …). Exit code 1.
+    Other(String),
+}
+
+impl From<Diagnostics> for Failure {
+    fn from(d: Diagnostics) -> Self {
+        Failure::Input(d)
+    }
+}
+
+impl From<Diagnostic> for Failure {
+    fn from(d: Diagnostic) -> Self {
+        Failure::Input(d.into())
+    }
+}
+
+impl Context {
+    pub fn load_workspace(&self) -> Result<Workspace, Failure> {
+        let manifest = match &self.manifest_path {
+            Some(p) => absolute(&self.cwd, p),
+            None => imgs_workspace::find_manifest(&self.cwd).ok_or_else(|| {
+                Diagnostic::error(format!(
+                    "could not find `{}` in `{}` or any parent directory",
+                    imgs_workspace::MANIFEST_NAME,
+                    self.cwd.display()
+                ))
+                .hint("run imgs inside an image workspace, pass `-C DIR` or `--manifest-path PATH`, or give a template file (`imgs validate template.json`)")
+            })?,
+        };
+        Ok(Workspace::load(&manifest)?)
+    }
+
+    /// The invocation for a template: the process environment, `--var`/`--var-file`, and `extra` workspace
+    /// variables. `working_dir` is where relative paths in templates resolve, as for `packer` run there.
+    pub fn invocation(
+        &self,
+        working_dir: &Path,
+        variables: &VariableArgs,
+        workspace_vars: Vec<(String, String)>,
+        volatile: Volatile,
+    ) -> Result<Invocation, Failure> {
+        let mut var_files = Vec::new();
+        for path in &variables.var_file {
+            let full = absolute(&self.cwd, path);
+            let text = std::fs::read_to_string(&full).map_err(|e| {
+                Diagnostic::error(format!("cannot read variable file `{}`: {e}", path.display()))
+                    .key("--var-file")
+                    .hint("-var-file takes a JSON object of variable names to string values")
+            })?;
+            var_files.push(VarFile { path: path.clone(), text });
+        }
+        Ok(Invocation {
+            working_dir: working_dir.to_path_buf(),
+            env: std::env::vars().collect(),
+            workspace_vars,
+            var_files,
+            cli_vars: variables.var.clone(),
+            volatile,
+        })
+    }
+}
+
+pub fn build_filter(args: &BuildFilterArgs) -> BuildFilter {
+    BuildFilter { only: args.only.clone(), except: args.except.clone() }
+}
+
+pub fn absolute(cwd: &Path, path: &Path) -> PathBuf {
+    if path.is_absolute() { path.to_path_buf() } else { cwd.join(path) }
+}

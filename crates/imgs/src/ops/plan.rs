@@ -1,0 +1,29 @@
+use imgs_workspace::Selection;
+
+use super::{Context, Failure, Output, PlanWithWarnings, build_filter, compute_plan};
+use crate::cli::{MessageFormat, PlanArgs, SelectionArgs};
+
+/// `imgs plan`: fresh or build, and why, for every selected image and the parents it needs.
+pub fn plan(cx: &Context, args: &PlanArgs) -> Result<Output, Failure> {
+    let ws = cx.load_workspace()?;
+    let selection = selection(cx, &ws, &args.selection);
+    let selected = ws.select(&selection)?;
+    let PlanWithWarnings { plan, warnings } =
+        compute_plan(cx, &ws, &selected, &args.variables, &build_filter(&args.filter), false)?;
+    let stdout = match args.message_format {
+        MessageFormat::Human => imgs_report::render_plan(&plan),
+        MessageFormat::Json => format!("{}\n", imgs_report::plan_json(&plan)),
+    };
+    Ok(Output { stdout, warnings })
+}
+
+/// Cargo's defaults: `--all` or `-i` as given; otherwise the image whose directory we are in, or all.
+pub fn selection(cx: &Context, ws: &imgs_workspace::Workspace, args: &SelectionArgs) -> Selection {
+    let mut include = args.image.clone();
+    if include.is_empty() && !args.all && cx.manifest_path.is_none() {
+        if let Some(image) = ws.image_containing(&cx.cwd) {
+            include.push(image.name.clone());
+        }
+    }
+    Selection { include, exclude: args.exclude.clone() }
+}

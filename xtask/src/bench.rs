@@ -1,0 +1,189 @@
+//! `cargo xtask bench`: imgs side by side with its references, in one run, written to BENCHMARKS.md.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use crate::bench_hashing::{BenchResult, hashing_vs_b3sum};
+use crate::{build_imgs, repo_root, setup};
+
+pub fn run(args: &[String]) -> Result<()> {
+    if let Some(unknown) = args.first() {
+        bail!("`cargo xtask bench` takes no arguments (got `{unknown}`)");
+    }
+    setup::install_test_peers()?;
+    let imgs = build_imgs(true)?;
+    let work = tempfile::Builder::new().prefix("imgs-bench-").tempdir()?;
+    let mut results = Vec::new();
+
+    eprintln!("bench: hashing 1 GiB of provisioner files, imgs vs b3sum");
+    results.push(hashing_vs_b3sum(&work.path().join("hashing"))?);
+
+    eprintln!("bench: imgs plan --all on a generated 200-image workspace");
+    let ws = work.path().join("ws200");
+    generate_workspace(&ws, 20)?;
+    results.extend(plan_200(&imgs, &ws)?);
+
+    let report = render(&results);
+    std::fs::write(repo_root().join("BENCHMARKS.md"), &report)?;
+    print!("{report}");
+    Ok(())
+}
+
+/// A layered workspace of `roots * 10` images: each root has 3 children, each of those 2 children. Every
+/// image has a template with a shell-local script and 4 extra input files, like a small real workspace.
+pub fn generate_workspace(dir: &Path, roots: usize) -> Result<()> {
+    std::fs::create_dir_all(dir.join("images"))?;
+    let mut manifest = String::from("[workspace]\nmembers = [\"images/*\"]\nvariables = { region = \"us-east-1\" }\n");
+    let mut add = |name: &str, parent: Option<&str>| -> Result<()> {
+        let image_dir = dir.join("images").join(name);
+        std::fs::create_dir_all(image_dir.join("files"))?;
+        let template = serde_json_template(name, parent.is_some());
+        std::fs::write(image_dir.join("template.json"), template)?;
+        std::fs::write(image_dir.join("provision.sh"), format!("#!/bin/sh\necho provisioning {name}\n"))?;
+        for i in 0..4 {
+            std::fs::write(image_dir.join(format!("files/f{i}.conf")), format!("{name} {i}\n").repeat(200))?;
+        }
+        if let Some(parent) = parent {
+            writeln!(manifest, "\n[images.{name}]\nparents = {{ parent_artifact = \"{parent}\" }}\ninputs = [\"files/*\"]")?;
+        } else {
+            writeln!(manifest, "\n[images.{name}]\ninputs = [\"files/*\"]")?;
+        }
+        Ok(())
+    };
+    for r in 0..roots {
+        let root = format!("r{r:02}");
+        add(&root, None)?;
+        for m in 0..3 {
+            let mid = format!("{root}-m{m}");
+            add(&mid, Some(&root))?;
+            for l in 0..2 {
+                add(&format!("{mid}-l{l}"), Some(&mid))?;
+            }
+        }
+    }
+    std::fs::write(dir.join("Images.toml"), manifest)?;
+    Ok(())
+}
+
+fn serde_json_template(name: &str, has_parent: bool) -> String {
+    let parent_var = if has_parent { "\n    \"parent_artifact\": null," } else { "" };
+    format!(
+        r#"{{
+  "variables": {{{parent_var}
+    "region": "eu-west-1",
+    "version": "1.0.{len}"
+  }},
+  "builders": [{{ "type": "file", "name": "{name}", "target": "out/{name}.txt", "content": "{name} {{{{user `version`}}}}" }}],
+  "provisioners": [{{ "type": "shell-local", "script": "{{{{template_dir}}}}/provision.sh" }}]
+}}
+"#,
+        len = name.len()
+    )
+}
+
+fn plan_200(imgs: &Path, ws: &Path) -> Result<Vec<BenchResult>> {
+    let plan = || -> Result<Duration> {
+        let start = Instant::now();
+        let status = Command::new(imgs).current_dir(ws).args(["plan", "--all"]).stdout(Stdio::null()).status()?;
+        if !status.success() {
+            bail!("imgs plan failed in the generated workspace");
+        }
+        Ok(start.elapsed())
+    };
+    let stat_cache_files = |ws: &Path| -> Vec<PathBuf> {
+        std::fs::read_dir(ws.join("cache"))
+            .map(|d| d.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.is_file()).collect())
+            .unwrap_or_default()
+    };
+    let mut cold = Vec::new();
+    for _ in 0..5 {
+        for f in stat_cache_files(ws) {
+            std::fs::remove_file(f)?;
+        }
+        cold.push(plan()?);
+    }
+    plan()?;
+    let warm: Vec<Duration> = (0..10).map(|_| plan()).collect::<Result<_>>()?;
+
+    // Reference: what Packer 1.6.6 needs to merely validate the same 200 templates, one process each
+    // (there is no Packer command that plans a workspace).
+    let mut dirs: Vec<PathBuf> =
+        std::fs::read_dir(ws.join("images"))?.filter_map(Result::ok).map(|e| e.path()).collect();
+    dirs.sort();
+    let start = Instant::now();
+    for dir in &dirs {
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let status = Command::new("packer")
+            .current_dir(ws)
+            .env("CHECKPOINT_DISABLE", "1")
+            .args(["validate", "-var", "parent_artifact=x"])
+            .arg(format!("images/{name}/template.json"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .context("cannot run packer")?;
+        if !status.success() {
+            bail!("packer validate rejected the generated template of {name}");
+        }
+    }
+    let packer = start.elapsed();
+    Ok(vec![
+        BenchResult {
+            name: "`imgs plan --all`, 200 images, cold stat cache (median of 5)".into(),
+            ours: median(cold),
+            reference_name: "`packer validate` × 200".into(),
+            reference: packer,
+            notes: "cold: every file hashed; no goal, for scale".into(),
+        },
+        BenchResult {
+            name: "`imgs plan --all`, 200 images, warm stat cache (median of 10)".into(),
+            ours: median(warm),
+            reference_name: "`packer validate` × 200".into(),
+            reference: packer,
+            notes: "goal: ≤ 50 ms".into(),
+        },
+    ])
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn render(results: &[BenchResult]) -> String {
+    let mut out = String::from(
+        "# Benchmarks\n\nWritten by `cargo xtask bench`: imgs and its reference measured in the same run, on the same\n\
+         machine and data. Ratio = reference time / imgs time (above 1: imgs is faster).\n\n",
+    );
+    let _ = writeln!(out, "Machine: {} cores; run on {}.\n", std::thread::available_parallelism().map_or(0, |n| n.get()), today());
+    out.push_str("| benchmark | imgs | reference | reference time | ratio | notes |\n|---|---|---|---|---|---|\n");
+    for r in results {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {:.2}× | {} |",
+            r.name,
+            fmt(r.ours),
+            r.reference_name,
+            fmt(r.reference),
+            r.reference.as_secs_f64() / r.ours.as_secs_f64().max(1e-9),
+            r.notes
+        );
+    }
+    out
+}
+
+fn fmt(d: Duration) -> String {
+    if d.as_secs_f64() >= 1.0 { format!("{:.2} s", d.as_secs_f64()) } else { format!("{:.1} ms", d.as_secs_f64() * 1e3) }
+}
+
+fn today() -> String {
+    Command::new("date")
+        .args(["-u", "+%Y-%m-%d"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}

@@ -1,0 +1,63 @@
+//! Installing what the tests and benchmarks talk to, only when it is missing.
+
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{Result, bail};
+
+use crate::run;
+
+/// Debian packages and the command each provides.
+const PACKAGES: &[(&str, &str)] = &[
+    // Packer 1.6.6: the reference implementation the differential tests compare against.
+    ("packer", "packer"),
+    // The reference for hashing speed.
+    ("b3sum", "b3sum"),
+    // ssh-keygen, for the example workspace's build key.
+    ("ssh-keygen", "openssh-client"),
+];
+
+pub fn install_test_peers() -> Result<()> {
+    let missing: Vec<&str> = PACKAGES.iter().filter(|(cmd, _)| !on_path(cmd)).map(|(_, pkg)| *pkg).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    if !on_path("apt-get") {
+        bail!("missing {}: install these Debian packages (no apt-get here)", missing.join(", "));
+    }
+    let sudo: &[&str] = if is_root() { &[] } else { &["sudo"] };
+    let apt = |args: &[&str]| {
+        let mut cmd = Command::new(sudo.first().copied().unwrap_or("apt-get"));
+        if !sudo.is_empty() {
+            cmd.arg("apt-get");
+        }
+        cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+        cmd
+    };
+    run(&mut apt(&["update", "-qq"]))?;
+    run(apt(&["install", "-y", "-qq", "--no-install-recommends"]).args(&missing))
+}
+
+pub fn on_path(cmd: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(cmd).is_file()))
+        .unwrap_or(false)
+}
+
+fn is_root() -> bool {
+    Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0\n")).unwrap_or(false)
+}
+
+/// The example templates log in with `cache/base-image/id_ed25519` (as Packer, imgs checks that the key
+/// file exists). Make one if this checkout has none yet; the base-image step installs its public half.
+pub fn example_build_key(root: &Path) -> Result<()> {
+    let key = root.join("cache/base-image/id_ed25519");
+    if key.exists() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(key.parent().unwrap())?;
+    if !on_path("ssh-keygen") {
+        install_test_peers()?;
+    }
+    run(Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-C", "imgs-build", "-f"]).arg(&key))
+}
