@@ -41,14 +41,18 @@
 //! write within the same timestamp tick would leave its stat unchanged (git's "racily clean" entries).
 
 mod file_hasher;
+mod file_inputs;
 mod fingerprint;
+mod image_inputs;
 mod input_key;
 mod input_set;
+mod relative;
 mod stat_cache;
 mod walk;
 
 pub use file_hasher::{FileHasher, HashStats};
 pub use fingerprint::{Fingerprint, ParseFingerprintError};
+pub use image_inputs::{ImageInputs, image_inputs};
 pub use input_key::{InputKey, ParseInputKeyError};
 pub use input_set::{ChangeKind, InputChange, InputSet};
 
