@@ -10,6 +10,7 @@ use std::time::SystemTime;
 
 use rayon::prelude::*;
 
+use crate::relative::normalize;
 use crate::stat_cache::{self, FileStat, Known};
 use crate::walk::{self, Entry, EntryKind, with_path};
 
@@ -136,7 +137,9 @@ impl FileHasher {
         let now = SystemTime::now();
         let metadata = fs::metadata(path)?;
         let stat = FileStat::of(&metadata);
-        let key = std::path::absolute(path)?;
+        // One entry per file however it was spelled (`images/app/../../scripts/x.sh`). Should `..` through a
+        // symlink make two files share a key, the inode and device in the stat tell them apart.
+        let key = normalize(path);
 
         if let Some(known) = self.known().get_mut(&key)
             && known.stat == stat
@@ -467,6 +470,15 @@ mod tests {
             kept
         };
         assert_eq!(kept, ["a.sh", "files/etc/motd"]);
+    }
+
+    #[test]
+    fn one_file_spelled_two_ways_is_one_stat_cache_entry() {
+        let (dir, paths) = tree();
+        let hasher = FileHasher::open(&dir.path().join("cache"));
+        let roundabout = dir.path().join("files/etc/../../a.sh");
+        assert_eq!(hashes(&hasher, &[roundabout]), hashes(&hasher, &paths[..1]));
+        assert_eq!(hasher.stats(), HashStats { files_read: 1, files_reused: 1 });
     }
 
     #[test]
