@@ -502,26 +502,28 @@ impl<'a> Validator<'a> {
                 continue;
             };
             let mut value_rendered = None;
-            if !schema.is_deferred(name) {
-                match self.render_tree(&member.value, build, data) {
-                    Ok(node) => {
+            // Packer checks the template syntax of every value, and renders all but deferred keys.
+            let render = !schema.is_deferred(name);
+            match self.render_tree(&member.value, build, data, render) {
+                Ok(node) => {
+                    if render {
                         if let Value::String(s) = &node.value {
                             value_rendered = Some(s.clone());
                             rendered.insert(name.to_string(), s.clone());
                         }
                         set_member(&mut rendered_config, name, node);
                     }
-                    Err((e, at)) => {
-                        let offset = string_offset(self.source.text(at.span), at, Some(e.offset));
-                        let d = self.source.error(
-                            format!("in `{name}`: {}", e.message),
-                            offset,
-                            member_key,
-                        );
-                        self.push(with_hint(d, e.hint));
-                        shape_ok = false;
-                        continue;
-                    }
+                }
+                Err((e, at)) => {
+                    let offset = string_offset(self.source.text(at.span), &at, Some(e.offset));
+                    let d = self.source.error(
+                        format!("in `{name}`: {}", e.message),
+                        offset,
+                        member_key,
+                    );
+                    self.push(with_hint(d, e.hint));
+                    shape_ok = false;
+                    continue;
                 }
             }
             if let Err(problem) = value_type.check(&member.value, value_rendered.as_deref()) {
@@ -831,28 +833,46 @@ impl<'a> Validator<'a> {
     }
 
     /// A copy of `node` with every string rendered; the error names the string node that failed.
-    fn render_tree<'n>(
+    /// A copy of `node` with every string and nested object key rendered (`render`), or only checked
+    /// for template syntax (keys Packer renders at build time: it still parses them while validating).
+    /// The error comes with the string that failed, as a node at its place in the template.
+    fn render_tree(
         &self,
-        node: &'n Node,
+        node: &Node,
         build: &Build,
         data: &BTreeMap<String, String>,
-    ) -> Result<Node, (InterpolateError, &'n Node)> {
+        render: bool,
+    ) -> Result<Node, (InterpolateError, Node)> {
+        let text = |s: &str, at: &Node| -> Result<String, (InterpolateError, Node)> {
+            let result = if render {
+                self.render(s, Some(build), data)
+            } else {
+                interpolate::check_syntax(s, Some(&build.block.kind)).map(|()| s.to_string())
+            };
+            result.map_err(|e| (e, at.clone()))
+        };
         let value = match &node.value {
-            Value::String(s) => {
-                Value::String(self.render(s, Some(build), data).map_err(|e| (e, node))?)
-            }
+            Value::String(s) => Value::String(text(s, node)?),
             Value::Array(items) => Value::Array(
                 items
                     .iter()
-                    .map(|item| self.render_tree(item, build, data))
+                    .map(|item| self.render_tree(item, build, data, render))
                     .collect::<Result<_, _>>()?,
             ),
             Value::Object(members) => {
                 let mut out = Vec::with_capacity(members.len());
                 for m in members {
-                    let mut m2 = m.clone();
-                    m2.value = self.render_tree(&m.value, build, data)?;
-                    out.push(m2);
+                    let key_node = Node {
+                        value: Value::String(m.key.clone()),
+                        span: m.key_span,
+                    };
+                    let key = text(&m.key, &key_node)?;
+                    let value = self.render_tree(&m.value, build, data, render)?;
+                    out.push(crate::json::Member {
+                        key,
+                        key_span: m.key_span,
+                        value,
+                    });
                 }
                 Value::Object(out)
             }

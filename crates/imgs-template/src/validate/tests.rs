@@ -238,3 +238,22 @@ fn ssh_keys_and_checksum_files_are_read_as_packer_reads_them() {
     );
     assert_eq!(local_checksum_file("sha256:abc"), None);
 }
+
+#[test]
+fn deferred_keys_and_object_keys_are_still_parsed() {
+    let shell = |extra: &str| {
+        errors(&format!(
+            r#"{{"builders": [{NULL}], "provisioners": [{{"type": "shell-local", "inline": ["true"], {extra}}}]}}"#
+        ))
+    };
+    // Rendered only at build time, but Packer parses it while validating.
+    assert_eq!(
+        shell(r#""execute_command": ["{{nope}}"]"#),
+        ["in `execute_command`: function \"nope\" not defined"]
+    );
+    assert!(shell(r#""execute_command": ["{{.Vars}} {{.Script}}"]"#).is_empty());
+    let e = errors(&format!(
+        r#"{{"builders": [{NULL}], "post-processors": [{{"type": "manifest", "custom_data": {{"{{{{nope}}}}": "x"}}}}]}}"#
+    ));
+    assert_eq!(e.len(), 1, "{e:?}");
+}
