@@ -212,16 +212,13 @@ impl<'c, 'a> Evaluator<'c, 'a> {
         let fixed = signature.fixed.len();
         match signature.variadic {
             Some(_) if given < fixed => {
-                return Err(error(
-                    format!("wrong number of args for {name}: want at least {fixed} got {given}"),
-                    offset,
-                ));
+                let message =
+                    format!("wrong number of args for {name}: want at least {fixed} got {given}");
+                return Err(with_usage(error(message, offset), name));
             }
             None if given != fixed => {
-                return Err(error(
-                    format!("wrong number of args for {name}: want {fixed} got {given}"),
-                    offset,
-                ));
+                let message = format!("wrong number of args for {name}: want {fixed} got {given}");
+                return Err(with_usage(error(message, offset), name));
             }
             _ => {}
         }
@@ -238,10 +235,20 @@ impl<'c, 'a> Evaluator<'c, 'a> {
         };
         let mut values = Vec::with_capacity(given);
         for (i, arg) in args.iter().enumerate() {
-            values.push(self.argument(arg, param_at(i), dot)?);
+            let value = self.argument(arg, param_at(i), dot).map_err(|e| {
+                // A problem with this argument itself (not inside it) is explained by the signature.
+                if e.offset == arg.offset {
+                    with_usage(e, name)
+                } else {
+                    e
+                }
+            })?;
+            values.push(value);
         }
         if let Some(piped) = piped {
-            values.push(check_type(piped, param_at(given - 1), offset)?);
+            let value =
+                check_type(piped, param_at(given - 1), offset).map_err(|e| with_usage(e, name))?;
+            values.push(value);
         }
         let call = Call {
             ctx: self.ctx,
@@ -406,5 +413,12 @@ fn call_error(name: &str, e: FuncError, offset: usize) -> InterpolateError {
         offset,
         hint: e.hint,
         kind: e.kind,
+    }
+}
+
+fn with_usage(error: InterpolateError, name: &str) -> InterpolateError {
+    match (error.hint.is_none(), funcs::usage(name)) {
+        (true, Some(usage)) => error.with_hint(format!("usage: {usage}")),
+        _ => error,
     }
 }

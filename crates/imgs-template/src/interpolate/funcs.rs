@@ -131,6 +131,29 @@ pub(super) fn signature(name: &str) -> Option<Signature> {
     })
 }
 
+/// How a function is called, for hints; the last argument is the one a pipeline supplies.
+pub(super) fn usage(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "user" => "{{user `name`}}",
+        "env" => "{{env `NAME`}} (only in a variable's default)",
+        "isotime" => "{{isotime}} or {{isotime `2006-01-02`}} (a Go layout)",
+        "strftime" => "{{strftime `%Y-%m-%d`}}",
+        "split" => "{{split STRING SEPARATOR INDEX}}, e.g. {{split `a-b` `-` 0}}",
+        "replace" => {
+            "{{replace OLD NEW COUNT STRING}}, e.g. {{replace `.` `-` -1 (user `v`)}} (-1: all)"
+        }
+        "replace_all" => "{{replace_all OLD NEW STRING}}",
+        "lower" => "{{lower STRING}} or {{... | lower}}",
+        "upper" => "{{upper STRING}} or {{... | upper}}",
+        "clean_resource_name" => "{{clean_resource_name STRING}} or {{... | clean_resource_name}}",
+        "build" => "{{build `Field`}}, e.g. {{build `ID`}}",
+        "printf" => "{{printf FORMAT ARGS...}}",
+        "build_name" | "build_type" | "template_dir" | "pwd" | "timestamp" | "uuid"
+        | "packer_version" => "it takes no arguments",
+        _ => return None,
+    })
+}
+
 /// What a function needs besides its arguments.
 pub(super) struct Call<'c, 'a> {
     pub ctx: &'c Context<'a>,

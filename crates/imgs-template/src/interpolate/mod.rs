@@ -27,6 +27,8 @@ mod value;
 #[cfg(test)]
 mod fuzz;
 #[cfg(test)]
+mod snapshots;
+#[cfg(test)]
 mod tests;
 
 use std::collections::BTreeMap;
@@ -139,10 +141,7 @@ pub fn render(input: &str, ctx: &Context) -> Result<Rendered, InterpolateError> 
             ..Rendered::default()
         });
     }
-    let tokens = lex::lex(input)?;
-    let is_function = |name: &str| funcs::is_defined(name, ctx.build_type);
-    let nodes =
-        parse::parse(input, tokens, &is_function).map_err(|e| with_function_hint(e, ctx))?;
+    let nodes = parse_template(input, ctx.build_type)?;
     let mut evaluator = eval::Evaluator::new(ctx);
     let mut text = String::with_capacity(input.len());
     let root = evaluator.root();
@@ -160,14 +159,22 @@ pub fn check_syntax(input: &str, build_type: Option<&str>) -> Result<(), Interpo
     if !input.contains("{{") {
         return Ok(());
     }
-    let tokens = lex::lex(input)?;
+    parse_template(input, build_type).map(|_| ())
+}
+
+fn parse_template(
+    input: &str,
+    build_type: Option<&str>,
+) -> Result<Vec<parse::Node>, InterpolateError> {
     let is_function = |name: &str| funcs::is_defined(name, build_type);
-    parse::parse(input, tokens, &is_function).map(|_| ())
+    lex::lex(input)
+        .and_then(|tokens| parse::parse(input, tokens, &is_function))
+        .map_err(|e| with_syntax_hint(with_function_hint(e, build_type)))
 }
 
 /// "function "lowr" not defined" gets a did-you-mean hint, and `clean_resource_name` outside a cloud
 /// builder says why it is missing.
-fn with_function_hint(error: InterpolateError, ctx: &Context) -> InterpolateError {
+fn with_function_hint(error: InterpolateError, build_type: Option<&str>) -> InterpolateError {
     let Some(name) = error
         .message
         .strip_prefix("function \"")
@@ -181,8 +188,40 @@ fn with_function_hint(error: InterpolateError, ctx: &Context) -> InterpolateErro
              and yandex builders",
         );
     }
-    match imgs_diagnostic::did_you_mean(name, funcs::names(ctx.build_type)) {
+    match imgs_diagnostic::did_you_mean(name, funcs::names(build_type)) {
         Some(suggestion) => error.with_hint(format!("did you mean `{suggestion}`?")),
         None => error,
     }
+}
+
+/// Go's parse errors are terse; say how to fix the common ones.
+fn with_syntax_hint(error: InterpolateError) -> InterpolateError {
+    if error.hint.is_some() {
+        return error;
+    }
+    let message = error.message.as_str();
+    let hint = match message {
+        "unclosed action" => "close the action with `}}`",
+        "unclosed comment" => "close the comment with `*/}}`",
+        "comment ends before closing delimiter" => {
+            "a comment fills its whole action: `{{/* … */}}`"
+        }
+        "unclosed left paren" => "close the parenthesis with `)` before `}}`",
+        "unterminated quoted string" => {
+            "close the string with `\"` on the same line; `` `raw strings` `` may span lines"
+        }
+        "unterminated raw quoted string" => "close the string with a backquote",
+        "missing value for command" => "an action needs a value, e.g. {{user `name`}}",
+        _ if message.starts_with("bad character") => {
+            "separate a function and its arguments with a space"
+        }
+        _ if message.starts_with("unexpected EOF in") => "close the block with {{end}}",
+        _ if message.starts_with("unexpected {{end}}")
+            || message.starts_with("unexpected {{else}}") =>
+        {
+            "there is no open {{if}} or {{with}} here"
+        }
+        _ => return error,
+    };
+    error.with_hint(hint)
 }
