@@ -496,26 +496,21 @@ fn parse_number(text: &str) -> Number {
     } else {
         None
     };
+    let radix =
+        |digits: &str, radix: u32| Some(u64::from_str_radix(digits, radix).map_err(|e| *e.kind()));
     let unsigned_int = if spelled_float {
         None
     } else if let Some(hex) = clean.strip_prefix("0x") {
-        u64::from_str_radix(hex, 16)
-            .map_err(|e| e.kind().clone())
-            .into()
+        radix(hex, 16)
     } else if let Some(oct) = clean.strip_prefix("0o") {
-        u64::from_str_radix(oct, 8)
-            .map_err(|e| e.kind().clone())
-            .into()
+        radix(oct, 8)
     } else if let Some(bin) = clean.strip_prefix("0b") {
-        u64::from_str_radix(bin, 2)
-            .map_err(|e| e.kind().clone())
-            .into()
+        radix(bin, 2)
     } else if clean.len() > 1 && clean.starts_with('0') {
-        u64::from_str_radix(&clean[1..], 8)
-            .map_err(|e| e.kind().clone())
-            .into()
+        // A leading 0 means octal, as in Go.
+        radix(&clean[1..], 8)
     } else {
-        clean.parse::<u64>().map_err(|e| e.kind().clone()).into()
+        radix(&clean, 10)
     };
     match (unsigned_int, float) {
         (Some(Ok(v)), _) => {
