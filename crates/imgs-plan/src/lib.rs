@@ -86,6 +86,10 @@ impl Action {
 pub struct ImagePlan {
     pub name: String,
     pub fingerprint: Fingerprint,
+    /// What the fingerprint was computed from; a build stores it in its cache record so the next plan can
+    /// say what changed.
+    #[serde(skip)]
+    pub inputs: InputSet,
     /// `(template variable, parent image)`.
     pub parents: Vec<(String, String)>,
     /// False when the image is in the plan only because a requested image is built on it.

@@ -91,7 +91,7 @@ impl Workspace {
         for name in selection.include.iter().chain(&selection.exclude) {
             if self.image(name).is_none() {
                 let mut d = Diagnostic::error(format!("no image named `{name}` in this workspace"))
-                    .in_file(&self.manifest_path)
+                    .in_file(Path::new(MANIFEST_NAME))
                     .key(name.clone());
                 d = match did_you_mean(name, self.names()) {
                     Some(s) => d.hint(format!("did you mean `{s}`?")),
@@ -166,7 +166,7 @@ impl Loader<'_> {
                     let offset = table.template.as_ref().map_or(*member_offset, |t| t.span().start);
                     let d = self
                         .located(format!("image `{name}` has no template: cannot read `{}`: {e}", rel.display()), offset)
-                        .key(name.clone())
+                        .key(format!("workspace.members ({})", dir.display()))
                         .hint(format!(
                             "create `{}`, point `[images.{name}] template` at the template file, or add `{}` to `exclude`",
                             rel.display(),
@@ -196,6 +196,7 @@ impl Loader<'_> {
                 template,
             };
             self.check_parents(&image, &table, &members);
+            self.check_variables_declared(&image, &table);
             images.push(image);
         }
         for (name, _) in tables {
@@ -317,6 +318,29 @@ impl Loader<'_> {
             .collect();
         dirs.sort();
         Ok(dirs)
+    }
+
+    /// Per-image variables go to one known template, so one it does not declare is a typo, not a
+    /// variable meant for some other template (unlike `[workspace] variables`).
+    fn check_variables_declared(&mut self, image: &Image, table: &manifest::ImageTable) {
+        for name in table.variables.keys() {
+            if image.template.variables.contains_key(name.get_ref()) {
+                continue;
+            }
+            let declared: Vec<&str> = image.template.variables.keys().map(String::as_str).collect();
+            let hint = match did_you_mean(name.get_ref(), declared.iter().copied()) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => format!("declare it under \"variables\" in `{}`", image.template.path.display()),
+            };
+            self.errors.push(
+                self.located(
+                    format!("template of `{}` does not declare the variable `{}`", image.name, name.get_ref()),
+                    name.span().start,
+                )
+                .key(format!("images.{}.variables.{}", image.name, name.get_ref()))
+                .hint(hint),
+            );
+        }
     }
 
     fn check_parents(

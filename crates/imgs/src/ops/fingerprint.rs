@@ -182,14 +182,14 @@ fn extra_inputs(ws: &Workspace, image: &Image) -> Result<Vec<PathBuf>, Diagnosti
         let full = format!("{}/{pattern}", glob::Pattern::escape(&ws.root.join(&image.dir).to_string_lossy()));
         let matches = glob::glob(&full).map_err(|e| {
             Diagnostic::error(format!("invalid glob `{pattern}` in `inputs` of `{}`: {e}", image.name))
-                .in_file(&ws.manifest_path)
+                .in_file(std::path::Path::new(imgs_workspace::MANIFEST_NAME))
                 .key(format!("images.{}.inputs", image.name))
         })?;
         let before = paths.len();
         paths.extend(matches.filter_map(Result::ok).filter(|p| p.is_file()));
         if paths.len() == before {
             return Err(Diagnostic::error(format!("`inputs` pattern `{pattern}` of `{}` matches no file", image.name))
-                .in_file(&ws.manifest_path)
+                .in_file(std::path::Path::new(imgs_workspace::MANIFEST_NAME))
                 .key(format!("images.{}.inputs", image.name))
                 .hint("patterns are relative to the image directory; a pattern that matches nothing is almost always a typo")
                 .into());

@@ -1,0 +1,121 @@
+//! Shared test fixtures: copies of the example workspace in temporary directories, and running imgs in them.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use imgs_cache::{BuildArtifact, Cache, CacheRecord};
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// A private copy of the example workspace (Images.toml, images/, scripts/) with the build key that its
+/// templates reference, so tests can change files freely.
+pub fn example_workspace() -> tempfile::TempDir {
+    let dir = tempfile::Builder::new().prefix("imgs-test-").tempdir().unwrap();
+    let root = repo_root();
+    std::fs::copy(root.join("Images.toml"), dir.path().join("Images.toml")).unwrap();
+    copy_dir(&root.join("images"), &dir.path().join("images"));
+    copy_dir(&root.join("scripts"), &dir.path().join("scripts"));
+    build_key(&dir.path().join("cache/base-image/id_ed25519"));
+    dir
+}
+
+/// A fresh SSH key where the example templates expect one (as Packer, imgs checks it is a usable key).
+pub fn build_key(path: &Path) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let status = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "imgs-test", "-f"])
+        .arg(path)
+        .status()
+        .expect("ssh-keygen (Debian openssh-client; `cargo xtask setup` installs it)");
+    assert!(status.success());
+}
+
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+pub fn write(root: &Path, rel: &str, text: &str) {
+    let path = root.join(rel);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+pub fn append(root: &Path, rel: &str, text: &str) {
+    let mut current = std::fs::read_to_string(root.join(rel)).unwrap();
+    current.push_str(text);
+    std::fs::write(root.join(rel), current).unwrap();
+}
+
+/// Run `imgs ARGS` in `dir`, in-process.
+pub fn imgs(dir: &Path, args: &[&str]) -> imgs::Outcome {
+    imgs::run(std::iter::once("imgs").chain(args.iter().copied()).map(Into::into), dir.to_path_buf())
+}
+
+/// `imgs ARGS` must succeed; its stdout.
+pub fn imgs_ok(dir: &Path, args: &[&str]) -> String {
+    let out = imgs(dir, args);
+    assert_eq!(out.code, 0, "imgs {args:?} failed:\n{}{}", out.stdout, out.stderr);
+    out.stdout
+}
+
+/// `imgs ARGS` must fail with bad-input exit code 2; its stderr.
+pub fn imgs_input_error(dir: &Path, args: &[&str]) -> String {
+    let out = imgs(dir, args);
+    assert_eq!(out.code, 2, "imgs {args:?} should fail with code 2:\n{}{}", out.stdout, out.stderr);
+    out.stderr
+}
+
+/// Record a successful build of each named image at its current fingerprint, as a builder will, with a
+/// qcow2 path as its artifact.
+pub fn record_builds(dir: &Path, images: &[&str]) {
+    let plan = imgs::workspace_plan(dir, images).unwrap();
+    let cache = Cache::open(&dir.join("cache"));
+    for name in images {
+        let image = plan.get(name).unwrap();
+        let artifact = BuildArtifact {
+            name: name.to_string(),
+            builder_type: "qemu".into(),
+            artifact_id: format!("cache/artifacts/{name}/{name}.qcow2"),
+            files: vec![format!("cache/artifacts/{name}/{name}.qcow2")],
+        };
+        cache.store(&CacheRecord::new(*name, image.inputs.clone(), vec![artifact], "run-test")).unwrap();
+    }
+}
+
+/// Fingerprints of every image, by name.
+pub fn fingerprints(dir: &Path) -> std::collections::BTreeMap<String, String> {
+    let plan = imgs::workspace_plan(dir, &[]).unwrap();
+    plan.images.iter().map(|i| (i.name.clone(), i.fingerprint.to_string())).collect()
+}
+
+/// Snapshot settings that hide what legitimately varies between machines and runs: fingerprints,
+/// temporary directories, timestamps.
+pub fn settings(dir: &Path) -> insta::Settings {
+    let mut s = insta::Settings::clone_current();
+    s.add_filter(&regex_escape(&dir.to_string_lossy()), "[WS]");
+    s.add_filter(r"\b[0-9a-f]{64}\b", "[FINGERPRINT]");
+    s.add_filter(r"\b[0-9a-f]{12}\b", "[fp]");
+    s.add_filter(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)", "[TIME]");
+    s
+}
+
+fn regex_escape(s: &str) -> String {
+    s.chars().fold(String::new(), |mut out, c| {
+        if "\\.+*?()|[]{}^$".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+        out
+    })
+}
