@@ -1,6 +1,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use super::files::local_checksum_file;
 use super::*;
 use crate::interpolate::Volatile;
 

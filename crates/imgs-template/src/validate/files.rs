@@ -1,0 +1,204 @@
+//! The checks Packer's plugins make on the file system and `PATH` while preparing a build.
+
+use std::path::{Path, PathBuf};
+
+use super::Validator;
+use crate::json::{Node, Value};
+use crate::schema::{self, IoCheckKind, Section};
+
+impl Validator<'_> {
+    /// The checks Packer makes on the file system while preparing a plugin.
+    pub(super) fn io_checks(
+        &mut self,
+        section: Section,
+        kind: &str,
+        config: &Node,
+        rendered: &Node,
+        key: &str,
+    ) {
+        let downloads = rendered.get("direction").and_then(Node::as_str) == Some("download");
+        for check in schema::io_checks(section, kind) {
+            if check.what == IoCheckKind::Program {
+                self.program_check(config, rendered, key, check.key);
+                continue;
+            }
+            let Some(member) = config.member(check.key) else {
+                continue;
+            };
+            if kind == "file"
+                && section == Section::Provisioner
+                && (downloads || rendered.get("generated").and_then(Node::as_bool) == Some(true))
+            {
+                continue;
+            }
+            let entry_key = format!("{key}.{}", check.key);
+            let values: Vec<(String, &Node, String)> =
+                match rendered.get(check.key).map(|n| &n.value) {
+                    Some(Value::String(s)) => vec![(s.clone(), &member.value, entry_key)],
+                    Some(Value::Array(items)) => {
+                        let originals = member.value.as_array().unwrap_or(&[]);
+                        items
+                            .iter()
+                            .zip(originals)
+                            .enumerate()
+                            .filter_map(|(i, (item, original))| {
+                                item.as_str()
+                                    .map(|s| (s.to_string(), original, format!("{entry_key}[{i}]")))
+                            })
+                            .collect()
+                    }
+                    _ => Vec::new(),
+                };
+            for (value, node, entry_key) in values {
+                if value.is_empty() {
+                    continue;
+                }
+                let path = self.resolve_path(&value);
+                let problem = match check.what {
+                    IoCheckKind::Exists => {
+                        (!path.exists()).then(|| format!("`{value}` does not exist"))
+                    }
+                    IoCheckKind::File => match std::fs::metadata(&path) {
+                        Err(_) => Some(format!("`{value}` does not exist")),
+                        Ok(m) if !m.is_file() => Some(format!("`{value}` is not a file")),
+                        Ok(_) => None,
+                    },
+                    IoCheckKind::SshPrivateKey if !self.uses_ssh(rendered) => None,
+                    IoCheckKind::SshPrivateKey => match std::fs::read(self.expand_home(&value)) {
+                        Err(_) => Some(format!("`{value}` cannot be read")),
+                        Ok(bytes) => crate::ssh_key::check_private_key(&bytes)
+                            .err()
+                            .map(|why| format!("`{value}` is not a usable SSH private key: {why}")),
+                    },
+                    IoCheckKind::ChecksumFile => match local_checksum_file(&value) {
+                        Some(file) if !self.resolve_path(&file).is_file() => {
+                            Some(format!("the checksum file `{file}` does not exist"))
+                        }
+                        _ => None,
+                    },
+                    IoCheckKind::Directory => match std::fs::metadata(&path) {
+                        Err(_) => Some(format!("`{value}` does not exist")),
+                        Ok(m) if !m.is_dir() => Some(format!("`{value}` is not a directory")),
+                        Ok(_) => None,
+                    },
+                    IoCheckKind::ExistsOrGlob => {
+                        let is_glob = value.contains(['*', '?', '[']);
+                        (!is_glob && !path.exists()).then(|| format!("`{value}` does not exist"))
+                    }
+                    IoCheckKind::MustNotExist => {
+                        path.exists().then(|| format!("`{value}` already exists"))
+                    }
+                    IoCheckKind::Program | IoCheckKind::Network | IoCheckKind::CurrentUser => None,
+                };
+                if let Some(message) = problem {
+                    let hint = match check.what {
+                        IoCheckKind::MustNotExist => {
+                            "remove it, or choose another path".to_string()
+                        }
+                        _ => format!(
+                            "relative paths are resolved against the working directory ({})",
+                            self.pwd
+                        ),
+                    };
+                    let d = self.source.error(
+                        format!("`{}`: {message}", check.key),
+                        node.span.start,
+                        entry_key,
+                    );
+                    self.push(d.hint(hint));
+                }
+            }
+        }
+    }
+
+    /// Packer checks SSH keys only for the SSH communicator (the default when none is named).
+    pub(super) fn uses_ssh(&self, rendered: &Node) -> bool {
+        match rendered.get("communicator").and_then(Node::as_str) {
+            None | Some("") | Some("ssh") => true,
+            Some(_) => false,
+        }
+    }
+
+    /// Packer expands a leading `~/` in key file paths to the home directory.
+    pub(super) fn expand_home(&self, value: &str) -> PathBuf {
+        match (value.strip_prefix("~/"), self.inv.env.get("HOME")) {
+            (Some(rest), Some(home)) => Path::new(home).join(rest),
+            _ => self.resolve_path(value),
+        }
+    }
+
+    pub(super) fn resolve_path(&self, value: &str) -> PathBuf {
+        let path = Path::new(value);
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.inv.working_dir.join(path)
+        }
+    }
+
+    /// Packer runs `COMMAND --version` (default `ansible-playbook`) unless `skip_version_check` is set;
+    /// the program must at least be found the way Go's `exec.LookPath` finds it.
+    pub(super) fn program_check(
+        &mut self,
+        config: &Node,
+        rendered: &Node,
+        key: &str,
+        command_key: &str,
+    ) {
+        let skip = rendered
+            .get("skip_version_check")
+            .is_some_and(|n| match &n.value {
+                Value::Bool(b) => *b,
+                Value::String(s) => {
+                    matches!(s.as_str(), "1" | "t" | "T" | "true" | "TRUE" | "True")
+                }
+                Value::Number(n) => n.parse::<f64>().is_ok_and(|f| f != 0.0),
+                _ => false,
+            });
+        if skip {
+            return;
+        }
+        let program = rendered
+            .get(command_key)
+            .and_then(Node::as_str)
+            .filter(|c| !c.is_empty());
+        let program = program.unwrap_or("ansible-playbook");
+        if self.program_exists(program) {
+            return;
+        }
+        let offset = config
+            .get(command_key)
+            .map_or(config.span.start, |n| n.span.start);
+        let d = self.source.error(
+            format!("`{program}` is not installed: Packer runs `{program} --version` to check it"),
+            offset,
+            format!("{key}.{command_key}"),
+        );
+        self.push(d.hint(format!(
+            "install it, set `{command_key}` to its path, or set \"skip_version_check\": true"
+        )));
+    }
+
+    pub(super) fn program_exists(&self, program: &str) -> bool {
+        use std::os::unix::fs::PermissionsExt;
+        let executable = |path: &Path| {
+            std::fs::metadata(path)
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        };
+        if program.contains('/') {
+            return executable(&self.resolve_path(program));
+        }
+        let path = self.inv.env.get("PATH").map(String::as_str).unwrap_or("");
+        std::env::split_paths(path).any(|dir| executable(&dir.join(program)))
+    }
+}
+
+/// The local file a `file:` checksum names (`file:PATH` or `file:file://PATH`); `None` when the
+/// checksum is given inline or the file is downloaded.
+pub(super) fn local_checksum_file(checksum: &str) -> Option<String> {
+    let target = checksum.strip_prefix("file:")?;
+    if let Some(path) = target.strip_prefix("file://") {
+        return Some(path.to_string());
+    }
+    (!target.contains("://")).then(|| target.to_string())
+}
