@@ -195,14 +195,16 @@ fn check_checksum(checksum: &str) -> Result<(), String> {
         Some(("file", _)) => Ok(()),
         Some((kind, value)) => {
             if !is_hex(value) {
-                return Err("the value is not hexadecimal".to_string());
+                return Err("the value must be an even number of hexadecimal digits".to_string());
             }
             match kind.to_ascii_lowercase().as_str() {
                 "md5" | "sha1" | "sha256" | "sha512" => Ok(()),
                 _ => Err(format!("unsupported checksum type `{kind}`")),
             }
         }
-        None if !is_hex(checksum) => Err("the value is not hexadecimal".to_string()),
+        None if !is_hex(checksum) => {
+            Err("the value must be an even number of hexadecimal digits".to_string())
+        }
         None => match checksum.len() / 2 {
             16 | 20 | 32 | 64 => Ok(()),
             _ => Err("its length matches no checksum type".to_string()),
