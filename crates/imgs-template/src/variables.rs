@@ -111,7 +111,7 @@ pub fn resolve_variables(t: &Template, inv: &Invocation) -> Result<ResolvedVaria
                     provided.insert(name);
                 }
             }
-            Err(d) => diagnostics.push(d),
+            Err(d) => diagnostics.push(*d),
         }
     }
     for (name, value) in &inv.cli_vars {
@@ -325,18 +325,20 @@ impl Resolver<'_> {
 
 /// A var file: a JSON object of strings. Go's decoder reads `null` as an empty string, and Packer reads
 /// only the first JSON value of the file (anything after it is ignored).
-fn read_var_file(file: &VarFile) -> Result<Vec<(String, String, usize)>, Diagnostic> {
+fn read_var_file(file: &VarFile) -> Result<Vec<(String, String, usize)>, Box<Diagnostic>> {
     let here = |offset: usize| Location::at(&file.path, &file.text, offset);
     let (root, _) = parse_json_prefix(&file.text).map_err(|(message, offset)| {
-        Diagnostic::error(format!("invalid JSON in var file: {message}")).at(here(offset))
+        Box::new(Diagnostic::error(format!("invalid JSON in var file: {message}")).at(here(offset)))
     })?;
     if !root.is_object() {
-        return Err(Diagnostic::error(format!(
-            "a var file must be a JSON object, found {}",
-            root.type_name()
-        ))
-        .at(here(root.span.start))
-        .hint("write {\"name\": \"value\", ...}"));
+        return Err(Box::new(
+            Diagnostic::error(format!(
+                "a var file must be a JSON object, found {}",
+                root.type_name()
+            ))
+            .at(here(root.span.start))
+            .hint("write {\"name\": \"value\", ...}"),
+        ));
     }
     let mut out = Vec::new();
     for member in root.members() {
@@ -344,14 +346,16 @@ fn read_var_file(file: &VarFile) -> Result<Vec<(String, String, usize)>, Diagnos
             Value::String(s) => s.clone(),
             Value::Null => String::new(),
             _ => {
-                return Err(Diagnostic::error(format!(
-                    "variable `{}` in a var file must be a string, found {}",
-                    member.key,
-                    member.value.type_name()
-                ))
-                .at(here(member.value.span.start))
-                .key(member.key.clone())
-                .hint("variable values are strings: quote the value"));
+                return Err(Box::new(
+                    Diagnostic::error(format!(
+                        "variable `{}` in a var file must be a string, found {}",
+                        member.key,
+                        member.value.type_name()
+                    ))
+                    .at(here(member.value.span.start))
+                    .key(member.key.clone())
+                    .hint("variable values are strings: quote the value"),
+                ));
             }
         };
         out.push((member.key.clone(), value, member.value.span.start));

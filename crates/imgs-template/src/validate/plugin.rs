@@ -103,7 +103,8 @@ impl Validator<'_> {
                         set_member(&mut rendered_config, name, node);
                     }
                 }
-                Err((e, at)) => {
+                Err(failed) => {
+                    let (e, at) = *failed;
                     let offset = string_offset(self.source.text(at.span), &at, Some(e.offset));
                     let d = self.source.error(
                         format!("in `{name}`: {}", e.message),
@@ -226,14 +227,14 @@ impl Validator<'_> {
         build: &Build,
         data: &BTreeMap<String, String>,
         render: bool,
-    ) -> Result<Node, (InterpolateError, Node)> {
-        let text = |s: &str, at: &Node| -> Result<String, (InterpolateError, Node)> {
+    ) -> Result<Node, Box<(InterpolateError, Node)>> {
+        let text = |s: &str, at: &Node| -> Result<String, Box<(InterpolateError, Node)>> {
             let result = if render {
                 self.render(s, Some(build), data)
             } else {
                 interpolate::check_syntax(s, Some(&build.block.kind)).map(|()| s.to_string())
             };
-            result.map_err(|e| (e, at.clone()))
+            result.map_err(|e| Box::new((e, at.clone())))
         };
         let value = match &node.value {
             Value::String(s) => Value::String(text(s, node)?),
