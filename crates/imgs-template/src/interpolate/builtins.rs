@@ -110,6 +110,7 @@ fn index<'a>(args: Vec<Value<'a>>) -> Result<Value<'a>, FuncError> {
                 }
             }
             (Value::Missing | Value::Nil, _) => return Err(FuncError::new("index of untyped nil")),
+            (Value::Str(_), other) => return Err(bad_index(other)),
             (other, _) => {
                 return Err(FuncError::new(format!(
                     "can't index item of type {}",
@@ -119,6 +120,13 @@ fn index<'a>(args: Vec<Value<'a>>) -> Result<Value<'a>, FuncError> {
         };
     }
     Ok(item)
+}
+
+fn bad_index(index: &Value<'_>) -> FuncError {
+    FuncError::new(match index {
+        Value::Nil | Value::Missing => "cannot index slice/array with nil".to_owned(),
+        other => format!("cannot index slice/array with type {}", other.type_name()),
+    })
 }
 
 /// Go's `eq` for two values: nil equals only nil; otherwise the same basic kind is required
@@ -232,12 +240,7 @@ fn slice<'a>(args: &[Value<'a>]) -> Result<Value<'a>, FuncError> {
     for (slot, arg) in bounds.iter_mut().zip(&args[1..]) {
         let index = match arg {
             Value::Int(i) => *i,
-            other => {
-                return Err(FuncError::new(format!(
-                    "cannot index slice/array with type {}",
-                    other.type_name()
-                )));
-            }
+            other => return Err(bad_index(other)),
         };
         match usize::try_from(index).ok().filter(|&i| i <= s.len()) {
             Some(i) => *slot = i,

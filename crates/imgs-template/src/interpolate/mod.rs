@@ -27,6 +27,8 @@ mod value;
 #[cfg(test)]
 mod fuzz;
 #[cfg(test)]
+mod packer_agreement;
+#[cfg(test)]
 mod snapshots;
 #[cfg(test)]
 mod tests;
