@@ -155,6 +155,54 @@ pub fn render(input: &str, ctx: &Context) -> Result<Rendered, InterpolateError> 
     })
 }
 
+/// Render again and again until the text stops changing, as Packer does for build names and
+/// provisioner `max_retries` (a value that itself holds `{{…}}` gets interpolated too); everything else
+/// Packer renders once, as [`render`] does. Packer would loop forever on text that keeps growing; this
+/// gives up after [`MAX_PASSES`].
+pub fn render_until_stable(input: &str, ctx: &Context) -> Result<Rendered, InterpolateError> {
+    let mut result = render(input, ctx)?;
+    let mut current = input.to_owned();
+    for _ in 1..MAX_PASSES {
+        if result.text == current {
+            return Ok(result);
+        }
+        current = std::mem::take(&mut result.text);
+        let next = render(&current, ctx).map_err(|e| InterpolateError {
+            // The offset is in text the user never wrote; point at the string as a whole.
+            offset: 0,
+            hint: Some(format!(
+                "the error is in `{current}`, the result of interpolating this value"
+            )),
+            ..e
+        })?;
+        merge_reads(&mut result.env_read, next.env_read);
+        merge_reads(&mut result.user_read, next.user_read);
+        result.text = next.text;
+    }
+    if result.text == current {
+        return Ok(result);
+    }
+    Err(InterpolateError {
+        kind: ErrorKind::Execute,
+        ..InterpolateError::new(
+            format!("the value still changes after {MAX_PASSES} rounds of interpolation"),
+            0,
+        )
+    }
+    .with_hint("a variable probably includes itself through {{user}}"))
+}
+
+/// How often [`render_until_stable`] renders before it gives up.
+pub const MAX_PASSES: usize = 100;
+
+fn merge_reads(into: &mut Vec<String>, more: Vec<String>) {
+    for name in more {
+        if !into.contains(&name) {
+            into.push(name);
+        }
+    }
+}
+
 /// Whether `input` parses as a template for `build_type` (Packer validates strings this way before
 /// any value is known).
 pub fn check_syntax(input: &str, build_type: Option<&str>) -> Result<(), InterpolateError> {

@@ -449,3 +449,27 @@ fn and_or_stop_at_the_deciding_argument() {
             .contains("env vars are not allowed here")
     );
 }
+
+#[test]
+fn render_until_stable_interpolates_interpolated_values() {
+    let mut fixture = Fixture::new();
+    fixture
+        .user
+        .insert("nested".into(), "{{user `name`}}-{{upper `x`}}".into());
+    fixture
+        .user
+        .insert("itself".into(), "a{{user `itself`}}".into());
+    let ctx = fixture.ctx();
+    assert_eq!(
+        render("{{user `nested`}}", &ctx).unwrap().text,
+        "{{user `name`}}-{{upper `x`}}"
+    );
+    let stable = render_until_stable("{{user `nested`}}", &ctx).unwrap();
+    assert_eq!(stable.text, "web-X");
+    assert_eq!(stable.user_read, ["nested", "name"]);
+    let error = render_until_stable("{{user `itself`}}", &ctx).unwrap_err();
+    assert_eq!(
+        error.message,
+        "the value still changes after 100 rounds of interpolation"
+    );
+}
