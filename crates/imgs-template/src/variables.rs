@@ -247,6 +247,12 @@ impl Resolver<'_> {
                 }
             }
             if !diagnostics.is_empty() {
+                // Rendered in name order (Packer's); reported in the order they appear in the files.
+                diagnostics.sort_by_key(|d| {
+                    d.location
+                        .as_ref()
+                        .map(|l| (l.file.clone(), l.line, l.column))
+                });
                 return Err(Diagnostics(diagnostics));
             }
             if still_pending.is_empty() {

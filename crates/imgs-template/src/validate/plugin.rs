@@ -173,9 +173,26 @@ impl Validator<'_> {
         };
         let mut ok = true;
         for (path, object) in objects {
-            for member in object.members() {
+            let members = object.members();
+            for member in &members {
                 let member_key = format!("{path}.{}", member.key);
-                match schema::find_in(keys, &member.key) {
+                let found = schema::find_in(keys, &member.key);
+                if let Some((canonical, _)) = found
+                    && let Some(winner) = case_twin(&members, canonical, &member.key)
+                {
+                    let d = self.source.error(
+                        format!(
+                            "`{}` and `{winner}` are the same key to Packer (it ignores case); only one is used",
+                            member.key
+                        ),
+                        member.key_span.start,
+                        member_key,
+                    );
+                    self.push(d.hint(format!("remove `{}`", member.key)));
+                    ok = false;
+                    continue;
+                }
+                match found {
                     None if schema::is_ignored_key(&member.key) => {}
                     None => {
                         let hint = match did_you_mean(&member.key, keys.iter().map(|(k, _)| *k)) {
