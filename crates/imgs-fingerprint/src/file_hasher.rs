@@ -478,7 +478,13 @@ mod tests {
         let hasher = FileHasher::open(&dir.path().join("cache"));
         let roundabout = dir.path().join("files/etc/../../a.sh");
         assert_eq!(hashes(&hasher, &[roundabout]), hashes(&hasher, &paths[..1]));
-        assert_eq!(hasher.stats(), HashStats { files_read: 1, files_reused: 1 });
+        assert_eq!(
+            hasher.stats(),
+            HashStats {
+                files_read: 1,
+                files_reused: 1
+            }
+        );
     }
 
     #[test]
