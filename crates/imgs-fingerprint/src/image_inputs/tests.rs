@@ -103,9 +103,7 @@ impl Fixture {
     /// A reference as the template crate reports it: located at the written value, resolved against the
     /// workspace root.
     fn reference(&self, key: &str, written: &str, expect: Expect) -> FileReference {
-        let start = self
-            .template
-            .text
+        let start = TEMPLATE
             .find(written)
             .expect("the written value is in the template");
         let resolved = if written.starts_with("{{") {
