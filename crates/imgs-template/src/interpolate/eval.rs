@@ -118,33 +118,21 @@ impl<'c, 'a> Evaluator<'c, 'a> {
             OperandKind::Field(fields) => self.fields(dot.clone(), fields, has_args, first.offset),
             OperandKind::Variable(name, fields) => {
                 if fields.is_empty() && has_args {
-                    return Err(error(
-                        format!("can't give argument to non-function {name}"),
-                        first.offset,
-                    ));
+                    return Err(not_a_function(first));
                 }
                 let value = self.variable(name);
                 self.fields(value, fields, has_args, first.offset)
             }
             OperandKind::Pipeline(pipeline, fields) => {
                 if fields.is_empty() && has_args {
-                    return Err(error(
-                        "can't give argument to non-function (…)",
-                        first.offset,
-                    ));
+                    return Err(not_a_function(first));
                 }
                 let value = self.pipeline(pipeline, dot)?;
                 self.fields(value, fields, has_args, first.offset)
             }
             literal => {
                 if has_args {
-                    return Err(error(
-                        format!(
-                            "can't give argument to non-function {}",
-                            command.source.split(' ').next().unwrap_or("")
-                        ),
-                        first.offset,
-                    ));
+                    return Err(not_a_function(first));
                 }
                 match literal {
                     OperandKind::Dot => Ok(dot.clone()),
@@ -421,4 +409,11 @@ fn with_usage(error: InterpolateError, name: &str) -> InterpolateError {
         (true, Some(usage)) => error.with_hint(format!("usage: {usage}")),
         _ => error,
     }
+}
+
+fn not_a_function(operand: &Operand) -> InterpolateError {
+    error(
+        format!("can't give argument to non-function {}", operand.source),
+        operand.offset,
+    )
 }

@@ -48,6 +48,8 @@ pub(super) struct Command {
 #[derive(Clone, Debug)]
 pub(super) struct Operand {
     pub offset: usize,
+    /// The operand as written, for messages.
+    pub source: String,
     pub kind: OperandKind,
 }
 
@@ -522,7 +524,17 @@ impl Parser<'_> {
             let term = self.input.get(offset..*at).unwrap_or_default();
             return Err(error(format!("unexpected . after term {term:?}"), *at));
         }
-        Ok(Some(Operand { offset, kind }))
+        let source = self
+            .input
+            .get(offset..self.offset())
+            .unwrap_or_default()
+            .trim_end()
+            .to_owned();
+        Ok(Some(Operand {
+            offset,
+            source,
+            kind,
+        }))
     }
 }
 

@@ -318,6 +318,14 @@ fn argument_errors_follow_go() {
         "can't give argument to non-function `a`"
     );
     assert_eq!(render_err("{{ nil }}").message, "nil is not a command");
+    assert_eq!(
+        render_err("{{ \"a b\" 1 }}").message,
+        "can't give argument to non-function \"a b\""
+    );
+    assert_eq!(
+        render_err("{{ (lower `A`) 1 }}").message,
+        "can't give argument to non-function (lower `A`)"
+    );
     assert_eq!(render_err("{{sed `a` `b`}}").kind, ErrorKind::Execute);
 }
 
