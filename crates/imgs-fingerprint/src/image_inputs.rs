@@ -106,7 +106,9 @@ fn value_hash(context: &str, value: &str) -> blake3::Hash {
 }
 
 /// Whether template text reads one of `names` with `{{user `NAME`}}` (or `{{ user "NAME" }}`).
-fn reads_any_variable(text: &str, names: &BTreeSet<String>) -> bool {
+/// Whether a template value reads one of `names` with `{{user ...}}` (e.g. a path built from a parent's
+/// artifact, which the parent's fingerprint covers).
+pub fn reads_any_variable(text: &str, names: &BTreeSet<String>) -> bool {
     let mut rest = text;
     while let Some(start) = rest.find("{{") {
         let action = &rest[start + 2..];

@@ -52,7 +52,8 @@ mod walk;
 
 pub use file_hasher::{FileHasher, HashStats};
 pub use fingerprint::{Fingerprint, ParseFingerprintError};
-pub use image_inputs::{ImageInputs, image_inputs};
+pub use image_inputs::{ImageInputs, image_inputs, reads_any_variable};
+pub use relative::relative_key;
 pub use input_key::{InputKey, ParseInputKeyError};
 pub use input_set::{ChangeKind, InputChange, InputSet};
 

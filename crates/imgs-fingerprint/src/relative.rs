@@ -6,7 +6,7 @@ use std::path::{Component, Path, PathBuf};
 /// `path` relative to `root`, `/`-separated, with `../` steps when it lies outside; `.` for the root
 /// itself. Both are made absolute and `.`/`..` resolved by text alone: the key names the path as the
 /// template wrote it, even when a symlink makes `..` lead elsewhere on disk.
-pub(crate) fn relative_key(root: &Path, path: &Path) -> String {
+pub fn relative_key(root: &Path, path: &Path) -> String {
     let root = normalize(root);
     let path = normalize(path);
     let root_parts: Vec<Component> = root.components().collect();

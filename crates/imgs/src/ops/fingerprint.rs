@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use imgs_cache::Cache;
 use imgs_diagnostic::{Diagnostic, Diagnostics};
-use imgs_fingerprint::{FileHasher, Fingerprint, ImageInputs, InputKey, image_inputs};
+use imgs_fingerprint::{FileHasher, Fingerprint, ImageInputs, InputKey, image_inputs, reads_any_variable, relative_key};
 use imgs_plan::{ImagePlan, Plan, decide};
 use imgs_template::{BuildFilter, interpolate::Volatile};
 use imgs_workspace::{Image, Selected, Workspace};
@@ -128,12 +128,13 @@ fn image_input_set(
     // A file that a step before the build makes (a base disk, a downloaded ISO) may not exist at plan
     // time. Packer accepts such a template, so the plan does too: the file counts as "missing" in the
     // fingerprint (its appearance changes the fingerprint) and the user is warned that the build needs it.
+    let parent_variables: BTreeSet<String> = image.parents.iter().map(|p| p.variable.clone()).collect();
     let mut missing = Vec::new();
     files.retain(|reference| {
-        if reference.path.exists() || derives_from_parent(&reference.written, image) {
+        if reference.path.exists() || reads_any_variable(&reference.written, &parent_variables) {
             return true;
         }
-        let shown = root_relative(&ws.root, &reference.path);
+        let shown = relative_key(&ws.root, &reference.path);
         warnings.push(
             Diagnostic::warning(format!("`{shown}` does not exist yet; building `{}` needs it", image.name))
                 .at(template.location(reference.span.start))
@@ -145,7 +146,6 @@ fn image_input_set(
     });
     let extra_inputs = extra_inputs(ws, image)?;
     let builds: Vec<(&str, &str)> = template.builds(filter).into_iter().map(|b| (b.name.as_str(), b.kind.as_str())).collect();
-    let parent_variables: BTreeSet<String> = image.parents.iter().map(|p| p.variable.clone()).collect();
     let inputs = ImageInputs {
         root: &ws.root,
         template,
@@ -161,18 +161,6 @@ fn image_input_set(
         set.insert(InputKey::File(shown), blake3::hash(b"imgs: input file missing"));
     }
     Ok(set)
-}
-
-/// Whether a template value is built from a variable that carries a parent's artifact; such paths name
-/// what the parent will build, and the parent's fingerprint covers them.
-fn derives_from_parent(written: &str, image: &Image) -> bool {
-    image.parents.iter().any(|p| written.contains(&format!("`{}`", p.variable)) || written.contains(&format!("\"{}\"", p.variable)))
-}
-
-/// `path` relative to the workspace root with `/` separators, as fingerprint keys and messages show it.
-fn root_relative(root: &std::path::Path, path: &std::path::Path) -> String {
-    let shown = path.strip_prefix(root).unwrap_or(path);
-    shown.to_string_lossy().replace('\\', "/")
 }
 
 /// Paths matched by `[images.NAME] inputs` globs, relative to the image directory.
