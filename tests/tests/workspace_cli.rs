@@ -220,3 +220,16 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     files
 }
+
+#[test]
+fn workspace_found_from_below_with_c_or_with_manifest_path() {
+    let ws = example_workspace();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let from_root = imgs_ok(ws.path(), &["plan", "--all"]);
+    let root = ws.path().to_str().unwrap();
+    assert_eq!(imgs_ok(elsewhere.path(), &["-C", root, "plan", "--all"]), from_root);
+    let manifest = ws.path().join("Images.toml");
+    assert_eq!(imgs_ok(elsewhere.path(), &["plan", "--all", "--manifest-path", manifest.to_str().unwrap()]), from_root);
+    // From a directory below the root that is no image: the workspace is found above, all images selected.
+    assert_eq!(imgs_ok(&ws.path().join("scripts"), &["plan"]), from_root);
+}
