@@ -206,6 +206,40 @@ pub fn check_config(
     problems
 }
 
+/// What Packer's decoder makes of a string key: a number becomes its decimal text, `true`/`false` become
+/// `"1"`/`"0"`; `None` when the key is absent or `null`. Keys match as in [`TypeSchema::find_key`].
+/// `interpolated` renders top-level string values as in [`check_config`]; pass a configuration whose
+/// strings are already rendered with `&|_| None`. Use it to read paths for the [`io_checks`]: Packer stats
+/// `"source": true` as the file `1`.
+pub fn decoded_string(
+    config: &Node,
+    key: &str,
+    interpolated: &dyn Fn(&str) -> Option<String>,
+) -> Option<String> {
+    let config = Decoded::new(config, interpolated);
+    config.is_set(key).then(|| config.string(key))
+}
+
+/// What Packer's decoder makes of a list-of-strings key (a string is split on commas, a single value is a
+/// list of one, items are converted as in [`decoded_string`]); `None` when absent or `null`.
+pub fn decoded_strings(
+    config: &Node,
+    key: &str,
+    interpolated: &dyn Fn(&str) -> Option<String>,
+) -> Option<Vec<String>> {
+    Decoded::new(config, interpolated).list(key)
+}
+
+/// What Packer's decoder makes of a boolean key (`"1"`, `"true"`, non-zero numbers are true); `false` when
+/// absent, `null` or unreadable.
+pub fn decoded_bool(
+    config: &Node,
+    key: &str,
+    interpolated: &dyn Fn(&str) -> Option<String>,
+) -> bool {
+    Decoded::new(config, interpolated).bool(key)
+}
+
 /// A check Packer's `Prepare()` makes that needs the file system, a program or the network; `check_config`
 /// leaves these to its caller.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

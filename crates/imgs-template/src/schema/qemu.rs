@@ -356,7 +356,7 @@ pub(super) static KEYS: &[(&str, ValueType)] = &[
     ("net_device", ValueType::String),
     ("net_bridge", ValueType::String),
     ("output_directory", ValueType::String),
-    ("qemuargs", ValueType::Any),
+    ("qemuargs", ValueType::ListOfStringLists),
     ("qemu_img_args", ValueType::Object),
     ("qemu_binary", ValueType::String),
     ("qmp_enable", ValueType::Bool),

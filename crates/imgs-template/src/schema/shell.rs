@@ -76,7 +76,7 @@ pub(super) static KEYS: &[(&str, ValueType)] = &[
     ("inline", ValueType::StringList),
     ("script", ValueType::String),
     ("scripts", ValueType::StringList),
-    ("valid_exit_codes", ValueType::Any),
+    ("valid_exit_codes", ValueType::IntList),
     ("environment_vars", ValueType::StringList),
     ("env_var_format", ValueType::String),
     ("binary", ValueType::Bool),

@@ -569,3 +569,25 @@ fn io_checks_are_listed_for_types_that_touch_files() {
     assert!(keys(Section::Builder, "amazon-ebs").contains(&"user_data_file"));
     assert!(keys(Section::PostProcessor, "manifest").is_empty());
 }
+
+#[test]
+fn decoded_values_follow_weak_typing() {
+    let node = parse_json(
+        r#"{"source": true, "sources": [null, 1, "a"], "scripts": "a.sh,b.sh", "generated": "1", "Target": 7}"#,
+    )
+    .expect("json");
+    let none = |_: &str| None;
+    assert_eq!(decoded_string(&node, "source", &none).as_deref(), Some("1"));
+    assert_eq!(decoded_string(&node, "target", &none).as_deref(), Some("7"));
+    assert_eq!(decoded_string(&node, "destination", &none), None);
+    assert_eq!(
+        decoded_strings(&node, "sources", &none),
+        Some(vec![String::new(), "1".into(), "a".into()])
+    );
+    assert_eq!(
+        decoded_strings(&node, "scripts", &none),
+        Some(vec!["a.sh".into(), "b.sh".into()])
+    );
+    assert!(decoded_bool(&node, "generated", &none));
+    assert!(!decoded_bool(&node, "missing", &none));
+}

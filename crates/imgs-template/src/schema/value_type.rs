@@ -1,7 +1,8 @@
 //! The shape of value a configuration key takes, and which JSON values Packer 1.6.6 turns into it.
 //!
 //! Packer interpolates every string of a plugin configuration first, then decodes the result with
-//! `mapstructure` in weakly typed mode plus three hooks (a string becomes a list by splitting on `,`, a
+//! `mapstructure` (version 1.5, which the reference Packer 1.6.6 build links) in weakly typed mode plus three
+//! hooks (a string given for any list becomes a list of strings by splitting on `,`, `""` an empty list; a
 //! string becomes a duration through Go's `time.ParseDuration`, a string or boolean becomes a tri-state
 //! boolean). `null` anywhere leaves the field unset, so every type accepts it.
 
@@ -19,10 +20,11 @@ pub enum ValueType {
     /// A boolean. Also a number (non-zero is true) or a string Go's `strconv.ParseBool` reads (`"true"`,
     /// `"True"`, `"TRUE"`, `"t"`, `"1"`, and the false forms); `""` is false. Not `"yes"`, arrays or objects.
     Bool,
-    /// An integer. Also a number with a fraction (truncated), a boolean (0/1) or a string Go's
-    /// `strconv.ParseInt(s, 0, 64)` reads (`"22"`, `"0x16"`, `"-1"`). Not `""`, `"1.5"`, arrays or objects.
+    /// An integer. Also a number with a fraction (truncated), a boolean (0/1), `""` (0) or a string Go's
+    /// `strconv.ParseInt(s, 0, 64)` reads (`"22"`, `"0x16"`, `"1_000"`, `"-1"`). Not `" 22"`, `"1.5"`,
+    /// arrays or objects.
     Int,
-    /// A floating-point number. Also a boolean (0/1) or a numeric string. Not arrays or objects.
+    /// A floating-point number. Also a boolean (0/1), `""` (0) or a numeric string. Not arrays or objects.
     Float,
     /// A Go duration: a string `time.ParseDuration` reads (`"30s"`, `"1h5m"`, `"0"`, not `""`, `"10"` or
     /// `"5 minutes"`), or a number of nanoseconds, or a boolean (0/1 ns).
@@ -31,12 +33,18 @@ pub enum ValueType {
     /// split on commas (`"a,b"` is `["a", "b"]`, `""` is empty), a single number or boolean (a list of
     /// one), or an empty object (an empty list).
     StringList,
+    /// A list of integers: an array whose items are [`ValueType::Int`] values. Also a string of such values
+    /// separated by commas (`"0,1"`), or a single number or boolean (a list of one).
+    IntList,
+    /// A list of lists of strings (QEMU's `qemuargs`): an array whose items are [`ValueType::StringList`]
+    /// values. Also a string (split on commas, each part a list of one) or a single number or boolean.
+    ListOfStringLists,
     /// An object of strings (values: strings, numbers, booleans or null). Also an array of such objects
     /// (merged in order) or an empty array.
     Map,
     /// An object (its keys: [`super::TypeSchema::nested`]). Nothing else.
     Object,
-    /// A list of objects: an array of objects, or a single object (a list of one).
+    /// A list of objects: an array of objects, or a single object (a list of one), or `""` (empty).
     ObjectList,
     /// Anything (the value's own rules are checked by the plugin at build time, or it takes many shapes).
     Any,
@@ -52,6 +60,8 @@ impl ValueType {
             ValueType::Float => "a number",
             ValueType::Duration => "a duration such as \"30s\" or \"5m\"",
             ValueType::StringList => "a list of strings",
+            ValueType::IntList => "a list of integers",
+            ValueType::ListOfStringLists => "a list of lists of strings",
             ValueType::Map => "an object of strings",
             ValueType::Object => "an object",
             ValueType::ObjectList => "a list of objects",
@@ -82,6 +92,8 @@ impl ValueType {
                     | ValueType::Float
                     | ValueType::Duration
                     | ValueType::StringList
+                    | ValueType::IntList
+                    | ValueType::ListOfStringLists
             ),
             (Value::Array(items), ValueType::StringList) => items.iter().all(|item| {
                 matches!(
@@ -89,6 +101,12 @@ impl ValueType {
                     Value::String(_) | Value::Number(_) | Value::Bool(_) | Value::Null
                 )
             }),
+            (Value::Array(items), ValueType::IntList) => items
+                .iter()
+                .all(|item| ValueType::Int.check(item, None).is_ok()),
+            (Value::Array(items), ValueType::ListOfStringLists) => items
+                .iter()
+                .all(|item| ValueType::StringList.check(item, None).is_ok()),
             (Value::Array(items), ValueType::Map) => items.iter().all(|item| {
                 item.is_null() || (item.is_object() && ValueType::Map.check(item, None).is_ok())
             }),
@@ -102,7 +120,10 @@ impl ValueType {
                     Value::String(_) | Value::Number(_) | Value::Bool(_) | Value::Null
                 )
             }),
-            (Value::Object(members), ValueType::StringList) => members.is_empty(),
+            (
+                Value::Object(members),
+                ValueType::StringList | ValueType::IntList | ValueType::ListOfStringLists,
+            ) => members.is_empty(),
             (Value::Object(_), ValueType::Object | ValueType::ObjectList) => true,
             (Value::Object(_), _) => false,
             // Strings returned above; nothing reaches this arm.
@@ -117,16 +138,27 @@ impl ValueType {
 
     fn check_string(self, text: &str) -> Result<(), String> {
         let problem = match self {
-            ValueType::String | ValueType::StringList | ValueType::Any => None,
+            ValueType::String
+            | ValueType::StringList
+            | ValueType::ListOfStringLists
+            | ValueType::Any => None,
             ValueType::Bool => (!text.is_empty() && parse_go_bool(text).is_none())
                 .then(|| format!("expected a boolean, got the string {text:?}")),
-            ValueType::Int => parse_go_int(text)
-                .is_none()
+            // mapstructure reads an empty string as 0.
+            ValueType::Int => (!text.is_empty() && parse_go_int(text).is_none())
                 .then(|| format!("expected an integer, got the string {text:?}")),
-            ValueType::Float => parse_go_float(text)
-                .is_none()
+            // The string is split on commas first; each part is an integer (or empty, 0).
+            ValueType::IntList => text
+                .split(',')
+                .find(|part| !part.is_empty() && parse_go_int(part).is_none())
+                .map(|part| {
+                    format!("expected integers separated by commas, got {part:?} in {text:?}")
+                }),
+            ValueType::Float => (!text.is_empty() && parse_go_float(text).is_none())
                 .then(|| format!("expected a number, got the string {text:?}")),
             ValueType::Duration => parse_go_duration(text).err(),
+            // An empty string splits into an empty list.
+            ValueType::ObjectList if text.is_empty() => None,
             ValueType::Map | ValueType::Object | ValueType::ObjectList => Some(format!(
                 "expected {}, got the string {text:?}",
                 self.describe()
@@ -174,6 +206,21 @@ mod tests {
         assert!(check(ValueType::Duration, r#""1m30s""#).is_ok());
         assert!(check(ValueType::Duration, "1000").is_ok());
         assert!(check(ValueType::Object, "null").is_ok());
+        assert!(check(ValueType::Int, r#""""#).is_ok());
+        assert!(check(ValueType::Int, r#""1_000""#).is_ok());
+        assert!(check(ValueType::Float, r#""""#).is_ok());
+        assert!(check(ValueType::IntList, r#"[0, "1", ""]"#).is_ok());
+        assert!(check(ValueType::IntList, r#""2""#).is_ok());
+        assert!(check(ValueType::IntList, r#""0,1,""#).is_ok());
+        assert!(check(ValueType::ObjectList, r#""""#).is_ok());
+        assert!(check(ValueType::ListOfStringLists, r#""-m,1G""#).is_ok());
+        assert!(
+            check(
+                ValueType::ListOfStringLists,
+                r#"[["-m", "1G"], "-nographic", 5]"#
+            )
+            .is_ok()
+        );
     }
 
     #[test]
@@ -182,8 +229,12 @@ mod tests {
             check(ValueType::Bool, r#""yes""#),
             Err(r#"expected a boolean, got the string "yes""#.to_string())
         );
-        assert!(check(ValueType::Int, r#""""#).is_err());
         assert!(check(ValueType::Int, r#""1.5""#).is_err());
+        assert!(check(ValueType::Int, r#"" 22""#).is_err());
+        assert!(check(ValueType::IntList, r#"["a"]"#).is_err());
+        assert!(check(ValueType::IntList, r#""0,one""#).is_err());
+        assert!(check(ValueType::ObjectList, r#""x""#).is_err());
+        assert!(check(ValueType::ListOfStringLists, r#"[[["-m"]]]"#).is_err());
         assert_eq!(
             check(ValueType::String, r#"["a"]"#),
             Err("expected a string, got an array".to_string())
