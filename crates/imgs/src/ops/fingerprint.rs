@@ -9,7 +9,7 @@ use imgs_cache::Cache;
 use imgs_diagnostic::{Diagnostic, Diagnostics};
 use imgs_fingerprint::{FileHasher, Fingerprint, ImageInputs, InputKey, image_inputs, reads_any_variable, relative_key};
 use imgs_plan::{ImagePlan, Plan, decide};
-use imgs_template::{BuildFilter, interpolate::Volatile};
+use imgs_template::{BuildFilter, Invocation, interpolate::Volatile};
 use imgs_workspace::{Image, Selected, Workspace};
 
 use super::{Context, Failure};
@@ -57,6 +57,7 @@ pub fn compute_plan(
     let cache_dir = cache_dir(ws);
     let hasher = FileHasher::open(&cache_dir);
     let cache = Cache::open(&cache_dir);
+    let invocation = cx.invocation(&ws.root, variables, Volatile::Placeholder)?;
     let mut plan = Plan::default();
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
@@ -75,7 +76,7 @@ pub fn compute_plan(
         else {
             continue;
         };
-        let inputs = match image_input_set(cx, ws, image, variables, filter, parents, &hasher, &mut warnings) {
+        let inputs = match image_input_set(ws, image, &invocation, filter, parents, &hasher, &mut warnings) {
             Ok(inputs) => inputs,
             Err(Failure::Input(d)) => {
                 errors.extend(d.0);
@@ -108,17 +109,16 @@ pub fn compute_plan(
 }
 
 fn image_input_set(
-    cx: &Context,
     ws: &Workspace,
     image: &Image,
-    variables: &VariableArgs,
+    base: &Invocation,
     filter: &BuildFilter,
     parents: Vec<(&str, Fingerprint)>,
     hasher: &FileHasher,
     warnings: &mut Vec<Diagnostic>,
 ) -> Result<imgs_fingerprint::InputSet, Failure> {
     let template = &image.template;
-    let invocation = cx.invocation(&ws.root, variables, workspace_variables(ws, image), Volatile::Placeholder)?;
+    let invocation = Invocation { workspace_vars: workspace_variables(ws, image), ..base.clone() };
     let resolved = imgs_template::resolve_variables(template, &invocation)?;
     let problems = imgs_template::validate(template, &resolved, &invocation, filter);
     if problems.has_errors() {

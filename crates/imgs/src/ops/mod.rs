@@ -76,15 +76,9 @@ impl Context {
         Ok(Workspace::load(&manifest)?)
     }
 
-    /// The invocation for a template: the process environment, `--var`/`--var-file`, and `extra` workspace
-    /// variables. `working_dir` is where relative paths in templates resolve, as for `packer` run there.
-    pub fn invocation(
-        &self,
-        working_dir: &Path,
-        variables: &VariableArgs,
-        workspace_vars: Vec<(String, String)>,
-        volatile: Volatile,
-    ) -> Result<Invocation, Failure> {
+    /// The invocation for templates run from `working_dir`: the process environment and `--var`/`--var-file`
+    /// (files read once here). Per image, [`Invocation::clone`] it and set `workspace_vars`.
+    pub fn invocation(&self, working_dir: &Path, variables: &VariableArgs, volatile: Volatile) -> Result<Invocation, Failure> {
         let mut var_files = Vec::new();
         for path in &variables.var_file {
             let full = absolute(&self.cwd, path);
@@ -98,7 +92,7 @@ impl Context {
         Ok(Invocation {
             working_dir: working_dir.to_path_buf(),
             env: std::env::vars().collect(),
-            workspace_vars,
+            workspace_vars: Vec::new(),
             var_files,
             cli_vars: variables.var.clone(),
             volatile,

@@ -1,4 +1,5 @@
 use imgs_diagnostic::Diagnostics;
+use imgs_template::Invocation;
 use imgs_template::interpolate::Volatile;
 
 use super::fingerprint::workspace_variables;
@@ -20,19 +21,20 @@ pub fn validate(cx: &Context, args: &ValidateArgs) -> Result<Output, Failure> {
                 Err(d) => d,
             }
         } else {
-            let invocation = cx.invocation(&cx.cwd, &args.variables, vec![], real_time())?;
+            let invocation = cx.invocation(&cx.cwd, &args.variables, real_time())?;
             imgs_template::check(path, text, &invocation, &filter)
         };
         return finish(diagnostics, format!("{}: valid\n", path.display()));
     }
     let ws = cx.load_workspace()?;
     let selected = ws.select(&selection(cx, &ws, &args.selection))?;
+    let base = cx.invocation(&ws.root, &args.variables, real_time())?;
     let mut all = Diagnostics::default();
     let mut checked = String::new();
     for name in &selected.needed {
         let image = ws.image(name).expect("selected names are workspace images");
         if !args.syntax_only {
-            let invocation = cx.invocation(&ws.root, &args.variables, workspace_variables(&ws, image), real_time())?;
+            let invocation = Invocation { workspace_vars: workspace_variables(&ws, image), ..base.clone() };
             match imgs_template::resolve_variables(&image.template, &invocation) {
                 Ok(resolved) => all.0.extend(imgs_template::validate(&image.template, &resolved, &invocation, &filter).0),
                 Err(d) => all.0.extend(d.0),
