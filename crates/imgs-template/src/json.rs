@@ -91,6 +91,33 @@ impl Node {
         }
     }
 
+    /// A scalar as Go's weak decoding reads it into a string (Packer decodes plugin configs weakly):
+    /// numbers in plain decimal (`1e3` is `"1000"`), booleans as `"1"`/`"0"`, `null` as `""`.
+    /// `None` for arrays and objects.
+    pub fn weak_string(&self) -> Option<String> {
+        match &self.value {
+            Value::String(s) => Some(s.clone()),
+            Value::Bool(b) => Some(if *b { "1" } else { "0" }.to_string()),
+            Value::Number(text) => Some(match text.parse::<f64>() {
+                Ok(f) if f.is_finite() => format!("{f}"),
+                _ => text.clone(),
+            }),
+            Value::Null => Some(String::new()),
+            Value::Array(_) | Value::Object(_) => None,
+        }
+    }
+
+    /// A value as Go's weak decoding reads it into a boolean: `true`, a non-zero number, or a string
+    /// Go's `strconv.ParseBool` reads as true (`1`, `t`, `T`, `true`, `TRUE`, `True`). Anything else is false.
+    pub fn weak_bool(&self) -> bool {
+        match &self.value {
+            Value::Bool(b) => *b,
+            Value::Number(n) => n.parse::<f64>().is_ok_and(|f| f != 0.0),
+            Value::String(s) => matches!(s.as_str(), "1" | "t" | "T" | "true" | "TRUE" | "True"),
+            _ => false,
+        }
+    }
+
     pub fn is_object(&self) -> bool {
         matches!(self.value, Value::Object(_))
     }

@@ -29,7 +29,7 @@ use imgs_diagnostic::{Diagnostic, Diagnostics, Span};
 use crate::interpolate::{self, Context};
 use crate::json::{Node, Value};
 use crate::model::Template;
-use crate::schema::Section;
+use crate::schema::{self, Section, ValueType};
 use crate::source::{Source, string_offset};
 use crate::variables::{Invocation, ResolvedVariables};
 
@@ -173,13 +173,14 @@ pub fn referenced_files(
             .provisioners
             .iter()
             .enumerate()
-            .map(|(i, p)| (format!("provisioners[{i}]"), p));
+            .map(|(i, p)| (format!("provisioners[{i}]"), p, false));
         let cleanup = t
             .error_cleanup_provisioner
             .iter()
-            .map(|p| ("error-cleanup-provisioner".to_string(), p));
-        for (key, p) in provisioners.chain(cleanup) {
-            if !p.applies_to(&builder.name) {
+            .map(|p| ("error-cleanup-provisioner".to_string(), p, true));
+        // Packer runs the error-cleanup provisioner in every build: it ignores its `only`/`except`.
+        for (key, p, always) in provisioners.chain(cleanup) {
+            if !always && !p.applies_to(&builder.name) {
                 continue;
             }
             let config = p.config_for(&builder.name);
@@ -254,9 +255,7 @@ impl Collector<'_> {
                 .get("direction")
                 .and_then(Node::as_str)
                 .map(|d| self.render(d, Some(build)));
-            let generated = config
-                .get("generated")
-                .is_some_and(|g| matches!(g.value, Value::Bool(true)));
+            let generated = config.get("generated").is_some_and(Node::weak_bool);
             if generated || matches!(direction, Some(Ok(ref d)) if d == "download") {
                 return;
             }
@@ -271,25 +270,35 @@ impl Collector<'_> {
                 _ => None,
             });
             let Some(member) = member else { continue };
+            let is_list = schema::lookup(section, kind)
+                .and_then(|s| s.find_key(ref_key.key))
+                .is_some_and(|(_, t)| t == ValueType::StringList);
             let entries: Vec<(String, &Node)> = match &member.value.value {
-                Value::String(_) => vec![(format!("{key}.{}", ref_key.key), &member.value)],
                 Value::Array(items) => items
                     .iter()
                     .enumerate()
                     .map(|(i, item)| (format!("{key}.{}[{i}]", ref_key.key), item))
                     .collect(),
-                _ => Vec::new(),
+                _ => vec![(format!("{key}.{}", ref_key.key), &member.value)],
             };
             for (entry_key, node) in entries {
-                let Some(written) = node.as_str() else {
+                // Packer decodes weakly: `true` is the path "1".
+                let Some(written) = node.weak_string() else {
                     continue;
                 };
                 // Build-time data ({{ .Name }}) has no value before the build runs.
                 if written.contains("{{ .") || written.contains("{{.") {
                     continue;
                 }
-                match self.render(written, Some(build)) {
-                    Ok(value) => self.add(ref_key, entry_key, written, &value, node.span),
+                match self.render(&written, Some(build)) {
+                    // A string given for a list is split on commas, as Packer's decoder does.
+                    Ok(value) if is_list && member.value.as_str().is_some() => {
+                        for (i, part) in value.split(',').enumerate() {
+                            let part_key = format!("{entry_key}[{i}]");
+                            self.add(ref_key, part_key, &written, part, node.span);
+                        }
+                    }
+                    Ok(value) => self.add(ref_key, entry_key, &written, &value, node.span),
                     Err(e) => {
                         let offset =
                             string_offset(self.source.text(node.span), node, Some(e.offset));

@@ -328,13 +328,14 @@ impl<'a> Validator<'a> {
             .provisioners
             .iter()
             .enumerate()
-            .map(|(i, p)| (format!("provisioners[{i}]"), p));
+            .map(|(i, p)| (format!("provisioners[{i}]"), p, false));
         let cleanup = t
             .error_cleanup_provisioner
             .iter()
-            .map(|p| ("error-cleanup-provisioner".to_string(), p));
-        for (key, p) in provisioners.chain(cleanup) {
-            if !p.applies_to(raw_name) {
+            .map(|p| ("error-cleanup-provisioner".to_string(), p, true));
+        // Packer runs the error-cleanup provisioner in every build: it ignores its `only`/`except`.
+        for (key, p, always) in provisioners.chain(cleanup) {
+            if !always && !p.applies_to(raw_name) {
                 continue;
             }
             let config = match p.overrides.get(raw_name) {

@@ -283,14 +283,14 @@ impl TemplateParser<'_> {
             Value::Array(items) => {
                 let mut out = Vec::new();
                 for (i, item) in items.iter().enumerate() {
-                    match weak_string(item) {
+                    match item.weak_string() {
                         Some(s) => out.push(s),
                         None => self.type_error(item, &format!("{key}[{i}]"), "a string"),
                     }
                 }
                 out
             }
-            _ => match weak_string(node) {
+            _ => match node.weak_string() {
                 Some(s) => vec![s],
                 None => {
                     self.type_error(node, key, "a list of strings");
@@ -389,7 +389,7 @@ impl TemplateParser<'_> {
             return None;
         };
         let kind = if weak {
-            weak_string(type_node)
+            type_node.weak_string()
         } else {
             type_node.as_str().map(str::to_string)
         };
@@ -426,7 +426,7 @@ impl TemplateParser<'_> {
             };
             let name = match item.get("name") {
                 None => kind.clone(),
-                Some(name_node) => match weak_string(name_node) {
+                Some(name_node) => match name_node.weak_string() {
                     Some(name) if !name.is_empty() => name,
                     Some(_) => kind.clone(),
                     None => {
@@ -490,7 +490,7 @@ impl TemplateParser<'_> {
         let max_retries_text = match node.get("max_retries") {
             None => None,
             Some(n) if n.is_null() => None,
-            Some(n) => match weak_string(n) {
+            Some(n) => match n.weak_string() {
                 Some(text) => Some(text),
                 None => {
                     self.type_error(n, &format!("{key}.max_retries"), "an integer");
@@ -535,7 +535,7 @@ impl TemplateParser<'_> {
             },
             // Go's weak decoding reads a number as nanoseconds and a boolean as 0 or 1 of them.
             Value::Number(_) | Value::Bool(_) => {
-                match weak_string(node).and_then(|s| s.parse::<i64>().ok()) {
+                match node.weak_string().and_then(|s| s.parse::<i64>().ok()) {
                     Some(nanos) => Some(Some(format!("{nanos}ns"))),
                     None => {
                         self.type_error(node, key, "a duration string such as \"30s\"");
@@ -673,20 +673,6 @@ impl TemplateParser<'_> {
             keep_input_artifact,
             span: node.span,
         })
-    }
-}
-
-/// Go's weak decoding of a scalar into a string: numbers in plain decimal, booleans as `1`/`0`.
-fn weak_string(node: &Node) -> Option<String> {
-    match &node.value {
-        Value::String(s) => Some(s.clone()),
-        Value::Bool(b) => Some(if *b { "1" } else { "0" }.to_string()),
-        Value::Number(text) => Some(match text.parse::<f64>() {
-            Ok(f) if f.is_finite() => format!("{f}"),
-            _ => text.clone(),
-        }),
-        Value::Null => Some(String::new()),
-        Value::Array(_) | Value::Object(_) => None,
     }
 }
 

@@ -114,3 +114,25 @@ fn url_forms() {
     assert_eq!(local_path_of_url("http://x/b.iso"), None);
     assert_eq!(local_path_of_url("s3::https://x/b.iso"), None);
 }
+
+#[test]
+fn a_string_for_a_list_is_split_on_commas() {
+    let dir = tempfile::tempdir().unwrap();
+    let found = references(
+        dir.path(),
+        r#"{"variables": {"dir": "x"}, "builders": [{"type": "null", "communicator": "none"}],
+            "provisioners": [{"type": "shell-local", "scripts": "a.sh,{{user `dir`}}/b.sh"},
+                             {"type": "file", "source": "x", "destination": "y", "generated": "true"}]}"#,
+    );
+    let keys: Vec<(&str, &Path)> = found
+        .iter()
+        .map(|(k, p, _)| (k.as_str(), p.as_path()))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            ("provisioners[0].scripts[0]", Path::new("a.sh")),
+            ("provisioners[0].scripts[1]", Path::new("scripts/b.sh"))
+        ]
+    );
+}

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use super::Validator;
 use crate::json::{Node, Value};
-use crate::schema::{self, IoCheckKind, Section};
+use crate::schema::{self, IoCheckKind, Section, ValueType};
 
 impl Validator<'_> {
     /// The checks Packer makes on the file system while preparing a plugin.
@@ -27,28 +27,18 @@ impl Validator<'_> {
             };
             if kind == "file"
                 && section == Section::Provisioner
-                && (downloads || rendered.get("generated").and_then(Node::as_bool) == Some(true))
+                && (downloads || rendered.get("generated").is_some_and(Node::weak_bool))
             {
                 continue;
             }
             let entry_key = format!("{key}.{}", check.key);
-            let values: Vec<(String, &Node, String)> =
-                match rendered.get(check.key).map(|n| &n.value) {
-                    Some(Value::String(s)) => vec![(s.clone(), &member.value, entry_key)],
-                    Some(Value::Array(items)) => {
-                        let originals = member.value.as_array().unwrap_or(&[]);
-                        items
-                            .iter()
-                            .zip(originals)
-                            .enumerate()
-                            .filter_map(|(i, (item, original))| {
-                                item.as_str()
-                                    .map(|s| (s.to_string(), original, format!("{entry_key}[{i}]")))
-                            })
-                            .collect()
-                    }
-                    _ => Vec::new(),
-                };
+            let is_list = schema::lookup(section, kind)
+                .and_then(|s| s.find_key(check.key))
+                .is_some_and(|(_, t)| t == ValueType::StringList);
+            let Some(rendered_value) = rendered.get(check.key) else {
+                continue;
+            };
+            let values = weak_paths(rendered_value, &member.value, &entry_key, is_list);
             for (value, node, entry_key) in values {
                 if value.is_empty() {
                     continue;
@@ -201,4 +191,46 @@ pub(super) fn local_checksum_file(checksum: &str) -> Option<String> {
         return Some(path.to_string());
     }
     (!target.contains("://")).then(|| target.to_string())
+}
+
+/// The path(s) a value holds as Packer decodes it: a list's items; for a list-typed key, a string split
+/// on commas (Go's `StringToSliceHookFunc`); numbers and booleans as their weak string form. Each comes
+/// with the template node to point at and its key path.
+fn weak_paths<'n>(
+    rendered: &Node,
+    written: &'n Node,
+    key: &str,
+    is_list: bool,
+) -> Vec<(String, &'n Node, String)> {
+    match &rendered.value {
+        Value::Array(items) => {
+            let originals = written.as_array().unwrap_or(&[]);
+            items
+                .iter()
+                .zip(originals)
+                .enumerate()
+                .filter_map(|(i, (item, original))| {
+                    item.weak_string()
+                        .map(|s| (s, original, format!("{key}[{i}]")))
+                })
+                .collect()
+        }
+        Value::String(s) if is_list => {
+            let parts: Vec<&str> = if s.is_empty() {
+                Vec::new()
+            } else {
+                s.split(',').collect()
+            };
+            parts
+                .into_iter()
+                .enumerate()
+                .map(|(i, part)| (part.to_string(), written, format!("{key}[{i}]")))
+                .collect()
+        }
+        _ => rendered
+            .weak_string()
+            .map(|s| (s, written, key.to_string()))
+            .into_iter()
+            .collect(),
+    }
 }

@@ -258,3 +258,54 @@ fn deferred_keys_and_object_keys_are_still_parsed() {
     ));
     assert_eq!(e.len(), 1, "{e:?}");
 }
+
+#[test]
+fn the_error_cleanup_provisioner_runs_in_every_build() {
+    let text = format!(
+        r#"{{"builders": [{NULL}, {{"type": "null", "name": "b", "communicator": "none"}}],
+            "error-cleanup-provisioner": {{"type": "shell-local", "only": ["b"]}}}}"#
+    );
+    let filter = BuildFilter {
+        only: vec!["null".into()],
+        except: vec![],
+    };
+    assert_eq!(
+        run(&text, &filter).len(),
+        1,
+        "the shell-local config has nothing to run"
+    );
+}
+
+#[test]
+fn file_checks_read_values_as_packer_decodes_them() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.sh"), "true").unwrap();
+    let run = |provisioner: &str| -> Vec<String> {
+        let text = format!(r#"{{"builders": [{NULL}], "provisioners": [{provisioner}]}}"#);
+        let d = check(
+            Path::new("t.json"),
+            text,
+            &invocation(dir.path()),
+            &BuildFilter::default(),
+        );
+        d.0.iter()
+            .filter(|d| d.is_error())
+            .map(|d| d.message.clone())
+            .collect()
+    };
+    // A string for a list is split on commas.
+    assert_eq!(
+        run(r#"{"type": "shell-local", "scripts": "a.sh,b.sh"}"#),
+        ["`scripts`: `b.sh` does not exist"]
+    );
+    // `true` is the path "1".
+    assert_eq!(
+        run(r#"{"type": "shell-local", "script": true}"#),
+        ["`script`: `1` does not exist"]
+    );
+    // "1" is true: the source is made during the build.
+    assert!(
+        run(r#"{"type": "file", "source": "later.tar", "destination": "/x", "generated": "1"}"#)
+            .is_empty()
+    );
+}
