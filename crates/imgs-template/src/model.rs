@@ -128,6 +128,16 @@ impl ProvisionerBlock {
         out
     }
 
+    /// `pause_before` as a duration (none when absent, zero or negative, as Packer then does not pause).
+    pub fn pause_before_duration(&self) -> Option<std::time::Duration> {
+        positive_duration(self.pause_before.as_deref())
+    }
+
+    /// `timeout` as a duration (none when absent, zero or negative: no timeout, as in Packer).
+    pub fn timeout_duration(&self) -> Option<std::time::Duration> {
+        positive_duration(self.timeout.as_deref())
+    }
+
     /// Whether this provisioner runs in the build named `build` (raw name), per its `only`/`except`.
     pub fn applies_to(&self, build: &str) -> bool {
         applies_to(&self.only, &self.except, build)
@@ -139,6 +149,17 @@ impl PostProcessorBlock {
     pub fn applies_to(&self, build: &str) -> bool {
         applies_to(&self.only, &self.except, build)
     }
+}
+
+/// A duration the parser already accepted, if it is longer than zero.
+fn positive_duration(text: Option<&str>) -> Option<std::time::Duration> {
+    let nanos = text
+        .and_then(|t| crate::duration::parse_go_duration(t).ok())?
+        .nanos;
+    u64::try_from(nanos)
+        .ok()
+        .filter(|&n| n > 0)
+        .map(std::time::Duration::from_nanos)
 }
 
 fn applies_to(only: &[String], except: &[String], build: &str) -> bool {

@@ -44,6 +44,11 @@ fn reads_every_part() {
     let p = &t.provisioners[0];
     assert_eq!(p.only, ["local"]);
     assert_eq!(p.pause_before.as_deref(), Some("5s"));
+    assert_eq!(
+        p.pause_before_duration(),
+        Some(std::time::Duration::from_secs(5))
+    );
+    assert_eq!(p.timeout_duration(), None);
     assert_eq!(p.max_retries, Some(3));
     assert!(p.config.get("only").is_none() && p.config.get("inline").is_some());
     assert!(p.overrides["local"].get("inline").is_some());
@@ -138,6 +143,10 @@ fn weak_decoding_of_builders_and_provisioners() {
     .unwrap();
     assert_eq!(t.builders[0].name, "5");
     assert_eq!(t.provisioners[0].pause_before.as_deref(), Some("10ns"));
+    assert_eq!(
+        t.provisioners[0].pause_before_duration(),
+        Some(std::time::Duration::from_nanos(10))
+    );
     assert_eq!(t.provisioners[0].max_retries, None);
     assert_eq!(
         t.provisioners[0].max_retries_text.as_deref(),
