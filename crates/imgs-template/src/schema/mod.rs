@@ -17,6 +17,7 @@
 
 mod decoded;
 mod go_syntax;
+mod io_conditions;
 mod packer_types;
 mod value_type;
 
@@ -289,6 +290,24 @@ pub fn io_checks(section: Section, kind: &str) -> &'static [IoCheck] {
         (Section::Provisioner, "ansible") => ansible::IO_CHECKS,
         _ => &[],
     }
+}
+
+/// The I/O checks Packer makes for this configuration: [`io_checks`] without those whose conditions do
+/// not hold (a key that is unset, a download rather than an upload, `generated`, `skip_version_check`, a
+/// communicator other than ssh, a bastion with agent authentication, ...). Arguments as in
+/// [`check_config`].
+pub fn applicable_io_checks(
+    section: Section,
+    kind: &str,
+    config: &Node,
+    interpolated: &dyn Fn(&str) -> Option<String>,
+) -> Vec<IoCheck> {
+    let c = Decoded::new(config, interpolated);
+    io_checks(section, kind)
+        .iter()
+        .filter(|check| io_conditions::applies(kind, check, &c))
+        .copied()
+        .collect()
 }
 
 #[cfg(test)]

@@ -591,3 +591,43 @@ fn decoded_values_follow_weak_typing() {
     assert!(decoded_bool(&node, "generated", &none));
     assert!(!decoded_bool(&node, "missing", &none));
 }
+
+#[test]
+fn io_checks_apply_only_when_packer_makes_them() {
+    let applicable = |section, kind, json: &str| {
+        let node = parse_json(json).expect("json");
+        let none = |_: &str| None;
+        applicable_io_checks(section, kind, &node, &none)
+            .into_iter()
+            .map(|c| c.key)
+            .collect::<Vec<_>>()
+    };
+    let file = |json| applicable(Section::Provisioner, "file", json);
+    assert_eq!(file(r#"{"source": "a", "destination": "/b"}"#), ["source"]);
+    assert!(file(r#"{"source": "a", "destination": "/b", "generated": "1"}"#).is_empty());
+    assert!(file(r#"{"source": "/a", "destination": "b", "direction": "download"}"#).is_empty());
+    let ebs = |json| applicable(Section::Builder, "amazon-ebs", json);
+    assert!(ebs(r#"{"ssh_bastion_private_key_file": "k"}"#).is_empty());
+    assert_eq!(
+        ebs(
+            r#"{"ssh_bastion_host": "b", "ssh_bastion_private_key_file": "k", "ssh_private_key_file": "m"}"#
+        ),
+        ["ssh_private_key_file", "ssh_bastion_private_key_file"]
+    );
+    assert!(ebs(r#"{"communicator": "winrm", "ssh_private_key_file": "k", "user_data": "x", "user_data_file": "u"}"#).is_empty());
+    let ansible = |json| applicable(Section::Provisioner, "ansible", json);
+    assert_eq!(
+        ansible(r#"{"playbook_file": "p.yml"}"#),
+        ["playbook_file", "command", "user"]
+    );
+    assert_eq!(
+        ansible(r#"{"playbook_file": "p.yml", "skip_version_check": true, "user": "u"}"#),
+        ["playbook_file"]
+    );
+    let qemu = |json| applicable(Section::Builder, "qemu", json);
+    assert_eq!(
+        qemu(r#"{"iso_url": "a", "iso_checksum": "file:SUMS"}"#),
+        ["iso_checksum", "output_directory"]
+    );
+    assert!(qemu(r#"{"iso_url": "a", "iso_checksum": "file:SUMS", "packer_force": true, "iso_skip_cache": true}"#).is_empty());
+}

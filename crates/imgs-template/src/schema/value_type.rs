@@ -33,7 +33,8 @@ pub enum ValueType {
     /// split on commas (`"a,b"` is `["a", "b"]`, `""` is empty), a single number or boolean (a list of
     /// one), or an empty object (an empty list).
     StringList,
-    /// A list of integers: an array whose items are [`ValueType::Int`] values. Also a string of such values
+    /// A list of integers (also the bytes of `ssh_public_key`/`ssh_private_key`): an array whose items are
+    /// [`ValueType::Int`] values. Also a string of such values
     /// separated by commas (`"0,1"`), or a single number or boolean (a list of one).
     IntList,
     /// A list of lists of strings (QEMU's `qemuargs`): an array whose items are [`ValueType::StringList`]
