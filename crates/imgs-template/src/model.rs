@@ -102,12 +102,11 @@ pub struct BuildFilter {
 }
 
 impl BuildFilter {
-    /// Whether a build of this name is selected (`only` wins when both are given, as in Packer).
+    /// Whether a build of this name is selected: in `only` (when given) and not in `except`; Packer
+    /// applies both when both are given.
     pub fn selects(&self, name: &str) -> bool {
-        if !self.only.is_empty() {
-            return self.only.iter().any(|n| n == name);
-        }
-        !self.except.iter().any(|n| n == name)
+        let listed = |names: &[String]| names.iter().any(|n| n == name);
+        (self.only.is_empty() || listed(&self.only)) && !listed(&self.except)
     }
 }
 

@@ -153,3 +153,18 @@ fn weak_decoding_of_builders_and_provisioners() {
         Some("{{user `n`}}")
     );
 }
+
+#[test]
+fn build_filters_apply_only_then_except() {
+    let filter = BuildFilter {
+        only: vec!["a".into(), "b".into()],
+        except: vec!["b".into()],
+    };
+    assert!(filter.selects("a") && !filter.selects("b") && !filter.selects("c"));
+    let filter = BuildFilter {
+        only: vec![],
+        except: vec!["b".into()],
+    };
+    assert!(filter.selects("a") && !filter.selects("b"));
+    assert!(BuildFilter::default().selects("anything"));
+}
