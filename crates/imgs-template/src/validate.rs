@@ -5,7 +5,9 @@
 //! build selected by `-only`/`-except` the plugins that build uses: the type must be one imgs builds,
 //! every key must be known and hold a value of the right shape after interpolation, and the type's own
 //! checks ([`crate::schema::check_config`]) must pass, including the file checks Packer makes while
-//! preparing plugins (a shell `script` must exist, ...). Those `stat` calls are the only I/O here.
+//! preparing plugins (a shell `script` must exist, an SSH key file must hold a key, `ansible-playbook`
+//! must be on `PATH`, ...). Those are the only I/O here: nothing is written, nothing is
+//! run, nothing goes over the network.
 //!
 //! Packer stops at the first failing stage; imgs reports everything it finds, so one run shows every
 //! problem. A plugin that only some builds run (`only`/`except`) is checked only if a selected build
