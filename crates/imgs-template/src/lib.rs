@@ -28,7 +28,9 @@ mod version;
 pub use canonical::canonical_json;
 pub use duration::{DurationError, GoDuration, parse_go_duration};
 pub use json::{Member, Node, Value, parse_json, parse_json_prefix};
-pub use model::{BuildFilter, BuilderBlock, PostProcessorBlock, ProvisionerBlock, Template, VariableDecl};
+pub use model::{
+    BuildFilter, BuilderBlock, PostProcessorBlock, ProvisionerBlock, Template, VariableDecl,
+};
 pub use references::{Expect, FileReference, referenced_files};
 pub use validate::{check, validate};
 pub use variables::{Invocation, ResolvedVariables, VarFile, resolve_variables};
