@@ -51,70 +51,7 @@ fn imgs_agrees_with_packer_validate() {
     let env = clean_env(home.path());
     let outcomes = run_all(&cases, &corpus, packer.as_deref(), &env);
 
-    let mut failures = String::new();
-    for (case, outcome) in cases.iter().zip(&outcomes) {
-        let imgs_valid = !outcome.imgs.has_errors();
-        let expected = match &outcome.packer {
-            Some(packer) => {
-                if !recording {
-                    match recorded.get(&case.name) {
-                        Some(r) if r.valid == packer.valid => {}
-                        Some(r) => writeln!(
-                            failures,
-                            "== {}: Packer's verdict changed from the recorded `{}` to `{}`\n{}",
-                            case.name,
-                            verdict_word(r.valid),
-                            verdict_word(packer.valid),
-                            packer.output
-                        )
-                        .expect("write to string"),
-                        None => writeln!(
-                            failures,
-                            "== {}: no verdict recorded in {VERDICTS_FILE}; run with IMGS_RECORD_PACKER=1",
-                            case.name
-                        )
-                        .expect("write to string"),
-                    }
-                }
-                Verdict {
-                    valid: packer.valid,
-                    summary: summarize(&packer.output, &corpus),
-                }
-            }
-            None => match recorded.get(&case.name) {
-                Some(r) => r.clone(),
-                None => {
-                    writeln!(
-                        failures,
-                        "== {}: no verdict recorded in {VERDICTS_FILE}",
-                        case.name
-                    )
-                    .expect("write to string");
-                    continue;
-                }
-            },
-        };
-        if imgs_valid != expected.valid {
-            let packer_text = outcome
-                .packer
-                .as_ref()
-                .map_or(expected.summary.as_str(), |p| p.output.as_str());
-            writeln!(
-                failures,
-                "== {}: packer says {}, imgs says {}\n-- packer:\n{}\n-- imgs:\n{}\n",
-                case.name,
-                verdict_word(expected.valid),
-                verdict_word(imgs_valid),
-                packer_text.trim_end(),
-                if imgs_valid {
-                    "(no errors)".to_string()
-                } else {
-                    outcome.imgs.to_string()
-                },
-            )
-            .expect("write to string");
-        }
-    }
+    let failures = disagreements(&cases, &outcomes, &recorded, recording, &corpus);
 
     if recording {
         let verdicts = cases
@@ -153,6 +90,83 @@ fn imgs_agrees_with_packer_validate() {
     if let Err(panic) = snapshot {
         std::panic::resume_unwind(panic);
     }
+}
+
+/// Every case where imgs and Packer disagree, or where Packer no longer gives its recorded verdict (unless
+/// recording), described with both outputs.
+fn disagreements(
+    cases: &[Case],
+    outcomes: &[Outcome],
+    recorded: &BTreeMap<String, Verdict>,
+    recording: bool,
+    corpus: &Path,
+) -> String {
+    let mut failures = String::new();
+    for (case, outcome) in cases.iter().zip(outcomes) {
+        let imgs_valid = !outcome.imgs.has_errors();
+        let expected = match &outcome.packer {
+            Some(packer) => {
+                if !recording {
+                    match recorded.get(&case.name) {
+                        Some(r) if r.valid == packer.valid => {}
+                        Some(r) => writeln!(
+                            failures,
+                            "== {}: Packer's verdict changed from the recorded `{}` to `{}`\n{}",
+                            case.name,
+                            verdict_word(r.valid),
+                            verdict_word(packer.valid),
+                            packer.output
+                        )
+                        .expect("write to string"),
+                        None => writeln!(
+                            failures,
+                            "== {}: no verdict recorded in {VERDICTS_FILE}; run with IMGS_RECORD_PACKER=1",
+                            case.name
+                        )
+                        .expect("write to string"),
+                    }
+                }
+                Verdict {
+                    valid: packer.valid,
+                    summary: summarize(&packer.output, corpus),
+                }
+            }
+            None => match recorded.get(&case.name) {
+                Some(r) => r.clone(),
+                None => {
+                    writeln!(
+                        failures,
+                        "== {}: no verdict recorded in {VERDICTS_FILE}",
+                        case.name
+                    )
+                    .expect("write to string");
+                    continue;
+                }
+            },
+        };
+        if imgs_valid != expected.valid {
+            let packer_text = outcome
+                .packer
+                .as_ref()
+                .map_or(expected.summary.as_str(), |p| p.output.as_str());
+            writeln!(
+                failures,
+                "== {}: packer says {}, imgs says {}\n-- packer:\n{}\n-- imgs:\n{}\n",
+                case.name,
+                verdict_word(expected.valid),
+                verdict_word(imgs_valid),
+                packer_text.trim_end(),
+                if imgs_valid {
+                    "(no errors)".to_string()
+                } else {
+                    outcome.imgs.to_string()
+                },
+            )
+            .expect("write to string");
+        }
+    }
+
+    failures
 }
 
 /// One template of the corpus and the command line it is validated with.
@@ -478,4 +492,40 @@ fn write_verdicts(path: &Path, verdicts: &BTreeMap<String, Verdict>) {
         }
     }
     std::fs::write(path, text).expect("write the recorded verdicts");
+}
+
+#[test]
+fn packer_messages_are_summarized_on_one_line() {
+    let corpus = Path::new("/corpus");
+    let wrapped = "Error: Failed to prepare build: \"null\"\n\n2 error(s) occurred:\n\n\
+                   * Bad script '/corpus/a.sh': stat\n/corpus/a.sh: no such file\n* An ssh_username must be specified\n\n";
+    assert_eq!(
+        summarize(wrapped, corpus),
+        "An ssh_username must be specified | Bad script '<corpus>/a.sh': stat <corpus>/a.sh: no such file"
+    );
+    assert_eq!(
+        summarize(
+            "Error:  This template requires Packer version 1.7.0 or higher; using 1.6.6\n",
+            corpus
+        ),
+        "This template requires Packer version 1.7.0 or higher; using 1.6.6"
+    );
+}
+
+#[test]
+fn args_files_hold_one_argument_per_line() {
+    assert_eq!(
+        parse_args_file("# comment\n-var\n  k=v=w \n\n-only=a,b\n"),
+        ["-var", "k=v=w", "-only=a,b"]
+    );
+    let case = Case {
+        name: "c".into(),
+        template: PathBuf::from("c.json"),
+        args: parse_args_file("-var\nk=v=w\n-only=a,b\n-except\nc\n-var-file\nnone.json\n"),
+    };
+    let (invocation, filter) = invocation(&case, Path::new("/nonexistent"), &BTreeMap::new());
+    assert_eq!(invocation.cli_vars, [("k".to_string(), "v=w".to_string())]);
+    assert_eq!(invocation.var_files.len(), 1);
+    assert_eq!(filter.only, ["a", "b"]);
+    assert_eq!(filter.except, ["c"]);
 }
