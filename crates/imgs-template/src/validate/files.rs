@@ -54,6 +54,20 @@ impl Validator<'_> {
                         Ok(_) => None,
                     },
                     IoCheckKind::SshPrivateKey if !self.uses_ssh(rendered) => None,
+                    // Packer reads the bastion key only to reach a bastion host, and not with agent auth.
+                    IoCheckKind::SshPrivateKey
+                        if check.key == "ssh_bastion_private_key_file"
+                            && (rendered
+                                .get("ssh_bastion_host")
+                                .and_then(Node::weak_string)
+                                .unwrap_or_default()
+                                .is_empty()
+                                || rendered
+                                    .get("ssh_bastion_agent_auth")
+                                    .is_some_and(Node::weak_bool)) =>
+                    {
+                        None
+                    }
                     IoCheckKind::SshPrivateKey => match std::fs::read(self.expand_home(&value)) {
                         Err(_) => Some(format!("`{value}` cannot be read")),
                         Ok(bytes) => crate::ssh_key::check_private_key(&bytes)

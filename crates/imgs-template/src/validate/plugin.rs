@@ -127,7 +127,12 @@ impl Validator<'_> {
                 continue;
             }
             if let Some(nested) = schema.nested_keys(name) {
-                shape_ok &= self.nested(&member.value, nested, &member_key, noun, kind);
+                // Judge nested values as Packer decodes them: after interpolation.
+                let value = rendered_config
+                    .get(name)
+                    .cloned()
+                    .unwrap_or_else(|| member.value.clone());
+                shape_ok &= self.nested(&value, nested, &member_key, noun, kind);
             }
         }
         // Packer stops at a decoding error before it runs the type's checks.
@@ -141,7 +146,8 @@ impl Validator<'_> {
                     .and_then(|(canonical, _)| rendered.get(canonical).cloned())
             })
         };
-        for problem in schema::check_config(section, kind, config, &interpolated) {
+        // The type's checks read nested values too, so they get the interpolated configuration.
+        for problem in schema::check_config(section, kind, &rendered_config, &interpolated) {
             let offset = problem.span.map_or(config.span.start, |s| s.start);
             let mut d = Diagnostic::error(problem.message).at(self.source.location(offset));
             d.key = Some(match problem.key {
