@@ -4,13 +4,15 @@
 //!
 //! * **Keys** ([`lookup`]): every configuration key a type decodes, with the shape of value it takes. Packer
 //!   decodes a plugin's JSON with `mapstructure` in weakly typed mode, so each [`ValueType`] documents
-//!   which JSON shapes it accepts. Embedded configs (AWS access/run/AMI config, block devices, the SSH and
+//!   which JSON shapes it accepts (as the reference build, Debian's Packer 1.6.6 with mapstructure 1.5,
+//!   accepts them; [`decoded_string`] and friends read values the same way). Embedded configs (AWS access/run/AMI config, block devices, the SSH and
 //!   WinRM communicator, ISO/HTTP/boot/shutdown config, ...) are flattened into the type's table, as
 //!   Packer flattens them.
 //! * **Checks** ([`check_config`]): the errors each type's `Prepare`/`Configure` reports for a decoded
 //!   config — required keys, options that exclude each other, enumerations, ranges — except the ones that
-//!   need the file system, the network or other programs. Those are listed in [`io_checks`] so the
-//!   caller can do them.
+//!   need the file system, the network or other programs. Those are listed in [`io_checks`], and
+//!   [`applicable_io_checks`] picks the ones Packer makes for a given configuration, so the caller can do
+//!   them.
 //!
 //! Key matching follows `mapstructure`: a key matches exactly, or else case-insensitively, and the keys
 //! `type` and `packer_*` are never "unknown" ([`is_ignored_key`]).
