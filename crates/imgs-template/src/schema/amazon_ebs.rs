@@ -667,6 +667,9 @@ pub(super) static KEYS: &[(&str, ValueType)] = &[
 ];
 
 /// Keys of the objects (or of each object in a list) that some keys hold.
+/// A `{"key": ..., "value": ...}` filter entry.
+const KEY_VALUE: &[(&str, ValueType)] = &[("key", ValueType::String), ("value", ValueType::String)];
+
 pub(super) static NESTED: &[(&str, &[(&str, ValueType)])] = &[
     (
         "assume_role",
@@ -788,4 +791,17 @@ pub(super) static NESTED: &[(&str, &[(&str, ValueType)])] = &[
         "run_volume_tag",
         &[("name", ValueType::String), ("value", ValueType::String)],
     ),
+    // Objects inside those objects, by dotted path.
+    (
+        "temporary_iam_instance_profile_policy_document.Statement",
+        &[
+            ("Effect", ValueType::String),
+            ("Action", ValueType::StringList),
+            ("Resource", ValueType::StringList),
+        ],
+    ),
+    ("security_group_filter.filter", KEY_VALUE),
+    ("source_ami_filter.filter", KEY_VALUE),
+    ("subnet_filter.filter", KEY_VALUE),
+    ("vpc_filter.filter", KEY_VALUE),
 ];

@@ -71,7 +71,8 @@ pub struct TypeSchema {
     pub keys: &'static [(&'static str, ValueType)],
     /// For keys holding an object ([`ValueType::Object`]) or a list of objects ([`ValueType::ObjectList`]):
     /// the keys those objects accept. Packer rejects unknown keys inside them too (reported as
-    /// `key.inner` or `key[0].inner`).
+    /// `key.inner` or `key[0].inner`). Objects inside those objects are listed under their dotted path
+    /// (`source_ami_filter.filter`); [`TypeSchema::nested_keys_at`] resolves a path.
     pub nested: &'static [(&'static str, &'static [(&'static str, ValueType)])],
     /// Keys Packer does not render while preparing the plugin: their templates are rendered later, during
     /// the build, with build-time data such as `{{ .Path }}` or `{{ .Vars }}`. Packer still parses them
@@ -93,6 +94,26 @@ impl TypeSchema {
             .iter()
             .find(|(k, _)| *k == name)
             .map(|(_, keys)| *keys)
+    }
+
+    /// The keys accepted inside the object(s) at `path` (outermost key first, each matched as
+    /// [`TypeSchema::find_key`] matches), e.g. `["source_ami_filter", "filter"]`; `None` when the path does
+    /// not lead to objects with a known schema.
+    pub fn nested_keys_at(&self, path: &[&str]) -> Option<&'static [(&'static str, ValueType)]> {
+        let (first, rest) = path.split_first()?;
+        let (mut resolved, _) = self.find_key(first)?;
+        let mut keys = self.nested_keys(resolved)?;
+        let mut dotted = resolved.to_string();
+        for segment in rest {
+            (resolved, _) = find_in(keys, segment)?;
+            dotted = format!("{dotted}.{resolved}");
+            keys = self
+                .nested
+                .iter()
+                .find(|(k, _)| *k == dotted)
+                .map(|(_, keys)| *keys)?;
+        }
+        Some(keys)
     }
 
     /// Whether Packer renders `key` only at build time (see [`TypeSchema::deferred`]).

@@ -39,11 +39,13 @@ fn every_supported_type_has_a_schema_and_packer_knows_it() {
                 schema.deferred.iter().all(|k| schema.find_key(k).is_some()),
                 "{kind}"
             );
+            // Nested entries are keyed by a dotted path that starts at one of the type's keys.
+            let outer = |path: &'static str| path.split('.').next().unwrap_or(path);
             assert!(
                 schema
                     .nested
                     .iter()
-                    .all(|(k, _)| schema.find_key(k).is_some()),
+                    .all(|(k, _)| schema.find_key(outer(k)).is_some()),
                 "{kind}"
             );
         }
@@ -83,6 +85,29 @@ fn keys_match_ignoring_case_and_flattened_configs_are_included() {
             .iter()
             .any(|(k, t)| *k == "volume_size" && *t == ValueType::Int)
     );
+    let filter = ebs
+        .nested_keys_at(&["source_ami_filter", "Filter"])
+        .expect("filter entries");
+    assert_eq!(
+        filter,
+        [("key", ValueType::String), ("value", ValueType::String)]
+    );
+    let statement = ebs
+        .nested_keys_at(&[
+            "temporary_iam_instance_profile_policy_document",
+            "Statement",
+        ])
+        .expect("policy statements");
+    assert!(statement.iter().any(|(k, _)| *k == "Action"));
+    assert_eq!(
+        ebs.nested_keys_at(&["launch_block_device_mappings"]),
+        ebs.nested_keys("launch_block_device_mappings")
+    );
+    assert!(
+        ebs.nested_keys_at(&["source_ami_filter", "owners"])
+            .is_none()
+    );
+    assert!(ebs.nested_keys_at(&[]).is_none());
     assert!(ebs.is_deferred("run_tags"));
     assert!(!ebs.is_deferred("ami_name"));
     let qemu = lookup(Section::Builder, "qemu").expect("qemu");
