@@ -4,6 +4,7 @@
 use std::net::IpAddr;
 
 use super::decoded::{Decoded, known, with_hint};
+use super::volatile_sample;
 use super::{IoCheck, IoCheckKind, SchemaProblem, TypeSchema, ValueType, communicator};
 
 /// Tags are rendered per build with build-time data (`{{ .SourceAMI }}`, ...), so Packer leaves them and
@@ -104,24 +105,28 @@ fn check_ami(c: &Decoded, out: &mut Vec<SchemaProblem>) {
     if name.is_empty() {
         out.push(c.problem("ami_name", "ami_name must be specified"));
     } else {
-        if known(&name) && !(3..=128).contains(&name.len()) {
+        // Placeholders of run-dependent actions ({{timestamp}}, ...) are judged by a value of their
+        // shape; the text of any other action that did not render is left out.
+        let (sample, complete) = volatile_sample::sample(&name);
+        if complete && !(3..=128).contains(&sample.len()) {
             out.push(c.problem(
                 "ami_name",
                 format!(
                     "ami_name must be 3 to 128 characters long, not {}",
-                    name.len()
+                    sample.len()
                 ),
             ));
         }
-        // Text outside `{{ }}` is judged even when a template in the name was not rendered.
-        if outside_templates(&name)
-            .bytes()
-            .any(|b| !ami_name_byte_allowed(b))
-        {
+        if sample.bytes().any(|b| !ami_name_byte_allowed(b)) {
+            let shown = if sample == name {
+                format!("`{name}`")
+            } else {
+                format!("`{name}` (`{sample}`)")
+            };
             out.push(with_hint(
                 c.problem(
                     "ami_name",
-                    format!("ami_name `{name}` contains characters AMI names cannot hold"),
+                    format!("ami_name {shown} contains characters AMI names cannot hold"),
                 ),
                 "use letters, digits, spaces and ()[]./-'@_ only, or pass the name through `clean_resource_name`",
             ));
@@ -214,21 +219,6 @@ fn check_ami(c: &Decoded, out: &mut Vec<SchemaProblem>) {
             ));
         }
     }
-}
-
-/// `text` without its `{{ ... }}` actions.
-fn outside_templates(text: &str) -> String {
-    let mut rest = text;
-    let mut outside = String::new();
-    while let Some(open) = rest.find("{{") {
-        outside.push_str(&rest[..open]);
-        match rest[open..].find("}}") {
-            Some(close) => rest = &rest[open + close + 2..],
-            None => return outside,
-        }
-    }
-    outside.push_str(rest);
-    outside
 }
 
 /// AMI names hold ASCII letters and digits and `()[] ./-'@_`.

@@ -22,6 +22,7 @@ mod go_syntax;
 mod io_conditions;
 mod packer_types;
 mod value_type;
+mod volatile_sample;
 
 mod amazon_ebs;
 mod ansible;

@@ -196,7 +196,20 @@ fn amazon_ebs_ami_name_rules() {
     );
     assert_eq!(
         found,
-        ["ami_name `base:{{timestamp}}` contains characters AMI names cannot hold"]
+        [
+            "ami_name `base:{{timestamp}}` (`base:1795632356`) contains characters AMI names cannot hold"
+        ]
+    );
+    // Run-dependent actions are judged by a value of their shape.
+    let clock = EBS_OK.replace("base {{timestamp}}", r#"base {{isotime \"15:04\"}}"#);
+    assert_eq!(builder("amazon-ebs", &clock).len(), 1);
+    let long = EBS_OK.replace(
+        "base {{timestamp}}",
+        &format!("{}{{{{timestamp}}}}", "a".repeat(120)),
+    );
+    assert_eq!(
+        builder("amazon-ebs", &long),
+        ["ami_name must be 3 to 128 characters long, not 130"]
     );
 }
 
