@@ -53,6 +53,23 @@ impl Node {
         }
     }
 
+    /// The member a Go struct field named `key` is decoded from, as Packer's decoder (`mapstructure`)
+    /// finds it: the exact key, else one equal to it ignoring ASCII case.
+    pub fn field_member(&self, key: &str) -> Option<&Member> {
+        self.member(key).or_else(|| match &self.value {
+            Value::Object(members) => members
+                .iter()
+                .rev()
+                .find(|m| m.key.eq_ignore_ascii_case(key)),
+            _ => None,
+        })
+    }
+
+    /// The value of [`Node::field_member`].
+    pub fn field(&self, key: &str) -> Option<&Node> {
+        self.field_member(key).map(|m| &m.value)
+    }
+
     /// Members of an object, without repeats (last occurrence wins, first position kept), or empty.
     pub fn members(&self) -> Vec<&Member> {
         match &self.value {
@@ -544,6 +561,20 @@ mod tests {
         };
         assert_eq!(members.len(), 3);
         assert_eq!(root.to_serde(), serde_json::json!({"a": 3, "b": 2}));
+    }
+
+    #[test]
+    fn fields_match_like_go_struct_fields() {
+        let root = parse_json(r#"{"Scripts": 1, "script": 2, "SCRIPT": 3}"#).unwrap();
+        assert_eq!(
+            root.field("script").unwrap().value,
+            Value::Number("2".into())
+        );
+        assert_eq!(
+            root.field("scripts").unwrap().value,
+            Value::Number("1".into())
+        );
+        assert!(root.get("scripts").is_none());
     }
 
     #[test]

@@ -252,23 +252,17 @@ impl Collector<'_> {
     ) {
         if section == Section::Provisioner && kind == "file" {
             let direction = config
-                .get("direction")
+                .field("direction")
                 .and_then(Node::as_str)
                 .map(|d| self.render(d, Some(build)));
-            let generated = config.get("generated").is_some_and(Node::weak_bool);
+            let generated = config.field("generated").is_some_and(Node::weak_bool);
             if generated || matches!(direction, Some(Ok(ref d)) if d == "download") {
                 return;
             }
         }
         for ref_key in keys_of(section, kind) {
             // Keys match as Packer's decoder matches them: exactly, else ignoring case.
-            let member = config.member(ref_key.key).or_else(|| match &config.value {
-                Value::Object(members) => members
-                    .iter()
-                    .rev()
-                    .find(|m| m.key.eq_ignore_ascii_case(ref_key.key)),
-                _ => None,
-            });
+            let member = config.field_member(ref_key.key);
             let Some(member) = member else { continue };
             let is_list = schema::lookup(section, kind)
                 .and_then(|s| s.find_key(ref_key.key))

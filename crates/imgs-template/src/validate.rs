@@ -357,7 +357,8 @@ impl<'a> Validator<'a> {
                     continue;
                 }
             };
-            if let Some(text) = &p.max_retries_text {
+            // Packer reads `max_retries` only when it is not empty as written.
+            if let Some(text) = p.max_retries_text.as_deref().filter(|t| !t.is_empty()) {
                 self.max_retries(text, p.span.start, &key, build);
             }
             self.plugin(

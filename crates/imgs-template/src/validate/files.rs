@@ -16,18 +16,18 @@ impl Validator<'_> {
         rendered: &Node,
         key: &str,
     ) {
-        let downloads = rendered.get("direction").and_then(Node::as_str) == Some("download");
+        let downloads = rendered.field("direction").and_then(Node::as_str) == Some("download");
         for check in schema::io_checks(section, kind) {
             if check.what == IoCheckKind::Program {
                 self.program_check(config, rendered, key, check.key);
                 continue;
             }
-            let Some(member) = config.member(check.key) else {
+            let Some(member) = config.field_member(check.key) else {
                 continue;
             };
             if kind == "file"
                 && section == Section::Provisioner
-                && (downloads || rendered.get("generated").is_some_and(Node::weak_bool))
+                && (downloads || rendered.field("generated").is_some_and(Node::weak_bool))
             {
                 continue;
             }
@@ -35,7 +35,7 @@ impl Validator<'_> {
             let is_list = schema::lookup(section, kind)
                 .and_then(|s| s.find_key(check.key))
                 .is_some_and(|(_, t)| t == ValueType::StringList);
-            let Some(rendered_value) = rendered.get(check.key) else {
+            let Some(rendered_value) = rendered.field(check.key) else {
                 continue;
             };
             let values = weak_paths(rendered_value, &member.value, &entry_key, is_list);
@@ -58,12 +58,12 @@ impl Validator<'_> {
                     IoCheckKind::SshPrivateKey
                         if check.key == "ssh_bastion_private_key_file"
                             && (rendered
-                                .get("ssh_bastion_host")
+                                .field("ssh_bastion_host")
                                 .and_then(Node::weak_string)
                                 .unwrap_or_default()
                                 .is_empty()
                                 || rendered
-                                    .get("ssh_bastion_agent_auth")
+                                    .field("ssh_bastion_agent_auth")
                                     .is_some_and(Node::weak_bool)) =>
                     {
                         None
@@ -117,7 +117,7 @@ impl Validator<'_> {
 
     /// Packer checks SSH keys only for the SSH communicator (the default when none is named).
     pub(super) fn uses_ssh(&self, rendered: &Node) -> bool {
-        match rendered.get("communicator").and_then(Node::as_str) {
+        match rendered.field("communicator").and_then(Node::as_str) {
             None | Some("") | Some("ssh") => true,
             Some(_) => false,
         }
@@ -150,7 +150,7 @@ impl Validator<'_> {
         command_key: &str,
     ) {
         let skip = rendered
-            .get("skip_version_check")
+            .field("skip_version_check")
             .is_some_and(|n| match &n.value {
                 Value::Bool(b) => *b,
                 Value::String(s) => {
@@ -163,7 +163,7 @@ impl Validator<'_> {
             return;
         }
         let program = rendered
-            .get(command_key)
+            .field(command_key)
             .and_then(Node::as_str)
             .filter(|c| !c.is_empty());
         let program = program.unwrap_or("ansible-playbook");
@@ -171,7 +171,7 @@ impl Validator<'_> {
             return;
         }
         let offset = config
-            .get(command_key)
+            .field(command_key)
             .map_or(config.span.start, |n| n.span.start);
         let d = self.source.error(
             format!("`{program}` is not installed: Packer runs `{program} --version` to check it"),

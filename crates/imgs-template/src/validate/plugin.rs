@@ -10,6 +10,16 @@ use crate::json::{Member, Node, Value};
 use crate::schema::{self, Section, ValueType};
 use crate::source::string_offset;
 
+/// Where a nested object sits: its plugin's schema, the schema path to it (`["source_ami_filter",
+/// "filter"]`) and the plugin named for messages.
+#[derive(Clone, Copy)]
+pub(super) struct Nested<'a> {
+    schema: &'static schema::TypeSchema,
+    path: &'a [&'a str],
+    noun: &'a str,
+    kind: &'a str,
+}
+
 impl Validator<'_> {
     /// Check one plugin block: its type, its keys and their values, then the type's own checks.
     pub(super) fn plugin(
@@ -132,7 +142,14 @@ impl Validator<'_> {
                     .get(name)
                     .cloned()
                     .unwrap_or_else(|| member.value.clone());
-                shape_ok &= self.nested(&value, nested, &member_key, noun, kind);
+                let (canonical, _) = schema.find_key(name).unwrap_or((name, value_type));
+                let at = Nested {
+                    schema,
+                    path: &[canonical],
+                    noun,
+                    kind,
+                };
+                shape_ok &= self.nested(&value, nested, at, &member_key);
             }
         }
         // Packer stops at a decoding error before it runs the type's checks.
@@ -164,10 +181,15 @@ impl Validator<'_> {
         &mut self,
         value: &Node,
         keys: &'static [(&'static str, ValueType)],
+        at: Nested<'_>,
         key: &str,
-        noun: &str,
-        kind: &str,
     ) -> bool {
+        let Nested {
+            schema: type_schema,
+            path: schema_path,
+            noun,
+            kind,
+        } = at;
         let objects: Vec<(String, &Node)> = match &value.value {
             Value::Object(_) => vec![(key.to_string(), value)],
             Value::Array(items) => items
@@ -223,7 +245,7 @@ impl Validator<'_> {
                         self.push(d.hint(hint));
                         ok = false;
                     }
-                    Some((_, value_type)) => {
+                    Some((canonical, value_type)) => {
                         if let Err(problem) = value_type.check(&member.value, None) {
                             let d = self.source.error(
                                 format!("invalid value for `{}`: {problem}", member.key),
@@ -232,6 +254,19 @@ impl Validator<'_> {
                             );
                             self.push(d);
                             ok = false;
+                            continue;
+                        }
+                        // Objects inside objects have their own keys (`source_ami_filter.filter`).
+                        let mut deeper: Vec<&str> = schema_path.to_vec();
+                        deeper.push(canonical);
+                        if let Some(inner) = type_schema.nested_keys_at(&deeper) {
+                            let at = Nested {
+                                schema: type_schema,
+                                path: &deeper,
+                                noun,
+                                kind,
+                            };
+                            ok &= self.nested(&member.value, inner, at, &member_key);
                         }
                     }
                 }
@@ -240,7 +275,6 @@ impl Validator<'_> {
         ok
     }
 
-    /// A copy of `node` with every string rendered; the error names the string node that failed.
     /// A copy of `node` with every string and nested object key rendered (`render`), or only checked
     /// for template syntax (keys Packer renders at build time: it still parses them while validating).
     /// The error comes with the string that failed, as a node at its place in the template.

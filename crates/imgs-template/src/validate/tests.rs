@@ -140,6 +140,8 @@ fn max_retries_must_render_to_an_integer() {
         errors(&text),
         ["`max_retries` must be an integer, got \"x\""]
     );
+    // Packer skips an empty `max_retries` as written.
+    assert!(errors(&text.replace(r#""max_retries": "x""#, r#""max_retries": """#)).is_empty());
 }
 
 #[test]
@@ -307,5 +309,20 @@ fn file_checks_read_values_as_packer_decodes_them() {
     assert!(
         run(r#"{"type": "file", "source": "later.tar", "destination": "/x", "generated": "1"}"#)
             .is_empty()
+    );
+}
+
+#[test]
+fn the_bastion_key_is_read_only_for_a_bastion() {
+    let null = r#""type": "null", "ssh_host": "h", "ssh_username": "u", "ssh_password": "p", "ssh_bastion_private_key_file": "missing""#;
+    assert!(errors(&format!(r#"{{"builders": [{{{null}}}]}}"#)).is_empty());
+    let with_bastion = errors(&format!(
+        r#"{{"builders": [{{{null}, "ssh_bastion_host": "b", "ssh_bastion_username": "u"}}]}}"#
+    ));
+    assert!(
+        with_bastion
+            .iter()
+            .any(|e| e.contains("`missing` cannot be read")),
+        "{with_bastion:?}"
     );
 }
