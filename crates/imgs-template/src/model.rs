@@ -112,19 +112,13 @@ impl BuildFilter {
 
 impl ProvisionerBlock {
     /// The configuration for the build named `build` (raw name): `config` with that build's `override`
-    /// merged in, its keys replacing. An override that is not an object is ignored here (validation
-    /// reports it).
+    /// laid over it as Packer's decoder does it (see [`overlay`]). An override that is not an object is
+    /// ignored here (validation reports it).
     pub fn config_for(&self, build: &str) -> Node {
-        let mut out = self.config.clone();
-        if let (Some(o), Value::Object(members)) = (self.overrides.get(build), &mut out.value) {
-            for member in o.members() {
-                match members.iter_mut().rev().find(|m| m.key == member.key) {
-                    Some(existing) => *existing = member.clone(),
-                    None => members.push(member.clone()),
-                }
-            }
+        match self.overrides.get(build) {
+            Some(o) if o.is_object() => overlay(&self.config, o),
+            _ => self.config.clone(),
         }
-        out
     }
 
     /// `pause_before` as a duration (none when absent, zero or negative, as Packer then does not pause).
@@ -147,6 +141,49 @@ impl PostProcessorBlock {
     /// Whether this post-processor runs after the build named `build` (raw name), per `only`/`except`.
     pub fn applies_to(&self, build: &str) -> bool {
         applies_to(&self.only, &self.except, build)
+    }
+}
+
+/// `over` decoded on top of `base` the way Packer decodes a provisioner's override into the struct its
+/// configuration already filled: `null` changes nothing; objects merge key by key (keys matched as
+/// [`Node::field_member`] matches them); lists are overwritten item by item and keep any longer tail
+/// of `base`; anything else replaces. Spans come from where each value was written.
+pub fn overlay(base: &Node, over: &Node) -> Node {
+    match (&base.value, &over.value) {
+        (_, Value::Null) => base.clone(),
+        (Value::Object(base_members), Value::Object(_)) => {
+            let mut members = base_members.clone();
+            for member in over.members() {
+                let exact = members.iter().rposition(|m| m.key == member.key);
+                let found = exact.or_else(|| {
+                    members
+                        .iter()
+                        .rposition(|m| m.key.eq_ignore_ascii_case(&member.key))
+                });
+                match found {
+                    Some(i) => members[i].value = overlay(&members[i].value, &member.value),
+                    None => members.push(member.clone()),
+                }
+            }
+            Node {
+                value: Value::Object(members),
+                span: base.span,
+            }
+        }
+        (Value::Array(base_items), Value::Array(over_items)) => {
+            let mut items = base_items.clone();
+            for (i, item) in over_items.iter().enumerate() {
+                match items.get_mut(i) {
+                    Some(existing) => *existing = overlay(existing, item),
+                    None => items.push(item.clone()),
+                }
+            }
+            Node {
+                value: Value::Array(items),
+                span: over.span,
+            }
+        }
+        _ => over.clone(),
     }
 }
 

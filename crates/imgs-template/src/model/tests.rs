@@ -168,3 +168,22 @@ fn build_filters_apply_only_then_except() {
     assert!(filter.selects("a") && !filter.selects("b"));
     assert!(BuildFilter::default().selects("anything"));
 }
+
+#[test]
+fn overrides_are_laid_over_like_packer_decodes_them() {
+    let t = parse(
+        r#"{"builders": [{"type": "null", "name": "a"}],
+            "provisioners": [{"type": "shell", "inline": ["x", "y"], "env": {"A": "1"}, "script": "s.sh",
+              "override": {"a": {"INLINE": ["z"], "env": {"B": "2"}, "script": null, "timeout": "5s"}}}]}"#,
+    )
+    .unwrap();
+    let merged = t.provisioners[0].config_for("a").to_serde();
+    assert_eq!(
+        merged,
+        serde_json::json!({"inline": ["z", "y"], "env": {"A": "1", "B": "2"}, "script": "s.sh", "timeout": "5s"})
+    );
+    assert_eq!(
+        t.provisioners[0].config_for("other"),
+        t.provisioners[0].config
+    );
+}

@@ -10,6 +10,20 @@ use crate::json::{Member, Node, Value};
 use crate::schema::{self, Section, ValueType};
 use crate::source::string_offset;
 
+/// Packer's own settings, which every plugin configuration embeds (`common.PackerConfig`) and Packer
+/// fills in itself; a template may set them, and then they must decode.
+const PACKER_CONFIG_KEYS: &[(&str, ValueType)] = &[
+    ("packer_build_name", ValueType::String),
+    ("packer_builder_type", ValueType::String),
+    ("packer_core_version", ValueType::String),
+    ("packer_debug", ValueType::Bool),
+    ("packer_force", ValueType::Bool),
+    ("packer_on_error", ValueType::String),
+    ("packer_user_variables", ValueType::Map),
+    ("packer_sensitive_variables", ValueType::StringList),
+    ("packer_template_path", ValueType::String),
+];
+
 /// Where a nested object sits: its plugin's schema, the schema path to it (`["source_ami_filter",
 /// "filter"]`) and the plugin named for messages.
 #[derive(Clone, Copy)]
@@ -69,10 +83,21 @@ impl Validator<'_> {
         let members = config.members();
         for member in &members {
             let name = member.key.as_str();
+            let member_key = format!("{key}.{name}");
             if schema::is_ignored_key(name) {
+                // Never unknown, but the ones every plugin config embeds are still decoded.
+                let typed = schema::find_in(PACKER_CONFIG_KEYS, name);
+                if let Some(Err(problem)) = typed.map(|(_, t)| t.check(&member.value, None)) {
+                    let d = self.source.error(
+                        format!("invalid value for `{name}`: {problem}"),
+                        member.value.span.start,
+                        member_key,
+                    );
+                    self.push(d);
+                    shape_ok = false;
+                }
                 continue;
             }
-            let member_key = format!("{key}.{name}");
             let found = schema.find_key(name);
             if let Some((canonical, _)) = found
                 && let Some(winner) = case_twin(&members, canonical, name)

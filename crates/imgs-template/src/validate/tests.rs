@@ -326,3 +326,16 @@ fn the_bastion_key_is_read_only_for_a_bastion() {
         "{with_bastion:?}"
     );
 }
+
+#[test]
+fn packer_settings_in_a_config_must_decode() {
+    let e = errors(
+        r#"{"builders": [{"type": "null", "communicator": "none", "packer_force": "x", "packer_anything": 1}]}"#,
+    );
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].starts_with("invalid value for `packer_force`"),
+        "{}",
+        e[0]
+    );
+}
