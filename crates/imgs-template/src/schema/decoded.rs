@@ -154,7 +154,7 @@ impl<'a> Decoded<'a> {
         })
     }
 
-    /// The objects of a list of objects (a single object counts as a list of one).
+    /// The objects of a list of objects (a single object counts as a list of one, `{}` as none).
     pub(super) fn objects(&self, key: &str) -> Vec<Decoded<'a>> {
         let Some(node) = self.value(key) else {
             return Vec::new();
@@ -171,6 +171,8 @@ impl<'a> Decoded<'a> {
                     path: format!("{path}[{i}]"),
                 })
                 .collect(),
+            // An empty object decodes to an empty list, any other to a list of one.
+            Value::Object(members) if members.is_empty() => Vec::new(),
             Value::Object(_) => vec![Decoded {
                 node,
                 interpolated: None,

@@ -329,6 +329,8 @@ fn amazon_ebs_keypair_and_spot_rules() {
         found,
         ["spot instances cannot be modified, which ena_support and sriov_support require"]
     );
+    // `{}` for a list of objects is an empty list, not one empty tag.
+    assert!(builder("amazon-ebs", &ebs_with(r#""spot_tag": {}"#)).is_empty());
     let found = builder("amazon-ebs", &ebs_with(r#""enable_t2_unlimited": true"#));
     assert_eq!(
         found,
