@@ -288,6 +288,7 @@ fn invocation(
         var_files,
         cli_vars,
         volatile: Volatile::Placeholder,
+        force: false,
     };
     (invocation, filter)
 }

@@ -233,3 +233,15 @@ fn workspace_found_from_below_with_c_or_with_manifest_path() {
     // From a directory below the root that is no image: the workspace is found above, all images selected.
     assert_eq!(imgs_ok(&ws.path().join("scripts"), &["plan"]), from_root);
 }
+
+/// imgs manages workspace images' output directories, so an earlier build's output is no error (Packer
+/// would need `-force`); a bare template is judged as `packer validate` judges it.
+#[test]
+fn existing_output_directories_are_expected_in_a_workspace() {
+    let ws = example_workspace();
+    std::fs::create_dir_all(ws.path().join("cache/artifacts/base")).unwrap();
+    imgs_ok(ws.path(), &["plan", "--all"]);
+    imgs_ok(ws.path(), &["validate"]);
+    let err = imgs_input_error(ws.path(), &["validate", "images/base/template.json"]);
+    assert!(err.contains("`output_directory`: `cache/artifacts/base` already exists"), "{err}");
+}

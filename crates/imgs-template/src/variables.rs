@@ -42,6 +42,10 @@ pub struct Invocation {
     pub cli_vars: Vec<(String, String)>,
     /// Real for builds; Placeholder for fingerprints.
     pub volatile: Volatile,
+    /// Packer's `-force`: outputs of an earlier build may exist and will be replaced. imgs sets it for
+    /// workspace images, whose output directories it manages; `imgs validate FILE` leaves it off, as
+    /// `packer validate` does.
+    pub force: bool,
 }
 
 /// The user variables of one invocation, rendered.

@@ -14,6 +14,7 @@ fn invocation() -> Invocation {
         var_files: Vec::new(),
         cli_vars: Vec::new(),
         volatile: Volatile::Placeholder,
+        force: false,
     }
 }
 

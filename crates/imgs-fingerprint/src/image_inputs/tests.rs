@@ -311,6 +311,7 @@ fn the_template_crate_references_hash_end_to_end() {
         var_files: Vec::new(),
         cli_vars: Vec::new(),
         volatile: imgs_template::interpolate::Volatile::Placeholder,
+        force: false,
     };
     let variables = imgs_template::resolve_variables(&fixture.template, &invocation).unwrap();
     let files =

@@ -14,6 +14,7 @@ fn references(dir: &Path, text: &str) -> Vec<(String, PathBuf, Expect)> {
         var_files: Vec::new(),
         cli_vars: Vec::new(),
         volatile: Volatile::Placeholder,
+        force: false,
     };
     let vars = resolve_variables(&t, &inv).unwrap();
     let refs = referenced_files(&t, &vars, &inv).unwrap();

@@ -90,14 +90,18 @@ impl Validator<'_> {
                         (!is_glob && !path.exists()).then(|| format!("`{value}` does not exist"))
                     }
                     IoCheckKind::MustNotExist => {
-                        path.exists().then(|| format!("`{value}` already exists"))
+                        let forced = self.inv.force
+                            || rendered.field("packer_force").is_some_and(Node::weak_bool);
+                        (!forced && path.exists())
+                            .then(|| format!("`{value}` already exists"))
                     }
                     IoCheckKind::Program | IoCheckKind::Network | IoCheckKind::CurrentUser => None,
                 };
                 if let Some(message) = problem {
                     let hint = match check.what {
                         IoCheckKind::MustNotExist => {
-                            "remove it, or choose another path".to_string()
+                            "remove it, choose another path, or force the build (packer -force)"
+                                .to_string()
                         }
                         _ => format!(
                             "relative paths are resolved against the working directory ({})",

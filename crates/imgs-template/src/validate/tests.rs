@@ -13,6 +13,7 @@ fn invocation(dir: &Path) -> Invocation {
         var_files: Vec::new(),
         cli_vars: Vec::new(),
         volatile: Volatile::Placeholder,
+        force: false,
     }
 }
 

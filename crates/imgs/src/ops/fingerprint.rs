@@ -57,7 +57,7 @@ pub fn compute_plan(
     let cache_dir = cache_dir(ws);
     let hasher = FileHasher::open(&cache_dir);
     let cache = Cache::open(&cache_dir);
-    let invocation = cx.invocation(&ws.root, variables, Volatile::Placeholder)?;
+    let invocation = cx.invocation(&ws.root, variables, Volatile::Placeholder, true)?;
     let mut plan = Plan::default();
     let mut errors = Vec::new();
     let mut warnings = Vec::new();

@@ -78,7 +78,14 @@ impl Context {
 
     /// The invocation for templates run from `working_dir`: the process environment and `--var`/`--var-file`
     /// (files read once here). Per image, [`Invocation::clone`] it and set `workspace_vars`.
-    pub fn invocation(&self, working_dir: &Path, variables: &VariableArgs, volatile: Volatile) -> Result<Invocation, Failure> {
+    /// `force`: outputs of earlier builds may exist (true for workspace images: imgs manages their outputs).
+    pub fn invocation(
+        &self,
+        working_dir: &Path,
+        variables: &VariableArgs,
+        volatile: Volatile,
+        force: bool,
+    ) -> Result<Invocation, Failure> {
         let mut var_files = Vec::new();
         for path in &variables.var_file {
             let full = absolute(&self.cwd, path);
@@ -96,6 +103,7 @@ impl Context {
             var_files,
             cli_vars: variables.var.clone(),
             volatile,
+            force,
         })
     }
 }

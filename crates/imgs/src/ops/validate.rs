@@ -21,14 +21,14 @@ pub fn validate(cx: &Context, args: &ValidateArgs) -> Result<Output, Failure> {
                 Err(d) => d,
             }
         } else {
-            let invocation = cx.invocation(&cx.cwd, &args.variables, real_time())?;
+            let invocation = cx.invocation(&cx.cwd, &args.variables, real_time(), false)?;
             imgs_template::check(path, text, &invocation, &filter)
         };
         return finish(diagnostics, format!("{}: valid\n", path.display()));
     }
     let ws = cx.load_workspace()?;
     let selected = ws.select(&selection(cx, &ws, &args.selection))?;
-    let base = cx.invocation(&ws.root, &args.variables, real_time())?;
+    let base = cx.invocation(&ws.root, &args.variables, real_time(), true)?;
     let mut all = Diagnostics::default();
     let mut checked = String::new();
     for name in &selected.needed {
