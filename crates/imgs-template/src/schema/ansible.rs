@@ -5,7 +5,7 @@ use super::{IoCheck, IoCheckKind, SchemaProblem, TypeSchema, ValueType};
 
 pub(super) static SCHEMA: TypeSchema = TypeSchema {
     kind: "ansible",
-    keys: KEYS,
+    keys: &[KEYS, super::PACKER_KEYS],
     nested: NESTED,
     deferred: &["inventory_file_template"],
 };
@@ -65,14 +65,6 @@ pub(super) fn check(c: &Decoded, out: &mut Vec<SchemaProblem>) {
 
 /// Every key Packer 1.6.6 decodes for this type, in its declaration order, with embedded configs flattened.
 pub(super) static KEYS: &[(&str, ValueType)] = &[
-    ("packer_build_name", ValueType::String),
-    ("packer_builder_type", ValueType::String),
-    ("packer_core_version", ValueType::String),
-    ("packer_debug", ValueType::Bool),
-    ("packer_force", ValueType::Bool),
-    ("packer_on_error", ValueType::String),
-    ("packer_user_variables", ValueType::Map),
-    ("packer_sensitive_variables", ValueType::StringList),
     ("command", ValueType::String),
     ("extra_arguments", ValueType::StringList),
     ("ansible_env_vars", ValueType::StringList),

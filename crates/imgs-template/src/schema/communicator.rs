@@ -2,7 +2,60 @@
 //! Packer 1.6.6 makes when it prepares them.
 
 use super::decoded::{Decoded, known, with_hint};
-use super::{IoCheck, IoCheckKind, SchemaProblem};
+use super::{IoCheck, IoCheckKind, SchemaProblem, ValueType};
+
+/// The keys of the communicator settings, shared by every builder that embeds them.
+pub(super) static KEYS: &[(&str, ValueType)] = &[
+    ("communicator", ValueType::String),
+    ("pause_before_connecting", ValueType::Duration),
+    ("ssh_host", ValueType::String),
+    ("ssh_port", ValueType::Int),
+    ("ssh_username", ValueType::String),
+    ("ssh_password", ValueType::String),
+    ("ssh_keypair_name", ValueType::String),
+    ("temporary_key_pair_name", ValueType::String),
+    ("temporary_key_pair_type", ValueType::String),
+    ("temporary_key_pair_bits", ValueType::Int),
+    ("ssh_ciphers", ValueType::StringList),
+    ("ssh_clear_authorized_keys", ValueType::Bool),
+    ("ssh_key_exchange_algorithms", ValueType::StringList),
+    ("ssh_private_key_file", ValueType::String),
+    ("ssh_certificate_file", ValueType::String),
+    ("ssh_pty", ValueType::Bool),
+    ("ssh_timeout", ValueType::Duration),
+    ("ssh_wait_timeout", ValueType::Duration),
+    ("ssh_agent_auth", ValueType::Bool),
+    ("ssh_disable_agent_forwarding", ValueType::Bool),
+    ("ssh_handshake_attempts", ValueType::Int),
+    ("ssh_bastion_host", ValueType::String),
+    ("ssh_bastion_port", ValueType::Int),
+    ("ssh_bastion_agent_auth", ValueType::Bool),
+    ("ssh_bastion_username", ValueType::String),
+    ("ssh_bastion_password", ValueType::String),
+    ("ssh_bastion_interactive", ValueType::Bool),
+    ("ssh_bastion_private_key_file", ValueType::String),
+    ("ssh_bastion_certificate_file", ValueType::String),
+    ("ssh_file_transfer_method", ValueType::String),
+    ("ssh_proxy_host", ValueType::String),
+    ("ssh_proxy_port", ValueType::Int),
+    ("ssh_proxy_username", ValueType::String),
+    ("ssh_proxy_password", ValueType::String),
+    ("ssh_keep_alive_interval", ValueType::Duration),
+    ("ssh_read_write_timeout", ValueType::Duration),
+    ("ssh_remote_tunnels", ValueType::StringList),
+    ("ssh_local_tunnels", ValueType::StringList),
+    ("ssh_public_key", ValueType::IntList),
+    ("ssh_private_key", ValueType::IntList),
+    ("winrm_username", ValueType::String),
+    ("winrm_password", ValueType::String),
+    ("winrm_host", ValueType::String),
+    ("winrm_no_proxy", ValueType::Bool),
+    ("winrm_port", ValueType::Int),
+    ("winrm_timeout", ValueType::Duration),
+    ("winrm_use_ssl", ValueType::Bool),
+    ("winrm_insecure", ValueType::Bool),
+    ("winrm_use_ntlm", ValueType::Bool),
+];
 
 const TYPES: &[&str] = &["ssh", "winrm", "docker", "dockerWindowsContainer", "none"];
 

@@ -7,7 +7,7 @@ use super::{SchemaProblem, TypeSchema, ValueType};
 /// while preparing.
 pub(super) static SCHEMA: TypeSchema = TypeSchema {
     kind: "compress",
-    keys: KEYS,
+    keys: &[KEYS, super::PACKER_KEYS],
     nested: NESTED,
     deferred: &["output"],
 };
@@ -18,14 +18,6 @@ pub(super) fn check(_c: &Decoded, _out: &mut Vec<SchemaProblem>) {}
 
 /// Every key Packer 1.6.6 decodes for this type, in its declaration order, with embedded configs flattened.
 pub(super) static KEYS: &[(&str, ValueType)] = &[
-    ("packer_build_name", ValueType::String),
-    ("packer_builder_type", ValueType::String),
-    ("packer_core_version", ValueType::String),
-    ("packer_debug", ValueType::Bool),
-    ("packer_force", ValueType::Bool),
-    ("packer_on_error", ValueType::String),
-    ("packer_user_variables", ValueType::Map),
-    ("packer_sensitive_variables", ValueType::StringList),
     ("output", ValueType::String),
     ("format", ValueType::String),
     ("compression_level", ValueType::Int),

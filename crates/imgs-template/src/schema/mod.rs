@@ -68,8 +68,9 @@ impl Section {
 #[derive(Debug)]
 pub struct TypeSchema {
     pub kind: &'static str,
-    /// Every key Packer decodes for this type and the shape of its value.
-    pub keys: &'static [(&'static str, ValueType)],
+    /// Every key Packer decodes for this type and the shape of its value, in groups: the type's own keys,
+    /// then the groups types share (communicator settings, the `packer_*` keys Packer injects).
+    pub keys: &'static [&'static [(&'static str, ValueType)]],
     /// For keys holding an object ([`ValueType::Object`]) or a list of objects ([`ValueType::ObjectList`]):
     /// the keys those objects accept. Packer rejects unknown keys inside them too (reported as
     /// `key.inner` or `key[0].inner`). Objects inside those objects are listed under their dotted path
@@ -85,7 +86,14 @@ pub struct TypeSchema {
 impl TypeSchema {
     /// The declared key `key` matches, as `mapstructure` matches them: exactly, else ignoring case.
     pub fn find_key(&self, key: &str) -> Option<(&'static str, ValueType)> {
-        find_in(self.keys, key)
+        self.all_keys()
+            .find(|(k, _)| *k == key)
+            .or_else(|| self.all_keys().find(|(k, _)| k.eq_ignore_ascii_case(key)))
+    }
+
+    /// Every key of every group, in order.
+    pub fn all_keys(&self) -> impl Iterator<Item = (&'static str, ValueType)> + Clone {
+        self.keys.iter().flat_map(|group| group.iter().copied())
     }
 
     /// The keys accepted inside the object(s) held by `key`, if it holds objects with a known schema.
@@ -134,6 +142,18 @@ pub fn find_in(
         .or_else(|| keys.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)))
         .copied()
 }
+
+/// The settings Packer injects into every plugin's configuration (`-force`, `-debug`, `-on-error`, …).
+pub(super) static PACKER_KEYS: &[(&str, ValueType)] = &[
+    ("packer_build_name", ValueType::String),
+    ("packer_builder_type", ValueType::String),
+    ("packer_core_version", ValueType::String),
+    ("packer_debug", ValueType::Bool),
+    ("packer_force", ValueType::Bool),
+    ("packer_on_error", ValueType::String),
+    ("packer_user_variables", ValueType::Map),
+    ("packer_sensitive_variables", ValueType::StringList),
+];
 
 /// Keys Packer never reports as unknown in a plugin configuration: `type`, and everything starting with
 /// `packer_` (Packer injects `packer_build_name`, `packer_force`, ... itself and tolerates others).

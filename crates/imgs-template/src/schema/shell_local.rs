@@ -5,14 +5,14 @@ use super::{IoCheck, IoCheckKind, SchemaProblem, TypeSchema, ValueType, shell};
 
 pub(super) static PROVISIONER_SCHEMA: TypeSchema = TypeSchema {
     kind: "shell-local",
-    keys: KEYS,
+    keys: &[KEYS, super::PACKER_KEYS],
     nested: NESTED,
     deferred: &["execute_command"],
 };
 
 pub(super) static POST_PROCESSOR_SCHEMA: TypeSchema = TypeSchema {
     kind: "shell-local",
-    keys: KEYS,
+    keys: &[KEYS, super::PACKER_KEYS],
     nested: NESTED,
     deferred: &["execute_command"],
 };
@@ -113,14 +113,6 @@ pub(super) fn check(c: &Decoded, out: &mut Vec<SchemaProblem>) {
 
 /// Every key Packer 1.6.6 decodes for this type, in its declaration order, with embedded configs flattened.
 pub(super) static KEYS: &[(&str, ValueType)] = &[
-    ("packer_build_name", ValueType::String),
-    ("packer_builder_type", ValueType::String),
-    ("packer_core_version", ValueType::String),
-    ("packer_debug", ValueType::Bool),
-    ("packer_force", ValueType::Bool),
-    ("packer_on_error", ValueType::String),
-    ("packer_user_variables", ValueType::Map),
-    ("packer_sensitive_variables", ValueType::StringList),
     ("inline", ValueType::StringList),
     ("script", ValueType::String),
     ("scripts", ValueType::StringList),

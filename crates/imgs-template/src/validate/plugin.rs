@@ -112,7 +112,7 @@ impl Validator<'_> {
                 continue;
             }
             let Some((_, value_type)) = found else {
-                let hint = match did_you_mean(name, schema.keys.iter().map(|(k, _)| *k)) {
+                let hint = match did_you_mean(name, schema.all_keys().map(|(k, _)| k)) {
                     Some(close) => format!("did you mean `{close}`?"),
                     None => format!("`{kind}` {noun}s do not take this key in Packer 1.6.6"),
                 };
