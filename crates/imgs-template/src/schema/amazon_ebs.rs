@@ -603,6 +603,22 @@ pub(super) static KEYS: &[(&str, ValueType)] = &[
 /// A `{"key": ..., "value": ...}` filter entry.
 const KEY_VALUE: &[(&str, ValueType)] = &[("key", ValueType::String), ("value", ValueType::String)];
 
+/// One block device mapping: the same shape at launch (`launch_block_device_mappings`) and in the AMI
+/// (`ami_block_device_mappings`).
+const BLOCK_DEVICE: &[(&str, ValueType)] = &[
+    ("delete_on_termination", ValueType::Bool),
+    ("device_name", ValueType::String),
+    ("encrypted", ValueType::Bool),
+    ("iops", ValueType::Int),
+    ("no_device", ValueType::Bool),
+    ("snapshot_id", ValueType::String),
+    ("throughput", ValueType::Int),
+    ("virtual_name", ValueType::String),
+    ("volume_type", ValueType::String),
+    ("volume_size", ValueType::Int),
+    ("kms_key_id", ValueType::String),
+];
+
 pub(super) static NESTED: &[(&str, &[(&str, ValueType)])] = &[
     (
         "assume_role",
@@ -633,14 +649,8 @@ pub(super) static NESTED: &[(&str, &[(&str, ValueType)])] = &[
             ("delay_seconds", ValueType::Int),
         ],
     ),
-    (
-        "tag",
-        &[("key", ValueType::String), ("value", ValueType::String)],
-    ),
-    (
-        "snapshot_tag",
-        &[("key", ValueType::String), ("value", ValueType::String)],
-    ),
+    ("tag", KEY_VALUE),
+    ("snapshot_tag", KEY_VALUE),
     (
         "temporary_iam_instance_profile_policy_document",
         &[
@@ -655,10 +665,7 @@ pub(super) static NESTED: &[(&str, &[(&str, ValueType)])] = &[
             ("filter", ValueType::ObjectList),
         ],
     ),
-    (
-        "run_tag",
-        &[("key", ValueType::String), ("value", ValueType::String)],
-    ),
+    ("run_tag", KEY_VALUE),
     (
         "source_ami_filter",
         &[
@@ -668,10 +675,7 @@ pub(super) static NESTED: &[(&str, &[(&str, ValueType)])] = &[
             ("most_recent", ValueType::Bool),
         ],
     ),
-    (
-        "spot_tag",
-        &[("key", ValueType::String), ("value", ValueType::String)],
-    ),
+    ("spot_tag", KEY_VALUE),
     (
         "subnet_filter",
         &[
@@ -688,38 +692,8 @@ pub(super) static NESTED: &[(&str, &[(&str, ValueType)])] = &[
             ("filter", ValueType::ObjectList),
         ],
     ),
-    (
-        "ami_block_device_mappings",
-        &[
-            ("delete_on_termination", ValueType::Bool),
-            ("device_name", ValueType::String),
-            ("encrypted", ValueType::Bool),
-            ("iops", ValueType::Int),
-            ("no_device", ValueType::Bool),
-            ("snapshot_id", ValueType::String),
-            ("throughput", ValueType::Int),
-            ("virtual_name", ValueType::String),
-            ("volume_type", ValueType::String),
-            ("volume_size", ValueType::Int),
-            ("kms_key_id", ValueType::String),
-        ],
-    ),
-    (
-        "launch_block_device_mappings",
-        &[
-            ("delete_on_termination", ValueType::Bool),
-            ("device_name", ValueType::String),
-            ("encrypted", ValueType::Bool),
-            ("iops", ValueType::Int),
-            ("no_device", ValueType::Bool),
-            ("snapshot_id", ValueType::String),
-            ("throughput", ValueType::Int),
-            ("virtual_name", ValueType::String),
-            ("volume_type", ValueType::String),
-            ("volume_size", ValueType::Int),
-            ("kms_key_id", ValueType::String),
-        ],
-    ),
+    ("ami_block_device_mappings", BLOCK_DEVICE),
+    ("launch_block_device_mappings", BLOCK_DEVICE),
     (
         "run_volume_tag",
         &[("name", ValueType::String), ("value", ValueType::String)],
