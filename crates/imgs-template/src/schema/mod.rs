@@ -42,7 +42,6 @@ use imgs_diagnostic::Span;
 use crate::Node;
 use decoded::Decoded;
 
-pub use go_syntax::parse_go_duration;
 pub use value_type::ValueType;
 
 /// The part of a template a plugin configuration sits in.

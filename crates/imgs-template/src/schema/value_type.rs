@@ -6,7 +6,7 @@
 //! string becomes a duration through Go's `time.ParseDuration`, a string or boolean becomes a tri-state
 //! boolean). `null` anywhere leaves the field unset, so every type accepts it.
 
-use super::go_syntax::{parse_go_bool, parse_go_duration, parse_go_float, parse_go_int};
+use super::go_syntax::{parse_go_bool, parse_go_float, parse_go_int};
 use crate::Node;
 use crate::json::Value;
 
@@ -157,7 +157,7 @@ impl ValueType {
                 }),
             ValueType::Float => (!text.is_empty() && parse_go_float(text).is_none())
                 .then(|| format!("expected a number, got the string {text:?}")),
-            ValueType::Duration => parse_go_duration(text).err(),
+            ValueType::Duration => crate::parse_go_duration(text).err().map(|e| e.0),
             // An empty string splits into an empty list.
             ValueType::ObjectList if text.is_empty() => None,
             ValueType::Map | ValueType::Object | ValueType::ObjectList => Some(format!(
