@@ -231,6 +231,25 @@ impl Template {
         Location::at(&self.path, &self.text, offset)
     }
 
+    /// The provisioners the build named `build` runs, with their keys (`provisioners[2]`): those whose
+    /// `only`/`except` select it, then the error-cleanup provisioner, which Packer runs in every build.
+    pub fn provisioners_for<'a>(
+        &'a self,
+        build: &'a str,
+    ) -> impl Iterator<Item = (String, &'a ProvisionerBlock)> + 'a {
+        let selected = self
+            .provisioners
+            .iter()
+            .enumerate()
+            .filter(move |(_, p)| p.applies_to(build))
+            .map(|(i, p)| (format!("provisioners[{i}]"), p));
+        let cleanup = self
+            .error_cleanup_provisioner
+            .iter()
+            .map(|p| ("error-cleanup-provisioner".to_string(), p));
+        selected.chain(cleanup)
+    }
+
     /// The builders selected by `filter`, in template order, matched by raw name. (Packer matches the
     /// interpolated name; `validate` does that with resolved variables.)
     pub fn builds(&self, filter: &BuildFilter) -> Vec<&BuilderBlock> {

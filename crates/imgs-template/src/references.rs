@@ -169,20 +169,7 @@ pub fn referenced_files(
             &format!("builders[{i}]"),
             build,
         );
-        let provisioners = t
-            .provisioners
-            .iter()
-            .enumerate()
-            .map(|(i, p)| (format!("provisioners[{i}]"), p, false));
-        let cleanup = t
-            .error_cleanup_provisioner
-            .iter()
-            .map(|p| ("error-cleanup-provisioner".to_string(), p, true));
-        // Packer runs the error-cleanup provisioner in every build: it ignores its `only`/`except`.
-        for (key, p, always) in provisioners.chain(cleanup) {
-            if !always && !p.applies_to(&builder.name) {
-                continue;
-            }
+        for (key, p) in t.provisioners_for(&builder.name) {
             let config = p.config_for(&builder.name);
             collector.plugin(Section::Provisioner, &p.kind, &config, &key, build);
         }

@@ -326,20 +326,7 @@ impl<'a> Validator<'a> {
             &no_data,
         );
         let raw_name = build.block.name.as_str();
-        let provisioners = t
-            .provisioners
-            .iter()
-            .enumerate()
-            .map(|(i, p)| (format!("provisioners[{i}]"), p, false));
-        let cleanup = t
-            .error_cleanup_provisioner
-            .iter()
-            .map(|p| ("error-cleanup-provisioner".to_string(), p, true));
-        // Packer runs the error-cleanup provisioner in every build: it ignores its `only`/`except`.
-        for (key, p, always) in provisioners.chain(cleanup) {
-            if !always && !p.applies_to(raw_name) {
-                continue;
-            }
+        for (key, p) in t.provisioners_for(raw_name) {
             let config = match p.overrides.get(raw_name) {
                 None => p.config.clone(),
                 Some(o) if o.is_object() => p.config_for(raw_name),

@@ -92,8 +92,7 @@ impl Validator<'_> {
                     IoCheckKind::MustNotExist => {
                         let forced = self.inv.force
                             || rendered.field("packer_force").is_some_and(Node::weak_bool);
-                        (!forced && path.exists())
-                            .then(|| format!("`{value}` already exists"))
+                        (!forced && path.exists()).then(|| format!("`{value}` already exists"))
                     }
                     IoCheckKind::Program | IoCheckKind::Network | IoCheckKind::CurrentUser => None,
                 };
