@@ -72,6 +72,18 @@ fn is_spot(c: &Decoded) -> bool {
 }
 
 fn check_access(c: &Decoded, out: &mut Vec<SchemaProblem>) {
+    // Packer asks a Vault server for credentials while it prepares the build, so a template with
+    // this key is invalid wherever no Vault answers; imgs does not talk to Vault at all.
+    if c.is_set("vault_aws_engine") {
+        out.push(with_hint(
+            c.problem(
+                "vault_aws_engine",
+                "`vault_aws_engine` is not supported by imgs",
+            ),
+            "give AWS credentials through the environment (AWS_ACCESS_KEY_ID, AWS_PROFILE, …), \
+             a shared profile (`profile`), or `access_key`/`secret_key` from a sensitive variable",
+        ));
+    }
     let vault = c.object("vault_aws_engine").is_some_and(|v| {
         ["name", "role_arn", "engine_name", "ttl"]
             .iter()
