@@ -27,7 +27,7 @@ pub fn render_inspect(template: &Template) -> String {
     }
     let width = optional.iter().map(|v| v.name.len()).max().unwrap_or(0);
     for v in optional {
-        let value = if template.sensitive_variables.iter().any(|s| *s == v.name) {
+        let value = if template.sensitive_variables.contains(&v.name) {
             "<sensitive>"
         } else {
             v.default.as_deref().unwrap_or_default()

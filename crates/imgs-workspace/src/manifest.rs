@@ -13,6 +13,9 @@
 //! inputs = ["../../shared-scripts/**"] # extra files counted in the fingerprint, relative to the image dir
 //! ```
 
+// A diagnostic is a large error value, but it is built once, on the way out; boxing it buys nothing.
+#![allow(clippy::result_large_err)]
+
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -62,13 +65,11 @@ pub fn parse(path: &Path, text: &str) -> Result<Manifest, Diagnostic> {
             Some(span) => d.at_offset(path, text, span.start),
             None => d.in_file(path),
         };
-        if let Some(span) = e.span() {
-            if let Some(key) = text.get(span.clone()) {
-                let key = key.trim();
-                if !key.is_empty() && !key.contains('\n') {
-                    d = d.key(key.to_string());
-                }
-            }
+        if let Some(key) = e.span().and_then(|span| text.get(span)).map(str::trim)
+            && !key.is_empty()
+            && !key.contains('\n')
+        {
+            d = d.key(key.to_string());
         }
         if e.message().contains("unknown field") {
             d = d.hint(

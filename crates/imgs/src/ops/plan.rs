@@ -21,9 +21,7 @@ pub fn plan(cx: &Context, args: &PlanArgs) -> Result<Output, Failure> {
 pub fn selection(cx: &Context, ws: &imgs_workspace::Workspace, args: &SelectionArgs) -> Selection {
     let mut include = args.image.clone();
     if include.is_empty() && !args.all && cx.manifest_path.is_none() {
-        if let Some(image) = ws.image_containing(&cx.cwd) {
-            include.push(image.name.clone());
-        }
+        include.extend(ws.image_containing(&cx.cwd).map(|image| image.name.clone()));
     }
     Selection { include, exclude: args.exclude.clone() }
 }
