@@ -22,27 +22,62 @@ fn with_descendants(image: &str) -> BTreeSet<String> {
 #[derive(Clone, Debug)]
 enum Change {
     /// Append to a file an image references (script, file-provisioner directory, `inputs` glob).
-    File { image: &'static str, path: &'static str },
+    File {
+        image: &'static str,
+        path: &'static str,
+    },
     /// Set a per-image variable in Images.toml.
-    ManifestVariable { image: &'static str, key: &'static str },
+    ManifestVariable {
+        image: &'static str,
+        key: &'static str,
+    },
     /// Change a template's variable default.
     TemplateDefault { image: &'static str },
     /// Toggle the executable bit of a referenced script.
-    Mode { image: &'static str, path: &'static str },
+    Mode {
+        image: &'static str,
+        path: &'static str,
+    },
 }
 
 fn change() -> impl Strategy<Value = (Change, String)> {
     let change = prop_oneof![
-        Just(Change::File { image: "hardened", path: "images/hardened/harden.sh" }),
-        Just(Change::File { image: "hardened", path: "images/hardened/files/etc/ssh/sshd_config.d/50-hardened.conf" }),
-        Just(Change::File { image: "hardened", path: "scripts/common.sh" }),
-        Just(Change::File { image: "app-web", path: "images/app-web/site/index.html" }),
-        Just(Change::File { image: "app-worker", path: "images/app-worker/install.sh" }),
-        Just(Change::ManifestVariable { image: "app-web", key: "site_title" }),
-        Just(Change::ManifestVariable { image: "app-worker", key: "worker_threads" }),
+        Just(Change::File {
+            image: "hardened",
+            path: "images/hardened/harden.sh"
+        }),
+        Just(Change::File {
+            image: "hardened",
+            path: "images/hardened/files/etc/ssh/sshd_config.d/50-hardened.conf"
+        }),
+        Just(Change::File {
+            image: "hardened",
+            path: "scripts/common.sh"
+        }),
+        Just(Change::File {
+            image: "app-web",
+            path: "images/app-web/site/index.html"
+        }),
+        Just(Change::File {
+            image: "app-worker",
+            path: "images/app-worker/install.sh"
+        }),
+        Just(Change::ManifestVariable {
+            image: "app-web",
+            key: "site_title"
+        }),
+        Just(Change::ManifestVariable {
+            image: "app-worker",
+            key: "worker_threads"
+        }),
         Just(Change::TemplateDefault { image: "base" }),
-        Just(Change::TemplateDefault { image: "app-worker" }),
-        Just(Change::Mode { image: "app-web", path: "images/app-web/install.sh" }),
+        Just(Change::TemplateDefault {
+            image: "app-worker"
+        }),
+        Just(Change::Mode {
+            image: "app-web",
+            path: "images/app-web/install.sh"
+        }),
     ];
     (change, "[a-z0-9 ]{1,12}")
 }
@@ -59,16 +94,25 @@ fn apply(root: &Path, change: &Change, text: &str) -> &'static str {
             let at = manifest.find(&table).unwrap() + table.len();
             let mut updated = manifest.clone();
             // A later key in the same table would be a duplicate; rewrite the line that sets it.
-            let line_start = manifest[at..].find(&format!("variables = {{ {key} = ")).map(|i| at + i).unwrap();
+            let line_start = manifest[at..]
+                .find(&format!("variables = {{ {key} = "))
+                .map(|i| at + i)
+                .unwrap();
             let line_end = line_start + manifest[line_start..].find('\n').unwrap();
-            updated.replace_range(line_start..line_end, &format!("variables = {{ {key} = \"changed {text}\" }}"));
+            updated.replace_range(
+                line_start..line_end,
+                &format!("variables = {{ {key} = \"changed {text}\" }}"),
+            );
             std::fs::write(root.join("Images.toml"), updated).unwrap();
             image
         }
         Change::TemplateDefault { image } => {
             let path = root.join(format!("images/{image}/template.json"));
             let t = std::fs::read_to_string(&path).unwrap();
-            let t = t.replace("\"initrd\": \"cache/base-image/initrd.img\"", &format!("\"initrd\": \"cache/base-image/initrd-{text}.img\""));
+            let t = t.replace(
+                "\"initrd\": \"cache/base-image/initrd.img\"",
+                &format!("\"initrd\": \"cache/base-image/initrd-{text}.img\""),
+            );
             std::fs::write(&path, t).unwrap();
             image
         }
@@ -125,7 +169,9 @@ fn reversed(value: serde_json::Value) -> serde_json::Value {
             entries.reverse();
             serde_json::Value::Object(entries.into_iter().map(|(k, v)| (k, reversed(v))).collect())
         }
-        serde_json::Value::Array(items) => serde_json::Value::Array(items.into_iter().map(reversed).collect()),
+        serde_json::Value::Array(items) => {
+            serde_json::Value::Array(items.into_iter().map(reversed).collect())
+        }
         other => other,
     }
 }

@@ -37,18 +37,29 @@ pub fn run(args: &[String]) -> Result<()> {
 /// image has a template with a shell-local script and 4 extra input files, like a small real workspace.
 pub fn generate_workspace(dir: &Path, roots: usize) -> Result<()> {
     std::fs::create_dir_all(dir.join("images"))?;
-    let mut manifest = String::from("[workspace]\nmembers = [\"images/*\"]\nvariables = { region = \"us-east-1\" }\n");
+    let mut manifest = String::from(
+        "[workspace]\nmembers = [\"images/*\"]\nvariables = { region = \"us-east-1\" }\n",
+    );
     let mut add = |name: &str, parent: Option<&str>| -> Result<()> {
         let image_dir = dir.join("images").join(name);
         std::fs::create_dir_all(image_dir.join("files"))?;
         let template = serde_json_template(name, parent.is_some());
         std::fs::write(image_dir.join("template.json"), template)?;
-        std::fs::write(image_dir.join("provision.sh"), format!("#!/bin/sh\necho provisioning {name}\n"))?;
+        std::fs::write(
+            image_dir.join("provision.sh"),
+            format!("#!/bin/sh\necho provisioning {name}\n"),
+        )?;
         for i in 0..4 {
-            std::fs::write(image_dir.join(format!("files/f{i}.conf")), format!("{name} {i}\n").repeat(200))?;
+            std::fs::write(
+                image_dir.join(format!("files/f{i}.conf")),
+                format!("{name} {i}\n").repeat(200),
+            )?;
         }
         if let Some(parent) = parent {
-            writeln!(manifest, "\n[images.{name}]\nparents = {{ parent_artifact = \"{parent}\" }}\ninputs = [\"files/*\"]")?;
+            writeln!(
+                manifest,
+                "\n[images.{name}]\nparents = {{ parent_artifact = \"{parent}\" }}\ninputs = [\"files/*\"]"
+            )?;
         } else {
             writeln!(manifest, "\n[images.{name}]\ninputs = [\"files/*\"]")?;
         }
@@ -70,7 +81,11 @@ pub fn generate_workspace(dir: &Path, roots: usize) -> Result<()> {
 }
 
 fn serde_json_template(name: &str, has_parent: bool) -> String {
-    let parent_var = if has_parent { "\n    \"parent_artifact\": null," } else { "" };
+    let parent_var = if has_parent {
+        "\n    \"parent_artifact\": null,"
+    } else {
+        ""
+    };
     format!(
         r#"{{
   "variables": {{{parent_var}
@@ -88,7 +103,11 @@ fn serde_json_template(name: &str, has_parent: bool) -> String {
 fn plan_200(imgs: &Path, ws: &Path) -> Result<Vec<BenchResult>> {
     let plan = || -> Result<Duration> {
         let start = Instant::now();
-        let status = Command::new(imgs).current_dir(ws).args(["plan", "--all"]).stdout(Stdio::null()).status()?;
+        let status = Command::new(imgs)
+            .current_dir(ws)
+            .args(["plan", "--all"])
+            .stdout(Stdio::null())
+            .status()?;
         if !status.success() {
             bail!("imgs plan failed in the generated workspace");
         }
@@ -96,7 +115,12 @@ fn plan_200(imgs: &Path, ws: &Path) -> Result<Vec<BenchResult>> {
     };
     let stat_cache_files = |ws: &Path| -> Vec<PathBuf> {
         std::fs::read_dir(ws.join("cache"))
-            .map(|d| d.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.is_file()).collect())
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .map(|e| e.path())
+                    .filter(|p| p.is_file())
+                    .collect()
+            })
             .unwrap_or_default()
     };
     let mut cold = Vec::new();
@@ -111,8 +135,10 @@ fn plan_200(imgs: &Path, ws: &Path) -> Result<Vec<BenchResult>> {
 
     // Reference: what Packer 1.6.6 needs to merely validate the same 200 templates, one process each
     // (there is no Packer command that plans a workspace).
-    let mut dirs: Vec<PathBuf> =
-        std::fs::read_dir(ws.join("images"))?.filter_map(Result::ok).map(|e| e.path()).collect();
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(ws.join("images"))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
     dirs.sort();
     let start = Instant::now();
     for dir in &dirs {
@@ -159,7 +185,12 @@ fn render(results: &[BenchResult]) -> String {
         "# Benchmarks\n\nWritten by `cargo xtask bench`: imgs and its reference measured in the same run, on the same\n\
          machine and data. Ratio = reference time / imgs time (above 1: imgs is faster).\n\n",
     );
-    let _ = writeln!(out, "Machine: {} cores; run on {}.\n", std::thread::available_parallelism().map_or(0, |n| n.get()), today());
+    let _ = writeln!(
+        out,
+        "Machine: {} cores; run on {}.\n",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        today()
+    );
     out.push_str("| benchmark | imgs | reference | reference time | ratio | notes |\n|---|---|---|---|---|---|\n");
     for r in results {
         let _ = writeln!(
@@ -177,7 +208,11 @@ fn render(results: &[BenchResult]) -> String {
 }
 
 fn fmt(d: Duration) -> String {
-    if d.as_secs_f64() >= 1.0 { format!("{:.2} s", d.as_secs_f64()) } else { format!("{:.1} ms", d.as_secs_f64() * 1e3) }
+    if d.as_secs_f64() >= 1.0 {
+        format!("{:.2} s", d.as_secs_f64())
+    } else {
+        format!("{:.1} ms", d.as_secs_f64() * 1e3)
+    }
 }
 
 fn today() -> String {

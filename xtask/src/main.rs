@@ -38,7 +38,10 @@ bench  measure imgs against Packer 1.6.6 and b3sum side by side; writes BENCHMAR
 
 /// The repository root (xtask lives one level below it).
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask is inside the repository").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask is inside the repository")
+        .to_path_buf()
 }
 
 pub fn cargo() -> Command {
@@ -48,7 +51,9 @@ pub fn cargo() -> Command {
 /// Run a command, echoing it; fail with its exit status.
 pub fn run(cmd: &mut Command) -> Result<()> {
     eprintln!("$ {}", display(cmd));
-    let status = cmd.status().with_context(|| format!("cannot start `{}`", display(cmd)))?;
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot start `{}`", display(cmd)))?;
     if !status.success() {
         bail!("`{}` failed with {status}", display(cmd));
     }
@@ -66,26 +71,38 @@ fn display(cmd: &Command) -> String {
 /// Build the imgs binary (release when asked) and return its path.
 pub fn build_imgs(release: bool) -> Result<PathBuf> {
     let mut cmd = cargo();
-    cmd.current_dir(repo_root()).args(["build", "--quiet", "-p", "imgs"]);
+    cmd.current_dir(repo_root())
+        .args(["build", "--quiet", "-p", "imgs"]);
     if release {
         cmd.arg("--release");
     }
     run(&mut cmd)?;
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo_root().join("target"));
-    Ok(target.join(if release { "release" } else { "debug" }).join("imgs"))
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target"));
+    Ok(target
+        .join(if release { "release" } else { "debug" })
+        .join("imgs"))
 }
 
 fn demo() -> Result<()> {
     let imgs = build_imgs(false)?;
     let root = repo_root();
     setup::example_build_key(&root)?;
-    run(Command::new(&imgs).current_dir(&root).args(["validate", "--all"]))?;
-    run(Command::new(&imgs).current_dir(&root).args(["plan", "--all"]))?;
+    run(Command::new(&imgs)
+        .current_dir(&root)
+        .args(["validate", "--all"]))?;
+    run(Command::new(&imgs)
+        .current_dir(&root)
+        .args(["plan", "--all"]))?;
     run(Command::new(&imgs).current_dir(&root).args(["graph"]))?;
     Ok(())
 }
 
 fn test(extra: &[String]) -> Result<()> {
     setup::install_test_peers()?;
-    run(cargo().current_dir(repo_root()).args(["test", "--workspace"]).args(extra))
+    run(cargo()
+        .current_dir(repo_root())
+        .args(["test", "--workspace"])
+        .args(extra))
 }

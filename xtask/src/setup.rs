@@ -18,12 +18,19 @@ const PACKAGES: &[(&str, &str)] = &[
 ];
 
 pub fn install_test_peers() -> Result<()> {
-    let missing: Vec<&str> = PACKAGES.iter().filter(|(cmd, _)| !on_path(cmd)).map(|(_, pkg)| *pkg).collect();
+    let missing: Vec<&str> = PACKAGES
+        .iter()
+        .filter(|(cmd, _)| !on_path(cmd))
+        .map(|(_, pkg)| *pkg)
+        .collect();
     if missing.is_empty() {
         return Ok(());
     }
     if !on_path("apt-get") {
-        bail!("missing {}: install these Debian packages (no apt-get here)", missing.join(", "));
+        bail!(
+            "missing {}: install these Debian packages (no apt-get here)",
+            missing.join(", ")
+        );
     }
     let sudo: &[&str] = if is_root() { &[] } else { &["sudo"] };
     let apt = |args: &[&str]| {
@@ -45,7 +52,11 @@ pub fn on_path(cmd: &str) -> bool {
 }
 
 fn is_root() -> bool {
-    Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0\n")).unwrap_or(false)
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout.starts_with(b"0\n"))
+        .unwrap_or(false)
 }
 
 /// The example templates log in with `cache/base-image/id_ed25519` (as Packer, imgs checks that the key
@@ -59,5 +70,7 @@ pub fn example_build_key(root: &Path) -> Result<()> {
     if !on_path("ssh-keygen") {
         install_test_peers()?;
     }
-    run(Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-C", "imgs-build", "-f"]).arg(&key))
+    run(Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "imgs-build", "-f"])
+        .arg(&key))
 }

@@ -53,9 +53,9 @@ mod walk;
 pub use file_hasher::{FileHasher, HashStats};
 pub use fingerprint::{Fingerprint, ParseFingerprintError};
 pub use image_inputs::{ImageInputs, image_inputs, reads_any_variable};
-pub use relative::relative_key;
 pub use input_key::{InputKey, ParseInputKeyError};
 pub use input_set::{ChangeKind, InputChange, InputSet};
+pub use relative::relative_key;
 
 /// Version of the fingerprint scheme: what is hashed and how. Bumping it changes every fingerprint, so
 /// nothing recorded under an older scheme is reused.

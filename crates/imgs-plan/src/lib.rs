@@ -135,15 +135,25 @@ pub fn decide(
     force: bool,
 ) -> Action {
     if force {
-        return Action::Build { reasons: vec![Reason::Forced] };
+        return Action::Build {
+            reasons: vec![Reason::Forced],
+        };
     }
     if let Some(record) = exact {
-        return Action::Fresh { record: Box::new(record) };
+        return Action::Fresh {
+            record: Box::new(record),
+        };
     }
     let Some(latest) = latest else {
-        return Action::Build { reasons: vec![Reason::NeverBuilt] };
+        return Action::Build {
+            reasons: vec![Reason::NeverBuilt],
+        };
     };
-    let mut reasons: Vec<Reason> = current.diff(&latest.inputs).iter().filter_map(|c| reason(c, building)).collect();
+    let mut reasons: Vec<Reason> = current
+        .diff(&latest.inputs)
+        .iter()
+        .filter_map(|c| reason(c, building))
+        .collect();
     if reasons.contains(&Reason::SchemeChanged) {
         // Every other difference is an artifact of the new scheme's encoding, not a user change.
         reasons = vec![Reason::SchemeChanged];
@@ -160,8 +170,15 @@ fn reason(change: &InputChange, building: &BTreeSet<&str>) -> Option<Reason> {
     Some(match &change.key {
         InputKey::Scheme => Reason::SchemeChanged,
         InputKey::Template => Reason::TemplateChanged,
-        InputKey::Build { name, kind: builder } => {
-            let label = if name == builder { name.clone() } else { format!("{name}` (`{builder}`") };
+        InputKey::Build {
+            name,
+            kind: builder,
+        } => {
+            let label = if name == builder {
+                name.clone()
+            } else {
+                format!("{name}` (`{builder}`")
+            };
             match kind {
                 Added => Reason::BuildAdded(label),
                 Removed => Reason::BuildRemoved(label),
@@ -218,9 +235,30 @@ mod tests {
     #[test]
     fn exact_record_is_fresh_and_no_record_is_never_built() {
         let now = inputs(&[(InputKey::Template, "t")]);
-        assert!(!decide(&now, Some(record(now.clone())), None, &BTreeSet::new(), false).is_build());
-        assert_eq!(reasons(decide(&now, None, None, &BTreeSet::new(), false)), ["never built"]);
-        assert_eq!(reasons(decide(&now, Some(record(now.clone())), None, &BTreeSet::new(), true)), ["forced"]);
+        assert!(
+            !decide(
+                &now,
+                Some(record(now.clone())),
+                None,
+                &BTreeSet::new(),
+                false
+            )
+            .is_build()
+        );
+        assert_eq!(
+            reasons(decide(&now, None, None, &BTreeSet::new(), false)),
+            ["never built"]
+        );
+        assert_eq!(
+            reasons(decide(
+                &now,
+                Some(record(now.clone())),
+                None,
+                &BTreeSet::new(),
+                true
+            )),
+            ["forced"]
+        );
     }
 
     #[test]
@@ -228,13 +266,21 @@ mod tests {
         let file = InputKey::File("images/app/provision.sh".into());
         let var = InputKey::Variable("app_version".into());
         let parent = InputKey::Parent("hardened".into());
-        let before = inputs(&[(file.clone(), "a"), (var.clone(), "1"), (parent.clone(), "p1")]);
+        let before = inputs(&[
+            (file.clone(), "a"),
+            (var.clone(), "1"),
+            (parent.clone(), "p1"),
+        ]);
         let now = inputs(&[(file, "b"), (var, "2"), (parent, "p2")]);
         let latest = record(before);
         let building: BTreeSet<&str> = ["hardened"].into();
         assert_eq!(
             reasons(decide(&now, None, Some(&latest), &building, false)),
-            ["variable `app_version` changed", "`images/app/provision.sh` changed", "parent `hardened` will be rebuilt"]
+            [
+                "variable `app_version` changed",
+                "`images/app/provision.sh` changed",
+                "parent `hardened` will be rebuilt"
+            ]
         );
         assert_eq!(
             reasons(decide(&now, None, Some(&latest), &BTreeSet::new(), false))[2],
@@ -247,7 +293,13 @@ mod tests {
         let before = inputs(&[(InputKey::Scheme, "1"), (InputKey::Template, "a")]);
         let now = inputs(&[(InputKey::Scheme, "2"), (InputKey::Template, "b")]);
         assert_eq!(
-            reasons(decide(&now, None, Some(&record(before)), &BTreeSet::new(), false)),
+            reasons(decide(
+                &now,
+                None,
+                Some(&record(before)),
+                &BTreeSet::new(),
+                false
+            )),
             ["fingerprint scheme changed"]
         );
     }

@@ -25,7 +25,10 @@ pub struct GraphView<'a> {
 
 impl<'a> GraphView<'a> {
     fn nodes(&self) -> impl Iterator<Item = &'a ImagePlan> + '_ {
-        self.plan.images.iter().filter(|i| self.shown.contains(&i.name))
+        self.plan
+            .images
+            .iter()
+            .filter(|i| self.shown.contains(&i.name))
     }
 
     /// `(parent, child, variable)` for every edge between shown images, in plan order.
@@ -36,13 +39,17 @@ impl<'a> GraphView<'a> {
                     .parents
                     .iter()
                     .filter(|(_, parent)| self.shown.contains(parent))
-                    .map(move |(variable, parent)| (parent.as_str(), child.name.as_str(), variable.as_str()))
+                    .map(move |(variable, parent)| {
+                        (parent.as_str(), child.name.as_str(), variable.as_str())
+                    })
             })
             .collect()
     }
 
     fn children(&self, name: &str) -> Vec<&'a ImagePlan> {
-        self.nodes().filter(|c| c.parents.iter().any(|(_, p)| p == name)).collect()
+        self.nodes()
+            .filter(|c| c.parents.iter().any(|(_, p)| p == name))
+            .collect()
     }
 }
 
@@ -51,12 +58,18 @@ pub fn render_graph(view: &GraphView, format: GraphFormat) -> String {
         GraphFormat::Text => text(view),
         GraphFormat::Dot => dot(view),
         GraphFormat::Mermaid => mermaid(view),
-        GraphFormat::Json => serde_json::to_string_pretty(&json_graph(view)).unwrap_or_default() + "\n",
+        GraphFormat::Json => {
+            serde_json::to_string_pretty(&json_graph(view)).unwrap_or_default() + "\n"
+        }
     }
 }
 
 fn status(image: &ImagePlan) -> &'static str {
-    if image.action.is_build() { "build" } else { "fresh" }
+    if image.action.is_build() {
+        "build"
+    } else {
+        "fresh"
+    }
 }
 
 /// `fresh: ARTIFACT` or `build: REASONS`.
@@ -64,7 +77,14 @@ fn detail(image: &ImagePlan) -> String {
     match &image.action {
         Action::Fresh { record } => format!("fresh: {}", artifact_summary(record)),
         Action::Build { reasons } => {
-            format!("build: {}", reasons.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "))
+            format!(
+                "build: {}",
+                reasons
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
         }
     }
 }
@@ -99,7 +119,13 @@ fn text_node(
         let _ = writeln!(out, "{prefix}{connector}{} (*)", image.name);
         return;
     }
-    let _ = writeln!(out, "{prefix}{connector}{} [{}] {}", image.name, image.fingerprint.short(), detail(image));
+    let _ = writeln!(
+        out,
+        "{prefix}{connector}{} [{}] {}",
+        image.name,
+        image.fingerprint.short(),
+        detail(image)
+    );
     let child_prefix = match branch {
         None => prefix.to_string(),
         Some(true) => format!("{prefix}    "),
@@ -107,7 +133,14 @@ fn text_node(
     };
     let children = view.children(&image.name);
     for (i, child) in children.iter().enumerate() {
-        text_node(view, child, &child_prefix, Some(i + 1 == children.len()), printed, out);
+        text_node(
+            view,
+            child,
+            &child_prefix,
+            Some(i + 1 == children.len()),
+            printed,
+            out,
+        );
     }
 }
 
@@ -116,11 +149,17 @@ fn escape(s: &str) -> String {
 }
 
 fn fill(image: &ImagePlan) -> &'static str {
-    if image.action.is_build() { "#fff3cd" } else { "#d4edda" }
+    if image.action.is_build() {
+        "#fff3cd"
+    } else {
+        "#d4edda"
+    }
 }
 
 fn dot(view: &GraphView) -> String {
-    let mut out = String::from("digraph images {\n    rankdir=TB;\n    node [shape=box, style=\"rounded,filled\", fontname=\"Helvetica\"];\n    edge [fontname=\"Helvetica\", fontsize=10];\n");
+    let mut out = String::from(
+        "digraph images {\n    rankdir=TB;\n    node [shape=box, style=\"rounded,filled\", fontname=\"Helvetica\"];\n    edge [fontname=\"Helvetica\", fontsize=10];\n",
+    );
     for image in view.nodes() {
         let _ = writeln!(
             out,
@@ -132,7 +171,13 @@ fn dot(view: &GraphView) -> String {
         );
     }
     for (parent, child, variable) in view.edges() {
-        let _ = writeln!(out, "    \"{}\" -> \"{}\" [label=\"{}\"];", escape(parent), escape(child), escape(variable));
+        let _ = writeln!(
+            out,
+            "    \"{}\" -> \"{}\" [label=\"{}\"];",
+            escape(parent),
+            escape(child),
+            escape(variable)
+        );
     }
     out.push_str("}\n");
     out
@@ -146,10 +191,22 @@ fn mermaid(view: &GraphView) -> String {
     let label = |s: &str| s.replace('"', "#quot;");
     let mut out = String::from("flowchart TD\n");
     for image in view.nodes() {
-        let _ = writeln!(out, "    {}[\"{}<br/>{}\"]", id(&image.name), label(&image.name), label(&detail(image)));
+        let _ = writeln!(
+            out,
+            "    {}[\"{}<br/>{}\"]",
+            id(&image.name),
+            label(&image.name),
+            label(&detail(image))
+        );
     }
     for (parent, child, variable) in view.edges() {
-        let _ = writeln!(out, "    {} -->|{}| {}", id(parent), label(variable), id(child));
+        let _ = writeln!(
+            out,
+            "    {} -->|{}| {}",
+            id(parent),
+            label(variable),
+            id(child)
+        );
     }
     out.push_str("    classDef fresh fill:#d4edda,stroke:#2e7d32\n    classDef build fill:#fff3cd,stroke:#b26a00\n");
     for image in view.nodes() {

@@ -23,7 +23,9 @@ pub fn render_diagnostics(diagnostics: &Diagnostics, what: &str) -> String {
     let errors = diagnostics.0.iter().filter(|d| d.is_error()).count();
     if errors > 0 {
         let plural = if errors == 1 { "" } else { "s" };
-        out.push_str(&format!("error: {what} failed with {errors} error{plural}\n"));
+        out.push_str(&format!(
+            "error: {what} failed with {errors} error{plural}\n"
+        ));
     }
     out
 }
@@ -33,7 +35,13 @@ fn artifact_summary(record: &imgs_cache::CacheRecord) -> String {
     record
         .builds
         .iter()
-        .map(|b| if b.name == record.image { b.artifact_id.clone() } else { format!("{}: {}", b.name, b.artifact_id) })
+        .map(|b| {
+            if b.name == record.image {
+                b.artifact_id.clone()
+            } else {
+                format!("{}: {}", b.name, b.artifact_id)
+            }
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }

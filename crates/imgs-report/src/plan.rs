@@ -17,11 +17,20 @@ pub fn render_plan(plan: &Plan) -> String {
     for image in &plan.images {
         let (verb, detail) = match &image.action {
             Action::Fresh { record } => ("Fresh", artifact_summary(record)),
-            Action::Build { reasons } => {
-                ("Build", reasons.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "))
-            }
+            Action::Build { reasons } => (
+                "Build",
+                reasons
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
         };
-        let note = if image.requested { "" } else { " (needed as a parent)" };
+        let note = if image.requested {
+            ""
+        } else {
+            " (needed as a parent)"
+        };
         out.push_str(&format!(
             "{verb:>12} {name:<width$}  {fp}  {detail}{note}\n",
             name = image.name,

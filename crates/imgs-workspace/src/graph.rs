@@ -16,24 +16,43 @@ impl Lineage {
             lineage.parents.entry(child.to_string()).or_default();
             lineage.children.entry(child.to_string()).or_default();
             for parent in parents {
-                lineage.parents.get_mut(child).unwrap().insert(parent.to_string());
-                lineage.children.entry(parent.to_string()).or_default().insert(child.to_string());
+                lineage
+                    .parents
+                    .get_mut(child)
+                    .unwrap()
+                    .insert(parent.to_string());
+                lineage
+                    .children
+                    .entry(parent.to_string())
+                    .or_default()
+                    .insert(child.to_string());
             }
         }
         lineage
     }
 
     pub fn parents(&self, name: &str) -> impl Iterator<Item = &str> {
-        self.parents.get(name).into_iter().flatten().map(String::as_str)
+        self.parents
+            .get(name)
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
     }
 
     pub fn children(&self, name: &str) -> impl Iterator<Item = &str> {
-        self.children.get(name).into_iter().flatten().map(String::as_str)
+        self.children
+            .get(name)
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
     }
 
     /// Images with no parents, by name.
     pub fn roots(&self) -> impl Iterator<Item = &str> {
-        self.parents.iter().filter(|(_, p)| p.is_empty()).map(|(n, _)| n.as_str())
+        self.parents
+            .iter()
+            .filter(|(_, p)| p.is_empty())
+            .map(|(n, _)| n.as_str())
     }
 
     /// The first dependency cycle found, as a closed path `[a, b, c, a]` (a is built on c, …).
@@ -44,7 +63,11 @@ impl Lineage {
             OnStack,
             Done,
         }
-        let mut marks: BTreeMap<&str, Mark> = self.parents.keys().map(|k| (k.as_str(), Mark::Unvisited)).collect();
+        let mut marks: BTreeMap<&str, Mark> = self
+            .parents
+            .keys()
+            .map(|k| (k.as_str(), Mark::Unvisited))
+            .collect();
         let names: Vec<&str> = marks.keys().copied().collect();
         for start in names {
             if marks[start] != Mark::Unvisited {
@@ -63,7 +86,8 @@ impl Lineage {
                         }
                         Mark::OnStack => {
                             let from = stack.iter().position(|(n, _)| *n == next).unwrap();
-                            let mut cycle: Vec<String> = stack[from..].iter().map(|(n, _)| n.to_string()).collect();
+                            let mut cycle: Vec<String> =
+                                stack[from..].iter().map(|(n, _)| n.to_string()).collect();
                             cycle.push(next.to_string());
                             return Some(cycle);
                         }
@@ -81,9 +105,16 @@ impl Lineage {
 
     /// Every image in an order where parents come before children (ties by name). Requires no cycle.
     pub fn topological_order(&self) -> Vec<String> {
-        let mut remaining: BTreeMap<&str, usize> =
-            self.parents.iter().map(|(n, p)| (n.as_str(), p.len())).collect();
-        let mut ready: BTreeSet<&str> = remaining.iter().filter(|(_, d)| **d == 0).map(|(n, _)| *n).collect();
+        let mut remaining: BTreeMap<&str, usize> = self
+            .parents
+            .iter()
+            .map(|(n, p)| (n.as_str(), p.len()))
+            .collect();
+        let mut ready: BTreeSet<&str> = remaining
+            .iter()
+            .filter(|(_, d)| **d == 0)
+            .map(|(n, _)| *n)
+            .collect();
         let mut order = Vec::with_capacity(remaining.len());
         while let Some(node) = ready.pop_first() {
             remaining.remove(node);
@@ -106,7 +137,10 @@ impl Lineage {
     }
 
     /// `names` and everything built on them.
-    pub fn with_descendants<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> BTreeSet<String> {
+    pub fn with_descendants<'a>(
+        &self,
+        names: impl IntoIterator<Item = &'a str>,
+    ) -> BTreeSet<String> {
         self.closure(names, |n| self.children(n).map(str::to_string).collect())
     }
 
@@ -154,16 +188,26 @@ mod tests {
     #[test]
     fn closures() {
         let g = diamond();
-        assert_eq!(g.with_ancestors(["web"]).into_iter().collect::<Vec<_>>(), ["base", "hardened", "web"]);
         assert_eq!(
-            g.with_descendants(["hardened"]).into_iter().collect::<Vec<_>>(),
+            g.with_ancestors(["web"]).into_iter().collect::<Vec<_>>(),
+            ["base", "hardened", "web"]
+        );
+        assert_eq!(
+            g.with_descendants(["hardened"])
+                .into_iter()
+                .collect::<Vec<_>>(),
             ["combo", "hardened", "web", "worker"]
         );
     }
 
     #[test]
     fn cycle_is_reported_as_a_closed_path() {
-        let g = Lineage::new([("a", vec!["c"]), ("b", vec!["a"]), ("c", vec!["b"]), ("d", vec![])]);
+        let g = Lineage::new([
+            ("a", vec!["c"]),
+            ("b", vec!["a"]),
+            ("c", vec!["b"]),
+            ("d", vec![]),
+        ]);
         let cycle = g.find_cycle().unwrap();
         assert_eq!(cycle.first(), cycle.last());
         assert_eq!(cycle.len(), 4);

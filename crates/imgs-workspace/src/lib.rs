@@ -56,7 +56,10 @@ pub struct ParentLink {
 
 /// Find `Images.toml` in `start` or the nearest ancestor directory.
 pub fn find_manifest(start: &Path) -> Option<PathBuf> {
-    start.ancestors().map(|dir| dir.join(MANIFEST_NAME)).find(|p| p.is_file())
+    start
+        .ancestors()
+        .map(|dir| dir.join(MANIFEST_NAME))
+        .find(|p| p.is_file())
 }
 
 impl Workspace {
@@ -64,14 +67,27 @@ impl Workspace {
     pub fn load(manifest_path: &Path) -> Result<Workspace, Diagnostics> {
         let display_path = Path::new(MANIFEST_NAME);
         let text = std::fs::read_to_string(manifest_path).map_err(|e| {
-            Diagnostic::error(format!("cannot read {}: {e}", manifest_path.display())).in_file(display_path)
+            Diagnostic::error(format!("cannot read {}: {e}", manifest_path.display()))
+                .in_file(display_path)
         })?;
-        let root = manifest_path.parent().unwrap_or(Path::new(".")).to_path_buf();
-        Loader { root: &root, path: display_path, text: &text, errors: Vec::new() }.load(manifest_path)
+        let root = manifest_path
+            .parent()
+            .unwrap_or(Path::new("."))
+            .to_path_buf();
+        Loader {
+            root: &root,
+            path: display_path,
+            text: &text,
+            errors: Vec::new(),
+        }
+        .load(manifest_path)
     }
 
     pub fn image(&self, name: &str) -> Option<&Image> {
-        self.images.binary_search_by(|i| i.name.as_str().cmp(name)).ok().map(|i| &self.images[i])
+        self.images
+            .binary_search_by(|i| i.name.as_str().cmp(name))
+            .ok()
+            .map(|i| &self.images[i])
     }
 
     pub fn names(&self) -> impl Iterator<Item = &str> {
@@ -95,7 +111,10 @@ impl Workspace {
                     .key(name.clone());
                 d = match did_you_mean(name, self.names()) {
                     Some(s) => d.hint(format!("did you mean `{s}`?")),
-                    None => d.hint(format!("images: {}", self.names().collect::<Vec<_>>().join(", "))),
+                    None => d.hint(format!(
+                        "images: {}",
+                        self.names().collect::<Vec<_>>().join(", ")
+                    )),
                 };
                 errors.push(d);
             }
@@ -109,8 +128,13 @@ impl Workspace {
             selection.include.iter().cloned().collect()
         };
         let excluded: BTreeSet<&String> = selection.exclude.iter().collect();
-        let requested: BTreeSet<String> = chosen.into_iter().filter(|n| !excluded.contains(n)).collect();
-        let needed = self.lineage.with_ancestors(requested.iter().map(String::as_str));
+        let requested: BTreeSet<String> = chosen
+            .into_iter()
+            .filter(|n| !excluded.contains(n))
+            .collect();
+        let needed = self
+            .lineage
+            .with_ancestors(requested.iter().map(String::as_str));
         Ok(Selected { requested, needed })
     }
 }
@@ -157,13 +181,22 @@ impl Loader<'_> {
         let mut images = Vec::new();
         let mut tables = manifest.images;
         for (name, (dir, member_offset)) in &members {
-            let table = tables.remove_entry(name.as_str()).map(|(_, t)| t.into_inner()).unwrap_or_default();
-            let template_file = table.template.as_ref().map_or(DEFAULT_TEMPLATE, |t| t.get_ref().as_str());
+            let table = tables
+                .remove_entry(name.as_str())
+                .map(|(_, t)| t.into_inner())
+                .unwrap_or_default();
+            let template_file = table
+                .template
+                .as_ref()
+                .map_or(DEFAULT_TEMPLATE, |t| t.get_ref().as_str());
             let rel = dir.join(template_file);
             let text = match std::fs::read_to_string(self.root.join(&rel)) {
                 Ok(text) => text,
                 Err(e) => {
-                    let offset = table.template.as_ref().map_or(*member_offset, |t| t.span().start);
+                    let offset = table
+                        .template
+                        .as_ref()
+                        .map_or(*member_offset, |t| t.span().start);
                     let d = self
                         .located(format!("image `{name}` has no template: cannot read `{}`: {e}", rel.display()), offset)
                         .key(format!("workspace.members ({})", dir.display()))
@@ -189,7 +222,10 @@ impl Loader<'_> {
                 parents: table
                     .parents
                     .iter()
-                    .map(|(v, p)| ParentLink { variable: v.get_ref().clone(), image: p.get_ref().clone() })
+                    .map(|(v, p)| ParentLink {
+                        variable: v.get_ref().clone(),
+                        image: p.get_ref().clone(),
+                    })
                     .collect(),
                 variables: self.variables(&table.variables),
                 inputs: table.inputs.iter().map(|i| i.get_ref().clone()).collect(),
@@ -202,18 +238,28 @@ impl Loader<'_> {
         for (name, _) in tables {
             let known: Vec<&str> = members.keys().map(String::as_str).collect();
             let mut d = self
-                .located(format!("[images.{}] names no workspace member", name.get_ref()), name.span().start)
+                .located(
+                    format!("[images.{}] names no workspace member", name.get_ref()),
+                    name.span().start,
+                )
                 .key(format!("images.{}", name.get_ref()));
             d = match did_you_mean(name.get_ref(), known.iter().copied()) {
-                Some(s) => d.hint(format!("did you mean `{s}`? image names are member directory names")),
-                None => d.hint("image names are member directory names; add the directory to `members`"),
+                Some(s) => d.hint(format!(
+                    "did you mean `{s}`? image names are member directory names"
+                )),
+                None => {
+                    d.hint("image names are member directory names; add the directory to `members`")
+                }
             };
             self.errors.push(d);
         }
 
-        let lineage = Lineage::new(
-            images.iter().map(|i| (i.name.as_str(), i.parents.iter().map(|p| p.image.as_str()).collect())),
-        );
+        let lineage = Lineage::new(images.iter().map(|i| {
+            (
+                i.name.as_str(),
+                i.parents.iter().map(|p| p.image.as_str()).collect(),
+            )
+        }));
         if let Some(cycle) = lineage.find_cycle() {
             // Point at the parents entry that closes the cycle.
             let (child, parent) = (&cycle[0], &cycle[1]);
@@ -228,10 +274,19 @@ impl Loader<'_> {
             return Err(Diagnostics(self.errors));
         }
         images.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(Workspace { root: self.root.to_path_buf(), manifest_path: manifest_path.to_path_buf(), variables, images, lineage })
+        Ok(Workspace {
+            root: self.root.to_path_buf(),
+            manifest_path: manifest_path.to_path_buf(),
+            variables,
+            images,
+            lineage,
+        })
     }
 
-    fn variables(&mut self, table: &BTreeMap<Spanned<String>, Spanned<toml::Value>>) -> Vec<(String, String)> {
+    fn variables(
+        &mut self,
+        table: &BTreeMap<Spanned<String>, Spanned<toml::Value>>,
+    ) -> Vec<(String, String)> {
         let mut out = Vec::new();
         for (name, value) in table {
             match manifest::variable_value(self.path, self.text, name, value) {
@@ -243,14 +298,21 @@ impl Loader<'_> {
     }
 
     /// Member name -> (directory relative to root, offset of the `members` entry that produced it).
-    fn members(&mut self, members: &[Spanned<String>], exclude: &[Spanned<String>]) -> BTreeMap<String, (PathBuf, usize)> {
+    fn members(
+        &mut self,
+        members: &[Spanned<String>],
+        exclude: &[Spanned<String>],
+    ) -> BTreeMap<String, (PathBuf, usize)> {
         let mut excluded = Vec::new();
         for pattern in exclude {
             match glob::Pattern::new(pattern.get_ref().trim_end_matches('/')) {
                 Ok(p) => excluded.push(p),
                 Err(e) => self.errors.push(
-                    self.located(format!("invalid glob `{}`: {e}", pattern.get_ref()), pattern.span().start)
-                        .key("workspace.exclude"),
+                    self.located(
+                        format!("invalid glob `{}`: {e}", pattern.get_ref()),
+                        pattern.span().start,
+                    )
+                    .key("workspace.exclude"),
                 ),
             }
         }
@@ -269,7 +331,8 @@ impl Loader<'_> {
             let dirs = match self.expand(pattern) {
                 Ok(dirs) => dirs,
                 Err(message) => {
-                    self.errors.push(self.located(message, offset).key("workspace.members"));
+                    self.errors
+                        .push(self.located(message, offset).key("workspace.members"));
                     continue;
                 }
             };
@@ -278,7 +341,10 @@ impl Loader<'_> {
                 if excluded.iter().any(|p| p.matches(&rel_str)) {
                     continue;
                 }
-                let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                let name = dir
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
                 if let Some((other, _)) = found.get(&name) {
                     if *other != dir {
                         let d = self
@@ -309,7 +375,10 @@ impl Loader<'_> {
                 Err(format!("member `{pattern}` is not a directory"))
             };
         }
-        let full = format!("{}/{pattern}", glob::Pattern::escape(&self.root.to_string_lossy()));
+        let full = format!(
+            "{}/{pattern}",
+            glob::Pattern::escape(&self.root.to_string_lossy())
+        );
         let paths = glob::glob(&full).map_err(|e| format!("invalid glob `{pattern}`: {e}"))?;
         let mut dirs: Vec<PathBuf> = paths
             .filter_map(Result::ok)
@@ -327,17 +396,33 @@ impl Loader<'_> {
             if image.template.variables.contains_key(name.get_ref()) {
                 continue;
             }
-            let declared: Vec<&str> = image.template.variables.keys().map(String::as_str).collect();
+            let declared: Vec<&str> = image
+                .template
+                .variables
+                .keys()
+                .map(String::as_str)
+                .collect();
             let hint = match did_you_mean(name.get_ref(), declared.iter().copied()) {
                 Some(s) => format!("did you mean `{s}`?"),
-                None => format!("declare it under \"variables\" in `{}`", image.template.path.display()),
+                None => format!(
+                    "declare it under \"variables\" in `{}`",
+                    image.template.path.display()
+                ),
             };
             self.errors.push(
                 self.located(
-                    format!("template of `{}` does not declare the variable `{}`", image.name, name.get_ref()),
+                    format!(
+                        "template of `{}` does not declare the variable `{}`",
+                        image.name,
+                        name.get_ref()
+                    ),
                     name.span().start,
                 )
-                .key(format!("images.{}.variables.{}", image.name, name.get_ref()))
+                .key(format!(
+                    "images.{}.variables.{}",
+                    image.name,
+                    name.get_ref()
+                ))
                 .hint(hint),
             );
         }
@@ -353,10 +438,18 @@ impl Loader<'_> {
             if !members.contains_key(parent.get_ref()) {
                 let mut d = self
                     .located(
-                        format!("image `{}` names an unknown parent `{}`", image.name, parent.get_ref()),
+                        format!(
+                            "image `{}` names an unknown parent `{}`",
+                            image.name,
+                            parent.get_ref()
+                        ),
                         parent.span().start,
                     )
-                    .key(format!("images.{}.parents.{}", image.name, variable.get_ref()));
+                    .key(format!(
+                        "images.{}.parents.{}",
+                        image.name,
+                        variable.get_ref()
+                    ));
                 d = match did_you_mean(parent.get_ref(), members.keys().map(String::as_str)) {
                     Some(s) => d.hint(format!("did you mean `{s}`?")),
                     None => d.hint(format!(
@@ -367,7 +460,12 @@ impl Loader<'_> {
                 self.errors.push(d);
             }
             if !image.template.variables.contains_key(variable.get_ref()) {
-                let declared: Vec<&str> = image.template.variables.keys().map(String::as_str).collect();
+                let declared: Vec<&str> = image
+                    .template
+                    .variables
+                    .keys()
+                    .map(String::as_str)
+                    .collect();
                 let mut hint = format!(
                     "the parent's artifact arrives as a user variable: declare `\"{}\": null` under \"variables\" in `{}`",
                     variable.get_ref(),

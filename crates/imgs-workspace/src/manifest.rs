@@ -114,11 +114,16 @@ mod tests {
 
     #[test]
     fn unknown_key_is_located_with_a_hint() {
-        let text = "[workspace]\nmembers = [\"images/*\"]\n\n[images.app]\nparent = { a = \"b\" }\n";
+        let text =
+            "[workspace]\nmembers = [\"images/*\"]\n\n[images.app]\nparent = { a = \"b\" }\n";
         let err = parse(Path::new("Images.toml"), text).unwrap_err();
         let loc = err.location.clone().unwrap();
         assert_eq!((loc.line, loc.column), (Some(5), Some(1)));
-        assert!(err.message.contains("unknown field `parent`"), "{}", err.message);
+        assert!(
+            err.message.contains("unknown field `parent`"),
+            "{}",
+            err.message
+        );
         assert_eq!(err.key.as_deref(), Some("parent"));
         assert!(err.hint.is_some());
     }
@@ -131,7 +136,9 @@ mod tests {
         let got: Vec<_> = ws
             .variables
             .iter()
-            .map(|(k, v)| variable_value(Path::new("Images.toml"), text, k, v).map_err(|e| e.message))
+            .map(|(k, v)| {
+                variable_value(Path::new("Images.toml"), text, k, v).map_err(|e| e.message)
+            })
             .collect();
         assert_eq!(got[0], Ok("1".to_string()));
         assert_eq!(got[1], Ok("true".to_string()));

@@ -66,7 +66,12 @@ pub struct BuildFilterArgs {
     #[arg(long, value_name = "BUILDS", value_delimiter = ',')]
     pub only: Vec<String>,
     /// Every build except the named ones (comma-separated), as Packer's `-except`.
-    #[arg(long, value_name = "BUILDS", value_delimiter = ',', conflicts_with = "only")]
+    #[arg(
+        long,
+        value_name = "BUILDS",
+        value_delimiter = ',',
+        conflicts_with = "only"
+    )]
     pub except: Vec<String>,
 }
 
@@ -144,7 +149,9 @@ fn parse_var(s: &str) -> Result<(String, String), String> {
 
 /// Packer spells its flags with one dash (`-var`, `-var-file`, `-only`, `-except`); accept those spellings
 /// so commands copied from Packer work unchanged.
-pub fn normalize_packer_flags(args: impl IntoIterator<Item = std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+pub fn normalize_packer_flags(
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+) -> Vec<std::ffi::OsString> {
     args.into_iter()
         .map(|arg| {
             let s = arg.to_string_lossy();

@@ -30,9 +30,17 @@ pub fn run(args: impl IntoIterator<Item = OsString>, cwd: PathBuf) -> Outcome {
         Err(e) => {
             let text = e.render().to_string();
             return if e.use_stderr() {
-                Outcome { code: 2, stdout: String::new(), stderr: text }
+                Outcome {
+                    code: 2,
+                    stdout: String::new(),
+                    stderr: text,
+                }
             } else {
-                Outcome { code: 0, stdout: text, stderr: String::new() }
+                Outcome {
+                    code: 0,
+                    stdout: text,
+                    stderr: String::new(),
+                }
             };
         }
     };
@@ -40,7 +48,10 @@ pub fn run(args: impl IntoIterator<Item = OsString>, cwd: PathBuf) -> Outcome {
         Some(dir) => ops::absolute(&cwd, dir),
         None => cwd,
     };
-    let cx = Context { cwd, manifest_path: cli.manifest_path.clone() };
+    let cx = Context {
+        cwd,
+        manifest_path: cli.manifest_path.clone(),
+    };
     let result = match &cli.command {
         Command::Plan(args) => ops::plan(&cx, args),
         Command::Graph(args) => ops::graph(&cx, args),
@@ -56,31 +67,53 @@ pub fn run(args: impl IntoIterator<Item = OsString>, cwd: PathBuf) -> Outcome {
         Ok(output) => Outcome {
             code: 0,
             stdout: output.stdout,
-            stderr: output.warnings.0.iter().map(|w| format!("{w}\n\n")).collect(),
+            stderr: output
+                .warnings
+                .0
+                .iter()
+                .map(|w| format!("{w}\n\n"))
+                .collect(),
         },
         Err(Failure::Input(diagnostics)) => Outcome {
             code: 2,
             stdout: String::new(),
             stderr: imgs_report::render_diagnostics(&diagnostics, command_name(&cli.command)),
         },
-        Err(Failure::Other(message)) => Outcome { code: 1, stdout: String::new(), stderr: format!("error: {message}\n") },
+        Err(Failure::Other(message)) => Outcome {
+            code: 1,
+            stdout: String::new(),
+            stderr: format!("error: {message}\n"),
+        },
     }
 }
 
 /// The plan for `images` (empty: all) of the workspace containing `cwd`: what `imgs plan` prints, as data.
 /// A build stores each image's `inputs` in its cache record; tests use this to record builds.
 pub fn workspace_plan(cwd: &std::path::Path, images: &[&str]) -> Result<imgs_plan::Plan, String> {
-    let cx = Context { cwd: cwd.to_path_buf(), manifest_path: None };
+    let cx = Context {
+        cwd: cwd.to_path_buf(),
+        manifest_path: None,
+    };
     let failure = |f: Failure| match f {
         Failure::Input(d) => d.to_string(),
         Failure::Other(m) => m,
     };
     let ws = cx.load_workspace().map_err(failure)?;
-    let selection = imgs_workspace::Selection { include: images.iter().map(|s| s.to_string()).collect(), exclude: vec![] };
+    let selection = imgs_workspace::Selection {
+        include: images.iter().map(|s| s.to_string()).collect(),
+        exclude: vec![],
+    };
     let selected = ws.select(&selection).map_err(|d| d.to_string())?;
-    ops::compute_plan(&cx, &ws, &selected, &cli::VariableArgs::default(), &Default::default(), false)
-        .map(|p| p.plan)
-        .map_err(failure)
+    ops::compute_plan(
+        &cx,
+        &ws,
+        &selected,
+        &cli::VariableArgs::default(),
+        &Default::default(),
+        false,
+    )
+    .map(|p| p.plan)
+    .map_err(failure)
 }
 
 fn command_name(command: &Command) -> &'static str {

@@ -6,13 +6,19 @@ use std::path::{Path, PathBuf};
 use imgs_cache::{BuildArtifact, Cache, CacheRecord};
 
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// A private copy of the example workspace (Images.toml, images/, scripts/) with the build key that its
 /// templates reference, so tests can change files freely.
 pub fn example_workspace() -> tempfile::TempDir {
-    let dir = tempfile::Builder::new().prefix("imgs-test-").tempdir().unwrap();
+    let dir = tempfile::Builder::new()
+        .prefix("imgs-test-")
+        .tempdir()
+        .unwrap();
     let root = repo_root();
     std::fs::copy(root.join("Images.toml"), dir.path().join("Images.toml")).unwrap();
     copy_dir(&root.join("images"), &dir.path().join("images"));
@@ -59,20 +65,33 @@ pub fn append(root: &Path, rel: &str, text: &str) {
 
 /// Run `imgs ARGS` in `dir`, in-process.
 pub fn imgs(dir: &Path, args: &[&str]) -> imgs::Outcome {
-    imgs::run(std::iter::once("imgs").chain(args.iter().copied()).map(Into::into), dir.to_path_buf())
+    imgs::run(
+        std::iter::once("imgs")
+            .chain(args.iter().copied())
+            .map(Into::into),
+        dir.to_path_buf(),
+    )
 }
 
 /// `imgs ARGS` must succeed; its stdout.
 pub fn imgs_ok(dir: &Path, args: &[&str]) -> String {
     let out = imgs(dir, args);
-    assert_eq!(out.code, 0, "imgs {args:?} failed:\n{}{}", out.stdout, out.stderr);
+    assert_eq!(
+        out.code, 0,
+        "imgs {args:?} failed:\n{}{}",
+        out.stdout, out.stderr
+    );
     out.stdout
 }
 
 /// `imgs ARGS` must fail with bad-input exit code 2; its stderr.
 pub fn imgs_input_error(dir: &Path, args: &[&str]) -> String {
     let out = imgs(dir, args);
-    assert_eq!(out.code, 2, "imgs {args:?} should fail with code 2:\n{}{}", out.stdout, out.stderr);
+    assert_eq!(
+        out.code, 2,
+        "imgs {args:?} should fail with code 2:\n{}{}",
+        out.stdout, out.stderr
+    );
     out.stderr
 }
 
@@ -89,14 +108,24 @@ pub fn record_builds(dir: &Path, images: &[&str]) {
             artifact_id: format!("cache/artifacts/{name}/{name}.qcow2"),
             files: vec![format!("cache/artifacts/{name}/{name}.qcow2")],
         };
-        cache.store(&CacheRecord::new(*name, image.inputs.clone(), vec![artifact], "run-test")).unwrap();
+        cache
+            .store(&CacheRecord::new(
+                *name,
+                image.inputs.clone(),
+                vec![artifact],
+                "run-test",
+            ))
+            .unwrap();
     }
 }
 
 /// Fingerprints of every image, by name.
 pub fn fingerprints(dir: &Path) -> std::collections::BTreeMap<String, String> {
     let plan = imgs::workspace_plan(dir, &[]).unwrap();
-    plan.images.iter().map(|i| (i.name.clone(), i.fingerprint.to_string())).collect()
+    plan.images
+        .iter()
+        .map(|i| (i.name.clone(), i.fingerprint.to_string()))
+        .collect()
 }
 
 /// Snapshot settings that hide what legitimately varies between machines and runs: fingerprints,
@@ -106,7 +135,10 @@ pub fn settings(dir: &Path) -> insta::Settings {
     s.add_filter(&regex_escape(&dir.to_string_lossy()), "[WS]");
     s.add_filter(r"\b[0-9a-f]{64}\b", "[FINGERPRINT]");
     s.add_filter(r"\b[0-9a-f]{12}\b", "[fp]");
-    s.add_filter(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)", "[TIME]");
+    s.add_filter(
+        r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)",
+        "[TIME]",
+    );
     s
 }
 

@@ -7,7 +7,9 @@ use std::path::PathBuf;
 
 use imgs_cache::Cache;
 use imgs_diagnostic::{Diagnostic, Diagnostics};
-use imgs_fingerprint::{FileHasher, Fingerprint, ImageInputs, InputKey, image_inputs, reads_any_variable, relative_key};
+use imgs_fingerprint::{
+    FileHasher, Fingerprint, ImageInputs, InputKey, image_inputs, reads_any_variable, relative_key,
+};
 use imgs_plan::{ImagePlan, Plan, decide};
 use imgs_template::{BuildFilter, Invocation, interpolate::Volatile};
 use imgs_workspace::{Image, Selected, Workspace};
@@ -35,7 +37,12 @@ pub fn workspace_variables(ws: &Workspace, image: &Image) -> Vec<(String, String
         .filter(|(k, _)| declared(k))
         .cloned()
         .chain(image.variables.iter().cloned())
-        .chain(image.parents.iter().map(|p| (p.variable.clone(), parent_placeholder(&p.image))))
+        .chain(
+            image
+                .parents
+                .iter()
+                .map(|p| (p.variable.clone(), parent_placeholder(&p.image))),
+        )
         .collect()
 }
 
@@ -71,12 +78,25 @@ pub fn compute_plan(
         let Some(parents) = image
             .parents
             .iter()
-            .map(|p| fingerprints.iter().find(|(n, _)| *n == p.image).map(|(_, f)| (p.image.as_str(), *f)))
+            .map(|p| {
+                fingerprints
+                    .iter()
+                    .find(|(n, _)| *n == p.image)
+                    .map(|(_, f)| (p.image.as_str(), *f))
+            })
             .collect::<Option<Vec<_>>>()
         else {
             continue;
         };
-        let inputs = match image_input_set(ws, image, &invocation, filter, parents, &hasher, &mut warnings) {
+        let inputs = match image_input_set(
+            ws,
+            image,
+            &invocation,
+            filter,
+            parents,
+            &hasher,
+            &mut warnings,
+        ) {
             Ok(inputs) => inputs,
             Err(Failure::Input(d)) => {
                 errors.extend(d.0);
@@ -88,13 +108,27 @@ pub fn compute_plan(
         fingerprints.push((name.clone(), fingerprint));
         let io = |e: std::io::Error| Failure::Other(format!("cache of `{name}`: {e}"));
         let exact = cache.lookup(&name, &fingerprint).map_err(io)?;
-        let latest = if exact.is_none() { cache.latest(&name).map_err(io)? } else { None };
-        let action = decide(&inputs, exact, latest.as_ref(), &plan.building(), force && selected.requested.contains(&name));
+        let latest = if exact.is_none() {
+            cache.latest(&name).map_err(io)?
+        } else {
+            None
+        };
+        let action = decide(
+            &inputs,
+            exact,
+            latest.as_ref(),
+            &plan.building(),
+            force && selected.requested.contains(&name),
+        );
         plan.images.push(ImagePlan {
             name: name.clone(),
             fingerprint,
             inputs,
-            parents: image.parents.iter().map(|p| (p.variable.clone(), p.image.clone())).collect(),
+            parents: image
+                .parents
+                .iter()
+                .map(|p| (p.variable.clone(), p.image.clone()))
+                .collect(),
             requested: selected.requested.contains(&name),
             action,
         });
@@ -102,7 +136,10 @@ pub fn compute_plan(
     // The stat cache only speeds up the next run; failing to save it must not fail this one.
     let _ = hasher.save();
     if errors.is_empty() {
-        Ok(PlanWithWarnings { plan, warnings: Diagnostics(warnings) })
+        Ok(PlanWithWarnings {
+            plan,
+            warnings: Diagnostics(warnings),
+        })
     } else {
         Err(Failure::Input(Diagnostics(errors)))
     }
@@ -118,17 +155,23 @@ fn image_input_set(
     warnings: &mut Vec<Diagnostic>,
 ) -> Result<imgs_fingerprint::InputSet, Failure> {
     let template = &image.template;
-    let invocation = Invocation { workspace_vars: workspace_variables(ws, image), ..base.clone() };
+    let invocation = Invocation {
+        workspace_vars: workspace_variables(ws, image),
+        ..base.clone()
+    };
     let resolved = imgs_template::resolve_variables(template, &invocation)?;
     let problems = imgs_template::validate(template, &resolved, &invocation, filter);
     if problems.has_errors() {
-        return Err(Failure::Input(Diagnostics(problems.0.into_iter().filter(|d| d.is_error()).collect())));
+        return Err(Failure::Input(Diagnostics(
+            problems.0.into_iter().filter(|d| d.is_error()).collect(),
+        )));
     }
     let mut files = imgs_template::referenced_files(template, &resolved, &invocation)?;
     // A file that a step before the build makes (a base disk, a downloaded ISO) may not exist at plan
     // time. Packer accepts such a template, so the plan does too: the file counts as "missing" in the
     // fingerprint (its appearance changes the fingerprint) and the user is warned that the build needs it.
-    let parent_variables: BTreeSet<String> = image.parents.iter().map(|p| p.variable.clone()).collect();
+    let parent_variables: BTreeSet<String> =
+        image.parents.iter().map(|p| p.variable.clone()).collect();
     let mut missing = Vec::new();
     files.retain(|reference| {
         if reference.path.exists() || reads_any_variable(&reference.written, &parent_variables) {
@@ -136,16 +179,23 @@ fn image_input_set(
         }
         let shown = relative_key(&ws.root, &reference.path);
         warnings.push(
-            Diagnostic::warning(format!("`{shown}` does not exist yet; building `{}` needs it", image.name))
-                .at(template.location(reference.span.start))
-                .key(reference.key.clone())
-                .hint("create it before building, or correct the path"),
+            Diagnostic::warning(format!(
+                "`{shown}` does not exist yet; building `{}` needs it",
+                image.name
+            ))
+            .at(template.location(reference.span.start))
+            .key(reference.key.clone())
+            .hint("create it before building, or correct the path"),
         );
         missing.push(shown);
         false
     });
     let extra_inputs = extra_inputs(ws, image)?;
-    let builds: Vec<(&str, &str)> = template.builds(filter).into_iter().map(|b| (b.name.as_str(), b.kind.as_str())).collect();
+    let builds: Vec<(&str, &str)> = template
+        .builds(filter)
+        .into_iter()
+        .map(|b| (b.name.as_str(), b.kind.as_str()))
+        .collect();
     let inputs = ImageInputs {
         root: &ws.root,
         template,
@@ -158,7 +208,10 @@ fn image_input_set(
     };
     let mut set = image_inputs(&inputs, hasher)?;
     for shown in missing {
-        set.insert(InputKey::File(shown), blake3::hash(b"imgs: input file missing"));
+        set.insert(
+            InputKey::File(shown),
+            blake3::hash(b"imgs: input file missing"),
+        );
     }
     Ok(set)
 }
@@ -167,11 +220,17 @@ fn image_input_set(
 fn extra_inputs(ws: &Workspace, image: &Image) -> Result<Vec<PathBuf>, Diagnostics> {
     let mut paths = Vec::new();
     for pattern in &image.inputs {
-        let full = format!("{}/{pattern}", glob::Pattern::escape(&ws.root.join(&image.dir).to_string_lossy()));
+        let full = format!(
+            "{}/{pattern}",
+            glob::Pattern::escape(&ws.root.join(&image.dir).to_string_lossy())
+        );
         let matches = glob::glob(&full).map_err(|e| {
-            Diagnostic::error(format!("invalid glob `{pattern}` in `inputs` of `{}`: {e}", image.name))
-                .in_file(std::path::Path::new(imgs_workspace::MANIFEST_NAME))
-                .key(format!("images.{}.inputs", image.name))
+            Diagnostic::error(format!(
+                "invalid glob `{pattern}` in `inputs` of `{}`: {e}",
+                image.name
+            ))
+            .in_file(std::path::Path::new(imgs_workspace::MANIFEST_NAME))
+            .key(format!("images.{}.inputs", image.name))
         })?;
         let before = paths.len();
         paths.extend(matches.filter_map(Result::ok).filter(|p| p.is_file()));

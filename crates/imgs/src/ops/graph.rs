@@ -9,7 +9,10 @@ use crate::cli::{GraphArgs, GraphFormatArg};
 pub fn graph(cx: &Context, args: &GraphArgs) -> Result<Output, Failure> {
     let ws = cx.load_workspace()?;
     // Checks the names given with -i.
-    ws.select(&Selection { include: args.image.clone(), exclude: vec![] })?;
+    ws.select(&Selection {
+        include: args.image.clone(),
+        exclude: vec![],
+    })?;
     let shown = if args.image.is_empty() {
         ws.names().map(str::to_string).collect()
     } else {
@@ -24,14 +27,26 @@ pub fn graph(cx: &Context, args: &GraphArgs) -> Result<Output, Failure> {
             }
         }
     };
-    let selected = ws.select(&Selection { include: shown.iter().cloned().collect(), exclude: vec![] })?;
-    let PlanWithWarnings { plan, warnings } =
-        compute_plan(cx, &ws, &selected, &args.variables, &BuildFilter::default(), false)?;
+    let selected = ws.select(&Selection {
+        include: shown.iter().cloned().collect(),
+        exclude: vec![],
+    })?;
+    let PlanWithWarnings { plan, warnings } = compute_plan(
+        cx,
+        &ws,
+        &selected,
+        &args.variables,
+        &BuildFilter::default(),
+        false,
+    )?;
     let format = match args.format {
         GraphFormatArg::Text => GraphFormat::Text,
         GraphFormatArg::Dot => GraphFormat::Dot,
         GraphFormatArg::Mermaid => GraphFormat::Mermaid,
         GraphFormatArg::Json => GraphFormat::Json,
     };
-    Ok(Output { stdout: render_graph(&GraphView { plan: &plan, shown }, format), warnings })
+    Ok(Output {
+        stdout: render_graph(&GraphView { plan: &plan, shown }, format),
+        warnings,
+    })
 }

@@ -12,14 +12,19 @@ pub fn inspect(cx: &Context, target: &str) -> Result<Output, Failure> {
         return Ok(imgs_report::render_inspect(&template).into());
     }
     let ws = cx.load_workspace()?;
-    ws.select(&imgs_workspace::Selection { include: vec![target.to_string()], exclude: vec![] })?;
+    ws.select(&imgs_workspace::Selection {
+        include: vec![target.to_string()],
+        exclude: vec![],
+    })?;
     let image = ws.image(target).expect("selection checked the name");
     Ok(imgs_report::render_inspect(&image.template).into())
 }
 
 /// A target names a template file when it has a path shape or exists as a file.
 pub fn looks_like_file(cx: &Context, target: &str) -> bool {
-    target.ends_with(".json") || target.contains('/') || absolute(&cx.cwd, Path::new(target)).is_file()
+    target.ends_with(".json")
+        || target.contains('/')
+        || absolute(&cx.cwd, Path::new(target)).is_file()
 }
 
 pub fn read_template(cx: &Context, path: &Path) -> Result<Template, Failure> {
@@ -30,8 +35,9 @@ pub fn read_template(cx: &Context, path: &Path) -> Result<Template, Failure> {
 pub fn read_file(cx: &Context, path: &Path) -> Result<String, Failure> {
     std::fs::read_to_string(absolute(&cx.cwd, path)).map_err(|e| {
         Failure::from(
-            Diagnostic::error(format!("cannot read template `{}`: {e}", path.display()))
-                .hint("give the path of a Packer JSON template, or an image name inside a workspace"),
+            Diagnostic::error(format!("cannot read template `{}`: {e}", path.display())).hint(
+                "give the path of a Packer JSON template, or an image name inside a workspace",
+            ),
         )
     })
 }

@@ -35,7 +35,10 @@ pub struct Output {
 
 impl From<String> for Output {
     fn from(stdout: String) -> Self {
-        Output { stdout, warnings: Diagnostics::default() }
+        Output {
+            stdout,
+            warnings: Diagnostics::default(),
+        }
     }
 }
 
@@ -90,11 +93,17 @@ impl Context {
         for path in &variables.var_file {
             let full = absolute(&self.cwd, path);
             let text = std::fs::read_to_string(&full).map_err(|e| {
-                Diagnostic::error(format!("cannot read variable file `{}`: {e}", path.display()))
-                    .key("--var-file")
-                    .hint("-var-file takes a JSON object of variable names to string values")
+                Diagnostic::error(format!(
+                    "cannot read variable file `{}`: {e}",
+                    path.display()
+                ))
+                .key("--var-file")
+                .hint("-var-file takes a JSON object of variable names to string values")
             })?;
-            var_files.push(VarFile { path: path.clone(), text });
+            var_files.push(VarFile {
+                path: path.clone(),
+                text,
+            });
         }
         Ok(Invocation {
             working_dir: working_dir.to_path_buf(),
@@ -109,9 +118,16 @@ impl Context {
 }
 
 pub fn build_filter(args: &BuildFilterArgs) -> BuildFilter {
-    BuildFilter { only: args.only.clone(), except: args.except.clone() }
+    BuildFilter {
+        only: args.only.clone(),
+        except: args.except.clone(),
+    }
 }
 
 pub fn absolute(cwd: &Path, path: &Path) -> PathBuf {
-    if path.is_absolute() { path.to_path_buf() } else { cwd.join(path) }
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        cwd.join(path)
+    }
 }

@@ -8,8 +8,14 @@ pub fn plan(cx: &Context, args: &PlanArgs) -> Result<Output, Failure> {
     let ws = cx.load_workspace()?;
     let selection = selection(cx, &ws, &args.selection);
     let selected = ws.select(&selection)?;
-    let PlanWithWarnings { plan, warnings } =
-        compute_plan(cx, &ws, &selected, &args.variables, &build_filter(&args.filter), false)?;
+    let PlanWithWarnings { plan, warnings } = compute_plan(
+        cx,
+        &ws,
+        &selected,
+        &args.variables,
+        &build_filter(&args.filter),
+        false,
+    )?;
     let stdout = match args.message_format {
         MessageFormat::Human => imgs_report::render_plan(&plan),
         MessageFormat::Json => format!("{}\n", imgs_report::plan_json(&plan)),
@@ -23,5 +29,8 @@ pub fn selection(cx: &Context, ws: &imgs_workspace::Workspace, args: &SelectionA
     if include.is_empty() && !args.all && cx.manifest_path.is_none() {
         include.extend(ws.image_containing(&cx.cwd).map(|image| image.name.clone()));
     }
-    Selection { include, exclude: args.exclude.clone() }
+    Selection {
+        include,
+        exclude: args.exclude.clone(),
+    }
 }

@@ -34,21 +34,35 @@ pub fn validate(cx: &Context, args: &ValidateArgs) -> Result<Output, Failure> {
     for name in &selected.needed {
         let image = ws.image(name).expect("selected names are workspace images");
         if !args.syntax_only {
-            let invocation = Invocation { workspace_vars: workspace_variables(&ws, image), ..base.clone() };
+            let invocation = Invocation {
+                workspace_vars: workspace_variables(&ws, image),
+                ..base.clone()
+            };
             match imgs_template::resolve_variables(&image.template, &invocation) {
-                Ok(resolved) => all.0.extend(imgs_template::validate(&image.template, &resolved, &invocation, &filter).0),
+                Ok(resolved) => all.0.extend(
+                    imgs_template::validate(&image.template, &resolved, &invocation, &filter).0,
+                ),
                 Err(d) => all.0.extend(d.0),
             }
         }
-        checked.push_str(&format!("{:>12} {name} ({})\n", "Checked", image.template.path.display()));
+        checked.push_str(&format!(
+            "{:>12} {name} ({})\n",
+            "Checked",
+            image.template.path.display()
+        ));
     }
     let n = selected.needed.len();
-    checked.push_str(&format!("{n} image{} valid\n", if n == 1 { "" } else { "s" }));
+    checked.push_str(&format!(
+        "{n} image{} valid\n",
+        if n == 1 { "" } else { "s" }
+    ));
     finish(all, checked)
 }
 
 fn real_time() -> Volatile {
-    Volatile::Real { init_time: chrono::Utc::now() }
+    Volatile::Real {
+        init_time: chrono::Utc::now(),
+    }
 }
 
 /// Warnings are part of the report; any error fails the command.
@@ -56,5 +70,8 @@ fn finish(diagnostics: Diagnostics, ok: String) -> Result<Output, Failure> {
     if diagnostics.has_errors() {
         return Err(Failure::Input(diagnostics));
     }
-    Ok(Output { stdout: ok, warnings: diagnostics })
+    Ok(Output {
+        stdout: ok,
+        warnings: diagnostics,
+    })
 }
