@@ -17,12 +17,35 @@ const PACKAGES: &[(&str, &str)] = &[
     ("ssh-keygen", "openssh-client"),
 ];
 
+/// What `cargo xtask base-image` runs, installed only by that task: the test suite never needs qemu.
+const BASE_IMAGE_PACKAGES: &[(&str, &str)] = &[
+    // Installs Debian into a directory from the machine's mirror, without a VM or an installer.
+    ("mmdebstrap", "mmdebstrap"),
+    // mkfs.ext4 -d: the directory tree becomes a filesystem image without mounting anything.
+    ("mkfs.ext4", "e2fsprogs"),
+    ("qemu-img", "qemu-utils"),
+    // Boots the new disk once to check that the build user can log in.
+    ("qemu-system-x86_64", "qemu-system-x86"),
+    ("ssh", "openssh-client"),
+    ("ssh-keygen", "openssh-client"),
+];
+
 pub fn install_test_peers() -> Result<()> {
-    let missing: Vec<&str> = PACKAGES
+    install_missing(PACKAGES)
+}
+
+pub fn install_base_image_tools() -> Result<()> {
+    install_missing(BASE_IMAGE_PACKAGES)
+}
+
+/// Install the packages whose command is not on PATH (each package once, however many commands it has).
+fn install_missing(packages: &[(&str, &str)]) -> Result<()> {
+    let mut missing: Vec<&str> = packages
         .iter()
         .filter(|(cmd, _)| !on_path(cmd))
         .map(|(_, pkg)| *pkg)
         .collect();
+    missing.dedup();
     if missing.is_empty() {
         return Ok(());
     }
@@ -51,7 +74,7 @@ pub fn on_path(cmd: &str) -> bool {
         .unwrap_or(false)
 }
 
-fn is_root() -> bool {
+pub fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()
