@@ -1,0 +1,126 @@
+//! What can go wrong talking to a machine, worded so a person knows what to do next.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// An SSH failure. `Display` says what happened; [`SshError::hint`] says what to try.
+#[derive(Debug, thiserror::Error)]
+pub enum SshError {
+    #[error("cannot connect to {address} within {}: {last_error} ({attempts} attempts)", human_duration(*.timeout))]
+    Timeout {
+        address: String,
+        timeout: Duration,
+        last_error: String,
+        attempts: u32,
+    },
+    #[error("authentication failed for user `{user}` on {address} with {methods}")]
+    AuthenticationFailed {
+        address: String,
+        user: String,
+        /// The methods tried, e.g. "key `keys/id_ed25519`" or "password".
+        methods: String,
+    },
+    #[error("cannot read the private key `{}`: {reason}", .path.display())]
+    PrivateKey { path: PathBuf, reason: String },
+    #[error("cannot use the SSH agent: {0}")]
+    Agent(String),
+    #[error("cannot reach {target} through the bastion {bastion}: {reason}")]
+    Bastion {
+        bastion: String,
+        target: String,
+        reason: String,
+    },
+    #[error("the SSH connection to {address} failed: {reason}")]
+    Connection { address: String, reason: String },
+    #[error("the remote command ended without an exit status: `{command}`")]
+    NoExitStatus { command: String },
+    #[error("cannot {action} `{path}` on the remote machine: {reason}")]
+    Remote {
+        action: &'static str,
+        path: String,
+        reason: String,
+    },
+    #[error("cannot {action} `{}`: {reason}", .path.display())]
+    Local {
+        action: &'static str,
+        path: PathBuf,
+        reason: String,
+    },
+    #[error("cancelled")]
+    Cancelled,
+}
+
+impl SshError {
+    /// What a person can do about it.
+    pub fn hint(&self) -> Option<String> {
+        let hint = match self {
+            SshError::Timeout { .. } => {
+                "check that the machine is up, that `ssh_host`/`ssh_port` point at its SSH server and that \
+                 no firewall is in the way; raise `ssh_timeout` if it boots slowly"
+            }
+            SshError::AuthenticationFailed { .. } => {
+                "check `ssh_username` and that the machine's authorized_keys holds the public half of the key \
+                 (or that the password is right); `ssh_handshake_attempts` says how often to retry"
+            }
+            SshError::PrivateKey { .. } => {
+                "`ssh_private_key_file` must name an unencrypted OpenSSH or PEM private key"
+            }
+            SshError::Agent(_) => {
+                "start an agent and add a key (`ssh-add`), or set `ssh_private_key_file` instead of `ssh_agent_auth`"
+            }
+            SshError::Bastion { .. } => {
+                "the bastion must be able to reach the target and allow TCP forwarding (`AllowTcpForwarding yes`)"
+            }
+            SshError::Remote { .. } => {
+                "check that the remote directory exists and that the SSH user may write there"
+            }
+            _ => return None,
+        };
+        Some(hint.to_string())
+    }
+}
+
+/// `30s`, `5m`, `1m30s`, `1.5s`, `250ms`: short, as durations are written in templates.
+pub(crate) fn human_duration(d: Duration) -> String {
+    let millis = d.as_millis();
+    if millis < 1000 {
+        return format!("{millis}ms");
+    }
+    if millis % 1000 != 0 {
+        return format!("{:.1}s", d.as_secs_f64());
+    }
+    let secs = d.as_secs();
+    match (secs / 3600, secs / 60 % 60, secs % 60) {
+        (0, 0, s) => format!("{s}s"),
+        (0, m, 0) => format!("{m}m"),
+        (0, m, s) => format!("{m}m{s}s"),
+        (h, 0, 0) => format!("{h}h"),
+        (h, m, s) => format!("{h}h{m}m{s}s"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_like_template_values() {
+        assert_eq!(human_duration(Duration::from_millis(250)), "250ms");
+        assert_eq!(human_duration(Duration::from_millis(1500)), "1.5s");
+        assert_eq!(human_duration(Duration::from_secs(30)), "30s");
+        assert_eq!(human_duration(Duration::from_secs(300)), "5m");
+        assert_eq!(human_duration(Duration::from_secs(90)), "1m30s");
+        assert_eq!(human_duration(Duration::from_secs(7200)), "2h");
+    }
+
+    #[test]
+    fn timeout_reads_as_one_sentence() {
+        let e = SshError::Timeout {
+            address: "127.0.0.1:2222".into(),
+            timeout: Duration::from_secs(30),
+            last_error: "connection refused".into(),
+            attempts: 12,
+        };
+        insta::assert_snapshot!(e.to_string(), @"cannot connect to 127.0.0.1:2222 within 30s: connection refused (12 attempts)");
+    }
+}

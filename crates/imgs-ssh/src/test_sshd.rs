@@ -1,0 +1,242 @@
+//! A private OpenSSH server for tests and benchmarks: Debian's `sshd` on a free loopback port, with its
+//! own host key, a client key allowed to log in as the current user, and everything in a temporary
+//! directory. Dropping it kills the server and the per-connection processes it forked, by their PIDs.
+
+use std::fmt::Write as _;
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const SSHD: &str = "/usr/sbin/sshd";
+/// How long a fresh server may take to listen.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct TestSshd {
+    pub port: u16,
+    /// The user the client key logs in as: whoever runs the tests.
+    pub user: String,
+    /// An ed25519 private key whose public half is the server's only authorized key.
+    pub client_key: PathBuf,
+    dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl TestSshd {
+    /// Starts a server and waits until it accepts connections.
+    pub fn start() -> Result<TestSshd, String> {
+        if !Path::new(SSHD).is_file() {
+            return Err(format!(
+                "{SSHD} is missing: the SSH tests need Debian's `openssh-server` (`cargo xtask setup` \
+                 installs it)"
+            ));
+        }
+        // sshd refuses to start without its privilege-separation directory.
+        std::fs::create_dir_all("/run/sshd")
+            .map_err(|e| format!("cannot create /run/sshd, which sshd needs: {e}"))?;
+        let dir = tempfile::Builder::new()
+            .prefix("imgs-sshd-")
+            .tempdir()
+            .map_err(|e| format!("cannot create a temporary directory: {e}"))?;
+        let host_key = dir.path().join("host_ed25519");
+        let client_key = dir.path().join("id_ed25519");
+        keygen(&host_key)?;
+        keygen(&client_key)?;
+        let authorized_keys = dir.path().join("authorized_keys");
+        std::fs::copy(client_key.with_extension("pub"), &authorized_keys)
+            .map_err(|e| format!("cannot write authorized_keys: {e}"))?;
+        let user = current_user()?;
+
+        // A port picked now may be taken by someone else before sshd binds it; then try another.
+        let mut last_error = String::new();
+        for _ in 0..3 {
+            let port = free_port()?;
+            let config = dir.path().join("sshd_config");
+            std::fs::write(
+                &config,
+                sshd_config(dir.path(), port, &host_key, &authorized_keys),
+            )
+            .map_err(|e| format!("cannot write sshd_config: {e}"))?;
+            let log_path = dir.path().join(format!("sshd-{port}.log"));
+            let log = std::fs::File::create(&log_path)
+                .map_err(|e| format!("cannot create the sshd log: {e}"))?;
+            let child = Command::new(SSHD)
+                .args(["-D", "-e", "-f"])
+                .arg(&config)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .map_err(|e| format!("cannot start {SSHD}: {e}"))?;
+            let mut child = child;
+            match wait_until_listening(&mut child, port) {
+                Ok(()) => {
+                    return Ok(TestSshd {
+                        port,
+                        user,
+                        client_key,
+                        dir,
+                        child,
+                    });
+                }
+                Err(why) => {
+                    kill_server(&mut child);
+                    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                    last_error = format!("{why}\nsshd said:\n{log}");
+                }
+            }
+        }
+        Err(format!("sshd did not start: {last_error}"))
+    }
+
+    /// The temporary directory the server's files are in; tests may put their own files there.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The `ssh_*` settings that reach this server with the client key.
+    pub fn settings(&self) -> std::collections::BTreeMap<String, String> {
+        [
+            ("ssh_host", "127.0.0.1".to_string()),
+            ("ssh_port", self.port.to_string()),
+            ("ssh_username", self.user.clone()),
+            (
+                "ssh_private_key_file",
+                self.client_key.display().to_string(),
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+}
+
+impl Drop for TestSshd {
+    fn drop(&mut self) {
+        kill_server(&mut self.child);
+    }
+}
+
+fn wait_until_listening(child: &mut Child, port: u16) -> Result<(), String> {
+    let started = Instant::now();
+    while started.elapsed() < START_TIMEOUT {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("sshd exited with {status}"));
+        }
+        if TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Err(format!("sshd did not listen within {START_TIMEOUT:?}"))
+}
+
+fn kill_server(child: &mut Child) {
+    // The listener forks one process per connection; those outlive it unless killed too.
+    let forked = children_of(child.id());
+    let _ = child.kill();
+    let _ = child.wait();
+    for pid in forked {
+        let _ = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+fn sshd_config(dir: &Path, port: u16, host_key: &Path, authorized_keys: &Path) -> String {
+    let mut config = String::new();
+    let mut line = |text: String| {
+        let _ = writeln!(config, "{text}");
+    };
+    line(format!("Port {port}"));
+    line("ListenAddress 127.0.0.1".into());
+    line(format!("HostKey {}", host_key.display()));
+    line(format!("PidFile {}", dir.join("sshd.pid").display()));
+    line(format!("AuthorizedKeysFile {}", authorized_keys.display()));
+    // No PAM: logins are checked against the key file (and /etc/shadow for passwords) alone.
+    line("UsePAM no".into());
+    // The key files live under /tmp, whose permissions StrictModes would refuse.
+    line("StrictModes no".into());
+    line("PermitRootLogin yes".into());
+    line("PubkeyAuthentication yes".into());
+    line("PasswordAuthentication yes".into());
+    line("KbdInteractiveAuthentication no".into());
+    line("AllowTcpForwarding yes".into());
+    // Without it SFTP (and modern scp) fail with "Connection closed".
+    line("Subsystem sftp internal-sftp".into());
+    // Parallel builds and tests open many connections and sessions at once.
+    line("MaxStartups 200".into());
+    line("MaxSessions 200".into());
+    line("LogLevel ERROR".into());
+    config
+}
+
+fn keygen(path: &Path) -> Result<(), String> {
+    let status = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "imgs-test", "-f"])
+        .arg(path)
+        .stdin(Stdio::null())
+        .status()
+        .map_err(|e| {
+            format!("cannot run ssh-keygen (Debian `openssh-client`; `cargo xtask setup`): {e}")
+        })?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("ssh-keygen failed with {status}"))
+    }
+}
+
+fn free_port() -> Result<u16, String> {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| format!("cannot find a free loopback port: {e}"))
+}
+
+fn current_user() -> Result<String, String> {
+    let output = Command::new("id")
+        .arg("-un")
+        .output()
+        .map_err(|e| format!("cannot run `id -un`: {e}"))?;
+    let user = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    if user.is_empty() {
+        Err("cannot tell the current user's name".to_string())
+    } else {
+        Ok(user)
+    }
+}
+
+/// PIDs whose parent is `parent`, from /proc.
+fn children_of(parent: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|stat| parent_pid(&stat))
+                == Some(parent)
+        })
+        .collect()
+}
+
+/// The fourth field of /proc/PID/stat; the second (the command name) may contain spaces and
+/// parentheses, so count from the last `)`.
+fn parent_pid(stat: &str) -> Option<u32> {
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    after_name.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parent_pid_survives_odd_command_names() {
+        assert_eq!(parent_pid("123 (sshd: root) S 77 123 123 0"), Some(77));
+        assert_eq!(parent_pid("9 (a) b)) R 1 9"), Some(1));
+    }
+}
