@@ -15,6 +15,11 @@ const PACKAGES: &[(&str, &str)] = &[
     ("b3sum", "b3sum"),
     // ssh-keygen, for the example workspace's build key.
     ("ssh-keygen", "openssh-client"),
+    // scp: the reference for SFTP upload speed.
+    ("scp", "openssh-client"),
+    // The SSH server the communicator tests and the SFTP benchmark run against. An absolute path:
+    // /usr/sbin is not on every user's PATH, and joining an absolute path to a PATH entry keeps it.
+    ("/usr/sbin/sshd", "openssh-server"),
 ];
 
 /// What `cargo xtask base-image` runs, installed only by that task: the test suite never needs qemu.
