@@ -690,7 +690,10 @@ fn verify_boots(staged: &Path, key: &Path, work: &Path, steps: &mut Steps) -> Re
     let port = free_port()?;
     let console_path = work.join("console.log");
     let console = fs::File::create(&console_path)?;
-    let mut qemu = Command::new("qemu-system-x86_64");
+    // setpriv execs qemu (same PID) with a parent-death signal, so qemu also ends when this process is
+    // killed outright (SIGKILL, a CI timeout) and no destructor runs.
+    let mut qemu = Command::new("setpriv");
+    qemu.args(["--pdeathsig", "KILL", "--", "qemu-system-x86_64"]);
     qemu.args(qemu_args(
         &staged.join(DISK),
         &staged.join(KERNEL),
@@ -701,7 +704,10 @@ fn verify_boots(staged: &Path, key: &Path, work: &Path, steps: &mut Steps) -> Re
     .stdout(console.try_clone()?)
     .stderr(console);
     println!("base-image: booting the disk under qemu (TCG), SSH forwarded from 127.0.0.1:{port}");
-    let mut vm = RunningVm(qemu.spawn().context("cannot start qemu-system-x86_64")?);
+    let mut vm = RunningVm(
+        qemu.spawn()
+            .context("cannot start qemu-system-x86_64 through setpriv")?,
+    );
     let console_tail = || tail(&console_path, 25);
 
     let os_release = steps.time("boot to SSH", || {

@@ -31,6 +31,8 @@ const BASE_IMAGE_PACKAGES: &[(&str, &str)] = &[
     ("qemu-img", "qemu-utils"),
     // Boots the new disk once to check that the build user can log in.
     ("qemu-system-x86_64", "qemu-system-x86"),
+    // setpriv --pdeathsig: qemu dies with the task even when the task is killed outright.
+    ("setpriv", "util-linux"),
     ("ssh", "openssh-client"),
     ("ssh-keygen", "openssh-client"),
 ];
