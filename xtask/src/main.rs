@@ -5,6 +5,7 @@
 //! - `test`   the README's test command: setup, then every test of the workspace
 //! - `bench`  measures imgs against its references in one run and writes BENCHMARKS.md
 
+mod base_image;
 mod bench;
 mod bench_hashing;
 mod setup;
@@ -22,6 +23,7 @@ fn main() -> Result<()> {
         "demo" => demo(),
         "test" => test(&args[1..]),
         "bench" => bench::run(&args[1..]),
+        "base-image" => base_image::run(&args[1..]),
         "help" | "-h" | "--help" => {
             println!("usage: cargo xtask <setup|demo|test|bench>\n\n{}", HELP);
             Ok(())
