@@ -578,7 +578,8 @@ fn disk_size(tree_bytes: u64) -> u64 {
 fn make_filesystem(rootfs: &Path, raw: &Path, size: u64) -> Result<()> {
     fs::File::create(raw)?.set_len(size)?;
     run_command(
-        Command::new("mkfs.ext4")
+        // /sbin is where e2fsprogs puts it; not every root shell has it on PATH.
+        Command::new("/sbin/mkfs.ext4")
             .args(["-q", "-F", "-L", "root", "-d"])
             .arg(rootfs)
             .arg(raw),

@@ -26,8 +26,9 @@ const PACKAGES: &[(&str, &str)] = &[
 const BASE_IMAGE_PACKAGES: &[(&str, &str)] = &[
     // Installs Debian into a directory from the machine's mirror, without a VM or an installer.
     ("mmdebstrap", "mmdebstrap"),
-    // mkfs.ext4 -d: the directory tree becomes a filesystem image without mounting anything.
-    ("mkfs.ext4", "e2fsprogs"),
+    // mkfs.ext4 -d: the directory tree becomes a filesystem image without mounting anything. By its
+    // path in the package (/sbin), which is not on every PATH.
+    ("/sbin/mkfs.ext4", "e2fsprogs"),
     ("qemu-img", "qemu-utils"),
     // Boots the new disk once to check that the build user can log in.
     ("qemu-system-x86_64", "qemu-system-x86"),
@@ -52,6 +53,7 @@ fn install_missing(packages: &[(&str, &str)]) -> Result<()> {
         .filter(|(cmd, _)| !on_path(cmd))
         .map(|(_, pkg)| *pkg)
         .collect();
+    missing.sort_unstable();
     missing.dedup();
     if missing.is_empty() {
         return Ok(());
