@@ -253,10 +253,7 @@ impl Reader<'_> {
 
     /// The value, if set to something other than the empty string (Packer's "unset").
     fn string(&self, key: &str) -> Option<String> {
-        self.settings
-            .get(key)
-            .filter(|v| !v.is_empty())
-            .map(String::clone)
+        self.settings.get(key).filter(|v| !v.is_empty()).cloned()
     }
 
     fn required(&mut self, key: &str, what: &str) -> String {

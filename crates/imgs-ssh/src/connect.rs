@@ -138,7 +138,7 @@ pub(crate) async fn connect(
     let mut pause = FIRST_PAUSE;
     let mut attempts = 0;
     let mut refusals = 0;
-    let mut last_error = String::from("no answer");
+    let mut last_error: Option<String> = None;
     loop {
         attempts += 1;
         let attempt = try_once(config, &client_config, &target, bastion.as_ref());
@@ -146,7 +146,7 @@ pub(crate) async fn connect(
             () = cancel.cancelled() => return Err(SshError::Cancelled),
             outcome = tokio::time::timeout_at(deadline, attempt) => outcome,
         };
-        match outcome {
+        let error = match outcome {
             Ok(Ok(connection)) => return Ok(connection),
             Ok(Err(Failure::Fatal(err))) => return Err(err),
             Ok(Err(Failure::Refused(err))) => {
@@ -154,16 +154,20 @@ pub(crate) async fn connect(
                 if refusals >= config.handshake_attempts {
                     return Err(err);
                 }
-                last_error = err.to_string();
+                err.to_string()
             }
-            Ok(Err(Failure::Unreachable(why))) => last_error = why,
-            Err(_elapsed) => {}
-        }
+            Ok(Err(Failure::Unreachable(why))) => why,
+            // Cut off by the deadline: what the tries before it saw says more.
+            Err(_elapsed) => last_error
+                .take()
+                .unwrap_or_else(|| "the SSH server did not answer in time".to_string()),
+        };
+        last_error = Some(error);
         if Instant::now() + pause >= deadline {
             return Err(SshError::Timeout {
                 address: config.address(),
                 timeout: config.timeout,
-                last_error,
+                last_error: last_error.unwrap_or_default(),
                 attempts,
             });
         }

@@ -86,7 +86,7 @@ pub(crate) fn human_duration(d: Duration) -> String {
     if millis < 1000 {
         return format!("{millis}ms");
     }
-    if millis % 1000 != 0 {
+    if d.subsec_millis() != 0 {
         return format!("{:.1}s", d.as_secs_f64());
     }
     let secs = d.as_secs();

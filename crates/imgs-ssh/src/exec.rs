@@ -57,7 +57,7 @@ pub(crate) async fn exec(
     address: &str,
     cancel: &CancellationToken,
     command: &str,
-    on_line: &mut dyn FnMut(Stream, &str),
+    on_line: &mut (dyn FnMut(Stream, &str) + Send),
 ) -> Result<ExitStatus, SshError> {
     let lost = |err: russh::Error| SshError::Connection {
         address: address.to_string(),

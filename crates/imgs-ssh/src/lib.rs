@@ -53,11 +53,12 @@ impl SshSession {
     }
 
     /// Runs `command` in the login user's shell. Each line of stdout and stderr goes to `on_line` as it
-    /// arrives, without its line ending.
+    /// arrives, without its line ending. A command killed by a signal is an [`ExitStatus::Signaled`],
+    /// not an error; a connection that breaks is.
     pub async fn exec(
         &self,
         command: &str,
-        mut on_line: impl FnMut(Stream, &str),
+        mut on_line: impl FnMut(Stream, &str) + Send,
     ) -> Result<ExitStatus, SshError> {
         exec::exec(
             &self.handle,
@@ -116,5 +117,28 @@ impl SshSession {
             () = self.cancel.cancelled() => Err(SshError::Cancelled),
             result = work => result,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send<T: Send>(_: &T) {}
+
+    /// The scheduler runs every build in a task of its own, so the session and its futures must be
+    /// `Send`; this fails to compile otherwise.
+    #[allow(
+        dead_code,
+        unreachable_code,
+        unused_variables,
+        clippy::diverging_sub_expression
+    )]
+    fn futures_are_send(session: &SshSession, config: &SshConfig) {
+        assert_send(session);
+        assert_send(&SshSession::connect(config, CancellationToken::new()));
+        assert_send(&session.exec("true", |_, _| {}));
+        assert_send(&session.upload(Path::new("a"), "b"));
+        assert_send(&session.download("b", Path::new("a")));
     }
 }
