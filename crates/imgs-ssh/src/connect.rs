@@ -294,7 +294,12 @@ async fn authenticate_with_agent(
     handle: &mut Handle<AcceptAnyHostKey>,
     user: &str,
 ) -> Result<bool, Failure> {
-    let agent_error = |err: russh::keys::Error| Failure::Fatal(SshError::Agent(err.to_string()));
+    let agent_error = |err: russh::keys::Error| {
+        Failure::Fatal(SshError::Agent(match err {
+            russh::keys::Error::EnvVar(var) => format!("{var} is not set"),
+            other => other.to_string(),
+        }))
+    };
     let mut agent = AgentClient::connect_env().await.map_err(agent_error)?;
     let identities = agent.request_identities().await.map_err(agent_error)?;
     for identity in identities {
