@@ -796,11 +796,32 @@ fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
+/// The last lines of the guest's console, without systemd's colour codes (they garble an error message).
 fn tail(path: &Path, lines: usize) -> String {
     let text = fs::read(path).unwrap_or_default();
-    let text = String::from_utf8_lossy(&text);
+    let text = without_ansi_escapes(&String::from_utf8_lossy(&text));
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// `text` without CSI sequences (`ESC [ parameters final-byte`).
+fn without_ansi_escapes(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' && chars.peek() == Some(&'[') {
+            chars.next();
+            // Parameter and intermediate bytes, up to and including the final byte (@ to ~).
+            for c in chars.by_ref() {
+                if ('@'..='~').contains(&c) {
+                    break;
+                }
+            }
+        } else if c != '\r' {
+            out.push(c);
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -1063,6 +1084,16 @@ deb http://plain.example/debian-security bookworm-security main
         assert_eq!(fs::read_to_string(out.join(STAMP)).unwrap(), "new");
         assert_eq!(fs::read_to_string(out.join(KEY)).unwrap(), "private");
         assert_eq!(fs::read_dir(&staged).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn console_text_loses_colour_codes_and_carriage_returns() {
+        let line =
+            "[\u{1b}[0;32m  OK  \u{1b}[0m] Mounted \u{1b}[0;1;39mdev-mqueue.mount\u{1b}[0m.\r\n";
+        assert_eq!(
+            without_ansi_escapes(line),
+            "[  OK  ] Mounted dev-mqueue.mount.\n"
+        );
     }
 
     #[test]
