@@ -345,3 +345,13 @@ fn channel_open_error(err: &russh::Error) -> String {
         other => other.to_string(),
     }
 }
+
+/// Why an established connection stopped working, in words.
+pub(crate) fn connection_error(err: &russh::Error) -> String {
+    match err {
+        russh::Error::Disconnect | russh::Error::SendError => {
+            "the connection was closed".to_string()
+        }
+        other => other.to_string(),
+    }
+}

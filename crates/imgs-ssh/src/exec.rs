@@ -61,7 +61,7 @@ pub(crate) async fn exec(
 ) -> Result<ExitStatus, SshError> {
     let lost = |err: russh::Error| SshError::Connection {
         address: address.to_string(),
-        reason: err.to_string(),
+        reason: crate::connect::connection_error(&err),
     };
     let mut channel = handle.channel_open_session().await.map_err(lost)?;
     channel.exec(true, command).await.map_err(lost)?;

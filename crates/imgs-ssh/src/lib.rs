@@ -99,7 +99,7 @@ impl SshSession {
             .await
             .map_err(|err| SshError::Connection {
                 address: self.address.clone(),
-                reason: err.to_string(),
+                reason: connect::connection_error(&err),
             })
     }
 

@@ -65,7 +65,38 @@ fn local_error(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error)
     move |err| SshError::Local {
         action,
         path,
-        reason: err.to_string(),
+        reason: io_reason(&err),
+    }
+}
+
+/// "no such file or directory" rather than "No such file or directory (os error 2)".
+fn io_reason(err: &std::io::Error) -> String {
+    let text = err.to_string();
+    let text = match text.rfind(" (os error ") {
+        Some(at) => &text[..at],
+        None => &text,
+    };
+    lowercase_first(text)
+}
+
+/// An SFTP status reads "No such file: No such file" when shown whole; say it once.
+fn sftp_reason(err: &russh_sftp::client::error::Error) -> String {
+    match err {
+        russh_sftp::client::error::Error::Status(status) if !status.error_message.is_empty() => {
+            lowercase_first(&status.error_message)
+        }
+        russh_sftp::client::error::Error::Status(status) => {
+            lowercase_first(&status.status_code.to_string())
+        }
+        other => other.to_string(),
+    }
+}
+
+fn lowercase_first(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
     }
 }
 
@@ -77,7 +108,7 @@ fn remote_error(
     move |err| SshError::Remote {
         action,
         path,
-        reason: err.to_string(),
+        reason: sftp_reason(&err),
     }
 }
 
@@ -118,7 +149,7 @@ pub(crate) async fn upload(sftp: &SftpSession, local: &Path, remote: &str) -> Re
         let entry = entry.map_err(|err| SshError::Local {
             action: "read",
             path: err.path().unwrap_or(local).to_path_buf(),
-            reason: err.to_string(),
+            reason: err.io_error().map_or_else(|| err.to_string(), io_reason),
         })?;
         let relative = entry.path().strip_prefix(local).unwrap_or(entry.path());
         let relative = relative
@@ -130,7 +161,7 @@ pub(crate) async fn upload(sftp: &SftpSession, local: &Path, remote: &str) -> Re
         let metadata = entry.metadata().map_err(|err| SshError::Local {
             action: "read",
             path: entry.path().to_path_buf(),
-            reason: err.to_string(),
+            reason: err.io_error().map_or_else(|| err.to_string(), io_reason),
         })?;
         let mode = metadata.permissions().mode();
         if metadata.is_dir() {
@@ -207,7 +238,7 @@ fn io_remote(action: &'static str, path: &str) -> impl FnOnce(std::io::Error) ->
     move |err| SshError::Remote {
         action,
         path,
-        reason: err.to_string(),
+        reason: io_reason(&err),
     }
 }
 
@@ -346,6 +377,12 @@ mod tests {
             upload_root(Path::new("scripts/run.sh"), false, "/opt/"),
             ("/opt/run.sh".to_string(), false)
         );
+    }
+
+    #[test]
+    fn os_error_numbers_are_left_out() {
+        let err = std::io::Error::from_raw_os_error(2);
+        assert_eq!(io_reason(&err), "no such file or directory");
     }
 
     #[test]

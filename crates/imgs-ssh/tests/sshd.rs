@@ -302,16 +302,23 @@ async fn files_and_directories_go_up_and_come_back_with_their_modes() {
         "#!/bin/sh\necho ran\n"
     );
 
-    // A destination directory that does not exist is named in the error.
-    let err = session
+    // Missing directories are named in the error, on either side.
+    let missing_remote = session
         .upload(&local.join("tree/README"), "/nonexistent-dir/README")
         .await
         .unwrap_err();
+    insta::assert_snapshot!(missing_remote, @"cannot create `/nonexistent-dir/README` on the remote machine: no such file");
     assert!(
-        err.to_string()
-            .starts_with("cannot create `/nonexistent-dir/README` on the remote machine"),
-        "{err}"
+        missing_remote
+            .hint()
+            .unwrap()
+            .contains("remote directory exists")
     );
+    let missing_local = session
+        .upload(Path::new("/nonexistent-local"), "/tmp/")
+        .await
+        .unwrap_err();
+    insta::assert_snapshot!(missing_local, @"cannot read `/nonexistent-local`: no such file or directory");
 }
 
 #[tokio::test]
