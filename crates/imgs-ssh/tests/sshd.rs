@@ -361,3 +361,21 @@ async fn a_bastion_carries_the_connection() {
     let cut = session.exec("true", |_, _| {}).await;
     assert!(cut.is_err(), "the session outlived its bastion: {cut:?}");
 }
+
+#[tokio::test]
+async fn cancelling_stops_a_running_command() {
+    let server = sshd();
+    let cancel = CancellationToken::new();
+    let session = SshSession::connect(&with(&server, &[]), cancel.clone())
+        .await
+        .unwrap();
+    // `read` waits on stdin, so the remote shell ends by itself once the channel is gone.
+    let result = session
+        .exec("echo started; read line", |_, line| {
+            if line == "started" {
+                cancel.cancel();
+            }
+        })
+        .await;
+    assert!(matches!(result, Err(SshError::Cancelled)), "{result:?}");
+}
