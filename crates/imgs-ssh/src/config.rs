@@ -114,8 +114,10 @@ impl fmt::Debug for Password {
 }
 
 impl SshConfig {
-    /// Reads the `ssh_*` settings a builder resolved. Every problem is reported, each with its key.
-    /// Keys that do not start with `ssh_` are the builder's and are ignored.
+    /// Reads the `ssh_*` settings a builder resolved. Every problem is reported, each with its key (the
+    /// builder knows where the key is in the template and can add the location). Keys that do not start
+    /// with `ssh_` are the builder's and are ignored; a builder that learns the machine's address at
+    /// run time (amazon-ebs) puts it in `ssh_host` unless the template set one.
     pub fn from_settings(settings: &BTreeMap<String, String>) -> Result<SshConfig, Diagnostics> {
         let mut reader = Reader {
             settings,
