@@ -22,6 +22,9 @@ pub fn run(args: &[String]) -> Result<()> {
     eprintln!("bench: hashing 1 GiB of provisioner files, imgs vs b3sum");
     results.push(hashing_vs_b3sum(&work.path().join("hashing"))?);
 
+    eprintln!("bench: SFTP upload of 256 MiB, imgs vs scp, to a private sshd on loopback");
+    results.push(crate::bench_ssh::sftp_vs_scp(&work.path().join("ssh"))?);
+
     eprintln!("bench: imgs plan --all on a generated 200-image workspace");
     let ws = work.path().join("ws200");
     generate_workspace(&ws, 20)?;

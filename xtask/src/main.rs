@@ -1,13 +1,15 @@
 //! Developer tasks, in Rust so they run wherever cargo does (`cargo xtask TASK`; alias in .cargo/config.toml).
 //!
-//! - `setup`  installs what tests and benchmarks need from Debian (packer 1.6.6, b3sum, openssh-client)
-//! - `demo`   the README's main job: builds imgs and shows the example workspace's plan and lineage
-//! - `test`   the README's test command: setup, then every test of the workspace
-//! - `bench`  measures imgs against its references in one run and writes BENCHMARKS.md
+//! - `setup`       installs what tests and benchmarks need from Debian (packer 1.6.6, b3sum, OpenSSH)
+//! - `demo`        the README's main job: builds imgs and shows the example workspace's plan and lineage
+//! - `test`        the README's test command: setup, then every test of the workspace
+//! - `bench`       measures imgs against its references in one run and writes BENCHMARKS.md
+//! - `base-image`  builds the example workspace's bootable Debian base disk from Debian packages
 
 mod base_image;
 mod bench;
 mod bench_hashing;
+mod bench_ssh;
 mod setup;
 
 use std::path::{Path, PathBuf};
@@ -25,18 +27,21 @@ fn main() -> Result<()> {
         "bench" => bench::run(&args[1..]),
         "base-image" => base_image::run(&args[1..]),
         "help" | "-h" | "--help" => {
-            println!("usage: cargo xtask <setup|demo|test|bench>\n\n{}", HELP);
+            println!("usage: cargo xtask <{TASKS}>\n\n{HELP}");
             Ok(())
         }
-        other => bail!("unknown task `{other}`\nusage: cargo xtask <setup|demo|test|bench>"),
+        other => bail!("unknown task `{other}`\nusage: cargo xtask <{TASKS}>"),
     }
 }
 
+const TASKS: &str = "setup|demo|test|bench|base-image";
+
 const HELP: &str = "\
-setup  install the Debian packages tests and benchmarks use (packer, b3sum, openssh-client)
-demo   build imgs, then run `imgs plan --all` and `imgs graph` on the example workspace
-test   setup, then run every test of the workspace (extra arguments go to `cargo test`)
-bench  measure imgs against Packer 1.6.6 and b3sum side by side; writes BENCHMARKS.md";
+setup       install the Debian packages tests and benchmarks use (packer, b3sum, OpenSSH client and server)
+demo        build imgs, then run `imgs plan --all` and `imgs graph` on the example workspace
+test        setup, then run every test of the workspace (extra arguments go to `cargo test`)
+bench       measure imgs against Packer 1.6.6, b3sum and scp side by side; writes BENCHMARKS.md
+base-image  build the example workspace's Debian base disk offline (mmdebstrap, qemu-img; needs root)";
 
 /// The repository root (xtask lives one level below it).
 pub fn repo_root() -> PathBuf {
