@@ -87,7 +87,7 @@ fn warm_stat_cache_run(work_dir: &Path, files: &[PathBuf]) -> Result<Duration> {
 }
 
 /// One untimed warm-up (fills the page cache, starts thread pools), then the fastest of `runs` timed runs.
-fn best_of(runs: usize, mut work: impl FnMut() -> Result<()>) -> Result<Duration> {
+pub fn best_of(runs: usize, mut work: impl FnMut() -> Result<()>) -> Result<Duration> {
     work()?;
     let mut best = Duration::MAX;
     for _ in 0..runs {

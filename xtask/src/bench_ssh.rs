@@ -9,14 +9,14 @@ use std::fs;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use imgs_ssh::test_sshd::TestSshd;
 use imgs_ssh::{SshConfig, SshSession};
 use tokio_util::sync::CancellationToken;
 
-use crate::bench_hashing::BenchResult;
+use crate::bench_hashing::{BenchResult, best_of};
 
 const MIB: u64 = 1024 * 1024;
 const SIZE: u64 = 256 * MIB;
@@ -106,18 +106,6 @@ fn check_copy(target: &Path) -> Result<()> {
     }
     fs::remove_file(target)?;
     Ok(())
-}
-
-/// One untimed warm-up, then the fastest of `runs` timed runs.
-fn best_of(runs: usize, mut work: impl FnMut() -> Result<()>) -> Result<Duration> {
-    work()?;
-    let mut best = Duration::MAX;
-    for _ in 0..runs {
-        let start = Instant::now();
-        work()?;
-        best = best.min(start.elapsed());
-    }
-    Ok(best)
 }
 
 /// Incompressible bytes (xorshift), so neither side profits from compression; reused when present.

@@ -169,12 +169,12 @@ pub fn lookup(section: Section, kind: &str) -> Option<&'static TypeSchema> {
         (Section::Builder, "file") => &file_builder::SCHEMA,
         (Section::Provisioner, "shell") => &shell::SCHEMA,
         (Section::Provisioner, "file") => &file_provisioner::SCHEMA,
-        (Section::Provisioner, "shell-local") => &shell_local::PROVISIONER_SCHEMA,
+        (Section::Provisioner, "shell-local") => &shell_local::SCHEMA,
         (Section::Provisioner, "ansible") => &ansible::SCHEMA,
         (Section::PostProcessor, "manifest") => &manifest::SCHEMA,
         (Section::PostProcessor, "compress") => &compress::SCHEMA,
         (Section::PostProcessor, "checksum") => &checksum::SCHEMA,
-        (Section::PostProcessor, "shell-local") => &shell_local::POST_PROCESSOR_SCHEMA,
+        (Section::PostProcessor, "shell-local") => &shell_local::SCHEMA,
         _ => return None,
     };
     Some(schema)

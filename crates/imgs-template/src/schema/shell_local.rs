@@ -1,34 +1,18 @@
 //! `shell-local`, as a provisioner and as a post-processor: runs commands on the machine running imgs.
 
 use super::decoded::{Decoded, known, with_hint};
-use super::{IoCheck, IoCheckKind, SchemaProblem, TypeSchema, ValueType, shell};
+use super::{IoCheck, SchemaProblem, TypeSchema, ValueType, shell};
 
-pub(super) static PROVISIONER_SCHEMA: TypeSchema = TypeSchema {
+/// The same settings whether it runs as a provisioner or as a post-processor.
+pub(super) static SCHEMA: TypeSchema = TypeSchema {
     kind: "shell-local",
     keys: &[KEYS, super::PACKER_KEYS],
     nested: NESTED,
     deferred: &["execute_command"],
 };
 
-pub(super) static POST_PROCESSOR_SCHEMA: TypeSchema = TypeSchema {
-    kind: "shell-local",
-    keys: &[KEYS, super::PACKER_KEYS],
-    nested: NESTED,
-    deferred: &["execute_command"],
-};
-
-pub(super) const IO_CHECKS: &[IoCheck] = &[
-    IoCheck {
-        key: "script",
-        what: IoCheckKind::Exists,
-        packer_message: "Bad script '<path>': <error>",
-    },
-    IoCheck {
-        key: "scripts",
-        what: IoCheckKind::Exists,
-        packer_message: "Bad script '<path>': <error>",
-    },
-];
+/// Scripts must exist, as for `shell`.
+pub(super) const IO_CHECKS: &[IoCheck] = shell::IO_CHECKS;
 
 /// Operating systems `only_on` may name (Go's names).
 const OPERATING_SYSTEMS: &[&str] = &[
