@@ -1,0 +1,89 @@
+//! What a provisioner needs from the machine it provisions: run a command, copy files both ways.
+//!
+//! Builders hand provisioners a `&dyn Communicator`; SSH is one implementation (see [`crate::ssh`]),
+//! and others (a local shell for the null builder, WinRM) can plug in without touching provisioners.
+//! The trait is written with `async-trait`: native `async fn` in traits cannot be used through
+//! `dyn`, and the crate writes the boxed, `Send` futures we would otherwise spell out by hand.
+
+use std::fmt;
+use std::path::Path;
+
+/// Where a line of output came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Stream {
+    /// The remote command's standard output.
+    Stdout,
+    /// The remote command's standard error.
+    Stderr,
+    /// A message from imgs itself about what the provisioner does ("Uploading a => b"); communicators
+    /// never produce these.
+    Status,
+}
+
+/// How a remote command ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ExitStatus {
+    Exited(u32),
+    /// Killed by a signal, named without `SIG` (`TERM`, `KILL`).
+    Signaled(String),
+}
+
+impl fmt::Display for ExitStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExitStatus::Exited(code) => write!(f, "status {code}"),
+            ExitStatus::Signaled(signal) => write!(f, "signal {signal}"),
+        }
+    }
+}
+
+/// Why a communicator operation failed; the kind decides what a provisioner does next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CommunicatorErrorKind {
+    /// The machine could not be reached or the command not started (it may be rebooting): worth
+    /// retrying until `start_retry_timeout`.
+    Unavailable,
+    /// The connection broke while a command ran, so its exit status is unknown (a reboot, usually).
+    Disconnected,
+    /// A file could not be read, written or found; retrying will not help.
+    Transfer,
+    Cancelled,
+}
+
+/// A communicator failure: its kind, what happened and what a person can do about it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommunicatorError {
+    pub kind: CommunicatorErrorKind,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl fmt::Display for CommunicatorError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for CommunicatorError {}
+
+/// The line sink a command's output goes to, line by line and without line endings.
+pub type OnLine<'a> = &'a mut (dyn FnMut(Stream, &str) + Send);
+
+/// A way to run commands on, and copy files to and from, the machine being built.
+///
+/// Transfers follow the rules of Packer's file provisioner: a local directory `dir` uploads into
+/// `remote/dir`, while `dir/` uploads only its contents; a file goes to `remote`, or into it when
+/// `remote` ends with `/`. Downloads mirror that with the roles swapped.
+#[async_trait::async_trait]
+pub trait Communicator: Send + Sync {
+    /// Runs `command` in the remote user's shell, streaming its output to `on_line`.
+    async fn exec(
+        &self,
+        command: &str,
+        on_line: OnLine<'_>,
+    ) -> Result<ExitStatus, CommunicatorError>;
+
+    async fn upload(&self, local: &Path, remote: &str) -> Result<(), CommunicatorError>;
+
+    async fn download(&self, remote: &str, local: &Path) -> Result<(), CommunicatorError>;
+}

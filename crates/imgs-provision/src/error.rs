@@ -1,0 +1,183 @@
+//! What can go wrong while a provisioner runs, worded so a person knows what to do next.
+
+use std::time::Duration;
+
+use crate::communicator::{CommunicatorError, ExitStatus};
+
+/// A provisioner failure. `Display` says what happened; [`ProvisionError::hint`] says what to try.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ProvisionError {
+    #[error("script `{script}` exited with {status} (valid: {})", join_codes(.valid))]
+    ScriptFailed {
+        script: String,
+        status: ExitStatus,
+        valid: Vec<i64>,
+    },
+    #[error("script `{script}` lost its connection before it finished")]
+    Disconnected { script: String },
+    #[error("cannot {action}: {source}")]
+    Communicator {
+        /// What was being done, e.g. "upload script `install.sh` to `/tmp/script_12.sh`".
+        action: String,
+        source: CommunicatorError,
+    },
+    #[error("cannot remove the script `{path}` from the machine: `rm -f` exited with {status}")]
+    Cleanup { path: String, status: ExitStatus },
+    #[error("cannot {action} `{path}`: {reason}")]
+    Local {
+        action: &'static str,
+        path: String,
+        reason: String,
+    },
+    #[error("{what} did not finish within its timeout of {}", human_duration(*.timeout))]
+    Timeout { what: String, timeout: Duration },
+    #[error("cancelled")]
+    Cancelled,
+}
+
+impl ProvisionError {
+    /// What a person can do about it.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            ProvisionError::ScriptFailed { .. } => Some(
+                "the script's output above says why; if that status means success, add it to \
+                 `valid_exit_codes`"
+                    .to_string(),
+            ),
+            ProvisionError::Disconnected { .. } => Some(
+                "if the script reboots the machine, set `\"expect_disconnect\": true` on this \
+                 provisioner"
+                    .to_string(),
+            ),
+            ProvisionError::Communicator { source, .. } => source.hint.clone(),
+            ProvisionError::Cleanup { .. } => Some(
+                "set `\"skip_clean\": true` to leave scripts on the machine, or make `remote_folder` \
+                 one the SSH user may write to"
+                    .to_string(),
+            ),
+            ProvisionError::Local { .. } => Some(
+                "paths are relative to the directory imgs runs in; set `\"generated\": true` only for \
+                 files an earlier step creates"
+                    .to_string(),
+            ),
+            ProvisionError::Timeout { .. } => Some(
+                "raise the provisioner's `timeout`, or find out why it hangs (a command waiting for \
+                 input?)"
+                    .to_string(),
+            ),
+            ProvisionError::Cancelled => None,
+        }
+    }
+
+    pub(crate) fn communicator(action: impl Into<String>, source: CommunicatorError) -> Self {
+        if source.kind == crate::communicator::CommunicatorErrorKind::Cancelled {
+            return ProvisionError::Cancelled;
+        }
+        ProvisionError::Communicator {
+            action: action.into(),
+            source,
+        }
+    }
+
+    /// The same error with every secret in its text masked.
+    pub(crate) fn masked(self, secrets: &crate::Secrets) -> Self {
+        let mask = |s: String| secrets.mask(&s);
+        match self {
+            ProvisionError::ScriptFailed {
+                script,
+                status,
+                valid,
+            } => ProvisionError::ScriptFailed {
+                script: mask(script),
+                status,
+                valid,
+            },
+            ProvisionError::Disconnected { script } => ProvisionError::Disconnected {
+                script: mask(script),
+            },
+            ProvisionError::Communicator { action, source } => ProvisionError::Communicator {
+                action: mask(action),
+                source: CommunicatorError {
+                    message: mask(source.message),
+                    ..source
+                },
+            },
+            ProvisionError::Cleanup { path, status } => ProvisionError::Cleanup {
+                path: mask(path),
+                status,
+            },
+            ProvisionError::Local {
+                action,
+                path,
+                reason,
+            } => ProvisionError::Local {
+                action,
+                path: mask(path),
+                reason: mask(reason),
+            },
+            ProvisionError::Timeout { what, timeout } => ProvisionError::Timeout {
+                what: mask(what),
+                timeout,
+            },
+            ProvisionError::Cancelled => ProvisionError::Cancelled,
+        }
+    }
+}
+
+fn join_codes(codes: &[i64]) -> String {
+    codes
+        .iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `30s`, `5m`, `1m30s`, `1.5s`, `250ms`: as durations are written in templates.
+pub(crate) fn human_duration(d: Duration) -> String {
+    let millis = d.as_millis();
+    if millis < 1000 {
+        return format!("{millis}ms");
+    }
+    if d.subsec_millis() != 0 {
+        return format!("{:.1}s", d.as_secs_f64());
+    }
+    let secs = d.as_secs();
+    match (secs / 3600, secs / 60 % 60, secs % 60) {
+        (0, 0, s) => format!("{s}s"),
+        (0, m, 0) => format!("{m}m"),
+        (0, m, s) => format!("{m}m{s}s"),
+        (h, m, s) => format!("{h}h{m}m{s}s"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_script_names_status_and_valid_codes() {
+        let e = ProvisionError::ScriptFailed {
+            script: "images/app/install.sh".into(),
+            status: ExitStatus::Exited(3),
+            valid: vec![0],
+        };
+        insta::assert_snapshot!(e.to_string(), @"script `images/app/install.sh` exited with status 3 (valid: 0)");
+        let killed = ProvisionError::ScriptFailed {
+            script: "inline script".into(),
+            status: ExitStatus::Signaled("KILL".into()),
+            valid: vec![0, 2],
+        };
+        insta::assert_snapshot!(killed.to_string(), @"script `inline script` exited with signal KILL (valid: 0, 2)");
+    }
+
+    #[test]
+    fn timeouts_read_like_template_values() {
+        let e = ProvisionError::Timeout {
+            what: "provisioner `shell` (provisioners[1])".into(),
+            timeout: Duration::from_millis(1500),
+        };
+        insta::assert_snapshot!(e.to_string(), @"provisioner `shell` (provisioners[1]) did not finish within its timeout of 1.5s");
+        assert_eq!(human_duration(Duration::from_secs(300)), "5m");
+        assert_eq!(human_duration(Duration::from_secs(3600)), "1h0m0s");
+    }
+}

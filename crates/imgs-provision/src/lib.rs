@@ -1,0 +1,44 @@
+//! The `shell` and `file` provisioners, as Packer 1.6.6 runs them, over any [`Communicator`].
+//!
+//! 1. [`ProvisionerStep::from_block`] reads a template's provisioner block for one build: its
+//!    configuration (with the build's `override`) rendered with the build's template context, decoded
+//!    as Packer decodes it, with Packer's defaults; problems are located diagnostics. Options Packer
+//!    knows but imgs does not implement are a "not supported yet: KEY" error.
+//! 2. [`run_provisioner`] runs the step: `pause_before`, `timeout`, `max_retries`, cancellation, and
+//!    output with the values of sensitive variables masked as `<sensitive>`.
+//!
+//! The communicator is a trait so any builder can provide one; [`imgs_ssh::SshSession`] implements it.
+
+mod communicator;
+mod error;
+mod run;
+mod secrets;
+mod settings;
+mod ssh;
+
+pub use communicator::{
+    Communicator, CommunicatorError, CommunicatorErrorKind, ExitStatus, OnLine, Stream,
+};
+pub use error::ProvisionError;
+pub use run::run_provisioner;
+pub use secrets::{MASK, Secrets};
+pub use settings::{
+    BuildContext, Direction, FileSettings, LocalPath, ProvisionerStep, Settings, ShellScript,
+    ShellSettings,
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send<T: Send>(_: &T) {}
+
+    /// Builds run in tasks of their own, so a step's future must be `Send`; this fails to compile
+    /// otherwise.
+    #[allow(dead_code)]
+    fn run_is_send(comm: &dyn Communicator, step: &ProvisionerStep) {
+        let cancel = tokio_util::sync::CancellationToken::new();
+        let mut output = |_: Stream, _: &str| {};
+        assert_send(&run_provisioner(comm, step, &mut output, &cancel));
+    }
+}

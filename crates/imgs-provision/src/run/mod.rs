@@ -1,0 +1,85 @@
+//! Running one provisioner step: pause, time limit, retries and cancellation around the
+//! provisioner itself ([`shell`], [`file`]).
+
+mod file;
+mod shell;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::communicator::{Communicator, OnLine, Stream};
+use crate::error::{ProvisionError, human_duration};
+use crate::settings::{ProvisionerStep, Settings};
+
+/// Runs `step` on the machine behind `comm`, sending its output and imgs' own status lines to
+/// `output` with every secret masked. Each try waits `pause_before` first and may take up to
+/// `timeout`; a failed try is repeated up to `max_retries` times (as Packer does), the last error is
+/// returned. Cancelling `cancel` stops the step at once.
+///
+/// `output` must be `Send` so a whole build can run in a task of its own.
+pub async fn run_provisioner(
+    comm: &dyn Communicator,
+    step: &ProvisionerStep,
+    output: OnLine<'_>,
+    cancel: &CancellationToken,
+) -> Result<(), ProvisionError> {
+    let secrets = &step.secrets;
+    let mut masked = |stream: Stream, line: &str| output(stream, &secrets.mask(line));
+    let mut retries_left = step.max_retries;
+    loop {
+        let attempt = attempt(comm, step, &mut masked);
+        let result = tokio::select! {
+            () = cancel.cancelled() => Err(ProvisionError::Cancelled),
+            result = attempt => result,
+        };
+        match result {
+            Ok(()) => return Ok(()),
+            Err(ProvisionError::Cancelled) => return Err(ProvisionError::Cancelled),
+            Err(err) if retries_left > 0 => {
+                let err = err.masked(secrets);
+                masked(
+                    Stream::Status,
+                    &format!(
+                        "provisioner failed: {err}; retrying ({retries_left} {} left)",
+                        if retries_left == 1 { "try" } else { "tries" }
+                    ),
+                );
+                retries_left -= 1;
+            }
+            Err(err) => return Err(err.masked(secrets)),
+        }
+    }
+}
+
+async fn attempt(
+    comm: &dyn Communicator,
+    step: &ProvisionerStep,
+    output: OnLine<'_>,
+) -> Result<(), ProvisionError> {
+    if let Some(pause) = step.pause_before {
+        output(
+            Stream::Status,
+            &format!(
+                "Pausing {} before the next provisioner...",
+                human_duration(pause)
+            ),
+        );
+        tokio::time::sleep(pause).await;
+    }
+    let work = async {
+        match &step.settings {
+            Settings::Shell(settings) => shell::run(comm, settings, output).await,
+            Settings::File(settings) => file::run(comm, settings, output).await,
+        }
+    };
+    match step.timeout {
+        None => work.await,
+        Some(timeout) => tokio::time::timeout(timeout, work)
+            .await
+            .unwrap_or_else(|_| {
+                Err(ProvisionError::Timeout {
+                    what: format!("provisioner `{}` ({})", step.kind(), step.key),
+                    timeout,
+                })
+            }),
+    }
+}

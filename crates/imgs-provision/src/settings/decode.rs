@@ -1,0 +1,157 @@
+//! Rendering a configuration's strings, then reading values as Packer's weak decoder does.
+
+use std::time::Duration;
+
+use imgs_diagnostic::Diagnostic;
+use imgs_template::interpolate::{self, Context};
+use imgs_template::json::{Member, Value};
+use imgs_template::schema;
+use imgs_template::{Node, parse_go_duration};
+
+use super::Locator;
+
+/// `config` with every string rendered against `ctx`, except top-level `deferred` keys, which keep
+/// their text for the provisioner to render at run time. The error is a message and its offset.
+pub(super) fn render_strings(
+    config: &Node,
+    ctx: &Context<'_>,
+    deferred: &[&str],
+) -> Result<Node, (String, usize)> {
+    let Value::Object(members) = &config.value else {
+        return Ok(config.clone());
+    };
+    let mut rendered = Vec::with_capacity(members.len());
+    for member in members {
+        let value = if deferred.iter().any(|k| k.eq_ignore_ascii_case(&member.key)) {
+            member.value.clone()
+        } else {
+            render_node(&member.value, ctx)?
+        };
+        rendered.push(Member {
+            value,
+            ..member.clone()
+        });
+    }
+    Ok(Node {
+        value: Value::Object(rendered),
+        span: config.span,
+    })
+}
+
+fn render_node(node: &Node, ctx: &Context<'_>) -> Result<Node, (String, usize)> {
+    let value = match &node.value {
+        Value::String(text) => {
+            let rendered = interpolate::render(text, ctx).map_err(|e| {
+                let message = match e.hint {
+                    Some(hint) => format!("{} ({hint})", e.message),
+                    None => e.message,
+                };
+                (message, node.span.start)
+            })?;
+            Value::String(rendered.text)
+        }
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|item| render_node(item, ctx))
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Object(_) => render_strings(node, ctx, &[])?.value,
+        other => other.clone(),
+    };
+    Ok(Node {
+        value,
+        span: node.span,
+    })
+}
+
+/// Reads keys of a rendered configuration.
+pub(super) struct Reader<'a> {
+    pub(super) config: &'a Node,
+    pub(super) locate: &'a Locator<'a>,
+}
+
+/// Rendered strings need no further rendering when decoded.
+fn rendered(_: &str) -> Option<String> {
+    None
+}
+
+impl Reader<'_> {
+    pub(super) fn string(&self, key: &str) -> Option<String> {
+        schema::decoded_string(self.config, key, &rendered)
+    }
+
+    pub(super) fn non_empty_string(&self, key: &str) -> Option<String> {
+        self.string(key).filter(|s| !s.is_empty())
+    }
+
+    pub(super) fn strings(&self, key: &str) -> Option<Vec<String>> {
+        schema::decoded_strings(self.config, key, &rendered)
+    }
+
+    pub(super) fn bool(&self, key: &str) -> bool {
+        schema::decoded_bool(self.config, key, &rendered)
+    }
+
+    fn node(&self, key: &str) -> Option<&Node> {
+        self.config.field(key).filter(|n| !n.is_null())
+    }
+
+    /// Where to point for `key`: its value, else the whole block.
+    pub(super) fn offset(&self, key: &str) -> usize {
+        self.node(key)
+            .map_or(self.config.span.start, |n| n.span.start)
+    }
+
+    pub(super) fn error(&self, key: &str, message: impl Into<String>) -> Diagnostic {
+        self.locate.error(self.offset(key), Some(key), message)
+    }
+
+    /// A Go duration: a string such as `"30s"`, or a number of nanoseconds. `None` when unset or zero.
+    pub(super) fn duration(&self, key: &str) -> Result<Option<Duration>, Diagnostic> {
+        let Some(node) = self.node(key) else {
+            return Ok(None);
+        };
+        let nanos = match &node.value {
+            Value::Number(n) => n.parse::<f64>().map(|f| f as i64).ok(),
+            Value::String(s) if s.is_empty() => Some(0),
+            Value::String(s) => parse_go_duration(s).ok().map(|d| d.nanos),
+            Value::Bool(b) => Some(i64::from(*b)),
+            _ => None,
+        };
+        match nanos {
+            Some(n) => Ok(u64::try_from(n)
+                .ok()
+                .filter(|&n| n > 0)
+                .map(Duration::from_nanos)),
+            None => Err(self
+                .error(key, format!("`{key}` is not a duration"))
+                .hint("write a duration such as \"30s\", \"5m\" or \"1h30m\"")),
+        }
+    }
+
+    /// A list of integers: an array of numbers or numeric strings, a single number, or `"0,1"`.
+    pub(super) fn ints(&self, key: &str) -> Result<Option<Vec<i64>>, Diagnostic> {
+        let Some(node) = self.node(key) else {
+            return Ok(None);
+        };
+        let items: Vec<String> = match &node.value {
+            Value::Array(items) => items.iter().filter_map(Node::weak_string).collect(),
+            Value::String(s) if s.is_empty() => Vec::new(),
+            Value::String(s) => s.split(',').map(str::to_string).collect(),
+            _ => node.weak_string().into_iter().collect(),
+        };
+        items
+            .iter()
+            .map(|item| {
+                item.trim().parse::<f64>().map(|f| f as i64).map_err(|_| {
+                    self.error(
+                        key,
+                        format!("`{key}` holds `{item}`, which is not an integer"),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some)
+    }
+}

@@ -1,0 +1,211 @@
+//! A provisioner block turned into the settings a run needs, read the way Packer 1.6.6 reads them.
+//!
+//! Input is the block's configuration as a located [`Node`] (after the build's `override`). Every
+//! string in it is rendered with the build's template [`Context`] first — user variables, `{{build_name}}`
+//! and the rest — except the keys Packer renders only at run time (`execute_command`, rendered here with
+//! `{{.Vars}}` and `{{.Path}}`). The rendered values are then decoded weakly, as Packer's decoder does
+//! (a number for a string, `"a,b"` for a list). Problems come back as diagnostics located in the template.
+
+mod decode;
+mod file;
+mod shell;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use imgs_diagnostic::{Diagnostic, Diagnostics, did_you_mean};
+use imgs_template::interpolate::{self, Context};
+use imgs_template::schema::{self, Section};
+use imgs_template::{ProvisionerBlock, Template};
+
+use crate::Secrets;
+
+pub use file::{Direction, FileSettings};
+pub use shell::{ShellScript, ShellSettings};
+
+/// Everything about the build a provisioner runs in that its settings depend on.
+#[derive(Clone, Copy)]
+pub struct BuildContext<'a> {
+    pub template: &'a Template,
+    /// The build's name as written in `builders[].name` (overrides are keyed by it).
+    pub raw_build_name: &'a str,
+    /// User variables, build name and type (`PACKER_BUILD_NAME`, `PACKER_BUILDER_TYPE`), and `pwd`,
+    /// against which relative local paths resolve, as in Packer.
+    pub ctx: &'a Context<'a>,
+    /// Values never to print.
+    pub secrets: &'a Secrets,
+}
+
+/// One provisioner of a build, ready to run.
+#[derive(Clone, Debug)]
+pub struct ProvisionerStep {
+    /// Where it is in the template, e.g. `provisioners[2]`, for messages.
+    pub key: String,
+    pub settings: Settings,
+    pub pause_before: Option<Duration>,
+    /// How often to run it again after it failed.
+    pub max_retries: u64,
+    /// How long one run may take.
+    pub timeout: Option<Duration>,
+    pub secrets: Secrets,
+}
+
+#[derive(Clone, Debug)]
+pub enum Settings {
+    Shell(ShellSettings),
+    File(FileSettings),
+}
+
+impl ProvisionerStep {
+    /// Reads `block` (found under `key`, e.g. `provisioners[0]`) for the build in `build`.
+    pub fn from_block(
+        build: &BuildContext<'_>,
+        key: &str,
+        block: &ProvisionerBlock,
+    ) -> Result<ProvisionerStep, Diagnostics> {
+        let locate = Locator {
+            template: build.template,
+            key,
+        };
+        let Some(schema) = schema::lookup(Section::Provisioner, &block.kind)
+            .filter(|_| matches!(block.kind.as_str(), "shell" | "file"))
+        else {
+            return Err(locate
+                .error(
+                    block.span.start,
+                    None,
+                    format!("provisioner type `{}` is not supported yet", block.kind),
+                )
+                .hint("imgs runs the `shell` and `file` provisioners")
+                .into());
+        };
+        let config = block.config_for(build.raw_build_name);
+        let mut problems = Vec::new();
+        for member in config.members() {
+            if schema::is_ignored_key(&member.key) || schema.find_key(&member.key).is_some() {
+                continue;
+            }
+            let known = schema.all_keys().map(|(k, _)| k);
+            let mut d = locate.error(
+                member.key_span.start,
+                Some(&member.key),
+                format!(
+                    "unknown key `{}` in provisioner `{}`",
+                    member.key, block.kind
+                ),
+            );
+            if let Some(close) = did_you_mean(&member.key, known) {
+                d = d.hint(format!("did you mean `{close}`?"));
+            }
+            problems.push(d);
+        }
+        let rendered = decode::render_strings(&config, build.ctx, schema.deferred)
+            .map_err(|(message, offset)| vec![locate.error(offset, None, message)]);
+        let settings = rendered.and_then(|config| {
+            let reader = decode::Reader {
+                config: &config,
+                locate: &locate,
+            };
+            match block.kind.as_str() {
+                "shell" => shell::read(&reader, build).map(Settings::Shell),
+                _ => file::read(&reader, build.ctx).map(Settings::File),
+            }
+        });
+        let max_retries = max_retries(block, build.ctx, &locate);
+        match (settings, max_retries) {
+            (Ok(settings), Ok(max_retries)) if problems.is_empty() => Ok(ProvisionerStep {
+                key: key.to_string(),
+                settings,
+                pause_before: block.pause_before_duration(),
+                max_retries,
+                timeout: block.timeout_duration(),
+                secrets: build.secrets.clone(),
+            }),
+            (settings, max_retries) => {
+                problems.extend(settings.err().unwrap_or_default());
+                problems.extend(max_retries.err());
+                Err(Diagnostics(problems))
+            }
+        }
+    }
+
+    /// The provisioner's type as written in templates.
+    pub fn kind(&self) -> &'static str {
+        match self.settings {
+            Settings::Shell(_) => "shell",
+            Settings::File(_) => "file",
+        }
+    }
+}
+
+/// `max_retries`: Packer renders it and then wants an integer.
+fn max_retries(
+    block: &ProvisionerBlock,
+    ctx: &Context<'_>,
+    locate: &Locator<'_>,
+) -> Result<u64, Diagnostic> {
+    if let Some(n) = block.max_retries {
+        return Ok(n);
+    }
+    let Some(text) = &block.max_retries_text else {
+        return Ok(0);
+    };
+    let at = block.span.start;
+    let rendered = interpolate::render_until_stable(text, ctx)
+        .map_err(|e| locate.error(at, Some("max_retries"), e.message))?;
+    match rendered.text.trim().parse::<i64>() {
+        Ok(n) => Ok(u64::try_from(n).unwrap_or(0)),
+        Err(_) => Err(locate
+            .error(
+                at,
+                Some("max_retries"),
+                format!("`max_retries` must be an integer, not `{}`", rendered.text),
+            )
+            .hint("write a whole number of retries, e.g. \"max_retries\": 3")),
+    }
+}
+
+/// Turns positions in the template into located diagnostics for one provisioner.
+pub(crate) struct Locator<'a> {
+    template: &'a Template,
+    key: &'a str,
+}
+
+impl Locator<'_> {
+    pub(crate) fn error(
+        &self,
+        offset: usize,
+        field: Option<&str>,
+        message: impl Into<String>,
+    ) -> Diagnostic {
+        let key = match field {
+            Some(field) => format!("{}.{field}", self.key),
+            None => self.key.to_string(),
+        };
+        Diagnostic::error(message)
+            .at(self.template.location(offset))
+            .key(key)
+    }
+}
+
+/// A local path as written and where it is: relative paths resolve against the working directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LocalPath {
+    pub written: String,
+    pub path: PathBuf,
+}
+
+impl LocalPath {
+    pub(crate) fn new(written: &str, pwd: &str) -> Self {
+        let path = Path::new(written);
+        let path = if path.is_absolute() || pwd.is_empty() {
+            path.to_path_buf()
+        } else {
+            Path::new(pwd).join(path)
+        };
+        Self {
+            written: written.to_string(),
+            path,
+        }
+    }
+}

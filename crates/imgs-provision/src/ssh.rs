@@ -1,0 +1,66 @@
+//! The SSH session as a [`Communicator`].
+
+use std::path::Path;
+
+use imgs_ssh::{SshError, SshSession};
+
+use crate::communicator::{
+    Communicator, CommunicatorError, CommunicatorErrorKind, ExitStatus, OnLine, Stream,
+};
+
+#[async_trait::async_trait]
+impl Communicator for SshSession {
+    async fn exec(
+        &self,
+        command: &str,
+        on_line: OnLine<'_>,
+    ) -> Result<ExitStatus, CommunicatorError> {
+        let status = SshSession::exec(self, command, |stream, line| {
+            let stream = match stream {
+                imgs_ssh::Stream::Stdout => Stream::Stdout,
+                imgs_ssh::Stream::Stderr => Stream::Stderr,
+            };
+            on_line(stream, line);
+        })
+        .await
+        .map_err(communicator_error)?;
+        Ok(match status {
+            imgs_ssh::ExitStatus::Exited(code) => ExitStatus::Exited(code),
+            imgs_ssh::ExitStatus::Signaled { signal, .. } => ExitStatus::Signaled(signal),
+        })
+    }
+
+    async fn upload(&self, local: &Path, remote: &str) -> Result<(), CommunicatorError> {
+        SshSession::upload(self, local, remote)
+            .await
+            .map_err(communicator_error)
+    }
+
+    async fn download(&self, remote: &str, local: &Path) -> Result<(), CommunicatorError> {
+        SshSession::download(self, remote, local)
+            .await
+            .map_err(communicator_error)
+    }
+}
+
+fn communicator_error(err: SshError) -> CommunicatorError {
+    let kind = match &err {
+        // The session opens a channel per command: failing to do so means the machine is not (or no
+        // longer) reachable, which a reboot explains.
+        SshError::Timeout { .. }
+        | SshError::Connection { .. }
+        | SshError::Bastion { .. }
+        | SshError::AuthenticationFailed { .. }
+        | SshError::PrivateKey { .. }
+        | SshError::Agent(_) => CommunicatorErrorKind::Unavailable,
+        // The channel closed without an exit status: the connection dropped under the command.
+        SshError::NoExitStatus { .. } => CommunicatorErrorKind::Disconnected,
+        SshError::Remote { .. } | SshError::Local { .. } => CommunicatorErrorKind::Transfer,
+        SshError::Cancelled => CommunicatorErrorKind::Cancelled,
+    };
+    CommunicatorError {
+        kind,
+        message: err.to_string(),
+        hint: err.hint(),
+    }
+}
