@@ -1,0 +1,383 @@
+//! The provisioners against a real OpenSSH server (Debian's sshd, started privately per test). The
+//! server runs on this machine, so the "remote" files are checked directly.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use imgs_provision::{
+    BuildContext, ProvisionError, ProvisionerStep, Secrets, Stream, run_provisioner,
+};
+use imgs_ssh::test_sshd::TestSshd;
+use imgs_ssh::{SshConfig, SshSession};
+use imgs_template::Template;
+use imgs_template::interpolate::{Context, Volatile};
+use indexmap::IndexMap;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+/// A test's world: a private sshd, a session to it, and a directory that is both the working
+/// directory (local files) and where scripts write (the "remote" side).
+struct World {
+    _server: TestSshd,
+    session: SshSession,
+    dir: tempfile::TempDir,
+}
+
+impl World {
+    async fn start() -> World {
+        let server = TestSshd::start().unwrap_or_else(|why| panic!("{why}"));
+        let config = SshConfig::from_settings(&server.settings())
+            .unwrap_or_else(|problems| panic!("{problems}"));
+        let session = SshSession::connect(&config, CancellationToken::new())
+            .await
+            .unwrap_or_else(|err| panic!("{err}"));
+        World {
+            _server: server,
+            session,
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// `dir`, as a string for templates.
+    fn at(&self, name: &str) -> String {
+        self.path(name).display().to_string()
+    }
+
+    fn write(&self, name: &str, content: &str) {
+        let path = self.path(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
+    }
+
+    fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.path(name))
+            .unwrap_or_else(|e| panic!("cannot read {name}: {e}"))
+    }
+
+    /// The step for `provisioner` in a one-build template, with `password` a sensitive variable.
+    fn step(&self, provisioner: Value) -> ProvisionerStep {
+        step_in(self.dir.path(), provisioner).unwrap_or_else(|d| panic!("{d}"))
+    }
+
+    /// Runs the step, returning its result and its output as `out: …`, `err: …`, `imgs: …` lines.
+    async fn run(&self, provisioner: Value) -> (Result<(), ProvisionError>, Vec<String>) {
+        let step = self.step(provisioner);
+        let mut lines = Vec::new();
+        let mut output = |stream: Stream, line: &str| {
+            let tag = match stream {
+                Stream::Stdout => "out",
+                Stream::Stderr => "err",
+                Stream::Status => "imgs",
+            };
+            lines.push(format!("{tag}: {line}"));
+        };
+        let result =
+            run_provisioner(&self.session, &step, &mut output, &CancellationToken::new()).await;
+        (result, lines)
+    }
+}
+
+const PASSWORD: &str = "hunter2-secret";
+
+fn step_in(
+    pwd: &Path,
+    provisioner: Value,
+) -> Result<ProvisionerStep, imgs_diagnostic::Diagnostics> {
+    let template = json!({
+        "variables": { "password": PASSWORD, "greeting": "hello" },
+        "sensitive-variables": ["password"],
+        "builders": [{ "type": "null", "name": "app", "communicator": "none" }],
+        "provisioners": [provisioner],
+    });
+    let path = Path::new("images/app/template.json");
+    let template = Template::parse(path, serde_json::to_string_pretty(&template).unwrap())?;
+    let user_variables: IndexMap<String, String> = [
+        ("password".to_string(), PASSWORD.to_string()),
+        ("greeting".to_string(), "hello".to_string()),
+    ]
+    .into_iter()
+    .collect();
+    let data = BTreeMap::new();
+    let pwd = pwd.display().to_string();
+    let ctx = Context {
+        user_variables: &user_variables,
+        env: None,
+        build_name: Some("app"),
+        build_type: Some("null"),
+        template_dir: "images/app",
+        pwd: &pwd,
+        data: &data,
+        volatile: &Volatile::Placeholder,
+    };
+    let secrets = Secrets::new([PASSWORD.to_string()]);
+    let build = BuildContext {
+        template: &template,
+        raw_build_name: "app",
+        ctx: &ctx,
+        secrets: &secrets,
+    };
+    ProvisionerStep::from_block(&build, "provisioners[0]", &template.provisioners[0])
+}
+
+#[tokio::test]
+async fn inline_commands_see_environment_vars_and_stream_their_output() {
+    let w = World::start().await;
+    let (result, lines) = w
+        .run(json!({
+            "type": "shell",
+            "environment_vars": ["GREETING={{user `greeting`}}, it's me", "EMPTY="],
+            "inline": [
+                format!("echo \"$GREETING|$EMPTY|$PACKER_BUILD_NAME|$PACKER_BUILDER_TYPE\" > {}", w.at("env")),
+                "echo to-stdout",
+                "echo to-stderr >&2",
+            ],
+        }))
+        .await;
+    result.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(w.read("env"), "hello, it's me||app|null\n");
+    assert!(lines.contains(&"out: to-stdout".to_string()), "{lines:?}");
+    assert!(lines.contains(&"err: to-stderr".to_string()), "{lines:?}");
+    assert_eq!(
+        lines[0],
+        "imgs: Provisioning with shell script: inline script"
+    );
+}
+
+#[tokio::test]
+async fn a_script_and_a_list_of_scripts_run_in_order() {
+    let w = World::start().await;
+    let log = w.at("log");
+    w.write("one.sh", &format!("#!/bin/sh\necho one >> {log}\n"));
+    // Windows line endings are converted, as Packer does unless `binary` is set.
+    w.write("two.sh", &format!("#!/bin/sh\r\necho two >> {log}\r\n"));
+    let (result, _) = w
+        .run(json!({ "type": "shell", "scripts": ["one.sh", "two.sh"] }))
+        .await;
+    result.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(w.read("log"), "one\ntwo\n");
+
+    let (result, lines) = w.run(json!({ "type": "shell", "script": "one.sh" })).await;
+    result.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(w.read("log"), "one\ntwo\none\n");
+    assert_eq!(lines[0], "imgs: Provisioning with shell script: one.sh");
+}
+
+#[tokio::test]
+async fn execute_command_gets_vars_and_path() {
+    let w = World::start().await;
+    let out = w.at("out");
+    w.write("args.sh", &format!("echo \"$1 $FOO $0\" > {out}\n"));
+    let remote = w.at("remote-args.sh");
+    let (result, lines) = w
+        .run(json!({
+            "type": "shell",
+            "script": "args.sh",
+            "environment_vars": ["FOO=bar"],
+            "remote_path": remote,
+            "execute_command": "echo running; {{.Vars}} sh {{.Path}} first",
+        }))
+        .await;
+    result.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(w.read("out"), format!("first bar {remote}\n"));
+    assert!(lines.contains(&"out: running".to_string()), "{lines:?}");
+    // Cleaned up after it ran.
+    assert!(!Path::new(&remote).exists());
+}
+
+#[tokio::test]
+async fn exit_codes_are_judged_by_valid_exit_codes() {
+    let w = World::start().await;
+    w.write("fail.sh", "#!/bin/sh\necho about to fail\nexit 3\n");
+    let (result, _) = w
+        .run(json!({ "type": "shell", "script": "fail.sh", "valid_exit_codes": [0, 3] }))
+        .await;
+    result.unwrap_or_else(|e| panic!("{e}"));
+
+    let (result, lines) = w.run(json!({ "type": "shell", "script": "fail.sh" })).await;
+    let err = result.unwrap_err();
+    insta::assert_snapshot!(err.to_string(), @"script `fail.sh` exited with status 3 (valid: 0)");
+    insta::assert_snapshot!(err.hint().unwrap(), @"the script's output above says why; if that status means success, add it to `valid_exit_codes`");
+    assert!(
+        lines.contains(&"out: about to fail".to_string()),
+        "{lines:?}"
+    );
+}
+
+#[tokio::test]
+async fn skip_clean_leaves_the_script_on_the_machine() {
+    let w = World::start().await;
+    let kept = w.at("kept.sh");
+    let (result, _) = w
+        .run(
+            json!({ "type": "shell", "inline": ["true"], "remote_path": kept, "skip_clean": true }),
+        )
+        .await;
+    result.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(w.read("kept.sh"), "#!/bin/sh -e\ntrue\n");
+
+    let removed = w.at("removed.sh");
+    let (result, _) = w
+        .run(json!({ "type": "shell", "inline": ["test -x {{user `greeting`}} || true"], "remote_folder": w.dir.path(), "remote_file": "removed.sh" }))
+        .await;
+    result.unwrap_or_else(|e| panic!("{e}"));
+    assert!(!Path::new(&removed).exists());
+}
+
+#[tokio::test]
+async fn directories_upload_with_and_without_a_trailing_slash_and_files_download() {
+    let w = World::start().await;
+    w.write("site/index.html", "<h1>hi</h1>\n");
+    w.write("site/css/main.css", "body {}\n");
+    std::fs::create_dir_all(w.path("a")).unwrap();
+    std::fs::create_dir_all(w.path("b")).unwrap();
+
+    let (result, lines) = w
+        .run(json!({ "type": "file", "source": "site", "destination": w.at("a") }))
+        .await;
+    result.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(w.read("a/site/css/main.css"), "body {}\n");
+    assert_eq!(lines, [format!("imgs: Uploading site => {}", w.at("a"))]);
+
+    let (result, _) = w
+        .run(json!({ "type": "file", "source": "site/", "destination": w.at("b") }))
+        .await;
+    result.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(w.read("b/index.html"), "<h1>hi</h1>\n");
+    assert!(!w.path("b/site").exists());
+
+    let (result, _) = w
+        .run(json!({
+            "type": "file",
+            "direction": "download",
+            "source": w.at("a/site/index.html"),
+            "destination": "fetched/",
+        }))
+        .await;
+    result.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(w.read("fetched/index.html"), "<h1>hi</h1>\n");
+
+    let (result, _) = w
+        .run(json!({ "type": "file", "source": "missing", "destination": w.at("a") }))
+        .await;
+    insta::assert_snapshot!(result.unwrap_err().to_string(), @"cannot upload `missing`: it does not exist");
+}
+
+#[tokio::test]
+async fn a_step_that_runs_too_long_is_stopped_with_its_timeout_named() {
+    let w = World::start().await;
+    let (result, _) = w
+        .run(json!({ "type": "shell", "inline": ["sleep 3"], "timeout": "300ms" }))
+        .await;
+    let err = result.unwrap_err();
+    insta::assert_snapshot!(err.to_string(), @"provisioner `shell` (provisioners[0]) did not finish within its timeout of 300ms");
+}
+
+#[tokio::test]
+async fn max_retries_runs_a_failed_step_again() {
+    let w = World::start().await;
+    let marker = w.at("marker");
+    let flaky = json!({
+        "type": "shell",
+        "inline": [format!("if [ -e {marker} ]; then exit 0; fi"), format!("touch {marker}"), "exit 1"],
+        "max_retries": 2,
+    });
+    let (result, lines) = w.run(flaky).await;
+    result.unwrap_or_else(|e| panic!("{e}"));
+    let retries: Vec<&String> = lines.iter().filter(|l| l.contains("retrying")).collect();
+    insta::assert_snapshot!(retries[0], @"imgs: provisioner failed: script `inline script` exited with status 1 (valid: 0); retrying (2 tries left)");
+    assert_eq!(retries.len(), 1);
+
+    let (result, lines) = w
+        .run(json!({ "type": "shell", "inline": ["exit 4"], "max_retries": "{{user `greeting` | len}}" }))
+        .await;
+    assert!(result.is_err());
+    // `len "hello"` is 5 retries after the first try.
+    assert_eq!(lines.iter().filter(|l| l.contains("retrying")).count(), 5);
+}
+
+#[tokio::test]
+async fn sensitive_values_never_reach_the_output() {
+    let w = World::start().await;
+    let (result, lines) = w
+        .run(json!({
+            "type": "shell",
+            "environment_vars": ["PASSWORD={{user `password`}}"],
+            "inline": ["echo \"the secret is $PASSWORD\"", "echo \"$PASSWORD\" >&2", "exit 9"],
+        }))
+        .await;
+    let err = result.unwrap_err().to_string();
+    assert!(
+        lines.contains(&"out: the secret is <sensitive>".to_string()),
+        "{lines:?}"
+    );
+    assert!(lines.contains(&"err: <sensitive>".to_string()), "{lines:?}");
+    assert!(!lines.iter().any(|l| l.contains(PASSWORD)), "{lines:?}");
+    assert!(!err.contains(PASSWORD));
+}
+
+#[test]
+fn settings_problems_are_located_diagnostics() {
+    let dir = tempfile::tempdir().unwrap();
+    let unknown = step_in(
+        dir.path(),
+        json!({ "type": "shell", "inlin": ["true"], "inline": ["true"] }),
+    )
+    .unwrap_err();
+    insta::assert_snapshot!(unknown.to_string(), @r"
+    error: unknown key `inlin` in provisioner `shell`
+      --> images/app/template.json:19:7
+      = key: provisioners[0].inlin
+      = hint: did you mean `inline`?
+    ");
+    let unsupported = step_in(
+        dir.path(),
+        json!({ "type": "shell", "inline": ["true"], "use_env_var_file": true }),
+    )
+    .unwrap_err();
+    insta::assert_snapshot!(unsupported.to_string(), @r"
+    error: not supported yet: use_env_var_file
+      --> images/app/template.json:22:27
+      = key: provisioners[0].use_env_var_file
+      = hint: leave it out: {{.Vars}} in `execute_command` passes the environment
+    ");
+    let empty = step_in(dir.path(), json!({ "type": "shell" })).unwrap_err();
+    insta::assert_snapshot!(empty.to_string(), @r"
+    error: the shell provisioner has nothing to run
+      --> images/app/template.json:17:5
+      = key: provisioners[0].inline
+      = hint: add `inline` commands, a `script` or a list of `scripts`
+    ");
+    let other = step_in(
+        dir.path(),
+        json!({ "type": "ansible", "playbook_file": "x.yml" }),
+    )
+    .unwrap_err();
+    insta::assert_snapshot!(other.to_string(), @r"
+    error: provisioner type `ansible` is not supported yet
+      --> images/app/template.json:17:5
+      = key: provisioners[0]
+      = hint: imgs runs the `shell` and `file` provisioners
+    ");
+    let file = step_in(
+        dir.path(),
+        json!({ "type": "file", "direction": "sideways" }),
+    )
+    .unwrap_err();
+    insta::assert_snapshot!(file.to_string(), @r"
+    error: direction `sideways` is invalid
+      --> images/app/template.json:19:20
+      = key: provisioners[0].direction
+      = hint: use `upload` (the default) or `download`
+    error: the file provisioner needs a `source`
+      --> images/app/template.json:17:5
+      = key: provisioners[0].source
+      = hint: name a file or directory in `source`, or several in `sources`
+    error: the file provisioner needs a `destination`
+      --> images/app/template.json:17:5
+      = key: provisioners[0].destination
+    ");
+}
