@@ -1,0 +1,169 @@
+//! The build's disk, made in a temporary directory beside `output_directory` and renamed into place only
+//! after a clean shutdown: a failed or interrupted build leaves no partial output, and the rename is
+//! atomic because both directories share a parent (and so a filesystem).
+//!
+//! With `use_backing_file` the disk is a qcow2 layer whose backing file is the source by its absolute
+//! path (`qemu-img create -b ABS -F FORMAT`; the `-F` Packer 1.6.6 leaves out and current qemu-img
+//! requires). Absolute rather than relative to the output: the layer keeps working when the output
+//! directory is renamed or copied elsewhere on the machine, which relative paths would break; moving
+//! the whole cache to another machine needs a rebase either way. Without it the disk is a full copy
+//! (`qemu-img convert`).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use tempfile::TempDir;
+
+use crate::config::QemuConfig;
+use crate::error::QemuError;
+
+/// A disk being built: removed with its directory when dropped, unless [`StagedDisk::publish`] ran.
+pub struct StagedDisk {
+    dir: TempDir,
+    pub path: PathBuf,
+    output_directory: PathBuf,
+}
+
+impl StagedDisk {
+    /// Checks the source and makes the disk. Reads the whole source when a checksum is given.
+    pub fn create(config: &QemuConfig) -> Result<StagedDisk, QemuError> {
+        let source = &config.source;
+        if !source.is_file() {
+            return Err(QemuError::SourceMissing(source.clone()));
+        }
+        config.checksum.verify(source)?;
+        let output = &config.output_directory;
+        if output.exists() {
+            return Err(QemuError::OutputExists(output.clone()));
+        }
+        let parent = match output.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        fs::create_dir_all(&parent).map_err(|err| io("create", &parent, err))?;
+        let name = output
+            .file_name()
+            .map_or("output".into(), |n| n.to_string_lossy().into_owned());
+        let dir = tempfile::Builder::new()
+            .prefix(&format!(".{name}.partial-"))
+            .tempdir_in(&parent)
+            .map_err(|err| io("create a temporary directory in", &parent, err))?;
+        let path = dir.path().join(&config.vm_name);
+        let format = config.format.name();
+
+        if config.use_backing_file {
+            let backing = fs::canonicalize(source).map_err(|err| io("resolve", source, err))?;
+            let backing_format = image_format(&backing)?;
+            qemu_img(
+                Command::new("qemu-img")
+                    .args(["create", "-q", "-f", "qcow2", "-b"])
+                    .arg(&backing)
+                    .args(["-F", &backing_format])
+                    .arg(&path),
+            )?;
+        } else {
+            qemu_img(
+                Command::new("qemu-img")
+                    .args(["convert", "-O", format])
+                    .arg(source)
+                    .arg(&path),
+            )?;
+        }
+        if let Some(size) = config.disk_size
+            && size > virtual_size(&path)?
+        {
+            qemu_img(
+                Command::new("qemu-img")
+                    .args(["resize", "-q", "-f", format])
+                    .arg(&path)
+                    .arg(size.to_string()),
+            )?;
+        }
+        Ok(StagedDisk {
+            dir,
+            path,
+            output_directory: output.clone(),
+        })
+    }
+
+    /// The temporary directory, for files that must vanish with the disk (the console log).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Moves the disk's directory to `output_directory`, keeping only the disk; returns the disk's path.
+    pub fn publish(self, keep: &Path) -> Result<PathBuf, QemuError> {
+        for entry in fs::read_dir(self.dir.path()).map_err(|e| io("read", self.dir.path(), e))? {
+            let entry = entry.map_err(|e| io("read", self.dir.path(), e))?;
+            if entry.path() != keep {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+        let name = self
+            .path
+            .file_name()
+            .expect("the disk has a name")
+            .to_owned();
+        let dir = self.dir.keep();
+        if let Err(err) = fs::rename(&dir, &self.output_directory) {
+            let _ = fs::remove_dir_all(&dir);
+            return Err(io("move the disk to", &self.output_directory, err));
+        }
+        Ok(self.output_directory.join(name))
+    }
+}
+
+fn io(action: &'static str, path: &Path, err: std::io::Error) -> QemuError {
+    QemuError::Io {
+        action,
+        path: path.to_path_buf(),
+        reason: err.to_string(),
+    }
+}
+
+/// Runs qemu-img; its stderr is the reason when it fails.
+fn qemu_img(cmd: &mut Command) -> Result<String, QemuError> {
+    let shown = format!(
+        "qemu-img {}",
+        cmd.get_args()
+            .map(|a| a.to_string_lossy())
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let output = cmd.output().map_err(|err| QemuError::Command {
+        command: shown.clone(),
+        reason: format!("cannot start it: {err} (install qemu-utils)"),
+    })?;
+    if !output.status.success() {
+        return Err(QemuError::Command {
+            command: shown,
+            reason: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// `qemu-img info --output=json` of a disk.
+pub fn image_info(path: &Path) -> Result<serde_json::Value, QemuError> {
+    let text = qemu_img(
+        Command::new("qemu-img")
+            .args(["info", "--output=json"])
+            .arg(path),
+    )?;
+    serde_json::from_str(&text).map_err(|err| QemuError::Command {
+        command: format!("qemu-img info --output=json {}", path.display()),
+        reason: format!("unreadable output: {err}"),
+    })
+}
+
+fn image_format(path: &Path) -> Result<String, QemuError> {
+    Ok(image_info(path)?["format"]
+        .as_str()
+        .unwrap_or("qcow2")
+        .to_string())
+}
+
+fn virtual_size(path: &Path) -> Result<u64, QemuError> {
+    Ok(image_info(path)?["virtual-size"].as_u64().unwrap_or(0))
+}

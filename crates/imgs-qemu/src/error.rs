@@ -1,0 +1,98 @@
+//! What can go wrong making the disk and running the machine, worded so a person knows what to do.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use imgs_diagnostic::Diagnostics;
+use imgs_ssh::SshError;
+
+use crate::checksum::ChecksumError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum QemuError {
+    #[error("the source disk `{}` does not exist", .0.display())]
+    SourceMissing(PathBuf),
+    #[error(transparent)]
+    Checksum(#[from] ChecksumError),
+    #[error("the output directory `{}` already exists", .0.display())]
+    OutputExists(PathBuf),
+    #[error("no free port for SSH between {min} and {max} on 127.0.0.1")]
+    PortsExhausted { min: u16, max: u16 },
+    #[error("`{command}` failed: {reason}")]
+    Command { command: String, reason: String },
+    #[error("{0}")]
+    QemuArgs(String),
+    #[error("cannot {action} `{}`: {reason}", .path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        reason: String,
+    },
+    #[error("qemu exited ({status}) before the guest answered SSH; last console lines:\n{console}")]
+    QemuExited { status: String, console: String },
+    #[error(
+        "the guest did not answer SSH on {address} within {}: {last_error}; qemu process stopped; last console lines:\n{console}",
+        seconds(*.timeout)
+    )]
+    SshTimeout {
+        address: String,
+        timeout: Duration,
+        last_error: String,
+        console: String,
+    },
+    #[error(transparent)]
+    Ssh(SshError),
+    #[error(
+        "the guest did not power off within {} of `{command}`; qemu was killed and the disk discarded; last console lines:\n{console}",
+        seconds(*.timeout)
+    )]
+    ShutdownTimeout {
+        command: String,
+        timeout: Duration,
+        console: String,
+    },
+    #[error("qemu exited with {status} while shutting down; the disk was discarded")]
+    ShutdownFailed { status: String },
+    #[error(transparent)]
+    Config(#[from] Diagnostics),
+    #[error("cancelled")]
+    Cancelled,
+}
+
+impl QemuError {
+    /// What a person can do about it.
+    pub fn hint(&self) -> Option<String> {
+        let hint = match self {
+            QemuError::SourceMissing(_) => {
+                "check `iso_url`; for the example workspace run `cargo xtask base-image` first"
+            }
+            QemuError::Checksum(ChecksumError::Mismatch { .. }) => {
+                "the source disk changed or `iso_checksum` is out of date; fix whichever is wrong"
+            }
+            QemuError::OutputExists(_) => "remove it, or set `output_directory` to another path",
+            QemuError::PortsExhausted { .. } => {
+                "widen `host_port_min`..`host_port_max`, or stop what listens on those ports"
+            }
+            QemuError::SshTimeout { .. } => {
+                "the console lines show how far the guest got; check that it starts sshd and that \
+                 `ssh_username`/`ssh_private_key_file` can log in, or raise `ssh_timeout`"
+            }
+            QemuError::ShutdownTimeout { .. } => {
+                "check `shutdown_command` (it must power the guest off, e.g. `sudo systemctl poweroff`), \
+                 or raise `shutdown_timeout`"
+            }
+            QemuError::Ssh(err) => return err.hint(),
+            _ => return None,
+        };
+        Some(hint.to_string())
+    }
+}
+
+/// `30 s`, `1.5 s`: short and exact enough for a timeout.
+fn seconds(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
+    }
+}
