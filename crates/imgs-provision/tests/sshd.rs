@@ -381,3 +381,45 @@ fn settings_problems_are_located_diagnostics() {
       = key: provisioners[0].destination
     ");
 }
+
+#[tokio::test]
+async fn an_expected_disconnect_is_not_a_failure() {
+    // Killing the per-connection sshd process drops the connection under the running script, as a
+    // reboot would.
+    let drop_connection = "kill -KILL $PPID";
+    let w = World::start().await;
+    let (result, lines) = w
+        .run(json!({ "type": "shell", "inline": [drop_connection], "expect_disconnect": true }))
+        .await;
+    result.unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        lines.last().unwrap().contains("disconnected, as expected"),
+        "{lines:?}"
+    );
+
+    let w = World::start().await;
+    let (result, _) = w
+        .run(json!({ "type": "shell", "inline": [drop_connection] }))
+        .await;
+    let err = result.unwrap_err();
+    insta::assert_snapshot!(err.to_string(), @"script `inline script` lost its connection before it finished");
+    insta::assert_snapshot!(err.hint().unwrap(), @r#"if the script reboots the machine, set `"expect_disconnect": true` on this provisioner"#);
+}
+
+#[tokio::test]
+async fn cancelling_stops_a_running_step() {
+    let w = World::start().await;
+    let step = w.step(json!({ "type": "shell", "inline": ["sleep 3"], "pause_before": "10ms" }));
+    let cancel = CancellationToken::new();
+    let mut lines = Vec::new();
+    let mut output = |_: Stream, line: &str| lines.push(line.to_string());
+    let run = run_provisioner(&w.session, &step, &mut output, &cancel);
+    let canceller = async {
+        // Most likely while the script runs; earlier (during the pause) must cancel just as well.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        cancel.cancel();
+    };
+    let (result, ()) = tokio::join!(run, canceller);
+    assert_eq!(result, Err(ProvisionError::Cancelled));
+    assert_eq!(lines[0], "Pausing 10ms before the next provisioner...");
+}

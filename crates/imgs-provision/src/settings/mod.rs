@@ -6,6 +6,10 @@
 //! `{{.Vars}}` and `{{.Path}}`). The rendered values are then decoded weakly, as Packer's decoder does
 //! (a number for a string, `"a,b"` for a list). Problems come back as diagnostics located in the template.
 
+// Diagnostics are large, but they are made only on the way out and gathered into a list; boxing
+// each one would buy nothing.
+#![allow(clippy::result_large_err)]
+
 mod decode;
 mod file;
 mod shell;
