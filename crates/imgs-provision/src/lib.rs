@@ -7,10 +7,13 @@
 //! 2. [`run_provisioner`] runs the step: `pause_before`, `timeout`, `max_retries`, cancellation, and
 //!    output with the values of sensitive variables masked as `<sensitive>`.
 //!
-//! The communicator is a trait so any builder can provide one; [`imgs_ssh::SshSession`] implements it.
+//! The communicator is a trait so any builder can provide one. [`imgs_ssh::SshSession`] implements
+//! it, and [`ReconnectingSsh`] wraps SSH so that a provisioner that reboots the machine does not
+//! strand the ones after it.
 
 mod communicator;
 mod error;
+mod reconnect;
 mod run;
 mod secrets;
 mod settings;
@@ -20,6 +23,7 @@ pub use communicator::{
     Communicator, CommunicatorError, CommunicatorErrorKind, ExitStatus, OnLine, Stream,
 };
 pub use error::ProvisionError;
+pub use reconnect::ReconnectingSsh;
 pub use run::run_provisioner;
 pub use secrets::{MASK, Secrets};
 pub use settings::{

@@ -43,7 +43,7 @@ impl Communicator for SshSession {
     }
 }
 
-fn communicator_error(err: SshError) -> CommunicatorError {
+pub(crate) fn communicator_error(err: SshError) -> CommunicatorError {
     let kind = match &err {
         // The session opens a channel per command: failing to do so means the machine is not (or no
         // longer) reachable, which a reboot explains.

@@ -310,3 +310,26 @@ async fn cancelling_stops_a_running_step() {
     assert_eq!(result, Err(ProvisionError::Cancelled));
     assert_eq!(lines[0], "Pausing 10ms before the next provisioner...");
 }
+
+#[tokio::test]
+async fn after_an_expected_disconnect_the_next_step_connects_again() {
+    let w = World::start().await;
+    let config = imgs_ssh::SshConfig::from_settings(&w.server.settings()).unwrap();
+    let comm = imgs_provision::ReconnectingSsh::connect(config, CancellationToken::new())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let cancel = CancellationToken::new();
+    let mut output = |_: Stream, _: &str| {};
+    let reboot = w.step(
+        json!({ "type": "shell", "inline": ["kill -KILL $PPID"], "expect_disconnect": true }),
+    );
+    run_provisioner(&comm, &reboot, &mut output, &cancel)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let after =
+        w.step(json!({ "type": "shell", "inline": [format!("echo back > {}", w.at("after"))] }));
+    run_provisioner(&comm, &after, &mut output, &cancel)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(w.read("after"), "back\n");
+}
