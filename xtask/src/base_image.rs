@@ -13,17 +13,19 @@
 //! half-written disk where the templates look. A stamp file beside the disk records the inputs (recipe
 //! version, suite, package list, public key); an unchanged stamp means there is nothing to do.
 
-use std::ffi::OsString;
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs;
 use std::io;
-use std::net::TcpListener;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use imgs_qemu::{QemuConfig, QemuError, QemuMachine};
+use imgs_ssh::Stream;
+use tokio_util::sync::CancellationToken;
 
 use crate::{repo_root, run as run_command, setup};
 
@@ -638,109 +640,77 @@ fn work_dir_pid(name: &str) -> Option<u32> {
 // ---------------------------------------------------------------------------------------------------
 // Booting the disk once
 
-/// A qemu process, killed by its PID when this value is dropped, whichever way the check ends.
-struct RunningVm(Child);
-
-impl Drop for RunningVm {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-        }
-        let _ = self.0.wait();
-    }
+/// The qemu builder's settings for the check: a throw-away layer on the staged disk (so the disk itself
+/// is never written), booted directly from the kernel and initrd beside it, as the templates boot it.
+fn verify_settings(staged: &Path, key: &Path, work: &Path) -> BTreeMap<String, serde_json::Value> {
+    let settings = serde_json::json!({
+        "iso_url": staged.join(DISK),
+        "iso_checksum": "none",
+        "disk_image": true,
+        "use_backing_file": true,
+        "accelerator": "tcg",
+        "cpus": 2,
+        "memory": 1024,
+        "headless": true,
+        "output_directory": work.join("verify"),
+        "vm_name": "verify.qcow2",
+        "qemuargs": [
+            ["-kernel", staged.join(KERNEL)],
+            ["-initrd", staged.join(INITRD)],
+            ["-append", KERNEL_APPEND],
+        ],
+        "ssh_username": BUILD_USER,
+        "ssh_private_key_file": key,
+        "ssh_timeout": format!("{}s", SSH_TIMEOUT.as_secs()),
+        "shutdown_command": "sudo -n systemctl poweroff",
+        "shutdown_timeout": format!("{}s", POWEROFF_TIMEOUT.as_secs()),
+    });
+    serde_json::from_value(settings).expect("an object of settings")
 }
 
-fn qemu_args(disk: &Path, kernel: &Path, initrd: &Path, ssh_port: u16) -> Vec<OsString> {
-    // A comma inside a -drive value must be doubled.
-    let drive = format!(
-        "file={},if=virtio,format=qcow2",
-        disk.to_string_lossy().replace(',', ",,")
-    );
-    let mut args: Vec<OsString> = [
-        "-accel",
-        "tcg",
-        "-cpu",
-        "max",
-        "-m",
-        "1024",
-        "-smp",
-        "2",
-        "-nographic",
-        "-snapshot",
-        "-drive",
-    ]
-    .iter()
-    .map(OsString::from)
-    .collect();
-    args.push(drive.into());
-    args.extend(["-kernel".into(), kernel.as_os_str().to_owned()]);
-    args.extend(["-initrd".into(), initrd.as_os_str().to_owned()]);
-    args.extend(["-append".into(), KERNEL_APPEND.into()]);
-    args.extend([
-        "-netdev".into(),
-        format!("user,id=net0,hostfwd=tcp:127.0.0.1:{ssh_port}-:22").into(),
-        "-device".into(),
-        "virtio-net-pci,netdev=net0".into(),
-    ]);
-    args
-}
-
-/// Boot the staged disk under TCG (`-snapshot`: nothing is written to it), log in as the build user,
-/// check sudo and the release, power off.
+/// Boot the staged disk under TCG, log in as the build user, check sudo and the release, power off.
 fn verify_boots(staged: &Path, key: &Path, work: &Path, steps: &mut Steps) -> Result<()> {
-    let port = free_port()?;
-    let console_path = work.join("console.log");
-    let console = fs::File::create(&console_path)?;
-    // setpriv execs qemu (same PID) with a parent-death signal, so qemu also ends when this process is
-    // killed outright (SIGKILL, a CI timeout) and no destructor runs.
-    let mut qemu = Command::new("setpriv");
-    qemu.args(["--pdeathsig", "KILL", "--", "qemu-system-x86_64"]);
-    qemu.args(qemu_args(
-        &staged.join(DISK),
-        &staged.join(KERNEL),
-        &staged.join(INITRD),
-        port,
-    ))
-    .stdin(Stdio::null())
-    .stdout(console.try_clone()?)
-    .stderr(console);
-    println!("base-image: booting the disk under qemu (TCG), SSH forwarded from 127.0.0.1:{port}");
-    let mut vm = RunningVm(
-        qemu.spawn()
-            .context("cannot start qemu-system-x86_64 through setpriv")?,
-    );
-    let console_tail = || tail(&console_path, 25);
-
-    let os_release = steps.time("boot to SSH", || {
-        let deadline = Instant::now() + SSH_TIMEOUT;
-        loop {
-            if let Some(status) = vm.0.try_wait()? {
-                bail!(
-                    "qemu exited ({status}) before the guest answered SSH; console:\n{}",
-                    console_tail()
-                );
-            }
-            let output = ssh(key, port, "sudo -n true && cat /etc/os-release").output()?;
-            if output.status.success() {
-                break Ok(String::from_utf8_lossy(&output.stdout).into_owned());
-            }
-            if Instant::now() >= deadline {
-                bail!(
-                    "the guest did not let `{BUILD_USER}` log in and sudo within {} s (last ssh error: {}); console:\n{}",
-                    SSH_TIMEOUT.as_secs(),
-                    String::from_utf8_lossy(&output.stderr).trim(),
-                    console_tail()
-                );
-            }
-            std::thread::sleep(Duration::from_secs(1));
-        }
+    let config = QemuConfig::from_settings(&verify_settings(staged, key, work), "base-image")
+        .map_err(|problems| anyhow::anyhow!("{problems}"))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let qemu_error = |err: QemuError| match err.hint() {
+        Some(hint) => anyhow::anyhow!("{err}\nhint: {hint}"),
+        None => anyhow::anyhow!("{err}"),
+    };
+    println!("base-image: booting the disk under qemu (TCG) on a throw-away layer");
+    let machine = steps.time("boot to SSH", || {
+        runtime
+            .block_on(QemuMachine::start(&config, CancellationToken::new()))
+            .map_err(qemu_error)
     })?;
-    let pretty_name = os_release
+
+    let mut stdout = String::new();
+    let mut stderr = String::new();
+    let status = runtime.block_on(machine.session().exec(
+        "sudo -n true && cat /etc/os-release",
+        |stream, line| {
+            let out = match stream {
+                Stream::Stdout => &mut stdout,
+                Stream::Stderr => &mut stderr,
+            };
+            out.push_str(line);
+            out.push('\n');
+        },
+    ))?;
+    if !status.success() {
+        bail!(
+            "`{BUILD_USER}` logged in but could not sudo ({status:?}): {}",
+            stderr.trim()
+        );
+    }
+    let pretty_name = stdout
         .lines()
         .find_map(|line| line.strip_prefix("PRETTY_NAME="))
         .map(|name| name.trim_matches('"').to_string());
-    if !os_release.contains(&format!("VERSION_CODENAME={SUITE}")) {
-        bail!("the guest is not Debian {SUITE}; its /etc/os-release says:\n{os_release}");
+    if !stdout.contains(&format!("VERSION_CODENAME={SUITE}")) {
+        bail!("the guest is not Debian {SUITE}; its /etc/os-release says:\n{stdout}");
     }
     println!(
         "base-image: `{BUILD_USER}` logged in and ran sudo on {}",
@@ -748,80 +718,9 @@ fn verify_boots(staged: &Path, key: &Path, work: &Path, steps: &mut Steps) -> Re
     );
 
     steps.time("power off", || {
-        // The connection drops as the guest goes down, so ssh's own status says nothing.
-        let _ = ssh(key, port, "sudo -n systemctl poweroff").output();
-        let deadline = Instant::now() + POWEROFF_TIMEOUT;
-        while Instant::now() < deadline {
-            if vm.0.try_wait()?.is_some() {
-                return Ok(());
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        bail!(
-            "the guest did not power off within {} s of `systemctl poweroff`; console:\n{}",
-            POWEROFF_TIMEOUT.as_secs(),
-            console_tail()
-        )
+        runtime.block_on(machine.shutdown()).map_err(qemu_error)?;
+        Ok(())
     })
-}
-
-fn ssh(key: &Path, port: u16, remote_command: &str) -> Command {
-    let mut cmd = Command::new("ssh");
-    cmd.arg("-i")
-        .arg(key)
-        .args(["-p", &port.to_string()])
-        // A fresh guest on a reused port: there is no host key worth remembering or checking.
-        .args([
-            "-o",
-            "StrictHostKeyChecking=no",
-            "-o",
-            "UserKnownHostsFile=/dev/null",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "IdentitiesOnly=yes",
-            "-o",
-            "ConnectTimeout=5",
-            "-o",
-            "LogLevel=ERROR",
-        ])
-        .arg(format!("{BUILD_USER}@127.0.0.1"))
-        .arg(remote_command)
-        .stdin(Stdio::null());
-    cmd
-}
-
-/// A loopback port nobody listens on now (qemu binds it a moment later).
-fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-/// The last lines of the guest's console, without systemd's colour codes (they garble an error message).
-fn tail(path: &Path, lines: usize) -> String {
-    let text = fs::read(path).unwrap_or_default();
-    let text = without_ansi_escapes(&String::from_utf8_lossy(&text));
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
-}
-
-/// `text` without CSI sequences (`ESC [ parameters final-byte`).
-fn without_ansi_escapes(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' && chars.peek() == Some(&'[') {
-            chars.next();
-            // Parameter and intermediate bytes, up to and including the final byte (@ to ~).
-            for c in chars.by_ref() {
-                if ('@'..='~').contains(&c) {
-                    break;
-                }
-            }
-        } else if c != '\r' {
-            out.push(c);
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -1087,13 +986,19 @@ deb http://plain.example/debian-security bookworm-security main
     }
 
     #[test]
-    fn console_text_loses_colour_codes_and_carriage_returns() {
-        let line =
-            "[\u{1b}[0;32m  OK  \u{1b}[0m] Mounted \u{1b}[0;1;39mdev-mqueue.mount\u{1b}[0m.\r\n";
-        assert_eq!(
-            without_ansi_escapes(line),
-            "[  OK  ] Mounted dev-mqueue.mount.\n"
+    fn verify_boots_a_layer_of_the_staged_disk_directly() {
+        let settings = verify_settings(
+            Path::new("/w/out"),
+            Path::new("/c/id_ed25519"),
+            Path::new("/w"),
         );
+        let config = QemuConfig::from_settings(&settings, "base-image").unwrap();
+        assert!(config.use_backing_file);
+        assert_eq!(config.source, Path::new("/w/out").join(DISK));
+        assert_eq!(config.output_disk(), Path::new("/w/verify/verify.qcow2"));
+        assert_eq!(config.qemuargs[2], ["-append", KERNEL_APPEND]);
+        assert_eq!(config.ssh_timeout, SSH_TIMEOUT);
+        assert_eq!(config.shutdown_timeout, POWEROFF_TIMEOUT);
     }
 
     #[test]
@@ -1101,28 +1006,5 @@ deb http://plain.example/debian-security bookworm-security main
         assert_eq!(work_dir_pid(".base-image-4242-Ab3xYz"), Some(4242));
         assert_eq!(work_dir_pid(".base-image-Ab3xYz"), None);
         assert_eq!(work_dir_pid("base-image"), None);
-    }
-
-    #[test]
-    fn qemu_boots_the_disk_directly_with_ssh_forwarded_on_loopback() {
-        let args = qemu_args(
-            Path::new("/c/a,b.qcow2"),
-            Path::new("/c/vmlinuz"),
-            Path::new("/c/initrd.img"),
-            2222,
-        );
-        let args: Vec<String> = args
-            .iter()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect();
-        let joined = args.join(" ");
-        assert!(
-            joined.starts_with("-accel tcg -cpu max -m 1024"),
-            "{joined}"
-        );
-        assert!(args.contains(&"-snapshot".to_string()));
-        assert!(args.contains(&"file=/c/a,,b.qcow2,if=virtio,format=qcow2".to_string()));
-        assert!(joined.contains(&format!("-append {KERNEL_APPEND}")));
-        assert!(args.contains(&"user,id=net0,hostfwd=tcp:127.0.0.1:2222-:22".to_string()));
     }
 }
