@@ -2,8 +2,9 @@
 //!
 //! 1. [`ProvisionerStep::from_block`] reads a template's provisioner block for one build: its
 //!    configuration (with the build's `override`) rendered with the build's template context, decoded
-//!    as Packer decodes it, with Packer's defaults; problems are located diagnostics. Options Packer
-//!    knows but imgs does not implement are a "not supported yet: KEY" error.
+//!    as Packer decodes it, with Packer's defaults; problems are located diagnostics. Every option
+//!    Packer 1.6.6 gives these two provisioners is implemented; other provisioner types, and wildcard
+//!    download sources, are a "not supported yet" error.
 //! 2. [`run_provisioner`] runs the step: `pause_before`, `timeout`, `max_retries`, cancellation, and
 //!    output with the values of sensitive variables masked as `<sensitive>`.
 //!
@@ -27,8 +28,8 @@ pub use reconnect::ReconnectingSsh;
 pub use run::run_provisioner;
 pub use secrets::{MASK, Secrets};
 pub use settings::{
-    BuildContext, Direction, FileSettings, LocalPath, ProvisionerStep, Settings, ShellScript,
-    ShellSettings,
+    BuildContext, Direction, EnvVarFile, FileSettings, LocalPath, ProvisionerStep, Settings,
+    ShellScript, ShellSettings,
 };
 
 #[cfg(test)]

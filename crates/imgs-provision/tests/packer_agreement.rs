@@ -74,9 +74,16 @@ fn tree(dir: &Path) -> Vec<String> {
 #[tokio::test]
 async fn scripts_see_the_same_environment_and_output_is_masked_alike() {
     let w = World::start().await;
+    for use_env_var_file in [false, true] {
+        same_environment(&w, use_env_var_file).await;
+    }
+}
+
+async fn same_environment(w: &World, use_env_var_file: bool) {
     let env_file = w.at("env");
     let provisioner = json!({
         "type": "shell",
+        "use_env_var_file": use_env_var_file,
         "environment_vars": [
             "GREETING={{user `greeting`}}, it's me",
             "PASSWORD={{user `password`}}",
@@ -88,7 +95,7 @@ async fn scripts_see_the_same_environment_and_output_is_masked_alike() {
         ],
     });
 
-    let packer_output = packer_build(&w, json!([provisioner]));
+    let packer_output = packer_build(w, json!([provisioner]));
     let packer_env = w.read("env");
     std::fs::remove_file(w.path("env")).unwrap();
     let (result, lines) = w.run(provisioner).await;

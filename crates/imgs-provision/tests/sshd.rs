@@ -220,16 +220,20 @@ fn settings_problems_are_located_diagnostics() {
       = key: provisioners[0].inlin
       = hint: did you mean `inline`?
     ");
-    let unsupported = step_in(
+    let bad_env = step_in(
         dir.path(),
-        json!({ "type": "shell", "inline": ["true"], "use_env_var_file": true }),
+        json!({ "type": "shell", "inline": ["true"], "environment_vars": ["NAME", "PASSWORD{{user `password`}}"] }),
     )
     .unwrap_err();
-    insta::assert_snapshot!(unsupported.to_string(), @r"
-    error: not supported yet: use_env_var_file
+    insta::assert_snapshot!(bad_env.to_string(), @r"
+    error: environment variable `NAME` is not in the form KEY=value
       --> images/app/template.json:22:27
-      = key: provisioners[0].use_env_var_file
-      = hint: leave it out: {{.Vars}} in `execute_command` passes the environment
+      = key: provisioners[0].environment_vars
+      = hint: write each entry as NAME=value
+    error: environment variable `PASSWORD<sensitive>` is not in the form KEY=value
+      --> images/app/template.json:22:27
+      = key: provisioners[0].environment_vars
+      = hint: write each entry as NAME=value
     ");
     let empty = step_in(dir.path(), json!({ "type": "shell" })).unwrap_err();
     insta::assert_snapshot!(empty.to_string(), @r"
@@ -332,4 +336,39 @@ async fn after_an_expected_disconnect_the_next_step_connects_again() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(w.read("after"), "back\n");
+}
+
+#[tokio::test]
+async fn use_env_var_file_sources_the_variables_from_a_file_it_removes_after() {
+    let w = World::start().await;
+    let step = |skip_clean: bool| {
+        json!({
+            "type": "shell",
+            "use_env_var_file": true,
+            "environment_vars": ["GREETING=it's {{user `greeting`}}"],
+            "remote_folder": w.dir.path(),
+            "skip_clean": skip_clean,
+            "inline": [format!("echo \"$GREETING|$PACKER_BUILD_NAME\" > {}", w.at("env"))],
+        })
+    };
+    let var_files = || {
+        std::fs::read_dir(w.dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|name| name.starts_with("varfile_"))
+            .collect::<Vec<_>>()
+    };
+    let (result, _) = w.run(step(false)).await;
+    result.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(w.read("env"), "it's hello|app\n");
+    assert_eq!(var_files(), Vec::<String>::new());
+
+    let (result, _) = w.run(step(true)).await;
+    result.unwrap_or_else(|e| panic!("{e}"));
+    let kept = var_files();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(
+        w.read(&kept[0]),
+        "export GREETING='it'\"'\"'s hello'\nexport PACKER_BUILDER_TYPE='null'\nexport PACKER_BUILD_NAME='app'\n"
+    );
 }

@@ -9,7 +9,7 @@ use crate::communicator::{
     Communicator, CommunicatorError, CommunicatorErrorKind, ExitStatus, OnLine, Stream,
 };
 use crate::error::{ProvisionError, human_duration};
-use crate::settings::{ShellScript, ShellSettings};
+use crate::settings::{EnvVarFile, ShellScript, ShellSettings};
 
 use super::file::io_reason;
 
@@ -21,6 +21,9 @@ pub(super) async fn run(
     settings: &ShellSettings,
     output: OnLine<'_>,
 ) -> Result<(), ProvisionError> {
+    if let Some(file) = &settings.env_var_file {
+        upload_env_var_file(comm, file, settings, output).await?;
+    }
     for script in &settings.scripts {
         output(
             Stream::Status,
@@ -58,8 +61,15 @@ pub(super) async fn run(
             Ok(status) => check_status(script, &status, &settings.valid_exit_codes)?,
         }
         if !settings.skip_clean {
-            remove(comm, settings, output).await?;
+            remove(comm, &settings.remote_path, settings, output).await?;
         }
+    }
+    if let Some(file) = settings
+        .env_var_file
+        .as_ref()
+        .filter(|_| !settings.skip_clean)
+    {
+        remove(comm, &file.remote_path, settings, output).await?;
     }
     if let Some(pause) = settings.pause_after {
         output(
@@ -72,6 +82,48 @@ pub(super) async fn run(
         tokio::time::sleep(pause).await;
     }
     Ok(())
+}
+
+/// Uploads the variables for `use_env_var_file`, readable only by the SSH user (they may be
+/// secrets), retried while the machine is unreachable.
+async fn upload_env_var_file(
+    comm: &dyn Communicator,
+    file: &EnvVarFile,
+    settings: &ShellSettings,
+    output: OnLine<'_>,
+) -> Result<(), ProvisionError> {
+    let local = temporary_copy(file.content.as_bytes()).map_err(|e| ProvisionError::Local {
+        action: "prepare",
+        path: "the environment variable file".to_string(),
+        reason: io_reason(&e),
+    })?;
+    let started = Instant::now();
+    loop {
+        let attempt = async {
+            comm.upload(local.path(), &file.remote_path).await?;
+            comm.exec(&format!("chmod 0600 {}", file.remote_path), &mut |_, _| {})
+                .await
+        };
+        match attempt.await {
+            Ok(_) => return Ok(()),
+            Err(err) if worth_retrying(&err, started, settings.start_retry_timeout) => {
+                wait_before_retry(&err, output).await;
+            }
+            Err(err) => {
+                return Err(ProvisionError::communicator(
+                    format!("upload the environment variables to `{}`", file.remote_path),
+                    err,
+                ));
+            }
+        }
+    }
+}
+
+fn temporary_copy(content: &[u8]) -> std::io::Result<tempfile::NamedTempFile> {
+    let mut file = tempfile::Builder::new().prefix("imgs-shell-").tempfile()?;
+    file.write_all(content)?;
+    file.flush()?;
+    Ok(file)
 }
 
 /// The script as it will be uploaded, in a temporary file: CRLF line endings become LF unless
@@ -96,14 +148,7 @@ fn local_copy(
     } else {
         unix_line_endings(&content)
     };
-    let mut file = tempfile::Builder::new()
-        .prefix("imgs-shell-")
-        .tempfile()
-        .map_err(|e| local_error("prepare a copy of", io_reason(&e)))?;
-    file.write_all(&content)
-        .and_then(|()| file.flush())
-        .map_err(|e| local_error("prepare a copy of", io_reason(&e)))?;
-    Ok(file)
+    temporary_copy(&content).map_err(|e| local_error("prepare a copy of", io_reason(&e)))
 }
 
 fn unix_line_endings(content: &[u8]) -> Vec<u8> {
@@ -185,10 +230,10 @@ fn check_status(
 
 async fn remove(
     comm: &dyn Communicator,
+    path: &str,
     settings: &ShellSettings,
     output: OnLine<'_>,
 ) -> Result<(), ProvisionError> {
-    let path = &settings.remote_path;
     let command = format!("rm -f {path}");
     let started = Instant::now();
     let status = loop {
@@ -203,7 +248,7 @@ async fn remove(
     match status {
         ExitStatus::Exited(0) => Ok(()),
         status => Err(ProvisionError::Cleanup {
-            path: path.clone(),
+            path: path.to_string(),
             status,
         }),
     }

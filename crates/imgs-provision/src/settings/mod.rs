@@ -25,7 +25,7 @@ use imgs_template::{ProvisionerBlock, Template};
 use crate::Secrets;
 
 pub use file::{Direction, FileSettings};
-pub use shell::{ShellScript, ShellSettings};
+pub use shell::{EnvVarFile, ShellScript, ShellSettings};
 
 /// Everything about the build a provisioner runs in that its settings depend on.
 #[derive(Clone, Copy)]

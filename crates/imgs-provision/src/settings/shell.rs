@@ -11,12 +11,12 @@ use super::{BuildContext, LocalPath};
 
 const DEFAULT_EXECUTE_COMMAND: &str = "chmod +x {{.Path}}; {{.Vars}} {{.Path}}";
 const DEFAULT_ENV_VAR_FORMAT: &str = "%s='%s' ";
+/// With `use_env_var_file`, the variables go to a file the command sources instead.
+const ENV_FILE_EXECUTE_COMMAND: &str = "chmod +x {{.Path}}; . {{.EnvVarFile}} && {{.Path}}";
+const ENV_FILE_VAR_FORMAT: &str = "export %s='%s'\n";
 const DEFAULT_SHEBANG: &str = "/bin/sh -e";
 const DEFAULT_REMOTE_FOLDER: &str = "/tmp";
 const DEFAULT_START_RETRY_TIMEOUT: Duration = Duration::from_secs(5 * 60);
-
-/// Keys Packer's shell provisioner knows that imgs does not implement yet (when set to true).
-const NOT_SUPPORTED: &[&str] = &["use_env_var_file"];
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ShellSettings {
@@ -33,6 +33,16 @@ pub struct ShellSettings {
     /// How long to keep trying to upload and start a script while the machine is unreachable.
     pub start_retry_timeout: Duration,
     pub pause_after: Option<Duration>,
+    /// With `use_env_var_file`: the variables, uploaded once before the scripts run.
+    pub env_var_file: Option<EnvVarFile>,
+}
+
+/// The environment as a file for `{{.EnvVarFile}}`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EnvVarFile {
+    /// `environment_vars` written with `env_var_format` (default `export NAME='value'`, a line each).
+    pub content: String,
+    pub remote_path: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -57,14 +67,7 @@ pub(super) fn read(
     build: &BuildContext<'_>,
 ) -> Result<ShellSettings, Vec<Diagnostic>> {
     let mut problems = Vec::new();
-    for key in NOT_SUPPORTED {
-        if r.bool(key) {
-            problems.push(
-                r.error(key, format!("not supported yet: {key}"))
-                    .hint("leave it out: {{.Vars}} in `execute_command` passes the environment"),
-            );
-        }
-    }
+    let use_env_var_file = r.bool("use_env_var_file");
 
     let inline = r.strings("inline").filter(|lines| !lines.is_empty());
     let script = r.non_empty_string("script");
@@ -125,9 +128,14 @@ pub(super) fn read(
             ),
         }
     }
-    let format = r
-        .non_empty_string("env_var_format")
-        .unwrap_or_else(|| DEFAULT_ENV_VAR_FORMAT.to_string());
+    let format = r.non_empty_string("env_var_format").unwrap_or_else(|| {
+        if use_env_var_file {
+            ENV_FILE_VAR_FORMAT
+        } else {
+            DEFAULT_ENV_VAR_FORMAT
+        }
+        .to_string()
+    });
     let vars = match flatten_env(&format, &env) {
         Ok(vars) => vars,
         Err(message) => {
@@ -148,10 +156,26 @@ pub(super) fn read(
         .non_empty_string("remote_path")
         .unwrap_or_else(|| format!("{remote_folder}/{remote_file}"));
 
-    let execute_command = r
-        .non_empty_string("execute_command")
-        .unwrap_or_else(|| DEFAULT_EXECUTE_COMMAND.to_string());
-    let command = match render_command(&execute_command, build.ctx, &vars, &remote_path) {
+    let execute_command = r.non_empty_string("execute_command").unwrap_or_else(|| {
+        if use_env_var_file {
+            ENV_FILE_EXECUTE_COMMAND
+        } else {
+            DEFAULT_EXECUTE_COMMAND
+        }
+        .to_string()
+    });
+    let env_var_file = use_env_var_file.then(|| EnvVarFile {
+        content: vars.clone(),
+        remote_path: format!("{remote_folder}/varfile_{}.sh", random_below(10_000)),
+    });
+    let env_var_file_path = env_var_file.as_ref().map_or("", |f| f.remote_path.as_str());
+    let command = match render_command(
+        &execute_command,
+        build.ctx,
+        &vars,
+        &remote_path,
+        env_var_file_path,
+    ) {
         Ok(command) => command,
         Err(message) => {
             problems.push(r.error("execute_command", message));
@@ -189,6 +213,7 @@ pub(super) fn read(
         expect_disconnect: r.bool("expect_disconnect"),
         start_retry_timeout,
         pause_after,
+        env_var_file,
     })
 }
 
@@ -249,10 +274,12 @@ fn render_command(
     ctx: &Context<'_>,
     vars: &str,
     path: &str,
+    env_var_file: &str,
 ) -> Result<String, String> {
     let data = BTreeMap::from([
         ("Vars".to_string(), vars.to_string()),
         ("Path".to_string(), path.to_string()),
+        ("EnvVarFile".to_string(), env_var_file.to_string()),
     ]);
     let ctx = Context {
         data: &data,
