@@ -3,6 +3,13 @@
 //! applied. Only starting from a disk image is supported; keys for what imgs does not do yet (typing a
 //! boot command over VNC, ISO installs, floppies, CDs, the HTTP server) are refused by name when they ask
 //! for something, so a template never builds differently from what it says.
+//!
+//! Where imgs differs on purpose: `accelerator` defaults to `auto` (see [`crate::accel`]) rather than
+//! kvm; without `disk_size` the disk keeps the source's size rather than growing to 40960M (a layer's
+//! virtual size would otherwise change for nothing; a smaller `disk_size` is an error, as in Packer,
+//! whose qemu-img refuses to shrink); `boot_wait` defaults to none, as there is no boot command to wait
+//! for; without `shutdown_command` the guest's disks are synced and qemu is asked to quit instead of
+//! being killed.
 
 use std::collections::BTreeMap;
 use std::ops::RangeInclusive;

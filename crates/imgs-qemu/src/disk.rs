@@ -70,6 +70,15 @@ impl StagedDisk {
                     .arg(&path),
             )?;
         }
+        if let Some(size) = config.disk_size {
+            let current = virtual_size(&path)?;
+            if size < current {
+                return Err(QemuError::DiskShrink {
+                    requested: size,
+                    current,
+                });
+            }
+        }
         if let Some(size) = config.disk_size
             && size > virtual_size(&path)?
         {

@@ -16,6 +16,10 @@ pub enum QemuError {
     Checksum(#[from] ChecksumError),
     #[error("the output directory `{}` already exists", .0.display())]
     OutputExists(PathBuf),
+    #[error(
+        "disk_size ({requested} bytes) is smaller than the source disk ({current} bytes); disks are only grown"
+    )]
+    DiskShrink { requested: u64, current: u64 },
     #[error("no free port for SSH between {min} and {max} on 127.0.0.1")]
     PortsExhausted { min: u16, max: u16 },
     #[error("`{command}` failed: {reason}")]
@@ -69,6 +73,9 @@ impl QemuError {
             QemuError::Checksum(ChecksumError::Mismatch { .. }) => {
                 "the source disk changed or `iso_checksum` is out of date; fix whichever is wrong"
             }
+            QemuError::DiskShrink { .. } => {
+                "remove `disk_size` to keep the source's size, or give a larger one"
+            }
             QemuError::OutputExists(_) => "remove it, or set `output_directory` to another path",
             QemuError::PortsExhausted { .. } => {
                 "widen `host_port_min`..`host_port_max`, or stop what listens on those ports"
@@ -94,5 +101,51 @@ fn seconds(d: Duration) -> String {
         format!("{} s", d.as_secs())
     } else {
         format!("{:.1} s", d.as_secs_f64())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shown(err: QemuError) -> String {
+        match err.hint() {
+            Some(hint) => format!("{err}\nhint: {hint}"),
+            None => err.to_string(),
+        }
+    }
+
+    #[test]
+    fn errors_say_what_happened_and_what_to_do() {
+        let texts = [
+            QemuError::SourceMissing("cache/base-image/debian-bookworm.qcow2".into()),
+            QemuError::Checksum(ChecksumError::Mismatch {
+                path: "base.qcow2".into(),
+                kind: "md5",
+                expected: "900150983cd24fb0d6963f7d28e17f72".into(),
+                actual: "d41d8cd98f00b204e9800998ecf8427e".into(),
+            }),
+            QemuError::PortsExhausted {
+                min: 2222,
+                max: 2223,
+            },
+            QemuError::SshTimeout {
+                address: "127.0.0.1:2222".into(),
+                timeout: Duration::from_secs(300),
+                last_error: "connection refused".into(),
+                console: "[  OK  ] Reached target Basic System.\nrandom: crng init done".into(),
+            },
+            QemuError::ShutdownTimeout {
+                command: "sudo halt".into(),
+                timeout: Duration::from_millis(1500),
+                console: "System halted.".into(),
+            },
+            QemuError::DiskShrink {
+                requested: 1 << 30,
+                current: 2 << 30,
+            },
+        ]
+        .map(shown);
+        insta::assert_snapshot!(texts.join("\n\n"));
     }
 }

@@ -129,14 +129,7 @@ async fn child_layer_boots_runs_a_command_and_keeps_only_its_delta() {
 async fn a_guest_that_never_answers_ssh_times_out_and_leaves_nothing_behind() {
     let work = tempfile::tempdir().unwrap();
     // A blank disk: the firmware finds nothing to boot and the guest never answers.
-    let blank = work.path().join("blank.qcow2");
-    let status = std::process::Command::new("qemu-img")
-        .args(["create", "-q", "-f", "qcow2"])
-        .arg(&blank)
-        .arg("16M")
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let blank = blank_disk(work.path());
     let output = work.path().join("out");
     let config = config(json!({
         "iso_url": blank,
@@ -176,6 +169,57 @@ async fn a_guest_that_never_answers_ssh_times_out_and_leaves_nothing_behind() {
         .collect();
     let mut left = left;
     left.sort();
+    assert_eq!(left, ["blank.qcow2"]);
+}
+
+fn blank_disk(dir: &Path) -> PathBuf {
+    let blank = dir.join("blank.qcow2");
+    let status = std::process::Command::new("qemu-img")
+        .args(["create", "-q", "-f", "qcow2"])
+        .arg(&blank)
+        .arg("16M")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    blank
+}
+
+#[tokio::test]
+async fn cancelling_the_wait_for_ssh_stops_qemu_and_discards_the_disk() {
+    let work = tempfile::tempdir().unwrap();
+    let blank = blank_disk(work.path());
+    let config = config(json!({
+        "iso_url": blank,
+        "iso_checksum": "none",
+        "disk_image": true,
+        "use_backing_file": true,
+        "accelerator": "tcg",
+        "headless": true,
+        "output_directory": work.path().join("out"),
+        "ssh_username": "imgs",
+        "ssh_password": "unused: nothing ever answers",
+        "ssh_timeout": "5m",
+    }));
+    let cancel = CancellationToken::new();
+    let canceller = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        canceller.cancel();
+    });
+    let err = match QemuMachine::start(&config, cancel).await {
+        Ok(_) => panic!("a blank disk answered SSH"),
+        Err(err) => err,
+    };
+    assert!(matches!(err, QemuError::Cancelled), "{err}");
+    assert!(
+        qemu_processes_mentioning(work.path()).is_empty(),
+        "qemu survived cancelling"
+    );
+    let left: Vec<_> = std::fs::read_dir(work.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
     assert_eq!(left, ["blank.qcow2"]);
 }
 
@@ -236,7 +280,12 @@ async fn problems_found_before_qemu_starts() {
         err.to_string(),
         format!("no free port for SSH between {port} and {port} on 127.0.0.1")
     );
-    // The disk made before the port search was discarded with its directory.
+    let blank = blank_disk(work.path());
+    let err = start(settings(json!({ "iso_url": blank, "disk_size": "1M" }))).await;
+    assert!(matches!(err, QemuError::DiskShrink { .. }), "{err}");
+    std::fs::remove_file(&blank).unwrap();
+
+    // The disks made before these errors were discarded with their directory.
     assert!(!work.path().join("out").exists());
     let left = std::fs::read_dir(work.path()).unwrap().count();
     assert_eq!(left, 1, "only disk.raw remains");
