@@ -6,7 +6,7 @@ use imgs_template::ResolvedVariables;
 pub const MASK: &str = "<sensitive>";
 
 /// The secret strings of one build.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Secrets {
     /// Longest first, so a secret that contains another is masked whole.
     values: Vec<String>,
@@ -43,6 +43,13 @@ impl Secrets {
     }
 }
 
+/// Debug output ends up in logs: it shows how many secrets there are, never what they are.
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Secrets({} values)", self.values.len())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -55,6 +62,14 @@ mod tests {
             "a <sensitive> b <sensitive> c"
         );
         assert_eq!(secrets.mask("nothing here"), "nothing here");
+    }
+
+    #[test]
+    fn debug_output_hides_the_values() {
+        assert_eq!(
+            format!("{:?}", Secrets::new(["pw".to_string()])),
+            "Secrets(1 values)"
+        );
     }
 
     #[test]

@@ -197,6 +197,8 @@ async fn sensitive_values_never_reach_the_output() {
         }))
         .await;
     let err = result.unwrap_err().to_string();
+    let step = w.step(json!({ "type": "shell", "environment_vars": ["PASSWORD={{user `password`}}"], "inline": ["true"] }));
+    assert!(!format!("{step:?}").contains(PASSWORD));
     assert!(
         lines.contains(&"out: the secret is <sensitive>".to_string()),
         "{lines:?}"

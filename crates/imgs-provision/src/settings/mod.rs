@@ -41,7 +41,7 @@ pub struct BuildContext<'a> {
 }
 
 /// One provisioner of a build, ready to run.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ProvisionerStep {
     /// Where it is in the template, e.g. `provisioners[2]`, for messages.
     pub key: String,
@@ -52,6 +52,24 @@ pub struct ProvisionerStep {
     /// How long one run may take.
     pub timeout: Option<Duration>,
     pub secrets: Secrets,
+}
+
+/// Debug output ends up in logs, and the settings hold secrets (in `{{.Vars}}`, say): they are
+/// masked here as in all other output.
+impl std::fmt::Debug for ProvisionerStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = format!(
+            "ProvisionerStep {{ key: {:?}, settings: {:?}, pause_before: {:?}, max_retries: {}, \
+             timeout: {:?}, secrets: {:?} }}",
+            self.key,
+            self.settings,
+            self.pause_before,
+            self.max_retries,
+            self.timeout,
+            self.secrets
+        );
+        f.write_str(&self.secrets.mask(&shown))
+    }
 }
 
 #[derive(Clone, Debug)]
