@@ -73,7 +73,8 @@ pub type OnLine<'a> = &'a mut (dyn FnMut(Stream, &str) + Send);
 ///
 /// Transfers follow the rules of Packer's file provisioner: a local directory `dir` uploads into
 /// `remote/dir`, while `dir/` uploads only its contents; a file goes to `remote`, or into it when
-/// `remote` ends with `/`. Downloads mirror that with the roles swapped.
+/// `remote` ends with `/`. Downloads mirror that with the roles swapped. Permission bits are kept
+/// both ways (the shell provisioner relies on it to upload scripts executable).
 #[async_trait::async_trait]
 pub trait Communicator: Send + Sync {
     /// Runs `command` in the remote user's shell, streaming its output to `on_line`.

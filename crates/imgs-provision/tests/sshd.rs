@@ -105,6 +105,7 @@ async fn skip_clean_leaves_the_script_on_the_machine() {
         .await;
     result.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(w.read("kept.sh"), "#!/bin/sh -e\ntrue\n");
+    assert_eq!(mode(&w.path("kept.sh")), 0o755);
 
     let removed = w.at("removed.sh");
     let (result, _) = w
@@ -369,8 +370,15 @@ async fn use_env_var_file_sources_the_variables_from_a_file_it_removes_after() {
     result.unwrap_or_else(|e| panic!("{e}"));
     let kept = var_files();
     assert_eq!(kept.len(), 1);
+    // The variables may be secrets: only the SSH user may read them.
+    assert_eq!(mode(&w.path(&kept[0])), 0o600);
     assert_eq!(
         w.read(&kept[0]),
         "export GREETING='it'\"'\"'s hello'\nexport PACKER_BUILDER_TYPE='null'\nexport PACKER_BUILD_NAME='app'\n"
     );
+}
+
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }

@@ -2,6 +2,7 @@
 //! remove it again.
 
 use std::io::Write as _;
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -92,19 +93,15 @@ async fn upload_env_var_file(
     settings: &ShellSettings,
     output: OnLine<'_>,
 ) -> Result<(), ProvisionError> {
-    let local = temporary_copy(file.content.as_bytes()).map_err(|e| ProvisionError::Local {
-        action: "prepare",
-        path: "the environment variable file".to_string(),
-        reason: io_reason(&e),
-    })?;
+    let local =
+        temporary_copy(file.content.as_bytes(), 0o600).map_err(|e| ProvisionError::Local {
+            action: "prepare",
+            path: "the environment variable file".to_string(),
+            reason: io_reason(&e),
+        })?;
     let started = Instant::now();
     loop {
-        let attempt = async {
-            comm.upload(local.path(), &file.remote_path).await?;
-            comm.exec(&format!("chmod 0600 {}", file.remote_path), &mut |_, _| {})
-                .await
-        };
-        match attempt.await {
+        match comm.upload(local.path(), &file.remote_path).await {
             Ok(_) => return Ok(()),
             Err(err) if worth_retrying(&err, started, settings.start_retry_timeout) => {
                 wait_before_retry(&err, output).await;
@@ -119,8 +116,14 @@ async fn upload_env_var_file(
     }
 }
 
-fn temporary_copy(content: &[u8]) -> std::io::Result<tempfile::NamedTempFile> {
-    let mut file = tempfile::Builder::new().prefix("imgs-shell-").tempfile()?;
+/// `content` in a temporary file with permissions `mode`. Uploads keep permission bits, so the
+/// remote copy gets them too: Packer sets them with a `chmod` after uploading, a round trip this
+/// saves.
+fn temporary_copy(content: &[u8], mode: u32) -> std::io::Result<tempfile::NamedTempFile> {
+    let mut file = tempfile::Builder::new()
+        .prefix("imgs-shell-")
+        .permissions(std::fs::Permissions::from_mode(mode))
+        .tempfile()?;
     file.write_all(content)?;
     file.flush()?;
     Ok(file)
@@ -148,7 +151,7 @@ fn local_copy(
     } else {
         unix_line_endings(&content)
     };
-    temporary_copy(&content).map_err(|e| local_error("prepare a copy of", io_reason(&e)))
+    temporary_copy(&content, 0o755).map_err(|e| local_error("prepare a copy of", io_reason(&e)))
 }
 
 fn unix_line_endings(content: &[u8]) -> Vec<u8> {
@@ -163,7 +166,7 @@ fn unix_line_endings(content: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Upload, make executable, run: one unit, retried while the machine is unreachable, so a reboot
+/// Upload (executable) and run: one unit, retried while the machine is unreachable, so a reboot
 /// between the steps cannot leave a command pointing at a script that is gone.
 async fn start_with_retry(
     comm: &dyn Communicator,
@@ -188,13 +191,8 @@ async fn start(
     settings: &ShellSettings,
     output: OnLine<'_>,
 ) -> Result<ExitStatus, CommunicatorError> {
+    // The copy is executable already (see `temporary_copy`).
     comm.upload(local, &settings.remote_path).await?;
-    // As in Packer, the outcome of chmod does not matter: `execute_command` decides how to run it.
-    comm.exec(
-        &format!("chmod 0755 {}", settings.remote_path),
-        &mut |_, _| {},
-    )
-    .await?;
     comm.exec(&settings.command, output).await
 }
 
