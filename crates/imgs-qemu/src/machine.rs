@@ -57,7 +57,15 @@ impl QemuMachine {
         cancel: CancellationToken,
     ) -> Result<QemuMachine, QemuError> {
         let accelerator = accel::resolve(config.accelerator);
-        let disk = StagedDisk::create(config)?;
+        // Hashing a large source and running qemu-img block; other builds' tasks keep running meanwhile.
+        let staging = config.clone();
+        let disk = tokio::task::spawn_blocking(move || StagedDisk::create(&staging))
+            .await
+            .map_err(|err| QemuError::Io {
+                action: "make the disk for",
+                path: config.output_disk(),
+                reason: err.to_string(),
+            })??;
         let console = disk.dir().join("console.log");
         let mut tried = Vec::new();
         loop {
