@@ -148,6 +148,29 @@ async fn directories_upload_with_and_without_a_trailing_slash_and_files_download
     result.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(w.read("fetched/index.html"), "<h1>hi</h1>\n");
 
+    // A remote directory with a trailing slash: its contents, into a directory created for them.
+    let (result, _) = w
+        .run(json!({
+            "type": "file",
+            "direction": "download",
+            "source": format!("{}/", w.at("a/site")),
+            "destination": "mirror/",
+        }))
+        .await;
+    result.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(w.read("mirror/css/main.css"), "body {}\n");
+
+    // Several sources into one directory.
+    let (result, _) = w
+        .run(json!({
+            "type": "file",
+            "sources": ["site/index.html", "site/css/main.css"],
+            "destination": format!("{}/", w.at("b")),
+        }))
+        .await;
+    result.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(w.read("b/main.css"), "body {}\n");
+
     let (result, _) = w
         .run(json!({ "type": "file", "source": "missing", "destination": w.at("a") }))
         .await;
