@@ -176,3 +176,109 @@ fn image_format(path: &Path) -> Result<String, QemuError> {
 fn virtual_size(path: &Path) -> Result<u64, QemuError> {
     Ok(image_info(path)?["virtual-size"].as_u64().unwrap_or(0))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn config(dir: &Path, extra: serde_json::Value) -> QemuConfig {
+        let source = dir.join("src/parent.qcow2");
+        fs::create_dir_all(source.parent().unwrap()).unwrap();
+        if !source.exists() {
+            qemu_img(
+                Command::new("qemu-img")
+                    .args(["create", "-q", "-f", "qcow2"])
+                    .arg(&source)
+                    .arg("64M"),
+            )
+            .unwrap();
+        }
+        let mut settings: BTreeMap<String, serde_json::Value> =
+            serde_json::from_value(serde_json::json!({
+                "iso_url": source,
+                "iso_checksum": "none",
+                "disk_image": true,
+                "output_directory": dir.join("out"),
+                "vm_name": "disk",
+                "ssh_username": "imgs",
+                "ssh_password": "unused",
+            }))
+            .unwrap();
+        settings.extend(serde_json::from_value::<BTreeMap<_, _>>(extra).unwrap());
+        QemuConfig::from_settings(&settings, "t").unwrap()
+    }
+
+    fn entries(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn a_layer_names_its_parent_by_absolute_path_and_format() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config(dir.path(), serde_json::json!({ "use_backing_file": true }));
+        let disk = StagedDisk::create(&config).unwrap();
+        let info = image_info(&disk.path).unwrap();
+        assert_eq!(
+            info["backing-filename"].as_str().map(PathBuf::from),
+            Some(fs::canonicalize(&config.source).unwrap())
+        );
+        assert_eq!(info["backing-filename-format"], "qcow2");
+        assert_eq!(info["virtual-size"], 64 << 20);
+    }
+
+    #[test]
+    fn a_copy_converts_and_grows_but_never_shrinks() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config(
+            dir.path(),
+            serde_json::json!({ "format": "raw", "disk_size": "128M" }),
+        );
+        let disk = StagedDisk::create(&config).unwrap();
+        let info = image_info(&disk.path).unwrap();
+        assert_eq!(info["format"], "raw");
+        assert_eq!(info["virtual-size"], 128 << 20);
+        assert!(info.get("backing-filename").is_none());
+        drop(disk);
+
+        let small = self::config(dir.path(), serde_json::json!({ "disk_size": "32M" }));
+        assert!(matches!(
+            StagedDisk::create(&small),
+            Err(QemuError::DiskShrink { .. })
+        ));
+        assert_eq!(entries(dir.path()), ["src"], "no partial directory is left");
+    }
+
+    #[test]
+    fn publishing_keeps_only_the_disk_and_dropping_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config(dir.path(), serde_json::json!({}));
+        let disk = StagedDisk::create(&config).unwrap();
+        assert_eq!(
+            entries(dir.path()).len(),
+            2,
+            "src and the partial directory"
+        );
+        drop(disk);
+        assert_eq!(entries(dir.path()), ["src"]);
+
+        let disk = StagedDisk::create(&config).unwrap();
+        fs::write(disk.dir().join("console.log"), "boot messages").unwrap();
+        let keep = disk.path.clone();
+        let published = disk.publish(&keep).unwrap();
+        assert_eq!(published, dir.path().join("out/disk"));
+        assert_eq!(entries(&dir.path().join("out")), ["disk"]);
+        assert_eq!(entries(dir.path()), ["out", "src"]);
+        assert!(matches!(
+            StagedDisk::create(&config),
+            Err(QemuError::OutputExists(_))
+        ));
+    }
+}
