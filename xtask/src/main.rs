@@ -111,20 +111,104 @@ const BASE_DISK: &str = "cache/base-image/debian-bookworm.qcow2";
 
 fn test(extra: &[String]) -> Result<()> {
     setup::install_test_peers()?;
-    run(cargo()
-        .current_dir(repo_root())
-        .args(["test", "--workspace"])
-        .args(extra))?;
+    let mut totals = TestTotals::default();
+    let workspace = totals.run(
+        cargo()
+            .current_dir(repo_root())
+            .args(["test", "--workspace"])
+            .args(extra),
+    );
     // The qemu boot test needs the Debian base disk, which `cargo xtask base-image` builds (root,
     // mmdebstrap, about a minute); it runs wherever that disk exists, and says so where it does not.
-    if repo_root().join(BASE_DISK).exists() {
-        run(cargo()
-            .current_dir(repo_root())
-            .args(["test", "-p", "imgs-qemu", "--", "--ignored"]))
+    let qemu = if workspace.is_ok() && repo_root().join(BASE_DISK).exists() {
+        totals.run(cargo().current_dir(repo_root()).args([
+            "test",
+            "-p",
+            "imgs-qemu",
+            "--",
+            "--ignored",
+        ]))
     } else {
-        eprintln!(
-            "note: the qemu boot test did not run: no `{BASE_DISK}` (`cargo xtask base-image` builds it)"
-        );
+        if workspace.is_ok() {
+            eprintln!(
+                "note: the qemu boot test did not run: no `{BASE_DISK}` (`cargo xtask base-image` builds it)"
+            );
+        }
         Ok(())
+    };
+    // One closing line over every test binary, since cargo prints a summary per binary only.
+    println!(
+        "tests: {} passed, {} failed, {} skipped",
+        totals.passed, totals.failed, totals.ignored
+    );
+    workspace.and(qemu)
+}
+
+/// Sums of cargo's per-binary `test result:` lines.
+#[derive(Default)]
+struct TestTotals {
+    passed: u64,
+    failed: u64,
+    ignored: u64,
+}
+
+impl TestTotals {
+    /// Runs `cmd`, passing its stdout through line by line and adding up its `test result:` lines.
+    fn run(&mut self, cmd: &mut Command) -> Result<()> {
+        use std::io::{BufRead, BufReader};
+        eprintln!("$ {}", display(cmd));
+        let mut child = cmd
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .with_context(|| format!("cannot start `{}`", display(cmd)))?;
+        let stdout = child.stdout.take().expect("stdout is piped");
+        for line in BufReader::new(stdout).lines() {
+            let line = line?;
+            println!("{line}");
+            if let Some(summary) = line.strip_prefix("test result: ") {
+                self.add(summary);
+            }
+        }
+        let status = child.wait()?;
+        if !status.success() {
+            bail!("`{}` failed with {status}", display(cmd));
+        }
+        Ok(())
+    }
+
+    /// `ok. 3 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; finished in 0.01s`
+    fn add(&mut self, summary: &str) {
+        for part in summary.split(';') {
+            let mut words = part.split_whitespace().rev();
+            let (Some(what), Some(count)) = (words.next(), words.next()) else {
+                continue;
+            };
+            let Ok(count) = count.parse::<u64>() else {
+                continue;
+            };
+            match what {
+                "passed" => self.passed += count,
+                "failed" => self.failed += count,
+                "ignored" => self.ignored += count,
+                _ => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TestTotals;
+
+    #[test]
+    fn totals_add_up_cargo_summaries() {
+        let mut totals = TestTotals::default();
+        totals.add(
+            "ok. 3 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; finished in 0.01s",
+        );
+        totals.add(
+            "FAILED. 2 passed; 1 failed; 0 ignored; 0 measured; 4 filtered out; finished in 1.50s",
+        );
+        assert_eq!((totals.passed, totals.failed, totals.ignored), (5, 1, 1));
     }
 }
