@@ -273,19 +273,14 @@ impl Reader<'_> {
         let Some(value) = self.string(key) else {
             return false;
         };
-        // Go's strconv.ParseBool, which Packer's weak decoding applies to strings.
-        match value.as_str() {
-            "1" | "t" | "T" | "true" | "TRUE" | "True" => true,
-            "0" | "f" | "F" | "false" | "FALSE" | "False" => false,
-            other => {
-                self.problem(
-                    key,
-                    format!("{key} must be true or false, not `{other}`"),
-                    "write `true` or `false`",
-                );
-                false
-            }
-        }
+        imgs_template::schema::parse_go_bool(&value).unwrap_or_else(|| {
+            self.problem(
+                key,
+                format!("{key} must be true or false, not `{value}`"),
+                "write `true` or `false`",
+            );
+            false
+        })
     }
 
     fn port(&mut self, key: &str) -> Option<u16> {

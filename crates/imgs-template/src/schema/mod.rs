@@ -42,6 +42,9 @@ use imgs_diagnostic::Span;
 use crate::Node;
 use decoded::Decoded;
 
+/// Go's `strconv.ParseBool`, which Packer's weak decoding applies to strings; adapters that read
+/// plugin settings themselves use it too.
+pub use go_syntax::parse_go_bool;
 pub use value_type::ValueType;
 
 /// The part of a template a plugin configuration sits in.
