@@ -1,0 +1,28 @@
+//! What a build produced, in Packer's terms.
+
+use std::path::PathBuf;
+
+/// A build's result: Packer's artifact (`Id()`, `String()`, `Files()`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Artifact {
+    /// The builder type that made it (`null`, `file`, `qemu`).
+    pub builder_type: String,
+    /// Packer's artifact ID: `Null`, `File`, `VM`.
+    pub id: String,
+    /// The sentence Packer prints for it at the end of a build.
+    pub description: String,
+    /// Files it consists of, as the build's settings named them (relative to the working directory
+    /// when written relative).
+    pub files: Vec<PathBuf>,
+}
+
+impl Artifact {
+    /// What a child image receives in its parent variable: the artifact's first file (a disk, a file),
+    /// or its ID when it has no files.
+    pub fn handle(&self) -> String {
+        match self.files.first() {
+            Some(file) => file.display().to_string(),
+            None => self.id.clone(),
+        }
+    }
+}

@@ -1,0 +1,36 @@
+//! The builder trait: what a build needs from the thing that makes its machine or artifact.
+//!
+//! Written with `async-trait` (as the provisioners' `Communicator`) so a build can hold a
+//! `Box<dyn Builder>` whatever its type.
+
+use imgs_provision::Communicator;
+use tokio_util::sync::CancellationToken;
+
+use crate::{Artifact, BuildError};
+
+/// Where a build's progress lines go (one line per call, no line ending).
+pub type Log<'a> = &'a mut (dyn FnMut(&str) + Send);
+
+#[async_trait::async_trait]
+pub trait Builder: Send {
+    /// The builder type as a template names it.
+    fn builder_type(&self) -> &'static str;
+
+    /// Whether [`Builder::start`] hands back a communicator; provisioners need one.
+    fn has_communicator(&self) -> bool;
+
+    /// Makes the machine (or nothing) and returns the communicator provisioners use, if any.
+    async fn start(
+        &mut self,
+        log: Log<'_>,
+        cancel: &CancellationToken,
+    ) -> Result<Option<Box<dyn Communicator>>, BuildError>;
+
+    /// Ends the build after the provisioners succeeded: shut the machine down, publish its output.
+    /// Dropping a builder that was started but not finished releases whatever it holds.
+    async fn finish(
+        &mut self,
+        log: Log<'_>,
+        cancel: &CancellationToken,
+    ) -> Result<Artifact, BuildError>;
+}

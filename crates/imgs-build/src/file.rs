@@ -1,0 +1,128 @@
+//! The `file` builder: writes `target` from `content` or a copy of `source`; no machine, no
+//! communicator. Its artifact is Packer's: ID `File`, the target as its one file.
+
+use std::path::{Path, PathBuf};
+
+use imgs_diagnostic::Diagnostics;
+use imgs_provision::Communicator;
+use tokio_util::sync::CancellationToken;
+
+use crate::builder::{Builder, Log};
+use crate::settings::Settings;
+use crate::{Artifact, BuildError};
+
+pub struct FileBuilder {
+    /// As written, for the artifact; relative paths resolve against `working_dir`.
+    target: String,
+    what: Content,
+    working_dir: PathBuf,
+}
+
+enum Content {
+    Text(String),
+    CopyOf(String),
+}
+
+/// Reads `source`, `content` and `target` as Packer 1.6.6 does: `target` is required, `source` wins
+/// over `content` when both are set (Packer warns; so do we), and neither means an empty file.
+pub fn read(
+    settings: &Settings<'_>,
+    working_dir: &Path,
+    warnings: &mut Vec<String>,
+) -> Result<FileBuilder, Diagnostics> {
+    let mut problems = settings.unknown_keys("file", &["source", "content", "target"], &[]);
+    let target = settings.text("target").unwrap_or_default();
+    if target.is_empty() {
+        problems.push(
+            settings
+                .error("target", "`target` is required")
+                .hint("name the file the build writes, e.g. `\"target\": \"out/motd.txt\"`"),
+        );
+    }
+    let source = settings.text("source").unwrap_or_default();
+    let content = settings.text("content").unwrap_or_default();
+    let what = if !source.is_empty() {
+        if !content.is_empty() {
+            warnings.push("both `source` and `content` are set; `source` is used".into());
+        }
+        if !working_dir.join(&source).is_file() {
+            problems.push(
+                settings
+                    .error("source", format!("source file `{source}` does not exist"))
+                    .hint("relative paths are relative to the directory imgs runs in"),
+            );
+        }
+        Content::CopyOf(source)
+    } else {
+        if content.is_empty() {
+            warnings.push("both `source` and `content` are empty; the target will be empty".into());
+        }
+        Content::Text(content)
+    };
+    if problems.is_empty() {
+        Ok(FileBuilder {
+            target,
+            what,
+            working_dir: working_dir.to_path_buf(),
+        })
+    } else {
+        Err(Diagnostics(problems))
+    }
+}
+
+#[async_trait::async_trait]
+impl Builder for FileBuilder {
+    fn builder_type(&self) -> &'static str {
+        "file"
+    }
+
+    fn has_communicator(&self) -> bool {
+        false
+    }
+
+    async fn start(
+        &mut self,
+        log: Log<'_>,
+        _cancel: &CancellationToken,
+    ) -> Result<Option<Box<dyn Communicator>>, BuildError> {
+        let target = self.working_dir.join(&self.target);
+        let io = |action: &'static str, path: &Path, e: std::io::Error| BuildError::Io {
+            action,
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        };
+        if let Some(dir) = target.parent() {
+            tokio::fs::create_dir_all(dir)
+                .await
+                .map_err(|e| io("create the directory", dir, e))?;
+        }
+        match &self.what {
+            Content::Text(text) => {
+                log(&format!("Writing content to {}", self.target));
+                tokio::fs::write(&target, text)
+                    .await
+                    .map_err(|e| io("write", &target, e))?;
+            }
+            Content::CopyOf(source) => {
+                log(&format!("Copying {source} to {}", self.target));
+                tokio::fs::copy(self.working_dir.join(source), &target)
+                    .await
+                    .map_err(|e| io("copy to", &target, e))?;
+            }
+        }
+        Ok(None)
+    }
+
+    async fn finish(
+        &mut self,
+        _log: Log<'_>,
+        _cancel: &CancellationToken,
+    ) -> Result<Artifact, BuildError> {
+        Ok(Artifact {
+            builder_type: "file".into(),
+            id: "File".into(),
+            description: format!("Stored file: {}", self.target),
+            files: vec![PathBuf::from(&self.target)],
+        })
+    }
+}

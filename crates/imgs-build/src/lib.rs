@@ -1,0 +1,27 @@
+//! Builds: one builder block of a template, run as Packer 1.6.6 runs it.
+//!
+//! 1. [`prepare_build`] reads everything before anything starts: the builder's settings (rendered with
+//!    the build's template context), every provisioner step, and the post-processors, so a typo or an
+//!    unsupported type fails the build before a machine exists.
+//! 2. [`PreparedBuild::run`] starts the builder, runs the provisioners through the communicator the
+//!    builder hands over, and lets the builder finish into an [`Artifact`]; then the post-processors run.
+//!
+//! Builders are behind the dyn-compatible [`Builder`] trait so the scheduler never needs to know which
+//! kind it runs: `null` (an existing host over SSH, or nothing), `file` (writes one file) and `qemu`
+//! (a disk booted under qemu, published into `output_directory`).
+
+mod artifact;
+mod builder;
+mod error;
+mod file;
+mod manifest;
+mod null;
+mod prepare;
+mod qemu;
+mod settings;
+
+pub use artifact::Artifact;
+pub use builder::{Builder, Log};
+pub use error::BuildError;
+pub use manifest::ManifestSettings;
+pub use prepare::{BuildInput, PreparedBuild, prepare_build};

@@ -1,0 +1,111 @@
+//! The `null` builder: no machine of its own. With `communicator: ssh` (the default) it provisions an
+//! existing host; with `communicator: none` it does nothing at all. Its artifact is Packer's: ID
+//! `Null`, nothing exported.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use imgs_diagnostic::Diagnostics;
+use imgs_provision::{Communicator, ReconnectingSsh};
+use imgs_ssh::SshConfig;
+use tokio_util::sync::CancellationToken;
+
+use crate::builder::{Builder, Log};
+use crate::settings::Settings;
+use crate::{Artifact, BuildError};
+
+pub struct NullBuilder {
+    ssh: Option<SshConfig>,
+}
+
+/// Reads the settings Packer 1.6.6's null builder takes: the communicator and its `ssh_*` keys.
+pub fn read(settings: &Settings<'_>, working_dir: &Path) -> Result<NullBuilder, Diagnostics> {
+    let mut problems = settings.unknown_keys("null", &["communicator"], &["ssh_"]);
+    let communicator = settings.text("communicator").unwrap_or_default();
+    let ssh = match communicator.as_str() {
+        "" | "ssh" => {
+            match SshConfig::from_settings(&rooted_key_files(settings.texts(), working_dir)) {
+                Ok(config) => Some(config),
+                Err(d) => {
+                    problems.extend(settings.locate(d).0);
+                    None
+                }
+            }
+        }
+        "none" => None,
+        other => {
+            problems.push(
+                settings
+                    .error(
+                        "communicator",
+                        format!("not supported yet: communicator `{other}`"),
+                    )
+                    .hint("imgs connects with `ssh`, or not at all with `none`"),
+            );
+            None
+        }
+    };
+    if problems.is_empty() {
+        Ok(NullBuilder { ssh })
+    } else {
+        Err(Diagnostics(problems))
+    }
+}
+
+#[async_trait::async_trait]
+impl Builder for NullBuilder {
+    fn builder_type(&self) -> &'static str {
+        "null"
+    }
+
+    fn has_communicator(&self) -> bool {
+        self.ssh.is_some()
+    }
+
+    async fn start(
+        &mut self,
+        log: Log<'_>,
+        cancel: &CancellationToken,
+    ) -> Result<Option<Box<dyn Communicator>>, BuildError> {
+        let Some(config) = &self.ssh else {
+            return Ok(None);
+        };
+        log(&format!(
+            "Using SSH communicator to connect: {}",
+            config.address()
+        ));
+        let ssh = ReconnectingSsh::connect(config.clone(), cancel.clone()).await?;
+        log("Connected to SSH!");
+        Ok(Some(Box::new(ssh)))
+    }
+
+    async fn finish(
+        &mut self,
+        _log: Log<'_>,
+        _cancel: &CancellationToken,
+    ) -> Result<Artifact, BuildError> {
+        Ok(Artifact {
+            builder_type: "null".into(),
+            id: "Null".into(),
+            description: "Did not export anything. This is the null builder".into(),
+            files: Vec::new(),
+        })
+    }
+}
+
+/// Key files written relative resolve against the working directory (the process may run elsewhere).
+pub fn rooted_key_files(
+    mut texts: BTreeMap<String, String>,
+    working_dir: &Path,
+) -> BTreeMap<String, String> {
+    for key in ["ssh_private_key_file", "ssh_bastion_private_key_file"] {
+        if let Some(value) = texts.get_mut(key)
+            && !value.is_empty()
+            && Path::new(value.as_str()).is_relative()
+            && !value.starts_with('~')
+        {
+            *value = working_dir.join(value.as_str()).display().to_string();
+        }
+    }
+    texts
+}

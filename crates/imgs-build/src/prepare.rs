@@ -1,0 +1,269 @@
+//! One build, read in full before it starts, then run: builder start → provisioners → builder
+//! finish → post-processors.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use imgs_diagnostic::{Diagnostic, Diagnostics};
+use imgs_provision::{BuildContext, ProvisionerStep, Secrets, Stream, run_provisioner};
+use imgs_template::interpolate::{Context, Volatile, render};
+use imgs_template::{BuilderBlock, ResolvedVariables, Template};
+use tokio_util::sync::CancellationToken;
+
+use crate::builder::{Builder, Log};
+use crate::manifest::{self, ManifestSettings};
+use crate::settings::Settings;
+use crate::{Artifact, BuildError, file, null, qemu};
+
+/// What one build is made from.
+pub struct BuildInput<'a> {
+    pub template: &'a Template,
+    /// Index of the build's block in `template.builders`.
+    pub builder_index: usize,
+    /// The template's user variables for this run (parents' artifacts included).
+    pub variables: &'a ResolvedVariables,
+    /// Where relative paths resolve (Packer: the directory it runs in).
+    pub working_dir: &'a Path,
+    /// The run's one instant for `{{timestamp}}` and friends.
+    pub init_time: chrono::DateTime<chrono::Utc>,
+}
+
+/// A build whose settings, provisioners and post-processors were all read without error.
+pub struct PreparedBuild {
+    /// The build's name (rendered), as in the manifest and in messages.
+    pub name: String,
+    pub builder_type: String,
+    /// Notes about settings Packer accepts with a warning.
+    pub warnings: Vec<String>,
+    builder: Box<dyn Builder>,
+    steps: Vec<ProvisionerStep>,
+    error_cleanup: Option<ProvisionerStep>,
+    manifests: Vec<ManifestSettings>,
+    working_dir: PathBuf,
+}
+
+impl std::fmt::Debug for PreparedBuild {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreparedBuild")
+            .field("name", &self.name)
+            .field("builder_type", &self.builder_type)
+            .field("steps", &self.steps)
+            .field("manifests", &self.manifests)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Reads everything the build will do. Every problem is reported, each located in the template.
+pub fn prepare_build(input: &BuildInput<'_>) -> Result<PreparedBuild, Diagnostics> {
+    let template = input.template;
+    let Some(block) = template.builders.get(input.builder_index) else {
+        return Err(Diagnostic::error(format!(
+            "the template has no builder number {}",
+            input.builder_index
+        ))
+        .in_file(&template.path)
+        .into());
+    };
+    let volatile = Volatile::Real {
+        init_time: input.init_time,
+    };
+    let data = BTreeMap::new();
+    let template_dir = absolute(input.working_dir, &template.dir)
+        .display()
+        .to_string();
+    let pwd = input.working_dir.display().to_string();
+    let base = Context {
+        user_variables: &input.variables.values,
+        env: None,
+        build_name: None,
+        build_type: Some(&block.kind),
+        template_dir: &template_dir,
+        pwd: &pwd,
+        data: &data,
+        volatile: &volatile,
+    };
+    // Packer renders a builder's name before anything else sees it.
+    let name = render(&block.name, &base)
+        .map(|r| r.text)
+        .unwrap_or_else(|_| block.name.clone());
+    let ctx = Context {
+        build_name: Some(&name),
+        ..base
+    };
+    let mut problems = Vec::new();
+    let mut warnings = Vec::new();
+
+    let builder = read_builder(template, input, block, &name, &ctx, &mut warnings)
+        .map_err(|d| problems.extend(d.0))
+        .ok();
+
+    let secrets = Secrets::of_sensitive_variables(input.variables);
+    let build = BuildContext {
+        template,
+        raw_build_name: &block.name,
+        ctx: &ctx,
+        secrets: &secrets,
+    };
+    let mut steps = Vec::new();
+    let mut error_cleanup = None;
+    for (key, provisioner) in template.provisioners_for(&block.name) {
+        match ProvisionerStep::from_block(&build, &key, provisioner) {
+            Ok(step) if key == "error-cleanup-provisioner" => error_cleanup = Some(step),
+            Ok(step) => steps.push(step),
+            Err(d) => problems.extend(d.0),
+        }
+    }
+    if let Some(builder) = &builder
+        && !builder.has_communicator()
+    {
+        for step in steps.iter().chain(&error_cleanup) {
+            problems.push(
+                Diagnostic::error(format!(
+                    "`{}` needs a communicator, but build `{name}` has none",
+                    step.key
+                ))
+                .at(template.location(block.span.start))
+                .key(step.key.clone())
+                .hint(match block.kind.as_str() {
+                    "null" => "set `communicator` to `ssh` with the host's `ssh_*` settings, or remove the provisioner",
+                    _ => "this builder makes no machine to provision; remove the provisioner or limit it with `only`/`except`",
+                }),
+            );
+        }
+    }
+
+    let mut manifests = Vec::new();
+    for (chain_index, chain) in template.post_processors.iter().enumerate() {
+        for (index, post) in chain.iter().enumerate() {
+            if !post.applies_to(&block.name) {
+                continue;
+            }
+            let key = format!("post-processors[{chain_index}][{index}]");
+            if post.kind != "manifest" {
+                problems.push(
+                    Diagnostic::error(format!("not supported yet: post-processor {}", post.kind))
+                        .at(template.location(post.span.start))
+                        .key(key)
+                        .hint("imgs runs the `manifest` post-processor"),
+                );
+                continue;
+            }
+            match Settings::render(template, key, &post.config, &ctx)
+                .and_then(|s| manifest::read(&s))
+            {
+                Ok(m) => manifests.push(m),
+                Err(d) => problems.extend(d.0),
+            }
+        }
+    }
+
+    match builder {
+        Some(builder) if problems.is_empty() => Ok(PreparedBuild {
+            name,
+            builder_type: block.kind.clone(),
+            warnings,
+            builder,
+            steps,
+            error_cleanup,
+            manifests,
+            working_dir: input.working_dir.to_path_buf(),
+        }),
+        _ => Err(Diagnostics(problems)),
+    }
+}
+
+fn read_builder(
+    template: &Template,
+    input: &BuildInput<'_>,
+    block: &BuilderBlock,
+    name: &str,
+    ctx: &Context<'_>,
+    warnings: &mut Vec<String>,
+) -> Result<Box<dyn Builder>, Diagnostics> {
+    let key = format!("builders[{}]", input.builder_index);
+    let settings = Settings::render(template, key.clone(), &block.config, ctx)?;
+    let dir = input.working_dir;
+    Ok(match block.kind.as_str() {
+        "null" => Box::new(null::read(&settings, dir)?),
+        "file" => Box::new(file::read(&settings, dir, warnings)?),
+        "qemu" => Box::new(qemu::read(&settings, name, dir)?),
+        other => {
+            return Err(
+                Diagnostic::error(format!("not supported yet: builder {other}"))
+                    .at(template.location(block.span.start))
+                    .key(key)
+                    .hint("imgs builds with the `null`, `file` and `qemu` builders")
+                    .into(),
+            );
+        }
+    })
+}
+
+fn absolute(working_dir: &Path, path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        working_dir.join(path)
+    }
+}
+
+impl PreparedBuild {
+    /// Runs the build; `run_id` goes into manifests. Progress lines go to `log`. A failed build
+    /// leaves no machine behind (builders release theirs when dropped).
+    pub async fn run(
+        mut self,
+        log: Log<'_>,
+        run_id: &str,
+        cancel: &CancellationToken,
+    ) -> Result<Artifact, BuildError> {
+        for warning in &self.warnings {
+            log(&format!("Warning: {warning}"));
+        }
+        let comm = self.builder.start(log, cancel).await?;
+        let mut failed = None;
+        for step in &self.steps {
+            let comm = comm
+                .as_deref()
+                .expect("checked when prepared: provisioners have a communicator");
+            if let Err(error) = provision(comm, step, log, cancel).await {
+                failed = Some(BuildError::Provisioner {
+                    key: step.key.clone(),
+                    error,
+                });
+                break;
+            }
+        }
+        if let Some(error) = failed {
+            if let (Some(cleanup), Some(comm)) = (&self.error_cleanup, comm.as_deref()) {
+                log("Provisioning step had errors: Running the cleanup provisioner, if present...");
+                if let Err(e) = provision(comm, cleanup, log, cancel).await {
+                    log(&format!("The error-cleanup provisioner failed too: {e}"));
+                }
+            }
+            return Err(error);
+        }
+        drop(comm);
+        let artifact = self.builder.finish(log, cancel).await?;
+        let build_time = chrono::Utc::now().timestamp();
+        for manifest in &self.manifests {
+            log("Running post-processor: manifest");
+            manifest.write(&self.working_dir, &self.name, &artifact, run_id, build_time)?;
+        }
+        log(&artifact.description);
+        Ok(artifact)
+    }
+}
+
+async fn provision(
+    comm: &dyn imgs_provision::Communicator,
+    step: &ProvisionerStep,
+    log: Log<'_>,
+    cancel: &CancellationToken,
+) -> Result<(), imgs_provision::ProvisionError> {
+    log(&format!("Provisioning with {}...", step.key));
+    let mut lines = |stream: Stream, line: &str| match stream {
+        Stream::Status => log(line),
+        Stream::Stdout | Stream::Stderr => log(&format!("  {line}")),
+    };
+    run_provisioner(comm, step, &mut lines, cancel).await
+}

@@ -1,0 +1,112 @@
+//! The `qemu` builder over `imgs-qemu`: a layer (or copy) of the source disk booted under qemu,
+//! provisioned over SSH, shut down, and published into `output_directory`. Its artifact is Packer's:
+//! ID `VM`, the published disk as its one file.
+
+use std::path::{Path, PathBuf};
+
+use imgs_diagnostic::Diagnostics;
+use imgs_provision::{Communicator, ReconnectingSsh};
+use imgs_qemu::{QemuConfig, QemuMachine};
+use tokio_util::sync::CancellationToken;
+
+use crate::builder::{Builder, Log};
+use crate::null::rooted_key_files;
+use crate::settings::Settings;
+use crate::{Artifact, BuildError};
+
+pub struct QemuBuilder {
+    config: QemuConfig,
+    working_dir: PathBuf,
+    machine: Option<QemuMachine>,
+}
+
+pub fn read(
+    settings: &Settings<'_>,
+    build_name: &str,
+    working_dir: &Path,
+) -> Result<QemuBuilder, Diagnostics> {
+    let mut config =
+        QemuConfig::from_settings(&settings.json(), build_name).map_err(|d| settings.locate(d))?;
+    // The process may run anywhere; the template's relative paths mean the working directory.
+    config.source = rooted(working_dir, &config.source);
+    config.output_directory = rooted(working_dir, &config.output_directory);
+    config.ssh_settings = rooted_key_files(config.ssh_settings, working_dir);
+    Ok(QemuBuilder {
+        config,
+        working_dir: working_dir.to_path_buf(),
+        machine: None,
+    })
+}
+
+fn rooted(working_dir: &Path, path: &Path) -> PathBuf {
+    if path.is_relative() {
+        working_dir.join(path)
+    } else {
+        path.to_path_buf()
+    }
+}
+
+#[async_trait::async_trait]
+impl Builder for QemuBuilder {
+    fn builder_type(&self) -> &'static str {
+        "qemu"
+    }
+
+    fn has_communicator(&self) -> bool {
+        true
+    }
+
+    async fn start(
+        &mut self,
+        log: Log<'_>,
+        cancel: &CancellationToken,
+    ) -> Result<Option<Box<dyn Communicator>>, BuildError> {
+        log(&format!(
+            "Starting qemu from {}",
+            shown(&self.working_dir, &self.config.source)
+        ));
+        let machine = QemuMachine::start(&self.config, cancel.clone()).await?;
+        log(&format!(
+            "Connected to SSH on {} (accelerator: {})",
+            machine.ssh_config().address(),
+            machine.accelerator().name()
+        ));
+        let ssh = ReconnectingSsh::connect(machine.ssh_config().clone(), cancel.clone()).await?;
+        self.machine = Some(machine);
+        Ok(Some(Box::new(ssh)))
+    }
+
+    async fn finish(
+        &mut self,
+        log: Log<'_>,
+        _cancel: &CancellationToken,
+    ) -> Result<Artifact, BuildError> {
+        let Some(machine) = self.machine.take() else {
+            return Err(BuildError::Io {
+                action: "finish a qemu build that never started:",
+                path: self.config.output_disk().display().to_string(),
+                reason: "no machine".into(),
+            });
+        };
+        log("Gracefully halting virtual machine...");
+        let disk = machine.shutdown().await?;
+        let disk = PathBuf::from(shown(&self.working_dir, &disk));
+        Ok(Artifact {
+            builder_type: "qemu".into(),
+            id: "VM".into(),
+            description: format!(
+                "VM files in directory: {}",
+                disk.parent().unwrap_or(Path::new("")).display()
+            ),
+            files: vec![disk],
+        })
+    }
+}
+
+/// `path` relative to the working directory when it is inside it.
+fn shown(working_dir: &Path, path: &Path) -> String {
+    path.strip_prefix(working_dir)
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}

@@ -1,0 +1,164 @@
+//! A builder block's settings, rendered: every string goes through the template engine with the
+//! build's context before a builder reads it, as Packer does for builder configurations.
+
+use std::collections::BTreeMap;
+
+use imgs_diagnostic::{Diagnostic, Diagnostics, did_you_mean};
+use imgs_template::interpolate::{Context, render};
+use imgs_template::{Node, Template, Value};
+
+/// A builder's rendered settings, with where each key was written (to locate problems).
+pub struct Settings<'a> {
+    pub template: &'a Template,
+    /// `builders[N]`, for messages.
+    pub block_key: String,
+    pub block_offset: usize,
+    /// Key → (rendered value, offset of the key in the template).
+    pub values: BTreeMap<String, (serde_json::Value, usize)>,
+}
+
+impl<'a> Settings<'a> {
+    /// Renders every string of `config` (the block without `type` and `name`).
+    pub fn render(
+        template: &'a Template,
+        block_key: String,
+        config: &Node,
+        ctx: &Context<'_>,
+    ) -> Result<Settings<'a>, Diagnostics> {
+        let mut values = BTreeMap::new();
+        let mut problems = Vec::new();
+        for member in config.members() {
+            match rendered(&member.value, ctx) {
+                Ok(value) => {
+                    values.insert(member.key.clone(), (value, member.key_span.start));
+                }
+                Err((message, offset)) => problems.push(
+                    Diagnostic::error(message)
+                        .at(template.location(offset))
+                        .key(format!("{block_key}.{}", member.key)),
+                ),
+            }
+        }
+        if problems.is_empty() {
+            Ok(Settings {
+                template,
+                block_offset: config.span.start,
+                block_key,
+                values,
+            })
+        } else {
+            Err(Diagnostics(problems))
+        }
+    }
+
+    /// The value of `key` as Go's weak decoding reads it into a string (`""` when absent).
+    pub fn text(&self, key: &str) -> Option<String> {
+        self.values.get(key).and_then(|(v, _)| weak_text(v))
+    }
+
+    /// Scalar settings as strings (what the SSH settings reader takes).
+    pub fn texts(&self) -> BTreeMap<String, String> {
+        self.values
+            .iter()
+            .filter_map(|(k, (v, _))| weak_text(v).map(|t| (k.clone(), t)))
+            .collect()
+    }
+
+    /// All settings as JSON values.
+    pub fn json(&self) -> BTreeMap<String, serde_json::Value> {
+        self.values
+            .iter()
+            .map(|(k, (v, _))| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    /// An error about `key`, located at the key when it was written, else at the block.
+    pub fn error(&self, key: &str, message: impl Into<String>) -> Diagnostic {
+        let offset = self
+            .values
+            .get(key)
+            .map(|(_, o)| *o)
+            .unwrap_or(self.block_offset);
+        Diagnostic::error(message)
+            .at(self.template.location(offset))
+            .key(format!("{}.{key}", self.block_key))
+    }
+
+    /// Errors for keys neither in `known` nor starting with one of `prefixes` (those are read by
+    /// another part, such as the SSH settings).
+    pub fn unknown_keys(
+        &self,
+        builder: &str,
+        known: &[&str],
+        prefixes: &[&str],
+    ) -> Vec<Diagnostic> {
+        self.values
+            .keys()
+            .filter(|k| !known.contains(&k.as_str()) && !prefixes.iter().any(|p| k.starts_with(p)))
+            .map(|k| {
+                let mut d = self.error(k, format!("unknown key `{k}` in builder `{builder}`"));
+                if let Some(close) = did_you_mean(k, known.iter().copied()) {
+                    d = d.hint(format!("did you mean `{close}`?"));
+                }
+                d
+            })
+            .collect()
+    }
+
+    /// Diagnostics from another reader (which knows keys, not places): located at their keys here.
+    pub fn locate(&self, problems: Diagnostics) -> Diagnostics {
+        Diagnostics(
+            problems
+                .0
+                .into_iter()
+                .map(|mut d| {
+                    if d.location.is_none() {
+                        let key = d.key.clone().unwrap_or_default();
+                        let offset = self
+                            .values
+                            .get(&key)
+                            .map(|(_, o)| *o)
+                            .unwrap_or(self.block_offset);
+                        d.location = Some(self.template.location(offset));
+                        d.key = Some(format!("{}.{key}", self.block_key));
+                    }
+                    d
+                })
+                .collect(),
+        )
+    }
+}
+
+fn rendered(node: &Node, ctx: &Context<'_>) -> Result<serde_json::Value, (String, usize)> {
+    Ok(match &node.value {
+        Value::String(s) => serde_json::Value::String(
+            render(s, ctx)
+                .map_err(|e| (e.message, node.span.start))?
+                .text,
+        ),
+        Value::Array(items) => serde_json::Value::Array(
+            items
+                .iter()
+                .map(|i| rendered(i, ctx))
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Object(_) => serde_json::Value::Object(
+            node.members()
+                .into_iter()
+                .map(|m| Ok((m.key.clone(), rendered(&m.value, ctx)?)))
+                .collect::<Result<_, _>>()?,
+        ),
+        _ => node.to_serde(),
+    })
+}
+
+/// Go's weak decoding of a scalar into a string.
+fn weak_text(value: &serde_json::Value) -> Option<String> {
+    match value {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Bool(b) => Some(if *b { "1" } else { "0" }.to_string()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        serde_json::Value::Null => Some(String::new()),
+        _ => None,
+    }
+}
