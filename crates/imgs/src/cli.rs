@@ -28,6 +28,8 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Show a template's variables, builds, provisioners and post-processors (like `packer inspect`).
     Inspect(InspectArgs),
+    /// Build the images that are not fresh, parents first (or one template file, as `packer build FILE`).
+    Build(BuildArgs),
     /// Print a shell completion script.
     Completions {
         #[arg(value_enum)]
@@ -118,6 +120,21 @@ pub struct ValidateArgs {
     /// Check syntax only: no variable resolution, no per-type checks.
     #[arg(long)]
     pub syntax_only: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// A template file to build on its own, outside any workspace (as `packer build FILE`).
+    pub template: Option<PathBuf>,
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+    #[command(flatten)]
+    pub variables: VariableArgs,
+    #[command(flatten)]
+    pub filter: BuildFilterArgs,
+    /// Build the selected images even when they are fresh (the images they are built on are not forced).
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

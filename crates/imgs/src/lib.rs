@@ -53,6 +53,8 @@ pub fn run(args: impl IntoIterator<Item = OsString>, cwd: PathBuf) -> Outcome {
         manifest_path: cli.manifest_path.clone(),
     };
     let result = match &cli.command {
+        // A build reports progress even when it fails, so it makes its whole outcome itself.
+        Command::Build(args) => return ops::build(&cx, args),
         Command::Plan(args) => ops::plan(&cx, args),
         Command::Graph(args) => ops::graph(&cx, args),
         Command::Validate(args) => ops::validate(&cx, args),
@@ -122,6 +124,7 @@ fn command_name(command: &Command) -> &'static str {
         Command::Graph(_) => "graph",
         Command::Validate(_) => "validate",
         Command::Inspect(_) => "inspect",
+        Command::Build(_) => "build",
         Command::Completions { .. } => "completions",
     }
 }

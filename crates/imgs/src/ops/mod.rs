@@ -1,5 +1,6 @@
 //! What each command does, over the library crates. The CLI parses arguments and calls one function here.
 
+mod build;
 mod fingerprint;
 mod graph;
 mod inspect;
@@ -14,6 +15,7 @@ use imgs_workspace::Workspace;
 
 use crate::cli::{BuildFilterArgs, VariableArgs};
 
+pub use build::build;
 pub use fingerprint::{PlanWithWarnings, compute_plan};
 pub use graph::graph;
 pub use inspect::inspect;
