@@ -1,0 +1,262 @@
+//! `imgs build` with the `null` builder against a private sshd (the "remote" host is this machine,
+//! so what the provisioners did is checked on disk), and the `file` builder, which needs no peer.
+
+mod support;
+
+use std::path::Path;
+
+use imgs_ssh::test_sshd::TestSshd;
+use support::*;
+
+/// A workspace: `base` (null over SSH: inline shell, a script, an uploaded file), `child` built on
+/// `base` (writes the artifact it received, and a manifest), and `motd` (the file builder, on its own).
+/// Provisioners write under `remote/` of the workspace.
+fn null_workspace(sshd: &TestSshd) -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("imgs-build-")
+        .tempdir()
+        .unwrap();
+    let root = dir.path();
+    let remote = root.join("remote");
+    std::fs::create_dir_all(&remote).unwrap();
+    let ssh = sshd.settings();
+    let builder = serde_json::json!({
+        "type": "null",
+        "ssh_host": ssh["ssh_host"],
+        "ssh_port": ssh["ssh_port"],
+        "ssh_username": ssh["ssh_username"],
+        "ssh_private_key_file": ssh["ssh_private_key_file"],
+    });
+    write(
+        root,
+        "Images.toml",
+        "[workspace]\nmembers = [\"images/*\"]\n\n[images.child]\nparents = { base_artifact = \"base\" }\n",
+    );
+    let remote = remote.display().to_string();
+    let base = serde_json::json!({
+        "variables": { "remote": remote },
+        "builders": [builder],
+        "provisioners": [
+            { "type": "shell", "inline": ["echo inline ran > {{user `remote`}}/inline.txt", "echo hello from base"] },
+            { "type": "shell", "script": "images/base/setup.sh", "environment_vars": ["REMOTE={{user `remote`}}"] },
+            { "type": "file", "source": "images/base/files/motd", "destination": "{{user `remote`}}/motd" },
+        ],
+    });
+    write(
+        root,
+        "images/base/template.json",
+        &serde_json::to_string_pretty(&base).unwrap(),
+    );
+    write(
+        root,
+        "images/base/setup.sh",
+        "#!/bin/sh\necho script v1 > \"$REMOTE/script.txt\"\n",
+    );
+    write(root, "images/base/files/motd", "welcome\n");
+    let child = serde_json::json!({
+        "variables": { "remote": remote, "base_artifact": null },
+        "builders": [builder],
+        "provisioners": [
+            { "type": "shell", "inline": ["echo '{{user `base_artifact`}}' > {{user `remote`}}/child.txt"] },
+        ],
+        "post-processors": [{ "type": "manifest", "output": "out/manifest.json", "custom_data": { "layer": "child" } }],
+    });
+    write(
+        root,
+        "images/child/template.json",
+        &serde_json::to_string_pretty(&child).unwrap(),
+    );
+    let motd = serde_json::json!({
+        "builders": [{ "type": "file", "content": "file builder\n", "target": "out/motd.txt" }],
+    });
+    write(
+        root,
+        "images/motd/template.json",
+        &serde_json::to_string_pretty(&motd).unwrap(),
+    );
+    dir
+}
+
+fn build_settings(dir: &Path, sshd: &TestSshd) -> insta::Settings {
+    let mut s = settings(dir);
+    s.add_filter(
+        r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-(\[fp\]|[0-9a-f]{12})",
+        "[RUN]",
+    );
+    s.add_filter(r"\d+\.\d\ds", "[T]s");
+    s.add_filter(&format!(":{}\\b", sshd.port), ":[PORT]");
+    s.add_filter(r"/tmp/script_\d+\.sh", "/tmp/script_[N].sh");
+    s
+}
+
+fn run_id(stdout: &str) -> String {
+    stdout
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix("Run "))
+        .expect("a run line")
+        .to_string()
+}
+
+#[test]
+fn null_builds_provision_over_ssh_and_children_get_parent_artifacts() {
+    let sshd = TestSshd::start().unwrap_or_else(|why| panic!("{why}"));
+    let ws = null_workspace(&sshd);
+    let root = ws.path();
+
+    let out = imgs_ok(root, &["build", "--all"]);
+    build_settings(root, &sshd).bind(|| insta::assert_snapshot!("null_build_first_run", out));
+    let read = |rel: &str| std::fs::read_to_string(root.join(rel)).unwrap();
+    assert_eq!(read("remote/inline.txt"), "inline ran\n");
+    assert_eq!(read("remote/script.txt"), "script v1\n");
+    assert_eq!(read("remote/motd"), "welcome\n");
+    // Packer's null artifact ID, passed to the child through its parent variable.
+    assert_eq!(read("remote/child.txt"), "Null\n");
+    assert_eq!(read("out/motd.txt"), "file builder\n");
+
+    let manifest: serde_json::Value = serde_json::from_str(&read("out/manifest.json")).unwrap();
+    let run = run_id(&out);
+    assert_eq!(manifest["last_run_uuid"], run.as_str());
+    let entry = &manifest["builds"][0];
+    assert_eq!(entry["name"], "null");
+    assert_eq!(entry["builder_type"], "null");
+    assert_eq!(entry["artifact_id"], "Null");
+    assert_eq!(entry["files"], serde_json::Value::Null);
+    assert_eq!(entry["packer_run_uuid"], run.as_str());
+    assert_eq!(
+        entry["custom_data"],
+        serde_json::json!({ "layer": "child" })
+    );
+    assert!(entry["build_time"].as_i64().unwrap() > 0);
+
+    let cache = imgs_cache::Cache::open(&root.join("cache"));
+    for image in ["base", "child", "motd"] {
+        let record = cache
+            .latest(image)
+            .unwrap()
+            .expect("a record per built image");
+        assert_eq!(record.run_id, run);
+    }
+
+    // Nothing changed: nothing is built, and the plan agrees.
+    let again = imgs_ok(root, &["build", "--all"]);
+    assert!(!again.contains("Building"), "{again}");
+    for image in ["base", "child", "motd"] {
+        assert!(again.contains(&format!("Fresh {image} (")), "{again}");
+    }
+    let plan = imgs_ok(root, &["plan", "--all"]);
+    assert!(plan.contains("0 to build, 3 fresh"), "{plan}");
+
+    // A changed script rebuilds its image and the child, not the unrelated image.
+    write(
+        root,
+        "images/base/setup.sh",
+        "#!/bin/sh\necho script v2 > \"$REMOTE/script.txt\"\n",
+    );
+    let rebuilt = imgs_ok(root, &["build", "--all"]);
+    build_settings(root, &sshd)
+        .bind(|| insta::assert_snapshot!("null_build_after_script_change", rebuilt));
+    assert!(rebuilt.contains("Building base"), "{rebuilt}");
+    assert!(rebuilt.contains("Building child"), "{rebuilt}");
+    assert!(rebuilt.contains("Fresh motd"), "{rebuilt}");
+    assert_eq!(read("remote/script.txt"), "script v2\n");
+    let manifest: serde_json::Value = serde_json::from_str(&read("out/manifest.json")).unwrap();
+    assert_eq!(
+        manifest["builds"].as_array().unwrap().len(),
+        2,
+        "entries are appended"
+    );
+}
+
+#[test]
+fn a_failing_provisioner_stops_the_run_without_a_record() {
+    let sshd = TestSshd::start().unwrap_or_else(|why| panic!("{why}"));
+    let ws = null_workspace(&sshd);
+    let root = ws.path();
+    let template = std::fs::read_to_string(root.join("images/base/template.json")).unwrap();
+    write(
+        root,
+        "images/base/template.json",
+        &template.replace("echo hello from base", "echo about to fail; exit 3"),
+    );
+
+    let out = imgs(root, &["build", "--all"]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    build_settings(root, &sshd).bind(|| {
+        insta::assert_snapshot!("null_build_failure_stderr", out.stderr);
+    });
+    assert!(out.stdout.contains("about to fail"), "{}", out.stdout);
+    let cache = imgs_cache::Cache::open(&root.join("cache"));
+    assert!(
+        cache.latest("base").unwrap().is_none(),
+        "no record for a failed image"
+    );
+    assert!(
+        cache.latest("child").unwrap().is_none(),
+        "the child never started"
+    );
+    assert!(!root.join("remote/child.txt").exists());
+}
+
+#[test]
+fn the_file_builder_needs_no_peer_and_a_bare_template_builds_too() {
+    let dir = tempfile::Builder::new()
+        .prefix("imgs-build-")
+        .tempdir()
+        .unwrap();
+    let root = dir.path();
+    write(
+        root,
+        "Images.toml",
+        "[workspace]\nmembers = [\"images/*\"]\n",
+    );
+    write(root, "images/note/source.txt", "copied\n");
+    write(
+        root,
+        "images/note/template.json",
+        r#"{ "builders": [{ "type": "file", "source": "images/note/source.txt", "target": "out/note.txt" }] }"#,
+    );
+    let out = imgs_ok(root, &["build"]);
+    assert!(out.contains("Built note (out/note.txt)"), "{out}");
+    assert_eq!(
+        std::fs::read_to_string(root.join("out/note.txt")).unwrap(),
+        "copied\n"
+    );
+
+    // Outside a workspace, as `packer build FILE -var …`: no cache, every build runs.
+    let bare = tempfile::tempdir().unwrap();
+    write(
+        bare.path(),
+        "t.json",
+        r#"{ "variables": { "greeting": "hi" },
+             "builders": [{ "type": "file", "content": "{{user `greeting`}}", "target": "greeting.txt" }] }"#,
+    );
+    let out = imgs_ok(bare.path(), &["build", "t.json", "-var", "greeting=hello"]);
+    assert!(out.contains("Stored file: greeting.txt"), "{out}");
+    assert_eq!(
+        std::fs::read_to_string(bare.path().join("greeting.txt")).unwrap(),
+        "hello"
+    );
+}
+
+#[test]
+fn unsupported_post_processors_fail_before_anything_is_built() {
+    let dir = tempfile::Builder::new()
+        .prefix("imgs-build-")
+        .tempdir()
+        .unwrap();
+    let root = dir.path();
+    write(
+        root,
+        "Images.toml",
+        "[workspace]\nmembers = [\"images/*\"]\n",
+    );
+    write(
+        root,
+        "images/note/template.json",
+        r#"{ "builders": [{ "type": "file", "content": "x", "target": "out/note.txt" }],
+             "post-processors": ["compress"] }"#,
+    );
+    let err = imgs_input_error(root, &["build"]);
+    settings(root).bind(|| insta::assert_snapshot!("build_unsupported_post_processor", err));
+    assert!(!root.join("out/note.txt").exists());
+}
