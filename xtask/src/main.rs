@@ -118,13 +118,16 @@ fn test(extra: &[String]) -> Result<()> {
             .args(["test", "--workspace"])
             .args(extra),
     );
-    // The qemu boot test needs the Debian base disk, which `cargo xtask base-image` builds (root,
-    // mmdebstrap, about a minute); it runs wherever that disk exists, and says so where it does not.
+    // The qemu tests (imgs-qemu's boot, imgs-tests' build chain) need the Debian base disk, which
+    // `cargo xtask base-image` builds (root, mmdebstrap, about a minute); they run wherever that disk
+    // exists, and it says so where it does not.
     let qemu = if workspace.is_ok() && repo_root().join(BASE_DISK).exists() {
         totals.run(cargo().current_dir(repo_root()).args([
             "test",
             "-p",
             "imgs-qemu",
+            "-p",
+            "imgs-tests",
             "--",
             "--ignored",
         ]))

@@ -57,7 +57,8 @@ enum Stop {
     /// A build failed (exit 1): the message, a hint, what was left unbuilt.
     Failed {
         image: String,
-        error: BuildError,
+        // Boxed: the run's error path should not make every `Result` here large.
+        error: Box<BuildError>,
         unbuilt: Vec<String>,
     },
     Other(String),
@@ -159,7 +160,7 @@ fn build_template_file(
         ))
         .map_err(|error| Stop::Failed {
             image: name.clone(),
-            error,
+            error: Box::new(error),
             unbuilt: Vec::new(),
         })??;
     for (build, artifact) in &artifacts {
@@ -267,7 +268,7 @@ async fn build_in_order(
         .await
         .map_err(|error| Stop::Failed {
             image: image_plan.name.clone(),
-            error,
+            error: Box::new(error),
             unbuilt: unbuilt(),
         })?
         .map_err(|stop| match stop {
