@@ -30,7 +30,8 @@ pub fn read(
     working_dir: &Path,
     warnings: &mut Vec<String>,
 ) -> Result<FileBuilder, Diagnostics> {
-    let mut problems = settings.unknown_keys("file", &["source", "content", "target"], &[]);
+    let mut problems =
+        settings.unknown_keys("builder `file`", &["source", "content", "target"], &[]);
     let target = settings.text("target").unwrap_or_default();
     if target.is_empty() {
         problems.push(

@@ -20,6 +20,9 @@ mod prepare;
 mod qemu;
 mod settings;
 
+#[cfg(test)]
+mod tests;
+
 pub use artifact::Artifact;
 pub use builder::{Builder, Log};
 pub use error::BuildError;

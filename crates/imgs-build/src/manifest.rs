@@ -28,7 +28,7 @@ pub struct ManifestSettings {
 
 pub fn read(settings: &Settings<'_>) -> Result<ManifestSettings, Diagnostics> {
     let mut problems = settings.unknown_keys(
-        "manifest",
+        "post-processor `manifest`",
         &["output", "strip_path", "strip_time", "custom_data"],
         &[],
     );

@@ -20,7 +20,7 @@ pub struct NullBuilder {
 
 /// Reads the settings Packer 1.6.6's null builder takes: the communicator and its `ssh_*` keys.
 pub fn read(settings: &Settings<'_>, working_dir: &Path) -> Result<NullBuilder, Diagnostics> {
-    let mut problems = settings.unknown_keys("null", &["communicator"], &["ssh_"]);
+    let mut problems = settings.unknown_keys("builder `null`", &["communicator"], &["ssh_"]);
     let communicator = settings.text("communicator").unwrap_or_default();
     let ssh = match communicator.as_str() {
         "" | "ssh" => {

@@ -85,10 +85,10 @@ impl<'a> Settings<'a> {
     }
 
     /// Errors for keys neither in `known` nor starting with one of `prefixes` (those are read by
-    /// another part, such as the SSH settings).
+    /// another part, such as the SSH settings). `what` names the block: "builder `null`".
     pub fn unknown_keys(
         &self,
-        builder: &str,
+        what: &str,
         known: &[&str],
         prefixes: &[&str],
     ) -> Vec<Diagnostic> {
@@ -96,7 +96,7 @@ impl<'a> Settings<'a> {
             .keys()
             .filter(|k| !known.contains(&k.as_str()) && !prefixes.iter().any(|p| k.starts_with(p)))
             .map(|k| {
-                let mut d = self.error(k, format!("unknown key `{k}` in builder `{builder}`"));
+                let mut d = self.error(k, format!("unknown key `{k}` in {what}"));
                 if let Some(close) = did_you_mean(k, known.iter().copied()) {
                     d = d.hint(format!("did you mean `{close}`?"));
                 }

@@ -1,0 +1,125 @@
+//! Preparing builds: what each builder accepts, and the diagnostics for what it does not (snapshots,
+//! since they are what a person reads).
+
+use std::path::Path;
+
+use imgs_template::{Invocation, Template, interpolate::Volatile, resolve_variables};
+use serde_json::{Value, json};
+
+use crate::{BuildInput, PreparedBuild, prepare_build};
+
+fn prepare(template: Value) -> Result<PreparedBuild, String> {
+    let dir = tempfile::tempdir().unwrap();
+    prepare_in(dir.path(), template)
+}
+
+fn prepare_in(dir: &Path, template: Value) -> Result<PreparedBuild, String> {
+    let text = serde_json::to_string_pretty(&template).unwrap();
+    let template = Template::parse(Path::new("images/app/template.json"), text).unwrap();
+    let init_time = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+    let invocation = Invocation {
+        working_dir: dir.to_path_buf(),
+        env: Default::default(),
+        workspace_vars: Vec::new(),
+        var_files: Vec::new(),
+        cli_vars: Vec::new(),
+        volatile: Volatile::Real { init_time },
+        force: true,
+    };
+    let variables = resolve_variables(&template, &invocation).unwrap();
+    prepare_build(&BuildInput {
+        template: &template,
+        builder_index: 0,
+        variables: &variables,
+        working_dir: dir,
+        init_time,
+    })
+    .map_err(|d| imgs_report_like(&d))
+}
+
+/// Diagnostics as the CLI shows them, one after another.
+fn imgs_report_like(d: &imgs_diagnostic::Diagnostics) -> String {
+    d.0.iter().map(|d| format!("{d}\n\n")).collect()
+}
+
+#[test]
+fn null_without_communicator_takes_no_provisioners() {
+    let err = prepare(json!({
+        "builders": [{ "type": "null", "communicator": "none" }],
+        "provisioners": [{ "type": "shell", "inline": ["true"] }],
+    }))
+    .unwrap_err();
+    insta::assert_snapshot!(err);
+}
+
+#[test]
+fn null_with_communicator_none_and_nothing_to_run_is_fine() {
+    let build =
+        prepare(json!({ "builders": [{ "type": "null", "communicator": "none" }] })).unwrap();
+    assert_eq!(build.builder_type, "null");
+    assert_eq!(build.name, "null");
+}
+
+#[test]
+fn null_over_ssh_needs_host_and_user_and_knows_its_keys() {
+    let err = prepare(json!({
+        "builders": [{ "type": "null", "comunicator": "ssh", "ssh_port": 2222 }],
+    }))
+    .unwrap_err();
+    insta::assert_snapshot!(err);
+}
+
+#[test]
+fn file_needs_a_target_and_an_existing_source() {
+    let err = prepare(json!({
+        "builders": [{ "type": "file", "source": "missing.txt" }],
+    }))
+    .unwrap_err();
+    insta::assert_snapshot!(err);
+}
+
+#[test]
+fn file_renders_its_settings_with_user_variables_and_build_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let build = prepare_in(
+        dir.path(),
+        json!({
+            "variables": { "who": "world" },
+            "builders": [{ "type": "file", "name": "greeting",
+                           "content": "hello {{user `who`}} from {{build_name}}", "target": "out/{{build_name}}.txt" }],
+        }),
+    )
+    .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut lines = Vec::new();
+    let mut log = |l: &str| lines.push(l.to_string());
+    let artifact = rt
+        .block_on(build.run(&mut log, "run-1", &Default::default()))
+        .unwrap();
+    assert_eq!(artifact.id, "File");
+    assert_eq!(artifact.handle(), "out/greeting.txt");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("out/greeting.txt")).unwrap(),
+        "hello world from greeting"
+    );
+    assert_eq!(
+        lines,
+        [
+            "Writing content to out/greeting.txt",
+            "Stored file: out/greeting.txt"
+        ]
+    );
+}
+
+#[test]
+fn other_builders_and_post_processors_are_not_supported_yet() {
+    let err = prepare(json!({
+        "builders": [{ "type": "docker", "image": "debian" }],
+        "post-processors": [{ "type": "manifest", "outptu": "m.json" }, { "type": "checksum" }],
+    }))
+    .unwrap_err();
+    insta::assert_snapshot!(err);
+}
