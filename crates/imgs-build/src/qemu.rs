@@ -31,6 +31,17 @@ pub fn read(
     config.source = rooted(working_dir, &config.source);
     config.output_directory = rooted(working_dir, &config.output_directory);
     config.ssh_settings = rooted_key_files(config.ssh_settings, working_dir);
+    // qemu runs in the process's directory, which need not be the working directory; the files it
+    // is handed to boot from are rooted here so relative ones still mean the working directory.
+    for arg in &mut config.qemuargs {
+        if let [flag, path] = arg.as_mut_slice()
+            && matches!(flag.as_str(), "-kernel" | "-initrd" | "-dtb")
+        {
+            *path = rooted(working_dir, Path::new(path.as_str()))
+                .display()
+                .to_string();
+        }
+    }
     Ok(QemuBuilder {
         config,
         working_dir: working_dir.to_path_buf(),
