@@ -473,3 +473,56 @@ fn unsupported_parts(template: &Template, filter: &BuildFilter) -> Result<(), Di
         Err(Diagnostics(problems))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn template(json: &str) -> Template {
+        Template::parse(Path::new("images/app/template.json"), json.to_string()).unwrap()
+    }
+
+    #[test]
+    fn a_post_processor_shared_by_builds_is_reported_once() {
+        let t = template(
+            r#"{ "builders": [{ "type": "null", "name": "a", "communicator": "none" },
+                              { "type": "docker", "name": "b" }],
+                 "post-processors": ["checksum", { "type": "manifest" }] }"#,
+        );
+        let problems = unsupported_parts(&t, &BuildFilter::default()).unwrap_err();
+        let messages: Vec<_> = problems.0.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            [
+                "not supported yet: builder docker",
+                "not supported yet: post-processor checksum"
+            ]
+        );
+        // Leaving the unsupported build out leaves only the post-processor.
+        let only_a = BuildFilter {
+            only: vec!["a".into()],
+            except: vec![],
+        };
+        assert_eq!(unsupported_parts(&t, &only_a).unwrap_err().0.len(), 1);
+    }
+
+    #[test]
+    fn children_receive_a_fresh_parents_first_file_or_its_id() {
+        let inputs = imgs_fingerprint::InputSet::default();
+        let build = |files: Vec<String>| BuildArtifact {
+            name: "b".into(),
+            builder_type: "qemu".into(),
+            artifact_id: "VM".into(),
+            files,
+        };
+        let with_file = CacheRecord::new(
+            "x",
+            inputs.clone(),
+            vec![build(vec!["d.qcow2".into()])],
+            "r",
+        );
+        assert_eq!(record_handle(&with_file), "d.qcow2");
+        let without = CacheRecord::new("x", inputs, vec![build(vec![])], "r");
+        assert_eq!(record_handle(&without), "VM");
+    }
+}
