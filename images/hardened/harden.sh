@@ -1,8 +1,8 @@
 #!/bin/sh
-# Applies the hardening policy shipped by the file provisioner in /tmp/hardened-files.
+# Applies the hardening policy shipped by the file provisioner in /tmp/files.
 set -eu
-cp -r /tmp/hardened-files/etc/. /etc/
-rm -rf /tmp/hardened-files
+cp -r /tmp/files/etc/. /etc/
+rm -rf /tmp/files
 chmod 600 /etc/ssh/sshd_config.d/50-hardened.conf
 sysctl --system >/dev/null 2>&1 || true
 echo 'hardened by imgs' > /etc/imgs-hardened
