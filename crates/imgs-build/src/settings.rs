@@ -86,12 +86,7 @@ impl<'a> Settings<'a> {
 
     /// Errors for keys neither in `known` nor starting with one of `prefixes` (those are read by
     /// another part, such as the SSH settings). `what` names the block: "builder `null`".
-    pub fn unknown_keys(
-        &self,
-        what: &str,
-        known: &[&str],
-        prefixes: &[&str],
-    ) -> Vec<Diagnostic> {
+    pub fn unknown_keys(&self, what: &str, known: &[&str], prefixes: &[&str]) -> Vec<Diagnostic> {
         self.values
             .keys()
             .filter(|k| !known.contains(&k.as_str()) && !prefixes.iter().any(|p| k.starts_with(p)))

@@ -30,16 +30,23 @@ pub fn render_diagnostics(diagnostics: &Diagnostics, what: &str) -> String {
     out
 }
 
-/// The artifact of a fresh image, one `build: id` per build, for the plan and the graph.
+/// The artifact of a fresh image, one `build: artifact` per build, for the plan and the graph. A build that
+/// produced files is shown by its files (a qcow2 path says more than Packer's qemu artifact ID, `VM`); one
+/// that produced none by its ID (`us-east-1:ami-…`).
 fn artifact_summary(record: &imgs_cache::CacheRecord) -> String {
     record
         .builds
         .iter()
         .map(|b| {
-            if b.name == record.image {
+            let shown = if b.files.is_empty() {
                 b.artifact_id.clone()
             } else {
-                format!("{}: {}", b.name, b.artifact_id)
+                b.files.join(", ")
+            };
+            if b.name == record.image {
+                shown
+            } else {
+                format!("{}: {shown}", b.name)
             }
         })
         .collect::<Vec<_>>()
