@@ -1,7 +1,7 @@
 //! Developer tasks, in Rust so they run wherever cargo does (`cargo xtask TASK`; alias in .cargo/config.toml).
 //!
 //! - `setup`       installs what tests and benchmarks need from Debian (packer 1.6.6, b3sum, OpenSSH)
-//! - `demo`        the README's main job: builds imgs and shows the example workspace's plan and lineage
+//! - `demo`        the README's main job: builds the example image workspace for real, then shows its lineage
 //! - `test`        the README's test command: setup, then every test of the workspace
 //! - `bench`       measures imgs against its references in one run and writes BENCHMARKS.md
 //! - `base-image`  builds the example workspace's bootable Debian base disk from Debian packages
@@ -38,7 +38,7 @@ const TASKS: &str = "setup|demo|test|bench|base-image";
 
 const HELP: &str = "\
 setup       install the Debian packages tests and benchmarks use (packer, b3sum, OpenSSH client and server)
-demo        build imgs, then run `imgs plan --all` and `imgs graph` on the example workspace
+demo        build the example workspace: base disk (needs root), `imgs build --all`, `imgs graph`
 test        setup, then run every test of the workspace (extra arguments go to `cargo test`)
 bench       measure imgs against Packer 1.6.6, b3sum and scp side by side; writes BENCHMARKS.md
 base-image  build the example workspace's Debian base disk offline (mmdebstrap, qemu-img; needs root)";
@@ -92,16 +92,19 @@ pub fn build_imgs(release: bool) -> Result<PathBuf> {
         .join("imgs"))
 }
 
+/// The README's main job: the example workspace built for real. The base disk comes from Debian packages
+/// (`base-image`, a no-op when current); then `imgs build --all` builds what is not fresh, and `imgs graph`
+/// shows the lineage with each disk. A second run finds everything fresh.
 fn demo() -> Result<()> {
     let imgs = build_imgs(false)?;
     let root = repo_root();
-    setup::example_build_key(&root)?;
-    run(Command::new(&imgs)
-        .current_dir(&root)
-        .args(["validate", "--all"]))?;
+    base_image::run(&[])?;
     run(Command::new(&imgs)
         .current_dir(&root)
         .args(["plan", "--all"]))?;
+    run(Command::new(&imgs)
+        .current_dir(&root)
+        .args(["build", "--all"]))?;
     run(Command::new(&imgs).current_dir(&root).args(["graph"]))?;
     Ok(())
 }

@@ -25,6 +25,16 @@ pub struct Outcome {
 /// Exit codes: 0 success, 1 failure while working (I/O, a build), 2 bad input (usage, Images.toml,
 /// templates, variables).
 pub fn run(args: impl IntoIterator<Item = OsString>, cwd: PathBuf) -> Outcome {
+    run_with(args, cwd, false)
+}
+
+/// [`run`], but a build prints its progress to stdout as it happens instead of in `Outcome::stdout`:
+/// what the binary uses, since a build can take minutes.
+pub fn run_live(args: impl IntoIterator<Item = OsString>, cwd: PathBuf) -> Outcome {
+    run_with(args, cwd, true)
+}
+
+fn run_with(args: impl IntoIterator<Item = OsString>, cwd: PathBuf, live_output: bool) -> Outcome {
     let cli = match Cli::try_parse_from(cli::normalize_packer_flags(args)) {
         Ok(cli) => cli,
         Err(e) => {
@@ -51,6 +61,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>, cwd: PathBuf) -> Outcome {
     let cx = Context {
         cwd,
         manifest_path: cli.manifest_path.clone(),
+        live_output,
     };
     let result = match &cli.command {
         // A build reports progress even when it fails, so it makes its whole outcome itself.
@@ -95,6 +106,7 @@ pub fn workspace_plan(cwd: &std::path::Path, images: &[&str]) -> Result<imgs_pla
     let cx = Context {
         cwd: cwd.to_path_buf(),
         manifest_path: None,
+        live_output: false,
     };
     let failure = |f: Failure| match f {
         Failure::Input(d) => d.to_string(),

@@ -11,7 +11,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let outcome = imgs::run(std::env::args_os(), cwd);
+    let outcome = imgs::run_live(std::env::args_os(), cwd);
     // A closed pipe (`imgs graph | head`) is not an error worth reporting.
     let _ = std::io::stdout().write_all(outcome.stdout.as_bytes());
     let _ = std::io::stderr().write_all(outcome.stderr.as_bytes());

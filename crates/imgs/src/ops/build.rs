@@ -31,22 +31,45 @@ struct Run {
     id: String,
     init_time: chrono::DateTime<chrono::Utc>,
     started: Instant,
-    /// Everything printed so far, for stdout.
-    log: String,
+    /// Everything printed so far, for stdout (when not printed as it happens).
+    log: Log,
+}
+
+/// Where a run's lines go: straight to stdout as they happen (the binary, where a build takes minutes),
+/// or into a string returned at the end (tests, which compare it).
+struct Log {
+    live: bool,
+    text: String,
+}
+
+impl Log {
+    fn line(&mut self, text: &str) {
+        if self.live {
+            use std::io::Write as _;
+            let mut stdout = std::io::stdout().lock();
+            let _ = writeln!(stdout, "{text}");
+            let _ = stdout.flush();
+        } else {
+            let _ = writeln!(self.text, "{text}");
+        }
+    }
 }
 
 impl Run {
-    fn new() -> Run {
+    fn new(live: bool) -> Run {
         Run {
             id: uuid::Uuid::new_v4().to_string(),
             init_time: chrono::Utc::now(),
             started: Instant::now(),
-            log: String::new(),
+            log: Log {
+                live,
+                text: String::new(),
+            },
         }
     }
 
     fn status(&mut self, verb: &str, text: &str) {
-        let _ = writeln!(self.log, "{verb:>12} {text}");
+        self.log.line(&format!("{verb:>12} {text}"));
     }
 }
 
@@ -81,7 +104,7 @@ impl From<Diagnostics> for Stop {
 
 /// `imgs build`: what the run printed, and how it ended.
 pub fn build(cx: &Context, args: &BuildArgs) -> Outcome {
-    let mut run = Run::new();
+    let mut run = Run::new(cx.live_output);
     let mut warnings = Diagnostics::default();
     let result = match &args.template {
         Some(path) => build_template_file(cx, args, path, &mut run),
@@ -115,7 +138,7 @@ pub fn build(cx: &Context, args: &BuildArgs) -> Outcome {
     };
     Outcome {
         code,
-        stdout: run.log,
+        stdout: run.log.text,
         stderr,
     }
 }
@@ -426,9 +449,7 @@ async fn build_image(
             image.to_string()
         };
         let Run { log, id, .. } = &mut *run;
-        let mut line = |text: &str| {
-            let _ = writeln!(log, "{prefix}: {text}");
-        };
+        let mut line = |text: &str| log.line(&format!("{prefix}: {text}"));
         let artifact = build.run(&mut line, id, &cancel).await?;
         artifacts.push((name, artifact));
     }

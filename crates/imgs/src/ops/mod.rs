@@ -26,6 +26,8 @@ pub use validate::validate;
 pub struct Context {
     pub cwd: PathBuf,
     pub manifest_path: Option<PathBuf>,
+    /// Print progress as it happens (the binary) instead of returning it at the end (tests).
+    pub live_output: bool,
 }
 
 /// What a successful command prints: its output, and warnings for stderr.
