@@ -28,3 +28,18 @@ pub use builder::{Builder, Log};
 pub use error::BuildError;
 pub use manifest::ManifestSettings;
 pub use prepare::{BuildInput, PreparedBuild, prepare_build};
+
+/// Builder types imgs can run; any other type is refused before a run starts.
+pub const BUILDER_TYPES: &[&str] = &["null", "file", "qemu"];
+/// Post-processor types imgs can run.
+pub const POST_PROCESSOR_TYPES: &[&str] = &["manifest"];
+
+/// "the `a`, `b` and `c`": for hints that list what is supported.
+pub fn listed(types: &[&str]) -> String {
+    let quoted: Vec<String> = types.iter().map(|t| format!("`{t}`")).collect();
+    match quoted.split_last() {
+        None => String::new(),
+        Some((last, [])) => format!("the {last}"),
+        Some((last, rest)) => format!("the {} and {last}", rest.join(", ")),
+    }
+}

@@ -139,12 +139,20 @@ pub fn prepare_build(input: &BuildInput<'_>) -> Result<PreparedBuild, Diagnostic
                 continue;
             }
             let key = format!("post-processors[{chain_index}][{index}]");
-            if post.kind != "manifest" {
+            if !crate::POST_PROCESSOR_TYPES.contains(&post.kind.as_str()) {
                 problems.push(
                     Diagnostic::error(format!("not supported yet: post-processor {}", post.kind))
                         .at(template.location(post.span.start))
                         .key(key)
-                        .hint("imgs runs the `manifest` post-processor"),
+                        .hint(format!(
+                            "imgs runs {} post-processor{}",
+                            crate::listed(crate::POST_PROCESSOR_TYPES),
+                            if crate::POST_PROCESSOR_TYPES.len() == 1 {
+                                ""
+                            } else {
+                                "s"
+                            }
+                        )),
                 );
                 continue;
             }
@@ -192,7 +200,10 @@ fn read_builder(
                 Diagnostic::error(format!("not supported yet: builder {other}"))
                     .at(template.location(block.span.start))
                     .key(key)
-                    .hint("imgs builds with the `null`, `file` and `qemu` builders")
+                    .hint(format!(
+                        "imgs builds with {} builders",
+                        crate::listed(crate::BUILDER_TYPES)
+                    ))
                     .into(),
             );
         }

@@ -135,6 +135,19 @@ pub struct BuildArgs {
     /// Build the selected images even when they are fresh (the images they are built on are not forced).
     #[arg(long)]
     pub force: bool,
+    /// What to do when a build fails: `cleanup` removes what the build made (the default, as in
+    /// Packer); `abort` leaves it in place for debugging and lists it.
+    #[arg(long, value_enum, default_value_t = OnError::Cleanup, value_name = "WHAT")]
+    pub on_error: OnError,
+}
+
+/// Packer's `-on-error`; `ask` and `run-cleanup-provisioner` are not offered (imgs runs unattended and
+/// always runs the `error-cleanup-provisioner` a template defines).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum OnError {
+    #[default]
+    Cleanup,
+    Abort,
 }
 
 #[derive(Debug, Args)]
@@ -172,7 +185,7 @@ pub fn normalize_packer_flags(
     args.into_iter()
         .map(|arg| {
             let s = arg.to_string_lossy();
-            for flag in ["-var", "-var-file", "-only", "-except"] {
+            for flag in ["-var", "-var-file", "-only", "-except", "-on-error"] {
                 if s == flag || s.starts_with(&format!("{flag}=")) {
                     return format!("-{s}").into();
                 }

@@ -466,24 +466,35 @@ fn unsupported_parts(template: &Template, filter: &BuildFilter) -> Result<(), Di
         .collect();
     let mut problems = Vec::new();
     for (index, block) in &selected {
-        if !matches!(block.kind.as_str(), "null" | "file" | "qemu") {
+        if !imgs_build::BUILDER_TYPES.contains(&block.kind.as_str()) {
             problems.push(
                 Diagnostic::error(format!("not supported yet: builder {}", block.kind))
                     .at(template.location(block.span.start))
                     .key(format!("builders[{index}]"))
-                    .hint("imgs builds with the `null`, `file` and `qemu` builders"),
+                    .hint(format!(
+                        "imgs builds with {} builders",
+                        imgs_build::listed(imgs_build::BUILDER_TYPES)
+                    )),
             );
         }
     }
     for (chain_index, chain) in template.post_processors.iter().enumerate() {
         for (post_index, post) in chain.iter().enumerate() {
             let runs = selected.iter().any(|(_, b)| post.applies_to(&b.name));
-            if runs && post.kind != "manifest" {
+            if runs && !imgs_build::POST_PROCESSOR_TYPES.contains(&post.kind.as_str()) {
                 problems.push(
                     Diagnostic::error(format!("not supported yet: post-processor {}", post.kind))
                         .at(template.location(post.span.start))
                         .key(format!("post-processors[{chain_index}][{post_index}]"))
-                        .hint("imgs runs the `manifest` post-processor"),
+                        .hint(format!(
+                            "imgs runs {} post-processor{}",
+                            imgs_build::listed(imgs_build::POST_PROCESSOR_TYPES),
+                            if imgs_build::POST_PROCESSOR_TYPES.len() == 1 {
+                                ""
+                            } else {
+                                "s"
+                            }
+                        )),
                 );
             }
         }
