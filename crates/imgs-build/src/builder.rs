@@ -27,10 +27,24 @@ pub trait Builder: Send {
     ) -> Result<Option<Box<dyn Communicator>>, BuildError>;
 
     /// Ends the build after the provisioners succeeded: shut the machine down, publish its output.
-    /// Dropping a builder that was started but not finished releases whatever it holds.
+    /// Dropping a builder that was started but not finished releases whatever it holds locally.
     async fn finish(
         &mut self,
         log: Log<'_>,
         cancel: &CancellationToken,
     ) -> Result<Artifact, BuildError>;
+
+    /// Removes what the build made that is not its artifact (a cloud instance, a temporary key pair),
+    /// and, when the build did not finish, its partial artifact too. Runs after success, failure and
+    /// cancellation alike, so it takes no cancellation token; it may be called more than once.
+    /// Builders whose resources all go away when dropped need not implement it.
+    async fn cleanup(&mut self, _log: Log<'_>) -> Result<(), BuildError> {
+        Ok(())
+    }
+
+    /// What exists right now because of this build and would stay if [`Builder::cleanup`] did not run
+    /// (`--on-error=abort`), each as a person finds it: "instance i-0123 (us-east-1)".
+    fn leftovers(&self) -> Vec<String> {
+        Vec::new()
+    }
 }

@@ -27,7 +27,7 @@ pub use artifact::Artifact;
 pub use builder::{Builder, Log};
 pub use error::BuildError;
 pub use manifest::ManifestSettings;
-pub use prepare::{BuildInput, PreparedBuild, prepare_build};
+pub use prepare::{BuildInput, OnError, PreparedBuild, RunLabels, prepare_build};
 
 /// Builder types imgs can run; any other type is refused before a run starts.
 pub const BUILDER_TYPES: &[&str] = &["null", "file", "qemu"];

@@ -26,6 +26,29 @@ pub struct BuildInput<'a> {
     pub working_dir: &'a Path,
     /// The run's one instant for `{{timestamp}}` and friends.
     pub init_time: chrono::DateTime<chrono::Utc>,
+    /// Whose build this is: what the cloud resources it creates are tagged with.
+    pub labels: RunLabels,
+}
+
+/// Who a build belongs to. Cloud builders tag everything they create with these, so a cache lookup
+/// finds an image by its fingerprint and `imgs gc` finds what a run left behind.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunLabels {
+    pub run_id: String,
+    /// The workspace image (the template path for a template built on its own).
+    pub image: String,
+    /// The image's fingerprint; `None` outside a workspace, where nothing is cached.
+    pub fingerprint: Option<String>,
+}
+
+/// Packer's `-on-error`: what happens to a failed build's resources.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OnError {
+    /// Remove them (Packer's default).
+    #[default]
+    Cleanup,
+    /// Leave them for debugging, and say what they are.
+    Abort,
 }
 
 /// A build whose settings, provisioners and post-processors were all read without error.
@@ -219,17 +242,57 @@ fn absolute(working_dir: &Path, path: &Path) -> PathBuf {
 }
 
 impl PreparedBuild {
-    /// Runs the build; `run_id` goes into manifests. Progress lines go to `log`. A failed build
-    /// leaves no machine behind (builders release theirs when dropped).
+    /// Runs the build; `run_id` goes into manifests. Progress lines go to `log`. The builder cleans
+    /// up after success, failure and cancellation alike, before the post-processors run (as in Packer);
+    /// with [`OnError::Abort`] a failed build leaves its resources and lists them in the log.
     pub async fn run(
         mut self,
         log: Log<'_>,
         run_id: &str,
+        on_error: OnError,
         cancel: &CancellationToken,
     ) -> Result<Artifact, BuildError> {
         for warning in &self.warnings {
             log(&format!("Warning: {warning}"));
         }
+        let built = self.build_artifact(log, cancel).await;
+        match (&built, on_error) {
+            (Err(_), OnError::Abort) => {
+                let left = self.builder.leftovers();
+                if !left.is_empty() {
+                    log("Leaving the build's resources in place (--on-error=abort):");
+                    for resource in left {
+                        log(&format!("  {resource}"));
+                    }
+                }
+            }
+            _ => {
+                if let Err(e) = self.builder.cleanup(log).await {
+                    // The build's own result stands: a finished image is not undone because, say, a
+                    // security group could not be deleted; what is left is said loudly instead.
+                    log(&format!("Error cleaning up: {e}"));
+                    for resource in self.builder.leftovers() {
+                        log(&format!("  left behind: {resource}"));
+                    }
+                }
+            }
+        }
+        let artifact = built?;
+        let build_time = chrono::Utc::now().timestamp();
+        for manifest in &self.manifests {
+            log("Running post-processor: manifest");
+            manifest.write(&self.working_dir, &self.name, &artifact, run_id, build_time)?;
+        }
+        log(&artifact.description);
+        Ok(artifact)
+    }
+
+    /// The builder's part: start, provision, finish.
+    async fn build_artifact(
+        &mut self,
+        log: Log<'_>,
+        cancel: &CancellationToken,
+    ) -> Result<Artifact, BuildError> {
         let comm = self.builder.start(log, cancel).await?;
         let mut failed = None;
         for step in &self.steps {
@@ -254,14 +317,7 @@ impl PreparedBuild {
             return Err(error);
         }
         drop(comm);
-        let artifact = self.builder.finish(log, cancel).await?;
-        let build_time = chrono::Utc::now().timestamp();
-        for manifest in &self.manifests {
-            log("Running post-processor: manifest");
-            manifest.write(&self.working_dir, &self.name, &artifact, run_id, build_time)?;
-        }
-        log(&artifact.description);
-        Ok(artifact)
+        self.builder.finish(log, cancel).await
     }
 }
 

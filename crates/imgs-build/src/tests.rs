@@ -6,7 +6,7 @@ use std::path::Path;
 use imgs_template::{Invocation, Template, interpolate::Volatile, resolve_variables};
 use serde_json::{Value, json};
 
-use crate::{BuildInput, PreparedBuild, prepare_build};
+use crate::{BuildInput, OnError, PreparedBuild, prepare_build};
 
 fn prepare(template: Value) -> Result<PreparedBuild, String> {
     let dir = tempfile::tempdir().unwrap();
@@ -33,6 +33,7 @@ fn prepare_in(dir: &Path, template: Value) -> Result<PreparedBuild, String> {
         variables: &variables,
         working_dir: dir,
         init_time,
+        labels: Default::default(),
     })
     .map_err(|d| imgs_report_like(&d))
 }
@@ -97,7 +98,7 @@ fn file_renders_its_settings_with_user_variables_and_build_name() {
     let mut lines = Vec::new();
     let mut log = |l: &str| lines.push(l.to_string());
     let artifact = rt
-        .block_on(build.run(&mut log, "run-1", &Default::default()))
+        .block_on(build.run(&mut log, "run-1", OnError::Cleanup, &Default::default()))
         .unwrap();
     assert_eq!(artifact.id, "File");
     assert_eq!(artifact.handle(), "out/greeting.txt");

@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Instant;
 
-use imgs_build::{Artifact, BuildError, BuildInput, prepare_build};
+use imgs_build::{Artifact, BuildError, BuildInput, OnError, RunLabels, prepare_build};
 use imgs_cache::{BuildArtifact, Cache, CacheRecord};
 use imgs_diagnostic::{Diagnostic, Diagnostics};
 use imgs_plan::{Action, ImagePlan, Plan};
@@ -24,7 +24,7 @@ use super::inspect::read_file;
 use super::plan::selection;
 use super::{Context, Failure, PlanWithWarnings, build_filter, compute_plan};
 use crate::Outcome;
-use crate::cli::BuildArgs;
+use crate::cli::{self, BuildArgs};
 
 /// One run: its ID (in records, manifests and the log) and its instant (for `{{timestamp}}`).
 struct Run {
@@ -33,6 +33,7 @@ struct Run {
     started: Instant,
     /// Everything printed so far, for stdout (when not printed as it happens).
     log: Log,
+    on_error: OnError,
 }
 
 /// Where a run's lines go: straight to stdout as they happen (the binary, where a build takes minutes),
@@ -56,8 +57,12 @@ impl Log {
 }
 
 impl Run {
-    fn new(live: bool) -> Run {
+    fn new(live: bool, on_error: cli::OnError) -> Run {
         Run {
+            on_error: match on_error {
+                cli::OnError::Cleanup => OnError::Cleanup,
+                cli::OnError::Abort => OnError::Abort,
+            },
             id: uuid::Uuid::new_v4().to_string(),
             init_time: chrono::Utc::now(),
             started: Instant::now(),
@@ -104,7 +109,7 @@ impl From<Diagnostics> for Stop {
 
 /// `imgs build`: what the run printed, and how it ended.
 pub fn build(cx: &Context, args: &BuildArgs) -> Outcome {
-    let mut run = Run::new(cx.live_output);
+    let mut run = Run::new(cx.live_output, args.on_error);
     let mut warnings = Diagnostics::default();
     let result = match &args.template {
         Some(path) => build_template_file(cx, args, path, &mut run),
@@ -179,7 +184,7 @@ fn build_template_file(
     let rt = runtime()?;
     let artifacts = rt
         .block_on(build_image(
-            &name, &template, &variables, &filter, &cx.cwd, run,
+            &name, None, &template, &variables, &filter, &cx.cwd, run,
         ))
         .map_err(|error| Stop::Failed {
             image: name.clone(),
@@ -282,6 +287,7 @@ async fn build_in_order(
             .map_err(|d| input_stop(d, &unbuilt()))?;
         let artifacts = build_image(
             &image_plan.name,
+            Some(image_plan.fingerprint.to_string()),
             &image.template,
             &variables,
             filter,
@@ -407,6 +413,7 @@ fn image_variables(
 /// one bad input.
 async fn build_image(
     image: &str,
+    fingerprint: Option<String>,
     template: &Template,
     variables: &ResolvedVariables,
     filter: &BuildFilter,
@@ -429,6 +436,11 @@ async fn build_image(
             variables,
             working_dir,
             init_time: run.init_time,
+            labels: RunLabels {
+                run_id: run.id.clone(),
+                image: image.to_string(),
+                fingerprint: fingerprint.clone(),
+            },
         };
         match prepare_build(&input) {
             Ok(build) => prepared.push(build),
@@ -448,9 +460,11 @@ async fn build_image(
         } else {
             image.to_string()
         };
-        let Run { log, id, .. } = &mut *run;
+        let Run {
+            log, id, on_error, ..
+        } = &mut *run;
         let mut line = |text: &str| log.line(&format!("{prefix}: {text}"));
-        let artifact = build.run(&mut line, id, &cancel).await?;
+        let artifact = build.run(&mut line, id, *on_error, &cancel).await?;
         artifacts.push((name, artifact));
     }
     Ok(Ok(artifacts))
