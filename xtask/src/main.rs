@@ -1,6 +1,7 @@
 //! Developer tasks, in Rust so they run wherever cargo does (`cargo xtask TASK`; alias in .cargo/config.toml).
 //!
-//! - `setup`       installs what tests and benchmarks need from Debian (packer 1.6.6, b3sum, OpenSSH)
+//! - `setup`       installs what tests and benchmarks need (Debian: packer 1.6.6, b3sum, OpenSSH; PyPI: moto)
+//! - `env`         starts (`up`) or stops (`down`) an EC2 API server and an sshd on loopback, for trying imgs
 //! - `demo`        the README's main job: builds the example image workspace for real, then shows its lineage
 //! - `test`        the README's test command: setup, then every test of the workspace
 //! - `bench`       measures imgs against its references in one run and writes BENCHMARKS.md
@@ -10,6 +11,7 @@ mod base_image;
 mod bench;
 mod bench_hashing;
 mod bench_ssh;
+mod env;
 mod setup;
 
 use std::path::{Path, PathBuf};
@@ -22,6 +24,7 @@ fn main() -> Result<()> {
     let task = args.first().map(String::as_str).unwrap_or("help");
     match task {
         "setup" => setup::install_test_peers(),
+        "env" => env::run(&args[1..]),
         "demo" => demo(),
         "test" => test(&args[1..]),
         "bench" => bench::run(&args[1..]),
@@ -34,10 +37,11 @@ fn main() -> Result<()> {
     }
 }
 
-const TASKS: &str = "setup|demo|test|bench|base-image";
+const TASKS: &str = "setup|env|demo|test|bench|base-image";
 
 const HELP: &str = "\
-setup       install the Debian packages tests and benchmarks use (packer, b3sum, OpenSSH client and server)
+setup       install what tests and benchmarks use (Debian: packer, b3sum, OpenSSH; PyPI: moto's EC2 server)
+env up|down start or stop an EC2 API server (moto) and an sshd on loopback; prints the variables to export
 demo        build the example workspace: base disk (needs root), `imgs build --all`, `imgs graph`
 test        setup, then run every test of the workspace (extra arguments go to `cargo test`)
 bench       measure imgs against Packer 1.6.6, b3sum and scp side by side; writes BENCHMARKS.md

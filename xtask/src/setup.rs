@@ -38,8 +38,53 @@ const BASE_IMAGE_PACKAGES: &[(&str, &str)] = &[
     ("ssh-keygen", "openssh-client"),
 ];
 
+/// The EC2 API server the amazon-ebs tests talk to, from PyPI; the version the tests were written
+/// against (a newer moto may model EC2 differently).
+const MOTO: &str = "moto[server,ec2]==5.2.1";
+
 pub fn install_test_peers() -> Result<()> {
-    install_missing(PACKAGES)
+    install_missing(PACKAGES)?;
+    install_moto()
+}
+
+/// moto from PyPI, unless a moto server with its EC2 dependencies is already importable.
+fn install_moto() -> Result<()> {
+    let importable = || {
+        Command::new("python3")
+            .args(["-c", "import moto.server, moto.ec2, flask_cors"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if importable() {
+        return Ok(());
+    }
+    if !on_path("python3") {
+        install_missing(&[("python3", "python3"), ("pip3", "python3-pip")])?;
+    }
+    let pip = |extra: &[&str]| {
+        let mut cmd = Command::new("python3");
+        cmd.args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+        ])
+        .args(extra)
+        .arg(MOTO);
+        cmd
+    };
+    // Debian's own Python refuses `pip install` outside a virtual environment (PEP 668); moto is a
+    // test peer, not part of the system, so installing it for this user is what is wanted there.
+    if run(&mut pip(&[])).is_err() {
+        run(&mut pip(&["--user", "--break-system-packages"]))?;
+    }
+    if !importable() {
+        bail!("moto was installed but `import moto.server` still fails; install `{MOTO}` by hand");
+    }
+    Ok(())
 }
 
 pub fn install_base_image_tools() -> Result<()> {

@@ -18,8 +18,10 @@ pub struct TestSshd {
     pub user: String,
     /// An ed25519 private key whose public half is the server's only authorized key.
     pub client_key: PathBuf,
-    dir: tempfile::TempDir,
+    /// Removed on drop, unless detached.
+    dir: PathBuf,
     child: Child,
+    detached: bool,
 }
 
 impl TestSshd {
@@ -75,8 +77,10 @@ impl TestSshd {
                         port,
                         user,
                         client_key,
-                        dir,
+                        // From here on the server owns the directory and removes it on drop.
+                        dir: dir.keep(),
                         child,
+                        detached: false,
                     });
                 }
                 Err(why) => {
@@ -91,7 +95,7 @@ impl TestSshd {
 
     /// The temporary directory the server's files are in; tests may put their own files there.
     pub fn dir(&self) -> &Path {
-        self.dir.path()
+        &self.dir
     }
 
     /// The `ssh_*` settings that reach this server with the client key.
@@ -111,9 +115,38 @@ impl TestSshd {
     }
 }
 
+/// A server left running on purpose (`cargo xtask env up`): whoever detached it stops it by `pid`.
+#[derive(Clone, Debug)]
+pub struct DetachedSshd {
+    pub pid: u32,
+    pub port: u16,
+    pub user: String,
+    pub client_key: PathBuf,
+    /// Its files (config, keys, log), kept after the detach; removing it is the owner's job.
+    pub dir: PathBuf,
+}
+
+impl TestSshd {
+    /// Lets the server outlive this value (and this process): nothing is killed or removed on drop.
+    pub fn detach(mut self) -> DetachedSshd {
+        self.detached = true;
+        DetachedSshd {
+            pid: self.child.id(),
+            port: self.port,
+            user: self.user.clone(),
+            client_key: self.client_key.clone(),
+            dir: self.dir.clone(),
+        }
+    }
+}
+
 impl Drop for TestSshd {
     fn drop(&mut self) {
+        if self.detached {
+            return;
+        }
         kill_server(&mut self.child);
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

@@ -1,0 +1,226 @@
+//! `cargo xtask env up|down|status`: the test peers as long-running servers on loopback, for trying
+//! imgs by hand (the `examples/aws` workspace) and for the benchmarks: an EC2 API server (moto) and an
+//! OpenSSH server that stands in for the instances moto only pretends to run.
+//!
+//! `up` starts both on free ports, writes their addresses and PIDs to `target/imgs-env/env.json`, and
+//! prints the environment variables the example templates read (also written to `env.sh`, for
+//! `. target/imgs-env/env.sh`). `down` stops exactly those PIDs. The test suite does not use these
+//! servers: each test starts its own peers, so tests never see each other's instances or images.
+
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+
+use crate::{repo_root, setup};
+
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub fn run(args: &[String]) -> Result<()> {
+    match args.first().map(String::as_str) {
+        Some("up") => up(),
+        Some("down") => down(),
+        Some("status") | None => status(),
+        Some(other) => bail!("unknown `env` action `{other}`: use up, down or status"),
+    }
+}
+
+fn state_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target"))
+        .join("imgs-env")
+}
+
+fn state_file() -> PathBuf {
+    state_dir().join("env.json")
+}
+
+fn up() -> Result<()> {
+    setup::install_test_peers()?;
+    if let Some(state) = read_state()? {
+        if running(&state) {
+            eprintln!("the test peers are already running");
+            print_exports(&state);
+            return Ok(());
+        }
+        // Left from a machine restart or a kill: forget it.
+        stop(&state);
+    }
+    let dir = state_dir();
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+
+    let sshd = imgs_ssh::test_sshd::TestSshd::start()
+        .map_err(anyhow::Error::msg)?
+        .detach();
+    let moto_port = free_port()?;
+    let moto = match start_moto(&dir, moto_port) {
+        Ok(pid) => pid,
+        Err(e) => {
+            kill(sshd.pid);
+            return Err(e);
+        }
+    };
+    let state = json!({
+        "ec2_endpoint": format!("http://127.0.0.1:{moto_port}"),
+        "moto_pid": moto,
+        "sshd_pid": sshd.pid,
+        "sshd_dir": sshd.dir,
+        "ssh_host": "127.0.0.1",
+        "ssh_port": sshd.port,
+        "ssh_username": sshd.user,
+        "ssh_private_key_file": sshd.client_key,
+    });
+    std::fs::write(state_file(), serde_json::to_string_pretty(&state)? + "\n")?;
+    std::fs::write(dir.join("env.sh"), exports(&state))?;
+    eprintln!(
+        "EC2 API (moto) on {}, sshd on 127.0.0.1:{}; `cargo xtask env down` stops them",
+        state["ec2_endpoint"].as_str().unwrap_or_default(),
+        sshd.port
+    );
+    print_exports(&state);
+    Ok(())
+}
+
+fn down() -> Result<()> {
+    match read_state()? {
+        Some(state) => {
+            stop(&state);
+            eprintln!("stopped the test peers");
+        }
+        None => eprintln!("no test peers are running"),
+    }
+    Ok(())
+}
+
+fn status() -> Result<()> {
+    match read_state()? {
+        Some(state) if running(&state) => print_exports(&state),
+        _ => eprintln!("no test peers are running (`cargo xtask env up` starts them)"),
+    }
+    Ok(())
+}
+
+/// moto's server, detached from this process's group so a Ctrl-C in the terminal that ran `up`
+/// does not stop it later.
+fn start_moto(dir: &Path, port: u16) -> Result<u32> {
+    let log = std::fs::File::create(dir.join("moto.log"))?;
+    let mut child = moto_command()
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .process_group(0)
+        .spawn()
+        .context("cannot start moto_server (`pip install 'moto[server,ec2]'`)")?;
+    let started = Instant::now();
+    while started.elapsed() < START_TIMEOUT {
+        if let Some(status) = child.try_wait()? {
+            bail!(
+                "moto_server exited with {status}; see {}",
+                dir.join("moto.log").display()
+            );
+        }
+        if TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_ok() {
+            return Ok(child.id());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    kill(child.id());
+    bail!("moto_server did not listen on port {port} within {START_TIMEOUT:?}")
+}
+
+/// `moto_server` when it is on PATH, else the module it runs.
+pub fn moto_command() -> Command {
+    if setup::on_path("moto_server") {
+        Command::new("moto_server")
+    } else {
+        let mut cmd = Command::new("python3");
+        cmd.args(["-m", "moto.server"]);
+        cmd
+    }
+}
+
+fn read_state() -> Result<Option<Value>> {
+    match std::fs::read_to_string(state_file()) {
+        Ok(text) => Ok(Some(serde_json::from_str(&text).with_context(|| {
+            format!("{} is not JSON; remove it", state_file().display())
+        })?)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", state_file().display())),
+    }
+}
+
+fn pids(state: &Value) -> [(u32, &'static str); 2] {
+    let pid = |key: &str| state[key].as_u64().unwrap_or(0) as u32;
+    [(pid("moto_pid"), "moto"), (pid("sshd_pid"), "sshd")]
+}
+
+fn running(state: &Value) -> bool {
+    pids(state).iter().all(|(pid, name)| is_ours(*pid, name))
+}
+
+/// Whether `pid` is still the process we started: its command line names it (a PID may be reused).
+fn is_ours(pid: u32, name: &str) -> bool {
+    pid != 0
+        && std::fs::read(format!("/proc/{pid}/cmdline"))
+            .map(|c| String::from_utf8_lossy(&c).contains(name))
+            .unwrap_or(false)
+}
+
+fn stop(state: &Value) {
+    for (pid, name) in pids(state) {
+        if is_ours(pid, name) {
+            kill(pid);
+        }
+    }
+    if let Some(dir) = state["sshd_dir"].as_str() {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    let _ = std::fs::remove_file(state_file());
+    let _ = std::fs::remove_file(state_dir().join("env.sh"));
+}
+
+fn kill(pid: u32) {
+    let _ = Command::new("kill")
+        .arg(pid.to_string())
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// The variables `examples/aws` reads: where the EC2 API is, and the SSH server standing in for the
+/// instance (moto starts no machine).
+fn exports(state: &Value) -> String {
+    let text = |key: &str| match &state[key] {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    [
+        ("IMGS_EC2_ENDPOINT", text("ec2_endpoint")),
+        ("IMGS_SSH_HOST", text("ssh_host")),
+        ("IMGS_SSH_PORT", text("ssh_port")),
+        ("IMGS_SSH_USERNAME", text("ssh_username")),
+        ("IMGS_SSH_PRIVATE_KEY_FILE", text("ssh_private_key_file")),
+        // moto accepts any credentials; the SDK wants some.
+        ("AWS_ACCESS_KEY_ID", "testing".into()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+        ("AWS_DEFAULT_REGION", "us-east-1".into()),
+    ]
+    .iter()
+    .map(|(k, v)| format!("export {k}={v}\n"))
+    .collect()
+}
+
+fn print_exports(state: &Value) {
+    print!("{}", exports(state));
+}
+
+fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
+        .local_addr()?
+        .port())
+}
