@@ -25,9 +25,28 @@ impl<'a> Settings<'a> {
         config: &Node,
         ctx: &Context<'_>,
     ) -> Result<Settings<'a>, Diagnostics> {
+        Settings::render_deferring(template, block_key, config, ctx, &[])
+    }
+
+    /// As [`Settings::render`], but the values of `deferred` keys stay as written: they are templates
+    /// the builder renders later with data only the build knows (amazon-ebs tags read `{{ .SourceAMI }}`).
+    pub fn render_deferring(
+        template: &'a Template,
+        block_key: String,
+        config: &Node,
+        ctx: &Context<'_>,
+        deferred: &[&str],
+    ) -> Result<Settings<'a>, Diagnostics> {
         let mut values = BTreeMap::new();
         let mut problems = Vec::new();
         for member in config.members() {
+            if deferred.contains(&member.key.as_str()) {
+                values.insert(
+                    member.key.clone(),
+                    (member.value.to_serde(), member.key_span.start),
+                );
+                continue;
+            }
             match rendered(&member.value, ctx) {
                 Ok(value) => {
                     values.insert(member.key.clone(), (value, member.key_span.start));
