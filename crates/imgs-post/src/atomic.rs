@@ -1,0 +1,77 @@
+//! Output files written whole or not at all: a temporary file beside the target, renamed over it
+//! once complete. Dropped before [`AtomicFile::commit`], the temporary file is removed.
+
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+
+pub(crate) struct AtomicFile {
+    temp: tempfile::NamedTempFile,
+    target: PathBuf,
+}
+
+impl AtomicFile {
+    /// Creates the target's directory if needed (as Packer does) and a temporary file in it, on the
+    /// same file system so the final rename is atomic.
+    pub(crate) fn create(target: &Path) -> io::Result<AtomicFile> {
+        let dir = match target.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        std::fs::create_dir_all(dir)?;
+        let temp = tempfile::Builder::new()
+            .prefix(".imgs-partial-")
+            .tempfile_in(dir)?;
+        Ok(AtomicFile {
+            temp,
+            target: target.to_path_buf(),
+        })
+    }
+
+    pub(crate) fn file(&mut self) -> &mut File {
+        self.temp.as_file_mut()
+    }
+
+    /// Moves the finished file into place, readable by all as Packer's outputs are (temporary
+    /// files start private).
+    pub(crate) fn commit(self) -> io::Result<()> {
+        use std::os::unix::fs::PermissionsExt as _;
+        let file = self.temp.as_file();
+        file.sync_all()?;
+        file.set_permissions(std::fs::Permissions::from_mode(0o644))?;
+        self.temp
+            .persist(&self.target)
+            .map(drop)
+            .map_err(|e| e.error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write as _;
+
+    #[test]
+    fn nothing_appears_until_commit_and_nothing_stays_when_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("sub/out.txt");
+        let mut out = AtomicFile::create(&target).unwrap();
+        out.file().write_all(b"half").unwrap();
+        assert!(!target.exists());
+        drop(out);
+        assert!(!target.exists());
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("sub")).unwrap().count(),
+            0
+        );
+
+        let mut out = AtomicFile::create(&target).unwrap();
+        out.file().write_all(b"whole").unwrap();
+        out.commit().unwrap();
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "whole");
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("sub")).unwrap().count(),
+            1
+        );
+    }
+}
