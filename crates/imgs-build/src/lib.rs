@@ -18,6 +18,7 @@ mod manifest;
 mod null;
 mod prepare;
 mod qemu;
+pub mod schedule;
 mod settings;
 
 #[cfg(test)]
