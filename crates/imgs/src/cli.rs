@@ -139,6 +139,13 @@ pub struct BuildArgs {
     /// Packer); `abort` leaves it in place for debugging and lists it.
     #[arg(long, value_enum, default_value_t = OnError::Cleanup, value_name = "WHAT")]
     pub on_error: OnError,
+    /// How many images to build at once (default: every image whose parents are ready).
+    #[arg(short = 'j', long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// After a failure, go on building every image that does not depend on it (default: start nothing
+    /// new, let running builds finish).
+    #[arg(long)]
+    pub keep_going: bool,
 }
 
 /// Packer's `-on-error`; `ask` and `run-cleanup-provisioner` are not offered (imgs runs unattended and
