@@ -32,11 +32,12 @@ pub enum QemuError {
         path: PathBuf,
         reason: String,
     },
-    #[error("qemu exited ({status}) before the guest answered SSH; last console lines:\n{console}")]
+    #[error("qemu exited ({status}) before the guest answered SSH; {}", console_lines(.console))]
     QemuExited { status: String, console: String },
     #[error(
-        "the guest did not answer SSH on {address} within {}: {last_error}; qemu process stopped; last console lines:\n{console}",
-        seconds(*.timeout)
+        "the guest did not answer SSH on {address} within {}: {last_error}; qemu process stopped; {}",
+        seconds(*.timeout),
+        console_lines(.console)
     )]
     SshTimeout {
         address: String,
@@ -47,8 +48,9 @@ pub enum QemuError {
     #[error(transparent)]
     Ssh(SshError),
     #[error(
-        "the guest did not power off within {} of `{command}`; qemu was killed and the disk discarded; last console lines:\n{console}",
-        seconds(*.timeout)
+        "the guest did not power off within {} of `{command}`; qemu was killed and the disk discarded; {}",
+        seconds(*.timeout),
+        console_lines(.console)
     )]
     ShutdownTimeout {
         command: String,
@@ -92,6 +94,17 @@ impl QemuError {
             _ => return None,
         };
         Some(hint.to_string())
+    }
+}
+
+/// The console's last lines, introduced; an empty console is said in words, since an error ending in
+/// "last console lines:" and nothing after it reads as if something was lost (a guest with nothing
+/// to boot, or firmware that writes only to the screen, prints nothing on the serial port).
+fn console_lines(console: &str) -> String {
+    if console.trim().is_empty() {
+        "the guest printed nothing on its serial console".to_string()
+    } else {
+        format!("last console lines:\n{console}")
     }
 }
 
@@ -139,6 +152,16 @@ mod tests {
                 command: "sudo halt".into(),
                 timeout: Duration::from_millis(1500),
                 console: "System halted.".into(),
+            },
+            QemuError::SshTimeout {
+                address: "127.0.0.1:3181".into(),
+                timeout: Duration::from_secs(5),
+                last_error: "the SSH server did not answer in time".into(),
+                console: String::new(),
+            },
+            QemuError::QemuExited {
+                status: "exit status: 1".into(),
+                console: "qemu-system-x86_64: Could not set up host forwarding rule".into(),
             },
             QemuError::DiskShrink {
                 requested: 1 << 30,
