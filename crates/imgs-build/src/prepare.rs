@@ -11,7 +11,7 @@ use imgs_template::{BuilderBlock, ResolvedVariables, Template};
 use tokio_util::sync::CancellationToken;
 
 use crate::builder::{Builder, Log};
-use crate::manifest::{self, ManifestSettings};
+use crate::post::{self, PostChain, PostRun};
 use crate::settings::Settings;
 use crate::{Artifact, BuildError, file, null, qemu};
 
@@ -61,7 +61,7 @@ pub struct PreparedBuild {
     builder: Box<dyn Builder>,
     steps: Vec<ProvisionerStep>,
     error_cleanup: Option<ProvisionerStep>,
-    manifests: Vec<ManifestSettings>,
+    chains: Vec<PostChain>,
     working_dir: PathBuf,
 }
 
@@ -71,7 +71,7 @@ impl std::fmt::Debug for PreparedBuild {
             .field("name", &self.name)
             .field("builder_type", &self.builder_type)
             .field("steps", &self.steps)
-            .field("manifests", &self.manifests)
+            .field("chains", &self.chains)
             .finish_non_exhaustive()
     }
 }
@@ -155,38 +155,7 @@ pub fn prepare_build(input: &BuildInput<'_>) -> Result<PreparedBuild, Diagnostic
         }
     }
 
-    let mut manifests = Vec::new();
-    for (chain_index, chain) in template.post_processors.iter().enumerate() {
-        for (index, post) in chain.iter().enumerate() {
-            if !post.applies_to(&block.name) {
-                continue;
-            }
-            let key = format!("post-processors[{chain_index}][{index}]");
-            if !crate::POST_PROCESSOR_TYPES.contains(&post.kind.as_str()) {
-                problems.push(
-                    Diagnostic::error(format!("not supported yet: post-processor {}", post.kind))
-                        .at(template.location(post.span.start))
-                        .key(key)
-                        .hint(format!(
-                            "imgs runs {} post-processor{}",
-                            crate::listed(crate::POST_PROCESSOR_TYPES),
-                            if crate::POST_PROCESSOR_TYPES.len() == 1 {
-                                ""
-                            } else {
-                                "s"
-                            }
-                        )),
-                );
-                continue;
-            }
-            match Settings::render(template, key, &post.config, &ctx)
-                .and_then(|s| manifest::read(&s))
-            {
-                Ok(m) => manifests.push(m),
-                Err(d) => problems.extend(d.0),
-            }
-        }
-    }
+    let chains = post::read_chains(template, &block.name, &ctx, &mut problems, &mut warnings);
 
     match builder {
         Some(builder) if problems.is_empty() => Ok(PreparedBuild {
@@ -196,7 +165,7 @@ pub fn prepare_build(input: &BuildInput<'_>) -> Result<PreparedBuild, Diagnostic
             builder,
             steps,
             error_cleanup,
-            manifests,
+            chains,
             working_dir: input.working_dir.to_path_buf(),
         }),
         _ => Err(Diagnostics(problems)),
@@ -278,13 +247,13 @@ impl PreparedBuild {
             }
         }
         let artifact = built?;
-        let build_time = chrono::Utc::now().timestamp();
-        for manifest in &self.manifests {
-            log("Running post-processor: manifest");
-            manifest.write(&self.working_dir, &self.name, &artifact, run_id, build_time)?;
-        }
-        log(&artifact.description);
-        Ok(artifact)
+        let run = PostRun {
+            working_dir: &self.working_dir,
+            build_name: &self.name,
+            run_id,
+            build_time: chrono::Utc::now().timestamp(),
+        };
+        post::run_chains(&self.chains, artifact, &run, log, cancel).await
     }
 
     /// The builder's part: start, provision, finish.

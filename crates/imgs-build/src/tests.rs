@@ -119,7 +119,7 @@ fn file_renders_its_settings_with_user_variables_and_build_name() {
 fn other_builders_and_post_processors_are_not_supported_yet() {
     let err = prepare(json!({
         "builders": [{ "type": "docker", "image": "debian" }],
-        "post-processors": [{ "type": "manifest", "outptu": "m.json" }, { "type": "checksum" }],
+        "post-processors": [{ "type": "manifest", "outptu": "m.json" }, { "type": "artifice" }],
     }))
     .unwrap_err();
     insta::assert_snapshot!(err);

@@ -1,0 +1,332 @@
+//! Post-processor chains, run as Packer 1.6.6 runs them (`packer/build.go`):
+//!
+//! - every chain starts from the builder's artifact, and each post-processor receives the artifact
+//!   the one before it produced;
+//! - each post-processor says whether its input is kept by default (`checksum`, `manifest` and
+//!   `shell-local` keep it, and insist on it; `compress` does not); `keep_input_artifact` overrides
+//!   that unless the post-processor insists;
+//! - an input that is not kept is destroyed (its files removed) once the next artifact exists; the
+//!   builder's own artifact is destroyed at the end unless the first post-processor of some chain
+//!   kept it;
+//! - a failing post-processor ends its chain only: the other chains still run, and the build fails
+//!   at the end.
+//!
+//! The build's result is the first of Packer's artifacts: the builder's when kept, else the first
+//! chain's last one.
+
+mod deferred;
+mod read;
+
+use std::path::{Path, PathBuf};
+
+use imgs_diagnostic::Diagnostic;
+use imgs_post::PostError;
+use imgs_post::checksum::{ChecksumOutput, ChecksumType};
+use imgs_template::Template;
+use imgs_template::interpolate::Context;
+use tokio_util::sync::CancellationToken;
+
+use crate::builder::Log;
+use crate::manifest::ManifestSettings;
+use crate::settings::Settings;
+use crate::{Artifact, BuildError};
+
+use deferred::Renderer;
+
+/// One chain of post-processors, read before the build starts.
+#[derive(Debug)]
+pub(crate) struct PostChain {
+    steps: Vec<PostStep>,
+}
+
+#[derive(Debug)]
+struct PostStep {
+    /// `post-processors[C][I]`, for messages.
+    key: String,
+    kind: String,
+    /// The block's `name` (the type when not named).
+    name: String,
+    keep_input_artifact: Option<bool>,
+    action: PostAction,
+}
+
+#[derive(Debug)]
+enum PostAction {
+    Manifest(ManifestSettings),
+    Checksum(read::ChecksumStep),
+}
+
+/// What a post-processor did: its artifact, and whether its input is kept by default and whether
+/// it insists (Packer's `defaultKeep` and `forceOverride`).
+struct Outcome {
+    artifact: Artifact,
+    keep_input: bool,
+    force_keep: bool,
+}
+
+/// Reads the chains that apply to the build `raw_name` (the builder's name as written). Problems go
+/// to `problems`, located in the template; notes Packer accepts go to `warnings`.
+pub(crate) fn read_chains(
+    template: &Template,
+    raw_name: &str,
+    ctx: &Context<'_>,
+    problems: &mut Vec<Diagnostic>,
+    warnings: &mut Vec<String>,
+) -> Vec<PostChain> {
+    let renderer = Renderer::of(ctx);
+    let mut chains = Vec::new();
+    for (chain_index, chain) in template.post_processors.iter().enumerate() {
+        let mut steps = Vec::new();
+        for (index, post) in chain.iter().enumerate() {
+            if !post.applies_to(raw_name) {
+                continue;
+            }
+            let key = format!("post-processors[{chain_index}][{index}]");
+            if !crate::POST_PROCESSOR_TYPES.contains(&post.kind.as_str()) {
+                problems.push(
+                    Diagnostic::error(format!("not supported yet: post-processor {}", post.kind))
+                        .at(template.location(post.span.start))
+                        .key(key)
+                        .hint(format!(
+                            "imgs runs {} post-processors",
+                            crate::listed(crate::POST_PROCESSOR_TYPES)
+                        )),
+                );
+                continue;
+            }
+            let settings = match Settings::render(template, key.clone(), &post.config, ctx) {
+                Ok(s) => s,
+                Err(d) => {
+                    problems.extend(d.0);
+                    continue;
+                }
+            };
+            let action = match post.kind.as_str() {
+                "manifest" => crate::manifest::read(&settings).map(PostAction::Manifest),
+                "checksum" => {
+                    read::checksum(&settings, &post.config, &renderer).map(PostAction::Checksum)
+                }
+                other => unreachable!("POST_PROCESSOR_TYPES lists `{other}` but nothing reads it"),
+            };
+            let _ = &warnings;
+            match action {
+                Ok(action) => steps.push(PostStep {
+                    key,
+                    kind: post.kind.clone(),
+                    name: post.name.clone(),
+                    keep_input_artifact: post.keep_input_artifact,
+                    action,
+                }),
+                Err(d) => problems.extend(d.0),
+            }
+        }
+        if !steps.is_empty() {
+            chains.push(PostChain { steps });
+        }
+    }
+    chains
+}
+
+/// What the chains need to know about the build they follow.
+pub(crate) struct PostRun<'a> {
+    pub working_dir: &'a Path,
+    pub build_name: &'a str,
+    pub run_id: &'a str,
+    /// When the build finished, for manifests.
+    pub build_time: i64,
+}
+
+/// Runs every chain on the builder's artifact and returns the build's result (see the module doc).
+pub(crate) async fn run_chains(
+    chains: &[PostChain],
+    built: Artifact,
+    run: &PostRun<'_>,
+    log: Log<'_>,
+    cancel: &CancellationToken,
+) -> Result<Artifact, BuildError> {
+    if cancel.is_cancelled() {
+        // Packer skips the post-processors of a cancelled build.
+        return Err(BuildError::Cancelled);
+    }
+    let mut keep_built = chains.is_empty();
+    let mut results: Vec<Artifact> = Vec::new();
+    let mut errors: Vec<BuildError> = Vec::new();
+    'chains: for chain in chains {
+        let mut prior = built.clone();
+        for (i, step) in chain.steps.iter().enumerate() {
+            if step.name == step.kind {
+                log(&format!("Running post-processor: {}", step.kind));
+            } else {
+                log(&format!(
+                    "Running post-processor: {} (type {})",
+                    step.name, step.kind
+                ));
+            }
+            let outcome = match step.run(&prior, run, log, cancel).await {
+                Ok(outcome) => outcome,
+                Err(error) => {
+                    errors.push(error);
+                    continue 'chains;
+                }
+            };
+            let keep = match step.keep_input_artifact {
+                Some(false) if outcome.keep_input && outcome.force_keep => true,
+                Some(wanted) => wanted,
+                None => outcome.keep_input,
+            };
+            if i == 0 {
+                // The builder's artifact may feed other chains; it is dealt with at the end.
+                keep_built |= keep;
+            } else if keep {
+                results.push(prior);
+            } else if let Err(e) = destroy(&prior, run.working_dir) {
+                errors.push(e);
+            }
+            prior = outcome.artifact;
+        }
+        results.push(prior);
+    }
+    if keep_built {
+        results.insert(0, built);
+    } else if let Err(e) = destroy(&built, run.working_dir) {
+        errors.push(e);
+    }
+    let mut errors = errors.into_iter();
+    if let Some(first) = errors.next() {
+        for other in errors {
+            log(&format!("Post-processor error: {other}"));
+        }
+        return Err(first);
+    }
+    for artifact in &results {
+        log(&artifact.description);
+    }
+    Ok(results
+        .into_iter()
+        .next()
+        .expect("one artifact per chain, or the builder's"))
+}
+
+impl PostStep {
+    async fn run(
+        &self,
+        input: &Artifact,
+        run: &PostRun<'_>,
+        log: Log<'_>,
+        cancel: &CancellationToken,
+    ) -> Result<Outcome, BuildError> {
+        let failed = |e: PostError| match e {
+            PostError::Cancelled => BuildError::Cancelled,
+            other => BuildError::Io {
+                action: "run",
+                path: format!("{} ({})", self.key, self.kind),
+                reason: match other.hint() {
+                    Some(hint) => format!("{other} ({hint})"),
+                    None => other.to_string(),
+                },
+            },
+        };
+        match &self.action {
+            PostAction::Manifest(manifest) => {
+                manifest.write(
+                    run.working_dir,
+                    run.build_name,
+                    input,
+                    run.run_id,
+                    run.build_time,
+                )?;
+                Ok(Outcome {
+                    artifact: input.clone(),
+                    keep_input: true,
+                    force_keep: true,
+                })
+            }
+            PostAction::Checksum(checksum) => {
+                let outputs = checksum.outputs().map_err(failed)?;
+                let files = blocking(input, run, cancel, move |inputs, dir, cancelled| {
+                    imgs_post::checksum::write_checksums(&outputs, inputs, dir, cancelled)
+                })
+                .await
+                .map_err(failed)?;
+                Ok(Outcome {
+                    artifact: post_artifact(input, files, "Created artifact from files: "),
+                    keep_input: true,
+                    force_keep: true,
+                })
+            }
+        }
+    }
+}
+
+/// Runs file work (hashing, compressing) on the blocking pool so other builds' tasks keep running;
+/// it stops between blocks once the build is cancelled.
+async fn blocking<T: Send + 'static>(
+    input: &Artifact,
+    run: &PostRun<'_>,
+    cancel: &CancellationToken,
+    work: impl FnOnce(&[PathBuf], &Path, imgs_post::Cancelled<'_>) -> Result<T, PostError>
+    + Send
+    + 'static,
+) -> Result<T, PostError> {
+    let files = input.files.clone();
+    let dir = run.working_dir.to_path_buf();
+    let token = cancel.clone();
+    tokio::task::spawn_blocking(move || work(&files, &dir, &|| token.is_cancelled()))
+        .await
+        .unwrap_or(Err(PostError::Cancelled))
+}
+
+/// A post-processor's artifact: its files, the build's builder type (as Packer's manifest records
+/// it), no ID.
+fn post_artifact(input: &Artifact, files: Vec<PathBuf>, described: &str) -> Artifact {
+    let listed: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+    Artifact {
+        builder_type: input.builder_type.clone(),
+        id: String::new(),
+        description: format!("{described}{}", listed.join(", ")),
+        files,
+    }
+}
+
+/// Removes an artifact that is not kept: its files (already gone is fine).
+fn destroy(artifact: &Artifact, working_dir: &Path) -> Result<(), BuildError> {
+    for file in &artifact.files {
+        let path = working_dir.join(file);
+        let removed = match std::fs::symlink_metadata(&path) {
+            Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(&path),
+            Ok(_) => std::fs::remove_file(&path),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+        };
+        removed.map_err(|e| BuildError::Io {
+            action: "remove the artifact file",
+            path: file.display().to_string(),
+            reason: e.to_string(),
+        })?;
+    }
+    Ok(())
+}
+
+/// Checksum outputs rendered for each type, as the blocking work needs them.
+impl read::ChecksumStep {
+    fn outputs(&self) -> Result<Vec<ChecksumOutput>, PostError> {
+        self.types
+            .iter()
+            .map(|&kind: &ChecksumType| {
+                let mut data = self.renderer.build_data();
+                data.insert("ChecksumType".into(), kind.name().into());
+                let path = self
+                    .renderer
+                    .render(&self.output, &data)
+                    .map_err(|reason| PostError::Render {
+                        key: "output",
+                        reason,
+                    })?;
+                Ok(ChecksumOutput {
+                    kind,
+                    path: PathBuf::from(path),
+                })
+            })
+            .collect()
+    }
+}
