@@ -103,7 +103,8 @@ fn null_builds_provision_over_ssh_and_children_get_parent_artifacts() {
     let ws = null_workspace(&sshd);
     let root = ws.path();
 
-    let out = imgs_ok(root, &["build", "--all"]);
+    // One at a time, so the interleaving of the log is the same on every run.
+    let out = imgs_ok(root, &["build", "--all", "-j", "1"]);
     build_settings(root, &sshd).bind(|| insta::assert_snapshot!("null_build_first_run", out));
     let read = |rel: &str| std::fs::read_to_string(root.join(rel)).unwrap();
     assert_eq!(read("remote/inline.txt"), "inline ran\n");
@@ -185,6 +186,11 @@ fn a_failing_provisioner_stops_the_run_without_a_record() {
         insta::assert_snapshot!("null_build_failure_stderr", out.stderr);
     });
     assert!(out.stdout.contains("about to fail"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("Skipped child: `base` was not built"),
+        "{}",
+        out.stdout
+    );
     let cache = imgs_cache::Cache::open(&root.join("cache"));
     assert!(
         cache.latest("base").unwrap().is_none(),
@@ -259,4 +265,106 @@ fn unsupported_post_processors_fail_before_anything_is_built() {
     let err = imgs_input_error(root, &["build"]);
     settings(root).bind(|| insta::assert_snapshot!("build_unsupported_post_processor", err));
     assert!(!root.join("out/note.txt").exists());
+}
+
+/// Two independent images and a child of each; `ready_when` makes a script wait (up to 10 s) for a
+/// file another image's script creates, so a test can tell what ran at the same time without timing
+/// anything.
+fn overlap_workspace(sshd: &TestSshd, scripts: [(&str, &str); 3]) -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("imgs-build-dag-")
+        .tempdir()
+        .unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("remote")).unwrap();
+    let ssh = sshd.settings();
+    let builder = serde_json::json!({
+        "type": "null",
+        "ssh_host": ssh["ssh_host"],
+        "ssh_port": ssh["ssh_port"],
+        "ssh_username": ssh["ssh_username"],
+        "ssh_private_key_file": ssh["ssh_private_key_file"],
+    });
+    write(
+        root,
+        "Images.toml",
+        "[workspace]\nmembers = [\"images/*\"]\n\n[images.c]\nparents = { parent = \"a\" }\n",
+    );
+    for (name, script) in scripts {
+        let mut variables = serde_json::json!({ "remote": root.join("remote") });
+        if name == "c" {
+            variables["parent"] = serde_json::Value::Null;
+        }
+        let template = serde_json::json!({
+            "variables": variables,
+            "builders": [builder],
+            "provisioners": [{ "type": "shell", "inline": [
+                "cd {{user `remote`}}",
+                format!("touch {name}.started"),
+                script,
+                format!("touch {name}.done"),
+            ] }],
+        });
+        write(
+            root,
+            &format!("images/{name}/template.json"),
+            &serde_json::to_string_pretty(&template).unwrap(),
+        );
+    }
+    dir
+}
+
+/// Shell that waits for `file` to exist (10 s at most) and fails if it never does.
+fn wait_for(file: &str) -> String {
+    format!(
+        "for i in $(seq 100); do [ -e {file} ] && exit_ok=1 && break; sleep 0.1; done; [ \"$exit_ok\" = 1 ] || {{ echo never saw {file}; exit 7; }}"
+    )
+}
+
+#[test]
+fn independent_images_build_at_the_same_time_and_children_wait_for_their_parent() {
+    let sshd = TestSshd::start().unwrap_or_else(|why| panic!("{why}"));
+    // a and b each wait until the other has started: only possible when they run at once. c must
+    // find a finished (its parent) when it starts.
+    let ws = overlap_workspace(
+        &sshd,
+        [
+            ("a", &wait_for("b.started")),
+            ("b", &wait_for("a.started")),
+            ("c", "test -e a.done || { echo parent not done; exit 9; }"),
+        ],
+    );
+    let out = imgs_ok(ws.path(), &["build", "--all"]);
+    assert!(out.contains("3 images built"), "{out}");
+}
+
+#[test]
+fn keep_going_builds_what_does_not_depend_on_a_failure() {
+    let sshd = TestSshd::start().unwrap_or_else(|why| panic!("{why}"));
+    // a fails; b, independent, must still be built under --keep-going even though it starts later
+    // (one job at a time).
+    let scripts = [("a", "exit 4"), ("b", "true"), ("c", "true")];
+    let ws = overlap_workspace(&sshd, scripts);
+    let root = ws.path();
+    let out = imgs(root, &["build", "--all", "-j", "1", "--keep-going"]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("Built b"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("Skipped c: `a` was not built"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stderr.contains("not built: c"), "{}", out.stderr);
+
+    // Fail-fast (the default) leaves b unstarted, and says so.
+    let ws = overlap_workspace(&sshd, scripts);
+    let out = imgs(ws.path(), &["build", "--all", "-j", "1"]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout
+            .contains("Skipped b: not started after `a` failed (--keep-going builds it anyway)"),
+        "{}",
+        out.stdout
+    );
+    assert!(!ws.path().join("remote/b.started").exists());
 }

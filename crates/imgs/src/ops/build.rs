@@ -1,15 +1,18 @@
-//! `imgs build`: the plan, then every image it says to build, parents first, each child given its
-//! parents' artifacts in their variables. A cache record is written only after an image's builds and
-//! post-processors all succeeded; the first failure stops the run.
+//! `imgs build`: the plan, then every image it says to build, each as soon as its parents' artifacts
+//! exist, several at once (`-j`), each child given its parents' artifacts in its variables. A cache
+//! record is written only after an image's builds and post-processors all succeeded. After a failure
+//! nothing new starts unless `--keep-going`; every image that was not built says why.
 //!
-//! Images are built one after another by [`build_in_order`]; it is the one place a parallel scheduler
-//! replaces.
+//! Ctrl-C (in the binary): the first stops scheduling and cancels the running builds, which clean up;
+//! the second exits at once, naming the run tag its cloud resources carry.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
+use std::sync::Mutex;
 use std::time::Instant;
 
+use imgs_build::schedule::{self, DagNode, FailurePolicy, NodeOutcome, Skipped};
 use imgs_build::{Artifact, BuildError, BuildInput, OnError, RunLabels, prepare_build};
 use imgs_cache::{BuildArtifact, Cache, CacheRecord};
 use imgs_diagnostic::{Diagnostic, Diagnostics};
@@ -26,32 +29,38 @@ use super::{Context, Failure, PlanWithWarnings, build_filter, compute_plan};
 use crate::Outcome;
 use crate::cli::{self, BuildArgs};
 
-/// One run: its ID (in records, manifests and the log) and its instant (for `{{timestamp}}`).
+/// Exit code of a run stopped by Ctrl-C (128 + SIGINT, as shells report it).
+const EXIT_INTERRUPTED: u8 = 130;
+
+/// One run: its ID (in records, manifests, cloud tags and the log) and its instant (for `{{timestamp}}`).
 struct Run {
     id: String,
     init_time: chrono::DateTime<chrono::Utc>,
     started: Instant,
-    /// Everything printed so far, for stdout (when not printed as it happens).
     log: Log,
     on_error: OnError,
+    /// Cancelled by Ctrl-C: stops scheduling and the running builds.
+    cancel: CancellationToken,
 }
 
 /// Where a run's lines go: straight to stdout as they happen (the binary, where a build takes minutes),
-/// or into a string returned at the end (tests, which compare it).
+/// or into a string returned at the end (tests, which compare it). Builds running at once share it,
+/// one whole line at a time.
 struct Log {
     live: bool,
-    text: String,
+    text: Mutex<String>,
 }
 
 impl Log {
-    fn line(&mut self, text: &str) {
+    fn line(&self, text: &str) {
         if self.live {
             use std::io::Write as _;
             let mut stdout = std::io::stdout().lock();
             let _ = writeln!(stdout, "{text}");
             let _ = stdout.flush();
         } else {
-            let _ = writeln!(self.text, "{text}");
+            let mut buffer = self.text.lock().unwrap_or_else(|e| e.into_inner());
+            let _ = writeln!(buffer, "{text}");
         }
     }
 }
@@ -68,12 +77,13 @@ impl Run {
             started: Instant::now(),
             log: Log {
                 live,
-                text: String::new(),
+                text: Mutex::new(String::new()),
             },
+            cancel: CancellationToken::new(),
         }
     }
 
-    fn status(&mut self, verb: &str, text: &str) {
+    fn status(&self, verb: &str, text: &str) {
         self.log.line(&format!("{verb:>12} {text}"));
     }
 }
@@ -82,13 +92,26 @@ impl Run {
 enum Stop {
     /// Bad input found before or while building (exit 2).
     Input(Diagnostics),
-    /// A build failed (exit 1): the message, a hint, what was left unbuilt.
+    /// Builds failed (exit 1), or the run was interrupted (exit 130).
     Failed {
-        image: String,
-        // Boxed: the run's error path should not make every `Result` here large.
-        error: Box<BuildError>,
-        unbuilt: Vec<String>,
+        failures: Vec<ImageFailure>,
+        /// Images that were not built, each with why.
+        not_built: Vec<String>,
+        interrupted: bool,
     },
+    Other(String),
+}
+
+/// One image that failed.
+struct ImageFailure {
+    image: String,
+    error: NodeError,
+}
+
+/// How one image's build went wrong.
+enum NodeError {
+    Build(BuildError),
+    Input(Diagnostics),
     Other(String),
 }
 
@@ -109,11 +132,11 @@ impl From<Diagnostics> for Stop {
 
 /// `imgs build`: what the run printed, and how it ended.
 pub fn build(cx: &Context, args: &BuildArgs) -> Outcome {
-    let mut run = Run::new(cx.live_output, args.on_error);
+    let run = Run::new(cx.live_output, args.on_error);
     let mut warnings = Diagnostics::default();
     let result = match &args.template {
-        Some(path) => build_template_file(cx, args, path, &mut run),
-        None => build_workspace(cx, args, &mut run, &mut warnings),
+        Some(path) => build_template_file(cx, args, path, &run),
+        None => build_workspace(cx, args, &run, &mut warnings),
     };
     let mut stderr: String = warnings.0.iter().map(|w| format!("{w}\n\n")).collect();
     let code = match result {
@@ -127,23 +150,48 @@ pub fn build(cx: &Context, args: &BuildArgs) -> Outcome {
             1
         }
         Err(Stop::Failed {
-            image,
-            error,
-            unbuilt,
+            failures,
+            not_built,
+            interrupted,
         }) => {
-            let _ = writeln!(stderr, "error: building `{image}` failed: {error}");
-            if let Some(hint) = error.hint() {
-                let _ = writeln!(stderr, "  = hint: {hint}");
+            let mut input_only = !failures.is_empty();
+            for ImageFailure { image, error } in &failures {
+                match error {
+                    NodeError::Build(BuildError::Cancelled) if interrupted => {
+                        input_only = false;
+                        let _ = writeln!(stderr, "error: building `{image}` was interrupted");
+                    }
+                    NodeError::Build(error) => {
+                        input_only = false;
+                        let _ = writeln!(stderr, "error: building `{image}` failed: {error}");
+                        if let Some(hint) = error.hint() {
+                            let _ = writeln!(stderr, "  = hint: {hint}");
+                        }
+                    }
+                    NodeError::Input(d) => {
+                        stderr.push_str(&imgs_report::render_diagnostics(d, "build"));
+                    }
+                    NodeError::Other(message) => {
+                        input_only = false;
+                        let _ = writeln!(stderr, "error: {message}");
+                    }
+                }
             }
-            if !unbuilt.is_empty() {
-                let _ = writeln!(stderr, "not built: {}", unbuilt.join(", "));
+            if !not_built.is_empty() {
+                let _ = writeln!(stderr, "not built: {}", not_built.join(", "));
             }
-            1
+            if interrupted {
+                EXIT_INTERRUPTED
+            } else if input_only {
+                2
+            } else {
+                1
+            }
         }
     };
     Outcome {
         code,
-        stdout: run.log.text,
+        stdout: run.log.text.into_inner().unwrap_or_else(|e| e.into_inner()),
         stderr,
     }
 }
@@ -155,13 +203,35 @@ fn runtime() -> Result<tokio::runtime::Runtime, Stop> {
         .map_err(|e| Stop::Other(format!("cannot start the async runtime: {e}")))
 }
 
+/// In the binary only (tests run in-process and must not take over the test runner's signals): the
+/// first Ctrl-C cancels the run, the second exits at once.
+fn handle_ctrl_c(rt: &tokio::runtime::Runtime, run: &Run) {
+    if !run.log.live {
+        return;
+    }
+    let cancel = run.cancel.clone();
+    let id = run.id.clone();
+    rt.spawn(async move {
+        if tokio::signal::ctrl_c().await.is_err() {
+            return;
+        }
+        eprintln!(
+            "Interrupted: no new builds start; running builds stop and clean up. Press Ctrl-C again \
+             to exit at once."
+        );
+        cancel.cancel();
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!(
+                "Exiting without cleaning up. Cloud resources of this run may be left; they carry \
+                 the tag imgs:run={id}."
+            );
+            std::process::exit(i32::from(EXIT_INTERRUPTED));
+        }
+    });
+}
+
 /// `imgs build FILE`: every build of one template, as `packer build FILE`; no cache.
-fn build_template_file(
-    cx: &Context,
-    args: &BuildArgs,
-    path: &Path,
-    run: &mut Run,
-) -> Result<(), Stop> {
+fn build_template_file(cx: &Context, args: &BuildArgs, path: &Path, run: &Run) -> Result<(), Stop> {
     let text = read_file(cx, path)?;
     let template = Template::parse(path, text)?;
     let filter = build_filter(&args.filter);
@@ -179,18 +249,23 @@ fn build_template_file(
     if problems.has_errors() {
         return Err(Stop::Input(problems));
     }
-    run.status("Run", &run.id.clone());
+    run.status("Run", &run.id);
     let name = path.display().to_string();
     let rt = runtime()?;
+    handle_ctrl_c(&rt, run);
+    let failed = |error: NodeError| Stop::Failed {
+        failures: vec![ImageFailure {
+            image: name.clone(),
+            error,
+        }],
+        not_built: Vec::new(),
+        interrupted: run.cancel.is_cancelled(),
+    };
     let artifacts = rt
         .block_on(build_image(
             &name, None, &template, &variables, &filter, &cx.cwd, run,
         ))
-        .map_err(|error| Stop::Failed {
-            image: name.clone(),
-            error: Box::new(error),
-            unbuilt: Vec::new(),
-        })??;
+        .map_err(failed)?;
     for (build, artifact) in &artifacts {
         run.status("Built", &format!("{build}: {}", artifact.description));
     }
@@ -201,7 +276,7 @@ fn build_template_file(
 fn build_workspace(
     cx: &Context,
     args: &BuildArgs,
-    run: &mut Run,
+    run: &Run,
     warnings: &mut Diagnostics,
 ) -> Result<(), Stop> {
     let ws = cx.load_workspace()?;
@@ -226,7 +301,7 @@ fn build_workspace(
     if !unsupported.is_empty() {
         return Err(Stop::Input(Diagnostics(unsupported)));
     }
-    run.status("Run", &run.id.clone());
+    run.status("Run", &run.id);
     let base = cx.invocation(
         &ws.root,
         &args.variables,
@@ -236,12 +311,25 @@ fn build_workspace(
         true,
     )?;
     let rt = runtime()?;
-    let built = rt.block_on(build_in_order(&ws, &plan, &base, &filter, run))?;
-    finished(run, built, plan.fresh().count());
-    Ok(())
+    handle_ctrl_c(&rt, run);
+    let policy = if args.keep_going {
+        FailurePolicy::KeepGoing
+    } else {
+        FailurePolicy::FailFast
+    };
+    let scheduled = Scheduled {
+        ws: &ws,
+        plan: &plan,
+        base: &base,
+        filter: &filter,
+        run,
+        cache: Cache::open(&cache_dir(&ws)),
+    };
+    let outcomes = rt.block_on(scheduled.build_all(args.jobs.unwrap_or(0), policy));
+    scheduled.conclude(outcomes)
 }
 
-fn finished(run: &mut Run, built: usize, fresh: usize) {
+fn finished(run: &Run, built: usize, fresh: usize) {
     let plural = |n: usize| if n == 1 { "" } else { "s" };
     let text = format!(
         "{built} image{} built, {fresh} fresh in {:.2}s (run {})",
@@ -252,26 +340,77 @@ fn finished(run: &mut Run, built: usize, fresh: usize) {
     run.status("Finished", &text);
 }
 
-/// Builds the plan's `build` images one after another, in the plan's (topological) order; returns how
-/// many were built. Fresh images pass their recorded artifacts on to their children.
-async fn build_in_order(
-    ws: &Workspace,
-    plan: &Plan,
-    base: &Invocation,
-    filter: &BuildFilter,
-    run: &mut Run,
-) -> Result<usize, Stop> {
-    let cache = Cache::open(&cache_dir(ws));
-    // Image name → what its children receive in their parent variables.
-    let mut handles: BTreeMap<String, String> = BTreeMap::new();
-    let mut built = 0;
-    for (position, image_plan) in plan.images.iter().enumerate() {
+/// A workspace run: the plan's images walked as a DAG.
+struct Scheduled<'a> {
+    ws: &'a Workspace,
+    plan: &'a Plan,
+    base: &'a Invocation,
+    filter: &'a BuildFilter,
+    run: &'a Run,
+    cache: Cache,
+}
+
+/// What became of one image: its handle (what children receive) and whether it was built now.
+#[derive(Clone)]
+struct Done {
+    handle: String,
+    built: bool,
+}
+
+impl Scheduled<'_> {
+    async fn build_all(
+        &self,
+        jobs: usize,
+        policy: FailurePolicy,
+    ) -> Vec<NodeOutcome<Done, NodeError>> {
+        let index: BTreeMap<&str, usize> = self
+            .plan
+            .images
+            .iter()
+            .enumerate()
+            .map(|(i, image)| (image.name.as_str(), i))
+            .collect();
+        let nodes: Vec<DagNode> = self
+            .plan
+            .images
+            .iter()
+            .map(|image| {
+                let mut parents: Vec<usize> = image
+                    .parents
+                    .iter()
+                    .filter_map(|(_, parent)| index.get(parent.as_str()).copied())
+                    .collect();
+                parents.sort_unstable();
+                parents.dedup();
+                DagNode { parents }
+            })
+            .collect();
+        schedule::walk(&nodes, jobs, policy, &self.run.cancel, |i, parents| {
+            let handles = parents
+                .into_iter()
+                .map(|(p, done): (usize, Done)| (self.plan.images[p].name.clone(), done.handle))
+                .collect();
+            self.build_one(&self.plan.images[i], handles)
+        })
+        .await
+    }
+
+    /// One image: fresh ones pass their recorded artifact on; the others are built, recorded and
+    /// pass on what they made. Parents are done when this runs, so their handles are known.
+    async fn build_one(
+        &self,
+        image_plan: &ImagePlan,
+        handles: BTreeMap<String, String>,
+    ) -> Result<Done, NodeError> {
+        let run = self.run;
         let reasons = match &image_plan.action {
             Action::Fresh { record } => {
                 let handle = record_handle(record);
                 run.status("Fresh", &format!("{} ({handle})", image_plan.name));
-                handles.insert(image_plan.name.clone(), handle);
-                continue;
+                return Ok(Done {
+                    handle,
+                    built: false,
+                });
             }
             Action::Build { reasons } => reasons,
         };
@@ -280,30 +419,23 @@ async fn build_in_order(
             "Building",
             &format!("{}: {}", image_plan.name, reasons.join(", ")),
         );
-        let unbuilt = || unbuilt_after(plan, position);
         let started = Instant::now();
-        let image = ws.image(&image_plan.name).expect("plan names are images");
-        let variables = image_variables(ws, image_plan, base, &handles)
-            .map_err(|d| input_stop(d, &unbuilt()))?;
+        let image = self
+            .ws
+            .image(&image_plan.name)
+            .expect("plan names are images");
+        let variables =
+            image_variables(self.ws, image_plan, self.base, &handles).map_err(NodeError::Input)?;
         let artifacts = build_image(
             &image_plan.name,
             Some(image_plan.fingerprint.to_string()),
             &image.template,
             &variables,
-            filter,
-            &ws.root,
+            self.filter,
+            &self.ws.root,
             run,
         )
-        .await
-        .map_err(|error| Stop::Failed {
-            image: image_plan.name.clone(),
-            error: Box::new(error),
-            unbuilt: unbuilt(),
-        })?
-        .map_err(|stop| match stop {
-            Stop::Input(d) => input_stop(d, &unbuilt()),
-            other => other,
-        })?;
+        .await?;
         let record = CacheRecord::new(
             &image_plan.name,
             image_plan.inputs.clone(),
@@ -318,8 +450,8 @@ async fn build_in_order(
                 .collect(),
             &run.id,
         );
-        cache.store(&record).map_err(|e| {
-            Stop::Other(format!(
+        self.cache.store(&record).map_err(|e| {
+            NodeError::Other(format!(
                 "`{}` was built, but its cache record could not be written: {e}",
                 image_plan.name
             ))
@@ -336,30 +468,53 @@ async fn build_in_order(
                 started.elapsed().as_secs_f64()
             ),
         );
-        handles.insert(image_plan.name.clone(), handle);
-        built += 1;
+        Ok(Done {
+            handle,
+            built: true,
+        })
     }
-    Ok(built)
-}
 
-/// The images after `position` that the plan still had to build.
-fn unbuilt_after(plan: &Plan, position: usize) -> Vec<String> {
-    plan.images[position + 1..]
-        .iter()
-        .filter(|i| i.action.is_build())
-        .map(|i| i.name.clone())
-        .collect()
-}
-
-/// Bad input met mid-run: the diagnostics, plus a note of what was left unbuilt.
-fn input_stop(mut d: Diagnostics, unbuilt: &[String]) -> Stop {
-    if !unbuilt.is_empty() {
-        d.0.push(Diagnostic::warning(format!(
-            "not built: {}",
-            unbuilt.join(", ")
-        )));
+    /// Reports what did not build and why, and turns the outcomes into the run's result.
+    fn conclude(&self, outcomes: Vec<NodeOutcome<Done, NodeError>>) -> Result<(), Stop> {
+        let name = |i: usize| self.plan.images[i].name.as_str();
+        let (mut built, mut fresh) = (0, 0);
+        let mut failures = Vec::new();
+        let mut not_built = Vec::new();
+        for (i, outcome) in outcomes.into_iter().enumerate() {
+            match outcome {
+                NodeOutcome::Done(done) if done.built => built += 1,
+                NodeOutcome::Done(_) => fresh += 1,
+                NodeOutcome::Failed(error) => failures.push(ImageFailure {
+                    image: name(i).to_string(),
+                    error,
+                }),
+                NodeOutcome::Skipped(why) => {
+                    let reason = match why {
+                        Skipped::ParentNotBuilt { parent } => {
+                            format!("`{}` was not built", name(parent))
+                        }
+                        Skipped::StoppedAfterFailure { failed } => format!(
+                            "not started after `{}` failed (--keep-going builds it anyway)",
+                            name(failed)
+                        ),
+                        Skipped::Cancelled => "interrupted before it started".to_string(),
+                    };
+                    self.run
+                        .status("Skipped", &format!("{}: {reason}", name(i)));
+                    not_built.push(name(i).to_string());
+                }
+            }
+        }
+        if failures.is_empty() && !self.run.cancel.is_cancelled() {
+            finished(self.run, built, fresh);
+            return Ok(());
+        }
+        Err(Stop::Failed {
+            failures,
+            not_built,
+            interrupted: self.run.cancel.is_cancelled(),
+        })
     }
-    Stop::Input(d)
 }
 
 /// What a fresh image's children receive: its first build's first file, or its artifact ID.
@@ -418,8 +573,8 @@ async fn build_image(
     variables: &ResolvedVariables,
     filter: &BuildFilter,
     working_dir: &Path,
-    run: &mut Run,
-) -> Result<Result<Vec<(String, Artifact)>, Stop>, BuildError> {
+    run: &Run,
+) -> Result<Vec<(String, Artifact)>, NodeError> {
     let selected: Vec<usize> = template
         .builders
         .iter()
@@ -448,10 +603,9 @@ async fn build_image(
         }
     }
     if !problems.is_empty() {
-        return Ok(Err(Stop::Input(Diagnostics(problems))));
+        return Err(NodeError::Input(Diagnostics(problems)));
     }
     let several = prepared.len() > 1;
-    let cancel = CancellationToken::new();
     let mut artifacts = Vec::new();
     for build in prepared {
         let name = build.name.clone();
@@ -460,14 +614,15 @@ async fn build_image(
         } else {
             image.to_string()
         };
-        let Run {
-            log, id, on_error, ..
-        } = &mut *run;
+        let log = &run.log;
         let mut line = |text: &str| log.line(&format!("{prefix}: {text}"));
-        let artifact = build.run(&mut line, id, *on_error, &cancel).await?;
+        let artifact = build
+            .run(&mut line, &run.id, run.on_error, &run.cancel)
+            .await
+            .map_err(NodeError::Build)?;
         artifacts.push((name, artifact));
     }
-    Ok(Ok(artifacts))
+    Ok(artifacts)
 }
 
 /// Builder and post-processor types imgs cannot run yet, for the selected builds of `template`.
