@@ -1,4 +1,5 @@
-//! Local cache records, one per fingerprint, written atomically.
+//! Local cache records, one per fingerprint, written atomically; what the cache holds on disk, and what a
+//! prune may remove from it.
 //!
 //! A record says "this image, with exactly these inputs, produced these artifacts". It lives at
 //! `<cache_dir>/records/<image>/<fingerprint>.json` and is written only after the build and its
@@ -7,12 +8,26 @@
 //!
 //! Records hold input *hashes*, never input values, so secrets given as sensitive variables or read from
 //! the environment do not end up on disk.
+//!
+//! Pruning is split in three: [`Inventory::gather`] reads what is on disk (records, file sizes, qcow2
+//! backing chains), [`decide_prune`] decides from that alone, and [`apply_prune`] deletes.
 
+mod apply;
+mod inventory;
+mod prune;
+pub mod qcow2;
 mod record;
 mod store;
 
+pub use apply::apply_prune;
+pub use inventory::{Entry, FileState, Inventory, RecordFile, Status};
+pub use prune::{
+    KeepReason, KeptFile, PrunePlan, Refusal, RemovedFile, RemovedRecord, decide_prune,
+};
 pub use record::{BuildArtifact, CacheRecord, RECORD_SCHEMA};
-pub use store::Cache;
+pub use store::{Cache, Scanned, Unreadable};
 
+#[cfg(test)]
+mod prune_tests;
 #[cfg(test)]
 mod tests;

@@ -55,7 +55,7 @@ impl CacheRecord {
     }
 
     /// `created_at` as a point in time, if it is valid RFC 3339.
-    pub(crate) fn created(&self) -> Option<chrono::DateTime<chrono::FixedOffset>> {
+    pub fn created(&self) -> Option<chrono::DateTime<chrono::FixedOffset>> {
         chrono::DateTime::parse_from_rfc3339(&self.created_at).ok()
     }
 }

@@ -9,6 +9,23 @@ use imgs_fingerprint::Fingerprint;
 
 use crate::{CacheRecord, RECORD_SCHEMA};
 
+/// One record file as [`Cache::scan`] found it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Scanned {
+    Record(CacheRecord),
+    Unreadable(Unreadable),
+}
+
+/// A record file that could not be read or is corrupt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unreadable {
+    /// The image directory it is filed under.
+    pub image: String,
+    pub path: PathBuf,
+    /// Why, with the path and what to do.
+    pub error: String,
+}
+
 const RECORDS_DIR: &str = "records";
 const RECORD_EXTENSION: &str = "json";
 
@@ -77,8 +94,56 @@ impl Cache {
         Ok(())
     }
 
-    /// Every record, ordered by image name, then by creation time.
+    /// Every record, ordered by image name, then by creation time. The first unreadable record is an error.
     pub fn list(&self) -> io::Result<Vec<CacheRecord>> {
+        let mut all = Vec::new();
+        for image in self.image_names()? {
+            all.extend(self.image_records(&image)?);
+        }
+        Ok(all)
+    }
+
+    /// Every record file, read or not: what `imgs cache ls` shows and `prune` must account for. Unlike
+    /// [`Cache::list`], one corrupt record does not hide the others. Errors are about the directories.
+    pub fn scan(&self) -> io::Result<Vec<Scanned>> {
+        let mut all = Vec::new();
+        for image in self.image_names()? {
+            let dir = self.image_dir(&image)?;
+            let mut records = Vec::new();
+            for path in record_files(&dir)? {
+                match read_record(&path, &image) {
+                    Ok(Some(record)) => records.push(record),
+                    Ok(None) => {}
+                    Err(err) => all.push(Scanned::Unreadable(Unreadable {
+                        image: image.clone(),
+                        path,
+                        error: err.to_string(),
+                    })),
+                }
+            }
+            sort_by_creation(&mut records);
+            all.extend(records.into_iter().map(Scanned::Record));
+        }
+        Ok(all)
+    }
+
+    /// The cache directory this cache was opened in.
+    pub fn dir(&self) -> &Path {
+        self.records.parent().unwrap_or(&self.records)
+    }
+
+    /// Deletes the record of `image` with `fingerprint`; `false` if there was none.
+    pub fn remove(&self, image: &str, fingerprint: &Fingerprint) -> io::Result<bool> {
+        let path = self.record_path(image, fingerprint)?;
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(true),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(err) => Err(with_path(&path, err)),
+        }
+    }
+
+    /// Names of the image directories under `records/`, sorted.
+    fn image_names(&self) -> io::Result<Vec<String>> {
         let mut images = Vec::new();
         for entry in read_dir_if_exists(&self.records)? {
             let entry = entry.map_err(|err| with_path(&self.records, err))?;
@@ -94,51 +159,17 @@ impl Cache {
             }
         }
         images.sort();
-
-        let mut all = Vec::new();
-        for image in images {
-            all.extend(self.image_records(&image)?);
-        }
-        Ok(all)
-    }
-
-    /// Deletes the record of `image` with `fingerprint`; `false` if there was none.
-    pub fn remove(&self, image: &str, fingerprint: &Fingerprint) -> io::Result<bool> {
-        let path = self.record_path(image, fingerprint)?;
-        match fs::remove_file(&path) {
-            Ok(()) => Ok(true),
-            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(false),
-            Err(err) => Err(with_path(&path, err)),
-        }
+        Ok(images)
     }
 
     /// Records of one image, oldest first.
     fn image_records(&self, image: &str) -> io::Result<Vec<CacheRecord>> {
         let dir = self.image_dir(image)?;
         let mut records = Vec::new();
-        for entry in read_dir_if_exists(&dir)? {
-            let path = entry.map_err(|err| with_path(&dir, err))?.path();
-            let is_record = path.extension() == Some(OsStr::new(RECORD_EXTENSION))
-                && path
-                    .file_name()
-                    .and_then(OsStr::to_str)
-                    .is_some_and(|name| !name.starts_with('.'));
-            if !is_record {
-                continue;
-            }
-            let bytes = match fs::read(&path) {
-                Ok(bytes) => bytes,
-                // Removed by a concurrent `remove` or cache clean-up since the listing.
-                Err(err) if err.kind() == io::ErrorKind::NotFound => continue,
-                Err(err) => return Err(with_path(&path, err)),
-            };
-            records.push(parse_record(&path, &bytes, image, None)?);
+        for path in record_files(&dir)? {
+            records.extend(read_record(&path, image)?);
         }
-        records.sort_by(|a, b| {
-            a.created()
-                .cmp(&b.created())
-                .then_with(|| a.fingerprint.cmp(&b.fingerprint))
-        });
+        sort_by_creation(&mut records);
         Ok(records)
     }
 
@@ -146,6 +177,42 @@ impl Cache {
         check_image_name(image)?;
         Ok(self.records.join(image))
     }
+}
+
+/// Paths of the record files in one image directory (temporary and foreign files left out).
+fn record_files(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut paths = Vec::new();
+    for entry in read_dir_if_exists(dir)? {
+        let path = entry.map_err(|err| with_path(dir, err))?.path();
+        let is_record = path.extension() == Some(OsStr::new(RECORD_EXTENSION))
+            && path
+                .file_name()
+                .and_then(OsStr::to_str)
+                .is_some_and(|name| !name.starts_with('.'));
+        if is_record {
+            paths.push(path);
+        }
+    }
+    Ok(paths)
+}
+
+/// One record file; `None` if it was removed since the directory was listed.
+fn read_record(path: &Path, image: &str) -> io::Result<Option<CacheRecord>> {
+    let bytes = match fs::read(path) {
+        Ok(bytes) => bytes,
+        // Removed by a concurrent `remove` or cache clean-up since the listing.
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(err) => return Err(with_path(path, err)),
+    };
+    parse_record(path, &bytes, image, None).map(Some)
+}
+
+fn sort_by_creation(records: &mut [CacheRecord]) {
+    records.sort_by(|a, b| {
+        a.created()
+            .cmp(&b.created())
+            .then_with(|| a.fingerprint.cmp(&b.fingerprint))
+    });
 }
 
 fn record_file_name(fingerprint: &Fingerprint) -> String {

@@ -254,3 +254,184 @@ fn image_names_cannot_escape_the_records_directory() {
                 .is_none()
     );
 }
+
+fn qemu_img(args: &[&str], cwd: &std::path::Path) {
+    let status = std::process::Command::new("qemu-img")
+        .args(args)
+        .current_dir(cwd)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("qemu-img (Debian qemu-utils)");
+    assert!(status.success(), "qemu-img {args:?}");
+}
+
+#[test]
+fn backing_files_are_read_from_qcow2_headers_absolute_or_relative() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = fs::canonicalize(dir.path()).unwrap();
+    qemu_img(&["create", "-q", "-f", "qcow2", "base.qcow2", "1M"], &root);
+    let base = root.join("base.qcow2");
+    qemu_img(
+        &[
+            "create",
+            "-q",
+            "-f",
+            "qcow2",
+            "-b",
+            base.to_str().unwrap(),
+            "-F",
+            "qcow2",
+            "abs.qcow2",
+        ],
+        &root,
+    );
+    qemu_img(
+        &[
+            "create",
+            "-q",
+            "-f",
+            "qcow2",
+            "-b",
+            "base.qcow2",
+            "-F",
+            "qcow2",
+            "rel.qcow2",
+        ],
+        &root,
+    );
+    fs::write(root.join("plain.txt"), "not a disk").unwrap();
+
+    use crate::qcow2::backing_file;
+    assert_eq!(backing_file(&base).unwrap(), None);
+    assert_eq!(
+        backing_file(&root.join("abs.qcow2")).unwrap(),
+        Some(base.clone())
+    );
+    assert_eq!(backing_file(&root.join("rel.qcow2")).unwrap(), Some(base));
+    assert_eq!(backing_file(&root.join("plain.txt")).unwrap(), None);
+    assert_eq!(
+        backing_file(&root.join("none")).unwrap_err().kind(),
+        io::ErrorKind::NotFound
+    );
+}
+
+/// A record of `image` naming `files`, distinct per `version`.
+fn record_of(image: &str, version: &str, files: &[&str]) -> CacheRecord {
+    let mut r = record(image, &format!("{image}-{version}"), "");
+    r.created_at = format!("2026-11-25T18:00:0{version}Z");
+    r.builds[0].files = files.iter().map(|f| f.to_string()).collect();
+    r
+}
+
+#[test]
+fn gather_then_prune_keeps_the_backing_chain_and_removes_the_rest() {
+    use crate::{FileState, Inventory, Status, apply_prune, decide_prune};
+
+    let dir = tempfile::tempdir().unwrap();
+    let root = fs::canonicalize(dir.path()).unwrap();
+    let artifacts = root.join("cache/artifacts");
+    fs::create_dir_all(artifacts.join("base")).unwrap();
+    fs::create_dir_all(artifacts.join("app")).unwrap();
+    fs::create_dir_all(artifacts.join("old")).unwrap();
+    qemu_img(
+        &["create", "-q", "-f", "qcow2", "base/base-1.qcow2", "1M"],
+        &artifacts,
+    );
+    qemu_img(
+        &["create", "-q", "-f", "qcow2", "base/base-2.qcow2", "1M"],
+        &artifacts,
+    );
+    let base1 = artifacts.join("base/base-1.qcow2");
+    qemu_img(
+        &[
+            "create",
+            "-q",
+            "-f",
+            "qcow2",
+            "-b",
+            base1.to_str().unwrap(),
+            "-F",
+            "qcow2",
+            "app/app.qcow2",
+        ],
+        &artifacts,
+    );
+    fs::write(artifacts.join("old/old.txt"), "0123456789").unwrap();
+
+    let cache = Cache::open(&root.join("cache"));
+    let base_old = record_of("base", "1", &["cache/artifacts/base/base-1.qcow2"]);
+    let base_new = record_of("base", "2", &["cache/artifacts/base/base-2.qcow2"]);
+    let app = record_of("app", "1", &["./cache/artifacts/app/app.qcow2"]);
+    let old = record_of(
+        "old",
+        "1",
+        &[
+            "cache/artifacts/old/old.txt",
+            "cache/artifacts/old/gone.txt",
+        ],
+    );
+    for r in [&base_old, &base_new, &app, &old] {
+        cache.store(r).unwrap();
+    }
+
+    let current = [base_new.fingerprint, app.fingerprint];
+    let status = |r: &CacheRecord| match r.image.as_str() {
+        "old" => Status::Orphaned,
+        _ if current.contains(&r.fingerprint) => Status::Current,
+        _ => Status::Older,
+    };
+    let inventory = Inventory::gather(dir.path(), cache.scan().unwrap(), status).unwrap();
+    assert_eq!(inventory.root, root);
+    let app_disk = artifacts.join("app/app.qcow2");
+    assert!(matches!(
+        inventory.files.get(&app_disk),
+        Some(FileState::File { backing: Some(b), .. }) if *b == base1
+    ));
+    assert_eq!(
+        inventory.files.get(&artifacts.join("old/gone.txt")),
+        Some(&FileState::Missing)
+    );
+    assert_eq!(inventory.size(&artifacts.join("old/old.txt")), 10);
+
+    let plan = decide_prune(&inventory).unwrap();
+    let removed: Vec<&str> = plan.files.iter().map(|f| f.shown.as_str()).collect();
+    assert_eq!(removed, ["cache/artifacts/old/old.txt"]);
+    assert_eq!(plan.kept.len(), 1, "{plan:?}");
+    assert_eq!(plan.kept[0].shown, "cache/artifacts/base/base-1.qcow2");
+
+    apply_prune(&cache, &plan).unwrap();
+    assert!(base1.is_file() && app_disk.is_file());
+    assert!(
+        !artifacts.join("old").exists(),
+        "the emptied artifact directory goes"
+    );
+    assert!(
+        !root.join("cache/records/old").exists(),
+        "so does the emptied record directory"
+    );
+    assert_eq!(cache.lookup("base", &base_old.fingerprint).unwrap(), None);
+    assert!(
+        cache
+            .lookup("base", &base_new.fingerprint)
+            .unwrap()
+            .is_some()
+    );
+    assert!(cache.lookup("app", &app.fingerprint).unwrap().is_some());
+    assert!(artifacts.is_dir(), "directories above an image's stay");
+}
+
+#[test]
+fn scan_reports_a_corrupt_record_and_still_lists_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::open(dir.path());
+    let good = record("app", "1", "2026-11-25T18:00:00Z");
+    cache.store(&good).unwrap();
+    fs::write(dir.path().join("records/app/0000.json"), "{").unwrap();
+    let scanned = cache.scan().unwrap();
+    assert_eq!(scanned.len(), 2);
+    assert!(scanned.contains(&crate::Scanned::Record(good)));
+    assert!(scanned.iter().any(|s| matches!(
+        s,
+        crate::Scanned::Unreadable(u) if u.image == "app" && u.path.ends_with("0000.json") && u.error.contains("not valid JSON")
+    )));
+}
