@@ -688,7 +688,7 @@ mod tests {
         let t = template(
             r#"{ "builders": [{ "type": "null", "name": "a", "communicator": "none" },
                               { "type": "docker", "name": "b" }],
-                 "post-processors": ["checksum", { "type": "manifest" }] }"#,
+                 "post-processors": ["vagrant", { "type": "manifest" }] }"#,
         );
         let problems = unsupported_parts(&t, &BuildFilter::default()).unwrap_err();
         let messages: Vec<_> = problems.0.iter().map(|d| d.message.as_str()).collect();
@@ -696,7 +696,7 @@ mod tests {
             messages,
             [
                 "not supported yet: builder docker",
-                "not supported yet: post-processor checksum"
+                "not supported yet: post-processor vagrant"
             ]
         );
         // Leaving the unsupported build out leaves only the post-processor.
