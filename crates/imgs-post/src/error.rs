@@ -24,6 +24,9 @@ pub enum PostError {
         code: i64,
         allowed: Vec<i64>,
     },
+    /// Something Packer does that imgs does not yet; the text names it.
+    #[error("{0}")]
+    Unsupported(String),
     #[error("cancelled")]
     Cancelled,
 }

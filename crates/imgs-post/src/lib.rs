@@ -13,6 +13,7 @@
 
 mod atomic;
 pub mod checksum;
+pub mod compress;
 mod error;
 
 pub use error::PostError;
