@@ -3,12 +3,14 @@
 //!
 //! None of these renderings include variable values: names only, so sensitive values cannot leak.
 
+mod cache;
 mod graph;
 mod inspect;
 mod plan;
 
 use imgs_diagnostic::Diagnostics;
 
+pub use cache::{cache_ls_json, human_bytes, render_cache_ls, render_prune};
 pub use graph::{GraphFormat, GraphView, render_graph};
 pub use inspect::render_inspect;
 pub use plan::{plan_json, render_plan};
