@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 use imgs_diagnostic::Diagnostic;
 use imgs_post::PostError;
 use imgs_post::checksum::{ChecksumOutput, ChecksumType};
+use imgs_post::compress::Archive;
 use imgs_template::Template;
 use imgs_template::interpolate::Context;
 use tokio_util::sync::CancellationToken;
@@ -54,6 +55,7 @@ struct PostStep {
 enum PostAction {
     Manifest(ManifestSettings),
     Checksum(read::ChecksumStep),
+    Compress(read::CompressStep),
 }
 
 /// What a post-processor did: its artifact, and whether its input is kept by default and whether
@@ -106,9 +108,10 @@ pub(crate) fn read_chains(
                 "checksum" => {
                     read::checksum(&settings, &post.config, &renderer).map(PostAction::Checksum)
                 }
+                "compress" => read::compress(&settings, &post.config, &renderer, warnings)
+                    .map(PostAction::Compress),
                 other => unreachable!("POST_PROCESSOR_TYPES lists `{other}` but nothing reads it"),
             };
-            let _ = &warnings;
             match action {
                 Ok(action) => steps.push(PostStep {
                     key,
@@ -254,6 +257,43 @@ impl PostStep {
                     force_keep: true,
                 })
             }
+            PostAction::Compress(step) => {
+                let target = step
+                    .renderer
+                    .render(&step.output, &step.renderer.build_data())
+                    .map_err(|reason| {
+                        failed(PostError::Render {
+                            key: "output",
+                            reason,
+                        })
+                    })?;
+                let format = step.compress.format;
+                match (format.archive, input.files.as_slice()) {
+                    (Some(Archive::Tar), _) => {
+                        log(&format!("Tarring {target} with {}", format.compression()))
+                    }
+                    (Some(Archive::Zip), _) => log(&format!("Zipping {target}")),
+                    (None, [one]) => log(&format!(
+                        "Archiving {} with {}",
+                        one.display(),
+                        format.compression()
+                    )),
+                    (None, _) => {}
+                }
+                let compress = step.compress;
+                let output = PathBuf::from(&target);
+                let file = blocking(input, run, cancel, move |inputs, dir, cancelled| {
+                    compress.write(&output, inputs, dir, cancelled)
+                })
+                .await
+                .map_err(failed)?;
+                log(&format!("Archive {target} completed"));
+                Ok(Outcome {
+                    artifact: post_artifact(input, vec![file], "compressed artifacts in: "),
+                    keep_input: false,
+                    force_keep: false,
+                })
+            }
         }
     }
 }
@@ -330,3 +370,6 @@ impl read::ChecksumStep {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -3,6 +3,7 @@
 
 use imgs_diagnostic::Diagnostics;
 use imgs_post::checksum::{ChecksumType, DEFAULT_OUTPUT as CHECKSUM_OUTPUT};
+use imgs_post::compress::{self, Algorithm, Compress, DEFAULT_OUTPUT as COMPRESS_OUTPUT, Format};
 use imgs_template::Node;
 
 use super::deferred::{Renderer, raw_text};
@@ -72,6 +73,93 @@ pub(crate) fn checksum(
         Ok(ChecksumStep {
             types,
             output,
+            renderer: renderer.clone(),
+        })
+    } else {
+        Err(Diagnostics(problems))
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct CompressStep {
+    /// `output` as written, rendered when the step runs.
+    pub output: String,
+    pub compress: Compress,
+    pub renderer: Renderer,
+}
+
+pub(crate) fn compress(
+    settings: &Settings<'_>,
+    config: &Node,
+    renderer: &Renderer,
+    warnings: &mut Vec<String>,
+) -> Result<CompressStep, Diagnostics> {
+    let mut problems = settings.unknown_keys(
+        "post-processor `compress`",
+        &[
+            "output",
+            "format",
+            "compression_level",
+            "archive",
+            "algorithm",
+        ],
+        PACKER_PREFIX,
+    );
+    // Packer derives these two from the output name; set by hand they half-apply.
+    for derived in ["archive", "algorithm"] {
+        if settings.text(derived).is_some_and(|t| !t.is_empty()) {
+            problems.push(
+                settings
+                    .error(derived, format!("not supported yet: `{derived}` in compress"))
+                    .hint("the output's name decides the format: end it in .tar.gz, .zip, .gz, .lz4, …, or set `format`"),
+            );
+        }
+    }
+    let output = raw_text(config, "output")
+        .filter(|o| !o.is_empty())
+        .unwrap_or_else(|| COMPRESS_OUTPUT.to_string());
+    let format = Format::detect(&output, settings.text("format").as_deref());
+    if let Some(why) = format.unsupported() {
+        let key = if settings.values.contains_key("format") {
+            "format"
+        } else {
+            "output"
+        };
+        problems.push(
+            settings
+                .error(key, why)
+                .hint("imgs writes tar, zip, gzip, lz4 and bgzf"),
+        );
+    }
+    let written_level = settings.text("compression_level").unwrap_or_default();
+    let level = match written_level.trim() {
+        "" => Ok(None),
+        text => text
+            .parse::<i64>()
+            .map_err(|_| format!("`compression_level` must be an integer, not `{text}`"))
+            .and_then(|n| {
+                // Packer checks the level only where gzip uses it.
+                if matches!(format.algorithm, Some(Algorithm::Gzip | Algorithm::Bgzf)) {
+                    compress::level(n)
+                } else {
+                    Ok((1..=9).contains(&n).then_some(n as u32))
+                }
+            }),
+    };
+    let level = level.unwrap_or_else(|message| {
+        problems.push(settings.error("compression_level", message));
+        None
+    });
+    if format.algorithm == Some(Algorithm::Lz4) && level.is_some() {
+        warnings.push(
+            "compress: lz4 is written in its fast mode; `compression_level` does not apply to it"
+                .to_string(),
+        );
+    }
+    if problems.is_empty() {
+        Ok(CompressStep {
+            output,
+            compress: Compress { format, level },
             renderer: renderer.clone(),
         })
     } else {
