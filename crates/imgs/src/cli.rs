@@ -30,6 +30,8 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Build the images that are not fresh, parents first (or one template file, as `packer build FILE`).
     Build(BuildArgs),
+    /// List the local cache (records, artifacts, sizes, which are current) or prune what is not current.
+    Cache(CacheArgs),
     /// Print a shell completion script.
     Completions {
         #[arg(value_enum)]
@@ -155,6 +157,46 @@ pub enum OnError {
     #[default]
     Cleanup,
     Abort,
+}
+
+#[derive(Debug, Args)]
+pub struct CacheArgs {
+    #[command(subcommand)]
+    pub command: CacheCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Every record by image: fingerprint, when and by which run it was built, its artifact, its size,
+    /// and whether it is the image's current fingerprint.
+    Ls(CacheLsArgs),
+    /// Remove records that are not current and the artifact files only they name; never a file a kept
+    /// record names or a disk a kept disk is built on.
+    Prune(CachePruneArgs),
+}
+
+/// `--var`, `--var-file`, `--only` and `--except` as the builds used them: they decide which
+/// fingerprints are current.
+#[derive(Debug, Args)]
+pub struct CacheLsArgs {
+    #[command(flatten)]
+    pub variables: VariableArgs,
+    #[command(flatten)]
+    pub filter: BuildFilterArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = MessageFormat::Human)]
+    pub message_format: MessageFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct CachePruneArgs {
+    #[command(flatten)]
+    pub variables: VariableArgs,
+    #[command(flatten)]
+    pub filter: BuildFilterArgs,
+    /// Say what would be removed and remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]

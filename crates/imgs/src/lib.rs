@@ -70,6 +70,7 @@ fn run_with(args: impl IntoIterator<Item = OsString>, cwd: PathBuf, live_output:
         Command::Graph(args) => ops::graph(&cx, args),
         Command::Validate(args) => ops::validate(&cx, args),
         Command::Inspect(args) => ops::inspect(&cx, &args.target),
+        Command::Cache(args) => ops::cache(&cx, args),
         Command::Completions { shell } => {
             let mut out = Vec::new();
             clap_complete::generate(*shell, &mut Cli::command(), "imgs", &mut out);
@@ -137,6 +138,10 @@ fn command_name(command: &Command) -> &'static str {
         Command::Validate(_) => "validate",
         Command::Inspect(_) => "inspect",
         Command::Build(_) => "build",
+        Command::Cache(args) => match args.command {
+            cli::CacheCommand::Ls(_) => "cache ls",
+            cli::CacheCommand::Prune(_) => "cache prune",
+        },
         Command::Completions { .. } => "completions",
     }
 }

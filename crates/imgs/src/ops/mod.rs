@@ -1,6 +1,7 @@
 //! What each command does, over the library crates. The CLI parses arguments and calls one function here.
 
 mod build;
+mod cache;
 mod fingerprint;
 mod graph;
 mod inspect;
@@ -16,6 +17,7 @@ use imgs_workspace::Workspace;
 use crate::cli::{BuildFilterArgs, VariableArgs};
 
 pub use build::build;
+pub use cache::cache;
 pub use fingerprint::{PlanWithWarnings, compute_plan};
 pub use graph::graph;
 pub use inspect::inspect;

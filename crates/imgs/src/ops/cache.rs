@@ -1,0 +1,192 @@
+//! `imgs cache ls` and `imgs cache prune`: what the local cache holds, and removing what the workspace no
+//! longer needs.
+//!
+//! "Current" means what `imgs plan` (with the same `--var`, `--var-file`, `--only`, `--except`) computes
+//! for the image now. A prune never guesses: if the workspace cannot be fingerprinted, or a record cannot
+//! be read, it removes nothing and says why.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use imgs_cache::{Cache, CacheRecord, Inventory, Status, apply_prune, decide_prune};
+use imgs_diagnostic::{Diagnostic, Diagnostics};
+use imgs_fingerprint::Fingerprint;
+use imgs_workspace::{Selection, Workspace};
+
+use super::{Context, Failure, Output, absolute, build_filter, compute_plan};
+use crate::cli::{
+    BuildFilterArgs, CacheArgs, CacheCommand, CacheLsArgs, CachePruneArgs, MessageFormat,
+    VariableArgs,
+};
+
+pub fn cache(cx: &Context, args: &CacheArgs) -> Result<Output, Failure> {
+    match &args.command {
+        CacheCommand::Ls(args) => ls(cx, args),
+        CacheCommand::Prune(args) => prune(cx, args),
+    }
+}
+
+fn ls(cx: &Context, args: &CacheLsArgs) -> Result<Output, Failure> {
+    let (inventory, unknown) = inventory(cx, &args.variables, &args.filter)?;
+    let stdout = match args.message_format {
+        MessageFormat::Human => imgs_report::render_cache_ls(&inventory),
+        MessageFormat::Json => format!("{}\n", imgs_report::cache_ls_json(&inventory)),
+    };
+    // Listing a broken workspace's cache is still useful; the statuses say `unknown` and this says why.
+    let warnings = match unknown {
+        None => Diagnostics::default(),
+        Some(why) => Diagnostic::warning(format!(
+            "which records are current is not known: {}",
+            failure_summary(&why)
+        ))
+        .hint("`imgs plan` shows the problems; fix them to see which records are current")
+        .into(),
+    };
+    Ok(Output { stdout, warnings })
+}
+
+fn prune(cx: &Context, args: &CachePruneArgs) -> Result<Output, Failure> {
+    let (inventory, unknown) = inventory(cx, &args.variables, &args.filter)?;
+    if let Some(why) = unknown {
+        return Err(nothing_removed(why));
+    }
+    let plan = decide_prune(&inventory).map_err(|refusals| {
+        let mut diagnostics: Vec<Diagnostic> = refusals
+            .into_iter()
+            .map(|r| {
+                let d = Diagnostic::error(r.message).hint(r.hint);
+                match &r.path {
+                    Some(path) => d.in_file(path),
+                    None => d,
+                }
+            })
+            .collect();
+        diagnostics.push(Diagnostic::warning("nothing was removed"));
+        Failure::Input(Diagnostics(diagnostics))
+    })?;
+    if !args.dry_run {
+        let cache = Cache::open(&inventory.root.join(CACHE_DIR));
+        apply_prune(&cache, &plan).map_err(|e| {
+            Failure::Other(format!(
+                "{e}\nthe prune stopped part way; run it again to finish (it removes files before the records that name them)"
+            ))
+        })?;
+    }
+    Ok(imgs_report::render_prune(&inventory, &plan, args.dry_run).into())
+}
+
+/// The cache directory under the workspace root (as `compute_plan` uses it).
+const CACHE_DIR: &str = "cache";
+
+/// The inventory of the workspace's cache, with each record's status; and, when statuses could not be
+/// worked out, why. Errors: no workspace to find, or the cache cannot be read.
+fn inventory(
+    cx: &Context,
+    variables: &VariableArgs,
+    filter: &BuildFilterArgs,
+) -> Result<(Inventory, Option<Failure>), Failure> {
+    let root = workspace_root(cx)?;
+    let cache = Cache::open(&root.join(CACHE_DIR));
+    let (status, unknown) = match cx.load_workspace() {
+        Err(why) => (Statuses::Unknown { workspace: None }, Some(why)),
+        Ok(ws) => match current_fingerprints(cx, &ws, variables, filter) {
+            Ok(current) => (Statuses::Known { ws, current }, None),
+            Err(why) => (
+                Statuses::Unknown {
+                    workspace: Some(ws),
+                },
+                Some(why),
+            ),
+        },
+    };
+    let io = |e: std::io::Error| Failure::Other(format!("cannot read the cache: {e}"));
+    let scanned = cache.scan().map_err(io)?;
+    let inventory = Inventory::gather(&root, scanned, |r| status.of(r)).map_err(io)?;
+    Ok((inventory, unknown))
+}
+
+/// What is known about the workspace, for telling each record's status.
+enum Statuses {
+    Known {
+        ws: Workspace,
+        current: BTreeMap<String, Fingerprint>,
+    },
+    /// The workspace did not load (`None`) or could not be fingerprinted.
+    Unknown { workspace: Option<Workspace> },
+}
+
+impl Statuses {
+    fn of(&self, record: &CacheRecord) -> Status {
+        match self {
+            Statuses::Known { ws, current } => match current.get(&record.image) {
+                Some(fingerprint) if *fingerprint == record.fingerprint => Status::Current,
+                Some(_) => Status::Older,
+                None if ws.image(&record.image).is_some() => Status::Unknown,
+                None => Status::Orphaned,
+            },
+            // An image missing from a workspace that loaded is gone whatever its templates say.
+            Statuses::Unknown {
+                workspace: Some(ws),
+            } if ws.image(&record.image).is_none() => Status::Orphaned,
+            Statuses::Unknown { .. } => Status::Unknown,
+        }
+    }
+}
+
+/// Every image's fingerprint as `imgs plan --all` computes it now.
+fn current_fingerprints(
+    cx: &Context,
+    ws: &Workspace,
+    variables: &VariableArgs,
+    filter: &BuildFilterArgs,
+) -> Result<BTreeMap<String, Fingerprint>, Failure> {
+    let selected = ws.select(&Selection::default())?;
+    let planned = compute_plan(cx, ws, &selected, variables, &build_filter(filter), false)?;
+    Ok(planned
+        .plan
+        .images
+        .into_iter()
+        .map(|image| (image.name, image.fingerprint))
+        .collect())
+}
+
+/// The directory of `Images.toml`, found as every command finds it, even when the workspace is broken.
+fn workspace_root(cx: &Context) -> Result<PathBuf, Failure> {
+    let manifest = match &cx.manifest_path {
+        Some(path) => Some(absolute(&cx.cwd, path)),
+        None => imgs_workspace::find_manifest(&cx.cwd),
+    };
+    match manifest.as_deref().and_then(std::path::Path::parent) {
+        Some(root) => Ok(root.to_path_buf()),
+        // Loading reports the missing manifest the way every command does.
+        None => Err(cx
+            .load_workspace()
+            .err()
+            .unwrap_or_else(|| Failure::Other("no workspace root".to_owned()))),
+    }
+}
+
+/// A prune refused because statuses are unknown: the reasons, and that nothing was removed.
+fn nothing_removed(why: Failure) -> Failure {
+    let note = "nothing was removed: which records are current is not known while the workspace has errors";
+    match why {
+        Failure::Input(mut d) => {
+            d.0.push(Diagnostic::warning(note).hint("fix the errors above, then prune again"));
+            Failure::Input(d)
+        }
+        Failure::Other(message) => Failure::Other(format!("{message}\n{note}")),
+    }
+}
+
+fn failure_summary(why: &Failure) -> String {
+    match why {
+        Failure::Input(d) => {
+            let errors = d.0.iter().filter(|d| d.is_error()).count();
+            format!(
+                "the workspace has {errors} error{}",
+                if errors == 1 { "" } else { "s" }
+            )
+        }
+        Failure::Other(message) => message.clone(),
+    }
+}
