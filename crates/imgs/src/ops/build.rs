@@ -9,7 +9,6 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
-use std::sync::Mutex;
 use std::time::Instant;
 
 use imgs_build::schedule::{self, DagNode, FailurePolicy, NodeOutcome, Skipped};
@@ -22,9 +21,11 @@ use imgs_template::{BuildFilter, Invocation, ResolvedVariables, Template};
 use imgs_workspace::Workspace;
 use tokio_util::sync::CancellationToken;
 
+use super::build_events::{Event, PlannedImage, Reporter, SummaryRow};
 use super::fingerprint::{cache_dir, workspace_variables};
 use super::inspect::read_file;
 use super::plan::selection;
+use super::run_manifest;
 use super::{Context, Failure, PlanWithWarnings, build_filter, compute_plan};
 use crate::Outcome;
 use crate::cli::{self, BuildArgs};
@@ -37,54 +38,42 @@ struct Run {
     id: String,
     init_time: chrono::DateTime<chrono::Utc>,
     started: Instant,
-    log: Log,
+    report: Reporter,
     on_error: OnError,
     /// Cancelled by Ctrl-C: stops scheduling and the running builds.
     cancel: CancellationToken,
 }
 
-/// Where a run's lines go: straight to stdout as they happen (the binary, where a build takes minutes),
-/// or into a string returned at the end (tests, which compare it). Builds running at once share it,
-/// one whole line at a time.
-struct Log {
-    live: bool,
-    text: Mutex<String>,
-}
-
-impl Log {
-    fn line(&self, text: &str) {
-        if self.live {
-            use std::io::Write as _;
-            let mut stdout = std::io::stdout().lock();
-            let _ = writeln!(stdout, "{text}");
-            let _ = stdout.flush();
-        } else {
-            let mut buffer = self.text.lock().unwrap_or_else(|e| e.into_inner());
-            let _ = writeln!(buffer, "{text}");
-        }
-    }
-}
-
 impl Run {
-    fn new(live: bool, on_error: cli::OnError) -> Run {
+    fn new(live: bool, args: &BuildArgs) -> Run {
         Run {
-            on_error: match on_error {
+            on_error: match args.on_error {
                 cli::OnError::Cleanup => OnError::Cleanup,
                 cli::OnError::Abort => OnError::Abort,
             },
             id: uuid::Uuid::new_v4().to_string(),
             init_time: chrono::Utc::now(),
             started: Instant::now(),
-            log: Log {
-                live,
-                text: Mutex::new(String::new()),
-            },
+            report: Reporter::new(args.message_format, live),
             cancel: CancellationToken::new(),
         }
     }
 
-    fn status(&self, verb: &str, text: &str) {
-        self.log.line(&format!("{verb:>12} {text}"));
+    fn emit(&self, event: Event<'_>) {
+        self.report.emit(&event);
+    }
+
+    fn summary(&self, rows: &[SummaryRow]) {
+        let count = |status: &str| rows.iter().filter(|r| r.status == status).count();
+        self.emit(Event::Summary {
+            run_id: &self.id,
+            built: count("built"),
+            fresh: count("fresh"),
+            failed: count("failed"),
+            skipped: count("skipped"),
+            seconds: self.started.elapsed().as_secs_f64(),
+            images: rows,
+        });
     }
 }
 
@@ -132,7 +121,10 @@ impl From<Diagnostics> for Stop {
 
 /// `imgs build`: what the run printed, and how it ended.
 pub fn build(cx: &Context, args: &BuildArgs) -> Outcome {
-    let run = Run::new(cx.live_output, args.on_error);
+    if args.dry_run {
+        return dry_run(cx, args);
+    }
+    let run = Run::new(cx.live_output, args);
     let mut warnings = Diagnostics::default();
     let result = match &args.template {
         Some(path) => build_template_file(cx, args, path, &run),
@@ -191,8 +183,49 @@ pub fn build(cx: &Context, args: &BuildArgs) -> Outcome {
     };
     Outcome {
         code,
-        stdout: run.log.text.into_inner().unwrap_or_else(|e| e.into_inner()),
+        stdout: run.report.into_text(),
         stderr,
+    }
+}
+
+/// `--dry-run`: the plan this build would follow (`--force` included), printed as `imgs plan` prints it.
+fn dry_run(cx: &Context, args: &BuildArgs) -> Outcome {
+    let planned = (|| -> Result<PlanWithWarnings, Failure> {
+        if args.template.is_some() {
+            return Err(Diagnostic::error("--dry-run plans a workspace build")
+                .hint("a template built on its own is never cached, so there is nothing to plan; `imgs validate FILE` checks it")
+                .into());
+        }
+        let ws = cx.load_workspace()?;
+        let selected = ws.select(&selection(cx, &ws, &args.selection))?;
+        compute_plan(
+            cx,
+            &ws,
+            &selected,
+            &args.variables,
+            &build_filter(&args.filter),
+            args.force,
+        )
+    })();
+    match planned {
+        Ok(PlanWithWarnings { plan, warnings }) => Outcome {
+            code: 0,
+            stdout: match args.message_format {
+                cli::MessageFormat::Human => imgs_report::render_plan(&plan),
+                cli::MessageFormat::Json => format!("{}\n", imgs_report::plan_json(&plan)),
+            },
+            stderr: warnings.0.iter().map(|w| format!("{w}\n\n")).collect(),
+        },
+        Err(Failure::Input(d)) => Outcome {
+            code: 2,
+            stdout: String::new(),
+            stderr: imgs_report::render_diagnostics(&d, "build"),
+        },
+        Err(Failure::Other(message)) => Outcome {
+            code: 1,
+            stdout: String::new(),
+            stderr: format!("error: {message}\n"),
+        },
     }
 }
 
@@ -206,7 +239,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, Stop> {
 /// In the binary only (tests run in-process and must not take over the test runner's signals): the
 /// first Ctrl-C cancels the run, the second exits at once.
 fn handle_ctrl_c(rt: &tokio::runtime::Runtime, run: &Run) {
-    if !run.log.live {
+    if !run.report.is_live() {
         return;
     }
     let cancel = run.cancel.clone();
@@ -249,8 +282,20 @@ fn build_template_file(cx: &Context, args: &BuildArgs, path: &Path, run: &Run) -
     if problems.has_errors() {
         return Err(Stop::Input(problems));
     }
-    run.status("Run", &run.id);
     let name = path.display().to_string();
+    let reasons = vec!["a template built on its own is never cached".to_string()];
+    run.emit(Event::Run {
+        run_id: &run.id,
+        images: vec![PlannedImage {
+            image: &name,
+            action: "build",
+            reasons: reasons.clone(),
+        }],
+    });
+    run.emit(Event::Started {
+        image: &name,
+        reasons: &reasons,
+    });
     let rt = runtime()?;
     handle_ctrl_c(&rt, run);
     let failed = |error: NodeError| Stop::Failed {
@@ -261,15 +306,32 @@ fn build_template_file(cx: &Context, args: &BuildArgs, path: &Path, run: &Run) -
         not_built: Vec::new(),
         interrupted: run.cancel.is_cancelled(),
     };
+    let started = Instant::now();
     let artifacts = rt
         .block_on(build_image(
             &name, None, &template, &variables, &filter, &cx.cwd, run,
         ))
-        .map_err(failed)?;
-    for (build, artifact) in &artifacts {
-        run.status("Built", &format!("{build}: {}", artifact.description));
-    }
-    finished(run, artifacts.len(), 0);
+        .map_err(|e| {
+            report_failure(run, &name, &e);
+            failed(e)
+        })?;
+    let artifact = artifacts
+        .iter()
+        .map(|(_, a)| a.handle())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let seconds = started.elapsed().as_secs_f64();
+    run.emit(Event::Built {
+        image: &name,
+        artifact: &artifact,
+        seconds,
+    });
+    run.summary(&[SummaryRow {
+        image: name.clone(),
+        status: "built",
+        seconds: Some(seconds),
+        artifact,
+    }]);
     Ok(())
 }
 
@@ -301,7 +363,25 @@ fn build_workspace(
     if !unsupported.is_empty() {
         return Err(Stop::Input(Diagnostics(unsupported)));
     }
-    run.status("Run", &run.id);
+    run.emit(Event::Run {
+        run_id: &run.id,
+        images: plan
+            .images
+            .iter()
+            .map(|image| PlannedImage {
+                image: &image.name,
+                action: if image.action.is_build() {
+                    "build"
+                } else {
+                    "fresh"
+                },
+                reasons: match &image.action {
+                    Action::Build { reasons } => reasons.iter().map(ToString::to_string).collect(),
+                    Action::Fresh { .. } => Vec::new(),
+                },
+            })
+            .collect(),
+    });
     let base = cx.invocation(
         &ws.root,
         &args.variables,
@@ -329,17 +409,6 @@ fn build_workspace(
     scheduled.conclude(outcomes)
 }
 
-fn finished(run: &Run, built: usize, fresh: usize) {
-    let plural = |n: usize| if n == 1 { "" } else { "s" };
-    let text = format!(
-        "{built} image{} built, {fresh} fresh in {:.2}s (run {})",
-        plural(built),
-        run.started.elapsed().as_secs_f64(),
-        run.id
-    );
-    run.status("Finished", &text);
-}
-
 /// A workspace run: the plan's images walked as a DAG.
 struct Scheduled<'a> {
     ws: &'a Workspace,
@@ -350,11 +419,13 @@ struct Scheduled<'a> {
     cache: Cache,
 }
 
-/// What became of one image: its handle (what children receive) and whether it was built now.
+/// An image that is done: its record (fresh or just written), what its children receive, and
+/// whether it was built in this run (and how long that took).
 #[derive(Clone)]
-struct Done {
+pub(super) struct Done {
+    pub(super) record: CacheRecord,
     handle: String,
-    built: bool,
+    pub(super) built_in: Option<f64>,
 }
 
 impl Scheduled<'_> {
@@ -390,7 +461,14 @@ impl Scheduled<'_> {
                 .into_iter()
                 .map(|(p, done): (usize, Done)| (self.plan.images[p].name.clone(), done.handle))
                 .collect();
-            self.build_one(&self.plan.images[i], handles)
+            async move {
+                let image = &self.plan.images[i].name;
+                let result = self.build_one(&self.plan.images[i], handles).await;
+                if let Err(error) = &result {
+                    report_failure(self.run, image, error);
+                }
+                result
+            }
         })
         .await
     }
@@ -406,19 +484,23 @@ impl Scheduled<'_> {
         let reasons = match &image_plan.action {
             Action::Fresh { record } => {
                 let handle = record_handle(record);
-                run.status("Fresh", &format!("{} ({handle})", image_plan.name));
+                run.emit(Event::Fresh {
+                    image: &image_plan.name,
+                    artifact: &handle,
+                });
                 return Ok(Done {
+                    record: (**record).clone(),
                     handle,
-                    built: false,
+                    built_in: None,
                 });
             }
             Action::Build { reasons } => reasons,
         };
         let reasons: Vec<String> = reasons.iter().map(ToString::to_string).collect();
-        run.status(
-            "Building",
-            &format!("{}: {}", image_plan.name, reasons.join(", ")),
-        );
+        run.emit(Event::Started {
+            image: &image_plan.name,
+            reasons: &reasons,
+        });
         let started = Instant::now();
         let image = self
             .ws
@@ -460,34 +542,51 @@ impl Scheduled<'_> {
             .first()
             .map(|(_, a)| a.handle())
             .unwrap_or_default();
-        run.status(
-            "Built",
-            &format!(
-                "{} ({handle}) in {:.2}s",
-                image_plan.name,
-                started.elapsed().as_secs_f64()
-            ),
-        );
+        let seconds = started.elapsed().as_secs_f64();
+        run.emit(Event::Built {
+            image: &image_plan.name,
+            artifact: &handle,
+            seconds,
+        });
         Ok(Done {
+            record,
             handle,
-            built: true,
+            built_in: Some(seconds),
         })
     }
 
-    /// Reports what did not build and why, and turns the outcomes into the run's result.
+    /// Reports what did not build and why, writes the workspace manifest, prints the summary, and
+    /// turns the outcomes into the run's result.
     fn conclude(&self, outcomes: Vec<NodeOutcome<Done, NodeError>>) -> Result<(), Stop> {
         let name = |i: usize| self.plan.images[i].name.as_str();
-        let (mut built, mut fresh) = (0, 0);
         let mut failures = Vec::new();
         let mut not_built = Vec::new();
+        let mut rows = Vec::new();
+        let mut done = Vec::new();
         for (i, outcome) in outcomes.into_iter().enumerate() {
+            let row = |status, seconds, artifact: &str| SummaryRow {
+                image: name(i).to_string(),
+                status,
+                seconds,
+                artifact: artifact.to_string(),
+            };
             match outcome {
-                NodeOutcome::Done(done) if done.built => built += 1,
-                NodeOutcome::Done(_) => fresh += 1,
-                NodeOutcome::Failed(error) => failures.push(ImageFailure {
-                    image: name(i).to_string(),
-                    error,
-                }),
+                NodeOutcome::Done(d) => {
+                    let status = if d.built_in.is_some() {
+                        "built"
+                    } else {
+                        "fresh"
+                    };
+                    rows.push(row(status, d.built_in, &d.handle));
+                    done.push(d);
+                }
+                NodeOutcome::Failed(error) => {
+                    rows.push(row("failed", None, ""));
+                    failures.push(ImageFailure {
+                        image: name(i).to_string(),
+                        error,
+                    });
+                }
                 NodeOutcome::Skipped(why) => {
                     let reason = match why {
                         Skipped::ParentNotBuilt { parent } => {
@@ -499,14 +598,21 @@ impl Scheduled<'_> {
                         ),
                         Skipped::Cancelled => "interrupted before it started".to_string(),
                     };
-                    self.run
-                        .status("Skipped", &format!("{}: {reason}", name(i)));
+                    self.run.emit(Event::Skipped {
+                        image: name(i),
+                        reason: &reason,
+                    });
+                    rows.push(row("skipped", None, ""));
                     not_built.push(name(i).to_string());
                 }
             }
         }
+        let manifest = run_manifest::write(&cache_dir(self.ws), &self.run.id, &done);
+        self.run.summary(&rows);
+        if let Err(message) = manifest {
+            return Err(Stop::Other(message));
+        }
         if failures.is_empty() && !self.run.cancel.is_cancelled() {
-            finished(self.run, built, fresh);
             return Ok(());
         }
         Err(Stop::Failed {
@@ -515,6 +621,23 @@ impl Scheduled<'_> {
             interrupted: self.run.cancel.is_cancelled(),
         })
     }
+}
+
+/// The `failed` event for one image, with the error as the end of the run prints it.
+fn report_failure(run: &Run, image: &str, error: &NodeError) {
+    let (message, hint) = match error {
+        NodeError::Build(e) => (e.to_string(), e.hint()),
+        NodeError::Input(d) => (
+            d.0.first().map(|d| d.message.clone()).unwrap_or_default(),
+            None,
+        ),
+        NodeError::Other(m) => (m.clone(), None),
+    };
+    run.emit(Event::Failed {
+        image,
+        error: &message,
+        hint: hint.as_deref(),
+    });
 }
 
 /// What a fresh image's children receive: its first build's first file, or its artifact ID.
@@ -614,8 +737,12 @@ async fn build_image(
         } else {
             image.to_string()
         };
-        let log = &run.log;
-        let mut line = |text: &str| log.line(&format!("{prefix}: {text}"));
+        let mut line = |text: &str| {
+            run.emit(Event::Output {
+                image: &prefix,
+                line: text,
+            })
+        };
         let artifact = build
             .run(&mut line, &run.id, run.on_error, &run.cancel)
             .await

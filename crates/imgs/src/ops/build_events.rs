@@ -1,0 +1,292 @@
+//! What a build run tells its user, as events: one reporter turns them into aligned status lines for a
+//! person (`--message-format human`) or into one JSON object per line for a program
+//! (`--message-format json`; the fields are documented in the README). Builds running at once share
+//! the reporter, one whole line at a time.
+
+use std::fmt::Write as _;
+use std::sync::Mutex;
+
+use serde::Serialize;
+
+use crate::cli::MessageFormat;
+
+/// One thing that happened in a run.
+#[derive(Debug, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event<'a> {
+    /// The run started: its ID, and for each image of the plan whether it will be built and why.
+    Run {
+        run_id: &'a str,
+        images: Vec<PlannedImage<'a>>,
+    },
+    /// An image is fresh: its recorded artifact is used.
+    Fresh { image: &'a str, artifact: &'a str },
+    /// An image's build started.
+    Started {
+        image: &'a str,
+        reasons: &'a [String],
+    },
+    /// A line of a build's output (builder, provisioners, post-processors).
+    Output { image: &'a str, line: &'a str },
+    /// An image was built and recorded.
+    Built {
+        image: &'a str,
+        artifact: &'a str,
+        seconds: f64,
+    },
+    /// An image's build failed.
+    Failed {
+        image: &'a str,
+        error: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        hint: Option<&'a str>,
+    },
+    /// An image was not built, and why.
+    Skipped { image: &'a str, reason: &'a str },
+    /// The run ended.
+    Summary {
+        run_id: &'a str,
+        built: usize,
+        fresh: usize,
+        failed: usize,
+        skipped: usize,
+        seconds: f64,
+        images: &'a [SummaryRow],
+    },
+}
+
+#[derive(Debug, Serialize)]
+pub struct PlannedImage<'a> {
+    pub image: &'a str,
+    /// `build` or `fresh`.
+    pub action: &'static str,
+    pub reasons: Vec<String>,
+}
+
+/// One image's line in the summary.
+#[derive(Clone, Debug, Serialize)]
+pub struct SummaryRow {
+    pub image: String,
+    /// `built`, `fresh`, `failed` or `skipped`.
+    pub status: &'static str,
+    /// How long its build took; `None` when it did not run.
+    pub seconds: Option<f64>,
+    /// What it made (or had): a file, an AMI, an ID; empty when nothing.
+    pub artifact: String,
+}
+
+/// Where a run's lines go: straight to stdout as they happen (the binary, where a build takes minutes),
+/// or into a string returned at the end (tests, which compare it).
+pub struct Reporter {
+    format: MessageFormat,
+    live: bool,
+    text: Mutex<String>,
+}
+
+impl Reporter {
+    pub fn new(format: MessageFormat, live: bool) -> Reporter {
+        Reporter {
+            format,
+            live,
+            text: Mutex::new(String::new()),
+        }
+    }
+
+    pub fn is_live(&self) -> bool {
+        self.live
+    }
+
+    pub fn emit(&self, event: &Event<'_>) {
+        let text = match self.format {
+            MessageFormat::Human => human(event),
+            MessageFormat::Json => serde_json::to_string(event).expect("events serialize") + "\n",
+        };
+        if text.is_empty() {
+            return;
+        }
+        if self.live {
+            use std::io::Write as _;
+            let mut stdout = std::io::stdout().lock();
+            let _ = stdout.write_all(text.as_bytes());
+            let _ = stdout.flush();
+        } else {
+            self.text
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push_str(&text);
+        }
+    }
+
+    /// Everything emitted so far (empty when live).
+    pub fn into_text(self) -> String {
+        self.text.into_inner().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn status(verb: &str, text: &str) -> String {
+    format!("{verb:>12} {text}\n")
+}
+
+/// The human form of an event: cargo-style status lines, build output prefixed by its image.
+fn human(event: &Event<'_>) -> String {
+    match event {
+        Event::Run { run_id, .. } => status("Run", run_id),
+        Event::Fresh { image, artifact } => status("Fresh", &format!("{image} ({artifact})")),
+        Event::Started { image, reasons } => {
+            status("Building", &format!("{image}: {}", reasons.join(", ")))
+        }
+        Event::Output { image, line } => format!("{image}: {line}\n"),
+        Event::Built {
+            image,
+            artifact,
+            seconds,
+        } => status("Built", &format!("{image} ({artifact}) in {seconds:.2}s")),
+        // The error itself is printed with its hint at the end, on stderr.
+        Event::Failed { image, .. } => status("Failed", image),
+        Event::Skipped { image, reason } => status("Skipped", &format!("{image}: {reason}")),
+        Event::Summary {
+            run_id,
+            built,
+            fresh,
+            failed,
+            skipped,
+            seconds,
+            images,
+        } => {
+            let mut out = summary_table(images);
+            let plural = |n: usize| if n == 1 { "" } else { "s" };
+            let mut counts = format!("{built} image{} built, {fresh} fresh", plural(*built));
+            if *failed > 0 {
+                let _ = write!(counts, ", {failed} failed");
+            }
+            if *skipped > 0 {
+                let _ = write!(counts, ", {skipped} skipped");
+            }
+            let verb = if *failed > 0 { "Stopped" } else { "Finished" };
+            out.push_str(&status(
+                verb,
+                &format!("{counts} in {seconds:.2}s (run {run_id})"),
+            ));
+            out
+        }
+    }
+}
+
+/// Image, status, time, artifact: aligned columns, as `cargo build --timings` prints its table.
+fn summary_table(rows: &[SummaryRow]) -> String {
+    if rows.is_empty() {
+        return String::new();
+    }
+    let width = rows
+        .iter()
+        .map(|r| r.image.len())
+        .max()
+        .unwrap_or(0)
+        .max("IMAGE".len());
+    let mut out = format!(
+        "{:>12} {:<width$}  {:<7}  {:>8}  {}\n",
+        "", "IMAGE", "STATUS", "TIME", "ARTIFACT"
+    );
+    for row in rows {
+        let time = row.seconds.map(|s| format!("{s:.2}s")).unwrap_or_default();
+        let line = format!(
+            "{:>12} {:<width$}  {:<7}  {:>8}  {}",
+            "", row.image, row.status, time, row.artifact
+        );
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows() -> Vec<SummaryRow> {
+        let row = |image: &str, status, seconds, artifact: &str| SummaryRow {
+            image: image.into(),
+            status,
+            seconds,
+            artifact: artifact.into(),
+        };
+        vec![
+            row("base", "fresh", None, "cache/artifacts/base/base.qcow2"),
+            row(
+                "hardened",
+                "built",
+                Some(37.25),
+                "cache/artifacts/hardened/hardened.qcow2",
+            ),
+            row("app-web", "failed", Some(3.5), ""),
+            row("app-worker", "skipped", None, ""),
+        ]
+    }
+
+    #[test]
+    fn the_human_summary_is_a_table_then_the_counts() {
+        let images = rows();
+        let text = human(&Event::Summary {
+            run_id: "run-1",
+            built: 1,
+            fresh: 1,
+            failed: 1,
+            skipped: 1,
+            seconds: 41.0,
+            images: &images,
+        });
+        insta::assert_snapshot!(text);
+    }
+
+    #[test]
+    fn json_events_are_one_object_per_line_tagged_by_event() {
+        let images = rows();
+        let reasons = ["never built".to_string()];
+        let events = [
+            Event::Run {
+                run_id: "run-1",
+                images: vec![PlannedImage {
+                    image: "base",
+                    action: "build",
+                    reasons: reasons.to_vec(),
+                }],
+            },
+            Event::Started {
+                image: "base",
+                reasons: &reasons,
+            },
+            Event::Output {
+                image: "base",
+                line: "Connected to SSH!",
+            },
+            Event::Built {
+                image: "base",
+                artifact: "ami-0123",
+                seconds: 1.5,
+            },
+            Event::Failed {
+                image: "app",
+                error: "provisioners[0] failed",
+                hint: Some("see the output above"),
+            },
+            Event::Skipped {
+                image: "child",
+                reason: "`app` was not built",
+            },
+            Event::Summary {
+                run_id: "run-1",
+                built: 1,
+                fresh: 1,
+                failed: 1,
+                skipped: 1,
+                seconds: 2.0,
+                images: &images,
+            },
+        ];
+        let reporter = Reporter::new(MessageFormat::Json, false);
+        for event in &events {
+            reporter.emit(event);
+        }
+        insta::assert_snapshot!(reporter.into_text());
+    }
+}

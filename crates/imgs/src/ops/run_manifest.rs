@@ -1,0 +1,60 @@
+//! `cache/manifest.json`: after every workspace run, what each image of the run is, in the format of
+//! Packer's `manifest` post-processor (so tools that read Packer manifests read it) plus, per build,
+//! the image, its fingerprint, and whether it came from the cache. Written whole and atomically: a
+//! reader never sees half a file, and a run that stops early still leaves a true manifest of what
+//! it had.
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use super::build::Done;
+
+const FILE: &str = "manifest.json";
+
+/// Writes the manifest of the images that are done in this run (built or fresh).
+pub(super) fn write(cache_dir: &Path, run_id: &str, done: &[Done]) -> Result<(), String> {
+    let root = cache_dir.parent().unwrap_or(cache_dir);
+    let builds: Vec<Value> = done
+        .iter()
+        .flat_map(|d| {
+            let record = &d.record;
+            let build_time = chrono::DateTime::parse_from_rfc3339(&record.created_at)
+                .map(|t| t.timestamp())
+                .unwrap_or(0);
+            record.builds.iter().map(move |b| {
+                let files: Vec<Value> = b
+                    .files
+                    .iter()
+                    .map(|f| {
+                        let size = std::fs::metadata(root.join(f))
+                            .map(|m| m.len())
+                            .unwrap_or(0);
+                        json!({ "name": f, "size": size })
+                    })
+                    .collect();
+                json!({
+                    "name": b.name,
+                    "builder_type": b.builder_type,
+                    "build_time": build_time,
+                    "files": files,
+                    "artifact_id": b.artifact_id,
+                    "packer_run_uuid": record.run_id,
+                    "custom_data": null,
+                    "image": record.image,
+                    "fingerprint": record.fingerprint.to_string(),
+                    "cached": d.built_in.is_none(),
+                })
+            })
+        })
+        .collect();
+    let manifest = json!({ "builds": builds, "last_run_uuid": run_id });
+    let text = serde_json::to_string_pretty(&manifest).expect("JSON values serialize") + "\n";
+    let path = cache_dir.join(FILE);
+    let failed = |e: std::io::Error| format!("cannot write `{}`: {e}", path.display());
+    std::fs::create_dir_all(cache_dir).map_err(failed)?;
+    let mut temp = tempfile::NamedTempFile::new_in(cache_dir).map_err(failed)?;
+    std::io::Write::write_all(&mut temp, text.as_bytes()).map_err(failed)?;
+    temp.persist(&path).map_err(|e| failed(e.error))?;
+    Ok(())
+}
