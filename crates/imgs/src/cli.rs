@@ -148,6 +148,12 @@ pub struct BuildArgs {
     /// new, let running builds finish).
     #[arg(long)]
     pub keep_going: bool,
+    /// Print the plan (what would be built, and why) and build nothing, as `imgs plan`.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Output format: status lines for people, or one JSON event per line (see the README).
+    #[arg(long, value_enum, default_value_t = MessageFormat::Human)]
+    pub message_format: MessageFormat,
 }
 
 /// Packer's `-on-error`; `ask` and `run-cleanup-provisioner` are not offered (imgs runs unattended and

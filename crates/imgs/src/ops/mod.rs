@@ -1,11 +1,13 @@
 //! What each command does, over the library crates. The CLI parses arguments and calls one function here.
 
 mod build;
+mod build_events;
 mod cache;
 mod fingerprint;
 mod graph;
 mod inspect;
 mod plan;
+mod run_manifest;
 mod validate;
 
 use std::path::{Path, PathBuf};
