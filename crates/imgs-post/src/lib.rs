@@ -15,6 +15,7 @@ mod atomic;
 pub mod checksum;
 pub mod compress;
 mod error;
+pub mod shell_local;
 
 pub use error::PostError;
 
