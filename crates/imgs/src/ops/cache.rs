@@ -56,7 +56,7 @@ fn prune(cx: &Context, args: &CachePruneArgs) -> Result<Output, Failure> {
             .map(|r| {
                 let d = Diagnostic::error(r.message).hint(r.hint);
                 match &r.path {
-                    Some(path) => d.in_file(path),
+                    Some(path) => d.in_file(std::path::Path::new(&inventory.shown(path))),
                     None => d,
                 }
             })
