@@ -11,8 +11,9 @@ use crate::bench_hashing::{BenchResult, hashing_vs_b3sum};
 use crate::{build_imgs, repo_root, setup};
 
 pub fn run(args: &[String]) -> Result<()> {
-    if let Some(unknown) = args.first() {
-        bail!("`cargo xtask bench` takes no arguments (got `{unknown}`)");
+    let qemu = args.iter().any(|arg| arg == "--qemu");
+    if let Some(unknown) = args.iter().find(|arg| *arg != "--qemu") {
+        bail!("`cargo xtask bench` takes only `--qemu` (got `{unknown}`)");
     }
     setup::install_test_peers()?;
     let imgs = build_imgs(true)?;
@@ -30,7 +31,23 @@ pub fn run(args: &[String]) -> Result<()> {
     generate_workspace(&ws, 20)?;
     results.extend(plan_200(&imgs, &ws)?);
 
-    let report = render(&results);
+    if qemu {
+        eprintln!(
+            "bench: the qemu chain base → hardened → app-web, imgs vs Packer 1.6.6 (minutes)"
+        );
+        results.extend(crate::bench_qemu::chain_vs_packer(
+            &imgs,
+            &work.path().join("qemu"),
+        )?);
+    } else {
+        eprintln!("bench: the qemu chain is left out (minutes of TCG boots); `--qemu` measures it");
+    }
+    let mut report = render(&results);
+    if !qemu {
+        let previous =
+            std::fs::read_to_string(repo_root().join("BENCHMARKS.md")).unwrap_or_default();
+        report = crate::bench_qemu::keep_earlier_rows(report, &previous);
+    }
     std::fs::write(repo_root().join("BENCHMARKS.md"), &report)?;
     print!("{report}");
     Ok(())
