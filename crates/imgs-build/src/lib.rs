@@ -34,7 +34,7 @@ pub use prepare::{BuildInput, OnError, PreparedBuild, RunLabels, prepare_build};
 /// Builder types imgs can run; any other type is refused before a run starts.
 pub const BUILDER_TYPES: &[&str] = &["null", "file", "qemu"];
 /// Post-processor types imgs can run.
-pub const POST_PROCESSOR_TYPES: &[&str] = &["manifest", "checksum", "compress"];
+pub const POST_PROCESSOR_TYPES: &[&str] = &["manifest", "checksum", "compress", "shell-local"];
 
 /// "the `a`, `b` and `c`": for hints that list what is supported.
 pub fn listed(types: &[&str]) -> String {

@@ -17,12 +17,14 @@
 mod deferred;
 mod read;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use imgs_diagnostic::Diagnostic;
 use imgs_post::PostError;
 use imgs_post::checksum::{ChecksumOutput, ChecksumType};
 use imgs_post::compress::Archive;
+use imgs_post::shell_local::ShellBuild;
 use imgs_template::Template;
 use imgs_template::interpolate::Context;
 use tokio_util::sync::CancellationToken;
@@ -56,6 +58,7 @@ enum PostAction {
     Manifest(ManifestSettings),
     Checksum(read::ChecksumStep),
     Compress(read::CompressStep),
+    ShellLocal(read::ShellLocalStep),
 }
 
 /// What a post-processor did: its artifact, and whether its input is kept by default and whether
@@ -110,6 +113,8 @@ pub(crate) fn read_chains(
                 }
                 "compress" => read::compress(&settings, &post.config, &renderer, warnings)
                     .map(PostAction::Compress),
+                "shell-local" => read::shell_local(&settings, &post.config, &renderer)
+                    .map(PostAction::ShellLocal),
                 other => unreachable!("POST_PROCESSOR_TYPES lists `{other}` but nothing reads it"),
             };
             match action {
@@ -292,6 +297,25 @@ impl PostStep {
                     artifact: post_artifact(input, vec![file], "compressed artifacts in: "),
                     keep_input: false,
                     force_keep: false,
+                })
+            }
+            PostAction::ShellLocal(step) => {
+                let build = ShellBuild {
+                    build_name: run.build_name,
+                    builder_type: &input.builder_type,
+                    working_dir: run.working_dir,
+                };
+                let render =
+                    |text: &str, data: &BTreeMap<String, String>| step.renderer.render(text, data);
+                step.shell
+                    .run(&build, &render, log, cancel)
+                    .await
+                    .map_err(failed)?;
+                // Packer passes the input on, kept whatever keep_input_artifact says.
+                Ok(Outcome {
+                    artifact: input.clone(),
+                    keep_input: true,
+                    force_keep: true,
                 })
             }
         }

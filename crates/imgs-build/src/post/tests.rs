@@ -205,3 +205,60 @@ fn cancelled_builds_run_no_post_processors() {
     let result = rt.block_on(super::run_chains(&[], artifact, &run, &mut log, &cancel));
     assert!(matches!(result, Err(BuildError::Cancelled)));
 }
+
+#[test]
+fn shell_local_sees_the_build_and_passes_its_input_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let (artifact, log) = build(
+        dir.path(),
+        json!([[
+            { "type": "shell-local", "environment_vars": ["FLAVOUR={{user `flavour`}}"],
+              "inline": ["echo \"$PACKER_BUILD_NAME $PACKER_BUILDER_TYPE $FLAVOUR\"", "cat out/note.txt"] },
+            { "type": "shell-local", "command": "exit 7",
+              "valid_exit_codes": [7],
+              "execute_command": "{{.Vars}} {{.Command}}" },
+            { "type": "checksum", "checksum_types": ["sha1"], "output": "note.sha1" }
+        ]]),
+    )
+    .unwrap();
+    assert_eq!(artifact.id, "File");
+    // As in Packer, the builder's artifact is listed once as kept by the chain and once for each
+    // post-processor after the first that kept it as its input.
+    let log: Vec<String> = log
+        .into_iter()
+        .map(|l| match l.find("packer-shell") {
+            Some(at) => format!("{}[inline script]", &l[..at]),
+            None => l,
+        })
+        .collect();
+    insta::assert_snapshot!(log.join("\n"), @r"
+    Writing content to out/note.txt
+    Running post-processor: shell-local
+    Running local shell script: /tmp/[inline script]
+      note file plain
+      hello
+    Running post-processor: shell-local
+    Running local shell script: /tmp/[inline script]
+    Running post-processor: checksum
+    Stored file: out/note.txt
+    Stored file: out/note.txt
+    Stored file: out/note.txt
+    Created artifact from files: out/note.txt, note.sha1
+    ");
+}
+
+#[test]
+fn shell_local_settings_imgs_refuses_are_located() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = build(
+        dir.path(),
+        json!([
+            { "type": "shell-local", "command": "true", "inline": ["true"] },
+            { "type": "shell-local", "script": "x.sh", "use_linux_pathing": true,
+              "environment_vars": ["NOVALUE"], "env_var_format": "%s=%d" },
+            { "type": "shell-local" }
+        ]),
+    )
+    .unwrap_err();
+    insta::assert_snapshot!(err);
+}
