@@ -109,11 +109,10 @@ impl ManifestSettings {
             }
         }
         object.insert("last_run_uuid".into(), Value::String(run_id.into()));
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| io("write the manifest", e.to_string()))?;
-        }
         let text = serde_json::to_string_pretty(&manifest).expect("JSON values serialize");
-        std::fs::write(&path, text).map_err(|e| io("write the manifest", e.to_string()))?;
+        // Whole or not at all: an interrupted write must not lose the builds already recorded.
+        imgs_post::write_file_atomically(&path, text.as_bytes())
+            .map_err(|e| io("write the manifest", e.to_string()))?;
         Ok(PathBuf::from(&self.output))
     }
 
