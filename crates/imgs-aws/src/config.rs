@@ -1,0 +1,682 @@
+//! The amazon-ebs builder's settings, read the way Packer 1.6.6 reads them: same names, same defaults,
+//! the same weak typing. Checks the template validator already makes (name lengths, device mapping
+//! shapes, mutually exclusive keys) are not repeated; this reader is about what a build needs. Keys for
+//! what imgs does not do yet are refused by name when they ask for something, so a template never builds
+//! differently from what it says.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use imgs_diagnostic::{Diagnostics, did_you_mean};
+use imgs_ssh::SshConfig;
+use serde_json::Value;
+
+use crate::client::ClientSettings;
+use crate::reader::{Reader, is_zero, scalar_text, string_map_of};
+use crate::regions::is_known_region;
+
+/// Keys whose values stay templates until build time, rendered with [`crate::RenderDeferred`] and the
+/// build's data (`BuildRegion`, `SourceAMI`, `SourceAMIName`, `SourceAMIOwner`, `SourceAMIOwnerName`,
+/// `SourceAMICreationDate`). The singular block forms and spot tags are refused as not supported.
+pub const DEFERRED_KEYS: &[&str] = &[
+    "ami_description",
+    "tags",
+    "tag",
+    "run_tags",
+    "run_tag",
+    "run_volume_tags",
+    "run_volume_tag",
+    "snapshot_tags",
+    "snapshot_tag",
+    "spot_tags",
+    "spot_tag",
+];
+
+/// Keys this crate reads (the `ssh_*` keys go to [`SshConfig::from_settings`]).
+const SUPPORTED: &[&str] = &[
+    // Access.
+    "access_key",
+    "secret_key",
+    "token",
+    "profile",
+    "region",
+    "custom_endpoint_ec2",
+    "skip_region_validation",
+    "skip_metadata_api_check",
+    "max_retries",
+    // The source and the machine.
+    "source_ami",
+    "source_ami_filter",
+    "instance_type",
+    "availability_zone",
+    "ebs_optimized",
+    "subnet_id",
+    "vpc_id",
+    "associate_public_ip_address",
+    "security_group_id",
+    "security_group_ids",
+    "temporary_security_group_source_cidrs",
+    "iam_instance_profile",
+    "shutdown_behavior",
+    "user_data",
+    "user_data_file",
+    "run_tags",
+    "run_volume_tags",
+    "launch_block_device_mappings",
+    // The image.
+    "ami_name",
+    "ami_description",
+    "ami_virtualization_type",
+    "ami_block_device_mappings",
+    "ami_regions",
+    "ami_users",
+    "ami_groups",
+    "tags",
+    "snapshot_tags",
+    "force_deregister",
+    "force_delete_snapshot",
+    // The communicator.
+    "communicator",
+    "ssh_interface",
+    "temporary_key_pair_name",
+];
+
+/// Keys Packer 1.6.6's amazon-ebs builder knows that imgs does not implement: an error when set.
+const NOT_SUPPORTED: &[&str] = &[
+    "assume_role",
+    "shared_credentials_file",
+    "decode_authorization_messages",
+    "insecure_skip_tls_verify",
+    "mfa_code",
+    "skip_credential_validation",
+    "vault_aws_engine",
+    "aws_polling",
+    "ami_product_codes",
+    "tag",
+    "run_tag",
+    "run_volume_tag",
+    "snapshot_tag",
+    "spot_tags",
+    "spot_tag",
+    "ena_support",
+    "sriov_support",
+    "encrypt_boot",
+    "kms_key_id",
+    "region_kms_key_ids",
+    "skip_save_build_region",
+    "snapshot_users",
+    "snapshot_groups",
+    "block_duration_minutes",
+    "disable_stop_instance",
+    "enable_t2_unlimited",
+    "skip_profile_validation",
+    "temporary_iam_instance_profile_policy_document",
+    "security_group_filter",
+    "spot_instance_types",
+    "spot_price",
+    "spot_price_auto_product",
+    "subnet_filter",
+    "vpc_filter",
+    "tenancy",
+    "windows_password_timeout",
+    "pause_before_ssm",
+    "session_manager_port",
+    "no_ephemeral",
+    "pause_before_connecting",
+    "temporary_key_pair_type",
+    "temporary_key_pair_bits",
+];
+
+/// Everything read from an amazon-ebs block's settings.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EbsConfig {
+    /// Region, credentials and endpoint.
+    pub client: ClientSettings,
+    /// The image to start from: an ID, or a filter resolved at launch.
+    pub source: SourceAmi,
+    pub instance_type: String,
+    pub availability_zone: Option<String>,
+    pub ebs_optimized: bool,
+    pub subnet_id: Option<String>,
+    pub vpc_id: Option<String>,
+    /// `None`: the subnet's default.
+    pub associate_public_ip_address: Option<bool>,
+    /// Given groups; empty means a temporary group opening `ssh_port` to `temporary_sg_source_cidrs`.
+    pub security_group_ids: Vec<String>,
+    pub temporary_sg_source_cidrs: Vec<String>,
+    pub iam_instance_profile: Option<String>,
+    /// `stop` or `terminate`.
+    pub shutdown_behavior: Option<String>,
+    pub user_data: Option<String>,
+    /// Read when the instance launches.
+    pub user_data_file: Option<PathBuf>,
+    pub launch_block_device_mappings: Vec<BlockDevice>,
+
+    /// Already rendered (it may not use build data in Packer either).
+    pub ami_name: String,
+    /// Deferred templates: keys and values are rendered at build time.
+    pub ami_description: Option<String>,
+    pub tags: BTreeMap<String, String>,
+    pub run_tags: BTreeMap<String, String>,
+    pub run_volume_tags: BTreeMap<String, String>,
+    pub snapshot_tags: BTreeMap<String, String>,
+    pub ami_block_device_mappings: Vec<BlockDevice>,
+    /// Regions the AMI is copied to, without the build region, in the order given.
+    pub ami_regions: Vec<String>,
+    pub ami_users: Vec<String>,
+    pub ami_groups: Vec<String>,
+    pub force_deregister: bool,
+    pub force_delete_snapshot: bool,
+
+    pub communicator: Communicator,
+    pub ssh_interface: SshInterface,
+    /// An existing key pair the instance is launched with (`ssh_keypair_name`).
+    pub ssh_keypair_name: Option<String>,
+    /// The name of the key pair created for this build, `None` when the build uses none of its own
+    /// (a given key pair, private key, agent or password).
+    pub temporary_key_pair_name: Option<String>,
+    /// The `ssh_*` settings as written; the host and key file are filled in once the instance runs.
+    pub ssh_settings: BTreeMap<String, String>,
+    /// `ssh_port`, which a temporary security group opens.
+    pub ssh_port: u16,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum SourceAmi {
+    Id(String),
+    Filter(SourceAmiFilter),
+}
+
+/// `source_ami_filter`: EC2 filters (a value may list several, comma-separated, as Packer splits them
+/// no further: each filter has one value), owners, and whether the newest of several wins.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SourceAmiFilter {
+    pub filters: BTreeMap<String, String>,
+    pub owners: Vec<String>,
+    pub most_recent: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Communicator {
+    Ssh,
+    /// No connection: nothing is provisioned, the image is made from the source as launched.
+    None,
+}
+
+/// Which of the instance's addresses SSH connects to (`ssh_interface`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SshInterface {
+    /// Packer's default: the public IP, else the private IP, else the DNS names.
+    Default,
+    PublicIp,
+    PrivateIp,
+    PublicDns,
+    PrivateDns,
+}
+
+/// One block device mapping, as Packer's `BlockDevice`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct BlockDevice {
+    pub device_name: String,
+    pub delete_on_termination: bool,
+    pub encrypted: Option<bool>,
+    pub iops: Option<i32>,
+    pub no_device: bool,
+    pub snapshot_id: Option<String>,
+    pub throughput: Option<i32>,
+    pub virtual_name: Option<String>,
+    pub volume_type: Option<String>,
+    /// GiB.
+    pub volume_size: Option<i32>,
+    pub kms_key_id: Option<String>,
+}
+
+const BLOCK_DEVICE_KEYS: &[&str] = &[
+    "device_name",
+    "delete_on_termination",
+    "encrypted",
+    "iops",
+    "no_device",
+    "snapshot_id",
+    "throughput",
+    "virtual_name",
+    "volume_type",
+    "volume_size",
+    "kms_key_id",
+];
+
+const DEFAULT_SSH_PORT: u16 = 22;
+
+impl EbsConfig {
+    /// Reads an amazon-ebs builder's settings (rendered, except [`DEFERRED_KEYS`], which stay as
+    /// written). Problems carry their `key` and a hint but no location: the caller locates them.
+    pub fn from_settings(
+        settings: &BTreeMap<String, Value>,
+        build_name: &str,
+    ) -> Result<EbsConfig, Diagnostics> {
+        let mut r = Reader::new(settings);
+        check_keys(&mut r);
+
+        let client = read_client(&mut r);
+        let source = read_source(&mut r);
+        let instance_type = r.string("instance_type").unwrap_or_else(|| {
+            r.problem(
+                "instance_type",
+                "An instance_type must be specified",
+                "set `instance_type`, for example t3.micro",
+            );
+            String::new()
+        });
+        let ami_name = r.string("ami_name").unwrap_or_else(|| {
+            r.problem(
+                "ami_name",
+                "ami_name must be specified",
+                format!("name the AMI build `{build_name}` makes, for example \"{build_name} {{{{timestamp}}}}\""),
+            );
+            String::new()
+        });
+
+        let communicator = match r.string("communicator").as_deref() {
+            None | Some("ssh") => Communicator::Ssh,
+            Some("none") => Communicator::None,
+            Some(other) => {
+                r.problem(
+                    "communicator",
+                    format!("not supported yet: communicator `{other}`"),
+                    "imgs reaches EC2 instances over SSH; use ssh or none",
+                );
+                Communicator::Ssh
+            }
+        };
+        let ssh_interface = match r.string("ssh_interface").as_deref() {
+            None => SshInterface::Default,
+            Some("public_ip") => SshInterface::PublicIp,
+            Some("private_ip") => SshInterface::PrivateIp,
+            Some("public_dns") => SshInterface::PublicDns,
+            Some("private_dns") => SshInterface::PrivateDns,
+            Some("session_manager") => {
+                r.problem(
+                    "ssh_interface",
+                    "not supported yet: ssh_interface `session_manager`",
+                    "use public_ip, private_ip, public_dns or private_dns",
+                );
+                SshInterface::Default
+            }
+            Some(other) => {
+                r.problem(
+                    "ssh_interface",
+                    format!("Unknown interface type: {other}"),
+                    "use public_ip, private_ip, public_dns or private_dns",
+                );
+                SshInterface::Default
+            }
+        };
+
+        let mut ssh_settings = BTreeMap::new();
+        for (key, value) in settings {
+            if key.starts_with("ssh_") && key != "ssh_interface" {
+                match scalar_text(value) {
+                    Some(text) => {
+                        ssh_settings.insert(key.clone(), text);
+                    }
+                    None => r.problem(key, format!("{key} must be a string"), "write a string"),
+                }
+            }
+        }
+        let ssh_keypair_name = ssh_settings
+            .get("ssh_keypair_name")
+            .filter(|s| !s.is_empty())
+            .cloned();
+        let ssh_port = match communicator {
+            Communicator::Ssh => check_ssh(&mut r, &ssh_settings),
+            Communicator::None => DEFAULT_SSH_PORT,
+        };
+        // As Packer: a key pair of the build's own only when nothing else says how to log in.
+        let has_own_login = ["ssh_private_key_file", "ssh_password"]
+            .iter()
+            .any(|k| ssh_settings.get(*k).is_some_and(|v| !v.is_empty()))
+            || ssh_keypair_name.is_some()
+            || ssh_settings
+                .get("ssh_agent_auth")
+                .and_then(|v| imgs_template::schema::parse_go_bool(v))
+                == Some(true);
+        let temporary_key_pair_name = match (communicator, has_own_login) {
+            (Communicator::Ssh, false) => Some(
+                r.string("temporary_key_pair_name")
+                    .unwrap_or_else(|| format!("imgs_{}", uuid::Uuid::new_v4().simple())),
+            ),
+            _ => None,
+        };
+
+        let mut security_group_ids = r.strings("security_group_ids");
+        if let Some(id) = r.string("security_group_id") {
+            security_group_ids.insert(0, id);
+        }
+        let mut temporary_sg_source_cidrs = r.strings("temporary_security_group_source_cidrs");
+        if temporary_sg_source_cidrs.is_empty() {
+            temporary_sg_source_cidrs.push("0.0.0.0/0".into());
+        }
+
+        let shutdown_behavior = r.string("shutdown_behavior");
+        if let Some(other) = shutdown_behavior
+            .as_deref()
+            .filter(|b| !matches!(*b, "stop" | "terminate"))
+        {
+            r.problem(
+                "shutdown_behavior",
+                format!(
+                    "shutdown_behavior only accepts 'stop' or 'terminate' values, not `{other}`"
+                ),
+                "use stop or terminate",
+            );
+        }
+        if let Some(kind) = r.string("ami_virtualization_type").filter(|t| t != "hvm") {
+            r.problem(
+                "ami_virtualization_type",
+                format!("not supported yet: ami_virtualization_type `{kind}`"),
+                "imgs makes AMIs from an instance, which keeps its source's type; remove the key",
+            );
+        }
+
+        let mut ami_regions: Vec<String> = Vec::new();
+        for region in r.strings("ami_regions") {
+            if region != client.region && !ami_regions.contains(&region) {
+                ami_regions.push(region);
+            }
+        }
+        if !client.skip_region_validation {
+            for region in &ami_regions {
+                if !is_known_region(region) {
+                    r.problem(
+                        "ami_regions",
+                        format!("Invalid region: {region}"),
+                        "use an AWS region name such as us-west-2, or set skip_region_validation",
+                    );
+                }
+            }
+        }
+
+        let config = EbsConfig {
+            source,
+            instance_type,
+            availability_zone: r.string("availability_zone"),
+            ebs_optimized: r.flag("ebs_optimized"),
+            subnet_id: r.string("subnet_id"),
+            vpc_id: r.string("vpc_id"),
+            associate_public_ip_address: r.trilean("associate_public_ip_address"),
+            security_group_ids,
+            temporary_sg_source_cidrs,
+            iam_instance_profile: r.string("iam_instance_profile"),
+            shutdown_behavior,
+            user_data: r.string("user_data"),
+            user_data_file: r.string("user_data_file").map(PathBuf::from),
+            launch_block_device_mappings: block_devices(&mut r, "launch_block_device_mappings"),
+            ami_name,
+            ami_description: r.string("ami_description"),
+            tags: r.string_map("tags"),
+            run_tags: r.string_map("run_tags"),
+            run_volume_tags: r.string_map("run_volume_tags"),
+            snapshot_tags: r.string_map("snapshot_tags"),
+            ami_block_device_mappings: block_devices(&mut r, "ami_block_device_mappings"),
+            ami_regions,
+            ami_users: r.strings("ami_users"),
+            ami_groups: r.strings("ami_groups"),
+            force_deregister: r.flag("force_deregister"),
+            force_delete_snapshot: r.flag("force_delete_snapshot"),
+            communicator,
+            ssh_interface,
+            ssh_keypair_name,
+            temporary_key_pair_name,
+            ssh_settings,
+            ssh_port,
+            client,
+        };
+        if config.user_data.is_some() && config.user_data_file.is_some() {
+            r.problem(
+                "user_data_file",
+                "Only one of user_data or user_data_file can be specified.",
+                "keep one of the two",
+            );
+        }
+        if r.problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(Diagnostics(r.problems))
+        }
+    }
+}
+
+fn check_keys(r: &mut Reader<'_>) {
+    for (key, value) in r.settings {
+        let key = key.as_str();
+        if key == "type"
+            || key == "name"
+            || key.starts_with("packer_")
+            || key.starts_with("ssh_")
+            || SUPPORTED.contains(&key)
+        {
+            continue;
+        }
+        if NOT_SUPPORTED.contains(&key) || key.starts_with("winrm_") {
+            if !is_zero(value) {
+                r.problem(
+                    key,
+                    format!("not supported yet: {key}"),
+                    format!("remove `{key}`; imgs's amazon-ebs builder does not implement it yet"),
+                );
+            }
+            continue;
+        }
+        let known = SUPPORTED.iter().chain(NOT_SUPPORTED).copied();
+        let hint = match did_you_mean(key, known) {
+            Some(close) => format!("did you mean `{close}`?"),
+            None => "Packer 1.6.6's amazon-ebs builder has no such setting".to_string(),
+        };
+        r.problem(key, format!("unknown key `{key}`"), hint);
+    }
+}
+
+fn read_client(r: &mut Reader<'_>) -> ClientSettings {
+    let region = r.string("region").unwrap_or_else(|| {
+        r.problem(
+            "region",
+            "region must be specified",
+            "set `region`, for example us-east-1",
+        );
+        String::new()
+    });
+    let skip_region_validation = r.flag("skip_region_validation");
+    if !region.is_empty() && !skip_region_validation && !is_known_region(&region) {
+        r.problem(
+            "region",
+            format!("Invalid region: {region}"),
+            "use an AWS region name such as us-east-1, or set skip_region_validation for a \
+             region imgs does not know yet",
+        );
+    }
+    let access_key = r.string("access_key");
+    let secret_key = r.string("secret_key");
+    if access_key.is_some() != secret_key.is_some() {
+        r.problem(
+            if access_key.is_some() {
+                "secret_key"
+            } else {
+                "access_key"
+            },
+            "access_key and secret_key must both be either set or not set.",
+            "give both keys, or neither to use the environment and profiles",
+        );
+    }
+    let max_retries = match r.int("max_retries") {
+        None => None,
+        Some(n) if (0..=100).contains(&n) => Some(n as u32),
+        Some(n) => {
+            r.problem(
+                "max_retries",
+                format!("max_retries {n} is out of range"),
+                "give a number of retries from 0 to 100",
+            );
+            None
+        }
+    };
+    ClientSettings {
+        region,
+        access_key,
+        secret_key,
+        token: r.string("token"),
+        profile: r.string("profile"),
+        custom_endpoint_ec2: r.string("custom_endpoint_ec2"),
+        skip_region_validation,
+        skip_metadata_api_check: r.flag("skip_metadata_api_check"),
+        max_retries,
+    }
+}
+
+fn read_source(r: &mut Reader<'_>) -> SourceAmi {
+    if let Some(id) = r.string("source_ami") {
+        return SourceAmi::Id(id);
+    }
+    let filter = match r.settings.get("source_ami_filter") {
+        Some(Value::Object(map)) if !map.is_empty() => map.clone(),
+        Some(value) if !is_zero(value) => {
+            r.problem(
+                "source_ami_filter",
+                "source_ami_filter must be an object",
+                "write {\"filters\": {...}, \"owners\": [...], \"most_recent\": true}",
+            );
+            return SourceAmi::Id(String::new());
+        }
+        _ => {
+            r.problem(
+                "source_ami",
+                "A source_ami or source_ami_filter must be specified",
+                "set `source_ami` to an AMI ID, or `source_ami_filter` to find one",
+            );
+            return SourceAmi::Id(String::new());
+        }
+    };
+    let nested: BTreeMap<String, Value> = filter.into_iter().collect();
+    let mut inner = Reader::new(&nested);
+    for key in nested.keys() {
+        if !matches!(key.as_str(), "filters" | "owners" | "most_recent") {
+            inner.problem(
+                key,
+                format!("unknown key `{key}` in source_ami_filter"),
+                "source_ami_filter takes filters, owners and most_recent",
+            );
+        }
+    }
+    let filters = match nested.get("filters") {
+        Some(Value::Object(map)) => string_map_of(&mut inner, "filters", map),
+        None | Some(Value::Null) => BTreeMap::new(),
+        Some(_) => {
+            inner.problem(
+                "filters",
+                "filters must be an object of strings",
+                "write {\"name\": \"debian-12-*\"}",
+            );
+            BTreeMap::new()
+        }
+    };
+    let owners = inner.strings("owners");
+    let most_recent = inner.flag("most_recent");
+    if filters.is_empty() && owners.is_empty() {
+        inner.problem(
+            "filters",
+            "a source_ami_filter needs filters or owners",
+            "add filters such as {\"name\": \"debian-12-*\"} and owners such as [\"136693071363\"]",
+        );
+    }
+    for mut problem in inner.problems {
+        problem.key = problem.key.map(|k| format!("source_ami_filter.{k}"));
+        r.problems.push(problem);
+    }
+    SourceAmi::Filter(SourceAmiFilter {
+        filters,
+        owners,
+        most_recent,
+    })
+}
+
+/// Checks the SSH settings as the instance will have them, and returns the port to open.
+fn check_ssh(r: &mut Reader<'_>, ssh_settings: &BTreeMap<String, String>) -> u16 {
+    let mut probe = ssh_settings.clone();
+    // The host and key are known only once the instance runs: stand-ins let the rest be checked now.
+    probe
+        .entry("ssh_host".into())
+        .or_insert_with(|| "192.0.2.1".into());
+    let has_login = ["ssh_private_key_file", "ssh_password", "ssh_agent_auth"]
+        .iter()
+        .any(|k| probe.get(*k).is_some_and(|v| !v.is_empty()));
+    if !has_login {
+        probe.insert("ssh_private_key_file".into(), "temporary-key".into());
+    }
+    match SshConfig::from_settings(&probe) {
+        Ok(ssh) => ssh.port,
+        Err(problems) => {
+            r.problems.extend(problems.0);
+            DEFAULT_SSH_PORT
+        }
+    }
+}
+
+fn block_devices(r: &mut Reader<'_>, key: &str) -> Vec<BlockDevice> {
+    let mut out = Vec::new();
+    for (i, device) in r.objects(key).into_iter().enumerate() {
+        let mut d = Reader::new(&device);
+        for name in device.keys() {
+            if !BLOCK_DEVICE_KEYS.contains(&name.as_str()) {
+                let hint = match did_you_mean(name, BLOCK_DEVICE_KEYS.iter().copied()) {
+                    Some(close) => format!("did you mean `{close}`?"),
+                    None => format!("a block device takes {}", BLOCK_DEVICE_KEYS.join(", ")),
+                };
+                d.problem(
+                    name,
+                    format!("unknown key `{name}` in a block device"),
+                    hint,
+                );
+            }
+        }
+        let small = |d: &mut Reader<'_>, k: &str| -> Option<i32> {
+            let n = d.int(k)?;
+            match i32::try_from(n) {
+                Ok(n) if n > 0 => Some(n),
+                Ok(0) => None,
+                _ => {
+                    d.problem(
+                        k,
+                        format!("{k} {n} is out of range"),
+                        "give a positive number",
+                    );
+                    None
+                }
+            }
+        };
+        let device = BlockDevice {
+            device_name: d.string("device_name").unwrap_or_default(),
+            delete_on_termination: d.flag("delete_on_termination"),
+            encrypted: d.trilean("encrypted"),
+            iops: small(&mut d, "iops"),
+            no_device: d.flag("no_device"),
+            snapshot_id: d.string("snapshot_id"),
+            throughput: small(&mut d, "throughput"),
+            virtual_name: d.string("virtual_name"),
+            volume_type: d.string("volume_type"),
+            volume_size: small(&mut d, "volume_size"),
+            kms_key_id: d.string("kms_key_id"),
+        };
+        if device.device_name.is_empty() {
+            d.problem(
+                "device_name",
+                "The `device_name` must be specified for every device in the block device mapping.",
+                "name the device, for example /dev/xvda",
+            );
+        }
+        for mut problem in d.problems {
+            problem.key = problem.key.map(|k| format!("{key}[{i}].{k}"));
+            r.problems.push(problem);
+        }
+        out.push(device);
+    }
+    out
+}

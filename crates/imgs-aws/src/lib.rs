@@ -1,0 +1,138 @@
+//! Packer 1.6.6's `amazon-ebs` builder on the AWS SDK: launch an instance from a source AMI, let the
+//! caller provision it over SSH, stop it, make an AMI of it (copied to more regions when asked), and
+//! remove everything temporary whatever happened. Every resource a build creates is tagged with the
+//! imgs run and image; AMIs also with their fingerprint, which is how [`find_images_by_fingerprint`]
+//! finds an image another machine already built.
+//!
+//! This is the only crate that talks to AWS.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+mod build;
+mod client;
+mod config;
+mod error;
+mod lookup;
+mod reader;
+mod regions;
+mod source;
+mod tags;
+pub mod test_moto;
+mod wait;
+
+/// The EC2 SDK itself, for tests that check what a build left on the server; other crates never
+/// depend on the SDK directly, so it is built once, for this crate.
+pub use aws_sdk_ec2 as sdk;
+pub use build::EbsBuild;
+pub use client::ClientSettings;
+pub use config::{
+    BlockDevice, Communicator, DEFERRED_KEYS, EbsConfig, SourceAmi, SourceAmiFilter, SshInterface,
+};
+pub use error::AwsError;
+pub use lookup::find_images_by_fingerprint;
+
+/// Renders a deferred template (a tag key or value, the AMI description) with flat build data such as
+/// `SourceAMI` and `BuildRegion`. The caller supplies it: it owns the template engine's context.
+pub type RenderDeferred =
+    Arc<dyn Fn(&str, &BTreeMap<String, String>) -> Result<String, String> + Send + Sync>;
+
+/// Tag keys imgs puts on what it creates.
+pub const TAG_RUN: &str = "imgs:run";
+pub const TAG_IMAGE: &str = "imgs:image";
+pub const TAG_FINGERPRINT: &str = "imgs:fingerprint";
+
+/// What ties a resource to imgs: the run that created it, the image it was for, and (AMIs only) the
+/// fingerprint of that image's inputs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImgsTags {
+    pub run_id: String,
+    pub image: String,
+    pub fingerprint: Option<String>,
+}
+
+/// An AMI in one region.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RegionAmi {
+    pub region: String,
+    pub ami_id: String,
+}
+
+/// Packer's artifact ID: `region:ami-id` pairs joined by commas, sorted by region as Packer sorts them.
+pub fn artifact_id(amis: &[RegionAmi]) -> String {
+    let mut pairs: Vec<&RegionAmi> = amis.iter().collect();
+    pairs.sort();
+    pairs
+        .iter()
+        .map(|a| format!("{}:{}", a.region, a.ami_id))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Something on EC2 that exists because of a build.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resource {
+    pub kind: ResourceKind,
+    /// The ID, or for a key pair its name.
+    pub id: String,
+    pub region: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResourceKind {
+    Instance,
+    KeyPair,
+    SecurityGroup,
+    Image,
+    Snapshot,
+}
+
+impl fmt::Display for Resource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self.kind {
+            ResourceKind::Instance => "instance",
+            ResourceKind::KeyPair => "key pair",
+            ResourceKind::SecurityGroup => "security group",
+            ResourceKind::Image => "AMI",
+            ResourceKind::Snapshot => "snapshot",
+        };
+        write!(f, "{kind} {} ({})", self.id, self.region)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ami(region: &str, id: &str) -> RegionAmi {
+        RegionAmi {
+            region: region.into(),
+            ami_id: id.into(),
+        }
+    }
+
+    #[test]
+    fn artifact_id_sorts_by_region() {
+        let amis = [
+            ami("us-west-2", "ami-2"),
+            ami("eu-west-1", "ami-3"),
+            ami("us-east-1", "ami-1"),
+        ];
+        assert_eq!(
+            artifact_id(&amis),
+            "eu-west-1:ami-3,us-east-1:ami-1,us-west-2:ami-2"
+        );
+        assert_eq!(artifact_id(&[]), "");
+    }
+
+    #[test]
+    fn resources_say_what_and_where() {
+        let r = Resource {
+            kind: ResourceKind::Instance,
+            id: "i-0123".into(),
+            region: "us-east-1".into(),
+        };
+        assert_eq!(r.to_string(), "instance i-0123 (us-east-1)");
+    }
+}

@@ -1,0 +1,107 @@
+//! Tags: the template's (rendered per region with build data) merged with imgs's own, which win, so a
+//! template can never hide a resource from `imgs gc` or the cache lookup.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
+
+use crate::{AwsError, ImgsTags, RenderDeferred, TAG_FINGERPRINT, TAG_IMAGE, TAG_RUN};
+
+/// Renders every key and value of a deferred tag map, as Packer does.
+pub(crate) fn render_map(
+    render: &RenderDeferred,
+    key: &str,
+    templates: &BTreeMap<String, String>,
+    data: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, AwsError> {
+    let mut out = BTreeMap::new();
+    for (name, value) in templates {
+        let failed = |message: String| AwsError::Render {
+            key: format!("{key}.{name}"),
+            message,
+        };
+        let name = render(name, data).map_err(failed)?;
+        let value = render(value, data).map_err(|message| AwsError::Render {
+            key: format!("{key}.{name}"),
+            message,
+        })?;
+        out.insert(name, value);
+    }
+    Ok(out)
+}
+
+/// The run and image tags every resource carries.
+pub(crate) fn imgs_tags(imgs: &ImgsTags) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (TAG_RUN.to_string(), imgs.run_id.clone()),
+        (TAG_IMAGE.to_string(), imgs.image.clone()),
+    ])
+}
+
+/// The run, image and fingerprint tags an AMI carries.
+pub(crate) fn imgs_ami_tags(imgs: &ImgsTags) -> BTreeMap<String, String> {
+    let mut tags = imgs_tags(imgs);
+    if let Some(fingerprint) = &imgs.fingerprint {
+        tags.insert(TAG_FINGERPRINT.to_string(), fingerprint.clone());
+    }
+    tags
+}
+
+/// `template` with `imgs` laid over it.
+pub(crate) fn merged(
+    template: BTreeMap<String, String>,
+    imgs: BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    let mut tags = template;
+    tags.extend(imgs);
+    tags
+}
+
+pub(crate) fn ec2_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
+    tags.iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect()
+}
+
+pub(crate) fn spec(kind: ResourceType, tags: &BTreeMap<String, String>) -> TagSpecification {
+    TagSpecification::builder()
+        .resource_type(kind)
+        .set_tags(Some(ec2_tags(tags)))
+        .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn imgs_tags_win_over_the_template() {
+        let imgs = ImgsTags {
+            run_id: "r1".into(),
+            image: "app".into(),
+            fingerprint: Some("fp".into()),
+        };
+        let template = BTreeMap::from([
+            ("imgs:run".to_string(), "forged".to_string()),
+            ("Name".to_string(), "app".to_string()),
+        ]);
+        let tags = merged(template, imgs_ami_tags(&imgs));
+        assert_eq!(tags["imgs:run"], "r1");
+        assert_eq!(tags["imgs:fingerprint"], "fp");
+        assert_eq!(tags["Name"], "app");
+    }
+
+    #[test]
+    fn keys_and_values_are_rendered() {
+        let render: RenderDeferred =
+            Arc::new(|text, data| Ok(text.replace("{{ .BuildRegion }}", &data["BuildRegion"])));
+        let data = BTreeMap::from([("BuildRegion".to_string(), "eu-west-1".to_string())]);
+        let templates = BTreeMap::from([(
+            "at-{{ .BuildRegion }}".to_string(),
+            "in {{ .BuildRegion }}".to_string(),
+        )]);
+        let out = render_map(&render, "tags", &templates, &data).unwrap();
+        assert_eq!(out["at-eu-west-1"], "in eu-west-1");
+    }
+}
