@@ -162,3 +162,79 @@ fn packer_writes_the_same_outputs() {
     let theirs = outputs(dir.path());
     assert_eq!(ours, theirs);
 }
+
+/// Inputs not kept are destroyed as Packer destroys them: the checksum artifact (the note and its
+/// checksum file) once compressed, while the builder's artifact survives only because a first
+/// post-processor kept it, and its file went with the checksum artifact.
+const DESTROYING: &str = r#"{
+  "builders": [
+    { "type": "file", "name": "note", "content": "a note\n", "target": "out/note.txt" }
+  ],
+  "post-processors": [
+    { "type": "compress", "output": "dist/{{.BuildName}}.gz" },
+    [
+      { "type": "checksum", "checksum_types": ["sha1"], "output": "out/sums" },
+      { "type": "compress", "output": "dist/all.tar.lz4" }
+    ]
+  ]
+}"#;
+
+/// Every file under `dir` (relative, sorted), the `.gz` content and the lz4 tar's listing.
+fn destroyed_outputs(dir: &Path) -> (BTreeSet<String>, Option<String>, Option<String>) {
+    let mut files = BTreeSet::new();
+    for sub in ["out", "dist"] {
+        if let Ok(entries) = std::fs::read_dir(dir.join(sub)) {
+            for entry in entries {
+                files.insert(format!(
+                    "{sub}/{}",
+                    entry.unwrap().file_name().to_string_lossy()
+                ));
+            }
+        }
+    }
+    let gz = tool(dir, "gzip", &["-dc", "dist/note.gz"]);
+    let listing = tool(dir, "lz4", &["-dqf", "dist/all.tar.lz4", "all.tar"])
+        .and_then(|_| tool(dir, "tar", &["-tf", "all.tar"]));
+    (files, gz, listing)
+}
+
+#[test]
+fn inputs_not_kept_are_destroyed_as_packer_destroys_them() {
+    let ours_dir = tempfile::Builder::new()
+        .prefix("imgs-post-")
+        .tempdir()
+        .unwrap();
+    write(ours_dir.path(), "t.json", DESTROYING);
+    imgs_ok(ours_dir.path(), &["build", "t.json"]);
+    let ours = destroyed_outputs(ours_dir.path());
+    assert_eq!(
+        ours.0,
+        ["dist/all.tar.lz4", "dist/note.gz"]
+            .map(String::from)
+            .into_iter()
+            .collect()
+    );
+    if let Some(gz) = &ours.1 {
+        assert_eq!(gz, "a note\n");
+    }
+
+    let packer = Path::new("/usr/bin/packer");
+    if !packer.exists() {
+        eprintln!("skipped the comparison: Packer 1.6.6 is not installed at /usr/bin/packer");
+        return;
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("packer-post-")
+        .tempdir()
+        .unwrap();
+    write(dir.path(), "t.json", DESTROYING);
+    let out = Command::new(packer)
+        .args(["build", "-color=false", "t.json"])
+        .current_dir(dir.path())
+        .env("CHECKPOINT_DISABLE", "1")
+        .env("PACKER_CACHE_DIR", dir.path().join("packer_cache"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "packer build: {out:?}");
+    assert_eq!(ours, destroyed_outputs(dir.path()));
+}
