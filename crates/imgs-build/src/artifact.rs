@@ -22,7 +22,17 @@ impl Artifact {
     pub fn handle(&self) -> String {
         match self.files.first() {
             Some(file) => file.display().to_string(),
-            None => self.id.clone(),
+            None => handle_of_id(&self.id),
         }
+    }
+}
+
+/// What a child receives for an artifact ID: the ID, except that of AMIs (`region:ami-…` pairs,
+/// sorted by region), where a child is launched from the AMI of the first region listed.
+pub fn handle_of_id(id: &str) -> String {
+    let first = id.split(',').next().unwrap_or(id);
+    match first.split_once(':') {
+        Some((_, ami)) if ami.starts_with("ami-") => ami.to_string(),
+        _ => id.to_string(),
     }
 }

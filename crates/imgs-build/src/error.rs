@@ -14,6 +14,8 @@ pub enum BuildError {
     Ssh(#[from] imgs_ssh::SshError),
     #[error("{0}")]
     Qemu(#[from] imgs_qemu::QemuError),
+    #[error("{0}")]
+    Aws(#[from] imgs_aws::AwsError),
     #[error("cannot {action} `{path}`: {reason}")]
     Io {
         action: &'static str,
@@ -31,6 +33,7 @@ impl BuildError {
             BuildError::Provisioner { error, .. } => error.hint(),
             BuildError::Ssh(e) => e.hint(),
             BuildError::Qemu(e) => e.hint(),
+            BuildError::Aws(e) => e.hint(),
             _ => None,
         }
     }

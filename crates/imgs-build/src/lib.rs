@@ -10,6 +10,7 @@
 //! kind it runs: `null` (an existing host over SSH, or nothing), `file` (writes one file) and `qemu`
 //! (a disk booted under qemu, published into `output_directory`).
 
+mod amazon_ebs;
 mod artifact;
 mod builder;
 mod error;
@@ -25,14 +26,14 @@ mod settings;
 #[cfg(test)]
 mod tests;
 
-pub use artifact::Artifact;
+pub use artifact::{Artifact, handle_of_id};
 pub use builder::{Builder, Log};
 pub use error::BuildError;
 pub use manifest::ManifestSettings;
 pub use prepare::{BuildInput, OnError, PreparedBuild, RunLabels, prepare_build};
 
 /// Builder types imgs can run; any other type is refused before a run starts.
-pub const BUILDER_TYPES: &[&str] = &["null", "file", "qemu"];
+pub const BUILDER_TYPES: &[&str] = &["null", "file", "qemu", "amazon-ebs"];
 /// Post-processor types imgs can run.
 pub const POST_PROCESSOR_TYPES: &[&str] = &["manifest", "checksum", "compress", "shell-local"];
 

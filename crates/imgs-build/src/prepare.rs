@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::builder::{Builder, Log};
 use crate::post::{self, PostChain, PostRun};
 use crate::settings::Settings;
-use crate::{Artifact, BuildError, file, null, qemu};
+use crate::{Artifact, BuildError, amazon_ebs, file, null, qemu};
 
 /// What one build is made from.
 pub struct BuildInput<'a> {
@@ -181,8 +181,18 @@ fn read_builder(
     warnings: &mut Vec<String>,
 ) -> Result<Box<dyn Builder>, Diagnostics> {
     let key = format!("builders[{}]", input.builder_index);
-    let settings = Settings::render(template, key.clone(), &block.config, ctx)?;
     let dir = input.working_dir;
+    if block.kind == "amazon-ebs" {
+        let settings = amazon_ebs::read_settings(template, key, &block.config, ctx)?;
+        return Ok(Box::new(amazon_ebs::read(
+            &settings,
+            name,
+            dir,
+            ctx,
+            &input.labels,
+        )?));
+    }
+    let settings = Settings::render(template, key.clone(), &block.config, ctx)?;
     Ok(match block.kind.as_str() {
         "null" => Box::new(null::read(&settings, dir)?),
         "file" => Box::new(file::read(&settings, dir, warnings)?),

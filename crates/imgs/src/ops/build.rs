@@ -649,7 +649,7 @@ fn record_handle(record: &CacheRecord) -> String {
             b.files
                 .first()
                 .cloned()
-                .unwrap_or_else(|| b.artifact_id.clone())
+                .unwrap_or_else(|| imgs_build::handle_of_id(&b.artifact_id))
         })
         .unwrap_or_default()
 }
