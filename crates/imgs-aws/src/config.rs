@@ -680,3 +680,181 @@ fn block_devices(r: &mut Reader<'_>, key: &str) -> Vec<BlockDevice> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn with(extra: Value) -> BTreeMap<String, Value> {
+        let mut all: BTreeMap<String, Value> = serde_json::from_value(json!({
+            "type": "amazon-ebs",
+            "region": "us-east-1",
+            "source_ami": "ami-760aaa0f",
+            "instance_type": "t3.micro",
+            "ami_name": "app",
+            "ssh_username": "ec2-user",
+        }))
+        .unwrap();
+        all.extend(serde_json::from_value::<BTreeMap<String, Value>>(extra).unwrap());
+        all
+    }
+
+    fn read(extra: Value) -> EbsConfig {
+        EbsConfig::from_settings(&with(extra), "app").unwrap_or_else(|p| panic!("{p}"))
+    }
+
+    fn errors(extra: Value) -> String {
+        EbsConfig::from_settings(&with(extra), "app")
+            .expect_err("settings should be refused")
+            .to_string()
+    }
+
+    #[test]
+    fn defaults_follow_packer() {
+        let config = read(json!({}));
+        assert_eq!(config.source, SourceAmi::Id("ami-760aaa0f".into()));
+        assert_eq!(config.communicator, Communicator::Ssh);
+        assert_eq!(config.ssh_interface, SshInterface::Default);
+        assert_eq!(config.ssh_port, 22);
+        assert_eq!(config.temporary_sg_source_cidrs, ["0.0.0.0/0"]);
+        assert!(config.security_group_ids.is_empty());
+        let temporary = config.temporary_key_pair_name.unwrap();
+        assert!(temporary.starts_with("imgs_"), "{temporary}");
+        assert_eq!(config.client.region, "us-east-1");
+        assert_eq!(config.client.max_retries, None);
+    }
+
+    #[test]
+    fn weak_typing_and_lists() {
+        let config = read(json!({
+            "ssh_port": "2222",
+            "associate_public_ip_address": "true",
+            "ami_regions": "eu-west-1",
+            "ami_users": ["123456789012"],
+            "security_group_id": "sg-1",
+            "security_group_ids": ["sg-2"],
+            "force_deregister": "1",
+            "tags": {"Version": 3, "Name": "{{ .SourceAMIName }}"},
+            "launch_block_device_mappings": [
+                {"device_name": "/dev/xvda", "volume_size": "20", "delete_on_termination": true}
+            ],
+        }));
+        assert_eq!(config.ssh_port, 2222);
+        assert_eq!(config.associate_public_ip_address, Some(true));
+        assert_eq!(config.ami_regions, ["eu-west-1"]);
+        assert_eq!(config.security_group_ids, ["sg-1", "sg-2"]);
+        assert!(config.force_deregister);
+        assert_eq!(config.tags["Version"], "3");
+        assert_eq!(config.tags["Name"], "{{ .SourceAMIName }}");
+        assert_eq!(config.launch_block_device_mappings[0].volume_size, Some(20));
+        assert!(config.launch_block_device_mappings[0].delete_on_termination);
+    }
+
+    #[test]
+    fn the_build_region_is_not_copied_to() {
+        let config = read(json!({"ami_regions": ["us-east-1", "eu-west-1", "eu-west-1"]}));
+        assert_eq!(config.ami_regions, ["eu-west-1"]);
+    }
+
+    #[test]
+    fn a_given_login_means_no_temporary_key_pair() {
+        for login in [
+            json!({"ssh_keypair_name": "team", "ssh_private_key_file": "id_rsa"}),
+            json!({"ssh_private_key_file": "id_rsa"}),
+            json!({"ssh_password": "secret"}),
+            json!({"ssh_agent_auth": true}),
+            json!({"communicator": "none"}),
+        ] {
+            let config = read(login.clone());
+            assert_eq!(config.temporary_key_pair_name, None, "{login}");
+        }
+        let named = read(json!({"temporary_key_pair_name": "mine"}));
+        assert_eq!(named.temporary_key_pair_name.as_deref(), Some("mine"));
+    }
+
+    #[test]
+    fn source_ami_filter_is_read() {
+        let config = read(json!({
+            "source_ami": "",
+            "source_ami_filter": {
+                "filters": {"name": "debian-12-*", "virtualization-type": "hvm"},
+                "owners": ["136693071363"],
+                "most_recent": true,
+            },
+        }));
+        let SourceAmi::Filter(filter) = config.source else {
+            panic!("expected a filter");
+        };
+        assert_eq!(filter.filters["name"], "debian-12-*");
+        assert_eq!(filter.owners, ["136693071363"]);
+        assert!(filter.most_recent);
+    }
+
+    #[test]
+    fn missing_required_settings() {
+        let mut settings = with(json!({}));
+        for key in ["region", "source_ami", "instance_type", "ami_name"] {
+            settings.remove(key);
+        }
+        let problems = EbsConfig::from_settings(&settings, "app").unwrap_err();
+        insta::assert_snapshot!(problems.to_string());
+    }
+
+    #[test]
+    fn unsupported_and_unknown_keys() {
+        insta::assert_snapshot!(errors(json!({
+            "encrypt_boot": true,
+            "spot_price": "auto",
+            "winrm_username": "Administrator",
+            "ami_nme": "typo",
+            "ena_support": false,
+            "communicator": "winrm",
+            "ssh_interface": "session_manager",
+        })));
+    }
+
+    #[test]
+    fn invalid_values() {
+        insta::assert_snapshot!(errors(json!({
+            "region": "us-east-9",
+            "ami_regions": ["eu-west-1", "mars-north-1"],
+            "shutdown_behavior": "hibernate",
+            "ssh_interface": "ipv6",
+            "access_key": "AKIA",
+            "user_data": "#!/bin/sh",
+            "user_data_file": "boot.sh",
+            "force_deregister": "maybe",
+            "max_retries": "many",
+            "tags": ["Name"],
+        })));
+    }
+
+    #[test]
+    fn bad_filters_and_block_devices() {
+        insta::assert_snapshot!(errors(json!({
+            "source_ami": "",
+            "source_ami_filter": {"filter": {"name": "x"}, "most_recent": "yes"},
+            "ami_block_device_mappings": [
+                {"volume_size": 10, "volume_typ": "gp3"},
+                "sdb"
+            ],
+        })));
+    }
+
+    #[test]
+    fn skip_region_validation_allows_any_region() {
+        let config = read(json!({
+            "region": "xx-test-1",
+            "ami_regions": ["yy-test-2"],
+            "skip_region_validation": true,
+        }));
+        assert_eq!(config.client.region, "xx-test-1");
+        assert_eq!(config.ami_regions, ["yy-test-2"]);
+    }
+
+    #[test]
+    fn ssh_settings_are_checked_with_the_ssh_reader() {
+        insta::assert_snapshot!(errors(json!({"ssh_username": "", "ssh_port": "ssh"})));
+    }
+}
