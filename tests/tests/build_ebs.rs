@@ -440,3 +440,41 @@ fn an_ami_name_already_taken_is_refused_before_anything_launches() {
         "nothing launched"
     );
 }
+
+#[test]
+fn the_aws_example_workspace_builds_against_the_local_server() {
+    let peers = Peers::start();
+    let ws = tempfile::Builder::new()
+        .prefix("imgs-example-aws-")
+        .tempdir()
+        .unwrap();
+    copy_dir(&repo_root().join("examples/aws"), ws.path());
+    let ssh = peers.sshd.settings();
+    // What `cargo xtask env up` exports, given as variables instead (tests share one environment).
+    let vars = [
+        "aws_access_key=testing".to_string(),
+        "aws_secret_key=testing".to_string(),
+        format!("region={REGION}"),
+        format!("ec2_endpoint={}", peers.moto.endpoint()),
+        format!("ssh_host={}", ssh["ssh_host"]),
+        format!("ssh_port={}", ssh["ssh_port"]),
+        format!("ssh_username={}", ssh["ssh_username"]),
+        format!("ssh_private_key_file={}", ssh["ssh_private_key_file"]),
+    ];
+    let mut args = vec!["build", "--all"];
+    for var in &vars {
+        args.extend(["--var", var.as_str()]);
+    }
+    let out = imgs_ok(ws.path(), &args);
+    assert!(out.contains("3 images built"), "{out}");
+    let ami = |image: &str| {
+        let images = peers.images_of(image);
+        assert_eq!(images.len(), 1, "{image}: {images:?}");
+        images[0].clone()
+    };
+    let (base, hardened, app) = (ami("base"), ami("hardened"), ami("app"));
+    assert_eq!(tags(&hardened)["SourceAMI"], base.image_id().unwrap());
+    assert_eq!(tags(&app)["SourceAMI"], hardened.image_id().unwrap());
+    assert_eq!(tags(&app)["Owner"], "platform-team");
+    assert_eq!(peers.temporaries(), Vec::<String>::new());
+}
