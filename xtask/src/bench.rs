@@ -31,6 +31,9 @@ pub fn run(args: &[String]) -> Result<()> {
     generate_workspace(&ws, 20)?;
     results.extend(plan_200(&imgs, &ws)?);
 
+    eprintln!("bench: amazon-ebs build, imgs vs Packer 1.6.6, against moto and a loopback sshd");
+    results.push(crate::bench_aws::ebs_build_vs_packer(&imgs, &work.path().join("aws"))?);
+
     if qemu {
         eprintln!(
             "bench: the qemu chain base → hardened → app-web, imgs vs Packer 1.6.6 (minutes)"

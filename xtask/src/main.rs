@@ -9,6 +9,7 @@
 
 mod base_image;
 mod bench;
+mod bench_aws;
 mod bench_hashing;
 mod bench_qemu;
 mod bench_ssh;

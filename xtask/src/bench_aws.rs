@@ -1,0 +1,457 @@
+//! amazon-ebs benchmark: `imgs build FILE` against `packer build` (Packer 1.6.6) for the same template,
+//! both against one local EC2 API server (moto) and one private sshd standing in for the instance.
+//!
+//! Two figures: the wall time of a whole build (launch, connect, one trivial shell step, create the AMI,
+//! clean up), which is all per-image overhead since moto runs no machines; and the EC2 API requests the
+//! server received during each build. moto is started here rather than through `imgs_aws::test_moto`
+//! because its access log (one line per request on stderr) is what gets counted.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use imgs_ssh::test_sshd::TestSshd;
+
+use crate::bench_hashing::BenchResult;
+
+const REGION: &str = "us-east-1";
+const KEY_PAIR: &str = "imgs-bench-key";
+/// Timed builds per tool, alternating Packer and imgs so drift on the machine hits both alike.
+const RUNS: usize = 5;
+
+/// Times and counts both tools' builds of one amazon-ebs template; `work` holds the template and logs.
+pub fn ebs_build_vs_packer(imgs: &Path, work: &Path) -> Result<BenchResult> {
+    std::fs::create_dir_all(work)?;
+    let moto = LoggedMoto::start(&work.join("moto.log"))?;
+    let sshd = TestSshd::start().map_err(|why| anyhow!(why))?;
+    let public_key = std::fs::read_to_string(sshd.client_key.with_extension("pub"))?;
+    moto.ec2(&[
+        ("Action", "ImportKeyPair"),
+        ("KeyName", KEY_PAIR),
+        ("PublicKeyMaterial", &base64(public_key.as_bytes())),
+    ])?;
+    let source_ami = moto.public_ebs_ami()?;
+    let template = work.join("template.json");
+    std::fs::write(
+        &template,
+        serde_json::to_string_pretty(&ebs_template(&moto, &sshd, &source_ami))?,
+    )?;
+
+    let mut packer = Vec::new();
+    let mut ours = Vec::new();
+    for run in 0..RUNS {
+        packer.push(moto.measure(|| build_with_packer(&template, &format!("packer-{run}"), work))?);
+        ours.push(moto.measure(|| build_with_imgs(imgs, &template, &format!("imgs-{run}"), work))?);
+    }
+    // One more untimed build each with moto's recorder on, for the requests by action.
+    let packer_actions =
+        moto.actions_during(|| build_with_packer(&template, "packer-actions", work))?;
+    let our_actions =
+        moto.actions_during(|| build_with_imgs(imgs, &template, "imgs-actions", work))?;
+    for (tool, actions) in [("packer", &packer_actions), ("imgs", &our_actions)] {
+        eprintln!("bench: EC2 requests of one {tool} build: {actions:?}");
+    }
+
+    let median_time = |runs: &[Measured]| median(runs.iter().map(|m| m.time).collect());
+    let median_requests = |runs: &[Measured]| median(runs.iter().map(|m| m.requests).collect());
+    let (ours_time, packer_time) = (median_time(&ours), median_time(&packer));
+    let (ours_requests, packer_requests) = (median_requests(&ours), median_requests(&packer));
+    let time_ratio = ours_time.as_secs_f64() / packer_time.as_secs_f64().max(1e-9);
+    Ok(BenchResult {
+        name: format!(
+            "amazon-ebs build of one template against moto + a loopback sshd (median of {RUNS})"
+        ),
+        ours: ours_time,
+        reference_name: "`packer build -force` (Packer 1.6.6)".into(),
+        reference: packer_time,
+        notes: format!(
+            "launch, one trivial shell step, create the AMI, clean up: all per-image overhead (moto \
+             runs no machines); runs alternate; imgs takes {time_ratio:.2}× Packer's time (goal ≤ \
+             0.35×); EC2 requests per build (median): imgs {ours_requests}, Packer \
+             {packer_requests} (goal: imgs ≤ Packer); by action, one build each: {}",
+            compare_actions(&our_actions, &packer_actions)
+        ),
+    })
+}
+
+/// Packer's amazon-ebs options for this server and sshd, which imgs reads the same way. Static
+/// credentials and a custom endpoint, so neither tool asks anything beyond loopback.
+fn ebs_template(moto: &LoggedMoto, sshd: &TestSshd, source_ami: &str) -> serde_json::Value {
+    let ssh = sshd.settings();
+    serde_json::json!({
+        "variables": { "ami_name": null },
+        "builders": [{
+            "type": "amazon-ebs",
+            "region": REGION,
+            "access_key": "bench",
+            "secret_key": "bench",
+            "custom_endpoint_ec2": moto.endpoint(),
+            "skip_region_validation": true,
+            "skip_metadata_api_check": true,
+            "source_ami": source_ami,
+            "instance_type": "t3.micro",
+            "ami_name": "{{user `ami_name`}}",
+            "ssh_host": ssh["ssh_host"],
+            "ssh_port": ssh["ssh_port"],
+            "ssh_username": ssh["ssh_username"],
+            "ssh_keypair_name": KEY_PAIR,
+            "ssh_private_key_file": ssh["ssh_private_key_file"],
+            "ssh_timeout": "30s",
+        }],
+        "provisioners": [{ "type": "shell", "inline": ["true"] }],
+    })
+}
+
+fn build_with_packer(template: &Path, ami_name: &str, work: &Path) -> Result<()> {
+    let mut cmd = Command::new("packer");
+    cmd.current_dir(work)
+        .env("CHECKPOINT_DISABLE", "1")
+        // Static keys in the template already; these keep the SDK's credential chain off the network.
+        .env("AWS_ACCESS_KEY_ID", "bench")
+        .env("AWS_SECRET_ACCESS_KEY", "bench")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .args(["build", "-force", "-var"])
+        .arg(format!("ami_name={ami_name}"))
+        .arg(template);
+    quiet(&mut cmd, &work.join(format!("{ami_name}.log")))
+}
+
+fn build_with_imgs(imgs: &Path, template: &Path, ami_name: &str, work: &Path) -> Result<()> {
+    let mut cmd = Command::new(imgs);
+    cmd.current_dir(work)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .args(["build", "--var"])
+        .arg(format!("ami_name={ami_name}"))
+        .arg(template);
+    quiet(&mut cmd, &work.join(format!("{ami_name}.log")))
+}
+
+/// Runs `cmd` with its output in `log`, which a failure names.
+fn quiet(cmd: &mut Command, log: &Path) -> Result<()> {
+    let out = File::create(log)?;
+    let status = cmd
+        .stdin(Stdio::null())
+        .stdout(out.try_clone()?)
+        .stderr(out)
+        .status()
+        .with_context(|| format!("cannot start {:?}", cmd.get_program()))?;
+    if !status.success() {
+        bail!(
+            "{:?} failed with {status}; its output is in {}",
+            cmd.get_program(),
+            log.display()
+        );
+    }
+    Ok(())
+}
+
+struct Measured {
+    time: Duration,
+    requests: usize,
+}
+
+/// "CreateImage 1 vs 2, …" for the actions whose counts differ; the totals are in the row's name.
+fn compare_actions(ours: &BTreeMap<String, usize>, packer: &BTreeMap<String, usize>) -> String {
+    let mut actions: Vec<&String> = ours.keys().chain(packer.keys()).collect();
+    actions.sort();
+    actions.dedup();
+    let differing: Vec<String> = actions
+        .into_iter()
+        .filter_map(|action| {
+            let (a, b) = (
+                ours.get(action).copied().unwrap_or(0),
+                packer.get(action).copied().unwrap_or(0),
+            );
+            (a != b).then(|| format!("{action} {a} vs {b}"))
+        })
+        .collect();
+    if differing.is_empty() {
+        "the same actions, the same number of times".into()
+    } else {
+        format!("imgs vs Packer where they differ: {}", differing.join(", "))
+    }
+}
+
+fn median<T: Ord + Copy>(mut v: Vec<T>) -> T {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// moto's server with its access log in a file, killed by its PID on drop.
+struct LoggedMoto {
+    port: u16,
+    log: PathBuf,
+    child: Child,
+}
+
+impl LoggedMoto {
+    fn start(log: &Path) -> Result<LoggedMoto> {
+        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
+            .local_addr()?
+            .port();
+        let child = Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(File::create(log)?)
+            .spawn()
+            .context("cannot start moto_server (`cargo xtask setup` installs it)")?;
+        let mut moto = LoggedMoto {
+            port,
+            log: log.to_path_buf(),
+            child,
+        };
+        let started = Instant::now();
+        while http(port, "GET", "/moto-api/", &[], "").is_err() {
+            if let Some(status) = moto.child.try_wait()? {
+                bail!("moto_server exited with {status}; see {}", log.display());
+            }
+            if started.elapsed() > Duration::from_secs(30) {
+                bail!("moto_server did not answer within 30 s");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(moto)
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Runs `build`, timing it and counting the EC2 requests (`POST /`) the access log gained.
+    fn measure(&self, build: impl FnOnce() -> Result<()>) -> Result<Measured> {
+        let before = self.settled_request_count()?;
+        let start = Instant::now();
+        build()?;
+        let time = start.elapsed();
+        let requests = self.settled_request_count()? - before;
+        Ok(Measured { time, requests })
+    }
+
+    /// The access log's EC2 request lines, once the count stops moving: werkzeug writes a line after
+    /// answering, so the last request of a build may still be on its way to the file.
+    fn settled_request_count(&self) -> Result<usize> {
+        let count = || -> Result<usize> {
+            let log = std::fs::read_to_string(&self.log)?;
+            Ok(log.lines().filter(|l| l.contains("\"POST / HTTP/")).count())
+        };
+        let mut last = count()?;
+        loop {
+            std::thread::sleep(Duration::from_millis(100));
+            let now = count()?;
+            if now == last {
+                return Ok(now);
+            }
+            last = now;
+        }
+    }
+
+    /// Runs `build` with moto's recorder on and counts the EC2 actions it recorded.
+    fn actions_during(
+        &self,
+        build: impl FnOnce() -> Result<()>,
+    ) -> Result<BTreeMap<String, usize>> {
+        self.control("POST", "/moto-api/recorder/reset-recording")?;
+        self.control("POST", "/moto-api/recorder/start-recording")?;
+        let built = build();
+        let stopped = self.control("POST", "/moto-api/recorder/stop-recording");
+        built?;
+        stopped?;
+        let recording = self.control("GET", "/moto-api/recorder/download-recording")?;
+        let mut actions = BTreeMap::new();
+        for line in recording.lines().filter(|l| !l.trim().is_empty()) {
+            if let Some(action) = recorded_action(line)? {
+                *actions.entry(action).or_insert(0) += 1;
+            }
+        }
+        Ok(actions)
+    }
+
+    fn control(&self, method: &str, path: &str) -> Result<String> {
+        let (status, body) = http(self.port, method, path, &[], "")?;
+        if status != 200 {
+            bail!("moto answered {status} to {method} {path}");
+        }
+        Ok(body)
+    }
+
+    /// One EC2 Query API call. moto checks no signature but finds the service in the credential scope.
+    fn ec2(&self, params: &[(&str, &str)]) -> Result<String> {
+        let body: Vec<String> = params
+            .iter()
+            .chain(&[("Version", "2016-11-15")])
+            .map(|(k, v)| format!("{k}={}", url_encode(v)))
+            .collect();
+        let auth = format!(
+            "AWS4-HMAC-SHA256 Credential=bench/20200101/{REGION}/ec2/aws4_request, \
+             SignedHeaders=host, Signature=0"
+        );
+        let (status, response) = http(
+            self.port,
+            "POST",
+            "/",
+            &[
+                ("Authorization", auth.as_str()),
+                ("Content-Type", "application/x-www-form-urlencoded"),
+            ],
+            &body.join("&"),
+        )?;
+        if status != 200 {
+            bail!("moto answered {status} to {params:?}: {response}");
+        }
+        Ok(response)
+    }
+
+    /// An EBS-backed public AMI moto ships, as the source of both tools' builds.
+    fn public_ebs_ami(&self) -> Result<String> {
+        let xml = self.ec2(&[
+            ("Action", "DescribeImages"),
+            ("Owner.1", "amazon"),
+            ("Filter.1.Name", "root-device-type"),
+            ("Filter.1.Value.1", "ebs"),
+        ])?;
+        xml.split("<imageId>")
+            .nth(1)
+            .and_then(|rest| rest.split('<').next())
+            .map(str::to_string)
+            .ok_or_else(|| anyhow!("moto lists no public EBS-backed AMI"))
+    }
+}
+
+impl Drop for LoggedMoto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The `Action` of one recorded request (a JSON line with the form body in base64); None for moto's
+/// own control requests.
+fn recorded_action(line: &str) -> Result<Option<String>> {
+    let record: serde_json::Value = serde_json::from_str(line)?;
+    if !record["url"].as_str().unwrap_or_default().ends_with('/') {
+        return Ok(None);
+    }
+    let body = record["body"].as_str().unwrap_or_default();
+    let body = if record["body_encoded"].as_bool() == Some(true) {
+        let bytes = aws_smithy_types::base64::decode(body)
+            .map_err(|e| anyhow!("recorded body is not base64: {e}"))?;
+        String::from_utf8_lossy(&bytes).into_owned()
+    } else {
+        body.to_string()
+    };
+    Ok(body
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("Action="))
+        .map(str::to_string))
+}
+
+fn base64(bytes: &[u8]) -> String {
+    aws_smithy_types::base64::encode(bytes)
+}
+
+fn url_encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// One HTTP/1.0 exchange on loopback (status, body): enough for moto without an HTTP client crate.
+fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Result<(u16, String)> {
+    let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let mut request = format!(
+        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    stream.write_all(request.as_bytes())?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response)?;
+    let response = String::from_utf8_lossy(&response);
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| anyhow!("moto sent no complete HTTP response"))?;
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| anyhow!("moto sent no HTTP status"))?;
+    Ok((status, body.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs just this benchmark against a private moto and sshd:
+    /// `cargo test -p xtask ebs_benchmark -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "twelve amazon-ebs builds; run by `cargo xtask bench`"]
+    fn ebs_benchmark() {
+        let imgs = crate::build_imgs(true).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let result = ebs_build_vs_packer(&imgs, dir.path()).unwrap();
+        println!(
+            "{}: imgs {:?}, {} {:?}; {}",
+            result.name, result.ours, result.reference_name, result.reference, result.notes
+        );
+    }
+
+    #[test]
+    fn a_recorded_ec2_request_gives_its_action() {
+        let body = base64(b"Action=RunInstances&Version=2016-11-15&ImageId=ami-1");
+        let line = format!(
+            r#"{{"method": "POST", "url": "http://127.0.0.1:1/", "body": "{body}", "body_encoded": true}}"#
+        );
+        assert_eq!(
+            recorded_action(&line).unwrap().as_deref(),
+            Some("RunInstances")
+        );
+        let control =
+            r#"{"method": "POST", "url": "http://127.0.0.1:1/moto-api/reset", "body": ""}"#;
+        assert_eq!(recorded_action(control).unwrap(), None);
+    }
+
+    #[test]
+    fn only_differing_actions_are_listed() {
+        let counts = |pairs: &[(&str, usize)]| -> BTreeMap<String, usize> {
+            pairs.iter().map(|(a, n)| (a.to_string(), *n)).collect()
+        };
+        let ours = counts(&[("RunInstances", 1), ("DescribeImages", 2)]);
+        let packer = counts(&[
+            ("RunInstances", 1),
+            ("DescribeImages", 4),
+            ("DescribeRegions", 1),
+        ]);
+        assert_eq!(
+            compare_actions(&ours, &packer),
+            "imgs vs Packer where they differ: DescribeImages 2 vs 4, DescribeRegions 0 vs 1"
+        );
+        assert_eq!(
+            compare_actions(&ours, &ours),
+            "the same actions, the same number of times"
+        );
+    }
+}
