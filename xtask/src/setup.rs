@@ -20,9 +20,14 @@ const PACKAGES: &[(&str, &str)] = &[
     // The SSH server the communicator tests and the SFTP benchmark run against. An absolute path:
     // /usr/sbin is not on every user's PATH, and joining an absolute path to a PATH entry keeps it.
     ("/usr/sbin/sshd", "openssh-server"),
+    // The qemu tests: layers made and inspected with qemu-img, guests booted (or refused) by qemu, and
+    // files read back out of a finished disk with debugfs.
+    ("qemu-img", "qemu-utils"),
+    ("qemu-system-x86_64", "qemu-system-x86"),
+    ("/sbin/debugfs", "e2fsprogs"),
 ];
 
-/// What `cargo xtask base-image` runs, installed only by that task: the test suite never needs qemu.
+/// What `cargo xtask base-image` runs to make the base disk offline.
 const BASE_IMAGE_PACKAGES: &[(&str, &str)] = &[
     // Installs Debian into a directory from the machine's mirror, without a VM or an installer.
     ("mmdebstrap", "mmdebstrap"),
