@@ -113,7 +113,7 @@ impl AwsError {
             let code = error.code().map(str::to_string);
             let detail = match (error.code(), error.message()) {
                 (Some(code), Some(message)) => format!("{code}: {message}"),
-                _ => aws_sdk_ec2::error::DisplayErrorContext(&error).to_string(),
+                _ => causes(&error),
             };
             AwsError::Api {
                 action: action.into(),
@@ -130,6 +130,22 @@ impl AwsError {
             _ => None,
         }
     }
+}
+
+/// An error and its causes as one sentence ("dispatch failure: … : request forbidden"), without the
+/// SDK's debug dump of the response that `DisplayErrorContext` appends.
+fn causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(next) = cause {
+        let part = next.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        cause = next.source();
+    }
+    text
 }
 
 fn api_hint(code: Option<&str>, detail: &str) -> Option<String> {
