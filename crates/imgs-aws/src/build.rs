@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{BlockDevice, Communicator, EbsConfig, SshInterface};
 use crate::source::{self, SourceImage};
-use crate::tags::{ec2_tags, imgs_ami_tags, imgs_tags, merged, render_map, spec};
+use crate::tags::{ec2_tags, imgs_ami_tags, imgs_tags, merged, render_map, snapshot_tag_set, spec};
 use crate::wait::{self, IMAGE_TIMEOUT, INSTANCE_TIMEOUT, Poll};
 use crate::{AwsError, ImgsTags, RegionAmi, RenderDeferred, Resource, ResourceKind};
 
@@ -594,14 +594,16 @@ impl EbsBuild {
             return Ok(snapshots);
         }
         let source = self.source.clone().unwrap_or_else(empty_source);
-        let tags = merged(
+        let data = source.build_data(&image.region);
+        let tags = snapshot_tag_set(
+            render_map(&self.render, "tags", &self.config.tags, &data)?,
             render_map(
                 &self.render,
                 "snapshot_tags",
                 &self.config.snapshot_tags,
-                &source.build_data(&image.region),
+                &data,
             )?,
-            imgs_tags(&self.imgs),
+            &self.imgs,
         );
         for snapshot in &snapshots {
             log(&format!("Tagging snapshot: {snapshot}"));

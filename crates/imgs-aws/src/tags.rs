@@ -57,6 +57,16 @@ pub(crate) fn merged(
     tags
 }
 
+/// The tags an AMI's snapshots carry. Packer 1.6.6 tags the snapshots together with the AMI (its
+/// `tags`), then `snapshot_tags` over those; imgs's run and image tags go over both.
+pub(crate) fn snapshot_tag_set(
+    ami: BTreeMap<String, String>,
+    snapshot: BTreeMap<String, String>,
+    imgs: &ImgsTags,
+) -> BTreeMap<String, String> {
+    merged(merged(ami, snapshot), imgs_tags(imgs))
+}
+
 pub(crate) fn ec2_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
     tags.iter()
         .map(|(k, v)| Tag::builder().key(k).value(v).build())
@@ -90,6 +100,31 @@ mod tests {
         assert_eq!(tags["imgs:run"], "r1");
         assert_eq!(tags["imgs:fingerprint"], "fp");
         assert_eq!(tags["Name"], "app");
+    }
+
+    #[test]
+    fn snapshots_carry_the_ami_tags_with_snapshot_tags_over_them() {
+        let imgs = ImgsTags {
+            run_id: "r1".into(),
+            image: "app".into(),
+            fingerprint: Some("fp".into()),
+        };
+        let ami = BTreeMap::from([
+            ("Name".to_string(), "app".to_string()),
+            ("Kind".to_string(), "ami".to_string()),
+            ("imgs:run".to_string(), "forged".to_string()),
+        ]);
+        let snapshot = BTreeMap::from([("Kind".to_string(), "root".to_string())]);
+        let tags = snapshot_tag_set(ami, snapshot, &imgs);
+        assert_eq!(
+            tags,
+            BTreeMap::from([
+                ("Name".to_string(), "app".to_string()),
+                ("Kind".to_string(), "root".to_string()),
+                ("imgs:run".to_string(), "r1".to_string()),
+                ("imgs:image".to_string(), "app".to_string()),
+            ])
+        );
     }
 
     #[test]
