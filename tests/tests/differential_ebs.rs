@@ -242,7 +242,8 @@ impl Peers {
                     "Source": "{{ .SourceAMI }}",
                     "Region": "{{ .BuildRegion }}",
                 },
-                "snapshot_tags": { "Kind": "diff-snapshot", "Source": "{{ .SourceAMI }}" },
+                // `Name` is in both maps: the snapshots must get snapshot_tags' value.
+                "snapshot_tags": { "Kind": "diff-snapshot", "Name": "diff-snapshot-{{ .BuildRegion }}" },
                 "run_tags": { "Purpose": "diff-run", "Tool": "{{user `tool`}}" },
                 "run_volume_tags": { "Tool": "{{user `tool`}}", "Source": "{{ .SourceAMI }}" },
                 "launch_block_device_mappings": [data_disk(4, false)],
@@ -448,17 +449,19 @@ fn packer_and_imgs_build_the_same_ami_from_one_template() {
     assert!(
         packer_snapshots
             .values()
-            .any(|tags| tags.get("Kind").map(String::as_str) == Some("diff-snapshot")),
-        "Packer tagged its snapshots: {packer_snapshots:?}"
+            .any(
+                |tags| tags.get("Kind").map(String::as_str) == Some("diff-snapshot")
+                    && tags.get("Name").map(String::as_str) == Some("diff-snapshot-us-east-1")
+                    && tags.get("Region").map(String::as_str) == Some(REGION)
+            ),
+        "Packer tagged its snapshots with the AMI's tags and snapshot_tags over them: {packer_snapshots:?}"
     );
-    // Packer 1.6.6 tags the snapshots with the AMI's `tags` first and `snapshot_tags` over them; imgs
-    // so far gives them only `snapshot_tags`, which this pins until it is fixed.
-    let ami_tag_keys = ["Name", "Region"];
-    let mut expected = packer_snapshots.clone();
-    for tags in expected.values_mut() {
-        tags.retain(|key, _| !ami_tag_keys.contains(&key.as_str()));
-    }
-    assert_eq!(peers.snapshot_tags(&by_imgs), expected, "snapshot tags");
+    // Packer 1.6.6 tags the snapshots with the AMI's `tags` first and `snapshot_tags` over them.
+    assert_eq!(
+        peers.snapshot_tags(&by_imgs),
+        packer_snapshots,
+        "snapshot tags"
+    );
 
     // Manifests: the same keys apart from imgs's own, and the artifact in `region:ami-…` form.
     let packer_build = manifest_build(packer_dir.path());
