@@ -1044,17 +1044,20 @@ fn mappings(devices: &[BlockDevice]) -> Vec<BlockDeviceMapping> {
             if d.no_device {
                 return mapping.no_device("").build();
             }
-            if let Some(virtual_name) = d
-                .virtual_name
-                .as_deref()
-                .filter(|v| v.starts_with("ephemeral"))
-            {
-                return mapping.virtual_name(virtual_name).build();
+            // Packer treats any virtual_name as an instance-store device: only `ephemeral*` names are
+            // passed on, and never with an EBS volume.
+            if let Some(virtual_name) = d.virtual_name.as_deref().filter(|v| !v.is_empty()) {
+                if virtual_name.starts_with("ephemeral") {
+                    return mapping.virtual_name(virtual_name).build();
+                }
+                return mapping.build();
             }
+            // Packer sends iops only for the volume types that take it; EC2 refuses it on the others.
+            let takes_iops = matches!(d.volume_type.as_deref(), Some("io1" | "io2" | "gp3"));
             let ebs = EbsBlockDevice::builder()
                 .delete_on_termination(d.delete_on_termination)
                 .set_encrypted(d.encrypted)
-                .set_iops(d.iops)
+                .set_iops(d.iops.filter(|_| takes_iops))
                 .set_throughput(d.throughput)
                 .set_snapshot_id(d.snapshot_id.clone())
                 .set_kms_key_id(d.kms_key_id.clone())
@@ -1131,5 +1134,34 @@ mod tests {
         assert_eq!(ebs.volume_type(), Some(&VolumeType::Gp3));
         assert_eq!(out[1].virtual_name(), Some("ephemeral0"));
         assert_eq!(out[2].no_device(), Some(""));
+    }
+
+    #[test]
+    fn mappings_drop_what_packer_drops() {
+        let devices = [
+            BlockDevice {
+                device_name: "/dev/xvdf".into(),
+                volume_type: Some("gp2".into()),
+                iops: Some(300),
+                ..BlockDevice::default()
+            },
+            BlockDevice {
+                device_name: "/dev/xvdg".into(),
+                volume_type: Some("io1".into()),
+                iops: Some(300),
+                ..BlockDevice::default()
+            },
+            BlockDevice {
+                device_name: "/dev/xvdh".into(),
+                virtual_name: Some("swap".into()),
+                volume_size: Some(8),
+                ..BlockDevice::default()
+            },
+        ];
+        let out = mappings(&devices);
+        assert_eq!(out[0].ebs().unwrap().iops(), None, "no iops on gp2");
+        assert_eq!(out[1].ebs().unwrap().iops(), Some(300));
+        assert_eq!(out[2].device_name(), Some("/dev/xvdh"));
+        assert!(out[2].ebs().is_none() && out[2].virtual_name().is_none());
     }
 }
