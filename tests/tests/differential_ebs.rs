@@ -7,6 +7,11 @@
 //! Where the tools differ by design (imgs adds its `imgs:*` tags, its manifest carries more keys), the
 //! test says so by name; everything else must be equal.
 //!
+//! What moto hides, so the test looks elsewhere: its CreateImage ignores `BlockDeviceMappings` (an
+//! AMI gets only its instance's root), so the launch mappings are compared through the volumes they
+//! leave; and its ModifyImageAttribute ignores `Description`, which is how Packer sets it, so only
+//! imgs's AMI (which gives the description to CreateImage) can show one here.
+//!
 //! Packer is run for real (`/usr/bin/packer`, else `packer` on `PATH`); without it the test is skipped
 //! with a message saying so.
 
