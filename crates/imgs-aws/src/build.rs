@@ -452,6 +452,13 @@ impl EbsBuild {
         self.tag_image(&region, &ami_id, log).await?;
         log("Waiting for AMI to become ready...");
         wait_image(&client, &ami_id, Some(cancel)).await?;
+        let ami_id = match self.config.encrypt_boot {
+            Some(true) => {
+                self.encrypted_copy(&region, &ami_id, description.clone(), log, cancel)
+                    .await?
+            }
+            _ => ami_id,
+        };
 
         if !self.config.ami_regions.is_empty() {
             log(&format!(
@@ -467,6 +474,7 @@ impl EbsBuild {
                     .source_image_id(&ami_id)
                     .name(&self.config.ami_name)
                     .set_description(description.clone())
+                    .set_encrypted(self.config.encrypt_boot)
                     .send()
                     .await
                     .map_err(AwsError::api(format!(
@@ -514,6 +522,64 @@ impl EbsBuild {
                 ami_id: i.ami_id.clone(),
             })
             .collect())
+    }
+
+    /// `encrypt_boot`, as Packer does it: the AMI just made is copied within its region with its
+    /// volumes encrypted, and the unencrypted one (an intermediate) is removed with its snapshots.
+    /// Returns the encrypted AMI, which takes the intermediate's place among the build's images.
+    async fn encrypted_copy(
+        &mut self,
+        region: &str,
+        ami_id: &str,
+        description: Option<String>,
+        log: Log<'_>,
+        cancel: &CancellationToken,
+    ) -> Result<String, AwsError> {
+        let client = self.client(region).await;
+        log(&format!(
+            "Copying AMI ({ami_id}) to an encrypted AMI in {region}..."
+        ));
+        let copied = client
+            .copy_image()
+            .source_region(region)
+            .source_image_id(ami_id)
+            .name(&self.config.ami_name)
+            .set_description(description)
+            .encrypted(true)
+            .set_kms_key_id(self.config.kms_key_id.clone())
+            .send()
+            .await
+            .map_err(AwsError::api(format!("Error Copying AMI ({ami_id})")))?;
+        let encrypted = copied.image_id.ok_or_else(|| AwsError::Malformed {
+            action: "CopyImage".into(),
+            missing: "an image ID".into(),
+        })?;
+        self.images.push(CreatedImage {
+            region: region.to_string(),
+            ami_id: encrypted.clone(),
+            snapshots: None,
+        });
+        self.tag_image(region, &encrypted, log).await?;
+        wait_image(&client, &encrypted, Some(cancel)).await?;
+        log(&format!(
+            "Deregistering the unencrypted intermediate AMI ({ami_id})..."
+        ));
+        let position = self
+            .images
+            .iter()
+            .position(|i| i.ami_id == ami_id)
+            .expect("the intermediate AMI was recorded when it was created");
+        let intermediate = self.images.remove(position);
+        if let Err((left, why)) = self.remove_image(&intermediate).await {
+            // Still ours to clean up if the build fails later; otherwise it is reported.
+            self.images.push(left);
+            return Err(AwsError::Api {
+                action: format!("Error removing the unencrypted AMI ({ami_id})"),
+                code: None,
+                detail: why,
+            });
+        }
+        Ok(encrypted)
     }
 
     /// `force_deregister`: every AMI of ours named `ami_name`, in the build region and the copy

@@ -75,6 +75,8 @@ const SUPPORTED: &[&str] = &[
     "snapshot_tags",
     "force_deregister",
     "force_delete_snapshot",
+    "encrypt_boot",
+    "kms_key_id",
     // The communicator.
     "communicator",
     "ssh_interface",
@@ -100,8 +102,6 @@ const NOT_SUPPORTED: &[&str] = &[
     "spot_tag",
     "ena_support",
     "sriov_support",
-    "encrypt_boot",
-    "kms_key_id",
     "region_kms_key_ids",
     "skip_save_build_region",
     "snapshot_users",
@@ -167,6 +167,10 @@ pub struct EbsConfig {
     pub ami_groups: Vec<String>,
     pub force_deregister: bool,
     pub force_delete_snapshot: bool,
+    /// `encrypt_boot`: the AMI is an encrypted copy (with `kms_key_id`, else the account's default
+    /// key); the unencrypted AMI it was copied from is removed. `None` keeps the source's encryption.
+    pub encrypt_boot: Option<bool>,
+    pub kms_key_id: Option<String>,
 
     pub communicator: Communicator,
     pub ssh_interface: SshInterface,
@@ -423,6 +427,8 @@ impl EbsConfig {
             ami_groups: r.strings("ami_groups"),
             force_deregister: r.flag("force_deregister"),
             force_delete_snapshot: r.flag("force_delete_snapshot"),
+            encrypt_boot: r.trilean("encrypt_boot"),
+            kms_key_id: r.string("kms_key_id").filter(|k| !k.is_empty()),
             communicator,
             ssh_interface,
             ssh_keypair_name,
@@ -431,6 +437,13 @@ impl EbsConfig {
             ssh_port,
             client,
         };
+        if config.kms_key_id.is_some() && config.encrypt_boot != Some(true) {
+            r.problem(
+                "kms_key_id",
+                "kms_key_id requires encrypt_boot to be set to true",
+                "set `encrypt_boot: true`, or remove `kms_key_id`",
+            );
+        }
         if config.user_data.is_some() && config.user_data_file.is_some() {
             r.problem(
                 "user_data_file",
@@ -804,7 +817,7 @@ mod tests {
     #[test]
     fn unsupported_and_unknown_keys() {
         insta::assert_snapshot!(errors(json!({
-            "encrypt_boot": true,
+            "region_kms_key_ids": { "us-east-1": "alias/x" },
             "spot_price": "auto",
             "winrm_username": "Administrator",
             "ami_nme": "typo",

@@ -647,3 +647,47 @@ async fn a_given_key_pair_and_security_group_are_used_and_kept() {
     assert!(key_pair_names(&ec2).await.contains(&"team-key".to_string()));
     assert!(group_names(&ec2).await.contains(&"team-ssh".to_string()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn encrypt_boot_replaces_the_ami_with_an_encrypted_copy() {
+    let moto = moto();
+    let mut build = build(
+        &moto,
+        json!({ "encrypt_boot": true, "communicator": "none" }),
+        "fp-encrypted",
+    );
+    let cancel = CancellationToken::new();
+    let mut lines = Vec::new();
+    build
+        .launch(&mut logger(&mut lines), &cancel)
+        .await
+        .unwrap();
+    let amis = build
+        .create_image(&mut logger(&mut lines), &cancel)
+        .await
+        .unwrap();
+    build.cleanup(&mut logger(&mut lines)).await.unwrap();
+    assert_eq!(amis.len(), 1, "only the encrypted AMI is the artifact");
+    let ec2 = client(&moto, REGION).await;
+    let encrypted = image(&ec2, &amis[0].ami_id)
+        .await
+        .expect("the encrypted AMI exists");
+    assert_eq!(encrypted.name(), Some("imgs-test-app"));
+    assert_eq!(
+        tag_map(encrypted.tags())["imgs:fingerprint"],
+        "fp-encrypted"
+    );
+    // The unencrypted intermediate is gone: no other AMI of ours carries the name.
+    let ours = ec2.describe_images().owners("self").send().await.unwrap();
+    let named: Vec<_> = ours
+        .images()
+        .iter()
+        .filter(|i| i.name() == Some("imgs-test-app"))
+        .filter_map(|i| i.image_id())
+        .collect();
+    assert_eq!(named, [amis[0].ami_id.as_str()]);
+    assert!(
+        lines.iter().any(|l| l.contains("unencrypted intermediate")),
+        "{lines:?}"
+    );
+}
