@@ -5,7 +5,7 @@
 //! Everything the build creates is removed by [`Builder::cleanup`], which the build runs after success,
 //! failure and cancellation; a failed build also deregisters any AMI it had made.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use imgs_aws::{EbsBuild, EbsConfig, ImgsTags, RenderDeferred};
@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::builder::{Builder, Log};
 use crate::null::rooted_key_files;
+use crate::qemu::rooted;
 use crate::prepare::RunLabels;
 use crate::settings::Settings;
 use crate::{Artifact, BuildError};
@@ -89,13 +90,6 @@ pub fn read(
     })
 }
 
-fn rooted(working_dir: &Path, path: &Path) -> PathBuf {
-    if path.is_relative() {
-        working_dir.join(path)
-    } else {
-        path.to_path_buf()
-    }
-}
 
 #[async_trait::async_trait]
 impl Builder for AmazonEbsBuilder {

@@ -49,7 +49,8 @@ pub fn read(
     })
 }
 
-fn rooted(working_dir: &Path, path: &Path) -> PathBuf {
+/// `path` as the template means it: relative paths are relative to the working directory.
+pub(crate) fn rooted(working_dir: &Path, path: &Path) -> PathBuf {
     if path.is_relative() {
         working_dir.join(path)
     } else {
