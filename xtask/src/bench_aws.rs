@@ -194,8 +194,11 @@ impl LoggedMoto {
         let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
             .local_addr()?
             .port();
+        // The recorder writes its file (`moto_recording`) in the server's working directory.
+        let dir = log.parent().unwrap_or(Path::new("."));
         let child = Command::new("moto_server")
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .current_dir(dir)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(File::create(log)?)
