@@ -8,70 +8,13 @@ mod support;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use imgs_aws::ClientSettings;
-use imgs_aws::sdk::Client;
 use imgs_aws::sdk::types::{Filter, Image};
-use imgs_aws::test_moto::TestMoto;
-use imgs_ssh::test_sshd::TestSshd;
+use support::ebs::{Peers, REGION};
 use support::*;
 
-const REGION: &str = "us-east-1";
 const KEY_PAIR: &str = "imgs-test-key";
 
-struct Peers {
-    moto: TestMoto,
-    sshd: TestSshd,
-    rt: tokio::runtime::Runtime,
-    ec2: Client,
-}
-
 impl Peers {
-    fn start() -> Peers {
-        let moto = TestMoto::start().unwrap_or_else(|why| panic!("{why}"));
-        let sshd = TestSshd::start().unwrap_or_else(|why| panic!("{why}"));
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let settings = ClientSettings {
-            access_key: Some("testing".into()),
-            secret_key: Some("testing".into()),
-            custom_endpoint_ec2: Some(moto.endpoint()),
-            ..ClientSettings::new(REGION)
-        };
-        let ec2 = rt.block_on(settings.client(REGION));
-        // The instance's key pair: the sshd's client key, as a user would import theirs.
-        let public = std::fs::read_to_string(sshd.client_key.with_extension("pub")).unwrap();
-        rt.block_on(
-            ec2.import_key_pair()
-                .key_name(KEY_PAIR)
-                .public_key_material(imgs_aws::sdk::primitives::Blob::new(public))
-                .send(),
-        )
-        .unwrap();
-        Peers {
-            moto,
-            sshd,
-            rt,
-            ec2,
-        }
-    }
-
-    /// One of the public AMIs moto ships, as a source.
-    fn public_ami(&self) -> String {
-        let images = self
-            .rt
-            .block_on(self.ec2.describe_images().owners("amazon").send())
-            .unwrap();
-        images
-            .images()
-            .iter()
-            .find(|i| i.root_device_type().map(|t| t.as_str()) == Some("ebs"))
-            .and_then(|i| i.image_id())
-            .expect("moto ships public EBS-backed AMIs")
-            .to_string()
-    }
-
     /// The AMIs imgs made for `image` (by its tag).
     fn images_of(&self, image: &str) -> Vec<Image> {
         let out = self
@@ -240,7 +183,7 @@ fn ebs_workspace(peers: &Peers, remote: &Path) -> tempfile::TempDir {
 
 #[test]
 fn an_ebs_chain_builds_amis_tagged_with_their_lineage_and_leaves_nothing_temporary() {
-    let peers = Peers::start();
+    let peers = Peers::start(KEY_PAIR);
     let remote = tempfile::tempdir().unwrap();
     let ws = ebs_workspace(&peers, remote.path());
     let root = ws.path();
@@ -320,7 +263,7 @@ fn an_ebs_chain_builds_amis_tagged_with_their_lineage_and_leaves_nothing_tempora
 
 #[test]
 fn a_failing_script_fails_the_build_and_cleans_up_everything() {
-    let peers = Peers::start();
+    let peers = Peers::start(KEY_PAIR);
     let remote = tempfile::tempdir().unwrap();
     let ws = ebs_workspace(&peers, remote.path());
     let root = ws.path();
@@ -362,7 +305,7 @@ fn a_failing_script_fails_the_build_and_cleans_up_everything() {
 
 #[test]
 fn on_error_abort_leaves_the_instance_and_says_which() {
-    let peers = Peers::start();
+    let peers = Peers::start(KEY_PAIR);
     let remote = tempfile::tempdir().unwrap();
     let ws = ebs_workspace(&peers, remote.path());
     let root = ws.path();
@@ -383,7 +326,7 @@ fn on_error_abort_leaves_the_instance_and_says_which() {
 
 #[test]
 fn an_unreachable_instance_times_out_clearly_and_is_terminated() {
-    let peers = Peers::start();
+    let peers = Peers::start(KEY_PAIR);
     let remote = tempfile::tempdir().unwrap();
     let ws = ebs_workspace(&peers, remote.path());
     let root = ws.path();
@@ -413,7 +356,7 @@ fn an_unreachable_instance_times_out_clearly_and_is_terminated() {
 
 #[test]
 fn an_ami_name_already_taken_is_refused_before_anything_launches() {
-    let peers = Peers::start();
+    let peers = Peers::start(KEY_PAIR);
     let remote = tempfile::tempdir().unwrap();
     let ws = ebs_workspace(&peers, remote.path());
     let root = ws.path();
@@ -443,7 +386,7 @@ fn an_ami_name_already_taken_is_refused_before_anything_launches() {
 
 #[test]
 fn the_aws_example_workspace_builds_against_the_local_server() {
-    let peers = Peers::start();
+    let peers = Peers::start(KEY_PAIR);
     let ws = tempfile::Builder::new()
         .prefix("imgs-example-aws-")
         .tempdir()

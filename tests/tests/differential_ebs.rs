@@ -22,73 +22,16 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use imgs_aws::ClientSettings;
-use imgs_aws::sdk::Client;
 use imgs_aws::sdk::types::{BlockDeviceMapping, Filter, Image, Tag};
-use imgs_aws::test_moto::TestMoto;
-use imgs_ssh::test_sshd::TestSshd;
+use support::ebs::{Peers, REGION};
 use support::*;
 
-const REGION: &str = "us-east-1";
 const KEY_PAIR: &str = "diff-test-key";
 
 /// imgs's manifest entries carry these beyond Packer's keys (the workspace cache needs them).
 const IMGS_ONLY_MANIFEST_KEYS: [&str; 3] = ["image", "fingerprint", "cached"];
 
-struct Peers {
-    moto: TestMoto,
-    sshd: TestSshd,
-    rt: tokio::runtime::Runtime,
-    ec2: Client,
-}
-
 impl Peers {
-    fn start() -> Peers {
-        let moto = TestMoto::start().unwrap_or_else(|why| panic!("{why}"));
-        let sshd = TestSshd::start().unwrap_or_else(|why| panic!("{why}"));
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let settings = ClientSettings {
-            access_key: Some("testing".into()),
-            secret_key: Some("testing".into()),
-            custom_endpoint_ec2: Some(moto.endpoint()),
-            ..ClientSettings::new(REGION)
-        };
-        let ec2 = rt.block_on(settings.client(REGION));
-        // Both tools log in with the sshd's client key, imported as the instances' key pair.
-        let public = std::fs::read_to_string(sshd.client_key.with_extension("pub")).unwrap();
-        rt.block_on(
-            ec2.import_key_pair()
-                .key_name(KEY_PAIR)
-                .public_key_material(imgs_aws::sdk::primitives::Blob::new(public))
-                .send(),
-        )
-        .unwrap();
-        Peers {
-            moto,
-            sshd,
-            rt,
-            ec2,
-        }
-    }
-
-    /// One of the public EBS-backed AMIs moto ships, as the source.
-    fn public_ami(&self) -> String {
-        let images = self
-            .rt
-            .block_on(self.ec2.describe_images().owners("amazon").send())
-            .unwrap();
-        images
-            .images()
-            .iter()
-            .find(|i| i.root_device_type().map(|t| t.as_str()) == Some("ebs"))
-            .and_then(|i| i.image_id())
-            .expect("moto ships public EBS-backed AMIs")
-            .to_string()
-    }
-
     /// The one AMI named `name`.
     fn ami_named(&self, name: &str) -> Image {
         let out = self
@@ -374,7 +317,7 @@ fn packer_and_imgs_build_the_same_ami_from_one_template() {
         );
         return;
     };
-    let peers = Peers::start();
+    let peers = Peers::start(KEY_PAIR);
     let source = peers.public_ami();
     let template = serde_json::to_string_pretty(&peers.template(&source)).unwrap();
 

@@ -1,6 +1,8 @@
 //! Shared test fixtures: copies of the example workspace in temporary directories, and running imgs in them.
 #![allow(dead_code)]
 
+pub mod ebs;
+
 use std::path::{Path, PathBuf};
 
 use imgs_cache::{BuildArtifact, Cache, CacheRecord};
