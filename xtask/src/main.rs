@@ -141,12 +141,16 @@ fn test(extra: &[String]) -> Result<()> {
         match base_disk_for_qemu_tests() {
             Ok(()) => {
                 let mut booted = TestTotals::default();
+                // `--workspace` with the two test targets, not `-p`: the same package set resolves
+                // the same features as the run above, so nothing (the AWS SDK above all) is
+                // compiled a second time.
                 let result = booted.run(cargo().current_dir(repo_root()).args([
                     "test",
-                    "-p",
-                    "imgs-qemu",
-                    "-p",
-                    "imgs-tests",
+                    "--workspace",
+                    "--test",
+                    "qemu",
+                    "--test",
+                    "build_qemu",
                     "--",
                     "--ignored",
                 ]));
