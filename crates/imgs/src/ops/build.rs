@@ -424,8 +424,14 @@ struct Scheduled<'a> {
 #[derive(Clone)]
 pub(super) struct Done {
     pub(super) record: CacheRecord,
-    handle: String,
     pub(super) built_in: Option<f64>,
+}
+
+impl Done {
+    /// What its children receive, read from its record (the same rule for fresh and built images).
+    fn handle(&self) -> String {
+        record_handle(&self.record)
+    }
 }
 
 impl Scheduled<'_> {
@@ -459,7 +465,7 @@ impl Scheduled<'_> {
         schedule::walk(&nodes, jobs, policy, &self.run.cancel, |i, parents| {
             let handles = parents
                 .into_iter()
-                .map(|(p, done): (usize, Done)| (self.plan.images[p].name.clone(), done.handle))
+                .map(|(p, done): (usize, Done)| (self.plan.images[p].name.clone(), done.handle()))
                 .collect();
             async move {
                 let image = &self.plan.images[i].name;
@@ -490,7 +496,6 @@ impl Scheduled<'_> {
                 });
                 return Ok(Done {
                     record: (**record).clone(),
-                    handle,
                     built_in: None,
                 });
             }
@@ -538,10 +543,7 @@ impl Scheduled<'_> {
                 image_plan.name
             ))
         })?;
-        let handle = artifacts
-            .first()
-            .map(|(_, a)| a.handle())
-            .unwrap_or_default();
+        let handle = record_handle(&record);
         let seconds = started.elapsed().as_secs_f64();
         run.emit(Event::Built {
             image: &image_plan.name,
@@ -550,7 +552,6 @@ impl Scheduled<'_> {
         });
         Ok(Done {
             record,
-            handle,
             built_in: Some(seconds),
         })
     }
@@ -577,7 +578,7 @@ impl Scheduled<'_> {
                     } else {
                         "fresh"
                     };
-                    rows.push(row(status, d.built_in, &d.handle));
+                    rows.push(row(status, d.built_in, &d.handle()));
                     done.push(d);
                 }
                 NodeOutcome::Failed(error) => {
