@@ -11,6 +11,18 @@ use support::*;
 /// A workspace: `base` (null over SSH: inline shell, a script, an uploaded file), `child` built on
 /// `base` (writes the artifact it received, and a manifest), and `motd` (the file builder, on its own).
 /// Provisioners write under `remote/` of the workspace.
+/// A `null` builder that provisions the test's sshd.
+fn null_builder(sshd: &TestSshd) -> serde_json::Value {
+    let ssh = sshd.settings();
+    serde_json::json!({
+        "type": "null",
+        "ssh_host": ssh["ssh_host"],
+        "ssh_port": ssh["ssh_port"],
+        "ssh_username": ssh["ssh_username"],
+        "ssh_private_key_file": ssh["ssh_private_key_file"],
+    })
+}
+
 fn null_workspace(sshd: &TestSshd) -> tempfile::TempDir {
     let dir = tempfile::Builder::new()
         .prefix("imgs-build-")
@@ -19,14 +31,7 @@ fn null_workspace(sshd: &TestSshd) -> tempfile::TempDir {
     let root = dir.path();
     let remote = root.join("remote");
     std::fs::create_dir_all(&remote).unwrap();
-    let ssh = sshd.settings();
-    let builder = serde_json::json!({
-        "type": "null",
-        "ssh_host": ssh["ssh_host"],
-        "ssh_port": ssh["ssh_port"],
-        "ssh_username": ssh["ssh_username"],
-        "ssh_private_key_file": ssh["ssh_private_key_file"],
-    });
+    let builder = null_builder(sshd);
     write(
         root,
         "Images.toml",
@@ -277,14 +282,7 @@ fn overlap_workspace(sshd: &TestSshd, scripts: [(&str, &str); 3]) -> tempfile::T
         .unwrap();
     let root = dir.path();
     std::fs::create_dir_all(root.join("remote")).unwrap();
-    let ssh = sshd.settings();
-    let builder = serde_json::json!({
-        "type": "null",
-        "ssh_host": ssh["ssh_host"],
-        "ssh_port": ssh["ssh_port"],
-        "ssh_username": ssh["ssh_username"],
-        "ssh_private_key_file": ssh["ssh_private_key_file"],
-    });
+    let builder = null_builder(sshd);
     write(
         root,
         "Images.toml",
