@@ -5,20 +5,22 @@
 //! Everything the build creates is removed by [`Builder::cleanup`], which the build runs after success,
 //! failure and cancellation; a failed build also deregisters any AMI it had made.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use imgs_aws::{EbsBuild, EbsConfig, ImgsTags, RenderDeferred};
+use imgs_aws::{ClientSettings, EbsBuild, EbsConfig, ImgsTags, RenderDeferred};
 use imgs_diagnostic::Diagnostics;
 use imgs_provision::{Communicator, ReconnectingSsh};
 use imgs_template::interpolate::{Context, Volatile, render};
+use imgs_template::{BuildFilter, ResolvedVariables, Template};
 use indexmap::IndexMap;
 use tokio_util::sync::CancellationToken;
 
 use crate::builder::{Builder, Log};
 use crate::null::rooted_key_files;
-use crate::qemu::rooted;
 use crate::prepare::RunLabels;
+use crate::qemu::rooted;
 use crate::settings::Settings;
 use crate::{Artifact, BuildError};
 
@@ -90,6 +92,84 @@ pub fn read(
     })
 }
 
+/// Where one amazon-ebs build of an image puts its AMIs, and as whom EC2 is asked about them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AwsTarget {
+    /// The build's name (rendered), as in records and manifests.
+    pub build: String,
+    /// Credentials, endpoint and build region (`client.region`).
+    pub client: ClientSettings,
+    /// The build region first, then `ami_regions` in the order given (without repeats).
+    pub regions: Vec<String>,
+}
+
+/// The EC2 places of a template's selected amazon-ebs builds, in template order (other builders have
+/// none), read by the same reader a build uses, so a plan looks where the build would put its AMIs.
+///
+/// `variables` are resolved as for planning: a parent variable may hold a placeholder instead of an
+/// AMI ID (the parent may not exist yet), which reading accepts since `source_ami` is only checked
+/// against EC2 at launch. Times and UUIDs render as placeholders: no target depends on them.
+pub fn aws_targets(
+    template: &Template,
+    variables: &ResolvedVariables,
+    filter: &BuildFilter,
+    working_dir: &Path,
+) -> Result<Vec<AwsTarget>, Diagnostics> {
+    let template_dir = if template.dir.is_absolute() {
+        template.dir.clone()
+    } else {
+        working_dir.join(&template.dir)
+    };
+    let template_dir = template_dir.display().to_string();
+    let pwd = working_dir.display().to_string();
+    let data = BTreeMap::new();
+    let volatile = imgs_template::interpolate::Volatile::Placeholder;
+    let mut targets = Vec::new();
+    let mut problems = Vec::new();
+    for (index, block) in template.builders.iter().enumerate() {
+        if block.kind != "amazon-ebs" || !filter.selects(&block.name) {
+            continue;
+        }
+        let base = Context {
+            user_variables: &variables.values,
+            env: None,
+            build_name: None,
+            build_type: Some(&block.kind),
+            template_dir: &template_dir,
+            pwd: &pwd,
+            data: &data,
+            volatile: &volatile,
+        };
+        let name = render(&block.name, &base)
+            .map(|r| r.text)
+            .unwrap_or_else(|_| block.name.clone());
+        let ctx = Context {
+            build_name: Some(&name),
+            ..base
+        };
+        let read = read_settings(template, format!("builders[{index}]"), &block.config, &ctx)
+            .and_then(|settings| {
+                EbsConfig::from_settings(&settings.json(), &name).map_err(|d| settings.locate(d))
+            });
+        match read {
+            Ok(config) => {
+                let mut regions = vec![config.client.region.clone()];
+                regions.extend(config.ami_regions);
+                targets.push(AwsTarget {
+                    build: name,
+                    client: config.client,
+                    regions,
+                });
+            }
+            Err(d) => problems.extend(d.0),
+        }
+    }
+    if problems.is_empty() {
+        Ok(targets)
+    } else {
+        Err(Diagnostics(problems))
+    }
+}
 
 #[async_trait::async_trait]
 impl Builder for AmazonEbsBuilder {
@@ -146,5 +226,84 @@ impl Builder for AmazonEbsBuilder {
             .iter()
             .map(ToString::to_string)
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod target_tests {
+    use std::path::Path;
+
+    use imgs_template::{BuildFilter, Invocation, Template, interpolate::Volatile};
+    use serde_json::json;
+
+    use super::aws_targets;
+
+    fn targets(
+        template: serde_json::Value,
+        vars: &[(&str, &str)],
+    ) -> Vec<(String, String, Vec<String>)> {
+        let text = serde_json::to_string_pretty(&template).unwrap();
+        let template = Template::parse(Path::new("images/app/template.json"), text).unwrap();
+        let invocation = Invocation {
+            working_dir: "ws".into(),
+            env: Default::default(),
+            workspace_vars: vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            var_files: Vec::new(),
+            cli_vars: Vec::new(),
+            volatile: Volatile::Placeholder,
+            force: true,
+        };
+        let variables = imgs_template::resolve_variables(&template, &invocation).unwrap();
+        aws_targets(
+            &template,
+            &variables,
+            &BuildFilter::default(),
+            Path::new("ws"),
+        )
+        .unwrap()
+        .into_iter()
+        .map(|t| (t.build, t.client.region, t.regions))
+        .collect()
+    }
+
+    #[test]
+    fn build_region_first_then_ami_regions_with_a_parent_placeholder_as_source() {
+        let found = targets(
+            json!({
+                "variables": {"parent": "", "region": "us-east-1"},
+                "builders": [
+                    {"type": "amazon-ebs", "name": "ebs", "region": "{{user `region`}}",
+                     "source_ami": "{{user `parent`}}", "instance_type": "t3.micro",
+                     "ami_name": "app {{timestamp}}", "ssh_username": "ec2-user",
+                     "ami_regions": ["eu-west-1", "us-east-1", "us-west-2"]},
+                    {"type": "null", "communicator": "none"}
+                ]
+            }),
+            &[("parent", "imgs-parent-artifact-base")],
+        );
+        assert_eq!(
+            found,
+            [(
+                "ebs".to_string(),
+                "us-east-1".to_string(),
+                vec![
+                    "us-east-1".to_string(),
+                    "eu-west-1".into(),
+                    "us-west-2".into()
+                ]
+            )]
+        );
+    }
+
+    #[test]
+    fn templates_without_amazon_ebs_have_no_targets() {
+        let found = targets(
+            json!({"builders": [{"type": "null", "communicator": "none"}]}),
+            &[],
+        );
+        assert!(found.is_empty());
     }
 }

@@ -26,6 +26,7 @@ mod settings;
 #[cfg(test)]
 mod tests;
 
+pub use amazon_ebs::{AwsTarget, aws_targets};
 pub use artifact::{Artifact, handle_of_id};
 pub use builder::{Builder, Log};
 pub use error::BuildError;
