@@ -31,7 +31,7 @@ pub use config::{
     BlockDevice, Communicator, DEFERRED_KEYS, EbsConfig, SourceAmi, SourceAmiFilter, SshInterface,
 };
 pub use error::AwsError;
-pub use lookup::find_images_by_fingerprint;
+pub use lookup::{TaggedAmi, find_images_by_fingerprint, find_tagged_images};
 
 /// Renders a deferred template (a tag key or value, the AMI description) with flat build data such as
 /// `SourceAMI` and `BuildRegion`. The caller supplies it: it owns the template engine's context.

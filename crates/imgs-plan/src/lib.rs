@@ -3,7 +3,11 @@
 //! Reasons are cargo-style sentences derived from the difference between the image's current inputs and
 //! the inputs recorded by its most recent build: "`images/app/provision.sh` changed",
 //! "variable `app_version` changed", "parent `hardened` will be rebuilt". This crate does no I/O: the
-//! caller computes inputs and looks records up.
+//! caller computes inputs, looks records up and asks EC2 for AMIs by fingerprint ([`CloudImages`]).
+
+mod cloud;
+
+pub use cloud::{CloudAmi, CloudImages, ami_pairs};
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -40,6 +44,11 @@ pub enum Reason {
     ParentRemoved(String),
     /// Inputs equal a recorded build's, yet no record exists for this fingerprint (e.g. it was pruned).
     RecordMissing,
+    /// The record's AMI was deregistered (or lost its `imgs:fingerprint` tag): the record is stale.
+    AmiGone {
+        ami: String,
+        region: String,
+    },
 }
 
 impl fmt::Display for Reason {
@@ -63,6 +72,7 @@ impl fmt::Display for Reason {
             Reason::ParentAdded(p) => write!(f, "parent `{p}` added"),
             Reason::ParentRemoved(p) => write!(f, "parent `{p}` removed"),
             Reason::RecordMissing => write!(f, "no cache record for this fingerprint"),
+            Reason::AmiGone { ami, region } => write!(f, "AMI {ami} in {region} no longer exists"),
         }
     }
 }
@@ -71,8 +81,15 @@ impl fmt::Display for Reason {
 #[derive(Clone, Debug, Serialize)]
 #[serde(tag = "action", rename_all = "kebab-case")]
 pub enum Action {
-    Fresh { record: Box<CacheRecord> },
-    Build { reasons: Vec<Reason> },
+    Fresh {
+        record: Box<CacheRecord>,
+        /// No local record: the record was made from AMIs found by their `imgs:fingerprint` tag.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        found_by_tag: bool,
+    },
+    Build {
+        reasons: Vec<Reason>,
+    },
 }
 
 impl Action {
@@ -126,23 +143,46 @@ impl Plan {
 /// Decide one image.
 ///
 /// `exact` is the record for the current fingerprint, if any; `latest` the image's most recent record (to
-/// explain a rebuild); `building` the images already decided to build (its parents among them matter).
+/// explain a rebuild); `building` the images already decided to build (its parents among them matter);
+/// `cloud` what EC2 holds under the current fingerprint, when it was asked (`None`: offline, no
+/// amazon-ebs build, or the lookup failed; then local records decide alone).
 pub fn decide(
+    image: &str,
     current: &InputSet,
     exact: Option<CacheRecord>,
     latest: Option<&CacheRecord>,
     building: &BTreeSet<&str>,
     force: bool,
+    cloud: Option<&CloudImages>,
 ) -> Action {
     if force {
         return Action::Build {
             reasons: vec![Reason::Forced],
         };
     }
+    let fresh = |record: CacheRecord, found_by_tag| Action::Fresh {
+        record: Box::new(record),
+        found_by_tag,
+    };
+    let by_tag = cloud.and_then(|c| c.record(image, current));
     if let Some(record) = exact {
-        return Action::Fresh {
-            record: Box::new(record),
+        let gone = cloud.map(|c| c.gone(&record)).unwrap_or_default();
+        if gone.is_empty() {
+            return fresh(record, false);
+        }
+        // Another machine may have rebuilt it; otherwise the record is stale.
+        if let Some(found) = by_tag {
+            return fresh(found, true);
+        }
+        return Action::Build {
+            reasons: gone
+                .into_iter()
+                .map(|(region, ami)| Reason::AmiGone { ami, region })
+                .collect(),
         };
+    }
+    if let Some(found) = by_tag {
+        return fresh(found, true);
     }
     let Some(latest) = latest else {
         return Action::Build {
@@ -207,6 +247,16 @@ fn reason(change: &InputChange, building: &BTreeSet<&str>) -> Option<Reason> {
 
 #[cfg(test)]
 mod tests {
+    fn decide_local(
+        current: &InputSet,
+        exact: Option<CacheRecord>,
+        latest: Option<&CacheRecord>,
+        building: &BTreeSet<&str>,
+        force: bool,
+    ) -> Action {
+        decide("app", current, exact, latest, building, force, None)
+    }
+
     use super::*;
 
     fn h(s: &str) -> blake3::Hash {
@@ -236,7 +286,7 @@ mod tests {
     fn exact_record_is_fresh_and_no_record_is_never_built() {
         let now = inputs(&[(InputKey::Template, "t")]);
         assert!(
-            !decide(
+            !decide_local(
                 &now,
                 Some(record(now.clone())),
                 None,
@@ -246,11 +296,11 @@ mod tests {
             .is_build()
         );
         assert_eq!(
-            reasons(decide(&now, None, None, &BTreeSet::new(), false)),
+            reasons(decide_local(&now, None, None, &BTreeSet::new(), false)),
             ["never built"]
         );
         assert_eq!(
-            reasons(decide(
+            reasons(decide_local(
                 &now,
                 Some(record(now.clone())),
                 None,
@@ -275,7 +325,7 @@ mod tests {
         let latest = record(before);
         let building: BTreeSet<&str> = ["hardened"].into();
         assert_eq!(
-            reasons(decide(&now, None, Some(&latest), &building, false)),
+            reasons(decide_local(&now, None, Some(&latest), &building, false)),
             [
                 "variable `app_version` changed",
                 "`images/app/provision.sh` changed",
@@ -283,7 +333,13 @@ mod tests {
             ]
         );
         assert_eq!(
-            reasons(decide(&now, None, Some(&latest), &BTreeSet::new(), false))[2],
+            reasons(decide_local(
+                &now,
+                None,
+                Some(&latest),
+                &BTreeSet::new(),
+                false
+            ))[2],
             "parent `hardened` changed"
         );
     }
@@ -293,7 +349,7 @@ mod tests {
         let before = inputs(&[(InputKey::Scheme, "1"), (InputKey::Template, "a")]);
         let now = inputs(&[(InputKey::Scheme, "2"), (InputKey::Template, "b")]);
         assert_eq!(
-            reasons(decide(
+            reasons(decide_local(
                 &now,
                 None,
                 Some(&record(before)),
@@ -301,6 +357,139 @@ mod tests {
                 false
             )),
             ["fingerprint scheme changed"]
+        );
+    }
+
+    fn ebs_record(inputs: InputSet, id: &str) -> CacheRecord {
+        CacheRecord::new(
+            "app",
+            inputs,
+            vec![imgs_cache::BuildArtifact {
+                name: "ebs".into(),
+                builder_type: "amazon-ebs".into(),
+                artifact_id: id.into(),
+                files: vec![],
+            }],
+            "run-1",
+        )
+    }
+
+    fn cloud(found: &[(&str, &str)]) -> CloudImages {
+        CloudImages {
+            builds: vec![("ebs".into(), vec!["us-east-1".into()])],
+            other_builds: false,
+            found: found
+                .iter()
+                .map(|(region, ami)| CloudAmi {
+                    region: region.to_string(),
+                    ami_id: ami.to_string(),
+                    run_id: "run-2".into(),
+                    created_at: String::new(),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn an_ami_found_by_tag_makes_an_image_without_record_fresh() {
+        let now = inputs(&[(InputKey::Template, "t")]);
+        let found = cloud(&[("us-east-1", "ami-1")]);
+        match decide(
+            "app",
+            &now,
+            None,
+            None,
+            &BTreeSet::new(),
+            false,
+            Some(&found),
+        ) {
+            Action::Fresh {
+                record,
+                found_by_tag,
+            } => {
+                assert!(found_by_tag);
+                assert_eq!(record.builds[0].artifact_id, "us-east-1:ami-1");
+                assert_eq!(record.fingerprint, now.fingerprint());
+            }
+            other => panic!("{other:?}"),
+        }
+        // Nothing found: as without the cloud.
+        assert_eq!(
+            reasons(decide(
+                "app",
+                &now,
+                None,
+                None,
+                &BTreeSet::new(),
+                false,
+                Some(&cloud(&[]))
+            )),
+            ["never built"]
+        );
+    }
+
+    #[test]
+    fn a_record_whose_ami_is_gone_is_stale() {
+        let now = inputs(&[(InputKey::Template, "t")]);
+        let exact = ebs_record(now.clone(), "us-east-1:ami-1");
+        assert_eq!(
+            reasons(decide(
+                "app",
+                &now,
+                Some(exact.clone()),
+                None,
+                &BTreeSet::new(),
+                false,
+                Some(&cloud(&[]))
+            )),
+            ["AMI ami-1 in us-east-1 no longer exists"]
+        );
+        // Still there: the local record stands.
+        let still = decide(
+            "app",
+            &now,
+            Some(exact.clone()),
+            None,
+            &BTreeSet::new(),
+            false,
+            Some(&cloud(&[("us-east-1", "ami-1")])),
+        );
+        assert!(matches!(
+            still,
+            Action::Fresh {
+                found_by_tag: false,
+                ..
+            }
+        ));
+        // Rebuilt elsewhere under the same fingerprint: that AMI is used.
+        let elsewhere = decide(
+            "app",
+            &now,
+            Some(exact.clone()),
+            None,
+            &BTreeSet::new(),
+            false,
+            Some(&cloud(&[("us-east-1", "ami-9")])),
+        );
+        assert!(matches!(
+            elsewhere,
+            Action::Fresh {
+                found_by_tag: true,
+                ..
+            }
+        ));
+        // Not asked (offline, lookup failed): the record decides.
+        assert!(
+            !decide(
+                "app",
+                &now,
+                Some(exact),
+                None,
+                &BTreeSet::new(),
+                false,
+                None
+            )
+            .is_build()
         );
     }
 }

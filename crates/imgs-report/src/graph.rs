@@ -75,7 +75,7 @@ fn status(image: &ImagePlan) -> &'static str {
 /// `fresh: ARTIFACT` or `build: REASONS`.
 fn detail(image: &ImagePlan) -> String {
     match &image.action {
-        Action::Fresh { record } => format!("fresh: {}", artifact_summary(record)),
+        Action::Fresh { record, .. } => format!("fresh: {}", artifact_summary(record)),
         Action::Build { reasons } => {
             format!(
                 "build: {}",
@@ -225,7 +225,7 @@ fn json_graph(view: &GraphView) -> Value {
                 "fingerprint": image.fingerprint.to_string(),
             });
             match &image.action {
-                Action::Fresh { record } => v["artifacts"] = artifacts_json(record),
+                Action::Fresh { record, .. } => v["artifacts"] = artifacts_json(record),
                 Action::Build { reasons } => {
                     v["reasons"] = reasons.iter().map(|r| json!(r.to_string())).collect();
                 }

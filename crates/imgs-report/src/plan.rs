@@ -9,14 +9,24 @@ use crate::artifact_summary;
 ///     Fresh base        1a2b3c4d5e6f  cache/artifacts/base/base.qcow2
 ///     Build hardened    9f8e7d6c5b4a  `images/hardened/harden.sh` changed
 ///     Build app-web     0a1b2c3d4e5f  parent `hardened` will be rebuilt
-/// 2 to build, 1 fresh
+///     Fresh ami-app     5e4d3c2b1a09  us-east-1:ami-0abc (AMI found by imgs:fingerprint tag)
+/// 2 to build, 2 fresh
 /// ```
 pub fn render_plan(plan: &Plan) -> String {
     let width = plan.images.iter().map(|i| i.name.len()).max().unwrap_or(0);
     let mut out = String::new();
     for image in &plan.images {
         let (verb, detail) = match &image.action {
-            Action::Fresh { record } => ("Fresh", artifact_summary(record)),
+            Action::Fresh {
+                record,
+                found_by_tag,
+            } => {
+                let mut detail = artifact_summary(record);
+                if *found_by_tag {
+                    detail.push_str(" (AMI found by imgs:fingerprint tag)");
+                }
+                ("Fresh", detail)
+            }
             Action::Build { reasons } => (
                 "Build",
                 reasons
@@ -56,9 +66,13 @@ pub fn plan_json(plan: &Plan) -> Value {
                 "parents": image.parents.iter().map(|(variable, parent)| json!({"variable": variable, "image": parent})).collect::<Vec<_>>(),
             });
             match &image.action {
-                Action::Fresh { record } => {
+                Action::Fresh {
+                    record,
+                    found_by_tag,
+                } => {
                     v["status"] = json!("fresh");
                     v["artifacts"] = artifacts_json(record);
+                    v["found_by_tag"] = json!(found_by_tag);
                 }
                 Action::Build { reasons } => {
                     v["status"] = json!("build");

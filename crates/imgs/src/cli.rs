@@ -87,6 +87,10 @@ pub struct PlanArgs {
     pub variables: VariableArgs,
     #[command(flatten)]
     pub filter: BuildFilterArgs,
+    /// Decide from local records only: no EC2 call (amazon-ebs images are otherwise looked up by
+    /// their `imgs:fingerprint` tag).
+    #[arg(long)]
+    pub offline: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = MessageFormat::Human)]
     pub message_format: MessageFormat,
@@ -151,6 +155,9 @@ pub struct BuildArgs {
     /// Print the plan (what would be built, and why) and build nothing, as `imgs plan`.
     #[arg(long)]
     pub dry_run: bool,
+    /// Plan from local records only: no EC2 lookup of AMIs by their `imgs:fingerprint` tag.
+    #[arg(long)]
+    pub offline: bool,
     /// Output format: status lines for people, or one JSON event per line (see the README).
     #[arg(long, value_enum, default_value_t = MessageFormat::Human)]
     pub message_format: MessageFormat,

@@ -126,6 +126,7 @@ pub fn workspace_plan(cwd: &std::path::Path, images: &[&str]) -> Result<imgs_pla
         &cli::VariableArgs::default(),
         &Default::default(),
         false,
+        ops::CloudLookup::Offline,
     )
     .map(|p| p.plan)
     .map_err(failure)

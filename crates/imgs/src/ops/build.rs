@@ -26,7 +26,7 @@ use super::fingerprint::{cache_dir, workspace_variables};
 use super::inspect::read_file;
 use super::plan::selection;
 use super::run_manifest;
-use super::{Context, Failure, PlanWithWarnings, build_filter, compute_plan};
+use super::{CloudLookup, Context, Failure, PlanWithWarnings, build_filter, compute_plan};
 use crate::Outcome;
 use crate::cli::{self, BuildArgs};
 
@@ -205,6 +205,7 @@ fn dry_run(cx: &Context, args: &BuildArgs) -> Outcome {
             &args.variables,
             &build_filter(&args.filter),
             args.force,
+            cloud_lookup(args),
         )
     })();
     match planned {
@@ -226,6 +227,14 @@ fn dry_run(cx: &Context, args: &BuildArgs) -> Outcome {
             stdout: String::new(),
             stderr: format!("error: {message}\n"),
         },
+    }
+}
+
+fn cloud_lookup(args: &BuildArgs) -> CloudLookup {
+    if args.offline {
+        CloudLookup::Offline
+    } else {
+        CloudLookup::Online
     }
 }
 
@@ -347,7 +356,15 @@ fn build_workspace(
     let PlanWithWarnings {
         plan,
         warnings: plan_warnings,
-    } = compute_plan(cx, &ws, &selected, &args.variables, &filter, args.force)?;
+    } = compute_plan(
+        cx,
+        &ws,
+        &selected,
+        &args.variables,
+        &filter,
+        args.force,
+        cloud_lookup(args),
+    )?;
     *warnings = plan_warnings;
     // Unsupported builders and post-processors fail the run before anything is built.
     let mut unsupported = Vec::new();
@@ -488,7 +505,20 @@ impl Scheduled<'_> {
     ) -> Result<Done, NodeError> {
         let run = self.run;
         let reasons = match &image_plan.action {
-            Action::Fresh { record } => {
+            Action::Fresh {
+                record,
+                found_by_tag,
+            } => {
+                // Found by tag only: recorded now, so `imgs cache ls` and the next plan see it
+                // without asking EC2.
+                if *found_by_tag {
+                    self.cache.store(record).map_err(|e| {
+                        NodeError::Other(format!(
+                            "`{}` was found by its AMI tag, but its cache record could not be written: {e}",
+                            image_plan.name
+                        ))
+                    })?;
+                }
                 let handle = record_handle(record);
                 run.emit(Event::Fresh {
                     image: &image_plan.name,

@@ -141,7 +141,15 @@ fn current_fingerprints(
     filter: &BuildFilterArgs,
 ) -> Result<BTreeMap<String, Fingerprint>, Failure> {
     let selected = ws.select(&Selection::default())?;
-    let planned = compute_plan(cx, ws, &selected, variables, &build_filter(filter), false)?;
+    let planned = compute_plan(
+        cx,
+        ws,
+        &selected,
+        variables,
+        &build_filter(filter),
+        false,
+        super::CloudLookup::Offline,
+    )?;
     Ok(planned
         .plan
         .images

@@ -11,9 +11,10 @@ use imgs_fingerprint::{
     FileHasher, Fingerprint, ImageInputs, InputKey, image_inputs, reads_any_variable, relative_key,
 };
 use imgs_plan::{ImagePlan, Plan, decide};
-use imgs_template::{BuildFilter, Invocation, interpolate::Volatile};
+use imgs_template::{BuildFilter, Invocation, ResolvedVariables, interpolate::Volatile};
 use imgs_workspace::{Image, Selected, Workspace};
 
+use super::cloud::{CloudLookup, CloudQuery, look_up};
 use super::{Context, Failure};
 use crate::cli::VariableArgs;
 
@@ -52,7 +53,16 @@ pub struct PlanWithWarnings {
     pub warnings: Diagnostics,
 }
 
-/// Fingerprint and decide every image in `selected.needed`, parents before children.
+/// One image fingerprinted, waiting for its decision.
+struct Fingerprinted<'w> {
+    image: &'w Image,
+    inputs: imgs_fingerprint::InputSet,
+    fingerprint: Fingerprint,
+}
+
+/// Fingerprint every image in `selected.needed` (parents before children), ask EC2 which of those
+/// fingerprints already have AMIs (unless `lookup` is offline, or no amazon-ebs image is selected),
+/// then decide each image against its local records and that answer.
 pub fn compute_plan(
     cx: &Context,
     ws: &Workspace,
@@ -60,15 +70,16 @@ pub fn compute_plan(
     variables: &VariableArgs,
     filter: &BuildFilter,
     force: bool,
+    lookup: CloudLookup,
 ) -> Result<PlanWithWarnings, Failure> {
     let cache_dir = cache_dir(ws);
     let hasher = FileHasher::open(&cache_dir);
     let cache = Cache::open(&cache_dir);
     let invocation = cx.invocation(&ws.root, variables, Volatile::Placeholder, true)?;
-    let mut plan = Plan::default();
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
-    let mut fingerprints: Vec<(String, Fingerprint)> = Vec::new();
+    let mut images: Vec<Fingerprinted<'_>> = Vec::new();
+    let mut queries: Vec<CloudQuery> = Vec::new();
     for name in ws.lineage.topological_order() {
         if !selected.needed.contains(&name) {
             continue;
@@ -79,16 +90,16 @@ pub fn compute_plan(
             .parents
             .iter()
             .map(|p| {
-                fingerprints
+                images
                     .iter()
-                    .find(|(n, _)| *n == p.image)
-                    .map(|(_, f)| (p.image.as_str(), *f))
+                    .find(|i| i.image.name == p.image)
+                    .map(|i| (p.image.as_str(), i.fingerprint))
             })
             .collect::<Option<Vec<_>>>()
         else {
             continue;
         };
-        let inputs = match image_input_set(
+        let (inputs, resolved) = match image_input_set(
             ws,
             image,
             &invocation,
@@ -97,7 +108,7 @@ pub fn compute_plan(
             &hasher,
             &mut warnings,
         ) {
-            Ok(inputs) => inputs,
+            Ok(found) => found,
             Err(Failure::Input(d)) => {
                 errors.extend(d.0);
                 continue;
@@ -105,20 +116,68 @@ pub fn compute_plan(
             Err(other) => return Err(other),
         };
         let fingerprint = inputs.fingerprint();
-        fingerprints.push((name.clone(), fingerprint));
+        if lookup == CloudLookup::Online {
+            match imgs_build::aws_targets(&image.template, &resolved, filter, &ws.root) {
+                Ok(targets) => queries.push(CloudQuery {
+                    fingerprint: fingerprint.to_string(),
+                    other_builds: image
+                        .template
+                        .builds(filter)
+                        .iter()
+                        .any(|b| b.kind != "amazon-ebs"),
+                    targets,
+                }),
+                Err(d) => {
+                    errors.extend(d.0);
+                    continue;
+                }
+            }
+        }
+        images.push(Fingerprinted {
+            image,
+            inputs,
+            fingerprint,
+        });
+    }
+    // The stat cache only speeds up the next run; failing to save it must not fail this one.
+    let _ = hasher.save();
+    if !errors.is_empty() {
+        return Err(Failure::Input(Diagnostics(errors)));
+    }
+    let cloud = match lookup {
+        CloudLookup::Online => {
+            let (cloud, failed) = look_up(&queries);
+            warnings.extend(failed);
+            cloud
+        }
+        CloudLookup::Offline => images.iter().map(|_| None).collect(),
+    };
+    let mut plan = Plan::default();
+    for (
+        Fingerprinted {
+            image,
+            inputs,
+            fingerprint,
+        },
+        cloud,
+    ) in images.into_iter().zip(cloud)
+    {
+        let name = &image.name;
         let io = |e: std::io::Error| Failure::Other(format!("cache of `{name}`: {e}"));
-        let exact = cache.lookup(&name, &fingerprint).map_err(io)?;
+        let exact = cache.lookup(name, &fingerprint).map_err(io)?;
         let latest = if exact.is_none() {
-            cache.latest(&name).map_err(io)?
+            cache.latest(name).map_err(io)?
         } else {
             None
         };
         let action = decide(
+            name,
             &inputs,
             exact,
             latest.as_ref(),
             &plan.building(),
-            force && selected.requested.contains(&name),
+            force && selected.requested.contains(name),
+            cloud.as_ref(),
         );
         plan.images.push(ImagePlan {
             name: name.clone(),
@@ -129,20 +188,14 @@ pub fn compute_plan(
                 .iter()
                 .map(|p| (p.variable.clone(), p.image.clone()))
                 .collect(),
-            requested: selected.requested.contains(&name),
+            requested: selected.requested.contains(name),
             action,
         });
     }
-    // The stat cache only speeds up the next run; failing to save it must not fail this one.
-    let _ = hasher.save();
-    if errors.is_empty() {
-        Ok(PlanWithWarnings {
-            plan,
-            warnings: Diagnostics(warnings),
-        })
-    } else {
-        Err(Failure::Input(Diagnostics(errors)))
-    }
+    Ok(PlanWithWarnings {
+        plan,
+        warnings: Diagnostics(warnings),
+    })
 }
 
 fn image_input_set(
@@ -153,7 +206,7 @@ fn image_input_set(
     parents: Vec<(&str, Fingerprint)>,
     hasher: &FileHasher,
     warnings: &mut Vec<Diagnostic>,
-) -> Result<imgs_fingerprint::InputSet, Failure> {
+) -> Result<(imgs_fingerprint::InputSet, ResolvedVariables), Failure> {
     let template = &image.template;
     let invocation = Invocation {
         workspace_vars: workspace_variables(ws, image),
@@ -213,7 +266,7 @@ fn image_input_set(
             blake3::hash(b"imgs: input file missing"),
         );
     }
-    Ok(set)
+    Ok((set, resolved))
 }
 
 /// Paths matched by `[images.NAME] inputs` globs, relative to the image directory.

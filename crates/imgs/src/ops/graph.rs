@@ -38,6 +38,7 @@ pub fn graph(cx: &Context, args: &GraphArgs) -> Result<Output, Failure> {
         &args.variables,
         &BuildFilter::default(),
         false,
+        super::CloudLookup::Offline,
     )?;
     let format = match args.format {
         GraphFormatArg::Text => GraphFormat::Text,

@@ -3,6 +3,7 @@
 mod build;
 mod build_events;
 mod cache;
+mod cloud;
 mod fingerprint;
 mod graph;
 mod inspect;
@@ -20,6 +21,7 @@ use crate::cli::{BuildFilterArgs, VariableArgs};
 
 pub use build::build;
 pub use cache::cache;
+pub use cloud::CloudLookup;
 pub use fingerprint::{PlanWithWarnings, compute_plan};
 pub use graph::graph;
 pub use inspect::inspect;

@@ -1,6 +1,6 @@
 use imgs_workspace::Selection;
 
-use super::{Context, Failure, Output, PlanWithWarnings, build_filter, compute_plan};
+use super::{CloudLookup, Context, Failure, Output, PlanWithWarnings, build_filter, compute_plan};
 use crate::cli::{MessageFormat, PlanArgs, SelectionArgs};
 
 /// `imgs plan`: fresh or build, and why, for every selected image and the parents it needs.
@@ -15,6 +15,11 @@ pub fn plan(cx: &Context, args: &PlanArgs) -> Result<Output, Failure> {
         &args.variables,
         &build_filter(&args.filter),
         false,
+        if args.offline {
+            CloudLookup::Offline
+        } else {
+            CloudLookup::Online
+        },
     )?;
     let stdout = match args.message_format {
         MessageFormat::Human => imgs_report::render_plan(&plan),
