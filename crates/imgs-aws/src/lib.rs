@@ -14,6 +14,7 @@ mod build;
 mod client;
 mod config;
 mod error;
+mod gc;
 mod lookup;
 mod reader;
 mod regions;
@@ -31,6 +32,7 @@ pub use config::{
     BlockDevice, Communicator, DEFERRED_KEYS, EbsConfig, SourceAmi, SourceAmiFilter, SshInterface,
 };
 pub use error::AwsError;
+pub use gc::{GcReport, GcRuns, Leftover, collect_garbage};
 pub use lookup::{TaggedAmi, find_images_by_fingerprint, find_tagged_images};
 
 /// Renders a deferred template (a tag key or value, the AMI description) with flat build data such as
@@ -86,6 +88,7 @@ pub enum ResourceKind {
     SecurityGroup,
     Image,
     Snapshot,
+    Volume,
 }
 
 impl fmt::Display for Resource {
@@ -96,6 +99,7 @@ impl fmt::Display for Resource {
             ResourceKind::SecurityGroup => "security group",
             ResourceKind::Image => "AMI",
             ResourceKind::Snapshot => "snapshot",
+            ResourceKind::Volume => "volume",
         };
         write!(f, "{kind} {} ({})", self.id, self.region)
     }

@@ -1,0 +1,538 @@
+//! `imgs gc` on EC2: what imgs runs left in a region, found by the `imgs:run` tag every build puts on
+//! what it creates, and removed in the order EC2 allows: instances first (terminated, and waited for,
+//! since their security group and volumes stay in use until then), then security groups, key pairs,
+//! volumes, AMIs that never became usable, and last the snapshots no registered AMI uses.
+//!
+//! AMIs are artifacts: an `available` AMI is never touched, whatever run made it (the cache may name
+//! it, and `find_images_by_fingerprint` reuses it). An AMI of a selected run that is not `available`
+//! (`pending`, `failed`, ...) is deregistered: its run is over, so nothing will finish it (copy it,
+//! share it, tag its snapshots), and a failed one can never be launched.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use aws_sdk_ec2::Client;
+use aws_sdk_ec2::types::{Filter, ImageState, InstanceStateName, Tag};
+
+use crate::wait::{self, INSTANCE_TIMEOUT, Poll};
+use crate::{AwsError, ClientSettings, Resource, ResourceKind, TAG_IMAGE, TAG_RUN};
+
+/// Which runs' resources to remove.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GcRuns {
+    /// Only this run; every run when `None`.
+    pub run: Option<String>,
+    /// Runs still building (their lock is held): never touched, even when named in `run`.
+    pub in_progress: BTreeSet<String>,
+}
+
+impl GcRuns {
+    fn wants(&self, run: &str) -> bool {
+        self.run.as_deref().is_none_or(|only| only == run) && !self.in_progress.contains(run)
+    }
+}
+
+/// A resource an imgs run left, with the run and image its tags name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Leftover {
+    pub resource: Resource,
+    pub run_id: String,
+    pub image: Option<String>,
+}
+
+/// What a collection did in one region (with `dry_run`: what it would do).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GcReport {
+    pub region: String,
+    /// Removed, in the order they were removed.
+    pub removed: Vec<Leftover>,
+    /// Could not be removed, each with EC2's reason.
+    pub failed: Vec<(Leftover, String)>,
+    /// Runs that tagged resources here but were skipped because they are still building.
+    pub skipped_runs: BTreeSet<String>,
+}
+
+/// Removes (or with `dry_run` only lists) what the selected runs left in `region`.
+pub async fn collect_garbage(
+    settings: &ClientSettings,
+    region: &str,
+    runs: &GcRuns,
+    dry_run: bool,
+) -> Result<GcReport, AwsError> {
+    let client = settings.client(region).await;
+    let mut gc = Collector {
+        client: &client,
+        region,
+        runs,
+        dry_run,
+        report: GcReport {
+            region: region.to_string(),
+            ..GcReport::default()
+        },
+        instances: BTreeSet::new(),
+    };
+    gc.instances().await?;
+    gc.security_groups().await?;
+    gc.key_pairs().await?;
+    gc.volumes().await?;
+    let from_unusable_amis = gc.unusable_images().await?;
+    gc.snapshots(from_unusable_amis).await?;
+    Ok(gc.report)
+}
+
+struct Collector<'a> {
+    client: &'a Client,
+    region: &'a str,
+    runs: &'a GcRuns,
+    dry_run: bool,
+    report: GcReport,
+    /// The selected instances, terminated (or, in a dry run, to be).
+    instances: BTreeSet<String>,
+}
+
+impl Collector<'_> {
+    /// The leftover for a resource with these tags, when its run is selected; notes skipped runs.
+    fn select(&mut self, kind: ResourceKind, id: Option<&str>, tags: &[Tag]) -> Option<Leftover> {
+        let run = tag(tags, TAG_RUN)?;
+        let id = id?;
+        if self.runs.in_progress.contains(run)
+            && self.runs.run.as_deref().is_none_or(|only| only == run)
+        {
+            self.report.skipped_runs.insert(run.to_string());
+        }
+        if !self.runs.wants(run) {
+            return None;
+        }
+        Some(Leftover {
+            resource: Resource {
+                kind,
+                id: id.to_string(),
+                region: self.region.to_string(),
+            },
+            run_id: run.to_string(),
+            image: tag(tags, TAG_IMAGE).map(str::to_string),
+        })
+    }
+
+    fn outcome(&mut self, leftover: Leftover, result: Result<(), AwsError>) {
+        match result {
+            Ok(()) => self.report.removed.push(leftover),
+            Err(error) => self.report.failed.push((leftover, error.to_string())),
+        }
+    }
+
+    /// The filter that finds imgs's resources server-side; the run is checked on the tags too.
+    fn filter(&self) -> Filter {
+        match &self.runs.run {
+            Some(run) => Filter::builder()
+                .name(format!("tag:{TAG_RUN}"))
+                .values(run)
+                .build(),
+            None => Filter::builder().name("tag-key").values(TAG_RUN).build(),
+        }
+    }
+
+    async fn instances(&mut self) -> Result<(), AwsError> {
+        let mut found = Vec::new();
+        let mut next_token = None;
+        loop {
+            let page = self
+                .client
+                .describe_instances()
+                .filters(self.filter())
+                .set_next_token(next_token.take())
+                .send()
+                .await
+                .map_err(AwsError::api("Error listing instances"))?;
+            for instance in page.reservations().iter().flat_map(|r| r.instances()) {
+                // Terminated instances linger in listings for a while; they hold nothing.
+                if instance.state().and_then(|s| s.name()) == Some(&InstanceStateName::Terminated) {
+                    continue;
+                }
+                if let Some(leftover) = self.select(
+                    ResourceKind::Instance,
+                    instance.instance_id(),
+                    instance.tags(),
+                ) {
+                    found.push(leftover);
+                }
+            }
+            match page.next_token() {
+                Some(token) if !token.is_empty() => next_token = Some(token.to_string()),
+                _ => break,
+            }
+        }
+        self.instances = found.iter().map(|l| l.resource.id.clone()).collect();
+        if self.dry_run || found.is_empty() {
+            self.report.removed.extend(found);
+            return Ok(());
+        }
+        let ids: Vec<String> = found.iter().map(|l| l.resource.id.clone()).collect();
+        let terminated = self
+            .client
+            .terminate_instances()
+            .set_instance_ids(Some(ids))
+            .send()
+            .await
+            .map_err(AwsError::api("Error terminating instances"));
+        if let Err(error) = terminated {
+            let why = error.to_string();
+            self.report
+                .failed
+                .extend(found.into_iter().map(|l| (l, why.clone())));
+            return Ok(());
+        }
+        // Security groups and volumes are in use until their instance is gone.
+        for leftover in found {
+            let result = wait_terminated(self.client, &leftover.resource.id).await;
+            self.outcome(leftover, result);
+        }
+        Ok(())
+    }
+
+    async fn security_groups(&mut self) -> Result<(), AwsError> {
+        let mut found = Vec::new();
+        let mut next_token = None;
+        loop {
+            let page = self
+                .client
+                .describe_security_groups()
+                .filters(self.filter())
+                .set_next_token(next_token.take())
+                .send()
+                .await
+                .map_err(AwsError::api("Error listing security groups"))?;
+            for group in page.security_groups() {
+                if let Some(leftover) =
+                    self.select(ResourceKind::SecurityGroup, group.group_id(), group.tags())
+                {
+                    found.push(leftover);
+                }
+            }
+            match page.next_token() {
+                Some(token) if !token.is_empty() => next_token = Some(token.to_string()),
+                _ => break,
+            }
+        }
+        for leftover in found {
+            if self.dry_run {
+                self.report.removed.push(leftover);
+                continue;
+            }
+            let result = delete_security_group(self.client, &leftover.resource.id).await;
+            self.outcome(leftover, result);
+        }
+        Ok(())
+    }
+
+    async fn key_pairs(&mut self) -> Result<(), AwsError> {
+        let pairs = self
+            .client
+            .describe_key_pairs()
+            .filters(self.filter())
+            .send()
+            .await
+            .map_err(AwsError::api("Error listing key pairs"))?;
+        let found: Vec<Leftover> = pairs
+            .key_pairs()
+            .iter()
+            .filter_map(|pair| self.select(ResourceKind::KeyPair, pair.key_name(), pair.tags()))
+            .collect();
+        for leftover in found {
+            if self.dry_run {
+                self.report.removed.push(leftover);
+                continue;
+            }
+            let result = self
+                .client
+                .delete_key_pair()
+                .key_name(&leftover.resource.id)
+                .send()
+                .await
+                .map(drop)
+                .map_err(AwsError::api("Error deleting key pair"));
+            self.outcome(leftover, result);
+        }
+        Ok(())
+    }
+
+    /// Volumes a build tagged that outlived their instance (`delete_on_termination: false`, or an
+    /// instance killed mid-launch).
+    async fn volumes(&mut self) -> Result<(), AwsError> {
+        let mut found = Vec::new();
+        let mut next_token = None;
+        loop {
+            let page = self
+                .client
+                .describe_volumes()
+                .filters(self.filter())
+                .set_next_token(next_token.take())
+                .send()
+                .await
+                .map_err(AwsError::api("Error listing volumes"))?;
+            for volume in page.volumes() {
+                // Goes with its instance (in a dry run, the instance is still there).
+                let goes_with_instance = !volume.attachments().is_empty()
+                    && volume.attachments().iter().all(|a| {
+                        a.delete_on_termination() == Some(true)
+                            && a.instance_id()
+                                .is_some_and(|id| self.instances.contains(id))
+                    });
+                if goes_with_instance {
+                    continue;
+                }
+                if let Some(leftover) =
+                    self.select(ResourceKind::Volume, volume.volume_id(), volume.tags())
+                {
+                    found.push(leftover);
+                }
+            }
+            match page.next_token() {
+                Some(token) if !token.is_empty() => next_token = Some(token.to_string()),
+                _ => break,
+            }
+        }
+        for leftover in found {
+            if self.dry_run {
+                self.report.removed.push(leftover);
+                continue;
+            }
+            let result = self
+                .client
+                .delete_volume()
+                .volume_id(&leftover.resource.id)
+                .send()
+                .await
+                .map(drop)
+                .map_err(AwsError::api("Error deleting volume"));
+            let result = already_gone(result, "InvalidVolume.NotFound");
+            self.outcome(leftover, result);
+        }
+        Ok(())
+    }
+
+    /// Deregisters the selected runs' AMIs that are not `available`; returns the snapshots they
+    /// used (those carry no imgs tags yet: a build tags snapshots only once the AMI is available).
+    async fn unusable_images(&mut self) -> Result<BTreeMap<String, Leftover>, AwsError> {
+        let images = self
+            .client
+            .describe_images()
+            .owners("self")
+            .filters(self.filter())
+            .send()
+            .await
+            .map_err(AwsError::api("Error listing AMIs"))?;
+        let mut snapshots = BTreeMap::new();
+        let mut found = Vec::new();
+        for image in images.images() {
+            if image.state() == Some(&ImageState::Available) {
+                continue;
+            }
+            if let Some(leftover) = self.select(ResourceKind::Image, image.image_id(), image.tags())
+            {
+                for snapshot in image
+                    .block_device_mappings()
+                    .iter()
+                    .filter_map(|m| m.ebs()?.snapshot_id())
+                {
+                    let of_image = Leftover {
+                        resource: Resource {
+                            kind: ResourceKind::Snapshot,
+                            id: snapshot.to_string(),
+                            region: self.region.to_string(),
+                        },
+                        ..leftover.clone()
+                    };
+                    snapshots.insert(snapshot.to_string(), of_image);
+                }
+                found.push(leftover);
+            }
+        }
+        for leftover in found {
+            if self.dry_run {
+                self.report.removed.push(leftover);
+                continue;
+            }
+            let result = self
+                .client
+                .deregister_image()
+                .image_id(&leftover.resource.id)
+                .send()
+                .await
+                .map(drop)
+                .map_err(AwsError::api("Error deregistering AMI"));
+            let result = already_gone(result, "InvalidAMIID.NotFound");
+            self.outcome(leftover, result);
+        }
+        Ok(snapshots)
+    }
+
+    /// Tagged snapshots of the selected runs, and those of the AMIs just deregistered, unless a
+    /// registered AMI still uses them.
+    async fn snapshots(
+        &mut self,
+        mut candidates: BTreeMap<String, Leftover>,
+    ) -> Result<(), AwsError> {
+        let mut next_token = None;
+        loop {
+            let page = self
+                .client
+                .describe_snapshots()
+                .owner_ids("self")
+                .filters(self.filter())
+                .set_next_token(next_token.take())
+                .send()
+                .await
+                .map_err(AwsError::api("Error listing snapshots"))?;
+            for snapshot in page.snapshots() {
+                if let Some(leftover) = self.select(
+                    ResourceKind::Snapshot,
+                    snapshot.snapshot_id(),
+                    snapshot.tags(),
+                ) {
+                    candidates.insert(leftover.resource.id.clone(), leftover);
+                }
+            }
+            match page.next_token() {
+                Some(token) if !token.is_empty() => next_token = Some(token.to_string()),
+                _ => break,
+            }
+        }
+        if candidates.is_empty() {
+            return Ok(());
+        }
+        let in_use = self.snapshots_of_registered_images().await?;
+        for (id, leftover) in candidates {
+            if in_use.contains(&id) {
+                continue;
+            }
+            if self.dry_run {
+                self.report.removed.push(leftover);
+                continue;
+            }
+            let result = self
+                .client
+                .delete_snapshot()
+                .snapshot_id(&id)
+                .send()
+                .await
+                .map(drop)
+                .map_err(AwsError::api("Error deleting snapshot"));
+            let result = already_gone(result, "InvalidSnapshot.NotFound");
+            self.outcome(leftover, result);
+        }
+        Ok(())
+    }
+
+    /// Every snapshot our registered AMIs use (in a dry run, the AMIs it would deregister do not
+    /// count as registered).
+    async fn snapshots_of_registered_images(&self) -> Result<BTreeSet<String>, AwsError> {
+        let images = self
+            .client
+            .describe_images()
+            .owners("self")
+            .send()
+            .await
+            .map_err(AwsError::api("Error listing AMIs"))?;
+        let would_go: BTreeSet<&str> = self
+            .report
+            .removed
+            .iter()
+            .filter(|l| l.resource.kind == ResourceKind::Image)
+            .map(|l| l.resource.id.as_str())
+            .collect();
+        Ok(images
+            .images()
+            .iter()
+            .filter(|image| !image.image_id().is_some_and(|id| would_go.contains(id)))
+            .flat_map(|image| image.block_device_mappings())
+            .filter_map(|m| m.ebs()?.snapshot_id().map(str::to_string))
+            .collect())
+    }
+}
+
+fn tag<'a>(tags: &'a [Tag], key: &str) -> Option<&'a str> {
+    tags.iter().find(|t| t.key() == Some(key))?.value()
+}
+
+/// Success when EC2 says the resource is already gone (another gc, or the build's own clean-up, got
+/// there first).
+fn already_gone(result: Result<(), AwsError>, code: &str) -> Result<(), AwsError> {
+    match result {
+        Err(error) if error.code() == Some(code) => Ok(()),
+        other => other,
+    }
+}
+
+async fn wait_terminated(client: &Client, id: &str) -> Result<(), AwsError> {
+    wait::until(
+        &format!("instance {id} to be terminated"),
+        INSTANCE_TIMEOUT,
+        None,
+        || async {
+            let described = client.describe_instances().instance_ids(id).send().await;
+            match described {
+                Ok(out) => {
+                    let state = out
+                        .reservations()
+                        .iter()
+                        .flat_map(|r| r.instances())
+                        .find_map(|i| i.state()?.name().cloned());
+                    Ok(match state {
+                        None | Some(InstanceStateName::Terminated) => Poll::Done(()),
+                        Some(_) => Poll::NotYet,
+                    })
+                }
+                Err(error) => {
+                    let error = AwsError::api(format!("Error describing instance ({id})"))(error);
+                    already_gone(Err(error), "InvalidInstanceID.NotFound").map(Poll::Done)
+                }
+            }
+        },
+    )
+    .await
+}
+
+/// A security group stays in use for a while after its instance terminated; EC2 says
+/// DependencyViolation until it is free.
+async fn delete_security_group(client: &Client, id: &str) -> Result<(), AwsError> {
+    wait::until(
+        &format!("security group {id} to be deletable"),
+        INSTANCE_TIMEOUT,
+        None,
+        || async {
+            match client.delete_security_group().group_id(id).send().await {
+                Ok(_) => Ok(Poll::Done(())),
+                Err(error) => {
+                    let error = AwsError::api("Error deleting security group")(error);
+                    if error.code() == Some("DependencyViolation") {
+                        return Ok(Poll::NotYet);
+                    }
+                    already_gone(Err(error), "InvalidGroup.NotFound").map(Poll::Done)
+                }
+            }
+        },
+    )
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_in_progress_are_never_selected() {
+        let busy = BTreeSet::from(["r2".to_string()]);
+        let all = GcRuns {
+            run: None,
+            in_progress: busy.clone(),
+        };
+        assert!(all.wants("r1"));
+        assert!(!all.wants("r2"));
+        let named = GcRuns {
+            run: Some("r2".into()),
+            in_progress: busy,
+        };
+        assert!(!named.wants("r2"));
+        assert!(!named.wants("r1"));
+    }
+}
