@@ -36,3 +36,40 @@ pub fn handle_of_id(id: &str) -> String {
         _ => id.to_string(),
     }
 }
+
+/// What a child built in `region` receives for an artifact ID: of AMIs, the one in that region (an
+/// AMI is launched only in its own region); `Err` with the regions the artifact has AMIs in when
+/// none is in `region`. Other IDs as [`handle_of_id`].
+pub fn handle_of_id_in_region(id: &str, region: &str) -> Result<String, Vec<String>> {
+    let pairs: Vec<(&str, &str)> = id
+        .split(',')
+        .filter_map(|pair| pair.split_once(':'))
+        .filter(|(_, ami)| ami.starts_with("ami-"))
+        .collect();
+    if pairs.is_empty() {
+        return Ok(handle_of_id(id));
+    }
+    pairs
+        .iter()
+        .find(|(r, _)| *r == region)
+        .map(|(_, ami)| ami.to_string())
+        .ok_or_else(|| pairs.iter().map(|(r, _)| r.to_string()).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_child_gets_the_ami_of_its_region() {
+        let id = "eu-west-1:ami-2,us-east-1:ami-1";
+        assert_eq!(handle_of_id(id), "ami-2");
+        assert_eq!(handle_of_id_in_region(id, "us-east-1"), Ok("ami-1".into()));
+        assert_eq!(handle_of_id_in_region(id, "eu-west-1"), Ok("ami-2".into()));
+        assert_eq!(
+            handle_of_id_in_region(id, "ap-south-1"),
+            Err(vec!["eu-west-1".to_string(), "us-east-1".into()])
+        );
+        assert_eq!(handle_of_id_in_region("VM", "us-east-1"), Ok("VM".into()));
+    }
+}

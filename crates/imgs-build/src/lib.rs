@@ -27,7 +27,7 @@ mod settings;
 mod tests;
 
 pub use amazon_ebs::{AwsTarget, aws_targets};
-pub use artifact::{Artifact, handle_of_id};
+pub use artifact::{Artifact, handle_of_id, handle_of_id_in_region};
 pub use builder::{Builder, Log};
 pub use error::BuildError;
 pub use manifest::ManifestSettings;

@@ -480,13 +480,13 @@ impl Scheduled<'_> {
             })
             .collect();
         schedule::walk(&nodes, jobs, policy, &self.run.cancel, |i, parents| {
-            let handles = parents
+            let parents = parents
                 .into_iter()
-                .map(|(p, done): (usize, Done)| (self.plan.images[p].name.clone(), done.handle()))
+                .map(|(p, done): (usize, Done)| (self.plan.images[p].name.clone(), done.record))
                 .collect();
             async move {
                 let image = &self.plan.images[i].name;
-                let result = self.build_one(&self.plan.images[i], handles).await;
+                let result = self.build_one(&self.plan.images[i], parents).await;
                 if let Err(error) = &result {
                     report_failure(self.run, image, error);
                 }
@@ -497,11 +497,11 @@ impl Scheduled<'_> {
     }
 
     /// One image: fresh ones pass their recorded artifact on; the others are built, recorded and
-    /// pass on what they made. Parents are done when this runs, so their handles are known.
+    /// pass on what they made. Parents are done when this runs, so their records are known.
     async fn build_one(
         &self,
         image_plan: &ImagePlan,
-        handles: BTreeMap<String, String>,
+        parents: BTreeMap<String, CacheRecord>,
     ) -> Result<Done, NodeError> {
         let run = self.run;
         let reasons = match &image_plan.action {
@@ -541,6 +541,7 @@ impl Scheduled<'_> {
             .ws
             .image(&image_plan.name)
             .expect("plan names are images");
+        let handles = parent_handles(self.ws, image_plan, self.base, self.filter, &parents)?;
         let variables =
             image_variables(self.ws, image_plan, self.base, &handles).map_err(NodeError::Input)?;
         let artifacts = build_image(
@@ -669,6 +670,60 @@ fn report_failure(run: &Run, image: &str, error: &NodeError) {
         error: &message,
         hint: hint.as_deref(),
     });
+}
+
+/// What each parent passes to this image: [`record_handle`], except that a parent's AMIs are
+/// narrowed to the one in this image's build region (the region of its first amazon-ebs build).
+fn parent_handles(
+    ws: &Workspace,
+    image_plan: &ImagePlan,
+    base: &Invocation,
+    filter: &BuildFilter,
+    parents: &BTreeMap<String, CacheRecord>,
+) -> Result<BTreeMap<String, String>, NodeError> {
+    let region = build_region(ws, image_plan, base, filter);
+    parents
+        .iter()
+        .map(|(parent, record)| {
+            let id = record
+                .builds
+                .first()
+                .map(|b| (b.files.is_empty(), &b.artifact_id));
+            let handle = match (id, &region) {
+                (Some((true, id)), Some(region)) => imgs_build::handle_of_id_in_region(id, region)
+                    .map_err(|has| {
+                        NodeError::Other(format!(
+                            "parent `{parent}` has no AMI in {region} (it has AMIs in {}); add \
+                             {region} to the parent's ami_regions",
+                            has.join(", ")
+                        ))
+                    })?,
+                _ => record_handle(record),
+            };
+            Ok((parent.clone(), handle))
+        })
+        .collect()
+}
+
+/// The region this image's first amazon-ebs build runs in, read as planned (parents' artifacts as
+/// placeholders: a region does not depend on them). `None` for other builders, or when the
+/// settings do not read (the build itself then reports why).
+fn build_region(
+    ws: &Workspace,
+    image_plan: &ImagePlan,
+    base: &Invocation,
+    filter: &BuildFilter,
+) -> Option<String> {
+    let image = ws.image(&image_plan.name)?;
+    let invocation = Invocation {
+        workspace_vars: workspace_variables(ws, image),
+        ..base.clone()
+    };
+    let variables = imgs_template::resolve_variables(&image.template, &invocation).ok()?;
+    imgs_build::aws_targets(&image.template, &variables, filter, &ws.root)
+        .ok()?
+        .first()
+        .map(|target| target.client.region.clone())
 }
 
 /// What a fresh image's children receive: its first build's first file, or its artifact ID.
