@@ -32,6 +32,9 @@ pub enum Command {
     Build(BuildArgs),
     /// List the local cache (records, artifacts, sizes, which are current) or prune what is not current.
     Cache(CacheArgs),
+    /// Remove the cloud resources (instances, security groups, key pairs, volumes, snapshots) that
+    /// imgs runs left, found by their `imgs:run` tag; runs still building here are skipped.
+    Gc(GcArgs),
     /// Print a shell completion script.
     Completions {
         #[arg(value_enum)]
@@ -210,6 +213,22 @@ pub struct CachePruneArgs {
     /// Say what would be removed and remove nothing.
     #[arg(long)]
     pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// Only the resources of this run (its ID is in `imgs:run` tags, build output and records).
+    #[arg(long, value_name = "ID")]
+    pub run: Option<String>,
+    /// Only this region (one of those the workspace's amazon-ebs builds use).
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+    /// Say what would be removed and remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Template variables, when the templates need them to say their regions and credentials.
+    #[command(flatten)]
+    pub variables: VariableArgs,
 }
 
 #[derive(Debug, Args)]

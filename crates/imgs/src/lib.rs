@@ -71,6 +71,7 @@ fn run_with(args: impl IntoIterator<Item = OsString>, cwd: PathBuf, live_output:
         Command::Validate(args) => ops::validate(&cx, args),
         Command::Inspect(args) => ops::inspect(&cx, &args.target),
         Command::Cache(args) => ops::cache(&cx, args),
+        Command::Gc(args) => ops::gc(&cx, args),
         Command::Completions { shell } => {
             let mut out = Vec::new();
             clap_complete::generate(*shell, &mut Cli::command(), "imgs", &mut out);
@@ -143,6 +144,7 @@ fn command_name(command: &Command) -> &'static str {
             cli::CacheCommand::Ls(_) => "cache ls",
             cli::CacheCommand::Prune(_) => "cache prune",
         },
+        Command::Gc(_) => "gc",
         Command::Completions { .. } => "completions",
     }
 }

@@ -366,6 +366,8 @@ fn build_workspace(
         cloud_lookup(args),
     )?;
     *warnings = plan_warnings;
+    // Held until the run ends, so `imgs gc` on this machine leaves this run's resources alone.
+    let _lock = super::gc::RunLock::acquire(&cache_dir(&ws), &run.id).map_err(Stop::Other)?;
     // Unsupported builders and post-processors fail the run before anything is built.
     let mut unsupported = Vec::new();
     for image in plan.to_build() {

@@ -5,6 +5,7 @@ mod build_events;
 mod cache;
 mod cloud;
 mod fingerprint;
+mod gc;
 mod graph;
 mod inspect;
 mod plan;
@@ -21,6 +22,7 @@ use crate::cli::{BuildFilterArgs, VariableArgs};
 
 pub use build::build;
 pub use cache::cache;
+pub use gc::gc;
 pub use cloud::CloudLookup;
 pub use fingerprint::{PlanWithWarnings, compute_plan};
 pub use graph::graph;

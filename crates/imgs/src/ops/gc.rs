@@ -1,0 +1,290 @@
+//! `imgs gc`: removes the cloud resources imgs runs left behind (a run killed, a second Ctrl-C, a
+//! clean-up that failed), found by their `imgs:run` tag in every region and account the workspace's
+//! amazon-ebs templates build in.
+//!
+//! "Not in progress" is known only on this machine: a running `imgs build` holds an advisory lock on
+//! `cache/runs/<run id>.lock` until it exits (the OS drops it even when the process is killed), and gc
+//! skips every run whose lock is held. A build on another machine in the same account holds no lock
+//! here, so `imgs gc` without `--run` must not be run while another machine builds there.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::fs::{File, TryLockError};
+use std::path::{Path, PathBuf};
+
+use imgs_aws::{ClientSettings, GcReport, GcRuns};
+use imgs_diagnostic::Diagnostic;
+use imgs_template::interpolate::Volatile;
+use imgs_template::{BuildFilter, Invocation};
+
+use super::fingerprint::{cache_dir, workspace_variables};
+use super::{Context, Failure, Output};
+use crate::cli::GcArgs;
+
+/// Held by a running build: its run is in progress while the lock is held.
+#[derive(Debug)]
+pub struct RunLock {
+    path: PathBuf,
+    _file: File,
+}
+
+impl RunLock {
+    /// Creates and locks `cache/runs/<run_id>.lock`.
+    pub fn acquire(cache: &Path, run_id: &str) -> Result<RunLock, String> {
+        let dir = runs_dir(cache);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("cannot create `{}`: {e}", dir.display()))?;
+        let path = dir.join(format!("{run_id}.lock"));
+        let file = File::create(&path)
+            .map_err(|e| format!("cannot create the run lock `{}`: {e}", path.display()))?;
+        file.try_lock()
+            .map_err(|e| format!("cannot lock `{}`: {e}", path.display()))?;
+        Ok(RunLock { path, _file: file })
+    }
+}
+
+impl Drop for RunLock {
+    fn drop(&mut self) {
+        // Removed while still held, so gc never mistakes a finishing run for a dead one; a file left
+        // by a killed run is unlocked and gc removes it.
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+fn runs_dir(cache: &Path) -> PathBuf {
+    cache.join("runs")
+}
+
+/// Runs whose lock is held on this machine; lock files of dead runs, to remove after collecting.
+fn runs_in_progress(cache: &Path) -> Result<(BTreeSet<String>, Vec<PathBuf>), Failure> {
+    let dir = runs_dir(cache);
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Default::default()),
+        Err(e) => {
+            return Err(Failure::Other(format!(
+                "cannot read `{}`: {e}",
+                dir.display()
+            )));
+        }
+    };
+    let mut busy = BTreeSet::new();
+    let mut stale = Vec::new();
+    for entry in entries {
+        let path = entry
+            .map_err(|e| Failure::Other(format!("cannot read `{}`: {e}", dir.display())))?
+            .path();
+        let Some(run) = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".lock"))
+        else {
+            continue;
+        };
+        let file = match File::open(&path) {
+            Ok(file) => file,
+            // The run ended between the listing and now.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => {
+                return Err(Failure::Other(format!(
+                    "cannot open `{}`: {e}",
+                    path.display()
+                )));
+            }
+        };
+        match file.try_lock_shared() {
+            Ok(()) => stale.push(path),
+            Err(TryLockError::WouldBlock) => {
+                busy.insert(run.to_string());
+            }
+            Err(TryLockError::Error(e)) => {
+                return Err(Failure::Other(format!(
+                    "cannot check the run lock `{}`: {e}",
+                    path.display()
+                )));
+            }
+        }
+    }
+    Ok((busy, stale))
+}
+
+/// One account and region to look in.
+struct Place {
+    client: ClientSettings,
+    region: String,
+}
+
+/// Every account and region the workspace's amazon-ebs builds use (build regions and ami_regions).
+fn places(
+    cx: &Context,
+    ws: &imgs_workspace::Workspace,
+    args: &GcArgs,
+) -> Result<Vec<Place>, Failure> {
+    let base = cx.invocation(&ws.root, &args.variables, Volatile::Placeholder, true)?;
+    let mut places: Vec<Place> = Vec::new();
+    for image in &ws.images {
+        let invocation = Invocation {
+            workspace_vars: workspace_variables(ws, image),
+            ..base.clone()
+        };
+        let variables = imgs_template::resolve_variables(&image.template, &invocation)?;
+        let targets = imgs_build::aws_targets(
+            &image.template,
+            &variables,
+            &BuildFilter::default(),
+            &ws.root,
+        )?;
+        for target in targets {
+            for region in target.regions {
+                if args.region.as_ref().is_some_and(|only| *only != region) {
+                    continue;
+                }
+                // The same account seen from another build is looked in once.
+                let client = ClientSettings {
+                    region: region.clone(),
+                    ..target.client.clone()
+                };
+                if !places.iter().any(|p| p.client == client) {
+                    places.push(Place { client, region });
+                }
+            }
+        }
+    }
+    Ok(places)
+}
+
+/// `imgs gc [--run ID] [--dry-run] [--region R]`.
+pub fn gc(cx: &Context, args: &GcArgs) -> Result<Output, Failure> {
+    let ws = cx.load_workspace()?;
+    let places = places(cx, &ws, args)?;
+    if places.is_empty() {
+        let mut d = Diagnostic::error(match &args.region {
+            Some(region) => format!("no amazon-ebs build of this workspace uses the region `{region}`"),
+            None => "no image of this workspace builds with amazon-ebs: imgs runs leave nothing to collect elsewhere".into(),
+        })
+        .hint("gc looks where the workspace's amazon-ebs templates build (region, ami_regions) with their credentials");
+        if args.region.is_some() {
+            d = d.key("--region");
+        }
+        return Err(d.into());
+    }
+    let cache = cache_dir(&ws);
+    let (in_progress, stale_locks) = runs_in_progress(&cache)?;
+    if let Some(run) = &args.run
+        && in_progress.contains(run)
+    {
+        return Err(
+            Diagnostic::error(format!("run {run} is still building on this machine"))
+                .key("--run")
+                .hint("wait until it ends, or stop it with Ctrl-C: it cleans up after itself")
+                .into(),
+        );
+    }
+    let runs = GcRuns {
+        run: args.run.clone(),
+        in_progress,
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Other(format!("cannot start the async runtime: {e}")))?;
+    let mut reports = Vec::new();
+    for place in &places {
+        let report = rt
+            .block_on(imgs_aws::collect_garbage(
+                &place.client,
+                &place.region,
+                &runs,
+                args.dry_run,
+            ))
+            .map_err(|e| {
+                let hint = e
+                    .hint()
+                    .map(|h| format!(" (hint: {h})"))
+                    .unwrap_or_default();
+                Failure::Other(format!("in {}: {e}{hint}", place.region))
+            })?;
+        reports.push(report);
+    }
+    if !args.dry_run {
+        for path in stale_locks {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+    let stdout = render(&reports, args.dry_run);
+    let failed: usize = reports.iter().map(|r| r.failed.len()).sum();
+    if failed > 0 {
+        return Err(Failure::Other(format!(
+            "{stdout}{failed} resource(s) could not be removed; run `imgs gc` again once the reasons above are dealt with"
+        )));
+    }
+    Ok(stdout.into())
+}
+
+/// Per region: what was (or would be) removed, what could not be, which runs were skipped.
+fn render(reports: &[GcReport], dry_run: bool) -> String {
+    let mut out = String::new();
+    let skipped: BTreeSet<&String> = reports.iter().flat_map(|r| &r.skipped_runs).collect();
+    for run in skipped {
+        let _ = writeln!(
+            out,
+            "Skipped run {run}: it is still building on this machine"
+        );
+    }
+    for report in reports {
+        if report.removed.is_empty() && report.failed.is_empty() {
+            let _ = writeln!(out, "{}: nothing to remove", report.region);
+            continue;
+        }
+        if !report.removed.is_empty() {
+            let verb = if dry_run { "would remove" } else { "removed" };
+            let _ = writeln!(out, "{}: {verb}", report.region);
+            for leftover in &report.removed {
+                let _ = writeln!(out, "  {}", describe(leftover));
+            }
+        }
+        if !report.failed.is_empty() {
+            let _ = writeln!(out, "{}: could not remove", report.region);
+            for (leftover, why) in &report.failed {
+                let _ = writeln!(out, "  {}: {why}", describe(leftover));
+            }
+        }
+    }
+    out
+}
+
+fn describe(leftover: &imgs_aws::Leftover) -> String {
+    let r = &leftover.resource;
+    let kind = match r.kind {
+        imgs_aws::ResourceKind::Instance => "instance",
+        imgs_aws::ResourceKind::KeyPair => "key pair",
+        imgs_aws::ResourceKind::SecurityGroup => "security group",
+        imgs_aws::ResourceKind::Image => "AMI",
+        imgs_aws::ResourceKind::Snapshot => "snapshot",
+        imgs_aws::ResourceKind::Volume => "volume",
+    };
+    match &leftover.image {
+        Some(image) => format!("{kind} {} (run {}, image {image})", r.id, leftover.run_id),
+        None => format!("{kind} {} (run {})", r.id, leftover.run_id),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_held_lock_marks_its_run_in_progress_until_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock = RunLock::acquire(dir.path(), "run-1").unwrap();
+        // A lock left by a killed run: the file exists, nobody holds it.
+        std::fs::write(runs_dir(dir.path()).join("run-2.lock"), "").unwrap();
+        let (busy, stale) = runs_in_progress(dir.path()).unwrap();
+        assert_eq!(busy, BTreeSet::from(["run-1".to_string()]));
+        assert_eq!(stale, vec![runs_dir(dir.path()).join("run-2.lock")]);
+        drop(lock);
+        let (busy, _) = runs_in_progress(dir.path()).unwrap();
+        assert!(busy.is_empty());
+        assert!(!runs_dir(dir.path()).join("run-1.lock").exists());
+    }
+}
