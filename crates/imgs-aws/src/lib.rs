@@ -13,6 +13,7 @@ use std::sync::Arc;
 mod build;
 mod client;
 mod config;
+mod deregister;
 mod error;
 mod gc;
 mod lookup;
@@ -31,6 +32,7 @@ pub use client::ClientSettings;
 pub use config::{
     BlockDevice, Communicator, DEFERRED_KEYS, EbsConfig, SourceAmi, SourceAmiFilter, SshInterface,
 };
+pub use deregister::{ImgsAmi, deregister_ami, list_imgs_amis};
 pub use error::AwsError;
 pub use gc::{GcReport, GcRuns, Leftover, collect_garbage};
 pub use lookup::{TaggedAmi, find_images_by_fingerprint, find_tagged_images};

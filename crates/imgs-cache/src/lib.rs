@@ -13,6 +13,7 @@
 //! backing chains), [`decide_prune`] decides from that alone, and [`apply_prune`] deletes.
 
 mod apply;
+mod deregister;
 mod inventory;
 mod prune;
 pub mod qcow2;
@@ -20,6 +21,7 @@ mod record;
 mod store;
 
 pub use apply::apply_prune;
+pub use deregister::unused_ami;
 pub use inventory::{Entry, FileState, Inventory, RecordFile, Status};
 pub use prune::{
     KeepReason, KeptFile, PrunePlan, Refusal, RemovedFile, RemovedRecord, decide_prune,

@@ -229,6 +229,80 @@ pub fn render_prune(inventory: &Inventory, plan: &PrunePlan, dry_run: bool) -> S
     out
 }
 
+/// An AMI `imgs cache prune --deregister` removes (or would).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnusedAmi {
+    pub region: String,
+    pub ami_id: String,
+    pub image: String,
+    /// The fingerprint it was built for, in full.
+    pub fingerprint: String,
+    /// EC2's creation date as given.
+    pub created_at: String,
+    pub snapshots: usize,
+}
+
+/// The AMIs a `--deregister` prune removes, one line each, then a count:
+///
+/// ```text
+/// Deregistering AMI ami-0abc in us-east-1 (mid 9f8e7d6c5b4a, created 2026-11-24 09:12:44, 1 snapshot)
+///       Summary 1 AMI deregistered with its snapshots
+/// ```
+///
+/// `failed` are the ones EC2 refused, with why.
+pub fn render_deregister(amis: &[UnusedAmi], failed: &[(String, String)], dry_run: bool) -> String {
+    if amis.is_empty() {
+        return format!(
+            "{:>12} no AMI of an older fingerprint to deregister\n",
+            "AMIs"
+        );
+    }
+    let verb = if dry_run {
+        "Would deregister"
+    } else {
+        "Deregistering"
+    };
+    let mut out = String::new();
+    for ami in amis {
+        let short: String = ami.fingerprint.chars().take(12).collect();
+        let created = chrono::DateTime::parse_from_rfc3339(&ami.created_at).map_or_else(
+            |_| ami.created_at.clone(),
+            |t| t.naive_utc().format("%Y-%m-%d %H:%M:%S").to_string(),
+        );
+        out.push_str(&format!(
+            "{verb:>12} AMI {} in {} ({} {short}, created {created}, {})\n",
+            ami.ami_id,
+            ami.region,
+            ami.image,
+            plural(ami.snapshots, "snapshot")
+        ));
+    }
+    for (ami, why) in failed {
+        out.push_str(&format!("{:>12} {ami}: {why}\n", "Failed"));
+    }
+    let done = amis.len() - failed.len();
+    if dry_run {
+        out.push_str(&format!(
+            "{:>12} {} would be deregistered with {} (dry run: nothing was deregistered)\n",
+            "Summary",
+            plural(amis.len(), "AMI"),
+            plural(amis.iter().map(|a| a.snapshots).sum(), "snapshot")
+        ));
+    } else {
+        out.push_str(&format!(
+            "{:>12} {} deregistered with {snapshots}\n",
+            "Summary",
+            plural(done, "AMI"),
+            snapshots = if failed.is_empty() {
+                "their snapshots".to_owned()
+            } else {
+                format!("their snapshots, {} failed", failed.len())
+            }
+        ));
+    }
+    out
+}
+
 /// The record's files, or its artifact IDs when it has none; missing files marked.
 fn artifact(inventory: &Inventory, entry: &Entry) -> String {
     if entry.files.is_empty() {

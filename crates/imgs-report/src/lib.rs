@@ -10,7 +10,9 @@ mod plan;
 
 use imgs_diagnostic::Diagnostics;
 
-pub use cache::{cache_ls_json, human_bytes, render_cache_ls, render_prune};
+pub use cache::{
+    UnusedAmi, cache_ls_json, human_bytes, render_cache_ls, render_deregister, render_prune,
+};
 pub use graph::{GraphFormat, GraphView, render_graph};
 pub use inspect::render_inspect;
 pub use plan::{plan_json, render_plan};

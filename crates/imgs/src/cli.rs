@@ -213,6 +213,13 @@ pub struct CachePruneArgs {
     /// Say what would be removed and remove nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Also deregister the AMIs (and delete their snapshots) made for the workspace's images under a
+    /// fingerprint that is not current.
+    #[arg(long)]
+    pub deregister: bool,
+    /// With --deregister: do not ask first.
+    #[arg(long, short = 'y', requires = "deregister")]
+    pub yes: bool,
 }
 
 #[derive(Debug, Args)]

@@ -6,13 +6,19 @@
 //! be read, it removes nothing and says why.
 
 use std::collections::BTreeMap;
+use std::io::IsTerminal;
 use std::path::PathBuf;
+
+use imgs_aws::{ClientSettings, ImgsAmi};
+use imgs_report::UnusedAmi;
+use imgs_template::{Invocation, interpolate::Volatile};
 
 use imgs_cache::{Cache, CacheRecord, Inventory, Status, apply_prune, decide_prune};
 use imgs_diagnostic::{Diagnostic, Diagnostics};
 use imgs_fingerprint::Fingerprint;
 use imgs_workspace::{Selection, Workspace};
 
+use super::fingerprint::workspace_variables;
 use super::{Context, Failure, Output, absolute, build_filter, compute_plan};
 use crate::cli::{
     BuildFilterArgs, CacheArgs, CacheCommand, CacheLsArgs, CachePruneArgs, MessageFormat,
@@ -64,6 +70,16 @@ fn prune(cx: &Context, args: &CachePruneArgs) -> Result<Output, Failure> {
         diagnostics.push(Diagnostic::warning("nothing was removed"));
         Failure::Input(Diagnostics(diagnostics))
     })?;
+    // Everything is listed, and agreed to, before anything is removed.
+    let unused = if args.deregister {
+        let amis = unused_amis(cx, &args.variables, &args.filter)?;
+        if !args.dry_run && !args.yes && !amis.is_empty() {
+            confirm(cx, &amis)?;
+        }
+        Some(amis)
+    } else {
+        None
+    };
     if !args.dry_run {
         let cache = Cache::open(&inventory.root.join(CACHE_DIR));
         apply_prune(&cache, &plan).map_err(|e| {
@@ -72,7 +88,156 @@ fn prune(cx: &Context, args: &CachePruneArgs) -> Result<Output, Failure> {
             ))
         })?;
     }
-    Ok(imgs_report::render_prune(&inventory, &plan, args.dry_run).into())
+    let mut stdout = imgs_report::render_prune(&inventory, &plan, args.dry_run);
+    if let Some(amis) = unused {
+        let failed = if args.dry_run {
+            Vec::new()
+        } else {
+            deregister(&amis)?
+        };
+        let rows: Vec<UnusedAmi> = amis
+            .iter()
+            .map(|(_, ami)| UnusedAmi {
+                region: ami.region.clone(),
+                ami_id: ami.ami_id.clone(),
+                image: ami.image.clone(),
+                fingerprint: ami.fingerprint.clone().unwrap_or_default(),
+                created_at: ami.created_at.clone(),
+                snapshots: ami.snapshots.len(),
+            })
+            .collect();
+        stdout.push_str(&imgs_report::render_deregister(
+            &rows,
+            &failed,
+            args.dry_run,
+        ));
+        if !failed.is_empty() {
+            return Err(Failure::Other(format!(
+                "{stdout}could not deregister {} AMI{}; run the prune again to retry",
+                failed.len(),
+                if failed.len() == 1 { "" } else { "s" }
+            )));
+        }
+    }
+    Ok(stdout.into())
+}
+
+/// The AMIs made for this workspace's images under a fingerprint that is not current, each with
+/// the client settings it was found with. Looked for wherever the images' amazon-ebs builds put
+/// AMIs now (build region and `ami_regions`), as the credentials those builds use.
+fn unused_amis(
+    cx: &Context,
+    variables: &VariableArgs,
+    filter: &BuildFilterArgs,
+) -> Result<Vec<(ClientSettings, ImgsAmi)>, Failure> {
+    let ws = cx.load_workspace()?;
+    let current = current_fingerprints(cx, &ws, variables, filter)?;
+    let filter = build_filter(filter);
+    let base = cx.invocation(&ws.root, variables, Volatile::Placeholder, true)?;
+    let mut places: Vec<(ClientSettings, String)> = Vec::new();
+    for image in &ws.images {
+        let invocation = Invocation {
+            workspace_vars: workspace_variables(&ws, image),
+            ..base.clone()
+        };
+        let resolved = imgs_template::resolve_variables(&image.template, &invocation)?;
+        for target in imgs_build::aws_targets(&image.template, &resolved, &filter, &ws.root)? {
+            for region in target.regions {
+                let place = (target.client.clone(), region);
+                if !places.contains(&place) {
+                    places.push(place);
+                }
+            }
+        }
+    }
+    if places.is_empty() {
+        return Ok(Vec::new());
+    }
+    let names: Vec<String> = ws.images.iter().map(|i| i.name.clone()).collect();
+    let listed = runtime()?.block_on(futures_util::future::join_all(
+        places
+            .iter()
+            .map(|(client, region)| imgs_aws::list_imgs_amis(client, region, &names)),
+    ));
+    let mut unused: Vec<(ClientSettings, ImgsAmi)> = Vec::new();
+    for ((client, region), found) in places.iter().zip(listed) {
+        let found = found.map_err(|e| {
+            Failure::Other(format!(
+                "{e}\nnothing was removed: the AMIs in {region} could not be listed"
+            ))
+        })?;
+        for ami in found {
+            let seen = unused
+                .iter()
+                .any(|(_, a)| a.region == ami.region && a.ami_id == ami.ami_id);
+            if !seen && imgs_cache::unused_ami(&ami.image, ami.fingerprint.as_deref(), &current) {
+                unused.push((client.clone(), ami));
+            }
+        }
+    }
+    unused.sort_by(|a, b| {
+        (&a.1.image, &a.1.region, &a.1.ami_id).cmp(&(&b.1.image, &b.1.region, &b.1.ami_id))
+    });
+    Ok(unused)
+}
+
+/// Asks on the terminal before deregistering; without one, refuses (a script says `--yes`).
+fn confirm(cx: &Context, amis: &[(ClientSettings, ImgsAmi)]) -> Result<(), Failure> {
+    let count = format!(
+        "{} AMI{}",
+        amis.len(),
+        if amis.len() == 1 { "" } else { "s" }
+    );
+    let interactive = cx.live_output && std::io::stdin().is_terminal();
+    if !interactive {
+        return Err(Diagnostic::error(format!(
+            "--deregister would deregister {count} and delete their snapshots, and there is no terminal to ask"
+        ))
+        .key("--deregister")
+        .hint("pass --yes to deregister without asking, or --dry-run to list them")
+        .into());
+    }
+    let mut question = String::new();
+    for (_, ami) in amis {
+        question.push_str(&format!(
+            "  {} in {} ({})\n",
+            ami.ami_id, ami.region, ami.image
+        ));
+    }
+    eprint!("{question}Deregister these {count} and delete their snapshots? [y/N] ");
+    let mut answer = String::new();
+    std::io::stdin()
+        .read_line(&mut answer)
+        .map_err(|e| Failure::Other(format!("cannot read the answer: {e}")))?;
+    if matches!(answer.trim(), "y" | "Y" | "yes" | "Yes") {
+        Ok(())
+    } else {
+        Err(Failure::Other("nothing was removed".to_owned()))
+    }
+}
+
+/// Deregisters each AMI; the ones EC2 refused, with why.
+fn deregister(amis: &[(ClientSettings, ImgsAmi)]) -> Result<Vec<(String, String)>, Failure> {
+    let results = runtime()?.block_on(futures_util::future::join_all(
+        amis.iter()
+            .map(|(client, ami)| imgs_aws::deregister_ami(client, ami)),
+    ));
+    Ok(amis
+        .iter()
+        .zip(results)
+        .filter_map(|((_, ami), result)| {
+            result
+                .err()
+                .map(|e| (format!("{} in {}", ami.ami_id, ami.region), e.to_string()))
+        })
+        .collect())
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Other(format!("cannot start the async runtime: {e}")))
 }
 
 /// The cache directory under the workspace root (as `compute_plan` uses it).

@@ -1,0 +1,138 @@
+//! The cloud side of `imgs cache prune --deregister`: list the AMIs imgs made for a workspace's
+//! images (by their `imgs:image` tag), and deregister the ones no current fingerprint uses together
+//! with their snapshots (a deregistered AMI's snapshots are otherwise billed forever).
+
+use aws_sdk_ec2::types::Filter;
+
+use crate::{AwsError, ClientSettings, TAG_FINGERPRINT, TAG_IMAGE, TAG_RUN};
+
+/// EC2 accepts at most 200 values in one filter.
+const VALUES_PER_FILTER: usize = 200;
+
+/// An AMI imgs made, as its tags describe it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ImgsAmi {
+    pub region: String,
+    pub ami_id: String,
+    /// The `imgs:image` tag.
+    pub image: String,
+    /// The `imgs:fingerprint` tag (absent on AMIs built outside a workspace).
+    pub fingerprint: Option<String>,
+    /// The `imgs:run` tag ("" when absent).
+    pub run_id: String,
+    /// EC2's creation date ("" when EC2 gave none).
+    pub created_at: String,
+    /// Snapshots of its block devices.
+    pub snapshots: Vec<String>,
+}
+
+/// Our AMIs in `region` tagged `imgs:image` with one of `images`, in any state.
+pub async fn list_imgs_amis(
+    client_settings: &ClientSettings,
+    region: &str,
+    images: &[String],
+) -> Result<Vec<ImgsAmi>, AwsError> {
+    let mut found = Vec::new();
+    if images.is_empty() {
+        return Ok(found);
+    }
+    let client = client_settings.client(region).await;
+    for batch in images.chunks(VALUES_PER_FILTER) {
+        let mut next_token: Option<String> = None;
+        loop {
+            let page = client
+                .describe_images()
+                .owners("self")
+                .filters(
+                    Filter::builder()
+                        .name(format!("tag:{TAG_IMAGE}"))
+                        .set_values(Some(batch.to_vec()))
+                        .build(),
+                )
+                .set_next_token(next_token.take())
+                .send()
+                .await
+                .map_err(AwsError::api(format!("Error listing AMIs in {region}")))?;
+            for image in page.images() {
+                let tag = |key: &str| {
+                    image
+                        .tags()
+                        .iter()
+                        .find(|t| t.key() == Some(key))
+                        .and_then(|t| t.value())
+                        .map(str::to_string)
+                };
+                let (Some(ami_id), Some(name)) = (image.image_id(), tag(TAG_IMAGE)) else {
+                    continue;
+                };
+                found.push(ImgsAmi {
+                    region: region.to_string(),
+                    ami_id: ami_id.to_string(),
+                    image: name,
+                    fingerprint: tag(TAG_FINGERPRINT),
+                    run_id: tag(TAG_RUN).unwrap_or_default(),
+                    created_at: image.creation_date().unwrap_or_default().to_string(),
+                    snapshots: image
+                        .block_device_mappings()
+                        .iter()
+                        .filter_map(|m| m.ebs().and_then(|e| e.snapshot_id()))
+                        .map(str::to_string)
+                        .collect(),
+                });
+            }
+            match page.next_token() {
+                Some(token) if !token.is_empty() => next_token = Some(token.to_string()),
+                _ => break,
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// Deregisters `ami` and deletes its snapshots. An AMI or snapshot that is already gone counts as
+/// removed (another prune may have run).
+pub async fn deregister_ami(
+    client_settings: &ClientSettings,
+    ami: &ImgsAmi,
+) -> Result<(), AwsError> {
+    let client = client_settings.client(&ami.region).await;
+    let deregistered = client
+        .deregister_image()
+        .image_id(&ami.ami_id)
+        .send()
+        .await
+        .map_err(AwsError::api(format!(
+            "Error deregistering AMI {} in {}",
+            ami.ami_id, ami.region
+        )));
+    if let Err(error) = deregistered
+        && !has_code(
+            &error,
+            &["InvalidAMIID.NotFound", "InvalidAMIID.Unavailable"],
+        )
+    {
+        return Err(error);
+    }
+    for snapshot in &ami.snapshots {
+        let deleted = client
+            .delete_snapshot()
+            .snapshot_id(snapshot)
+            .send()
+            .await
+            .map_err(AwsError::api(format!(
+                "Error deleting snapshot {snapshot} of AMI {} in {}",
+                ami.ami_id, ami.region
+            )));
+        if let Err(error) = deleted
+            && !has_code(&error, &["InvalidSnapshot.NotFound"])
+        {
+            return Err(error);
+        }
+    }
+    Ok(())
+}
+
+fn has_code(error: &AwsError, codes: &[&str]) -> bool {
+    matches!(error, AwsError::Api { code: Some(code), .. } if codes.contains(&code.as_str()))
+}
