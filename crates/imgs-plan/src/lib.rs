@@ -49,6 +49,9 @@ pub enum Reason {
         ami: String,
         region: String,
     },
+    /// Inputs unchanged, but the parent is rebuilt because its artifact is gone; this image was
+    /// built on that artifact.
+    ParentReplaced(String),
 }
 
 impl fmt::Display for Reason {
@@ -67,7 +70,9 @@ impl fmt::Display for Reason {
             Reason::VariableAdded(v) => write!(f, "variable `{v}` added"),
             Reason::VariableRemoved(v) => write!(f, "variable `{v}` removed"),
             Reason::EnvChanged(v) => write!(f, "environment variable `{v}` changed"),
-            Reason::ParentRebuilt(p) => write!(f, "parent `{p}` will be rebuilt"),
+            Reason::ParentRebuilt(p) | Reason::ParentReplaced(p) => {
+                write!(f, "parent `{p}` will be rebuilt")
+            }
             Reason::ParentChanged(p) => write!(f, "parent `{p}` changed"),
             Reason::ParentAdded(p) => write!(f, "parent `{p}` added"),
             Reason::ParentRemoved(p) => write!(f, "parent `{p}` removed"),
@@ -138,12 +143,40 @@ impl Plan {
     pub fn building(&self) -> BTreeSet<&str> {
         self.to_build().map(|i| i.name.as_str()).collect()
     }
+
+    /// What children decided next need to know of the images decided so far.
+    pub fn parents(&self) -> Parents<'_> {
+        Parents {
+            building: self.building(),
+            replaced: self
+                .to_build()
+                .filter(|i| match &i.action {
+                    Action::Build { reasons } => reasons
+                        .iter()
+                        .any(|r| matches!(r, Reason::AmiGone { .. } | Reason::ParentReplaced(_))),
+                    Action::Fresh { .. } => false,
+                })
+                .map(|i| i.name.as_str())
+                .collect(),
+        }
+    }
+}
+
+/// The images already decided, as their children see them.
+#[derive(Clone, Debug, Default)]
+pub struct Parents<'a> {
+    /// Images this plan builds.
+    pub building: BTreeSet<&'a str>,
+    /// Images rebuilt under an unchanged fingerprint because their artifact is gone: their
+    /// children were built on that artifact and are rebuilt on the new one. (`--force` alone
+    /// does not count: forcing an image leaves its children as they are.)
+    pub replaced: BTreeSet<&'a str>,
 }
 
 /// Decide one image.
 ///
 /// `exact` is the record for the current fingerprint, if any; `latest` the image's most recent record (to
-/// explain a rebuild); `building` the images already decided to build (its parents among them matter);
+/// explain a rebuild); `parents` the images already decided (its parents among them matter);
 /// `cloud` what EC2 holds under the current fingerprint, when it was asked (`None`: offline, no
 /// amazon-ebs build, or the lookup failed; then local records decide alone).
 pub fn decide(
@@ -151,7 +184,7 @@ pub fn decide(
     current: &InputSet,
     exact: Option<CacheRecord>,
     latest: Option<&CacheRecord>,
-    building: &BTreeSet<&str>,
+    parents: &Parents<'_>,
     force: bool,
     cloud: Option<&CloudImages>,
 ) -> Action {
@@ -160,6 +193,33 @@ pub fn decide(
             reasons: vec![Reason::Forced],
         };
     }
+    let action = decide_inputs(image, current, exact, latest, &parents.building, cloud);
+    if !action.is_build() {
+        let replaced: Vec<Reason> = current
+            .iter()
+            .filter_map(|(key, _)| match key {
+                InputKey::Parent(p) if parents.replaced.contains(p.as_str()) => {
+                    Some(Reason::ParentReplaced(p.clone()))
+                }
+                _ => None,
+            })
+            .collect();
+        if !replaced.is_empty() {
+            return Action::Build { reasons: replaced };
+        }
+    }
+    action
+}
+
+/// [`decide`] without `--force` and replaced parents: by records and the cloud alone.
+fn decide_inputs(
+    image: &str,
+    current: &InputSet,
+    exact: Option<CacheRecord>,
+    latest: Option<&CacheRecord>,
+    building: &BTreeSet<&str>,
+    cloud: Option<&CloudImages>,
+) -> Action {
     let fresh = |record: CacheRecord, found_by_tag| Action::Fresh {
         record: Box::new(record),
         found_by_tag,
@@ -254,7 +314,11 @@ mod tests {
         building: &BTreeSet<&str>,
         force: bool,
     ) -> Action {
-        decide("app", current, exact, latest, building, force, None)
+        let parents = Parents {
+            building: building.clone(),
+            replaced: BTreeSet::new(),
+        };
+        decide("app", current, exact, latest, &parents, force, None)
     }
 
     use super::*;
@@ -399,7 +463,7 @@ mod tests {
             &now,
             None,
             None,
-            &BTreeSet::new(),
+            &Parents::default(),
             false,
             Some(&found),
         ) {
@@ -420,7 +484,7 @@ mod tests {
                 &now,
                 None,
                 None,
-                &BTreeSet::new(),
+                &Parents::default(),
                 false,
                 Some(&cloud(&[]))
             )),
@@ -438,7 +502,7 @@ mod tests {
                 &now,
                 Some(exact.clone()),
                 None,
-                &BTreeSet::new(),
+                &Parents::default(),
                 false,
                 Some(&cloud(&[]))
             )),
@@ -450,7 +514,7 @@ mod tests {
             &now,
             Some(exact.clone()),
             None,
-            &BTreeSet::new(),
+            &Parents::default(),
             false,
             Some(&cloud(&[("us-east-1", "ami-1")])),
         );
@@ -467,7 +531,7 @@ mod tests {
             &now,
             Some(exact.clone()),
             None,
-            &BTreeSet::new(),
+            &Parents::default(),
             false,
             Some(&cloud(&[("us-east-1", "ami-9")])),
         );
@@ -485,11 +549,73 @@ mod tests {
                 &now,
                 Some(exact),
                 None,
-                &BTreeSet::new(),
+                &Parents::default(),
                 false,
                 None
             )
             .is_build()
         );
+    }
+
+    #[test]
+    fn children_of_an_image_whose_ami_is_gone_are_rebuilt_but_not_children_of_a_forced_one() {
+        let parent = InputKey::Parent("mid".into());
+        let now = inputs(&[(InputKey::Template, "t"), (parent, "p")]);
+        let exact = ebs_record(now.clone(), "us-east-1:ami-1");
+        let found = cloud(&[("us-east-1", "ami-1")]);
+        let replaced = Parents {
+            building: ["mid"].into(),
+            replaced: ["mid"].into(),
+        };
+        assert_eq!(
+            reasons(decide(
+                "leaf",
+                &now,
+                Some(exact.clone()),
+                None,
+                &replaced,
+                false,
+                Some(&found)
+            )),
+            ["parent `mid` will be rebuilt"]
+        );
+        let forced = Parents {
+            building: ["mid"].into(),
+            replaced: BTreeSet::new(),
+        };
+        assert!(
+            !decide(
+                "leaf",
+                &now,
+                Some(exact),
+                None,
+                &forced,
+                false,
+                Some(&found)
+            )
+            .is_build()
+        );
+    }
+
+    #[test]
+    fn replaced_images_are_those_rebuilt_for_a_gone_artifact() {
+        let plan_of = |reasons: Vec<Reason>| Plan {
+            images: vec![ImagePlan {
+                name: "mid".into(),
+                fingerprint: InputSet::new().fingerprint(),
+                inputs: InputSet::new(),
+                parents: vec![],
+                requested: true,
+                action: Action::Build { reasons },
+            }],
+        };
+        let gone = plan_of(vec![Reason::AmiGone {
+            ami: "ami-1".into(),
+            region: "us-east-1".into(),
+        }]);
+        assert_eq!(gone.parents().replaced, BTreeSet::from(["mid"]));
+        let forced = plan_of(vec![Reason::Forced]);
+        assert!(forced.parents().replaced.is_empty());
+        assert_eq!(forced.parents().building, BTreeSet::from(["mid"]));
     }
 }

@@ -175,7 +175,7 @@ pub fn compute_plan(
             &inputs,
             exact,
             latest.as_ref(),
-            &plan.building(),
+            &plan.parents(),
             force && selected.requested.contains(name),
             cloud.as_ref(),
         );
