@@ -253,8 +253,16 @@ fn handle_ctrl_c(rt: &tokio::runtime::Runtime, run: &Run) {
     }
     let cancel = run.cancel.clone();
     let id = run.id.clone();
+    // One listener for both presses: a second Ctrl-C that comes while the first is being handled
+    // must not be lost (a listener made afterwards would not see it).
+    let _runtime = rt.enter();
+    let Ok(mut interrupts) =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+    else {
+        return;
+    };
     rt.spawn(async move {
-        if tokio::signal::ctrl_c().await.is_err() {
+        if interrupts.recv().await.is_none() {
             return;
         }
         eprintln!(
@@ -262,7 +270,7 @@ fn handle_ctrl_c(rt: &tokio::runtime::Runtime, run: &Run) {
              to exit at once."
         );
         cancel.cancel();
-        if tokio::signal::ctrl_c().await.is_ok() {
+        if interrupts.recv().await.is_some() {
             eprintln!(
                 "Exiting without cleaning up. Cloud resources of this run may be left; they carry \
                  the tag imgs:run={id}."
