@@ -24,8 +24,7 @@ use crate::tags::{ec2_tags, imgs_ami_tags, imgs_tags, merged, render_map, snapsh
 use crate::wait::{self, IMAGE_TIMEOUT, INSTANCE_TIMEOUT, Poll};
 use crate::{AwsError, ImgsTags, RegionAmi, RenderDeferred, Resource, ResourceKind};
 
-/// Where log lines go; the caller prefixes and reports them.
-pub type Log<'a> = &'a mut (dyn FnMut(&str) + Send);
+pub use imgs_log::Log;
 
 /// An AMI this build registered, and its snapshots once known.
 #[derive(Clone, Debug)]
@@ -94,13 +93,14 @@ impl EbsBuild {
         log: Log<'_>,
         cancel: &CancellationToken,
     ) -> Result<Option<SshConfig>, AwsError> {
+        log.phase("launching instance");
         let region = self.region();
         let client = self.client(&region).await;
 
         if self.config.force_deregister {
-            log("Force Deregister flag found, skipping prevalidating AMI Name");
+            log.line("Force Deregister flag found, skipping prevalidating AMI Name");
         } else {
-            log(&format!("Prevalidating AMI Name: {}", self.config.ami_name));
+            log.line(&format!("Prevalidating AMI Name: {}", self.config.ami_name));
             if let Some(ami_id) = images_named(&client, &self.config.ami_name)
                 .await?
                 .into_iter()
@@ -115,7 +115,7 @@ impl EbsBuild {
         check_cancel(cancel)?;
 
         let source = source::resolve(&client, &self.config.source).await?;
-        log(&format!("Found Image ID: {}", source.id));
+        log.line(&format!("Found Image ID: {}", source.id));
         self.source = Some(source.clone());
         check_cancel(cancel)?;
 
@@ -125,7 +125,7 @@ impl EbsBuild {
         check_cancel(cancel)?;
 
         let instance_id = self.run_instance(&client, &source, group_ids, log).await?;
-        log(&format!(
+        log.line(&format!(
             "Waiting for instance ({instance_id}) to become ready..."
         ));
         let instance = wait_instance(
@@ -141,7 +141,7 @@ impl EbsBuild {
             ("Private IP", instance.private_ip_address()),
         ] {
             if let Some(address) = address.filter(|a| !a.is_empty()) {
-                log(&format!("{label}: {address}"));
+                log.line(&format!("{label}: {address}"));
             }
         }
 
@@ -182,11 +182,11 @@ impl EbsBuild {
                 .ssh_settings
                 .contains_key("ssh_private_key_file")
             {
-                log("Using existing SSH private key");
+                log.line("Using existing SSH private key");
             }
             return Ok(None);
         };
-        log(&format!("Creating temporary keypair: {name}"));
+        log.line(&format!("Creating temporary keypair: {name}"));
         let created = client
             .create_key_pair()
             .key_name(&name)
@@ -225,7 +225,7 @@ impl EbsBuild {
             return Ok(self.config.security_group_ids.clone());
         }
         let name = format!("imgs_{}", uuid::Uuid::new_v4().simple());
-        log(&format!(
+        log.line(&format!(
             "Creating temporary security group for this instance: {name}"
         ));
         let created = client
@@ -252,7 +252,7 @@ impl EbsBuild {
             .iter()
             .map(|cidr| IpRange::builder().cidr_ip(cidr).build())
             .collect();
-        log(&format!(
+        log.line(&format!(
             "Authorizing access to port {port} from {:?} in the temporary security groups...",
             self.config.temporary_sg_source_cidrs
         ));
@@ -305,7 +305,7 @@ impl EbsBuild {
             imgs_tags(&self.imgs),
         );
 
-        log("Launching a source AWS instance...");
+        log.line("Launching a source AWS instance...");
         let key_name = self
             .key_pair
             .clone()
@@ -369,7 +369,7 @@ impl EbsBuild {
                 missing: "an instance ID".into(),
             })?;
         self.instance = Some(id.clone());
-        log(&format!("Instance ID: {id}"));
+        log.line(&format!("Instance ID: {id}"));
         Ok(id)
     }
 
@@ -392,14 +392,15 @@ impl EbsBuild {
             missing: "a source AMI (launch first)".into(),
         })?;
 
-        log("Stopping the source instance...");
+        log.phase("stopping instance");
+        log.line("Stopping the source instance...");
         client
             .stop_instances()
             .instance_ids(&instance_id)
             .send()
             .await
             .map_err(AwsError::api("Error stopping instance"))?;
-        log("Waiting for the instance to stop...");
+        log.line("Waiting for the instance to stop...");
         wait_instance(
             &client,
             &instance_id,
@@ -424,7 +425,8 @@ impl EbsBuild {
             ),
             None => None,
         };
-        log(&format!(
+        log.phase("creating AMI");
+        log.line(&format!(
             "Creating AMI {} from instance {instance_id}",
             self.config.ami_name
         ));
@@ -446,11 +448,11 @@ impl EbsBuild {
             ami_id: ami_id.clone(),
             snapshots: None,
         });
-        log(&format!("AMI: {ami_id}"));
+        log.line(&format!("AMI: {ami_id}"));
         // Tagged at once rather than at the end as Packer does, so an AMI left by an interrupted
         // build can still be found by its run.
         self.tag_image(&region, &ami_id, log).await?;
-        log("Waiting for AMI to become ready...");
+        log.line("Waiting for AMI to become ready...");
         wait_image(&client, &ami_id, Some(cancel)).await?;
         let ami_id = match self.config.encrypt_boot {
             Some(true) => {
@@ -461,12 +463,13 @@ impl EbsBuild {
         };
 
         if !self.config.ami_regions.is_empty() {
-            log(&format!(
+            log.phase("copying to regions");
+            log.line(&format!(
                 "Copying/Encrypting AMI ({ami_id}) to other regions..."
             ));
             for target in self.config.ami_regions.clone() {
                 check_cancel(cancel)?;
-                log(&format!("Copying to: {target}"));
+                log.line(&format!("Copying to: {target}"));
                 let target_client = self.client(&target).await;
                 let copied = target_client
                     .copy_image()
@@ -491,7 +494,7 @@ impl EbsBuild {
                 });
                 self.tag_image(&target, &copy_id, log).await?;
             }
-            log("Waiting for all copies to complete...");
+            log.line("Waiting for all copies to complete...");
             for image in self.images.clone().iter().skip(1) {
                 let target_client = self.client(&image.region).await;
                 wait_image(&target_client, &image.ami_id, Some(cancel)).await?;
@@ -500,7 +503,7 @@ impl EbsBuild {
 
         if !self.config.ami_users.is_empty() || !self.config.ami_groups.is_empty() {
             for image in self.images.clone() {
-                log(&format!(
+                log.line(&format!(
                     "Modifying attributes on AMI ({})...",
                     image.ami_id
                 ));
@@ -536,7 +539,7 @@ impl EbsBuild {
         cancel: &CancellationToken,
     ) -> Result<String, AwsError> {
         let client = self.client(region).await;
-        log(&format!(
+        log.line(&format!(
             "Copying AMI ({ami_id}) to an encrypted AMI in {region}..."
         ));
         let copied = client
@@ -561,7 +564,7 @@ impl EbsBuild {
         });
         self.tag_image(region, &encrypted, log).await?;
         wait_image(&client, &encrypted, Some(cancel)).await?;
-        log(&format!(
+        log.line(&format!(
             "Deregistering the unencrypted intermediate AMI ({ami_id})..."
         ));
         let position = self
@@ -597,7 +600,7 @@ impl EbsBuild {
                     .send()
                     .await
                     .map_err(AwsError::api("Error deregistering existing AMI"))?;
-                log(&format!(
+                log.line(&format!(
                     "Deregistered AMI {}, id: {ami_id}",
                     self.config.ami_name
                 ));
@@ -609,7 +612,7 @@ impl EbsBuild {
                             .send()
                             .await
                             .map_err(AwsError::api("Error deleting existing snapshot"))?;
-                        log(&format!("Deleted snapshot: {snapshot}"));
+                        log.line(&format!("Deleted snapshot: {snapshot}"));
                     }
                 }
             }
@@ -633,7 +636,7 @@ impl EbsBuild {
             )?,
             imgs_ami_tags(&self.imgs),
         );
-        log(&format!("Adding tags to AMI ({ami_id})..."));
+        log.line(&format!("Adding tags to AMI ({ami_id})..."));
         let client = self.client(region).await;
         client
             .create_tags()
@@ -672,7 +675,7 @@ impl EbsBuild {
             &self.imgs,
         );
         for snapshot in &snapshots {
-            log(&format!("Tagging snapshot: {snapshot}"));
+            log.line(&format!("Tagging snapshot: {snapshot}"));
         }
         client
             .create_tags()
@@ -721,7 +724,7 @@ impl EbsBuild {
         let mut failures: Vec<(Resource, String)> = Vec::new();
 
         if let Some(id) = self.instance.clone() {
-            log("Terminating the source AWS instance...");
+            log.line("Terminating the source AWS instance...");
             let terminated = match client.terminate_instances().instance_ids(&id).send().await {
                 Ok(_) => wait_instance(&client, &id, InstanceStateName::Terminated, None)
                     .await
@@ -741,7 +744,7 @@ impl EbsBuild {
         }
 
         if let Some(id) = self.security_group.clone() {
-            log("Deleting temporary security group...");
+            log.line("Deleting temporary security group...");
             match delete_security_group(&client, &id).await {
                 Ok(()) => self.security_group = None,
                 Err(error) => failures.push((
@@ -752,7 +755,7 @@ impl EbsBuild {
         }
 
         if let Some(name) = self.key_pair.clone() {
-            log("Deleting temporary keypair...");
+            log.line("Deleting temporary keypair...");
             match client.delete_key_pair().key_name(&name).send().await {
                 Ok(_) => self.key_pair = None,
                 Err(error) => failures.push((
@@ -766,7 +769,7 @@ impl EbsBuild {
         if !self.completed {
             let mut kept = Vec::new();
             for image in std::mem::take(&mut self.images) {
-                log(&format!(
+                log.line(&format!(
                     "Deregistering the AMI {} ({}) because the build did not complete",
                     image.ami_id, image.region
                 ));

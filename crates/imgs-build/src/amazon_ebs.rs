@@ -189,12 +189,13 @@ impl Builder for AmazonEbsBuilder {
         let Some(ssh) = self.build.launch(log, cancel).await? else {
             return Ok(None);
         };
-        log(&format!(
+        log.phase("waiting for SSH");
+        log.line(&format!(
             "Using SSH communicator to connect: {}",
             ssh.address()
         ));
         let ssh = ReconnectingSsh::connect(ssh, cancel.clone()).await?;
-        log("Connected to SSH!");
+        log.line("Connected to SSH!");
         Ok(Some(Box::new(ssh)))
     }
 

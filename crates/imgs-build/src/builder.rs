@@ -8,8 +8,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{Artifact, BuildError};
 
-/// Where a build's progress lines go (one line per call, no line ending).
-pub type Log<'a> = &'a mut (dyn FnMut(&str) + Send);
+/// Where a build's output lines and phases go.
+pub use imgs_log::Log;
 
 #[async_trait::async_trait]
 pub trait Builder: Send {

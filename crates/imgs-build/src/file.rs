@@ -86,6 +86,7 @@ impl Builder for FileBuilder {
         log: Log<'_>,
         _cancel: &CancellationToken,
     ) -> Result<Option<Box<dyn Communicator>>, BuildError> {
+        log.phase("writing file");
         let target = self.working_dir.join(&self.target);
         let io = |action: &'static str, path: &Path, e: std::io::Error| BuildError::Io {
             action,
@@ -99,13 +100,13 @@ impl Builder for FileBuilder {
         }
         match &self.what {
             Content::Text(text) => {
-                log(&format!("Writing content to {}", self.target));
+                log.line(&format!("Writing content to {}", self.target));
                 tokio::fs::write(&target, text)
                     .await
                     .map_err(|e| io("write", &target, e))?;
             }
             Content::CopyOf(source) => {
-                log(&format!("Copying {source} to {}", self.target));
+                log.line(&format!("Copying {source} to {}", self.target));
                 tokio::fs::copy(self.working_dir.join(source), &target)
                     .await
                     .map_err(|e| io("copy to", &target, e))?;

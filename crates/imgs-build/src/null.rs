@@ -70,12 +70,13 @@ impl Builder for NullBuilder {
         let Some(config) = &self.ssh else {
             return Ok(None);
         };
-        log(&format!(
+        log.phase("connecting over SSH");
+        log.line(&format!(
             "Using SSH communicator to connect: {}",
             config.address()
         ));
         let ssh = ReconnectingSsh::connect(config.clone(), cancel.clone()).await?;
-        log("Connected to SSH!");
+        log.line("Connected to SSH!");
         Ok(Some(Box::new(ssh)))
     }
 

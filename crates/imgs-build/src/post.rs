@@ -159,13 +159,22 @@ pub(crate) async fn run_chains(
     let mut keep_built = chains.is_empty();
     let mut results: Vec<Artifact> = Vec::new();
     let mut errors: Vec<BuildError> = Vec::new();
+    let total: usize = chains.iter().map(|c| c.steps.len()).sum();
+    let mut number = 0;
     'chains: for chain in chains {
         let mut prior = built.clone();
         for (i, step) in chain.steps.iter().enumerate() {
+            log.phase(&imgs_log::numbered(
+                "post-processing",
+                number,
+                total,
+                &step.kind,
+            ));
+            number += 1;
             if step.name == step.kind {
-                log(&format!("Running post-processor: {}", step.kind));
+                log.line(&format!("Running post-processor: {}", step.kind));
             } else {
-                log(&format!(
+                log.line(&format!(
                     "Running post-processor: {} (type {})",
                     step.name, step.kind
                 ));
@@ -202,12 +211,12 @@ pub(crate) async fn run_chains(
     let mut errors = errors.into_iter();
     if let Some(first) = errors.next() {
         for other in errors {
-            log(&format!("Post-processor error: {other}"));
+            log.line(&format!("Post-processor error: {other}"));
         }
         return Err(first);
     }
     for artifact in &results {
-        log(&artifact.description);
+        log.line(&artifact.description);
     }
     Ok(results
         .into_iter()
@@ -275,10 +284,10 @@ impl PostStep {
                 let format = step.compress.format;
                 match (format.archive, input.files.as_slice()) {
                     (Some(Archive::Tar), _) => {
-                        log(&format!("Tarring {target} with {}", format.compression()))
+                        log.line(&format!("Tarring {target} with {}", format.compression()))
                     }
-                    (Some(Archive::Zip), _) => log(&format!("Zipping {target}")),
-                    (None, [one]) => log(&format!(
+                    (Some(Archive::Zip), _) => log.line(&format!("Zipping {target}")),
+                    (None, [one]) => log.line(&format!(
                         "Archiving {} with {}",
                         one.display(),
                         format.compression()
@@ -292,7 +301,7 @@ impl PostStep {
                 })
                 .await
                 .map_err(failed)?;
-                log(&format!("Archive {target} completed"));
+                log.line(&format!("Archive {target} completed"));
                 Ok(Outcome {
                     artifact: post_artifact(input, vec![file], "compressed artifacts in: "),
                     keep_input: false,
@@ -308,7 +317,7 @@ impl PostStep {
                 let render =
                     |text: &str, data: &BTreeMap<String, String>| step.renderer.render(text, data);
                 step.shell
-                    .run(&build, &render, log, cancel)
+                    .run(&build, &render, &mut |line: &str| log.line(line), cancel)
                     .await
                     .map_err(failed)?;
                 // Packer passes the input on, kept whatever keep_input_artifact says.

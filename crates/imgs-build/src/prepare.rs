@@ -231,27 +231,29 @@ impl PreparedBuild {
         on_error: OnError,
         cancel: &CancellationToken,
     ) -> Result<Artifact, BuildError> {
+        log.phase("starting");
         for warning in &self.warnings {
-            log(&format!("Warning: {warning}"));
+            log.line(&format!("Warning: {warning}"));
         }
         let built = self.build_artifact(log, cancel).await;
         match (&built, on_error) {
             (Err(_), OnError::Abort) => {
                 let left = self.builder.leftovers();
                 if !left.is_empty() {
-                    log("Leaving the build's resources in place (--on-error=abort):");
+                    log.line("Leaving the build's resources in place (--on-error=abort):");
                     for resource in left {
-                        log(&format!("  {resource}"));
+                        log.line(&format!("  {resource}"));
                     }
                 }
             }
             _ => {
+                log.phase("cleaning up");
                 if let Err(e) = self.builder.cleanup(log).await {
                     // The build's own result stands: a finished image is not undone because, say, a
                     // security group could not be deleted; what is left is said loudly instead.
-                    log(&format!("Error cleaning up: {e}"));
+                    log.line(&format!("Error cleaning up: {e}"));
                     for resource in self.builder.leftovers() {
-                        log(&format!("  left behind: {resource}"));
+                        log.line(&format!("  left behind: {resource}"));
                     }
                 }
             }
@@ -274,10 +276,16 @@ impl PreparedBuild {
     ) -> Result<Artifact, BuildError> {
         let comm = self.builder.start(log, cancel).await?;
         let mut failed = None;
-        for step in &self.steps {
+        for (index, step) in self.steps.iter().enumerate() {
             let comm = comm
                 .as_deref()
                 .expect("checked when prepared: provisioners have a communicator");
+            log.phase(&imgs_log::numbered(
+                "provisioning",
+                index,
+                self.steps.len(),
+                step.kind(),
+            ));
             if let Err(error) = provision(comm, step, log, cancel).await {
                 failed = Some(BuildError::Provisioner {
                     key: step.key.clone(),
@@ -288,9 +296,12 @@ impl PreparedBuild {
         }
         if let Some(error) = failed {
             if let (Some(cleanup), Some(comm)) = (&self.error_cleanup, comm.as_deref()) {
-                log("Provisioning step had errors: Running the cleanup provisioner, if present...");
+                log.phase("error-cleanup provisioner");
+                log.line(
+                    "Provisioning step had errors: Running the cleanup provisioner, if present...",
+                );
                 if let Err(e) = provision(comm, cleanup, log, cancel).await {
-                    log(&format!("The error-cleanup provisioner failed too: {e}"));
+                    log.line(&format!("The error-cleanup provisioner failed too: {e}"));
                 }
             }
             return Err(error);
@@ -306,10 +317,10 @@ async fn provision(
     log: Log<'_>,
     cancel: &CancellationToken,
 ) -> Result<(), imgs_provision::ProvisionError> {
-    log(&format!("Provisioning with {}...", step.key));
+    log.line(&format!("Provisioning with {}...", step.key));
     let mut lines = |stream: Stream, line: &str| match stream {
-        Stream::Status => log(line),
-        Stream::Stdout | Stream::Stderr => log(&format!("  {line}")),
+        Stream::Status => log.line(line),
+        Stream::Stdout | Stream::Stderr => log.line(&format!("  {line}")),
     };
     run_provisioner(comm, step, &mut lines, cancel).await
 }

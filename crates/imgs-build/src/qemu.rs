@@ -73,12 +73,12 @@ impl Builder for QemuBuilder {
         log: Log<'_>,
         cancel: &CancellationToken,
     ) -> Result<Option<Box<dyn Communicator>>, BuildError> {
-        log(&format!(
+        log.line(&format!(
             "Starting qemu from {}",
             shown(&self.working_dir, &self.config.source)
         ));
-        let machine = QemuMachine::start(&self.config, cancel.clone()).await?;
-        log(&format!(
+        let machine = QemuMachine::start_logged(&self.config, cancel.clone(), log).await?;
+        log.line(&format!(
             "Connected to SSH on {} (accelerator: {})",
             machine.ssh_config().address(),
             machine.accelerator().name()
@@ -100,7 +100,8 @@ impl Builder for QemuBuilder {
                 reason: "no machine".into(),
             });
         };
-        log("Gracefully halting virtual machine...");
+        log.phase("shutting down");
+        log.line("Gracefully halting virtual machine...");
         let disk = machine.shutdown().await?;
         let disk = PathBuf::from(shown(&self.working_dir, &disk));
         Ok(Artifact {

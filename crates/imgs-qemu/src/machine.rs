@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use imgs_log::Log;
 use imgs_ssh::{SshConfig, SshError, SshSession};
 use tokio_util::sync::CancellationToken;
 
@@ -56,6 +57,17 @@ impl QemuMachine {
         config: &QemuConfig,
         cancel: CancellationToken,
     ) -> Result<QemuMachine, QemuError> {
+        Self::start_logged(config, cancel, &mut |_: &str| {}).await
+    }
+
+    /// [`QemuMachine::start`], saying in `log` which phase it is in: making the disk, booting (until
+    /// `boot_wait` has passed), waiting for SSH.
+    pub async fn start_logged(
+        config: &QemuConfig,
+        cancel: CancellationToken,
+        log: Log<'_>,
+    ) -> Result<QemuMachine, QemuError> {
+        log.phase("creating disk");
         let accelerator = accel::resolve(config.accelerator);
         // Hashing a large source and running qemu-img block; other builds' tasks keep running meanwhile.
         let staging = config.clone();
@@ -77,7 +89,7 @@ impl QemuMachine {
             tried.push(port);
             let ssh = config.ssh_config(port)?;
             let mut qemu = spawn(config, disk.path.as_path(), accelerator, port, &console)?;
-            match wait_for_ssh(&mut qemu, &ssh, config.boot_wait, &console, &cancel).await {
+            match wait_for_ssh(&mut qemu, &ssh, config.boot_wait, &console, &cancel, log).await {
                 Ok(session) => {
                     return Ok(QemuMachine {
                         session: Some(session),
@@ -214,6 +226,7 @@ async fn wait_for_ssh(
     boot_wait: Duration,
     console: &Path,
     cancel: &CancellationToken,
+    log: Log<'_>,
 ) -> Result<SshSession, QemuError> {
     let exited = async {
         loop {
@@ -225,7 +238,9 @@ async fn wait_for_ssh(
         }
     };
     let connect = async {
+        log.phase("booting");
         tokio::time::sleep(boot_wait).await;
+        log.phase("waiting for SSH");
         SshSession::connect(ssh, cancel.child_token()).await
     };
     let result = tokio::select! {

@@ -1,0 +1,61 @@
+//! Where a running build reports to: the lines it prints, and the phase it is in ("launching
+//! instance", "provisioning 2/3 (shell)"). Phases let a terminal show one status per build while its
+//! output stays behind `-v`, and let a timings report say where a build's time went.
+//!
+//! A plain closure `FnMut(&str)` is a log too: it receives the lines and drops the phases, which is
+//! all a test collecting output needs.
+
+/// A build's log: lines of output and phase changes, in the order they happen.
+pub trait BuildLog: Send {
+    /// One line of output, without its line ending.
+    fn line(&mut self, line: &str);
+
+    /// The build entered `phase`; it lasts until the next phase or the end of the build.
+    fn phase(&mut self, phase: &str);
+}
+
+impl<F: FnMut(&str) + Send> BuildLog for F {
+    fn line(&mut self, line: &str) {
+        self(line)
+    }
+
+    fn phase(&mut self, _phase: &str) {}
+}
+
+/// How a log is passed around: borrowed for the length of one call.
+pub type Log<'a> = &'a mut dyn BuildLog;
+
+/// Numbered phases ("provisioning 2/3 (shell)") count from 1, as a person reads them.
+pub fn numbered(what: &str, index: usize, total: usize, kind: &str) -> String {
+    if kind.is_empty() {
+        format!("{what} {}/{total}", index + 1)
+    } else {
+        format!("{what} {}/{total} ({kind})", index + 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_closure_takes_lines_and_drops_phases() {
+        let mut lines = Vec::new();
+        {
+            let mut collect = |l: &str| lines.push(l.to_string());
+            let log: Log<'_> = &mut collect;
+            log.phase("booting");
+            log.line("hello");
+        }
+        assert_eq!(lines, ["hello"]);
+    }
+
+    #[test]
+    fn numbered_phases_count_from_one() {
+        assert_eq!(
+            numbered("provisioning", 1, 3, "shell"),
+            "provisioning 2/3 (shell)"
+        );
+        assert_eq!(numbered("post-processing", 0, 1, ""), "post-processing 1/1");
+    }
+}
