@@ -46,9 +46,14 @@ pub fn look_up(queries: &[CloudQuery]) -> (Vec<Option<CloudImages>>, Vec<Diagnos
     let mut warnings = Vec::new();
     for (lookup, answer) in lookups.iter().zip(&answers) {
         if let Err(error) = answer {
+            // The API error already says what was being done, and where; only its detail is new.
+            let detail = match error {
+                AwsError::Api { detail, .. } => detail.clone(),
+                other => other.to_string(),
+            };
             warnings.push(
                 Diagnostic::warning(format!(
-                    "could not look up AMIs in {}: {error}",
+                    "could not look up AMIs in {}: {detail}",
                     lookup.region
                 ))
                 .hint(
