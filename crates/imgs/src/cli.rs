@@ -54,6 +54,10 @@ pub struct SelectionArgs {
     /// Leave an image out of the selection (repeatable).
     #[arg(long, value_name = "NAME")]
     pub exclude: Vec<String>,
+    /// Only the images whose inputs changed since this git revision, and the images built on them
+    /// (within the rest of the selection).
+    #[arg(long, value_name = "GIT_REF")]
+    pub changed_since: Option<String>,
 }
 
 /// Template variables, with Packer's flags and precedence (var files in order, then -var in order).

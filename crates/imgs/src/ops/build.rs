@@ -198,12 +198,21 @@ fn dry_run(cx: &Context, args: &BuildArgs) -> Outcome {
         }
         let ws = cx.load_workspace()?;
         let selected = ws.select(&selection(cx, &ws, &args.selection))?;
+        let filter = build_filter(&args.filter);
+        let selected = super::changed_since::narrow(
+            cx,
+            &ws,
+            &args.selection,
+            &args.variables,
+            &filter,
+            selected,
+        )?;
         compute_plan(
             cx,
             &ws,
             &selected,
             &args.variables,
-            &build_filter(&args.filter),
+            &filter,
             args.force,
             cloud_lookup(args),
         )
@@ -361,6 +370,14 @@ fn build_workspace(
     let ws = cx.load_workspace()?;
     let selected = ws.select(&selection(cx, &ws, &args.selection))?;
     let filter = build_filter(&args.filter);
+    let selected = super::changed_since::narrow(
+        cx,
+        &ws,
+        &args.selection,
+        &args.variables,
+        &filter,
+        selected,
+    )?;
     let PlanWithWarnings {
         plan,
         warnings: plan_warnings,

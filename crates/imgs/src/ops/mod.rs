@@ -3,6 +3,7 @@
 mod build;
 mod build_events;
 mod cache;
+mod changed_since;
 mod cloud;
 mod fingerprint;
 mod gc;

@@ -8,6 +8,14 @@ pub fn plan(cx: &Context, args: &PlanArgs) -> Result<Output, Failure> {
     let ws = cx.load_workspace()?;
     let selection = selection(cx, &ws, &args.selection);
     let selected = ws.select(&selection)?;
+    let selected = super::changed_since::narrow(
+        cx,
+        &ws,
+        &args.selection,
+        &args.variables,
+        &build_filter(&args.filter),
+        selected,
+    )?;
     let PlanWithWarnings { plan, warnings } = compute_plan(
         cx,
         &ws,
