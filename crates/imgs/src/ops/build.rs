@@ -370,14 +370,8 @@ fn build_workspace(
     let ws = cx.load_workspace()?;
     let selected = ws.select(&selection(cx, &ws, &args.selection))?;
     let filter = build_filter(&args.filter);
-    let selected = super::changed_since::narrow(
-        cx,
-        &ws,
-        &args.selection,
-        &args.variables,
-        &filter,
-        selected,
-    )?;
+    let selected =
+        super::changed_since::narrow(cx, &ws, &args.selection, &args.variables, &filter, selected)?;
     let PlanWithWarnings {
         plan,
         warnings: plan_warnings,

@@ -28,14 +28,8 @@ pub fn validate(cx: &Context, args: &ValidateArgs) -> Result<Output, Failure> {
     }
     let ws = cx.load_workspace()?;
     let selected = ws.select(&selection(cx, &ws, &args.selection))?;
-    let selected = super::changed_since::narrow(
-        cx,
-        &ws,
-        &args.selection,
-        &args.variables,
-        &filter,
-        selected,
-    )?;
+    let selected =
+        super::changed_since::narrow(cx, &ws, &args.selection, &args.variables, &filter, selected)?;
     let base = cx.invocation(&ws.root, &args.variables, real_time(), true)?;
     let mut all = Diagnostics::default();
     let mut checked = String::new();
