@@ -7,6 +7,7 @@ mod cache;
 mod graph;
 mod inspect;
 mod plan;
+mod timings;
 
 use imgs_diagnostic::Diagnostics;
 
@@ -16,6 +17,9 @@ pub use cache::{
 pub use graph::{GraphFormat, GraphView, render_graph};
 pub use inspect::render_inspect;
 pub use plan::{plan_json, render_plan};
+pub use timings::{
+    CriticalPath, ImageTiming, PhaseTiming, RunTimings, concurrency, critical_path, render_timings,
+};
 
 /// Diagnostics one after another, then a cargo-like summary line.
 pub fn render_diagnostics(diagnostics: &Diagnostics, what: &str) -> String {
