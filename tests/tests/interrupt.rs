@@ -113,6 +113,17 @@ impl Running {
         }
     }
 
+    /// The run's ID, from the `run` event (seen before any build output).
+    fn run_id(&self) -> String {
+        self.seen
+            .iter()
+            .find_map(|line| {
+                let event: serde_json::Value = serde_json::from_str(line).ok()?;
+                Some(event.get("run_id")?.as_str()?.to_string())
+            })
+            .expect("the run event names the run")
+    }
+
     fn signal(&self, name: &str) {
         let status = Command::new("kill")
             .args(["-s", name, &self.child.id().to_string()])
@@ -349,14 +360,7 @@ fn ctrl_c_twice_exits_at_once_naming_the_run_tag_and_gc_removes_what_is_left() {
     let root = ws.path();
     let mut imgs = Running::start(root, &build_args());
     imgs.wait_for("output", "provisioning");
-    let run_id = imgs
-        .seen
-        .iter()
-        .find_map(|line| {
-            let event: serde_json::Value = serde_json::from_str(line).ok()?;
-            Some(event.get("run_id")?.as_str()?.to_string())
-        })
-        .expect("the run event names the run");
+    let run_id = imgs.run_id();
     imgs.signal("INT");
     imgs.wait_for_stderr("Interrupted");
     imgs.signal("INT");
@@ -432,6 +436,9 @@ fn gc_skips_a_run_that_is_still_building() {
     imgs.wait_for("output", "provisioning");
     let out = imgs_ok(root, &["gc"]);
     assert!(out.contains("still building on this machine"), "{out}");
+    let run_id = imgs.run_id();
+    let err = imgs_input_error(root, &["gc", "--run", &run_id]);
+    assert!(err.contains("still building on this machine"), "{err}");
     assert_eq!(
         peers.live_instances().len(),
         1,
@@ -441,4 +448,22 @@ fn gc_skips_a_run_that_is_still_building() {
     let (code, stderr) = imgs.exit();
     assert_eq!(code, Some(0), "{stderr}");
     peers.nothing_left();
+}
+
+#[test]
+fn gc_needs_an_amazon_ebs_image_to_know_where_to_look() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write(
+        root,
+        "Images.toml",
+        "[workspace]\nmembers = [\"images/*\"]\n",
+    );
+    write(
+        root,
+        "images/motd/template.json",
+        r#"{"builders": [{"type": "file", "target": "motd", "content": "hi"}]}"#,
+    );
+    let err = imgs_input_error(root, &["gc"]);
+    settings(root).bind(|| insta::assert_snapshot!("gc_without_amazon_ebs", err));
 }
