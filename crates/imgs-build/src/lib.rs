@@ -29,6 +29,7 @@ mod tests;
 pub use amazon_ebs::{AwsTarget, aws_targets};
 pub use artifact::{Artifact, handle_of_id, handle_of_id_in_region};
 pub use builder::{Builder, Log};
+pub use imgs_log::BuildLog;
 pub use error::BuildError;
 pub use manifest::ManifestSettings;
 pub use prepare::{BuildInput, OnError, PreparedBuild, RunLabels, prepare_build};

@@ -168,6 +168,16 @@ pub struct BuildArgs {
     /// Output format: status lines for people, or one JSON event per line (see the README).
     #[arg(long, value_enum, default_value_t = MessageFormat::Human)]
     pub message_format: MessageFormat,
+    /// Print every build's output as it happens. On a terminal it is otherwise hidden behind one
+    /// progress line per image (a failed image's last lines are still shown); plain output (not a
+    /// terminal, or `CI` set) always has it.
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+    /// Write an HTML report of where the run's time went (images over time, builds at once, the
+    /// critical path) to PATH; without PATH to `cache/timings/imgs-timing-<run id>.html`, copied to
+    /// `cache/imgs-timing.html`.
+    #[arg(long, value_name = "PATH", num_args = 0..=1, require_equals = true)]
+    pub timings: Option<Option<PathBuf>>,
 }
 
 /// Packer's `-on-error`; `ask` and `run-cleanup-provisioner` are not offered (imgs runs unattended and

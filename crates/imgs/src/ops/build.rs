@@ -8,7 +8,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use imgs_build::schedule::{self, DagNode, FailurePolicy, NodeOutcome, Skipped};
@@ -26,6 +27,7 @@ use super::fingerprint::{cache_dir, workspace_variables};
 use super::inspect::read_file;
 use super::plan::selection;
 use super::run_manifest;
+use super::timings;
 use super::{CloudLookup, Context, Failure, PlanWithWarnings, build_filter, compute_plan};
 use crate::Outcome;
 use crate::cli::{self, BuildArgs};
@@ -42,6 +44,10 @@ struct Run {
     on_error: OnError,
     /// Cancelled by Ctrl-C: stops scheduling and the running builds.
     cancel: CancellationToken,
+    /// For `--timings`: each image's parents, and where the report goes by default (the cache
+    /// directory, or the working directory for a template built on its own). Unset when the run
+    /// stopped before anything was planned.
+    lineage: OnceLock<(BTreeMap<String, Vec<String>>, PathBuf)>,
 }
 
 impl Run {
@@ -54,8 +60,9 @@ impl Run {
             id: uuid::Uuid::new_v4().to_string(),
             init_time: chrono::Utc::now(),
             started: Instant::now(),
-            report: Reporter::new(args.message_format, live),
+            report: Reporter::new(args.message_format, live, args.verbose),
             cancel: CancellationToken::new(),
+            lineage: OnceLock::new(),
         }
     }
 
@@ -131,6 +138,17 @@ pub fn build(cx: &Context, args: &BuildArgs) -> Outcome {
         None => build_workspace(cx, args, &run, &mut warnings),
     };
     let mut stderr: String = warnings.0.iter().map(|w| format!("{w}\n\n")).collect();
+    if let Some(path) = &args.timings {
+        match write_timings(cx, &run, path.as_deref()) {
+            Ok(Some(written)) => {
+                let _ = writeln!(stderr, "{:>12} {}", "Timings", written.display());
+            }
+            Ok(None) => {}
+            Err(message) => {
+                let _ = writeln!(stderr, "warning: {message}");
+            }
+        }
+    }
     let code = match result {
         Ok(()) => 0,
         Err(Stop::Input(d)) => {
@@ -262,6 +280,8 @@ fn handle_ctrl_c(rt: &tokio::runtime::Runtime, run: &Run) {
     }
     let cancel = run.cancel.clone();
     let id = run.id.clone();
+    // Through the reporter, so the messages are printed above the progress lines, not into them.
+    let notices = run.report.notices();
     // One listener for both presses: a second Ctrl-C that comes while the first is being handled
     // must not be lost (a listener made afterwards would not see it).
     let _runtime = rt.enter();
@@ -274,16 +294,17 @@ fn handle_ctrl_c(rt: &tokio::runtime::Runtime, run: &Run) {
         if interrupts.recv().await.is_none() {
             return;
         }
-        eprintln!(
+        notices.eprintln(
             "Interrupted: no new builds start; running builds stop and clean up. Press Ctrl-C again \
-             to exit at once."
+             to exit at once.",
         );
         cancel.cancel();
         if interrupts.recv().await.is_some() {
-            eprintln!(
+            notices.clear();
+            notices.eprintln(&format!(
                 "Exiting without cleaning up. Cloud resources of this run may be left; they carry \
                  the tag imgs:run={id}."
-            );
+            ));
             std::process::exit(i32::from(EXIT_INTERRUPTED));
         }
     });
@@ -309,6 +330,9 @@ fn build_template_file(cx: &Context, args: &BuildArgs, path: &Path, run: &Run) -
         return Err(Stop::Input(problems));
     }
     let name = path.display().to_string();
+    let _ = run
+        .lineage
+        .set((BTreeMap::from([(name.clone(), Vec::new())]), cx.cwd.clone()));
     let reasons = vec!["a template built on its own is never cached".to_string()];
     run.emit(Event::Run {
         run_id: &run.id,
@@ -401,6 +425,17 @@ fn build_workspace(
     if !unsupported.is_empty() {
         return Err(Stop::Input(Diagnostics(unsupported)));
     }
+    let parents = plan
+        .images
+        .iter()
+        .map(|image| {
+            let mut parents: Vec<String> = image.parents.iter().map(|(_, p)| p.clone()).collect();
+            parents.sort();
+            parents.dedup();
+            (image.name.clone(), parents)
+        })
+        .collect();
+    let _ = run.lineage.set((parents, cache_dir(&ws)));
     run.emit(Event::Run {
         run_id: &run.id,
         images: plan
@@ -844,19 +879,69 @@ async fn build_image(
         } else {
             image.to_string()
         };
-        let mut line = |text: &str| {
-            run.emit(Event::Output {
-                image: &prefix,
-                line: text,
-            })
+        let mut log = RunLog {
+            run,
+            image: &prefix,
         };
         let artifact = build
-            .run(&mut line, &run.id, run.on_error, &run.cancel)
+            .run(&mut log, &run.id, run.on_error, &run.cancel)
             .await
             .map_err(NodeError::Build)?;
         artifacts.push((name, artifact));
     }
     Ok(artifacts)
+}
+
+/// One build's output lines and phases, as events of the run.
+struct RunLog<'a> {
+    run: &'a Run,
+    /// The image, or `image/build` when its template has several builds.
+    image: &'a str,
+}
+
+impl imgs_build::BuildLog for RunLog<'_> {
+    fn line(&mut self, line: &str) {
+        self.run.emit(Event::Output {
+            image: self.image,
+            line,
+        });
+    }
+
+    fn phase(&mut self, phase: &str) {
+        self.run.emit(Event::Phase {
+            image: self.image,
+            phase,
+        });
+    }
+}
+
+/// Writes the `--timings` report: to `path`, or by default into the cache (one file per run and the
+/// stable copy). Returns where it went; `None` when the run stopped before anything was planned.
+fn write_timings(cx: &Context, run: &Run, path: Option<&Path>) -> Result<Option<PathBuf>, String> {
+    let Some((parents, home)) = run.lineage.get() else {
+        return Ok(None);
+    };
+    let report = run.report.timeline().to_run_timings(&run.id, parents);
+    let html = imgs_report::render_timings(&report);
+    let written = match path {
+        Some(path) => {
+            let path = super::absolute(&cx.cwd, path);
+            timings::write_atomically(&path, &html)?;
+            path
+        }
+        None => {
+            let path = home.join("timings").join(timings::run_file_name(&run.id));
+            timings::write_atomically(&path, &html)?;
+            timings::write_atomically(&home.join(timings::LATEST), &html)?;
+            path
+        }
+    };
+    Ok(Some(
+        written
+            .strip_prefix(&cx.cwd)
+            .map(Path::to_path_buf)
+            .unwrap_or(written),
+    ))
 }
 
 /// Builder and post-processor types imgs cannot run yet, for the selected builds of `template`.

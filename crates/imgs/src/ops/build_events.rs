@@ -8,6 +8,8 @@ use std::sync::Mutex;
 
 use serde::Serialize;
 
+use super::progress::{self, Bars};
+use super::timings::Timeline;
 use crate::cli::MessageFormat;
 
 /// One thing that happened in a run.
@@ -26,6 +28,9 @@ pub enum Event<'a> {
         image: &'a str,
         reasons: &'a [String],
     },
+    /// A build entered a phase ("waiting for SSH", "provisioning 2/3 (shell)"); it lasts until the
+    /// image's next phase or its end.
+    Phase { image: &'a str, phase: &'a str },
     /// A line of a build's output (builder, provisioners, post-processors).
     Output { image: &'a str, line: &'a str },
     /// An image was built and recorded.
@@ -75,28 +80,58 @@ pub struct SummaryRow {
     pub artifact: String,
 }
 
-/// Where a run's lines go: straight to stdout as they happen (the binary, where a build takes minutes),
-/// or into a string returned at the end (tests, which compare it).
+/// Where a run's lines go, and how.
+enum Sink {
+    /// Into a string returned at the end (tests, which compare it): the plain lines.
+    Captured(Mutex<String>),
+    /// Straight to stdout as they happen, plain (not a terminal, `CI` set, or JSON).
+    Plain,
+    /// A terminal: status lines above one progress line per running image.
+    Terminal(Bars),
+}
+
+/// Turns a run's events into what its user sees, and remembers when each happened for
+/// `--timings`. Builds running at once share it, one whole line at a time.
 pub struct Reporter {
     format: MessageFormat,
-    live: bool,
-    text: Mutex<String>,
+    sink: Sink,
+    timeline: Mutex<Timeline>,
 }
 
 impl Reporter {
-    pub fn new(format: MessageFormat, live: bool) -> Reporter {
+    /// `live`: print as things happen (the binary, where a build takes minutes) rather than into a
+    /// string. Live human output on a terminal gets progress bars, with build output behind
+    /// `verbose`; everywhere else every line is printed plainly.
+    pub fn new(format: MessageFormat, live: bool, verbose: bool) -> Reporter {
+        let sink = if !live {
+            Sink::Captured(Mutex::new(String::new()))
+        } else if format == MessageFormat::Human
+            && let Some(target) = progress::terminal()
+        {
+            Sink::Terminal(Bars::new(target, verbose))
+        } else {
+            Sink::Plain
+        };
         Reporter {
             format,
-            live,
-            text: Mutex::new(String::new()),
+            sink,
+            timeline: Mutex::new(Timeline::new()),
         }
     }
 
     pub fn is_live(&self) -> bool {
-        self.live
+        !matches!(self.sink, Sink::Captured(_))
     }
 
     pub fn emit(&self, event: &Event<'_>) {
+        self.timeline
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .record(event);
+        if let Sink::Terminal(bars) = &self.sink {
+            bars.show(event);
+            return;
+        }
         let text = match self.format {
             MessageFormat::Human => human(event),
             MessageFormat::Json => serde_json::to_string(event).expect("events serialize") + "\n",
@@ -104,37 +139,84 @@ impl Reporter {
         if text.is_empty() {
             return;
         }
-        if self.live {
-            use std::io::Write as _;
-            let mut stdout = std::io::stdout().lock();
-            let _ = stdout.write_all(text.as_bytes());
-            let _ = stdout.flush();
-        } else {
-            self.text
+        match &self.sink {
+            Sink::Captured(captured) => captured
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .push_str(&text);
+                .push_str(&text),
+            _ => {
+                use std::io::Write as _;
+                let mut stdout = std::io::stdout().lock();
+                let _ = stdout.write_all(text.as_bytes());
+                let _ = stdout.flush();
+            }
         }
+    }
+
+    /// Prints a message on stderr without tearing the progress bars; for the Ctrl-C handler, which
+    /// outlives any borrow of the reporter.
+    pub fn notices(&self) -> Notices {
+        Notices(match &self.sink {
+            Sink::Terminal(bars) => Some(bars.multi()),
+            _ => None,
+        })
+    }
+
+    /// When each image started, its phases, and how it ended, so far.
+    pub fn timeline(&self) -> Timeline {
+        self.timeline
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Everything emitted so far (empty when live).
     pub fn into_text(self) -> String {
-        self.text.into_inner().unwrap_or_else(|e| e.into_inner())
+        match self.sink {
+            Sink::Captured(text) => text.into_inner().unwrap_or_else(|e| e.into_inner()),
+            Sink::Terminal(bars) => {
+                bars.clear();
+                String::new()
+            }
+            Sink::Plain => String::new(),
+        }
     }
 }
 
-fn status(verb: &str, text: &str) -> String {
+/// See [`Reporter::notices`].
+#[derive(Clone)]
+pub struct Notices(Option<indicatif::MultiProgress>);
+
+impl Notices {
+    pub fn eprintln(&self, message: &str) {
+        match &self.0 {
+            Some(multi) => multi.suspend(|| eprintln!("{message}")),
+            None => eprintln!("{message}"),
+        }
+    }
+
+    /// Removes the bars before the process exits without unwinding.
+    pub fn clear(&self) {
+        if let Some(multi) = &self.0 {
+            let _ = multi.clear();
+        }
+    }
+}
+
+pub(super) fn status(verb: &str, text: &str) -> String {
     format!("{verb:>12} {text}\n")
 }
 
-/// The human form of an event: cargo-style status lines, build output prefixed by its image.
-fn human(event: &Event<'_>) -> String {
+/// The human form of an event: cargo-style status lines, phases indented under them, build output
+/// prefixed by its image.
+pub(super) fn human(event: &Event<'_>) -> String {
     match event {
         Event::Run { run_id, .. } => status("Run", run_id),
         Event::Fresh { image, artifact } => status("Fresh", &format!("{image} ({artifact})")),
         Event::Started { image, reasons } => {
             status("Building", &format!("{image}: {}", reasons.join(", ")))
         }
+        Event::Phase { image, phase } => status("", &format!("{image}: {phase}")),
         Event::Output { image, line } => format!("{image}: {line}\n"),
         Event::Built {
             image,
@@ -255,6 +337,10 @@ mod tests {
                 image: "base",
                 reasons: &reasons,
             },
+            Event::Phase {
+                image: "base",
+                phase: "waiting for SSH",
+            },
             Event::Output {
                 image: "base",
                 line: "Connected to SSH!",
@@ -283,7 +369,7 @@ mod tests {
                 images: &images,
             },
         ];
-        let reporter = Reporter::new(MessageFormat::Json, false);
+        let reporter = Reporter::new(MessageFormat::Json, false, false);
         for event in &events {
             reporter.emit(event);
         }

@@ -10,7 +10,9 @@ mod gc;
 mod graph;
 mod inspect;
 mod plan;
+mod progress;
 mod run_manifest;
+mod timings;
 mod validate;
 
 use std::path::{Path, PathBuf};
