@@ -117,21 +117,19 @@ pub fn compute_plan(
         };
         let fingerprint = inputs.fingerprint();
         if lookup == CloudLookup::Online {
-            match imgs_build::aws_targets(&image.template, &resolved, filter, &ws.root) {
-                Ok(targets) => queries.push(CloudQuery {
-                    fingerprint: fingerprint.to_string(),
-                    other_builds: image
-                        .template
-                        .builds(filter)
-                        .iter()
-                        .any(|b| b.kind != "amazon-ebs"),
-                    targets,
-                }),
-                Err(d) => {
-                    errors.extend(d.0);
-                    continue;
-                }
-            }
+            // Settings that do not read are the build's to report, located, as without the
+            // lookup; the image is then decided from its records alone.
+            let targets = imgs_build::aws_targets(&image.template, &resolved, filter, &ws.root)
+                .unwrap_or_default();
+            queries.push(CloudQuery {
+                fingerprint: fingerprint.to_string(),
+                other_builds: image
+                    .template
+                    .builds(filter)
+                    .iter()
+                    .any(|b| b.kind != "amazon-ebs"),
+                targets,
+            });
         }
         images.push(Fingerprinted {
             image,
