@@ -405,6 +405,10 @@ fn gc_after_a_kill_during_the_provisioner_leaves_nothing() {
     let dry = imgs_ok(root, &["gc", "--dry-run"]);
     assert!(dry.contains("would remove"), "{dry}");
     assert_eq!(peers.live_instances().len(), 1, "a dry run removes nothing");
+    let elsewhere = imgs_input_error(root, &["gc", "--region", "eu-west-1"]);
+    assert!(elsewhere.contains("eu-west-1"), "{elsewhere}");
+    let here = imgs_ok(root, &["gc", "--dry-run", "--region", REGION]);
+    assert_eq!(here, dry);
 
     let out = imgs_ok(root, &["gc"]);
     let mut settings = settings(root);
