@@ -60,7 +60,8 @@ impl Bars {
             Target::Stderr => ProgressDrawTarget::stderr(),
             Target::Stdout => ProgressDrawTarget::stdout(),
         });
-        let overall = multi.add(ProgressBar::new(0));
+        // Added to the terminal when the plan is known: a bar of 0 images would show as full.
+        let overall = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::hidden());
         overall.set_style(
             ProgressStyle::with_template("{prefix:>12.cyan.bold} [{bar:30}] {pos}/{len}")
                 .expect("a valid template")
@@ -86,6 +87,7 @@ impl Bars {
             Event::Run { images, .. } => {
                 state.width = images.iter().map(|i| i.image.len()).max().unwrap_or(0);
                 self.overall.set_length(images.len() as u64);
+                self.multi.add(self.overall.clone());
                 self.print(&human(event));
             }
             Event::Started { image, .. } => {
