@@ -109,9 +109,11 @@ fn demo() -> Result<()> {
     run(Command::new(&imgs)
         .current_dir(&root)
         .args(["plan", "--all"]))?;
+    // `run` waits on the child with the terminal inherited (never piped), so on a terminal the
+    // build draws its progress lines; `--timings` leaves cache/imgs-timing.html to open afterwards.
     run(Command::new(&imgs)
         .current_dir(&root)
-        .args(["build", "--all"]))?;
+        .args(["build", "--all", "--timings"]))?;
     run(Command::new(&imgs).current_dir(&root).args(["graph"]))?;
     Ok(())
 }
