@@ -26,20 +26,12 @@ const RUNS: usize = 5;
 
 /// Times and counts both tools' builds of one amazon-ebs template; `work` holds the template and logs.
 pub fn ebs_build_vs_packer(imgs: &Path, work: &Path) -> Result<BenchResult> {
-    std::fs::create_dir_all(work)?;
-    let moto = LoggedMoto::start(&work.join("moto.log"))?;
-    let sshd = TestSshd::start().map_err(|why| anyhow!(why))?;
-    let public_key = std::fs::read_to_string(sshd.client_key.with_extension("pub"))?;
-    moto.ec2(&[
-        ("Action", "ImportKeyPair"),
-        ("KeyName", KEY_PAIR),
-        ("PublicKeyMaterial", &base64(public_key.as_bytes())),
-    ])?;
-    let source_ami = moto.public_ebs_ami()?;
+    let peers = EbsPeers::start(work)?;
+    let moto = &peers.moto;
     let template = work.join("template.json");
     std::fs::write(
         &template,
-        serde_json::to_string_pretty(&ebs_template(&moto, &sshd, &source_ami))?,
+        serde_json::to_string_pretty(&ebs_template(&peers))?,
     )?;
 
     let mut packer = Vec::new();
@@ -79,43 +71,86 @@ pub fn ebs_build_vs_packer(imgs: &Path, work: &Path) -> Result<BenchResult> {
     })
 }
 
-/// Packer's amazon-ebs options for this server and sshd, which imgs reads the same way. Static
-/// credentials and a custom endpoint, so neither tool asks anything beyond loopback.
-fn ebs_template(moto: &LoggedMoto, sshd: &TestSshd, source_ami: &str) -> serde_json::Value {
-    let ssh = sshd.settings();
+/// The one template both tools build: a trivial shell step, the AMI named by the `ami_name` variable.
+fn ebs_template(peers: &EbsPeers) -> serde_json::Value {
     serde_json::json!({
         "variables": { "ami_name": null },
-        "builders": [{
+        "builders": [peers.builder(&peers.source_ami, "{{user `ami_name`}}")],
+        "provisioners": [{ "type": "shell", "inline": ["true"] }],
+    })
+}
+
+/// What an amazon-ebs benchmark builds against: moto with the bench's key pair imported, a public
+/// EBS-backed AMI of moto's to start from, and one sshd standing in for every instance moto "launches"
+/// (moto runs no machines). Dropping it stops both servers.
+pub struct EbsPeers {
+    pub moto: LoggedMoto,
+    pub sshd: TestSshd,
+    pub source_ami: String,
+}
+
+impl EbsPeers {
+    /// Starts both servers with their logs under `work`.
+    pub fn start(work: &Path) -> Result<EbsPeers> {
+        std::fs::create_dir_all(work)?;
+        let moto = LoggedMoto::start(&work.join("moto.log"))?;
+        let sshd = TestSshd::start().map_err(|why| anyhow!(why))?;
+        let public_key = std::fs::read_to_string(sshd.client_key.with_extension("pub"))?;
+        moto.ec2(&[
+            ("Action", "ImportKeyPair"),
+            ("KeyName", KEY_PAIR),
+            ("PublicKeyMaterial", &base64(public_key.as_bytes())),
+        ])?;
+        let source_ami = moto.public_ebs_ami()?;
+        Ok(EbsPeers {
+            moto,
+            sshd,
+            source_ami,
+        })
+    }
+
+    /// Packer's amazon-ebs options for these peers, which imgs reads the same way: static credentials
+    /// and a custom endpoint, so neither tool asks anything beyond loopback. `source_ami` and
+    /// `ami_name` go in as given (an ID, a name, or a template expression).
+    pub fn builder(&self, source_ami: &str, ami_name: &str) -> serde_json::Value {
+        let ssh = self.sshd.settings();
+        serde_json::json!({
             "type": "amazon-ebs",
             "region": REGION,
             "access_key": "bench",
             "secret_key": "bench",
-            "custom_endpoint_ec2": moto.endpoint(),
+            "custom_endpoint_ec2": self.moto.endpoint(),
             "skip_region_validation": true,
             "skip_metadata_api_check": true,
             "source_ami": source_ami,
             "instance_type": "t3.micro",
-            "ami_name": "{{user `ami_name`}}",
+            "ami_name": ami_name,
             "ssh_host": ssh["ssh_host"],
             "ssh_port": ssh["ssh_port"],
             "ssh_username": ssh["ssh_username"],
             "ssh_keypair_name": KEY_PAIR,
             "ssh_private_key_file": ssh["ssh_private_key_file"],
             "ssh_timeout": "30s",
-        }],
-        "provisioners": [{ "type": "shell", "inline": ["true"] }],
-    })
+        })
+    }
 }
 
-fn build_with_packer(template: &Path, ami_name: &str, work: &Path) -> Result<()> {
+/// `packer build` with the environment every amazon-ebs benchmark gives it, run in `dir`.
+pub fn packer_command(dir: &Path) -> Command {
     let mut cmd = Command::new("packer");
-    cmd.current_dir(work)
+    cmd.current_dir(dir)
         .env("CHECKPOINT_DISABLE", "1")
         // Static keys in the template already; these keep the SDK's credential chain off the network.
         .env("AWS_ACCESS_KEY_ID", "bench")
         .env("AWS_SECRET_ACCESS_KEY", "bench")
         .env("AWS_EC2_METADATA_DISABLED", "true")
-        .args(["build", "-force", "-var"])
+        .arg("build");
+    cmd
+}
+
+fn build_with_packer(template: &Path, ami_name: &str, work: &Path) -> Result<()> {
+    let mut cmd = packer_command(work);
+    cmd.args(["-force", "-var"])
         .arg(format!("ami_name={ami_name}"))
         .arg(template);
     quiet(&mut cmd, &work.join(format!("{ami_name}.log")))
@@ -132,7 +167,7 @@ fn build_with_imgs(imgs: &Path, template: &Path, ami_name: &str, work: &Path) ->
 }
 
 /// Runs `cmd` with its output in `log`, which a failure names.
-fn quiet(cmd: &mut Command, log: &Path) -> Result<()> {
+pub fn quiet(cmd: &mut Command, log: &Path) -> Result<()> {
     let out = File::create(log)?;
     let status = cmd
         .stdin(Stdio::null())
@@ -177,13 +212,13 @@ fn compare_actions(ours: &BTreeMap<String, usize>, packer: &BTreeMap<String, usi
     }
 }
 
-fn median<T: Ord + Copy>(mut v: Vec<T>) -> T {
+pub fn median<T: Ord + Copy>(mut v: Vec<T>) -> T {
     v.sort();
     v[v.len() / 2]
 }
 
 /// moto's server with its access log in a file, killed by its PID on drop.
-struct LoggedMoto {
+pub struct LoggedMoto {
     port: u16,
     log: PathBuf,
     child: Child,
@@ -222,7 +257,7 @@ impl LoggedMoto {
         Ok(moto)
     }
 
-    fn endpoint(&self) -> String {
+    pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
