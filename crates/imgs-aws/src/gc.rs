@@ -9,6 +9,8 @@
 //! share it, tag its snapshots), and a failed one can never be launched.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::sync::Arc;
 
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::{Filter, ImageState, InstanceStateName, Tag};
@@ -16,18 +18,35 @@ use aws_sdk_ec2::types::{Filter, ImageState, InstanceStateName, Tag};
 use crate::wait::{self, INSTANCE_TIMEOUT, Poll};
 use crate::{AwsError, ClientSettings, Resource, ResourceKind, TAG_IMAGE, TAG_RUN};
 
+/// Says whether a run is still building.
+pub type InProgress = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
 /// Which runs' resources to remove.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct GcRuns {
     /// Only this run; every run when `None`.
     pub run: Option<String>,
-    /// Runs still building (their lock is held): never touched, even when named in `run`.
-    pub in_progress: BTreeSet<String>,
+    /// Runs still building are never touched, even when named in `run`. Asked when a resource of the
+    /// run is found rather than once up front: a build marks itself running before it creates
+    /// anything, so a run that started after gc did is seen too.
+    pub in_progress: InProgress,
 }
 
 impl GcRuns {
-    fn wants(&self, run: &str) -> bool {
-        self.run.as_deref().is_none_or(|only| only == run) && !self.in_progress.contains(run)
+    /// Every run, or only `run`, none of them in progress.
+    pub fn new(run: Option<String>) -> GcRuns {
+        GcRuns {
+            run,
+            in_progress: Arc::new(|_| false),
+        }
+    }
+}
+
+impl fmt::Debug for GcRuns {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GcRuns")
+            .field("run", &self.run)
+            .finish_non_exhaustive()
     }
 }
 
@@ -94,12 +113,11 @@ impl Collector<'_> {
     fn select(&mut self, kind: ResourceKind, id: Option<&str>, tags: &[Tag]) -> Option<Leftover> {
         let run = tag(tags, TAG_RUN)?;
         let id = id?;
-        if self.runs.in_progress.contains(run)
-            && self.runs.run.as_deref().is_none_or(|only| only == run)
-        {
-            self.report.skipped_runs.insert(run.to_string());
+        if self.runs.run.as_deref().is_some_and(|only| only != run) {
+            return None;
         }
-        if !self.runs.wants(run) {
+        if (self.runs.in_progress)(run) {
+            self.report.skipped_runs.insert(run.to_string());
             return None;
         }
         Some(Leftover {
@@ -513,26 +531,4 @@ async fn delete_security_group(client: &Client, id: &str) -> Result<(), AwsError
         },
     )
     .await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn runs_in_progress_are_never_selected() {
-        let busy = BTreeSet::from(["r2".to_string()]);
-        let all = GcRuns {
-            run: None,
-            in_progress: busy.clone(),
-        };
-        assert!(all.wants("r1"));
-        assert!(!all.wants("r2"));
-        let named = GcRuns {
-            run: Some("r2".into()),
-            in_progress: busy,
-        };
-        assert!(!named.wants("r2"));
-        assert!(!named.wants("r1"));
-    }
 }

@@ -34,7 +34,7 @@ pub use config::{
 };
 pub use deregister::{ImgsAmi, deregister_ami, list_imgs_amis};
 pub use error::AwsError;
-pub use gc::{GcReport, GcRuns, Leftover, collect_garbage};
+pub use gc::{GcReport, GcRuns, InProgress, Leftover, collect_garbage};
 pub use lookup::{TaggedAmi, find_images_by_fingerprint, find_tagged_images};
 
 /// Renders a deferred template (a tag key or value, the AMI description) with flat build data such as

@@ -3,6 +3,7 @@
 //! progress are skipped, available AMIs (artifacts) and their snapshots are kept.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::{
@@ -160,10 +161,7 @@ async fn one_run_then_all_runs() {
         "the setup leaves something of every kind: {left_by_b:?}"
     );
 
-    let only_a = GcRuns {
-        run: Some("run-a".into()),
-        ..GcRuns::default()
-    };
+    let only_a = GcRuns::new(Some("run-a".into()));
     let planned = collect_garbage(&settings, REGION, &only_a, true)
         .await
         .unwrap();
@@ -208,14 +206,14 @@ async fn one_run_then_all_runs() {
         "the other run is untouched"
     );
 
-    let report = collect_garbage(&settings, REGION, &GcRuns::default(), false)
+    let report = collect_garbage(&settings, REGION, &GcRuns::new(None), false)
         .await
         .unwrap();
     assert!(report.failed.is_empty(), "{:?}", report.failed);
     assert!(report.removed.iter().all(|l| l.run_id == "run-b"));
     assert_eq!(tagged(&ec2, "run-b").await, BTreeSet::new());
 
-    let again = collect_garbage(&settings, REGION, &GcRuns::default(), false)
+    let again = collect_garbage(&settings, REGION, &GcRuns::new(None), false)
         .await
         .unwrap();
     assert_eq!(again.removed, Vec::new(), "nothing is left to collect");
@@ -242,7 +240,7 @@ async fn runs_in_progress_and_available_amis_are_kept() {
 
     let runs = GcRuns {
         run: None,
-        in_progress: BTreeSet::from(["run-busy".to_string()]),
+        in_progress: Arc::new(|run| run == "run-busy"),
     };
     let report = collect_garbage(&settings, REGION, &runs, false)
         .await

@@ -11,6 +11,7 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::fs::{File, TryLockError};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use imgs_aws::{ClientSettings, GcReport, GcRuns};
 use imgs_diagnostic::Diagnostic;
@@ -81,23 +82,14 @@ fn runs_in_progress(cache: &Path) -> Result<(BTreeSet<String>, Vec<PathBuf>), Fa
         else {
             continue;
         };
-        let file = match File::open(&path) {
-            Ok(file) => file,
-            // The run ended between the listing and now.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => {
-                return Err(Failure::Other(format!(
-                    "cannot open `{}`: {e}",
-                    path.display()
-                )));
-            }
-        };
-        match file.try_lock_shared() {
-            Ok(()) => stale.push(path),
-            Err(TryLockError::WouldBlock) => {
+        match lock_state(&path) {
+            Ok(LockState::Held) => {
                 busy.insert(run.to_string());
             }
-            Err(TryLockError::Error(e)) => {
+            Ok(LockState::Free) => stale.push(path),
+            // The run ended between the listing and now.
+            Ok(LockState::Absent) => {}
+            Err(e) => {
                 return Err(Failure::Other(format!(
                     "cannot check the run lock `{}`: {e}",
                     path.display()
@@ -106,6 +98,38 @@ fn runs_in_progress(cache: &Path) -> Result<(BTreeSet<String>, Vec<PathBuf>), Fa
         }
     }
     Ok((busy, stale))
+}
+
+enum LockState {
+    /// A running build holds it.
+    Held,
+    /// Left by a run that died.
+    Free,
+    Absent,
+}
+
+fn lock_state(path: &Path) -> std::io::Result<LockState> {
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(LockState::Absent),
+        Err(e) => return Err(e),
+    };
+    match file.try_lock_shared() {
+        Ok(()) => Ok(LockState::Free),
+        Err(TryLockError::WouldBlock) => Ok(LockState::Held),
+        Err(TryLockError::Error(e)) => Err(e),
+    }
+}
+
+/// Whether `run` holds its lock now. A run ID comes from a tag anyone can write, so one that is not
+/// a plain name (imgs's are UUIDs) never names a file; a lock that cannot be checked counts as held.
+fn still_running(cache: &Path, run: &str) -> bool {
+    let plain = !run.is_empty() && run.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    plain
+        && !matches!(
+            lock_state(&runs_dir(cache).join(format!("{run}.lock"))),
+            Ok(LockState::Free | LockState::Absent)
+        )
 }
 
 /// One account and region to look in.
@@ -182,7 +206,7 @@ pub fn gc(cx: &Context, args: &GcArgs) -> Result<Output, Failure> {
     }
     let runs = GcRuns {
         run: args.run.clone(),
-        in_progress,
+        in_progress: Arc::new(move |run| still_running(&cache, run)),
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -282,7 +306,12 @@ mod tests {
         let (busy, stale) = runs_in_progress(dir.path()).unwrap();
         assert_eq!(busy, BTreeSet::from(["run-1".to_string()]));
         assert_eq!(stale, vec![runs_dir(dir.path()).join("run-2.lock")]);
+        assert!(still_running(dir.path(), "run-1"));
+        assert!(!still_running(dir.path(), "run-2"));
+        assert!(!still_running(dir.path(), "run-3"), "no lock at all");
+        assert!(!still_running(dir.path(), "../runs/run-1"), "not a run ID");
         drop(lock);
+        assert!(!still_running(dir.path(), "run-1"));
         let (busy, _) = runs_in_progress(dir.path()).unwrap();
         assert!(busy.is_empty());
         assert!(!runs_dir(dir.path()).join("run-1.lock").exists());
