@@ -13,9 +13,6 @@ mod support;
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use imgs_aws::ClientSettings;
-use imgs_aws::sdk::Client;
-use imgs_aws::sdk::types::Filter;
 use support::ebs::{Peers, REGION};
 use support::*;
 
@@ -23,98 +20,6 @@ const KEY_PAIR: &str = "imgs-cloud-cache-key";
 const OTHER_REGION: &str = "eu-west-1";
 
 impl Peers {
-    /// An EC2 client for `region` on the same server.
-    fn client_in(&self, region: &str) -> Client {
-        let settings = ClientSettings {
-            access_key: Some("testing".into()),
-            secret_key: Some("testing".into()),
-            custom_endpoint_ec2: Some(self.moto.endpoint()),
-            ..ClientSettings::new(region)
-        };
-        self.rt.block_on(settings.client(region))
-    }
-
-    /// `(AMI ID, imgs:fingerprint tag)` of every AMI imgs made for `image` in `region`.
-    fn amis_of(&self, region: &str, image: &str) -> Vec<(String, String)> {
-        let ec2 = self.client_in(region);
-        let out = self
-            .rt
-            .block_on(
-                ec2.describe_images()
-                    .owners("self")
-                    .filters(
-                        Filter::builder()
-                            .name("tag:imgs:image")
-                            .values(image)
-                            .build(),
-                    )
-                    .send(),
-            )
-            .unwrap();
-        let mut amis: Vec<(String, String)> = out
-            .images()
-            .iter()
-            .map(|i| {
-                let fingerprint = i
-                    .tags()
-                    .iter()
-                    .find(|t| t.key() == Some("imgs:fingerprint"))
-                    .and_then(|t| t.value())
-                    .unwrap_or_default();
-                (
-                    i.image_id().unwrap_or_default().to_string(),
-                    fingerprint.to_string(),
-                )
-            })
-            .collect();
-        amis.sort();
-        amis
-    }
-
-    /// Every instance ever launched in `region` (terminated ones included) and every AMI of ours:
-    /// what a build always adds to.
-    fn footprint(&self, region: &str) -> (usize, usize) {
-        let ec2 = self.client_in(region);
-        let instances = self
-            .rt
-            .block_on(ec2.describe_instances().send())
-            .unwrap()
-            .reservations()
-            .iter()
-            .map(|r| r.instances().len())
-            .sum();
-        let images = self
-            .rt
-            .block_on(ec2.describe_images().owners("self").send())
-            .unwrap()
-            .images()
-            .len();
-        (instances, images)
-    }
-
-    /// `(image the instance was launched from)` of every instance imgs launched for `image`.
-    fn sources_of(&self, region: &str, image: &str) -> Vec<String> {
-        let ec2 = self.client_in(region);
-        let out = self
-            .rt
-            .block_on(
-                ec2.describe_instances()
-                    .filters(
-                        Filter::builder()
-                            .name("tag:imgs:image")
-                            .values(image)
-                            .build(),
-                    )
-                    .send(),
-            )
-            .unwrap();
-        out.reservations()
-            .iter()
-            .flat_map(|r| r.instances())
-            .map(|i| i.image_id().unwrap_or_default().to_string())
-            .collect()
-    }
-
     /// Snapshots of ours in the build region.
     fn snapshot_count(&self) -> usize {
         self.rt
