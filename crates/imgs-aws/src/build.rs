@@ -968,7 +968,8 @@ async fn snapshots_of(client: &Client, ami_id: &str) -> Result<Vec<String>, AwsE
     Ok(images.first().map(image_snapshots).unwrap_or_default())
 }
 
-fn image_snapshots(image: &aws_sdk_ec2::types::Image) -> Vec<String> {
+/// The snapshots behind an AMI's block devices.
+pub(crate) fn image_snapshots(image: &aws_sdk_ec2::types::Image) -> Vec<String> {
     image
         .block_device_mappings()
         .iter()

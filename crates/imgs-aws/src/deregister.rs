@@ -2,12 +2,10 @@
 //! images (by their `imgs:image` tag), and deregister the ones no current fingerprint uses together
 //! with their snapshots (a deregistered AMI's snapshots are otherwise billed forever).
 
-use aws_sdk_ec2::types::Filter;
-
+use crate::build::image_snapshots;
+use crate::lookup::images_tagged;
+use crate::tags::tag_value;
 use crate::{AwsError, ClientSettings, TAG_FINGERPRINT, TAG_IMAGE, TAG_RUN};
-
-/// EC2 accepts at most 200 values in one filter.
-const VALUES_PER_FILTER: usize = 200;
 
 /// An AMI imgs made, as its tags describe it.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -37,54 +35,21 @@ pub async fn list_imgs_amis(
         return Ok(found);
     }
     let client = client_settings.client(region).await;
-    for batch in images.chunks(VALUES_PER_FILTER) {
-        let mut next_token: Option<String> = None;
-        loop {
-            let page = client
-                .describe_images()
-                .owners("self")
-                .filters(
-                    Filter::builder()
-                        .name(format!("tag:{TAG_IMAGE}"))
-                        .set_values(Some(batch.to_vec()))
-                        .build(),
-                )
-                .set_next_token(next_token.take())
-                .send()
-                .await
-                .map_err(AwsError::api(format!("Error listing AMIs in {region}")))?;
-            for image in page.images() {
-                let tag = |key: &str| {
-                    image
-                        .tags()
-                        .iter()
-                        .find(|t| t.key() == Some(key))
-                        .and_then(|t| t.value())
-                        .map(str::to_string)
-                };
-                let (Some(ami_id), Some(name)) = (image.image_id(), tag(TAG_IMAGE)) else {
-                    continue;
-                };
-                found.push(ImgsAmi {
-                    region: region.to_string(),
-                    ami_id: ami_id.to_string(),
-                    image: name,
-                    fingerprint: tag(TAG_FINGERPRINT),
-                    run_id: tag(TAG_RUN).unwrap_or_default(),
-                    created_at: image.creation_date().unwrap_or_default().to_string(),
-                    snapshots: image
-                        .block_device_mappings()
-                        .iter()
-                        .filter_map(|m| m.ebs().and_then(|e| e.snapshot_id()))
-                        .map(str::to_string)
-                        .collect(),
-                });
-            }
-            match page.next_token() {
-                Some(token) if !token.is_empty() => next_token = Some(token.to_string()),
-                _ => break,
-            }
-        }
+    let action = format!("Error listing AMIs in {region}");
+    for image in images_tagged(&client, TAG_IMAGE, images, &action).await? {
+        let tag = |key: &str| tag_value(image.tags(), key).map(str::to_string);
+        let (Some(ami_id), Some(name)) = (image.image_id(), tag(TAG_IMAGE)) else {
+            continue;
+        };
+        found.push(ImgsAmi {
+            region: region.to_string(),
+            ami_id: ami_id.to_string(),
+            image: name,
+            fingerprint: tag(TAG_FINGERPRINT),
+            run_id: tag(TAG_RUN).unwrap_or_default(),
+            created_at: image.creation_date().unwrap_or_default().to_string(),
+            snapshots: image_snapshots(&image),
+        });
     }
     found.sort();
     Ok(found)

@@ -4,8 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_ec2::types::{Filter, ImageState};
+use aws_sdk_ec2::Client;
+use aws_sdk_ec2::types::{Filter, Image, ImageState};
 
+use crate::tags::tag_value;
 use crate::{AwsError, ClientSettings, RegionAmi, TAG_FINGERPRINT, TAG_RUN};
 
 /// EC2 accepts at most 200 values in one filter.
@@ -46,57 +48,58 @@ pub async fn find_tagged_images(
         return Ok(found);
     }
     let client = client_settings.client(region).await;
-    for batch in fingerprints.chunks(VALUES_PER_FILTER) {
-        let mut next_token: Option<String> = None;
-        loop {
-            let page = client
-                .describe_images()
-                .owners("self")
-                .filters(
-                    Filter::builder()
-                        .name(format!("tag:{TAG_FINGERPRINT}"))
-                        .set_values(Some(batch.to_vec()))
-                        .build(),
-                )
-                .set_next_token(next_token.take())
-                .send()
-                .await
-                .map_err(AwsError::api(format!("Error looking up AMIs in {region}")))?;
-            for image in page.images() {
-                // A pending or failed AMI cannot be launched from; it is not a cache hit.
-                if image.state() != Some(&ImageState::Available) {
-                    continue;
-                }
-                let tag = |key: &str| {
-                    image
-                        .tags()
-                        .iter()
-                        .find(|t| t.key() == Some(key))
-                        .and_then(|t| t.value())
-                };
-                if let (Some(fingerprint), Some(ami_id)) = (tag(TAG_FINGERPRINT), image.image_id())
-                {
-                    found
-                        .entry(fingerprint.to_string())
-                        .or_default()
-                        .push(TaggedAmi {
-                            ami: RegionAmi {
-                                region: region.to_string(),
-                                ami_id: ami_id.to_string(),
-                            },
-                            run_id: tag(TAG_RUN).unwrap_or_default().to_string(),
-                            created_at: image.creation_date().unwrap_or_default().to_string(),
-                        });
-                }
-            }
-            match page.next_token() {
-                Some(token) if !token.is_empty() => next_token = Some(token.to_string()),
-                _ => break,
-            }
+    let action = format!("Error looking up AMIs in {region}");
+    for image in images_tagged(&client, TAG_FINGERPRINT, fingerprints, &action).await? {
+        // A pending or failed AMI cannot be launched from; it is not a cache hit.
+        if image.state() != Some(&ImageState::Available) {
+            continue;
+        }
+        let tag = |key: &str| tag_value(image.tags(), key);
+        if let (Some(fingerprint), Some(ami_id)) = (tag(TAG_FINGERPRINT), image.image_id()) {
+            found
+                .entry(fingerprint.to_string())
+                .or_default()
+                .push(TaggedAmi {
+                    ami: RegionAmi {
+                        region: region.to_string(),
+                        ami_id: ami_id.to_string(),
+                    },
+                    run_id: tag(TAG_RUN).unwrap_or_default().to_string(),
+                    created_at: image.creation_date().unwrap_or_default().to_string(),
+                });
         }
     }
     for amis in found.values_mut() {
         amis.sort();
     }
     Ok(found)
+}
+
+/// Our AMIs, in any state, whose tag `key` has one of `values`. EC2 takes at most 200 values in one
+/// filter, so a long list is asked for in batches; `action` names the listing in errors.
+pub(crate) async fn images_tagged(
+    client: &Client,
+    key: &str,
+    values: &[String],
+    action: &str,
+) -> Result<Vec<Image>, AwsError> {
+    let mut images = Vec::new();
+    for batch in values.chunks(VALUES_PER_FILTER) {
+        let filter = Filter::builder()
+            .name(format!("tag:{key}"))
+            .set_values(Some(batch.to_vec()))
+            .build();
+        let page_items = client
+            .describe_images()
+            .owners("self")
+            .filters(filter)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(AwsError::api(action))?;
+        images.extend(page_items);
+    }
+    Ok(images)
 }

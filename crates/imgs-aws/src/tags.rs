@@ -73,6 +73,11 @@ pub(crate) fn ec2_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
         .collect()
 }
 
+/// The value of tag `key` on a resource EC2 described (it lists tags rather than mapping them).
+pub(crate) fn tag_value<'a>(tags: &'a [Tag], key: &str) -> Option<&'a str> {
+    tags.iter().find(|t| t.key() == Some(key))?.value()
+}
+
 pub(crate) fn spec(kind: ResourceType, tags: &BTreeMap<String, String>) -> TagSpecification {
     TagSpecification::builder()
         .resource_type(kind)
@@ -125,6 +130,16 @@ mod tests {
                 ("imgs:image".to_string(), "app".to_string()),
             ])
         );
+    }
+
+    #[test]
+    fn tag_value_finds_the_key_among_described_tags() {
+        let tags = ec2_tags(&BTreeMap::from([
+            ("imgs:run".to_string(), "r1".to_string()),
+            ("Name".to_string(), "app".to_string()),
+        ]));
+        assert_eq!(tag_value(&tags, "imgs:run"), Some("r1"));
+        assert_eq!(tag_value(&tags, "imgs:image"), None);
     }
 
     #[test]
