@@ -13,8 +13,11 @@ use std::fmt;
 use std::sync::Arc;
 
 use aws_sdk_ec2::Client;
+use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ec2::types::{Filter, ImageState, InstanceStateName, Tag};
 
+use crate::build::image_snapshots;
+use crate::tags::tag_value;
 use crate::wait::{self, INSTANCE_TIMEOUT, Poll};
 use crate::{AwsError, ClientSettings, Resource, ResourceKind, TAG_IMAGE, TAG_RUN};
 
@@ -111,7 +114,7 @@ struct Collector<'a> {
 impl Collector<'_> {
     /// The leftover for a resource with these tags, when its run is selected; notes skipped runs.
     fn select(&mut self, kind: ResourceKind, id: Option<&str>, tags: &[Tag]) -> Option<Leftover> {
-        let run = tag(tags, TAG_RUN)?;
+        let run = tag_value(tags, TAG_RUN)?;
         let id = id?;
         if self.runs.run.as_deref().is_some_and(|only| only != run) {
             return None;
@@ -127,7 +130,7 @@ impl Collector<'_> {
                 region: self.region.to_string(),
             },
             run_id: run.to_string(),
-            image: tag(tags, TAG_IMAGE).map(str::to_string),
+            image: tag_value(tags, TAG_IMAGE).map(str::to_string),
         })
     }
 
@@ -149,41 +152,46 @@ impl Collector<'_> {
         }
     }
 
-    async fn instances(&mut self) -> Result<(), AwsError> {
-        let mut found = Vec::new();
-        let mut next_token = None;
-        loop {
-            let page = self
-                .client
-                .describe_instances()
-                .filters(self.filter())
-                .set_next_token(next_token.take())
-                .send()
-                .await
-                .map_err(AwsError::api("Error listing instances"))?;
-            for instance in page.reservations().iter().flat_map(|r| r.instances()) {
-                // Terminated instances linger in listings for a while; they hold nothing.
-                if instance.state().and_then(|s| s.name()) == Some(&InstanceStateName::Terminated) {
-                    continue;
-                }
-                if let Some(leftover) = self.select(
-                    ResourceKind::Instance,
-                    instance.instance_id(),
-                    instance.tags(),
-                ) {
-                    found.push(leftover);
-                }
+    /// Removes each leftover with `delete`, noting what became of it; a dry run only lists them.
+    async fn remove(
+        &mut self,
+        found: impl IntoIterator<Item = Leftover>,
+        delete: impl AsyncFn(&str) -> Result<(), AwsError>,
+    ) {
+        for leftover in found {
+            if self.dry_run {
+                self.report.removed.push(leftover);
+                continue;
             }
-            match page.next_token() {
-                Some(token) if !token.is_empty() => next_token = Some(token.to_string()),
-                _ => break,
-            }
+            let result = delete(&leftover.resource.id).await;
+            self.outcome(leftover, result);
         }
+    }
+
+    async fn instances(&mut self) -> Result<(), AwsError> {
+        let reservations = self
+            .client
+            .describe_instances()
+            .filters(self.filter())
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(AwsError::api("Error listing instances"))?;
+        let found: Vec<Leftover> = reservations
+            .iter()
+            .flat_map(|r| r.instances())
+            // Terminated instances linger in listings for a while; they hold nothing.
+            .filter(|i| i.state().and_then(|s| s.name()) != Some(&InstanceStateName::Terminated))
+            .filter_map(|i| self.select(ResourceKind::Instance, i.instance_id(), i.tags()))
+            .collect();
         self.instances = found.iter().map(|l| l.resource.id.clone()).collect();
         if self.dry_run || found.is_empty() {
             self.report.removed.extend(found);
             return Ok(());
         }
+        // One call terminates them all; each is then waited for on its own.
         let ids: Vec<String> = found.iter().map(|l| l.resource.id.clone()).collect();
         let terminated = self
             .client
@@ -200,48 +208,34 @@ impl Collector<'_> {
             return Ok(());
         }
         // Security groups and volumes are in use until their instance is gone.
-        for leftover in found {
-            let result = wait_terminated(self.client, &leftover.resource.id).await;
-            self.outcome(leftover, result);
-        }
+        let client = self.client;
+        self.remove(found, async |id| wait_terminated(client, id).await)
+            .await;
         Ok(())
     }
 
     async fn security_groups(&mut self) -> Result<(), AwsError> {
-        let mut found = Vec::new();
-        let mut next_token = None;
-        loop {
-            let page = self
-                .client
-                .describe_security_groups()
-                .filters(self.filter())
-                .set_next_token(next_token.take())
-                .send()
-                .await
-                .map_err(AwsError::api("Error listing security groups"))?;
-            for group in page.security_groups() {
-                if let Some(leftover) =
-                    self.select(ResourceKind::SecurityGroup, group.group_id(), group.tags())
-                {
-                    found.push(leftover);
-                }
-            }
-            match page.next_token() {
-                Some(token) if !token.is_empty() => next_token = Some(token.to_string()),
-                _ => break,
-            }
-        }
-        for leftover in found {
-            if self.dry_run {
-                self.report.removed.push(leftover);
-                continue;
-            }
-            let result = delete_security_group(self.client, &leftover.resource.id).await;
-            self.outcome(leftover, result);
-        }
+        let groups = self
+            .client
+            .describe_security_groups()
+            .filters(self.filter())
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(AwsError::api("Error listing security groups"))?;
+        let found: Vec<Leftover> = groups
+            .iter()
+            .filter_map(|g| self.select(ResourceKind::SecurityGroup, g.group_id(), g.tags()))
+            .collect();
+        let client = self.client;
+        self.remove(found, async |id| delete_security_group(client, id).await)
+            .await;
         Ok(())
     }
 
+    /// Key pairs, unlike the other kinds, come in one answer: DescribeKeyPairs does not page.
     async fn key_pairs(&mut self) -> Result<(), AwsError> {
         let pairs = self
             .client
@@ -255,76 +249,52 @@ impl Collector<'_> {
             .iter()
             .filter_map(|pair| self.select(ResourceKind::KeyPair, pair.key_name(), pair.tags()))
             .collect();
-        for leftover in found {
-            if self.dry_run {
-                self.report.removed.push(leftover);
-                continue;
-            }
-            let result = self
-                .client
-                .delete_key_pair()
-                .key_name(&leftover.resource.id)
-                .send()
-                .await
-                .map(drop)
-                .map_err(AwsError::api("Error deleting key pair"));
-            self.outcome(leftover, result);
-        }
+        let client = self.client;
+        self.remove(found, async |name| {
+            let answer = client.delete_key_pair().key_name(name).send().await;
+            deleted(answer, "Error deleting key pair", None)
+        })
+        .await;
         Ok(())
     }
 
     /// Volumes a build tagged that outlived their instance (`delete_on_termination: false`, or an
     /// instance killed mid-launch).
     async fn volumes(&mut self) -> Result<(), AwsError> {
+        let volumes = self
+            .client
+            .describe_volumes()
+            .filters(self.filter())
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(AwsError::api("Error listing volumes"))?;
         let mut found = Vec::new();
-        let mut next_token = None;
-        loop {
-            let page = self
-                .client
-                .describe_volumes()
-                .filters(self.filter())
-                .set_next_token(next_token.take())
-                .send()
-                .await
-                .map_err(AwsError::api("Error listing volumes"))?;
-            for volume in page.volumes() {
-                // Goes with its instance (in a dry run, the instance is still there).
-                let goes_with_instance = !volume.attachments().is_empty()
-                    && volume.attachments().iter().all(|a| {
-                        a.delete_on_termination() == Some(true)
-                            && a.instance_id()
-                                .is_some_and(|id| self.instances.contains(id))
-                    });
-                if goes_with_instance {
-                    continue;
-                }
-                if let Some(leftover) =
-                    self.select(ResourceKind::Volume, volume.volume_id(), volume.tags())
-                {
-                    found.push(leftover);
-                }
-            }
-            match page.next_token() {
-                Some(token) if !token.is_empty() => next_token = Some(token.to_string()),
-                _ => break,
-            }
-        }
-        for leftover in found {
-            if self.dry_run {
-                self.report.removed.push(leftover);
+        for volume in &volumes {
+            // Goes with its instance (in a dry run, the instance is still there).
+            let goes_with_instance = !volume.attachments().is_empty()
+                && volume.attachments().iter().all(|a| {
+                    a.delete_on_termination() == Some(true)
+                        && a.instance_id()
+                            .is_some_and(|id| self.instances.contains(id))
+                });
+            if goes_with_instance {
                 continue;
             }
-            let result = self
-                .client
-                .delete_volume()
-                .volume_id(&leftover.resource.id)
-                .send()
-                .await
-                .map(drop)
-                .map_err(AwsError::api("Error deleting volume"));
-            let result = already_gone(result, "InvalidVolume.NotFound");
-            self.outcome(leftover, result);
+            found.extend(self.select(ResourceKind::Volume, volume.volume_id(), volume.tags()));
         }
+        let client = self.client;
+        self.remove(found, async |id| {
+            let answer = client.delete_volume().volume_id(id).send().await;
+            deleted(
+                answer,
+                "Error deleting volume",
+                Some("InvalidVolume.NotFound"),
+            )
+        })
+        .await;
         Ok(())
     }
 
@@ -336,51 +306,45 @@ impl Collector<'_> {
             .describe_images()
             .owners("self")
             .filters(self.filter())
+            .into_paginator()
+            .items()
             .send()
+            .try_collect()
             .await
             .map_err(AwsError::api("Error listing AMIs"))?;
         let mut snapshots = BTreeMap::new();
         let mut found = Vec::new();
-        for image in images.images() {
+        for image in &images {
             if image.state() == Some(&ImageState::Available) {
                 continue;
             }
-            if let Some(leftover) = self.select(ResourceKind::Image, image.image_id(), image.tags())
-            {
-                for snapshot in image
-                    .block_device_mappings()
-                    .iter()
-                    .filter_map(|m| m.ebs()?.snapshot_id())
-                {
-                    let of_image = Leftover {
-                        resource: Resource {
-                            kind: ResourceKind::Snapshot,
-                            id: snapshot.to_string(),
-                            region: self.region.to_string(),
-                        },
-                        ..leftover.clone()
-                    };
-                    snapshots.insert(snapshot.to_string(), of_image);
-                }
-                found.push(leftover);
-            }
-        }
-        for leftover in found {
-            if self.dry_run {
-                self.report.removed.push(leftover);
+            let Some(leftover) = self.select(ResourceKind::Image, image.image_id(), image.tags())
+            else {
                 continue;
+            };
+            for snapshot in image_snapshots(image) {
+                let of_image = Leftover {
+                    resource: Resource {
+                        kind: ResourceKind::Snapshot,
+                        id: snapshot.clone(),
+                        region: self.region.to_string(),
+                    },
+                    ..leftover.clone()
+                };
+                snapshots.insert(snapshot, of_image);
             }
-            let result = self
-                .client
-                .deregister_image()
-                .image_id(&leftover.resource.id)
-                .send()
-                .await
-                .map(drop)
-                .map_err(AwsError::api("Error deregistering AMI"));
-            let result = already_gone(result, "InvalidAMIID.NotFound");
-            self.outcome(leftover, result);
+            found.push(leftover);
         }
+        let client = self.client;
+        self.remove(found, async |id| {
+            let answer = client.deregister_image().image_id(id).send().await;
+            deleted(
+                answer,
+                "Error deregistering AMI",
+                Some("InvalidAMIID.NotFound"),
+            )
+        })
+        .await;
         Ok(snapshots)
     }
 
@@ -390,54 +354,43 @@ impl Collector<'_> {
         &mut self,
         mut candidates: BTreeMap<String, Leftover>,
     ) -> Result<(), AwsError> {
-        let mut next_token = None;
-        loop {
-            let page = self
-                .client
-                .describe_snapshots()
-                .owner_ids("self")
-                .filters(self.filter())
-                .set_next_token(next_token.take())
-                .send()
-                .await
-                .map_err(AwsError::api("Error listing snapshots"))?;
-            for snapshot in page.snapshots() {
-                if let Some(leftover) = self.select(
-                    ResourceKind::Snapshot,
-                    snapshot.snapshot_id(),
-                    snapshot.tags(),
-                ) {
-                    candidates.insert(leftover.resource.id.clone(), leftover);
-                }
-            }
-            match page.next_token() {
-                Some(token) if !token.is_empty() => next_token = Some(token.to_string()),
-                _ => break,
+        let tagged = self
+            .client
+            .describe_snapshots()
+            .owner_ids("self")
+            .filters(self.filter())
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(AwsError::api("Error listing snapshots"))?;
+        for snapshot in &tagged {
+            if let Some(leftover) = self.select(
+                ResourceKind::Snapshot,
+                snapshot.snapshot_id(),
+                snapshot.tags(),
+            ) {
+                candidates.insert(leftover.resource.id.clone(), leftover);
             }
         }
         if candidates.is_empty() {
             return Ok(());
         }
         let in_use = self.snapshots_of_registered_images().await?;
-        for (id, leftover) in candidates {
-            if in_use.contains(&id) {
-                continue;
-            }
-            if self.dry_run {
-                self.report.removed.push(leftover);
-                continue;
-            }
-            let result = self
-                .client
-                .delete_snapshot()
-                .snapshot_id(&id)
-                .send()
-                .await
-                .map(drop)
-                .map_err(AwsError::api("Error deleting snapshot"));
-            let result = already_gone(result, "InvalidSnapshot.NotFound");
-            self.outcome(leftover, result);
-        }
+        let found = candidates
+            .into_values()
+            .filter(|l| !in_use.contains(&l.resource.id));
+        let client = self.client;
+        self.remove(found, async |id| {
+            let answer = client.delete_snapshot().snapshot_id(id).send().await;
+            deleted(
+                answer,
+                "Error deleting snapshot",
+                Some("InvalidSnapshot.NotFound"),
+            )
+        })
+        .await;
         Ok(())
     }
 
@@ -448,7 +401,10 @@ impl Collector<'_> {
             .client
             .describe_images()
             .owners("self")
+            .into_paginator()
+            .items()
             .send()
+            .try_collect()
             .await
             .map_err(AwsError::api("Error listing AMIs"))?;
         let would_go: BTreeSet<&str> = self
@@ -459,17 +415,29 @@ impl Collector<'_> {
             .map(|l| l.resource.id.as_str())
             .collect();
         Ok(images
-            .images()
             .iter()
             .filter(|image| !image.image_id().is_some_and(|id| would_go.contains(id)))
-            .flat_map(|image| image.block_device_mappings())
-            .filter_map(|m| m.ebs()?.snapshot_id().map(str::to_string))
+            .flat_map(image_snapshots)
             .collect())
     }
 }
 
-fn tag<'a>(tags: &'a [Tag], key: &str) -> Option<&'a str> {
-    tags.iter().find(|t| t.key() == Some(key))?.value()
+/// A delete call's answer as an outcome. With `gone`, EC2's error code for a resource that no longer
+/// exists, that error counts as removed too.
+fn deleted<T, E, R>(
+    answer: Result<T, SdkError<E, R>>,
+    action: &str,
+    gone: Option<&str>,
+) -> Result<(), AwsError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: fmt::Debug + Send + Sync + 'static,
+{
+    let result = answer.map(drop).map_err(AwsError::api(action));
+    match gone {
+        Some(code) => already_gone(result, code),
+        None => result,
+    }
 }
 
 /// Success when EC2 says the resource is already gone (another gc, or the build's own clean-up, got
