@@ -579,6 +579,7 @@ impl Scheduled<'_> {
                 run.emit(Event::Fresh {
                     image: &image_plan.name,
                     artifact: &handle,
+                    found_by_tag: *found_by_tag,
                 });
                 return Ok(Done {
                     record: (**record).clone(),

@@ -22,7 +22,13 @@ pub enum Event<'a> {
         images: Vec<PlannedImage<'a>>,
     },
     /// An image is fresh: its recorded artifact is used.
-    Fresh { image: &'a str, artifact: &'a str },
+    Fresh {
+        image: &'a str,
+        artifact: &'a str,
+        /// No local record: EC2 had an AMI tagged with the image's fingerprint (built elsewhere).
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        found_by_tag: bool,
+    },
     /// An image's build started.
     Started {
         image: &'a str,
@@ -212,7 +218,19 @@ pub(super) fn status(verb: &str, text: &str) -> String {
 pub(super) fn human(event: &Event<'_>) -> String {
     match event {
         Event::Run { run_id, .. } => status("Run", run_id),
-        Event::Fresh { image, artifact } => status("Fresh", &format!("{image} ({artifact})")),
+        Event::Fresh {
+            image,
+            artifact,
+            found_by_tag: false,
+        } => status("Fresh", &format!("{image} ({artifact})")),
+        Event::Fresh {
+            image,
+            artifact,
+            found_by_tag: true,
+        } => status(
+            "Fresh",
+            &format!("{image} ({artifact}, AMI found by imgs:fingerprint tag)"),
+        ),
         Event::Started { image, reasons } => {
             status("Building", &format!("{image}: {}", reasons.join(", ")))
         }
