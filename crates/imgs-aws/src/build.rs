@@ -903,8 +903,9 @@ fn check_cancel(cancel: &CancellationToken) -> Result<(), AwsError> {
     }
 }
 
-/// Success when the error says the resource is already gone.
-fn gone_if(error: AwsError, codes: &[&str]) -> Result<(), AwsError> {
+/// Success when the error says the resource is already gone (another clean-up, or gc, got there
+/// first).
+pub(crate) fn gone_if(error: AwsError, codes: &[&str]) -> Result<(), AwsError> {
     match error.code() {
         Some(code) if codes.contains(&code) => Ok(()),
         _ => Err(error),
@@ -913,7 +914,7 @@ fn gone_if(error: AwsError, codes: &[&str]) -> Result<(), AwsError> {
 
 /// A security group stays in use for a while after its instance terminated; EC2 says
 /// DependencyViolation until it is free.
-async fn delete_security_group(client: &Client, id: &str) -> Result<(), AwsError> {
+pub(crate) async fn delete_security_group(client: &Client, id: &str) -> Result<(), AwsError> {
     wait::until(
         &format!("security group {id} to be deletable"),
         wait::INSTANCE_TIMEOUT,
@@ -977,7 +978,7 @@ pub(crate) fn image_snapshots(image: &aws_sdk_ec2::types::Image) -> Vec<String> 
         .collect()
 }
 
-async fn wait_instance(
+pub(crate) async fn wait_instance(
     client: &Client,
     id: &str,
     wanted: InstanceStateName,
@@ -1008,7 +1009,12 @@ async fn wait_instance(
                 .flat_map(|r| r.instances.unwrap_or_default())
                 .next()
             else {
-                return Ok(Poll::NotYet);
+                // Not listed: not visible yet when it is new, long gone when it was terminated.
+                return Ok(if wanted == InstanceStateName::Terminated {
+                    Poll::Done(Instance::builder().build())
+                } else {
+                    Poll::NotYet
+                });
             };
             let state = instance
                 .state()

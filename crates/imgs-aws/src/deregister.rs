@@ -2,7 +2,7 @@
 //! images (by their `imgs:image` tag), and deregister the ones no current fingerprint uses together
 //! with their snapshots (a deregistered AMI's snapshots are otherwise billed forever).
 
-use crate::build::image_snapshots;
+use crate::build::{gone_if, image_snapshots};
 use crate::lookup::images_tagged;
 use crate::tags::tag_value;
 use crate::{AwsError, ClientSettings, TAG_FINGERPRINT, TAG_IMAGE, TAG_RUN};
@@ -71,13 +71,11 @@ pub async fn deregister_ami(
             "Error deregistering AMI {} in {}",
             ami.ami_id, ami.region
         )));
-    if let Err(error) = deregistered
-        && !has_code(
-            &error,
+    if let Err(error) = deregistered {
+        gone_if(
+            error,
             &["InvalidAMIID.NotFound", "InvalidAMIID.Unavailable"],
-        )
-    {
-        return Err(error);
+        )?;
     }
     for snapshot in &ami.snapshots {
         let deleted = client
@@ -89,15 +87,9 @@ pub async fn deregister_ami(
                 "Error deleting snapshot {snapshot} of AMI {} in {}",
                 ami.ami_id, ami.region
             )));
-        if let Err(error) = deleted
-            && !has_code(&error, &["InvalidSnapshot.NotFound"])
-        {
-            return Err(error);
+        if let Err(error) = deleted {
+            gone_if(error, &["InvalidSnapshot.NotFound"])?;
         }
     }
     Ok(())
-}
-
-fn has_code(error: &AwsError, codes: &[&str]) -> bool {
-    matches!(error, AwsError::Api { code: Some(code), .. } if codes.contains(&code.as_str()))
 }

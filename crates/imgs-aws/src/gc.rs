@@ -16,9 +16,9 @@ use aws_sdk_ec2::Client;
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ec2::types::{Filter, ImageState, InstanceStateName, Tag};
 
-use crate::build::image_snapshots;
+use crate::build::{delete_security_group, gone_if, image_snapshots, wait_instance};
+use crate::lookup::list_all;
 use crate::tags::tag_value;
-use crate::wait::{self, INSTANCE_TIMEOUT, Poll};
 use crate::{AwsError, ClientSettings, Resource, ResourceKind, TAG_IMAGE, TAG_RUN};
 
 /// Says whether a run is still building.
@@ -169,16 +169,10 @@ impl Collector<'_> {
     }
 
     async fn instances(&mut self) -> Result<(), AwsError> {
-        let reservations = self
-            .client
-            .describe_instances()
-            .filters(self.filter())
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(AwsError::api("Error listing instances"))?;
+        let reservations = list_all!(
+            self.client.describe_instances().filters(self.filter()),
+            "Error listing instances"
+        )?;
         let found: Vec<Leftover> = reservations
             .iter()
             .flat_map(|r| r.instances())
@@ -209,22 +203,22 @@ impl Collector<'_> {
         }
         // Security groups and volumes are in use until their instance is gone.
         let client = self.client;
-        self.remove(found, async |id| wait_terminated(client, id).await)
-            .await;
+        self.remove(found, async |id| {
+            wait_instance(client, id, InstanceStateName::Terminated, None)
+                .await
+                .map(drop)
+        })
+        .await;
         Ok(())
     }
 
     async fn security_groups(&mut self) -> Result<(), AwsError> {
-        let groups = self
-            .client
-            .describe_security_groups()
-            .filters(self.filter())
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(AwsError::api("Error listing security groups"))?;
+        let groups = list_all!(
+            self.client
+                .describe_security_groups()
+                .filters(self.filter()),
+            "Error listing security groups"
+        )?;
         let found: Vec<Leftover> = groups
             .iter()
             .filter_map(|g| self.select(ResourceKind::SecurityGroup, g.group_id(), g.tags()))
@@ -252,7 +246,7 @@ impl Collector<'_> {
         let client = self.client;
         self.remove(found, async |name| {
             let answer = client.delete_key_pair().key_name(name).send().await;
-            deleted(answer, "Error deleting key pair", None)
+            deleted(answer, "Error deleting key pair", &[])
         })
         .await;
         Ok(())
@@ -261,16 +255,10 @@ impl Collector<'_> {
     /// Volumes a build tagged that outlived their instance (`delete_on_termination: false`, or an
     /// instance killed mid-launch).
     async fn volumes(&mut self) -> Result<(), AwsError> {
-        let volumes = self
-            .client
-            .describe_volumes()
-            .filters(self.filter())
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(AwsError::api("Error listing volumes"))?;
+        let volumes = list_all!(
+            self.client.describe_volumes().filters(self.filter()),
+            "Error listing volumes"
+        )?;
         let mut found = Vec::new();
         for volume in &volumes {
             // Goes with its instance (in a dry run, the instance is still there).
@@ -288,11 +276,7 @@ impl Collector<'_> {
         let client = self.client;
         self.remove(found, async |id| {
             let answer = client.delete_volume().volume_id(id).send().await;
-            deleted(
-                answer,
-                "Error deleting volume",
-                Some("InvalidVolume.NotFound"),
-            )
+            deleted(answer, "Error deleting volume", &["InvalidVolume.NotFound"])
         })
         .await;
         Ok(())
@@ -301,17 +285,13 @@ impl Collector<'_> {
     /// Deregisters the selected runs' AMIs that are not `available`; returns the snapshots they
     /// used (those carry no imgs tags yet: a build tags snapshots only once the AMI is available).
     async fn unusable_images(&mut self) -> Result<BTreeMap<String, Leftover>, AwsError> {
-        let images = self
-            .client
-            .describe_images()
-            .owners("self")
-            .filters(self.filter())
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(AwsError::api("Error listing AMIs"))?;
+        let images = list_all!(
+            self.client
+                .describe_images()
+                .owners("self")
+                .filters(self.filter()),
+            "Error listing AMIs"
+        )?;
         let mut snapshots = BTreeMap::new();
         let mut found = Vec::new();
         for image in &images {
@@ -341,7 +321,7 @@ impl Collector<'_> {
             deleted(
                 answer,
                 "Error deregistering AMI",
-                Some("InvalidAMIID.NotFound"),
+                &["InvalidAMIID.NotFound"],
             )
         })
         .await;
@@ -354,17 +334,13 @@ impl Collector<'_> {
         &mut self,
         mut candidates: BTreeMap<String, Leftover>,
     ) -> Result<(), AwsError> {
-        let tagged = self
-            .client
-            .describe_snapshots()
-            .owner_ids("self")
-            .filters(self.filter())
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(AwsError::api("Error listing snapshots"))?;
+        let tagged = list_all!(
+            self.client
+                .describe_snapshots()
+                .owner_ids("self")
+                .filters(self.filter()),
+            "Error listing snapshots"
+        )?;
         for snapshot in &tagged {
             if let Some(leftover) = self.select(
                 ResourceKind::Snapshot,
@@ -387,7 +363,7 @@ impl Collector<'_> {
             deleted(
                 answer,
                 "Error deleting snapshot",
-                Some("InvalidSnapshot.NotFound"),
+                &["InvalidSnapshot.NotFound"],
             )
         })
         .await;
@@ -397,16 +373,10 @@ impl Collector<'_> {
     /// Every snapshot our registered AMIs use (in a dry run, the AMIs it would deregister do not
     /// count as registered).
     async fn snapshots_of_registered_images(&self) -> Result<BTreeSet<String>, AwsError> {
-        let images = self
-            .client
-            .describe_images()
-            .owners("self")
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(AwsError::api("Error listing AMIs"))?;
+        let images = list_all!(
+            self.client.describe_images().owners("self"),
+            "Error listing AMIs"
+        )?;
         let would_go: BTreeSet<&str> = self
             .report
             .removed
@@ -422,81 +392,19 @@ impl Collector<'_> {
     }
 }
 
-/// A delete call's answer as an outcome. With `gone`, EC2's error code for a resource that no longer
-/// exists, that error counts as removed too.
+/// A delete call's answer as an outcome; the `gone` error codes (EC2's for a resource that no longer
+/// exists) count as removed too.
 fn deleted<T, E, R>(
     answer: Result<T, SdkError<E, R>>,
     action: &str,
-    gone: Option<&str>,
+    gone: &[&str],
 ) -> Result<(), AwsError>
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: fmt::Debug + Send + Sync + 'static,
 {
-    let result = answer.map(drop).map_err(AwsError::api(action));
-    match gone {
-        Some(code) => already_gone(result, code),
-        None => result,
-    }
-}
-
-/// Success when EC2 says the resource is already gone (another gc, or the build's own clean-up, got
-/// there first).
-fn already_gone(result: Result<(), AwsError>, code: &str) -> Result<(), AwsError> {
-    match result {
-        Err(error) if error.code() == Some(code) => Ok(()),
-        other => other,
-    }
-}
-
-async fn wait_terminated(client: &Client, id: &str) -> Result<(), AwsError> {
-    wait::until(
-        &format!("instance {id} to be terminated"),
-        INSTANCE_TIMEOUT,
-        None,
-        || async {
-            let described = client.describe_instances().instance_ids(id).send().await;
-            match described {
-                Ok(out) => {
-                    let state = out
-                        .reservations()
-                        .iter()
-                        .flat_map(|r| r.instances())
-                        .find_map(|i| i.state()?.name().cloned());
-                    Ok(match state {
-                        None | Some(InstanceStateName::Terminated) => Poll::Done(()),
-                        Some(_) => Poll::NotYet,
-                    })
-                }
-                Err(error) => {
-                    let error = AwsError::api(format!("Error describing instance ({id})"))(error);
-                    already_gone(Err(error), "InvalidInstanceID.NotFound").map(Poll::Done)
-                }
-            }
-        },
-    )
-    .await
-}
-
-/// A security group stays in use for a while after its instance terminated; EC2 says
-/// DependencyViolation until it is free.
-async fn delete_security_group(client: &Client, id: &str) -> Result<(), AwsError> {
-    wait::until(
-        &format!("security group {id} to be deletable"),
-        INSTANCE_TIMEOUT,
-        None,
-        || async {
-            match client.delete_security_group().group_id(id).send().await {
-                Ok(_) => Ok(Poll::Done(())),
-                Err(error) => {
-                    let error = AwsError::api("Error deleting security group")(error);
-                    if error.code() == Some("DependencyViolation") {
-                        return Ok(Poll::NotYet);
-                    }
-                    already_gone(Err(error), "InvalidGroup.NotFound").map(Poll::Done)
-                }
-            }
-        },
-    )
-    .await
+    answer
+        .map(drop)
+        .map_err(AwsError::api(action))
+        .or_else(|error| gone_if(error, gone))
 }

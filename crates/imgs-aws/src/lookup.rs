@@ -10,6 +10,22 @@ use aws_sdk_ec2::types::{Filter, Image, ImageState};
 use crate::tags::tag_value;
 use crate::{AwsError, ClientSettings, RegionAmi, TAG_FINGERPRINT, TAG_RUN};
 
+/// Every item a paged Describe* `request` lists (the SDK's paginator follows NextToken), or the
+/// error, saying it happened during `action`. A macro because the SDK's request builders share no
+/// trait a function could take.
+macro_rules! list_all {
+    ($request:expr, $action:expr) => {
+        $request
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err($crate::AwsError::api($action))
+    };
+}
+pub(crate) use list_all;
+
 /// EC2 accepts at most 200 values in one filter.
 const VALUES_PER_FILTER: usize = 200;
 
@@ -89,16 +105,10 @@ pub(crate) async fn images_tagged(
             .name(format!("tag:{key}"))
             .set_values(Some(batch.to_vec()))
             .build();
-        let page_items = client
-            .describe_images()
-            .owners("self")
-            .filters(filter)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(AwsError::api(action))?;
+        let page_items = list_all!(
+            client.describe_images().owners("self").filters(filter),
+            action
+        )?;
         images.extend(page_items);
     }
     Ok(images)
