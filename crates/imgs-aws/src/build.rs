@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use aws_sdk_ec2::Client;
+use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ec2::types::{
     BlockDeviceMapping, EbsBlockDevice, Filter, IamInstanceProfileSpecification, ImageState,
     Instance, InstanceNetworkInterfaceSpecification, InstanceStateName, IpPermission, IpRange,
@@ -756,11 +757,12 @@ impl EbsBuild {
 
         if let Some(name) = self.key_pair.clone() {
             log.line("Deleting temporary keypair...");
-            match client.delete_key_pair().key_name(&name).send().await {
-                Ok(_) => self.key_pair = None,
+            let answer = client.delete_key_pair().key_name(&name).send().await;
+            match deleted(answer, "Error deleting temporary keypair", &[]) {
+                Ok(()) => self.key_pair = None,
                 Err(error) => failures.push((
                     self.resource(ResourceKind::KeyPair, &name),
-                    AwsError::api("Error deleting temporary keypair")(error).to_string(),
+                    error.to_string(),
                 )),
             }
         }
@@ -807,28 +809,21 @@ impl EbsBuild {
                 .await
                 .map_err(|e| (image.clone(), e.to_string()))?,
         };
-        let deregistered = client
+        let answer = client
             .deregister_image()
             .image_id(&image.ami_id)
             .send()
             .await;
-        if let Err(error) = deregistered {
-            let error = AwsError::api("Error deregistering AMI")(error);
-            gone_if(
-                error,
-                &["InvalidAMIID.NotFound", "InvalidAMIID.Unavailable"],
-            )
+        deleted(answer, "Error deregistering AMI", AMI_GONE)
             .map_err(|e| (image.clone(), e.to_string()))?;
-        }
         let mut left = Vec::new();
         let mut why = Vec::new();
         for snapshot in snapshots {
-            if let Err(error) = client.delete_snapshot().snapshot_id(&snapshot).send().await {
-                let error = AwsError::api(format!("Error deleting snapshot {snapshot}"))(error);
-                if let Err(error) = gone_if(error, &["InvalidSnapshot.NotFound"]) {
-                    why.push(error.to_string());
-                    left.push(snapshot);
-                }
+            let answer = client.delete_snapshot().snapshot_id(&snapshot).send().await;
+            let action = format!("Error deleting snapshot {snapshot}");
+            if let Err(error) = deleted(answer, action, SNAPSHOT_GONE) {
+                why.push(error.to_string());
+                left.push(snapshot);
             }
         }
         if left.is_empty() {
@@ -903,13 +898,35 @@ fn check_cancel(cancel: &CancellationToken) -> Result<(), AwsError> {
     }
 }
 
+/// EC2's answers to deleting an AMI that is already deregistered.
+pub(crate) const AMI_GONE: &[&str] = &["InvalidAMIID.NotFound", "InvalidAMIID.Unavailable"];
+/// EC2's answer to deleting a snapshot that is already deleted.
+pub(crate) const SNAPSHOT_GONE: &[&str] = &["InvalidSnapshot.NotFound"];
+
 /// Success when the error says the resource is already gone (another clean-up, or gc, got there
 /// first).
-pub(crate) fn gone_if(error: AwsError, codes: &[&str]) -> Result<(), AwsError> {
+fn gone_if(error: AwsError, codes: &[&str]) -> Result<(), AwsError> {
     match error.code() {
         Some(code) if codes.contains(&code) => Ok(()),
         _ => Err(error),
     }
+}
+
+/// A delete call's answer as an outcome; the `gone` error codes (EC2's for a resource that no longer
+/// exists) count as removed too.
+pub(crate) fn deleted<T, E, R>(
+    answer: Result<T, SdkError<E, R>>,
+    action: impl Into<String>,
+    gone: &[&str],
+) -> Result<(), AwsError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    answer
+        .map(drop)
+        .map_err(AwsError::api(action))
+        .or_else(|error| gone_if(error, gone))
 }
 
 /// A security group stays in use for a while after its instance terminated; EC2 says

@@ -2,7 +2,7 @@
 //! images (by their `imgs:image` tag), and deregister the ones no current fingerprint uses together
 //! with their snapshots (a deregistered AMI's snapshots are otherwise billed forever).
 
-use crate::build::{gone_if, image_snapshots};
+use crate::build::{AMI_GONE, SNAPSHOT_GONE, deleted, image_snapshots};
 use crate::lookup::images_tagged;
 use crate::tags::tag_value;
 use crate::{AwsError, ClientSettings, TAG_FINGERPRINT, TAG_IMAGE, TAG_RUN};
@@ -62,34 +62,16 @@ pub async fn deregister_ami(
     ami: &ImgsAmi,
 ) -> Result<(), AwsError> {
     let client = client_settings.client(&ami.region).await;
-    let deregistered = client
-        .deregister_image()
-        .image_id(&ami.ami_id)
-        .send()
-        .await
-        .map_err(AwsError::api(format!(
-            "Error deregistering AMI {} in {}",
-            ami.ami_id, ami.region
-        )));
-    if let Err(error) = deregistered {
-        gone_if(
-            error,
-            &["InvalidAMIID.NotFound", "InvalidAMIID.Unavailable"],
-        )?;
-    }
+    let answer = client.deregister_image().image_id(&ami.ami_id).send().await;
+    let action = format!("Error deregistering AMI {} in {}", ami.ami_id, ami.region);
+    deleted(answer, action, AMI_GONE)?;
     for snapshot in &ami.snapshots {
-        let deleted = client
-            .delete_snapshot()
-            .snapshot_id(snapshot)
-            .send()
-            .await
-            .map_err(AwsError::api(format!(
-                "Error deleting snapshot {snapshot} of AMI {} in {}",
-                ami.ami_id, ami.region
-            )));
-        if let Err(error) = deleted {
-            gone_if(error, &["InvalidSnapshot.NotFound"])?;
-        }
+        let answer = client.delete_snapshot().snapshot_id(snapshot).send().await;
+        let action = format!(
+            "Error deleting snapshot {snapshot} of AMI {} in {}",
+            ami.ami_id, ami.region
+        );
+        deleted(answer, action, SNAPSHOT_GONE)?;
     }
     Ok(())
 }

@@ -13,10 +13,9 @@ use std::fmt;
 use std::sync::Arc;
 
 use aws_sdk_ec2::Client;
-use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ec2::types::{Filter, ImageState, InstanceStateName, Tag};
 
-use crate::build::{delete_security_group, gone_if, image_snapshots, wait_instance};
+use crate::build::{SNAPSHOT_GONE, delete_security_group, deleted, image_snapshots, wait_instance};
 use crate::lookup::list_all;
 use crate::tags::tag_value;
 use crate::{AwsError, ClientSettings, Resource, ResourceKind, TAG_IMAGE, TAG_RUN};
@@ -360,11 +359,7 @@ impl Collector<'_> {
         let client = self.client;
         self.remove(found, async |id| {
             let answer = client.delete_snapshot().snapshot_id(id).send().await;
-            deleted(
-                answer,
-                "Error deleting snapshot",
-                &["InvalidSnapshot.NotFound"],
-            )
+            deleted(answer, "Error deleting snapshot", SNAPSHOT_GONE)
         })
         .await;
         Ok(())
@@ -390,21 +385,4 @@ impl Collector<'_> {
             .flat_map(image_snapshots)
             .collect())
     }
-}
-
-/// A delete call's answer as an outcome; the `gone` error codes (EC2's for a resource that no longer
-/// exists) count as removed too.
-fn deleted<T, E, R>(
-    answer: Result<T, SdkError<E, R>>,
-    action: &str,
-    gone: &[&str],
-) -> Result<(), AwsError>
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: fmt::Debug + Send + Sync + 'static,
-{
-    answer
-        .map(drop)
-        .map_err(AwsError::api(action))
-        .or_else(|error| gone_if(error, gone))
 }
