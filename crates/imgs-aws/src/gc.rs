@@ -15,7 +15,9 @@ use std::sync::Arc;
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::{Filter, ImageState, InstanceStateName, Tag};
 
-use crate::build::{SNAPSHOT_GONE, delete_security_group, deleted, image_snapshots, wait_instance};
+use crate::build::{
+    AMI_GONE, SNAPSHOT_GONE, delete_security_group, deleted, image_snapshots, wait_instance,
+};
 use crate::lookup::list_all;
 use crate::tags::tag_value;
 use crate::{AwsError, ClientSettings, Resource, ResourceKind, TAG_IMAGE, TAG_RUN};
@@ -317,11 +319,8 @@ impl Collector<'_> {
         let client = self.client;
         self.remove(found, async |id| {
             let answer = client.deregister_image().image_id(id).send().await;
-            deleted(
-                answer,
-                "Error deregistering AMI",
-                &["InvalidAMIID.NotFound"],
-            )
+            // A build's own clean-up may have deregistered it a moment ago (`Unavailable`).
+            deleted(answer, "Error deregistering AMI", AMI_GONE)
         })
         .await;
         Ok(snapshots)
