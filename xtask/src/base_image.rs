@@ -10,8 +10,11 @@
 //!
 //! Everything is made in a work directory under `cache/` and renamed into `cache/base-image/` only after
 //! the disk booted to SSH once (unless `--no-verify`), so a failed or interrupted run never leaves a
-//! half-written disk where the templates look. A stamp file beside the disk records the inputs (recipe
-//! version, suite, package list, public key); an unchanged stamp means there is nothing to do.
+//! half-written disk where the templates look. The disk is cached by fingerprint, as imgs caches an
+//! image: a stamp file beside it records the inputs (this recipe's own source, suite, package list,
+//! build user, public key) and their blake3 fingerprint; an unchanged fingerprint means there is nothing
+//! to do, and any change to the recipe's code makes a new disk without anyone remembering to bump a
+//! version.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -29,8 +32,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{repo_root, run as run_command, setup};
 
-/// Bump when the recipe changes in a way the package list and key do not show, so disks get rebuilt.
-const RECIPE_VERSION: u32 = 1;
+/// The recipe is this file: its source is an input of the disk, like a provisioner script of an image.
+const RECIPE_SOURCE: &str = include_str!("base_image.rs");
 const SUITE: &str = "bookworm";
 const BUILD_USER: &str = "imgs";
 const HOSTNAME: &str = "imgs-base";
@@ -253,17 +256,23 @@ fn public_key(private_key: &Path) -> Result<String> {
     Ok(key.to_string())
 }
 
-/// Everything that decides what the disk contains, as text: equal stamps mean an equal disk (up to the
-/// package versions the mirror serves that day, which we deliberately do not chase).
+/// Everything that decides what the disk contains, and its fingerprint: equal stamps mean an equal disk
+/// (up to the package versions the mirror serves that day, which we deliberately do not chase). The
+/// mirror's URL is not an input: every mirror serves the same suite.
 fn stamp(public_key: &str) -> String {
-    format!(
-        "# inputs of cache/base-image/{DISK}, written by `cargo xtask base-image`\n\
-         recipe = {RECIPE_VERSION}\n\
+    let inputs = format!(
+        "recipe = {}\n\
          suite = {SUITE}\n\
          packages = {}\n\
          user = {BUILD_USER}\n\
          public_key = {public_key}\n",
+        blake3::hash(RECIPE_SOURCE.as_bytes()),
         PACKAGES.join(",")
+    );
+    format!(
+        "# inputs of cache/base-image/{DISK}, written by `cargo xtask base-image`\n\
+         fingerprint = {}\n{inputs}",
+        blake3::hash(inputs.as_bytes())
     )
 }
 
@@ -944,7 +953,12 @@ deb http://plain.example/debian-security bookworm-security main
     fn stamp_changes_with_the_key_and_names_every_input() {
         let a = stamp("ssh-ed25519 AAAA one");
         assert_ne!(a, stamp("ssh-ed25519 BBBB two"));
-        assert!(a.contains(&format!("recipe = {RECIPE_VERSION}\n")));
+        let recipe = blake3::hash(RECIPE_SOURCE.as_bytes()).to_string();
+        assert!(a.contains(&format!("recipe = {recipe}\n")));
+        assert!(
+            a.lines()
+                .any(|l| l.starts_with("fingerprint = ") && l.len() == 14 + 64)
+        );
         assert!(a.contains("packages = linux-image-cloud-amd64,"));
         assert!(a.contains("public_key = ssh-ed25519 AAAA one\n"));
     }
