@@ -6,6 +6,11 @@
 //! sorted by name: `PACKER_BUILD_NAME`, `PACKER_BUILDER_TYPE` and `environment_vars`. `inline`
 //! commands (or `command`) become a temporary script that starts with `#!inline_shebang`. Output
 //! lines go to the log as they come; an exit code not in `valid_exit_codes` fails the step.
+//!
+//! Packer 1.6.6's shell-local provisioner and post-processor share these settings and this runner,
+//! and so do imgs': [`ShellLocal::from_written`] checks a block as written for either, and
+//! [`ShellLocal::run`] runs it. Each command runs in a process group of its own, so cancelling the
+//! build (or a provisioner's `timeout`) stops whatever the script started, not only its shell.
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -47,6 +52,49 @@ pub struct ShellLocal {
     pub only_on: Vec<String>,
     pub valid_exit_codes: Vec<i64>,
 }
+
+/// A shell-local block's settings as written (rendered, decoded), before Packer's checks and
+/// defaults. Empty strings and lists mean "not given", as in Packer.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Written {
+    pub command: String,
+    /// `None` when absent: an `inline` that is present but empty still counts as given when Packer
+    /// checks that scripts and inline commands are not both set.
+    pub inline: Option<Vec<String>>,
+    pub script: String,
+    pub scripts: Vec<String>,
+    pub environment_vars: Vec<String>,
+    pub env_var_format: String,
+    pub execute_command: Vec<String>,
+    pub inline_shebang: String,
+    pub only_on: Vec<String>,
+    pub tempfile_extension: String,
+    pub use_linux_pathing: bool,
+    pub valid_exit_codes: Vec<i64>,
+}
+
+/// A setting Packer would refuse, with the key at fault.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    pub key: &'static str,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl Problem {
+    fn new(key: &'static str, message: impl Into<String>, hint: Option<&str>) -> Problem {
+        Problem {
+            key,
+            message: message.into(),
+            hint: hint.map(str::to_string),
+        }
+    }
+}
+
+/// Operating systems `only_on` may name (Go's names), as Packer checks them.
+pub const OPERATING_SYSTEMS: [&str; 6] = [
+    "darwin", "freebsd", "linux", "openbsd", "solaris", "windows",
+];
 
 /// The build a step runs for.
 pub struct ShellBuild<'a> {
@@ -119,6 +167,128 @@ fn fill(format: &str, name: &str, value: &str) -> String {
 }
 
 impl ShellLocal {
+    /// Packer's checks and defaults (its `Validate`) over a block as written; every problem found.
+    /// The post-processor's one-string `execute_command` (run through `sh -c`) is its caller's
+    /// business, as in Packer.
+    pub fn from_written(written: Written) -> Result<ShellLocal, Vec<Problem>> {
+        let Written {
+            command,
+            mut inline,
+            script,
+            mut scripts,
+            environment_vars,
+            env_var_format,
+            execute_command,
+            inline_shebang,
+            only_on,
+            tempfile_extension,
+            use_linux_pathing,
+            valid_exit_codes,
+        } = written;
+        let mut problems = Vec::new();
+        let too_many = |key| {
+            Problem::new(
+                key,
+                "only one of command, inline, script and scripts may be given",
+                Some("consolidate these options into one"),
+            )
+        };
+        let inline_lines = inline.as_ref().is_some_and(|l| !l.is_empty());
+        if !command.is_empty() {
+            if inline_lines || !scripts.is_empty() || !script.is_empty() {
+                problems.push(too_many("command"));
+            } else {
+                inline = Some(vec![command.clone()]);
+            }
+        }
+        if !script.is_empty() {
+            if !scripts.is_empty() || inline.as_ref().is_some_and(|l| !l.is_empty()) {
+                problems.push(too_many("script"));
+            } else {
+                scripts = vec![script.clone()];
+            }
+        }
+        let commands = match inline {
+            _ if !scripts.is_empty() => {
+                if inline.is_some() && command.is_empty() {
+                    problems.push(too_many("inline"));
+                }
+                Commands::Scripts(scripts.iter().map(PathBuf::from).collect())
+            }
+            Some(lines) if !lines.is_empty() => Commands::Inline(lines),
+            _ => {
+                problems.push(Problem::new(
+                    "inline",
+                    "shell-local has nothing to run",
+                    Some("give one of `command`, `inline`, `script` or `scripts`"),
+                ));
+                Commands::Inline(Vec::new())
+            }
+        };
+        if let Some(os) = only_on
+            .iter()
+            .find(|os| !OPERATING_SYSTEMS.contains(&os.as_str()))
+        {
+            problems.push(Problem {
+                key: "only_on",
+                message: format!("invalid OS `{os}` in only_on"),
+                hint: Some(format!("use one of: {}", OPERATING_SYSTEMS.join(", "))),
+            });
+        }
+        if use_linux_pathing {
+            problems.push(Problem::new(
+                "use_linux_pathing",
+                "not supported yet: use_linux_pathing",
+                Some("it is for the Windows Subsystem for Linux, which imgs does not run on; remove it"),
+            ));
+        }
+        let mut vars = Vec::new();
+        for entry in environment_vars {
+            match entry.split_once('=') {
+                Some((name, value)) if !name.is_empty() => {
+                    vars.push((name.to_string(), value.to_string()));
+                }
+                _ => problems.push(Problem::new(
+                    "environment_vars",
+                    format!("environment variable not in the form NAME=value: `{entry}`"),
+                    Some("e.g. `\"environment_vars\": [\"VERSION=1.2\"]`"),
+                )),
+            }
+        }
+        let env_var_format = Some(env_var_format)
+            .filter(|f| !f.is_empty())
+            .unwrap_or_else(|| DEFAULT_ENV_VAR_FORMAT.to_string());
+        if let Err(message) = check_env_var_format(&env_var_format) {
+            problems.push(Problem::new("env_var_format", message, None));
+        }
+        let execute_command = if execute_command.is_empty() {
+            DEFAULT_EXECUTE_COMMAND.map(String::from).to_vec()
+        } else {
+            execute_command
+        };
+        let shell = ShellLocal {
+            commands,
+            inline_shebang: Some(inline_shebang)
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| DEFAULT_INLINE_SHEBANG.to_string()),
+            tempfile_extension: tempfile_extension.trim_start_matches('.').to_string(),
+            environment_vars: vars,
+            env_var_format,
+            execute_command,
+            only_on,
+            valid_exit_codes: if valid_exit_codes.is_empty() {
+                vec![0]
+            } else {
+                valid_exit_codes
+            },
+        };
+        if problems.is_empty() {
+            Ok(shell)
+        } else {
+            Err(problems)
+        }
+    }
+
     /// `.Vars`: every variable with `env_var_format`, sorted by name. Single quotes in
     /// `environment_vars` values are escaped for the default format's quoting, as Packer does.
     pub fn flattened_vars(&self, build: &ShellBuild<'_>) -> String {
@@ -241,6 +411,8 @@ async fn run_command(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        // A group of its own, so that stopping it reaches what the script started too.
+        .process_group(0)
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| PostError::Io {
@@ -248,14 +420,13 @@ async fn run_command(
             path: script.display().to_string(),
             reason: format!("{program}: {e}"),
         })?;
+    // Dropped before the command ends (cancelled, timed out, failed): the whole group is killed.
+    let mut group = GroupGuard(child.id());
     let mut stdout = Lines::new(child.stdout.take());
     let mut stderr = Lines::new(child.stderr.take());
     while !(stdout.done && stderr.done) {
         tokio::select! {
-            _ = cancel.cancelled() => {
-                let _ = child.kill().await;
-                return Err(PostError::Cancelled);
-            }
+            _ = cancel.cancelled() => return Err(PostError::Cancelled),
             line = stdout.next(), if !stdout.done => {
                 if let Some(line) = line { log(&format!("  {line}")); }
             }
@@ -265,10 +436,7 @@ async fn run_command(
         }
     }
     let status = tokio::select! {
-        _ = cancel.cancelled() => {
-            let _ = child.kill().await;
-            return Err(PostError::Cancelled);
-        }
+        _ = cancel.cancelled() => return Err(PostError::Cancelled),
         status = child.wait() => status,
     }
     .map_err(|e| PostError::Io {
@@ -276,7 +444,23 @@ async fn run_command(
         path: script.display().to_string(),
         reason: e.to_string(),
     })?;
+    // It ended by itself: what it left running in the background is its own business, as in Packer.
+    group.0 = None;
     Ok(status.code().map_or(-1, i64::from))
+}
+
+/// The process group of a running command (its leader's ID), killed when dropped.
+struct GroupGuard(Option<u32>);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0.and_then(|id| i32::try_from(id).ok()) {
+            // SAFETY: kill(2) takes plain integers; a negative PID names the group the command leads.
+            unsafe {
+                libc::kill(-pid, libc::SIGKILL);
+            }
+        }
+    }
 }
 
 /// One output stream read line by line (lossily: a script may print any bytes).

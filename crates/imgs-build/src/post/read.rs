@@ -4,12 +4,8 @@
 use imgs_diagnostic::Diagnostics;
 use imgs_post::checksum::{ChecksumType, DEFAULT_OUTPUT as CHECKSUM_OUTPUT};
 use imgs_post::compress::{self, Algorithm, Compress, DEFAULT_OUTPUT as COMPRESS_OUTPUT, Format};
-use imgs_post::shell_local::{
-    Commands, DEFAULT_ENV_VAR_FORMAT, DEFAULT_EXECUTE_COMMAND, DEFAULT_INLINE_SHEBANG, ShellLocal,
-    check_env_var_format,
-};
+use imgs_post::shell_local::{ShellLocal, Written};
 use imgs_template::Node;
-use std::path::PathBuf;
 
 use super::deferred::{Renderer, raw_list, raw_text};
 use crate::settings::Settings;
@@ -203,84 +199,6 @@ pub(crate) fn shell_local(
     );
     let text = |key: &str| settings.text(key).unwrap_or_default();
     let list = |key: &str| strings(settings, key);
-    let command = text("command");
-    let script = text("script");
-    let mut scripts = list("scripts").unwrap_or_default();
-    let mut inline = list("inline");
-    let too_many = |key: &str| {
-        settings
-            .error(
-                key,
-                "only one of command, inline, script and scripts may be given",
-            )
-            .hint("consolidate these options into one")
-    };
-    if !command.is_empty() {
-        if inline.as_ref().is_some_and(|l| !l.is_empty())
-            || !scripts.is_empty()
-            || !script.is_empty()
-        {
-            problems.push(too_many("command"));
-        } else {
-            inline = Some(vec![command.clone()]);
-        }
-    }
-    if !script.is_empty() {
-        if !scripts.is_empty() || inline.as_ref().is_some_and(|l| !l.is_empty()) {
-            problems.push(too_many("script"));
-        } else {
-            scripts = vec![script.clone()];
-        }
-    }
-    let commands = match inline {
-        _ if !scripts.is_empty() => {
-            if inline.is_some() && command.is_empty() {
-                problems.push(too_many("inline"));
-            }
-            Commands::Scripts(scripts.iter().map(PathBuf::from).collect())
-        }
-        Some(lines) if !lines.is_empty() => Commands::Inline(lines),
-        _ => {
-            problems.push(
-                settings
-                    .error("inline", "shell-local has nothing to run")
-                    .hint("give one of `command`, `inline`, `script` or `scripts`"),
-            );
-            Commands::Inline(Vec::new())
-        }
-    };
-    if settings
-        .text("use_linux_pathing")
-        .is_some_and(|t| matches!(t.as_str(), "1" | "t" | "T" | "true" | "TRUE" | "True"))
-    {
-        problems.push(
-            settings
-                .error("use_linux_pathing", "not supported yet: use_linux_pathing")
-                .hint("it is for the Windows Subsystem for Linux, which imgs does not run on; remove it"),
-        );
-    }
-    let mut environment_vars = Vec::new();
-    for entry in list("environment_vars").unwrap_or_default() {
-        match entry.split_once('=') {
-            Some((name, value)) if !name.is_empty() => {
-                environment_vars.push((name.to_string(), value.to_string()));
-            }
-            _ => problems.push(
-                settings
-                    .error(
-                        "environment_vars",
-                        format!("environment variable not in the form NAME=value: `{entry}`"),
-                    )
-                    .hint("e.g. `\"environment_vars\": [\"VERSION=1.2\"]`"),
-            ),
-        }
-    }
-    let env_var_format = Some(text("env_var_format"))
-        .filter(|f| !f.is_empty())
-        .unwrap_or_else(|| DEFAULT_ENV_VAR_FORMAT.to_string());
-    if let Err(message) = check_env_var_format(&env_var_format) {
-        problems.push(settings.error("env_var_format", message));
-    }
     let mut execute_command = match config
         .members()
         .into_iter()
@@ -292,14 +210,12 @@ pub(crate) fn shell_local(
         },
         None => Vec::new(),
     };
-    if execute_command.is_empty() {
-        execute_command = DEFAULT_EXECUTE_COMMAND.map(String::from).to_vec();
-    } else if execute_command.len() == 1 {
+    if execute_command.len() == 1 {
         // Packer's compatibility with the post-processor's old single-string form.
         execute_command.splice(0..0, ["sh".to_string(), "-c".to_string()]);
     }
     let valid_exit_codes = match settings.values.get("valid_exit_codes").map(|(v, _)| v) {
-        Some(serde_json::Value::Array(items)) if !items.is_empty() => items
+        Some(serde_json::Value::Array(items)) => items
             .iter()
             .filter_map(|i| {
                 let code = i
@@ -313,29 +229,40 @@ pub(crate) fn shell_local(
                 code
             })
             .collect(),
-        _ => vec![0],
+        _ => Vec::new(),
     };
-    let shell = ShellLocal {
-        commands,
-        inline_shebang: Some(text("inline_shebang"))
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| DEFAULT_INLINE_SHEBANG.to_string()),
-        tempfile_extension: text("tempfile_extension")
-            .trim_start_matches('.')
-            .to_string(),
-        environment_vars,
-        env_var_format,
+    let written = Written {
+        command: text("command"),
+        inline: list("inline"),
+        script: text("script"),
+        scripts: list("scripts").unwrap_or_default(),
+        environment_vars: list("environment_vars").unwrap_or_default(),
+        env_var_format: text("env_var_format"),
         execute_command,
+        inline_shebang: text("inline_shebang"),
         only_on: list("only_on").unwrap_or_default(),
+        tempfile_extension: text("tempfile_extension"),
+        use_linux_pathing: settings
+            .text("use_linux_pathing")
+            .is_some_and(|t| matches!(t.as_str(), "1" | "t" | "T" | "true" | "TRUE" | "True")),
         valid_exit_codes,
     };
-    if problems.is_empty() {
-        Ok(ShellLocalStep {
+    match ShellLocal::from_written(written) {
+        Ok(shell) if problems.is_empty() => Ok(ShellLocalStep {
             shell,
             renderer: renderer.clone(),
-        })
-    } else {
-        Err(Diagnostics(problems))
+        }),
+        Ok(_) => Err(Diagnostics(problems)),
+        Err(found) => {
+            problems.extend(found.into_iter().map(|p| {
+                let d = settings.error(p.key, p.message);
+                match p.hint {
+                    Some(hint) => d.hint(hint),
+                    None => d,
+                }
+            }));
+            Err(Diagnostics(problems))
+        }
     }
 }
 

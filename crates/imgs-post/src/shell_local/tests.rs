@@ -205,3 +205,113 @@ fn cancelling_kills_the_script() {
     let (result, _) = run(&inline(&["sleep 600"]), dir.path(), &cancel);
     assert!(matches!(result, Err(PostError::Cancelled)));
 }
+
+#[test]
+fn written_settings_get_packers_defaults() {
+    let shell = ShellLocal::from_written(Written {
+        command: "echo hi".into(),
+        tempfile_extension: ".sh".into(),
+        ..Written::default()
+    })
+    .unwrap();
+    assert_eq!(shell.commands, Commands::Inline(vec!["echo hi".into()]));
+    assert_eq!(shell.tempfile_extension, "sh");
+    assert_eq!(shell.inline_shebang, DEFAULT_INLINE_SHEBANG);
+    assert_eq!(shell.env_var_format, DEFAULT_ENV_VAR_FORMAT);
+    assert_eq!(shell.execute_command, DEFAULT_EXECUTE_COMMAND);
+    assert_eq!(shell.valid_exit_codes, [0]);
+    let scripts = ShellLocal::from_written(Written {
+        script: "a.sh".into(),
+        environment_vars: vec!["A=1=2".into()],
+        ..Written::default()
+    })
+    .unwrap();
+    assert_eq!(scripts.commands, Commands::Scripts(vec!["a.sh".into()]));
+    assert_eq!(scripts.environment_vars, [("A".into(), "1=2".into())]);
+}
+
+#[test]
+fn written_settings_packer_refuses_are_each_named() {
+    let problems = |written: Written| {
+        ShellLocal::from_written(written)
+            .unwrap_err()
+            .iter()
+            .map(|p| {
+                format!(
+                    "{}: {} ({})",
+                    p.key,
+                    p.message,
+                    p.hint.as_deref().unwrap_or("-")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    insta::assert_snapshot!(problems(Written::default()), @"inline: shell-local has nothing to run (give one of `command`, `inline`, `script` or `scripts`)");
+    insta::assert_snapshot!(problems(Written {
+        command: "true".into(),
+        script: "a.sh".into(),
+        environment_vars: vec!["=x".into(), "NOVALUE".into()],
+        env_var_format: "%s".into(),
+        only_on: vec!["linux".into(), "plan9".into()],
+        use_linux_pathing: true,
+        ..Written::default()
+    }), @r#"
+    command: only one of command, inline, script and scripts may be given (consolidate these options into one)
+    only_on: invalid OS `plan9` in only_on (use one of: darwin, freebsd, linux, openbsd, solaris, windows)
+    use_linux_pathing: not supported yet: use_linux_pathing (it is for the Windows Subsystem for Linux, which imgs does not run on; remove it)
+    environment_vars: environment variable not in the form NAME=value: `=x` (e.g. `"environment_vars": ["VERSION=1.2"]`)
+    environment_vars: environment variable not in the form NAME=value: `NOVALUE` (e.g. `"environment_vars": ["VERSION=1.2"]`)
+    env_var_format: env_var_format needs two `%s` (the name, then the value), not 1 (-)
+    "#);
+}
+
+/// Whether a process with this ID exists (zombies count: they are gone once reaped).
+fn alive(pid: i32) -> bool {
+    // SAFETY: signal 0 only asks whether the process exists.
+    unsafe { libc::kill(pid, 0) == 0 }
+}
+
+#[test]
+fn cancelling_kills_what_the_script_started_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let step = inline(&[
+        // A grandchild that would outlive its shell if only the shell were killed.
+        "sleep 300 &",
+        "echo $! > background.pid",
+        "echo started",
+        "wait",
+    ]);
+    let cancel = CancellationToken::new();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let build = ShellBuild {
+        build_name: "note",
+        builder_type: "file",
+        working_dir: dir.path(),
+    };
+    let trigger = cancel.clone();
+    let mut log = move |line: &str| {
+        if line.trim() == "started" {
+            trigger.cancel();
+        }
+    };
+    let result = rt.block_on(step.run(&build, &render, &mut log, &cancel));
+    assert!(matches!(result, Err(PostError::Cancelled)), "{result:?}");
+    let pid: i32 = std::fs::read_to_string(dir.path().join("background.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // SIGKILL is delivered at once, but the orphan is reaped by whoever adopted it: wait for that.
+    let gone = (0..500).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        !alive(pid)
+    });
+    assert!(
+        gone,
+        "the script's background `sleep` ({pid}) survived the cancellation"
+    );
+}
