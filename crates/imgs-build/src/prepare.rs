@@ -139,7 +139,12 @@ pub fn prepare_build(input: &BuildInput<'_>) -> Result<PreparedBuild, Diagnostic
     if let Some(builder) = &builder
         && !builder.has_communicator()
     {
-        for step in steps.iter().chain(&error_cleanup) {
+        // shell-local runs on the machine running imgs, as Packer runs it for these builders too.
+        for step in steps
+            .iter()
+            .chain(&error_cleanup)
+            .filter(|s| s.needs_communicator())
+        {
             problems.push(
                 Diagnostic::error(format!(
                     "`{}` needs a communicator, but build `{name}` has none",
@@ -277,16 +282,13 @@ impl PreparedBuild {
         let comm = self.builder.start(log, cancel).await?;
         let mut failed = None;
         for (index, step) in self.steps.iter().enumerate() {
-            let comm = comm
-                .as_deref()
-                .expect("checked when prepared: provisioners have a communicator");
             log.phase(&imgs_log::numbered(
                 "provisioning",
                 index,
                 self.steps.len(),
                 step.kind(),
             ));
-            if let Err(error) = provision(comm, step, log, cancel).await {
+            if let Err(error) = provision(comm.as_deref(), step, log, cancel).await {
                 failed = Some(BuildError::Provisioner {
                     key: step.key.clone(),
                     error,
@@ -295,12 +297,12 @@ impl PreparedBuild {
             }
         }
         if let Some(error) = failed {
-            if let (Some(cleanup), Some(comm)) = (&self.error_cleanup, comm.as_deref()) {
+            if let Some(cleanup) = &self.error_cleanup {
                 log.phase("error-cleanup provisioner");
                 log.line(
                     "Provisioning step had errors: Running the cleanup provisioner, if present...",
                 );
-                if let Err(e) = provision(comm, cleanup, log, cancel).await {
+                if let Err(e) = provision(comm.as_deref(), cleanup, log, cancel).await {
                     log.line(&format!("The error-cleanup provisioner failed too: {e}"));
                 }
             }
@@ -311,8 +313,10 @@ impl PreparedBuild {
     }
 }
 
+/// Runs one provisioner; `comm` is `None` only for builds whose provisioners all need none
+/// (checked when prepared).
 async fn provision(
-    comm: &dyn imgs_provision::Communicator,
+    comm: Option<&dyn imgs_provision::Communicator>,
     step: &ProvisionerStep,
     log: Log<'_>,
     cancel: &CancellationToken,

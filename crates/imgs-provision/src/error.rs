@@ -29,6 +29,14 @@ pub enum ProvisionError {
         path: String,
         reason: String,
     },
+    /// A `shell-local` command could not be prepared or run on this machine.
+    #[error("{message}")]
+    LocalCommand {
+        message: String,
+        hint: Option<String>,
+    },
+    #[error("provisioner `{kind}` needs a communicator, but the build has none")]
+    NoCommunicator { kind: &'static str },
     #[error("{what} did not finish within its timeout of {}", human_duration(*.timeout))]
     Timeout { what: String, timeout: Duration },
     #[error("cancelled")]
@@ -59,6 +67,10 @@ impl ProvisionError {
                 "paths are relative to the directory imgs runs in; set `\"generated\": true` only for \
                  files an earlier step creates"
                     .to_string(),
+            ),
+            ProvisionError::LocalCommand { hint, .. } => hint.clone(),
+            ProvisionError::NoCommunicator { .. } => Some(
+                "only `shell-local` runs without one; give the builder a communicator".to_string(),
             ),
             ProvisionError::Timeout { .. } => Some(
                 "raise the provisioner's `timeout`, or find out why it hangs (a command waiting for \
@@ -115,6 +127,11 @@ impl ProvisionError {
                 path: mask(path),
                 reason: mask(reason),
             },
+            ProvisionError::LocalCommand { message, hint } => ProvisionError::LocalCommand {
+                message: mask(message),
+                hint,
+            },
+            ProvisionError::NoCommunicator { kind } => ProvisionError::NoCommunicator { kind },
             ProvisionError::Timeout { what, timeout } => ProvisionError::Timeout {
                 what: mask(what),
                 timeout,

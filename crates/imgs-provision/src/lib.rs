@@ -1,9 +1,12 @@
-//! The `shell` and `file` provisioners, as Packer 1.6.6 runs them, over any [`Communicator`].
+//! The `shell` and `file` provisioners, as Packer 1.6.6 runs them, over any [`Communicator`], and
+//! `shell-local`, which runs on the machine running imgs (with the `shell-local` post-processor's
+//! settings and runner, from `imgs-post`) and so needs no communicator.
 //!
 //! 1. [`ProvisionerStep::from_block`] reads a template's provisioner block for one build: its
 //!    configuration (with the build's `override`) rendered with the build's template context, decoded
 //!    as Packer decodes it, with Packer's defaults; problems are located diagnostics. Every option
-//!    Packer 1.6.6 gives these two provisioners is implemented; other provisioner types, and wildcard
+//!    Packer 1.6.6 gives these provisioners is implemented (but shell-local's `use_linux_pathing`,
+//!    which is for Windows); other provisioner types, and wildcard
 //!    download sources, are a "not supported yet" error.
 //! 2. [`run_provisioner`] runs the step: `pause_before`, `timeout`, `max_retries`, cancellation, and
 //!    output with the values of sensitive variables masked as `<sensitive>`.
@@ -29,7 +32,7 @@ pub use run::run_provisioner;
 pub use secrets::{MASK, Secrets};
 pub use settings::{
     BuildContext, Direction, EnvVarFile, FileSettings, LocalPath, ProvisionerStep, Settings,
-    ShellScript, ShellSettings,
+    ShellLocalSettings, ShellScript, ShellSettings,
 };
 
 #[cfg(test)]
@@ -44,6 +47,6 @@ mod tests {
     fn run_is_send(comm: &dyn Communicator, step: &ProvisionerStep) {
         let cancel = tokio_util::sync::CancellationToken::new();
         let mut output = |_: Stream, _: &str| {};
-        assert_send(&run_provisioner(comm, step, &mut output, &cancel));
+        assert_send(&run_provisioner(Some(comm), step, &mut output, &cancel));
     }
 }

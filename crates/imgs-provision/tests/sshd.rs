@@ -277,7 +277,7 @@ fn settings_problems_are_located_diagnostics() {
     error: provisioner type `ansible` is not supported yet
       --> images/app/template.json:17:5
       = key: provisioners[0]
-      = hint: imgs runs the `shell` and `file` provisioners
+      = hint: imgs runs the `shell`, `file` and `shell-local` provisioners
     ");
     let file = step_in(
         dir.path(),
@@ -330,7 +330,7 @@ async fn cancelling_stops_a_running_step() {
     let cancel = CancellationToken::new();
     let mut lines = Vec::new();
     let mut output = |_: Stream, line: &str| lines.push(line.to_string());
-    let run = run_provisioner(&w.session, &step, &mut output, &cancel);
+    let run = run_provisioner(Some(&w.session), &step, &mut output, &cancel);
     let canceller = async {
         // Most likely while the script runs; earlier (during the pause) must cancel just as well.
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
@@ -353,12 +353,12 @@ async fn after_an_expected_disconnect_the_next_step_connects_again() {
     let reboot = w.step(
         json!({ "type": "shell", "inline": ["kill -KILL $PPID"], "expect_disconnect": true }),
     );
-    run_provisioner(&comm, &reboot, &mut output, &cancel)
+    run_provisioner(Some(&comm), &reboot, &mut output, &cancel)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let after =
         w.step(json!({ "type": "shell", "inline": [format!("echo back > {}", w.at("after"))] }));
-    run_provisioner(&comm, &after, &mut output, &cancel)
+    run_provisioner(Some(&comm), &after, &mut output, &cancel)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(w.read("after"), "back\n");

@@ -1,8 +1,9 @@
 //! Running one provisioner step: pause, time limit, retries and cancellation around the
-//! provisioner itself ([`shell`], [`file`]).
+//! provisioner itself ([`shell`], [`file`], [`shell_local`]).
 
 mod file;
 mod shell;
+mod shell_local;
 
 use tokio_util::sync::CancellationToken;
 
@@ -10,14 +11,15 @@ use crate::communicator::{Communicator, OnLine, Stream};
 use crate::error::{ProvisionError, human_duration};
 use crate::settings::{ProvisionerStep, Settings};
 
-/// Runs `step` on the machine behind `comm`, sending its output and imgs' own status lines to
+/// Runs `step` on the machine behind `comm` (`None` for a build without one, which only
+/// `shell-local` accepts: it runs on the machine running imgs), sending its output and imgs' own status lines to
 /// `output` with every secret masked. Each try waits `pause_before` first and may take up to
 /// `timeout`; a failed try is repeated up to `max_retries` times (as Packer does), the last error is
 /// returned. Cancelling `cancel` stops the step at once.
 ///
 /// `output` must be `Send` so a whole build can run in a task of its own.
 pub async fn run_provisioner(
-    comm: &dyn Communicator,
+    comm: Option<&dyn Communicator>,
     step: &ProvisionerStep,
     output: OnLine<'_>,
     cancel: &CancellationToken,
@@ -26,7 +28,7 @@ pub async fn run_provisioner(
     let mut masked = |stream: Stream, line: &str| output(stream, &secrets.mask(line));
     let mut retries_left = step.max_retries;
     loop {
-        let attempt = attempt(comm, step, &mut masked);
+        let attempt = attempt(comm, step, &mut masked, cancel);
         let result = tokio::select! {
             () = cancel.cancelled() => Err(ProvisionError::Cancelled),
             result = attempt => result,
@@ -51,9 +53,10 @@ pub async fn run_provisioner(
 }
 
 async fn attempt(
-    comm: &dyn Communicator,
+    comm: Option<&dyn Communicator>,
     step: &ProvisionerStep,
     output: OnLine<'_>,
+    cancel: &CancellationToken,
 ) -> Result<(), ProvisionError> {
     if let Some(pause) = step.pause_before {
         output(
@@ -66,9 +69,11 @@ async fn attempt(
         tokio::time::sleep(pause).await;
     }
     let work = async {
+        let needs = || comm.ok_or(ProvisionError::NoCommunicator { kind: step.kind() });
         match &step.settings {
-            Settings::Shell(settings) => shell::run(comm, settings, output).await,
-            Settings::File(settings) => file::run(comm, settings, output).await,
+            Settings::Shell(settings) => shell::run(needs()?, settings, output).await,
+            Settings::File(settings) => file::run(needs()?, settings, output).await,
+            Settings::ShellLocal(settings) => shell_local::run(settings, output, cancel).await,
         }
     };
     match step.timeout {

@@ -13,6 +13,7 @@
 mod decode;
 mod file;
 mod shell;
+mod shell_local;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -26,6 +27,7 @@ use crate::Secrets;
 
 pub use file::{Direction, FileSettings};
 pub use shell::{EnvVarFile, ShellScript, ShellSettings};
+pub use shell_local::ShellLocalSettings;
 
 /// Everything about the build a provisioner runs in that its settings depend on.
 #[derive(Clone, Copy)]
@@ -76,6 +78,8 @@ impl std::fmt::Debug for ProvisionerStep {
 pub enum Settings {
     Shell(ShellSettings),
     File(FileSettings),
+    /// Runs on the machine running imgs, so it needs no communicator.
+    ShellLocal(ShellLocalSettings),
 }
 
 impl ProvisionerStep {
@@ -90,7 +94,7 @@ impl ProvisionerStep {
             key,
         };
         let Some(schema) = schema::lookup(Section::Provisioner, &block.kind)
-            .filter(|_| matches!(block.kind.as_str(), "shell" | "file"))
+            .filter(|_| matches!(block.kind.as_str(), "shell" | "file" | "shell-local"))
         else {
             return Err(locate
                 .error(
@@ -98,7 +102,7 @@ impl ProvisionerStep {
                     None,
                     format!("provisioner type `{}` is not supported yet", block.kind),
                 )
-                .hint("imgs runs the `shell` and `file` provisioners")
+                .hint("imgs runs the `shell`, `file` and `shell-local` provisioners")
                 .into());
         };
         let config = block.config_for(build.raw_build_name);
@@ -130,6 +134,7 @@ impl ProvisionerStep {
             };
             match block.kind.as_str() {
                 "shell" => shell::read(&reader, build).map(Settings::Shell),
+                "shell-local" => shell_local::read(&reader, build).map(Settings::ShellLocal),
                 _ => file::read(&reader, build.ctx).map(Settings::File),
             }
         });
@@ -156,7 +161,13 @@ impl ProvisionerStep {
         match self.settings {
             Settings::Shell(_) => "shell",
             Settings::File(_) => "file",
+            Settings::ShellLocal(_) => "shell-local",
         }
+    }
+
+    /// Whether it runs through the build's communicator (`shell-local` runs where imgs runs).
+    pub fn needs_communicator(&self) -> bool {
+        !matches!(self.settings, Settings::ShellLocal(_))
     }
 }
 

@@ -77,8 +77,13 @@ impl World {
             };
             lines.push(format!("{tag}: {line}"));
         };
-        let result =
-            run_provisioner(&self.session, &step, &mut output, &CancellationToken::new()).await;
+        let result = run_provisioner(
+            Some(&self.session),
+            &step,
+            &mut output,
+            &CancellationToken::new(),
+        )
+        .await;
         (result, lines)
     }
 }

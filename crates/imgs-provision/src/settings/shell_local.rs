@@ -1,0 +1,123 @@
+//! The `shell-local` provisioner's settings: the same as the post-processor's, checked by the same
+//! code ([`ShellLocal::from_written`]); only reading them from the block differs.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use imgs_diagnostic::Diagnostic;
+use imgs_post::shell_local::{ShellLocal, Written};
+use imgs_template::interpolate::{self, Context, Volatile};
+use indexmap::IndexMap;
+
+use super::BuildContext;
+use super::decode::Reader;
+
+/// A shell-local step and what it needs from its build when it runs.
+#[derive(Clone, Debug)]
+pub struct ShellLocalSettings {
+    pub shell: ShellLocal,
+    pub build_name: String,
+    pub builder_type: String,
+    /// Where commands run and relative scripts resolve (Packer: the directory it runs in).
+    pub working_dir: PathBuf,
+    /// `execute_command` is rendered per script, with `.Vars`, `.Script` and `.Command`.
+    pub(crate) renderer: Renderer,
+}
+
+pub(super) fn read(
+    r: &Reader<'_>,
+    build: &BuildContext<'_>,
+) -> Result<ShellLocalSettings, Vec<Diagnostic>> {
+    let mut problems = Vec::new();
+    let text = |key: &str| r.string(key).unwrap_or_default();
+    let list = |key: &str| r.strings(key).unwrap_or_default();
+    let valid_exit_codes = r.ints("valid_exit_codes").unwrap_or_else(|d| {
+        problems.push(d);
+        None
+    });
+    let written = Written {
+        command: text("command"),
+        inline: r.strings("inline"),
+        script: text("script"),
+        scripts: list("scripts"),
+        environment_vars: list("environment_vars"),
+        env_var_format: text("env_var_format"),
+        // Unlike the post-processor's, the provisioner's execute_command has no one-string form:
+        // a lone string is the program to run, as in Packer.
+        execute_command: list("execute_command"),
+        inline_shebang: text("inline_shebang"),
+        only_on: list("only_on"),
+        tempfile_extension: text("tempfile_extension"),
+        use_linux_pathing: r.bool("use_linux_pathing"),
+        valid_exit_codes: valid_exit_codes.unwrap_or_default(),
+    };
+    let shell = match ShellLocal::from_written(written) {
+        Ok(shell) => Some(shell),
+        Err(found) => {
+            problems.extend(found.into_iter().map(|p| {
+                let d = r.error(p.key, build.secrets.mask(&p.message));
+                match p.hint {
+                    Some(hint) => d.hint(hint),
+                    None => d,
+                }
+            }));
+            None
+        }
+    };
+    match shell {
+        Some(shell) if problems.is_empty() => Ok(ShellLocalSettings {
+            shell,
+            build_name: build.ctx.build_name.unwrap_or_default().to_string(),
+            builder_type: build.ctx.build_type.unwrap_or_default().to_string(),
+            working_dir: PathBuf::from(build.ctx.pwd),
+            renderer: Renderer::of(build.ctx),
+        }),
+        _ => Err(problems),
+    }
+}
+
+/// The build's template context, owned so a prepared step can render `execute_command` when it
+/// runs, with data only known then (the inline script's temporary path).
+#[derive(Clone, Debug)]
+pub(crate) struct Renderer {
+    user_variables: IndexMap<String, String>,
+    build_name: Option<String>,
+    build_type: Option<String>,
+    template_dir: String,
+    pwd: String,
+    volatile: Volatile,
+}
+
+impl Renderer {
+    fn of(ctx: &Context<'_>) -> Renderer {
+        Renderer {
+            user_variables: ctx.user_variables.clone(),
+            build_name: ctx.build_name.map(str::to_string),
+            build_type: ctx.build_type.map(str::to_string),
+            template_dir: ctx.template_dir.to_string(),
+            pwd: ctx.pwd.to_string(),
+            volatile: ctx.volatile.clone(),
+        }
+    }
+
+    /// `text` rendered with `data` as the fields `.Name` reads.
+    pub(crate) fn render(
+        &self,
+        text: &str,
+        data: &BTreeMap<String, String>,
+    ) -> Result<String, String> {
+        let ctx = Context {
+            user_variables: &self.user_variables,
+            env: None,
+            build_name: self.build_name.as_deref(),
+            build_type: self.build_type.as_deref(),
+            template_dir: &self.template_dir,
+            pwd: &self.pwd,
+            data,
+            volatile: &self.volatile,
+        };
+        interpolate::render(text, &ctx)
+            .map(|r| r.text)
+            .map_err(|e| e.message)
+    }
+}
