@@ -161,3 +161,17 @@ fn settings_problems_are_located_diagnostics() {
       = hint: give one of `command`, `inline`, `script` or `scripts`
     "#);
 }
+
+#[tokio::test]
+async fn override_and_pause_before_apply_as_to_every_provisioner() {
+    let dir = tempfile::tempdir().unwrap();
+    let (result, lines) = run(
+        dir.path(),
+        json!({ "type": "shell-local", "inline": ["echo not overridden"], "pause_before": "10ms",
+                "override": { "app": { "inline": ["echo overridden for $PACKER_BUILD_NAME"] } } }),
+    )
+    .await;
+    result.unwrap();
+    assert_eq!(lines[0], "Pausing 10ms before the next provisioner...");
+    assert_eq!(lines[2], "  overridden for app");
+}
