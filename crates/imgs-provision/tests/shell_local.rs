@@ -125,6 +125,13 @@ async fn sensitive_values_never_reach_the_output() {
         "{lines:?}"
     );
     assert!(!lines.iter().any(|l| l.contains(PASSWORD)), "{lines:?}");
+    // The step keeps the build's variables for rendering `execute_command`; its debug form hides them.
+    let step = step_in(
+        dir.path(),
+        json!({ "type": "shell-local", "environment_vars": ["PASSWORD={{user `password`}}"], "inline": ["true"] }),
+    )
+    .unwrap();
+    assert!(!format!("{step:?}").contains(PASSWORD));
 }
 
 #[test]
