@@ -102,20 +102,27 @@ impl EbsBuild {
             log.line("Force Deregister flag found, skipping prevalidating AMI Name");
         } else {
             log.line(&format!("Prevalidating AMI Name: {}", self.config.ami_name));
-            if let Some(ami_id) = images_named(&client, &self.config.ami_name)
-                .await?
-                .into_iter()
-                .next()
-            {
-                return Err(AwsError::AmiNameTaken {
-                    name: self.config.ami_name.clone(),
-                    ami_id: ami_id.0,
-                });
+        }
+        // Neither look depends on the other, so they share one round trip; their answers are
+        // still read in Packer's order, a taken name first.
+        let name_taken = async {
+            if self.config.force_deregister {
+                return Ok(None);
             }
+            let named = images_named(&client, &self.config.ami_name).await?;
+            Ok::<_, AwsError>(named.into_iter().next())
+        };
+        let (name_taken, source) =
+            tokio::join!(name_taken, source::resolve(&client, &self.config.source));
+        if let Some((ami_id, _)) = name_taken? {
+            return Err(AwsError::AmiNameTaken {
+                name: self.config.ami_name.clone(),
+                ami_id,
+            });
         }
         check_cancel(cancel)?;
 
-        let source = source::resolve(&client, &self.config.source).await?;
+        let source = source?;
         log.line(&format!("Found Image ID: {}", source.id));
         self.source = Some(source.clone());
         check_cancel(cancel)?;
@@ -125,17 +132,28 @@ impl EbsBuild {
         let group_ids = self.security_groups(&client, log).await?;
         check_cancel(cancel)?;
 
-        let instance_id = self.run_instance(&client, &source, group_ids, log).await?;
+        let launched = self.run_instance(&client, &source, group_ids, log).await?;
+        let instance_id = launched
+            .instance_id()
+            .map(str::to_string)
+            .unwrap_or_default();
         log.line(&format!(
             "Waiting for instance ({instance_id}) to become ready..."
         ));
-        let instance = wait_instance(
-            &client,
-            &instance_id,
-            InstanceStateName::Running,
-            Some(cancel),
-        )
-        .await?;
+        // RunInstances answers with the instance as it is: pending on EC2, so there it is waited
+        // for; running with its addresses where the server starts it at once, and then a look
+        // would only repeat the answer.
+        let instance = if is_running(&launched) && self.address_known(&launched) {
+            launched
+        } else {
+            wait_instance(
+                &client,
+                &instance_id,
+                InstanceStateName::Running,
+                Some(cancel),
+            )
+            .await?
+        };
         for (label, address) in [
             ("Public DNS", instance.public_dns_name()),
             ("Public IP", instance.public_ip_address()),
@@ -168,6 +186,18 @@ impl EbsBuild {
         SshConfig::from_settings(&settings)
             .map(Some)
             .map_err(AwsError::Ssh)
+    }
+
+    /// Whether what SSH needs to reach `instance` is known: nothing with `communicator: none` or a
+    /// given `ssh_host`, the address `ssh_interface` names otherwise.
+    fn address_known(&self, instance: &Instance) -> bool {
+        self.config.communicator == Communicator::None
+            || self
+                .config
+                .ssh_settings
+                .get("ssh_host")
+                .is_some_and(|h| !h.is_empty())
+            || ssh_address(instance, self.config.ssh_interface).is_some()
     }
 
     /// Creates the temporary key pair when the build has one, and returns the file its private key
@@ -280,7 +310,7 @@ impl EbsBuild {
         source: &SourceImage,
         group_ids: Vec<String>,
         log: Log<'_>,
-    ) -> Result<String, AwsError> {
+    ) -> Result<Instance, AwsError> {
         let region = self.region();
         let data = source.build_data(&region);
         let user_data = match (&self.config.user_data, &self.config.user_data_file) {
@@ -360,18 +390,20 @@ impl EbsBuild {
             .send()
             .await
             .map_err(AwsError::api("Error launching source instance"))?;
-        let id = reservation
-            .instances()
-            .first()
-            .and_then(|i| i.instance_id())
-            .map(str::to_string)
+        let instance = reservation
+            .instances
+            .unwrap_or_default()
+            .into_iter()
+            .next()
+            .filter(|i| i.instance_id().is_some_and(|id| !id.is_empty()))
             .ok_or_else(|| AwsError::Malformed {
                 action: "RunInstances".into(),
                 missing: "an instance ID".into(),
             })?;
+        let id = instance.instance_id().unwrap_or_default().to_string();
         self.instance = Some(id.clone());
         log.line(&format!("Instance ID: {id}"));
-        Ok(id)
+        Ok(instance)
     }
 
     /// Stops the instance, makes the AMI (replacing one of the same name when forced), copies it to
@@ -454,7 +486,8 @@ impl EbsBuild {
         // build can still be found by its run.
         self.tag_image(&region, &ami_id, log).await?;
         log.line("Waiting for AMI to become ready...");
-        wait_image(&client, &ami_id, Some(cancel)).await?;
+        let snapshots = wait_image(&client, &ami_id, Some(cancel)).await?;
+        self.know_snapshots(&ami_id, snapshots);
         let ami_id = match self.config.encrypt_boot {
             Some(true) => {
                 self.encrypted_copy(&region, &ami_id, description.clone(), log, cancel)
@@ -498,7 +531,8 @@ impl EbsBuild {
             log.line("Waiting for all copies to complete...");
             for image in self.images.clone().iter().skip(1) {
                 let target_client = self.client(&image.region).await;
-                wait_image(&target_client, &image.ami_id, Some(cancel)).await?;
+                let snapshots = wait_image(&target_client, &image.ami_id, Some(cancel)).await?;
+                self.know_snapshots(&image.ami_id, snapshots);
             }
         }
 
@@ -564,7 +598,8 @@ impl EbsBuild {
             snapshots: None,
         });
         self.tag_image(region, &encrypted, log).await?;
-        wait_image(&client, &encrypted, Some(cancel)).await?;
+        let snapshots = wait_image(&client, &encrypted, Some(cancel)).await?;
+        self.know_snapshots(&encrypted, snapshots);
         log.line(&format!(
             "Deregistering the unencrypted intermediate AMI ({ami_id})..."
         ));
@@ -659,7 +694,10 @@ impl EbsBuild {
         log: Log<'_>,
     ) -> Result<Vec<String>, AwsError> {
         let client = self.client(&image.region).await;
-        let snapshots = snapshots_of(&client, &image.ami_id).await?;
+        let snapshots = match &image.snapshots {
+            Some(known) => known.clone(),
+            None => snapshots_of(&client, &image.ami_id).await?,
+        };
         if snapshots.is_empty() {
             return Ok(snapshots);
         }
@@ -797,6 +835,14 @@ impl EbsBuild {
             Ok(())
         } else {
             Err(AwsError::Leftovers(failures))
+        }
+    }
+
+    /// Records the snapshots of an AMI this build made, as the answer that found it available listed
+    /// them, so tagging and removing it need not ask again.
+    fn know_snapshots(&mut self, ami_id: &str, snapshots: Vec<String>) {
+        if let Some(image) = self.images.iter_mut().find(|i| i.ami_id == ami_id) {
+            image.snapshots = Some(snapshots);
         }
     }
 
@@ -1066,11 +1112,12 @@ pub(crate) async fn wait_instance(
     .await
 }
 
+/// Waits until the AMI is available, and returns its snapshots, which EC2 lists from then on.
 async fn wait_image(
     client: &Client,
     ami_id: &str,
     cancel: Option<&CancellationToken>,
-) -> Result<(), AwsError> {
+) -> Result<Vec<String>, AwsError> {
     wait::until(
         &format!("AMI {ami_id} to be available"),
         IMAGE_TIMEOUT,
@@ -1091,7 +1138,7 @@ async fn wait_image(
                 return Ok(Poll::NotYet);
             };
             match image.state() {
-                Some(ImageState::Available) => Ok(Poll::Done(())),
+                Some(ImageState::Available) => Ok(Poll::Done(image_snapshots(image))),
                 Some(ImageState::Pending) | None => Ok(Poll::NotYet),
                 Some(other) => Err(AwsError::UnexpectedState {
                     what: format!("AMI {ami_id}"),
@@ -1109,6 +1156,10 @@ async fn wait_image(
 }
 
 /// The address SSH connects to, as `ssh_interface` picks it.
+fn is_running(instance: &Instance) -> bool {
+    instance.state().and_then(|s| s.name()) == Some(&InstanceStateName::Running)
+}
+
 fn ssh_address(instance: &Instance, interface: SshInterface) -> Option<String> {
     let public_ip = instance.public_ip_address();
     let private_ip = instance.private_ip_address();
