@@ -89,7 +89,8 @@ impl FileHasher {
             .flatten()
             .collect();
         entries.sort_by(|a, b| a.path.cmp(&b.path));
-        entries.dedup();
+        // By path alone: the same file reached directly carries its stat, reached by a walk it does not.
+        entries.dedup_by(|a, b| a.path == b.path);
         let hashes = self.hash_entries(&entries);
         entries
             .into_iter()
@@ -113,7 +114,7 @@ impl FileHasher {
         let mut hasher = blake3::Hasher::new_derive_key(ENTRY_CONTEXT);
         match entry.kind {
             EntryKind::File => {
-                let (executable, content) = self.file_contents(&entry.path)?;
+                let (executable, content) = self.file_contents(&entry.path, entry.stat)?;
                 hasher.update(b"file");
                 hasher.update(&[u8::from(executable)]);
                 hasher.update(content.as_bytes());
@@ -131,22 +132,33 @@ impl FileHasher {
     }
 
     /// The executable bit and content hash of the file at `path`, from the stat cache when its stat is
-    /// unchanged.
-    fn file_contents(&self, path: &Path) -> io::Result<(bool, blake3::Hash)> {
+    /// unchanged. `earlier` is a stat of it already taken in this run, if any: enough to find it in the
+    /// stat cache, but a file that must be read is stat'ed again, after the clock is read.
+    fn file_contents(
+        &self,
+        path: &Path,
+        earlier: Option<FileStat>,
+    ) -> io::Result<(bool, blake3::Hash)> {
+        // One entry per file however it was spelled (`images/app/../../scripts/x.sh`). Should `..` through a
+        // symlink make two files share a key, the inode and device in the stat tell them apart.
+        let key = normalize(path);
+        let reuse = |stat: FileStat| {
+            let mut known = self.known();
+            let entry = known.get_mut(&key).filter(|known| known.stat == stat)?;
+            entry.seen = true;
+            self.files_reused.fetch_add(1, Ordering::Relaxed);
+            Some((stat.is_executable(), entry.content))
+        };
+        if let Some(found) = earlier.and_then(reuse) {
+            return Ok(found);
+        }
+
         // Taken before the stat, so the racy check errs on the side of distrust.
         let now = SystemTime::now();
         let metadata = fs::metadata(path)?;
         let stat = FileStat::of(&metadata);
-        // One entry per file however it was spelled (`images/app/../../scripts/x.sh`). Should `..` through a
-        // symlink make two files share a key, the inode and device in the stat tell them apart.
-        let key = normalize(path);
-
-        if let Some(known) = self.known().get_mut(&key)
-            && known.stat == stat
-        {
-            known.seen = true;
-            self.files_reused.fetch_add(1, Ordering::Relaxed);
-            return Ok((stat.is_executable(), known.content));
+        if let Some(found) = reuse(stat) {
+            return Ok(found);
         }
 
         let content = hash_contents(path, stat.size)?;

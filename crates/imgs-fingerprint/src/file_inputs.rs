@@ -106,9 +106,8 @@ pub(crate) fn file_inputs(
 /// expected (or the reverse) is refused, as Packer refuses it, rather than hashed as something it will
 /// not be used as.
 fn expand(path: &Path, origin: Origin) -> Result<Vec<Entry>, (PathBuf, Problem)> {
-    if let Origin::Template(reference) = origin
-        && let Ok(metadata) = fs::metadata(path)
-    {
+    let metadata = fs::metadata(path).map_err(|error| (path.to_owned(), Problem::from(error)))?;
+    if let Origin::Template(reference) = origin {
         let wrong = match reference.expect {
             Expect::File => metadata.is_dir(),
             Expect::Directory => !metadata.is_dir(),
@@ -123,7 +122,8 @@ fn expand(path: &Path, origin: Origin) -> Result<Vec<Entry>, (PathBuf, Problem)>
             ));
         }
     }
-    walk::expand(path).map_err(|PathError { path, error }| (path, Problem::from(error)))
+    walk::expand_known(path, &metadata)
+        .map_err(|PathError { path, error }| (path, Problem::from(error)))
 }
 
 fn describe(

@@ -27,7 +27,7 @@ const FORMAT_VERSION: u32 = 1;
 pub(crate) const RACY_WINDOW: Duration = Duration::from_secs(2);
 
 /// The parts of a file's metadata that change when its contents (or executable bit) may have.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub(crate) struct FileStat {
     pub size: u64,
     pub mtime_ns: i64,

@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 
 use walkdir::WalkDir;
 
+use crate::stat_cache::FileStat;
+
 /// What kind of thing an input entry is; each is hashed differently.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum EntryKind {
@@ -28,6 +30,9 @@ pub enum EntryKind {
 pub struct Entry {
     pub path: PathBuf,
     pub kind: EntryKind,
+    /// The stat taken while expanding a referenced file, so hashing it need not take another when the
+    /// stat cache already knows it.
+    pub stat: Option<FileStat>,
 }
 
 /// An I/O error and the path it happened at (which may be inside the directory being walked).
@@ -57,10 +62,16 @@ impl From<PathError> for io::Error {
 /// or never end.
 pub fn expand(path: &Path) -> Result<Vec<Entry>, PathError> {
     let metadata = fs::metadata(path).map_err(|error| PathError::new(path, error))?;
+    expand_known(path, &metadata)
+}
+
+/// [`expand`] for a path whose metadata (symlinks followed) the caller has already read.
+pub fn expand_known(path: &Path, metadata: &fs::Metadata) -> Result<Vec<Entry>, PathError> {
     if metadata.is_file() {
         return Ok(vec![Entry {
             path: path.to_owned(),
             kind: EntryKind::File,
+            stat: Some(FileStat::of(metadata)),
         }]);
     }
     if !metadata.is_dir() {
@@ -84,6 +95,7 @@ pub fn expand(path: &Path) -> Result<Vec<Entry>, PathError> {
             entries.push(Entry {
                 path: dir,
                 kind: EntryKind::EmptyDir,
+                stat: None,
             });
         }
         let file_type = item.file_type();
@@ -102,12 +114,14 @@ pub fn expand(path: &Path) -> Result<Vec<Entry>, PathError> {
         entries.push(Entry {
             path: item.into_path(),
             kind,
+            stat: None,
         });
     }
     if let Some((dir, _)) = open_dir {
         entries.push(Entry {
             path: dir,
             kind: EntryKind::EmptyDir,
+            stat: None,
         });
     }
     Ok(entries)
@@ -153,8 +167,9 @@ mod tests {
         assert_eq!(
             expand(&file).unwrap(),
             [Entry {
+                stat: Some(FileStat::of(&fs::metadata(&file).unwrap())),
                 path: file,
-                kind: EntryKind::File
+                kind: EntryKind::File,
             }]
         );
     }
@@ -196,7 +211,8 @@ mod tests {
             expand(dir.path()).unwrap(),
             [Entry {
                 path: dir.path().to_owned(),
-                kind: EntryKind::EmptyDir
+                kind: EntryKind::EmptyDir,
+                stat: None,
             }]
         );
     }

@@ -5,6 +5,7 @@
 //! checks the lineage — unknown parents, parents variables the child does not declare, cycles, duplicate
 //! names — reporting each problem with file, line, column and key.
 
+mod glob_under;
 mod graph;
 pub mod manifest;
 
@@ -15,6 +16,7 @@ use imgs_diagnostic::{Diagnostic, Diagnostics, Location, did_you_mean};
 use imgs_template::Template;
 use toml::Spanned;
 
+pub use glob_under::{GlobMatch, glob_under};
 pub use graph::Lineage;
 pub use manifest::{DEFAULT_TEMPLATE, MANIFEST_NAME};
 
@@ -375,15 +377,12 @@ impl Loader<'_> {
                 Err(format!("member `{pattern}` is not a directory"))
             };
         }
-        let full = format!(
-            "{}/{pattern}",
-            glob::Pattern::escape(&self.root.to_string_lossy())
-        );
-        let paths = glob::glob(&full).map_err(|e| format!("invalid glob `{pattern}`: {e}"))?;
+        let paths =
+            glob_under(self.root, pattern).map_err(|e| format!("invalid glob `{pattern}`: {e}"))?;
         let mut dirs: Vec<PathBuf> = paths
-            .filter_map(Result::ok)
-            .filter(|p| p.is_dir())
-            .filter_map(|p| p.strip_prefix(self.root).ok().map(Path::to_path_buf))
+            .into_iter()
+            .filter(|m| m.is_dir)
+            .filter_map(|m| m.path.strip_prefix(self.root).ok().map(Path::to_path_buf))
             .collect();
         dirs.sort();
         Ok(dirs)

@@ -270,12 +270,9 @@ fn image_input_set(
 /// Paths matched by `[images.NAME] inputs` globs, relative to the image directory.
 fn extra_inputs(ws: &Workspace, image: &Image) -> Result<Vec<PathBuf>, Diagnostics> {
     let mut paths = Vec::new();
+    let image_dir = ws.root.join(&image.dir);
     for pattern in &image.inputs {
-        let full = format!(
-            "{}/{pattern}",
-            glob::Pattern::escape(&ws.root.join(&image.dir).to_string_lossy())
-        );
-        let matches = glob::glob(&full).map_err(|e| {
+        let matches = imgs_workspace::glob_under(&image_dir, pattern).map_err(|e| {
             Diagnostic::error(format!(
                 "invalid glob `{pattern}` in `inputs` of `{}`: {e}",
                 image.name
@@ -284,7 +281,7 @@ fn extra_inputs(ws: &Workspace, image: &Image) -> Result<Vec<PathBuf>, Diagnosti
             .key(format!("images.{}.inputs", image.name))
         })?;
         let before = paths.len();
-        paths.extend(matches.filter_map(Result::ok).filter(|p| p.is_file()));
+        paths.extend(matches.into_iter().filter(|m| m.is_file).map(|m| m.path));
         if paths.len() == before {
             return Err(Diagnostic::error(format!("`inputs` pattern `{pattern}` of `{}` matches no file", image.name))
                 .in_file(std::path::Path::new(imgs_workspace::MANIFEST_NAME))
