@@ -102,12 +102,47 @@ impl FileHasher {
             .collect()
     }
 
-    /// Hashes each entry (in parallel), keeping the order. Errors do not repeat the entry's path.
+    /// Hashes each entry, keeping the order. Errors do not repeat the entry's path.
+    ///
+    /// Files whose stat, taken while expanding them, is in the stat cache are settled first on this
+    /// thread; only the rest are handed to the thread pool. Waking the pool for a handful of lookups
+    /// costs far more than the lookups (thousands of context switches over a no-op build), while
+    /// reading files is what the pool is for.
     pub(crate) fn hash_entries(&self, entries: &[Entry]) -> Vec<io::Result<blake3::Hash>> {
-        entries
-            .par_iter()
-            .map(|entry| self.hash_entry(entry))
+        let mut hashes: Vec<Option<io::Result<blake3::Hash>>> = entries
+            .iter()
+            .map(|entry| self.remembered_entry_hash(entry).map(Ok))
+            .collect();
+        let unsettled: Vec<usize> = (0..entries.len())
+            .filter(|&i| hashes[i].is_none())
+            .collect();
+        let computed: Vec<io::Result<blake3::Hash>> = if unsettled.len() > 1 {
+            unsettled
+                .par_iter()
+                .map(|&i| self.hash_entry(&entries[i]))
+                .collect()
+        } else {
+            unsettled
+                .iter()
+                .map(|&i| self.hash_entry(&entries[i]))
+                .collect()
+        };
+        for (i, hash) in unsettled.into_iter().zip(computed) {
+            hashes[i] = Some(hash);
+        }
+        hashes
+            .into_iter()
+            .map(|hash| hash.expect("every entry is settled or computed"))
             .collect()
+    }
+
+    /// The hash of a file entry whose earlier stat the stat cache knows, without touching the disk.
+    fn remembered_entry_hash(&self, entry: &Entry) -> Option<blake3::Hash> {
+        if entry.kind != EntryKind::File {
+            return None;
+        }
+        let (executable, content) = self.remembered(&normalize(&entry.path), entry.stat?)?;
+        Some(file_entry_hash(executable, content))
     }
 
     fn hash_entry(&self, entry: &Entry) -> io::Result<blake3::Hash> {
@@ -115,9 +150,7 @@ impl FileHasher {
         match entry.kind {
             EntryKind::File => {
                 let (executable, content) = self.file_contents(&entry.path, entry.stat)?;
-                hasher.update(b"file");
-                hasher.update(&[u8::from(executable)]);
-                hasher.update(content.as_bytes());
+                return Ok(file_entry_hash(executable, content));
             }
             EntryKind::Symlink => {
                 let target = fs::read_link(&entry.path)?;
@@ -142,13 +175,7 @@ impl FileHasher {
         // One entry per file however it was spelled (`images/app/../../scripts/x.sh`). Should `..` through a
         // symlink make two files share a key, the inode and device in the stat tell them apart.
         let key = normalize(path);
-        let reuse = |stat: FileStat| {
-            let mut known = self.known();
-            let entry = known.get_mut(&key).filter(|known| known.stat == stat)?;
-            entry.seen = true;
-            self.files_reused.fetch_add(1, Ordering::Relaxed);
-            Some((stat.is_executable(), entry.content))
-        };
+        let reuse = |stat: FileStat| self.remembered(&key, stat);
         if let Some(found) = earlier.and_then(reuse) {
             return Ok(found);
         }
@@ -184,6 +211,16 @@ impl FileHasher {
         Ok((stat.is_executable(), content))
     }
 
+    /// The executable bit and content hash the stat cache holds for `key` with exactly `stat`, marking
+    /// the entry as seen.
+    fn remembered(&self, key: &Path, stat: FileStat) -> Option<(bool, blake3::Hash)> {
+        let mut known = self.known();
+        let entry = known.get_mut(key).filter(|known| known.stat == stat)?;
+        entry.seen = true;
+        self.files_reused.fetch_add(1, Ordering::Relaxed);
+        Some((stat.is_executable(), entry.content))
+    }
+
     fn known(&self) -> MutexGuard<'_, HashMap<PathBuf, Known>> {
         // A panic elsewhere while holding the lock leaves the map consistent (every update is one insert
         // or remove), so a poisoned lock is still usable.
@@ -191,6 +228,15 @@ impl FileHasher {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
+
+/// The entry hash of a regular file: its executable bit and content hash.
+fn file_entry_hash(executable: bool, content: blake3::Hash) -> blake3::Hash {
+    let mut hasher = blake3::Hasher::new_derive_key(ENTRY_CONTEXT);
+    hasher.update(b"file");
+    hasher.update(&[u8::from(executable)]);
+    hasher.update(content.as_bytes());
+    hasher.finalize()
 }
 
 fn hash_contents(path: &Path, size: u64) -> io::Result<blake3::Hash> {

@@ -60,10 +60,30 @@ pub(crate) fn file_inputs(
                 .map(|path| (root.join(path), Origin::ExtraInput)),
         )
         .collect();
-    let expanded: Vec<Result<Vec<Entry>, (PathBuf, Problem)>> = sources
-        .par_iter()
-        .map(|(path, origin)| expand(path, *origin))
+    // One stat per source on this thread; only directories, which may hold many files, are walked on
+    // the thread pool, and only when there are several (waking it costs more than a few lookups).
+    let checked: Vec<Result<fs::Metadata, (PathBuf, Problem)>> = sources
+        .iter()
+        .map(|(path, origin)| check_kind(path, *origin))
         .collect();
+    let walk_one = |((path, _), checked): (&(PathBuf, Origin), Result<fs::Metadata, _>)| {
+        let metadata = checked?;
+        walk::expand_known(path, &metadata)
+            .map_err(|PathError { path, error }| (path, Problem::from(error)))
+    };
+    let directories = checked
+        .iter()
+        .filter(|c| c.as_ref().is_ok_and(fs::Metadata::is_dir))
+        .count();
+    let expanded: Vec<Result<Vec<Entry>, (PathBuf, Problem)>> = if directories > 1 {
+        sources
+            .par_iter()
+            .zip(checked.into_par_iter())
+            .map(walk_one)
+            .collect()
+    } else {
+        sources.iter().zip(checked).map(walk_one).collect()
+    };
 
     let report = |path: &Path, origin: Origin, problem: Problem| {
         describe(root, template, path, origin, problem)
@@ -102,10 +122,10 @@ pub(crate) fn file_inputs(
     }
 }
 
-/// The entries under `path`, after checking it is what its key expects: a file where a directory is
+/// The metadata of `path`, after checking it is what its key expects: a file where a directory is
 /// expected (or the reverse) is refused, as Packer refuses it, rather than hashed as something it will
 /// not be used as.
-fn expand(path: &Path, origin: Origin) -> Result<Vec<Entry>, (PathBuf, Problem)> {
+fn check_kind(path: &Path, origin: Origin) -> Result<fs::Metadata, (PathBuf, Problem)> {
     let metadata = fs::metadata(path).map_err(|error| (path.to_owned(), Problem::from(error)))?;
     if let Origin::Template(reference) = origin {
         let wrong = match reference.expect {
@@ -122,8 +142,7 @@ fn expand(path: &Path, origin: Origin) -> Result<Vec<Entry>, (PathBuf, Problem)>
             ));
         }
     }
-    walk::expand_known(path, &metadata)
-        .map_err(|PathError { path, error }| (path, Problem::from(error)))
+    Ok(metadata)
 }
 
 fn describe(
