@@ -132,28 +132,17 @@ impl EbsBuild {
         let group_ids = self.security_groups(&client, log).await?;
         check_cancel(cancel)?;
 
-        let launched = self.run_instance(&client, &source, group_ids, log).await?;
-        let instance_id = launched
-            .instance_id()
-            .map(str::to_string)
-            .unwrap_or_default();
+        let instance_id = self.run_instance(&client, &source, group_ids, log).await?;
         log.line(&format!(
             "Waiting for instance ({instance_id}) to become ready..."
         ));
-        // RunInstances answers with the instance as it is: pending on EC2, so there it is waited
-        // for; running with its addresses where the server starts it at once, and then a look
-        // would only repeat the answer.
-        let instance = if is_running(&launched) && self.address_known(&launched) {
-            launched
-        } else {
-            wait_instance(
-                &client,
-                &instance_id,
-                InstanceStateName::Running,
-                Some(cancel),
-            )
-            .await?
-        };
+        let instance = wait_instance(
+            &client,
+            &instance_id,
+            InstanceStateName::Running,
+            Some(cancel),
+        )
+        .await?;
         for (label, address) in [
             ("Public DNS", instance.public_dns_name()),
             ("Public IP", instance.public_ip_address()),
@@ -186,18 +175,6 @@ impl EbsBuild {
         SshConfig::from_settings(&settings)
             .map(Some)
             .map_err(AwsError::Ssh)
-    }
-
-    /// Whether what SSH needs to reach `instance` is known: nothing with `communicator: none` or a
-    /// given `ssh_host`, the address `ssh_interface` names otherwise.
-    fn address_known(&self, instance: &Instance) -> bool {
-        self.config.communicator == Communicator::None
-            || self
-                .config
-                .ssh_settings
-                .get("ssh_host")
-                .is_some_and(|h| !h.is_empty())
-            || ssh_address(instance, self.config.ssh_interface).is_some()
     }
 
     /// Creates the temporary key pair when the build has one, and returns the file its private key
@@ -310,7 +287,7 @@ impl EbsBuild {
         source: &SourceImage,
         group_ids: Vec<String>,
         log: Log<'_>,
-    ) -> Result<Instance, AwsError> {
+    ) -> Result<String, AwsError> {
         let region = self.region();
         let data = source.build_data(&region);
         let user_data = match (&self.config.user_data, &self.config.user_data_file) {
@@ -390,20 +367,18 @@ impl EbsBuild {
             .send()
             .await
             .map_err(AwsError::api("Error launching source instance"))?;
-        let instance = reservation
-            .instances
-            .unwrap_or_default()
-            .into_iter()
-            .next()
-            .filter(|i| i.instance_id().is_some_and(|id| !id.is_empty()))
+        let id = reservation
+            .instances()
+            .first()
+            .and_then(|i| i.instance_id())
+            .map(str::to_string)
             .ok_or_else(|| AwsError::Malformed {
                 action: "RunInstances".into(),
                 missing: "an instance ID".into(),
             })?;
-        let id = instance.instance_id().unwrap_or_default().to_string();
         self.instance = Some(id.clone());
         log.line(&format!("Instance ID: {id}"));
-        Ok(instance)
+        Ok(id)
     }
 
     /// Stops the instance, makes the AMI (replacing one of the same name when forced), copies it to
@@ -1156,10 +1131,6 @@ async fn wait_image(
 }
 
 /// The address SSH connects to, as `ssh_interface` picks it.
-fn is_running(instance: &Instance) -> bool {
-    instance.state().and_then(|s| s.name()) == Some(&InstanceStateName::Running)
-}
-
 fn ssh_address(instance: &Instance, interface: SshInterface) -> Option<String> {
     let public_ip = instance.public_ip_address();
     let private_ip = instance.private_ip_address();
