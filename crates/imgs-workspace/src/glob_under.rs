@@ -59,9 +59,17 @@ fn walk(dir: &Path, components: &[(&str, Pattern)], found: &mut Vec<GlobMatch>) 
     };
     let has_metachars = text.contains(['*', '?', '[']);
     if !has_metachars {
+        let path = dir.join(text);
+        if rest
+            .first()
+            .is_some_and(|(next, _)| next.contains(['*', '?', '[']))
+        {
+            // Only a directory can match further, and listing it fails for anything else: no stat.
+            walk(&path, rest, found);
+            return;
+        }
         // A literal component: no listing needed, only whether the entry exists (a dangling symlink
         // counts, as for `glob::glob`).
-        let path = dir.join(text);
         let (is_file, is_dir) = match fs::metadata(&path) {
             Ok(metadata) => (metadata.is_file(), metadata.is_dir()),
             Err(_) if fs::symlink_metadata(&path).is_ok() => (false, false),
@@ -171,6 +179,9 @@ mod tests {
             "link-to-dir/*",
             "dangling",
             "plain/x",
+            "plain/*",
+            "dangling/*",
+            "link-to-file/*",
             "*/y/*/deep",
             "x/*/z",
             "missing/*",
