@@ -2,7 +2,8 @@
 //! Packer's `manifest` post-processor (so tools that read Packer manifests read it) plus, per build,
 //! the image, its fingerprint, and whether it came from the cache. Written whole and atomically: a
 //! reader never sees half a file, and a run that stops early still leaves a true manifest of what
-//! it had.
+//! it had. It is rewritten even by a run that built nothing: `last_run_uuid` and each build's
+//! `cached` flag describe the latest run, and a reader comparing runs must see that one happened.
 
 use std::path::Path;
 
