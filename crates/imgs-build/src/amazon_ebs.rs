@@ -12,9 +12,8 @@ use std::sync::Arc;
 use imgs_aws::{ClientSettings, EbsBuild, EbsConfig, ImgsTags, RenderDeferred};
 use imgs_diagnostic::Diagnostics;
 use imgs_provision::{Communicator, ReconnectingSsh};
-use imgs_template::interpolate::{Context, Volatile, render};
+use imgs_template::interpolate::{Context, OwnedContext, Volatile, render};
 use imgs_template::{BuildFilter, ResolvedVariables, Template};
-use indexmap::IndexMap;
 use tokio_util::sync::CancellationToken;
 
 use crate::builder::{Builder, Log};
@@ -26,16 +25,6 @@ use crate::{Artifact, BuildError};
 
 pub struct AmazonEbsBuilder {
     build: EbsBuild,
-}
-
-/// What a deferred template (a tag, the AMI description) is rendered with, owned so the renderer can
-/// outlive the preparation of the build.
-struct DeferredContext {
-    user_variables: IndexMap<String, String>,
-    build_name: String,
-    template_dir: String,
-    pwd: String,
-    volatile: Volatile,
 }
 
 /// Reads the builder's settings; the keys Packer renders only at build time stay as written.
@@ -62,26 +51,9 @@ pub fn read(
     if let Some(file) = &config.user_data_file {
         config.user_data_file = Some(rooted(working_dir, file));
     }
-    let deferred = DeferredContext {
-        user_variables: ctx.user_variables.clone(),
-        build_name: build_name.to_string(),
-        template_dir: ctx.template_dir.to_string(),
-        pwd: ctx.pwd.to_string(),
-        volatile: ctx.volatile.clone(),
-    };
-    let render_deferred: RenderDeferred = Arc::new(move |text, data| {
-        let ctx = Context {
-            user_variables: &deferred.user_variables,
-            env: None,
-            build_name: Some(&deferred.build_name),
-            build_type: Some("amazon-ebs"),
-            template_dir: &deferred.template_dir,
-            pwd: &deferred.pwd,
-            data,
-            volatile: &deferred.volatile,
-        };
-        render(text, &ctx).map(|r| r.text).map_err(|e| e.message)
-    });
+    // Build data (`SourceAMI`, `BuildRegion`) exists only once the build runs; the build renders these.
+    let deferred = OwnedContext::of(ctx);
+    let render_deferred: RenderDeferred = Arc::new(move |text, data| deferred.render(text, data));
     let tags = ImgsTags {
         run_id: labels.run_id.clone(),
         image: labels.image.clone(),
@@ -123,7 +95,7 @@ pub fn aws_targets(
     let template_dir = template_dir.display().to_string();
     let pwd = working_dir.display().to_string();
     let data = BTreeMap::new();
-    let volatile = imgs_template::interpolate::Volatile::Placeholder;
+    let volatile = Volatile::Placeholder;
     let mut targets = Vec::new();
     let mut problems = Vec::new();
     for (index, block) in template.builders.iter().enumerate() {

@@ -5,30 +5,15 @@
 use std::collections::BTreeMap;
 
 use imgs_template::Node;
-use imgs_template::interpolate::{Context, Volatile, render};
-use indexmap::IndexMap;
+use imgs_template::interpolate::{Context, OwnedContext};
 
 /// The build's rendering context, owned so a prepared build can carry it until it runs.
 #[derive(Clone, Debug)]
-pub(crate) struct Renderer {
-    user_variables: IndexMap<String, String>,
-    build_name: Option<String>,
-    build_type: Option<String>,
-    template_dir: String,
-    pwd: String,
-    volatile: Volatile,
-}
+pub(crate) struct Renderer(OwnedContext);
 
 impl Renderer {
     pub(crate) fn of(ctx: &Context<'_>) -> Renderer {
-        Renderer {
-            user_variables: ctx.user_variables.clone(),
-            build_name: ctx.build_name.map(str::to_string),
-            build_type: ctx.build_type.map(str::to_string),
-            template_dir: ctx.template_dir.to_string(),
-            pwd: ctx.pwd.to_string(),
-            volatile: ctx.volatile.clone(),
-        }
+        Renderer(OwnedContext::of(ctx))
     }
 
     /// `text` rendered with `data` as the fields `.Name` reads.
@@ -37,17 +22,7 @@ impl Renderer {
         text: &str,
         data: &BTreeMap<String, String>,
     ) -> Result<String, String> {
-        let ctx = Context {
-            user_variables: &self.user_variables,
-            env: None,
-            build_name: self.build_name.as_deref(),
-            build_type: self.build_type.as_deref(),
-            template_dir: &self.template_dir,
-            pwd: &self.pwd,
-            data,
-            volatile: &self.volatile,
-        };
-        render(text, &ctx).map(|r| r.text).map_err(|e| e.message)
+        self.0.render(text, data)
     }
 
     /// The data every post-processor offers: the build's name and builder type.
@@ -55,11 +30,11 @@ impl Renderer {
         BTreeMap::from([
             (
                 "BuildName".to_string(),
-                self.build_name.clone().unwrap_or_default(),
+                self.0.build_name().unwrap_or_default().to_string(),
             ),
             (
                 "BuilderType".to_string(),
-                self.build_type.clone().unwrap_or_default(),
+                self.0.build_type().unwrap_or_default().to_string(),
             ),
         ])
     }

@@ -1,13 +1,11 @@
 //! The `shell-local` provisioner's settings: the same as the post-processor's, checked by the same
 //! code ([`ShellLocal::from_written`]); only reading them from the block differs.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use imgs_diagnostic::Diagnostic;
 use imgs_post::shell_local::{ShellLocal, Written};
-use imgs_template::interpolate::{self, Context, Volatile};
-use indexmap::IndexMap;
+use imgs_template::interpolate::OwnedContext;
 
 use super::BuildContext;
 use super::decode::Reader;
@@ -21,7 +19,7 @@ pub struct ShellLocalSettings {
     /// Where commands run and relative scripts resolve (Packer: the directory it runs in).
     pub working_dir: PathBuf,
     /// `execute_command` is rendered per script, with `.Vars`, `.Script` and `.Command`.
-    pub(crate) renderer: Renderer,
+    pub(crate) renderer: OwnedContext,
 }
 
 pub(super) fn read(
@@ -70,54 +68,8 @@ pub(super) fn read(
             build_name: build.ctx.build_name.unwrap_or_default().to_string(),
             builder_type: build.ctx.build_type.unwrap_or_default().to_string(),
             working_dir: PathBuf::from(build.ctx.pwd),
-            renderer: Renderer::of(build.ctx),
+            renderer: OwnedContext::of(build.ctx),
         }),
         _ => Err(problems),
-    }
-}
-
-/// The build's template context, owned so a prepared step can render `execute_command` when it
-/// runs, with data only known then (the inline script's temporary path).
-#[derive(Clone, Debug)]
-pub(crate) struct Renderer {
-    user_variables: IndexMap<String, String>,
-    build_name: Option<String>,
-    build_type: Option<String>,
-    template_dir: String,
-    pwd: String,
-    volatile: Volatile,
-}
-
-impl Renderer {
-    fn of(ctx: &Context<'_>) -> Renderer {
-        Renderer {
-            user_variables: ctx.user_variables.clone(),
-            build_name: ctx.build_name.map(str::to_string),
-            build_type: ctx.build_type.map(str::to_string),
-            template_dir: ctx.template_dir.to_string(),
-            pwd: ctx.pwd.to_string(),
-            volatile: ctx.volatile.clone(),
-        }
-    }
-
-    /// `text` rendered with `data` as the fields `.Name` reads.
-    pub(crate) fn render(
-        &self,
-        text: &str,
-        data: &BTreeMap<String, String>,
-    ) -> Result<String, String> {
-        let ctx = Context {
-            user_variables: &self.user_variables,
-            env: None,
-            build_name: self.build_name.as_deref(),
-            build_type: self.build_type.as_deref(),
-            template_dir: &self.template_dir,
-            pwd: &self.pwd,
-            data,
-            volatile: &self.volatile,
-        };
-        interpolate::render(text, &ctx)
-            .map(|r| r.text)
-            .map_err(|e| e.message)
     }
 }

@@ -76,6 +76,55 @@ pub struct Context<'a> {
     pub volatile: &'a Volatile,
 }
 
+/// A [`Context`] owned, without the environment: what a setting Packer renders only later (a tag at
+/// build time, a post-processor's `output`, a shell-local `execute_command`) is rendered with, once the
+/// data its `.Field`s read exists.
+#[derive(Clone, Debug)]
+pub struct OwnedContext {
+    user_variables: IndexMap<String, String>,
+    build_name: Option<String>,
+    build_type: Option<String>,
+    template_dir: String,
+    pwd: String,
+    volatile: Volatile,
+}
+
+impl OwnedContext {
+    pub fn of(ctx: &Context<'_>) -> OwnedContext {
+        OwnedContext {
+            user_variables: ctx.user_variables.clone(),
+            build_name: ctx.build_name.map(str::to_string),
+            build_type: ctx.build_type.map(str::to_string),
+            template_dir: ctx.template_dir.to_string(),
+            pwd: ctx.pwd.to_string(),
+            volatile: ctx.volatile.clone(),
+        }
+    }
+
+    pub fn build_name(&self) -> Option<&str> {
+        self.build_name.as_deref()
+    }
+
+    pub fn build_type(&self) -> Option<&str> {
+        self.build_type.as_deref()
+    }
+
+    /// `text` rendered with `data` as the fields `.Name` reads; the error is the engine's message.
+    pub fn render(&self, text: &str, data: &BTreeMap<String, String>) -> Result<String, String> {
+        let ctx = Context {
+            user_variables: &self.user_variables,
+            env: None,
+            build_name: self.build_name.as_deref(),
+            build_type: self.build_type.as_deref(),
+            template_dir: &self.template_dir,
+            pwd: &self.pwd,
+            data,
+            volatile: &self.volatile,
+        };
+        render(text, &ctx).map(|r| r.text).map_err(|e| e.message)
+    }
+}
+
 /// A rendered string and what it read.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Rendered {
