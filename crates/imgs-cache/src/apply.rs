@@ -11,6 +11,10 @@ use crate::{Cache, PrunePlan};
 /// names (which no prune would find again). A file already gone counts as removed.
 pub fn apply_prune(cache: &Cache, plan: &PrunePlan) -> io::Result<()> {
     for file in &plan.files {
+        if file.is_dir {
+            cache.remove_version(&file.path)?;
+            continue;
+        }
         match fs::remove_file(&file.path) {
             Ok(()) => {}
             Err(err) if err.kind() == io::ErrorKind::NotFound => {}

@@ -7,7 +7,7 @@ use std::fs;
 use std::io;
 use std::path::{Component, Path, PathBuf};
 
-use crate::{CacheRecord, Scanned, Unreadable, qcow2};
+use crate::{CacheRecord, FoundVersion, Scanned, Unreadable, qcow2};
 
 /// How a record relates to the workspace as it is now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -77,6 +77,22 @@ pub struct Inventory {
     pub unreadable: Vec<Unreadable>,
     /// The state of every record file and of every file their backing chains reach.
     pub files: BTreeMap<PathBuf, FileState>,
+    /// Every version directory under `cache/artifacts` (see [`Inventory::with_versions`]).
+    pub versions: Vec<VersionEntry>,
+}
+
+/// One version directory on disk.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VersionEntry {
+    pub image: String,
+    /// Absolute, symlinks resolved.
+    pub path: PathBuf,
+    /// Relative to the workspace root when inside it.
+    pub shown: String,
+    /// Bytes of the regular files in it.
+    pub size: u64,
+    /// The run that reserved it and has not finished it, and whether that run is still going.
+    pub building: Option<(String, bool)>,
 }
 
 impl Inventory {
@@ -130,7 +146,31 @@ impl Inventory {
             entries,
             unreadable,
             files,
+            versions: Vec::new(),
         })
+    }
+
+    /// Adds the version directories `found` on disk; `is_running` tells whether the run that reserved
+    /// an unfinished one is still going (its directory is then not a prune's to remove).
+    pub fn with_versions(
+        mut self,
+        found: Vec<FoundVersion>,
+        is_running: impl Fn(&str) -> bool,
+    ) -> io::Result<Inventory> {
+        for version in found {
+            let path = resolve(&version.path);
+            self.versions.push(VersionEntry {
+                shown: self.shown(&path),
+                size: tree_size(&path)?,
+                building: version.building_run.map(|run| {
+                    let running = is_running(&run);
+                    (run, running)
+                }),
+                image: version.image,
+                path,
+            });
+        }
+        Ok(self)
     }
 
     /// How `path` is best shown: relative to the workspace root when inside it.
@@ -221,4 +261,31 @@ fn file_state(path: &Path) -> io::Result<FileState> {
         },
         Err(err) => FileState::Unreadable(err.to_string()),
     })
+}
+
+/// Bytes of the regular files under `dir` (symlinks are not followed).
+fn tree_size(dir: &Path) -> io::Result<u64> {
+    let mut total = 0;
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => continue,
+            Err(err) => {
+                return Err(io::Error::new(
+                    err.kind(),
+                    format!("{}: {err}", dir.display()),
+                ));
+            }
+        };
+        for entry in entries.flatten() {
+            let Ok(meta) = entry.metadata() else { continue };
+            if meta.is_dir() {
+                pending.push(entry.path());
+            } else if meta.is_file() {
+                total += meta.len();
+            }
+        }
+    }
+    Ok(total)
 }

@@ -19,15 +19,17 @@ mod prune;
 pub mod qcow2;
 mod record;
 mod store;
+mod versions;
 
 pub use apply::apply_prune;
 pub use deregister::unused_ami;
-pub use inventory::{Entry, FileState, Inventory, RecordFile, Status};
+pub use inventory::{Entry, FileState, Inventory, RecordFile, Status, VersionEntry};
 pub use prune::{
     KeepReason, KeptFile, PrunePlan, Refusal, RemovedFile, RemovedRecord, decide_prune,
 };
 pub use record::{BuildArtifact, CacheRecord, RECORD_SCHEMA};
 pub use store::{Cache, Scanned, Unreadable};
+pub use versions::{ARTIFACTS_DIR, CURRENT_LINK, FoundVersion, VersionDir};
 
 #[cfg(test)]
 mod prune_tests;

@@ -31,6 +31,11 @@ impl PrunePlan {
     pub fn is_empty(&self) -> bool {
         self.records.is_empty() && self.files.is_empty()
     }
+
+    /// How many of the removed paths are whole version directories.
+    pub fn dirs(&self) -> usize {
+        self.files.iter().filter(|f| f.is_dir).count()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,6 +52,8 @@ pub struct RemovedFile {
     /// Relative to the workspace root.
     pub shown: String,
     pub size: u64,
+    /// A whole version directory (`size` is everything in it), removed with its marker.
+    pub is_dir: bool,
 }
 
 /// A file a removed record names that stays, and why.
@@ -73,6 +80,8 @@ pub enum KeepReason {
     OutsideWorkspace,
     /// A directory or special file.
     NotAFile,
+    /// A version directory a running build is writing.
+    Building { run: String },
 }
 
 /// Why a prune is refused.
@@ -114,6 +123,7 @@ pub fn decide_prune(inventory: &Inventory) -> Result<PrunePlan, Vec<Refusal>> {
     }
 
     let mut plan = PrunePlan::default();
+    let removed_dirs = version_dirs(inventory, &protected, &mut plan);
     let mut decided: BTreeSet<&PathBuf> = BTreeSet::new();
     for entry in inventory.entries.iter().filter(|e| !keeps(e.status)) {
         plan.records.push(RemovedRecord {
@@ -125,6 +135,10 @@ pub fn decide_prune(inventory: &Inventory) -> Result<PrunePlan, Vec<Refusal>> {
         for file in &entry.files {
             // Two removed records often name the same file (a rebuilt image overwrites its disk).
             if !decided.insert(&file.path) {
+                continue;
+            }
+            // Gone with its whole version directory.
+            if removed_dirs.iter().any(|dir| file.path.starts_with(dir)) {
                 continue;
             }
             let keep = |why| {
@@ -145,6 +159,7 @@ pub fn decide_prune(inventory: &Inventory) -> Result<PrunePlan, Vec<Refusal>> {
                         path: file.path.clone(),
                         shown: inventory.shown(&file.path),
                         size: *size,
+                        is_dir: false,
                     });
                     None
                 }
@@ -155,6 +170,7 @@ pub fn decide_prune(inventory: &Inventory) -> Result<PrunePlan, Vec<Refusal>> {
                         path: file.path.clone(),
                         shown: inventory.shown(&file.path),
                         size: 0,
+                        is_dir: false,
                     });
                     None
                 }
@@ -163,6 +179,56 @@ pub fn decide_prune(inventory: &Inventory) -> Result<PrunePlan, Vec<Refusal>> {
         }
     }
     Ok(plan)
+}
+
+/// Decides every version directory: one a kept record names stays unlisted; one a running build
+/// writes, or holding a file a kept record needs (a backing file above all), stays and says why;
+/// every other one (an older version, a version a killed run left) is removed whole. Returns the
+/// removed ones.
+fn version_dirs(
+    inventory: &Inventory,
+    protected: &BTreeMap<PathBuf, KeepReason>,
+    plan: &mut PrunePlan,
+) -> Vec<PathBuf> {
+    let named: BTreeSet<PathBuf> = inventory
+        .entries
+        .iter()
+        .filter(|e| keeps(e.status))
+        .filter_map(|e| e.record.artifact_dir.as_ref())
+        .map(|dir| crate::inventory::resolve(&inventory.root.join(dir)))
+        .collect();
+    let mut removed = Vec::new();
+    for version in &inventory.versions {
+        if named.contains(&version.path) {
+            continue;
+        }
+        let shown = format!("{}/", version.shown);
+        if let Some((run, true)) = &version.building {
+            plan.kept.push(KeptFile {
+                shown,
+                why: KeepReason::Building { run: run.clone() },
+            });
+            continue;
+        }
+        if let Some((_, why)) = protected
+            .iter()
+            .find(|(path, _)| path.starts_with(&version.path))
+        {
+            plan.kept.push(KeptFile {
+                shown,
+                why: why.clone(),
+            });
+            continue;
+        }
+        plan.files.push(RemovedFile {
+            path: version.path.clone(),
+            shown,
+            size: version.size,
+            is_dir: true,
+        });
+        removed.push(version.path.clone());
+    }
+    removed
 }
 
 fn keeps(status: Status) -> bool {

@@ -8,7 +8,7 @@ use imgs_fingerprint::{InputKey, InputSet};
 
 use crate::{
     BuildArtifact, CacheRecord, Entry, FileState, Inventory, KeepReason, RecordFile, Status,
-    Unreadable, decide_prune,
+    Unreadable, VersionEntry, decide_prune,
 };
 
 const ROOT: &str = "/ws";
@@ -71,6 +71,7 @@ fn inventory(entries: Vec<Entry>, files: &[(&str, FileState)]) -> Inventory {
             .iter()
             .map(|(p, s)| (Path::new(ROOT).join(p), s.clone()))
             .collect::<BTreeMap<_, _>>(),
+        versions: vec![],
     }
 }
 
@@ -339,5 +340,108 @@ fn a_kept_disk_with_an_unreadable_header_refuses() {
     assert!(
         refusals[0].message.contains("cache/app.qcow2"),
         "{refusals:?}"
+    );
+}
+
+fn version(image: &str, name: &str, size: u64, building: Option<(&str, bool)>) -> VersionEntry {
+    let shown = format!("cache/artifacts/{image}/{name}");
+    VersionEntry {
+        image: image.into(),
+        path: Path::new(ROOT).join(&shown),
+        shown,
+        size,
+        building: building.map(|(run, running)| (run.to_string(), running)),
+    }
+}
+
+#[test]
+fn version_directories_go_whole_unless_current_building_or_backing_a_kept_disk() {
+    // base: v1 (older) under app's current disk, v2 current; web: v1 older, v2 current;
+    // a version a killed run left, and one a running build is writing.
+    let base1 = "cache/artifacts/base/aaaa/base.qcow2";
+    let base2 = "cache/artifacts/base/bbbb/base.qcow2";
+    let app = "cache/artifacts/app/cccc/app.qcow2";
+    let web1 = "cache/artifacts/web/dddd/web.qcow2";
+    let web2 = "cache/artifacts/web/eeee/web.qcow2";
+    let with_dir = |mut e: Entry, dir: &str| {
+        e.record.artifact_dir = Some(dir.into());
+        e
+    };
+    let mut inv = inventory(
+        vec![
+            with_dir(
+                entry("app", "1", Status::Current, &[app]),
+                "cache/artifacts/app/cccc",
+            ),
+            with_dir(
+                entry("base", "1", Status::Older, &[base1]),
+                "cache/artifacts/base/aaaa",
+            ),
+            with_dir(
+                entry("base", "2", Status::Current, &[base2]),
+                "cache/artifacts/base/bbbb",
+            ),
+            with_dir(
+                entry("web", "1", Status::Older, &[web1]),
+                "cache/artifacts/web/dddd",
+            ),
+            with_dir(
+                entry("web", "2", Status::Current, &[web2]),
+                "cache/artifacts/web/eeee",
+            ),
+        ],
+        &[
+            (app, layer(1, base1)),
+            (base1, file(300)),
+            (base2, file(300)),
+            (web1, file(50)),
+            (web2, file(50)),
+        ],
+    );
+    inv.versions = vec![
+        version("app", "cccc", 1, None),
+        version("base", "aaaa", 300, None),
+        version("base", "bbbb", 300, None),
+        version("base", "ffff", 80, Some(("killed-run", false))),
+        version("web", "dddd", 60, None),
+        version("web", "eeee", 60, None),
+        version("web", "eeee-2", 10, Some(("live-run", true))),
+    ];
+    let plan = decide_prune(&inv).unwrap();
+    let removed: Vec<(&str, bool)> = plan
+        .files
+        .iter()
+        .map(|f| (f.shown.as_str(), f.is_dir))
+        .collect();
+    assert_eq!(
+        removed,
+        [
+            ("cache/artifacts/base/ffff/", true),
+            ("cache/artifacts/web/dddd/", true)
+        ],
+        "web1's disk goes with its directory, not on its own"
+    );
+    assert_eq!(plan.dirs(), 2);
+    assert_eq!(plan.bytes(), 140);
+    let kept: Vec<(&str, &KeepReason)> = plan
+        .kept
+        .iter()
+        .map(|k| (k.shown.as_str(), &k.why))
+        .collect();
+    let backs = KeepReason::Backs {
+        disk: app.into(),
+        image: "app".into(),
+        fingerprint: inv.entries[0].record.fingerprint,
+    };
+    let building = KeepReason::Building {
+        run: "live-run".into(),
+    };
+    assert_eq!(
+        kept,
+        [
+            ("cache/artifacts/base/aaaa/", &backs),
+            ("cache/artifacts/web/eeee-2/", &building),
+            (base1, &backs),
+        ]
     );
 }

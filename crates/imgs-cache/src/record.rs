@@ -33,6 +33,11 @@ pub struct CacheRecord {
     pub created_at: String,
     /// The run that built it (also tagged on cloud resources).
     pub run_id: String,
+    /// The version directory its local outputs were written to (`cache/artifacts/<image>/<fingerprint>`,
+    /// relative to the workspace root); absent when the build wrote nothing locally (an AMI) and in
+    /// records written before artifacts had version directories.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact_dir: Option<String>,
 }
 
 impl CacheRecord {
@@ -51,6 +56,7 @@ impl CacheRecord {
             builds,
             created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             run_id: run_id.into(),
+            artifact_dir: None,
         }
     }
 

@@ -220,7 +220,7 @@ fn record_file_name(fingerprint: &Fingerprint) -> String {
 }
 
 /// Image names become directory names; refuse anything that would escape the records directory.
-fn check_image_name(image: &str) -> io::Result<()> {
+pub(crate) fn check_image_name(image: &str) -> io::Result<()> {
     let bad = image.is_empty()
         || image == "."
         || image == ".."
@@ -311,6 +311,6 @@ fn read_dir_if_exists(dir: &Path) -> io::Result<impl Iterator<Item = io::Result<
 }
 
 /// std's I/O errors do not say which file; ours do.
-fn with_path(path: &Path, err: io::Error) -> io::Error {
+pub(crate) fn with_path(path: &Path, err: io::Error) -> io::Error {
     io::Error::new(err.kind(), format!("{}: {err}", path.display()))
 }

@@ -188,8 +188,9 @@ pub fn render_prune(inventory: &Inventory, plan: &PrunePlan, dry_run: bool) -> S
         ));
     }
     for f in &plan.files {
+        let what = if f.is_dir { "version " } else { "" };
         out.push_str(&format!(
-            "{verb:>12} {} ({})\n",
+            "{verb:>12} {what}{} ({})\n",
             f.shown,
             human_bytes(f.size)
         ));
@@ -206,14 +207,27 @@ pub fn render_prune(inventory: &Inventory, plan: &PrunePlan, dry_run: bool) -> S
             } => format!("backing file of {image} {}: {disk}", fingerprint.short()),
             KeepReason::OutsideWorkspace => "outside the workspace".to_owned(),
             KeepReason::NotAFile => "not a regular file".to_owned(),
+            KeepReason::Building { run } => format!("being built by run {run}"),
         };
         out.push_str(&format!("{:>12} {} ({why})\n", "Keeping", k.shown));
     }
-    let what = format!(
-        "{} and {}",
-        plural(plan.records.len(), "record"),
-        plural(plan.files.len(), "file")
-    );
+    let dirs = plan.dirs();
+    let mut parts = vec![plural(plan.records.len(), "record")];
+    if dirs > 0 {
+        parts.push(if dirs == 1 {
+            "1 version directory".to_owned()
+        } else {
+            format!("{dirs} version directories")
+        });
+    }
+    if dirs == 0 || plan.files.len() > dirs {
+        parts.push(plural(plan.files.len() - dirs, "file"));
+    }
+    let what = match parts.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+        None => unreachable!("records are always counted"),
+    };
     let bytes = human_bytes(plan.bytes());
     if dry_run {
         out.push_str(&format!(
@@ -472,6 +486,7 @@ mod tests {
                 ),
             ]
             .into(),
+            versions: vec![],
         }
     }
 
@@ -492,6 +507,7 @@ mod tests {
             entries: vec![],
             unreadable: vec![],
             files: Default::default(),
+            versions: vec![],
         };
         assert_eq!(render_cache_ls(&empty), "The cache holds no records.\n");
     }
@@ -509,11 +525,20 @@ mod tests {
         let app = &inventory.entries[0].record;
         PrunePlan {
             records: vec![removed(1), removed(2), removed(4)],
-            files: vec![RemovedFile {
-                path: "/ws/cache/artifacts/old/old.txt".into(),
-                shown: "cache/artifacts/old/old.txt".into(),
-                size: 1536,
-            }],
+            files: vec![
+                RemovedFile {
+                    path: "/ws/cache/artifacts/old/old.txt".into(),
+                    shown: "cache/artifacts/old/old.txt".into(),
+                    size: 1536,
+                    is_dir: false,
+                },
+                RemovedFile {
+                    path: "/ws/cache/artifacts/web/9f8e7d6c5b4a".into(),
+                    shown: "cache/artifacts/web/9f8e7d6c5b4a/".into(),
+                    size: 4 * 1024 * 1024,
+                    is_dir: true,
+                },
+            ],
             kept: vec![
                 KeptFile {
                     shown: "cache/artifacts/base/base.qcow2".into(),
@@ -533,6 +558,12 @@ mod tests {
                 KeptFile {
                     shown: "/srv/disks/shared.qcow2".into(),
                     why: KeepReason::OutsideWorkspace,
+                },
+                KeptFile {
+                    shown: "cache/artifacts/app/5e6f7a8b9c0d/".into(),
+                    why: KeepReason::Building {
+                        run: "4b0c2f6e-run".into(),
+                    },
                 },
             ],
         }
