@@ -7,7 +7,9 @@ use imgs_diagnostic::Diagnostics;
 use imgs_provision::Communicator;
 use tokio_util::sync::CancellationToken;
 
+use crate::OutputPlacement;
 use crate::builder::{Builder, Log};
+use crate::outputs::placed;
 use crate::settings::Settings;
 use crate::{Artifact, BuildError};
 
@@ -28,6 +30,7 @@ enum Content {
 pub fn read(
     settings: &Settings<'_>,
     working_dir: &Path,
+    outputs: Option<&OutputPlacement>,
     warnings: &mut Vec<String>,
 ) -> Result<FileBuilder, Diagnostics> {
     let mut problems =
@@ -62,7 +65,8 @@ pub fn read(
     };
     if problems.is_empty() {
         Ok(FileBuilder {
-            target,
+            // In a workspace, a target under the image's artifacts directory is versioned.
+            target: placed(outputs, working_dir, &target, false),
             what,
             working_dir: working_dir.to_path_buf(),
         })

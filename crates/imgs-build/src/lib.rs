@@ -17,6 +17,7 @@ mod error;
 mod file;
 mod manifest;
 mod null;
+mod outputs;
 mod post;
 mod prepare;
 mod qemu;
@@ -29,9 +30,10 @@ mod tests;
 pub use amazon_ebs::{AwsTarget, aws_targets};
 pub use artifact::{Artifact, handle_of_id, handle_of_id_in_region};
 pub use builder::{Builder, Log};
-pub use imgs_log::BuildLog;
 pub use error::BuildError;
+pub use imgs_log::BuildLog;
 pub use manifest::ManifestSettings;
+pub use outputs::OutputPlacement;
 pub use prepare::{BuildInput, OnError, PreparedBuild, RunLabels, prepare_build};
 
 /// Builder types imgs can run; any other type is refused before a run starts.

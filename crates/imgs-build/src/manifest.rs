@@ -18,6 +18,9 @@ const DEFAULT_OUTPUT: &str = "packer-manifest.json";
 pub struct ManifestSettings {
     /// As written; relative paths resolve against the working directory.
     pub output: String,
+    /// `output` was left at Packer's default (a workspace build then writes it into its version
+    /// directory).
+    pub output_is_default: bool,
     /// Only file names in `files`, not their directories.
     pub strip_path: bool,
     /// Leave `build_time` out.
@@ -60,13 +63,13 @@ pub fn read(settings: &Settings<'_>) -> Result<ManifestSettings, Diagnostics> {
             None
         }
     };
-    let output = settings
-        .text("output")
-        .filter(|o| !o.is_empty())
-        .unwrap_or_else(|| DEFAULT_OUTPUT.to_string());
+    let written = settings.text("output").filter(|o| !o.is_empty());
+    let output_is_default = written.is_none();
+    let output = written.unwrap_or_else(|| DEFAULT_OUTPUT.to_string());
     if problems.is_empty() {
         Ok(ManifestSettings {
             output,
+            output_is_default,
             strip_path: flag("strip_path"),
             strip_time: flag("strip_time"),
             custom_data,
@@ -77,19 +80,21 @@ pub fn read(settings: &Settings<'_>) -> Result<ManifestSettings, Diagnostics> {
 }
 
 impl ManifestSettings {
-    /// Appends the entry for one build to the manifest file.
+    /// Appends the entry for one build to the manifest file `output` (the setting's `output`, or where
+    /// a workspace build places it).
     pub fn write(
         &self,
+        output: &str,
         working_dir: &Path,
         build_name: &str,
         artifact: &Artifact,
         run_id: &str,
         build_time: i64,
     ) -> Result<PathBuf, BuildError> {
-        let path = working_dir.join(&self.output);
+        let path = working_dir.join(output);
         let io = |action: &'static str, e: String| BuildError::Io {
             action,
-            path: self.output.clone(),
+            path: output.to_string(),
             reason: e,
         };
         let mut manifest = match std::fs::read_to_string(&path) {
@@ -113,7 +118,7 @@ impl ManifestSettings {
         // Whole or not at all: an interrupted write must not lose the builds already recorded.
         imgs_post::write_file_atomically(&path, text.as_bytes())
             .map_err(|e| io("write the manifest", e.to_string()))?;
-        Ok(PathBuf::from(&self.output))
+        Ok(PathBuf::from(output))
     }
 
     fn entry(
@@ -175,6 +180,7 @@ mod tests {
     fn settings() -> ManifestSettings {
         ManifestSettings {
             output: "out/manifest.json".into(),
+            output_is_default: false,
             strip_path: false,
             strip_time: false,
             custom_data: Some([("a".to_string(), "b".to_string())].into_iter().collect()),
@@ -196,9 +202,16 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("out")).unwrap();
         std::fs::write(dir.path().join("out/x.txt"), "hi").unwrap();
         let m = settings();
-        m.write(dir.path(), "f", &artifact(&["out/x.txt"]), "run-1", 100)
-            .unwrap();
-        m.write(dir.path(), "n", &artifact(&[]), "run-2", 200)
+        m.write(
+            &m.output,
+            dir.path(),
+            "f",
+            &artifact(&["out/x.txt"]),
+            "run-1",
+            100,
+        )
+        .unwrap();
+        m.write(&m.output, dir.path(), "n", &artifact(&[]), "run-2", 200)
             .unwrap();
         let text = std::fs::read_to_string(dir.path().join("out/manifest.json")).unwrap();
         let v: Value = serde_json::from_str(&text).unwrap();
@@ -228,8 +241,15 @@ mod tests {
             custom_data: None,
             ..settings()
         };
-        m.write(dir.path(), "f", &artifact(&["out/x.txt"]), "r", 5)
-            .unwrap();
+        m.write(
+            &m.output,
+            dir.path(),
+            "f",
+            &artifact(&["out/x.txt"]),
+            "r",
+            5,
+        )
+        .unwrap();
         let text = std::fs::read_to_string(dir.path().join("out/manifest.json")).unwrap();
         let v: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(

@@ -31,8 +31,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::builder::Log;
 use crate::manifest::ManifestSettings;
+use crate::outputs::placed;
 use crate::settings::Settings;
-use crate::{Artifact, BuildError};
+use crate::{Artifact, BuildError, OutputPlacement};
 
 use deferred::Renderer;
 
@@ -138,6 +139,9 @@ pub(crate) fn read_chains(
 /// What the chains need to know about the build they follow.
 pub(crate) struct PostRun<'a> {
     pub working_dir: &'a Path,
+    /// A workspace build's version directory: the outputs of `manifest`, `checksum` and `compress`
+    /// go there (see [`OutputPlacement`]).
+    pub outputs: Option<&'a OutputPlacement>,
     pub build_name: &'a str,
     pub run_id: &'a str,
     /// When the build finished, for manifests.
@@ -246,6 +250,12 @@ impl PostStep {
         match &self.action {
             PostAction::Manifest(manifest) => {
                 manifest.write(
+                    &placed(
+                        run.outputs,
+                        run.working_dir,
+                        &manifest.output,
+                        manifest.output_is_default,
+                    ),
                     run.working_dir,
                     run.build_name,
                     input,
@@ -259,7 +269,20 @@ impl PostStep {
                 })
             }
             PostAction::Checksum(checksum) => {
-                let outputs = checksum.outputs().map_err(failed)?;
+                let outputs = checksum
+                    .outputs()
+                    .map_err(failed)?
+                    .into_iter()
+                    .map(|mut output| {
+                        output.path = PathBuf::from(placed(
+                            run.outputs,
+                            run.working_dir,
+                            &output.path.display().to_string(),
+                            checksum.output_is_default,
+                        ));
+                        output
+                    })
+                    .collect::<Vec<_>>();
                 let files = blocking(input, run, cancel, move |inputs, dir, cancelled| {
                     imgs_post::checksum::write_checksums(&outputs, inputs, dir, cancelled)
                 })
@@ -281,6 +304,12 @@ impl PostStep {
                             reason,
                         })
                     })?;
+                let target = placed(
+                    run.outputs,
+                    run.working_dir,
+                    &target,
+                    step.output_is_default,
+                );
                 let format = step.compress.format;
                 match (format.archive, input.files.as_slice()) {
                     (Some(Archive::Tar), _) => {

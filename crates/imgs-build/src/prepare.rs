@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::builder::{Builder, Log};
 use crate::post::{self, PostChain, PostRun};
 use crate::settings::Settings;
-use crate::{Artifact, BuildError, amazon_ebs, file, null, qemu};
+use crate::{Artifact, BuildError, OutputPlacement, amazon_ebs, file, null, qemu};
 
 /// What one build is made from.
 pub struct BuildInput<'a> {
@@ -28,6 +28,12 @@ pub struct BuildInput<'a> {
     pub init_time: chrono::DateTime<chrono::Utc>,
     /// Whose build this is: what the cloud resources it creates are tagged with.
     pub labels: RunLabels,
+    /// Where a workspace build's outputs go (its version directory); `None` for a template built on
+    /// its own, whose output paths mean what they say.
+    pub outputs: Option<OutputPlacement>,
+    /// Packer's `-force`: an existing output directory outside any placement is replaced rather than
+    /// refused.
+    pub force: bool,
 }
 
 /// Who a build belongs to. Cloud builders tag everything they create with these, so a cache lookup
@@ -63,6 +69,7 @@ pub struct PreparedBuild {
     error_cleanup: Option<ProvisionerStep>,
     chains: Vec<PostChain>,
     working_dir: PathBuf,
+    outputs: Option<OutputPlacement>,
 }
 
 impl std::fmt::Debug for PreparedBuild {
@@ -172,6 +179,7 @@ pub fn prepare_build(input: &BuildInput<'_>) -> Result<PreparedBuild, Diagnostic
             error_cleanup,
             chains,
             working_dir: input.working_dir.to_path_buf(),
+            outputs: input.outputs.clone(),
         }),
         _ => Err(Diagnostics(problems)),
     }
@@ -200,8 +208,19 @@ fn read_builder(
     let settings = Settings::render(template, key.clone(), &block.config, ctx)?;
     Ok(match block.kind.as_str() {
         "null" => Box::new(null::read(&settings, dir)?),
-        "file" => Box::new(file::read(&settings, dir, warnings)?),
-        "qemu" => Box::new(qemu::read(&settings, name, dir)?),
+        "file" => Box::new(file::read(
+            &settings,
+            dir,
+            input.outputs.as_ref(),
+            warnings,
+        )?),
+        "qemu" => Box::new(qemu::read(
+            &settings,
+            name,
+            dir,
+            input.outputs.as_ref(),
+            input.force,
+        )?),
         other => {
             return Err(
                 Diagnostic::error(format!("not supported yet: builder {other}"))
@@ -266,6 +285,7 @@ impl PreparedBuild {
         let artifact = built?;
         let run = PostRun {
             working_dir: &self.working_dir,
+            outputs: self.outputs.as_ref(),
             build_name: &self.name,
             run_id,
             build_time: chrono::Utc::now().timestamp(),

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::builder::{Builder, Log};
 use crate::null::rooted_key_files;
 use crate::settings::Settings;
-use crate::{Artifact, BuildError};
+use crate::{Artifact, BuildError, OutputPlacement};
 
 pub struct QemuBuilder {
     config: QemuConfig,
@@ -24,12 +24,23 @@ pub fn read(
     settings: &Settings<'_>,
     build_name: &str,
     working_dir: &Path,
+    outputs: Option<&OutputPlacement>,
+    force: bool,
 ) -> Result<QemuBuilder, Diagnostics> {
     let mut config =
         QemuConfig::from_settings(&settings.json(), build_name).map_err(|d| settings.locate(d))?;
     // The process may run anywhere; the template's relative paths mean the working directory.
     config.source = rooted(working_dir, &config.source);
+    if let Some(outputs) = outputs {
+        config.output_directory = if settings.values.contains_key("output_directory") {
+            outputs.place(working_dir, &config.output_directory)
+        } else {
+            // Packer's default `output-<build>`: imgs chooses, so the version directory.
+            outputs.default_output(working_dir, Path::new(""))
+        };
+    }
     config.output_directory = rooted(working_dir, &config.output_directory);
+    config.force = force;
     config.ssh_settings = rooted_key_files(config.ssh_settings, working_dir);
     // qemu runs in the process's directory, which need not be the working directory; the files it
     // is handed to boot from are rooted here so relative ones still mean the working directory.

@@ -34,6 +34,8 @@ fn prepare_in(dir: &Path, template: Value) -> Result<PreparedBuild, String> {
         working_dir: dir,
         init_time,
         labels: Default::default(),
+        outputs: None,
+        force: true,
     })
     .map_err(|d| imgs_report_like(&d))
 }

@@ -123,6 +123,9 @@ pub struct QemuConfig {
     pub net_device: String,
     pub machine_type: String,
     pub output_directory: PathBuf,
+    /// Packer's `-force`: an `output_directory` that exists is replaced when the new disk is
+    /// published, instead of failing the build. Not a template setting; the caller sets it.
+    pub force: bool,
     /// The disk's file name inside `output_directory`.
     pub vm_name: String,
     pub accelerator: Accelerator,
@@ -356,6 +359,7 @@ impl QemuConfig {
                 .string("output_directory")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| PathBuf::from(format!("output-{build_name}"))),
+            force: false,
             vm_name: r
                 .string("vm_name")
                 .unwrap_or_else(|| format!("packer-{build_name}")),

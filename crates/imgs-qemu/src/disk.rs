@@ -23,6 +23,8 @@ pub struct StagedDisk {
     dir: TempDir,
     pub path: PathBuf,
     output_directory: PathBuf,
+    /// Packer's `-force`: an existing output directory is replaced on publish.
+    replace: bool,
 }
 
 impl StagedDisk {
@@ -34,7 +36,7 @@ impl StagedDisk {
         }
         config.checksum.verify(source)?;
         let output = &config.output_directory;
-        if output.exists() {
+        if output.exists() && !config.force {
             return Err(QemuError::OutputExists(output.clone()));
         }
         let parent = match output.parent() {
@@ -93,6 +95,7 @@ impl StagedDisk {
             dir,
             path,
             output_directory: output.clone(),
+            replace: config.force,
         })
     }
 
@@ -115,6 +118,15 @@ impl StagedDisk {
             .expect("the disk has a name")
             .to_owned();
         let dir = self.dir.keep();
+        // Replaced only now, once the new disk is complete: a failed forced build keeps the old one
+        // (Packer removes it before building).
+        if self.replace
+            && self.output_directory.exists()
+            && let Err(err) = fs::remove_dir_all(&self.output_directory)
+        {
+            let _ = fs::remove_dir_all(&dir);
+            return Err(io("replace", &self.output_directory, err));
+        }
         if let Err(err) = fs::rename(&dir, &self.output_directory) {
             let _ = fs::remove_dir_all(&dir);
             return Err(io("move the disk to", &self.output_directory, err));

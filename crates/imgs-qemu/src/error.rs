@@ -78,7 +78,10 @@ impl QemuError {
             QemuError::DiskShrink { .. } => {
                 "remove `disk_size` to keep the source's size, or give a larger one"
             }
-            QemuError::OutputExists(_) => "remove it, or set `output_directory` to another path",
+            QemuError::OutputExists(_) => {
+                "remove it, set `output_directory` to another path, or force the build (`--force`, \
+                 Packer's -force); in a workspace, a relative `output_directory` is managed by imgs"
+            }
             QemuError::PortsExhausted { .. } => {
                 "widen `host_port_min`..`host_port_max`, or stop what listens on those ports"
             }

@@ -18,6 +18,9 @@ pub(crate) struct ChecksumStep {
     pub types: Vec<ChecksumType>,
     /// `output` as written, rendered per type when the step runs.
     pub output: String,
+    /// `output` was left at Packer's default (a workspace build then writes it into its version
+    /// directory).
+    pub output_is_default: bool,
     pub renderer: Renderer,
 }
 
@@ -67,13 +70,14 @@ pub(crate) fn checksum(
             Vec::new()
         }
     };
-    let output = raw_text(config, "output")
-        .filter(|o| !o.is_empty())
-        .unwrap_or_else(|| CHECKSUM_OUTPUT.to_string());
+    let written = raw_text(config, "output").filter(|o| !o.is_empty());
+    let output_is_default = written.is_none();
+    let output = written.unwrap_or_else(|| CHECKSUM_OUTPUT.to_string());
     if problems.is_empty() {
         Ok(ChecksumStep {
             types,
             output,
+            output_is_default,
             renderer: renderer.clone(),
         })
     } else {
@@ -85,6 +89,8 @@ pub(crate) fn checksum(
 pub(crate) struct CompressStep {
     /// `output` as written, rendered when the step runs.
     pub output: String,
+    /// `output` was left at Packer's default.
+    pub output_is_default: bool,
     pub compress: Compress,
     pub renderer: Renderer,
 }
@@ -116,9 +122,9 @@ pub(crate) fn compress(
             );
         }
     }
-    let output = raw_text(config, "output")
-        .filter(|o| !o.is_empty())
-        .unwrap_or_else(|| COMPRESS_OUTPUT.to_string());
+    let written = raw_text(config, "output").filter(|o| !o.is_empty());
+    let output_is_default = written.is_none();
+    let output = written.unwrap_or_else(|| COMPRESS_OUTPUT.to_string());
     let format = Format::detect(&output, settings.text("format").as_deref());
     if let Some(why) = format.unsupported() {
         let key = if settings.values.contains_key("format") {
@@ -160,6 +166,7 @@ pub(crate) fn compress(
     if problems.is_empty() {
         Ok(CompressStep {
             output,
+            output_is_default,
             compress: Compress { format, level },
             renderer: renderer.clone(),
         })

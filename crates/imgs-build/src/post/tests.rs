@@ -34,6 +34,8 @@ fn build(dir: &Path, post_processors: Value) -> Result<(Artifact, Vec<String>), 
         working_dir: dir,
         init_time,
         labels: Default::default(),
+        outputs: None,
+        force: true,
     })
     .map_err(|d| d.0.iter().map(|d| format!("{d}\n\n")).collect::<String>())?;
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -197,6 +199,7 @@ fn cancelled_builds_run_no_post_processors() {
     };
     let run = super::PostRun {
         working_dir: dir.path(),
+        outputs: None,
         build_name: "b",
         run_id: "r",
         build_time: 0,
