@@ -49,6 +49,8 @@ pub enum Reason {
         ami: String,
         region: String,
     },
+    /// A file the record names was deleted: the record is stale.
+    ArtifactGone(String),
     /// Inputs unchanged, but the parent is rebuilt because its artifact is gone; this image was
     /// built on that artifact.
     ParentReplaced(String),
@@ -78,6 +80,7 @@ impl fmt::Display for Reason {
             Reason::ParentRemoved(p) => write!(f, "parent `{p}` removed"),
             Reason::RecordMissing => write!(f, "no cache record for this fingerprint"),
             Reason::AmiGone { ami, region } => write!(f, "AMI {ami} in {region} no longer exists"),
+            Reason::ArtifactGone(path) => write!(f, "`{path}` no longer exists"),
         }
     }
 }
@@ -151,9 +154,14 @@ impl Plan {
             replaced: self
                 .to_build()
                 .filter(|i| match &i.action {
-                    Action::Build { reasons } => reasons
-                        .iter()
-                        .any(|r| matches!(r, Reason::AmiGone { .. } | Reason::ParentReplaced(_))),
+                    Action::Build { reasons } => reasons.iter().any(|r| {
+                        matches!(
+                            r,
+                            Reason::AmiGone { .. }
+                                | Reason::ArtifactGone(_)
+                                | Reason::ParentReplaced(_)
+                        )
+                    }),
                     Action::Fresh { .. } => false,
                 })
                 .map(|i| i.name.as_str())
@@ -173,17 +181,26 @@ pub struct Parents<'a> {
     pub replaced: BTreeSet<&'a str>,
 }
 
+/// What the local cache holds for one image, as its decision needs it.
+#[derive(Clone, Debug, Default)]
+pub struct Recorded<'a> {
+    /// The record for the current fingerprint, if any.
+    pub exact: Option<CacheRecord>,
+    /// Files `exact` names that no longer exist: the record is stale.
+    pub gone_files: &'a [String],
+    /// The image's most recent record, to explain a rebuild.
+    pub latest: Option<&'a CacheRecord>,
+}
+
 /// Decide one image.
 ///
-/// `exact` is the record for the current fingerprint, if any; `latest` the image's most recent record (to
-/// explain a rebuild); `parents` the images already decided (its parents among them matter);
-/// `cloud` what EC2 holds under the current fingerprint, when it was asked (`None`: offline, no
-/// amazon-ebs build, or the lookup failed; then local records decide alone).
+/// `recorded` is what the local cache holds for it; `parents` the images already decided (its parents
+/// among them matter); `cloud` what EC2 holds under the current fingerprint, when it was asked (`None`:
+/// offline, no amazon-ebs build, or the lookup failed; then local records decide alone).
 pub fn decide(
     image: &str,
     current: &InputSet,
-    exact: Option<CacheRecord>,
-    latest: Option<&CacheRecord>,
+    recorded: Recorded<'_>,
     parents: &Parents<'_>,
     force: bool,
     cloud: Option<&CloudImages>,
@@ -191,6 +208,19 @@ pub fn decide(
     if force {
         return Action::Build {
             reasons: vec![Reason::Forced],
+        };
+    }
+    let Recorded {
+        exact,
+        gone_files,
+        latest,
+    } = recorded;
+    if exact.is_some() && !gone_files.is_empty() {
+        return Action::Build {
+            reasons: gone_files
+                .iter()
+                .map(|path| Reason::ArtifactGone(path.clone()))
+                .collect(),
         };
     }
     let action = decide_inputs(image, current, exact, latest, &parents.building, cloud);
@@ -318,7 +348,18 @@ mod tests {
             building: building.clone(),
             replaced: BTreeSet::new(),
         };
-        decide("app", current, exact, latest, &parents, force, None)
+        decide(
+            "app",
+            current,
+            Recorded {
+                exact,
+                gone_files: &[],
+                latest,
+            },
+            &parents,
+            force,
+            None,
+        )
     }
 
     use super::*;
@@ -461,8 +502,11 @@ mod tests {
         match decide(
             "app",
             &now,
-            None,
-            None,
+            Recorded {
+                exact: None,
+                gone_files: &[],
+                latest: None,
+            },
             &Parents::default(),
             false,
             Some(&found),
@@ -482,8 +526,11 @@ mod tests {
             reasons(decide(
                 "app",
                 &now,
-                None,
-                None,
+                Recorded {
+                    exact: None,
+                    gone_files: &[],
+                    latest: None,
+                },
                 &Parents::default(),
                 false,
                 Some(&cloud(&[]))
@@ -500,8 +547,11 @@ mod tests {
             reasons(decide(
                 "app",
                 &now,
-                Some(exact.clone()),
-                None,
+                Recorded {
+                    exact: Some(exact.clone()),
+                    gone_files: &[],
+                    latest: None,
+                },
                 &Parents::default(),
                 false,
                 Some(&cloud(&[]))
@@ -512,8 +562,11 @@ mod tests {
         let still = decide(
             "app",
             &now,
-            Some(exact.clone()),
-            None,
+            Recorded {
+                exact: Some(exact.clone()),
+                gone_files: &[],
+                latest: None,
+            },
             &Parents::default(),
             false,
             Some(&cloud(&[("us-east-1", "ami-1")])),
@@ -529,8 +582,11 @@ mod tests {
         let elsewhere = decide(
             "app",
             &now,
-            Some(exact.clone()),
-            None,
+            Recorded {
+                exact: Some(exact.clone()),
+                gone_files: &[],
+                latest: None,
+            },
             &Parents::default(),
             false,
             Some(&cloud(&[("us-east-1", "ami-9")])),
@@ -547,13 +603,65 @@ mod tests {
             !decide(
                 "app",
                 &now,
-                Some(exact),
-                None,
+                Recorded {
+                    exact: Some(exact),
+                    gone_files: &[],
+                    latest: None,
+                },
                 &Parents::default(),
                 false,
                 None
             )
             .is_build()
+        );
+    }
+
+    #[test]
+    fn a_record_whose_file_is_gone_is_stale_and_its_children_are_rebuilt() {
+        let now = inputs(&[(InputKey::Template, "t")]);
+        let gone = ["cache/artifacts/app/1a2b/app.qcow2".to_string()];
+        let action = decide(
+            "app",
+            &now,
+            Recorded {
+                exact: Some(record(now.clone())),
+                gone_files: &gone,
+                latest: None,
+            },
+            &Parents::default(),
+            false,
+            None,
+        );
+        assert_eq!(
+            reasons(action.clone()),
+            ["`cache/artifacts/app/1a2b/app.qcow2` no longer exists"]
+        );
+        let plan = Plan {
+            images: vec![ImagePlan {
+                name: "app".into(),
+                fingerprint: now.fingerprint(),
+                inputs: now.clone(),
+                parents: vec![],
+                requested: true,
+                action,
+            }],
+        };
+        assert!(plan.parents().replaced.contains("app"));
+        // Without a record, missing files say nothing: the image is decided by its inputs.
+        assert_eq!(
+            reasons(decide(
+                "app",
+                &now,
+                Recorded {
+                    exact: None,
+                    gone_files: &gone,
+                    latest: None,
+                },
+                &Parents::default(),
+                false,
+                None
+            )),
+            ["never built"]
         );
     }
 
@@ -571,8 +679,11 @@ mod tests {
             reasons(decide(
                 "leaf",
                 &now,
-                Some(exact.clone()),
-                None,
+                Recorded {
+                    exact: Some(exact.clone()),
+                    gone_files: &[],
+                    latest: None,
+                },
                 &replaced,
                 false,
                 Some(&found)
@@ -587,8 +698,11 @@ mod tests {
             !decide(
                 "leaf",
                 &now,
-                Some(exact),
-                None,
+                Recorded {
+                    exact: Some(exact),
+                    gone_files: &[],
+                    latest: None,
+                },
                 &forced,
                 false,
                 Some(&found)
