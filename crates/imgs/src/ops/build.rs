@@ -13,7 +13,9 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use imgs_build::schedule::{self, DagNode, FailurePolicy, NodeOutcome, Skipped};
-use imgs_build::{Artifact, BuildError, BuildInput, OnError, RunLabels, prepare_build};
+use imgs_build::{
+    Artifact, BuildError, BuildInput, OnError, OutputPlacement, RunLabels, prepare_build,
+};
 use imgs_cache::{BuildArtifact, Cache, CacheRecord};
 use imgs_diagnostic::{Diagnostic, Diagnostics};
 use imgs_plan::{Action, ImagePlan, Plan};
@@ -42,6 +44,8 @@ struct Run {
     started: Instant,
     report: Reporter,
     on_error: OnError,
+    /// `--force`: for a template built on its own, Packer's `-force` (existing outputs are replaced).
+    force: bool,
     /// Cancelled by Ctrl-C: stops scheduling and the running builds.
     cancel: CancellationToken,
     /// For `--timings`: each image's parents, and where the report goes by default (the cache
@@ -57,6 +61,7 @@ impl Run {
                 cli::OnError::Cleanup => OnError::Cleanup,
                 cli::OnError::Abort => OnError::Abort,
             },
+            force: args.force,
             id: uuid::Uuid::new_v4().to_string(),
             init_time: chrono::Utc::now(),
             started: Instant::now(),
@@ -575,6 +580,7 @@ impl Scheduled<'_> {
                         ))
                     })?;
                 }
+                self.point_current(&image_plan.name, record);
                 let handle = record_handle(record);
                 run.emit(Event::Fresh {
                     image: &image_plan.name,
@@ -601,17 +607,48 @@ impl Scheduled<'_> {
         let handles = parent_handles(self.ws, image_plan, self.base, self.filter, &parents)?;
         let variables =
             image_variables(self.ws, image_plan, self.base, &handles).map_err(NodeError::Input)?;
-        let artifacts = build_image(
+        // A directory of its own for what this build writes: removed if the build fails, kept once
+        // its record names it.
+        let version = self
+            .cache
+            .reserve_version(&image_plan.name, &image_plan.fingerprint, &run.id)
+            .map_err(|e| {
+                NodeError::Other(format!(
+                    "cannot reserve an artifact directory for `{}`: {e}",
+                    image_plan.name
+                ))
+            })?;
+        let placement = OutputPlacement {
+            image_dir: self
+                .cache
+                .artifacts_dir(&image_plan.name)
+                .map_err(|e| NodeError::Other(e.to_string()))?,
+            version_dir: version.path().to_path_buf(),
+        };
+        let built = build_image(
             &image_plan.name,
-            Some(image_plan.fingerprint.to_string()),
+            Some(InWorkspace {
+                fingerprint: image_plan.fingerprint.to_string(),
+                outputs: placement,
+            }),
             &image.template,
             &variables,
             self.filter,
             &self.ws.root,
             run,
         )
-        .await?;
-        let record = CacheRecord::new(
+        .await;
+        let artifacts = match built {
+            Ok(artifacts) => artifacts,
+            Err(error) => {
+                if run.on_error == OnError::Abort {
+                    // Kept, like the failed build's other resources, for a look at what it wrote.
+                    version.abandon();
+                }
+                return Err(error);
+            }
+        };
+        let mut record = CacheRecord::new(
             &image_plan.name,
             image_plan.inputs.clone(),
             artifacts
@@ -625,12 +662,32 @@ impl Scheduled<'_> {
                 .collect(),
             &run.id,
         );
-        self.cache.store(&record).map_err(|e| {
+        record.artifact_dir = Some(imgs_fingerprint::relative_key(
+            &self.ws.root,
+            version.path(),
+        ));
+        let stored = |record: &CacheRecord| {
+            self.cache.store(record).map_err(|e| {
+                NodeError::Other(format!(
+                    "`{}` was built, but its cache record could not be written: {e}",
+                    image_plan.name
+                ))
+            })
+        };
+        stored(&record)?;
+        let wrote = version.keep().map_err(|e| {
             NodeError::Other(format!(
-                "`{}` was built, but its cache record could not be written: {e}",
+                "`{}` was built, but its artifact directory could not be finished: {e}",
                 image_plan.name
             ))
         })?;
+        if wrote {
+            self.point_current(&image_plan.name, &record);
+        } else {
+            // Nothing local (an AMI): the record names no directory.
+            record.artifact_dir = None;
+            stored(&record)?;
+        }
         let handle = record_handle(&record);
         let seconds = started.elapsed().as_secs_f64();
         run.emit(Event::Built {
@@ -642,6 +699,17 @@ impl Scheduled<'_> {
             record,
             built_in: Some(seconds),
         })
+    }
+
+    /// Points the image's `current` link at the version its record names. The link is for people; a
+    /// failure to update it is not the build's failure.
+    fn point_current(&self, image: &str, record: &CacheRecord) {
+        if let Some(dir) = &record.artifact_dir {
+            let dir = self.ws.root.join(dir);
+            if dir.is_dir() {
+                let _ = self.cache.point_current(image, &dir);
+            }
+        }
     }
 
     /// Reports what did not build and why, writes the workspace manifest, prints the summary, and
@@ -828,19 +896,34 @@ fn image_variables(
     imgs_template::resolve_variables(&image.template, &invocation)
 }
 
+/// What a build of a workspace image has that a template built on its own has not.
+struct InWorkspace {
+    /// Tagged on what the build creates in the cloud.
+    fingerprint: String,
+    /// Where its outputs go.
+    outputs: OutputPlacement,
+}
+
 /// Every selected build of one template, in template order: each is prepared in full (so a mistake
 /// fails it before it starts), then run. Progress lines are prefixed with the image name (and the
 /// build name when the template has several builds). The outer error is a failed build, the inner
 /// one bad input.
 async fn build_image(
     image: &str,
-    fingerprint: Option<String>,
+    in_workspace: Option<InWorkspace>,
     template: &Template,
     variables: &ResolvedVariables,
     filter: &BuildFilter,
     working_dir: &Path,
     run: &Run,
 ) -> Result<Vec<(String, Artifact)>, NodeError> {
+    let (fingerprint, outputs) = match in_workspace {
+        Some(InWorkspace {
+            fingerprint,
+            outputs,
+        }) => (Some(fingerprint), Some(outputs)),
+        None => (None, None),
+    };
     let selected: Vec<usize> = template
         .builders
         .iter()
@@ -862,6 +945,10 @@ async fn build_image(
                 image: image.to_string(),
                 fingerprint: fingerprint.clone(),
             },
+            // A workspace build writes into its version directory, which is always new; a template
+            // built on its own follows Packer's `-force`.
+            force: outputs.is_none() && run.force,
+            outputs: outputs.clone(),
         };
         match prepare_build(&input) {
             Ok(build) => prepared.push(build),

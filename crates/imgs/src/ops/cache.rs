@@ -266,7 +266,14 @@ fn inventory(
     };
     let io = |e: std::io::Error| Failure::Other(format!("cannot read the cache: {e}"));
     let scanned = cache.scan().map_err(io)?;
-    let inventory = Inventory::gather(&root, scanned, |r| status.of(r)).map_err(io)?;
+    let cache_dir = root.join(CACHE_DIR);
+    let inventory = Inventory::gather(&root, scanned, |r| status.of(r))
+        .and_then(|inventory| {
+            inventory.with_versions(cache.versions()?, |run| {
+                super::gc::still_running(&cache_dir, run)
+            })
+        })
+        .map_err(io)?;
     Ok((inventory, unknown))
 }
 

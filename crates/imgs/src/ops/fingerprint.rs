@@ -10,7 +10,7 @@ use imgs_diagnostic::{Diagnostic, Diagnostics};
 use imgs_fingerprint::{
     FileHasher, Fingerprint, ImageInputs, InputKey, image_inputs, reads_any_variable, relative_key,
 };
-use imgs_plan::{ImagePlan, Plan, decide};
+use imgs_plan::{ImagePlan, Plan, Recorded, decide};
 use imgs_template::{BuildFilter, Invocation, ResolvedVariables, interpolate::Volatile};
 use imgs_workspace::{Image, Selected, Workspace};
 
@@ -168,11 +168,21 @@ pub fn compute_plan(
         } else {
             None
         };
+        // A record is only as good as its files: one deleted by hand makes the image stale.
+        let gone_files: Vec<String> = exact
+            .iter()
+            .flat_map(|record| record.builds.iter().flat_map(|b| &b.files))
+            .filter(|file| !ws.root.join(file).exists())
+            .cloned()
+            .collect();
         let action = decide(
             name,
             &inputs,
-            exact,
-            latest.as_ref(),
+            Recorded {
+                exact,
+                gone_files: &gone_files,
+                latest: latest.as_ref(),
+            },
             &plan.parents(),
             force && selected.requested.contains(name),
             cloud.as_ref(),

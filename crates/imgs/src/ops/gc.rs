@@ -123,7 +123,7 @@ fn lock_state(path: &Path) -> std::io::Result<LockState> {
 
 /// Whether `run` holds its lock now. A run ID comes from a tag anyone can write, so one that is not
 /// a plain name (imgs's are UUIDs) never names a file; a lock that cannot be checked counts as held.
-fn still_running(cache: &Path, run: &str) -> bool {
+pub(super) fn still_running(cache: &Path, run: &str) -> bool {
     let plain = !run.is_empty() && run.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
     plain
         && !matches!(

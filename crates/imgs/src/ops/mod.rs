@@ -25,9 +25,9 @@ use crate::cli::{BuildFilterArgs, VariableArgs};
 
 pub use build::build;
 pub use cache::cache;
-pub use gc::gc;
 pub use cloud::CloudLookup;
 pub use fingerprint::{PlanWithWarnings, compute_plan};
+pub use gc::gc;
 pub use graph::graph;
 pub use inspect::inspect;
 pub use plan::plan;

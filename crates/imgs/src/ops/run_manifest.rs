@@ -34,7 +34,7 @@ pub(super) fn write(cache_dir: &Path, run_id: &str, done: &[Done]) -> Result<(),
                         json!({ "name": f, "size": size })
                     })
                     .collect();
-                json!({
+                let mut entry = json!({
                     "name": b.name,
                     "builder_type": b.builder_type,
                     "build_time": build_time,
@@ -45,7 +45,12 @@ pub(super) fn write(cache_dir: &Path, run_id: &str, done: &[Done]) -> Result<(),
                     "image": record.image,
                     "fingerprint": record.fingerprint.to_string(),
                     "cached": d.built_in.is_none(),
-                })
+                });
+                // The version directory holding everything the build wrote (not only its files).
+                if let Some(dir) = &record.artifact_dir {
+                    entry["artifact_dir"] = json!(dir);
+                }
+                entry
             })
         })
         .collect();
