@@ -270,6 +270,7 @@ fn unsupported_post_processors_fail_before_anything_is_built() {
     let err = imgs_input_error(root, &["build"]);
     settings(root).bind(|| insta::assert_snapshot!("build_unsupported_post_processor", err));
     assert!(!root.join("out/note.txt").exists());
+    assert!(!root.join("cache/artifacts").exists(), "nothing reserved");
 }
 
 /// Two independent images and a child of each; `ready_when` makes a script wait (up to 10 s) for a
@@ -365,4 +366,144 @@ fn keep_going_builds_what_does_not_depend_on_a_failure() {
         out.stdout
     );
     assert!(!ws.path().join("remote/b.started").exists());
+}
+
+/// The rule for outputs in a workspace on a builder with no peer: what a template writes under
+/// `cache/artifacts/<image>/`, and outputs it leaves at Packer's default, go into one directory per
+/// version; a change writes a new one next to the old, a revert finds the old one fresh, `--force`
+/// takes a directory of its own, a failed build leaves nothing, and prune removes old versions.
+#[test]
+fn each_version_of_an_image_writes_into_its_own_directory() {
+    let dir = tempfile::Builder::new()
+        .prefix("imgs-versions-")
+        .tempdir()
+        .unwrap();
+    let root = dir.path();
+    write(
+        root,
+        "Images.toml",
+        "[workspace]\nmembers = [\"images/*\"]\n",
+    );
+    write(root, "images/note/text.txt", "version 1\n");
+    write(
+        root,
+        "images/note/template.json",
+        r#"{ "builders": [{ "type": "file", "source": "images/note/text.txt", "target": "cache/artifacts/note/note.txt" }],
+             "post-processors": [[
+               { "type": "checksum", "checksum_types": ["sha256"] },
+               { "type": "manifest" }
+             ]] }"#,
+    );
+    let versions = || -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(root.join("cache/artifacts/note"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| !n.starts_with('.') && n != "current")
+            .collect();
+        names.sort();
+        names
+    };
+    let current = |file: &str| {
+        std::fs::read_to_string(root.join("cache/artifacts/note/current").join(file)).unwrap()
+    };
+    let fingerprint = || {
+        imgs::workspace_plan(root, &["note"]).unwrap().images[0]
+            .fingerprint
+            .short()
+    };
+
+    imgs_ok(root, &["build"]);
+    let v1 = fingerprint();
+    assert_eq!(versions(), vec![v1.clone()]);
+    assert_eq!(current("note.txt"), "version 1\n");
+    // Packer's default names, in the version directory.
+    assert!(current("packer_file_file_sha256.checksum").contains("note.txt"));
+    let manifest: serde_json::Value =
+        serde_json::from_str(&current("packer-manifest.json")).unwrap();
+    assert_eq!(
+        manifest["builds"][0]["files"][1]["name"],
+        format!("cache/artifacts/note/{v1}/packer_file_file_sha256.checksum"),
+        "the manifest names the files where they are"
+    );
+    let run_manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("cache/manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        run_manifest["builds"][0]["artifact_dir"],
+        format!("cache/artifacts/note/{v1}")
+    );
+
+    write(root, "images/note/text.txt", "version 2\n");
+    let changed = imgs_ok(root, &["build"]);
+    assert!(
+        changed.contains("Building note: `images/note/text.txt` changed"),
+        "{changed}"
+    );
+    let v2 = fingerprint();
+    let mut both = vec![v1.clone(), v2.clone()];
+    both.sort();
+    assert_eq!(versions(), both);
+    assert_eq!(current("note.txt"), "version 2\n");
+    assert_eq!(
+        std::fs::read_to_string(root.join(format!("cache/artifacts/note/{v1}/note.txt"))).unwrap(),
+        "version 1\n",
+        "the first version is untouched"
+    );
+
+    write(root, "images/note/text.txt", "version 1\n");
+    let reverted = imgs_ok(root, &["build"]);
+    assert!(
+        reverted.contains("Fresh note (cache/artifacts/note/"),
+        "{reverted}"
+    );
+    assert!(!reverted.contains("Building"), "{reverted}");
+    assert_eq!(
+        current("note.txt"),
+        "version 1\n",
+        "`current` follows the fresh version"
+    );
+
+    let forced = imgs_ok(root, &["build", "--force"]);
+    assert!(forced.contains("Building note: forced"), "{forced}");
+    assert!(versions().contains(&format!("{v1}-2")), "{:?}", versions());
+    assert_eq!(
+        std::fs::read_link(root.join("cache/artifacts/note/current")).unwrap(),
+        Path::new(&format!("{v1}-2"))
+    );
+
+    // A failed build removes its own directory and nothing else.
+    write(
+        root,
+        "images/note/template.json",
+        r#"{ "builders": [{ "type": "file", "source": "images/note/text.txt", "target": "cache/artifacts/note/note.txt" }],
+             "post-processors": [{ "type": "shell-local", "inline": ["exit 1"] }] }"#,
+    );
+    let before = versions();
+    let out = imgs(root, &["build"]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert_eq!(versions(), before);
+
+    // Prune keeps the version the current record names and removes the rest.
+    write(
+        root,
+        "images/note/template.json",
+        r#"{ "builders": [{ "type": "file", "source": "images/note/text.txt", "target": "cache/artifacts/note/note.txt" }],
+             "post-processors": [[
+               { "type": "checksum", "checksum_types": ["sha256"] },
+               { "type": "manifest" }
+             ]] }"#,
+    );
+    let pruned = imgs_ok(root, &["cache", "prune"]);
+    assert!(
+        pruned.contains(&format!("Removing version cache/artifacts/note/{v2}/")),
+        "{pruned}"
+    );
+    assert!(
+        pruned.contains(&format!("Removing version cache/artifacts/note/{v1}/")),
+        "{pruned}"
+    );
+    assert_eq!(versions(), [format!("{v1}-2")]);
+    assert_eq!(current("note.txt"), "version 1\n");
+    assert!(imgs_ok(root, &["plan"]).contains("0 to build, 1 fresh"));
 }

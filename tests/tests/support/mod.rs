@@ -97,27 +97,26 @@ pub fn imgs_input_error(dir: &Path, args: &[&str]) -> String {
     out.stderr
 }
 
-/// Record a successful build of each named image at its current fingerprint, as a builder will, with a
-/// qcow2 path as its artifact.
+/// Record a successful build of each named image at its current fingerprint, as a builder will: a
+/// qcow2 file in the image's version directory, and a record naming it.
 pub fn record_builds(dir: &Path, images: &[&str]) {
     let plan = imgs::workspace_plan(dir, images).unwrap();
     let cache = Cache::open(&dir.join("cache"));
     for name in images {
         let image = plan.get(name).unwrap();
+        let version = format!("cache/artifacts/{name}/{}", image.fingerprint.short());
+        let disk = format!("{version}/{name}.qcow2");
+        std::fs::create_dir_all(dir.join(&version)).unwrap();
+        std::fs::write(dir.join(&disk), "not really a disk").unwrap();
         let artifact = BuildArtifact {
             name: name.to_string(),
             builder_type: "qemu".into(),
-            artifact_id: format!("cache/artifacts/{name}/{name}.qcow2"),
-            files: vec![format!("cache/artifacts/{name}/{name}.qcow2")],
+            artifact_id: "VM".into(),
+            files: vec![disk],
         };
-        cache
-            .store(&CacheRecord::new(
-                *name,
-                image.inputs.clone(),
-                vec![artifact],
-                "run-test",
-            ))
-            .unwrap();
+        let mut record = CacheRecord::new(*name, image.inputs.clone(), vec![artifact], "run-test");
+        record.artifact_dir = Some(version);
+        cache.store(&record).unwrap();
     }
 }
 
