@@ -141,9 +141,10 @@ fn imgs_chain(imgs: &Path, dir: &Path, base_image: &Path) -> Result<Chain> {
         &dir.join("imgs-build.log"),
     )?;
     let makespan = start.elapsed();
+    // Each image's disk is in its version directory, which `current` links to.
     let outputs = CHAIN
         .iter()
-        .map(|name| dir.join(format!("cache/artifacts/{name}/{name}.qcow2")))
+        .map(|name| dir.join(format!("cache/artifacts/{name}/current/{name}.qcow2")))
         .collect::<Vec<_>>();
     if let Some(missing) = outputs.iter().find(|disk| !disk.is_file()) {
         bail!("imgs built the chain but {} is missing", missing.display());
