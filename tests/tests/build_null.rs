@@ -368,32 +368,24 @@ fn keep_going_builds_what_does_not_depend_on_a_failure() {
     assert!(!ws.path().join("remote/b.started").exists());
 }
 
+/// A file build writing under its image's artifacts directory, with Packer's default checksum and
+/// manifest outputs after it.
+const NOTE_TEMPLATE: &str = r#"{ "builders": [{ "type": "file", "source": "images/note/text.txt", "target": "cache/artifacts/note/note.txt" }],
+             "post-processors": [[
+               { "type": "checksum", "checksum_types": ["sha256"] },
+               { "type": "manifest" }
+             ]] }"#;
+
 /// The rule for outputs in a workspace on a builder with no peer: what a template writes under
 /// `cache/artifacts/<image>/`, and outputs it leaves at Packer's default, go into one directory per
 /// version; a change writes a new one next to the old, a revert finds the old one fresh, `--force`
 /// takes a directory of its own, a failed build leaves nothing, and prune removes old versions.
 #[test]
 fn each_version_of_an_image_writes_into_its_own_directory() {
-    let dir = tempfile::Builder::new()
-        .prefix("imgs-versions-")
-        .tempdir()
-        .unwrap();
+    let dir = new_workspace("imgs-versions-");
     let root = dir.path();
-    write(
-        root,
-        "Images.toml",
-        "[workspace]\nmembers = [\"images/*\"]\n",
-    );
     write(root, "images/note/text.txt", "version 1\n");
-    write(
-        root,
-        "images/note/template.json",
-        r#"{ "builders": [{ "type": "file", "source": "images/note/text.txt", "target": "cache/artifacts/note/note.txt" }],
-             "post-processors": [[
-               { "type": "checksum", "checksum_types": ["sha256"] },
-               { "type": "manifest" }
-             ]] }"#,
-    );
+    write(root, "images/note/template.json", NOTE_TEMPLATE);
     let versions = || -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(root.join("cache/artifacts/note"))
             .unwrap()
@@ -485,15 +477,7 @@ fn each_version_of_an_image_writes_into_its_own_directory() {
     assert_eq!(versions(), before);
 
     // Prune keeps the version the current record names and removes the rest.
-    write(
-        root,
-        "images/note/template.json",
-        r#"{ "builders": [{ "type": "file", "source": "images/note/text.txt", "target": "cache/artifacts/note/note.txt" }],
-             "post-processors": [[
-               { "type": "checksum", "checksum_types": ["sha256"] },
-               { "type": "manifest" }
-             ]] }"#,
-    );
+    write(root, "images/note/template.json", NOTE_TEMPLATE);
     let pruned = imgs_ok(root, &["cache", "prune"]);
     assert!(
         pruned.contains(&format!("Removing version cache/artifacts/note/{v2}/")),

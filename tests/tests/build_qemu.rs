@@ -138,29 +138,19 @@ fn current_disk(root: &Path, image: &str) -> PathBuf {
         .unwrap_or_else(|e| panic!("{image} has no current disk: {e}"))
 }
 
-/// The example workspace (Images.toml, images/, scripts/) copied into a temporary directory, with
-/// the repository's base disk linked in at `cache/base-image`.
-fn example_workspace() -> tempfile::TempDir {
-    let repo = repo_root();
-    let base_image = repo.join("cache/base-image");
+/// A copy of the example workspace whose `cache/base-image` is the repository's, so the guests accept
+/// the build key.
+fn example_workspace_with_base_disk() -> tempfile::TempDir {
+    let base_image = repo_root().join("cache/base-image");
     assert!(
         base_image.join("debian-bookworm.qcow2").is_file(),
         "{} is missing: run `cargo xtask base-image` first",
         base_image.display()
     );
-    let dir = tempfile::Builder::new()
-        .prefix("imgs-example-")
-        .tempdir()
-        .unwrap();
-    let status = Command::new("cp")
-        .args(["-R", "Images.toml", "images", "scripts"])
-        .arg(dir.path())
-        .current_dir(&repo)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    std::fs::create_dir_all(dir.path().join("cache")).unwrap();
-    std::os::unix::fs::symlink(&base_image, dir.path().join("cache/base-image")).unwrap();
+    let dir = example_workspace();
+    let linked = dir.path().join("cache/base-image");
+    std::fs::remove_dir_all(&linked).unwrap();
+    std::os::unix::fs::symlink(&base_image, &linked).unwrap();
     dir
 }
 
@@ -213,7 +203,7 @@ fn check_every_disk(root: &Path) -> usize {
 #[ignore = "boots Debian under TCG nine times (several minutes); needs cache/base-image/ from \
             `cargo xtask base-image` (run with --ignored)"]
 fn the_example_workspace_rebuilds_exactly_what_changed_and_keeps_every_version() {
-    let ws = example_workspace();
+    let ws = example_workspace_with_base_disk();
     let root = ws.path();
     let first = imgs_ok(root, &["build", "--all"]);
     assert_eq!(
@@ -231,13 +221,7 @@ fn the_example_workspace_rebuilds_exactly_what_changed_and_keeps_every_version()
 
     // A changed layer rebuilds itself and the images built on it, in new version directories, next
     // to the ones the old children still stand on.
-    append(
-        root,
-        "images/hardened/harden.sh",
-        "
-# a comment
-",
-    );
+    append(root, "images/hardened/harden.sh", "\n# a comment\n");
     let plan = imgs_ok(root, &["plan", "--all"]);
     assert!(
         plan.contains("`images/hardened/harden.sh` changed"),
@@ -266,13 +250,7 @@ fn the_example_workspace_rebuilds_exactly_what_changed_and_keeps_every_version()
     assert_eq!(check_every_disk(root), 7);
 
     // A change to a leaf rebuilds the leaf alone.
-    append(
-        root,
-        "images/app-web/install.sh",
-        "
-# a comment
-",
-    );
+    append(root, "images/app-web/install.sh", "\n# a comment\n");
     let web = imgs_ok(root, &["build", "--all"]);
     assert_eq!(images_with(&web, "Built"), ["app-web"], "{web}");
     assert_eq!(

@@ -18,7 +18,9 @@
 //!
 //! A template built on its own (`imgs build FILE`) has no placement: its paths mean what they say.
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
+
+use imgs_fingerprint::normalize;
 
 /// The image's artifacts directory and the version directory this build writes into instead.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -58,21 +60,6 @@ fn shown(working_dir: &Path, written: &Path, placed: &Path) -> PathBuf {
         Ok(rest) if written.is_relative() => rest.to_path_buf(),
         _ => placed.to_path_buf(),
     }
-}
-
-/// `path` without `.` and with `..` applied, without touching the disk (outputs need not exist yet).
-fn normalize(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for part in path.components() {
-        match part {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                out.pop();
-            }
-            other => out.push(other),
-        }
-    }
-    out
 }
 
 /// Where a build writes the output `written` (`is_default`: left at Packer's default): placed when

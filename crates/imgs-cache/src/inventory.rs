@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::fs;
 use std::io;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use crate::{CacheRecord, FoundVersion, Scanned, Unreadable, qcow2};
 
@@ -224,20 +224,7 @@ fn record_files(root: &Path, record: &CacheRecord) -> Vec<RecordFile> {
 /// `path` with symlinks resolved when it exists; otherwise with `.` and `..` removed by hand, so a
 /// missing file still compares equal to another spelling of it.
 pub(crate) fn resolve(path: &Path) -> PathBuf {
-    if let Ok(real) = fs::canonicalize(path) {
-        return real;
-    }
-    let mut out = PathBuf::new();
-    for part in path.components() {
-        match part {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                out.pop();
-            }
-            other => out.push(other),
-        }
-    }
-    out
+    fs::canonicalize(path).unwrap_or_else(|_| imgs_fingerprint::normalize(path))
 }
 
 fn file_state(path: &Path) -> io::Result<FileState> {

@@ -55,7 +55,7 @@ pub use fingerprint::{Fingerprint, ParseFingerprintError};
 pub use image_inputs::{ImageInputs, image_inputs, reads_any_variable};
 pub use input_key::{InputKey, ParseInputKeyError};
 pub use input_set::{ChangeKind, InputChange, InputSet};
-pub use relative::relative_key;
+pub use relative::{normalize, relative_key};
 
 /// Version of the fingerprint scheme: what is hashed and how. Bumping it changes every fingerprint, so
 /// nothing recorded under an older scheme is reused.

@@ -35,8 +35,9 @@ pub fn relative_key(root: &Path, path: &Path) -> String {
     }
 }
 
-/// Absolute, without `.` or `..` components (resolved by text, not by following symlinks).
-pub(crate) fn normalize(path: &Path) -> PathBuf {
+/// Absolute, without `.` or `..` components (resolved by text, not by following symlinks): two
+/// spellings of a path that may not exist yet compare equal.
+pub fn normalize(path: &Path) -> PathBuf {
     let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
     let mut out = PathBuf::new();
     for component in absolute.components() {

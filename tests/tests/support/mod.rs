@@ -29,6 +29,17 @@ pub fn example_workspace() -> tempfile::TempDir {
     dir
 }
 
+/// An empty workspace in a temporary directory (named `prefix…`) whose members are `images/*`.
+pub fn new_workspace(prefix: &str) -> tempfile::TempDir {
+    let dir = tempfile::Builder::new().prefix(prefix).tempdir().unwrap();
+    write(
+        dir.path(),
+        "Images.toml",
+        "[workspace]\nmembers = [\"images/*\"]\n",
+    );
+    dir
+}
+
 /// A fresh SSH key where the example templates expect one (as Packer, imgs checks it is a usable key).
 pub fn build_key(path: &Path) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
