@@ -53,6 +53,7 @@ pub fn validate(
     filter: &BuildFilter,
 ) -> Diagnostics {
     let mut validator = Validator::new(t, vars, inv);
+    validator.diagnostics.extend(vars.warnings.iter().cloned());
     validator.template_rules();
     validator.unused_inputs();
     validator.builds(filter);

@@ -5,16 +5,17 @@
 //! variable the template does not declare is kept and readable with `{{user}}`, as in Packer.
 //!
 //! Every value is then rendered as a template with `{{env}}` allowed (the only place Packer allows it) and
-//! `{{user}}` reading the other variables, in any order of dependency. Parts written `{{ .Name }}` are
-//! left as they are, for the plugin to fill in at build time, as Packer does.
+//! `{{user}}` reading the other variables, in passes as Packer makes them (see `Resolver::render_all`):
+//! which templates are refused depends on those passes. Parts written `{{ .Name }}` are left as they
+//! are, for the plugin to fill in at build time, as Packer does.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use imgs_diagnostic::{Diagnostic, Diagnostics, Location};
+use imgs_diagnostic::{Diagnostic, Diagnostics, Location, Severity};
 use indexmap::IndexMap;
 
-use crate::interpolate::{self, Context, Volatile};
+use crate::interpolate::{self, Context, ErrorKind, Volatile};
 use crate::json::{Value, parse_json_prefix};
 use crate::model::Template;
 use crate::source::{Source, string_offset};
@@ -51,12 +52,15 @@ pub struct Invocation {
 /// The user variables of one invocation, rendered.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ResolvedVariables {
-    /// Declared variables in template order, then undeclared ones given with `-var`/`-var-file`.
+    /// Declared variables in template order, then undeclared ones given with `-var`/`-var-file`. A
+    /// declared variable that never rendered and was not given is absent, so it reads as empty.
     pub values: IndexMap<String, String>,
     /// Names listed in `sensitive-variables` that the template declares.
     pub sensitive: BTreeSet<String>,
     /// Environment variables read by `{{env}}` in variable values, with the value read ("" when unset).
     pub env_read: BTreeMap<String, String>,
+    /// Variables left unrendered in a template Packer accepts anyway.
+    pub warnings: Vec<Diagnostic>,
 }
 
 /// Where a variable's value came from, to locate problems with it.
@@ -73,8 +77,8 @@ struct Candidate {
     origin: Origin,
 }
 
-/// Rounds of dependency resolution before giving up; Packer stops after 100 as well.
-const MAX_ROUNDS: usize = 100;
+/// Passes over the variables at most, as in Packer; the last one decides.
+const MAX_PASSES: usize = 100;
 
 /// Collect, check and render the user variables of `t` for `inv`.
 pub fn resolve_variables(t: &Template, inv: &Invocation) -> Result<ResolvedVariables, Diagnostics> {
@@ -153,7 +157,22 @@ pub fn resolve_variables(t: &Template, inv: &Invocation) -> Result<ResolvedVaria
         candidates,
         env_read: BTreeMap::new(),
     };
-    let values = resolved.render_all()?;
+    let rendering = resolved.render_all()?;
+    let warnings = rendering
+        .unrendered
+        .iter()
+        .map(|(name, missing)| resolved.unrendered_warning(name, missing))
+        .collect();
+    // Declared variables in template order, then the undeclared ones given; a declared variable
+    // that never rendered and was not given has no value, as in Packer.
+    let values = resolved
+        .candidates
+        .keys()
+        .filter_map(|name| {
+            let value = rendering.values.get(name)?;
+            Some((name.clone(), value.clone()))
+        })
+        .collect();
     let sensitive = t
         .sensitive_variables
         .iter()
@@ -164,6 +183,7 @@ pub fn resolve_variables(t: &Template, inv: &Invocation) -> Result<ResolvedVaria
         values,
         sensitive,
         env_read: resolved.env_read,
+        warnings,
     })
 }
 
@@ -175,30 +195,78 @@ struct Resolver<'a> {
     env_read: BTreeMap<String, String>,
 }
 
+/// What rendering the variables came to.
+struct Rendering {
+    /// Every variable that has a value: rendered, or as given when it never rendered.
+    values: IndexMap<String, String>,
+    /// Variables the last pass could not render, each with the variable it read that had no value.
+    unrendered: Vec<(String, String)>,
+}
+
 impl Resolver<'_> {
-    /// Render every variable once all the variables it reads are final. A variable reading one that is
-    /// not final yet is tried again next round; a round that finalizes nothing means a cycle.
-    fn render_all(&mut self) -> Result<IndexMap<String, String>, Diagnostics> {
-        let mut current: IndexMap<String, String> = self
+    /// Render the variables the way Packer 1.6.6 does, pass after pass, because the verdict depends on
+    /// the passes themselves, not only on which variables can be resolved:
+    ///
+    /// * The values start as the ones given (`-var`, var files, Images.toml), unrendered; a variable
+    ///   that only has a template default has no value until it renders.
+    /// * Each pass renders every remaining variable in name order against the values so far; what
+    ///   renders replaces the value at once. A variable whose text calls `user` with a backquoted
+    ///   name is rendered again in every pass (its result may still change); any other variable leaves
+    ///   once it has rendered.
+    /// * Reading a variable without a value is not an error by itself: the variable waits for the
+    ///   next pass. Only when the last pass rendered nothing at all and something waited is the
+    ///   template refused. So a variable that can never render (it reads an undeclared name, or
+    ///   takes part in a cycle) is an error only when no other variable calling `user` renders
+    ///   beside it; otherwise Packer accepts the template and the variable keeps the value it was
+    ///   given, or has none.
+    /// * Any other rendering error is an error at once.
+    fn render_all(&mut self) -> Result<Rendering, Diagnostics> {
+        // The values `user` reads. Packer's pass list starts with one blank entry per variable,
+        // which renders to "" first, so a variable named "" always has a value.
+        let mut values: IndexMap<String, String> = self
             .candidates
             .iter()
+            .filter(|(_, c)| !matches!(c.origin, Origin::Default))
             .map(|(k, c)| (k.clone(), c.raw.clone()))
             .collect();
-        let mut pending: Vec<String> = self.candidates.keys().cloned().collect();
-        pending.sort();
-        let mut finals: BTreeSet<String> = BTreeSet::new();
+        // Entries in pass order: declared and given variables appear twice, as in Packer.
+        let mut entries: Vec<(String, String)> = Vec::new();
+        let mut names: Vec<&String> = self.candidates.keys().collect();
+        names.sort();
+        for _ in &names {
+            entries.push((String::new(), String::new()));
+        }
+        for name in names {
+            let candidate = &self.candidates[name];
+            let times = if self.t.variables.contains_key(name)
+                && !matches!(candidate.origin, Origin::Default)
+            {
+                2
+            } else {
+                1
+            };
+            for _ in 0..times {
+                entries.push((name.clone(), candidate.raw.clone()));
+            }
+        }
+
         let template_dir = absolute(&self.inv.working_dir, &self.t.dir);
         let template_dir = template_dir.to_string_lossy();
         let pwd = self.inv.working_dir.to_string_lossy();
         let no_data = BTreeMap::new();
-        let mut diagnostics = Vec::new();
-        for _ in 0..MAX_ROUNDS {
-            let mut still_pending = Vec::new();
-            for name in &pending {
-                let raw = &self.candidates[name].raw;
+        let mut waiting: Vec<(String, String)> = Vec::new();
+        let mut rendered_any = false;
+        for _ in 0..MAX_PASSES {
+            let before = (values.clone(), entries.len());
+            let mut diagnostics = Vec::new();
+            let mut done = Vec::new();
+            waiting.clear();
+            rendered_any = false;
+            let mut retry = false;
+            for (name, raw) in &entries {
                 let (protected, kept) = protect_build_time_fields(raw);
                 let ctx = Context {
-                    user_variables: &current,
+                    user_variables: &values,
                     env: Some(&self.inv.env),
                     build_name: None,
                     build_type: None,
@@ -209,76 +277,125 @@ impl Resolver<'_> {
                 };
                 match interpolate::render(&protected, &ctx) {
                     Ok(rendered) => {
-                        if let Some(missing) = rendered
-                            .user_read
-                            .iter()
-                            .find(|n| !current.contains_key(*n))
-                        {
-                            diagnostics.push(self.undefined_reference(name, missing));
-                            continue;
+                        rendered_any = true;
+                        for var in &rendered.env_read {
+                            let value = self.inv.env.get(var).cloned().unwrap_or_default();
+                            self.env_read.insert(var.clone(), value);
                         }
-                        if rendered.user_read.iter().all(|n| finals.contains(n)) {
-                            for var in &rendered.env_read {
-                                let value = self.inv.env.get(var).cloned().unwrap_or_default();
-                                self.env_read.insert(var.clone(), value);
-                            }
-                            current.insert(
-                                name.clone(),
-                                restore_build_time_fields(rendered.text, &kept),
-                            );
-                            finals.insert(name.clone());
+                        values.insert(
+                            name.clone(),
+                            restore_build_time_fields(rendered.text, &kept),
+                        );
+                        if calls_user_with_backquotes(raw) {
+                            retry = true;
                         } else {
-                            still_pending.push(name.clone());
+                            done.push(name.clone());
                         }
                     }
-                    Err(e) => {
-                        // Every defined variable is in `current`, so an unset one is undefined; the
-                        // engine names it at the end of its message.
-                        if let Some((_, missing)) = e.message.rsplit_once("variable not set: ")
-                            && !missing.is_empty()
-                            && !current.contains_key(missing)
-                        {
-                            diagnostics.push(self.undefined_reference(name, missing));
-                            continue;
+                    Err(e) => match e.kind {
+                        ErrorKind::UnsetVariable(missing) => {
+                            retry = true;
+                            waiting.push((name.clone(), missing));
                         }
-                        let input = if kept.is_empty() {
-                            Some(protected.as_str())
-                        } else {
-                            None
-                        };
-                        diagnostics.push(self.render_error(name, input, &e));
-                    }
+                        _ => {
+                            let input = if kept.is_empty() {
+                                Some(protected.as_str())
+                            } else {
+                                None
+                            };
+                            diagnostics.push(self.render_error(name, input, &e));
+                        }
+                    },
                 }
             }
             if !diagnostics.is_empty() {
-                // Rendered in name order (Packer's); reported in the order they appear in the files.
+                // Whether reading an undeclared name would have been an error too is unknown when
+                // the passes stop here; it is worth a warning all the same (a typo, most often).
+                for (name, missing) in &waiting {
+                    if !self.candidates.contains_key(missing) {
+                        let mut d = self.undefined_reference(name, missing);
+                        d.severity = Severity::Warning;
+                        diagnostics.push(d);
+                    }
+                }
+                // Packer stops at the first; all of them are reported, in file order.
                 diagnostics.sort_by_key(|d| {
                     d.location
                         .as_ref()
                         .map(|l| (l.file.clone(), l.line, l.column))
                 });
+                diagnostics.dedup();
                 return Err(Diagnostics(diagnostics));
             }
-            if still_pending.is_empty() {
-                return Ok(current);
-            }
-            if still_pending.len() == pending.len() {
+            if !retry {
                 break;
             }
-            pending = still_pending;
+            for name in done {
+                if let Some(i) = entries.iter().position(|(n, _)| *n == name) {
+                    entries.remove(i);
+                }
+            }
+            // A pass that changed nothing is what every later pass would be: skip to the verdict.
+            if values == before.0 && entries.len() == before.1 {
+                break;
+            }
         }
-        let names = pending
+        waiting.dedup();
+        if !rendered_any && !waiting.is_empty() {
+            return Err(self.never_rendered(&waiting));
+        }
+        Ok(Rendering {
+            values,
+            unrendered: waiting,
+        })
+    }
+
+    /// Why nothing rendered in the last pass: the variables that read an undeclared name or, when
+    /// there are none, the ones that wait for each other.
+    fn never_rendered(&self, waiting: &[(String, String)]) -> Diagnostics {
+        let mut undefined: Vec<Diagnostic> = waiting
             .iter()
-            .map(|n| format!("`{n}`"))
+            .filter(|(_, missing)| !self.candidates.contains_key(missing))
+            .map(|(name, missing)| self.undefined_reference(name, missing))
+            .collect();
+        if !undefined.is_empty() {
+            undefined.sort_by_key(|d| {
+                d.location
+                    .as_ref()
+                    .map(|l| (l.file.clone(), l.line, l.column))
+            });
+            return Diagnostics(undefined);
+        }
+        let names = waiting
+            .iter()
+            .map(|(n, _)| format!("`{n}`"))
             .collect::<Vec<_>>()
             .join(", ");
-        let first = &pending[0];
         let message =
             format!("variables {names} read each other in a cycle; none of them can be resolved");
-        Err(self
-            .locate(first, None, message)
+        self.locate(&waiting[0].0, None, message)
             .hint("break the cycle: give one of them a value that does not use {{user}}")
-            .into())
+            .into()
+    }
+
+    /// A variable that never rendered in a template Packer accepts anyway (see [`Self::render_all`]).
+    fn unrendered_warning(&self, name: &str, missing: &str) -> Diagnostic {
+        let what = if self.candidates.contains_key(missing) {
+            "which never gets a value"
+        } else {
+            "which is not a variable of this template"
+        };
+        let fate = match self.candidates.get(name).map(|c| &c.origin) {
+            Some(Origin::Default) | None => "it has no value, and reads as empty elsewhere",
+            Some(_) => "its value is the text it was given, `{{user}}` calls and all",
+        };
+        let message = format!("variable `{name}` reads `{missing}`, {what}, so it is not rendered");
+        let mut d = self.locate(name, None, message).hint(format!(
+            "{fate}; Packer accepts this because other variables render in the same pass. \
+             Declare `{missing}` in \"variables\" or pass it with -var"
+        ));
+        d.severity = Severity::Warning;
+        d
     }
 
     fn undefined_reference(&self, name: &str, missing: &str) -> Diagnostic {
@@ -379,6 +496,30 @@ fn absolute(base: &Path, path: &Path) -> PathBuf {
     } else {
         base.join(path)
     }
+}
+
+/// Whether Packer renders `raw` again in every pass: it matches `{{\s*user\s*`.*`\s*}}` (Go
+/// regexp: `\s` is ASCII space, tab, CR, LF or FF; `.` is anything but a newline). `{{user "a"}}`,
+/// `{{- user `a`}}` or `{{user `a` | lower}}` do not match, so such a variable leaves after its
+/// first rendering.
+fn calls_user_with_backquotes(raw: &str) -> bool {
+    let is_space = |c: char| matches!(c, ' ' | '\t' | '\n' | '\r' | '\x0c');
+    raw.match_indices("{{").any(|(open, _)| {
+        let rest = raw[open + 2..].trim_start_matches(is_space);
+        let Some(rest) = rest.strip_prefix("user") else {
+            return false;
+        };
+        let Some(quoted) = rest.trim_start_matches(is_space).strip_prefix('`') else {
+            return false;
+        };
+        // The closing backquote is on the same line; the braces may follow on later lines.
+        let line = &quoted[..quoted.find('\n').unwrap_or(quoted.len())];
+        line.match_indices('`').any(|(close, _)| {
+            quoted[close + 1..]
+                .trim_start_matches(is_space)
+                .starts_with("}}")
+        })
+    })
 }
 
 /// Replace every `{{.Name}}` / `{{ .Name }}` (Packer's pattern `{{(\s|)\.(.*?)(\s|)}}`) with a marker the

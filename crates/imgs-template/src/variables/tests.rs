@@ -120,17 +120,161 @@ fn each_missing_required_variable_is_named() {
     assert!(errors[1].contains("`c`"));
 }
 
+fn resolve(variables: &str, inv: &Invocation) -> Result<ResolvedVariables, Diagnostics> {
+    let t = template(&format!(
+        r#"{{"variables": {variables}, "builders": [{{"type": "null"}}]}}"#
+    ));
+    resolve_variables(&t, inv)
+}
+
 #[test]
-fn cycles_and_unknown_references_are_errors() {
-    let t = template(
-        r#"{"variables": {"a": "{{user `b`}}", "b": "{{user `a`}}"}, "builders": [{"type": "null"}]}"#,
+fn cycles_and_unknown_references_alone_are_errors() {
+    let e = messages(resolve(
+        r#"{"a": "{{user `b`}}", "b": "{{user `a`}}"}"#,
+        &invocation(),
+    ));
+    assert!(
+        e[0].contains("`a`, `b` read each other in a cycle"),
+        "{e:?}"
     );
-    assert!(messages(resolve_variables(&t, &invocation()))[0].contains("cycle"));
-    let t = template(
-        r#"{"variables": {"a": "{{user `regoin`}}", "region": "x"}, "builders": [{"type": "null"}]}"#,
-    );
-    let e = messages(resolve_variables(&t, &invocation()));
+    let e = messages(resolve(
+        r#"{"a": "{{user `regoin`}}", "region": "x"}"#,
+        &invocation(),
+    ));
     assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].contains("variable `a` reads `regoin`, which is not a variable"),
+        "{e:?}"
+    );
+    assert!(e[0].contains("did you mean `region`?"), "{e:?}");
+}
+
+#[test]
+fn a_variable_waiting_on_an_unknown_one_is_not_reported_itself() {
+    let e = messages(resolve(
+        r#"{"a": "{{user `missing`}}", "c": "{{user `a`}}"}"#,
+        &invocation(),
+    ));
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(e[0].contains("variable `a` reads `missing`"), "{e:?}");
+}
+
+/// Packer refuses only when its last pass rendered nothing: a variable that calls `user` and renders
+/// in every pass hides one that never renders.
+#[test]
+fn an_unrenderable_variable_beside_one_that_renders_every_pass_is_accepted() {
+    let resolved = resolve(
+        r#"{"a": "{{user `missing`}}", "b": "x", "c": "{{user `b`}}"}"#,
+        &invocation(),
+    )
+    .unwrap();
+    let values: Vec<(&str, &str)> = resolved
+        .values
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(values, [("b", "x"), ("c", "x")]);
+    assert_eq!(resolved.warnings.len(), 1);
+    let warning = resolved.warnings[0].to_string();
+    assert!(
+        warning.starts_with(
+            "warning: variable `a` reads `missing`, which is not a variable of this template, so it is not rendered\n  --> t.json:1:21"
+        ),
+        "{warning}"
+    );
+
+    let resolved = resolve(
+        r#"{"a": "{{user `b`}}", "b": "{{user `a`}}", "c": "{{user `d`}}", "d": "x"}"#,
+        &invocation(),
+    )
+    .unwrap();
+    assert_eq!(resolved.values.keys().collect::<Vec<_>>(), ["c", "d"]);
+    assert!(resolved.warnings[0].message.contains("never gets a value"));
+}
+
+#[test]
+fn only_backquoted_user_calls_render_again_in_every_pass() {
+    // `c` leaves after its first pass, so the last pass renders nothing.
+    for c in [
+        r#""{{user \"b\"}}""#,
+        r#""{{user `b` | lower}}""#,
+        r#""{{- user `b`}}""#,
+    ] {
+        let variables = format!(r#"{{"a": "{{{{user `missing`}}}}", "b": "x", "c": {c}}}"#);
+        let e = messages(resolve(&variables, &invocation()));
+        assert!(e[0].contains("reads `missing`"), "{c}: {e:?}");
+    }
+    for c in [
+        r#""{{ user `b` }}""#,
+        r#""{{user `b`}}-{{user `b` | lower}}""#,
+    ] {
+        let variables = format!(r#"{{"a": "{{{{user `missing`}}}}", "b": "x", "c": {c}}}"#);
+        assert!(resolve(&variables, &invocation()).is_ok(), "{c}");
+    }
+}
+
+#[test]
+fn recognises_what_packer_renders_again() {
+    for yes in [
+        "{{user `a`}}",
+        "x {{ user `a` }} y",
+        "{{\n user\t`a`\n}}",
+        "{{user `a` | lower}} {{user `b`}}",
+        "{{user `a` | lower}}`}}",
+    ] {
+        assert!(calls_user_with_backquotes(yes), "{yes:?}");
+    }
+    for no in [
+        "",
+        "{{user \"a\"}}",
+        "{{user `a` | lower}}",
+        "{{- user `a`}}",
+        "{{user `a\n`}}",
+        "{{users `a`}}",
+        "{{env `A`}}",
+    ] {
+        assert!(!calls_user_with_backquotes(no), "{no:?}");
+    }
+}
+
+#[test]
+fn a_given_value_that_never_renders_is_kept_as_given() {
+    let mut inv = invocation();
+    inv.var_files = vec![VarFile {
+        path: "vars.json".into(),
+        text: r#"{"a": "x={{user `missing`}}"}"#.into(),
+    }];
+    let resolved = resolve(r#"{"a": "", "b": "x", "c": "{{user `b`}}"}"#, &inv).unwrap();
+    assert_eq!(resolved.values["a"], "x={{user `missing`}}");
+    let warning = resolved.warnings[0].to_string();
+    assert!(warning.contains("--> vars.json:1:7"), "{warning}");
+    assert!(warning.contains("the text it was given"), "{warning}");
+}
+
+/// A given value is readable, unrendered, from the first pass: a cycle through it resolves to text.
+#[test]
+fn a_cycle_through_a_given_value_resolves_to_its_text() {
+    let mut inv = invocation();
+    inv.cli_vars = vec![("a".into(), "{{user `b`}}".into())];
+    let resolved = resolve(r#"{"a": "", "b": "{{user `a`}}"}"#, &inv).unwrap();
+    assert_eq!(resolved.values["a"], "{{user `b`}}");
+    assert_eq!(resolved.values["b"], "{{user `b`}}");
+    assert!(resolved.warnings.is_empty());
+}
+
+#[test]
+fn the_empty_name_always_has_a_value() {
+    let resolved = resolve(r#"{"a": "<{{user ``}}>"}"#, &invocation()).unwrap();
+    assert_eq!(resolved.values["a"], "<>");
+}
+
+#[test]
+fn other_rendering_errors_are_errors_whatever_renders_beside() {
+    let e = messages(resolve(
+        r#"{"a": "{{split `a` `,` 3}}", "b": "x", "c": "{{user `b`}}"}"#,
+        &invocation(),
+    ));
+    assert!(e[0].contains("in the value of variable `a`"), "{e:?}");
 }
 
 #[test]
