@@ -80,6 +80,10 @@ struct Candidate {
 /// Passes over the variables at most, as in Packer; the last one decides.
 const MAX_PASSES: usize = 100;
 
+/// A rendered variable larger than this is an error. Values that read each other more than once
+/// through a given value double on every pass; Packer grows them until it runs out of memory.
+const MAX_RENDERED_LEN: usize = 16 << 20;
+
 /// Collect, check and render the user variables of `t` for `inv`.
 pub fn resolve_variables(t: &Template, inv: &Invocation) -> Result<ResolvedVariables, Diagnostics> {
     let mut diagnostics = Vec::new();
@@ -276,6 +280,9 @@ impl Resolver<'_> {
                     volatile: &self.inv.volatile,
                 };
                 match interpolate::render(&protected, &ctx) {
+                    Ok(rendered) if rendered.text.len() > MAX_RENDERED_LEN => {
+                        diagnostics.push(self.runaway(name));
+                    }
                     Ok(rendered) => {
                         rendered_any = true;
                         for var in &rendered.env_read {
@@ -376,6 +383,18 @@ impl Resolver<'_> {
         self.locate(&waiting[0].0, None, message)
             .hint("break the cycle: give one of them a value that does not use {{user}}")
             .into()
+    }
+
+    fn runaway(&self, name: &str) -> Diagnostic {
+        let message = format!(
+            "the value of variable `{name}` grows past {} MiB as the variables are rendered",
+            MAX_RENDERED_LEN >> 20
+        );
+        self.locate(name, None, message).hint(
+            "it reads itself through other variables more than once, and a value given with -var or \
+             a var file is read as given, so it doubles on every pass: give one of them a value that \
+             does not use {{user}}",
+        )
     }
 
     /// A variable that never rendered in a template Packer accepts anyway (see [`Self::render_all`]).

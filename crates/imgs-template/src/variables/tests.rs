@@ -304,3 +304,11 @@ fn protects_only_field_references() {
         "a{{ .X }}b{{user `y`}}{{.Y}}{{ .Z\n}}"
     );
 }
+
+#[test]
+fn values_that_double_every_pass_are_stopped() {
+    let mut inv = invocation();
+    inv.cli_vars = vec![("b".into(), "{{user `a`}}{{user `a`}}".into())];
+    let e = messages(resolve(r#"{"a": "{{user `b`}}"}"#, &inv));
+    assert!(e[0].contains("grows past 16 MiB"), "{e:?}");
+}
