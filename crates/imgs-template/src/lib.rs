@@ -33,4 +33,4 @@ pub use model::{
 };
 pub use references::{Expect, FileReference, referenced_files};
 pub use validate::{check, validate};
-pub use variables::{Invocation, ResolvedVariables, VarFile, resolve_variables};
+pub use variables::{Invocation, ResolvedVariables, ValueOrigin, VarFile, resolve_variables};

@@ -61,6 +61,16 @@ pub struct ResolvedVariables {
     pub env_read: BTreeMap<String, String>,
     /// Variables left unrendered in a template Packer accepts anyway.
     pub warnings: Vec<Diagnostic>,
+    /// Where each value of `values` that still holds `{{` came from: plugins render those again
+    /// (see `validate`), and a failure there is located with this.
+    pub origins: BTreeMap<String, ValueOrigin>,
+}
+
+/// Where a variable's value is written: a place in a file (none for `-var`) and the key to name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ValueOrigin {
+    pub location: Option<Location>,
+    pub key: String,
 }
 
 /// Where a variable's value came from, to locate problems with it.
@@ -169,12 +179,25 @@ pub fn resolve_variables(t: &Template, inv: &Invocation) -> Result<ResolvedVaria
         .collect();
     // Declared variables in template order, then the undeclared ones given; a declared variable
     // that never rendered and was not given has no value, as in Packer.
-    let values = resolved
+    let values: IndexMap<String, String> = resolved
         .candidates
         .keys()
         .filter_map(|name| {
             let value = rendering.values.get(name)?;
             Some((name.clone(), value.clone()))
+        })
+        .collect();
+    let origins = values
+        .iter()
+        .filter(|(_, value)| value.contains("{{"))
+        .map(|(name, _)| {
+            let d = resolved.locate(name, None, String::new());
+            let key = d.key.unwrap_or_else(|| name.clone());
+            let origin = ValueOrigin {
+                location: d.location,
+                key,
+            };
+            (name.clone(), origin)
         })
         .collect();
     let sensitive = t
@@ -188,6 +211,7 @@ pub fn resolve_variables(t: &Template, inv: &Invocation) -> Result<ResolvedVaria
         sensitive,
         env_read: resolved.env_read,
         warnings,
+        origins,
     })
 }
 
@@ -410,7 +434,7 @@ impl Resolver<'_> {
         };
         let message = format!("variable `{name}` reads `{missing}`, {what}, so it is not rendered");
         let mut d = self.locate(name, None, message).hint(format!(
-            "{fate}; Packer accepts this because other variables render in the same pass. \
+            "{fate}; Packer lets this pass because other variables render in the same pass. \
              Declare `{missing}` in \"variables\" or pass it with -var"
         ));
         d.severity = Severity::Warning;

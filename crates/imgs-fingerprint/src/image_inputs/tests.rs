@@ -73,6 +73,7 @@ impl Fixture {
                 sensitive: BTreeSet::from(["password".to_owned()]),
                 env_read: BTreeMap::from([("HOME".to_owned(), "/root".to_owned())]),
                 warnings: Vec::new(),
+                origins: BTreeMap::new(),
             },
             files: Vec::new(),
             extra_inputs: vec![dir.path().join("shared/common.sh")],

@@ -79,7 +79,7 @@ impl Validator<'_> {
         };
         let mut rendered: BTreeMap<String, String> = BTreeMap::new();
         let mut rendered_config = config.clone();
-        let mut shape_ok = true;
+        let mut shape_ok = self.user_variables_again(build, data);
         let members = config.members();
         for member in &members {
             let name = member.key.as_str();
@@ -199,6 +199,42 @@ impl Validator<'_> {
             self.push(with_hint(d, problem.hint));
         }
         self.io_checks(section, kind, config, &rendered_config, key);
+    }
+
+    /// Packer hands every plugin the user variables (`packer_user_variables`) among its settings,
+    /// and the plugin renders them like the rest, in its own context: without `{{env}}`, with its
+    /// data. A value that still holds `{{…}}` after the variables were rendered (one left unrendered,
+    /// or braces a value produced) can fail there. False when one did, as Packer then stops decoding.
+    fn user_variables_again(&mut self, build: &Build, data: &BTreeMap<String, String>) -> bool {
+        let vars = self.vars;
+        let mut ok = true;
+        for (name, value) in &vars.values {
+            if !value.contains("{{") {
+                continue;
+            }
+            let Err(e) = self.render(value, Some(build), data) else {
+                continue;
+            };
+            let mut d = Diagnostic::error(format!(
+                "the value of variable `{name}` fails when Packer renders it again for a plugin: {}",
+                e.message
+            ))
+            .hint(
+                "after the variables are rendered, each builder, provisioner and post-processor \
+                 renders their values once more, where `{{env}}` is not allowed; this value still \
+                 holds `{{…}}`: it was left unrendered, or rendering produced braces",
+            );
+            match vars.origins.get(name) {
+                Some(origin) => {
+                    d.location = origin.location.clone();
+                    d.key = Some(origin.key.clone());
+                }
+                None => d.key = Some(format!("variables.{name}")),
+            }
+            self.push(d);
+            ok = false;
+        }
+        ok
     }
 
     /// Unknown keys and value shapes inside the object(s) a key holds.

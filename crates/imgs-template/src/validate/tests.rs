@@ -340,3 +340,38 @@ fn packer_settings_in_a_config_must_decode() {
         e[0]
     );
 }
+
+/// Every plugin renders the user variables once more (`packer_user_variables`), without `{{env}}`.
+#[test]
+fn plugins_render_the_user_variables_again() {
+    let template = |variables: &str| {
+        format!(
+            r#"{{"variables": {variables}, "builders": [{NULL}],
+                "provisioners": [{{"type": "shell-local", "inline": ["true"]}}]}}"#
+        )
+    };
+    for (variables, fails_with) in [
+        (r#"{"c": "{{`{{env \"HOME\"}}`}}"}"#, "env"),
+        (r#"{"c": "{{`{{`}}"}"#, "unclosed action"),
+        (r#"{"c": "{{`{{build \"ID\"}}`}}"}"#, "build variable"),
+    ] {
+        let e = errors(&template(variables));
+        assert_eq!(e.len(), 1, "{variables}: {e:?}");
+        assert!(
+            e[0].starts_with("the value of variable `c` fails when Packer renders it again")
+                && e[0].contains(fails_with),
+            "{variables}: {e:?}"
+        );
+    }
+    for variables in [
+        r#"{"c": "http://{{ .HTTPIP }}:{{.HTTPPort}}/ks.cfg"}"#,
+        r#"{"c": "{{`{{user \"nope\"}}`}}"}"#,
+        r#"{"c": "{{`{{ .Path }}`}}"}"#,
+    ] {
+        assert_eq!(
+            errors(&template(variables)),
+            Vec::<String>::new(),
+            "{variables}"
+        );
+    }
+}
