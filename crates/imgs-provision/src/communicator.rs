@@ -71,10 +71,12 @@ pub type OnLine<'a> = &'a mut (dyn FnMut(Stream, &str) + Send);
 
 /// A way to run commands on, and copy files to and from, the machine being built.
 ///
-/// Transfers follow the rules of Packer's file provisioner: a local directory `dir` uploads into
-/// `remote/dir`, while `dir/` uploads only its contents; a file goes to `remote`, or into it when
-/// `remote` ends with `/`. Downloads mirror that with the roles swapped. Permission bits are kept
-/// both ways (the shell provisioner relies on it to upload scripts executable).
+/// `upload` and `download` put things where Packer's file provisioner puts them, by the rules of
+/// the communicator's transfer method: a local directory `dir` uploads into `remote/dir`, while
+/// `dir/` uploads only its contents; a file goes to `remote`, or into it when `remote` ends with `/`
+/// (see `imgs_ssh::SshSession::upload` for destinations that do not exist yet, where the methods
+/// differ). `upload_file` puts one file at an exact path with its exact permission bits, which the
+/// shell provisioner relies on to upload scripts executable.
 #[async_trait::async_trait]
 pub trait Communicator: Send + Sync {
     /// Runs `command` in the remote user's shell, streaming its output to `on_line`.
@@ -85,6 +87,9 @@ pub trait Communicator: Send + Sync {
     ) -> Result<ExitStatus, CommunicatorError>;
 
     async fn upload(&self, local: &Path, remote: &str) -> Result<(), CommunicatorError>;
+
+    /// One file to exactly `remote`, with exactly its local permission bits.
+    async fn upload_file(&self, local: &Path, remote: &str) -> Result<(), CommunicatorError>;
 
     async fn download(&self, remote: &str, local: &Path) -> Result<(), CommunicatorError>;
 }

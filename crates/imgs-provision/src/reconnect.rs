@@ -90,6 +90,15 @@ impl Communicator for ReconnectingSsh {
         outcome
     }
 
+    async fn upload_file(&self, local: &Path, remote: &str) -> Result<(), CommunicatorError> {
+        let session = self.session().await?;
+        let outcome = Communicator::upload_file(&*session, local, remote).await;
+        if let Err(err) = &outcome {
+            self.after_error(&session, err).await;
+        }
+        outcome
+    }
+
     async fn download(&self, remote: &str, local: &Path) -> Result<(), CommunicatorError> {
         let session = self.session().await?;
         let outcome = Communicator::download(&*session, remote, local).await;

@@ -36,6 +36,12 @@ impl Communicator for SshSession {
             .map_err(communicator_error)
     }
 
+    async fn upload_file(&self, local: &Path, remote: &str) -> Result<(), CommunicatorError> {
+        SshSession::upload_file(self, local, remote)
+            .await
+            .map_err(communicator_error)
+    }
+
     async fn download(&self, remote: &str, local: &Path) -> Result<(), CommunicatorError> {
         SshSession::download(self, remote, local)
             .await
@@ -55,7 +61,10 @@ pub(crate) fn communicator_error(err: SshError) -> CommunicatorError {
         | SshError::Agent(_) => CommunicatorErrorKind::Unavailable,
         // The channel closed without an exit status: the connection dropped under the command.
         SshError::NoExitStatus { .. } => CommunicatorErrorKind::Disconnected,
-        SshError::Remote { .. } | SshError::Local { .. } => CommunicatorErrorKind::Transfer,
+        SshError::Remote { .. }
+        | SshError::Local { .. }
+        | SshError::Scp { .. }
+        | SshError::ScpMissing => CommunicatorErrorKind::Transfer,
         SshError::Cancelled => CommunicatorErrorKind::Cancelled,
     };
     CommunicatorError {

@@ -148,7 +148,8 @@ async fn directories_upload_with_and_without_a_trailing_slash_and_files_download
     result.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(w.read("fetched/index.html"), "<h1>hi</h1>\n");
 
-    // A remote directory with a trailing slash: its contents, into a directory created for them.
+    // A remote directory, named with a trailing slash: it arrives with its name, in a directory
+    // created for it.
     let (result, _) = w
         .run(json!({
             "type": "file",
@@ -158,7 +159,21 @@ async fn directories_upload_with_and_without_a_trailing_slash_and_files_download
         }))
         .await;
     result.unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(w.read("mirror/css/main.css"), "body {}\n");
+    assert_eq!(w.read("mirror/site/css/main.css"), "body {}\n");
+
+    // A wildcard: what it matches. (Only one ending in `*`: Packer adds any other source's last
+    // element to a destination ending with `/`, `pages/*.html` here, where nothing can be written.)
+    let (result, _) = w
+        .run(json!({
+            "type": "file",
+            "direction": "download",
+            "source": format!("{}/*", w.at("a/site")),
+            "destination": "pages/",
+        }))
+        .await;
+    result.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(w.read("pages/index.html"), "<h1>hi</h1>\n");
+    assert_eq!(w.read("pages/css/main.css"), "body {}\n");
 
     // Several sources into one directory.
     let (result, _) = w

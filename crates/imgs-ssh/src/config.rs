@@ -37,7 +37,6 @@ const SUPPORTED: &[&str] = &[
     "ssh_bastion_password",
     "ssh_bastion_private_key_file",
     "ssh_bastion_agent_auth",
-    // Files always travel over SFTP; with either method the files arrive the same way.
     "ssh_file_transfer_method",
     // Agent forwarding is never requested, so `true` is what happens anyway; with `false` Packer would
     // forward a local agent, which only commands that use a forwarded agent would notice.
@@ -84,6 +83,19 @@ pub struct SshConfig {
     /// `None`: no keep-alives.
     pub keep_alive_interval: Option<Duration>,
     pub bastion: Option<Bastion>,
+    /// How files travel (`ssh_file_transfer_method`); the two differ in where some copies land.
+    pub file_transfer: FileTransfer,
+}
+
+/// The two ways Packer 1.6.6 copies files, each with its own rules for destinations that do not exist
+/// yet (see [`crate::SshSession::upload`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FileTransfer {
+    /// The remote `scp` in sink or source mode does the copying: Packer's default.
+    #[default]
+    Scp,
+    /// The SFTP subsystem, driven from here.
+    Sftp,
 }
 
 /// A jump host: the connection to the target is a `direct-tcpip` channel through it.
@@ -178,14 +190,18 @@ impl SshConfig {
             }
         });
 
-        let method = reader.string("ssh_file_transfer_method");
-        if let Some(method) = method.filter(|m| m != "scp" && m != "sftp") {
-            reader.problem(
-                "ssh_file_transfer_method",
-                format!("ssh_file_transfer_method `{method}` is invalid"),
-                "use `sftp` or `scp`",
-            );
-        }
+        let file_transfer = match reader.string("ssh_file_transfer_method").as_deref() {
+            None | Some("scp") => FileTransfer::Scp,
+            Some("sftp") => FileTransfer::Sftp,
+            Some(method) => {
+                reader.problem(
+                    "ssh_file_transfer_method",
+                    format!("ssh_file_transfer_method `{method}` is invalid"),
+                    "use `sftp` or `scp`",
+                );
+                FileTransfer::Scp
+            }
+        };
 
         if reader.problems.is_empty() {
             Ok(SshConfig {
@@ -197,6 +213,7 @@ impl SshConfig {
                 handshake_attempts,
                 keep_alive_interval,
                 bastion,
+                file_transfer,
             })
         } else {
             Err(Diagnostics(reader.problems))
@@ -387,6 +404,7 @@ mod tests {
         assert_eq!(config.handshake_attempts, 10);
         assert_eq!(config.keep_alive_interval, Some(Duration::from_secs(5)));
         assert_eq!(config.bastion, None);
+        assert_eq!(config.file_transfer, FileTransfer::Scp);
         assert_eq!(
             config.auth,
             vec![AuthMethod::PrivateKeyFile("keys/id_ed25519".into())]
@@ -405,8 +423,10 @@ mod tests {
             ("ssh_keep_alive_interval", "-1s"),
             ("ssh_password", "secret"),
             ("ssh_agent_auth", "true"),
+            ("ssh_file_transfer_method", "sftp"),
         ]);
         let config = SshConfig::from_settings(&settings(&pairs)).unwrap();
+        assert_eq!(config.file_transfer, FileTransfer::Sftp);
         assert_eq!(config.port, 2222);
         assert_eq!(config.timeout, Duration::from_secs(90));
         assert_eq!(config.handshake_attempts, 3);

@@ -46,6 +46,11 @@ pub enum SshError {
         path: PathBuf,
         reason: String,
     },
+    /// The remote scp refused a record, or stopped; `message` is its own, without `scp: `.
+    #[error("the remote scp failed: {message}")]
+    Scp { message: String },
+    #[error("scp is not installed on the remote machine")]
+    ScpMissing,
     #[error("cancelled")]
     Cancelled,
 }
@@ -74,9 +79,32 @@ impl SshError {
             SshError::Remote { .. } => {
                 "check that the remote directory exists and that the SSH user may write there"
             }
+            SshError::Scp { .. } => {
+                "check that the destination's directory exists and that the SSH user may write there; \
+                 with scp, a directory's contents (`dir/`) go into the destination only when that is \
+                 an existing directory"
+            }
+            SshError::ScpMissing => {
+                "install scp (OpenSSH's client) on the machine, or set `ssh_file_transfer_method` to \
+                 `sftp`"
+            }
             _ => return None,
         };
         Some(hint.to_string())
+    }
+}
+
+/// "no such file or directory" rather than "No such file or directory (os error 2)".
+pub(crate) fn io_reason(err: &std::io::Error) -> String {
+    let text = err.to_string();
+    let text = match text.rfind(" (os error ") {
+        Some(at) => &text[..at],
+        None => &text,
+    };
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
     }
 }
 

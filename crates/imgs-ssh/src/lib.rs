@@ -1,5 +1,5 @@
 //! The SSH communicator: log in to the machine a build made (directly or through a bastion), run
-//! commands with their output streamed line by line, and copy files and directories over SFTP.
+//! commands with their output streamed line by line, and copy files and directories over scp or SFTP.
 //!
 //! [`SshConfig::from_settings`] reads a template's `ssh_*` settings as Packer 1.6.6 does;
 //! [`SshSession::connect`] retries until the machine answers or `ssh_timeout` passes. Errors say what to
@@ -9,6 +9,9 @@ mod config;
 mod connect;
 mod error;
 mod exec;
+mod remote_path;
+mod scp;
+mod sftp;
 pub mod test_sshd;
 mod transfer;
 
@@ -18,7 +21,7 @@ use russh::client::Handle;
 use tokio::sync::OnceCell;
 use tokio_util::sync::CancellationToken;
 
-pub use config::{AuthMethod, Bastion, Password, SshConfig};
+pub use config::{AuthMethod, Bastion, FileTransfer, Password, SshConfig};
 pub use error::SshError;
 pub use exec::{ExitStatus, Stream};
 
@@ -31,7 +34,8 @@ pub struct SshSession {
     _bastion: Option<Handle<AcceptAnyHostKey>>,
     address: String,
     cancel: CancellationToken,
-    /// Opened on the first transfer and reused for the rest.
+    file_transfer: FileTransfer,
+    /// Opened on the first SFTP transfer and reused for the rest.
     sftp: OnceCell<russh_sftp::client::SftpSession>,
 }
 
@@ -48,6 +52,7 @@ impl SshSession {
             _bastion: connection.bastion,
             address: config.address(),
             cancel,
+            file_transfer: config.file_transfer,
             sftp: OnceCell::new(),
         })
     }
@@ -70,22 +75,46 @@ impl SshSession {
         .await
     }
 
-    /// Copies a local file or directory to the machine, with the rules of Packer's file provisioner:
-    /// a file goes to `remote`, or into it when `remote` ends with `/`; a directory `dir` is copied into
-    /// `remote` as `remote/dir`, while `dir/` copies only its contents into `remote`. Permission bits
-    /// (the executable bit above all) are kept.
+    /// Copies a local file or directory to the machine where Packer 1.6.6's file provisioner puts it
+    /// with the session's [`FileTransfer`] method. Both methods agree on the common cases:
+    ///
+    /// - a file goes to `remote`, or into it when `remote` ends with `/`; its directory must exist;
+    /// - a directory `dir` goes into an existing `remote` as `remote/dir`, and `dir/` copies only its
+    ///   contents into an existing `remote`.
+    ///
+    /// Where the destination does not exist they differ, as in Packer. With scp the remote `scp -t`
+    /// decides: `dir` is copied *as* a new `remote` (its parent must exist); `dir/` writes each of
+    /// its files to `remote` itself (the last one wins) and fails on its first subdirectory after a
+    /// file; a file sent to `missing/name` is written *as* `missing`. With SFTP the destination is
+    /// never created, except that `dir/` to `remote/` (trailing slash) creates `remote`.
+    ///
+    /// Modes: SFTP gives everything exactly its local permission bits; scp gives new files theirs
+    /// less the remote umask, leaves existing files' modes alone, and gives new directories exactly
+    /// theirs.
     pub async fn upload(&self, local: &Path, remote: &str) -> Result<(), SshError> {
-        let sftp = self.sftp().await?;
-        self.cancellable(transfer::upload(sftp, local, remote))
+        self.cancellable(transfer::upload(self, local, remote))
             .await
     }
 
-    /// Copies a remote file or directory here, by the same rules as [`SshSession::upload`] with the
-    /// roles swapped: a trailing `/` on a remote directory copies its contents, and a file goes into
-    /// `local` when that is a directory or ends with `/`.
+    /// Copies one local file to exactly `remote`, replacing what is there, with exactly the local
+    /// file's permission bits whatever the remote umask or an earlier file's mode: what a script
+    /// uploaded to run needs.
+    pub async fn upload_file(&self, local: &Path, remote: &str) -> Result<(), SshError> {
+        self.cancellable(transfer::upload_file_with_mode(self, local, remote))
+            .await
+    }
+
+    /// Copies a remote file or directory here where Packer 1.6.6's file provisioner puts it:
+    ///
+    /// - a file goes to `local` (its directory is created), or into `local` when that ends with `/`;
+    ///   it gets the usual mode for new files, not the remote one; `local` must not be a directory;
+    /// - a directory must be named with a trailing `/`, and lands *with its name* in `local`
+    ///   (`dir/` to `out` makes `out/dir`); a wildcard copies what it matches into `local`. Both
+    ///   travel over scp whatever the method, as in Packer, so the machine needs `scp`.
+    ///
+    /// A directory named without the trailing `/` is an error, with either method.
     pub async fn download(&self, remote: &str, local: &Path) -> Result<(), SshError> {
-        let sftp = self.sftp().await?;
-        self.cancellable(transfer::download(sftp, remote, local))
+        self.cancellable(transfer::download(self, remote, local))
             .await
     }
 
@@ -105,7 +134,7 @@ impl SshSession {
 
     async fn sftp(&self) -> Result<&russh_sftp::client::SftpSession, SshError> {
         self.sftp
-            .get_or_try_init(|| transfer::open_sftp(&self.handle, &self.address))
+            .get_or_try_init(|| sftp::open_sftp(&self.handle, &self.address))
             .await
     }
 
@@ -139,6 +168,7 @@ mod tests {
         assert_send(&SshSession::connect(config, CancellationToken::new()));
         assert_send(&session.exec("true", |_, _| {}));
         assert_send(&session.upload(Path::new("a"), "b"));
+        assert_send(&session.upload_file(Path::new("a"), "b"));
         assert_send(&session.download("b", Path::new("a")));
     }
 }

@@ -205,24 +205,48 @@ async fn a_missing_key_file_fails_at_once() {
     );
 }
 
-#[tokio::test]
-async fn files_and_directories_go_up_and_come_back_with_their_modes() {
-    let server = sshd();
-    let session = connect(&with(&server, &[])).await;
-    let work = tempfile::tempdir().unwrap();
-    let local = work.path().join("local");
+/// A local tree: `tree/README` (0644), `tree/bin/run.sh` (0755), `tree/empty/`, `tree/big.bin`
+/// (3 MB, more than one chunk).
+fn local_tree(work: &Path) -> Vec<u8> {
+    let local = work.join("local");
     std::fs::create_dir_all(local.join("tree/bin")).unwrap();
     std::fs::create_dir_all(local.join("tree/empty")).unwrap();
     std::fs::write(local.join("tree/README"), "hello\n").unwrap();
     std::fs::write(local.join("tree/bin/run.sh"), "#!/bin/sh\necho ran\n").unwrap();
-    std::fs::set_permissions(
-        local.join("tree/bin/run.sh"),
-        std::fs::Permissions::from_mode(0o755),
-    )
-    .unwrap();
+    set_mode(&local.join("tree/bin/run.sh"), 0o755);
     let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
     std::fs::write(local.join("tree/big.bin"), &big).unwrap();
+    big
+}
 
+fn set_mode(path: &Path, mode: u32) {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+fn text(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// `path` as a string with a trailing slash.
+fn slashed(path: &Path) -> String {
+    format!("{}/", path.display())
+}
+
+/// What both methods agree on, for destinations that exist.
+#[tokio::test]
+async fn files_and_directories_go_up_and_come_back_with_either_method() {
+    let server = sshd();
+    for method in ["scp", "sftp"] {
+        let session = connect(&with(&server, &[("ssh_file_transfer_method", method)])).await;
+        round_trip(&session).await;
+        session.close().await.unwrap();
+    }
+}
+
+async fn round_trip(session: &SshSession) {
+    let work = tempfile::tempdir().unwrap();
+    let big = local_tree(work.path());
+    let local = work.path().join("local");
     // The sshd side is this machine, so the remote paths are checked directly.
     let remote = work.path().join("remote");
     std::fs::create_dir(&remote).unwrap();
@@ -233,24 +257,23 @@ async fn files_and_directories_go_up_and_come_back_with_their_modes() {
         .upload(&local.join("tree"), remote_str)
         .await
         .unwrap();
-    assert_eq!(
-        std::fs::read_to_string(remote.join("tree/README")).unwrap(),
-        "hello\n"
-    );
+    assert_eq!(text(&remote.join("tree/README")), "hello\n");
     assert_eq!(mode(&remote.join("tree/bin/run.sh")), 0o755);
     assert_eq!(mode(&remote.join("tree/README")), 0o644);
     assert!(remote.join("tree/empty").is_dir());
     assert_eq!(std::fs::read(remote.join("tree/big.bin")).unwrap(), big);
-    let (status, lines) = run(&session, &format!("{remote_str}/tree/bin/run.sh")).await;
+    let (status, lines) = run(session, &format!("{remote_str}/tree/bin/run.sh")).await;
     assert!(status.success());
     assert_eq!(lines, ["out: ran"]);
 
     // `tree/` (slash): only its contents.
     let contents = remote.join("contents");
     std::fs::create_dir(&contents).unwrap();
-    let source_with_slash = format!("{}/", local.join("tree").display());
     session
-        .upload(Path::new(&source_with_slash), contents.to_str().unwrap())
+        .upload(
+            Path::new(&slashed(&local.join("tree"))),
+            contents.to_str().unwrap(),
+        )
         .await
         .unwrap();
     assert!(contents.join("README").is_file());
@@ -258,7 +281,7 @@ async fn files_and_directories_go_up_and_come_back_with_their_modes() {
 
     // A single file, into a directory named with a trailing slash and to an exact path.
     session
-        .upload(&local.join("tree/bin/run.sh"), &format!("{remote_str}/"))
+        .upload(&local.join("tree/bin/run.sh"), &slashed(&remote))
         .await
         .unwrap();
     assert_eq!(mode(&remote.join("run.sh")), 0o755);
@@ -269,56 +292,178 @@ async fn files_and_directories_go_up_and_come_back_with_their_modes() {
         )
         .await
         .unwrap();
-    assert_eq!(
-        std::fs::read_to_string(remote.join("notes.txt")).unwrap(),
-        "hello\n"
-    );
+    assert_eq!(text(&remote.join("notes.txt")), "hello\n");
 
-    // And back down.
+    // And back down: a directory named with a trailing slash arrives with its name.
     let down = work.path().join("down");
     session
-        .download(&format!("{remote_str}/tree"), &down)
+        .download(&slashed(&remote.join("tree")), &down)
         .await
         .unwrap();
     assert_eq!(std::fs::read(down.join("tree/big.bin")).unwrap(), big);
     assert_eq!(mode(&down.join("tree/bin/run.sh")), 0o755);
     assert!(down.join("tree/empty").is_dir());
 
-    let flat = work.path().join("flat");
+    // A wildcard: what it matches, into the destination.
+    let matched = work.path().join("matched");
     session
-        .download(&format!("{remote_str}/tree/"), &flat)
+        .download(
+            &format!("{remote_str}/tree/*"),
+            Path::new(&slashed(&matched)),
+        )
         .await
         .unwrap();
-    assert!(flat.join("README").is_file());
+    assert_eq!(text(&matched.join("README")), "hello\n");
+    assert_eq!(text(&matched.join("bin/run.sh")), "#!/bin/sh\necho ran\n");
 
+    // A file gets the usual mode for new files, not the remote one.
     let single = work.path().join("single.sh");
     session
         .download(&format!("{remote_str}/run.sh"), &single)
         .await
         .unwrap();
-    assert_eq!(mode(&single), 0o755);
-    assert_eq!(
-        std::fs::read_to_string(&single).unwrap(),
-        "#!/bin/sh\necho ran\n"
-    );
-
-    // Missing directories are named in the error, on either side.
-    let missing_remote = session
-        .upload(&local.join("tree/README"), "/nonexistent-dir/README")
+    assert_eq!(mode(&single), 0o644);
+    assert_eq!(text(&single), "#!/bin/sh\necho ran\n");
+    let into = work.path().join("into/");
+    session
+        .download(&format!("{remote_str}/notes.txt"), &into)
         .await
-        .unwrap_err();
-    insta::assert_snapshot!(missing_remote, @"cannot create `/nonexistent-dir/README` on the remote machine: no such file");
-    assert!(
-        missing_remote
-            .hint()
-            .unwrap()
-            .contains("remote directory exists")
-    );
+        .unwrap();
+    assert_eq!(text(&into.join("notes.txt")), "hello\n");
+
+    // A directory named without the slash is refused, and the destination is left empty.
+    let refused = session
+        .download(&format!("{remote_str}/tree"), &work.path().join("nodir"))
+        .await;
+    assert!(refused.is_err(), "{refused:?}");
+    assert_eq!(text(&work.path().join("nodir")), "");
+
     let missing_local = session
         .upload(Path::new("/nonexistent-local"), "/tmp/")
         .await
         .unwrap_err();
-    insta::assert_snapshot!(missing_local, @"cannot read `/nonexistent-local`: no such file or directory");
+    insta::allow_duplicates! {
+        insta::assert_snapshot!(missing_local, @"cannot read `/nonexistent-local`: no such file or directory");
+    }
+}
+
+/// Where the destination does not exist yet, the remote scp decides, as it does for Packer.
+#[tokio::test]
+async fn scp_copies_into_new_destinations_as_the_remote_scp_does() {
+    let server = sshd();
+    let session = connect(&with(&server, &[("ssh_file_transfer_method", "scp")])).await;
+    let work = tempfile::tempdir().unwrap();
+    local_tree(work.path());
+    let local = work.path().join("local");
+    let remote = work.path().join("remote");
+    std::fs::create_dir(&remote).unwrap();
+    let at = |name: &str| remote.join(name).display().to_string();
+
+    // `tree` to a new path: the copy *is* that path.
+    session
+        .upload(&local.join("tree"), &at("new"))
+        .await
+        .unwrap();
+    assert_eq!(text(&remote.join("new/README")), "hello\n");
+    assert_eq!(mode(&remote.join("new/bin/run.sh")), 0o755);
+
+    // `flat/` (files only) to a new path: each file is written to the path itself.
+    std::fs::create_dir(local.join("flat")).unwrap();
+    std::fs::write(local.join("flat/only.txt"), "only\n").unwrap();
+    session
+        .upload(Path::new(&slashed(&local.join("flat"))), &at("flat-new"))
+        .await
+        .unwrap();
+    assert_eq!(text(&remote.join("flat-new")), "only\n");
+
+    // A file to `missing/name`: written as `missing`.
+    session
+        .upload(&local.join("tree/README"), &at("missing/name.txt"))
+        .await
+        .unwrap();
+    assert_eq!(text(&remote.join("missing")), "hello\n");
+
+    // A missing parent two levels up fails, with the remote scp's own words.
+    let err = session
+        .upload(&local.join("tree"), &at("no/such/dir"))
+        .await
+        .unwrap_err();
+    let shown = err.to_string().replace(remote.to_str().unwrap(), "REMOTE");
+    insta::assert_snapshot!(shown, @"the remote scp failed: REMOTE/no/such/dir: No such file or directory");
+    insta::assert_snapshot!(err.hint().unwrap(), @"check that the destination's directory exists and that the SSH user may write there; with scp, a directory's contents (`dir/`) go into the destination only when that is an existing directory");
+
+    // Existing files keep their mode; new ones get theirs less the umask.
+    std::fs::write(remote.join("kept.txt"), "old\n").unwrap();
+    set_mode(&remote.join("kept.txt"), 0o600);
+    session
+        .upload(&local.join("tree/bin/run.sh"), &at("kept.txt"))
+        .await
+        .unwrap();
+    assert_eq!(mode(&remote.join("kept.txt")), 0o600);
+    assert_eq!(text(&remote.join("kept.txt")), "#!/bin/sh\necho ran\n");
+}
+
+#[tokio::test]
+async fn sftp_creates_no_destination_unless_it_ends_with_a_slash() {
+    let server = sshd();
+    let session = connect(&with(&server, &[("ssh_file_transfer_method", "sftp")])).await;
+    let work = tempfile::tempdir().unwrap();
+    local_tree(work.path());
+    let local = work.path().join("local");
+    let remote = work.path().join("remote");
+    std::fs::create_dir(&remote).unwrap();
+    let at = |name: &str| remote.join(name).display().to_string();
+    let contents = slashed(&local.join("tree"));
+
+    let err = session
+        .upload(Path::new(&contents), &at("new"))
+        .await
+        .unwrap_err();
+    let shown = err.to_string().replace(remote.to_str().unwrap(), "REMOTE");
+    insta::assert_snapshot!(shown, @"cannot create `REMOTE/new/README` on the remote machine: no such file");
+    assert!(!remote.join("new").exists());
+
+    // With the slash the destination is a directory to create, with the source's mode.
+    set_mode(&local.join("tree"), 0o750);
+    session
+        .upload(Path::new(&contents), &format!("{}/", at("new")))
+        .await
+        .unwrap();
+    assert_eq!(text(&remote.join("new/README")), "hello\n");
+    assert_eq!(mode(&remote.join("new")), 0o750);
+
+    // Every mode exactly, whatever the umask and whatever was there.
+    std::fs::write(local.join("wide.txt"), "wide\n").unwrap();
+    set_mode(&local.join("wide.txt"), 0o666);
+    std::fs::write(remote.join("wide.txt"), "old\n").unwrap();
+    set_mode(&remote.join("wide.txt"), 0o600);
+    session
+        .upload(&local.join("wide.txt"), &at("wide.txt"))
+        .await
+        .unwrap();
+    assert_eq!(mode(&remote.join("wide.txt")), 0o666);
+}
+
+/// Scripts must end up with exactly their mode, whatever the umask or a file left at the path.
+#[tokio::test]
+async fn upload_file_gives_exactly_the_local_mode_with_either_method() {
+    let server = sshd();
+    let work = tempfile::tempdir().unwrap();
+    let script = work.path().join("script.sh");
+    std::fs::write(&script, "#!/bin/sh\n").unwrap();
+    set_mode(&script, 0o755);
+    for method in ["scp", "sftp"] {
+        let session = connect(&with(&server, &[("ssh_file_transfer_method", method)])).await;
+        let target = work.path().join(format!("remote {method}.sh"));
+        std::fs::write(&target, "old\n").unwrap();
+        set_mode(&target, 0o600);
+        session
+            .upload_file(&script, target.to_str().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(mode(&target), 0o755, "{method}");
+        assert_eq!(text(&target), "#!/bin/sh\n");
+    }
 }
 
 #[tokio::test]

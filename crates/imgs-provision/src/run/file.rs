@@ -1,7 +1,5 @@
 //! The file provisioner: copy files and directories to or from the machine.
 
-use std::path::Path;
-
 use crate::communicator::{Communicator, OnLine, Stream};
 use crate::error::ProvisionError;
 use crate::settings::{Direction, FileSettings};
@@ -52,17 +50,8 @@ async fn download(
     settings: &FileSettings,
     output: OnLine<'_>,
 ) -> Result<(), ProvisionError> {
+    // The communicator creates the destination's directory, as Packer does for each source.
     let local = &settings.local_destination;
-    // The destination's directory is created as Packer does: the destination itself when it ends
-    // with `/`, else its parent.
-    let dir = if local.written.ends_with('/') {
-        Some(local.path.as_path())
-    } else {
-        local.path.parent().filter(|p| !p.as_os_str().is_empty())
-    };
-    if let Some(dir) = dir {
-        create_dir(dir, &local.written)?;
-    }
     for source in &settings.sources {
         output(
             Stream::Status,
@@ -73,14 +62,6 @@ async fn download(
         })?;
     }
     Ok(())
-}
-
-fn create_dir(dir: &Path, written: &str) -> Result<(), ProvisionError> {
-    std::fs::create_dir_all(dir).map_err(|err| ProvisionError::Local {
-        action: "create the directory for",
-        path: written.to_string(),
-        reason: io_reason(&err),
-    })
 }
 
 /// An I/O error in words, without the OS error number.

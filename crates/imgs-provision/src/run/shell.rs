@@ -101,7 +101,7 @@ async fn upload_env_var_file(
         })?;
     let started = Instant::now();
     loop {
-        match comm.upload(local.path(), &file.remote_path).await {
+        match comm.upload_file(local.path(), &file.remote_path).await {
             Ok(_) => return Ok(()),
             Err(err) if worth_retrying(&err, started, settings.start_retry_timeout) => {
                 wait_before_retry(&err, output).await;
@@ -116,9 +116,8 @@ async fn upload_env_var_file(
     }
 }
 
-/// `content` in a temporary file with permissions `mode`. Uploads keep permission bits, so the
-/// remote copy gets them too: Packer sets them with a `chmod` after uploading, a round trip this
-/// saves.
+/// `content` in a temporary file with permissions `mode`, which `upload_file` gives the remote copy
+/// too (Packer sets them with a `chmod` of its own after uploading).
 fn temporary_copy(content: &[u8], mode: u32) -> std::io::Result<tempfile::NamedTempFile> {
     let mut file = tempfile::Builder::new()
         .prefix("imgs-shell-")
@@ -192,7 +191,7 @@ async fn start(
     output: OnLine<'_>,
 ) -> Result<ExitStatus, CommunicatorError> {
     // The copy is executable already (see `temporary_copy`).
-    comm.upload(local, &settings.remote_path).await?;
+    comm.upload_file(local, &settings.remote_path).await?;
     comm.exec(&settings.command, output).await
 }
 

@@ -52,17 +52,6 @@ pub(super) fn read(r: &Reader<'_>, ctx: &Context<'_>) -> Result<FileSettings, Ve
     if destination.is_empty() {
         problems.push(r.error("destination", "the file provisioner needs a `destination`"));
     }
-    if direction == Direction::Download {
-        for source in sources.iter().filter(|s| s.contains(['*', '?', '['])) {
-            problems.push(
-                r.error(
-                    "source",
-                    format!("not supported yet: wildcards in download sources (`{source}`)"),
-                )
-                .hint("name the remote directory with a trailing `/` to download its contents"),
-            );
-        }
-    }
     if !problems.is_empty() {
         return Err(problems);
     }
