@@ -249,6 +249,40 @@ fn the_file_builder_needs_no_peer_and_a_bare_template_builds_too() {
     );
 }
 
+/// The file provisioner's most common shape, from a bare template in its own directory:
+/// `{{template_dir}}/files/` to a destination whose parent exists. It succeeds, as with Packer's
+/// default transfer (scp), and the path is printed without a doubled slash.
+#[test]
+fn a_bare_templates_files_upload_to_a_new_destination() {
+    let sshd = TestSshd::start().unwrap_or_else(|why| panic!("{why}"));
+    let dir = tempfile::Builder::new()
+        .prefix("imgs-build-")
+        .tempdir()
+        .unwrap();
+    let base0 = dir.path().join("base0");
+    write(&base0, "files/f0.txt", "f0\n");
+    std::fs::create_dir(dir.path().join("remote")).unwrap();
+    let destination = dir.path().join("remote/new").display().to_string();
+    let template = serde_json::json!({
+        "builders": [null_builder(&sshd)],
+        "provisioners": [{ "type": "file", "source": "{{template_dir}}/files/", "destination": destination }],
+    });
+    write(
+        &base0,
+        "template.json",
+        &serde_json::to_string_pretty(&template).unwrap(),
+    );
+    let out = imgs_ok(&base0, &["build", "template.json"]);
+    let line = format!("Uploading {}/files/ => {destination}", base0.display());
+    assert!(out.contains(&line), "{out}");
+    assert!(!out.contains("//files"), "{out}");
+    // scp writes the only file of `files/` as the new destination itself, as it does for Packer.
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("remote/new")).unwrap(),
+        "f0\n"
+    );
+}
+
 #[test]
 fn unsupported_post_processors_fail_before_anything_is_built() {
     let dir = tempfile::Builder::new()

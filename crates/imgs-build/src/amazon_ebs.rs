@@ -87,12 +87,7 @@ pub fn aws_targets(
     filter: &BuildFilter,
     working_dir: &Path,
 ) -> Result<Vec<AwsTarget>, Diagnostics> {
-    let template_dir = if template.dir.is_absolute() {
-        template.dir.clone()
-    } else {
-        working_dir.join(&template.dir)
-    };
-    let template_dir = template_dir.display().to_string();
+    let template_dir = template.template_dir(working_dir).display().to_string();
     let pwd = working_dir.display().to_string();
     let data = BTreeMap::new();
     let volatile = Volatile::Placeholder;

@@ -98,7 +98,8 @@ pub fn prepare_build(input: &BuildInput<'_>) -> Result<PreparedBuild, Diagnostic
         init_time: input.init_time,
     };
     let data = BTreeMap::new();
-    let template_dir = absolute(input.working_dir, &template.dir)
+    let template_dir = template
+        .template_dir(input.working_dir)
         .display()
         .to_string();
     let pwd = input.working_dir.display().to_string();
@@ -234,14 +235,6 @@ fn read_builder(
             );
         }
     })
-}
-
-fn absolute(working_dir: &Path, path: &Path) -> PathBuf {
-    if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        working_dir.join(path)
-    }
 }
 
 impl PreparedBuild {

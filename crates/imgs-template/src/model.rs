@@ -21,7 +21,8 @@ use crate::json::{Node, Value};
 #[derive(Clone, Debug)]
 pub struct Template {
     pub path: PathBuf,
-    /// The directory holding the template: Packer's `template_dir`.
+    /// The directory holding the template, as its path gives it (empty for a bare file name); see
+    /// [`Template::template_dir`] for `{{template_dir}}`.
     pub dir: PathBuf,
     pub text: String,
     pub root: Node,
@@ -206,6 +207,13 @@ fn applies_to(only: &[String], except: &[String], build: &str) -> bool {
 }
 
 impl Template {
+    /// `{{template_dir}}` as Packer gives it: the template's directory made absolute against
+    /// `working_dir` and cleaned, so a template in the working directory is `/w`, not `/w/`, and
+    /// `{{template_dir}}/files` never has a doubled slash.
+    pub fn template_dir(&self, working_dir: &Path) -> PathBuf {
+        path_clean::clean(working_dir.join(&self.dir))
+    }
+
     /// Parse a template read from `path`. Syntax and top-level structure only; see `validate`.
     pub fn parse(path: &Path, text: String) -> Result<Template, Diagnostics> {
         let (root, parts) = parse::structure(path, &text)?;

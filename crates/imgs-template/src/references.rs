@@ -148,7 +148,8 @@ pub fn referenced_files(
         vars,
         inv,
         source: Source::new(&t.path, &t.text),
-        template_dir: absolute(&inv.working_dir, &t.dir)
+        template_dir: t
+            .template_dir(&inv.working_dir)
             .to_string_lossy()
             .into_owned(),
         pwd: inv.working_dir.to_string_lossy().into_owned(),

@@ -96,17 +96,15 @@ const PLACEHOLDER_DATA: &[&str] = &[
 
 impl<'a> Validator<'a> {
     fn new(t: &'a Template, vars: &'a ResolvedVariables, inv: &'a Invocation) -> Self {
-        let dir = if t.dir.is_absolute() {
-            t.dir.clone()
-        } else {
-            inv.working_dir.join(&t.dir)
-        };
         Validator {
             t,
             vars,
             inv,
             source: Source::new(&t.path, &t.text),
-            template_dir: dir.to_string_lossy().into_owned(),
+            template_dir: t
+                .template_dir(&inv.working_dir)
+                .to_string_lossy()
+                .into_owned(),
             pwd: inv.working_dir.to_string_lossy().into_owned(),
             diagnostics: Vec::new(),
         }

@@ -10,7 +10,7 @@
 //! are, for the plugin to fill in at build time, as Packer does.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use imgs_diagnostic::{Diagnostic, Diagnostics, Location, Severity};
 use indexmap::IndexMap;
@@ -278,7 +278,7 @@ impl Resolver<'_> {
             }
         }
 
-        let template_dir = absolute(&self.inv.working_dir, &self.t.dir);
+        let template_dir = self.t.template_dir(&self.inv.working_dir);
         let template_dir = template_dir.to_string_lossy();
         let pwd = self.inv.working_dir.to_string_lossy();
         let no_data = BTreeMap::new();
@@ -531,14 +531,6 @@ fn read_var_file(file: &VarFile) -> Result<Vec<(String, String, usize)>, Box<Dia
         out.push((member.key.clone(), value, member.value.span.start));
     }
     Ok(out)
-}
-
-fn absolute(base: &Path, path: &Path) -> PathBuf {
-    if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        base.join(path)
-    }
 }
 
 /// Whether Packer renders `raw` again in every pass: it matches `{{\s*user\s*`.*`\s*}}` (Go

@@ -187,3 +187,23 @@ fn overrides_are_laid_over_like_packer_decodes_them() {
         t.provisioners[0].config
     );
 }
+
+#[test]
+fn template_dir_is_absolute_and_clean_like_packers() {
+    let at = |path: &str| {
+        Template::parse(
+            Path::new(path),
+            r#"{"builders": [{"type": "null"}]}"#.into(),
+        )
+        .unwrap()
+        .template_dir(Path::new("/w/base0"))
+    };
+    // A bare file name used to give `/w/base0/`, and `{{template_dir}}/files/` a doubled slash.
+    assert_eq!(at("template.json"), Path::new("/w/base0"));
+    assert_eq!(at("./template.json"), Path::new("/w/base0"));
+    assert_eq!(
+        at("images/app/../web/t.json"),
+        Path::new("/w/base0/images/web")
+    );
+    assert_eq!(at("/elsewhere/t.json"), Path::new("/elsewhere"));
+}
