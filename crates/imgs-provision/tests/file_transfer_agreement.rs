@@ -40,6 +40,11 @@ struct Case {
     source: &'static str,
     destination: &'static str,
     setup: &'static [Setup],
+    /// Packer reads the remote scp's answers one record late: when a directory record is refused,
+    /// it has already announced the next file, which the remote scp may create, empty, before the
+    /// connection closes (a race: seen in one run, not in the next). imgs waits for each answer and
+    /// announces nothing more. The outcome is the same failure; Packer may have an empty file more.
+    packer_debris: bool,
 }
 
 const fn up(
@@ -54,6 +59,7 @@ const fn up(
         source,
         destination,
         setup,
+        packer_debris: false,
     }
 }
 
@@ -69,6 +75,7 @@ const fn down(
         source,
         destination,
         setup,
+        packer_debris: false,
     }
 }
 
@@ -97,6 +104,15 @@ const CASES: &[Case] = &[
     up("up-dir-existing-slash", "L/files", "R/dst/", &[DST_700]),
     up("up-dir-new-slash", "L/files", "R/new/", &[]),
     up("up-dir-onto-file", "L/files", "R/afile", &[A_FILE]),
+    Case {
+        packer_debris: true,
+        ..up(
+            "up-dir-copy-is-file",
+            "L/files",
+            "R/dst",
+            &[DST_700, Setup::File("R/dst/files", 0o644, "a file\n")],
+        )
+    },
     up(
         "up-contents-existing",
         "L/files/",
@@ -425,10 +441,23 @@ async fn file_provisioner_copies_land_where_packers_do_with_either_method() {
     }
     let theirs = packer_outcomes(&sshd, &names);
     let mut differences = Vec::new();
+    let debris: Vec<String> = METHODS
+        .iter()
+        .flat_map(|method| {
+            CASES
+                .iter()
+                .filter(|c| c.packer_debris)
+                .map(move |c| format!("{method}-{}", c.name))
+        })
+        .collect();
     for (name, packer) in &theirs {
         let imgs = &ours[name];
-        let packer_tree = tree(&root("packer", name));
+        let mut packer_tree = tree(&root("packer", name));
         let imgs_tree = tree(&root("imgs", name));
+        if debris.contains(name) {
+            // What remains must be the same, and what Packer left besides, empty files only.
+            packer_tree.retain(|e| imgs_tree.contains(e) || !e.ends_with(" \"\""));
+        }
         if packer.word() != imgs.word() || packer_tree != imgs_tree {
             differences.push(format!(
                 "{name}:\n  packer: {}\n  imgs:   {}\n  packer's tree: {packer_tree:#?}\n  imgs's tree: {imgs_tree:#?}",
