@@ -84,9 +84,10 @@ impl SshSession {
     ///
     /// Where the destination does not exist they differ, as in Packer. With scp the remote `scp -t`
     /// decides: `dir` is copied *as* a new `remote` (its parent must exist); `dir/` writes each of
-    /// its files to `remote` itself (the last one wins) and fails on its first subdirectory after a
-    /// file; a file sent to `missing/name` is written *as* `missing`. With SFTP the destination is
-    /// never created, except that `dir/` to `remote/` (trailing slash) creates `remote`.
+    /// its files to `remote` itself (the last one wins), fails if it holds a subdirectory as well,
+    /// and copies a lone subdirectory's contents *as* `remote`; a file sent to `missing/name` is
+    /// written *as* `missing`. With SFTP the destination is never created, except that `dir/` to
+    /// `remote/` (trailing slash) creates `remote`.
     ///
     /// Modes: SFTP gives everything exactly its local permission bits; scp gives new files theirs
     /// less the remote umask, leaves existing files' modes alone, and gives new directories exactly
