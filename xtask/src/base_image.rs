@@ -1016,6 +1016,24 @@ deb http://plain.example/debian-security bookworm-security main
     }
 
     #[test]
+    fn a_failed_step_names_the_step_and_keeps_its_cause() {
+        let mut steps = Steps::default();
+        let err = steps
+            .time("qemu-img convert", || {
+                run_command(
+                    Command::new("sh").args(["-c", "echo 'Could not open disk.raw' >&2; exit 1"]),
+                )
+            })
+            .unwrap_err();
+        assert_eq!(
+            format!("{err:#}"),
+            "base-image step `qemu-img convert` failed: `sh -c echo 'Could not open disk.raw' >&2; exit 1` \
+             failed with exit status: 1: Could not open disk.raw"
+        );
+        assert!(steps.0.is_empty(), "a failed step is not timed as done");
+    }
+
+    #[test]
     fn work_dir_names_carry_their_process() {
         assert_eq!(work_dir_pid(".base-image-4242-Ab3xYz"), Some(4242));
         assert_eq!(work_dir_pid(".base-image-Ab3xYz"), None);

@@ -15,16 +15,44 @@ mod bench_layered;
 mod bench_qemu;
 mod bench_rss;
 mod bench_ssh;
+mod cmd;
 mod env;
 mod setup;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, ExitCode};
 
 use anyhow::{Context, Result, bail};
 
-fn main() -> Result<()> {
+pub use cmd::{run, run_on_terminal};
+
+fn main() -> ExitCode {
+    let backtrace = std::env::var_os(BACKTRACE_VAR).is_some_and(|v| !v.is_empty() && v != "0");
+    if backtrace {
+        // SAFETY: no other thread exists yet. anyhow captures a backtrace only when asked by the
+        // environment; RUST_BACKTRACE alone is often set for panics and must not make every error a
+        // stack trace.
+        unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "1") };
+    }
     let args: Vec<String> = std::env::args().skip(1).collect();
+    match run_task(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            // The whole chain of causes on one line, which ends with the failed command's status and
+            // its last stderr lines when a command failed.
+            eprintln!("error: {err:#}");
+            if backtrace {
+                eprintln!("\n{}", err.backtrace());
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Set (to anything but `0`) to print the backtrace of an error.
+const BACKTRACE_VAR: &str = "XTASK_BACKTRACE";
+
+fn run_task(args: &[String]) -> Result<()> {
     let task = args.first().map(String::as_str).unwrap_or("help");
     match task {
         "setup" => setup::install_test_peers(),
@@ -37,7 +65,7 @@ fn main() -> Result<()> {
             println!("usage: cargo xtask <{TASKS}>\n\n{HELP}");
             Ok(())
         }
-        other => bail!("unknown task `{other}`\nusage: cargo xtask <{TASKS}>"),
+        other => bail!("unknown task `{other}`; usage: cargo xtask <{TASKS}>"),
     }
 }
 
@@ -50,7 +78,10 @@ demo        build the example workspace: base disk (needs root), `imgs build --a
 test        setup, then run every test of the workspace (extra arguments go to `cargo test`)
 bench       measure imgs against Packer 1.6.6, b3sum and scp side by side; writes BENCHMARKS.md
             (--qemu adds the qemu chain base → hardened → app-web against Packer; minutes)
-base-image  build the example workspace's Debian base disk offline (mmdebstrap, qemu-img; needs root)";
+base-image  build the example workspace's Debian base disk offline (mmdebstrap, qemu-img; needs root)
+
+A failure prints one `error:` line with its causes: the command that failed, its exit status and the
+last lines of its stderr. XTASK_BACKTRACE=1 adds the error's backtrace.";
 
 /// The repository root (xtask lives one level below it).
 pub fn repo_root() -> PathBuf {
@@ -61,38 +92,20 @@ pub fn repo_root() -> PathBuf {
 }
 
 pub fn cargo() -> Command {
-    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-}
-
-/// Run a command, echoing it; fail with its exit status.
-pub fn run(cmd: &mut Command) -> Result<()> {
-    eprintln!("$ {}", display(cmd));
-    let status = cmd
-        .status()
-        .with_context(|| format!("cannot start `{}`", display(cmd)))?;
-    if !status.success() {
-        bail!("`{}` failed with {status}", display(cmd));
-    }
-    Ok(())
-}
-
-fn display(cmd: &Command) -> String {
-    std::iter::once(cmd.get_program())
-        .chain(cmd.get_args())
-        .map(|s| s.to_string_lossy().into_owned())
-        .collect::<Vec<_>>()
-        .join(" ")
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.current_dir(repo_root());
+    cmd
 }
 
 /// Build the imgs binary (release when asked) and return its path.
 pub fn build_imgs(release: bool) -> Result<PathBuf> {
     let mut cmd = cargo();
-    cmd.current_dir(repo_root())
-        .args(["build", "--quiet", "-p", "imgs"]);
+    cmd.args(["build", "--quiet", "-p", "imgs"]);
     if release {
         cmd.arg("--release");
     }
-    run(&mut cmd)?;
+    // On the terminal: cargo's errors keep their colours and are the explanation of a failure.
+    run_on_terminal(&mut cmd)?;
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo_root().join("target"));
@@ -108,15 +121,19 @@ fn demo() -> Result<()> {
     let imgs = build_imgs(false)?;
     let root = repo_root();
     base_image::run(&[])?;
-    run(Command::new(&imgs)
-        .current_dir(&root)
-        .args(["plan", "--all"]))?;
-    // `run` waits on the child with the terminal inherited (never piped), so on a terminal the
-    // build draws its progress lines; `--timings` leaves cache/imgs-timing.html to open afterwards.
-    run(Command::new(&imgs)
-        .current_dir(&root)
-        .args(["build", "--all", "--timings"]))?;
-    run(Command::new(&imgs).current_dir(&root).args(["graph"]))?;
+    // imgs keeps the terminal, so the build draws its progress lines and its own errors explain a
+    // failure; `--timings` leaves cache/imgs-timing.html to open afterwards.
+    run_on_terminal(
+        Command::new(&imgs)
+            .current_dir(&root)
+            .args(["plan", "--all"]),
+    )?;
+    run_on_terminal(
+        Command::new(&imgs)
+            .current_dir(&root)
+            .args(["build", "--all", "--timings"]),
+    )?;
+    run_on_terminal(Command::new(&imgs).current_dir(&root).args(["graph"]))?;
     Ok(())
 }
 
@@ -131,12 +148,7 @@ fn test(extra: &[String]) -> Result<()> {
         setup::install_base_image_tools()?;
     }
     let mut totals = TestTotals::default();
-    let workspace = totals.run(
-        cargo()
-            .current_dir(repo_root())
-            .args(["test", "--workspace"])
-            .args(extra),
-    );
+    let workspace = totals.run(cargo().args(["test", "--workspace"]).args(extra));
     // The ignored qemu tests (imgs-qemu's boot, imgs-tests' chain and refused key) boot the Debian
     // base disk. CI starts from a fresh clone without it, so it is built here where the machine can
     // (root, apt, the Debian mirror; about a minute); where it cannot, one line says why and the
@@ -148,7 +160,7 @@ fn test(extra: &[String]) -> Result<()> {
                 // `--workspace` with the two test targets, not `-p`: the same package set resolves
                 // the same features as the run above, so nothing (the AWS SDK above all) is
                 // compiled a second time.
-                let result = booted.run(cargo().current_dir(repo_root()).args([
+                let result = booted.run(cargo().args([
                     "test",
                     "--workspace",
                     "--test",
@@ -210,11 +222,11 @@ impl TestTotals {
     /// Runs `cmd`, passing its stdout through line by line and adding up its `test result:` lines.
     fn run(&mut self, cmd: &mut Command) -> Result<()> {
         use std::io::{BufRead, BufReader};
-        eprintln!("$ {}", display(cmd));
+        eprintln!("$ {}", cmd::display(cmd));
         let mut child = cmd
             .stdout(std::process::Stdio::piped())
             .spawn()
-            .with_context(|| format!("cannot start `{}`", display(cmd)))?;
+            .with_context(|| format!("cannot start `{}`", cmd::display(cmd)))?;
         let stdout = child.stdout.take().expect("stdout is piped");
         for line in BufReader::new(stdout).lines() {
             let line = line?;
@@ -224,10 +236,8 @@ impl TestTotals {
             }
         }
         let status = child.wait()?;
-        if !status.success() {
-            bail!("`{}` failed with {status}", display(cmd));
-        }
-        Ok(())
+        // cargo's stderr stays on the terminal: its progress, and what failed, are above.
+        cmd::check_on_terminal(cmd, status)
     }
 
     /// Adds a second run of tests that the first run counted as ignored (`-- --ignored`): those it
