@@ -1,11 +1,13 @@
 //! Installing what the tests and benchmarks talk to, only when it is missing.
 
-use std::path::Path;
-use std::process::Command;
+use std::collections::BTreeMap;
+use std::ffi::{OsStr, OsString};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 
-use crate::run;
+use crate::cmd::run;
 
 /// Debian packages and the command each provides.
 const PACKAGES: &[(&str, &str)] = &[
@@ -43,6 +45,9 @@ const BASE_IMAGE_PACKAGES: &[(&str, &str)] = &[
     ("ssh-keygen", "openssh-client"),
 ];
 
+/// What installing moto needs.
+const PYTHON: &[(&str, &str)] = &[("python3", "python3"), ("pip3", "python3-pip")];
+
 /// The EC2 API server the amazon-ebs tests talk to, from PyPI; the version the tests were written
 /// against (a newer moto may model EC2 differently).
 const MOTO: &str = "moto[server,ec2]==5.2.1";
@@ -66,7 +71,7 @@ fn install_moto() -> Result<()> {
         return Ok(());
     }
     if !on_path("python3") {
-        install_missing(&[("python3", "python3"), ("pip3", "python3-pip")])?;
+        install_missing(PYTHON)?;
     }
     let pip = |extra: &[&str]| {
         let mut cmd = Command::new("python3");
@@ -96,41 +101,232 @@ pub fn install_base_image_tools() -> Result<()> {
     install_missing(BASE_IMAGE_PACKAGES)
 }
 
-/// Install the packages whose command is not on PATH (each package once, however many commands it has).
-fn install_missing(packages: &[(&str, &str)]) -> Result<()> {
-    let mut missing: Vec<&str> = packages
-        .iter()
-        .filter(|(cmd, _)| !on_path(cmd))
-        .map(|(_, pkg)| *pkg)
-        .collect();
-    missing.sort_unstable();
-    missing.dedup();
-    if missing.is_empty() {
-        return Ok(());
-    }
-    if !on_path("apt-get") {
-        bail!(
-            "missing {}: install these Debian packages (no apt-get here)",
-            missing.join(", ")
-        );
-    }
-    let sudo: &[&str] = if is_root() { &[] } else { &["sudo"] };
-    let apt = |args: &[&str]| {
-        let mut cmd = Command::new(sudo.first().copied().unwrap_or("apt-get"));
-        if !sudo.is_empty() {
-            cmd.arg("apt-get");
-        }
-        cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
-        cmd
-    };
-    run(&mut apt(&["update", "-qq"]))?;
-    run(apt(&["install", "-y", "-qq", "--no-install-recommends"]).args(&missing))
+fn install_missing(packages: &[(&'static str, &'static str)]) -> Result<()> {
+    Installer::for_this_machine().ensure(packages)?;
+    Ok(())
 }
 
+/// Is `cmd` on this process's PATH (or, for an absolute path, there)?
 pub fn on_path(cmd: &str) -> bool {
-    std::env::var_os("PATH")
-        .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(cmd).is_file()))
-        .unwrap_or(false)
+    std::env::var_os("PATH").is_some_and(|paths| find_on(&paths, cmd).is_some())
+}
+
+/// `cmd` in the first directory of `paths` that has it.
+fn find_on(paths: &OsStr, cmd: &str) -> Option<PathBuf> {
+    // Joining an absolute path to a directory gives the absolute path.
+    std::env::split_paths(paths)
+        .map(|dir| dir.join(cmd))
+        .find(|path| path.is_file())
+}
+
+/// Installs Debian packages for missing commands and makes sure that afterwards every command the
+/// tasks use and the machine had is still there.
+///
+/// apt resolves a version conflict by removing what stands in the way: a machine with a newer
+/// `qemu-utils` than Debian's loses it (and `qemu-img`) when Debian's `qemu-system-x86` is installed,
+/// since the newer one breaks the older qemu-system. So after an install every known command is
+/// looked for again, a package whose command vanished is installed again (Debian's version, which
+/// fits), and a command still missing after that is an error naming it and its package.
+pub struct Installer {
+    /// Where commands are looked for, as a PATH value.
+    search_path: OsString,
+    /// The apt-get to run, by path or name.
+    apt_get: OsString,
+    /// Run apt-get through sudo (not root).
+    sudo: bool,
+    /// Every command the tasks use, whoever asked for it.
+    known: Vec<(&'static str, &'static str)>,
+}
+
+/// What [`Installer::ensure`] did.
+#[derive(Debug, Default, PartialEq)]
+pub struct Installed {
+    /// Packages installed for commands that were missing.
+    pub packages: Vec<String>,
+    /// Commands apt removed while installing those, with the package installed again for each.
+    pub reinstalled: Vec<(String, String)>,
+}
+
+impl Installer {
+    /// apt-get on this machine's PATH, through sudo unless root; every list of the tasks known.
+    pub fn for_this_machine() -> Installer {
+        Installer {
+            search_path: std::env::var_os("PATH").unwrap_or_default(),
+            apt_get: "apt-get".into(),
+            sudo: !is_root(),
+            known: [PACKAGES, BASE_IMAGE_PACKAGES, PYTHON]
+                .concat()
+                .into_iter()
+                .collect(),
+        }
+    }
+
+    fn has(&self, cmd: &str) -> bool {
+        self.find(cmd).is_some()
+    }
+
+    fn find(&self, cmd: &str) -> Option<PathBuf> {
+        find_on(&self.search_path, cmd)
+    }
+
+    fn apt(&self, args: &[&str]) -> Command {
+        let mut cmd = if self.sudo {
+            let mut cmd = Command::new("sudo");
+            cmd.arg(&self.apt_get);
+            cmd
+        } else {
+            Command::new(&self.apt_get)
+        };
+        cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+        cmd
+    }
+
+    fn install(&self, packages: &[&str]) -> Result<()> {
+        run(self
+            .apt(&["install", "-y", "-qq", "--no-install-recommends"])
+            .args(packages))
+    }
+
+    /// Installs the packages of the commands of `wanted` that are missing (each package once); then
+    /// checks every command of `wanted` and of the known lists again, as the type explains.
+    pub fn ensure(&self, wanted: &[(&'static str, &'static str)]) -> Result<Installed> {
+        let missing: Vec<(&str, &str)> = wanted
+            .iter()
+            .copied()
+            .filter(|(cmd, _)| !self.has(cmd))
+            .collect();
+        if missing.is_empty() {
+            return Ok(Installed::default());
+        }
+        let packages = packages(&missing);
+        if !self.has(&self.apt_get.to_string_lossy()) {
+            bail!(
+                "missing {}: install the Debian packages {} (there is no apt-get here)",
+                commands(&missing),
+                packages.join(", ")
+            );
+        }
+        let had: Vec<(&str, &str)> = self
+            .known
+            .iter()
+            .chain(wanted)
+            .copied()
+            .filter(|(cmd, _)| self.has(cmd))
+            .collect();
+        let versions_before = self.installed_versions(&self::packages(&had));
+        run(&mut self.apt(&["update", "-qq"]))?;
+        self.install(&packages)?;
+        let mut installed = Installed {
+            packages: packages.iter().map(|p| p.to_string()).collect(),
+            reinstalled: Vec::new(),
+        };
+
+        let vanished: Vec<(&str, &str)> = dedup(
+            had.iter()
+                .copied()
+                .filter(|(cmd, _)| !self.has(cmd))
+                .collect(),
+        );
+        if !vanished.is_empty() {
+            let again = self::packages(&vanished);
+            for (cmd, package) in &vanished {
+                let version = versions_before
+                    .get(*package)
+                    .map(|v| format!(" {v}"))
+                    .unwrap_or_default();
+                eprintln!(
+                    "note: to install {}, apt removed {package}{version} and with it `{cmd}`; \
+                     installing Debian's {package} again",
+                    packages.join(", ")
+                );
+                installed
+                    .reinstalled
+                    .push((cmd.to_string(), package.to_string()));
+            }
+            self.install(&again).with_context(|| {
+                format!(
+                    "cannot install {} again after apt removed it to install {}",
+                    again.join(", "),
+                    packages.join(", ")
+                )
+            })?;
+            for (package, version) in self.installed_versions(&again) {
+                eprintln!("note: {package} is now {version}");
+            }
+        }
+
+        // What is still missing now, another round of apt would not bring either.
+        let still_missing = wanted
+            .iter()
+            .chain(&had)
+            .copied()
+            .find(|(cmd, _)| !self.has(cmd));
+        if let Some((cmd, package)) = still_missing {
+            let install = if vanished.iter().any(|(_, p)| *p == package) {
+                format!("apt removed {package} and it was installed again")
+            } else {
+                format!("`apt-get install {}`", packages.join(" "))
+            };
+            bail!(
+                "`{cmd}` is still missing after {install}: the Debian package {package} should provide it; \
+                 install it by hand"
+            );
+        }
+        Ok(installed)
+    }
+
+    /// The installed versions of those of `packages` that are installed, by dpkg-query (when this
+    /// machine has it), for the notes.
+    fn installed_versions(&self, packages: &[&str]) -> BTreeMap<String, String> {
+        let dpkg_query = match self.find("dpkg-query") {
+            Some(path) if !packages.is_empty() => path,
+            _ => return BTreeMap::new(),
+        };
+        // Exits 1 when one of the packages is unknown, and still lists the others.
+        let output = Command::new(dpkg_query)
+            .args(["-W", "-f", "${Package}\t${db:Status-Abbrev}\t${Version}\n"])
+            .args(packages)
+            .stderr(Stdio::null())
+            .output();
+        let Ok(output) = output else {
+            return BTreeMap::new();
+        };
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter_map(|line| {
+                let mut fields = line.split('\t');
+                let (package, status, version) = (fields.next()?, fields.next()?, fields.next()?);
+                // `ii`: installed; a removed package with its configuration left is `rc`.
+                (status.trim() == "ii").then(|| (package.to_string(), version.to_string()))
+            })
+            .collect()
+    }
+}
+
+/// The packages of `commands`, each once, sorted.
+fn packages<'a>(commands: &[(&str, &'a str)]) -> Vec<&'a str> {
+    let mut packages: Vec<&str> = commands.iter().map(|(_, package)| *package).collect();
+    packages.sort_unstable();
+    packages.dedup();
+    packages
+}
+
+fn commands(commands: &[(&str, &str)]) -> String {
+    commands
+        .iter()
+        .map(|(cmd, _)| format!("`{cmd}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn dedup<'a>(mut list: Vec<(&'a str, &'a str)>) -> Vec<(&'a str, &'a str)> {
+    let mut seen = Vec::new();
+    list.retain(|item| {
+        let new = !seen.contains(item);
+        seen.push(*item);
+        new
+    });
+    list
 }
 
 pub fn is_root() -> bool {
@@ -155,4 +351,188 @@ pub fn example_build_key(root: &Path) -> Result<()> {
     run(Command::new("ssh-keygen")
         .args(["-q", "-t", "ed25519", "-N", "", "-C", "imgs-build", "-f"])
         .arg(&key))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// A machine in a temporary directory: `bin/` is its search path, holding the commands it has
+    /// and a stand-in `apt-get` that logs its arguments to `apt.log` and runs `on_install` for each
+    /// package it is asked to install (`$bin` is the bin directory, `$pkg` the package).
+    struct Machine {
+        dir: tempfile::TempDir,
+    }
+
+    impl Machine {
+        fn new(has: &[&str], on_install: &str) -> Machine {
+            let dir = tempfile::tempdir().unwrap();
+            let bin = dir.path().join("bin");
+            fs::create_dir(&bin).unwrap();
+            for cmd in has {
+                fs::write(bin.join(cmd), "").unwrap();
+            }
+            let apt = bin.join("apt-get");
+            fs::write(
+                &apt,
+                format!(
+                    "#!/bin/sh\n\
+                     bin=$(dirname \"$0\")\n\
+                     echo \"$*\" >> \"$bin/../apt.log\"\n\
+                     [ \"$1\" = install ] || exit 0\n\
+                     for pkg; do\n\
+                     case $pkg in -*|install) continue;; esac\n\
+                     {on_install}\n\
+                     done\n"
+                ),
+            )
+            .unwrap();
+            fs::set_permissions(&apt, fs::Permissions::from_mode(0o755)).unwrap();
+            Machine { dir }
+        }
+
+        fn installer(&self, known: &[(&'static str, &'static str)]) -> Installer {
+            let bin = self.dir.path().join("bin");
+            Installer {
+                search_path: bin.clone().into(),
+                apt_get: bin.join("apt-get").into(),
+                sudo: false,
+                known: known.to_vec(),
+            }
+        }
+
+        fn has(&self, cmd: &str) -> bool {
+            self.dir.path().join("bin").join(cmd).exists()
+        }
+
+        fn apt_log(&self) -> String {
+            fs::read_to_string(self.dir.path().join("apt.log")).unwrap_or_default()
+        }
+    }
+
+    /// What Debian's apt did on a machine with a newer qemu-utils: installing qemu-system-x86
+    /// removed qemu-utils; installing qemu-utils afterwards gave Debian's, which fits.
+    const DEBIAN_QEMU: &str = "\
+        case $pkg in\n\
+        qemu-system-x86) touch \"$bin/qemu-system-x86_64\"; rm -f \"$bin/qemu-img\";;\n\
+        qemu-utils) touch \"$bin/qemu-img\";;\n\
+        mmdebstrap) touch \"$bin/mmdebstrap\";;\n\
+        esac";
+
+    const BASE_IMAGE: &[(&str, &str)] = &[
+        ("mmdebstrap", "mmdebstrap"),
+        ("qemu-img", "qemu-utils"),
+        ("qemu-system-x86_64", "qemu-system-x86"),
+    ];
+
+    #[test]
+    fn nothing_missing_runs_no_apt() {
+        let machine = Machine::new(&["mmdebstrap", "qemu-img", "qemu-system-x86_64"], "");
+        let installed = machine.installer(&[]).ensure(BASE_IMAGE).unwrap();
+        assert_eq!(installed, Installed::default());
+        assert_eq!(machine.apt_log(), "");
+    }
+
+    #[test]
+    fn a_command_apt_removed_while_installing_another_is_installed_again() {
+        let machine = Machine::new(&["qemu-img"], DEBIAN_QEMU);
+        let installed = machine.installer(&[]).ensure(BASE_IMAGE).unwrap();
+        assert_eq!(
+            installed,
+            Installed {
+                packages: vec!["mmdebstrap".into(), "qemu-system-x86".into()],
+                reinstalled: vec![("qemu-img".into(), "qemu-utils".into())],
+            }
+        );
+        assert!(machine.has("qemu-img") && machine.has("qemu-system-x86_64"));
+        assert_eq!(
+            machine.apt_log(),
+            "update -qq\n\
+             install -y -qq --no-install-recommends mmdebstrap qemu-system-x86\n\
+             install -y -qq --no-install-recommends qemu-utils\n"
+        );
+    }
+
+    #[test]
+    fn every_known_command_is_checked_not_only_the_wanted_ones() {
+        // The tests' list wants qemu-img; the base image's wants qemu-system only.
+        let machine = Machine::new(&["qemu-img"], DEBIAN_QEMU);
+        let installer = machine.installer(&[("qemu-img", "qemu-utils"), ("b3sum", "b3sum")]);
+        let installed = installer
+            .ensure(&[("qemu-system-x86_64", "qemu-system-x86")])
+            .unwrap();
+        assert_eq!(
+            installed.reinstalled,
+            [("qemu-img".to_string(), "qemu-utils".to_string())]
+        );
+        assert!(machine.has("qemu-img"));
+        // b3sum was missing before and nobody asked for it: not installed.
+        assert!(!machine.apt_log().contains("b3sum"));
+    }
+
+    #[test]
+    fn a_command_apt_never_provides_is_named_with_its_package() {
+        let machine = Machine::new(&[], "true");
+        let err = machine
+            .installer(&[])
+            .ensure(&[("qemu-system-x86_64", "qemu-system-x86")])
+            .unwrap_err();
+        assert_eq!(
+            format!("{err:#}"),
+            "`qemu-system-x86_64` is still missing after `apt-get install qemu-system-x86`: \
+             the Debian package qemu-system-x86 should provide it; install it by hand"
+        );
+    }
+
+    #[test]
+    fn a_removed_command_that_does_not_come_back_is_named_with_its_package() {
+        // The package apt removed cannot be installed again: it stays missing.
+        let machine = Machine::new(
+            &["qemu-img"],
+            "case $pkg in qemu-system-x86) touch \"$bin/qemu-system-x86_64\"; rm -f \"$bin/qemu-img\";; esac",
+        );
+        let err = machine
+            .installer(&[])
+            .ensure(BASE_IMAGE[1..].as_ref())
+            .unwrap_err();
+        assert_eq!(
+            format!("{err:#}"),
+            "`qemu-img` is still missing after apt removed qemu-utils and it was installed again: \
+             the Debian package qemu-utils should provide it; install it by hand"
+        );
+    }
+
+    #[test]
+    fn a_failing_apt_is_named_with_its_status_and_stderr() {
+        let machine = Machine::new(
+            &[],
+            "echo 'E: Unable to correct problems, you have held broken packages.' >&2; exit 100",
+        );
+        let err = machine
+            .installer(&[])
+            .ensure(&[("mmdebstrap", "mmdebstrap")])
+            .unwrap_err();
+        let message = format!("{err:#}");
+        assert!(
+            message.ends_with(
+                "install -y -qq --no-install-recommends mmdebstrap` failed with exit status: 100: \
+                 E: Unable to correct problems, you have held broken packages."
+            ),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn without_apt_the_missing_commands_and_packages_are_named() {
+        let machine = Machine::new(&[], "");
+        fs::remove_file(machine.dir.path().join("bin/apt-get")).unwrap();
+        let err = machine.installer(&[]).ensure(BASE_IMAGE).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "missing `mmdebstrap`, `qemu-img`, `qemu-system-x86_64`: install the Debian packages \
+             mmdebstrap, qemu-system-x86, qemu-utils (there is no apt-get here)"
+        );
+    }
 }
