@@ -6,6 +6,7 @@
 //! - `test`        the README's test command: setup, then every test of the workspace
 //! - `bench`       measures imgs against its references in one run and writes BENCHMARKS.md
 //! - `base-image`  builds the example workspace's bootable Debian base disk from Debian packages
+//! - `build-imgs`  builds imgs as `demo` and `bench` do and prints the binary's path
 
 mod base_image;
 mod bench;
@@ -17,6 +18,7 @@ mod bench_rss;
 mod bench_ssh;
 mod cmd;
 mod env;
+mod nested_cargo;
 mod setup;
 
 use std::path::{Path, PathBuf};
@@ -25,6 +27,7 @@ use std::process::{Command, ExitCode};
 use anyhow::{Context, Result, bail};
 
 pub use cmd::{run, run_on_terminal};
+pub use nested_cargo::cargo;
 
 fn main() -> ExitCode {
     let backtrace = std::env::var_os(BACKTRACE_VAR).is_some_and(|v| !v.is_empty() && v != "0");
@@ -61,6 +64,15 @@ fn run_task(args: &[String]) -> Result<()> {
         "test" => test(&args[1..]),
         "bench" => bench::run(&args[1..]),
         "base-image" => base_image::run(&args[1..]),
+        "build-imgs" => {
+            let release = match args.get(1..).unwrap_or_default() {
+                [] => false,
+                [flag] if flag == "--release" => true,
+                _ => bail!("usage: cargo xtask build-imgs [--release]"),
+            };
+            println!("{}", build_imgs(release)?.display());
+            Ok(())
+        }
         "help" | "-h" | "--help" => {
             println!("usage: cargo xtask <{TASKS}>\n\n{HELP}");
             Ok(())
@@ -69,7 +81,7 @@ fn run_task(args: &[String]) -> Result<()> {
     }
 }
 
-const TASKS: &str = "setup|env|demo|test|bench|base-image";
+const TASKS: &str = "setup|env|demo|test|bench|base-image|build-imgs";
 
 const HELP: &str = "\
 setup       install what tests and benchmarks use (Debian: packer, b3sum, OpenSSH; PyPI: moto's EC2 server)
@@ -79,6 +91,7 @@ test        setup, then run every test of the workspace (extra arguments go to `
 bench       measure imgs against Packer 1.6.6, b3sum and scp side by side; writes BENCHMARKS.md
             (--qemu adds the qemu chain base → hardened → app-web against Packer; minutes)
 base-image  build the example workspace's Debian base disk offline (mmdebstrap, qemu-img; needs root)
+build-imgs  build imgs as demo and bench do (--release for bench's build) and print the binary's path
 
 A failure prints one `error:` line with its causes: the command that failed, its exit status and the
 last lines of its stderr. XTASK_BACKTRACE=1 adds the error's backtrace.";
@@ -89,12 +102,6 @@ pub fn repo_root() -> PathBuf {
         .parent()
         .expect("xtask is inside the repository")
         .to_path_buf()
-}
-
-pub fn cargo() -> Command {
-    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    cmd.current_dir(repo_root());
-    cmd
 }
 
 /// Build the imgs binary (release when asked) and return its path.
