@@ -108,17 +108,12 @@ fn load_average() -> String {
 fn no_op_build_200(imgs: &Path, ws: &Path, packer_validate: Duration) -> Result<BenchResult> {
     let build = || -> Result<Duration> {
         let start = Instant::now();
-        let output = Command::new(imgs)
-            .current_dir(ws)
+        let mut cmd = Command::new(imgs);
+        cmd.current_dir(ws)
             .args(["build", "--all"])
-            .stdin(Stdio::null())
-            .output()?;
-        if !output.status.success() {
-            bail!(
-                "imgs build --all failed in the generated workspace: {}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
+            .stdin(Stdio::null());
+        let output = cmd.output()?;
+        crate::cmd::check_output(&cmd, &output)?;
         Ok(start.elapsed())
     };
     let first = build()?;
@@ -208,14 +203,12 @@ fn serde_json_template(name: &str, has_parent: bool) -> String {
 fn plan_200(imgs: &Path, ws: &Path, packer: Duration) -> Result<Vec<BenchResult>> {
     let plan = || -> Result<Duration> {
         let start = Instant::now();
-        let status = Command::new(imgs)
-            .current_dir(ws)
+        let mut cmd = Command::new(imgs);
+        cmd.current_dir(ws)
             .args(["plan", "--all"])
-            .stdout(Stdio::null())
-            .status()?;
-        if !status.success() {
-            bail!("imgs plan failed in the generated workspace");
-        }
+            .stdout(Stdio::null());
+        let status = cmd.status()?;
+        crate::cmd::check_on_terminal(&cmd, status)?;
         Ok(start.elapsed())
     };
     let stat_cache_files = |ws: &Path| -> Vec<PathBuf> {
@@ -277,7 +270,7 @@ fn packer_validate_200(ws: &Path) -> Result<Duration> {
             .status()
             .context("cannot run packer")?;
         if !status.success() {
-            bail!("packer validate rejected the generated template of {name}");
+            bail!("packer validate rejected the generated template of {name} ({status})");
         }
     }
     Ok(start.elapsed())

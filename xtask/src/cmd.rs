@@ -8,7 +8,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::io::{Read, Write};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Output, Stdio};
 
 use anyhow::{Context, Result};
 
@@ -115,6 +115,21 @@ pub fn check_on_terminal(cmd: &Command, status: ExitStatus) -> Result<()> {
         command: display(cmd),
         status,
         stderr_tail: None,
+    }
+    .into())
+}
+
+/// The error for a command run with its stderr captured (`Command::output`), when it failed.
+pub fn check_output(cmd: &Command, output: &Output) -> Result<()> {
+    if output.status.success() {
+        return Ok(());
+    }
+    let mut tail = Tail::new(TAIL_LINES);
+    tail.push(&output.stderr);
+    Err(CommandFailed {
+        command: display(cmd),
+        status: output.status,
+        stderr_tail: Some(tail.lines()),
     }
     .into())
 }
@@ -236,6 +251,15 @@ mod tests {
             format!("{err:#}"),
             "cannot start `/nonexistent/tool`: No such file or directory (os error 2)"
         );
+    }
+
+    #[test]
+    fn captured_output_of_a_failure_gives_the_same_error() {
+        let mut cmd = sh("echo 'first' >&2; echo 'permission denied' >&2; exit 1");
+        let output = cmd.output().unwrap();
+        let err = failure(check_output(&cmd, &output));
+        assert_eq!(err.stderr_tail.unwrap(), ["first", "permission denied"]);
+        check_output(&sh("true"), &sh("true").output().unwrap()).unwrap();
     }
 
     #[test]

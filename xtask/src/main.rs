@@ -32,9 +32,9 @@ pub use nested_cargo::cargo;
 fn main() -> ExitCode {
     let backtrace = std::env::var_os(BACKTRACE_VAR).is_some_and(|v| !v.is_empty() && v != "0");
     if backtrace {
-        // SAFETY: no other thread exists yet. anyhow captures a backtrace only when asked by the
-        // environment; RUST_BACKTRACE alone is often set for panics and must not make every error a
-        // stack trace.
+        // anyhow captures backtraces when RUST_LIB_BACKTRACE (or else RUST_BACKTRACE) asks; whether
+        // one is printed is decided here, so RUST_BACKTRACE, often set for panics, prints none.
+        // SAFETY: no other thread exists yet.
         unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "1") };
     }
     let args: Vec<String> = std::env::args().skip(1).collect();
