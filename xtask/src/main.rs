@@ -7,6 +7,7 @@
 //! - `bench`       measures imgs against its references in one run and writes BENCHMARKS.md
 //! - `base-image`  builds the example workspace's bootable Debian base disk from Debian packages
 //! - `build-imgs`  builds imgs as `demo` and `bench` do and prints the binary's path
+//! - `dist`        builds the binary to ship, stripped, with its debug information in a file beside it
 
 mod base_image;
 mod bench;
@@ -17,6 +18,7 @@ mod bench_qemu;
 mod bench_rss;
 mod bench_ssh;
 mod cmd;
+mod dist;
 mod env;
 mod nested_cargo;
 mod setup;
@@ -64,6 +66,7 @@ fn run_task(args: &[String]) -> Result<()> {
         "test" => test(&args[1..]),
         "bench" => bench::run(&args[1..]),
         "base-image" => base_image::run(&args[1..]),
+        "dist" => dist::run_task(&args[1..]),
         "build-imgs" => {
             let release = match args.get(1..).unwrap_or_default() {
                 [] => false,
@@ -81,7 +84,7 @@ fn run_task(args: &[String]) -> Result<()> {
     }
 }
 
-const TASKS: &str = "setup|env|demo|test|bench|base-image|build-imgs";
+const TASKS: &str = "setup|env|demo|test|bench|base-image|build-imgs|dist";
 
 const HELP: &str = "\
 setup       install what tests and benchmarks use (Debian: packer, b3sum, OpenSSH; PyPI: moto's EC2 server)
@@ -92,6 +95,7 @@ bench       measure imgs against Packer 1.6.6, b3sum and scp side by side; write
             (--qemu adds the qemu chain base → hardened → app-web against Packer; minutes)
 base-image  build the example workspace's Debian base disk offline (mmdebstrap, qemu-img; needs root)
 build-imgs  build imgs as demo and bench do (--release for bench's build) and print the binary's path
+dist        build the binary to ship: target/dist/bin/imgs, stripped, and imgs.debug beside it
 
 A failure prints one `error:` line with its causes: the command that failed, its exit status and the
 last lines of its stderr. XTASK_BACKTRACE=1 adds the error's backtrace.";

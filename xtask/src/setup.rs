@@ -45,6 +45,9 @@ const BASE_IMAGE_PACKAGES: &[(&str, &str)] = &[
     ("ssh-keygen", "openssh-client"),
 ];
 
+/// What `cargo xtask dist` runs to split the binary from its debug information.
+const DIST_PACKAGES: &[(&str, &str)] = &[("objcopy", "binutils")];
+
 /// What installing moto needs.
 const PYTHON: &[(&str, &str)] = &[("python3", "python3"), ("pip3", "python3-pip")];
 
@@ -101,6 +104,10 @@ pub fn install_base_image_tools() -> Result<()> {
     install_missing(BASE_IMAGE_PACKAGES)
 }
 
+pub fn install_dist_tools() -> Result<()> {
+    install_missing(DIST_PACKAGES)
+}
+
 fn install_missing(packages: &[(&'static str, &'static str)]) -> Result<()> {
     Installer::for_this_machine().ensure(packages)?;
     Ok(())
@@ -154,7 +161,7 @@ impl Installer {
             search_path: std::env::var_os("PATH").unwrap_or_default(),
             apt_get: "apt-get".into(),
             sudo: !is_root(),
-            known: [PACKAGES, BASE_IMAGE_PACKAGES, PYTHON]
+            known: [PACKAGES, BASE_IMAGE_PACKAGES, DIST_PACKAGES, PYTHON]
                 .concat()
                 .into_iter()
                 .collect(),
