@@ -13,7 +13,6 @@
 //! Every problem is an [`imgs_diagnostic::Diagnostic`]; functions return all they find, not the first.
 
 pub mod canonical;
-pub mod duration;
 pub mod interpolate;
 pub mod json;
 pub mod model;
@@ -26,7 +25,7 @@ pub mod variables;
 mod version;
 
 pub use canonical::canonical_json;
-pub use duration::{DurationError, GoDuration, parse_go_duration};
+pub use imgs_settings::{DurationError, GoDuration, parse_go_duration};
 pub use json::{Member, Node, Value, parse_json, parse_json_prefix};
 pub use model::{
     BuildFilter, BuilderBlock, PostProcessorBlock, ProvisionerBlock, Template, VariableDecl,

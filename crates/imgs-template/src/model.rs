@@ -190,9 +190,7 @@ pub fn overlay(base: &Node, over: &Node) -> Node {
 
 /// A duration the parser already accepted, if it is longer than zero.
 fn positive_duration(text: Option<&str>) -> Option<std::time::Duration> {
-    let nanos = text
-        .and_then(|t| crate::duration::parse_go_duration(t).ok())?
-        .nanos;
+    let nanos = text.and_then(|t| crate::parse_go_duration(t).ok())?.nanos;
     u64::try_from(nanos)
         .ok()
         .filter(|&n| n > 0)

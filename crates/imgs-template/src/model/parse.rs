@@ -6,8 +6,8 @@ use imgs_diagnostic::{Diagnostic, Diagnostics, Span, did_you_mean};
 use indexmap::IndexMap;
 
 use super::{BuilderBlock, PostProcessorBlock, ProvisionerBlock, VariableDecl};
-use crate::duration::parse_go_duration;
 use crate::json::{Member, Node, Value, parse_json};
+use crate::parse_go_duration;
 use crate::source::Source;
 
 /// Top-level keys Packer decodes, with the JSON type it requires (`None`: anything).

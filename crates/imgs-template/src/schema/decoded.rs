@@ -7,9 +7,9 @@
 use imgs_diagnostic::Span;
 
 use super::SchemaProblem;
-use super::go_syntax::{format_json_number, parse_go_bool, parse_go_int};
 use crate::Node;
 use crate::json::{Member, Value};
+use imgs_settings::go::{format_json_number, parse_go_bool, parse_go_int};
 
 /// Renders a top-level key's string value (see [`super::check_config`]).
 type Render<'a> = &'a dyn Fn(&str) -> Option<String>;

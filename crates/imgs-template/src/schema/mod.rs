@@ -18,7 +18,6 @@
 //! `type` and `packer_*` are never "unknown" ([`is_ignored_key`]).
 
 mod decoded;
-mod go_syntax;
 mod io_conditions;
 mod packer_types;
 mod value_type;
@@ -44,8 +43,8 @@ use decoded::Decoded;
 
 /// Go's `strconv.ParseBool`, which Packer's weak decoding applies to strings; adapters that read
 /// plugin settings themselves use it too.
-pub use go_syntax::parse_go_bool;
-pub use value_type::ValueType;
+pub use imgs_settings::go::parse_go_bool;
+pub use value_type::{CheckNode, ValueType, setting_of};
 
 /// The part of a template a plugin configuration sits in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

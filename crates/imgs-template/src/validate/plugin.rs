@@ -7,7 +7,7 @@ use imgs_diagnostic::{Diagnostic, did_you_mean};
 use super::{Build, Validator, with_hint};
 use crate::interpolate::{self, InterpolateError};
 use crate::json::{Member, Node, Value};
-use crate::schema::{self, Section, ValueType};
+use crate::schema::{self, CheckNode, Section, ValueType};
 use crate::source::string_offset;
 
 /// Packer's own settings, which every plugin configuration embeds (`common.PackerConfig`) and Packer
@@ -87,7 +87,7 @@ impl Validator<'_> {
             if schema::is_ignored_key(name) {
                 // Never unknown, but the ones every plugin config embeds are still decoded.
                 let typed = schema::find_in(PACKER_CONFIG_KEYS, name);
-                if let Some(Err(problem)) = typed.map(|(_, t)| t.check(&member.value, None)) {
+                if let Some(Err(problem)) = typed.map(|(_, t)| t.check_node(&member.value, None)) {
                     let d = self.source.error(
                         format!("invalid value for `{name}`: {problem}"),
                         member.value.span.start,
@@ -151,7 +151,7 @@ impl Validator<'_> {
                     continue;
                 }
             }
-            if let Err(problem) = value_type.check(&member.value, value_rendered.as_deref()) {
+            if let Err(problem) = value_type.check_node(&member.value, value_rendered.as_deref()) {
                 let d = self.source.error(
                     format!("invalid value for `{name}`: {problem}"),
                     member.value.span.start,
@@ -307,7 +307,7 @@ impl Validator<'_> {
                         ok = false;
                     }
                     Some((canonical, value_type)) => {
-                        if let Err(problem) = value_type.check(&member.value, None) {
+                        if let Err(problem) = value_type.check_node(&member.value, None) {
                             let d = self.source.error(
                                 format!("invalid value for `{}`: {problem}", member.key),
                                 member.value.span.start,
