@@ -7,9 +7,10 @@
 use imgs_diagnostic::Span;
 
 use super::SchemaProblem;
+use super::value_type::setting_of;
 use crate::Node;
 use crate::json::{Member, Value};
-use imgs_settings::go::{format_json_number, parse_go_bool, parse_go_int};
+use imgs_settings::{Setting, weak};
 
 /// Renders a top-level key's string value (see [`super::check_config`]).
 type Render<'a> = &'a dyn Fn(&str) -> Option<String>;
@@ -50,27 +51,30 @@ impl<'a> Decoded<'a> {
         self.value(key).is_some()
     }
 
+    /// The value of `key` as imgs-settings holds values, a top-level string rendered when it can be.
+    fn setting(&self, key: &str) -> Option<Setting> {
+        let node = self.value(key)?;
+        Some(match (&node.value, self.interpolated) {
+            (Value::String(_), Some(render)) => match render(key) {
+                Some(text) => Setting::string(text),
+                None => setting_of(node),
+            },
+            _ => setting_of(node),
+        })
+    }
+
     /// The string a string field would hold; `""` when unset. A template that could not be rendered comes
     /// back as written (see [`known`]).
     pub(super) fn string(&self, key: &str) -> String {
-        match self.value(key).map(|n| &n.value) {
-            Some(Value::String(raw)) => self
-                .interpolated
-                .and_then(|render| render(key))
-                .unwrap_or_else(|| raw.clone()),
-            Some(Value::Number(n)) => format_json_number(n),
-            Some(Value::Bool(b)) => if *b { "1" } else { "0" }.to_string(),
-            _ => String::new(),
-        }
+        self.setting(key)
+            .and_then(|v| weak::string(&v).ok())
+            .unwrap_or_default()
     }
 
     pub(super) fn bool(&self, key: &str) -> bool {
-        match self.value(key).map(|n| &n.value) {
-            Some(Value::Bool(b)) => *b,
-            Some(Value::Number(n)) => n.parse::<f64>().is_ok_and(|f| f != 0.0),
-            Some(Value::String(_)) => parse_go_bool(&self.string(key)).unwrap_or(false),
-            _ => false,
-        }
+        self.setting(key)
+            .and_then(|v| weak::bool(&v).ok())
+            .unwrap_or(false)
     }
 
     /// Tri-state booleans (`encrypt_boot`, `ena_support`, `encrypted`): `None` when unset.
@@ -83,30 +87,15 @@ impl<'a> Decoded<'a> {
     }
 
     pub(super) fn int(&self, key: &str) -> i64 {
-        match self.value(key).map(|n| &n.value) {
-            Some(Value::Number(n)) => n.parse::<f64>().map_or(0, |f| f.trunc() as i64),
-            Some(Value::Bool(b)) => i64::from(*b),
-            Some(Value::String(_)) => parse_go_int(&self.string(key)).unwrap_or(0),
-            _ => 0,
-        }
+        self.setting(key)
+            .and_then(|v| weak::int(&v).ok())
+            .unwrap_or(0)
     }
 
     /// A list of strings as Packer decodes it; `None` when unset (Go's nil slice).
     pub(super) fn list(&self, key: &str) -> Option<Vec<String>> {
-        let node = self.value(key)?;
-        Some(match &node.value {
-            Value::Array(items) => items.iter().map(scalar_text).collect(),
-            Value::String(_) => {
-                let text = self.string(key);
-                if text.is_empty() {
-                    Vec::new()
-                } else {
-                    text.split(',').map(str::to_string).collect()
-                }
-            }
-            Value::Object(_) => Vec::new(),
-            _ => vec![scalar_text(node)],
-        })
+        let value = self.setting(key)?;
+        Some(weak::strings(&value).unwrap_or_default())
     }
 
     /// Number of entries of a list of strings; 0 when unset.
@@ -116,24 +105,9 @@ impl<'a> Decoded<'a> {
 
     /// The entries of a map of strings (an object, or an array of objects merged); empty when unset.
     pub(super) fn map(&self, key: &str) -> Vec<(String, String)> {
-        let mut entries: Vec<(String, String)> = Vec::new();
-        let mut add = |object: &Node| {
-            for m in object.members() {
-                let value = scalar_text(&m.value);
-                match entries.iter_mut().find(|(k, _)| *k == m.key) {
-                    Some(entry) => entry.1 = value,
-                    None => entries.push((m.key.clone(), value)),
-                }
-            }
-        };
-        if let Some(node) = self.value(key) {
-            match &node.value {
-                Value::Object(_) => add(node),
-                Value::Array(items) => items.iter().for_each(&mut add),
-                _ => {}
-            }
-        }
-        entries
+        self.setting(key)
+            .and_then(|v| weak::map(&v).ok())
+            .unwrap_or_default()
     }
 
     /// Whether `key` is set to a map (even an empty one), i.e. Go's map is non-nil.
@@ -222,16 +196,6 @@ impl<'a> Decoded<'a> {
 /// Whether a value is known: it holds no template that failed to render.
 pub(super) fn known(value: &str) -> bool {
     !value.contains("{{")
-}
-
-/// A list item or map value as the string Go would hold.
-fn scalar_text(node: &Node) -> String {
-    match &node.value {
-        Value::String(s) => s.clone(),
-        Value::Number(n) => format_json_number(n),
-        Value::Bool(b) => if *b { "1" } else { "0" }.to_string(),
-        _ => String::new(),
-    }
 }
 
 /// Adds a hint to a problem.
