@@ -20,6 +20,9 @@ pub struct KeyRules<'r> {
     pub not_supported: &'r [&'r str],
     /// Keys starting with one of these belong to another reader (the communicator's `ssh_`).
     pub other_prefixes: &'r [&'r str],
+    /// When set, only keys starting with it are this reader's (the SSH communicator reads `ssh_*` out
+    /// of a builder's settings); the others are left alone.
+    pub only_prefix: Option<&'r str>,
 }
 
 /// Reads one object of settings; problems go to the list the root decoder was made with.
@@ -119,6 +122,7 @@ impl<'a> Decoder<'a> {
             if key == "type"
                 || key == "name"
                 || key.starts_with("packer_")
+                || rules.only_prefix.is_some_and(|p| !key.starts_with(p))
                 || rules.other_prefixes.iter().any(|p| key.starts_with(p))
                 || rules.known.contains(&key)
             {
@@ -447,6 +451,7 @@ mod tests {
                     known: &["cpus", "headless", "timeout", "blocks"],
                     not_supported: &["boot_command", "vnc_port_min"],
                     other_prefixes: &["ssh_"],
+                    only_prefix: None,
                 });
                 d.int("cpus");
                 d.flag("headless");

@@ -148,6 +148,20 @@ impl Settings {
         }
     }
 
+    /// Settings of plain strings (written nowhere: problems name keys only).
+    pub fn from_strings<'s>(pairs: impl IntoIterator<Item = (&'s String, &'s String)>) -> Settings {
+        Settings::new(
+            Object {
+                entries: pairs
+                    .into_iter()
+                    .map(|(k, v)| (k.clone(), Setting::string(v.clone())))
+                    .collect(),
+            },
+            None,
+            "",
+        )
+    }
+
     /// The settings whose keys start with `prefix` (a builder hands its `ssh_*` keys to the SSH
     /// communicator), keeping their locations and the block's.
     pub fn with_prefix(&self, prefix: &str) -> Settings {

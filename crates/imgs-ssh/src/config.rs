@@ -11,8 +11,8 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use imgs_diagnostic::{Diagnostic, Diagnostics, did_you_mean};
-use imgs_template::parse_go_duration;
+use imgs_diagnostic::Diagnostics;
+use imgs_settings::{Decoder, KeyRules, Settings};
 
 const DEFAULT_PORT: u16 = 22;
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5 * 60);
@@ -126,24 +126,27 @@ impl fmt::Debug for Password {
 }
 
 impl SshConfig {
-    /// Reads the `ssh_*` settings a builder resolved. Every problem is reported, each with its key (the
-    /// builder knows where the key is in the template and can add the location). Keys that do not start
-    /// with `ssh_` are the builder's and are ignored; a builder that learns the machine's address at
-    /// run time (amazon-ebs) puts it in `ssh_host` unless the template set one.
-    pub fn from_settings(settings: &BTreeMap<String, String>) -> Result<SshConfig, Diagnostics> {
-        let mut reader = Reader {
-            settings,
-            problems: Vec::new(),
-        };
-        reader.check_keys();
+    /// Reads the `ssh_*` settings of a builder's settings with `d`, recording every problem there, each
+    /// with its key and place. Keys that do not start with `ssh_` are the builder's and are ignored; a
+    /// builder that learns the machine's address at run time (amazon-ebs) puts it in `ssh_host` unless
+    /// the template set one. The result is only meaningful when `d` recorded no problem.
+    pub fn decode(d: &mut Decoder<'_>) -> SshConfig {
+        d.check_keys(&KeyRules {
+            what: "SSH communicator",
+            known: SUPPORTED,
+            not_supported: NOT_SUPPORTED,
+            only_prefix: Some("ssh_"),
+            ..KeyRules::default()
+        });
 
-        let host = reader.required("ssh_host", "the address of the machine to connect to");
-        let port = reader.port("ssh_port").unwrap_or(DEFAULT_PORT);
-        let username = reader.required("ssh_username", "the user to log in as");
-        let key_file = reader.string("ssh_private_key_file");
-        let agent = reader.flag("ssh_agent_auth");
-        let password = reader.string("ssh_password");
-        let auth = reader.auth_methods(
+        let host = d.required("ssh_host", "the address of the machine to connect to");
+        let port = d.port("ssh_port").unwrap_or(DEFAULT_PORT);
+        let username = d.required("ssh_username", "the user to log in as");
+        let key_file = d.string("ssh_private_key_file");
+        let agent = d.flag("ssh_agent_auth");
+        let password = d.string("ssh_password");
+        let auth = auth_methods(
+            d,
             key_file.clone(),
             agent,
             password,
@@ -151,31 +154,33 @@ impl SshConfig {
             "set ssh_private_key_file, ssh_password or ssh_agent_auth",
         );
 
-        let timeout = reader
+        // `ssh_wait_timeout` is the older name, and wins when both are set.
+        let timeout = d
             .duration("ssh_wait_timeout")
-            .or_else(|| reader.duration("ssh_timeout"))
-            .and_then(|d| d.to_std().filter(|d| !d.is_zero()))
+            .or_else(|| d.duration("ssh_timeout"))
             .unwrap_or(DEFAULT_TIMEOUT);
-        let handshake_attempts = match reader.count("ssh_handshake_attempts") {
-            Some(n) if n > 0 => n,
+        let handshake_attempts = match d.int("ssh_handshake_attempts") {
+            Some(n) if n > 0 => u32::try_from(n).unwrap_or(u32::MAX),
             _ => DEFAULT_HANDSHAKE_ATTEMPTS,
         };
-        let keep_alive_interval = match reader.duration("ssh_keep_alive_interval") {
+        // A negative interval turns keep-alives off; zero or unset is the default.
+        let keep_alive_interval = match d.go_duration("ssh_keep_alive_interval") {
             None => Some(DEFAULT_KEEP_ALIVE),
-            Some(d) if d.nanos == 0 => Some(DEFAULT_KEEP_ALIVE),
-            Some(d) => d.to_std(),
+            Some(g) if g.nanos == 0 => Some(DEFAULT_KEEP_ALIVE),
+            Some(g) => g.to_std(),
         };
 
-        let bastion = reader.string("ssh_bastion_host").map(|host| {
-            let port = reader.port("ssh_bastion_port").unwrap_or(DEFAULT_PORT);
-            let username = reader.required(
+        let bastion = d.string("ssh_bastion_host").map(|host| {
+            let port = d.port("ssh_bastion_port").unwrap_or(DEFAULT_PORT);
+            let username = d.required(
                 "ssh_bastion_username",
                 "the user to log in to the bastion as",
             );
-            let key_file = reader.string("ssh_bastion_private_key_file").or(key_file);
-            let agent = reader.flag("ssh_bastion_agent_auth");
-            let password = reader.string("ssh_bastion_password");
-            let auth = reader.auth_methods(
+            let key_file = d.string("ssh_bastion_private_key_file").or(key_file);
+            let agent = d.flag("ssh_bastion_agent_auth");
+            let password = d.string("ssh_bastion_password");
+            let auth = auth_methods(
+                d,
                 key_file,
                 agent,
                 password,
@@ -190,11 +195,11 @@ impl SshConfig {
             }
         });
 
-        let file_transfer = match reader.string("ssh_file_transfer_method").as_deref() {
+        let file_transfer = match d.string("ssh_file_transfer_method").as_deref() {
             None | Some("scp") => FileTransfer::Scp,
             Some("sftp") => FileTransfer::Sftp,
             Some(method) => {
-                reader.problem(
+                d.problem(
                     "ssh_file_transfer_method",
                     format!("ssh_file_transfer_method `{method}` is invalid"),
                     "use `sftp` or `scp`",
@@ -203,21 +208,27 @@ impl SshConfig {
             }
         };
 
-        if reader.problems.is_empty() {
-            Ok(SshConfig {
-                host,
-                port,
-                username,
-                auth,
-                timeout,
-                handshake_attempts,
-                keep_alive_interval,
-                bastion,
-                file_transfer,
-            })
-        } else {
-            Err(Diagnostics(reader.problems))
+        SshConfig {
+            host,
+            port,
+            username,
+            auth,
+            timeout,
+            handshake_attempts,
+            keep_alive_interval,
+            bastion,
+            file_transfer,
         }
+    }
+
+    /// [`SshConfig::decode`] of whole settings: the config, or every problem, located.
+    pub fn read(settings: &Settings) -> Result<SshConfig, Diagnostics> {
+        settings.decode(SshConfig::decode)
+    }
+
+    /// [`SshConfig::read`] of plain key/value pairs (written nowhere: problems name keys only).
+    pub fn from_settings(settings: &BTreeMap<String, String>) -> Result<SshConfig, Diagnostics> {
+        SshConfig::read(&Settings::from_strings(settings))
     }
 
     /// `host:port` as people write it.
@@ -234,141 +245,30 @@ pub(crate) fn address(host: &str, port: u16) -> String {
     }
 }
 
-struct Reader<'a> {
-    settings: &'a BTreeMap<String, String>,
-    problems: Vec<Diagnostic>,
-}
-
-impl Reader<'_> {
-    fn problem(&mut self, key: &str, message: impl Into<String>, hint: impl Into<String>) {
-        self.problems
-            .push(Diagnostic::error(message).key(key).hint(hint));
+/// The ways to log in that the settings give, in the order they are tried; a problem blamed on `blame`
+/// when there are none.
+fn auth_methods(
+    d: &mut Decoder<'_>,
+    key_file: Option<String>,
+    agent: bool,
+    password: Option<String>,
+    blame: &str,
+    hint: &str,
+) -> Vec<AuthMethod> {
+    let mut methods = Vec::new();
+    if let Some(file) = key_file {
+        methods.push(AuthMethod::PrivateKeyFile(PathBuf::from(file)));
     }
-
-    fn check_keys(&mut self) {
-        for (key, value) in self.settings {
-            if !key.starts_with("ssh_") || SUPPORTED.contains(&key.as_str()) {
-                continue;
-            }
-            if NOT_SUPPORTED.contains(&key.as_str()) {
-                // Packer's zero value asks for nothing, so it is no reason to stop.
-                if !matches!(value.trim(), "" | "false" | "0" | "[]") {
-                    self.problem(
-                        key,
-                        format!("not supported yet: {key}"),
-                        format!("remove `{key}`; imgs does not implement it yet"),
-                    );
-                }
-                continue;
-            }
-            let known = SUPPORTED.iter().chain(NOT_SUPPORTED).copied();
-            let hint = match did_you_mean(key, known) {
-                Some(close) => format!("did you mean `{close}`?"),
-                None => "Packer 1.6.6 has no such SSH setting".to_string(),
-            };
-            self.problem(key, format!("unknown key `{key}`"), hint);
-        }
+    if agent {
+        methods.push(AuthMethod::Agent);
     }
-
-    /// The value, if set to something other than the empty string (Packer's "unset").
-    fn string(&self, key: &str) -> Option<String> {
-        self.settings.get(key).filter(|v| !v.is_empty()).cloned()
+    if let Some(password) = password {
+        methods.push(AuthMethod::Password(Password(password)));
     }
-
-    fn required(&mut self, key: &str, what: &str) -> String {
-        self.string(key).unwrap_or_else(|| {
-            self.problem(
-                key,
-                format!("{key} must be specified"),
-                format!("set `{key}` to {what}"),
-            );
-            String::new()
-        })
+    if methods.is_empty() {
+        d.problem(blame, "no way to authenticate was given", hint);
     }
-
-    fn flag(&mut self, key: &str) -> bool {
-        let Some(value) = self.string(key) else {
-            return false;
-        };
-        imgs_template::schema::parse_go_bool(&value).unwrap_or_else(|| {
-            self.problem(
-                key,
-                format!("{key} must be true or false, not `{value}`"),
-                "write `true` or `false`",
-            );
-            false
-        })
-    }
-
-    fn port(&mut self, key: &str) -> Option<u16> {
-        let value = self.string(key)?;
-        match value.parse::<u16>() {
-            Ok(0) => None,
-            Ok(port) => Some(port),
-            Err(_) => {
-                self.problem(
-                    key,
-                    format!("{key} `{value}` is not a port number"),
-                    "use a number from 1 to 65535",
-                );
-                None
-            }
-        }
-    }
-
-    fn count(&mut self, key: &str) -> Option<u32> {
-        let value = self.string(key)?;
-        match value.parse::<u32>() {
-            Ok(n) => Some(n),
-            Err(_) => {
-                self.problem(
-                    key,
-                    format!("{key} `{value}` is not a whole number"),
-                    "use a number such as 10",
-                );
-                None
-            }
-        }
-    }
-
-    fn duration(&mut self, key: &str) -> Option<imgs_template::GoDuration> {
-        let value = self.string(key)?;
-        match parse_go_duration(&value) {
-            Ok(d) => Some(d),
-            Err(why) => {
-                self.problem(
-                    key,
-                    format!("{key} is invalid: {why}"),
-                    "write a duration such as 30s, 5m or 1h30m",
-                );
-                None
-            }
-        }
-    }
-
-    fn auth_methods(
-        &mut self,
-        key_file: Option<String>,
-        agent: bool,
-        password: Option<String>,
-        blame: &str,
-        hint: &str,
-    ) -> Vec<AuthMethod> {
-        let mut methods = Vec::new();
-        if let Some(file) = key_file {
-            methods.push(AuthMethod::PrivateKeyFile(PathBuf::from(file)));
-        }
-        if agent {
-            methods.push(AuthMethod::Agent);
-        }
-        if let Some(password) = password {
-            methods.push(AuthMethod::Password(Password(password)));
-        }
-        if methods.is_empty() {
-            self.problem(blame, "no way to authenticate was given", hint);
-        }
-        methods
-    }
+    methods
 }
 
 #[cfg(test)]
@@ -478,10 +378,10 @@ mod tests {
         assert!(SshConfig::from_settings(&settings(&pairs)).is_ok());
         pairs.push(("ssh_pty", "true"));
         insta::assert_snapshot!(errors(&pairs), @r"
-        error: not supported yet: ssh_pty
-          = key: ssh_pty
-          = hint: remove `ssh_pty`; imgs does not implement it yet
-        ");
+            error: not supported yet: ssh_pty
+              = key: ssh_pty
+              = hint: remove `ssh_pty`; imgs's SSH communicator does not implement it yet
+            ");
     }
 
     #[test]
@@ -494,37 +394,37 @@ mod tests {
             ("ssh_bastion_host", "jump"),
             ("ssh_file_transfer_method", "rsync"),
         ]), @r#"
-        error: unknown key `ssh_usernme`
-          = key: ssh_usernme
-          = hint: did you mean `ssh_username`?
-        error: ssh_host must be specified
-          = key: ssh_host
-          = hint: set `ssh_host` to the address of the machine to connect to
-        error: ssh_port `twenty-two` is not a port number
-          = key: ssh_port
-          = hint: use a number from 1 to 65535
-        error: ssh_username must be specified
-          = key: ssh_username
-          = hint: set `ssh_username` to the user to log in as
-        error: ssh_agent_auth must be true or false, not `yes`
-          = key: ssh_agent_auth
-          = hint: write `true` or `false`
-        error: no way to authenticate was given
-          = key: ssh_username
-          = hint: set ssh_private_key_file, ssh_password or ssh_agent_auth
-        error: ssh_timeout is invalid: time: unknown unit " minutes" in duration "5 minutes"
-          = key: ssh_timeout
-          = hint: write a duration such as 30s, 5m or 1h30m
-        error: ssh_bastion_username must be specified
-          = key: ssh_bastion_username
-          = hint: set `ssh_bastion_username` to the user to log in to the bastion as
-        error: no way to authenticate was given
-          = key: ssh_bastion_host
-          = hint: set ssh_bastion_private_key_file, ssh_bastion_password or ssh_bastion_agent_auth
-        error: ssh_file_transfer_method `rsync` is invalid
-          = key: ssh_file_transfer_method
-          = hint: use `sftp` or `scp`
-        "#);
+            error: unknown key `ssh_usernme` in SSH communicator
+              = key: ssh_usernme
+              = hint: did you mean `ssh_username`?
+            error: ssh_host must be specified
+              = key: ssh_host
+              = hint: set `ssh_host` to the address of the machine to connect to
+            error: invalid value for `ssh_port`: expected an integer, got the string "twenty-two"
+              = key: ssh_port
+              = hint: write a whole number such as 2
+            error: ssh_username must be specified
+              = key: ssh_username
+              = hint: set `ssh_username` to the user to log in as
+            error: invalid value for `ssh_agent_auth`: expected a boolean, got the string "yes"
+              = key: ssh_agent_auth
+              = hint: write `true` or `false`
+            error: no way to authenticate was given
+              = key: ssh_username
+              = hint: set ssh_private_key_file, ssh_password or ssh_agent_auth
+            error: invalid value for `ssh_timeout`: time: unknown unit " minutes" in duration "5 minutes"
+              = key: ssh_timeout
+              = hint: write a duration such as "30s", "5m" or "1h30m"
+            error: ssh_bastion_username must be specified
+              = key: ssh_bastion_username
+              = hint: set `ssh_bastion_username` to the user to log in to the bastion as
+            error: no way to authenticate was given
+              = key: ssh_bastion_host
+              = hint: set ssh_bastion_private_key_file, ssh_bastion_password or ssh_bastion_agent_auth
+            error: ssh_file_transfer_method `rsync` is invalid
+              = key: ssh_file_transfer_method
+              = hint: use `sftp` or `scp`
+            "#);
     }
 
     #[test]
