@@ -679,8 +679,11 @@ fn verify_settings(staged: &Path, key: &Path, work: &Path) -> BTreeMap<String, s
 
 /// Boot the staged disk under TCG, log in as the build user, check sudo and the release, power off.
 fn verify_boots(staged: &Path, key: &Path, work: &Path, steps: &mut Steps) -> Result<()> {
-    let config = QemuConfig::from_settings(&verify_settings(staged, key, work), "base-image")
-        .map_err(|problems| anyhow::anyhow!("{problems}"))?;
+    let config = QemuConfig::from_settings(
+        &imgs_settings::Settings::from_json_map(&verify_settings(staged, key, work)),
+        "base-image",
+    )
+    .map_err(|problems| anyhow::anyhow!("{problems}"))?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -1006,7 +1009,11 @@ deb http://plain.example/debian-security bookworm-security main
             Path::new("/c/id_ed25519"),
             Path::new("/w"),
         );
-        let config = QemuConfig::from_settings(&settings, "base-image").unwrap();
+        let config = QemuConfig::from_settings(
+            &imgs_settings::Settings::from_json_map(&settings),
+            "base-image",
+        )
+        .unwrap();
         assert!(config.use_backing_file);
         assert_eq!(config.source, Path::new("/w/out").join(DISK));
         assert_eq!(config.output_disk(), Path::new("/w/verify/verify.qcow2"));

@@ -17,7 +17,7 @@ use imgs_template::{BuildFilter, ResolvedVariables, Template};
 use tokio_util::sync::CancellationToken;
 
 use crate::builder::{Builder, Log};
-use crate::null::rooted_key_files;
+use crate::null::rooted_key_file_texts;
 use crate::prepare::RunLabels;
 use crate::qemu::rooted;
 use crate::settings::Settings;
@@ -47,7 +47,7 @@ pub fn read(
     let mut config =
         EbsConfig::from_settings(&settings.json(), build_name).map_err(|d| settings.locate(d))?;
     // The process may run anywhere; the template's relative paths mean the working directory.
-    config.ssh_settings = rooted_key_files(config.ssh_settings, working_dir);
+    config.ssh_settings = rooted_key_file_texts(config.ssh_settings, working_dir);
     if let Some(file) = &config.user_data_file {
         config.user_data_file = Some(rooted(working_dir, file));
     }

@@ -11,23 +11,27 @@ use imgs_ssh::SshConfig;
 use tokio_util::sync::CancellationToken;
 
 use crate::builder::{Builder, Log};
-use crate::settings::Settings;
+use crate::settings::Settings as RenderedSettings;
 use crate::{Artifact, BuildError};
+use imgs_settings::Settings;
 
 pub struct NullBuilder {
     ssh: Option<SshConfig>,
 }
 
 /// Reads the settings Packer 1.6.6's null builder takes: the communicator and its `ssh_*` keys.
-pub fn read(settings: &Settings<'_>, working_dir: &Path) -> Result<NullBuilder, Diagnostics> {
+pub fn read(
+    settings: &RenderedSettings<'_>,
+    working_dir: &Path,
+) -> Result<NullBuilder, Diagnostics> {
     let mut problems = settings.unknown_keys("builder `null`", &["communicator"], &["ssh_"]);
     let communicator = settings.text("communicator").unwrap_or_default();
     let ssh = match communicator.as_str() {
         "" | "ssh" => {
-            match SshConfig::from_settings(&rooted_key_files(settings.texts(), working_dir)) {
+            match SshConfig::read(&rooted_key_files(settings.located.clone(), working_dir)) {
                 Ok(config) => Some(config),
                 Err(d) => {
-                    problems.extend(settings.locate(d).0);
+                    problems.extend(d.0);
                     None
                 }
             }
@@ -94,8 +98,32 @@ impl Builder for NullBuilder {
     }
 }
 
-/// Key files written relative resolve against the working directory (the process may run elsewhere).
-pub fn rooted_key_files(
+/// The SSH key files of `settings` rooted at `working_dir`: relative paths in a template mean the
+/// directory imgs runs in, wherever the process is (`~/` paths are the SSH reader's to expand).
+pub fn rooted_key_files(mut settings: Settings, working_dir: &Path) -> Settings {
+    for key in ["ssh_private_key_file", "ssh_bastion_private_key_file"] {
+        let Some(setting) = settings.object.get(key) else {
+            continue;
+        };
+        if let imgs_settings::Value::String(value) = &setting.value
+            && !value.is_empty()
+            && Path::new(value.as_str()).is_relative()
+            && !value.starts_with('~')
+        {
+            let rooted = imgs_settings::Setting {
+                value: imgs_settings::Value::String(
+                    working_dir.join(value.as_str()).display().to_string(),
+                ),
+                at: setting.at.clone(),
+            };
+            settings.object.set(key, rooted);
+        }
+    }
+    settings
+}
+
+/// [`rooted_key_files`] for settings kept as plain strings.
+pub fn rooted_key_file_texts(
     mut texts: BTreeMap<String, String>,
     working_dir: &Path,
 ) -> BTreeMap<String, String> {

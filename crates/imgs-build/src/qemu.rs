@@ -27,8 +27,7 @@ pub fn read(
     outputs: Option<&OutputPlacement>,
     force: bool,
 ) -> Result<QemuBuilder, Diagnostics> {
-    let mut config =
-        QemuConfig::from_settings(&settings.json(), build_name).map_err(|d| settings.locate(d))?;
+    let mut config = QemuConfig::from_settings(&settings.located, build_name)?;
     // The process may run anywhere; the template's relative paths mean the working directory.
     config.source = rooted(working_dir, &config.source);
     if let Some(outputs) = outputs {

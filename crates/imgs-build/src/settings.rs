@@ -15,6 +15,9 @@ pub struct Settings<'a> {
     pub block_offset: usize,
     /// Key → (rendered value, offset of the key in the template).
     pub values: BTreeMap<String, (serde_json::Value, usize)>,
+    /// The same rendered values with where each was written, for plugins that read their settings
+    /// with imgs-settings' decoder.
+    pub located: imgs_settings::Settings,
 }
 
 impl<'a> Settings<'a> {
@@ -38,6 +41,7 @@ impl<'a> Settings<'a> {
         deferred: &[&str],
     ) -> Result<Settings<'a>, Diagnostics> {
         let mut values = BTreeMap::new();
+        let mut located = imgs_settings::Object::default();
         let mut problems = Vec::new();
         for member in config.members() {
             if deferred.contains(&member.key.as_str()) {
@@ -45,10 +49,17 @@ impl<'a> Settings<'a> {
                     member.key.clone(),
                     (member.value.to_serde(), member.key_span.start),
                 );
+                located
+                    .entries
+                    .push((member.key.clone(), placed(template, &member.value, None)));
                 continue;
             }
             match rendered(&member.value, ctx) {
                 Ok(value) => {
+                    located.entries.push((
+                        member.key.clone(),
+                        placed(template, &member.value, Some(&value)),
+                    ));
                     values.insert(member.key.clone(), (value, member.key_span.start));
                 }
                 Err((message, offset)) => problems.push(
@@ -62,6 +73,11 @@ impl<'a> Settings<'a> {
             Ok(Settings {
                 template,
                 block_offset: config.span.start,
+                located: imgs_settings::Settings::new(
+                    located,
+                    Some(template.location(config.span.start)),
+                    block_key.clone(),
+                ),
                 block_key,
                 values,
             })
@@ -73,14 +89,6 @@ impl<'a> Settings<'a> {
     /// The value of `key` as Go's weak decoding reads it into a string (`""` when absent).
     pub fn text(&self, key: &str) -> Option<String> {
         self.values.get(key).and_then(|(v, _)| weak_text(v))
-    }
-
-    /// Scalar settings as strings (what the SSH settings reader takes).
-    pub fn texts(&self) -> BTreeMap<String, String> {
-        self.values
-            .iter()
-            .filter_map(|(k, (v, _))| weak_text(v).map(|t| (k.clone(), t)))
-            .collect()
     }
 
     /// All settings as JSON values.
@@ -140,6 +148,43 @@ impl<'a> Settings<'a> {
                 })
                 .collect(),
         )
+    }
+}
+
+/// `node` as imgs-settings holds values, each placed where it was written; `rendered` is its value
+/// after rendering (its strings), or `None` to keep it as written.
+fn placed(
+    template: &Template,
+    node: &Node,
+    rendered: Option<&serde_json::Value>,
+) -> imgs_settings::Setting {
+    use imgs_settings::{Object, Setting, Value as V};
+    let value = match (&node.value, rendered) {
+        (Value::String(_), Some(serde_json::Value::String(text))) => V::String(text.clone()),
+        (Value::String(raw), _) => V::String(raw.clone()),
+        (Value::Null, _) => V::Null,
+        (Value::Bool(b), _) => V::Bool(*b),
+        (Value::Number(n), _) => V::Number(n.clone()),
+        (Value::Array(items), rendered) => V::List(
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| placed(template, item, rendered.and_then(|r| r.get(i))))
+                .collect(),
+        ),
+        (Value::Object(members), rendered) => V::Object(Object {
+            entries: members
+                .iter()
+                .map(|m| {
+                    let value = rendered.and_then(|r| r.get(&m.key));
+                    (m.key.clone(), placed(template, &m.value, value))
+                })
+                .collect(),
+        }),
+    };
+    Setting {
+        value,
+        at: Some(template.location(node.span.start)),
     }
 }
 

@@ -11,14 +11,13 @@
 //! for; without `shutdown_command` the guest's disks are synced and qemu is asked to quit instead of
 //! being killed.
 
-use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use imgs_diagnostic::{Diagnostic, Diagnostics, did_you_mean};
+use imgs_diagnostic::Diagnostics;
+use imgs_settings::{Decoder, KeyRules, Setting, Settings};
 use imgs_ssh::SshConfig;
-use serde_json::Value;
 
 use crate::checksum::Checksum;
 
@@ -144,7 +143,7 @@ pub struct QemuConfig {
     /// A pause after qemu starts, before the first SSH attempt.
     pub boot_wait: Duration,
     /// The `ssh_*` settings; the host and port are filled in once qemu runs.
-    pub ssh_settings: BTreeMap<String, String>,
+    pub ssh_settings: Settings,
     /// `ssh_timeout`, as the SSH settings give it.
     pub ssh_timeout: Duration,
 }
@@ -186,15 +185,29 @@ pub enum Accelerator {
 impl QemuConfig {
     /// Reads a qemu builder's settings. `build_name` names the defaults Packer derives from it
     /// (`output-NAME`, `packer-NAME`). Every problem is reported with its key.
-    pub fn from_settings(
-        settings: &BTreeMap<String, Value>,
-        build_name: &str,
-    ) -> Result<QemuConfig, Diagnostics> {
-        let mut r = Reader {
-            settings,
-            problems: Vec::new(),
-        };
-        r.check_keys();
+    pub fn from_settings(settings: &Settings, build_name: &str) -> Result<QemuConfig, Diagnostics> {
+        settings.decode(|r| QemuConfig::decode(r, settings, build_name))
+    }
+
+    fn decode(r: &mut Decoder<'_>, settings: &Settings, build_name: &str) -> QemuConfig {
+        r.check_keys(&KeyRules {
+            what: "qemu builder",
+            known: SUPPORTED,
+            not_supported: NOT_SUPPORTED,
+            other_prefixes: &["ssh_", "winrm_"],
+            only_prefix: None,
+        });
+        // The WinRM communicator's keys: the qemu builder reaches its guest over SSH only.
+        let winrm: Vec<&str> = r.keys().filter(|k| k.starts_with("winrm_")).collect();
+        for key in winrm {
+            if r.raw(key).is_some_and(|v| !v.is_zero()) {
+                r.problem(
+                    key,
+                    format!("not supported yet: {key}"),
+                    format!("remove `{key}`; imgs's qemu builder does not implement it yet"),
+                );
+            }
+        }
 
         if !r.flag("disk_image") {
             r.problem(
@@ -204,7 +217,7 @@ impl QemuConfig {
             );
         }
         let source = match r.string("iso_url") {
-            Some(url) => r.local_path("iso_url", &url),
+            Some(url) => local_path(r, "iso_url", &url),
             None => {
                 r.problem(
                     "iso_url",
@@ -308,8 +321,8 @@ impl QemuConfig {
             }
         };
 
-        let host_ports = r.host_ports();
-        let qemuargs = r.qemuargs();
+        let host_ports = host_ports(r);
+        let qemuargs = qemuargs(r);
         let communicator = r.string("communicator");
         if let Some(other) = communicator.filter(|c| c != "ssh") {
             r.problem(
@@ -319,24 +332,22 @@ impl QemuConfig {
             );
         }
 
-        let mut ssh_settings: BTreeMap<String, String> = BTreeMap::new();
-        for (key, value) in settings {
-            if key.starts_with("ssh_") && !key.starts_with("ssh_host_port_") {
-                match scalar_text(value) {
-                    Some(text) => {
-                        ssh_settings.insert(key.clone(), text);
-                    }
-                    None => r.problem(key, format!("{key} must be a string"), "write a string"),
-                }
-            }
-        }
+        // The communicator's keys, for the SSH reader once the guest's forwarded port is known; the
+        // guest is always reached on this machine.
+        let mut ssh_settings = settings.with_prefix("ssh_");
         ssh_settings
-            .entry("ssh_host".into())
-            .or_insert_with(|| "127.0.0.1".into());
-        let ssh_timeout = match SshConfig::from_settings(&ssh_settings) {
+            .object
+            .entries
+            .retain(|(k, _)| !k.starts_with("ssh_host_port_"));
+        if ssh_settings.object.get("ssh_host").is_none() {
+            ssh_settings
+                .object
+                .set("ssh_host", Setting::string("127.0.0.1"));
+        }
+        let ssh_timeout = match SshConfig::read(&ssh_settings) {
             Ok(ssh) => ssh.timeout,
             Err(problems) => {
-                r.problems.extend(problems.0);
+                r.extend(problems);
                 Duration::ZERO
             }
         };
@@ -387,18 +398,16 @@ impl QemuConfig {
                 "put the directory in `output_directory`",
             );
         }
-        if r.problems.is_empty() {
-            Ok(config)
-        } else {
-            Err(Diagnostics(r.problems))
-        }
+        config
     }
 
     /// The SSH settings for a guest whose port 22 is forwarded from `port` on the host.
     pub fn ssh_config(&self, port: u16) -> Result<SshConfig, Diagnostics> {
         let mut settings = self.ssh_settings.clone();
-        settings.insert("ssh_port".into(), port.to_string());
-        SshConfig::from_settings(&settings)
+        settings
+            .object
+            .set("ssh_port", Setting::string(port.to_string()));
+        SshConfig::read(&settings)
     }
 
     /// Where the finished disk ends up.
@@ -428,256 +437,89 @@ pub(crate) fn parse_disk_size(text: &str) -> Option<u64> {
     digits.parse::<u64>().ok()?.checked_mul(1 << shift)
 }
 
-/// A JSON scalar as Packer's weak decoding turns it into a string; `None` for arrays and objects.
-fn scalar_text(value: &Value) -> Option<String> {
-    match value {
-        Value::Null => Some(String::new()),
-        Value::String(s) => Some(s.clone()),
-        Value::Bool(b) => Some(b.to_string()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Array(_) | Value::Object(_) => None,
+/// A local path from a path or a `file://` URL; other URLs cannot be downloaded yet.
+fn local_path(r: &mut Decoder<'_>, key: &str, url: &str) -> PathBuf {
+    if let Some(path) = url.strip_prefix("file://") {
+        return PathBuf::from(path);
     }
-}
-
-/// Packer's zero value for a key: setting it asks for nothing.
-fn is_zero(value: &Value) -> bool {
-    match value {
-        Value::Null => true,
-        Value::Bool(b) => !b,
-        Value::Number(n) => n.as_f64() == Some(0.0),
-        Value::String(s) => matches!(s.trim(), "" | "0" | "false"),
-        Value::Array(items) => items.is_empty(),
-        Value::Object(map) => map.is_empty(),
-    }
-}
-
-struct Reader<'a> {
-    settings: &'a BTreeMap<String, Value>,
-    problems: Vec<Diagnostic>,
-}
-
-impl Reader<'_> {
-    fn problem(&mut self, key: &str, message: impl Into<String>, hint: impl Into<String>) {
-        self.problems
-            .push(Diagnostic::error(message).key(key).hint(hint));
-    }
-
-    fn check_keys(&mut self) {
-        for (key, value) in self.settings {
-            let key = key.as_str();
-            if key == "type"
-                || key == "name"
-                || key.starts_with("packer_")
-                || key.starts_with("ssh_")
-                || SUPPORTED.contains(&key)
-            {
-                continue;
-            }
-            if NOT_SUPPORTED.contains(&key) || key.starts_with("winrm_") {
-                if !is_zero(value) {
-                    self.problem(
-                        key,
-                        format!("not supported yet: {key}"),
-                        format!("remove `{key}`; imgs's qemu builder does not implement it yet"),
-                    );
-                }
-                continue;
-            }
-            let known = SUPPORTED.iter().chain(NOT_SUPPORTED).copied();
-            let hint = match did_you_mean(key, known) {
-                Some(close) => format!("did you mean `{close}`?"),
-                None => "Packer 1.6.6's qemu builder has no such setting".to_string(),
-            };
-            self.problem(key, format!("unknown key `{key}`"), hint);
-        }
-    }
-
-    /// The value as text, if set to something other than Packer's "unset" (null or "").
-    fn string(&mut self, key: &str) -> Option<String> {
-        let value = self.settings.get(key)?;
-        match scalar_text(value) {
-            Some(text) if text.is_empty() => None,
-            Some(text) => Some(text),
-            None => {
-                self.problem(key, format!("{key} must be a string"), "write a string");
-                None
-            }
-        }
-    }
-
-    fn flag(&mut self, key: &str) -> bool {
-        let Some(value) = self.string(key) else {
-            return false;
-        };
-        imgs_template::schema::parse_go_bool(&value).unwrap_or_else(|| {
-            self.problem(
-                key,
-                format!("{key} must be true or false, not `{value}`"),
-                "write `true` or `false`",
-            );
-            false
-        })
-    }
-
-    fn int(&mut self, key: &str) -> Option<i64> {
-        let text = self.string(key)?;
-        match text.parse::<i64>() {
-            Ok(n) => Some(n),
-            Err(_) => {
-                self.problem(
-                    key,
-                    format!("{key} `{text}` is not a whole number"),
-                    "write a number such as 2",
-                );
-                None
-            }
-        }
-    }
-
-    /// A count where 0 means Packer's default.
-    fn positive(&mut self, key: &str) -> Option<u32> {
-        match self.int(key)? {
-            0 => None,
-            n => match u32::try_from(n) {
-                Ok(n) => Some(n),
-                Err(_) => {
-                    self.problem(
-                        key,
-                        format!("{key} must be a positive number, not {n}"),
-                        "write a number such as 2",
-                    );
-                    None
-                }
-            },
-        }
-    }
-
-    fn duration(&mut self, key: &str) -> Option<Duration> {
-        let text = self.string(key)?;
-        match imgs_template::parse_go_duration(&text) {
-            Ok(d) => d.to_std(),
-            Err(why) => {
-                self.problem(
-                    key,
-                    format!("{key} is invalid: {why}"),
-                    "write a duration such as 30s, 5m or 1h30m",
-                );
-                None
-            }
-        }
-    }
-
-    fn one_of(&mut self, key: &str, allowed: &[&str]) -> Option<String> {
-        let value = self.string(key)?;
-        if allowed.contains(&value.as_str()) {
-            Some(value)
-        } else {
-            self.problem(
-                key,
-                format!("unrecognized {key} `{value}`"),
-                format!("use one of: {}", allowed.join(", ")),
-            );
-            None
-        }
-    }
-
-    /// A local path from a path or a `file://` URL; other URLs cannot be downloaded yet.
-    fn local_path(&mut self, key: &str, url: &str) -> PathBuf {
-        if let Some(path) = url.strip_prefix("file://") {
-            return PathBuf::from(path);
-        }
-        if let Some((scheme, _)) = url.split_once("://") {
-            self.problem(
-                key,
-                format!("not supported yet: downloading {key} over {scheme}"),
-                "download the disk first and give its local path",
-            );
-        }
-        PathBuf::from(url)
-    }
-
-    fn host_ports(&mut self) -> RangeInclusive<u16> {
-        // The deprecated ssh_host_port_* names win when set, as in Packer.
-        let mut pick = |old: &str, new: &str, default: u16| -> u16 {
-            let (key, value) = match self.int(old).filter(|n| *n != 0) {
-                Some(n) => (old, n),
-                None => (new, self.int(new).unwrap_or(0)),
-            };
-            match value {
-                0 => default,
-                1..=65535 => value as u16,
-                _ => {
-                    self.problem(
-                        key,
-                        format!("{key} {value} is not a port number"),
-                        "use a number from 1 to 65535",
-                    );
-                    default
-                }
-            }
-        };
-        let min = pick(
-            "ssh_host_port_min",
-            "host_port_min",
-            *DEFAULT_HOST_PORTS.start(),
+    if let Some((scheme, _)) = url.split_once("://") {
+        r.problem(
+            key,
+            format!("not supported yet: downloading {key} over {scheme}"),
+            "download the disk first and give its local path",
         );
-        let max = pick(
-            "ssh_host_port_max",
-            "host_port_max",
-            *DEFAULT_HOST_PORTS.end(),
-        );
-        if min > max {
-            self.problem(
-                "host_port_min",
-                format!("host_port_min ({min}) must not be above host_port_max ({max})"),
-                "give a range such as 2222 to 4444",
-            );
-        }
-        min..=max
     }
+    PathBuf::from(url)
+}
 
-    fn qemuargs(&mut self) -> Vec<Vec<String>> {
-        let Some(value) = self.settings.get("qemuargs") else {
-            return Vec::new();
+/// The host ports SSH may be forwarded from; the deprecated `ssh_host_port_*` names win when set,
+/// as in Packer.
+fn host_ports(r: &mut Decoder<'_>) -> RangeInclusive<u16> {
+    let mut pick = |old: &str, new: &str, default: u16| -> u16 {
+        let (key, value) = match r.int(old).filter(|n| *n != 0) {
+            Some(n) => (old, n),
+            None => (new, r.int(new).unwrap_or(0)),
         };
-        let lists = match value {
-            Value::Null => return Vec::new(),
-            Value::Array(lists) => lists,
+        match value {
+            0 => default,
+            1..=65535 => value as u16,
             _ => {
-                self.problem(
-                    "qemuargs",
-                    "qemuargs must be a list of lists of strings",
-                    "write [[\"-m\", \"1024\"], [\"-smp\", \"2\"]]",
+                r.problem(
+                    key,
+                    format!("{key} {value} is not a port number"),
+                    "use a number from 1 to 65535",
                 );
-                return Vec::new();
-            }
-        };
-        let mut out = Vec::new();
-        for (i, list) in lists.iter().enumerate() {
-            let words: Option<Vec<String>> = match list {
-                Value::Array(words) => words.iter().map(scalar_text).collect(),
-                _ => None,
-            };
-            match words {
-                Some(words) if !words.is_empty() => out.push(words),
-                _ => self.problem(
-                    &format!("qemuargs[{i}]"),
-                    "each qemuargs entry must be a non-empty list of strings",
-                    "write [\"-flag\", \"value\"]",
-                ),
+                default
             }
         }
-        out
+    };
+    let min = pick(
+        "ssh_host_port_min",
+        "host_port_min",
+        *DEFAULT_HOST_PORTS.start(),
+    );
+    let max = pick(
+        "ssh_host_port_max",
+        "host_port_max",
+        *DEFAULT_HOST_PORTS.end(),
+    );
+    if min > max {
+        r.problem(
+            "host_port_min",
+            format!("host_port_min ({min}) must not be above host_port_max ({max})"),
+            "give a range such as 2222 to 4444",
+        );
     }
+    min..=max
+}
+
+/// `qemuargs`: each entry a flag and its values.
+fn qemuargs(r: &mut Decoder<'_>) -> Vec<Vec<String>> {
+    let lists = r.string_lists("qemuargs");
+    for (i, list) in lists.iter().enumerate() {
+        if list.is_empty() {
+            r.problem(
+                &format!("qemuargs[{i}]"),
+                "each qemuargs entry must be a non-empty list of strings",
+                "write [\"-flag\", \"value\"]",
+            );
+        }
+    }
+    lists.into_iter().filter(|l| !l.is_empty()).collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
+    use std::collections::BTreeMap;
 
     fn settings(value: Value) -> BTreeMap<String, Value> {
         serde_json::from_value(value).unwrap()
+    }
+
+    fn from(map: &BTreeMap<String, Value>, name: &str) -> Result<QemuConfig, Diagnostics> {
+        QemuConfig::from_settings(&Settings::from_json_map(map), name)
     }
 
     fn minimal() -> Value {
@@ -698,14 +540,14 @@ mod tests {
     }
 
     fn errors(extra: Value) -> String {
-        QemuConfig::from_settings(&with(extra), "base")
+        from(&with(extra), "base")
             .expect_err("settings should be refused")
             .to_string()
     }
 
     #[test]
     fn defaults_are_packers_except_accelerator_and_boot_wait() {
-        let c = QemuConfig::from_settings(&with(json!({})), "base").unwrap();
+        let c = from(&with(json!({})), "base").unwrap();
         assert_eq!(
             c.source,
             PathBuf::from("cache/base-image/debian-bookworm.qcow2")
@@ -727,12 +569,15 @@ mod tests {
         assert_eq!(c.ssh_timeout, Duration::from_secs(300));
         assert_eq!(c.disk_size, None);
         assert!(!c.headless && !c.use_backing_file);
-        assert_eq!(c.ssh_settings["ssh_host"], "127.0.0.1");
+        assert_eq!(
+            c.ssh_settings.object.get("ssh_host"),
+            Some(&Setting::string("127.0.0.1"))
+        );
     }
 
     #[test]
     fn values_arrive_as_strings_after_interpolation() {
-        let c = QemuConfig::from_settings(
+        let c = from(
             &with(json!({
                 "iso_url": "file:///srv/disks/parent.qcow2",
                 "iso_checksum": "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
@@ -791,7 +636,7 @@ mod tests {
     #[test]
     fn zero_values_of_unsupported_keys_ask_for_nothing() {
         assert!(
-            QemuConfig::from_settings(
+            from(
                 &with(json!({
                     "boot_command": [],
                     "floppy_files": null,
@@ -847,7 +692,7 @@ mod tests {
         s.insert("disk_image".into(), json!(false));
         s.insert("iso_url".into(), json!("https://example.com/debian.iso"));
         s.remove("iso_checksum");
-        insta::assert_snapshot!(QemuConfig::from_settings(&s, "base").unwrap_err().to_string(), @r#"
+        insta::assert_snapshot!(from(&s, "base").unwrap_err().to_string(), @r#"
         error: not supported yet: ISO installs (disk_image: false)
           = key: disk_image
           = hint: set `disk_image: true` and `iso_url` to a bootable disk to start from
@@ -858,6 +703,17 @@ mod tests {
           = key: iso_checksum
           = hint: give "sha256:HEX", "file:PATH", or "none" to skip verification
         "#);
+    }
+
+    #[test]
+    fn integers_read_as_go_reads_them_as_imgs_validate_does() {
+        // `imgs validate` accepts "0x2" (Go's base-0 integers); the builder reads the same number.
+        let c = from(
+            &with(json!({ "cpus": "0x2", "memory": "0b10000000000" })),
+            "base",
+        )
+        .unwrap();
+        assert_eq!((c.cpus, c.memory_mib), (2, 1024));
     }
 
     #[test]
@@ -875,33 +731,33 @@ mod tests {
             "disk_interfce": "ide",
             "ssh_port": "twenty-two",
         })), @r#"
-        error: unknown key `disk_interfce`
-          = key: disk_interfce
-          = hint: did you mean `disk_interface`?
-        error: invalid iso_checksum `sha256:abc`: a sha256 checksum has 64 hexadecimal digits, not 3
-          = key: iso_checksum
-          = hint: write TYPE:HEX with TYPE md5, sha1, sha256 or sha512, file:PATH, or none
-        error: invalid format `vmdk`
-          = key: format
-          = hint: use qcow2 or raw
-        error: invalid disk_size `lots`
-          = key: disk_size
-          = hint: give a number of megabytes, or a number with a b, k, m, g or t suffix ("20G")
-        error: host_port_min (5000) must not be above host_port_max (4000)
-          = key: host_port_min
-          = hint: give a range such as 2222 to 4444
-        error: each qemuargs entry must be a non-empty list of strings
-          = key: qemuargs[1]
-          = hint: write ["-flag", "value"]
-        error: ssh_port `twenty-two` is not a port number
-          = key: ssh_port
-          = hint: use a number from 1 to 65535
-        error: memory `a gigabyte` is not a whole number
-          = key: memory
-          = hint: write a number such as 2
-        error: shutdown_timeout is invalid: time: unknown unit " minutes" in duration "5 minutes"
-          = key: shutdown_timeout
-          = hint: write a duration such as 30s, 5m or 1h30m
-        "#);
+            error: unknown key `disk_interfce` in qemu builder
+              = key: disk_interfce
+              = hint: did you mean `disk_interface`?
+            error: invalid iso_checksum `sha256:abc`: a sha256 checksum has 64 hexadecimal digits, not 3
+              = key: iso_checksum
+              = hint: write TYPE:HEX with TYPE md5, sha1, sha256 or sha512, file:PATH, or none
+            error: invalid format `vmdk`
+              = key: format
+              = hint: use qcow2 or raw
+            error: invalid disk_size `lots`
+              = key: disk_size
+              = hint: give a number of megabytes, or a number with a b, k, m, g or t suffix ("20G")
+            error: host_port_min (5000) must not be above host_port_max (4000)
+              = key: host_port_min
+              = hint: give a range such as 2222 to 4444
+            error: each qemuargs entry must be a non-empty list of strings
+              = key: qemuargs[1]
+              = hint: write ["-flag", "value"]
+            error: invalid value for `ssh_port`: expected an integer, got the string "twenty-two"
+              = key: ssh_port
+              = hint: write a whole number such as 2
+            error: invalid value for `memory`: expected an integer, got the string "a gigabyte"
+              = key: memory
+              = hint: write a whole number such as 2
+            error: invalid value for `shutdown_timeout`: time: unknown unit " minutes" in duration "5 minutes"
+              = key: shutdown_timeout
+              = hint: write a duration such as "30s", "5m" or "1h30m"
+            "#);
     }
 }

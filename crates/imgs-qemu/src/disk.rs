@@ -219,7 +219,7 @@ mod tests {
             }))
             .unwrap();
         settings.extend(serde_json::from_value::<BTreeMap<_, _>>(extra).unwrap());
-        QemuConfig::from_settings(&settings, "t").unwrap()
+        QemuConfig::from_settings(&imgs_settings::Settings::from_json_map(&settings), "t").unwrap()
     }
 
     fn entries(dir: &Path) -> Vec<String> {

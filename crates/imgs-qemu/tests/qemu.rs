@@ -15,7 +15,7 @@ fn repo_root() -> PathBuf {
 
 fn config(settings: Value) -> QemuConfig {
     let settings: BTreeMap<String, Value> = serde_json::from_value(settings).unwrap();
-    QemuConfig::from_settings(&settings, "test").unwrap()
+    QemuConfig::from_settings(&imgs_settings::Settings::from_json_map(&settings), "test").unwrap()
 }
 
 /// qemu processes whose command line mentions `needle`.

@@ -108,6 +108,11 @@ impl<'a> Decoder<'a> {
         self.problems.push(problem);
     }
 
+    /// Records problems another decoding found, as they are (already keyed and located).
+    pub fn extend(&mut self, problems: Diagnostics) {
+        self.problems.extend(problems.0);
+    }
+
     /// Whether a problem has been recorded so far.
     pub fn has_problems(&self) -> bool {
         !self.problems.is_empty()

@@ -148,6 +148,20 @@ impl Settings {
         }
     }
 
+    /// Settings from the members of a JSON object, with no locations.
+    pub fn from_json_map(map: &std::collections::BTreeMap<String, serde_json::Value>) -> Settings {
+        Settings::new(
+            Object {
+                entries: map
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Setting::from(v)))
+                    .collect(),
+            },
+            None,
+            "",
+        )
+    }
+
     /// Settings of plain strings (written nowhere: problems name keys only).
     pub fn from_strings<'s>(pairs: impl IntoIterator<Item = (&'s String, &'s String)>) -> Settings {
         Settings::new(
