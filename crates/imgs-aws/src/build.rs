@@ -15,6 +15,7 @@ use aws_sdk_ec2::types::{
     LaunchPermission, LaunchPermissionModifications, PermissionGroup, Placement, ResourceType,
     ShutdownBehavior, VolumeType,
 };
+use imgs_settings::Setting;
 use imgs_ssh::SshConfig;
 use tempfile::TempDir;
 use tokio_util::sync::CancellationToken;
@@ -157,24 +158,26 @@ impl EbsBuild {
             return Ok(None);
         }
         let mut settings = self.config.ssh_settings.clone();
-        if settings.get("ssh_host").is_none_or(|h| h.is_empty()) {
+        let host_given = settings
+            .object
+            .get("ssh_host")
+            .is_some_and(|h| !h.is_zero());
+        if !host_given {
             let host = ssh_address(&instance, self.config.ssh_interface).ok_or_else(|| {
                 AwsError::Malformed {
                     action: format!("DescribeInstances for {instance_id}"),
                     missing: "an address to connect to (set ssh_interface or ssh_host)".into(),
                 }
             })?;
-            settings.insert("ssh_host".into(), host);
+            settings.object.set("ssh_host", Setting::string(host));
         }
         if let Some(key_file) = key_file {
-            settings.insert(
-                "ssh_private_key_file".into(),
-                key_file.display().to_string(),
+            settings.object.set(
+                "ssh_private_key_file",
+                Setting::string(key_file.display().to_string()),
             );
         }
-        SshConfig::from_settings(&settings)
-            .map(Some)
-            .map_err(AwsError::Ssh)
+        SshConfig::read(&settings).map(Some).map_err(AwsError::Ssh)
     }
 
     /// Creates the temporary key pair when the build has one, and returns the file its private key
@@ -188,7 +191,9 @@ impl EbsBuild {
             if self
                 .config
                 .ssh_settings
-                .contains_key("ssh_private_key_file")
+                .object
+                .get("ssh_private_key_file")
+                .is_some()
             {
                 log.line("Using existing SSH private key");
             }

@@ -7,12 +7,11 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use imgs_diagnostic::{Diagnostics, did_you_mean};
+use imgs_diagnostic::Diagnostics;
+use imgs_settings::{Decoder, KeyRules, Setting, Settings, Value};
 use imgs_ssh::SshConfig;
-use serde_json::Value;
 
 use crate::client::ClientSettings;
-use crate::reader::{Reader, is_zero, scalar_text, string_map_of};
 use crate::regions::is_known_region;
 
 /// Keys whose values stay templates until build time, rendered with [`crate::RenderDeferred`] and the
@@ -180,7 +179,7 @@ pub struct EbsConfig {
     /// (a given key pair, private key, agent or password).
     pub temporary_key_pair_name: Option<String>,
     /// The `ssh_*` settings as written; the host and key file are filled in once the instance runs.
-    pub ssh_settings: BTreeMap<String, String>,
+    pub ssh_settings: Settings,
     /// `ssh_port`, which a temporary security group opens.
     pub ssh_port: u16,
 }
@@ -253,16 +252,16 @@ const DEFAULT_SSH_PORT: u16 = 22;
 
 impl EbsConfig {
     /// Reads an amazon-ebs builder's settings (rendered, except [`DEFERRED_KEYS`], which stay as
-    /// written). Problems carry their `key` and a hint but no location: the caller locates them.
-    pub fn from_settings(
-        settings: &BTreeMap<String, Value>,
-        build_name: &str,
-    ) -> Result<EbsConfig, Diagnostics> {
-        let mut r = Reader::new(settings);
-        check_keys(&mut r);
+    /// written). Every problem is reported, located where the settings say their values were written.
+    pub fn from_settings(settings: &Settings, build_name: &str) -> Result<EbsConfig, Diagnostics> {
+        settings.decode(|r| EbsConfig::decode(r, settings, build_name))
+    }
 
-        let client = read_client(&mut r);
-        let source = read_source(&mut r);
+    fn decode(r: &mut Decoder<'_>, settings: &Settings, build_name: &str) -> EbsConfig {
+        check_keys(r);
+
+        let client = read_client(r);
+        let source = read_source(r);
         let instance_type = r.string("instance_type").unwrap_or_else(|| {
             r.problem(
                 "instance_type",
@@ -316,34 +315,21 @@ impl EbsConfig {
             }
         };
 
-        let mut ssh_settings = BTreeMap::new();
-        for (key, value) in settings {
-            if key.starts_with("ssh_") && key != "ssh_interface" {
-                match scalar_text(value) {
-                    Some(text) => {
-                        ssh_settings.insert(key.clone(), text);
-                    }
-                    None => r.problem(key, format!("{key} must be a string"), "write a string"),
-                }
-            }
-        }
-        let ssh_keypair_name = ssh_settings
-            .get("ssh_keypair_name")
-            .filter(|s| !s.is_empty())
-            .cloned();
+        let mut ssh_settings = settings.with_prefix("ssh_");
+        ssh_settings
+            .object
+            .entries
+            .retain(|(k, _)| k != "ssh_interface");
+        let ssh_keypair_name = r.string("ssh_keypair_name");
         let ssh_port = match communicator {
-            Communicator::Ssh => check_ssh(&mut r, &ssh_settings),
+            Communicator::Ssh => check_ssh(r, &ssh_settings),
             Communicator::None => DEFAULT_SSH_PORT,
         };
         // As Packer: a key pair of the build's own only when nothing else says how to log in.
-        let has_own_login = ["ssh_private_key_file", "ssh_password"]
-            .iter()
-            .any(|k| ssh_settings.get(*k).is_some_and(|v| !v.is_empty()))
+        let has_own_login = r.string("ssh_private_key_file").is_some()
+            || r.string("ssh_password").is_some()
             || ssh_keypair_name.is_some()
-            || ssh_settings
-                .get("ssh_agent_auth")
-                .and_then(|v| imgs_template::schema::parse_go_bool(v))
-                == Some(true);
+            || r.flag("ssh_agent_auth");
         let temporary_key_pair_name = match (communicator, has_own_login) {
             (Communicator::Ssh, false) => Some(
                 r.string("temporary_key_pair_name")
@@ -414,14 +400,14 @@ impl EbsConfig {
             shutdown_behavior,
             user_data: r.string("user_data"),
             user_data_file: r.string("user_data_file").map(PathBuf::from),
-            launch_block_device_mappings: block_devices(&mut r, "launch_block_device_mappings"),
+            launch_block_device_mappings: block_devices(r, "launch_block_device_mappings"),
             ami_name,
             ami_description: r.string("ami_description"),
-            tags: r.string_map("tags"),
-            run_tags: r.string_map("run_tags"),
-            run_volume_tags: r.string_map("run_volume_tags"),
-            snapshot_tags: r.string_map("snapshot_tags"),
-            ami_block_device_mappings: block_devices(&mut r, "ami_block_device_mappings"),
+            tags: r.map("tags"),
+            run_tags: r.map("run_tags"),
+            run_volume_tags: r.map("run_volume_tags"),
+            snapshot_tags: r.map("snapshot_tags"),
+            ami_block_device_mappings: block_devices(r, "ami_block_device_mappings"),
             ami_regions,
             ami_users: r.strings("ami_users"),
             ami_groups: r.strings("ami_groups"),
@@ -451,45 +437,32 @@ impl EbsConfig {
                 "keep one of the two",
             );
         }
-        if r.problems.is_empty() {
-            Ok(config)
-        } else {
-            Err(Diagnostics(r.problems))
+        config
+    }
+}
+
+fn check_keys(r: &mut Decoder<'_>) {
+    r.check_keys(&KeyRules {
+        what: "amazon-ebs builder",
+        known: SUPPORTED,
+        not_supported: NOT_SUPPORTED,
+        other_prefixes: &["ssh_", "winrm_"],
+        only_prefix: None,
+    });
+    // The WinRM communicator's keys: imgs reaches EC2 instances over SSH only.
+    let winrm: Vec<&str> = r.keys().filter(|k| k.starts_with("winrm_")).collect();
+    for key in winrm {
+        if r.raw(key).is_some_and(|v| !v.is_zero()) {
+            r.problem(
+                key,
+                format!("not supported yet: {key}"),
+                format!("remove `{key}`; imgs's amazon-ebs builder does not implement it yet"),
+            );
         }
     }
 }
 
-fn check_keys(r: &mut Reader<'_>) {
-    for (key, value) in r.settings {
-        let key = key.as_str();
-        if key == "type"
-            || key == "name"
-            || key.starts_with("packer_")
-            || key.starts_with("ssh_")
-            || SUPPORTED.contains(&key)
-        {
-            continue;
-        }
-        if NOT_SUPPORTED.contains(&key) || key.starts_with("winrm_") {
-            if !is_zero(value) {
-                r.problem(
-                    key,
-                    format!("not supported yet: {key}"),
-                    format!("remove `{key}`; imgs's amazon-ebs builder does not implement it yet"),
-                );
-            }
-            continue;
-        }
-        let known = SUPPORTED.iter().chain(NOT_SUPPORTED).copied();
-        let hint = match did_you_mean(key, known) {
-            Some(close) => format!("did you mean `{close}`?"),
-            None => "Packer 1.6.6's amazon-ebs builder has no such setting".to_string(),
-        };
-        r.problem(key, format!("unknown key `{key}`"), hint);
-    }
-}
-
-fn read_client(r: &mut Reader<'_>) -> ClientSettings {
+fn read_client(r: &mut Decoder<'_>) -> ClientSettings {
     let region = r.string("region").unwrap_or_else(|| {
         r.problem(
             "region",
@@ -545,112 +518,78 @@ fn read_client(r: &mut Reader<'_>) -> ClientSettings {
     }
 }
 
-fn read_source(r: &mut Reader<'_>) -> SourceAmi {
+fn read_source(r: &mut Decoder<'_>) -> SourceAmi {
     if let Some(id) = r.string("source_ami") {
         return SourceAmi::Id(id);
     }
-    let filter = match r.settings.get("source_ami_filter") {
-        Some(Value::Object(map)) if !map.is_empty() => map.clone(),
-        Some(value) if !is_zero(value) => {
-            r.problem(
-                "source_ami_filter",
-                "source_ami_filter must be an object",
-                "write {\"filters\": {...}, \"owners\": [...], \"most_recent\": true}",
-            );
-            return SourceAmi::Id(String::new());
-        }
-        _ => {
-            r.problem(
-                "source_ami",
-                "A source_ami or source_ami_filter must be specified",
-                "set `source_ami` to an AMI ID, or `source_ami_filter` to find one",
-            );
-            return SourceAmi::Id(String::new());
-        }
-    };
-    let nested: BTreeMap<String, Value> = filter.into_iter().collect();
-    let mut inner = Reader::new(&nested);
-    for key in nested.keys() {
-        if !matches!(key.as_str(), "filters" | "owners" | "most_recent") {
-            inner.problem(
-                key,
-                format!("unknown key `{key}` in source_ami_filter"),
-                "source_ami_filter takes filters, owners and most_recent",
-            );
-        }
+    let has_filter = r.raw("source_ami_filter").is_some_and(|v| {
+        !matches!(&v.value, Value::Object(o) if o.entries.is_empty()) && !v.is_zero()
+    });
+    if !has_filter {
+        r.problem(
+            "source_ami",
+            "A source_ami or source_ami_filter must be specified",
+            "set `source_ami` to an AMI ID, or `source_ami_filter` to find one",
+        );
+        return SourceAmi::Id(String::new());
     }
-    let filters = match nested.get("filters") {
-        Some(Value::Object(map)) => string_map_of(&mut inner, "filters", map),
-        None | Some(Value::Null) => BTreeMap::new(),
-        Some(_) => {
+    r.object("source_ami_filter", |inner| {
+        inner.check_keys(&KeyRules {
+            what: "source_ami_filter",
+            known: &["filters", "owners", "most_recent"],
+            ..KeyRules::default()
+        });
+        let filters = inner.map("filters");
+        let owners = inner.strings("owners");
+        let most_recent = inner.flag("most_recent");
+        if filters.is_empty() && owners.is_empty() {
             inner.problem(
                 "filters",
-                "filters must be an object of strings",
-                "write {\"name\": \"debian-12-*\"}",
+                "a source_ami_filter needs filters or owners",
+                "add filters such as {\"name\": \"debian-12-*\"} and owners such as [\"136693071363\"]",
             );
-            BTreeMap::new()
         }
-    };
-    let owners = inner.strings("owners");
-    let most_recent = inner.flag("most_recent");
-    if filters.is_empty() && owners.is_empty() {
-        inner.problem(
-            "filters",
-            "a source_ami_filter needs filters or owners",
-            "add filters such as {\"name\": \"debian-12-*\"} and owners such as [\"136693071363\"]",
-        );
-    }
-    for mut problem in inner.problems {
-        problem.key = problem.key.map(|k| format!("source_ami_filter.{k}"));
-        r.problems.push(problem);
-    }
-    SourceAmi::Filter(SourceAmiFilter {
-        filters,
-        owners,
-        most_recent,
+        SourceAmi::Filter(SourceAmiFilter {
+            filters,
+            owners,
+            most_recent,
+        })
     })
+    .unwrap_or(SourceAmi::Id(String::new()))
 }
 
 /// Checks the SSH settings as the instance will have them, and returns the port to open.
-fn check_ssh(r: &mut Reader<'_>, ssh_settings: &BTreeMap<String, String>) -> u16 {
+fn check_ssh(r: &mut Decoder<'_>, ssh_settings: &Settings) -> u16 {
     let mut probe = ssh_settings.clone();
     // The host and key are known only once the instance runs: stand-ins let the rest be checked now.
-    probe
-        .entry("ssh_host".into())
-        .or_insert_with(|| "192.0.2.1".into());
+    if probe.object.get("ssh_host").is_none() {
+        probe.object.set("ssh_host", Setting::string("192.0.2.1"));
+    }
     let has_login = ["ssh_private_key_file", "ssh_password", "ssh_agent_auth"]
         .iter()
-        .any(|k| probe.get(*k).is_some_and(|v| !v.is_empty()));
+        .any(|k| r.string(k).is_some());
     if !has_login {
-        probe.insert("ssh_private_key_file".into(), "temporary-key".into());
+        probe
+            .object
+            .set("ssh_private_key_file", Setting::string("temporary-key"));
     }
-    match SshConfig::from_settings(&probe) {
+    match SshConfig::read(&probe) {
         Ok(ssh) => ssh.port,
         Err(problems) => {
-            r.problems.extend(problems.0);
+            r.extend(problems);
             DEFAULT_SSH_PORT
         }
     }
 }
 
-fn block_devices(r: &mut Reader<'_>, key: &str) -> Vec<BlockDevice> {
-    let mut out = Vec::new();
-    for (i, device) in r.objects(key).into_iter().enumerate() {
-        let mut d = Reader::new(&device);
-        for name in device.keys() {
-            if !BLOCK_DEVICE_KEYS.contains(&name.as_str()) {
-                let hint = match did_you_mean(name, BLOCK_DEVICE_KEYS.iter().copied()) {
-                    Some(close) => format!("did you mean `{close}`?"),
-                    None => format!("a block device takes {}", BLOCK_DEVICE_KEYS.join(", ")),
-                };
-                d.problem(
-                    name,
-                    format!("unknown key `{name}` in a block device"),
-                    hint,
-                );
-            }
-        }
-        let small = |d: &mut Reader<'_>, k: &str| -> Option<i32> {
+fn block_devices(r: &mut Decoder<'_>, key: &str) -> Vec<BlockDevice> {
+    r.objects(key, |d| {
+        d.check_keys(&KeyRules {
+            what: "block device",
+            known: BLOCK_DEVICE_KEYS,
+            ..KeyRules::default()
+        });
+        let small = |d: &mut Decoder<'_>, k: &str| -> Option<i32> {
             let n = d.int(k)?;
             match i32::try_from(n) {
                 Ok(n) if n > 0 => Some(n),
@@ -669,13 +608,13 @@ fn block_devices(r: &mut Reader<'_>, key: &str) -> Vec<BlockDevice> {
             device_name: d.string("device_name").unwrap_or_default(),
             delete_on_termination: d.flag("delete_on_termination"),
             encrypted: d.trilean("encrypted"),
-            iops: small(&mut d, "iops"),
+            iops: small(d, "iops"),
             no_device: d.flag("no_device"),
             snapshot_id: d.string("snapshot_id"),
-            throughput: small(&mut d, "throughput"),
+            throughput: small(d, "throughput"),
             virtual_name: d.string("virtual_name"),
             volume_type: d.string("volume_type"),
-            volume_size: small(&mut d, "volume_size"),
+            volume_size: small(d, "volume_size"),
             kms_key_id: d.string("kms_key_id"),
         };
         if device.device_name.is_empty() {
@@ -685,19 +624,18 @@ fn block_devices(r: &mut Reader<'_>, key: &str) -> Vec<BlockDevice> {
                 "name the device, for example /dev/xvda",
             );
         }
-        for mut problem in d.problems {
-            problem.key = problem.key.map(|k| format!("{key}[{i}].{k}"));
-            r.problems.push(problem);
-        }
-        out.push(device);
-    }
-    out
+        device
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
+
+    fn from(map: &BTreeMap<String, Value>, name: &str) -> Result<EbsConfig, Diagnostics> {
+        EbsConfig::from_settings(&Settings::from_json_map(map), name)
+    }
 
     fn with(extra: Value) -> BTreeMap<String, Value> {
         let mut all: BTreeMap<String, Value> = serde_json::from_value(json!({
@@ -714,11 +652,11 @@ mod tests {
     }
 
     fn read(extra: Value) -> EbsConfig {
-        EbsConfig::from_settings(&with(extra), "app").unwrap_or_else(|p| panic!("{p}"))
+        from(&with(extra), "app").unwrap_or_else(|p| panic!("{p}"))
     }
 
     fn errors(extra: Value) -> String {
-        EbsConfig::from_settings(&with(extra), "app")
+        from(&with(extra), "app")
             .expect_err("settings should be refused")
             .to_string()
     }
@@ -810,7 +748,7 @@ mod tests {
         for key in ["region", "source_ami", "instance_type", "ami_name"] {
             settings.remove(key);
         }
-        let problems = EbsConfig::from_settings(&settings, "app").unwrap_err();
+        let problems = from(&settings, "app").unwrap_err();
         insta::assert_snapshot!(problems.to_string());
     }
 

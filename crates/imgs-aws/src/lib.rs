@@ -17,7 +17,6 @@ mod deregister;
 mod error;
 mod gc;
 mod lookup;
-mod reader;
 mod regions;
 mod source;
 mod tags;

@@ -62,8 +62,11 @@ fn tags(fingerprint: &str) -> ImgsTags {
 }
 
 fn build(moto: &TestMoto, extra: Value, fingerprint: &str) -> EbsBuild {
-    let config = EbsConfig::from_settings(&settings(moto, extra), "app")
-        .unwrap_or_else(|problems| panic!("{problems}"));
+    let config = EbsConfig::from_settings(
+        &imgs_settings::Settings::from_json_map(&settings(moto, extra)),
+        "app",
+    )
+    .unwrap_or_else(|problems| panic!("{problems}"));
     EbsBuild::new(config, tags(fingerprint), render())
 }
 

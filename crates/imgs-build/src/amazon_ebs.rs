@@ -17,7 +17,7 @@ use imgs_template::{BuildFilter, ResolvedVariables, Template};
 use tokio_util::sync::CancellationToken;
 
 use crate::builder::{Builder, Log};
-use crate::null::rooted_key_file_texts;
+use crate::null::rooted_key_files;
 use crate::prepare::RunLabels;
 use crate::qemu::rooted;
 use crate::settings::Settings;
@@ -44,10 +44,9 @@ pub fn read(
     ctx: &Context<'_>,
     labels: &RunLabels,
 ) -> Result<AmazonEbsBuilder, Diagnostics> {
-    let mut config =
-        EbsConfig::from_settings(&settings.json(), build_name).map_err(|d| settings.locate(d))?;
+    let mut config = EbsConfig::from_settings(&settings.located, build_name)?;
     // The process may run anywhere; the template's relative paths mean the working directory.
-    config.ssh_settings = rooted_key_file_texts(config.ssh_settings, working_dir);
+    config.ssh_settings = rooted_key_files(config.ssh_settings, working_dir);
     if let Some(file) = &config.user_data_file {
         config.user_data_file = Some(rooted(working_dir, file));
     }
@@ -115,9 +114,7 @@ pub fn aws_targets(
             ..base
         };
         let read = read_settings(template, format!("builders[{index}]"), &block.config, &ctx)
-            .and_then(|settings| {
-                EbsConfig::from_settings(&settings.json(), &name).map_err(|d| settings.locate(d))
-            });
+            .and_then(|settings| EbsConfig::from_settings(&settings.located, &name));
         match read {
             Ok(config) => {
                 let mut regions = vec![config.client.region.clone()];

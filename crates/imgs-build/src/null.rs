@@ -2,7 +2,6 @@
 //! existing host; with `communicator: none` it does nothing at all. Its artifact is Packer's: ID
 //! `Null`, nothing exported.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use imgs_diagnostic::Diagnostics;
@@ -120,21 +119,4 @@ pub fn rooted_key_files(mut settings: Settings, working_dir: &Path) -> Settings 
         }
     }
     settings
-}
-
-/// [`rooted_key_files`] for settings kept as plain strings.
-pub fn rooted_key_file_texts(
-    mut texts: BTreeMap<String, String>,
-    working_dir: &Path,
-) -> BTreeMap<String, String> {
-    for key in ["ssh_private_key_file", "ssh_bastion_private_key_file"] {
-        if let Some(value) = texts.get_mut(key)
-            && !value.is_empty()
-            && Path::new(value.as_str()).is_relative()
-            && !value.starts_with('~')
-        {
-            *value = working_dir.join(value.as_str()).display().to_string();
-        }
-    }
-    texts
 }

@@ -91,14 +91,6 @@ impl<'a> Settings<'a> {
         self.values.get(key).and_then(|(v, _)| weak_text(v))
     }
 
-    /// All settings as JSON values.
-    pub fn json(&self) -> BTreeMap<String, serde_json::Value> {
-        self.values
-            .iter()
-            .map(|(k, (v, _))| (k.clone(), v.clone()))
-            .collect()
-    }
-
     /// An error about `key`, located at the key when it was written, else at the block.
     pub fn error(&self, key: &str, message: impl Into<String>) -> Diagnostic {
         let offset = self
@@ -125,29 +117,6 @@ impl<'a> Settings<'a> {
                 d
             })
             .collect()
-    }
-
-    /// Diagnostics from another reader (which knows keys, not places): located at their keys here.
-    pub fn locate(&self, problems: Diagnostics) -> Diagnostics {
-        Diagnostics(
-            problems
-                .0
-                .into_iter()
-                .map(|mut d| {
-                    if d.location.is_none() {
-                        let key = d.key.clone().unwrap_or_default();
-                        let offset = self
-                            .values
-                            .get(&key)
-                            .map(|(_, o)| *o)
-                            .unwrap_or(self.block_offset);
-                        d.location = Some(self.template.location(offset));
-                        d.key = Some(format!("{}.{key}", self.block_key));
-                    }
-                    d
-                })
-                .collect(),
-        )
     }
 }
 
