@@ -86,9 +86,13 @@ impl<'a> Settings<'a> {
         }
     }
 
-    /// The value of `key` as Go's weak decoding reads it into a string (`""` when absent).
+    /// The value of `key` as Go's weak decoding reads it into a string (`""` when `null`); `None` when
+    /// absent or not a scalar.
     pub fn text(&self, key: &str) -> Option<String> {
-        self.values.get(key).and_then(|(v, _)| weak_text(v))
+        self.located
+            .object
+            .get(key)
+            .and_then(|v| imgs_settings::weak::string(v).ok())
     }
 
     /// An error about `key`, located at the key when it was written, else at the block.
@@ -178,15 +182,4 @@ fn rendered(node: &Node, ctx: &Context<'_>) -> Result<serde_json::Value, (String
         ),
         _ => node.to_serde(),
     })
-}
-
-/// Go's weak decoding of a scalar into a string.
-fn weak_text(value: &serde_json::Value) -> Option<String> {
-    match value {
-        serde_json::Value::String(s) => Some(s.clone()),
-        serde_json::Value::Bool(b) => Some(if *b { "1" } else { "0" }.to_string()),
-        serde_json::Value::Number(n) => Some(n.to_string()),
-        serde_json::Value::Null => Some(String::new()),
-        _ => None,
-    }
 }

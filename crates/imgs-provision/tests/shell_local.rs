@@ -144,9 +144,10 @@ fn settings_problems_are_located_diagnostics() {
     )
     .unwrap_err();
     insta::assert_snapshot!(problems.to_string(), @r#"
-    error: `valid_exit_codes` holds `x`, which is not an integer
+    error: invalid value for `valid_exit_codes`: expected a list of integers, got the string "x" in it
       --> images/app/template.json:29:27
       = key: provisioners[0].valid_exit_codes
+      = hint: write a list of whole numbers such as [0, 1]
     error: only one of command, inline, script and scripts may be given
       --> images/app/template.json:19:18
       = key: provisioners[0].command

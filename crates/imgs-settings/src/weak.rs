@@ -98,7 +98,10 @@ pub fn strings(value: &Setting) -> Result<Vec<String>, String> {
         Value::List(items) => items
             .iter()
             .map(|item| match item.value {
-                Value::List(_) | Value::Object(_) => Err(mismatch("a list of strings", value)),
+                Value::List(_) | Value::Object(_) => Err(format!(
+                    "expected a list of strings, got {} in it",
+                    item.describe()
+                )),
                 _ => string(item),
             })
             .collect(),
@@ -117,7 +120,11 @@ pub fn ints(value: &Setting) -> Result<Vec<i64>, String> {
         Value::Null => Ok(Vec::new()),
         Value::List(items) => items
             .iter()
-            .map(|item| int(item).map_err(|_| mismatch("a list of integers", value)))
+            .map(|item| {
+                int(item).map_err(|_| {
+                    format!("expected a list of integers, got {} in it", item.describe())
+                })
+            })
             .collect(),
         Value::String(s) if s.is_empty() => Ok(Vec::new()),
         Value::String(s) => s

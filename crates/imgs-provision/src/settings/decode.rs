@@ -3,10 +3,11 @@
 use std::time::Duration;
 
 use imgs_diagnostic::Diagnostic;
+use imgs_settings::weak;
+use imgs_template::Node;
 use imgs_template::interpolate::{self, Context};
 use imgs_template::json::{Member, Value};
 use imgs_template::schema;
-use imgs_template::{Node, parse_go_duration};
 
 use super::Locator;
 
@@ -107,25 +108,19 @@ impl Reader<'_> {
         self.locate.error(self.offset(key), Some(key), message)
     }
 
-    /// A Go duration: a string such as `"30s"`, or a number of nanoseconds. `None` when unset or zero.
+    /// A Go duration: a string such as `"30s"`, or a number of nanoseconds. `None` when unset, empty,
+    /// zero or negative.
     pub(super) fn duration(&self, key: &str) -> Result<Option<Duration>, Diagnostic> {
         let Some(node) = self.node(key) else {
             return Ok(None);
         };
-        let nanos = match &node.value {
-            Value::Number(n) => n.parse::<f64>().map(|f| f as i64).ok(),
-            Value::String(s) if s.is_empty() => Some(0),
-            Value::String(s) => parse_go_duration(s).ok().map(|d| d.nanos),
-            Value::Bool(b) => Some(i64::from(*b)),
-            _ => None,
-        };
-        match nanos {
-            Some(n) => Ok(u64::try_from(n)
-                .ok()
-                .filter(|&n| n > 0)
-                .map(Duration::from_nanos)),
-            None => Err(self
-                .error(key, format!("`{key}` is not a duration"))
+        if matches!(&node.value, Value::String(s) if s.is_empty()) {
+            return Ok(None);
+        }
+        match weak::duration(&schema::setting_of(node)) {
+            Ok(d) => Ok(d.to_std().filter(|d| !d.is_zero())),
+            Err(why) => Err(self
+                .error(key, format!("invalid value for `{key}`: {why}"))
                 .hint("write a duration such as \"30s\", \"5m\" or \"1h30m\"")),
         }
     }
@@ -135,23 +130,11 @@ impl Reader<'_> {
         let Some(node) = self.node(key) else {
             return Ok(None);
         };
-        let items: Vec<String> = match &node.value {
-            Value::Array(items) => items.iter().filter_map(Node::weak_string).collect(),
-            Value::String(s) if s.is_empty() => Vec::new(),
-            Value::String(s) => s.split(',').map(str::to_string).collect(),
-            _ => node.weak_string().into_iter().collect(),
-        };
-        items
-            .iter()
-            .map(|item| {
-                item.trim().parse::<f64>().map(|f| f as i64).map_err(|_| {
-                    self.error(
-                        key,
-                        format!("`{key}` holds `{item}`, which is not an integer"),
-                    )
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()
+        weak::ints(&schema::setting_of(node))
             .map(Some)
+            .map_err(|why| {
+                self.error(key, format!("invalid value for `{key}`: {why}"))
+                    .hint("write a list of whole numbers such as [0, 1]")
+            })
     }
 }
