@@ -29,7 +29,7 @@ use imgs_diagnostic::{Diagnostic, Diagnostics, Span};
 use crate::interpolate::{self, Context};
 use crate::json::{Node, Value};
 use crate::model::Template;
-use crate::schema::{self, Section, ValueType};
+use crate::schema::{self, RefKey, Section, ValueType};
 use crate::source::{Source, string_offset};
 use crate::variables::{Invocation, ResolvedVariables};
 
@@ -55,86 +55,9 @@ pub struct FileReference {
     pub span: Span,
 }
 
-/// How one configuration key references files.
-struct RefKey {
-    key: &'static str,
-    expect: Expect,
-    /// `iso_url`-style: only local paths and `file://` URLs are files; other URLs are downloads.
-    url: bool,
-    /// Entries may be glob patterns, expanded against the file system.
-    globs: bool,
-}
-
-const fn plain(key: &'static str, expect: Expect) -> RefKey {
-    RefKey {
-        key,
-        expect,
-        url: false,
-        globs: false,
-    }
-}
-
-const QEMU: &[RefKey] = &[
-    RefKey {
-        key: "iso_url",
-        expect: Expect::File,
-        url: true,
-        globs: false,
-    },
-    RefKey {
-        key: "iso_urls",
-        expect: Expect::File,
-        url: true,
-        globs: false,
-    },
-    RefKey {
-        key: "floppy_files",
-        expect: Expect::FileOrDirectory,
-        url: false,
-        globs: true,
-    },
-    RefKey {
-        key: "floppy_dirs",
-        expect: Expect::Directory,
-        url: false,
-        globs: true,
-    },
-    RefKey {
-        key: "cd_files",
-        expect: Expect::FileOrDirectory,
-        url: false,
-        globs: true,
-    },
-    plain("http_directory", Expect::Directory),
-];
-const AMAZON_EBS: &[RefKey] = &[plain("user_data_file", Expect::File)];
-const FILE_BUILDER: &[RefKey] = &[plain("source", Expect::File)];
-const SCRIPTS: &[RefKey] = &[
-    plain("script", Expect::File),
-    plain("scripts", Expect::File),
-];
-const FILE_PROVISIONER: &[RefKey] = &[
-    plain("source", Expect::FileOrDirectory),
-    plain("sources", Expect::FileOrDirectory),
-];
-const ANSIBLE: &[RefKey] = &[
-    plain("playbook_file", Expect::File),
-    plain("galaxy_file", Expect::File),
-    plain("inventory_file", Expect::File),
-    plain("roles_path", Expect::Directory),
-];
-
+/// The settings of a plugin type that name files the build reads.
 fn keys_of(section: Section, kind: &str) -> &'static [RefKey] {
-    match (section, kind) {
-        (Section::Builder, "qemu") => QEMU,
-        (Section::Builder, "amazon-ebs") => AMAZON_EBS,
-        (Section::Builder, "file") => FILE_BUILDER,
-        (Section::Provisioner, "shell" | "shell-local")
-        | (Section::PostProcessor, "shell-local") => SCRIPTS,
-        (Section::Provisioner, "file") => FILE_PROVISIONER,
-        (Section::Provisioner, "ansible") => ANSIBLE,
-        _ => &[],
-    }
+    schema::spec(section, kind).map_or(&[], |spec| spec.references)
 }
 
 /// Every file the template references for all its builds, in template order, each once.

@@ -6,6 +6,11 @@ use std::net::IpAddr;
 use super::decoded::{Decoded, known, with_hint};
 use super::volatile_sample;
 use super::{IoCheck, IoCheckKind, SchemaProblem, TypeSchema, ValueType, communicator};
+use super::{RefKey, plain};
+use crate::references::Expect;
+
+/// The settings that name files the build reads.
+pub(super) const REFERENCES: &[RefKey] = &[plain("user_data_file", Expect::File)];
 
 /// Tags are rendered per build with build-time data (`{{ .SourceAMI }}`, ...), so Packer leaves them and
 /// the AMI description alone while preparing.

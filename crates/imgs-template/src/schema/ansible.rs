@@ -2,6 +2,16 @@
 
 use super::decoded::Decoded;
 use super::{IoCheck, IoCheckKind, SchemaProblem, TypeSchema, ValueType};
+use super::{RefKey, plain};
+use crate::references::Expect;
+
+/// The settings that name files the build reads.
+pub(super) const REFERENCES: &[RefKey] = &[
+    plain("playbook_file", Expect::File),
+    plain("galaxy_file", Expect::File),
+    plain("inventory_file", Expect::File),
+    plain("roles_path", Expect::Directory),
+];
 
 pub(super) static SCHEMA: TypeSchema = TypeSchema {
     kind: "ansible",

@@ -1,7 +1,12 @@
 //! The `file` builder: writes one file from inline content or a copied source.
 
 use super::decoded::Decoded;
+use super::{RefKey, plain};
 use super::{SchemaProblem, TypeSchema, ValueType};
+use crate::references::Expect;
+
+/// The settings that name files the build reads.
+pub(super) const REFERENCES: &[RefKey] = &[plain("source", Expect::File)];
 
 pub(super) static SCHEMA: TypeSchema = TypeSchema {
     kind: "file",

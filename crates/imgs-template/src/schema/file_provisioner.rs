@@ -2,6 +2,14 @@
 
 use super::decoded::{Decoded, known, with_hint};
 use super::{IoCheck, IoCheckKind, SchemaProblem, TypeSchema, ValueType};
+use super::{RefKey, plain};
+use crate::references::Expect;
+
+/// The settings that name files the build reads (uploads only: see the references module).
+pub(super) const REFERENCES: &[RefKey] = &[
+    plain("source", Expect::FileOrDirectory),
+    plain("sources", Expect::FileOrDirectory),
+];
 
 pub(super) static SCHEMA: TypeSchema = TypeSchema {
     kind: "file",

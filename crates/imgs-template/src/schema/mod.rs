@@ -39,6 +39,7 @@ mod shell_local;
 use imgs_diagnostic::Span;
 
 use crate::Node;
+use crate::references::Expect;
 use decoded::Decoded;
 
 /// Go's `strconv.ParseBool`, which Packer's weak decoding applies to strings; adapters that read
@@ -162,33 +163,160 @@ pub fn is_ignored_key(key: &str) -> bool {
     key == "type" || key.starts_with("packer_")
 }
 
-/// The schema of a type imgs supports, or `None`.
-pub fn lookup(section: Section, kind: &str) -> Option<&'static TypeSchema> {
-    let schema = match (section, kind) {
-        (Section::Builder, "amazon-ebs") => &amazon_ebs::SCHEMA,
-        (Section::Builder, "qemu") => &qemu::SCHEMA,
-        (Section::Builder, "null") => &null::SCHEMA,
-        (Section::Builder, "file") => &file_builder::SCHEMA,
-        (Section::Provisioner, "shell") => &shell::SCHEMA,
-        (Section::Provisioner, "file") => &file_provisioner::SCHEMA,
-        (Section::Provisioner, "shell-local") => &shell_local::SCHEMA,
-        (Section::Provisioner, "ansible") => &ansible::SCHEMA,
-        (Section::PostProcessor, "manifest") => &manifest::SCHEMA,
-        (Section::PostProcessor, "compress") => &compress::SCHEMA,
-        (Section::PostProcessor, "checksum") => &checksum::SCHEMA,
-        (Section::PostProcessor, "shell-local") => &shell_local::SCHEMA,
-        _ => return None,
-    };
-    Some(schema)
+/// Everything imgs knows of one plugin type before anything runs. One line of [`SPECS`] per type, so a
+/// new type is its module plus that line.
+pub(crate) struct PluginSpec {
+    pub(crate) section: Section,
+    pub(crate) kind: &'static str,
+    /// Packer's keys and value shapes.
+    pub(crate) schema: &'static TypeSchema,
+    /// Packer's `Prepare` checks that need no I/O.
+    check: fn(&Decoded<'_>, &mut Vec<SchemaProblem>),
+    /// The `Prepare` checks that need the file system, a program or the network, in Packer's order.
+    pub(crate) io_checks: &'static [IoCheck],
+    /// The settings that name files the build reads (fingerprint inputs).
+    pub(crate) references: &'static [RefKey],
 }
 
-/// The types imgs supports in `section`, in the order messages list them.
-pub fn supported(section: Section) -> &'static [&'static str] {
-    match section {
-        Section::Builder => &["amazon-ebs", "qemu", "null", "file"],
-        Section::Provisioner => &["shell", "file", "shell-local", "ansible"],
-        Section::PostProcessor => &["manifest", "compress", "checksum", "shell-local"],
+/// How one configuration key references files the build reads.
+pub(crate) struct RefKey {
+    pub(crate) key: &'static str,
+    pub(crate) expect: Expect,
+    /// The value may be a URL; only local paths (and `file://` URLs) are files.
+    pub(crate) url: bool,
+    /// Entries may be glob patterns, expanded.
+    pub(crate) globs: bool,
+}
+
+/// A [`RefKey`] for a plain local path.
+pub(crate) const fn plain(key: &'static str, expect: Expect) -> RefKey {
+    RefKey {
+        key,
+        expect,
+        url: false,
+        globs: false,
     }
+}
+
+/// Every plugin type imgs knows the settings of, builders first, in the order messages list them.
+static SPECS: &[PluginSpec] = &[
+    PluginSpec {
+        section: Section::Builder,
+        kind: "amazon-ebs",
+        schema: &amazon_ebs::SCHEMA,
+        check: amazon_ebs::check,
+        io_checks: amazon_ebs::IO_CHECKS,
+        references: amazon_ebs::REFERENCES,
+    },
+    PluginSpec {
+        section: Section::Builder,
+        kind: "qemu",
+        schema: &qemu::SCHEMA,
+        check: qemu::check,
+        io_checks: qemu::IO_CHECKS,
+        references: qemu::REFERENCES,
+    },
+    PluginSpec {
+        section: Section::Builder,
+        kind: "null",
+        schema: &null::SCHEMA,
+        check: null::check,
+        io_checks: communicator::IO_CHECKS,
+        references: &[],
+    },
+    PluginSpec {
+        section: Section::Builder,
+        kind: "file",
+        schema: &file_builder::SCHEMA,
+        check: file_builder::check,
+        io_checks: &[],
+        references: file_builder::REFERENCES,
+    },
+    PluginSpec {
+        section: Section::Provisioner,
+        kind: "shell",
+        schema: &shell::SCHEMA,
+        check: shell::check,
+        io_checks: shell::IO_CHECKS,
+        references: shell::REFERENCES,
+    },
+    PluginSpec {
+        section: Section::Provisioner,
+        kind: "file",
+        schema: &file_provisioner::SCHEMA,
+        check: file_provisioner::check,
+        io_checks: file_provisioner::IO_CHECKS,
+        references: file_provisioner::REFERENCES,
+    },
+    PluginSpec {
+        section: Section::Provisioner,
+        kind: "shell-local",
+        schema: &shell_local::SCHEMA,
+        check: shell_local::check,
+        io_checks: shell_local::IO_CHECKS,
+        references: shell::REFERENCES,
+    },
+    PluginSpec {
+        section: Section::Provisioner,
+        kind: "ansible",
+        schema: &ansible::SCHEMA,
+        check: ansible::check,
+        io_checks: ansible::IO_CHECKS,
+        references: ansible::REFERENCES,
+    },
+    PluginSpec {
+        section: Section::PostProcessor,
+        kind: "manifest",
+        schema: &manifest::SCHEMA,
+        check: manifest::check,
+        io_checks: &[],
+        references: &[],
+    },
+    PluginSpec {
+        section: Section::PostProcessor,
+        kind: "compress",
+        schema: &compress::SCHEMA,
+        check: compress::check,
+        io_checks: &[],
+        references: &[],
+    },
+    PluginSpec {
+        section: Section::PostProcessor,
+        kind: "checksum",
+        schema: &checksum::SCHEMA,
+        check: checksum::check,
+        io_checks: &[],
+        references: &[],
+    },
+    PluginSpec {
+        section: Section::PostProcessor,
+        kind: "shell-local",
+        schema: &shell_local::SCHEMA,
+        check: shell_local::check,
+        io_checks: shell_local::IO_CHECKS,
+        references: shell::REFERENCES,
+    },
+];
+
+/// The spec of a type imgs knows the settings of.
+pub(crate) fn spec(section: Section, kind: &str) -> Option<&'static PluginSpec> {
+    SPECS
+        .iter()
+        .find(|spec| spec.section == section && spec.kind == kind)
+}
+
+/// The schema of a type imgs supports, or `None`.
+pub fn lookup(section: Section, kind: &str) -> Option<&'static TypeSchema> {
+    spec(section, kind).map(|spec| spec.schema)
+}
+
+/// The types imgs knows the settings of in `section`, in the order messages list them.
+pub fn supported(section: Section) -> Vec<&'static str> {
+    SPECS
+        .iter()
+        .filter(|spec| spec.section == section)
+        .map(|spec| spec.kind)
+        .collect()
 }
 
 /// Whether `kind` is a type Packer 1.6.6 ships in `section` (imgs may or may not build it).
@@ -231,23 +359,9 @@ pub fn check_config(
     config: &Node,
     interpolated: &dyn Fn(&str) -> Option<String>,
 ) -> Vec<SchemaProblem> {
-    let config = Decoded::new(config, interpolated);
     let mut problems = Vec::new();
-    let out = &mut problems;
-    match (section, kind) {
-        (Section::Builder, "amazon-ebs") => amazon_ebs::check(&config, out),
-        (Section::Builder, "qemu") => qemu::check(&config, out),
-        (Section::Builder, "null") => null::check(&config, out),
-        (Section::Builder, "file") => file_builder::check(&config, out),
-        (Section::Provisioner, "shell") => shell::check(&config, out),
-        (Section::Provisioner, "file") => file_provisioner::check(&config, out),
-        (Section::Provisioner, "shell-local") => shell_local::check(&config, out),
-        (Section::Provisioner, "ansible") => ansible::check(&config, out),
-        (Section::PostProcessor, "manifest") => manifest::check(&config, out),
-        (Section::PostProcessor, "compress") => compress::check(&config, out),
-        (Section::PostProcessor, "checksum") => checksum::check(&config, out),
-        (Section::PostProcessor, "shell-local") => shell_local::check(&config, out),
-        _ => {}
+    if let Some(spec) = spec(section, kind) {
+        (spec.check)(&Decoded::new(config, interpolated), &mut problems);
     }
     problems
 }
@@ -323,18 +437,7 @@ pub enum IoCheckKind {
 
 /// The I/O checks of `kind`'s `Prepare()`, in Packer's order; empty for unsupported types.
 pub fn io_checks(section: Section, kind: &str) -> &'static [IoCheck] {
-    match (section, kind) {
-        (Section::Builder, "amazon-ebs") => amazon_ebs::IO_CHECKS,
-        (Section::Builder, "qemu") => qemu::IO_CHECKS,
-        (Section::Builder, "null") => communicator::IO_CHECKS,
-        (Section::Provisioner, "shell") => shell::IO_CHECKS,
-        (Section::Provisioner, "file") => file_provisioner::IO_CHECKS,
-        (Section::Provisioner, "shell-local") | (Section::PostProcessor, "shell-local") => {
-            shell_local::IO_CHECKS
-        }
-        (Section::Provisioner, "ansible") => ansible::IO_CHECKS,
-        _ => &[],
-    }
+    spec(section, kind).map_or(&[], |spec| spec.io_checks)
 }
 
 /// The I/O checks Packer makes for this configuration: [`io_checks`] without those whose conditions do

@@ -3,6 +3,44 @@
 
 use super::decoded::{Decoded, known, with_hint};
 use super::{IoCheck, IoCheckKind, SchemaProblem, TypeSchema, ValueType, communicator};
+use super::{RefKey, plain};
+use crate::references::Expect;
+
+/// The settings that name files the build reads: the source disk when it is local, and what the
+/// guest is given (floppies, CDs, the HTTP directory).
+pub(super) const REFERENCES: &[RefKey] = &[
+    RefKey {
+        key: "iso_url",
+        expect: Expect::File,
+        url: true,
+        globs: false,
+    },
+    RefKey {
+        key: "iso_urls",
+        expect: Expect::File,
+        url: true,
+        globs: false,
+    },
+    RefKey {
+        key: "floppy_files",
+        expect: Expect::FileOrDirectory,
+        url: false,
+        globs: true,
+    },
+    RefKey {
+        key: "floppy_dirs",
+        expect: Expect::Directory,
+        url: false,
+        globs: true,
+    },
+    RefKey {
+        key: "cd_files",
+        expect: Expect::FileOrDirectory,
+        url: false,
+        globs: true,
+    },
+    plain("http_directory", Expect::Directory),
+];
 
 /// The boot command and QEMU arguments are rendered at boot time with the HTTP server's address and
 /// ports (`{{ .HTTPIP }}`, `{{ .SSHHostPort }}`, ...).

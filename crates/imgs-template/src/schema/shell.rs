@@ -2,6 +2,14 @@
 
 use super::decoded::{Decoded, known};
 use super::{IoCheck, IoCheckKind, SchemaProblem, TypeSchema, ValueType};
+use super::{RefKey, plain};
+use crate::references::Expect;
+
+/// The settings that name files the build reads (shared by `shell-local`).
+pub(super) const REFERENCES: &[RefKey] = &[
+    plain("script", Expect::File),
+    plain("scripts", Expect::File),
+];
 
 pub(super) static SCHEMA: TypeSchema = TypeSchema {
     kind: "shell",

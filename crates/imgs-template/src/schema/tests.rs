@@ -33,7 +33,7 @@ fn every_supported_type_has_a_schema_and_packer_knows_it() {
     ] {
         for kind in supported(section) {
             let schema = lookup(section, kind).expect("supported types have schemas");
-            assert_eq!(schema.kind, *kind);
+            assert_eq!(schema.kind, kind);
             assert!(packer_known(section, kind), "{kind}");
             assert!(
                 schema.deferred.iter().all(|k| schema.find_key(k).is_some()),
