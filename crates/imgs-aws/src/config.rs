@@ -14,23 +14,6 @@ use imgs_ssh::SshConfig;
 use crate::client::ClientSettings;
 use crate::regions::is_known_region;
 
-/// Keys whose values stay templates until build time, rendered with [`crate::RenderDeferred`] and the
-/// build's data (`BuildRegion`, `SourceAMI`, `SourceAMIName`, `SourceAMIOwner`, `SourceAMIOwnerName`,
-/// `SourceAMICreationDate`). The singular block forms and spot tags are refused as not supported.
-pub const DEFERRED_KEYS: &[&str] = &[
-    "ami_description",
-    "tags",
-    "tag",
-    "run_tags",
-    "run_tag",
-    "run_volume_tags",
-    "run_volume_tag",
-    "snapshot_tags",
-    "snapshot_tag",
-    "spot_tags",
-    "spot_tag",
-];
-
 /// Keys this crate reads (the `ssh_*` keys go to [`SshConfig::from_settings`]).
 const SUPPORTED: &[&str] = &[
     // Access.
@@ -251,8 +234,9 @@ const BLOCK_DEVICE_KEYS: &[&str] = &[
 const DEFAULT_SSH_PORT: u16 = 22;
 
 impl EbsConfig {
-    /// Reads an amazon-ebs builder's settings (rendered, except [`DEFERRED_KEYS`], which stay as
-    /// written). Every problem is reported, located where the settings say their values were written.
+    /// Reads an amazon-ebs builder's settings (rendered, except the keys Packer renders at build time,
+    /// its schema's deferred keys: `tags`, `ami_description` and the like, which stay as written and are
+    /// rendered with [`crate::RenderDeferred`] and the build's data). Every problem is reported, located where the settings say their values were written.
     pub fn from_settings(settings: &Settings, build_name: &str) -> Result<EbsConfig, Diagnostics> {
         settings.decode(|r| EbsConfig::decode(r, settings, build_name))
     }

@@ -28,9 +28,7 @@ mod wait;
 pub use aws_sdk_ec2 as sdk;
 pub use build::EbsBuild;
 pub use client::ClientSettings;
-pub use config::{
-    BlockDevice, Communicator, DEFERRED_KEYS, EbsConfig, SourceAmi, SourceAmiFilter, SshInterface,
-};
+pub use config::{BlockDevice, Communicator, EbsConfig, SourceAmi, SourceAmiFilter, SshInterface};
 pub use deregister::{ImgsAmi, deregister_ami, list_imgs_amis};
 pub use error::AwsError;
 pub use gc::{GcReport, GcRuns, InProgress, Leftover, collect_garbage};

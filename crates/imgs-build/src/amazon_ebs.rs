@@ -34,7 +34,13 @@ pub fn read_settings<'a>(
     config: &imgs_template::Node,
     ctx: &Context<'_>,
 ) -> Result<Settings<'a>, Diagnostics> {
-    Settings::render_deferring(template, block_key, config, ctx, imgs_aws::DEFERRED_KEYS)
+    Settings::render_deferring(
+        template,
+        block_key,
+        config,
+        ctx,
+        crate::registry::deferred_keys("amazon-ebs"),
+    )
 }
 
 pub fn read(

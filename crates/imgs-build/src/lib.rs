@@ -21,6 +21,7 @@ mod outputs;
 mod post;
 mod prepare;
 mod qemu;
+pub mod registry;
 pub mod schedule;
 mod settings;
 
@@ -35,11 +36,6 @@ pub use imgs_log::BuildLog;
 pub use manifest::ManifestSettings;
 pub use outputs::OutputPlacement;
 pub use prepare::{BuildInput, OnError, PreparedBuild, RunLabels, prepare_build};
-
-/// Builder types imgs can run; any other type is refused before a run starts.
-pub const BUILDER_TYPES: &[&str] = &["null", "file", "qemu", "amazon-ebs"];
-/// Post-processor types imgs can run.
-pub const POST_PROCESSOR_TYPES: &[&str] = &["manifest", "checksum", "compress", "shell-local"];
 
 /// "the `a`, `b` and `c`": for hints that list what is supported.
 pub fn listed(types: &[&str]) -> String {

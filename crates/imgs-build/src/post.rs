@@ -15,7 +15,7 @@
 //! chain's last one.
 
 mod deferred;
-mod read;
+pub(crate) mod read;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -35,7 +35,7 @@ use crate::outputs::placed;
 use crate::settings::Settings;
 use crate::{Artifact, BuildError, OutputPlacement};
 
-use deferred::Renderer;
+pub(crate) use deferred::Renderer;
 
 /// One chain of post-processors, read before the build starts.
 #[derive(Debug)]
@@ -55,7 +55,7 @@ struct PostStep {
 }
 
 #[derive(Debug)]
-enum PostAction {
+pub(crate) enum PostAction {
     Manifest(ManifestSettings),
     Checksum(read::ChecksumStep),
     Compress(read::CompressStep),
@@ -88,18 +88,18 @@ pub(crate) fn read_chains(
                 continue;
             }
             let key = format!("post-processors[{chain_index}][{index}]");
-            if !crate::POST_PROCESSOR_TYPES.contains(&post.kind.as_str()) {
+            let Some(kind) = crate::registry::post_processor_type(&post.kind) else {
                 problems.push(
                     Diagnostic::error(format!("not supported yet: post-processor {}", post.kind))
                         .at(template.location(post.span.start))
                         .key(key)
                         .hint(format!(
                             "imgs runs {} post-processors",
-                            crate::listed(crate::POST_PROCESSOR_TYPES)
+                            crate::listed(&crate::registry::post_processor_kinds())
                         )),
                 );
                 continue;
-            }
+            };
             let settings = match Settings::render(template, key.clone(), &post.config, ctx) {
                 Ok(s) => s,
                 Err(d) => {
@@ -107,17 +107,12 @@ pub(crate) fn read_chains(
                     continue;
                 }
             };
-            let action = match post.kind.as_str() {
-                "manifest" => crate::manifest::read(&settings).map(PostAction::Manifest),
-                "checksum" => {
-                    read::checksum(&settings, &post.config, &renderer).map(PostAction::Checksum)
-                }
-                "compress" => read::compress(&settings, &post.config, &renderer, warnings)
-                    .map(PostAction::Compress),
-                "shell-local" => read::shell_local(&settings, &post.config, &renderer)
-                    .map(PostAction::ShellLocal),
-                other => unreachable!("POST_PROCESSOR_TYPES lists `{other}` but nothing reads it"),
-            };
+            let action = (kind.read)(crate::registry::PostRead {
+                settings: &settings,
+                config: &post.config,
+                renderer: &renderer,
+                warnings,
+            });
             match action {
                 Ok(action) => steps.push(PostStep {
                     key,

@@ -12,8 +12,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::builder::{Builder, Log};
 use crate::post::{self, PostChain, PostRun};
+use crate::registry::{self, BuilderRead};
 use crate::settings::Settings;
-use crate::{Artifact, BuildError, OutputPlacement, amazon_ebs, file, null, qemu};
+use crate::{Artifact, BuildError, OutputPlacement};
 
 /// What one build is made from.
 pub struct BuildInput<'a> {
@@ -195,45 +196,26 @@ fn read_builder(
     warnings: &mut Vec<String>,
 ) -> Result<Box<dyn Builder>, Diagnostics> {
     let key = format!("builders[{}]", input.builder_index);
-    let dir = input.working_dir;
-    if block.kind == "amazon-ebs" {
-        let settings = amazon_ebs::read_settings(template, key, &block.config, ctx)?;
-        return Ok(Box::new(amazon_ebs::read(
-            &settings,
-            name,
-            dir,
-            ctx,
-            &input.labels,
-        )?));
-    }
-    let settings = Settings::render(template, key.clone(), &block.config, ctx)?;
-    Ok(match block.kind.as_str() {
-        "null" => Box::new(null::read(&settings, dir)?),
-        "file" => Box::new(file::read(
-            &settings,
-            dir,
-            input.outputs.as_ref(),
-            warnings,
-        )?),
-        "qemu" => Box::new(qemu::read(
-            &settings,
-            name,
-            dir,
-            input.outputs.as_ref(),
-            input.force,
-        )?),
-        other => {
-            return Err(
-                Diagnostic::error(format!("not supported yet: builder {other}"))
-                    .at(template.location(block.span.start))
-                    .key(key)
-                    .hint(format!(
-                        "imgs builds with {} builders",
-                        crate::listed(crate::BUILDER_TYPES)
-                    ))
-                    .into(),
-            );
-        }
+    let Some(builder) = registry::builder_type(&block.kind) else {
+        return Err(
+            Diagnostic::error(format!("not supported yet: builder {}", block.kind))
+                .at(template.location(block.span.start))
+                .key(key)
+                .hint(format!(
+                    "imgs builds with {} builders",
+                    crate::listed(&registry::builder_kinds())
+                ))
+                .into(),
+        );
+    };
+    let deferred = registry::deferred_keys(&block.kind);
+    let settings = Settings::render_deferring(template, key, &block.config, ctx, deferred)?;
+    (builder.read)(BuilderRead {
+        input,
+        name,
+        ctx,
+        settings: &settings,
+        warnings,
     })
 }
 

@@ -93,16 +93,21 @@ impl ProvisionerStep {
             template: build.template,
             key,
         };
-        let Some(schema) = schema::lookup(Section::Provisioner, &block.kind)
-            .filter(|_| matches!(block.kind.as_str(), "shell" | "file" | "shell-local"))
-        else {
+        let found = PROVISIONERS.iter().find(|p| p.kind == block.kind);
+        let Some((provisioner, schema)) = found.and_then(|provisioner| {
+            schema::lookup(Section::Provisioner, provisioner.kind).map(|s| (provisioner, s))
+        }) else {
+            let kinds: Vec<String> = PROVISIONERS
+                .iter()
+                .map(|p| format!("`{}`", p.kind))
+                .collect();
             return Err(locate
                 .error(
                     block.span.start,
                     None,
                     format!("provisioner type `{}` is not supported yet", block.kind),
                 )
-                .hint("imgs runs the `shell`, `file` and `shell-local` provisioners")
+                .hint(format!("imgs runs the {} provisioners", listed(&kinds)))
                 .into());
         };
         let config = block.config_for(build.raw_build_name);
@@ -132,11 +137,7 @@ impl ProvisionerStep {
                 config: &config,
                 locate: &locate,
             };
-            match block.kind.as_str() {
-                "shell" => shell::read(&reader, build).map(Settings::Shell),
-                "shell-local" => shell_local::read(&reader, build).map(Settings::ShellLocal),
-                _ => file::read(&reader, build.ctx).map(Settings::File),
-            }
+            (provisioner.read)(&reader, build)
         });
         let max_retries = max_retries(block, build.ctx, &locate);
         match (settings, max_retries) {
@@ -168,6 +169,39 @@ impl ProvisionerStep {
     /// Whether it runs through the build's communicator (`shell-local` runs where imgs runs).
     pub fn needs_communicator(&self) -> bool {
         !matches!(self.settings, Settings::ShellLocal(_))
+    }
+}
+
+/// A provisioner type imgs runs: how its rendered settings are read.
+struct ProvisionerType {
+    kind: &'static str,
+    read: fn(&decode::Reader<'_>, &BuildContext<'_>) -> Result<Settings, Vec<Diagnostic>>,
+}
+
+/// Every provisioner type imgs runs, in the order messages list them. (Their keys, Packer's checks
+/// and the files they read are declared in imgs-template's spec table.) A new type is its module,
+/// its `Settings` variant and one line here.
+static PROVISIONERS: &[ProvisionerType] = &[
+    ProvisionerType {
+        kind: "shell",
+        read: |r, build| shell::read(r, build).map(Settings::Shell),
+    },
+    ProvisionerType {
+        kind: "file",
+        read: |r, build| file::read(r, build.ctx).map(Settings::File),
+    },
+    ProvisionerType {
+        kind: "shell-local",
+        read: |r, build| shell_local::read(r, build).map(Settings::ShellLocal),
+    },
+];
+
+/// "the `a`, `b` and `c`".
+fn listed(kinds: &[String]) -> String {
+    match kinds.split_last() {
+        None => String::new(),
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
     }
 }
 

@@ -1042,14 +1042,14 @@ fn unsupported_parts(template: &Template, filter: &BuildFilter) -> Result<(), Di
         .collect();
     let mut problems = Vec::new();
     for (index, block) in &selected {
-        if !imgs_build::BUILDER_TYPES.contains(&block.kind.as_str()) {
+        if imgs_build::registry::builder_type(&block.kind).is_none() {
             problems.push(
                 Diagnostic::error(format!("not supported yet: builder {}", block.kind))
                     .at(template.location(block.span.start))
                     .key(format!("builders[{index}]"))
                     .hint(format!(
                         "imgs builds with {} builders",
-                        imgs_build::listed(imgs_build::BUILDER_TYPES)
+                        imgs_build::listed(&imgs_build::registry::builder_kinds())
                     )),
             );
         }
@@ -1057,15 +1057,15 @@ fn unsupported_parts(template: &Template, filter: &BuildFilter) -> Result<(), Di
     for (chain_index, chain) in template.post_processors.iter().enumerate() {
         for (post_index, post) in chain.iter().enumerate() {
             let runs = selected.iter().any(|(_, b)| post.applies_to(&b.name));
-            if runs && !imgs_build::POST_PROCESSOR_TYPES.contains(&post.kind.as_str()) {
+            if runs && imgs_build::registry::post_processor_type(&post.kind).is_none() {
                 problems.push(
                     Diagnostic::error(format!("not supported yet: post-processor {}", post.kind))
                         .at(template.location(post.span.start))
                         .key(format!("post-processors[{chain_index}][{post_index}]"))
                         .hint(format!(
                             "imgs runs {} post-processor{}",
-                            imgs_build::listed(imgs_build::POST_PROCESSOR_TYPES),
-                            if imgs_build::POST_PROCESSOR_TYPES.len() == 1 {
+                            imgs_build::listed(&imgs_build::registry::post_processor_kinds()),
+                            if imgs_build::registry::POST_PROCESSORS.len() == 1 {
                                 ""
                             } else {
                                 "s"
