@@ -13,6 +13,7 @@
 mod amazon_ebs;
 mod artifact;
 mod builder;
+pub mod cloud;
 mod error;
 mod file;
 mod manifest;
@@ -22,7 +23,6 @@ mod post;
 mod prepare;
 mod qemu;
 pub mod registry;
-pub mod schedule;
 mod settings;
 
 #[cfg(test)]

@@ -32,6 +32,9 @@ pub struct BuilderType {
     /// with data only the build has (amazon-ebs tags read `{{ .SourceAMI }}`); for the others every
     /// key is rendered before the build starts.
     pub(crate) renders_deferred_keys: bool,
+    /// Its artifacts live in a cloud: the plan looks them up by fingerprint, `imgs gc` and
+    /// `prune --deregister` reach them (see [`crate::cloud`]).
+    pub(crate) cloud_artifacts: bool,
     pub(crate) read: fn(BuilderRead<'_>) -> Result<Box<dyn Builder>, Diagnostics>,
 }
 
@@ -40,11 +43,13 @@ pub static BUILDERS: &[BuilderType] = &[
     BuilderType {
         kind: "null",
         renders_deferred_keys: false,
+        cloud_artifacts: false,
         read: |r| Ok(Box::new(null::read(r.settings, r.input.working_dir)?)),
     },
     BuilderType {
         kind: "file",
         renders_deferred_keys: false,
+        cloud_artifacts: false,
         read: |r| {
             Ok(Box::new(file::read(
                 r.settings,
@@ -57,6 +62,7 @@ pub static BUILDERS: &[BuilderType] = &[
     BuilderType {
         kind: "qemu",
         renders_deferred_keys: false,
+        cloud_artifacts: false,
         read: |r| {
             Ok(Box::new(qemu::read(
                 r.settings,
@@ -70,6 +76,7 @@ pub static BUILDERS: &[BuilderType] = &[
     BuilderType {
         kind: "amazon-ebs",
         renders_deferred_keys: true,
+        cloud_artifacts: true,
         read: |r| {
             Ok(Box::new(amazon_ebs::read(
                 r.settings,
@@ -128,6 +135,11 @@ pub fn builder_type(kind: &str) -> Option<&'static BuilderType> {
 
 pub fn post_processor_type(kind: &str) -> Option<&'static PostProcessorType> {
     POST_PROCESSORS.iter().find(|p| p.kind == kind)
+}
+
+/// Whether builds of `kind` make artifacts that live in a cloud.
+pub fn has_cloud_artifacts(kind: &str) -> bool {
+    builder_type(kind).is_some_and(|b| b.cloud_artifacts)
 }
 
 /// The builder types imgs runs, for messages.

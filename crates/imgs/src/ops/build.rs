@@ -12,13 +12,13 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use imgs_build::schedule::{self, DagNode, FailurePolicy, NodeOutcome, Skipped};
 use imgs_build::{
     Artifact, BuildError, BuildInput, OnError, OutputPlacement, RunLabels, prepare_build,
 };
 use imgs_cache::{BuildArtifact, Cache, CacheRecord};
 use imgs_diagnostic::{Diagnostic, Diagnostics};
 use imgs_plan::{Action, ImagePlan, Plan};
+use imgs_schedule::{self as schedule, DagNode, FailurePolicy, NodeOutcome, Skipped};
 use imgs_template::interpolate::Volatile;
 use imgs_template::{BuildFilter, Invocation, ResolvedVariables, Template};
 use imgs_workspace::Workspace;
@@ -277,6 +277,26 @@ fn runtime() -> Result<tokio::runtime::Runtime, Stop> {
         .map_err(|e| Stop::Other(format!("cannot start the async runtime: {e}")))
 }
 
+/// Where a run is with Ctrl-C: each press moves it one step, and only forward.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Interrupt {
+    /// No Ctrl-C yet: the run goes on.
+    Idle,
+    /// One Ctrl-C: nothing new starts, running builds stop and clean up.
+    Cancelling,
+    /// Two: exit at once, leaving what the cleanup did not reach to `imgs gc`.
+    Forced,
+}
+
+impl Interrupt {
+    fn pressed(self) -> Interrupt {
+        match self {
+            Interrupt::Idle => Interrupt::Cancelling,
+            Interrupt::Cancelling | Interrupt::Forced => Interrupt::Forced,
+        }
+    }
+}
+
 /// In the binary only (tests run in-process and must not take over the test runner's signals): the
 /// first Ctrl-C cancels the run, the second exits at once.
 fn handle_ctrl_c(rt: &tokio::runtime::Runtime, run: &Run) {
@@ -296,21 +316,27 @@ fn handle_ctrl_c(rt: &tokio::runtime::Runtime, run: &Run) {
         return;
     };
     rt.spawn(async move {
-        if interrupts.recv().await.is_none() {
-            return;
-        }
-        notices.eprintln(
-            "Interrupted: no new builds start; running builds stop and clean up. Press Ctrl-C again \
-             to exit at once.",
-        );
-        cancel.cancel();
-        if interrupts.recv().await.is_some() {
-            notices.clear();
-            notices.eprintln(&format!(
-                "Exiting without cleaning up. Cloud resources of this run may be left; they carry \
-                 the tag imgs:run={id}."
-            ));
-            std::process::exit(i32::from(EXIT_INTERRUPTED));
+        let mut state = Interrupt::Idle;
+        while interrupts.recv().await.is_some() {
+            state = state.pressed();
+            match state {
+                Interrupt::Idle => {}
+                Interrupt::Cancelling => {
+                    notices.eprintln(
+                        "Interrupted: no new builds start; running builds stop and clean up. \
+                         Press Ctrl-C again to exit at once.",
+                    );
+                    cancel.cancel();
+                }
+                Interrupt::Forced => {
+                    notices.clear();
+                    notices.eprintln(&format!(
+                        "Exiting without cleaning up. Cloud resources of this run may be left; \
+                         they carry the tag imgs:run={id}."
+                    ));
+                    std::process::exit(i32::from(EXIT_INTERRUPTED));
+                }
+            }
         }
     });
 }
@@ -798,7 +824,7 @@ fn report_failure(run: &Run, image: &str, error: &NodeError) {
 }
 
 /// What each parent passes to this image: [`record_handle`], except that a parent's AMIs are
-/// narrowed to the one in this image's build region (the region of its first amazon-ebs build).
+/// narrowed to the one in this image's build region (the region of its first cloud build).
 fn parent_handles(
     ws: &Workspace,
     image_plan: &ImagePlan,
@@ -830,7 +856,7 @@ fn parent_handles(
         .collect()
 }
 
-/// The region this image's first amazon-ebs build runs in, read as planned (parents' artifacts as
+/// The region this image's first cloud build runs in, read as planned (parents' artifacts as
 /// placeholders: a region does not depend on them). `None` for other builders, or when the
 /// settings do not read (the build itself then reports why).
 fn build_region(
@@ -845,10 +871,7 @@ fn build_region(
         ..base.clone()
     };
     let variables = imgs_template::resolve_variables(&image.template, &invocation).ok()?;
-    imgs_build::aws_targets(&image.template, &variables, filter, &ws.root)
-        .ok()?
-        .first()
-        .map(|target| target.client.region.clone())
+    imgs_build::cloud::build_region(&image.template, &variables, filter, &ws.root)
 }
 
 /// What a fresh image's children receive: its first build's first file, or its artifact ID.
@@ -1085,6 +1108,14 @@ fn unsupported_parts(template: &Template, filter: &BuildFilter) -> Result<(), Di
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ctrl_c_cancels_first_and_forces_on_the_second_press() {
+        let once = Interrupt::Idle.pressed();
+        assert_eq!(once, Interrupt::Cancelling);
+        assert_eq!(once.pressed(), Interrupt::Forced);
+        assert_eq!(once.pressed().pressed(), Interrupt::Forced);
+    }
 
     fn template(json: &str) -> Template {
         Template::parse(Path::new("images/app/template.json"), json.to_string()).unwrap()

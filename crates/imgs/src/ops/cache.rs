@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use imgs_aws::{ClientSettings, ImgsAmi};
+use imgs_build::cloud::{self, UnusedArtifact};
 use imgs_report::UnusedAmi;
 use imgs_template::{Invocation, interpolate::Volatile};
 
@@ -72,7 +72,7 @@ fn prune(cx: &Context, args: &CachePruneArgs) -> Result<Output, Failure> {
     })?;
     // Everything is listed, and agreed to, before anything is removed.
     let unused = if args.deregister {
-        let amis = unused_amis(cx, &args.variables, &args.filter)?;
+        let amis = unused_artifacts(cx, &args.variables, &args.filter)?;
         if !args.dry_run && !args.yes && !amis.is_empty() {
             confirm(cx, &amis)?;
         }
@@ -93,11 +93,11 @@ fn prune(cx: &Context, args: &CachePruneArgs) -> Result<Output, Failure> {
         let failed = if args.dry_run {
             Vec::new()
         } else {
-            deregister(&amis)?
+            cloud::retire(&amis).map_err(Failure::Other)?
         };
         let rows: Vec<UnusedAmi> = amis
             .iter()
-            .map(|(_, ami)| UnusedAmi {
+            .map(|UnusedArtifact { ami, .. }| UnusedAmi {
                 region: ami.region.clone(),
                 ami_id: ami.ami_id.clone(),
                 image: ami.image.clone(),
@@ -122,67 +122,33 @@ fn prune(cx: &Context, args: &CachePruneArgs) -> Result<Output, Failure> {
     Ok(stdout.into())
 }
 
-/// The AMIs made for this workspace's images under a fingerprint that is not current, each with
-/// the client settings it was found with. Looked for wherever the images' amazon-ebs builds put
-/// AMIs now (build region and `ami_regions`), as the credentials those builds use.
-fn unused_amis(
+/// The artifacts made for this workspace's images under a fingerprint that is not current, looked
+/// for wherever the images' cloud builds put them now (for AMIs: build region and `ami_regions`), as
+/// the credentials those builds use.
+fn unused_artifacts(
     cx: &Context,
     variables: &VariableArgs,
     filter: &BuildFilterArgs,
-) -> Result<Vec<(ClientSettings, ImgsAmi)>, Failure> {
+) -> Result<Vec<UnusedArtifact>, Failure> {
     let ws = cx.load_workspace()?;
     let current = current_fingerprints(cx, &ws, variables, filter)?;
     let filter = build_filter(filter);
     let base = cx.invocation(&ws.root, variables, Volatile::Placeholder, true)?;
-    let mut places: Vec<(ClientSettings, String)> = Vec::new();
+    let mut images = Vec::new();
     for image in &ws.images {
         let invocation = Invocation {
             workspace_vars: workspace_variables(&ws, image),
             ..base.clone()
         };
         let resolved = imgs_template::resolve_variables(&image.template, &invocation)?;
-        for target in imgs_build::aws_targets(&image.template, &resolved, &filter, &ws.root)? {
-            for region in target.regions {
-                let place = (target.client.clone(), region);
-                if !places.contains(&place) {
-                    places.push(place);
-                }
-            }
-        }
-    }
-    if places.is_empty() {
-        return Ok(Vec::new());
+        images.push((&image.template, resolved));
     }
     let names: Vec<String> = ws.images.iter().map(|i| i.name.clone()).collect();
-    let listed = runtime()?.block_on(futures_util::future::join_all(
-        places
-            .iter()
-            .map(|(client, region)| imgs_aws::list_imgs_amis(client, region, &names)),
-    ));
-    let mut unused: Vec<(ClientSettings, ImgsAmi)> = Vec::new();
-    for ((client, region), found) in places.iter().zip(listed) {
-        let found = found.map_err(|e| {
-            Failure::Other(format!(
-                "{e}\nnothing was removed: the AMIs in {region} could not be listed"
-            ))
-        })?;
-        for ami in found {
-            let seen = unused
-                .iter()
-                .any(|(_, a)| a.region == ami.region && a.ami_id == ami.ami_id);
-            if !seen && imgs_cache::unused_ami(&ami.image, ami.fingerprint.as_deref(), &current) {
-                unused.push((client.clone(), ami));
-            }
-        }
-    }
-    unused.sort_by(|a, b| {
-        (&a.1.image, &a.1.region, &a.1.ami_id).cmp(&(&b.1.image, &b.1.region, &b.1.ami_id))
-    });
-    Ok(unused)
+    cloud::unused_artifacts(&images, &filter, &ws.root, &names, &current).map_err(Failure::Other)
 }
 
 /// Asks on the terminal before deregistering; without one, refuses (a script says `--yes`).
-fn confirm(cx: &Context, amis: &[(ClientSettings, ImgsAmi)]) -> Result<(), Failure> {
+fn confirm(cx: &Context, amis: &[UnusedArtifact]) -> Result<(), Failure> {
     let count = format!(
         "{} AMI{}",
         amis.len(),
@@ -198,7 +164,7 @@ fn confirm(cx: &Context, amis: &[(ClientSettings, ImgsAmi)]) -> Result<(), Failu
         .into());
     }
     let mut question = String::new();
-    for (_, ami) in amis {
+    for UnusedArtifact { ami, .. } in amis {
         question.push_str(&format!(
             "  {} in {} ({})\n",
             ami.ami_id, ami.region, ami.image
@@ -214,30 +180,6 @@ fn confirm(cx: &Context, amis: &[(ClientSettings, ImgsAmi)]) -> Result<(), Failu
     } else {
         Err(Failure::Other("nothing was removed".to_owned()))
     }
-}
-
-/// Deregisters each AMI; the ones EC2 refused, with why.
-fn deregister(amis: &[(ClientSettings, ImgsAmi)]) -> Result<Vec<(String, String)>, Failure> {
-    let results = runtime()?.block_on(futures_util::future::join_all(
-        amis.iter()
-            .map(|(client, ami)| imgs_aws::deregister_ami(client, ami)),
-    ));
-    Ok(amis
-        .iter()
-        .zip(results)
-        .filter_map(|((_, ami), result)| {
-            result
-                .err()
-                .map(|e| (format!("{} in {}", ami.ami_id, ami.region), e.to_string()))
-        })
-        .collect())
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::Other(format!("cannot start the async runtime: {e}")))
 }
 
 /// The cache directory under the workspace root (as `compute_plan` uses it).

@@ -14,8 +14,9 @@ use imgs_plan::{ImagePlan, Plan, Recorded, decide};
 use imgs_template::{BuildFilter, Invocation, ResolvedVariables, interpolate::Volatile};
 use imgs_workspace::{Image, Selected, Workspace};
 
-use super::cloud::{CloudLookup, CloudQuery, look_up};
-use super::{Context, Failure};
+use imgs_build::cloud::{CloudQuery, look_up};
+
+use super::{CloudLookup, Context, Failure};
 use crate::cli::VariableArgs;
 
 /// The directory under the workspace root holding records, the stat cache and local artifacts.
@@ -60,8 +61,9 @@ struct Fingerprinted<'w> {
     fingerprint: Fingerprint,
 }
 
-/// Fingerprint every image in `selected.needed` (parents before children), ask EC2 which of those
-/// fingerprints already have AMIs (unless `lookup` is offline, or no amazon-ebs image is selected),
+/// Fingerprint every image in `selected.needed` (parents before children), ask the clouds which of
+/// those fingerprints already have artifacts there (unless `lookup` is offline, or no selected image
+/// builds in a cloud),
 /// then decide each image against its local records and that answer.
 pub fn compute_plan(
     cx: &Context,
@@ -117,19 +119,13 @@ pub fn compute_plan(
         };
         let fingerprint = inputs.fingerprint();
         if lookup == CloudLookup::Online {
-            // Settings that do not read are the build's to report, located, as without the
-            // lookup; the image is then decided from its records alone.
-            let targets = imgs_build::aws_targets(&image.template, &resolved, filter, &ws.root)
-                .unwrap_or_default();
-            queries.push(CloudQuery {
-                fingerprint: fingerprint.to_string(),
-                other_builds: image
-                    .template
-                    .builds(filter)
-                    .iter()
-                    .any(|b| b.kind != "amazon-ebs"),
-                targets,
-            });
+            queries.push(CloudQuery::of(
+                fingerprint.to_string(),
+                &image.template,
+                &resolved,
+                filter,
+                &ws.root,
+            ));
         }
         images.push(Fingerprinted {
             image,

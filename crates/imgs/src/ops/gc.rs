@@ -1,6 +1,6 @@
 //! `imgs gc`: removes the cloud resources imgs runs left behind (a run killed, a second Ctrl-C, a
 //! clean-up that failed), found by their `imgs:run` tag in every region and account the workspace's
-//! amazon-ebs templates build in.
+//! cloud builds use (see `imgs_build::cloud`).
 //!
 //! "Not in progress" is known only on this machine: a running `imgs build` holds an advisory lock on
 //! `cache/runs/<run id>.lock` until it exits (the OS drops it even when the process is killed), and gc
@@ -13,10 +13,10 @@ use std::fs::{File, TryLockError};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use imgs_aws::{ClientSettings, GcReport, GcRuns};
+use imgs_build::cloud::{self, GcPlace, GcReport, GcRuns, Leftover, ResourceKind};
 use imgs_diagnostic::Diagnostic;
+use imgs_template::Invocation;
 use imgs_template::interpolate::Volatile;
-use imgs_template::{BuildFilter, Invocation};
 
 use super::fingerprint::{cache_dir, workspace_variables};
 use super::{Context, Failure, Output};
@@ -132,49 +132,23 @@ pub(super) fn still_running(cache: &Path, run: &str) -> bool {
         )
 }
 
-/// One account and region to look in.
-struct Place {
-    client: ClientSettings,
-    region: String,
-}
-
-/// Every account and region the workspace's amazon-ebs builds use (build regions and ami_regions).
+/// Every account and region the workspace's cloud builds use (build regions and `ami_regions`).
 fn places(
     cx: &Context,
     ws: &imgs_workspace::Workspace,
     args: &GcArgs,
-) -> Result<Vec<Place>, Failure> {
+) -> Result<Vec<GcPlace>, Failure> {
     let base = cx.invocation(&ws.root, &args.variables, Volatile::Placeholder, true)?;
-    let mut places: Vec<Place> = Vec::new();
+    let mut images = Vec::new();
     for image in &ws.images {
         let invocation = Invocation {
             workspace_vars: workspace_variables(ws, image),
             ..base.clone()
         };
         let variables = imgs_template::resolve_variables(&image.template, &invocation)?;
-        let targets = imgs_build::aws_targets(
-            &image.template,
-            &variables,
-            &BuildFilter::default(),
-            &ws.root,
-        )?;
-        for target in targets {
-            for region in target.regions {
-                if args.region.as_ref().is_some_and(|only| *only != region) {
-                    continue;
-                }
-                // The same account seen from another build is looked in once.
-                let client = ClientSettings {
-                    region: region.clone(),
-                    ..target.client.clone()
-                };
-                if !places.iter().any(|p| p.client == client) {
-                    places.push(Place { client, region });
-                }
-            }
-        }
+        images.push((&image.template, variables));
     }
-    Ok(places)
+    Ok(cloud::gc_places(&images, &ws.root, args.region.as_deref())?)
 }
 
 /// `imgs gc [--run ID] [--dry-run] [--region R]`.
@@ -182,11 +156,12 @@ pub fn gc(cx: &Context, args: &GcArgs) -> Result<Output, Failure> {
     let ws = cx.load_workspace()?;
     let places = places(cx, &ws, args)?;
     if places.is_empty() {
+        let types = cloud::builder_types().join(" or ");
         let mut d = Diagnostic::error(match &args.region {
-            Some(region) => format!("no amazon-ebs build of this workspace uses the region `{region}`"),
-            None => "no image of this workspace builds with amazon-ebs: imgs runs leave nothing to collect elsewhere".into(),
+            Some(region) => format!("no {types} build of this workspace uses the region `{region}`"),
+            None => format!("no image of this workspace builds with {types}: imgs runs leave nothing to collect elsewhere"),
         })
-        .hint("gc looks where the workspace's amazon-ebs templates build (region, ami_regions) with their credentials");
+        .hint(format!("gc looks where the workspace's {types} templates build (region, ami_regions) with their credentials"));
         if args.region.is_some() {
             d = d.key("--region");
         }
@@ -208,28 +183,7 @@ pub fn gc(cx: &Context, args: &GcArgs) -> Result<Output, Failure> {
         run: args.run.clone(),
         in_progress: Arc::new(move |run| still_running(&cache, run)),
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::Other(format!("cannot start the async runtime: {e}")))?;
-    let mut reports = Vec::new();
-    for place in &places {
-        let report = rt
-            .block_on(imgs_aws::collect_garbage(
-                &place.client,
-                &place.region,
-                &runs,
-                args.dry_run,
-            ))
-            .map_err(|e| {
-                let hint = e
-                    .hint()
-                    .map(|h| format!(" (hint: {h})"))
-                    .unwrap_or_default();
-                Failure::Other(format!("in {}: {e}{hint}", place.region))
-            })?;
-        reports.push(report);
-    }
+    let reports = cloud::collect_garbage(&places, &runs, args.dry_run).map_err(Failure::Other)?;
     if !args.dry_run {
         for path in stale_locks {
             let _ = std::fs::remove_file(path);
@@ -277,15 +231,15 @@ fn render(reports: &[GcReport], dry_run: bool) -> String {
     out
 }
 
-fn describe(leftover: &imgs_aws::Leftover) -> String {
+fn describe(leftover: &Leftover) -> String {
     let r = &leftover.resource;
     let kind = match r.kind {
-        imgs_aws::ResourceKind::Instance => "instance",
-        imgs_aws::ResourceKind::KeyPair => "key pair",
-        imgs_aws::ResourceKind::SecurityGroup => "security group",
-        imgs_aws::ResourceKind::Image => "AMI",
-        imgs_aws::ResourceKind::Snapshot => "snapshot",
-        imgs_aws::ResourceKind::Volume => "volume",
+        ResourceKind::Instance => "instance",
+        ResourceKind::KeyPair => "key pair",
+        ResourceKind::SecurityGroup => "security group",
+        ResourceKind::Image => "AMI",
+        ResourceKind::Snapshot => "snapshot",
+        ResourceKind::Volume => "volume",
     };
     match &leftover.image {
         Some(image) => format!("{kind} {} (run {}, image {image})", r.id, leftover.run_id),

@@ -4,7 +4,6 @@ mod build;
 mod build_events;
 mod cache;
 mod changed_since;
-mod cloud;
 mod fingerprint;
 mod gc;
 mod graph;
@@ -25,13 +24,20 @@ use crate::cli::{BuildFilterArgs, VariableArgs};
 
 pub use build::build;
 pub use cache::cache;
-pub use cloud::CloudLookup;
 pub use fingerprint::{PlanWithWarnings, compute_plan};
 pub use gc::gc;
 pub use graph::graph;
 pub use inspect::inspect;
 pub use plan::plan;
 pub use validate::validate;
+
+/// Whether a plan asks the clouds the workspace builds in for artifacts by fingerprint (`--offline`
+/// says no).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloudLookup {
+    Online,
+    Offline,
+}
 
 /// Where the command runs: the current directory and an explicit manifest, if any.
 pub struct Context {

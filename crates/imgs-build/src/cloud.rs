@@ -1,0 +1,433 @@
+//! Artifacts that live in a cloud, for the plan, `imgs gc` and `imgs cache prune --deregister`: the only
+//! way the rest of imgs reaches them, so only the builder types that make them (the registry says which)
+//! know where they are and how to ask for them. Today that is amazon-ebs, on imgs-aws:
+//!
+//! - the cloud half of the cache: before deciding, ask EC2 which AMIs carry the planned fingerprints,
+//!   with one batched DescribeImages per (credentials and endpoint, region), all regions at once; a
+//!   lookup that fails leaves the images it was for to their local records, with a warning;
+//! - what dead runs left, found by their `imgs:run` tag wherever the workspace builds;
+//! - the AMIs of workspace images under fingerprints that are no longer current, and retiring them.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use imgs_aws::{AwsError, ClientSettings, TaggedAmi};
+use imgs_diagnostic::{Diagnostic, Diagnostics};
+use imgs_fingerprint::Fingerprint;
+use imgs_plan::{CloudAmi, CloudImages};
+use imgs_template::{BuildFilter, ResolvedVariables, Template};
+
+pub use imgs_aws::{GcReport, GcRuns, ImgsAmi, Leftover, ResourceKind};
+
+use crate::AwsTarget;
+
+/// The builder types whose artifacts live in a cloud, for messages.
+pub fn builder_types() -> Vec<&'static str> {
+    crate::registry::BUILDERS
+        .iter()
+        .filter(|b| b.cloud_artifacts)
+        .map(|b| b.kind)
+        .collect()
+}
+
+/// One image's part of the lookup: its fingerprint and where its cloud builds put artifacts.
+pub struct CloudQuery {
+    pub fingerprint: String,
+    targets: Vec<AwsTarget>,
+    /// Whether the image also has builds whose artifacts are not in a cloud.
+    other_builds: bool,
+}
+
+impl CloudQuery {
+    /// The query for an image with `fingerprint` whose template, `variables` resolved as for planning,
+    /// is `template`. Settings that do not read are the build's to report, located, as without the
+    /// lookup; the image is then decided from its records alone.
+    pub fn of(
+        fingerprint: String,
+        template: &Template,
+        variables: &ResolvedVariables,
+        filter: &BuildFilter,
+        working_dir: &Path,
+    ) -> CloudQuery {
+        CloudQuery {
+            fingerprint,
+            targets: crate::aws_targets(template, variables, filter, working_dir)
+                .unwrap_or_default(),
+            other_builds: template
+                .builds(filter)
+                .iter()
+                .any(|b| !crate::registry::has_cloud_artifacts(&b.kind)),
+        }
+    }
+}
+
+/// The region the first of the template's cloud builds runs in, `None` when it has none or its
+/// settings do not read (the build itself then says why).
+pub fn build_region(
+    template: &Template,
+    variables: &ResolvedVariables,
+    filter: &BuildFilter,
+    working_dir: &Path,
+) -> Option<String> {
+    crate::aws_targets(template, variables, filter, working_dir)
+        .ok()?
+        .first()
+        .map(|target| target.client.region.clone())
+}
+
+/// One DescribeImages (paged): every fingerprint wanted from one region as one principal.
+struct RegionLookup {
+    client: ClientSettings,
+    region: String,
+    fingerprints: Vec<String>,
+}
+
+/// EC2's answer per query (`None` where the image has no amazon-ebs build or a lookup it needed
+/// failed), and a warning per failed region.
+pub fn look_up(queries: &[CloudQuery]) -> (Vec<Option<CloudImages>>, Vec<Diagnostic>) {
+    let lookups = group(queries);
+    if lookups.is_empty() {
+        return (queries.iter().map(|_| None).collect(), Vec::new());
+    }
+    let answers = match run_all(&lookups) {
+        Ok(answers) => answers,
+        Err(message) => {
+            let warning = Diagnostic::warning(format!("could not look up AMIs: {message}"))
+                .hint("the plan uses local records only; `--offline` skips the lookup");
+            return (queries.iter().map(|_| None).collect(), vec![warning]);
+        }
+    };
+    let mut warnings = Vec::new();
+    for (lookup, answer) in lookups.iter().zip(&answers) {
+        if let Err(error) = answer {
+            // The API error already says what was being done, and where; only its detail is new.
+            let detail = match error {
+                AwsError::Api { detail, .. } => detail.clone(),
+                other => other.to_string(),
+            };
+            warnings.push(
+                Diagnostic::warning(format!(
+                    "could not look up AMIs in {}: {detail}",
+                    lookup.region
+                ))
+                .hint(
+                    "images built there are planned from local records only; check the \
+                     credentials and endpoint, or pass `--offline` to skip the lookup",
+                ),
+            );
+        }
+    }
+    let cloud = queries
+        .iter()
+        .map(|query| {
+            if query.targets.is_empty() {
+                return None;
+            }
+            let mut found = Vec::new();
+            for target in &query.targets {
+                for region in &target.regions {
+                    let i = lookups
+                        .iter()
+                        .position(|l| l.client == target.client && &l.region == region)
+                        .expect("every target region was grouped");
+                    let amis = answers[i].as_ref().ok()?;
+                    found.extend(
+                        amis.get(&query.fingerprint)
+                            .into_iter()
+                            .flatten()
+                            .map(cloud_ami),
+                    );
+                }
+            }
+            found.sort();
+            found.dedup();
+            Some(CloudImages {
+                builds: query
+                    .targets
+                    .iter()
+                    .map(|t| (t.build.clone(), t.regions.clone()))
+                    .collect(),
+                other_builds: query.other_builds,
+                found,
+            })
+        })
+        .collect();
+    (cloud, warnings)
+}
+
+/// The queries' regions, each (principal, region) once with every fingerprint wanted there.
+fn group(queries: &[CloudQuery]) -> Vec<RegionLookup> {
+    let mut lookups: Vec<RegionLookup> = Vec::new();
+    for query in queries {
+        for target in &query.targets {
+            for region in &target.regions {
+                let at = lookups
+                    .iter()
+                    .position(|l| l.client == target.client && &l.region == region);
+                let lookup = match at {
+                    Some(i) => &mut lookups[i],
+                    None => {
+                        lookups.push(RegionLookup {
+                            client: target.client.clone(),
+                            region: region.clone(),
+                            fingerprints: Vec::new(),
+                        });
+                        lookups.last_mut().expect("just pushed")
+                    }
+                };
+                if !lookup.fingerprints.contains(&query.fingerprint) {
+                    lookup.fingerprints.push(query.fingerprint.clone());
+                }
+            }
+        }
+    }
+    lookups
+}
+
+type Answer = Result<std::collections::BTreeMap<String, Vec<TaggedAmi>>, AwsError>;
+
+/// Every lookup at once on one thread: they only wait on the network.
+fn run_all(lookups: &[RegionLookup]) -> Result<Vec<Answer>, String> {
+    let rt = runtime()?;
+    Ok(
+        rt.block_on(futures_util::future::join_all(lookups.iter().map(|l| {
+            imgs_aws::find_tagged_images(&l.client, &l.region, &l.fingerprints)
+        }))),
+    )
+}
+
+fn cloud_ami(tagged: &TaggedAmi) -> CloudAmi {
+    CloudAmi {
+        region: tagged.ami.region.clone(),
+        ami_id: tagged.ami.ami_id.clone(),
+        run_id: tagged.run_id.clone(),
+        created_at: tagged.created_at.clone(),
+    }
+}
+
+/// One account and region to look in for what runs left.
+pub struct GcPlace {
+    client: ClientSettings,
+    pub region: String,
+}
+
+/// Every account and region the images' cloud builds use (build regions and `ami_regions`), each once;
+/// with `only_region`, that region alone. `images` are templates with variables resolved as for planning.
+pub fn gc_places(
+    images: &[(&Template, ResolvedVariables)],
+    working_dir: &Path,
+    only_region: Option<&str>,
+) -> Result<Vec<GcPlace>, Diagnostics> {
+    let mut places: Vec<GcPlace> = Vec::new();
+    for (template, variables) in images {
+        for target in crate::aws_targets(template, variables, &BuildFilter::default(), working_dir)?
+        {
+            for region in target.regions {
+                if only_region.is_some_and(|only| only != region) {
+                    continue;
+                }
+                // The same account seen from another build is looked in once.
+                let client = ClientSettings {
+                    region: region.clone(),
+                    ..target.client.clone()
+                };
+                if !places.iter().any(|p| p.client == client) {
+                    places.push(GcPlace { client, region });
+                }
+            }
+        }
+    }
+    Ok(places)
+}
+
+/// Removes (or with `dry_run` lists) what dead runs left in each place; the first place that cannot
+/// be searched stops it, named.
+pub fn collect_garbage(
+    places: &[GcPlace],
+    runs: &GcRuns,
+    dry_run: bool,
+) -> Result<Vec<GcReport>, String> {
+    let rt = runtime()?;
+    let mut reports = Vec::new();
+    for place in places {
+        let report = rt
+            .block_on(imgs_aws::collect_garbage(
+                &place.client,
+                &place.region,
+                runs,
+                dry_run,
+            ))
+            .map_err(|e| {
+                let hint = e
+                    .hint()
+                    .map(|h| format!(" (hint: {h})"))
+                    .unwrap_or_default();
+                format!("in {}: {e}{hint}", place.region)
+            })?;
+        reports.push(report);
+    }
+    Ok(reports)
+}
+
+/// An artifact of a workspace image under a fingerprint that is not current, and who can retire it.
+pub struct UnusedArtifact {
+    client: ClientSettings,
+    pub ami: ImgsAmi,
+}
+
+/// The artifacts made for the images named `names` under fingerprints other than `current`'s, looked
+/// for wherever the images' cloud builds put them now, as the credentials those builds use; sorted by
+/// image, region and ID.
+pub fn unused_artifacts(
+    images: &[(&Template, ResolvedVariables)],
+    filter: &BuildFilter,
+    working_dir: &Path,
+    names: &[String],
+    current: &BTreeMap<String, Fingerprint>,
+) -> Result<Vec<UnusedArtifact>, String> {
+    let mut places: Vec<(ClientSettings, String)> = Vec::new();
+    for (template, variables) in images {
+        let targets = crate::aws_targets(template, variables, filter, working_dir)
+            .map_err(|d| d.to_string())?;
+        for target in targets {
+            for region in target.regions {
+                let place = (target.client.clone(), region);
+                if !places.contains(&place) {
+                    places.push(place);
+                }
+            }
+        }
+    }
+    if places.is_empty() {
+        return Ok(Vec::new());
+    }
+    let listed = runtime()?.block_on(futures_util::future::join_all(
+        places
+            .iter()
+            .map(|(client, region)| imgs_aws::list_imgs_amis(client, region, names)),
+    ));
+    let mut unused: Vec<UnusedArtifact> = Vec::new();
+    for ((client, region), found) in places.iter().zip(listed) {
+        let found = found.map_err(|e| {
+            format!("{e}\nnothing was removed: the AMIs in {region} could not be listed")
+        })?;
+        for ami in found {
+            let seen = unused
+                .iter()
+                .any(|u| u.ami.region == ami.region && u.ami.ami_id == ami.ami_id);
+            if !seen && imgs_cache::unused_ami(&ami.image, ami.fingerprint.as_deref(), current) {
+                unused.push(UnusedArtifact {
+                    client: client.clone(),
+                    ami,
+                });
+            }
+        }
+    }
+    unused.sort_by(|a, b| {
+        (&a.ami.image, &a.ami.region, &a.ami.ami_id).cmp(&(
+            &b.ami.image,
+            &b.ami.region,
+            &b.ami.ami_id,
+        ))
+    });
+    Ok(unused)
+}
+
+/// Retires each artifact (an AMI is deregistered with its snapshots); the ones refused, with why.
+pub fn retire(artifacts: &[UnusedArtifact]) -> Result<Vec<(String, String)>, String> {
+    let results = runtime()?.block_on(futures_util::future::join_all(
+        artifacts
+            .iter()
+            .map(|u| imgs_aws::deregister_ami(&u.client, &u.ami)),
+    ));
+    Ok(artifacts
+        .iter()
+        .zip(results)
+        .filter_map(|(u, result)| {
+            result.err().map(|e| {
+                (
+                    format!("{} in {}", u.ami.ami_id, u.ami.region),
+                    e.to_string(),
+                )
+            })
+        })
+        .collect())
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(region: &str, regions: &[&str], endpoint: &str) -> AwsTarget {
+        AwsTarget {
+            build: "ebs".into(),
+            client: ClientSettings {
+                custom_endpoint_ec2: Some(endpoint.into()),
+                ..ClientSettings::new(region)
+            },
+            regions: regions.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    #[test]
+    fn one_lookup_per_principal_and_region_with_every_fingerprint() {
+        let queries = [
+            CloudQuery {
+                fingerprint: "f1".into(),
+                targets: vec![target("us-east-1", &["us-east-1", "eu-west-1"], "a")],
+                other_builds: false,
+            },
+            CloudQuery {
+                fingerprint: "f2".into(),
+                targets: vec![target("us-east-1", &["us-east-1"], "a")],
+                other_builds: false,
+            },
+            CloudQuery {
+                fingerprint: "f3".into(),
+                targets: vec![target("us-east-1", &["us-east-1"], "b")],
+                other_builds: false,
+            },
+            CloudQuery {
+                fingerprint: "f4".into(),
+                targets: vec![],
+                other_builds: true,
+            },
+        ];
+        let grouped: Vec<(String, Option<String>, Vec<String>)> = group(&queries)
+            .into_iter()
+            .map(|l| (l.region, l.client.custom_endpoint_ec2, l.fingerprints))
+            .collect();
+        let s = |v: &[&str]| v.iter().map(ToString::to_string).collect::<Vec<_>>();
+        assert_eq!(
+            grouped,
+            [
+                (
+                    "us-east-1".to_string(),
+                    Some("a".to_string()),
+                    s(&["f1", "f2"])
+                ),
+                ("eu-west-1".into(), Some("a".into()), s(&["f1"])),
+                ("us-east-1".into(), Some("b".into()), s(&["f3"])),
+            ]
+        );
+    }
+
+    #[test]
+    fn no_cloud_image_no_lookup() {
+        let queries = [CloudQuery {
+            fingerprint: "f".into(),
+            targets: vec![],
+            other_builds: true,
+        }];
+        let (cloud, warnings) = look_up(&queries);
+        assert_eq!(cloud, [None]);
+        assert!(warnings.is_empty());
+    }
+}
