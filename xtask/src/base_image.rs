@@ -705,7 +705,8 @@ fn verify_boots(staged: &Path, key: &Path, work: &Path, steps: &mut Steps) -> Re
         |stream, line| {
             let out = match stream {
                 Stream::Stdout => &mut stdout,
-                Stream::Stderr => &mut stderr,
+                // A command writes only these two.
+                Stream::Stderr | Stream::Status => &mut stderr,
             };
             out.push_str(line);
             out.push('\n');

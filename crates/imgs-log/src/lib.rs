@@ -34,6 +34,60 @@ pub fn numbered(what: &str, index: usize, total: usize, kind: &str) -> String {
     }
 }
 
+/// Where a line a build prints came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Stream {
+    /// A command's standard output.
+    Stdout,
+    /// A command's standard error.
+    Stderr,
+    /// imgs itself, saying what a step does ("Uploading a => b"); a command never produces these.
+    Status,
+}
+
+/// How a command ended, on whichever machine and through whichever communicator it ran.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ExitStatus {
+    Exited(u32),
+    /// Killed by a signal, named without the `SIG` prefix (`TERM`, `KILL`).
+    Signaled {
+        signal: String,
+        core_dumped: bool,
+    },
+}
+
+impl ExitStatus {
+    pub fn success(&self) -> bool {
+        *self == ExitStatus::Exited(0)
+    }
+
+    /// `status 3`, `signal KILL`: what follows "exited with" in a message.
+    pub fn short(&self) -> String {
+        match self {
+            ExitStatus::Exited(code) => format!("status {code}"),
+            ExitStatus::Signaled { signal, .. } => format!("signal {signal}"),
+        }
+    }
+}
+
+impl std::fmt::Display for ExitStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ExitStatus::Exited(code) => write!(f, "exit status {code}"),
+            ExitStatus::Signaled {
+                signal,
+                core_dumped,
+            } => {
+                write!(f, "killed by signal {signal}")?;
+                if *core_dumped {
+                    f.write_str(" (core dumped)")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,34 +8,7 @@
 use std::fmt;
 use std::path::Path;
 
-/// Where a line of output came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Stream {
-    /// The remote command's standard output.
-    Stdout,
-    /// The remote command's standard error.
-    Stderr,
-    /// A message from imgs itself about what the provisioner does ("Uploading a => b"); communicators
-    /// never produce these.
-    Status,
-}
-
-/// How a remote command ended.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ExitStatus {
-    Exited(u32),
-    /// Killed by a signal, named without `SIG` (`TERM`, `KILL`).
-    Signaled(String),
-}
-
-impl fmt::Display for ExitStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ExitStatus::Exited(code) => write!(f, "status {code}"),
-            ExitStatus::Signaled(signal) => write!(f, "signal {signal}"),
-        }
-    }
-}
+pub use imgs_log::{ExitStatus, Stream};
 
 /// Why a communicator operation failed; the kind decides what a provisioner does next.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -2,12 +2,14 @@
 
 use std::time::Duration;
 
+use imgs_settings::human_duration;
+
 use crate::communicator::{CommunicatorError, ExitStatus};
 
 /// A provisioner failure. `Display` says what happened; [`ProvisionError::hint`] says what to try.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ProvisionError {
-    #[error("script `{script}` exited with {status} (valid: {})", join_codes(.valid))]
+    #[error("script `{script}` exited with {} (valid: {})", .status.short(), join_codes(.valid))]
     ScriptFailed {
         script: String,
         status: ExitStatus,
@@ -21,7 +23,7 @@ pub enum ProvisionError {
         action: String,
         source: CommunicatorError,
     },
-    #[error("cannot remove the script `{path}` from the machine: `rm -f` exited with {status}")]
+    #[error("cannot remove the script `{path}` from the machine: `rm -f` exited with {}", .status.short())]
     Cleanup { path: String, status: ExitStatus },
     #[error("cannot {action} `{path}`: {reason}")]
     Local {
@@ -149,24 +151,6 @@ fn join_codes(codes: &[i64]) -> String {
         .join(", ")
 }
 
-/// `30s`, `5m`, `1m30s`, `1.5s`, `250ms`: as durations are written in templates.
-pub(crate) fn human_duration(d: Duration) -> String {
-    let millis = d.as_millis();
-    if millis < 1000 {
-        return format!("{millis}ms");
-    }
-    if d.subsec_millis() != 0 {
-        return format!("{:.1}s", d.as_secs_f64());
-    }
-    let secs = d.as_secs();
-    match (secs / 3600, secs / 60 % 60, secs % 60) {
-        (0, 0, s) => format!("{s}s"),
-        (0, m, 0) => format!("{m}m"),
-        (0, m, s) => format!("{m}m{s}s"),
-        (h, m, s) => format!("{h}h{m}m{s}s"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,7 +165,10 @@ mod tests {
         insta::assert_snapshot!(e.to_string(), @"script `images/app/install.sh` exited with status 3 (valid: 0)");
         let killed = ProvisionError::ScriptFailed {
             script: "inline script".into(),
-            status: ExitStatus::Signaled("KILL".into()),
+            status: ExitStatus::Signaled {
+                signal: "KILL".into(),
+                core_dumped: false,
+            },
             valid: vec![0, 2],
         };
         insta::assert_snapshot!(killed.to_string(), @"script `inline script` exited with signal KILL (valid: 0, 2)");
@@ -194,7 +181,5 @@ mod tests {
             timeout: Duration::from_millis(1500),
         };
         insta::assert_snapshot!(e.to_string(), @"provisioner `shell` (provisioners[1]) did not finish within its timeout of 1.5s");
-        assert_eq!(human_duration(Duration::from_secs(300)), "5m");
-        assert_eq!(human_duration(Duration::from_secs(3600)), "1h0m0s");
     }
 }

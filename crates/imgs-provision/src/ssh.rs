@@ -5,7 +5,7 @@ use std::path::Path;
 use imgs_ssh::{SshError, SshSession};
 
 use crate::communicator::{
-    Communicator, CommunicatorError, CommunicatorErrorKind, ExitStatus, OnLine, Stream,
+    Communicator, CommunicatorError, CommunicatorErrorKind, ExitStatus, OnLine,
 };
 
 #[async_trait::async_trait]
@@ -15,19 +15,9 @@ impl Communicator for SshSession {
         command: &str,
         on_line: OnLine<'_>,
     ) -> Result<ExitStatus, CommunicatorError> {
-        let status = SshSession::exec(self, command, |stream, line| {
-            let stream = match stream {
-                imgs_ssh::Stream::Stdout => Stream::Stdout,
-                imgs_ssh::Stream::Stderr => Stream::Stderr,
-            };
-            on_line(stream, line);
-        })
-        .await
-        .map_err(communicator_error)?;
-        Ok(match status {
-            imgs_ssh::ExitStatus::Exited(code) => ExitStatus::Exited(code),
-            imgs_ssh::ExitStatus::Signaled { signal, .. } => ExitStatus::Signaled(signal),
-        })
+        SshSession::exec(self, command, |stream, line| on_line(stream, line))
+            .await
+            .map_err(communicator_error)
     }
 
     async fn upload(&self, local: &Path, remote: &str) -> Result<(), CommunicatorError> {

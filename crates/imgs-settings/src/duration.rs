@@ -130,6 +130,27 @@ fn go_quote(text: &str) -> String {
     out
 }
 
+/// A duration the way a template would write it, shortest first: `250ms`, `1.5s`, `30s`, `5m`,
+/// `1m30s`, `2h`. For messages ("did not finish within its timeout of 5m"); it reads back with
+/// [`parse_go_duration`].
+pub fn human_duration(d: std::time::Duration) -> String {
+    let millis = d.as_millis();
+    if millis < 1000 {
+        return format!("{millis}ms");
+    }
+    if d.subsec_millis() != 0 {
+        return format!("{:.1}s", d.as_secs_f64());
+    }
+    let secs = d.as_secs();
+    match (secs / 3600, secs / 60 % 60, secs % 60) {
+        (0, 0, s) => format!("{s}s"),
+        (0, m, 0) => format!("{m}m"),
+        (0, m, s) => format!("{m}m{s}s"),
+        (h, 0, 0) => format!("{h}h"),
+        (h, m, s) => format!("{h}h{m}m{s}s"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,5 +190,27 @@ mod tests {
             "time: invalid duration \"{{user `x`}}\""
         );
         assert_eq!(error("3000000h"), r#"time: invalid duration "3000000h""#);
+    }
+
+    #[test]
+    fn human_durations_read_like_template_values() {
+        use std::time::Duration;
+        let cases = [
+            (Duration::from_millis(250), "250ms"),
+            (Duration::from_millis(1500), "1.5s"),
+            (Duration::from_secs(30), "30s"),
+            (Duration::from_secs(300), "5m"),
+            (Duration::from_secs(90), "1m30s"),
+            (Duration::from_secs(7200), "2h"),
+            (Duration::from_secs(3661), "1h1m1s"),
+        ];
+        for (duration, text) in cases {
+            assert_eq!(human_duration(duration), text);
+            assert_eq!(
+                i128::from(nanos(text)),
+                duration.as_nanos() as i128,
+                "{text} reads back"
+            );
+        }
     }
 }

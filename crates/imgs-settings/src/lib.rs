@@ -23,6 +23,6 @@ mod value_type;
 pub mod weak;
 
 pub use decoder::{Decoder, KeyRules};
-pub use duration::{DurationError, GoDuration, parse_go_duration};
+pub use duration::{DurationError, GoDuration, human_duration, parse_go_duration};
 pub use value::{Object, Setting, Settings, Value};
 pub use value_type::ValueType;

@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use imgs_settings::human_duration;
+
 /// An SSH failure. `Display` says what happened; [`SshError::hint`] says what to try.
 #[derive(Debug, thiserror::Error)]
 pub enum SshError {
@@ -108,38 +110,9 @@ pub(crate) fn io_reason(err: &std::io::Error) -> String {
     }
 }
 
-/// `30s`, `5m`, `1m30s`, `1.5s`, `250ms`: short, as durations are written in templates.
-pub(crate) fn human_duration(d: Duration) -> String {
-    let millis = d.as_millis();
-    if millis < 1000 {
-        return format!("{millis}ms");
-    }
-    if d.subsec_millis() != 0 {
-        return format!("{:.1}s", d.as_secs_f64());
-    }
-    let secs = d.as_secs();
-    match (secs / 3600, secs / 60 % 60, secs % 60) {
-        (0, 0, s) => format!("{s}s"),
-        (0, m, 0) => format!("{m}m"),
-        (0, m, s) => format!("{m}m{s}s"),
-        (h, 0, 0) => format!("{h}h"),
-        (h, m, s) => format!("{h}h{m}m{s}s"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_read_like_template_values() {
-        assert_eq!(human_duration(Duration::from_millis(250)), "250ms");
-        assert_eq!(human_duration(Duration::from_millis(1500)), "1.5s");
-        assert_eq!(human_duration(Duration::from_secs(30)), "30s");
-        assert_eq!(human_duration(Duration::from_secs(300)), "5m");
-        assert_eq!(human_duration(Duration::from_secs(90)), "1m30s");
-        assert_eq!(human_duration(Duration::from_secs(7200)), "2h");
-    }
 
     #[test]
     fn timeout_reads_as_one_sentence() {

@@ -7,47 +7,7 @@ use tokio_util::sync::CancellationToken;
 use crate::connect::AcceptAnyHostKey;
 use crate::error::SshError;
 
-/// Which output stream a line came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Stream {
-    Stdout,
-    Stderr,
-}
-
-/// How a remote command ended.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ExitStatus {
-    Exited(u32),
-    /// Killed by a signal, named without the `SIG` prefix (`TERM`, `KILL`).
-    Signaled {
-        signal: String,
-        core_dumped: bool,
-    },
-}
-
-impl ExitStatus {
-    pub fn success(&self) -> bool {
-        *self == ExitStatus::Exited(0)
-    }
-}
-
-impl std::fmt::Display for ExitStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ExitStatus::Exited(code) => write!(f, "exit status {code}"),
-            ExitStatus::Signaled {
-                signal,
-                core_dumped,
-            } => {
-                write!(f, "killed by signal {signal}")?;
-                if *core_dumped {
-                    f.write_str(" (core dumped)")?;
-                }
-                Ok(())
-            }
-        }
-    }
-}
+pub use imgs_log::{ExitStatus, Stream};
 
 /// SSH's extended-data type for stderr (RFC 4254, section 5.2).
 const EXTENDED_DATA_STDERR: u32 = 1;

@@ -38,6 +38,7 @@ async fn run(session: &SshSession, command: &str) -> (ExitStatus, Vec<String>) {
             let tag = match stream {
                 Stream::Stdout => "out",
                 Stream::Stderr => "err",
+                Stream::Status => "status",
             };
             lines.push(format!("{tag}: {line}"));
         })

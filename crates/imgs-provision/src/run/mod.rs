@@ -8,8 +8,9 @@ mod shell_local;
 use tokio_util::sync::CancellationToken;
 
 use crate::communicator::{Communicator, OnLine, Stream};
-use crate::error::{ProvisionError, human_duration};
+use crate::error::ProvisionError;
 use crate::settings::{ProvisionerStep, Settings};
+use imgs_settings::human_duration;
 
 /// Runs `step` on the machine behind `comm` (`None` for a build without one, which only
 /// `shell-local` accepts: it runs on the machine running imgs), sending its output and imgs' own status lines to

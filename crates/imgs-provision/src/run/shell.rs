@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 use crate::communicator::{
     Communicator, CommunicatorError, CommunicatorErrorKind, ExitStatus, OnLine, Stream,
 };
-use crate::error::{ProvisionError, human_duration};
+use crate::error::ProvisionError;
 use crate::settings::{EnvVarFile, ShellScript, ShellSettings};
+use imgs_settings::human_duration;
 
 use super::file::io_reason;
 
@@ -266,6 +267,16 @@ mod tests {
         assert!(check_status(&script, &ExitStatus::Exited(3), &[0, 3]).is_ok());
         let err = check_status(&script, &ExitStatus::Exited(1), &[0]).unwrap_err();
         insta::assert_snapshot!(err.to_string(), @"script `inline script` exited with status 1 (valid: 0)");
-        assert!(check_status(&script, &ExitStatus::Signaled("KILL".into()), &[0]).is_err());
+        assert!(
+            check_status(
+                &script,
+                &ExitStatus::Signaled {
+                    signal: "KILL".into(),
+                    core_dumped: false,
+                },
+                &[0]
+            )
+            .is_err()
+        );
     }
 }

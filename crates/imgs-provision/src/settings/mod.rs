@@ -78,8 +78,9 @@ impl std::fmt::Debug for ProvisionerStep {
 pub enum Settings {
     Shell(ShellSettings),
     File(FileSettings),
-    /// Runs on the machine running imgs, so it needs no communicator.
-    ShellLocal(ShellLocalSettings),
+    /// Runs on the machine running imgs, so it needs no communicator. Boxed: it is the largest by
+    /// far, and steps are moved around in lists.
+    ShellLocal(Box<ShellLocalSettings>),
 }
 
 impl ProvisionerStep {
@@ -192,7 +193,7 @@ static PROVISIONERS: &[ProvisionerType] = &[
     },
     ProvisionerType {
         kind: "shell-local",
-        read: |r, build| shell_local::read(r, build).map(Settings::ShellLocal),
+        read: |r, build| shell_local::read(r, build).map(|s| Settings::ShellLocal(Box::new(s))),
     },
 ];
 
