@@ -116,7 +116,7 @@ impl ManifestSettings {
         object.insert("last_run_uuid".into(), Value::String(run_id.into()));
         let text = serde_json::to_string_pretty(&manifest).expect("JSON values serialize");
         // Whole or not at all: an interrupted write must not lose the builds already recorded.
-        imgs_post::write_file_atomically(&path, text.as_bytes())
+        imgs_atomic_file::write_atomically(&path, text.as_bytes())
             .map_err(|e| io("write the manifest", e.to_string()))?;
         Ok(PathBuf::from(output))
     }

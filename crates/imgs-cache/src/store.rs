@@ -2,7 +2,7 @@
 
 use std::ffi::OsStr;
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use imgs_fingerprint::Fingerprint;
@@ -81,17 +81,8 @@ impl Cache {
 
         let mut json = serde_json::to_vec_pretty(record).map_err(io::Error::other)?;
         json.push(b'\n');
-        // Dot-prefixed so listings skip a temporary file left behind by a crash.
-        let mut temp = tempfile::Builder::new()
-            .prefix(".")
-            .suffix(".tmp")
-            .tempfile_in(&dir)?;
-        temp.write_all(&json)?;
-        // Flush the contents before the rename publishes them, or a crash could leave an empty record.
-        temp.as_file().sync_all()?;
-        temp.persist(&path)
-            .map_err(|err| with_path(&path, err.error))?;
-        Ok(())
+        // The temporary file is dot-prefixed, so listings skip one left behind by a crash.
+        imgs_atomic_file::write_atomically(&path, &json).map_err(|err| with_path(&path, err))
     }
 
     /// Every record, ordered by image name, then by creation time. The first unreadable record is an error.

@@ -145,7 +145,11 @@ fn listing_skips_temporary_and_foreign_files() {
     let app = record("app", "1", "2026-11-25T18:00:00Z");
     cache.store(&app).unwrap();
     // What a crash during `store` leaves behind, and files people put there.
-    fs::write(dir.path().join("records/app/.tmpA1b2C3.tmp"), "{\"sch").unwrap();
+    fs::write(
+        dir.path().join("records/app/.imgs-partial-A1b2C3"),
+        "{\"sch",
+    )
+    .unwrap();
     fs::write(dir.path().join("records/app/notes.txt"), "hello").unwrap();
     fs::write(dir.path().join("records/README"), "hello").unwrap();
 

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::fs::{self, Metadata};
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -155,18 +155,6 @@ pub(crate) fn store(path: &Path, entries: &HashMap<PathBuf, Known>) -> io::Resul
             })
             .collect(),
     };
-    let dir = path
-        .parent()
-        .filter(|dir| !dir.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    fs::create_dir_all(dir)?;
     let json = serde_json::to_vec(&on_disk).map_err(io::Error::other)?;
-    // No fsync: after a crash the cache may be lost, and a lost cache only costs hashing again.
-    let mut temp = tempfile::Builder::new()
-        .prefix(".stat-cache")
-        .suffix(".tmp")
-        .tempfile_in(dir)?;
-    temp.write_all(&json)?;
-    temp.persist(path).map_err(|err| err.error)?;
-    Ok(())
+    imgs_atomic_file::write_atomically(path, &json)
 }

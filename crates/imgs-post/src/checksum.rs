@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 
 use sha2::Digest as _;
 
-use crate::atomic::AtomicFile;
 use crate::{BLOCK, Cancelled, PostError, resolve};
+use imgs_atomic_file::AtomicFile;
 
 /// Packer's default `output`, rendered per checksum type.
 pub const DEFAULT_OUTPUT: &str =

@@ -9,8 +9,8 @@ use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-use crate::atomic::AtomicFile;
 use crate::{BLOCK, Cancelled, PostError, resolve};
+use imgs_atomic_file::AtomicFile;
 
 mod bgzf;
 

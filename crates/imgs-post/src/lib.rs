@@ -11,7 +11,6 @@
 //! leaves a half-written output. Chains, `keep_input_artifact` and artifacts are the build crate's
 //! business; this crate only turns files into files.
 
-mod atomic;
 pub mod checksum;
 pub mod compress;
 mod error;
@@ -37,12 +36,3 @@ pub(crate) fn resolve(working_dir: &Path, path: &Path) -> PathBuf {
 /// Large files are read in blocks of this size: big enough for fast hashing, small enough that
 /// cancellation is noticed at once.
 pub(crate) const BLOCK: usize = 1 << 20;
-
-/// Writes `contents` to `target` whole or not at all (temporary file beside it, then a rename), for
-/// outputs written in one piece such as a manifest.
-pub fn write_file_atomically(target: &Path, contents: &[u8]) -> std::io::Result<()> {
-    use std::io::Write as _;
-    let mut out = atomic::AtomicFile::create(target)?;
-    out.file().write_all(contents)?;
-    out.commit()
-}

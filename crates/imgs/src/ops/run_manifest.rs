@@ -57,10 +57,6 @@ pub(super) fn write(cache_dir: &Path, run_id: &str, done: &[Done]) -> Result<(),
     let manifest = json!({ "builds": builds, "last_run_uuid": run_id });
     let text = serde_json::to_string_pretty(&manifest).expect("JSON values serialize") + "\n";
     let path = cache_dir.join(FILE);
-    let failed = |e: std::io::Error| format!("cannot write `{}`: {e}", path.display());
-    std::fs::create_dir_all(cache_dir).map_err(failed)?;
-    let mut temp = tempfile::NamedTempFile::new_in(cache_dir).map_err(failed)?;
-    std::io::Write::write_all(&mut temp, text.as_bytes()).map_err(failed)?;
-    temp.persist(&path).map_err(|e| failed(e.error))?;
-    Ok(())
+    imgs_atomic_file::write_atomically(&path, text.as_bytes())
+        .map_err(|e| format!("cannot write `{}`: {e}", path.display()))
 }

@@ -4,7 +4,7 @@
 //! cache directory, one file per run plus a copy at a stable path, as cargo's `cargo-timings`).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use imgs_report::{ImageTiming, PhaseTiming, RunTimings};
@@ -185,16 +185,8 @@ impl Timeline {
 
 /// Writes `html` to `path` whole or not at all (a report being read is never half a file).
 pub fn write_atomically(path: &Path, html: &str) -> Result<(), String> {
-    let failed = |e: std::io::Error| format!("cannot write `{}`: {e}", path.display());
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&dir).map_err(failed)?;
-    let mut temp = tempfile::NamedTempFile::new_in(&dir).map_err(failed)?;
-    std::io::Write::write_all(&mut temp, html.as_bytes()).map_err(failed)?;
-    temp.persist(path).map_err(|e| failed(e.error))?;
-    Ok(())
+    imgs_atomic_file::write_atomically(path, html.as_bytes())
+        .map_err(|e| format!("cannot write `{}`: {e}", path.display()))
 }
 
 #[cfg(test)]

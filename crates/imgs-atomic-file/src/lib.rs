@@ -1,11 +1,16 @@
-//! Output files written whole or not at all: a temporary file beside the target, renamed over it
-//! once complete. Dropped before [`AtomicFile::commit`], the temporary file is removed.
+//! Files written whole or not at all: a temporary file beside the target, renamed over it once
+//! complete. Dropped before [`AtomicFile::commit`], the temporary file is removed. Every file imgs
+//! writes for others to read (cache records, manifests, reports, post-processor outputs, the stat
+//! cache) goes through here, so a crash or Ctrl-C never leaves half of one.
+//!
+//! The temporary file's name starts with a dot: listings of the cache skip it, and one left by a
+//! killed process is never mistaken for a record.
 
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 
-pub(crate) struct AtomicFile {
+pub struct AtomicFile {
     temp: tempfile::NamedTempFile,
     target: PathBuf,
 }
@@ -13,7 +18,7 @@ pub(crate) struct AtomicFile {
 impl AtomicFile {
     /// Creates the target's directory if needed (as Packer does) and a temporary file in it, on the
     /// same file system so the final rename is atomic.
-    pub(crate) fn create(target: &Path) -> io::Result<AtomicFile> {
+    pub fn create(target: &Path) -> io::Result<AtomicFile> {
         let dir = match target.parent() {
             Some(dir) if !dir.as_os_str().is_empty() => dir,
             _ => Path::new("."),
@@ -28,13 +33,13 @@ impl AtomicFile {
         })
     }
 
-    pub(crate) fn file(&mut self) -> &mut File {
+    pub fn file(&mut self) -> &mut File {
         self.temp.as_file_mut()
     }
 
-    /// Moves the finished file into place, readable by all as Packer's outputs are (temporary
-    /// files start private).
-    pub(crate) fn commit(self) -> io::Result<()> {
+    /// Moves the finished file into place, flushed to disk first (or a crash could publish an empty
+    /// file) and readable by all as Packer's outputs are (temporary files start private).
+    pub fn commit(self) -> io::Result<()> {
         use std::os::unix::fs::PermissionsExt as _;
         let file = self.temp.as_file();
         file.sync_all()?;
@@ -44,6 +49,14 @@ impl AtomicFile {
             .map(drop)
             .map_err(|e| e.error)
     }
+}
+
+/// Writes `contents` to `path` whole or not at all, creating its directory if needed.
+pub fn write_atomically(path: &Path, contents: &[u8]) -> io::Result<()> {
+    use std::io::Write as _;
+    let mut out = AtomicFile::create(path)?;
+    out.file().write_all(contents)?;
+    out.commit()
 }
 
 #[cfg(test)]
