@@ -1,8 +1,10 @@
-//! Command-line interface: argument definitions only. Each command is a thin function in `ops`.
+//! Command-line interface: argument definitions, and their translation into imgs-ops' options. Each
+//! command is one function there.
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use imgs_ops::options;
 
 /// Cargo for machine images: fingerprints, plans and builds a workspace of Packer templates.
 #[derive(Debug, Parser)]
@@ -270,6 +272,138 @@ pub enum GraphFormatArg {
     Dot,
     Mermaid,
     Json,
+}
+
+impl SelectionArgs {
+    fn options(&self) -> options::SelectionOptions {
+        options::SelectionOptions {
+            all: self.all,
+            image: self.image.clone(),
+            exclude: self.exclude.clone(),
+            changed_since: self.changed_since.clone(),
+        }
+    }
+}
+
+impl VariableArgs {
+    fn options(&self) -> options::VariableOptions {
+        options::VariableOptions {
+            var: self.var.clone(),
+            var_file: self.var_file.clone(),
+        }
+    }
+}
+
+impl BuildFilterArgs {
+    fn options(&self) -> options::BuildFilterOptions {
+        options::BuildFilterOptions {
+            only: self.only.clone(),
+            except: self.except.clone(),
+        }
+    }
+}
+
+impl PlanArgs {
+    pub fn options(&self) -> options::PlanOptions {
+        options::PlanOptions {
+            selection: self.selection.options(),
+            variables: self.variables.options(),
+            filter: self.filter.options(),
+            offline: self.offline,
+            message_format: self.message_format.into(),
+        }
+    }
+}
+
+impl GraphArgs {
+    pub fn options(&self) -> options::GraphOptions {
+        options::GraphOptions {
+            image: self.image.clone(),
+            ancestors: self.ancestors,
+            descendants: self.descendants,
+            format: match self.format {
+                GraphFormatArg::Text => options::GraphFormat::Text,
+                GraphFormatArg::Dot => options::GraphFormat::Dot,
+                GraphFormatArg::Mermaid => options::GraphFormat::Mermaid,
+                GraphFormatArg::Json => options::GraphFormat::Json,
+            },
+            variables: self.variables.options(),
+        }
+    }
+}
+
+impl ValidateArgs {
+    pub fn options(&self) -> options::ValidateOptions {
+        options::ValidateOptions {
+            template: self.template.clone(),
+            selection: self.selection.options(),
+            variables: self.variables.options(),
+            filter: self.filter.options(),
+            syntax_only: self.syntax_only,
+        }
+    }
+}
+
+impl BuildArgs {
+    pub fn options(&self) -> options::BuildOptions {
+        options::BuildOptions {
+            template: self.template.clone(),
+            selection: self.selection.options(),
+            variables: self.variables.options(),
+            filter: self.filter.options(),
+            force: self.force,
+            on_error: match self.on_error {
+                OnError::Cleanup => options::OnError::Cleanup,
+                OnError::Abort => options::OnError::Abort,
+            },
+            jobs: self.jobs,
+            keep_going: self.keep_going,
+            dry_run: self.dry_run,
+            offline: self.offline,
+            message_format: self.message_format.into(),
+            verbose: self.verbose,
+            timings: self.timings.clone(),
+        }
+    }
+}
+
+impl CacheArgs {
+    pub fn options(&self) -> options::CacheCommand {
+        match &self.command {
+            CacheCommand::Ls(args) => options::CacheCommand::Ls(options::CacheLsOptions {
+                variables: args.variables.options(),
+                filter: args.filter.options(),
+                message_format: args.message_format.into(),
+            }),
+            CacheCommand::Prune(args) => options::CacheCommand::Prune(options::CachePruneOptions {
+                variables: args.variables.options(),
+                filter: args.filter.options(),
+                dry_run: args.dry_run,
+                deregister: args.deregister,
+                yes: args.yes,
+            }),
+        }
+    }
+}
+
+impl GcArgs {
+    pub fn options(&self) -> options::GcOptions {
+        options::GcOptions {
+            run: self.run.clone(),
+            region: self.region.clone(),
+            dry_run: self.dry_run,
+            variables: self.variables.options(),
+        }
+    }
+}
+
+impl From<MessageFormat> for options::MessageFormat {
+    fn from(format: MessageFormat) -> Self {
+        match format {
+            MessageFormat::Human => options::MessageFormat::Human,
+            MessageFormat::Json => options::MessageFormat::Json,
+        }
+    }
 }
 
 fn parse_var(s: &str) -> Result<(String, String), String> {

@@ -2,7 +2,6 @@
 //! can run commands in-process with exact stdout, stderr and exit code.
 
 mod cli;
-mod ops;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -10,15 +9,10 @@ use std::path::PathBuf;
 use clap::{CommandFactory, Parser};
 
 use cli::{Cli, Command};
+use imgs_ops as ops;
 use ops::{Context, Failure};
 
-/// What one invocation printed and how it ended.
-#[derive(Debug)]
-pub struct Outcome {
-    pub code: u8,
-    pub stdout: String,
-    pub stderr: String,
-}
+pub use ops::Outcome;
 
 /// Run `imgs ARGS…` (`args[0]` is the program name) as if started in `cwd`.
 ///
@@ -65,13 +59,13 @@ fn run_with(args: impl IntoIterator<Item = OsString>, cwd: PathBuf, live_output:
     };
     let result = match &cli.command {
         // A build reports progress even when it fails, so it makes its whole outcome itself.
-        Command::Build(args) => return ops::build(&cx, args),
-        Command::Plan(args) => ops::plan(&cx, args),
-        Command::Graph(args) => ops::graph(&cx, args),
-        Command::Validate(args) => ops::validate(&cx, args),
+        Command::Build(args) => return ops::build(&cx, &args.options()),
+        Command::Plan(args) => ops::plan(&cx, &args.options()),
+        Command::Graph(args) => ops::graph(&cx, &args.options()),
+        Command::Validate(args) => ops::validate(&cx, &args.options()),
         Command::Inspect(args) => ops::inspect(&cx, &args.target),
-        Command::Cache(args) => ops::cache(&cx, args),
-        Command::Gc(args) => ops::gc(&cx, args),
+        Command::Cache(args) => ops::cache(&cx, &args.options()),
+        Command::Gc(args) => ops::gc(&cx, &args.options()),
         Command::Completions { shell } => {
             let mut out = Vec::new();
             clap_complete::generate(*shell, &mut Cli::command(), "imgs", &mut out);
@@ -124,7 +118,7 @@ pub fn workspace_plan(cwd: &std::path::Path, images: &[&str]) -> Result<imgs_pla
         &cx,
         &ws,
         &selected,
-        &cli::VariableArgs::default(),
+        &ops::options::VariableOptions::default(),
         &Default::default(),
         false,
         ops::CloudLookup::Offline,

@@ -3,10 +3,10 @@ use imgs_template::BuildFilter;
 use imgs_workspace::Selection;
 
 use super::{Context, Failure, Output, PlanWithWarnings, compute_plan};
-use crate::cli::{GraphArgs, GraphFormatArg};
+use crate::options::{self, GraphOptions};
 
 /// `imgs graph`: the lineage with each image's status and known artifacts.
-pub fn graph(cx: &Context, args: &GraphArgs) -> Result<Output, Failure> {
+pub fn graph(cx: &Context, args: &GraphOptions) -> Result<Output, Failure> {
     let ws = cx.load_workspace()?;
     // Checks the names given with -i.
     ws.select(&Selection {
@@ -41,10 +41,10 @@ pub fn graph(cx: &Context, args: &GraphArgs) -> Result<Output, Failure> {
         super::CloudLookup::Offline,
     )?;
     let format = match args.format {
-        GraphFormatArg::Text => GraphFormat::Text,
-        GraphFormatArg::Dot => GraphFormat::Dot,
-        GraphFormatArg::Mermaid => GraphFormat::Mermaid,
-        GraphFormatArg::Json => GraphFormat::Json,
+        options::GraphFormat::Text => GraphFormat::Text,
+        options::GraphFormat::Dot => GraphFormat::Dot,
+        options::GraphFormat::Mermaid => GraphFormat::Mermaid,
+        options::GraphFormat::Json => GraphFormat::Json,
     };
     Ok(Output {
         stdout: render_graph(&GraphView { plan: &plan, shown }, format),

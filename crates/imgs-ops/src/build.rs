@@ -32,7 +32,7 @@ use super::run_manifest;
 use super::timings;
 use super::{CloudLookup, Context, Failure, PlanWithWarnings, build_filter, compute_plan};
 use crate::Outcome;
-use crate::cli::{self, BuildArgs};
+use crate::options::{self, BuildOptions};
 
 /// Exit code of a run stopped by Ctrl-C (128 + SIGINT, as shells report it).
 const EXIT_INTERRUPTED: u8 = 130;
@@ -55,11 +55,11 @@ struct Run {
 }
 
 impl Run {
-    fn new(live: bool, args: &BuildArgs) -> Run {
+    fn new(live: bool, args: &BuildOptions) -> Run {
         Run {
             on_error: match args.on_error {
-                cli::OnError::Cleanup => OnError::Cleanup,
-                cli::OnError::Abort => OnError::Abort,
+                options::OnError::Cleanup => OnError::Cleanup,
+                options::OnError::Abort => OnError::Abort,
             },
             force: args.force,
             id: uuid::Uuid::new_v4().to_string(),
@@ -132,7 +132,7 @@ impl From<Diagnostics> for Stop {
 }
 
 /// `imgs build`: what the run printed, and how it ended.
-pub fn build(cx: &Context, args: &BuildArgs) -> Outcome {
+pub fn build(cx: &Context, args: &BuildOptions) -> Outcome {
     if args.dry_run {
         return dry_run(cx, args);
     }
@@ -212,7 +212,7 @@ pub fn build(cx: &Context, args: &BuildArgs) -> Outcome {
 }
 
 /// `--dry-run`: the plan this build would follow (`--force` included), printed as `imgs plan` prints it.
-fn dry_run(cx: &Context, args: &BuildArgs) -> Outcome {
+fn dry_run(cx: &Context, args: &BuildOptions) -> Outcome {
     let planned = (|| -> Result<PlanWithWarnings, Failure> {
         if args.template.is_some() {
             return Err(Diagnostic::error("--dry-run plans a workspace build")
@@ -244,8 +244,8 @@ fn dry_run(cx: &Context, args: &BuildArgs) -> Outcome {
         Ok(PlanWithWarnings { plan, warnings }) => Outcome {
             code: 0,
             stdout: match args.message_format {
-                cli::MessageFormat::Human => imgs_report::render_plan(&plan),
-                cli::MessageFormat::Json => format!("{}\n", imgs_report::plan_json(&plan)),
+                options::MessageFormat::Human => imgs_report::render_plan(&plan),
+                options::MessageFormat::Json => format!("{}\n", imgs_report::plan_json(&plan)),
             },
             stderr: warnings.0.iter().map(|w| format!("{w}\n\n")).collect(),
         },
@@ -262,7 +262,7 @@ fn dry_run(cx: &Context, args: &BuildArgs) -> Outcome {
     }
 }
 
-fn cloud_lookup(args: &BuildArgs) -> CloudLookup {
+fn cloud_lookup(args: &BuildOptions) -> CloudLookup {
     if args.offline {
         CloudLookup::Offline
     } else {
@@ -342,7 +342,12 @@ fn handle_ctrl_c(rt: &tokio::runtime::Runtime, run: &Run) {
 }
 
 /// `imgs build FILE`: every build of one template, as `packer build FILE`; no cache.
-fn build_template_file(cx: &Context, args: &BuildArgs, path: &Path, run: &Run) -> Result<(), Stop> {
+fn build_template_file(
+    cx: &Context,
+    args: &BuildOptions,
+    path: &Path,
+    run: &Run,
+) -> Result<(), Stop> {
     let text = read_file(cx, path)?;
     let template = Template::parse(path, text)?;
     let filter = build_filter(&args.filter);
@@ -418,7 +423,7 @@ fn build_template_file(cx: &Context, args: &BuildArgs, path: &Path, run: &Run) -
 
 fn build_workspace(
     cx: &Context,
-    args: &BuildArgs,
+    args: &BuildOptions,
     run: &Run,
     warnings: &mut Diagnostics,
 ) -> Result<(), Stop> {

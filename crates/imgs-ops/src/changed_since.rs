@@ -15,7 +15,7 @@ use imgs_template::BuildFilter;
 use imgs_workspace::{Selected, Selection, Workspace};
 
 use super::{CloudLookup, Context, Failure, PlanWithWarnings, compute_plan};
-use crate::cli::{SelectionArgs, VariableArgs};
+use crate::options::{SelectionOptions, VariableOptions};
 
 const FLAG: &str = "--changed-since";
 
@@ -24,8 +24,8 @@ const FLAG: &str = "--changed-since";
 pub fn narrow(
     cx: &Context,
     ws: &Workspace,
-    args: &SelectionArgs,
-    variables: &VariableArgs,
+    args: &SelectionOptions,
+    variables: &VariableOptions,
     filter: &BuildFilter,
     selected: Selected,
 ) -> Result<Selected, Failure> {
@@ -49,7 +49,7 @@ fn changed_images(
     cx: &Context,
     ws: &Workspace,
     git_ref: &str,
-    variables: &VariableArgs,
+    variables: &VariableOptions,
     filter: &BuildFilter,
 ) -> Result<BTreeSet<String>, Failure> {
     let top = git_toplevel(&ws.root)?;
@@ -95,7 +95,7 @@ fn changed_images(
 fn fingerprints(
     cx: &Context,
     ws: &Workspace,
-    variables: &VariableArgs,
+    variables: &VariableOptions,
     filter: &BuildFilter,
 ) -> Result<BTreeMap<String, String>, Failure> {
     let all = ws.select(&Selection::default())?;

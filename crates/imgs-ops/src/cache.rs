@@ -20,19 +20,19 @@ use imgs_workspace::{Selection, Workspace};
 
 use super::fingerprint::workspace_variables;
 use super::{Context, Failure, Output, absolute, build_filter, compute_plan};
-use crate::cli::{
-    BuildFilterArgs, CacheArgs, CacheCommand, CacheLsArgs, CachePruneArgs, MessageFormat,
-    VariableArgs,
+use crate::options::{
+    BuildFilterOptions, CacheCommand, CacheLsOptions, CachePruneOptions, MessageFormat,
+    VariableOptions,
 };
 
-pub fn cache(cx: &Context, args: &CacheArgs) -> Result<Output, Failure> {
-    match &args.command {
+pub fn cache(cx: &Context, command: &CacheCommand) -> Result<Output, Failure> {
+    match command {
         CacheCommand::Ls(args) => ls(cx, args),
         CacheCommand::Prune(args) => prune(cx, args),
     }
 }
 
-fn ls(cx: &Context, args: &CacheLsArgs) -> Result<Output, Failure> {
+fn ls(cx: &Context, args: &CacheLsOptions) -> Result<Output, Failure> {
     let (inventory, unknown) = inventory(cx, &args.variables, &args.filter)?;
     let stdout = match args.message_format {
         MessageFormat::Human => imgs_report::render_cache_ls(&inventory),
@@ -51,7 +51,7 @@ fn ls(cx: &Context, args: &CacheLsArgs) -> Result<Output, Failure> {
     Ok(Output { stdout, warnings })
 }
 
-fn prune(cx: &Context, args: &CachePruneArgs) -> Result<Output, Failure> {
+fn prune(cx: &Context, args: &CachePruneOptions) -> Result<Output, Failure> {
     let (inventory, unknown) = inventory(cx, &args.variables, &args.filter)?;
     if let Some(why) = unknown {
         return Err(nothing_removed(why));
@@ -127,8 +127,8 @@ fn prune(cx: &Context, args: &CachePruneArgs) -> Result<Output, Failure> {
 /// the credentials those builds use.
 fn unused_artifacts(
     cx: &Context,
-    variables: &VariableArgs,
-    filter: &BuildFilterArgs,
+    variables: &VariableOptions,
+    filter: &BuildFilterOptions,
 ) -> Result<Vec<UnusedArtifact>, Failure> {
     let ws = cx.load_workspace()?;
     let current = current_fingerprints(cx, &ws, variables, filter)?;
@@ -189,8 +189,8 @@ const CACHE_DIR: &str = "cache";
 /// worked out, why. Errors: no workspace to find, or the cache cannot be read.
 fn inventory(
     cx: &Context,
-    variables: &VariableArgs,
-    filter: &BuildFilterArgs,
+    variables: &VariableOptions,
+    filter: &BuildFilterOptions,
 ) -> Result<(Inventory, Option<Failure>), Failure> {
     let root = workspace_root(cx)?;
     let cache = Cache::open(&root.join(CACHE_DIR));
@@ -251,8 +251,8 @@ impl Statuses {
 fn current_fingerprints(
     cx: &Context,
     ws: &Workspace,
-    variables: &VariableArgs,
-    filter: &BuildFilterArgs,
+    variables: &VariableOptions,
+    filter: &BuildFilterOptions,
 ) -> Result<BTreeMap<String, Fingerprint>, Failure> {
     let selected = ws.select(&Selection::default())?;
     let planned = compute_plan(

@@ -20,7 +20,7 @@ use imgs_template::interpolate::Volatile;
 
 use super::fingerprint::{cache_dir, workspace_variables};
 use super::{Context, Failure, Output};
-use crate::cli::GcArgs;
+use crate::options::GcOptions;
 
 /// Held by a running build: its run is in progress while the lock is held.
 #[derive(Debug)]
@@ -136,7 +136,7 @@ pub(super) fn still_running(cache: &Path, run: &str) -> bool {
 fn places(
     cx: &Context,
     ws: &imgs_workspace::Workspace,
-    args: &GcArgs,
+    args: &GcOptions,
 ) -> Result<Vec<GcPlace>, Failure> {
     let base = cx.invocation(&ws.root, &args.variables, Volatile::Placeholder, true)?;
     let mut images = Vec::new();
@@ -152,7 +152,7 @@ fn places(
 }
 
 /// `imgs gc [--run ID] [--dry-run] [--region R]`.
-pub fn gc(cx: &Context, args: &GcArgs) -> Result<Output, Failure> {
+pub fn gc(cx: &Context, args: &GcOptions) -> Result<Output, Failure> {
     let ws = cx.load_workspace()?;
     let places = places(cx, &ws, args)?;
     if places.is_empty() {

@@ -6,12 +6,12 @@ use super::fingerprint::workspace_variables;
 use super::inspect::read_file;
 use super::plan::selection;
 use super::{Context, Failure, Output, build_filter};
-use crate::cli::ValidateArgs;
+use crate::options::ValidateOptions;
 
 /// `imgs validate [FILE]`: one template on its own (as `packer validate FILE`), or the workspace —
 /// Images.toml and every selected image's template.
 /// Returns what was checked, with warnings; errors come back as `Failure::Input`.
-pub fn validate(cx: &Context, args: &ValidateArgs) -> Result<Output, Failure> {
+pub fn validate(cx: &Context, args: &ValidateOptions) -> Result<Output, Failure> {
     let filter = build_filter(&args.filter);
     if let Some(path) = &args.template {
         let text = read_file(cx, path)?;

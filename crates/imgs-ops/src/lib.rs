@@ -1,4 +1,7 @@
-//! What each command does, over the library crates. The CLI parses arguments and calls one function here.
+//! What each command does, over the library crates: plan computation, the cloud lookup, the run lock,
+//! `--changed-since`, the run manifest and the build orchestration. A front end (the `imgs` binary
+//! parses its command line with clap) fills in an options struct and calls one function here; none of
+//! it knows about clap.
 
 mod build;
 mod build_events;
@@ -8,6 +11,7 @@ mod fingerprint;
 mod gc;
 mod graph;
 mod inspect;
+pub mod options;
 mod plan;
 mod progress;
 mod run_manifest;
@@ -20,7 +24,15 @@ use imgs_diagnostic::{Diagnostic, Diagnostics};
 use imgs_template::{BuildFilter, Invocation, VarFile, interpolate::Volatile};
 use imgs_workspace::Workspace;
 
-use crate::cli::{BuildFilterArgs, VariableArgs};
+use crate::options::{BuildFilterOptions, VariableOptions};
+
+/// What one invocation printed and how it ended.
+#[derive(Debug)]
+pub struct Outcome {
+    pub code: u8,
+    pub stdout: String,
+    pub stderr: String,
+}
 
 pub use build::build;
 pub use cache::cache;
@@ -106,7 +118,7 @@ impl Context {
     pub fn invocation(
         &self,
         working_dir: &Path,
-        variables: &VariableArgs,
+        variables: &VariableOptions,
         volatile: Volatile,
         force: bool,
     ) -> Result<Invocation, Failure> {
@@ -138,7 +150,7 @@ impl Context {
     }
 }
 
-pub fn build_filter(args: &BuildFilterArgs) -> BuildFilter {
+pub fn build_filter(args: &BuildFilterOptions) -> BuildFilter {
     BuildFilter {
         only: args.only.clone(),
         except: args.except.clone(),

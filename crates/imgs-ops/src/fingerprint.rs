@@ -17,7 +17,7 @@ use imgs_workspace::{Image, Selected, Workspace};
 use imgs_build::cloud::{CloudQuery, look_up};
 
 use super::{CloudLookup, Context, Failure};
-use crate::cli::VariableArgs;
+use crate::options::VariableOptions;
 
 /// The directory under the workspace root holding records, the stat cache and local artifacts.
 pub fn cache_dir(ws: &Workspace) -> PathBuf {
@@ -69,7 +69,7 @@ pub fn compute_plan(
     cx: &Context,
     ws: &Workspace,
     selected: &Selected,
-    variables: &VariableArgs,
+    variables: &VariableOptions,
     filter: &BuildFilter,
     force: bool,
     lookup: CloudLookup,

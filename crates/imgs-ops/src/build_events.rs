@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::progress::{self, Bars};
 use super::timings::Timeline;
-use crate::cli::MessageFormat;
+use crate::options::MessageFormat;
 
 /// One thing that happened in a run.
 #[derive(Debug, Serialize)]

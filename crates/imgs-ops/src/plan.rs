@@ -1,10 +1,10 @@
 use imgs_workspace::Selection;
 
 use super::{CloudLookup, Context, Failure, Output, PlanWithWarnings, build_filter, compute_plan};
-use crate::cli::{MessageFormat, PlanArgs, SelectionArgs};
+use crate::options::{MessageFormat, PlanOptions, SelectionOptions};
 
 /// `imgs plan`: fresh or build, and why, for every selected image and the parents it needs.
-pub fn plan(cx: &Context, args: &PlanArgs) -> Result<Output, Failure> {
+pub fn plan(cx: &Context, args: &PlanOptions) -> Result<Output, Failure> {
     let ws = cx.load_workspace()?;
     let selection = selection(cx, &ws, &args.selection);
     let selected = ws.select(&selection)?;
@@ -37,7 +37,11 @@ pub fn plan(cx: &Context, args: &PlanArgs) -> Result<Output, Failure> {
 }
 
 /// Cargo's defaults: `--all` or `-i` as given; otherwise the image whose directory we are in, or all.
-pub fn selection(cx: &Context, ws: &imgs_workspace::Workspace, args: &SelectionArgs) -> Selection {
+pub fn selection(
+    cx: &Context,
+    ws: &imgs_workspace::Workspace,
+    args: &SelectionOptions,
+) -> Selection {
     let mut include = args.image.clone();
     if include.is_empty() && !args.all && cx.manifest_path.is_none() {
         include.extend(ws.image_containing(&cx.cwd).map(|image| image.name.clone()));
