@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use imgs_build::{
@@ -24,12 +24,13 @@ use imgs_template::{BuildFilter, Invocation, ResolvedVariables, Template};
 use imgs_workspace::Workspace;
 use tokio_util::sync::CancellationToken;
 
-use super::build_events::{Event, PlannedImage, Reporter, SummaryRow};
+use super::events::{Event, EventSink, PlannedImage, SummaryRow};
 use super::fingerprint::{cache_dir, workspace_variables};
 use super::inspect::read_file;
 use super::plan::selection;
 use super::run_manifest;
 use super::timings;
+use super::timings::Timeline;
 use super::{CloudLookup, Context, Failure, PlanWithWarnings, build_filter, compute_plan};
 use crate::Outcome;
 use crate::options::{self, BuildOptions};
@@ -42,7 +43,10 @@ struct Run {
     id: String,
     init_time: chrono::DateTime<chrono::Utc>,
     started: Instant,
-    report: Reporter,
+    /// Where the run's events go (the front end renders them).
+    events: Arc<dyn EventSink>,
+    /// When each image started, its phases, and how it ended, for `--timings`.
+    timeline: Mutex<Timeline>,
     on_error: OnError,
     /// `--force`: for a template built on its own, Packer's `-force` (existing outputs are replaced).
     force: bool,
@@ -55,7 +59,7 @@ struct Run {
 }
 
 impl Run {
-    fn new(live: bool, args: &BuildOptions) -> Run {
+    fn new(events: Arc<dyn EventSink>, args: &BuildOptions) -> Run {
         Run {
             on_error: match args.on_error {
                 options::OnError::Cleanup => OnError::Cleanup,
@@ -65,14 +69,19 @@ impl Run {
             id: uuid::Uuid::new_v4().to_string(),
             init_time: chrono::Utc::now(),
             started: Instant::now(),
-            report: Reporter::new(args.message_format, live, args.verbose),
+            events,
+            timeline: Mutex::new(Timeline::new()),
             cancel: CancellationToken::new(),
             lineage: OnceLock::new(),
         }
     }
 
     fn emit(&self, event: Event<'_>) {
-        self.report.emit(&event);
+        self.timeline
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .record(&event);
+        self.events.emit(&event);
     }
 
     fn summary(&self, rows: &[SummaryRow]) {
@@ -131,12 +140,13 @@ impl From<Diagnostics> for Stop {
     }
 }
 
-/// `imgs build`: what the run printed, and how it ended.
-pub fn build(cx: &Context, args: &BuildOptions) -> Outcome {
+/// `imgs build`: the run's events go to `events` as they happen; the outcome has how it ended (its
+/// stdout holds only what a `--dry-run` prints).
+pub fn build(cx: &Context, args: &BuildOptions, events: Arc<dyn EventSink>) -> Outcome {
     if args.dry_run {
         return dry_run(cx, args);
     }
-    let run = Run::new(cx.live_output, args);
+    let run = Run::new(events, args);
     let mut warnings = Diagnostics::default();
     let result = match &args.template {
         Some(path) => build_template_file(cx, args, path, &run),
@@ -206,7 +216,7 @@ pub fn build(cx: &Context, args: &BuildOptions) -> Outcome {
     };
     Outcome {
         code,
-        stdout: run.report.into_text(),
+        stdout: String::new(),
         stderr,
     }
 }
@@ -300,13 +310,13 @@ impl Interrupt {
 /// In the binary only (tests run in-process and must not take over the test runner's signals): the
 /// first Ctrl-C cancels the run, the second exits at once.
 fn handle_ctrl_c(rt: &tokio::runtime::Runtime, run: &Run) {
-    if !run.report.is_live() {
+    if !run.events.is_live() {
         return;
     }
     let cancel = run.cancel.clone();
     let id = run.id.clone();
-    // Through the reporter, so the messages are printed above the progress lines, not into them.
-    let notices = run.report.notices();
+    // Through the event sink, so the messages are printed above the progress lines, not into them.
+    let notices = Arc::clone(&run.events);
     // One listener for both presses: a second Ctrl-C that comes while the first is being handled
     // must not be lost (a listener made afterwards would not see it).
     let _runtime = rt.enter();
@@ -322,7 +332,7 @@ fn handle_ctrl_c(rt: &tokio::runtime::Runtime, run: &Run) {
             match state {
                 Interrupt::Idle => {}
                 Interrupt::Cancelling => {
-                    notices.eprintln(
+                    notices.notice(
                         "Interrupted: no new builds start; running builds stop and clean up. \
                          Press Ctrl-C again to exit at once.",
                     );
@@ -330,7 +340,7 @@ fn handle_ctrl_c(rt: &tokio::runtime::Runtime, run: &Run) {
                 }
                 Interrupt::Forced => {
                     notices.clear();
-                    notices.eprintln(&format!(
+                    notices.notice(&format!(
                         "Exiting without cleaning up. Cloud resources of this run may be left; \
                          they carry the tag imgs:run={id}."
                     ));
@@ -1037,7 +1047,11 @@ fn write_timings(cx: &Context, run: &Run, path: Option<&Path>) -> Result<Option<
     let Some((parents, home)) = run.lineage.get() else {
         return Ok(None);
     };
-    let report = run.report.timeline().to_run_timings(&run.id, parents);
+    let report = run
+        .timeline
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .to_run_timings(&run.id, parents);
     let html = imgs_report::render_timings(&report);
     let written = match path {
         Some(path) => {

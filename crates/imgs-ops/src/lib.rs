@@ -4,16 +4,15 @@
 //! it knows about clap.
 
 mod build;
-mod build_events;
 mod cache;
 mod changed_since;
+pub mod events;
 mod fingerprint;
 mod gc;
 mod graph;
 mod inspect;
 pub mod options;
 mod plan;
-mod progress;
 mod run_manifest;
 mod timings;
 mod validate;

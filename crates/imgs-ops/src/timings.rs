@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use imgs_report::{ImageTiming, PhaseTiming, RunTimings};
 
-use super::build_events::Event;
+use super::events::{Event, phase_message};
 
 /// The file each run writes, under the cache's `timings/` directory.
 pub fn run_file_name(run_id: &str) -> String {
@@ -70,7 +70,7 @@ impl Timeline {
             }
             Event::Phase { image, phase } => {
                 let Some(key) = self.owner(image) else { return };
-                let shown = super::progress::phase_message(&key, image, phase);
+                let shown = phase_message(&key, image, phase);
                 self.entry(&key).phases.push((shown, now));
             }
             Event::Built { image, .. } | Event::Failed { image, .. } => {
@@ -191,7 +191,7 @@ pub fn write_atomically(path: &Path, html: &str) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::build_events::PlannedImage;
+    use super::super::events::PlannedImage;
     use super::*;
 
     #[test]

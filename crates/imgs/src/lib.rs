@@ -2,9 +2,12 @@
 //! can run commands in-process with exact stdout, stderr and exit code.
 
 mod cli;
+mod progress;
+mod report;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::{CommandFactory, Parser};
 
@@ -59,7 +62,18 @@ fn run_with(args: impl IntoIterator<Item = OsString>, cwd: PathBuf, live_output:
     };
     let result = match &cli.command {
         // A build reports progress even when it fails, so it makes its whole outcome itself.
-        Command::Build(args) => return ops::build(&cx, &args.options()),
+        Command::Build(args) => {
+            let options = args.options();
+            let reporter = Arc::new(report::Reporter::new(
+                options.message_format,
+                live_output,
+                options.verbose,
+            ));
+            let mut outcome = ops::build(&cx, &options, reporter.clone());
+            // A dry run prints its plan as its outcome; a build's lines went through the reporter.
+            outcome.stdout.push_str(&reporter.take_text());
+            return outcome;
+        }
         Command::Plan(args) => ops::plan(&cx, &args.options()),
         Command::Graph(args) => ops::graph(&cx, &args.options()),
         Command::Validate(args) => ops::validate(&cx, &args.options()),

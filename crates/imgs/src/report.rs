@@ -1,90 +1,15 @@
-//! What a build run tells its user, as events: one reporter turns them into aligned status lines for a
-//! person (`--message-format human`) or into one JSON object per line for a program
-//! (`--message-format json`; the fields are documented in the README). Builds running at once share
-//! the reporter, one whole line at a time.
+//! How a build run's events look: one reporter turns them into aligned status lines for a person
+//! (`--message-format human`) or into one JSON object per line for a program (`--message-format
+//! json`; the fields are documented in the README). Builds running at once share the reporter, one
+//! whole line at a time.
 
 use std::fmt::Write as _;
 use std::sync::Mutex;
 
-use serde::Serialize;
+use imgs_ops::events::{Event, EventSink, SummaryRow};
+use imgs_ops::options::MessageFormat;
 
-use super::progress::{self, Bars};
-use super::timings::Timeline;
-use crate::options::MessageFormat;
-
-/// One thing that happened in a run.
-#[derive(Debug, Serialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
-pub enum Event<'a> {
-    /// The run started: its ID, and for each image of the plan whether it will be built and why.
-    Run {
-        run_id: &'a str,
-        images: Vec<PlannedImage<'a>>,
-    },
-    /// An image is fresh: its recorded artifact is used.
-    Fresh {
-        image: &'a str,
-        artifact: &'a str,
-        /// No local record: EC2 had an AMI tagged with the image's fingerprint (built elsewhere).
-        #[serde(skip_serializing_if = "std::ops::Not::not")]
-        found_by_tag: bool,
-    },
-    /// An image's build started.
-    Started {
-        image: &'a str,
-        reasons: &'a [String],
-    },
-    /// A build entered a phase ("waiting for SSH", "provisioning 2/3 (shell)"); it lasts until the
-    /// image's next phase or its end.
-    Phase { image: &'a str, phase: &'a str },
-    /// A line of a build's output (builder, provisioners, post-processors).
-    Output { image: &'a str, line: &'a str },
-    /// An image was built and recorded.
-    Built {
-        image: &'a str,
-        artifact: &'a str,
-        seconds: f64,
-    },
-    /// An image's build failed.
-    Failed {
-        image: &'a str,
-        error: &'a str,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        hint: Option<&'a str>,
-    },
-    /// An image was not built, and why.
-    Skipped { image: &'a str, reason: &'a str },
-    /// The run ended.
-    Summary {
-        run_id: &'a str,
-        built: usize,
-        fresh: usize,
-        failed: usize,
-        skipped: usize,
-        seconds: f64,
-        images: &'a [SummaryRow],
-    },
-}
-
-#[derive(Debug, Serialize)]
-pub struct PlannedImage<'a> {
-    pub image: &'a str,
-    /// `build` or `fresh`.
-    pub action: &'static str,
-    pub reasons: Vec<String>,
-}
-
-/// One image's line in the summary.
-#[derive(Clone, Debug, Serialize)]
-pub struct SummaryRow {
-    pub image: String,
-    /// `built`, `fresh`, `failed` or `skipped`.
-    pub status: &'static str,
-    /// How long its build took; `None` when it did not run.
-    pub seconds: Option<f64>,
-    /// What it made (or had): a file, an AMI, an ID; empty when nothing.
-    pub artifact: String,
-}
+use crate::progress::{self, Bars};
 
 /// Where a run's lines go, and how.
 enum Sink {
@@ -96,12 +21,11 @@ enum Sink {
     Terminal(Bars),
 }
 
-/// Turns a run's events into what its user sees, and remembers when each happened for
-/// `--timings`. Builds running at once share it, one whole line at a time.
+/// Turns a run's events into what its user sees. Builds running at once share it, one whole line
+/// at a time.
 pub struct Reporter {
     format: MessageFormat,
     sink: Sink,
-    timeline: Mutex<Timeline>,
 }
 
 impl Reporter {
@@ -118,22 +42,30 @@ impl Reporter {
         } else {
             Sink::Plain
         };
-        Reporter {
-            format,
-            sink,
-            timeline: Mutex::new(Timeline::new()),
-        }
+        Reporter { format, sink }
     }
 
-    pub fn is_live(&self) -> bool {
+    /// Everything emitted so far when captured (empty when live); the bars are removed.
+    pub fn take_text(&self) -> String {
+        match &self.sink {
+            Sink::Captured(text) => {
+                std::mem::take(&mut *text.lock().unwrap_or_else(|e| e.into_inner()))
+            }
+            Sink::Terminal(bars) => {
+                bars.clear();
+                String::new()
+            }
+            Sink::Plain => String::new(),
+        }
+    }
+}
+
+impl EventSink for Reporter {
+    fn is_live(&self) -> bool {
         !matches!(self.sink, Sink::Captured(_))
     }
 
-    pub fn emit(&self, event: &Event<'_>) {
-        self.timeline
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .record(event);
+    fn emit(&self, event: &Event<'_>) {
         if let Sink::Terminal(bars) = &self.sink {
             bars.show(event);
             return;
@@ -159,63 +91,28 @@ impl Reporter {
         }
     }
 
-    /// Prints a message on stderr without tearing the progress bars; for the Ctrl-C handler, which
-    /// outlives any borrow of the reporter.
-    pub fn notices(&self) -> Notices {
-        Notices(match &self.sink {
-            Sink::Terminal(bars) => Some(bars.multi()),
-            _ => None,
-        })
+    fn notice(&self, message: &str) {
+        match &self.sink {
+            Sink::Terminal(bars) => bars.multi().suspend(|| eprintln!("{message}")),
+            _ => eprintln!("{message}"),
+        }
     }
 
-    /// When each image started, its phases, and how it ended, so far.
-    pub fn timeline(&self) -> Timeline {
-        self.timeline
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
-    /// Everything emitted so far (empty when live).
-    pub fn into_text(self) -> String {
-        match self.sink {
-            Sink::Captured(text) => text.into_inner().unwrap_or_else(|e| e.into_inner()),
-            Sink::Terminal(bars) => {
-                bars.clear();
-                String::new()
-            }
-            Sink::Plain => String::new(),
+    fn clear(&self) {
+        // Only the drawing: this runs in the Ctrl-C handler, just before the process exits.
+        if let Sink::Terminal(bars) = &self.sink {
+            let _ = bars.multi().clear();
         }
     }
 }
 
-/// See [`Reporter::notices`].
-#[derive(Clone)]
-pub struct Notices(Option<indicatif::MultiProgress>);
-
-impl Notices {
-    pub fn eprintln(&self, message: &str) {
-        match &self.0 {
-            Some(multi) => multi.suspend(|| eprintln!("{message}")),
-            None => eprintln!("{message}"),
-        }
-    }
-
-    /// Removes the bars before the process exits without unwinding.
-    pub fn clear(&self) {
-        if let Some(multi) = &self.0 {
-            let _ = multi.clear();
-        }
-    }
-}
-
-pub(super) fn status(verb: &str, text: &str) -> String {
+pub(crate) fn status(verb: &str, text: &str) -> String {
     format!("{verb:>12} {text}\n")
 }
 
 /// The human form of an event: cargo-style status lines, phases indented under them, build output
 /// prefixed by its image.
-pub(super) fn human(event: &Event<'_>) -> String {
+pub(crate) fn human(event: &Event<'_>) -> String {
     match event {
         Event::Run { run_id, .. } => status("Run", run_id),
         Event::Fresh {
@@ -302,6 +199,7 @@ fn summary_table(rows: &[SummaryRow]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use imgs_ops::events::PlannedImage;
 
     fn rows() -> Vec<SummaryRow> {
         let row = |image: &str, status, seconds, artifact: &str| SummaryRow {
@@ -391,6 +289,6 @@ mod tests {
         for event in &events {
             reporter.emit(event);
         }
-        insta::assert_snapshot!(reporter.into_text());
+        insta::assert_snapshot!(reporter.take_text());
     }
 }

@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::build_events::{Event, human};
+use imgs_ops::events::{Event, phase_message};
+
+use crate::report::human;
 
 /// How many of an image's last output lines a failure prints.
 pub const FAILURE_TAIL: usize = 40;
@@ -194,17 +196,6 @@ fn running_image<'m>(
         })
         .max_by_key(|(image, _)| image.len())
         .map(|(image, bar)| (image.as_str(), bar))
-}
-
-/// The phase as the image's line shows it, naming the build when the template has several.
-pub fn phase_message(image: &str, prefix: &str, phase: &str) -> String {
-    match prefix
-        .strip_prefix(image)
-        .and_then(|rest| rest.strip_prefix('/'))
-    {
-        Some(build) => format!("{build}: {phase}"),
-        None => phase.to_string(),
-    }
 }
 
 /// A failed image's last output lines, indented under its `Failed` line.
