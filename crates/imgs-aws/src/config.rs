@@ -434,16 +434,7 @@ fn check_keys(r: &mut Decoder<'_>) {
         only_prefix: None,
     });
     // The WinRM communicator's keys: imgs reaches EC2 instances over SSH only.
-    let winrm: Vec<&str> = r.keys().filter(|k| k.starts_with("winrm_")).collect();
-    for key in winrm {
-        if r.raw(key).is_some_and(|v| !v.is_zero()) {
-            r.problem(
-                key,
-                format!("not supported yet: {key}"),
-                format!("remove `{key}`; imgs's amazon-ebs builder does not implement it yet"),
-            );
-        }
-    }
+    r.refuse_set_keys_with_prefix("winrm_", "amazon-ebs builder");
 }
 
 fn read_client(r: &mut Decoder<'_>) -> ClientSettings {

@@ -90,17 +90,23 @@ pub enum ResourceKind {
     Volume,
 }
 
-impl fmt::Display for Resource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kind = match self.kind {
+impl ResourceKind {
+    /// What a person calls it: `security group`, `AMI`.
+    pub fn noun(self) -> &'static str {
+        match self {
             ResourceKind::Instance => "instance",
             ResourceKind::KeyPair => "key pair",
             ResourceKind::SecurityGroup => "security group",
             ResourceKind::Image => "AMI",
             ResourceKind::Snapshot => "snapshot",
             ResourceKind::Volume => "volume",
-        };
-        write!(f, "{kind} {} ({})", self.id, self.region)
+        }
+    }
+}
+
+impl fmt::Display for Resource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} ({})", self.kind.noun(), self.id, self.region)
     }
 }
 

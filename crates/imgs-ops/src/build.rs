@@ -230,25 +230,7 @@ fn dry_run(cx: &Context, args: &BuildOptions) -> Outcome {
                 .into());
         }
         let ws = cx.load_workspace()?;
-        let selected = ws.select(&selection(cx, &ws, &args.selection))?;
-        let filter = build_filter(&args.filter);
-        let selected = super::changed_since::narrow(
-            cx,
-            &ws,
-            &args.selection,
-            &args.variables,
-            &filter,
-            selected,
-        )?;
-        compute_plan(
-            cx,
-            &ws,
-            &selected,
-            &args.variables,
-            &filter,
-            args.force,
-            cloud_lookup(args),
-        )
+        plan_build(cx, &ws, args)
     })();
     match planned {
         Ok(PlanWithWarnings { plan, warnings }) => Outcome {
@@ -270,6 +252,27 @@ fn dry_run(cx: &Context, args: &BuildOptions) -> Outcome {
             stderr: format!("error: {message}\n"),
         },
     }
+}
+
+/// The plan a build follows: the selection, narrowed by `--changed-since`, planned with `--force`.
+fn plan_build(
+    cx: &Context,
+    ws: &Workspace,
+    args: &BuildOptions,
+) -> Result<PlanWithWarnings, Failure> {
+    let selected = ws.select(&selection(cx, ws, &args.selection))?;
+    let filter = build_filter(&args.filter);
+    let selected =
+        super::changed_since::narrow(cx, ws, &args.selection, &args.variables, &filter, selected)?;
+    compute_plan(
+        cx,
+        ws,
+        &selected,
+        &args.variables,
+        &filter,
+        args.force,
+        cloud_lookup(args),
+    )
 }
 
 fn cloud_lookup(args: &BuildOptions) -> CloudLookup {
@@ -438,22 +441,11 @@ fn build_workspace(
     warnings: &mut Diagnostics,
 ) -> Result<(), Stop> {
     let ws = cx.load_workspace()?;
-    let selected = ws.select(&selection(cx, &ws, &args.selection))?;
     let filter = build_filter(&args.filter);
-    let selected =
-        super::changed_since::narrow(cx, &ws, &args.selection, &args.variables, &filter, selected)?;
     let PlanWithWarnings {
         plan,
         warnings: plan_warnings,
-    } = compute_plan(
-        cx,
-        &ws,
-        &selected,
-        &args.variables,
-        &filter,
-        args.force,
-        cloud_lookup(args),
-    )?;
+    } = plan_build(cx, &ws, args)?;
     *warnings = plan_warnings;
     // Held until the run ends, so `imgs gc` on this machine leaves this run's resources alone.
     let _lock = super::gc::RunLock::acquire(&cache_dir(&ws), &run.id).map_err(Stop::Other)?;

@@ -13,7 +13,7 @@ use std::fs::{File, TryLockError};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use imgs_build::cloud::{self, GcPlace, GcReport, GcRuns, Leftover, ResourceKind};
+use imgs_build::cloud::{self, GcPlace, GcReport, GcRuns, Leftover};
 use imgs_diagnostic::Diagnostic;
 use imgs_template::Invocation;
 use imgs_template::interpolate::Volatile;
@@ -233,14 +233,7 @@ fn render(reports: &[GcReport], dry_run: bool) -> String {
 
 fn describe(leftover: &Leftover) -> String {
     let r = &leftover.resource;
-    let kind = match r.kind {
-        ResourceKind::Instance => "instance",
-        ResourceKind::KeyPair => "key pair",
-        ResourceKind::SecurityGroup => "security group",
-        ResourceKind::Image => "AMI",
-        ResourceKind::Snapshot => "snapshot",
-        ResourceKind::Volume => "volume",
-    };
+    let kind = r.kind.noun();
     match &leftover.image {
         Some(image) => format!("{kind} {} (run {}, image {image})", r.id, leftover.run_id),
         None => format!("{kind} {} (run {})", r.id, leftover.run_id),

@@ -198,16 +198,7 @@ impl QemuConfig {
             only_prefix: None,
         });
         // The WinRM communicator's keys: the qemu builder reaches its guest over SSH only.
-        let winrm: Vec<&str> = r.keys().filter(|k| k.starts_with("winrm_")).collect();
-        for key in winrm {
-            if r.raw(key).is_some_and(|v| !v.is_zero()) {
-                r.problem(
-                    key,
-                    format!("not supported yet: {key}"),
-                    format!("remove `{key}`; imgs's qemu builder does not implement it yet"),
-                );
-            }
-        }
+        r.refuse_set_keys_with_prefix("winrm_", "qemu builder");
 
         if !r.flag("disk_image") {
             r.problem(

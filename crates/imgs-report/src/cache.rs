@@ -59,13 +59,7 @@ pub fn render_cache_ls(inventory: &Inventory) -> String {
         out.push_str(&format!("unreadable: {}\n", u.error));
     }
 
-    let count = |status| {
-        inventory
-            .entries
-            .iter()
-            .filter(|e| e.status == status)
-            .count()
-    };
+    let count = |status| count_with(inventory, status);
     let mut parts: Vec<String> = [
         Status::Current,
         Status::Older,
@@ -139,13 +133,7 @@ pub fn cache_ls_json(inventory: &Inventory) -> Value {
         .iter()
         .map(|u| json!({"image": u.image, "path": inventory.shown(&u.path), "error": u.error}))
         .collect();
-    let count = |status| {
-        inventory
-            .entries
-            .iter()
-            .filter(|e| e.status == status)
-            .count()
-    };
+    let count = |status| count_with(inventory, status);
     json!({
         "reason": "cache-ls",
         "records": records,
@@ -391,6 +379,15 @@ pub fn human_bytes(bytes: u64) -> String {
         unit += 1;
     }
     format!("{value:.1} {}", UNITS[unit])
+}
+
+/// How many of the inventory's records have `status`.
+fn count_with(inventory: &Inventory, status: Status) -> usize {
+    inventory
+        .entries
+        .iter()
+        .filter(|e| e.status == status)
+        .count()
 }
 
 #[cfg(test)]

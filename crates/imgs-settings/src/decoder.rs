@@ -78,6 +78,24 @@ impl<'a> Decoder<'a> {
         }
     }
 
+    /// Refuses every key starting with `prefix` that is set (not to its zero value): settings of a part
+    /// of Packer's plugin that `what` does not implement, such as the WinRM communicator's `winrm_`
+    /// keys on a builder that reaches its machine over SSH only.
+    pub fn refuse_set_keys_with_prefix(&mut self, prefix: &str, what: &str) {
+        let set: Vec<&str> = self
+            .keys()
+            .filter(|k| k.starts_with(prefix))
+            .filter(|k| self.raw(k).is_some_and(|v| !v.is_zero()))
+            .collect();
+        for key in set {
+            self.problem(
+                key,
+                format!("not supported yet: {key}"),
+                format!("remove `{key}`; imgs's {what} does not implement it yet"),
+            );
+        }
+    }
+
     /// Records a problem about `key`, located at its value (or at the object when it is absent).
     pub fn problem(&mut self, key: &str, message: impl Into<String>, hint: impl Into<String>) {
         let at = self

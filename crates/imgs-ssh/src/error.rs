@@ -97,6 +97,19 @@ impl SshError {
 }
 
 /// "no such file or directory" rather than "No such file or directory (os error 2)".
+/// Turns an I/O error on the local `path` while doing `action` into an [`SshError::Local`].
+pub(crate) fn local_error(
+    action: &'static str,
+    path: &std::path::Path,
+) -> impl FnOnce(std::io::Error) -> SshError {
+    let path = path.to_path_buf();
+    move |err| SshError::Local {
+        action,
+        path,
+        reason: io_reason(&err),
+    }
+}
+
 pub(crate) fn io_reason(err: &std::io::Error) -> String {
     let text = err.to_string();
     let text = match text.rfind(" (os error ") {

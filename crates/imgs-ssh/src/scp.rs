@@ -20,7 +20,7 @@ use russh::{ChannelMsg, ChannelReadHalf, ChannelWriteHalf};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::connect::AcceptAnyHostKey;
-use crate::error::{SshError, io_reason};
+use crate::error::{SshError, local_error};
 use crate::remote_path;
 
 /// Bytes read from a local file per channel write: large, so the channel always has data to send.
@@ -524,15 +524,6 @@ fn scp_error(message: &str) -> SshError {
 fn protocol_error(what: &str) -> SshError {
     SshError::Scp {
         message: format!("protocol error: got {what}"),
-    }
-}
-
-fn local_error(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> SshError {
-    let path = path.to_path_buf();
-    move |err| SshError::Local {
-        action,
-        path,
-        reason: io_reason(&err),
     }
 }
 

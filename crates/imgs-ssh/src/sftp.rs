@@ -15,7 +15,7 @@ use russh_sftp::protocol::{FileAttributes, OpenFlags};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::connect::AcceptAnyHostKey;
-use crate::error::{SshError, io_reason};
+use crate::error::{SshError, io_reason, local_error};
 use crate::remote_path;
 
 /// Bytes moved per read: large, so the SFTP client always has several write requests in flight.
@@ -40,15 +40,6 @@ pub(crate) async fn open_sftp(
     SftpSession::new(channel.into_stream())
         .await
         .map_err(|e| failed(e.to_string()))
-}
-
-fn local_error(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> SshError {
-    let path = path.to_path_buf();
-    move |err| SshError::Local {
-        action,
-        path,
-        reason: io_reason(&err),
-    }
 }
 
 /// An SFTP status reads "No such file: No such file" when shown whole; say it once.

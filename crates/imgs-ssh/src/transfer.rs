@@ -6,7 +6,7 @@
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::Path;
 
-use crate::error::{SshError, io_reason};
+use crate::error::{SshError, local_error};
 use crate::{FileTransfer, SshSession, remote_path, scp, sftp};
 
 pub(crate) async fn upload(
@@ -112,15 +112,6 @@ pub(crate) async fn download(
         FileTransfer::Sftp => {
             sftp::download_file(session.sftp().await?, remote, &mut out, &target).await
         }
-    }
-}
-
-fn local_error(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> SshError {
-    let path = path.to_path_buf();
-    move |err| SshError::Local {
-        action,
-        path,
-        reason: io_reason(&err),
     }
 }
 

@@ -395,12 +395,7 @@ impl Loader<'_> {
             if image.template.variables.contains_key(name.get_ref()) {
                 continue;
             }
-            let declared: Vec<&str> = image
-                .template
-                .variables
-                .keys()
-                .map(String::as_str)
-                .collect();
+            let declared = declared_variables(image);
             let hint = match did_you_mean(name.get_ref(), declared.iter().copied()) {
                 Some(s) => format!("did you mean `{s}`?"),
                 None => format!(
@@ -459,12 +454,7 @@ impl Loader<'_> {
                 self.errors.push(d);
             }
             if !image.template.variables.contains_key(variable.get_ref()) {
-                let declared: Vec<&str> = image
-                    .template
-                    .variables
-                    .keys()
-                    .map(String::as_str)
-                    .collect();
+                let declared = declared_variables(image);
                 let mut hint = format!(
                     "the parent's artifact arrives as a user variable: declare `\"{}\": null` under \"variables\" in `{}`",
                     variable.get_ref(),
@@ -488,4 +478,13 @@ impl Loader<'_> {
             }
         }
     }
+}
+/// The user variables an image's template declares, for did-you-mean hints.
+fn declared_variables(image: &Image) -> Vec<&str> {
+    image
+        .template
+        .variables
+        .keys()
+        .map(String::as_str)
+        .collect()
 }
