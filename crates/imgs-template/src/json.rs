@@ -298,18 +298,27 @@ impl Parser<'_> {
                 key_span,
                 value,
             });
-            self.skip_whitespace();
-            match self.peek() {
-                Some(b',') => {
-                    self.pos += 1;
-                    self.skip_whitespace();
-                }
-                Some(b'}') => {
-                    self.pos += 1;
-                    return Ok(Value::Object(members));
-                }
-                _ => return Err(self.unexpected("after object key:value pair")),
+            if self.item_separator(b'}', "after object key:value pair")? {
+                return Ok(Value::Object(members));
             }
+        }
+    }
+
+    /// After an object member or array element: `,` and whitespace (`false`: another item follows)
+    /// or `close` (`true`: the end). Anything else is unexpected `after` the item.
+    fn item_separator(&mut self, close: u8, after: &str) -> Parsed<bool> {
+        self.skip_whitespace();
+        match self.peek() {
+            Some(b',') => {
+                self.pos += 1;
+                self.skip_whitespace();
+                Ok(false)
+            }
+            Some(c) if c == close => {
+                self.pos += 1;
+                Ok(true)
+            }
+            _ => Err(self.unexpected(after)),
         }
     }
 
@@ -324,17 +333,8 @@ impl Parser<'_> {
         }
         loop {
             items.push(self.value(depth)?);
-            self.skip_whitespace();
-            match self.peek() {
-                Some(b',') => {
-                    self.pos += 1;
-                    self.skip_whitespace();
-                }
-                Some(b']') => {
-                    self.pos += 1;
-                    return Ok(Value::Array(items));
-                }
-                _ => return Err(self.unexpected("after array element")),
+            if self.item_separator(b']', "after array element")? {
+                return Ok(Value::Array(items));
             }
         }
     }
