@@ -3,19 +3,18 @@
 //!
 //! Two figures: the wall time of a whole build (launch, connect, one trivial shell step, create the AMI,
 //! clean up), which is all per-image overhead since moto runs no machines; and the EC2 API requests the
-//! server received during each build. moto is started here rather than through `imgs_aws::test_moto`
-//! because its access log (one line per request on stderr) is what gets counted.
+//! server received during each build, counted in moto's access log (one line per request), which the
+//! server writes to a file of the benchmark's.
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
-use imgs_ssh::test_sshd::TestSshd;
+use imgs_test_peers::moto::{MotoOptions, TestMoto};
+use imgs_test_peers::sshd::TestSshd;
 
 use crate::bench_hashing::BenchResult;
 
@@ -219,46 +218,25 @@ pub fn median<T: Ord + Copy>(mut v: Vec<T>) -> T {
 
 /// moto's server with its access log in a file, killed by its PID on drop.
 pub struct LoggedMoto {
-    port: u16,
-    log: PathBuf,
-    child: Child,
+    moto: TestMoto,
+    log: std::path::PathBuf,
 }
 
 impl LoggedMoto {
     fn start(log: &Path) -> Result<LoggedMoto> {
-        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
-            .local_addr()?
-            .port();
-        // The recorder writes its file (`moto_recording`) in the server's working directory.
-        let dir = log.parent().unwrap_or(Path::new("."));
-        let child = Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(File::create(log)?)
-            .spawn()
-            .context("cannot start moto_server (`cargo xtask setup` installs it)")?;
-        let mut moto = LoggedMoto {
-            port,
+        let moto = TestMoto::start_with(&MotoOptions {
+            log: Some(log.to_path_buf()),
+            own_process_group: false,
+        })
+        .map_err(|why| anyhow!(why))?;
+        Ok(LoggedMoto {
+            moto,
             log: log.to_path_buf(),
-            child,
-        };
-        let started = Instant::now();
-        while http(port, "GET", "/moto-api/", &[], "").is_err() {
-            if let Some(status) = moto.child.try_wait()? {
-                bail!("moto_server exited with {status}; see {}", log.display());
-            }
-            if started.elapsed() > Duration::from_secs(30) {
-                bail!("moto_server did not answer within 30 s");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Ok(moto)
+        })
     }
 
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        self.moto.endpoint()
     }
 
     /// Runs `build`, timing it and counting the EC2 requests (`POST /`) the access log gained.
@@ -294,55 +272,22 @@ impl LoggedMoto {
         &self,
         build: impl FnOnce() -> Result<()>,
     ) -> Result<BTreeMap<String, usize>> {
-        self.control("POST", "/moto-api/recorder/reset-recording")?;
-        self.control("POST", "/moto-api/recorder/start-recording")?;
+        self.moto.start_recording().map_err(|why| anyhow!(why))?;
         let built = build();
-        let stopped = self.control("POST", "/moto-api/recorder/stop-recording");
+        let recorded = self.moto.recorded_actions().map_err(|why| anyhow!(why));
         built?;
-        stopped?;
-        let recording = self.control("GET", "/moto-api/recorder/download-recording")?;
         let mut actions = BTreeMap::new();
-        for line in recording.lines().filter(|l| !l.trim().is_empty()) {
-            if let Some(action) = recorded_action(line)? {
-                *actions.entry(action).or_insert(0) += 1;
-            }
+        for action in recorded? {
+            *actions.entry(action).or_insert(0) += 1;
         }
         Ok(actions)
     }
 
-    fn control(&self, method: &str, path: &str) -> Result<String> {
-        let (status, body) = http(self.port, method, path, &[], "")?;
-        if status != 200 {
-            bail!("moto answered {status} to {method} {path}");
-        }
-        Ok(body)
-    }
-
-    /// One EC2 Query API call. moto checks no signature but finds the service in the credential scope.
+    /// One EC2 Query API call in the build region.
     fn ec2(&self, params: &[(&str, &str)]) -> Result<String> {
-        let body: Vec<String> = params
-            .iter()
-            .chain(&[("Version", "2016-11-15")])
-            .map(|(k, v)| format!("{k}={}", url_encode(v)))
-            .collect();
-        let auth = format!(
-            "AWS4-HMAC-SHA256 Credential=bench/20200101/{REGION}/ec2/aws4_request, \
-             SignedHeaders=host, Signature=0"
-        );
-        let (status, response) = http(
-            self.port,
-            "POST",
-            "/",
-            &[
-                ("Authorization", auth.as_str()),
-                ("Content-Type", "application/x-www-form-urlencoded"),
-            ],
-            &body.join("&"),
-        )?;
-        if status != 200 {
-            bail!("moto answered {status} to {params:?}: {response}");
-        }
-        Ok(response)
+        self.moto
+            .ec2_query(REGION, params)
+            .map_err(|why| anyhow!(why))
     }
 
     /// An EBS-backed public AMI moto ships, as the source of both tools' builds.
@@ -361,82 +306,8 @@ impl LoggedMoto {
     }
 }
 
-impl Drop for LoggedMoto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The `Action` of one recorded request (a JSON line with the form body in base64); None for moto's
-/// own control requests.
-fn recorded_action(line: &str) -> Result<Option<String>> {
-    let record: serde_json::Value = serde_json::from_str(line)?;
-    if !record["url"].as_str().unwrap_or_default().ends_with('/') {
-        return Ok(None);
-    }
-    let body = record["body"].as_str().unwrap_or_default();
-    let body = if record["body_encoded"].as_bool() == Some(true) {
-        let bytes = aws_smithy_types::base64::decode(body)
-            .map_err(|e| anyhow!("recorded body is not base64: {e}"))?;
-        String::from_utf8_lossy(&bytes).into_owned()
-    } else {
-        body.to_string()
-    };
-    Ok(body
-        .split('&')
-        .find_map(|pair| pair.strip_prefix("Action="))
-        .map(str::to_string))
-}
-
 fn base64(bytes: &[u8]) -> String {
     aws_smithy_types::base64::encode(bytes)
-}
-
-fn url_encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-/// One HTTP/1.0 exchange on loopback (status, body): enough for moto without an HTTP client crate.
-fn http(
-    port: u16,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &str,
-) -> Result<(u16, String)> {
-    let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port))?;
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    let mut request = format!(
-        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    request.push_str("\r\n");
-    request.push_str(body);
-    stream.write_all(request.as_bytes())?;
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response)?;
-    let response = String::from_utf8_lossy(&response);
-    let (head, body) = response
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| anyhow!("moto sent no complete HTTP response"))?;
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| anyhow!("moto sent no HTTP status"))?;
-    Ok((status, body.to_string()))
 }
 
 #[cfg(test)]
@@ -455,21 +326,6 @@ mod tests {
             "{}: imgs {:?}, {} {:?}; {}",
             result.name, result.ours, result.reference_name, result.reference, result.notes
         );
-    }
-
-    #[test]
-    fn a_recorded_ec2_request_gives_its_action() {
-        let body = base64(b"Action=RunInstances&Version=2016-11-15&ImageId=ami-1");
-        let line = format!(
-            r#"{{"method": "POST", "url": "http://127.0.0.1:1/", "body": "{body}", "body_encoded": true}}"#
-        );
-        assert_eq!(
-            recorded_action(&line).unwrap().as_deref(),
-            Some("RunInstances")
-        );
-        let control =
-            r#"{"method": "POST", "url": "http://127.0.0.1:1/moto-api/reset", "body": ""}"#;
-        assert_eq!(recorded_action(control).unwrap(), None);
     }
 
     #[test]

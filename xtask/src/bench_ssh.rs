@@ -12,8 +12,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
-use imgs_ssh::test_sshd::TestSshd;
 use imgs_ssh::{SshConfig, SshSession};
+use imgs_test_peers::TestSshd;
 use tokio_util::sync::CancellationToken;
 
 use crate::bench_hashing::{BenchResult, best_of};

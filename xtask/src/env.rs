@@ -7,18 +7,15 @@
 //! `. target/imgs-env/env.sh`). `down` stops exactly those PIDs. The test suite does not use these
 //! servers: each test starts its own peers, so tests never see each other's instances or images.
 
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use imgs_test_peers::moto::{MotoOptions, TestMoto};
+use imgs_test_peers::sshd::TestSshd;
 use serde_json::{Value, json};
 
 use crate::{repo_root, setup};
-
-const START_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub fn run(args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {
@@ -54,20 +51,24 @@ fn up() -> Result<()> {
     let dir = state_dir();
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
 
-    let sshd = imgs_ssh::test_sshd::TestSshd::start()
-        .map_err(anyhow::Error::msg)?
-        .detach();
-    let moto_port = free_port()?;
-    let moto = match start_moto(&dir, moto_port) {
-        Ok(pid) => pid,
-        Err(e) => {
+    let sshd = TestSshd::start().map_err(anyhow::Error::msg)?.detach();
+    // moto in a process group of its own, so a Ctrl-C in the terminal that ran `up` does not stop
+    // it later; its log beside the state file.
+    let moto = TestMoto::start_with(&MotoOptions {
+        log: Some(dir.join("moto.log")),
+        own_process_group: true,
+    });
+    let moto = match moto {
+        Ok(moto) => moto.detach(),
+        Err(why) => {
             kill(sshd.pid);
-            return Err(e);
+            bail!("{why}");
         }
     };
+    let moto_port = moto.port;
     let state = json!({
         "ec2_endpoint": format!("http://127.0.0.1:{moto_port}"),
-        "moto_pid": moto,
+        "moto_pid": moto.pid,
         "sshd_pid": sshd.pid,
         "sshd_dir": sshd.dir,
         "ssh_host": "127.0.0.1",
@@ -103,46 +104,6 @@ fn status() -> Result<()> {
         _ => eprintln!("no test peers are running (`cargo xtask env up` starts them)"),
     }
     Ok(())
-}
-
-/// moto's server, detached from this process's group so a Ctrl-C in the terminal that ran `up`
-/// does not stop it later.
-fn start_moto(dir: &Path, port: u16) -> Result<u32> {
-    let log = std::fs::File::create(dir.join("moto.log"))?;
-    let mut child = moto_command()
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .process_group(0)
-        .spawn()
-        .context("cannot start moto_server (`pip install 'moto[server,ec2]'`)")?;
-    let started = Instant::now();
-    while started.elapsed() < START_TIMEOUT {
-        if let Some(status) = child.try_wait()? {
-            bail!(
-                "moto_server exited with {status}; see {}",
-                dir.join("moto.log").display()
-            );
-        }
-        if TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_ok() {
-            return Ok(child.id());
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    kill(child.id());
-    bail!("moto_server did not listen on port {port} within {START_TIMEOUT:?}")
-}
-
-/// `moto_server` when it is on PATH, else the module it runs.
-pub fn moto_command() -> Command {
-    if setup::on_path("moto_server") {
-        Command::new("moto_server")
-    } else {
-        let mut cmd = Command::new("python3");
-        cmd.args(["-m", "moto.server"]);
-        cmd
-    }
 }
 
 fn read_state() -> Result<Option<Value>> {
@@ -217,10 +178,4 @@ fn exports(state: &Value) -> String {
 
 fn print_exports(state: &Value) {
     print!("{}", exports(state));
-}
-
-fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
-        .local_addr()?
-        .port())
 }

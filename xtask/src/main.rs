@@ -160,24 +160,24 @@ fn test(extra: &[String]) -> Result<()> {
     }
     let mut totals = TestTotals::default();
     let workspace = totals.run(cargo().args(["test", "--workspace"]).args(extra));
-    // The ignored qemu tests (imgs-qemu's boot, imgs-tests' chain and refused key) boot the Debian
-    // base disk. CI starts from a fresh clone without it, so it is built here where the machine can
-    // (root, apt, the Debian mirror; about a minute); where it cannot, one line says why and the
-    // tests stay skipped.
+    // The ignored tests (imgs-qemu's boot; the end-to-end chain, example workspace and refused key)
+    // boot the Debian base disk. CI starts from a fresh clone without it, so it is built here where
+    // the machine can (root, apt, the Debian mirror; about a minute); where it cannot, one line says
+    // why and the tests stay skipped.
     let qemu = if workspace.is_ok() {
         match base_disk_for_qemu_tests() {
             Ok(()) => {
                 let mut booted = TestTotals::default();
                 // `--workspace` with the two test targets, not `-p`: the same package set resolves
-                // the same features as the run above, so nothing (the AWS SDK above all) is
-                // compiled a second time.
+                // the same features as the run above, so nothing is compiled a second time. Every
+                // ignored test of these two binaries boots the disk.
                 let result = booted.run(cargo().args([
                     "test",
                     "--workspace",
                     "--test",
                     "qemu",
                     "--test",
-                    "build_qemu",
+                    "e2e",
                     "--",
                     "--ignored",
                 ]));

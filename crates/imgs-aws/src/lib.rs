@@ -20,7 +20,6 @@ mod lookup;
 mod regions;
 mod source;
 mod tags;
-pub mod test_moto;
 mod wait;
 
 /// The EC2 SDK itself, for tests that check what a build left on the server; other crates never

@@ -9,10 +9,6 @@ use imgs_qemu::{QemuConfig, QemuError, QemuMachine, image_info};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
 fn config(settings: Value) -> QemuConfig {
     let settings: BTreeMap<String, Value> = serde_json::from_value(settings).unwrap();
     QemuConfig::from_settings(&imgs_settings::Settings::from_json_map(&settings), "test").unwrap()
@@ -20,27 +16,15 @@ fn config(settings: Value) -> QemuConfig {
 
 /// qemu processes whose command line mentions `needle`.
 fn qemu_processes_mentioning(needle: &Path) -> Vec<String> {
-    let needle = needle.to_string_lossy().into_owned();
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|entry| std::fs::read(entry.path().join("cmdline")).ok())
-        .map(|cmdline| String::from_utf8_lossy(&cmdline).replace('\0', " "))
-        .filter(|cmdline| cmdline.contains("qemu-system") && cmdline.contains(&needle))
-        .collect()
+    imgs_test_peers::process::qemu_processes_mentioning(&needle.to_string_lossy())
 }
 
 #[tokio::test]
 #[ignore = "boots Debian under TCG (about 30 s); needs cache/base-image/ from `cargo xtask base-image` \
             (run with --ignored)"]
 async fn child_layer_boots_runs_a_command_and_keeps_only_its_delta() {
-    let base = repo_root().join("cache/base-image");
+    let base = imgs_test_peers::qemu::base_image();
     let parent = base.join("debian-bookworm.qcow2");
-    assert!(
-        parent.is_file(),
-        "{} is missing: run `cargo xtask base-image` first",
-        parent.display()
-    );
     let work = tempfile::tempdir().unwrap();
     let output = work.path().join("out");
     let config = config(json!({
@@ -128,21 +112,7 @@ async fn child_layer_boots_runs_a_command_and_keeps_only_its_delta() {
 #[tokio::test]
 async fn a_guest_that_never_answers_ssh_times_out_and_leaves_nothing_behind() {
     let work = tempfile::tempdir().unwrap();
-    // A blank disk: the firmware finds nothing to boot and the guest never answers.
-    let blank = blank_disk(work.path());
-    let output = work.path().join("out");
-    let config = config(json!({
-        "iso_url": blank,
-        "iso_checksum": "none",
-        "disk_image": true,
-        "use_backing_file": true,
-        "accelerator": "tcg",
-        "headless": true,
-        "output_directory": output,
-        "ssh_username": "imgs",
-        "ssh_password": "unused: nothing ever answers",
-        "ssh_timeout": "3s",
-    }));
+    let config = never_answering(work.path(), "3s");
 
     let err = match QemuMachine::start(&config, CancellationToken::new()).await {
         Ok(_) => panic!("a blank disk answered SSH"),
@@ -174,32 +144,32 @@ async fn a_guest_that_never_answers_ssh_times_out_and_leaves_nothing_behind() {
 
 fn blank_disk(dir: &Path) -> PathBuf {
     let blank = dir.join("blank.qcow2");
-    let status = std::process::Command::new("qemu-img")
-        .args(["create", "-q", "-f", "qcow2"])
-        .arg(&blank)
-        .arg("16M")
-        .status()
-        .unwrap();
-    assert!(status.success());
+    imgs_test_peers::qemu::blank_disk(&blank);
     blank
 }
 
-#[tokio::test]
-async fn cancelling_the_wait_for_ssh_stops_qemu_and_discards_the_disk() {
-    let work = tempfile::tempdir().unwrap();
-    let blank = blank_disk(work.path());
-    let config = config(json!({
+/// A machine on a blank disk in `dir`, whose firmware finds nothing to boot: the guest never answers
+/// SSH, which is given `ssh_timeout` to. Its output would go to `dir/out`.
+fn never_answering(dir: &Path, ssh_timeout: &str) -> QemuConfig {
+    let blank = blank_disk(dir);
+    config(json!({
         "iso_url": blank,
         "iso_checksum": "none",
         "disk_image": true,
         "use_backing_file": true,
         "accelerator": "tcg",
         "headless": true,
-        "output_directory": work.path().join("out"),
+        "output_directory": dir.join("out"),
         "ssh_username": "imgs",
         "ssh_password": "unused: nothing ever answers",
-        "ssh_timeout": "5m",
-    }));
+        "ssh_timeout": ssh_timeout,
+    }))
+}
+
+#[tokio::test]
+async fn cancelling_the_wait_for_ssh_stops_qemu_and_discards_the_disk() {
+    let work = tempfile::tempdir().unwrap();
+    let config = never_answering(work.path(), "5m");
     let cancel = CancellationToken::new();
     let canceller = cancel.clone();
     tokio::spawn(async move {

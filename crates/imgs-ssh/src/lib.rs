@@ -12,7 +12,6 @@ mod exec;
 mod remote_path;
 mod scp;
 mod sftp;
-pub mod test_sshd;
 mod transfer;
 
 use std::path::Path;

@@ -1,0 +1,9 @@
+//! The provisioners end to end, one test binary: over SSH against a private sshd (`imgs-test-peers`),
+//! `shell-local` on this machine, and both against Packer 1.6.6 on the same sshd.
+
+mod common;
+
+mod file_transfer_agreement;
+mod packer_agreement;
+mod shell_local;
+mod sshd;

@@ -1,0 +1,24 @@
+//! The peers imgs's tests and benchmarks run against, in one crate that nothing shipped depends on:
+//!
+//! - [`sshd`]: a private OpenSSH server on a loopback port, standing in for every machine a build
+//!   provisions;
+//! - [`moto`]: a private EC2 API server (moto) on a loopback port;
+//! - [`packer`]: Packer 1.6.6, the reference of the differential tests, and the one policy for a
+//!   machine without it;
+//! - [`qemu`]: the bootable base disk `cargo xtask base-image` makes;
+//! - [`process`]: free ports, and the processes a test may have left behind;
+//! - [`ec2`] (feature `ec2`): clients on moto, and what a run left on EC2.
+//!
+//! Each test starts its own servers, so no test sees another's instances, AMIs or files; dropping a
+//! server kills it by its PID.
+
+#[cfg(feature = "ec2")]
+pub mod ec2;
+pub mod moto;
+pub mod packer;
+pub mod process;
+pub mod qemu;
+pub mod sshd;
+
+pub use moto::TestMoto;
+pub use sshd::TestSshd;

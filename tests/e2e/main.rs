@@ -1,0 +1,29 @@
+//! The end-to-end tests: the imgs command line on copies of example workspaces, against the peers of
+//! `imgs-test-peers` (a private sshd and moto EC2 server per test, Packer 1.6.6, qemu).
+//!
+//! One test binary (of the `imgs` package), one module per subject. A test runs imgs in-process
+//! through its library (`support::imgs`: exact stdout, stderr and exit code), or as the real `imgs`
+//! executable cargo built beside this binary (`support::imgs_exe`) where it needs a process of its own
+//! (signals). Snapshots are in `snapshots/`, named `e2e__<module>__<name>.snap`.
+//!
+//! The qemu boot tests (in `build_qemu`) are ignored by default: `cargo xtask test` runs them in a
+//! second pass (`cargo test --workspace --test qemu --test e2e -- --ignored`) once the base disk
+//! exists.
+
+mod support;
+
+mod build_ebs;
+mod build_null;
+mod build_post;
+mod build_progress;
+mod build_qemu;
+mod build_shell_local;
+mod cache_cli;
+mod changed_since;
+mod cloud_cache;
+mod differential;
+mod differential_ebs;
+mod fingerprint_props;
+mod interrupt;
+mod layered_ebs;
+mod workspace_cli;
