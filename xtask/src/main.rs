@@ -158,6 +158,7 @@ fn test(extra: &[String]) -> Result<()> {
     if setup::is_root() {
         setup::install_base_image_tools()?;
     }
+    workspace_hack_is_current()?;
     let mut totals = TestTotals::default();
     let workspace = totals.run(cargo().args(["test", "--workspace"]).args(extra));
     // The ignored tests (imgs-qemu's boot; the end-to-end chain, example workspace and refused key)
@@ -198,6 +199,29 @@ fn test(extra: &[String]) -> Result<()> {
         totals.passed, totals.failed, totals.ignored
     );
     workspace.and(qemu)
+}
+
+/// Checks that crates/imgs-workspace-hack is what `cargo hakari` would write for the workspace as it
+/// is, and that every member depends on it: otherwise some command compiles shared dependencies
+/// with a feature set of its own, and everything built on them a second time. Without cargo-hakari
+/// installed, one line says the check did not run.
+fn workspace_hack_is_current() -> Result<()> {
+    if !setup::on_path("cargo-hakari") {
+        eprintln!(
+            "note: cargo-hakari is not installed, so crates/imgs-workspace-hack was not checked \
+             (`cargo install --locked cargo-hakari`)"
+        );
+        return Ok(());
+    }
+    let fix =
+        "after a dependency change run `cargo hakari generate` and `cargo hakari manage-deps`";
+    run(cargo().args(["hakari", "generate", "--diff", "--quiet"]))
+        .with_context(|| format!("crates/imgs-workspace-hack is out of date; {fix}"))?;
+    run(cargo().args(["hakari", "manage-deps", "--dry-run", "--quiet"]))
+        .with_context(|| format!("a member does not depend on imgs-workspace-hack; {fix}"))?;
+    run(cargo().args(["hakari", "verify", "--quiet"]))
+        .context("imgs-workspace-hack does not unify the workspace's features")?;
+    Ok(())
 }
 
 /// Makes sure the base disk exists, building it when missing; otherwise why the qemu boot tests
