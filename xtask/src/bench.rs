@@ -12,9 +12,12 @@ use crate::bench_hashing::{BenchResult, hashing_vs_b3sum};
 use crate::{build_imgs, repo_root, setup};
 
 pub fn run(args: &[String]) -> Result<()> {
+    if args == ["--build-cost"] {
+        return crate::bench_build_cost::run();
+    }
     let qemu = args.iter().any(|arg| arg == "--qemu");
     if let Some(unknown) = args.iter().find(|arg| *arg != "--qemu") {
-        bail!("`cargo xtask bench` takes only `--qemu` (got `{unknown}`)");
+        bail!("`cargo xtask bench` takes `--qemu`, or `--build-cost` alone (got `{unknown}`)");
     }
     setup::install_test_peers()?;
     let imgs = build_imgs(true)?;
@@ -72,10 +75,13 @@ pub fn run(args: &[String]) -> Result<()> {
         eprintln!("bench: the qemu chain is left out (minutes of TCG boots); `--qemu` measures it");
     }
     let mut report = render(&results);
+    let previous = std::fs::read_to_string(repo_root().join("BENCHMARKS.md")).unwrap_or_default();
     if !qemu {
-        let previous =
-            std::fs::read_to_string(repo_root().join("BENCHMARKS.md")).unwrap_or_default();
         report = crate::bench_qemu::keep_earlier_rows(report, &previous);
+    }
+    // The build-cost section comes from its own run (`--build-cost`, an hour), kept as it was.
+    if let Some(section) = crate::bench_build_cost::section_of(&previous) {
+        report = crate::bench_build_cost::with_section(&report, section);
     }
     std::fs::write(repo_root().join("BENCHMARKS.md"), &report)?;
     print!("{report}");
@@ -316,7 +322,7 @@ fn fmt(d: Duration) -> String {
     }
 }
 
-fn today() -> String {
+pub fn today() -> String {
     Command::new("date")
         .args(["-u", "+%Y-%m-%d"])
         .output()

@@ -12,6 +12,7 @@
 mod base_image;
 mod bench;
 mod bench_aws;
+mod bench_build_cost;
 mod bench_hashing;
 mod bench_layered;
 mod bench_qemu;
@@ -93,6 +94,8 @@ demo        build the example workspace: base disk (needs root), `imgs build --a
 test        setup, then run every test of the workspace (extra arguments go to `cargo test`)
 bench       measure imgs against Packer 1.6.6, b3sum and scp side by side; writes BENCHMARKS.md
             (--qemu adds the qemu chain base → hardened → app-web against Packer; minutes)
+            (--build-cost alone: cold test and release builds, target/ size, incremental test build,
+            duplicated code, in a fresh clone; about an hour)
 base-image  build the example workspace's Debian base disk offline (mmdebstrap, qemu-img; needs root)
 build-imgs  build imgs as demo and bench do (--release for bench's build) and print the binary's path
 dist        build the binary to ship: target/dist/bin/imgs, stripped, and imgs.debug beside it
