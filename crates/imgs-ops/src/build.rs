@@ -3,8 +3,9 @@
 //! record is written only after an image's builds and post-processors all succeeded. After a failure
 //! nothing new starts unless `--keep-going`; every image that was not built says why.
 //!
-//! Ctrl-C (in the binary): the first stops scheduling and cancels the running builds, which clean up;
-//! the second exits at once, naming the run tag its cloud resources carry.
+//! The front end owns the tokio runtime the builds run on and the run's cancellation token: the
+//! binary cancels it on the first Ctrl-C (nothing new starts, running builds stop and clean up) and
+//! exits on the second, naming the run's ID that its cloud resources carry as a tag.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -36,7 +37,7 @@ use crate::Outcome;
 use crate::options::{self, BuildOptions};
 
 /// Exit code of a run stopped by Ctrl-C (128 + SIGINT, as shells report it).
-const EXIT_INTERRUPTED: u8 = 130;
+pub const EXIT_INTERRUPTED: u8 = 130;
 
 /// One run: its ID (in records, manifests, cloud tags and the log) and its instant (for `{{timestamp}}`).
 struct Run {
@@ -50,7 +51,7 @@ struct Run {
     on_error: OnError,
     /// `--force`: for a template built on its own, Packer's `-force` (existing outputs are replaced).
     force: bool,
-    /// Cancelled by Ctrl-C: stops scheduling and the running builds.
+    /// Cancelled by the front end (Ctrl-C): stops scheduling and the running builds.
     cancel: CancellationToken,
     /// For `--timings`: each image's parents, and where the report goes by default (the cache
     /// directory, or the working directory for a template built on its own). Unset when the run
@@ -59,19 +60,19 @@ struct Run {
 }
 
 impl Run {
-    fn new(events: Arc<dyn EventSink>, args: &BuildOptions) -> Run {
+    fn new(events: Arc<dyn EventSink>, control: RunControl, args: &BuildOptions) -> Run {
         Run {
             on_error: match args.on_error {
                 options::OnError::Cleanup => OnError::Cleanup,
                 options::OnError::Abort => OnError::Abort,
             },
             force: args.force,
-            id: uuid::Uuid::new_v4().to_string(),
+            id: control.id,
             init_time: chrono::Utc::now(),
             started: Instant::now(),
             events,
             timeline: Mutex::new(Timeline::new()),
-            cancel: CancellationToken::new(),
+            cancel: control.cancel,
             lineage: OnceLock::new(),
         }
     }
@@ -140,17 +141,48 @@ impl From<Diagnostics> for Stop {
     }
 }
 
-/// `imgs build`: the run's events go to `events` as they happen; the outcome has how it ended (its
-/// stdout holds only what a `--dry-run` prints).
-pub fn build(cx: &Context, args: &BuildOptions, events: Arc<dyn EventSink>) -> Outcome {
+/// One run's identity and its brake, made by the front end before the run starts so that its Ctrl-C
+/// handler can cancel the run and name it.
+#[derive(Clone, Debug)]
+pub struct RunControl {
+    /// In records, manifests, cloud tags (`imgs:run`) and the log.
+    pub id: String,
+    /// Cancelled: nothing new starts, running builds stop and clean up.
+    pub cancel: CancellationToken,
+}
+
+impl RunControl {
+    pub fn new() -> RunControl {
+        RunControl {
+            id: uuid::Uuid::new_v4().to_string(),
+            cancel: CancellationToken::new(),
+        }
+    }
+}
+
+impl Default for RunControl {
+    fn default() -> Self {
+        RunControl::new()
+    }
+}
+
+/// `imgs build`: the builds run on `runtime`; the run's events go to `events` as they happen; the
+/// outcome has how it ended (its stdout holds only what a `--dry-run` prints).
+pub fn build(
+    cx: &Context,
+    args: &BuildOptions,
+    events: Arc<dyn EventSink>,
+    runtime: &tokio::runtime::Runtime,
+    control: RunControl,
+) -> Outcome {
     if args.dry_run {
         return dry_run(cx, args);
     }
-    let run = Run::new(events, args);
+    let run = Run::new(events, control, args);
     let mut warnings = Diagnostics::default();
     let result = match &args.template {
-        Some(path) => build_template_file(cx, args, path, &run),
-        None => build_workspace(cx, args, &run, &mut warnings),
+        Some(path) => build_template_file(cx, args, path, &run, runtime),
+        None => build_workspace(cx, args, &run, runtime, &mut warnings),
     };
     let mut stderr: String = warnings.0.iter().map(|w| format!("{w}\n\n")).collect();
     if let Some(path) = &args.timings {
@@ -283,83 +315,13 @@ fn cloud_lookup(args: &BuildOptions) -> CloudLookup {
     }
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, Stop> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Stop::Other(format!("cannot start the async runtime: {e}")))
-}
-
-/// Where a run is with Ctrl-C: each press moves it one step, and only forward.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Interrupt {
-    /// No Ctrl-C yet: the run goes on.
-    Idle,
-    /// One Ctrl-C: nothing new starts, running builds stop and clean up.
-    Cancelling,
-    /// Two: exit at once, leaving what the cleanup did not reach to `imgs gc`.
-    Forced,
-}
-
-impl Interrupt {
-    fn pressed(self) -> Interrupt {
-        match self {
-            Interrupt::Idle => Interrupt::Cancelling,
-            Interrupt::Cancelling | Interrupt::Forced => Interrupt::Forced,
-        }
-    }
-}
-
-/// In the binary only (tests run in-process and must not take over the test runner's signals): the
-/// first Ctrl-C cancels the run, the second exits at once.
-fn handle_ctrl_c(rt: &tokio::runtime::Runtime, run: &Run) {
-    if !run.events.is_live() {
-        return;
-    }
-    let cancel = run.cancel.clone();
-    let id = run.id.clone();
-    // Through the event sink, so the messages are printed above the progress lines, not into them.
-    let notices = Arc::clone(&run.events);
-    // One listener for both presses: a second Ctrl-C that comes while the first is being handled
-    // must not be lost (a listener made afterwards would not see it).
-    let _runtime = rt.enter();
-    let Ok(mut interrupts) =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
-    else {
-        return;
-    };
-    rt.spawn(async move {
-        let mut state = Interrupt::Idle;
-        while interrupts.recv().await.is_some() {
-            state = state.pressed();
-            match state {
-                Interrupt::Idle => {}
-                Interrupt::Cancelling => {
-                    notices.notice(
-                        "Interrupted: no new builds start; running builds stop and clean up. \
-                         Press Ctrl-C again to exit at once.",
-                    );
-                    cancel.cancel();
-                }
-                Interrupt::Forced => {
-                    notices.clear();
-                    notices.notice(&format!(
-                        "Exiting without cleaning up. Cloud resources of this run may be left; \
-                         they carry the tag imgs:run={id}."
-                    ));
-                    std::process::exit(i32::from(EXIT_INTERRUPTED));
-                }
-            }
-        }
-    });
-}
-
 /// `imgs build FILE`: every build of one template, as `packer build FILE`; no cache.
 fn build_template_file(
     cx: &Context,
     args: &BuildOptions,
     path: &Path,
     run: &Run,
+    runtime: &tokio::runtime::Runtime,
 ) -> Result<(), Stop> {
     let text = read_file(cx, path)?;
     let template = Template::parse(path, text)?;
@@ -395,8 +357,7 @@ fn build_template_file(
         image: &name,
         reasons: &reasons,
     });
-    let rt = runtime()?;
-    handle_ctrl_c(&rt, run);
+    let rt = runtime;
     let failed = |error: NodeError| Stop::Failed {
         failures: vec![ImageFailure {
             image: name.clone(),
@@ -438,6 +399,7 @@ fn build_workspace(
     cx: &Context,
     args: &BuildOptions,
     run: &Run,
+    runtime: &tokio::runtime::Runtime,
     warnings: &mut Diagnostics,
 ) -> Result<(), Stop> {
     let ws = cx.load_workspace()?;
@@ -501,8 +463,7 @@ fn build_workspace(
         },
         true,
     )?;
-    let rt = runtime()?;
-    handle_ctrl_c(&rt, run);
+    let rt = runtime;
     let policy = if args.keep_going {
         FailurePolicy::KeepGoing
     } else {
@@ -1119,14 +1080,6 @@ fn unsupported_parts(template: &Template, filter: &BuildFilter) -> Result<(), Di
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ctrl_c_cancels_first_and_forces_on_the_second_press() {
-        let once = Interrupt::Idle.pressed();
-        assert_eq!(once, Interrupt::Cancelling);
-        assert_eq!(once.pressed(), Interrupt::Forced);
-        assert_eq!(once.pressed().pressed(), Interrupt::Forced);
-    }
 
     fn template(json: &str) -> Template {
         Template::parse(Path::new("images/app/template.json"), json.to_string()).unwrap()

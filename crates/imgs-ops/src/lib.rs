@@ -33,7 +33,7 @@ pub struct Outcome {
     pub stderr: String,
 }
 
-pub use build::build;
+pub use build::{EXIT_INTERRUPTED, RunControl, build};
 pub use cache::cache;
 pub use fingerprint::{PlanWithWarnings, compute_plan};
 pub use gc::gc;

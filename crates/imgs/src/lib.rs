@@ -2,6 +2,7 @@
 //! can run commands in-process with exact stdout, stderr and exit code.
 
 mod cli;
+mod interrupt;
 mod progress;
 mod report;
 
@@ -69,7 +70,29 @@ fn run_with(args: impl IntoIterator<Item = OsString>, cwd: PathBuf, live_output:
                 live_output,
                 options.verbose,
             ));
-            let mut outcome = ops::build(&cx, &options, reporter.clone());
+            // The one runtime builds run on. Multi-threaded (one worker), so the Ctrl-C listener
+            // runs even while the run is still planning on this thread.
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    return Outcome {
+                        code: 1,
+                        stdout: String::new(),
+                        stderr: format!("error: cannot start the async runtime: {e}\n"),
+                    };
+                }
+            };
+            let control = ops::RunControl::new();
+            // In the binary only: tests run in-process and must not take over the test runner's
+            // signals.
+            if live_output {
+                interrupt::listen(&runtime, &control, reporter.clone());
+            }
+            let mut outcome = ops::build(&cx, &options, reporter.clone(), &runtime, control);
             // A dry run prints its plan as its outcome; a build's lines went through the reporter.
             outcome.stdout.push_str(&reporter.take_text());
             return outcome;
