@@ -1,12 +1,23 @@
-use imgs_report::{GraphFormat, GraphView, render_graph};
+use std::collections::BTreeSet;
+
+use imgs_diagnostic::Diagnostics;
+use imgs_plan::Plan;
 use imgs_template::BuildFilter;
 use imgs_workspace::Selection;
 
-use super::{Context, Failure, Output, PlanWithWarnings, compute_plan};
-use crate::options::{self, GraphOptions};
+use super::{Context, Failure, PlanWithWarnings, compute_plan};
+use crate::options::GraphOptions;
+
+/// What `imgs graph` draws: the plan of the images shown, which images those are, and the warnings
+/// planning gave. The front end renders it (`imgs_report::render_graph`).
+pub struct GraphData {
+    pub plan: Plan,
+    pub shown: BTreeSet<String>,
+    pub warnings: Diagnostics,
+}
 
 /// `imgs graph`: the lineage with each image's status and known artifacts.
-pub fn graph(cx: &Context, args: &GraphOptions) -> Result<Output, Failure> {
+pub fn graph(cx: &Context, args: &GraphOptions) -> Result<GraphData, Failure> {
     let ws = cx.load_workspace()?;
     // Checks the names given with -i.
     ws.select(&Selection {
@@ -40,14 +51,9 @@ pub fn graph(cx: &Context, args: &GraphOptions) -> Result<Output, Failure> {
         false,
         super::CloudLookup::Offline,
     )?;
-    let format = match args.format {
-        options::GraphFormat::Text => GraphFormat::Text,
-        options::GraphFormat::Dot => GraphFormat::Dot,
-        options::GraphFormat::Mermaid => GraphFormat::Mermaid,
-        options::GraphFormat::Json => GraphFormat::Json,
-    };
-    Ok(Output {
-        stdout: render_graph(&GraphView { plan: &plan, shown }, format),
+    Ok(GraphData {
+        plan,
+        shown,
         warnings,
     })
 }

@@ -37,7 +37,7 @@ pub use build::{EXIT_INTERRUPTED, RunControl, build};
 pub use cache::cache;
 pub use fingerprint::{PlanWithWarnings, compute_plan};
 pub use gc::gc;
-pub use graph::graph;
+pub use graph::{GraphData, graph};
 pub use inspect::inspect;
 pub use plan::plan;
 pub use validate::validate;

@@ -37,7 +37,6 @@ pub struct PlanOptions {
     pub filter: BuildFilterOptions,
     /// Decide from local records only: no cloud lookup by fingerprint.
     pub offline: bool,
-    pub message_format: MessageFormat,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -48,7 +47,6 @@ pub struct GraphOptions {
     pub ancestors: bool,
     /// Only the images built on them.
     pub descendants: bool,
-    pub format: GraphFormat,
     pub variables: VariableOptions,
 }
 
@@ -135,14 +133,5 @@ pub struct GcOptions {
 pub enum MessageFormat {
     #[default]
     Human,
-    Json,
-}
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum GraphFormat {
-    #[default]
-    Text,
-    Dot,
-    Mermaid,
     Json,
 }

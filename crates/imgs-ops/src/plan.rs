@@ -1,10 +1,11 @@
 use imgs_workspace::Selection;
 
-use super::{CloudLookup, Context, Failure, Output, PlanWithWarnings, build_filter, compute_plan};
-use crate::options::{MessageFormat, PlanOptions, SelectionOptions};
+use super::{CloudLookup, Context, Failure, PlanWithWarnings, build_filter, compute_plan};
+use crate::options::{PlanOptions, SelectionOptions};
 
-/// `imgs plan`: fresh or build, and why, for every selected image and the parents it needs.
-pub fn plan(cx: &Context, args: &PlanOptions) -> Result<Output, Failure> {
+/// `imgs plan`: fresh or build, and why, for every selected image and the parents it needs. The
+/// front end renders it (`imgs_report::render_plan`, `plan_json`).
+pub fn plan(cx: &Context, args: &PlanOptions) -> Result<PlanWithWarnings, Failure> {
     let ws = cx.load_workspace()?;
     let selection = selection(cx, &ws, &args.selection);
     let selected = ws.select(&selection)?;
@@ -16,7 +17,7 @@ pub fn plan(cx: &Context, args: &PlanOptions) -> Result<Output, Failure> {
         &build_filter(&args.filter),
         selected,
     )?;
-    let PlanWithWarnings { plan, warnings } = compute_plan(
+    compute_plan(
         cx,
         &ws,
         &selected,
@@ -28,12 +29,7 @@ pub fn plan(cx: &Context, args: &PlanOptions) -> Result<Output, Failure> {
         } else {
             CloudLookup::Online
         },
-    )?;
-    let stdout = match args.message_format {
-        MessageFormat::Human => imgs_report::render_plan(&plan),
-        MessageFormat::Json => format!("{}\n", imgs_report::plan_json(&plan)),
-    };
-    Ok(Output { stdout, warnings })
+    )
 }
 
 /// Cargo's defaults: `--all` or `-i` as given; otherwise the image whose directory we are in, or all.

@@ -310,7 +310,6 @@ impl PlanArgs {
             variables: self.variables.options(),
             filter: self.filter.options(),
             offline: self.offline,
-            message_format: self.message_format.into(),
         }
     }
 }
@@ -321,12 +320,6 @@ impl GraphArgs {
             image: self.image.clone(),
             ancestors: self.ancestors,
             descendants: self.descendants,
-            format: match self.format {
-                GraphFormatArg::Text => options::GraphFormat::Text,
-                GraphFormatArg::Dot => options::GraphFormat::Dot,
-                GraphFormatArg::Mermaid => options::GraphFormat::Mermaid,
-                GraphFormatArg::Json => options::GraphFormat::Json,
-            },
             variables: self.variables.options(),
         }
     }
@@ -393,6 +386,17 @@ impl GcArgs {
             region: self.region.clone(),
             dry_run: self.dry_run,
             variables: self.variables.options(),
+        }
+    }
+}
+
+impl From<GraphFormatArg> for imgs_report::GraphFormat {
+    fn from(format: GraphFormatArg) -> Self {
+        match format {
+            GraphFormatArg::Text => imgs_report::GraphFormat::Text,
+            GraphFormatArg::Dot => imgs_report::GraphFormat::Dot,
+            GraphFormatArg::Mermaid => imgs_report::GraphFormat::Mermaid,
+            GraphFormatArg::Json => imgs_report::GraphFormat::Json,
         }
     }
 }

@@ -97,8 +97,23 @@ fn run_with(args: impl IntoIterator<Item = OsString>, cwd: PathBuf, live_output:
             outcome.stdout.push_str(&reporter.take_text());
             return outcome;
         }
-        Command::Plan(args) => ops::plan(&cx, &args.options()),
-        Command::Graph(args) => ops::graph(&cx, &args.options()),
+        Command::Plan(args) => ops::plan(&cx, &args.options()).map(|planned| ops::Output {
+            stdout: match args.message_format {
+                cli::MessageFormat::Human => imgs_report::render_plan(&planned.plan),
+                cli::MessageFormat::Json => format!("{}\n", imgs_report::plan_json(&planned.plan)),
+            },
+            warnings: planned.warnings,
+        }),
+        Command::Graph(args) => ops::graph(&cx, &args.options()).map(|graph| ops::Output {
+            stdout: imgs_report::render_graph(
+                &imgs_report::GraphView {
+                    plan: &graph.plan,
+                    shown: graph.shown,
+                },
+                args.format.into(),
+            ),
+            warnings: graph.warnings,
+        }),
         Command::Validate(args) => ops::validate(&cx, &args.options()),
         Command::Inspect(args) => ops::inspect(&cx, &args.target),
         Command::Cache(args) => ops::cache(&cx, &args.options()),
