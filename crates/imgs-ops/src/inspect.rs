@@ -3,13 +3,13 @@ use std::path::Path;
 use imgs_diagnostic::Diagnostic;
 use imgs_template::Template;
 
-use super::{Context, Failure, Output, absolute};
+use super::{Context, Failure, absolute};
 
-/// `imgs inspect NAME|FILE`.
-pub fn inspect(cx: &Context, target: &str) -> Result<Output, Failure> {
+/// `imgs inspect NAME|FILE`: the template of a workspace image, or a template file. The front end
+/// renders it (`imgs_report::render_inspect`).
+pub fn inspect(cx: &Context, target: &str) -> Result<Template, Failure> {
     if looks_like_file(cx, target) {
-        let template = read_template(cx, Path::new(target))?;
-        return Ok(imgs_report::render_inspect(&template).into());
+        return read_template(cx, Path::new(target));
     }
     let ws = cx.load_workspace()?;
     ws.select(&imgs_workspace::Selection {
@@ -17,7 +17,7 @@ pub fn inspect(cx: &Context, target: &str) -> Result<Output, Failure> {
         exclude: vec![],
     })?;
     let image = ws.image(target).expect("selection checked the name");
-    Ok(imgs_report::render_inspect(&image.template).into())
+    Ok(image.template.clone())
 }
 
 /// A target names a template file when it has a path shape or exists as a file.

@@ -40,7 +40,7 @@ pub use gc::gc;
 pub use graph::{GraphData, graph};
 pub use inspect::inspect;
 pub use plan::plan;
-pub use validate::validate;
+pub use validate::{Checked, Validated, validate};
 
 /// Whether a plan asks the clouds the workspace builds in for artifacts by fingerprint (`--offline`
 /// says no).

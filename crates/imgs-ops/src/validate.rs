@@ -1,3 +1,5 @@
+use std::path::PathBuf;
+
 use imgs_diagnostic::Diagnostics;
 use imgs_template::Invocation;
 use imgs_template::interpolate::Volatile;
@@ -5,13 +7,14 @@ use imgs_template::interpolate::Volatile;
 use super::fingerprint::workspace_variables;
 use super::inspect::read_file;
 use super::plan::selection;
-use super::{Context, Failure, Output, build_filter};
+use super::{Context, Failure, build_filter};
 use crate::options::ValidateOptions;
 
 /// `imgs validate [FILE]`: one template on its own (as `packer validate FILE`), or the workspace —
 /// Images.toml and every selected image's template.
-/// Returns what was checked, with warnings; errors come back as `Failure::Input`.
-pub fn validate(cx: &Context, args: &ValidateOptions) -> Result<Output, Failure> {
+/// Returns what was checked, with warnings; errors come back as `Failure::Input`. The front end
+/// renders it.
+pub fn validate(cx: &Context, args: &ValidateOptions) -> Result<Validated, Failure> {
     let filter = build_filter(&args.filter);
     if let Some(path) = &args.template {
         let text = read_file(cx, path)?;
@@ -24,7 +27,7 @@ pub fn validate(cx: &Context, args: &ValidateOptions) -> Result<Output, Failure>
             let invocation = cx.invocation(&cx.cwd, &args.variables, real_time(), false)?;
             imgs_template::check(path, text, &invocation, &filter)
         };
-        return finish(diagnostics, format!("{}: valid\n", path.display()));
+        return finish(diagnostics, Checked::Template(path.clone()));
     }
     let ws = cx.load_workspace()?;
     let selected = ws.select(&selection(cx, &ws, &args.selection))?;
@@ -32,7 +35,7 @@ pub fn validate(cx: &Context, args: &ValidateOptions) -> Result<Output, Failure>
         super::changed_since::narrow(cx, &ws, &args.selection, &args.variables, &filter, selected)?;
     let base = cx.invocation(&ws.root, &args.variables, real_time(), true)?;
     let mut all = Diagnostics::default();
-    let mut checked = String::new();
+    let mut checked = Vec::new();
     for name in &selected.needed {
         let image = ws.image(name).expect("selected names are workspace images");
         if !args.syntax_only {
@@ -47,18 +50,9 @@ pub fn validate(cx: &Context, args: &ValidateOptions) -> Result<Output, Failure>
                 Err(d) => all.0.extend(d.0),
             }
         }
-        checked.push_str(&format!(
-            "{:>12} {name} ({})\n",
-            "Checked",
-            image.template.path.display()
-        ));
+        checked.push((name.clone(), image.template.path.clone()));
     }
-    let n = selected.needed.len();
-    checked.push_str(&format!(
-        "{n} image{} valid\n",
-        if n == 1 { "" } else { "s" }
-    ));
-    finish(all, checked)
+    finish(all, Checked::Images(checked))
 }
 
 fn real_time() -> Volatile {
@@ -67,13 +61,27 @@ fn real_time() -> Volatile {
     }
 }
 
+/// What `imgs validate` checked and found valid.
+pub enum Checked {
+    /// One template file, on its own.
+    Template(PathBuf),
+    /// Workspace images, each with its template's path, in build order.
+    Images(Vec<(String, PathBuf)>),
+}
+
+/// A validation that passed: what was checked, and the warnings found.
+pub struct Validated {
+    pub checked: Checked,
+    pub warnings: Diagnostics,
+}
+
 /// Warnings are part of the report; any error fails the command.
-fn finish(diagnostics: Diagnostics, ok: String) -> Result<Output, Failure> {
+fn finish(diagnostics: Diagnostics, checked: Checked) -> Result<Validated, Failure> {
     if diagnostics.has_errors() {
         return Err(Failure::Input(diagnostics));
     }
-    Ok(Output {
-        stdout: ok,
+    Ok(Validated {
+        checked,
         warnings: diagnostics,
     })
 }

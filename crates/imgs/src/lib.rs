@@ -114,8 +114,14 @@ fn run_with(args: impl IntoIterator<Item = OsString>, cwd: PathBuf, live_output:
             ),
             warnings: graph.warnings,
         }),
-        Command::Validate(args) => ops::validate(&cx, &args.options()),
-        Command::Inspect(args) => ops::inspect(&cx, &args.target),
+        Command::Validate(args) => {
+            ops::validate(&cx, &args.options()).map(|validated| ops::Output {
+                stdout: render_validated(&validated.checked),
+                warnings: validated.warnings,
+            })
+        }
+        Command::Inspect(args) => ops::inspect(&cx, &args.target)
+            .map(|template| imgs_report::render_inspect(&template).into()),
         Command::Cache(args) => ops::cache(&cx, &args.options()),
         Command::Gc(args) => ops::gc(&cx, &args.options()),
         Command::Completions { shell } => {
@@ -177,6 +183,25 @@ pub fn workspace_plan(cwd: &std::path::Path, images: &[&str]) -> Result<imgs_pla
     )
     .map(|p| p.plan)
     .map_err(failure)
+}
+
+/// `FILE: valid`, or a `Checked` line per image and the count.
+fn render_validated(checked: &ops::Checked) -> String {
+    match checked {
+        ops::Checked::Template(path) => format!("{}: valid\n", path.display()),
+        ops::Checked::Images(images) => {
+            let mut out = String::new();
+            for (name, path) in images {
+                out.push_str(&format!("{:>12} {name} ({})\n", "Checked", path.display()));
+            }
+            let n = images.len();
+            out.push_str(&format!(
+                "{n} image{} valid\n",
+                if n == 1 { "" } else { "s" }
+            ));
+            out
+        }
+    }
 }
 
 fn command_name(command: &Command) -> &'static str {
