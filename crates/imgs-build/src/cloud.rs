@@ -82,7 +82,7 @@ struct RegionLookup {
     fingerprints: Vec<String>,
 }
 
-/// EC2's answer per query (`None` where the image has no amazon-ebs build or a lookup it needed
+/// The cloud's answer per query (`None` where the image has no cloud build or a lookup it needed
 /// failed), and a warning per failed region.
 pub fn look_up(queries: &[CloudQuery]) -> (Vec<Option<CloudImages>>, Vec<Diagnostic>) {
     let lookups = group(queries);
@@ -205,39 +205,55 @@ fn cloud_ami(tagged: &TaggedAmi) -> CloudAmi {
     }
 }
 
-/// One account and region to look in for what runs left.
-pub struct GcPlace {
-    client: ClientSettings,
-    pub region: String,
-}
-
-/// Every account and region the images' cloud builds use (build regions and `ami_regions`), each once;
-/// with `only_region`, that region alone. `images` are templates with variables resolved as for planning.
-pub fn gc_places(
+/// Every account and region the images' cloud builds use (build regions and `ami_regions`), each
+/// once: the client settings are those of the build with the region set to the one looked in, so the
+/// same credentials seen from two builds count once. `images` are templates with variables resolved
+/// as for planning.
+fn places(
     images: &[(&Template, ResolvedVariables)],
+    filter: &BuildFilter,
     working_dir: &Path,
-    only_region: Option<&str>,
-) -> Result<Vec<GcPlace>, Diagnostics> {
-    let mut places: Vec<GcPlace> = Vec::new();
+) -> Result<Vec<ClientSettings>, Diagnostics> {
+    let mut places: Vec<ClientSettings> = Vec::new();
     for (template, variables) in images {
-        for target in crate::aws_targets(template, variables, &BuildFilter::default(), working_dir)?
-        {
+        for target in crate::aws_targets(template, variables, filter, working_dir)? {
             for region in target.regions {
-                if only_region.is_some_and(|only| only != region) {
-                    continue;
-                }
-                // The same account seen from another build is looked in once.
-                let client = ClientSettings {
-                    region: region.clone(),
+                let place = ClientSettings {
+                    region,
                     ..target.client.clone()
                 };
-                if !places.iter().any(|p| p.client == client) {
-                    places.push(GcPlace { client, region });
+                if !places.contains(&place) {
+                    places.push(place);
                 }
             }
         }
     }
     Ok(places)
+}
+
+/// One account and region to look in for what runs left.
+pub struct GcPlace {
+    client: ClientSettings,
+}
+
+impl GcPlace {
+    pub fn region(&self) -> &str {
+        &self.client.region
+    }
+}
+
+/// Every account and region the images' cloud builds use, each once; with `only_region`, that
+/// region alone. `images` are templates with variables resolved as for planning.
+pub fn gc_places(
+    images: &[(&Template, ResolvedVariables)],
+    working_dir: &Path,
+    only_region: Option<&str>,
+) -> Result<Vec<GcPlace>, Diagnostics> {
+    Ok(places(images, &BuildFilter::default(), working_dir)?
+        .into_iter()
+        .filter(|client| only_region.is_none_or(|only| only == client.region))
+        .map(|client| GcPlace { client })
+        .collect())
 }
 
 /// Removes (or with `dry_run` lists) what dead runs left in each place; the first place that cannot
@@ -253,7 +269,7 @@ pub fn collect_garbage(
         let report = rt
             .block_on(imgs_aws::collect_garbage(
                 &place.client,
-                &place.region,
+                place.region(),
                 runs,
                 dry_run,
             ))
@@ -262,7 +278,7 @@ pub fn collect_garbage(
                     .hint()
                     .map(|h| format!(" (hint: {h})"))
                     .unwrap_or_default();
-                format!("in {}: {e}{hint}", place.region)
+                format!("in {}: {e}{hint}", place.region())
             })?;
         reports.push(report);
     }
@@ -285,31 +301,22 @@ pub fn unused_artifacts(
     names: &[String],
     current: &BTreeMap<String, Fingerprint>,
 ) -> Result<Vec<UnusedArtifact>, String> {
-    let mut places: Vec<(ClientSettings, String)> = Vec::new();
-    for (template, variables) in images {
-        let targets = crate::aws_targets(template, variables, filter, working_dir)
-            .map_err(|d| d.to_string())?;
-        for target in targets {
-            for region in target.regions {
-                let place = (target.client.clone(), region);
-                if !places.contains(&place) {
-                    places.push(place);
-                }
-            }
-        }
-    }
+    let places = places(images, filter, working_dir).map_err(|d| d.to_string())?;
     if places.is_empty() {
         return Ok(Vec::new());
     }
     let listed = runtime()?.block_on(futures_util::future::join_all(
         places
             .iter()
-            .map(|(client, region)| imgs_aws::list_imgs_amis(client, region, names)),
+            .map(|client| imgs_aws::list_imgs_amis(client, &client.region, names)),
     ));
     let mut unused: Vec<UnusedArtifact> = Vec::new();
-    for ((client, region), found) in places.iter().zip(listed) {
+    for (client, found) in places.iter().zip(listed) {
         let found = found.map_err(|e| {
-            format!("{e}\nnothing was removed: the AMIs in {region} could not be listed")
+            format!(
+                "{e}\nnothing was removed: the AMIs in {} could not be listed",
+                client.region
+            )
         })?;
         for ami in found {
             let seen = unused

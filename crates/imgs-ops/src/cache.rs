@@ -11,14 +11,13 @@ use std::path::PathBuf;
 
 use imgs_build::cloud::{self, UnusedArtifact};
 use imgs_report::UnusedAmi;
-use imgs_template::{Invocation, interpolate::Volatile};
 
 use imgs_cache::{Cache, CacheRecord, Inventory, Status, apply_prune, decide_prune};
 use imgs_diagnostic::{Diagnostic, Diagnostics};
 use imgs_fingerprint::Fingerprint;
 use imgs_workspace::{Selection, Workspace};
 
-use super::fingerprint::workspace_variables;
+use super::fingerprint::planning_variables;
 use super::{Context, Failure, Output, absolute, build_filter, compute_plan};
 use crate::options::{
     BuildFilterOptions, CacheCommand, CacheLsOptions, CachePruneOptions, MessageFormat,
@@ -133,16 +132,7 @@ fn unused_artifacts(
     let ws = cx.load_workspace()?;
     let current = current_fingerprints(cx, &ws, variables, filter)?;
     let filter = build_filter(filter);
-    let base = cx.invocation(&ws.root, variables, Volatile::Placeholder, true)?;
-    let mut images = Vec::new();
-    for image in &ws.images {
-        let invocation = Invocation {
-            workspace_vars: workspace_variables(&ws, image),
-            ..base.clone()
-        };
-        let resolved = imgs_template::resolve_variables(&image.template, &invocation)?;
-        images.push((&image.template, resolved));
-    }
+    let images = planning_variables(cx, &ws, variables)?;
     let names: Vec<String> = ws.images.iter().map(|i| i.name.clone()).collect();
     cloud::unused_artifacts(&images, &filter, &ws.root, &names, &current).map_err(Failure::Other)
 }

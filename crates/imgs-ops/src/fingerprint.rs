@@ -11,7 +11,7 @@ use imgs_fingerprint::{
     FileHasher, Fingerprint, ImageInputs, InputKey, image_inputs, reads_any_variable, relative_key,
 };
 use imgs_plan::{ImagePlan, Plan, Recorded, decide};
-use imgs_template::{BuildFilter, Invocation, ResolvedVariables, interpolate::Volatile};
+use imgs_template::{BuildFilter, Invocation, ResolvedVariables, Template, interpolate::Volatile};
 use imgs_workspace::{Image, Selected, Workspace};
 
 use imgs_build::cloud::{CloudQuery, look_up};
@@ -28,6 +28,26 @@ pub fn cache_dir(ws: &Workspace) -> PathBuf {
 /// fingerprint stands in for it in the child's inputs.
 pub fn parent_placeholder(parent: &str) -> String {
     format!("imgs-parent-artifact-{parent}")
+}
+
+/// Every image's template with its variables resolved as for planning (parents' artifacts and
+/// times as placeholders): what the cloud places a workspace builds in are read from.
+pub fn planning_variables<'w>(
+    cx: &Context,
+    ws: &'w Workspace,
+    variables: &VariableOptions,
+) -> Result<Vec<(&'w Template, ResolvedVariables)>, Failure> {
+    let base = cx.invocation(&ws.root, variables, Volatile::Placeholder, true)?;
+    let mut images = Vec::new();
+    for image in &ws.images {
+        let invocation = Invocation {
+            workspace_vars: workspace_variables(ws, image),
+            ..base.clone()
+        };
+        let resolved = imgs_template::resolve_variables(&image.template, &invocation)?;
+        images.push((&image.template, resolved));
+    }
+    Ok(images)
 }
 
 /// Workspace-level variables for one image, lowest precedence first: `[workspace] variables` (only those

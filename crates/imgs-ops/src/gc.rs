@@ -15,10 +15,8 @@ use std::sync::Arc;
 
 use imgs_build::cloud::{self, GcPlace, GcReport, GcRuns, Leftover};
 use imgs_diagnostic::Diagnostic;
-use imgs_template::Invocation;
-use imgs_template::interpolate::Volatile;
 
-use super::fingerprint::{cache_dir, workspace_variables};
+use super::fingerprint::{cache_dir, planning_variables};
 use super::{Context, Failure, Output};
 use crate::options::GcOptions;
 
@@ -138,16 +136,7 @@ fn places(
     ws: &imgs_workspace::Workspace,
     args: &GcOptions,
 ) -> Result<Vec<GcPlace>, Failure> {
-    let base = cx.invocation(&ws.root, &args.variables, Volatile::Placeholder, true)?;
-    let mut images = Vec::new();
-    for image in &ws.images {
-        let invocation = Invocation {
-            workspace_vars: workspace_variables(ws, image),
-            ..base.clone()
-        };
-        let variables = imgs_template::resolve_variables(&image.template, &invocation)?;
-        images.push((&image.template, variables));
-    }
+    let images = planning_variables(cx, ws, &args.variables)?;
     Ok(cloud::gc_places(&images, &ws.root, args.region.as_deref())?)
 }
 
