@@ -54,7 +54,9 @@ pub enum CloudLookup {
 pub struct Context {
     pub cwd: PathBuf,
     pub manifest_path: Option<PathBuf>,
-    /// Print progress as it happens (the binary) instead of returning it at the end (tests).
+    /// A person is at the terminal (the binary), so a command may ask before it acts (`cache prune
+    /// --deregister`); in-process runs (tests) never ask. A build's output goes to the event sink
+    /// its front end gives, whatever this says.
     pub live_output: bool,
 }
 
