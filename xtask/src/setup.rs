@@ -13,6 +13,10 @@ use crate::cmd::run;
 const PACKAGES: &[(&str, &str)] = &[
     // Packer 1.6.6: the reference implementation the differential tests compare against.
     ("packer", "packer"),
+    // The differential corpus holds templates with ansible provisioners, which Packer and imgs check by
+    // running `ansible-playbook --version`: without it both refuse them and the recorded verdicts
+    // no longer hold.
+    ("ansible-playbook", "ansible"),
     // The reference for hashing speed.
     ("b3sum", "b3sum"),
     // ssh-keygen, for the example workspace's build key.
