@@ -5,14 +5,13 @@
 //! Everything the build creates is removed by [`Builder::cleanup`], which the build runs after success,
 //! failure and cancellation; a failed build also deregisters any AMI it had made.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
 use imgs_aws::{ClientSettings, EbsBuild, EbsConfig, ImgsTags, RenderDeferred};
 use imgs_diagnostic::Diagnostics;
 use imgs_provision::{Communicator, ReconnectingSsh};
-use imgs_template::interpolate::{Context, OwnedContext, Volatile, render};
+use imgs_template::interpolate::{Context, OwnedContext, RenderScope, Volatile};
 use imgs_template::{BuildFilter, ResolvedVariables, Template};
 use tokio_util::sync::CancellationToken;
 
@@ -74,6 +73,8 @@ pub fn read(
 pub struct AwsTarget {
     /// The build's name (rendered), as in records and manifests.
     pub build: String,
+    /// Its builder type, as in records.
+    pub builder_type: String,
     /// Credentials, endpoint and build region (`client.region`).
     pub client: ClientSettings,
     /// The build region first, then `ami_regions` in the order given (without repeats).
@@ -92,33 +93,20 @@ pub fn aws_targets(
     filter: &BuildFilter,
     working_dir: &Path,
 ) -> Result<Vec<AwsTarget>, Diagnostics> {
-    let template_dir = template.template_dir(working_dir).display().to_string();
-    let pwd = working_dir.display().to_string();
-    let data = BTreeMap::new();
-    let volatile = Volatile::Placeholder;
+    let scope = RenderScope::new(
+        template,
+        working_dir,
+        &variables.values,
+        Volatile::Placeholder,
+    );
     let mut targets = Vec::new();
     let mut problems = Vec::new();
     for (index, block) in template.builders.iter().enumerate() {
         if block.kind != "amazon-ebs" || !filter.selects(&block.name) {
             continue;
         }
-        let base = Context {
-            user_variables: &variables.values,
-            env: None,
-            build_name: None,
-            build_type: Some(&block.kind),
-            template_dir: &template_dir,
-            pwd: &pwd,
-            data: &data,
-            volatile: &volatile,
-        };
-        let name = render(&block.name, &base)
-            .map(|r| r.text)
-            .unwrap_or_else(|_| block.name.clone());
-        let ctx = Context {
-            build_name: Some(&name),
-            ..base
-        };
+        let name = scope.build_name(block);
+        let ctx = scope.build_context(&name, &block.kind);
         let read = read_settings(template, format!("builders[{index}]"), &block.config, &ctx)
             .and_then(|settings| EbsConfig::from_settings(&settings.located, &name));
         match read {
@@ -127,6 +115,7 @@ pub fn aws_targets(
                 regions.extend(config.ami_regions);
                 targets.push(AwsTarget {
                     build: name,
+                    builder_type: block.kind.clone(),
                     client: config.client,
                     regions,
                 });
@@ -134,11 +123,8 @@ pub fn aws_targets(
             Err(d) => problems.extend(d.0),
         }
     }
-    if problems.is_empty() {
-        Ok(targets)
-    } else {
-        Err(Diagnostics(problems))
-    }
+    Diagnostics::check(problems)?;
+    Ok(targets)
 }
 
 #[async_trait::async_trait]
@@ -216,16 +202,12 @@ mod target_tests {
         let text = serde_json::to_string_pretty(&template).unwrap();
         let template = Template::parse(Path::new("images/app/template.json"), text).unwrap();
         let invocation = Invocation {
-            working_dir: "ws".into(),
-            env: Default::default(),
             workspace_vars: vars
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
-            var_files: Vec::new(),
-            cli_vars: Vec::new(),
-            volatile: Volatile::Placeholder,
             force: true,
+            ..Invocation::new("ws", Volatile::Placeholder)
         };
         let variables = imgs_template::resolve_variables(&template, &invocation).unwrap();
         aws_targets(

@@ -1,12 +1,11 @@
 //! One build, read in full before it starts, then run: builder start → provisioners → builder
 //! finish → post-processors.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use imgs_diagnostic::{Diagnostic, Diagnostics};
 use imgs_provision::{BuildContext, ProvisionerStep, Secrets, Stream, run_provisioner};
-use imgs_template::interpolate::{Context, Volatile, render};
+use imgs_template::interpolate::{Context, RenderScope, Volatile};
 use imgs_template::{BuilderBlock, ResolvedVariables, Template};
 use tokio_util::sync::CancellationToken;
 
@@ -95,33 +94,16 @@ pub fn prepare_build(input: &BuildInput<'_>) -> Result<PreparedBuild, Diagnostic
         .in_file(&template.path)
         .into());
     };
-    let volatile = Volatile::Real {
-        init_time: input.init_time,
-    };
-    let data = BTreeMap::new();
-    let template_dir = template
-        .template_dir(input.working_dir)
-        .display()
-        .to_string();
-    let pwd = input.working_dir.display().to_string();
-    let base = Context {
-        user_variables: &input.variables.values,
-        env: None,
-        build_name: None,
-        build_type: Some(&block.kind),
-        template_dir: &template_dir,
-        pwd: &pwd,
-        data: &data,
-        volatile: &volatile,
-    };
-    // Packer renders a builder's name before anything else sees it.
-    let name = render(&block.name, &base)
-        .map(|r| r.text)
-        .unwrap_or_else(|_| block.name.clone());
-    let ctx = Context {
-        build_name: Some(&name),
-        ..base
-    };
+    let scope = RenderScope::new(
+        template,
+        input.working_dir,
+        &input.variables.values,
+        Volatile::Real {
+            init_time: input.init_time,
+        },
+    );
+    let name = scope.build_name(block);
+    let ctx = scope.build_context(&name, &block.kind);
     let mut problems = Vec::new();
     let mut warnings = Vec::new();
 

@@ -22,11 +22,12 @@
 //!
 //! Relative paths resolve against the working directory, as Packer resolves them.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use imgs_diagnostic::{Diagnostic, Diagnostics, Span};
 
-use crate::interpolate::{self, Context};
+use crate::interpolate::{self, RenderScope};
 use crate::json::{Node, Value};
 use crate::model::Template;
 use crate::schema::{self, RefKey, Section, ValueType};
@@ -68,23 +69,14 @@ pub fn referenced_files(
     inv: &Invocation,
 ) -> Result<Vec<FileReference>, Diagnostics> {
     let mut collector = Collector {
-        vars,
         inv,
         source: Source::new(&t.path, &t.text),
-        template_dir: t
-            .template_dir(&inv.working_dir)
-            .to_string_lossy()
-            .into_owned(),
-        pwd: inv.working_dir.to_string_lossy().into_owned(),
+        scope: RenderScope::new(t, &inv.working_dir, &vars.values, inv.volatile.clone()),
         references: Vec::new(),
         diagnostics: Vec::new(),
     };
     for (i, builder) in t.builders.iter().enumerate() {
-        let build_name = match collector.render(&builder.name, None) {
-            Ok(name) => name,
-            // Validation reports a name that does not render; here the build just has no name.
-            Err(_) => builder.name.clone(),
-        };
+        let build_name = collector.scope.build_name(builder);
         let build = (build_name.as_str(), builder.kind.as_str());
         collector.plugin(
             Section::Builder,
@@ -97,20 +89,10 @@ pub fn referenced_files(
             let config = p.config_for(&builder.name);
             collector.plugin(Section::Provisioner, &p.kind, &config, &key, build);
         }
-        let root_chains = t
-            .root
-            .get("post-processors")
-            .and_then(Node::as_array)
-            .unwrap_or(&[]);
         for (i, chain) in t.post_processors.iter().enumerate() {
-            let nested = root_chains.get(i).is_some_and(|n| n.as_array().is_some());
             for (j, p) in chain.iter().enumerate() {
                 if p.applies_to(&builder.name) {
-                    let key = if nested {
-                        format!("post-processors[{i}][{j}]")
-                    } else {
-                        format!("post-processors[{i}]")
-                    };
+                    let key = t.post_processor_key(i, j);
                     collector.plugin(Section::PostProcessor, &p.kind, &p.config, &key, build);
                 }
             }
@@ -124,11 +106,9 @@ pub fn referenced_files(
 }
 
 struct Collector<'a> {
-    vars: &'a ResolvedVariables,
     inv: &'a Invocation,
     source: Source<'a>,
-    template_dir: String,
-    pwd: String,
+    scope: RenderScope<'a>,
     references: Vec<FileReference>,
     diagnostics: Vec<Diagnostic>,
 }
@@ -139,18 +119,8 @@ impl Collector<'_> {
         text: &str,
         build: Option<(&str, &str)>,
     ) -> Result<String, interpolate::InterpolateError> {
-        let data = Default::default();
-        let ctx = Context {
-            user_variables: &self.vars.values,
-            env: None,
-            build_name: build.map(|b| b.0),
-            build_type: build.map(|b| b.1),
-            template_dir: &self.template_dir,
-            pwd: &self.pwd,
-            data: &data,
-            volatile: &self.inv.volatile,
-        };
-        interpolate::render(text, &ctx).map(|r| r.text)
+        let data = BTreeMap::new();
+        interpolate::render(text, &self.scope.context(build, &data)).map(|r| r.text)
     }
 
     fn plugin(

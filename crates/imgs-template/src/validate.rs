@@ -18,7 +18,7 @@ use std::path::Path;
 
 use imgs_diagnostic::{Diagnostic, Diagnostics, did_you_mean};
 
-use crate::interpolate::{self, Context, InterpolateError, PACKER_VERSION};
+use crate::interpolate::{self, Context, InterpolateError, PACKER_VERSION, RenderScope};
 use crate::json::{Node, Value};
 use crate::model::{BuildFilter, BuilderBlock, Template};
 use crate::schema::Section;
@@ -65,8 +65,7 @@ struct Validator<'a> {
     vars: &'a ResolvedVariables,
     inv: &'a Invocation,
     source: Source<'a>,
-    template_dir: String,
-    pwd: String,
+    scope: RenderScope<'a>,
     diagnostics: Vec<Diagnostic>,
 }
 
@@ -101,11 +100,7 @@ impl<'a> Validator<'a> {
             vars,
             inv,
             source: Source::new(&t.path, &t.text),
-            template_dir: t
-                .template_dir(&inv.working_dir)
-                .to_string_lossy()
-                .into_owned(),
-            pwd: inv.working_dir.to_string_lossy().into_owned(),
+            scope: RenderScope::new(t, &inv.working_dir, &vars.values, inv.volatile.clone()),
             diagnostics: Vec::new(),
         }
     }
@@ -157,17 +152,7 @@ impl<'a> Validator<'a> {
         }
         for (i, chain) in t.post_processors.iter().enumerate() {
             for (j, p) in chain.iter().enumerate() {
-                let key = if t
-                    .root
-                    .get("post-processors")
-                    .and_then(|n| n.as_array())
-                    .and_then(|a| a.get(i))
-                    .is_some_and(|n| n.as_array().is_some())
-                {
-                    format!("post-processors[{i}][{j}]")
-                } else {
-                    format!("post-processors[{i}]")
-                };
+                let key = t.post_processor_key(i, j);
                 self.only_except(p.span.start, &key, &p.only, &p.except, &builder_names);
             }
         }
@@ -356,13 +341,7 @@ impl<'a> Validator<'a> {
                 &build.data,
             );
         }
-        let root_chains = t
-            .root
-            .get("post-processors")
-            .and_then(Node::as_array)
-            .unwrap_or(&[]);
         for (i, chain) in t.post_processors.iter().enumerate() {
-            let nested = root_chains.get(i).is_some_and(|n| n.as_array().is_some());
             for (j, p) in chain.iter().enumerate() {
                 if !p.applies_to(raw_name) {
                     continue;
@@ -371,11 +350,7 @@ impl<'a> Validator<'a> {
                 if filter.except.iter().any(|e| !e.is_empty() && *e == p.name) {
                     break;
                 }
-                let key = if nested {
-                    format!("post-processors[{i}][{j}]")
-                } else {
-                    format!("post-processors[{i}]")
-                };
+                let key = t.post_processor_key(i, j);
                 self.plugin(
                     Section::PostProcessor,
                     &p.kind,
@@ -417,16 +392,10 @@ impl<'a> Validator<'a> {
         build: Option<&'c Build>,
         data: &'c BTreeMap<String, String>,
     ) -> Context<'c> {
-        Context {
-            user_variables: &self.vars.values,
-            env: None,
-            build_name: build.map(|b| b.name.as_str()),
-            build_type: build.map(|b| b.block.kind.as_str()),
-            template_dir: &self.template_dir,
-            pwd: &self.pwd,
+        self.scope.context(
+            build.map(|b| (b.name.as_str(), b.block.kind.as_str())),
             data,
-            volatile: &self.inv.volatile,
-        }
+        )
     }
 
     fn render(

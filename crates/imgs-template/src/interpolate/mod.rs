@@ -56,6 +56,77 @@ pub enum Volatile {
     Placeholder,
 }
 
+/// What every string of one template renders against in one run, but for the build: the user
+/// variables, the run's clock, and `{{template_dir}}` and `{{pwd}}` as strings. The validator, the
+/// file-reference collector and the builders each render builds in such a scope.
+#[derive(Debug)]
+pub struct RenderScope<'a> {
+    user_variables: &'a IndexMap<String, String>,
+    template_dir: String,
+    pwd: String,
+    volatile: Volatile,
+}
+
+/// The data map of a string rendered outside any step: empty, so `{{.}}` is `<no value>`.
+static NO_DATA: BTreeMap<String, String> = BTreeMap::new();
+
+impl<'a> RenderScope<'a> {
+    pub fn new(
+        template: &crate::Template,
+        working_dir: &std::path::Path,
+        user_variables: &'a IndexMap<String, String>,
+        volatile: Volatile,
+    ) -> Self {
+        RenderScope {
+            user_variables,
+            template_dir: template
+                .template_dir(working_dir)
+                .to_string_lossy()
+                .into_owned(),
+            pwd: working_dir.to_string_lossy().into_owned(),
+            volatile,
+        }
+    }
+
+    /// The context of a string in `build` (its rendered name and its type), or outside any build,
+    /// with `data` for the `.Field`s it reads.
+    pub fn context<'c>(
+        &'c self,
+        build: Option<(&'c str, &'c str)>,
+        data: &'c BTreeMap<String, String>,
+    ) -> Context<'c> {
+        Context {
+            user_variables: self.user_variables,
+            env: None,
+            build_name: build.map(|b| b.0),
+            build_type: build.map(|b| b.1),
+            template_dir: &self.template_dir,
+            pwd: &self.pwd,
+            data,
+            volatile: &self.volatile,
+        }
+    }
+
+    /// A builder block's name as Packer renders it, before anything else sees it: outside any build
+    /// (Packer's core renders names with neither build name nor type). A name that does not render
+    /// stays as written; validation reports it.
+    pub fn build_name(&self, block: &crate::BuilderBlock) -> String {
+        render(&block.name, &self.context(None, &NO_DATA))
+            .map_or_else(|_| block.name.clone(), |r| r.text)
+    }
+
+    /// `{{pwd}}`: the directory the run works in.
+    pub fn pwd(&self) -> &str {
+        &self.pwd
+    }
+
+    /// The context of a build's settings: its rendered name (see [`RenderScope::build_name`]) and type,
+    /// no data.
+    pub fn build_context<'c>(&'c self, name: &'c str, kind: &'c str) -> Context<'c> {
+        self.context(Some((name, kind)), &NO_DATA)
+    }
+}
+
 /// What a string is rendered against.
 #[derive(Clone, Copy, Debug)]
 pub struct Context<'a> {

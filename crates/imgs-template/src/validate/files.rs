@@ -104,7 +104,7 @@ impl Validator<'_> {
                         }
                         _ => format!(
                             "relative paths are resolved against the working directory ({})",
-                            self.pwd
+                            self.scope.pwd()
                         ),
                     };
                     let d = self.source.error(
