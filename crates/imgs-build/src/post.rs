@@ -87,7 +87,7 @@ pub(crate) fn read_chains(
             if !post.applies_to(raw_name) {
                 continue;
             }
-            let key = format!("post-processors[{chain_index}][{index}]");
+            let key = template.post_processor_key(chain_index, index);
             let Some(kind) = crate::registry::post_processor_type(&post.kind) else {
                 problems.push(
                     Diagnostic::error(format!("not supported yet: post-processor {}", post.kind))

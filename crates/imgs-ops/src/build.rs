@@ -1056,7 +1056,7 @@ fn unsupported_parts(template: &Template, filter: &BuildFilter) -> Result<(), Di
                 problems.push(
                     Diagnostic::error(format!("not supported yet: post-processor {}", post.kind))
                         .at(template.location(post.span.start))
-                        .key(format!("post-processors[{chain_index}][{post_index}]"))
+                        .key(template.post_processor_key(chain_index, post_index))
                         .hint(format!(
                             "imgs runs {} post-processor{}",
                             imgs_build::listed(&imgs_build::registry::post_processor_kinds()),
@@ -1070,11 +1070,7 @@ fn unsupported_parts(template: &Template, filter: &BuildFilter) -> Result<(), Di
             }
         }
     }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(Diagnostics(problems))
-    }
+    Diagnostics::check(problems)
 }
 
 #[cfg(test)]

@@ -256,6 +256,22 @@ impl Template {
         selected.chain(cleanup)
     }
 
+    /// The key of post-processor `index` of chain `chain` in messages: `post-processors[1][0]` when the
+    /// chain was written as a list, `post-processors[1]` when it is a single post-processor.
+    pub fn post_processor_key(&self, chain: usize, index: usize) -> String {
+        let written_as_list = self
+            .root
+            .get("post-processors")
+            .and_then(Node::as_array)
+            .and_then(|chains| chains.get(chain))
+            .is_some_and(|c| c.as_array().is_some());
+        if written_as_list {
+            format!("post-processors[{chain}][{index}]")
+        } else {
+            format!("post-processors[{chain}]")
+        }
+    }
+
     /// The builders selected by `filter`, in template order, matched by raw name. (Packer matches the
     /// interpolated name; `validate` does that with resolved variables.)
     pub fn builds(&self, filter: &BuildFilter) -> Vec<&BuilderBlock> {
