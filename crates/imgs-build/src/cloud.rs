@@ -14,7 +14,7 @@ use std::path::Path;
 use imgs_aws::{AwsError, ClientSettings, TaggedAmi};
 use imgs_diagnostic::{Diagnostic, Diagnostics};
 use imgs_fingerprint::Fingerprint;
-use imgs_plan::{CloudAmi, CloudImages};
+use imgs_plan::{CloudAmi, CloudBuild, CloudImages};
 use imgs_template::{BuildFilter, ResolvedVariables, Template};
 
 pub use imgs_aws::{GcReport, GcRuns, ImgsAmi, Leftover, ResourceKind};
@@ -145,7 +145,11 @@ pub fn look_up(queries: &[CloudQuery]) -> (Vec<Option<CloudImages>>, Vec<Diagnos
                 builds: query
                     .targets
                     .iter()
-                    .map(|t| (t.build.clone(), t.regions.clone()))
+                    .map(|t| CloudBuild {
+                        name: t.build.clone(),
+                        builder_type: t.builder_type.clone(),
+                        regions: t.regions.clone(),
+                    })
                     .collect(),
                 other_builds: query.other_builds,
                 found,
@@ -375,6 +379,7 @@ mod tests {
     fn target(region: &str, regions: &[&str], endpoint: &str) -> AwsTarget {
         AwsTarget {
             build: "ebs".into(),
+            builder_type: "amazon-ebs".into(),
             client: ClientSettings {
                 custom_endpoint_ec2: Some(endpoint.into()),
                 ..ClientSettings::new(region)

@@ -63,16 +63,13 @@ pub fn read(
         }
         Content::Text(content)
     };
-    if problems.is_empty() {
-        Ok(FileBuilder {
-            // In a workspace, a target under the image's artifacts directory is versioned.
-            target: placed(outputs, working_dir, &target, false),
-            what,
-            working_dir: working_dir.to_path_buf(),
-        })
-    } else {
-        Err(Diagnostics(problems))
-    }
+    Diagnostics::check(problems)?;
+    Ok(FileBuilder {
+        // In a workspace, a target under the image's artifacts directory is versioned.
+        target: placed(outputs, working_dir, &target, false),
+        what,
+        working_dir: working_dir.to_path_buf(),
+    })
 }
 
 #[async_trait::async_trait]

@@ -66,17 +66,14 @@ pub fn read(settings: &Settings<'_>) -> Result<ManifestSettings, Diagnostics> {
     let written = settings.text("output").filter(|o| !o.is_empty());
     let output_is_default = written.is_none();
     let output = written.unwrap_or_else(|| DEFAULT_OUTPUT.to_string());
-    if problems.is_empty() {
-        Ok(ManifestSettings {
-            output,
-            output_is_default,
-            strip_path: flag("strip_path"),
-            strip_time: flag("strip_time"),
-            custom_data,
-        })
-    } else {
-        Err(Diagnostics(problems))
-    }
+    Diagnostics::check(problems)?;
+    Ok(ManifestSettings {
+        output,
+        output_is_default,
+        strip_path: flag("strip_path"),
+        strip_time: flag("strip_time"),
+        custom_data,
+    })
 }
 
 impl ManifestSettings {

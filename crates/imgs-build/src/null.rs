@@ -48,11 +48,8 @@ pub fn read(
             None
         }
     };
-    if problems.is_empty() {
-        Ok(NullBuilder { ssh })
-    } else {
-        Err(Diagnostics(problems))
-    }
+    Diagnostics::check(problems)?;
+    Ok(NullBuilder { ssh })
 }
 
 #[async_trait::async_trait]

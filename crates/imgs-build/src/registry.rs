@@ -162,3 +162,28 @@ pub(crate) fn deferred_keys(kind: &str) -> &'static [&'static str] {
         _ => &[],
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use imgs_template::schema::{Section, lookup};
+
+    /// A type imgs runs is one it validates: its keys, checks and file references come from the spec
+    /// table, so a registry line without a spec line would run settings nobody checked.
+    #[test]
+    fn every_type_imgs_runs_has_a_spec() {
+        for builder in super::BUILDERS {
+            assert!(
+                lookup(Section::Builder, builder.kind).is_some(),
+                "builder `{}` has no spec",
+                builder.kind
+            );
+        }
+        for post in super::POST_PROCESSORS {
+            assert!(
+                lookup(Section::PostProcessor, post.kind).is_some(),
+                "post-processor `{}` has no spec",
+                post.kind
+            );
+        }
+    }
+}

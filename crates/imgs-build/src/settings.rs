@@ -69,21 +69,18 @@ impl<'a> Settings<'a> {
                 ),
             }
         }
-        if problems.is_empty() {
-            Ok(Settings {
-                template,
-                block_offset: config.span.start,
-                located: imgs_settings::Settings::new(
-                    located,
-                    Some(template.location(config.span.start)),
-                    block_key.clone(),
-                ),
-                block_key,
-                values,
-            })
-        } else {
-            Err(Diagnostics(problems))
-        }
+        Diagnostics::check(problems)?;
+        Ok(Settings {
+            template,
+            block_offset: config.span.start,
+            located: imgs_settings::Settings::new(
+                located,
+                Some(template.location(config.span.start)),
+                block_key.clone(),
+            ),
+            block_key,
+            values,
+        })
     }
 
     /// The value of `key` as Go's weak decoding reads it into a string (`""` when `null`); `None` when

@@ -6,25 +6,20 @@ use std::path::Path;
 use imgs_template::{Invocation, Template, interpolate::Volatile, resolve_variables};
 use serde_json::{Value, json};
 
-use crate::{BuildInput, OnError, PreparedBuild, prepare_build};
+use crate::{Artifact, BuildError, BuildInput, OnError, PreparedBuild, prepare_build};
 
 fn prepare(template: Value) -> Result<PreparedBuild, String> {
     let dir = tempfile::tempdir().unwrap();
     prepare_in(dir.path(), template)
 }
 
-fn prepare_in(dir: &Path, template: Value) -> Result<PreparedBuild, String> {
+pub(crate) fn prepare_in(dir: &Path, template: Value) -> Result<PreparedBuild, String> {
     let text = serde_json::to_string_pretty(&template).unwrap();
     let template = Template::parse(Path::new("images/app/template.json"), text).unwrap();
     let init_time = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap();
     let invocation = Invocation {
-        working_dir: dir.to_path_buf(),
-        env: Default::default(),
-        workspace_vars: Vec::new(),
-        var_files: Vec::new(),
-        cli_vars: Vec::new(),
-        volatile: Volatile::Real { init_time },
         force: true,
+        ..Invocation::new(dir, Volatile::Real { init_time })
     };
     let variables = resolve_variables(&template, &invocation).unwrap();
     prepare_build(&BuildInput {
@@ -38,6 +33,18 @@ fn prepare_in(dir: &Path, template: Value) -> Result<PreparedBuild, String> {
         force: true,
     })
     .map_err(|d| imgs_report_like(&d))
+}
+
+/// Runs a prepared build to the end (cleaning up on error): its outcome and its log lines.
+pub(crate) fn run(build: PreparedBuild) -> (Result<Artifact, BuildError>, Vec<String>) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut lines = Vec::new();
+    let mut log = |l: &str| lines.push(l.to_string());
+    let result = rt.block_on(build.run(&mut log, "run-1", OnError::Cleanup, &Default::default()));
+    (result, lines)
 }
 
 /// Diagnostics as the CLI shows them, one after another.
@@ -93,15 +100,8 @@ fn file_renders_its_settings_with_user_variables_and_build_name() {
         }),
     )
     .unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let mut lines = Vec::new();
-    let mut log = |l: &str| lines.push(l.to_string());
-    let artifact = rt
-        .block_on(build.run(&mut log, "run-1", OnError::Cleanup, &Default::default()))
-        .unwrap();
+    let (artifact, lines) = run(build);
+    let artifact = artifact.unwrap();
     assert_eq!(artifact.id, "File");
     assert_eq!(artifact.handle(), "out/greeting.txt");
     assert_eq!(

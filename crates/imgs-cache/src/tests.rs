@@ -259,50 +259,30 @@ fn image_names_cannot_escape_the_records_directory() {
     );
 }
 
-fn qemu_img(args: &[&str], cwd: &std::path::Path) {
-    let status = std::process::Command::new("qemu-img")
-        .args(args)
+/// A 1 MiB qcow2 disk at `name` (relative to `cwd`), on `backing` (as written into its header) if any.
+fn qcow2(cwd: &std::path::Path, name: &str, backing: Option<&str>) {
+    let mut command = std::process::Command::new("qemu-img");
+    command.args(["create", "-q", "-f", "qcow2"]);
+    if let Some(backing) = backing {
+        command.args(["-b", backing, "-F", "qcow2"]);
+    }
+    let status = command
+        .args([name, "1M"])
         .current_dir(cwd)
         .stdout(std::process::Stdio::null())
         .status()
         .expect("qemu-img (Debian qemu-utils)");
-    assert!(status.success(), "qemu-img {args:?}");
+    assert!(status.success(), "qemu-img create {name} on {backing:?}");
 }
 
 #[test]
 fn backing_files_are_read_from_qcow2_headers_absolute_or_relative() {
     let dir = tempfile::tempdir().unwrap();
     let root = fs::canonicalize(dir.path()).unwrap();
-    qemu_img(&["create", "-q", "-f", "qcow2", "base.qcow2", "1M"], &root);
+    qcow2(&root, "base.qcow2", None);
     let base = root.join("base.qcow2");
-    qemu_img(
-        &[
-            "create",
-            "-q",
-            "-f",
-            "qcow2",
-            "-b",
-            base.to_str().unwrap(),
-            "-F",
-            "qcow2",
-            "abs.qcow2",
-        ],
-        &root,
-    );
-    qemu_img(
-        &[
-            "create",
-            "-q",
-            "-f",
-            "qcow2",
-            "-b",
-            "base.qcow2",
-            "-F",
-            "qcow2",
-            "rel.qcow2",
-        ],
-        &root,
-    );
+    qcow2(&root, "abs.qcow2", Some(base.to_str().unwrap()));
+    qcow2(&root, "rel.qcow2", Some("base.qcow2"));
     fs::write(root.join("plain.txt"), "not a disk").unwrap();
 
     use crate::qcow2::backing_file;
@@ -337,29 +317,10 @@ fn gather_then_prune_keeps_the_backing_chain_and_removes_the_rest() {
     fs::create_dir_all(artifacts.join("base")).unwrap();
     fs::create_dir_all(artifacts.join("app")).unwrap();
     fs::create_dir_all(artifacts.join("old")).unwrap();
-    qemu_img(
-        &["create", "-q", "-f", "qcow2", "base/base-1.qcow2", "1M"],
-        &artifacts,
-    );
-    qemu_img(
-        &["create", "-q", "-f", "qcow2", "base/base-2.qcow2", "1M"],
-        &artifacts,
-    );
+    qcow2(&artifacts, "base/base-1.qcow2", None);
+    qcow2(&artifacts, "base/base-2.qcow2", None);
     let base1 = artifacts.join("base/base-1.qcow2");
-    qemu_img(
-        &[
-            "create",
-            "-q",
-            "-f",
-            "qcow2",
-            "-b",
-            base1.to_str().unwrap(),
-            "-F",
-            "qcow2",
-            "app/app.qcow2",
-        ],
-        &artifacts,
-    );
+    qcow2(&artifacts, "app/app.qcow2", Some(base1.to_str().unwrap()));
     fs::write(artifacts.join("old/old.txt"), "0123456789").unwrap();
 
     let cache = Cache::open(&root.join("cache"));

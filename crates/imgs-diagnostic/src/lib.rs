@@ -202,6 +202,16 @@ impl std::error::Error for Diagnostic {}
 pub struct Diagnostics(pub Vec<Diagnostic>);
 
 impl Diagnostics {
+    /// `Ok` when a reader found nothing wrong, else everything it found: how readers that collect
+    /// every problem before giving up end.
+    pub fn check(found: Vec<Diagnostic>) -> Result<(), Diagnostics> {
+        if found.is_empty() {
+            Ok(())
+        } else {
+            Err(Diagnostics(found))
+        }
+    }
+
     pub fn has_errors(&self) -> bool {
         self.0.iter().any(Diagnostic::is_error)
     }

@@ -16,11 +16,22 @@ pub struct CloudAmi {
     pub created_at: String,
 }
 
+/// One selected build whose artifacts live in a cloud.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CloudBuild {
+    /// Its name (rendered), as in records.
+    pub name: String,
+    /// Its builder type, as in records.
+    pub builder_type: String,
+    /// The regions its AMIs go to, build region first.
+    pub regions: Vec<String>,
+}
+
 /// What EC2 answered for one image, with what the image needs from it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CloudImages {
-    /// Each selected amazon-ebs build: its name and the regions its AMIs go to (build region first).
-    pub builds: Vec<(String, Vec<String>)>,
+    /// Each selected build whose artifacts live in a cloud.
+    pub builds: Vec<CloudBuild>,
     /// Whether the image has selected builds of other types, whose artifacts EC2 cannot vouch for.
     pub other_builds: bool,
     /// Every available AMI tagged with the current fingerprint, in every region asked.
@@ -45,13 +56,14 @@ impl CloudImages {
     }
 
     /// A record made from the AMIs found, when they fully stand for the image's builds: one
-    /// amazon-ebs build and nothing else (AMIs of several builds in one region carry the same tags
+    /// cloud build and nothing else (AMIs of several builds in one region carry the same tags
     /// and could not be told apart), with an AMI in every region it needs. With several AMIs in a
     /// region (two machines built the same inputs), the newest wins.
     pub fn record(&self, image: &str, inputs: &InputSet) -> Option<CacheRecord> {
-        let [(build, regions)] = self.builds.as_slice() else {
+        let [build] = self.builds.as_slice() else {
             return None;
         };
+        let regions = &build.regions;
         if self.other_builds || regions.is_empty() {
             return None;
         }
@@ -79,8 +91,8 @@ impl CloudImages {
             image,
             inputs.clone(),
             vec![BuildArtifact {
-                name: build.clone(),
-                builder_type: "amazon-ebs".into(),
+                name: build.name.clone(),
+                builder_type: build.builder_type.clone(),
                 artifact_id,
                 files: Vec::new(),
             }],
@@ -117,12 +129,17 @@ mod tests {
         }
     }
 
+    fn ebs_build(regions: &[&str]) -> CloudBuild {
+        CloudBuild {
+            name: "ebs".into(),
+            builder_type: "amazon-ebs".into(),
+            regions: regions.iter().map(ToString::to_string).collect(),
+        }
+    }
+
     fn ebs(regions: &[&str], found: Vec<CloudAmi>) -> CloudImages {
         CloudImages {
-            builds: vec![(
-                "ebs".into(),
-                regions.iter().map(ToString::to_string).collect(),
-            )],
+            builds: vec![ebs_build(regions)],
             other_builds: false,
             found,
         }
@@ -197,9 +214,10 @@ mod tests {
         cloud.other_builds = true;
         assert_eq!(cloud.record("app", &InputSet::new()), None);
         let mut cloud = ebs(&["us-east-1"], vec![ami("us-east-1", "ami-1", "")]);
-        cloud
-            .builds
-            .push(("second".into(), vec!["us-east-1".into()]));
+        cloud.builds.push(CloudBuild {
+            name: "second".into(),
+            ..ebs_build(&["us-east-1"])
+        });
         assert_eq!(cloud.record("app", &InputSet::new()), None);
     }
 

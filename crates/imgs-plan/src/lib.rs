@@ -7,7 +7,7 @@
 
 mod cloud;
 
-pub use cloud::{CloudAmi, CloudImages, ami_pairs};
+pub use cloud::{CloudAmi, CloudBuild, CloudImages, ami_pairs};
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -364,6 +364,21 @@ mod tests {
 
     use super::*;
 
+    /// `app`'s action with its exact record (if any), no parents, not forced, and what the cloud
+    /// lookup found (`None`: not asked).
+    fn decide_app(
+        current: &InputSet,
+        exact: Option<CacheRecord>,
+        cloud: Option<&CloudImages>,
+    ) -> Action {
+        let recorded = Recorded {
+            exact,
+            gone_files: &[],
+            latest: None,
+        };
+        decide("app", current, recorded, &Parents::default(), false, cloud)
+    }
+
     fn h(s: &str) -> blake3::Hash {
         blake3::hash(s.as_bytes())
     }
@@ -481,7 +496,11 @@ mod tests {
 
     fn cloud(found: &[(&str, &str)]) -> CloudImages {
         CloudImages {
-            builds: vec![("ebs".into(), vec!["us-east-1".into()])],
+            builds: vec![CloudBuild {
+                name: "ebs".into(),
+                builder_type: "amazon-ebs".into(),
+                regions: vec!["us-east-1".into()],
+            }],
             other_builds: false,
             found: found
                 .iter()
@@ -499,18 +518,7 @@ mod tests {
     fn an_ami_found_by_tag_makes_an_image_without_record_fresh() {
         let now = inputs(&[(InputKey::Template, "t")]);
         let found = cloud(&[("us-east-1", "ami-1")]);
-        match decide(
-            "app",
-            &now,
-            Recorded {
-                exact: None,
-                gone_files: &[],
-                latest: None,
-            },
-            &Parents::default(),
-            false,
-            Some(&found),
-        ) {
+        match decide_app(&now, None, Some(&found)) {
             Action::Fresh {
                 record,
                 found_by_tag,
@@ -523,18 +531,7 @@ mod tests {
         }
         // Nothing found: as without the cloud.
         assert_eq!(
-            reasons(decide(
-                "app",
-                &now,
-                Recorded {
-                    exact: None,
-                    gone_files: &[],
-                    latest: None,
-                },
-                &Parents::default(),
-                false,
-                Some(&cloud(&[]))
-            )),
+            reasons(decide_app(&now, None, Some(&cloud(&[])))),
             ["never built"]
         );
     }
@@ -544,31 +541,13 @@ mod tests {
         let now = inputs(&[(InputKey::Template, "t")]);
         let exact = ebs_record(now.clone(), "us-east-1:ami-1");
         assert_eq!(
-            reasons(decide(
-                "app",
-                &now,
-                Recorded {
-                    exact: Some(exact.clone()),
-                    gone_files: &[],
-                    latest: None,
-                },
-                &Parents::default(),
-                false,
-                Some(&cloud(&[]))
-            )),
+            reasons(decide_app(&now, Some(exact.clone()), Some(&cloud(&[])))),
             ["AMI ami-1 in us-east-1 no longer exists"]
         );
         // Still there: the local record stands.
-        let still = decide(
-            "app",
+        let still = decide_app(
             &now,
-            Recorded {
-                exact: Some(exact.clone()),
-                gone_files: &[],
-                latest: None,
-            },
-            &Parents::default(),
-            false,
+            Some(exact.clone()),
             Some(&cloud(&[("us-east-1", "ami-1")])),
         );
         assert!(matches!(
@@ -579,16 +558,9 @@ mod tests {
             }
         ));
         // Rebuilt elsewhere under the same fingerprint: that AMI is used.
-        let elsewhere = decide(
-            "app",
+        let elsewhere = decide_app(
             &now,
-            Recorded {
-                exact: Some(exact.clone()),
-                gone_files: &[],
-                latest: None,
-            },
-            &Parents::default(),
-            false,
+            Some(exact.clone()),
             Some(&cloud(&[("us-east-1", "ami-9")])),
         );
         assert!(matches!(
@@ -599,21 +571,7 @@ mod tests {
             }
         ));
         // Not asked (offline, lookup failed): the record decides.
-        assert!(
-            !decide(
-                "app",
-                &now,
-                Recorded {
-                    exact: Some(exact),
-                    gone_files: &[],
-                    latest: None,
-                },
-                &Parents::default(),
-                false,
-                None
-            )
-            .is_build()
-        );
+        assert!(!decide_app(&now, Some(exact), None).is_build());
     }
 
     #[test]

@@ -247,37 +247,34 @@ mod tests {
         }
     }
 
+    /// Node 1 failed: its descendant 3 is skipped, everything else is built.
+    const NODE_1_FAILED: [&str; 5] = [
+        "done 0<[]",
+        "failed: node 1 failed",
+        "done 2<[0<[]]",
+        "skipped: ParentNotBuilt { parent: 1 }",
+        "done 4<[]",
+    ];
+
+    /// Which of the five nodes fail.
+    fn failing(node: usize) -> [bool; 5] {
+        let mut fails = [false; 5];
+        fails[node] = true;
+        fails
+    }
+
     #[test]
     fn fail_fast_starts_nothing_new_but_lets_running_builds_finish() {
         // 1 fails after 1 s while 2 and 4 are still running.
-        let (outcomes, events) = run(
-            0,
-            FailurePolicy::FailFast,
-            [1, 1, 2, 1, 5],
-            [false, true, false, false, false],
-        );
-        assert_eq!(
-            summary(&outcomes),
-            [
-                "done 0<[]",
-                "failed: node 1 failed",
-                "done 2<[0<[]]",
-                "skipped: ParentNotBuilt { parent: 1 }",
-                "done 4<[]"
-            ]
-        );
+        let (outcomes, events) = run(0, FailurePolicy::FailFast, [1, 1, 2, 1, 5], failing(1));
+        assert_eq!(summary(&outcomes), NODE_1_FAILED);
         assert!(events.contains(&"end 4".to_string()));
     }
 
     #[test]
     fn fail_fast_skips_ready_builds_that_had_not_started() {
         // With one job, 4 is still waiting when 0 fails.
-        let (outcomes, _) = run(
-            1,
-            FailurePolicy::FailFast,
-            [1, 1, 1, 1, 1],
-            [true, false, false, false, false],
-        );
+        let (outcomes, _) = run(1, FailurePolicy::FailFast, [1; 5], failing(0));
         assert_eq!(
             summary(&outcomes),
             [
@@ -292,22 +289,8 @@ mod tests {
 
     #[test]
     fn keep_going_builds_everything_not_downstream_of_a_failure() {
-        let (outcomes, _) = run(
-            1,
-            FailurePolicy::KeepGoing,
-            [1, 1, 1, 1, 1],
-            [false, true, false, false, false],
-        );
-        assert_eq!(
-            summary(&outcomes),
-            [
-                "done 0<[]",
-                "failed: node 1 failed",
-                "done 2<[0<[]]",
-                "skipped: ParentNotBuilt { parent: 1 }",
-                "done 4<[]"
-            ]
-        );
+        let (outcomes, _) = run(1, FailurePolicy::KeepGoing, [1; 5], failing(1));
+        assert_eq!(summary(&outcomes), NODE_1_FAILED);
     }
 
     #[test]

@@ -45,11 +45,8 @@ impl Settings {
             path: self.path.clone(),
             problems: &mut problems,
         });
-        if problems.is_empty() {
-            Ok(value)
-        } else {
-            Err(Diagnostics(problems))
-        }
+        Diagnostics::check(problems)?;
+        Ok(value)
     }
 }
 

@@ -181,13 +181,8 @@ impl Node {
 /// Parse one JSON document (surrounding whitespace allowed, nothing else).
 /// The error is a message and the byte offset it points at.
 pub fn parse_json(text: &str) -> Result<Node, (String, usize)> {
-    let mut parser = Parser {
-        text,
-        bytes: text.as_bytes(),
-        pos: 0,
-    };
-    parser.skip_whitespace();
-    let node = parser.value(0)?;
+    let (node, end) = parse_json_prefix(text)?;
+    let mut parser = Parser::at(text, end);
     parser.skip_whitespace();
     if parser.pos < parser.bytes.len() {
         return Err(parser.unexpected("after top-level value"));
@@ -198,11 +193,7 @@ pub fn parse_json(text: &str) -> Result<Node, (String, usize)> {
 /// Parse the first JSON value of `text` and ignore what follows it, as Go's `json.Decoder.Decode` does
 /// (Packer reads `-var-file` files that way). Returns the value and the offset just after it.
 pub fn parse_json_prefix(text: &str) -> Result<(Node, usize), (String, usize)> {
-    let mut parser = Parser {
-        text,
-        bytes: text.as_bytes(),
-        pos: 0,
-    };
+    let mut parser = Parser::at(text, 0);
     parser.skip_whitespace();
     let node = parser.value(0)?;
     Ok((node, parser.pos))
@@ -216,7 +207,15 @@ struct Parser<'a> {
 
 type Parsed<T> = Result<T, (String, usize)>;
 
-impl Parser<'_> {
+impl<'a> Parser<'a> {
+    fn at(text: &'a str, pos: usize) -> Self {
+        Parser {
+            text,
+            bytes: text.as_bytes(),
+            pos,
+        }
+    }
+
     fn skip_whitespace(&mut self) {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.bytes.get(self.pos) {
             self.pos += 1;
@@ -271,12 +270,9 @@ impl Parser<'_> {
     }
 
     fn object(&mut self, depth: usize) -> Parsed<Value> {
-        let depth = self.enter(depth)?;
-        self.pos += 1; // '{'
+        let (depth, empty) = self.open(depth, b'}')?;
         let mut members = Vec::new();
-        self.skip_whitespace();
-        if self.peek() == Some(b'}') {
-            self.pos += 1;
+        if empty {
             return Ok(Value::Object(members));
         }
         loop {
@@ -304,6 +300,19 @@ impl Parser<'_> {
         }
     }
 
+    /// Past the opening bracket of an object or array: the depth inside it, and whether `close`
+    /// follows at once (an empty one, its closing bracket consumed).
+    fn open(&mut self, depth: usize, close: u8) -> Parsed<(usize, bool)> {
+        let depth = self.enter(depth)?;
+        self.pos += 1;
+        self.skip_whitespace();
+        let empty = self.peek() == Some(close);
+        if empty {
+            self.pos += 1;
+        }
+        Ok((depth, empty))
+    }
+
     /// After an object member or array element: `,` and whitespace (`false`: another item follows)
     /// or `close` (`true`: the end). Anything else is unexpected `after` the item.
     fn item_separator(&mut self, close: u8, after: &str) -> Parsed<bool> {
@@ -323,12 +332,9 @@ impl Parser<'_> {
     }
 
     fn array(&mut self, depth: usize) -> Parsed<Value> {
-        let depth = self.enter(depth)?;
-        self.pos += 1; // '['
+        let (depth, empty) = self.open(depth, b']')?;
         let mut items = Vec::new();
-        self.skip_whitespace();
-        if self.peek() == Some(b']') {
-            self.pos += 1;
+        if empty {
             return Ok(Value::Array(items));
         }
         loop {

@@ -49,6 +49,22 @@ pub struct Invocation {
     pub force: bool,
 }
 
+impl Invocation {
+    /// An invocation in `working_dir` with nothing else given: no environment, no variables, no
+    /// `-force`; callers set the rest with struct update syntax.
+    pub fn new(working_dir: impl Into<PathBuf>, volatile: Volatile) -> Self {
+        Invocation {
+            working_dir: working_dir.into(),
+            env: BTreeMap::new(),
+            workspace_vars: Vec::new(),
+            var_files: Vec::new(),
+            cli_vars: Vec::new(),
+            volatile,
+            force: false,
+        }
+    }
+}
+
 /// The user variables of one invocation, rendered.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ResolvedVariables {

@@ -13,6 +13,22 @@ pub fn free_port() -> Result<u16, String> {
         .map_err(|e| format!("cannot find a free loopback port: {e}"))
 }
 
+/// The PID a script wrote to `pid_file`, and whether that process ended within ten seconds: an
+/// orphan of a killed script is reaped by whoever adopted it, a moment after the kill.
+pub fn written_pid_ends(pid_file: &std::path::Path) -> (u32, bool) {
+    let text = std::fs::read_to_string(pid_file)
+        .unwrap_or_else(|e| panic!("no PID in {}: {e}", pid_file.display()));
+    let pid: u32 = text
+        .trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("{text:?} in {} is no PID: {e}", pid_file.display()));
+    let ended = (0..500).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        !std::path::Path::new(&format!("/proc/{pid}")).exists()
+    });
+    (pid, ended)
+}
+
 /// One process as /proc shows it.
 #[derive(Clone, Debug)]
 pub struct Process {

@@ -71,6 +71,27 @@ fn build(moto: &TestMoto, extra: Value, fingerprint: &str) -> EbsBuild {
     EbsBuild::new(config, tags(fingerprint), render())
 }
 
+/// Builds `extra` with no communicator from start to end: launch, create the AMI (and its copies),
+/// clean up. Its log lines are added to `lines`.
+async fn build_without_communicator(
+    moto: &TestMoto,
+    mut extra: Value,
+    fingerprint: &str,
+    lines: &mut Vec<String>,
+) -> Vec<RegionAmi> {
+    extra["communicator"] = json!("none");
+    let mut build = build(moto, extra, fingerprint);
+    let cancel = CancellationToken::new();
+    let ssh = build.launch(&mut logger(lines), &cancel).await.unwrap();
+    assert!(ssh.is_none());
+    let amis = build
+        .create_image(&mut logger(lines), &cancel)
+        .await
+        .unwrap();
+    build.cleanup(&mut logger(lines)).await.unwrap();
+    amis
+}
+
 async fn client(moto: &TestMoto, region: &str) -> Client {
     imgs_test_peers::ec2::client(&moto.endpoint(), region).await
 }
@@ -277,30 +298,12 @@ async fn launch_create_image_and_clean_up() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn copies_to_more_regions_and_tags_each_copy() {
     let moto = moto();
-    let mut build = build(
-        &moto,
-        json!({
-            "ami_regions": ["eu-west-1", REGION],
-            "tags": {"Region": "{{ .BuildRegion }}"},
-            "ami_users": ["123456789012"],
-            "communicator": "none",
-        }),
-        "fp-copy",
-    );
-    let cancel = CancellationToken::new();
-    let mut lines = Vec::new();
-    assert!(
-        build
-            .launch(&mut logger(&mut lines), &cancel)
-            .await
-            .unwrap()
-            .is_none()
-    );
-    let amis = build
-        .create_image(&mut logger(&mut lines), &cancel)
-        .await
-        .unwrap();
-    build.cleanup(&mut logger(&mut lines)).await.unwrap();
+    let extra = json!({
+        "ami_regions": ["eu-west-1", REGION],
+        "tags": {"Region": "{{ .BuildRegion }}"},
+        "ami_users": ["123456789012"],
+    });
+    let amis = build_without_communicator(&moto, extra, "fp-copy", &mut Vec::new()).await;
     let regions: Vec<&str> = amis.iter().map(|a| a.region.as_str()).collect();
     assert_eq!(regions, [REGION, "eu-west-1"]);
     assert_eq!(
@@ -338,16 +341,7 @@ async fn a_taken_ami_name_is_refused_unless_forced() {
     let moto = moto();
     let cancel = CancellationToken::new();
     let mut lines = Vec::new();
-    let mut first = build(&moto, json!({"communicator": "none"}), "fp-a");
-    first
-        .launch(&mut logger(&mut lines), &cancel)
-        .await
-        .unwrap();
-    let old = first
-        .create_image(&mut logger(&mut lines), &cancel)
-        .await
-        .unwrap();
-    first.cleanup(&mut logger(&mut lines)).await.unwrap();
+    let old = build_without_communicator(&moto, json!({}), "fp-a", &mut lines).await;
 
     let mut second = build(&moto, json!({"communicator": "none"}), "fp-b");
     let error = second
@@ -373,20 +367,8 @@ async fn a_taken_ami_name_is_refused_unless_forced() {
         .iter()
         .filter_map(|m| m.ebs()?.snapshot_id().map(str::to_string))
         .collect();
-    let mut forced = build(
-        &moto,
-        json!({"communicator": "none", "force_deregister": true, "force_delete_snapshot": true}),
-        "fp-c",
-    );
-    forced
-        .launch(&mut logger(&mut lines), &cancel)
-        .await
-        .unwrap();
-    let new = forced
-        .create_image(&mut logger(&mut lines), &cancel)
-        .await
-        .unwrap();
-    forced.cleanup(&mut logger(&mut lines)).await.unwrap();
+    let forcing = json!({"force_deregister": true, "force_delete_snapshot": true});
+    let new = build_without_communicator(&moto, forcing, "fp-c", &mut lines).await;
     assert!(
         image(&ec2, &old[0].ami_id).await.is_none(),
         "the old AMI is deregistered"
@@ -618,22 +600,9 @@ async fn a_given_key_pair_and_security_group_are_used_and_kept() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn encrypt_boot_replaces_the_ami_with_an_encrypted_copy() {
     let moto = moto();
-    let mut build = build(
-        &moto,
-        json!({ "encrypt_boot": true, "communicator": "none" }),
-        "fp-encrypted",
-    );
-    let cancel = CancellationToken::new();
     let mut lines = Vec::new();
-    build
-        .launch(&mut logger(&mut lines), &cancel)
-        .await
-        .unwrap();
-    let amis = build
-        .create_image(&mut logger(&mut lines), &cancel)
-        .await
-        .unwrap();
-    build.cleanup(&mut logger(&mut lines)).await.unwrap();
+    let extra = json!({ "encrypt_boot": true });
+    let amis = build_without_communicator(&moto, extra, "fp-encrypted", &mut lines).await;
     assert_eq!(amis.len(), 1, "only the encrypted AMI is the artifact");
     let ec2 = client(&moto, REGION).await;
     let encrypted = image(&ec2, &amis[0].ami_id)

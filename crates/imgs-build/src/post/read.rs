@@ -73,16 +73,13 @@ pub(crate) fn checksum(
     let written = raw_text(config, "output").filter(|o| !o.is_empty());
     let output_is_default = written.is_none();
     let output = written.unwrap_or_else(|| CHECKSUM_OUTPUT.to_string());
-    if problems.is_empty() {
-        Ok(ChecksumStep {
-            types,
-            output,
-            output_is_default,
-            renderer: renderer.clone(),
-        })
-    } else {
-        Err(Diagnostics(problems))
-    }
+    Diagnostics::check(problems)?;
+    Ok(ChecksumStep {
+        types,
+        output,
+        output_is_default,
+        renderer: renderer.clone(),
+    })
 }
 
 #[derive(Debug)]
@@ -163,16 +160,13 @@ pub(crate) fn compress(
                 .to_string(),
         );
     }
-    if problems.is_empty() {
-        Ok(CompressStep {
-            output,
-            output_is_default,
-            compress: Compress { format, level },
-            renderer: renderer.clone(),
-        })
-    } else {
-        Err(Diagnostics(problems))
-    }
+    Diagnostics::check(problems)?;
+    Ok(CompressStep {
+        output,
+        output_is_default,
+        compress: Compress { format, level },
+        renderer: renderer.clone(),
+    })
 }
 
 #[derive(Debug)]

@@ -3,10 +3,9 @@
 
 use std::path::Path;
 
-use imgs_template::{Invocation, Template, interpolate::Volatile, resolve_variables};
 use serde_json::{Value, json};
 
-use crate::{Artifact, BuildError, BuildInput, OnError, prepare_build};
+use crate::{Artifact, BuildError};
 
 fn build(dir: &Path, post_processors: Value) -> Result<(Artifact, Vec<String>), String> {
     let template = json!({
@@ -14,38 +13,8 @@ fn build(dir: &Path, post_processors: Value) -> Result<(Artifact, Vec<String>), 
         "builders": [{ "type": "file", "name": "note", "content": "hello\n", "target": "out/note.txt" }],
         "post-processors": post_processors,
     });
-    let text = serde_json::to_string_pretty(&template).unwrap();
-    let template = Template::parse(Path::new("images/app/template.json"), text).unwrap();
-    let init_time = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap();
-    let invocation = Invocation {
-        working_dir: dir.to_path_buf(),
-        env: Default::default(),
-        workspace_vars: Vec::new(),
-        var_files: Vec::new(),
-        cli_vars: Vec::new(),
-        volatile: Volatile::Real { init_time },
-        force: true,
-    };
-    let variables = resolve_variables(&template, &invocation).unwrap();
-    let prepared = prepare_build(&BuildInput {
-        template: &template,
-        builder_index: 0,
-        variables: &variables,
-        working_dir: dir,
-        init_time,
-        labels: Default::default(),
-        outputs: None,
-        force: true,
-    })
-    .map_err(|d| d.0.iter().map(|d| format!("{d}\n\n")).collect::<String>())?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let mut lines = Vec::new();
-    let mut log = |l: &str| lines.push(l.to_string());
-    let result =
-        rt.block_on(prepared.run(&mut log, "run-1", OnError::Cleanup, &Default::default()));
+    let prepared = crate::tests::prepare_in(dir, template)?;
+    let (result, lines) = crate::tests::run(prepared);
     match result {
         Ok(artifact) => Ok((artifact, lines)),
         Err(e) => Err(format!("{e}\n--- log\n{}", lines.join("\n"))

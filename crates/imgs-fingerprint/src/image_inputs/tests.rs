@@ -307,13 +307,12 @@ fn an_unreadable_file_inside_a_referenced_directory_names_both() {
 fn the_template_crate_references_hash_end_to_end() {
     let fixture = Fixture::new();
     let invocation = imgs_template::Invocation {
-        working_dir: fixture.root.clone(),
         env: BTreeMap::from([("HOME".to_owned(), "/root".to_owned())]),
         workspace_vars: vec![("source_disk".into(), "imgs-parent-artifact-base".into())],
-        var_files: Vec::new(),
-        cli_vars: Vec::new(),
-        volatile: imgs_template::interpolate::Volatile::Placeholder,
-        force: false,
+        ..imgs_template::Invocation::new(
+            fixture.root.clone(),
+            imgs_template::interpolate::Volatile::Placeholder,
+        )
     };
     let variables = imgs_template::resolve_variables(&fixture.template, &invocation).unwrap();
     let files =

@@ -32,7 +32,8 @@ fn inline(lines: &[&str]) -> ShellLocal {
     ))
 }
 
-/// Runs `step` in `dir`; the log with the directory and temporary script names redacted.
+/// Runs `step` in `dir`, cancelled when it prints `started`; the log with the directory and
+/// temporary script names redacted.
 fn run(
     step: &ShellLocal,
     dir: &Path,
@@ -48,7 +49,13 @@ fn run(
         working_dir: dir,
     };
     let mut lines = Vec::new();
-    let mut log = |l: &str| lines.push(l.to_string());
+    let mut log = |l: &str| {
+        // A script says `started` when it is ready to be cancelled.
+        if l.trim() == "started" {
+            cancel.cancel();
+        }
+        lines.push(l.to_string());
+    };
     let result = rt.block_on(step.run(&build, &render, &mut log, cancel));
     let dir_text = dir.display().to_string();
     let temp = std::env::temp_dir().display().to_string();
@@ -266,12 +273,6 @@ fn written_settings_packer_refuses_are_each_named() {
     "#);
 }
 
-/// Whether a process with this ID exists (zombies count: they are gone once reaped).
-fn alive(pid: i32) -> bool {
-    // SAFETY: signal 0 only asks whether the process exists.
-    unsafe { libc::kill(pid, 0) == 0 }
-}
-
 #[test]
 fn cancelling_kills_what_the_script_started_too() {
     let dir = tempfile::tempdir().unwrap();
@@ -282,34 +283,10 @@ fn cancelling_kills_what_the_script_started_too() {
         "echo started",
         "wait",
     ]);
-    let cancel = CancellationToken::new();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let build = ShellBuild {
-        build_name: "note",
-        builder_type: "file",
-        working_dir: dir.path(),
-    };
-    let trigger = cancel.clone();
-    let mut log = move |line: &str| {
-        if line.trim() == "started" {
-            trigger.cancel();
-        }
-    };
-    let result = rt.block_on(step.run(&build, &render, &mut log, &cancel));
+    let (result, _) = run(&step, dir.path(), &CancellationToken::new());
     assert!(matches!(result, Err(PostError::Cancelled)), "{result:?}");
-    let pid: i32 = std::fs::read_to_string(dir.path().join("background.pid"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    // SIGKILL is delivered at once, but the orphan is reaped by whoever adopted it: wait for that.
-    let gone = (0..500).any(|_| {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-        !alive(pid)
-    });
+    let (pid, gone) =
+        imgs_test_peers::process::written_pid_ends(&dir.path().join("background.pid"));
     assert!(
         gone,
         "the script's background `sleep` ({pid}) survived the cancellation"

@@ -277,3 +277,19 @@ impl LocalPath {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// A provisioner imgs runs is one it validates (a line here without a spec line would be refused
+    /// as "not supported" at build time).
+    #[test]
+    fn every_provisioner_imgs_runs_has_a_spec() {
+        for provisioner in super::PROVISIONERS {
+            assert!(
+                super::schema::lookup(super::Section::Provisioner, provisioner.kind).is_some(),
+                "provisioner `{}` has no spec",
+                provisioner.kind
+            );
+        }
+    }
+}

@@ -94,16 +94,8 @@ async fn a_timeout_stops_the_command_and_what_it_started() {
     )
     .await;
     insta::assert_snapshot!(result.unwrap_err().to_string(), @"provisioner `shell-local` (provisioners[0]) did not finish within its timeout of 1s");
-    let pid: i32 = std::fs::read_to_string(dir.path().join("background.pid"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    // The orphan is reaped by whoever adopted it once killed: wait for that.
-    let gone = (0..500).any(|_| {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-        !Path::new(&format!("/proc/{pid}")).exists()
-    });
+    let (pid, gone) =
+        imgs_test_peers::process::written_pid_ends(&dir.path().join("background.pid"));
     assert!(gone, "the background `sleep` ({pid}) outlived the timeout");
 }
 

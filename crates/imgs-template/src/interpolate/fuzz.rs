@@ -9,6 +9,8 @@ use indexmap::IndexMap;
 
 use super::*;
 
+/// Pieces of template syntax, besides the function names in [`FUNCTIONS`] that inputs are also built
+/// from.
 const PIECES: &[&str] = &[
     "{{",
     "}}",
@@ -49,36 +51,7 @@ const PIECES: &[&str] = &[
     "\t",
     " ",
     "  ",
-    "user",
-    "env",
-    "split",
-    "replace",
-    "replace_all",
-    "isotime",
-    "strftime",
-    "timestamp",
-    "uuid",
-    "printf",
-    "print",
-    "println",
-    "html",
-    "js",
-    "urlquery",
-    "slice",
-    "index",
-    "len",
-    "eq",
-    "lt",
-    "and",
-    "or",
-    "not",
     "call",
-    "lower",
-    "upper",
-    "clean_resource_name",
-    "build",
-    "build_name",
-    "template_dir",
     "vault",
     "sed",
     "if",
@@ -128,7 +101,12 @@ fn random_piece(rng: &mut Rng, input: &mut String) {
         // An arbitrary character, to reach paths no piece spells.
         input.push(char::from_u32((rng.next() % 0x3000) as u32).unwrap_or('?'));
     } else {
-        input.push_str(PIECES[rng.below(PIECES.len())]);
+        let at = rng.below(PIECES.len() + FUNCTIONS.len());
+        input.push_str(
+            PIECES
+                .get(at)
+                .unwrap_or_else(|| &FUNCTIONS[at - PIECES.len()]),
+        );
     }
 }
 

@@ -345,20 +345,27 @@ impl Lexer<'_> {
         Ok(())
     }
 
-    fn quoted(&mut self) -> Result<(), InterpolateError> {
+    /// The length of the quoted text at the current position, both quotes included: escapes skip the
+    /// character after the backslash; a newline or the end of input first is `unterminated`.
+    fn quoted_len(&self, quote: char, unterminated: &str) -> Result<usize, InterpolateError> {
         let start = self.pos;
         let mut chars = self.rest().char_indices().skip(1);
-        let end = loop {
+        loop {
             match chars.next() {
                 Some((_, '\\')) => match chars.next() {
                     Some((_, c)) if c != '\n' => {}
-                    _ => return Err(error("unterminated quoted string", start)),
+                    _ => return Err(error(unterminated, start)),
                 },
-                Some((_, '\n')) | None => return Err(error("unterminated quoted string", start)),
-                Some((i, '"')) => break i + 1,
+                Some((_, '\n')) | None => return Err(error(unterminated, start)),
+                Some((i, c)) if c == quote => return Ok(i + 1),
                 Some(_) => {}
             }
-        };
+        }
+    }
+
+    fn quoted(&mut self) -> Result<(), InterpolateError> {
+        let start = self.pos;
+        let end = self.quoted_len('"', "unterminated quoted string")?;
         let body = &self.input[start + 1..start + end - 1];
         let text =
             unquote(body, '"').ok_or_else(|| error("invalid syntax in quoted string", start))?;
@@ -381,20 +388,7 @@ impl Lexer<'_> {
 
     fn char_constant(&mut self) -> Result<(), InterpolateError> {
         let start = self.pos;
-        let mut chars = self.rest().char_indices().skip(1);
-        let end = loop {
-            match chars.next() {
-                Some((_, '\\')) => match chars.next() {
-                    Some((_, c)) if c != '\n' => {}
-                    _ => return Err(error("unterminated character constant", start)),
-                },
-                Some((_, '\n')) | None => {
-                    return Err(error("unterminated character constant", start));
-                }
-                Some((i, '\'')) => break i + 1,
-                Some(_) => {}
-            }
-        };
+        let end = self.quoted_len('\'', "unterminated character constant")?;
         let text = &self.input[start..start + end];
         let decoded = unquote(&text[1..text.len() - 1], '\'')
             .filter(|s| s.chars().count() == 1)

@@ -1,4 +1,3 @@
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::*;
@@ -8,13 +7,8 @@ use crate::variables::resolve_variables;
 fn references(dir: &Path, text: &str) -> Vec<(String, PathBuf, Expect)> {
     let t = Template::parse(Path::new("images/app/template.json"), text.to_string()).unwrap();
     let inv = Invocation {
-        working_dir: dir.to_path_buf(),
-        env: BTreeMap::new(),
         workspace_vars: vec![("dir".into(), "scripts".into())],
-        var_files: Vec::new(),
-        cli_vars: Vec::new(),
-        volatile: Volatile::Placeholder,
-        force: false,
+        ..Invocation::new(dir, Volatile::Placeholder)
     };
     let vars = resolve_variables(&t, &inv).unwrap();
     let refs = referenced_files(&t, &vars, &inv).unwrap();

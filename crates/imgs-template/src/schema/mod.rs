@@ -145,8 +145,10 @@ pub fn find_in(
         .copied()
 }
 
-/// The settings Packer injects into every plugin's configuration (`-force`, `-debug`, `-on-error`, …).
-pub(super) static PACKER_KEYS: &[(&str, ValueType)] = &[
+/// The settings Packer injects into every plugin's configuration (`-force`, `-debug`, `-on-error`, …):
+/// every plugin decodes them (`common.PackerConfig`, and the template path its interpolation context
+/// reads), so a template may set them, and then they must decode.
+pub(crate) static PACKER_KEYS: &[(&str, ValueType)] = &[
     ("packer_build_name", ValueType::String),
     ("packer_builder_type", ValueType::String),
     ("packer_core_version", ValueType::String),
@@ -155,6 +157,7 @@ pub(super) static PACKER_KEYS: &[(&str, ValueType)] = &[
     ("packer_on_error", ValueType::String),
     ("packer_user_variables", ValueType::Map),
     ("packer_sensitive_variables", ValueType::StringList),
+    ("packer_template_path", ValueType::String),
 ];
 
 /// Keys Packer never reports as unknown in a plugin configuration: `type`, and everything starting with

@@ -13,7 +13,7 @@ pub(super) const REFERENCES: &[RefKey] = &[
 
 pub(super) static SCHEMA: TypeSchema = TypeSchema {
     kind: "shell",
-    keys: &[KEYS, super::PACKER_KEYS],
+    keys: &[SCRIPT_KEYS, KEYS, super::PACKER_KEYS],
     nested: NESTED,
     deferred: &["execute_command"],
 };
@@ -71,14 +71,19 @@ pub(super) fn check_environment_vars(c: &Decoded, out: &mut Vec<SchemaProblem>) 
     }
 }
 
-/// Every key Packer 1.6.6 decodes for this type, in its declaration order, with embedded configs flattened.
-pub(super) static KEYS: &[(&str, ValueType)] = &[
+/// The settings every script-running provisioner embeds (Packer's `shell.Provisioner`), in its
+/// declaration order; `shell` and `shell-local` list them first.
+pub(super) static SCRIPT_KEYS: &[(&str, ValueType)] = &[
     ("inline", ValueType::StringList),
     ("script", ValueType::String),
     ("scripts", ValueType::StringList),
     ("valid_exit_codes", ValueType::IntList),
     ("environment_vars", ValueType::StringList),
     ("env_var_format", ValueType::String),
+];
+
+/// The rest of the keys Packer 1.6.6 decodes for this type, in its declaration order.
+pub(super) static KEYS: &[(&str, ValueType)] = &[
     ("binary", ValueType::Bool),
     ("remote_path", ValueType::String),
     ("execute_command", ValueType::String),

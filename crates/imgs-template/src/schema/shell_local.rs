@@ -6,7 +6,7 @@ use super::{IoCheck, SchemaProblem, TypeSchema, ValueType, shell};
 /// The same settings whether it runs as a provisioner or as a post-processor.
 pub(super) static SCHEMA: TypeSchema = TypeSchema {
     kind: "shell-local",
-    keys: &[KEYS, super::PACKER_KEYS],
+    keys: &[shell::SCRIPT_KEYS, KEYS, super::PACKER_KEYS],
     nested: NESTED,
     deferred: &["execute_command"],
 };
@@ -95,14 +95,8 @@ pub(super) fn check(c: &Decoded, out: &mut Vec<SchemaProblem>) {
     shell::check_environment_vars(c, out);
 }
 
-/// Every key Packer 1.6.6 decodes for this type, in its declaration order, with embedded configs flattened.
+/// The rest of the keys Packer 1.6.6 decodes for this type, in its declaration order.
 pub(super) static KEYS: &[(&str, ValueType)] = &[
-    ("inline", ValueType::StringList),
-    ("script", ValueType::String),
-    ("scripts", ValueType::StringList),
-    ("valid_exit_codes", ValueType::IntList),
-    ("environment_vars", ValueType::StringList),
-    ("env_var_format", ValueType::String),
     ("command", ValueType::String),
     ("execute_command", ValueType::StringList),
     ("inline_shebang", ValueType::String),

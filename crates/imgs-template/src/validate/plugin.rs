@@ -10,20 +10,6 @@ use crate::json::{Member, Node, Value};
 use crate::schema::{self, CheckNode, Section, ValueType};
 use crate::source::string_offset;
 
-/// Packer's own settings, which every plugin configuration embeds (`common.PackerConfig`) and Packer
-/// fills in itself; a template may set them, and then they must decode.
-const PACKER_CONFIG_KEYS: &[(&str, ValueType)] = &[
-    ("packer_build_name", ValueType::String),
-    ("packer_builder_type", ValueType::String),
-    ("packer_core_version", ValueType::String),
-    ("packer_debug", ValueType::Bool),
-    ("packer_force", ValueType::Bool),
-    ("packer_on_error", ValueType::String),
-    ("packer_user_variables", ValueType::Map),
-    ("packer_sensitive_variables", ValueType::StringList),
-    ("packer_template_path", ValueType::String),
-];
-
 /// Where a nested object sits: its plugin's schema, the schema path to it (`["source_ami_filter",
 /// "filter"]`) and the plugin named for messages.
 #[derive(Clone, Copy)]
@@ -86,14 +72,9 @@ impl Validator<'_> {
             let member_key = format!("{key}.{name}");
             if schema::is_ignored_key(name) {
                 // Never unknown, but the ones every plugin config embeds are still decoded.
-                let typed = schema::find_in(PACKER_CONFIG_KEYS, name);
+                let typed = schema::find_in(schema::PACKER_KEYS, name);
                 if let Some(Err(problem)) = typed.map(|(_, t)| t.check_node(&member.value, None)) {
-                    let d = self.source.error(
-                        format!("invalid value for `{name}`: {problem}"),
-                        member.value.span.start,
-                        member_key,
-                    );
-                    self.push(d);
+                    self.invalid_value(member, member_key, &problem);
                     shape_ok = false;
                 }
                 continue;
@@ -152,12 +133,7 @@ impl Validator<'_> {
                 }
             }
             if let Err(problem) = value_type.check_node(&member.value, value_rendered.as_deref()) {
-                let d = self.source.error(
-                    format!("invalid value for `{name}`: {problem}"),
-                    member.value.span.start,
-                    member_key,
-                );
-                self.push(d);
+                self.invalid_value(member, member_key, &problem);
                 shape_ok = false;
                 continue;
             }
@@ -308,12 +284,7 @@ impl Validator<'_> {
                     }
                     Some((canonical, value_type)) => {
                         if let Err(problem) = value_type.check_node(&member.value, None) {
-                            let d = self.source.error(
-                                format!("invalid value for `{}`: {problem}", member.key),
-                                member.value.span.start,
-                                member_key,
-                            );
-                            self.push(d);
+                            self.invalid_value(member, member_key, &problem);
                             ok = false;
                             continue;
                         }
@@ -339,6 +310,16 @@ impl Validator<'_> {
     /// A copy of `node` with every string and nested object key rendered (`render`), or only checked
     /// for template syntax (keys Packer renders at build time: it still parses them while validating).
     /// The error comes with the string that failed, as a node at its place in the template.
+    /// A value that does not decode into its key's type, as Packer's decoder reports it.
+    fn invalid_value(&mut self, member: &Member, member_key: String, problem: &str) {
+        let d = self.source.error(
+            format!("invalid value for `{}`: {problem}", member.key),
+            member.value.span.start,
+            member_key,
+        );
+        self.push(d);
+    }
+
     pub(super) fn render_tree(
         &self,
         node: &Node,

@@ -1,4 +1,3 @@
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::files::local_checksum_file;
@@ -6,23 +5,19 @@ use super::*;
 use crate::interpolate::Volatile;
 
 fn invocation(dir: &Path) -> Invocation {
-    Invocation {
-        working_dir: dir.to_path_buf(),
-        env: BTreeMap::new(),
-        workspace_vars: Vec::new(),
-        var_files: Vec::new(),
-        cli_vars: Vec::new(),
-        volatile: Volatile::Placeholder,
-        force: false,
-    }
+    Invocation::new(dir, Volatile::Placeholder)
 }
 
 fn run(text: &str, filter: &BuildFilter) -> Vec<String> {
-    let dir = PathBuf::from("/nonexistent-imgs-dir");
+    errors_in(Path::new("/nonexistent-imgs-dir"), text, filter)
+}
+
+/// The error messages for `text` checked in `dir`.
+fn errors_in(dir: &Path, text: &str, filter: &BuildFilter) -> Vec<String> {
     let diagnostics = check(
         Path::new("t.json"),
         text.to_string(),
-        &invocation(&dir),
+        &invocation(dir),
         filter,
     );
     diagnostics
@@ -208,18 +203,7 @@ fn keys_equal_ignoring_case_are_one_key_to_packer() {
 fn ssh_keys_and_checksum_files_are_read_as_packer_reads_them() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("notakey"), "hello\n").unwrap();
-    let run = |text: &str| -> Vec<String> {
-        let d = check(
-            Path::new("t.json"),
-            text.to_string(),
-            &invocation(dir.path()),
-            &BuildFilter::default(),
-        );
-        d.0.iter()
-            .filter(|d| d.is_error())
-            .map(|d| d.message.clone())
-            .collect()
-    };
+    let run = |text: &str| errors_in(dir.path(), text, &BuildFilter::default());
     assert_eq!(
         run(
             r#"{"builders": [{"type": "null", "ssh_host": "h", "ssh_username": "u", "ssh_private_key_file": "notakey"}]}"#
@@ -285,16 +269,7 @@ fn file_checks_read_values_as_packer_decodes_them() {
     std::fs::write(dir.path().join("a.sh"), "true").unwrap();
     let run = |provisioner: &str| -> Vec<String> {
         let text = format!(r#"{{"builders": [{NULL}], "provisioners": [{provisioner}]}}"#);
-        let d = check(
-            Path::new("t.json"),
-            text,
-            &invocation(dir.path()),
-            &BuildFilter::default(),
-        );
-        d.0.iter()
-            .filter(|d| d.is_error())
-            .map(|d| d.message.clone())
-            .collect()
+        errors_in(dir.path(), &text, &BuildFilter::default())
     };
     // A string for a list is split on commas.
     assert_eq!(

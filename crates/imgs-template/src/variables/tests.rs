@@ -8,13 +8,8 @@ fn template(text: &str) -> Template {
 
 fn invocation() -> Invocation {
     Invocation {
-        working_dir: PathBuf::from("/work"),
         env: BTreeMap::from([("HOME".to_string(), "/home/me".to_string())]),
-        workspace_vars: Vec::new(),
-        var_files: Vec::new(),
-        cli_vars: Vec::new(),
-        volatile: Volatile::Placeholder,
-        force: false,
+        ..Invocation::new("/work", Volatile::Placeholder)
     }
 }
 

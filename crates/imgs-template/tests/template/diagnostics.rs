@@ -1,21 +1,12 @@
 //! The rendered diagnostics for bad templates: what a person sees from `imgs validate`.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use imgs_template::interpolate::Volatile;
 use imgs_template::{BuildFilter, Invocation, VarFile, check};
 
 fn invocation() -> Invocation {
-    Invocation {
-        working_dir: PathBuf::from("workspace"),
-        env: BTreeMap::new(),
-        workspace_vars: Vec::new(),
-        var_files: Vec::new(),
-        cli_vars: Vec::new(),
-        volatile: Volatile::Placeholder,
-        force: false,
-    }
+    Invocation::new("workspace", Volatile::Placeholder)
 }
 
 fn render_with(text: &str, inv: &Invocation, filter: &BuildFilter) -> String {
