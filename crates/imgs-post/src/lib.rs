@@ -14,6 +14,7 @@
 pub mod checksum;
 pub mod compress;
 mod error;
+pub mod local_command;
 pub mod shell_local;
 
 pub use error::PostError;
