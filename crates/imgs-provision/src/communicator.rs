@@ -65,4 +65,10 @@ pub trait Communicator: Send + Sync {
     async fn upload_file(&self, local: &Path, remote: &str) -> Result<(), CommunicatorError>;
 
     async fn download(&self, remote: &str, local: &Path) -> Result<(), CommunicatorError>;
+
+    /// How the machine is reached over SSH, for a program on this machine that connects by itself
+    /// (`ansible-playbook` does); `None` when the communicator is not SSH.
+    fn ssh_config(&self) -> Option<&imgs_ssh::SshConfig> {
+        None
+    }
 }

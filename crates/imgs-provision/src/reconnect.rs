@@ -107,4 +107,8 @@ impl Communicator for ReconnectingSsh {
         }
         outcome
     }
+
+    fn ssh_config(&self) -> Option<&SshConfig> {
+        Some(&self.config)
+    }
 }

@@ -208,12 +208,32 @@ impl Collector<'_> {
         } else {
             vec![path]
         };
-        for path in paths {
+        let working_dir = &self.inv.working_dir;
+        let directories: Vec<PathBuf> = if ref_key.with_directory {
+            paths
+                .iter()
+                .filter_map(|path| path.parent())
+                // The working directory (or above it) would be the whole workspace, cache included.
+                .filter(|dir| !working_dir.starts_with(dir))
+                .map(Path::to_path_buf)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let entries = paths
+            .into_iter()
+            .map(|path| (key.clone(), path, ref_key.expect))
+            .chain(
+                directories
+                    .into_iter()
+                    .map(|dir| (format!("{key} (its directory)"), dir, Expect::Directory)),
+            );
+        for (key, path, expect) in entries {
             let reference = FileReference {
-                key: key.clone(),
+                key,
                 written: written.to_string(),
                 path,
-                expect: ref_key.expect,
+                expect,
                 span,
             };
             let seen = self

@@ -1,6 +1,7 @@
 //! Running one provisioner step: pause, time limit, retries and cancellation around the
 //! provisioner itself ([`shell`], [`file`], [`shell_local`]).
 
+mod ansible;
 mod file;
 mod shell;
 mod shell_local;
@@ -75,6 +76,7 @@ async fn attempt(
             Settings::Shell(settings) => shell::run(needs()?, settings, output).await,
             Settings::File(settings) => file::run(needs()?, settings, output).await,
             Settings::ShellLocal(settings) => shell_local::run(settings, output, cancel).await,
+            Settings::Ansible(settings) => ansible::run(needs()?, settings, output, cancel).await,
         }
     };
     match step.timeout {

@@ -10,6 +10,7 @@
 // each one would buy nothing.
 #![allow(clippy::result_large_err)]
 
+mod ansible;
 mod decode;
 mod file;
 mod shell;
@@ -25,6 +26,7 @@ use imgs_template::{ProvisionerBlock, Template};
 
 use crate::Secrets;
 
+pub use ansible::AnsibleSettings;
 pub use file::{Direction, FileSettings};
 pub use shell::{EnvVarFile, ShellScript, ShellSettings};
 pub use shell_local::ShellLocalSettings;
@@ -81,6 +83,8 @@ pub enum Settings {
     /// Runs on the machine running imgs, so it needs no communicator. Boxed: it is the largest by
     /// far, and steps are moved around in lists.
     ShellLocal(Box<ShellLocalSettings>),
+    /// Runs `ansible-playbook` on the machine running imgs, connecting to the machine itself.
+    Ansible(Box<AnsibleSettings>),
 }
 
 impl ProvisionerStep {
@@ -164,6 +168,7 @@ impl ProvisionerStep {
             Settings::Shell(_) => "shell",
             Settings::File(_) => "file",
             Settings::ShellLocal(_) => "shell-local",
+            Settings::Ansible(_) => "ansible",
         }
     }
 
@@ -194,6 +199,10 @@ static PROVISIONERS: &[ProvisionerType] = &[
     ProvisionerType {
         kind: "shell-local",
         read: |r, build| shell_local::read(r, build).map(|s| Settings::ShellLocal(Box::new(s))),
+    },
+    ProvisionerType {
+        kind: "ansible",
+        read: |r, build| ansible::read(r, build).map(|s| Settings::Ansible(Box::new(s))),
     },
 ];
 

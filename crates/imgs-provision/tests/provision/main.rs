@@ -3,6 +3,8 @@
 
 mod common;
 
+mod ansible;
+
 mod file_transfer_agreement;
 mod packer_agreement;
 mod shell_local;

@@ -131,3 +131,41 @@ fn a_string_for_a_list_is_split_on_commas() {
         ]
     );
 }
+
+#[test]
+fn a_playbooks_directory_counts_unless_it_is_the_working_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let found = references(
+        dir.path(),
+        r#"{"builders": [{"type": "null", "communicator": "none"}],
+            "provisioners": [
+              {"type": "ansible", "playbook_file": "ansible/site.yml", "roles_path": "ansible/roles"},
+              {"type": "ansible", "playbook_file": "top.yml"}]}"#,
+    );
+    assert_eq!(
+        found,
+        [
+            (
+                "provisioners[0].playbook_file".to_string(),
+                PathBuf::from("ansible/site.yml"),
+                Expect::File
+            ),
+            (
+                "provisioners[0].playbook_file (its directory)".to_string(),
+                PathBuf::from("ansible"),
+                Expect::Directory
+            ),
+            (
+                "provisioners[0].roles_path".to_string(),
+                PathBuf::from("ansible/roles"),
+                Expect::Directory
+            ),
+            // In the working directory: its directory would be the whole workspace.
+            (
+                "provisioners[1].playbook_file".to_string(),
+                PathBuf::from("top.yml"),
+                Expect::File
+            ),
+        ]
+    );
+}

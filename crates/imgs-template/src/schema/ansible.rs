@@ -2,12 +2,12 @@
 
 use super::decoded::Decoded;
 use super::{IoCheck, IoCheckKind, SchemaProblem, TypeSchema, ValueType};
-use super::{RefKey, plain};
+use super::{RefKey, plain, with_directory};
 use crate::references::Expect;
 
 /// The settings that name files the build reads.
 pub(super) const REFERENCES: &[RefKey] = &[
-    plain("playbook_file", Expect::File),
+    with_directory("playbook_file"),
     plain("galaxy_file", Expect::File),
     plain("inventory_file", Expect::File),
     plain("roles_path", Expect::Directory),

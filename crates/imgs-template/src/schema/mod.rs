@@ -189,6 +189,9 @@ pub(crate) struct RefKey {
     pub(crate) url: bool,
     /// Entries may be glob patterns, expanded.
     pub(crate) globs: bool,
+    /// The file's directory is read too (a playbook reads `roles/`, `group_vars/` and `templates/`
+    /// beside it), so its whole tree counts.
+    pub(crate) with_directory: bool,
 }
 
 /// A [`RefKey`] for a plain local path.
@@ -198,6 +201,15 @@ pub(crate) const fn plain(key: &'static str, expect: Expect) -> RefKey {
         expect,
         url: false,
         globs: false,
+        with_directory: false,
+    }
+}
+
+/// A [`RefKey`] for a local file whose directory tree is read too.
+pub(crate) const fn with_directory(key: &'static str) -> RefKey {
+    RefKey {
+        with_directory: true,
+        ..plain(key, Expect::File)
     }
 }
 
