@@ -31,8 +31,8 @@ pub use reconnect::ReconnectingSsh;
 pub use run::run_provisioner;
 pub use secrets::{MASK, Secrets};
 pub use settings::{
-    BuildContext, Direction, EnvVarFile, FileSettings, LocalPath, ProvisionerStep, Settings,
-    ShellLocalSettings, ShellScript, ShellSettings,
+    AnsibleSettings, BuildContext, Direction, EnvVarFile, FileSettings, LocalPath, LocalRun,
+    ProvisionerStep, Settings, ShellLocalSettings, ShellScript, ShellSettings,
 };
 
 #[cfg(test)]

@@ -58,7 +58,7 @@ pub(super) async fn run(
         &format!("Executing Ansible: {} {}", settings.command, argv.join(" ")),
     );
     let mut command = tokio::process::Command::new(&settings.command);
-    command.args(&argv).current_dir(&settings.working_dir);
+    command.args(&argv).current_dir(&settings.run.working_dir);
     for (name, value) in environment(settings) {
         command.env(name, value);
     }
@@ -142,7 +142,7 @@ impl Target {
             host: ssh.host.clone(),
             port: ssh.port,
             user,
-            key_file: key_file.map(|path| absolute(&settings.working_dir, &path)),
+            key_file: key_file.map(|path| absolute(&settings.run.working_dir, &path)),
         })
     }
 }
@@ -236,6 +236,7 @@ fn host_line(
         }
     };
     settings
+        .run
         .renderer
         .render(template, &data)
         .map_err(|reason| {
@@ -254,15 +255,15 @@ fn host_line(
 /// template's own arguments, the key, then the inventory and the playbook.
 fn arguments(settings: &AnsibleSettings, target: &Target, inventory: &Path) -> Vec<String> {
     let mut args = Vec::new();
-    if !settings.build_name.is_empty() {
+    if !settings.run.build_name.is_empty() {
         args.push("-e".to_string());
         args.push(format!(
             "packer_build_name={}",
-            go_quoted(&settings.build_name)
+            go_quoted(&settings.run.build_name)
         ));
     }
     args.push("-e".to_string());
-    args.push(format!("packer_builder_type={}", settings.builder_type));
+    args.push(format!("packer_builder_type={}", settings.run.builder_type));
     if target.key_file.is_some() {
         // Packer puts the quotes inside the argument; Ansible splits the value as a shell would.
         args.push("--ssh-extra-args".to_string());
@@ -286,7 +287,7 @@ fn arguments(settings: &AnsibleSettings, target: &Target, inventory: &Path) -> V
     args.push("-i".to_string());
     args.push(inventory.display().to_string());
     args.push(
-        absolute(&settings.working_dir, &settings.playbook.path)
+        absolute(&settings.run.working_dir, &settings.playbook.path)
             .display()
             .to_string(),
     );
@@ -427,7 +428,7 @@ async fn install_galaxy_requirements(
             .args(subcommand)
             .arg("-r")
             .arg(galaxy_file)
-            .current_dir(&settings.working_dir);
+            .current_dir(&settings.run.working_dir);
         if settings.galaxy_force_install {
             command.arg("-f");
         }

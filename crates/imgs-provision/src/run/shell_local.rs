@@ -16,11 +16,12 @@ pub(super) async fn run(
     cancel: &CancellationToken,
 ) -> Result<(), ProvisionError> {
     let build = ShellBuild {
-        build_name: &settings.build_name,
-        builder_type: &settings.builder_type,
-        working_dir: &settings.working_dir,
+        build_name: &settings.run.build_name,
+        builder_type: &settings.run.builder_type,
+        working_dir: &settings.run.working_dir,
     };
-    let render = |text: &str, data: &BTreeMap<String, String>| settings.renderer.render(text, data);
+    let render =
+        |text: &str, data: &BTreeMap<String, String>| settings.run.renderer.render(text, data);
     // The runner indents the script's own lines already.
     let mut log = |line: &str| output(Stream::Status, line);
     settings

@@ -2,13 +2,10 @@
 //! playbook exists, `ansible-playbook --version` runs, …) are imgs-template's, made before any build
 //! starts; this reads what the run needs.
 
-use std::path::PathBuf;
-
 use imgs_diagnostic::Diagnostic;
-use imgs_template::interpolate::OwnedContext;
 
 use super::decode::Reader;
-use super::{BuildContext, LocalPath};
+use super::{BuildContext, LocalPath, LocalRun};
 
 /// An ansible step and what it needs from its build when it runs.
 #[derive(Clone, Debug)]
@@ -48,12 +45,8 @@ pub struct AnsibleSettings {
     pub galaxy_force_install: bool,
     pub roles_path: Option<String>,
     pub collections_path: Option<String>,
-    pub build_name: String,
-    pub builder_type: String,
-    /// Where `ansible-playbook` runs (Packer: the directory it runs in).
-    pub working_dir: PathBuf,
-    /// Renders `inventory_file_template` when the machine's address is known.
-    pub(crate) renderer: OwnedContext,
+    /// `inventory_file_template` is rendered once the machine's address is known.
+    pub run: LocalRun,
 }
 
 pub(super) fn read(
@@ -100,9 +93,6 @@ pub(super) fn read(
         galaxy_force_install: r.bool("galaxy_force_install"),
         roles_path: r.non_empty_string("roles_path"),
         collections_path: r.non_empty_string("collections_path"),
-        build_name: build.ctx.build_name.unwrap_or_default().to_string(),
-        builder_type: build.ctx.build_type.unwrap_or_default().to_string(),
-        working_dir: PathBuf::from(pwd),
-        renderer: OwnedContext::of(build.ctx),
+        run: LocalRun::of(build),
     })
 }

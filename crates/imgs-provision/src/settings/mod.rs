@@ -44,6 +44,28 @@ pub struct BuildContext<'a> {
     pub secrets: &'a Secrets,
 }
 
+/// What a provisioner that runs a program on the machine running imgs needs from its build.
+#[derive(Clone, Debug)]
+pub struct LocalRun {
+    pub build_name: String,
+    pub builder_type: String,
+    /// Where the program runs and relative paths resolve (Packer: the directory it runs in).
+    pub working_dir: PathBuf,
+    /// Renders the settings Packer renders only when the step runs, with the data it has then.
+    pub(crate) renderer: interpolate::OwnedContext,
+}
+
+impl LocalRun {
+    pub(crate) fn of(build: &BuildContext<'_>) -> LocalRun {
+        LocalRun {
+            build_name: build.ctx.build_name.unwrap_or_default().to_string(),
+            builder_type: build.ctx.build_type.unwrap_or_default().to_string(),
+            working_dir: PathBuf::from(build.ctx.pwd),
+            renderer: interpolate::OwnedContext::of(build.ctx),
+        }
+    }
+}
+
 /// One provisioner of a build, ready to run.
 #[derive(Clone)]
 pub struct ProvisionerStep {

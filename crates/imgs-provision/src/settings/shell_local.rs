@@ -1,25 +1,18 @@
 //! The `shell-local` provisioner's settings: the same as the post-processor's, checked by the same
 //! code ([`ShellLocal::from_written`]); only reading them from the block differs.
 
-use std::path::PathBuf;
-
 use imgs_diagnostic::Diagnostic;
 use imgs_post::shell_local::{ShellLocal, Written};
-use imgs_template::interpolate::OwnedContext;
 
-use super::BuildContext;
 use super::decode::Reader;
+use super::{BuildContext, LocalRun};
 
 /// A shell-local step and what it needs from its build when it runs.
 #[derive(Clone, Debug)]
 pub struct ShellLocalSettings {
     pub shell: ShellLocal,
-    pub build_name: String,
-    pub builder_type: String,
-    /// Where commands run and relative scripts resolve (Packer: the directory it runs in).
-    pub working_dir: PathBuf,
     /// `execute_command` is rendered per script, with `.Vars`, `.Script` and `.Command`.
-    pub(crate) renderer: OwnedContext,
+    pub run: LocalRun,
 }
 
 pub(super) fn read(
@@ -65,10 +58,7 @@ pub(super) fn read(
     match shell {
         Some(shell) if problems.is_empty() => Ok(ShellLocalSettings {
             shell,
-            build_name: build.ctx.build_name.unwrap_or_default().to_string(),
-            builder_type: build.ctx.build_type.unwrap_or_default().to_string(),
-            working_dir: PathBuf::from(build.ctx.pwd),
-            renderer: OwnedContext::of(build.ctx),
+            run: LocalRun::of(build),
         }),
         _ => Err(problems),
     }
