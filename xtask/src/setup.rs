@@ -17,6 +17,11 @@ const PACKAGES: &[(&str, &str)] = &[
     // running `ansible-playbook --version`: without it both refuse them and the recorded verdicts
     // no longer hold.
     ("ansible-playbook", "ansible"),
+    // The puppet-masterless and puppet-server tests run the real Puppet on the test sshd's machine.
+    ("puppet", "puppet"),
+    // Packer's guest commands for Puppet start with `sudo` unless `prevent_sudo` is set; the tests
+    // keep that default.
+    ("sudo", "sudo"),
     // The reference for hashing speed.
     ("b3sum", "b3sum"),
     // ssh-keygen, for the example workspace's build key.

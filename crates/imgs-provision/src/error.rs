@@ -37,6 +37,13 @@ pub enum ProvisionError {
         message: String,
         hint: Option<String>,
     },
+    /// A provisioner's own verdict on what ran on the machine, in Packer's words where it has them
+    /// ("Puppet exited with a non-zero exit status: 1").
+    #[error("{message}")]
+    Guest {
+        message: String,
+        hint: Option<String>,
+    },
     #[error("provisioner `{kind}` needs a communicator, but the build has none")]
     NoCommunicator { kind: &'static str },
     #[error("{what} did not finish within its timeout of {}", human_duration(*.timeout))]
@@ -70,7 +77,9 @@ impl ProvisionError {
                  files an earlier step creates"
                     .to_string(),
             ),
-            ProvisionError::LocalCommand { hint, .. } => hint.clone(),
+            ProvisionError::LocalCommand { hint, .. } | ProvisionError::Guest { hint, .. } => {
+                hint.clone()
+            }
             ProvisionError::NoCommunicator { .. } => Some(
                 "only `shell-local` runs without one; give the builder a communicator".to_string(),
             ),
@@ -130,6 +139,10 @@ impl ProvisionError {
                 reason: mask(reason),
             },
             ProvisionError::LocalCommand { message, hint } => ProvisionError::LocalCommand {
+                message: mask(message),
+                hint,
+            },
+            ProvisionError::Guest { message, hint } => ProvisionError::Guest {
                 message: mask(message),
                 hint,
             },

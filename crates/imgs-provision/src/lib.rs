@@ -31,8 +31,9 @@ pub use reconnect::ReconnectingSsh;
 pub use run::run_provisioner;
 pub use secrets::{MASK, Secrets};
 pub use settings::{
-    AnsibleSettings, BuildContext, Direction, EnvVarFile, FileSettings, LocalPath, LocalRun,
-    ProvisionerStep, Settings, ShellLocalSettings, ShellScript, ShellSettings,
+    AnsibleLocalSettings, AnsibleSettings, BreakpointSettings, BuildContext, Direction, EnvVarFile,
+    FileSettings, GuestCommands, GuestOs, LocalPath, LocalRun, Playbooks, ProvisionerStep,
+    PuppetMode, PuppetSettings, Settings, ShellLocalSettings, ShellScript, ShellSettings,
 };
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ mod config;
 mod connect;
 mod error;
 mod exec;
-mod remote_path;
+pub mod remote_path;
 mod scp;
 mod sftp;
 mod transfer;

@@ -4,7 +4,7 @@
 //! destination with a trailing slash is a different path from one without), so they are kept.
 
 /// `dir` and `name` joined and cleaned; an empty part is left out (and two make an empty path).
-pub(crate) fn join(dir: &str, name: &str) -> String {
+pub fn join(dir: &str, name: &str) -> String {
     match (dir.is_empty(), name.is_empty()) {
         (true, true) => String::new(),
         (true, false) => clean(name),
@@ -15,13 +15,13 @@ pub(crate) fn join(dir: &str, name: &str) -> String {
 
 /// Lexically cleaned: no repeated or trailing slashes, no `.` and no `..` that can be resolved;
 /// `.` when nothing is left.
-pub(crate) fn clean(path: &str) -> String {
+pub fn clean(path: &str) -> String {
     path_clean::clean(path).to_string_lossy().into_owned()
 }
 
 /// All but the last element, cleaned: `.` for a bare name, `/` for a name at the root. A trailing
 /// slash ends an empty last element, so `a/b/` is in `a/b`.
-pub(crate) fn parent(path: &str) -> String {
+pub fn parent(path: &str) -> String {
     match path.rfind('/') {
         Some(at) => clean(&path[..=at]),
         None => ".".to_string(),
@@ -29,7 +29,7 @@ pub(crate) fn parent(path: &str) -> String {
 }
 
 /// The last element, trailing slashes ignored: `.` for an empty path, `/` for the root.
-pub(crate) fn base_name(path: &str) -> &str {
+pub fn base_name(path: &str) -> &str {
     if path.is_empty() {
         return ".";
     }

@@ -2,7 +2,11 @@
 //! provisioner itself ([`shell`], [`file`], [`shell_local`]).
 
 mod ansible;
+mod ansible_local;
 mod file;
+mod guest;
+mod pause;
+mod puppet;
 mod shell;
 mod shell_local;
 
@@ -77,6 +81,12 @@ async fn attempt(
             Settings::File(settings) => file::run(needs()?, settings, output).await,
             Settings::ShellLocal(settings) => shell_local::run(settings, output, cancel).await,
             Settings::Ansible(settings) => ansible::run(needs()?, settings, output, cancel).await,
+            Settings::AnsibleLocal(settings) => {
+                ansible_local::run(needs()?, settings, output).await
+            }
+            Settings::Puppet(settings) => puppet::run(needs()?, settings, output).await,
+            Settings::Sleep(duration) => pause::sleep(*duration).await,
+            Settings::Breakpoint(settings) => pause::breakpoint(settings, output).await,
         }
     };
     match step.timeout {

@@ -119,9 +119,12 @@ async fn upload_env_var_file(
 
 /// `content` in a temporary file with permissions `mode`, which `upload_file` gives the remote copy
 /// too (Packer sets them with a `chmod` of its own after uploading).
-fn temporary_copy(content: &[u8], mode: u32) -> std::io::Result<tempfile::NamedTempFile> {
+pub(super) fn temporary_copy(
+    content: &[u8],
+    mode: u32,
+) -> std::io::Result<tempfile::NamedTempFile> {
     let mut file = tempfile::Builder::new()
-        .prefix("imgs-shell-")
+        .prefix("imgs-upload-")
         .permissions(std::fs::Permissions::from_mode(mode))
         .tempfile()?;
     file.write_all(content)?;

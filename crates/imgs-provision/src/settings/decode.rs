@@ -94,6 +94,18 @@ impl Reader<'_> {
         schema::decoded_bool(self.config, key, &rendered)
     }
 
+    /// A map of strings (an object, or a list of objects merged), as Packer's decoder reads it; empty
+    /// when unset.
+    pub(super) fn map(&self, key: &str) -> Result<Vec<(String, String)>, Diagnostic> {
+        let Some(node) = self.node(key) else {
+            return Ok(Vec::new());
+        };
+        weak::map(&schema::setting_of(node)).map_err(|why| {
+            self.error(key, format!("invalid value for `{key}`: {why}"))
+                .hint("write an object of strings such as {\"role\": \"web\"}")
+        })
+    }
+
     fn node(&self, key: &str) -> Option<&Node> {
         self.config.field(key).filter(|n| !n.is_null())
     }

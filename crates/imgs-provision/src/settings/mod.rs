@@ -11,8 +11,12 @@
 #![allow(clippy::result_large_err)]
 
 mod ansible;
+mod ansible_local;
 mod decode;
 mod file;
+mod guest;
+mod pause;
+mod puppet;
 mod shell;
 mod shell_local;
 
@@ -27,7 +31,11 @@ use imgs_template::{ProvisionerBlock, Template};
 use crate::Secrets;
 
 pub use ansible::AnsibleSettings;
+pub use ansible_local::{AnsibleLocalSettings, Playbooks};
 pub use file::{Direction, FileSettings};
+pub use guest::{GuestCommands, GuestOs};
+pub use pause::BreakpointSettings;
+pub use puppet::{PuppetMode, PuppetSettings};
 pub use shell::{EnvVarFile, ShellScript, ShellSettings};
 pub use shell_local::ShellLocalSettings;
 
@@ -107,6 +115,14 @@ pub enum Settings {
     ShellLocal(Box<ShellLocalSettings>),
     /// Runs `ansible-playbook` on the machine running imgs, connecting to the machine itself.
     Ansible(Box<AnsibleSettings>),
+    /// Runs `ansible-playbook` on the machine itself, from a staging directory there.
+    AnsibleLocal(Box<AnsibleLocalSettings>),
+    /// Runs `puppet apply` or `puppet agent` on the machine, from a staging directory there.
+    Puppet(Box<PuppetSettings>),
+    /// Waits this long, on no machine.
+    Sleep(Duration),
+    /// Waits for a person to press enter on the terminal imgs runs in.
+    Breakpoint(BreakpointSettings),
 }
 
 impl ProvisionerStep {
@@ -186,17 +202,25 @@ impl ProvisionerStep {
 
     /// The provisioner's type as written in templates.
     pub fn kind(&self) -> &'static str {
-        match self.settings {
+        match &self.settings {
             Settings::Shell(_) => "shell",
             Settings::File(_) => "file",
             Settings::ShellLocal(_) => "shell-local",
             Settings::Ansible(_) => "ansible",
+            Settings::AnsibleLocal(_) => "ansible-local",
+            Settings::Puppet(settings) => settings.mode.kind(),
+            Settings::Sleep(_) => "sleep",
+            Settings::Breakpoint(_) => "breakpoint",
         }
     }
 
-    /// Whether it runs through the build's communicator (`shell-local` runs where imgs runs).
+    /// Whether it runs through the build's communicator (`shell-local` runs where imgs runs; `sleep`
+    /// and `breakpoint` only wait).
     pub fn needs_communicator(&self) -> bool {
-        !matches!(self.settings, Settings::ShellLocal(_))
+        !matches!(
+            self.settings,
+            Settings::ShellLocal(_) | Settings::Sleep(_) | Settings::Breakpoint(_)
+        )
     }
 }
 
@@ -225,6 +249,26 @@ static PROVISIONERS: &[ProvisionerType] = &[
     ProvisionerType {
         kind: "ansible",
         read: |r, build| ansible::read(r, build).map(|s| Settings::Ansible(Box::new(s))),
+    },
+    ProvisionerType {
+        kind: "ansible-local",
+        read: |r, build| ansible_local::read(r, build).map(|s| Settings::AnsibleLocal(Box::new(s))),
+    },
+    ProvisionerType {
+        kind: "breakpoint",
+        read: |r, _| pause::read_breakpoint(r).map(Settings::Breakpoint),
+    },
+    ProvisionerType {
+        kind: "puppet-masterless",
+        read: |r, build| puppet::read_masterless(r, build).map(|s| Settings::Puppet(Box::new(s))),
+    },
+    ProvisionerType {
+        kind: "puppet-server",
+        read: |r, build| puppet::read_server(r, build).map(|s| Settings::Puppet(Box::new(s))),
+    },
+    ProvisionerType {
+        kind: "sleep",
+        read: |r, _| pause::read_sleep(r).map(Settings::Sleep),
     },
 ];
 

@@ -4,8 +4,11 @@
 mod common;
 
 mod ansible;
+mod ansible_local;
 
 mod file_transfer_agreement;
 mod packer_agreement;
+mod pause;
+mod puppet;
 mod shell_local;
 mod sshd;

@@ -11,7 +11,7 @@ use crate::common::{PASSWORD, World};
 
 /// Runs `provisioners` with Packer's null builder against the world's sshd, in the world's directory,
 /// with the same variables as [`crate::common::step_in`]; returns Packer's output.
-fn packer_build(packer: &Path, w: &World, provisioners: Value) -> String {
+pub(crate) fn packer_build(packer: &Path, w: &World, provisioners: Value) -> String {
     let template = json!({
         "variables": { "password": PASSWORD, "greeting": "hello" },
         "sensitive-variables": ["password"],
@@ -34,7 +34,7 @@ fn packer_build(packer: &Path, w: &World, provisioners: Value) -> String {
 }
 
 /// Every file under `dir` with its mode and content, sorted.
-fn tree(dir: &Path) -> Vec<String> {
+pub(crate) fn tree(dir: &Path) -> Vec<String> {
     use std::os::unix::fs::PermissionsExt;
     let mut entries = Vec::new();
     let mut pending = vec![dir.to_path_buf()];

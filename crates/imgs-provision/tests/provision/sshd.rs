@@ -283,14 +283,14 @@ fn settings_problems_are_located_diagnostics() {
     ");
     let other = step_in(
         dir.path(),
-        json!({ "type": "puppet-masterless", "manifest_file": "site.pp" }),
+        json!({ "type": "chef-solo", "cookbook_paths": ["cookbooks"] }),
     )
     .unwrap_err();
     insta::assert_snapshot!(other.to_string(), @r"
-    error: provisioner type `puppet-masterless` is not supported yet
+    error: provisioner type `chef-solo` is not supported yet
       --> images/app/template.json:17:5
       = key: provisioners[0]
-      = hint: imgs runs the `shell`, `file`, `shell-local` and `ansible` provisioners
+      = hint: imgs runs the `shell`, `file`, `shell-local`, `ansible`, `ansible-local`, `breakpoint`, `puppet-masterless`, `puppet-server` and `sleep` provisioners
     ");
     let file = step_in(
         dir.path(),

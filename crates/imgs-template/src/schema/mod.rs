@@ -25,6 +25,7 @@ mod volatile_sample;
 
 mod amazon_ebs;
 mod ansible;
+mod ansible_local;
 mod checksum;
 mod communicator;
 mod compress;
@@ -32,6 +33,8 @@ mod file_builder;
 mod file_provisioner;
 mod manifest;
 mod null;
+mod pause;
+mod puppet;
 mod qemu;
 mod shell;
 mod shell_local;
@@ -278,6 +281,46 @@ static SPECS: &[PluginSpec] = &[
         check: ansible::check,
         io_checks: ansible::IO_CHECKS,
         references: ansible::REFERENCES,
+    },
+    PluginSpec {
+        section: Section::Provisioner,
+        kind: "ansible-local",
+        schema: &ansible_local::SCHEMA,
+        check: ansible_local::check,
+        io_checks: ansible_local::IO_CHECKS,
+        references: ansible_local::REFERENCES,
+    },
+    PluginSpec {
+        section: Section::Provisioner,
+        kind: "breakpoint",
+        schema: &pause::BREAKPOINT,
+        check: pause::check_breakpoint,
+        io_checks: &[],
+        references: &[],
+    },
+    PluginSpec {
+        section: Section::Provisioner,
+        kind: "puppet-masterless",
+        schema: &puppet::MASTERLESS,
+        check: puppet::check_masterless,
+        io_checks: puppet::MASTERLESS_IO_CHECKS,
+        references: puppet::MASTERLESS_REFERENCES,
+    },
+    PluginSpec {
+        section: Section::Provisioner,
+        kind: "puppet-server",
+        schema: &puppet::SERVER,
+        check: puppet::check_server,
+        io_checks: puppet::SERVER_IO_CHECKS,
+        references: puppet::SERVER_REFERENCES,
+    },
+    PluginSpec {
+        section: Section::Provisioner,
+        kind: "sleep",
+        schema: &pause::SLEEP,
+        check: pause::check_sleep,
+        io_checks: &[],
+        references: &[],
     },
     PluginSpec {
         section: Section::PostProcessor,

@@ -71,8 +71,9 @@ impl Validator<'_> {
             let name = member.key.as_str();
             let member_key = format!("{key}.{name}");
             if schema::is_ignored_key(name) {
-                // Never unknown, but the ones every plugin config embeds are still decoded.
-                let typed = schema::find_in(schema::PACKER_KEYS, name);
+                // Never unknown, but the ones a plugin config embeds are still decoded (all but
+                // `sleep` embed Packer's common settings).
+                let typed = schema.find_key(name);
                 if let Some(Err(problem)) = typed.map(|(_, t)| t.check_node(&member.value, None)) {
                     self.invalid_value(member, member_key, &problem);
                     shape_ok = false;
