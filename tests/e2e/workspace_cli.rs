@@ -154,6 +154,30 @@ fn bare_template_outside_any_workspace() {
     settings(dir.path()).bind(|| insta::assert_snapshot!("plan_outside_a_workspace", no_workspace));
 }
 
+/// What Packer accepts but imgs does not build is refused by `imgs validate`, not first by the build.
+#[test]
+fn validate_refuses_what_imgs_would_refuse_to_build() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "t.json",
+        r#"{
+  "builders": [{ "type": "null", "communicator": "winrm", "winrm_host": "h", "winrm_username": "u", "winrm_password": "p" }],
+  "provisioners": [{ "type": "powershell", "inline": ["Write-Host hi"] }]
+}
+"#,
+    );
+    let refused = imgs_input_error(dir.path(), &["validate", "t.json"]);
+    settings(dir.path()).bind(|| insta::assert_snapshot!(refused, @r"
+    error: not supported yet: communicator `winrm`
+      --> t.json:2:34
+      = key: builders[0].communicator
+      = hint: imgs reaches Windows machines over SSH (Windows' own OpenSSH server, which Packer 1.6.6 supports too): set `communicator` to `ssh` with the `ssh_*` settings; powershell, windows-shell and windows-restart run over it
+
+    error: validate failed with 1 error
+    "));
+}
+
 /// Each broken Images.toml gives one located error with the key and a hint.
 #[test]
 fn manifest_errors_are_located() {

@@ -23,8 +23,14 @@ pub fn read(
     settings: &RenderedSettings<'_>,
     working_dir: &Path,
 ) -> Result<NullBuilder, Diagnostics> {
-    let mut problems = settings.unknown_keys("builder `null`", &["communicator"], &["ssh_"]);
     let communicator = settings.text("communicator").unwrap_or_default();
+    // The `winrm_*` keys are Packer's; with a winrm communicator the one error below says it all.
+    let prefixes: &[&str] = if communicator == "winrm" {
+        &["ssh_", "winrm_"]
+    } else {
+        &["ssh_"]
+    };
+    let mut problems = settings.unknown_keys("builder `null`", &["communicator"], prefixes);
     let ssh = match communicator.as_str() {
         "" | "ssh" => {
             match SshConfig::read(&rooted_key_files(settings.located.clone(), working_dir)) {
@@ -36,6 +42,18 @@ pub fn read(
             }
         }
         "none" => None,
+        "winrm" => {
+            problems.push(
+                settings
+                    .error("communicator", "not supported yet: communicator `winrm`")
+                    .hint(
+                        "imgs reaches Windows machines over SSH (Windows' own OpenSSH server, which \
+                         Packer 1.6.6 supports too): set `communicator` to `ssh` with the `ssh_*` \
+                         settings; powershell, windows-shell and windows-restart run over it",
+                    ),
+            );
+            None
+        }
         other => {
             problems.push(
                 settings

@@ -25,7 +25,16 @@ pub fn validate(cx: &Context, args: &ValidateOptions) -> Result<Validated, Failu
             }
         } else {
             let invocation = cx.invocation(&cx.cwd, &args.variables, real_time(), false)?;
-            imgs_template::check(path, text, &invocation, &filter)
+            let mut diagnostics = imgs_template::check(path, text.clone(), &invocation, &filter);
+            if !diagnostics.has_errors()
+                && let Ok(template) = imgs_template::Template::parse(path, text)
+                && let Ok(resolved) = imgs_template::resolve_variables(&template, &invocation)
+            {
+                diagnostics
+                    .0
+                    .extend(as_built(&template, &resolved, &filter, &cx.cwd).0);
+            }
+            diagnostics
         };
         return finish(diagnostics, Checked::Template(path.clone()));
     }
@@ -44,15 +53,55 @@ pub fn validate(cx: &Context, args: &ValidateOptions) -> Result<Validated, Failu
                 ..base.clone()
             };
             match imgs_template::resolve_variables(&image.template, &invocation) {
-                Ok(resolved) => all.0.extend(
-                    imgs_template::validate(&image.template, &resolved, &invocation, &filter).0,
-                ),
+                Ok(resolved) => {
+                    let found =
+                        imgs_template::validate(&image.template, &resolved, &invocation, &filter);
+                    let as_packer_sees_it = found.has_errors();
+                    all.0.extend(found.0);
+                    if !as_packer_sees_it {
+                        all.0
+                            .extend(as_built(&image.template, &resolved, &filter, &ws.root).0);
+                    }
+                }
                 Err(d) => all.0.extend(d.0),
             }
         }
         checked.push((name.clone(), image.template.path.clone()));
     }
     finish(all, Checked::Images(checked))
+}
+
+/// What reading the selected builds as `imgs build` reads them finds beyond Packer's verdict: the
+/// options and types imgs refuses (a `winrm` communicator, `elevated_user` on Puppet, …), so that
+/// `imgs validate` says so rather than the build. Only asked of templates Packer would accept, so
+/// nothing is reported twice.
+fn as_built(
+    template: &imgs_template::Template,
+    resolved: &imgs_template::ResolvedVariables,
+    filter: &imgs_template::BuildFilter,
+    working_dir: &std::path::Path,
+) -> Diagnostics {
+    let mut found = Diagnostics::default();
+    for (builder_index, block) in template.builders.iter().enumerate() {
+        if !filter.selects(&block.name) {
+            continue;
+        }
+        let input = imgs_build::BuildInput {
+            template,
+            builder_index,
+            variables: resolved,
+            working_dir,
+            init_time: chrono::Utc::now(),
+            labels: imgs_build::RunLabels::default(),
+            outputs: None,
+            // Validating writes nothing, so an existing output directory is no reason to refuse.
+            force: true,
+        };
+        if let Err(d) = imgs_build::prepare_build(&input) {
+            found.0.extend(d.0);
+        }
+    }
+    found
 }
 
 fn real_time() -> Volatile {

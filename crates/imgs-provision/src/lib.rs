@@ -32,8 +32,9 @@ pub use run::run_provisioner;
 pub use secrets::{MASK, Secrets};
 pub use settings::{
     AnsibleLocalSettings, AnsibleSettings, BreakpointSettings, BuildContext, Direction, EnvVarFile,
-    FileSettings, GuestCommands, GuestOs, LocalPath, LocalRun, Playbooks, ProvisionerStep,
-    PuppetMode, PuppetSettings, Settings, ShellLocalSettings, ShellScript, ShellSettings,
+    FileSettings, GuestCommands, GuestOs, LocalPath, LocalRun, Playbooks, PowerShellSettings,
+    ProvisionerStep, PuppetMode, PuppetSettings, Settings, ShellLocalSettings, ShellScript,
+    ShellSettings, WindowsRestartSettings, WindowsShellSettings,
 };
 
 #[cfg(test)]

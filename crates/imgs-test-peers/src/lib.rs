@@ -2,6 +2,8 @@
 //!
 //! - [`sshd`]: a private OpenSSH server on a loopback port, standing in for every machine a build
 //!   provisions;
+//! - [`recording_guest`]: that server recording every command, with stand-ins for tools that cannot
+//!   run here (PowerShell, Chef, Windows), for comparing imgs with Packer on them;
 //! - [`moto`]: a private EC2 API server (moto) on a loopback port;
 //! - [`packer`]: Packer 1.6.6, the reference of the differential tests, and the one policy for a
 //!   machine without it;
@@ -18,7 +20,9 @@ pub mod moto;
 pub mod packer;
 pub mod process;
 pub mod qemu;
+pub mod recording_guest;
 pub mod sshd;
 
 pub use moto::TestMoto;
+pub use recording_guest::RecordingGuest;
 pub use sshd::TestSshd;

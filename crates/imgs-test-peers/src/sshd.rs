@@ -29,6 +29,16 @@ pub struct TestSshd {
 impl TestSshd {
     /// Starts a server and waits until it accepts connections.
     pub fn start() -> Result<TestSshd, String> {
+        Self::start_with(None)
+    }
+
+    /// Starts a server that runs `force_command` for every command and subsystem a client asks for
+    /// (sshd's `ForceCommand`; the request is in `SSH_ORIGINAL_COMMAND`).
+    pub fn start_forcing(force_command: &Path) -> Result<TestSshd, String> {
+        Self::start_with(Some(force_command))
+    }
+
+    fn start_with(force_command: Option<&Path>) -> Result<TestSshd, String> {
         if !Path::new(SSHD).is_file() {
             return Err(format!(
                 "{SSHD} is missing: the SSH tests need Debian's `openssh-server` (`cargo xtask setup` \
@@ -58,7 +68,7 @@ impl TestSshd {
             let config = dir.path().join("sshd_config");
             std::fs::write(
                 &config,
-                sshd_config(dir.path(), port, &host_key, &authorized_keys),
+                sshd_config(dir.path(), port, &host_key, &authorized_keys, force_command),
             )
             .map_err(|e| format!("cannot write sshd_config: {e}"))?;
             let log_path = dir.path().join(format!("sshd-{port}.log"));
@@ -206,7 +216,13 @@ fn kill_server(child: &mut Child) {
     }
 }
 
-fn sshd_config(dir: &Path, port: u16, host_key: &Path, authorized_keys: &Path) -> String {
+fn sshd_config(
+    dir: &Path,
+    port: u16,
+    host_key: &Path,
+    authorized_keys: &Path,
+    force_command: Option<&Path>,
+) -> String {
     let mut config = String::new();
     let mut line = |text: String| {
         let _ = writeln!(config, "{text}");
@@ -231,6 +247,9 @@ fn sshd_config(dir: &Path, port: u16, host_key: &Path, authorized_keys: &Path) -
     line("MaxStartups 200".into());
     line("MaxSessions 200".into());
     line("LogLevel ERROR".into());
+    if let Some(command) = force_command {
+        line(format!("ForceCommand {}", command.display()));
+    }
     config
 }
 

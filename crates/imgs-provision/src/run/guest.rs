@@ -5,6 +5,8 @@
 
 use std::path::Path;
 
+use imgs_ssh::remote_path;
+
 use crate::communicator::{Communicator, ExitStatus, OnLine, Stream};
 use crate::error::ProvisionError;
 use crate::settings::{GuestCommands, LocalPath};
@@ -104,8 +106,9 @@ impl Guest<'_> {
             })
     }
 
-    /// Copies one local file to exactly `remote` with mode 0644, whatever its local mode: Packer
-    /// uploads these files from an open file without its mode, which its communicators send as 0644.
+    /// Copies one local file to `remote` with mode 0644, whatever its local mode: Packer uploads
+    /// these files from an open file without its mode, which its communicators send as 0644. The
+    /// mode travels with the file (no `chmod` after it, which a Windows machine would not have).
     pub(super) async fn upload_file(
         &self,
         local: &LocalPath,
@@ -119,7 +122,7 @@ impl Guest<'_> {
         let content = std::fs::read(&local.path).map_err(local_error)?;
         let copy = super::shell::temporary_copy(&content, 0o644).map_err(local_error)?;
         self.comm
-            .upload_file(copy.path(), remote)
+            .upload(copy.path(), &upload_target(remote))
             .await
             .map_err(|err| {
                 ProvisionError::communicator(
@@ -130,6 +133,13 @@ impl Guest<'_> {
     }
 }
 
+/// Where Packer's communicators write a file uploaded to `remote`: the base name of `remote` in its
+/// directory, by Go's rules, so `C:/Windows/Temp/` names the file `C:/Windows/Temp/Temp`. Uploading to
+/// that exact path keeps imgs from reading a trailing slash as "into this directory".
+pub(super) fn upload_target(remote: &str) -> String {
+    remote_path::join(&remote_path::parent(remote), remote_path::base_name(remote))
+}
+
 /// `err` with Packer's prefix for the stage that failed ("Error uploading manifests: ...").
 pub(super) fn stage_failed(stage: impl Into<String>, err: ProvisionError) -> ProvisionError {
     if err == ProvisionError::Cancelled {
@@ -138,5 +148,18 @@ pub(super) fn stage_failed(stage: impl Into<String>, err: ProvisionError) -> Pro
     ProvisionError::Guest {
         message: format!("{}: {err}", stage.into()),
         hint: err.hint(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn uploads_land_where_packers_do() {
+        assert_eq!(
+            super::upload_target("C:/Windows/Temp/"),
+            "C:/Windows/Temp/Temp"
+        );
+        assert_eq!(super::upload_target("/tmp/x/a.pp"), "/tmp/x/a.pp");
+        assert_eq!(super::upload_target("a.ps1"), "a.ps1");
     }
 }

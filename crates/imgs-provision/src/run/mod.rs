@@ -3,12 +3,15 @@
 
 mod ansible;
 mod ansible_local;
+mod elevated;
 mod file;
 mod guest;
 mod pause;
+mod powershell;
 mod puppet;
 mod shell;
 mod shell_local;
+mod windows;
 
 use tokio_util::sync::CancellationToken;
 
@@ -84,7 +87,12 @@ async fn attempt(
             Settings::AnsibleLocal(settings) => {
                 ansible_local::run(needs()?, settings, output).await
             }
+            Settings::PowerShell(settings) => powershell::run(needs()?, settings, output).await,
             Settings::Puppet(settings) => puppet::run(needs()?, settings, output).await,
+            Settings::WindowsShell(settings) => windows::shell(needs()?, settings, output).await,
+            Settings::WindowsRestart(settings) => {
+                windows::restart(needs()?, settings, output).await
+            }
             Settings::Sleep(duration) => pause::sleep(*duration).await,
             Settings::Breakpoint(settings) => pause::breakpoint(settings, output).await,
         }

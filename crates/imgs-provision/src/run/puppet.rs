@@ -135,12 +135,15 @@ pub(super) async fn run(
         "extra_arguments",
     )?;
     data.insert("ExtraArguments".to_string(), extra);
-    let command = render(
+    let mut command = render(
         settings,
         &settings.execute_command,
         &data,
         "execute_command",
     )?;
+    if let Some(elevated) = &settings.elevated {
+        command = super::elevated::wrap(comm, &command, elevated).await?;
+    }
     output(Stream::Status, &format!("Running Puppet: {command}"));
     let status = guest.run(&command, output).await?;
     let applied = matches!(status, ExitStatus::Exited(0 | 2));

@@ -200,11 +200,11 @@ async fn start(
 }
 
 /// Whether to try again: the machine is unreachable (rebooting, say) and there is time left.
-fn worth_retrying(err: &CommunicatorError, started: Instant, timeout: Duration) -> bool {
+pub(super) fn worth_retrying(err: &CommunicatorError, started: Instant, timeout: Duration) -> bool {
     err.kind == CommunicatorErrorKind::Unavailable && started.elapsed() + RETRY_DELAY < timeout
 }
 
-async fn wait_before_retry(err: &CommunicatorError, output: OnLine<'_>) {
+pub(super) async fn wait_before_retry(err: &CommunicatorError, output: OnLine<'_>) {
     output(
         Stream::Status,
         &format!("The machine is not reachable ({err}); trying again"),

@@ -16,9 +16,11 @@ mod decode;
 mod file;
 mod guest;
 mod pause;
+mod powershell;
 mod puppet;
 mod shell;
 mod shell_local;
+mod windows;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -35,9 +37,13 @@ pub use ansible_local::{AnsibleLocalSettings, Playbooks};
 pub use file::{Direction, FileSettings};
 pub use guest::{GuestCommands, GuestOs};
 pub use pause::BreakpointSettings;
+pub use powershell::{Elevated, PowerShellSettings, powershell_escape};
 pub use puppet::{PuppetMode, PuppetSettings};
 pub use shell::{EnvVarFile, ShellScript, ShellSettings};
 pub use shell_local::ShellLocalSettings;
+pub use windows::{
+    WindowsRestartSettings, WindowsShellSettings, encoded_powershell, restart_check_command,
+};
 
 /// Everything about the build a provisioner runs in that its settings depend on.
 #[derive(Clone, Copy)]
@@ -117,8 +123,14 @@ pub enum Settings {
     Ansible(Box<AnsibleSettings>),
     /// Runs `ansible-playbook` on the machine itself, from a staging directory there.
     AnsibleLocal(Box<AnsibleLocalSettings>),
+    /// Runs PowerShell scripts on a Windows machine.
+    PowerShell(Box<PowerShellSettings>),
     /// Runs `puppet apply` or `puppet agent` on the machine, from a staging directory there.
     Puppet(Box<PuppetSettings>),
+    /// Runs batch scripts with `cmd` on a Windows machine.
+    WindowsShell(Box<WindowsShellSettings>),
+    /// Restarts a Windows machine and waits until it is back.
+    WindowsRestart(Box<WindowsRestartSettings>),
     /// Waits this long, on no machine.
     Sleep(Duration),
     /// Waits for a person to press enter on the terminal imgs runs in.
@@ -208,7 +220,10 @@ impl ProvisionerStep {
             Settings::ShellLocal(_) => "shell-local",
             Settings::Ansible(_) => "ansible",
             Settings::AnsibleLocal(_) => "ansible-local",
+            Settings::PowerShell(_) => "powershell",
             Settings::Puppet(settings) => settings.mode.kind(),
+            Settings::WindowsShell(_) => "windows-shell",
+            Settings::WindowsRestart(_) => "windows-restart",
             Settings::Sleep(_) => "sleep",
             Settings::Breakpoint(_) => "breakpoint",
         }
@@ -259,6 +274,10 @@ static PROVISIONERS: &[ProvisionerType] = &[
         read: |r, _| pause::read_breakpoint(r).map(Settings::Breakpoint),
     },
     ProvisionerType {
+        kind: "powershell",
+        read: |r, build| powershell::read(r, build).map(|s| Settings::PowerShell(Box::new(s))),
+    },
+    ProvisionerType {
         kind: "puppet-masterless",
         read: |r, build| puppet::read_masterless(r, build).map(|s| Settings::Puppet(Box::new(s))),
     },
@@ -269,6 +288,14 @@ static PROVISIONERS: &[ProvisionerType] = &[
     ProvisionerType {
         kind: "sleep",
         read: |r, _| pause::read_sleep(r).map(Settings::Sleep),
+    },
+    ProvisionerType {
+        kind: "windows-restart",
+        read: |r, _| windows::read_restart(r).map(|s| Settings::WindowsRestart(Box::new(s))),
+    },
+    ProvisionerType {
+        kind: "windows-shell",
+        read: |r, build| windows::read_shell(r, build).map(|s| Settings::WindowsShell(Box::new(s))),
     },
 ];
 

@@ -8,9 +8,8 @@ use imgs_diagnostic::Diagnostic;
 
 use super::decode::Reader;
 use super::guest::{GuestCommands, GuestOs};
-use super::{BuildContext, LocalPath, LocalRun};
+use super::{BuildContext, Elevated, LocalPath, LocalRun};
 
-/// `elevated_user` is refused while validating (imgs-template), so it is not read here.
 #[derive(Clone, Debug)]
 pub struct PuppetSettings {
     pub mode: PuppetMode,
@@ -28,6 +27,8 @@ pub struct PuppetSettings {
     pub staging_directory: String,
     /// Where the command runs; the staging directory by default.
     pub working_directory: String,
+    /// With `elevated_user`, the command runs as a Windows scheduled task of that user.
+    pub elevated: Option<Elevated>,
     pub run: LocalRun,
 }
 
@@ -226,6 +227,10 @@ fn read_common(
             .unwrap_or_else(|| staging_directory.clone()),
         staging_directory,
         mode,
+        elevated: r.non_empty_string("elevated_user").map(|user| Elevated {
+            user,
+            password: r.string("elevated_password").unwrap_or_default(),
+        }),
         run,
     })
 }

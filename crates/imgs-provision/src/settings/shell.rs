@@ -238,7 +238,7 @@ fn flatten_env(format: &str, env: &BTreeMap<String, String>) -> Result<String, S
 }
 
 /// The part of Go's `Sprintf` that `env_var_format` uses: `%s` takes the next argument, `%%` is `%`.
-fn go_format(format: &str, args: [&str; 2]) -> Result<String, String> {
+pub(super) fn go_format(format: &str, args: [&str; 2]) -> Result<String, String> {
     let mut out = String::new();
     let mut args = args.into_iter();
     let mut chars = format.chars();

@@ -12,3 +12,4 @@ mod pause;
 mod puppet;
 mod shell_local;
 mod sshd;
+mod windows;

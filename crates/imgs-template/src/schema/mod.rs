@@ -34,10 +34,12 @@ mod file_provisioner;
 mod manifest;
 mod null;
 mod pause;
+mod powershell;
 mod puppet;
 mod qemu;
 mod shell;
 mod shell_local;
+mod windows;
 
 use imgs_diagnostic::Span;
 
@@ -48,6 +50,7 @@ use decoded::Decoded;
 /// Go's `strconv.ParseBool`, which Packer's weak decoding applies to strings; adapters that read
 /// plugin settings themselves use it too.
 pub use imgs_settings::go::parse_go_bool;
+pub use powershell::EXECUTION_POLICIES;
 pub use value_type::{CheckNode, ValueType, setting_of};
 
 /// The part of a template a plugin configuration sits in.
@@ -300,6 +303,14 @@ static SPECS: &[PluginSpec] = &[
     },
     PluginSpec {
         section: Section::Provisioner,
+        kind: "powershell",
+        schema: &powershell::SCHEMA,
+        check: powershell::check,
+        io_checks: powershell::IO_CHECKS,
+        references: shell::REFERENCES,
+    },
+    PluginSpec {
+        section: Section::Provisioner,
         kind: "puppet-masterless",
         schema: &puppet::MASTERLESS,
         check: puppet::check_masterless,
@@ -321,6 +332,22 @@ static SPECS: &[PluginSpec] = &[
         check: pause::check_sleep,
         io_checks: &[],
         references: &[],
+    },
+    PluginSpec {
+        section: Section::Provisioner,
+        kind: "windows-restart",
+        schema: &windows::RESTART,
+        check: windows::check_restart,
+        io_checks: &[],
+        references: &[],
+    },
+    PluginSpec {
+        section: Section::Provisioner,
+        kind: "windows-shell",
+        schema: &windows::SHELL,
+        check: windows::check_shell,
+        io_checks: windows::SHELL_IO_CHECKS,
+        references: shell::REFERENCES,
     },
     PluginSpec {
         section: Section::PostProcessor,

@@ -72,7 +72,6 @@ pub(super) const SERVER_IO_CHECKS: &[IoCheck] = &[
 
 pub(super) fn check_masterless(c: &Decoded, out: &mut Vec<SchemaProblem>) {
     check_guest_os_type(c, out);
-    check_elevated_user(c, "puppet-masterless", out);
     if c.string("manifest_file").is_empty() {
         out.push(with_hint(
             c.problem("manifest_file", "A manifest_file must be specified."),
@@ -83,22 +82,6 @@ pub(super) fn check_masterless(c: &Decoded, out: &mut Vec<SchemaProblem>) {
 
 pub(super) fn check_server(c: &Decoded, out: &mut Vec<SchemaProblem>) {
     check_guest_os_type(c, out);
-    check_elevated_user(c, "puppet-server", out);
-}
-
-/// Packer runs the command as a Windows scheduled task for `elevated_user`: a PowerShell wrapper
-/// uploaded and registered with the task scheduler. imgs does not send that wrapper yet, and running
-/// the command as the SSH user instead would provision something else than the template says.
-fn check_elevated_user(c: &Decoded, kind: &str, out: &mut Vec<SchemaProblem>) {
-    if !c.string("elevated_user").is_empty() {
-        out.push(with_hint(
-            c.problem(
-                "elevated_user",
-                format!("`elevated_user` of `{kind}` is not supported by imgs yet"),
-            ),
-            "Packer wraps the command in a Windows scheduled task for it, which imgs does not              send; connect as a user with the rights Puppet needs instead",
-        ));
-    }
 }
 
 /// `guest_os_type`: `unix` (the default) or `windows`, in any case (the provisioners that stage

@@ -1,0 +1,392 @@
+//! `powershell`, `windows-shell` and `windows-restart` over SSH, checked against Packer 1.6.6 on
+//! recording guests (no Windows and no PowerShell run here): for the same template both must send
+//! the machine the same commands, leave the same files and reach the same verdict.
+
+use std::path::Path;
+use std::process::Command;
+
+use imgs_provision::{ProvisionError, Stream, run_provisioner};
+use imgs_ssh::{SshConfig, SshSession};
+use imgs_test_peers::RecordingGuest;
+use imgs_test_peers::packer::packer_for;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use crate::common::{PASSWORD, step_in};
+
+/// What one tool did to its guest: the commands (and stand-in calls) it sent, the files it left,
+/// and its verdict.
+#[derive(Debug, PartialEq, Eq)]
+struct Visit {
+    log: String,
+    files: Vec<String>,
+    succeeded: bool,
+}
+
+/// A guest with a stand-in for each of `programs` (the shell snippet each runs).
+fn guest(programs: &[(&str, &str)]) -> RecordingGuest {
+    let guest = RecordingGuest::start().unwrap_or_else(|e| panic!("{e}"));
+    for (program, then) in programs {
+        guest
+            .stand_in(program, &["PACKER_", "GREETING"], then)
+            .unwrap();
+    }
+    guest
+}
+
+/// Runs `provisioner` with Packer's null builder against a new guest; Packer's output is printed
+/// when the test fails.
+fn packer_visit(
+    packer: &Path,
+    programs: &[(&str, &str)],
+    dir: &Path,
+    provisioner: &Value,
+) -> Visit {
+    let guest = guest(programs);
+    let template = json!({
+        "variables": { "password": PASSWORD, "greeting": "hello" },
+        "sensitive-variables": ["password"],
+        "builders": [guest.sshd.builder("null", json!({ "name": "app" }))],
+        "provisioners": [provisioner],
+    });
+    let path = dir.join("packer.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&template).unwrap()).unwrap();
+    let output = Command::new(packer)
+        .args(["build", "-color=false"])
+        .arg(&path)
+        .current_dir(dir)
+        .env("CHECKPOINT_DISABLE", "1")
+        .env("PACKER_CONFIG_DIR", dir)
+        .output()
+        .unwrap();
+    eprintln!("packer:\n{}", String::from_utf8_lossy(&output.stdout));
+    visit_of(&guest, output.status.success())
+}
+
+async fn imgs_visit(
+    programs: &[(&str, &str)],
+    dir: &Path,
+    provisioner: &Value,
+) -> (Visit, Result<(), ProvisionError>, Vec<String>) {
+    let guest = guest(programs);
+    let config = SshConfig::from_settings(&guest.sshd.settings())
+        .unwrap_or_else(|problems| panic!("{problems}"));
+    let session = SshSession::connect(&config, CancellationToken::new())
+        .await
+        .unwrap_or_else(|err| panic!("{err}"));
+    let step = step_in(dir, provisioner.clone()).unwrap_or_else(|d| panic!("{d}"));
+    let mut lines = Vec::new();
+    let mut output = |_: Stream, line: &str| lines.push(line.to_string());
+    let result = run_provisioner(
+        Some(&session),
+        &step,
+        &mut output,
+        &CancellationToken::new(),
+    )
+    .await;
+    eprintln!("imgs:\n{}", lines.join("\n"));
+    (visit_of(&guest, result.is_ok()), result, lines)
+}
+
+fn visit_of(guest: &RecordingGuest, succeeded: bool) -> Visit {
+    Visit {
+        log: normalized(&guest.take_log()),
+        files: files(&guest.root()),
+        succeeded,
+    }
+}
+
+/// Random names (UUIDs) as `<uuid>`; trailing blank lines of a command (Packer's SSH
+/// communicator ends each command with a newline) dropped; Packer's verbose remote scp (`scp -vt`)
+/// read as the plain one.
+fn normalized(text: &str) -> String {
+    let uuid = uuids_hidden(text);
+    uuid.lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| line.replacen("$ scp -vt ", "$ scp -t ", 1))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Replaces every `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` (hex) with `<uuid>`.
+fn uuids_hidden(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let shape = [8, 4, 4, 4, 12];
+    let mut out = String::new();
+    let mut i = 0;
+    'outer: while i < bytes.len() {
+        let mut j = i;
+        for (n, len) in shape.iter().enumerate() {
+            let hex = bytes[j..]
+                .iter()
+                .take_while(|b| b.is_ascii_hexdigit())
+                .count();
+            if hex != *len {
+                out.push(bytes[i] as char);
+                i += 1;
+                continue 'outer;
+            }
+            j += len;
+            if n < 4 {
+                if bytes.get(j) != Some(&b'-') {
+                    out.push(bytes[i] as char);
+                    i += 1;
+                    continue 'outer;
+                }
+                j += 1;
+            }
+        }
+        out.push_str("<uuid>");
+        i = j;
+    }
+    out
+}
+
+/// Every file below `root` with its mode and (normalized) content, sorted.
+fn files(root: &Path) -> Vec<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut entries = Vec::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let meta = std::fs::metadata(&path).unwrap();
+            if meta.is_dir() {
+                pending.push(path);
+                continue;
+            }
+            let name = path.strip_prefix(root).unwrap().display().to_string();
+            let content = std::fs::read_to_string(&path).unwrap_or_default();
+            entries.push(format!(
+                "{} {:o}\n{}",
+                uuids_hidden(&name),
+                meta.permissions().mode() & 0o777,
+                uuids_hidden(&content)
+            ));
+        }
+    }
+    entries.sort();
+    entries
+}
+
+/// Runs `provisioner` with Packer and with imgs on guests with the same stand-ins and requires
+/// the same visit; returns imgs's for further checks.
+async fn same_as_packer(
+    programs: &[(&str, &str)],
+    provisioner: Value,
+) -> Option<(Visit, Result<(), ProvisionError>, Vec<String>)> {
+    let packer = packer_for("the Windows provisioners compared with Packer's")?;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("setup.ps1"), "Write-Host setup\r\n").unwrap();
+    let packer_visit = packer_visit(&packer, programs, dir.path(), &provisioner);
+    let (visit, result, lines) = imgs_visit(programs, dir.path(), &provisioner).await;
+    assert_eq!(visit.log, packer_visit.log, "commands differ");
+    assert_eq!(visit.files, packer_visit.files, "files differ");
+    assert_eq!(visit.succeeded, packer_visit.succeeded, "verdicts differ");
+    Some((visit, result, lines))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn powershell_scripts_and_inline_commands_reach_the_machine_as_from_packer() {
+    let Some((visit, _, _)) = same_as_packer(
+        &[("powershell", "")],
+        json!({
+            "type": "powershell",
+            "inline": ["Write-Host $env:GREETING", "exit 0"],
+            "environment_vars": ["GREETING={{user `greeting`}} it's $HOME \"quoted\"", "SECRET={{user `password`}}"],
+        }),
+    )
+    .await
+    else {
+        return;
+    };
+    insta::assert_snapshot!(visit.log);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn powershell_exit_codes_policies_and_remote_paths_are_packers() {
+    let failing = [("powershell", "exit 3")];
+    let Some((visit, result, _)) = same_as_packer(
+        &failing,
+        json!({
+            "type": "powershell",
+            "scripts": ["setup.ps1"],
+            "execution_policy": "remotesigned",
+            "debug_mode": 1,
+            "remote_path": "C:/Windows/Temp/",
+        }),
+    )
+    .await
+    else {
+        return;
+    };
+    assert!(!visit.succeeded);
+    insta::assert_snapshot!(result.unwrap_err().to_string(), @"Script exited with non-zero exit status: 3.Allowed exit codes are: [0]");
+    let Some((visit, _, _)) = same_as_packer(
+        &failing,
+        json!({
+            "type": "powershell",
+            "script": "setup.ps1",
+            "valid_exit_codes": [0, 3],
+            "execution_policy": "unrestricted",
+            "skip_clean": true,
+            "remote_path": "c:/Windows/Temp/setup.ps1",
+            "remote_env_var_path": "c:/Windows/Temp/env.ps1",
+        }),
+    )
+    .await
+    else {
+        return;
+    };
+    assert!(visit.succeeded);
+}
+
+/// The elevated wrapper is imgs's own PowerShell, so only what surrounds it is compared: the same
+/// commands with the wrapper's path, and Packer's command line to start it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_elevated_script_runs_through_a_scheduled_task_wrapper() {
+    let dir = tempfile::tempdir().unwrap();
+    let provisioner = json!({
+        "type": "powershell",
+        "inline": ["whoami"],
+        "elevated_user": "Administrator",
+        "elevated_password": "{{user `password`}}",
+    });
+    let (visit, result, lines) = imgs_visit(&[("powershell", "")], dir.path(), &provisioner).await;
+    result.unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        visit
+            .log
+            .contains("$ powershell -executionpolicy bypass -file \"C:/Windows/Temp/packer-elevated-shell-<uuid>.ps1\""),
+        "{}",
+        visit.log
+    );
+    let wrapper = visit
+        .files
+        .iter()
+        .find(|f| f.starts_with("C:/Windows/Temp/packer-elevated-shell-"))
+        .expect("the wrapper is uploaded");
+    assert!(wrapper.contains("$user = \"Administrator\""), "{wrapper}");
+    assert!(
+        wrapper.contains("<Arguments>/c powershell -executionpolicy bypass &#34;&amp; {"),
+        "{wrapper}"
+    );
+    // The password is in the wrapper on the machine (the task scheduler needs it), never in output.
+    assert!(wrapper.contains(PASSWORD));
+    assert!(lines.iter().all(|l| !l.contains(PASSWORD)), "{lines:?}");
+    if let Some(packer) = packer_for("the elevated PowerShell run compared with Packer's") {
+        let packer_visit = packer_visit(&packer, &[("powershell", "")], dir.path(), &provisioner);
+        let commands = |log: &str| -> Vec<String> {
+            log.lines()
+                .filter(|l| l.starts_with("$ "))
+                .map(str::to_string)
+                .collect()
+        };
+        assert_eq!(commands(&visit.log), commands(&packer_visit.log));
+    }
+}
+
+/// `cmd` is not here, so the batch file is started by the guest's `sh` and fails alike for both
+/// (a batch file is not executable there); the commands and the uploaded script are the point.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn windows_shell_uploads_and_runs_batch_scripts_as_packer_does() {
+    let Some((visit, result, _)) = same_as_packer(
+        &[],
+        json!({
+            "type": "windows-shell",
+            "inline": ["echo %GREETING%", "ver"],
+            "environment_vars": ["GREETING={{user `greeting`}} world"],
+        }),
+    )
+    .await
+    else {
+        return;
+    };
+    insta::assert_snapshot!(visit.log, @r#"
+    $ scp -t c:/Windows/Temp
+    $ set "GREETING=hello world" && set "PACKER_BUILDER_TYPE=null" && set "PACKER_BUILD_NAME=app" && "c:/Windows/Temp/script.bat"
+    "#);
+    insta::assert_snapshot!(result.unwrap_err().to_string(), @"Script exited with non-zero exit status: 126.Allowed exit codes are: [0]");
+    let Some((visit, _, _)) = same_as_packer(
+        &[],
+        json!({
+            "type": "windows-shell",
+            "scripts": ["setup.ps1"],
+            "execute_command": "cat {{.Path}}",
+            "remote_path": "C:/Windows/Temp/run.bat",
+        }),
+    )
+    .await
+    else {
+        return;
+    };
+    assert!(visit.succeeded);
+}
+
+/// No machine restarts here: the stand-in `shutdown` says a restart is pending and the stand-in
+/// PowerShell answers the checks, so what is compared is the sequence of commands and the verdict.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn windows_restart_restarts_and_waits_with_packers_checks() {
+    let windows = [
+        ("shutdown", "case \"$*\" in *'/t 60'*) exit 1 ;; esac"),
+        ("powershell.exe", "echo 'vm restarted.'; echo False"),
+    ];
+    let Some((visit, _, lines)) = same_as_packer(
+        &windows,
+        json!({
+            "type": "windows-restart",
+            "restart_check_command": "echo custom check",
+            "check_registry": true,
+            "registry_keys": ["HKLM:SOFTWARE\\Pending"],
+        }),
+    )
+    .await
+    else {
+        return;
+    };
+    assert!(visit.succeeded);
+    insta::assert_snapshot!(visit.log);
+    assert_eq!(
+        lines.last().map(String::as_str),
+        Some("Machine successfully restarted, moving on")
+    );
+}
+
+/// Puppet on a Windows machine, elevated: Packer's Windows guest commands (PowerShell's `New-Item`,
+/// the skipped `chmod`), `SET` facts, and the command wrapped in the elevated runner.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn puppet_on_windows_uses_packers_guest_commands_and_elevated_runner() {
+    let Some(packer) = packer_for("puppet-masterless on Windows compared with Packer's") else {
+        return;
+    };
+    let windows = [
+        (
+            "powershell.exe",
+            "case \"$2\" in New-Item*) mkdir -p \"${2##*-Path }\" ;; esac",
+        ),
+        ("powershell", ""),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("site.pp"), "notice('hi')\n").unwrap();
+    let provisioner = json!({
+        "type": "puppet-masterless",
+        "guest_os_type": "windows",
+        "manifest_file": "site.pp",
+        "facter": { "role": "web" },
+        "staging_directory": "C:/Windows/Temp/puppet",
+        "elevated_user": "Administrator",
+        "elevated_password": "{{user `password`}}",
+    });
+    let packer_visit = packer_visit(&packer, &windows, dir.path(), &provisioner);
+    let (visit, result, _) = imgs_visit(&windows, dir.path(), &provisioner).await;
+    result.unwrap_or_else(|e| panic!("{e}"));
+    assert!(packer_visit.succeeded);
+    let commands = |log: &str| -> String {
+        log.lines()
+            .filter(|l| l.starts_with("$ "))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(commands(&visit.log), commands(&packer_visit.log));
+    insta::assert_snapshot!(commands(&visit.log));
+}
