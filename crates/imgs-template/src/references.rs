@@ -142,19 +142,34 @@ impl Collector<'_> {
             }
         }
         for ref_key in keys_of(section, kind) {
+            // `list[].inner`: the key `inner` of each object in the list `list`.
+            let (outer, inner) = match ref_key.key.split_once("[].") {
+                Some((outer, inner)) => (outer, Some(inner)),
+                None => (ref_key.key, None),
+            };
             // Keys match as Packer's decoder matches them: exactly, else ignoring case.
-            let member = config.field_member(ref_key.key);
+            let member = config.field_member(outer);
             let Some(member) = member else { continue };
-            let is_list = schema::lookup(section, kind)
-                .and_then(|s| s.find_key(ref_key.key))
-                .is_some_and(|(_, t)| t == ValueType::StringList);
-            let entries: Vec<(String, &Node)> = match &member.value.value {
-                Value::Array(items) => items
+            let is_list = inner.is_none()
+                && schema::lookup(section, kind)
+                    .and_then(|s| s.find_key(ref_key.key))
+                    .is_some_and(|(_, t)| t == ValueType::StringList);
+            let entries: Vec<(String, &Node)> = match (&member.value.value, inner) {
+                (Value::Array(items), Some(inner)) => items
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, item)| {
+                        item.field(inner)
+                            .map(|node| (format!("{key}.{outer}[{i}].{inner}"), node))
+                    })
+                    .collect(),
+                (_, Some(_)) => Vec::new(),
+                (Value::Array(items), None) => items
                     .iter()
                     .enumerate()
                     .map(|(i, item)| (format!("{key}.{}[{i}]", ref_key.key), item))
                     .collect(),
-                _ => vec![(format!("{key}.{}", ref_key.key), &member.value)],
+                (_, None) => vec![(format!("{key}.{}", ref_key.key), &member.value)],
             };
             for (entry_key, node) in entries {
                 // Packer decodes weakly: `true` is the path "1".

@@ -74,6 +74,16 @@ impl RecordingGuest {
         write_executable(&self.dir.path().join("standins").join(program), &script)
     }
 
+    /// Puts a program first on the commands' `PATH` that runs the shell snippet `script` without
+    /// recording anything: for a program whose calls would interleave with a recorded one's (the two
+    /// ends of a pipe).
+    pub fn provide(&self, program: &str, script: &str) -> Result<(), String> {
+        write_executable(
+            &self.dir.path().join("standins").join(program),
+            &format!("#!/bin/sh\n{script}\n"),
+        )
+    }
+
     /// The log so far, with the root shown as `<root>`, and a fresh log from here on.
     pub fn take_log(&self) -> String {
         let log = self.dir.path().join("log");

@@ -3,12 +3,15 @@
 
 mod ansible;
 mod ansible_local;
+mod chef;
+mod converge;
 mod elevated;
 mod file;
 mod guest;
 mod pause;
 mod powershell;
 mod puppet;
+mod salt;
 mod shell;
 mod shell_local;
 mod windows;
@@ -87,8 +90,11 @@ async fn attempt(
             Settings::AnsibleLocal(settings) => {
                 ansible_local::run(needs()?, settings, output).await
             }
+            Settings::ChefSolo(settings) => chef::solo(needs()?, settings, output).await,
+            Settings::Converge(settings) => converge::run(needs()?, settings, output).await,
             Settings::PowerShell(settings) => powershell::run(needs()?, settings, output).await,
             Settings::Puppet(settings) => puppet::run(needs()?, settings, output).await,
+            Settings::Salt(settings) => salt::run(needs()?, settings, output).await,
             Settings::WindowsShell(settings) => windows::shell(needs()?, settings, output).await,
             Settings::WindowsRestart(settings) => {
                 windows::restart(needs()?, settings, output).await

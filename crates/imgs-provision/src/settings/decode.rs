@@ -106,7 +106,7 @@ impl Reader<'_> {
         })
     }
 
-    fn node(&self, key: &str) -> Option<&Node> {
+    pub(super) fn node(&self, key: &str) -> Option<&Node> {
         self.config.field(key).filter(|n| !n.is_null())
     }
 

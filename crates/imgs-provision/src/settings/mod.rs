@@ -12,12 +12,15 @@
 
 mod ansible;
 mod ansible_local;
+mod chef;
+mod converge;
 mod decode;
 mod file;
 mod guest;
 mod pause;
 mod powershell;
 mod puppet;
+mod salt;
 mod shell;
 mod shell_local;
 mod windows;
@@ -34,11 +37,14 @@ use crate::Secrets;
 
 pub use ansible::AnsibleSettings;
 pub use ansible_local::{AnsibleLocalSettings, Playbooks};
+pub use chef::{ChefSoloSettings, DEFAULT_SOLO_RB};
+pub use converge::ConvergeSettings;
 pub use file::{Direction, FileSettings};
 pub use guest::{GuestCommands, GuestOs};
 pub use pause::BreakpointSettings;
 pub use powershell::{Elevated, PowerShellSettings, powershell_escape};
 pub use puppet::{PuppetMode, PuppetSettings};
+pub use salt::SaltSettings;
 pub use shell::{EnvVarFile, ShellScript, ShellSettings};
 pub use shell_local::ShellLocalSettings;
 pub use windows::{
@@ -123,10 +129,16 @@ pub enum Settings {
     Ansible(Box<AnsibleSettings>),
     /// Runs `ansible-playbook` on the machine itself, from a staging directory there.
     AnsibleLocal(Box<AnsibleLocalSettings>),
+    /// Runs `chef-solo` on the machine, from a staging directory there.
+    ChefSolo(Box<ChefSoloSettings>),
+    /// Uploads module directories and runs `converge apply --local` on the machine.
+    Converge(Box<ConvergeSettings>),
     /// Runs PowerShell scripts on a Windows machine.
     PowerShell(Box<PowerShellSettings>),
     /// Runs `puppet apply` or `puppet agent` on the machine, from a staging directory there.
     Puppet(Box<PuppetSettings>),
+    /// Runs `salt-call --local` on the machine, after moving the state tree into place.
+    Salt(Box<SaltSettings>),
     /// Runs batch scripts with `cmd` on a Windows machine.
     WindowsShell(Box<WindowsShellSettings>),
     /// Restarts a Windows machine and waits until it is back.
@@ -220,8 +232,11 @@ impl ProvisionerStep {
             Settings::ShellLocal(_) => "shell-local",
             Settings::Ansible(_) => "ansible",
             Settings::AnsibleLocal(_) => "ansible-local",
+            Settings::ChefSolo(_) => "chef-solo",
+            Settings::Converge(_) => "converge",
             Settings::PowerShell(_) => "powershell",
             Settings::Puppet(settings) => settings.mode.kind(),
+            Settings::Salt(_) => "salt-masterless",
             Settings::WindowsShell(_) => "windows-shell",
             Settings::WindowsRestart(_) => "windows-restart",
             Settings::Sleep(_) => "sleep",
@@ -274,6 +289,14 @@ static PROVISIONERS: &[ProvisionerType] = &[
         read: |r, _| pause::read_breakpoint(r).map(Settings::Breakpoint),
     },
     ProvisionerType {
+        kind: "chef-solo",
+        read: |r, build| chef::read_solo(r, build).map(|s| Settings::ChefSolo(Box::new(s))),
+    },
+    ProvisionerType {
+        kind: "converge",
+        read: |r, build| converge::read(r, build).map(|s| Settings::Converge(Box::new(s))),
+    },
+    ProvisionerType {
         kind: "powershell",
         read: |r, build| powershell::read(r, build).map(|s| Settings::PowerShell(Box::new(s))),
     },
@@ -284,6 +307,10 @@ static PROVISIONERS: &[ProvisionerType] = &[
     ProvisionerType {
         kind: "puppet-server",
         read: |r, build| puppet::read_server(r, build).map(|s| Settings::Puppet(Box::new(s))),
+    },
+    ProvisionerType {
+        kind: "salt-masterless",
+        read: |r, build| salt::read(r, build).map(|s| Settings::Salt(Box::new(s))),
     },
     ProvisionerType {
         kind: "sleep",

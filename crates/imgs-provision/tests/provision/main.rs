@@ -7,9 +7,9 @@ mod ansible;
 mod ansible_local;
 
 mod file_transfer_agreement;
+mod on_recording_guests;
 mod packer_agreement;
 mod pause;
 mod puppet;
 mod shell_local;
 mod sshd;
-mod windows;

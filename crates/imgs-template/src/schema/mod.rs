@@ -27,8 +27,10 @@ mod amazon_ebs;
 mod ansible;
 mod ansible_local;
 mod checksum;
+mod chef;
 mod communicator;
 mod compress;
+mod converge;
 mod file_builder;
 mod file_provisioner;
 mod manifest;
@@ -37,6 +39,7 @@ mod pause;
 mod powershell;
 mod puppet;
 mod qemu;
+mod salt;
 mod shell;
 mod shell_local;
 mod windows;
@@ -303,6 +306,22 @@ static SPECS: &[PluginSpec] = &[
     },
     PluginSpec {
         section: Section::Provisioner,
+        kind: "chef-solo",
+        schema: &chef::SOLO,
+        check: chef::check_solo,
+        io_checks: chef::SOLO_IO_CHECKS,
+        references: chef::SOLO_REFERENCES,
+    },
+    PluginSpec {
+        section: Section::Provisioner,
+        kind: "converge",
+        schema: &converge::SCHEMA,
+        check: converge::check,
+        io_checks: &[],
+        references: converge::REFERENCES,
+    },
+    PluginSpec {
+        section: Section::Provisioner,
         kind: "powershell",
         schema: &powershell::SCHEMA,
         check: powershell::check,
@@ -324,6 +343,14 @@ static SPECS: &[PluginSpec] = &[
         check: puppet::check_server,
         io_checks: puppet::SERVER_IO_CHECKS,
         references: puppet::SERVER_REFERENCES,
+    },
+    PluginSpec {
+        section: Section::Provisioner,
+        kind: "salt-masterless",
+        schema: &salt::SCHEMA,
+        check: salt::check,
+        io_checks: salt::IO_CHECKS,
+        references: salt::REFERENCES,
     },
     PluginSpec {
         section: Section::Provisioner,

@@ -1,6 +1,8 @@
-//! `powershell`, `windows-shell` and `windows-restart` over SSH, checked against Packer 1.6.6 on
-//! recording guests (no Windows and no PowerShell run here): for the same template both must send
-//! the machine the same commands, leave the same files and reach the same verdict.
+//! The provisioners whose tools cannot run here — `powershell`, `windows-shell`, `windows-restart`
+//! (no Windows, no PowerShell), `chef-solo`, `salt-masterless`, `converge` (not installable from
+//! the machine's registries, or installers that fetch from the internet) — checked against Packer
+//! 1.6.6 on recording guests: for the same template both must send the machine the same commands,
+//! leave the same files and reach the same verdict.
 
 use std::path::Path;
 use std::process::Command;
@@ -23,13 +25,17 @@ struct Visit {
     succeeded: bool,
 }
 
-/// A guest with a stand-in for each of `programs` (the shell snippet each runs).
+/// A guest with a stand-in for each of `programs` (the shell snippet each runs); a program whose
+/// name starts with `!` is provided without being recorded.
 fn guest(programs: &[(&str, &str)]) -> RecordingGuest {
     let guest = RecordingGuest::start().unwrap_or_else(|e| panic!("{e}"));
     for (program, then) in programs {
-        guest
-            .stand_in(program, &["PACKER_", "GREETING"], then)
-            .unwrap();
+        match program.strip_prefix('!') {
+            Some(quiet) => guest.provide(quiet, then).unwrap(),
+            None => guest
+                .stand_in(program, &["PACKER_", "GREETING"], then)
+                .unwrap(),
+        }
     }
     guest
 }
@@ -103,7 +109,10 @@ fn normalized(text: &str) -> String {
     let uuid = uuids_hidden(text);
     uuid.lines()
         .filter(|line| !line.trim().is_empty())
-        .map(|line| line.replacen("$ scp -vt ", "$ scp -t ", 1))
+        .map(|line| {
+            line.replacen("$ scp -vt ", "$ scp -t ", 1)
+                .replacen("$ scp -rvt ", "$ scp -rt ", 1)
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -389,4 +398,124 @@ async fn puppet_on_windows_uses_packers_guest_commands_and_elevated_runner() {
     };
     assert_eq!(commands(&visit.log), commands(&packer_visit.log));
     insta::assert_snapshot!(commands(&visit.log));
+}
+
+/// chef-solo with Packer's installer and `sudo` kept (stand-ins: `curl` hands `bash` a script that
+/// only says so, `sudo` runs its command, `chef-solo` records): the same commands, the same
+/// `solo.rb` and `node.json`, the same staged cookbooks and roles.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chef_solo_stages_and_runs_what_packer_does() {
+    let unix = [
+        ("sudo", "exec \"$@\""),
+        ("!curl", "echo 'echo chef installed'"),
+        ("chef-solo", ""),
+    ];
+    let Some(packer) = packer_for("chef-solo compared with Packer's") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    for (path, content) in [
+        ("cookbooks/web/recipes/default.rb", "package 'nginx'\n"),
+        ("roles/web.json", "{\"name\": \"web\"}\n"),
+        ("secret", "s3cret\n"),
+    ] {
+        let path = dir.path().join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
+    }
+    let provisioner = json!({
+        "type": "chef-solo",
+        "cookbook_paths": ["cookbooks"],
+        "remote_cookbook_paths": ["/var/chef/cookbooks"],
+        "roles_path": "roles",
+        "encrypted_data_bag_secret_path": "secret",
+        "run_list": ["recipe[web]"],
+        "json": { "web": { "port": 8080, "name": "{{user `greeting`}}", "tags": ["a<b"] }, "empty": {} },
+        "version": "17",
+        "staging_directory": "stage",
+    });
+    let packer_visit = packer_visit(&packer, &unix, dir.path(), &provisioner);
+    let (visit, result, _) = imgs_visit(&unix, dir.path(), &provisioner).await;
+    result.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(visit, packer_visit);
+    insta::assert_snapshot!(visit.files.join("\n---\n"));
+}
+
+/// salt-masterless, every path below the guest's root (its defaults are absolute paths of this
+/// machine; `grains_file` and `minion_config` always go to `/etc/salt`, so they are left out): the
+/// same bootstrap, staging, `sudo sudo mv` moves and `salt-call` line as Packer, the same tree in
+/// place afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn salt_masterless_moves_states_into_place_as_packer_does() {
+    let unix = [
+        ("sudo", "exec \"$@\""),
+        ("!curl", "exit 0"),
+        ("sh", "exit 0"),
+        ("salt-call", ""),
+    ];
+    let Some(packer) = packer_for("salt-masterless compared with Packer's") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    for (path, content) in [
+        ("salt/top.sls", "base:\n  '*':\n    - web\n"),
+        ("salt/web.sls", "nginx:\n  pkg.installed\n"),
+        ("pillar/top.sls", "base: {}\n"),
+    ] {
+        let path = dir.path().join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
+    }
+    let provisioner = json!({
+        "type": "salt-masterless",
+        "local_state_tree": "salt",
+        "local_pillar_roots": "pillar",
+        "remote_state_tree": "tmp/salt-states",
+        "remote_pillar_roots": "tmp/salt-pillar",
+        "temp_config_dir": "tmp/salt",
+        "custom_state": "web",
+        "log_level": "debug",
+        "salt_call_args": "--state-output=mixed",
+        "bootstrap_args": "-P stable",
+    });
+    let packer_visit = packer_visit(&packer, &unix, dir.path(), &provisioner);
+    let (visit, result, _) = imgs_visit(&unix, dir.path(), &provisioner).await;
+    result.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(visit, packer_visit);
+    insta::assert_snapshot!(visit.log);
+}
+
+/// converge: bootstrap through `sudo sh`, module directories uploaded where Packer puts them, and
+/// the apply command with the parameters as JSON.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn converge_bootstraps_uploads_and_applies_as_packer_does() {
+    let unix = [
+        ("sudo", "exec \"$@\""),
+        ("!curl", "echo 'echo converge installed'"),
+        ("converge", "echo applied"),
+    ];
+    let Some(packer) = packer_for("converge compared with Packer's") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("modules/web")).unwrap();
+    std::fs::write(dir.path().join("modules/web/main.hcl"), "task \"x\" {}\n").unwrap();
+    let provisioner = json!({
+        "type": "converge",
+        "bootstrap": true,
+        "version": "0.7.0",
+        "module_dirs": [{ "source": "modules", "destination": "converge", "exclude": [".git"] }],
+        "module": "converge/web/main.hcl",
+        "working_directory": ".",
+        "params": { "port": "80", "name": "{{user `greeting`}}" },
+    });
+    let packer_visit = packer_visit(&packer, &unix, dir.path(), &provisioner);
+    let (visit, result, lines) = imgs_visit(&unix, dir.path(), &provisioner).await;
+    result.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(visit, packer_visit);
+    insta::assert_snapshot!(visit.log);
+    assert!(
+        lines.contains(&"transferred \"modules\" to \"converge\"".to_string()),
+        "{lines:?}"
+    );
 }

@@ -1,0 +1,84 @@
+//! `chef-solo`: cookbooks, roles, data bags and environments staged on the machine and applied by
+//! `chef-solo` there.
+
+use super::decoded::Decoded;
+use super::puppet::check_guest_os_type;
+use super::{IoCheck, IoCheckKind, SchemaProblem, TypeSchema, ValueType};
+use super::{RefKey, plain};
+use crate::references::Expect;
+
+pub(super) const SOLO_REFERENCES: &[RefKey] = &[
+    plain("config_template", Expect::File),
+    plain("cookbook_paths", Expect::Directory),
+    plain("roles_path", Expect::Directory),
+    plain("data_bags_path", Expect::Directory),
+    plain("encrypted_data_bag_secret_path", Expect::File),
+    plain("environments_path", Expect::Directory),
+];
+
+pub(super) static SOLO: TypeSchema = TypeSchema {
+    kind: "chef-solo",
+    keys: &[SOLO_KEYS, super::PACKER_KEYS],
+    nested: &[],
+    deferred: &["execute_command", "install_command"],
+};
+
+pub(super) const SOLO_IO_CHECKS: &[IoCheck] = &[
+    IoCheck {
+        key: "config_template",
+        what: IoCheckKind::File,
+        packer_message: "Bad config template path: <error> / Config template path must be a file",
+    },
+    IoCheck {
+        key: "cookbook_paths",
+        what: IoCheckKind::Directory,
+        packer_message: "Bad cookbook path '<path>': <error>",
+    },
+    IoCheck {
+        key: "roles_path",
+        what: IoCheckKind::Directory,
+        packer_message: "Bad roles path '<path>': <error>",
+    },
+    IoCheck {
+        key: "data_bags_path",
+        what: IoCheckKind::Directory,
+        packer_message: "Bad data bags path '<path>': <error>",
+    },
+    IoCheck {
+        key: "encrypted_data_bag_secret_path",
+        what: IoCheckKind::File,
+        packer_message: "Bad encrypted data bag secret '<path>': <error>",
+    },
+    IoCheck {
+        key: "environments_path",
+        what: IoCheckKind::Directory,
+        packer_message: "Bad environments path '<path>': <error>",
+    },
+];
+
+pub(super) fn check_solo(c: &Decoded, out: &mut Vec<SchemaProblem>) {
+    check_guest_os_type(c, out);
+}
+
+/// Every key Packer 1.6.6 decodes for `chef-solo`, in its declaration order.
+pub(super) static SOLO_KEYS: &[(&str, ValueType)] = &[
+    ("chef_environment", ValueType::String),
+    ("chef_license", ValueType::String),
+    ("config_template", ValueType::String),
+    ("cookbook_paths", ValueType::StringList),
+    ("roles_path", ValueType::String),
+    ("data_bags_path", ValueType::String),
+    ("encrypted_data_bag_secret_path", ValueType::String),
+    ("environments_path", ValueType::String),
+    ("execute_command", ValueType::String),
+    ("install_command", ValueType::String),
+    ("remote_cookbook_paths", ValueType::StringList),
+    // Any JSON object: the node's attributes.
+    ("json", ValueType::Object),
+    ("prevent_sudo", ValueType::Bool),
+    ("run_list", ValueType::StringList),
+    ("skip_install", ValueType::Bool),
+    ("staging_directory", ValueType::String),
+    ("guest_os_type", ValueType::String),
+    ("version", ValueType::String),
+];
