@@ -169,3 +169,45 @@ fn a_playbooks_directory_counts_unless_it_is_the_working_directory() {
         ]
     );
 }
+
+/// Everything the configuration-management and Windows provisioners upload counts, and nothing they
+/// only name on the machine (staging directories, remote cookbook paths, module destinations).
+#[test]
+fn what_configuration_management_uploads_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let found = references(
+        dir.path(),
+        r#"{"builders": [{"type": "null", "communicator": "none"}],
+            "provisioners": [
+              {"type": "ansible-local", "playbook_file": "a/site.yml", "playbook_dir": "a",
+               "role_paths": ["roles/web"], "group_vars": "gv", "staging_directory": "/tmp/s"},
+              {"type": "puppet-masterless", "manifest_file": "p/site.pp", "module_paths": ["p/modules"],
+               "hiera_config_path": "p/hiera.yaml", "staging_directory": "/tmp/p"},
+              {"type": "puppet-server", "client_cert_path": "certs"},
+              {"type": "chef-solo", "cookbook_paths": ["cookbooks"], "remote_cookbook_paths": ["/var/chef"],
+               "encrypted_data_bag_secret_path": "secret"},
+              {"type": "salt-masterless", "local_state_tree": "salt", "minion_config": "minion"},
+              {"type": "converge", "module": "m", "module_dirs": [{"source": "mods", "destination": "/srv/m"}]},
+              {"type": "powershell", "scripts": ["win/setup.ps1"]},
+              {"type": "windows-shell", "script": "win/setup.bat"}]}"#,
+    );
+    let keys: Vec<String> = found
+        .iter()
+        .map(|(key, path, _)| format!("{key} {}", path.display()))
+        .collect();
+    insta::assert_snapshot!(keys.join("\n"), @r"
+    provisioners[0].playbook_file a/site.yml
+    provisioners[0].playbook_dir a
+    provisioners[0].role_paths[0] roles/web
+    provisioners[0].group_vars gv
+    provisioners[1].hiera_config_path p/hiera.yaml
+    provisioners[1].module_paths[0] p/modules
+    provisioners[1].manifest_file p/site.pp
+    provisioners[3].cookbook_paths[0] cookbooks
+    provisioners[4].local_state_tree salt
+    provisioners[4].minion_config minion
+    provisioners[5].module_dirs[0].source mods
+    provisioners[6].scripts[0] win/setup.ps1
+    provisioners[7].script win/setup.bat
+    ");
+}

@@ -12,7 +12,8 @@ pub(super) const SOLO_REFERENCES: &[RefKey] = &[
     plain("cookbook_paths", Expect::Directory),
     plain("roles_path", Expect::Directory),
     plain("data_bags_path", Expect::Directory),
-    plain("encrypted_data_bag_secret_path", Expect::File),
+    // Not `encrypted_data_bag_secret_path`: a secret, like SSH keys; the encrypted data bags it
+    // opens count.
     plain("environments_path", Expect::Directory),
 ];
 

@@ -14,10 +14,9 @@ pub(super) const MASTERLESS_REFERENCES: &[RefKey] = &[
     plain("manifest_dir", Expect::Directory),
 ];
 
-pub(super) const SERVER_REFERENCES: &[RefKey] = &[
-    plain("client_cert_path", Expect::Directory),
-    plain("client_private_key_path", Expect::Directory),
-];
+/// None: `client_cert_path` and `client_private_key_path` authenticate the agent, they do not shape
+/// the image (the same rule as SSH keys: rotating them must not rebuild anything).
+pub(super) const SERVER_REFERENCES: &[RefKey] = &[];
 
 pub(super) static MASTERLESS: TypeSchema = TypeSchema {
     kind: "puppet-masterless",
