@@ -193,6 +193,33 @@ fn the_example_workspace_rebuilds_exactly_what_changed_and_keeps_every_version()
     assert_backed_by(&first_disks[1], &first_disks[0]);
     assert_backed_by(&first_disks[2], &first_disks[1]);
     assert_eq!(check_every_disk(root), 4);
+    // The hardened layer ran an Ansible playbook from this machine, the worker a Puppet manifest on
+    // the machine itself: what they wrote is in the disks.
+    let hardened_files = GuestFilesystem::of(&first_disks[1]);
+    assert_eq!(
+        hardened_files.read("/etc/issue.net").as_deref(),
+        Some("Hardened by imgs (hardened); authorised use only.\n")
+    );
+    let worker_files = GuestFilesystem::of(&first_disks[3]);
+    assert_eq!(
+        worker_files.read("/etc/imgs-worker.conf").as_deref(),
+        Some("threads=4\nbuilt_by=app-worker\n")
+    );
+    // A Puppet module is an input of the image applying it, and an Ansible role directory of its
+    // image and the images built on it.
+    let repo = repo_root();
+    for (file, plan_says) in [
+        (
+            "images/app-worker/puppet/modules/worker/manifests/init.pp",
+            "1 to build, 3 fresh",
+        ),
+        ("images/hardened/ansible/site.yml", "3 to build, 1 fresh"),
+    ] {
+        append(root, file, "\n# a comment\n");
+        let plan = imgs_ok(root, &["plan", "--all"]);
+        assert!(plan.contains(plan_says), "{file}: {plan}");
+        std::fs::copy(repo.join(file), root.join(file)).unwrap();
+    }
 
     // A changed layer rebuilds itself and the images built on it, in new version directories, next
     // to the ones the old children still stand on.
@@ -247,7 +274,6 @@ fn the_example_workspace_rebuilds_exactly_what_changed_and_keeps_every_version()
     assert_eq!(check_every_disk(root), 9);
 
     // Reverting both changes finds the first versions: nothing is built.
-    let repo = repo_root();
     for script in ["images/hardened/harden.sh", "images/app-web/install.sh"] {
         std::fs::copy(repo.join(script), root.join(script)).unwrap();
     }

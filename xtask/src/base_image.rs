@@ -51,6 +51,10 @@ const PACKAGES: &[&str] = &[
     "sudo",
     "busybox",
     "procps",
+    // The example workspace provisions with configuration management too: Ansible's modules run on
+    // the machine with its Python, and Puppet applies its manifests there.
+    "python3",
+    "puppet",
 ];
 
 /// Files under `cache/base-image/`; the templates name the first four.

@@ -34,6 +34,11 @@ pub fn run(args: &[String]) -> Result<()> {
         crate::bench_ssh::sftp_vs_scp(&work.path().join("ssh")).map(|row| vec![row])
     })?);
 
+    eprintln!("bench: a 50-task Ansible playbook, imgs vs Packer vs ansible-playbook alone");
+    results.extend(under_load(|| {
+        crate::bench_ansible::fifty_tasks(&imgs, &work.path().join("ansible"))
+    })?);
+
     eprintln!("bench: imgs plan --all on a generated 200-image workspace");
     let ws = work.path().join("ws200");
     generate_workspace(&ws, 20)?;

@@ -11,6 +11,7 @@
 
 mod base_image;
 mod bench;
+mod bench_ansible;
 mod bench_aws;
 mod bench_build_cost;
 mod bench_hashing;

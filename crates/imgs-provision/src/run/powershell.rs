@@ -35,21 +35,15 @@ pub(super) async fn run(
             remote_path.push_str(&name.to_string_lossy());
         }
         let command = command_text(comm, settings, &remote_path, output).await?;
-        let started = Instant::now();
-        let status = loop {
-            let attempt = async {
-                comm.upload(local.path(), &upload_target(&remote_path))
-                    .await?;
-                comm.exec(&command, output).await
-            }
-            .await;
-            match attempt {
-                Err(err) if worth_retrying(&err, started, settings.start_retry_timeout) => {
-                    wait_before_retry(&err, output).await;
-                }
-                result => break result,
-            }
-        }
+        let status = upload_and_run(
+            comm,
+            local.path(),
+            &remote_path,
+            &command,
+            settings.start_retry_timeout,
+            output,
+        )
+        .await
         .map_err(|err| {
             ProvisionError::communicator(
                 format!("run script `{}` as `{remote_path}`", script.name()),
@@ -63,6 +57,33 @@ pub(super) async fn run(
         clean_up(comm, settings, &uploaded, output).await;
     }
     Ok(())
+}
+
+/// Uploads the script to `remote` (where Packer's communicators put it) and runs `command`; both
+/// again while the machine is unreachable, within `timeout`, as Packer's retry does.
+pub(super) async fn upload_and_run(
+    comm: &dyn Communicator,
+    local: &std::path::Path,
+    remote: &str,
+    command: &str,
+    timeout: Duration,
+    output: OnLine<'_>,
+) -> Result<ExitStatus, CommunicatorError> {
+    let target = upload_target(remote);
+    let started = Instant::now();
+    loop {
+        let attempt = async {
+            comm.upload(local, &target).await?;
+            comm.exec(command, output).await
+        }
+        .await;
+        match attempt {
+            Err(err) if worth_retrying(&err, started, timeout) => {
+                wait_before_retry(&err, output).await;
+            }
+            result => return result,
+        }
+    }
 }
 
 /// The script as uploaded: a file with its own mode, or the inline commands in a file of mode 0600

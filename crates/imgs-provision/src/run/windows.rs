@@ -10,7 +10,6 @@ use crate::settings::{
 };
 
 use super::file::io_reason;
-use super::guest::upload_target;
 use super::shell::{temporary_copy, wait_before_retry, worth_retrying};
 
 /// `windows-shell`: each script is uploaded to the one remote path and run by `execute_command`
@@ -33,7 +32,6 @@ pub(super) async fn shell(
             message: format!("Error processing command: {why}"),
             hint: Some("`execute_command` may use `{{.Vars}}` and `{{.Path}}`".to_string()),
         })?;
-    let target = upload_target(&settings.remote_path);
     for script in &settings.scripts {
         output(
             Stream::Status,
@@ -55,20 +53,15 @@ pub(super) async fn shell(
             path: script.name().to_string(),
             reason: io_reason(&e),
         })?;
-        let started = Instant::now();
-        let status = loop {
-            let attempt = async {
-                comm.upload(local.path(), &target).await?;
-                comm.exec(&command, output).await
-            }
-            .await;
-            match attempt {
-                Err(err) if worth_retrying(&err, started, settings.start_retry_timeout) => {
-                    wait_before_retry(&err, output).await;
-                }
-                result => break result,
-            }
-        }
+        let status = super::powershell::upload_and_run(
+            comm,
+            local.path(),
+            &settings.remote_path,
+            &command,
+            settings.start_retry_timeout,
+            output,
+        )
+        .await
         .map_err(|err| {
             ProvisionError::communicator(format!("run script `{}`", script.name()), err)
         })?;

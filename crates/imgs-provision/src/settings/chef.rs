@@ -5,7 +5,7 @@ use imgs_template::Node;
 use imgs_template::json::Value;
 
 use super::decode::Reader;
-use super::guest::{GuestCommands, GuestOs};
+use super::guest::{GuestCommands, GuestOs, read_guest_os};
 use super::{BuildContext, LocalPath, LocalRun};
 
 #[derive(Clone, Debug)]
@@ -65,12 +65,7 @@ pub(super) fn read_solo(
     build: &BuildContext<'_>,
 ) -> Result<ChefSoloSettings, Vec<Diagnostic>> {
     let pwd = build.ctx.pwd;
-    let os = GuestOs::parse(&r.string("guest_os_type").unwrap_or_default()).map_err(|why| {
-        vec![
-            r.error("guest_os_type", why)
-                .hint("use `unix` (the default) or `windows`"),
-        ]
-    })?;
+    let os = read_guest_os(r).map_err(|d| vec![d])?;
     let (default_execute, default_install, default_staging) = match os {
         GuestOs::Unix => (UNIX_EXECUTE, UNIX_INSTALL, "/tmp/packer-chef-solo"),
         GuestOs::Windows => (

@@ -20,6 +20,16 @@ impl GuestOs {
     }
 }
 
+/// `guest_os_type` of a provisioner's configuration, or the located error Packer's words make.
+pub(super) fn read_guest_os(
+    r: &super::decode::Reader<'_>,
+) -> Result<GuestOs, imgs_diagnostic::Diagnostic> {
+    GuestOs::parse(&r.string("guest_os_type").unwrap_or_default()).map_err(|why| {
+        r.error("guest_os_type", why)
+            .hint("use `unix` (the default) or `windows`")
+    })
+}
+
 /// How directories are made and removed on one machine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct GuestCommands {

@@ -1,18 +1,16 @@
 //! The `powershell` provisioner's settings, with Packer 1.6.6's defaults: where scripts and the
 //! environment file go on the machine, and the command lines that run them.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use imgs_diagnostic::Diagnostic;
 use imgs_template::schema::EXECUTION_POLICIES;
 
 use super::decode::Reader;
-use super::shell::go_format;
-use super::{BuildContext, LocalPath, LocalRun, ShellScript};
+use super::windows::WindowsScripts;
+use super::{BuildContext, LocalRun, ShellScript};
 
 const DEFAULT_ENV_VAR_FORMAT: &str = "$env:%s=\"%s\"; ";
-const DEFAULT_START_RETRY_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
 #[derive(Clone, Debug)]
 pub struct PowerShellSettings {
@@ -96,83 +94,20 @@ pub(super) fn read(
     build: &BuildContext<'_>,
 ) -> Result<PowerShellSettings, Vec<Diagnostic>> {
     let mut problems = Vec::new();
-    let pwd = build.ctx.pwd;
-    let mut scripts: Vec<ShellScript> = r
-        .non_empty_string("script")
-        .into_iter()
-        .chain(r.strings("scripts").unwrap_or_default())
-        .map(|f| ShellScript::File(LocalPath::new(&f, pwd)))
-        .collect();
-    if let Some(lines) = r.strings("inline").filter(|l| !l.is_empty()) {
-        scripts.push(ShellScript::Inline(
-            lines.iter().map(|line| format!("{line}\n")).collect(),
-        ));
-    }
-    let mut env = BTreeMap::from([
-        (
-            "PACKER_BUILD_NAME".to_string(),
-            build.ctx.build_name.unwrap_or_default().to_string(),
-        ),
-        (
-            "PACKER_BUILDER_TYPE".to_string(),
-            build.ctx.build_type.unwrap_or_default().to_string(),
-        ),
-    ]);
-    for entry in r.strings("environment_vars").unwrap_or_default() {
-        match entry.split_once('=') {
-            Some((name, value)) if !name.is_empty() => {
-                env.insert(name.to_string(), powershell_escape(value));
-            }
-            _ => problems.push(
-                r.error(
-                    "environment_vars",
-                    format!(
-                        "Environment variable not in format 'key=value': {}",
-                        build.secrets.mask(&entry)
-                    ),
-                )
-                .hint("write each entry as NAME=value"),
-            ),
-        }
-    }
-    let mut flatten = |key: &str| {
-        let format = r
-            .non_empty_string(key)
-            .unwrap_or_else(|| DEFAULT_ENV_VAR_FORMAT.to_string());
-        let mut out = String::new();
-        for (name, value) in &env {
-            match go_format(&format, [name, value]) {
-                Ok(line) => out.push_str(&line),
-                Err(message) => {
-                    problems.push(r.error(key, message));
-                    break;
-                }
-            }
-        }
-        out
-    };
-    let env_vars = flatten("env_var_format");
-    let elevated_env_vars = flatten("elevated_env_var_format");
+    let read = WindowsScripts::read(r, build, powershell_escape, &mut problems);
+    let env_vars = read.flattened(r, "env_var_format", DEFAULT_ENV_VAR_FORMAT, &mut problems);
+    let elevated_env_vars = read.flattened(
+        r,
+        "elevated_env_var_format",
+        DEFAULT_ENV_VAR_FORMAT,
+        &mut problems,
+    );
     let policy = execution_policy(r.string("execution_policy"));
     let debug_mode = r
         .string("debug_mode")
         .and_then(|d| d.trim().parse::<i64>().ok())
         .unwrap_or(0);
     let default_command = default_execute_command(&policy, debug_mode);
-    let valid_exit_codes = match r.ints("valid_exit_codes") {
-        Ok(codes) => codes.filter(|c| !c.is_empty()).unwrap_or_else(|| vec![0]),
-        Err(d) => {
-            problems.push(d);
-            Vec::new()
-        }
-    };
-    let start_retry_timeout = r
-        .duration("start_retry_timeout")
-        .unwrap_or_else(|d| {
-            problems.push(d);
-            None
-        })
-        .unwrap_or(DEFAULT_START_RETRY_TIMEOUT);
     if !problems.is_empty() {
         return Err(problems);
     }
@@ -181,7 +116,7 @@ pub(super) fn read(
             .unwrap_or_else(|| default_command.clone())
     };
     Ok(PowerShellSettings {
-        scripts,
+        scripts: read.scripts,
         remote_path: r
             .non_empty_string("remote_path")
             .unwrap_or_else(|| format!("c:/Windows/Temp/script-{}.ps1", uuid::Uuid::new_v4())),
@@ -201,9 +136,9 @@ pub(super) fn read(
         elevated_execute_command: command("elevated_execute_command"),
         env_vars,
         elevated_env_vars,
-        valid_exit_codes,
+        valid_exit_codes: read.valid_exit_codes,
         skip_clean: r.bool("skip_clean"),
-        start_retry_timeout,
+        start_retry_timeout: read.start_retry_timeout,
         elevated: r.non_empty_string("elevated_user").map(|user| Elevated {
             user,
             password: r.string("elevated_password").unwrap_or_default(),

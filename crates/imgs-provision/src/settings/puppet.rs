@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use imgs_diagnostic::Diagnostic;
 
 use super::decode::Reader;
-use super::guest::{GuestCommands, GuestOs};
+use super::guest::{GuestCommands, GuestOs, read_guest_os};
 use super::{BuildContext, Elevated, LocalPath, LocalRun};
 
 #[derive(Clone, Debug)]
@@ -177,11 +177,8 @@ fn read_common(
     staging_key: &str,
 ) -> Result<PuppetSettings, Vec<Diagnostic>> {
     let mut problems = Vec::new();
-    let os = GuestOs::parse(&r.string("guest_os_type").unwrap_or_default()).unwrap_or_else(|why| {
-        problems.push(
-            r.error("guest_os_type", why)
-                .hint("use `unix` (the default) or `windows`"),
-        );
+    let os = read_guest_os(r).unwrap_or_else(|d| {
+        problems.push(d);
         GuestOs::Unix
     });
     let mut facter: BTreeMap<String, String> = match r.map("facter") {

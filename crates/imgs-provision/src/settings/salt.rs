@@ -3,7 +3,7 @@
 use imgs_diagnostic::Diagnostic;
 
 use super::decode::Reader;
-use super::guest::{GuestCommands, GuestOs};
+use super::guest::{GuestCommands, GuestOs, read_guest_os};
 use super::{BuildContext, LocalPath};
 
 #[derive(Clone, Debug)]
@@ -36,12 +36,7 @@ pub(super) fn read(
     build: &BuildContext<'_>,
 ) -> Result<SaltSettings, Vec<Diagnostic>> {
     let pwd = build.ctx.pwd;
-    let os = GuestOs::parse(&r.string("guest_os_type").unwrap_or_default()).map_err(|why| {
-        vec![
-            r.error("guest_os_type", why)
-                .hint("use `unix` (the default) or `windows`"),
-        ]
-    })?;
+    let os = read_guest_os(r).map_err(|d| vec![d])?;
     if r.strings("formulas").is_some_and(|f| !f.is_empty()) {
         return Err(vec![
             r.error("formulas", "not supported yet: `formulas`").hint(

@@ -1,5 +1,6 @@
 //! The settings of `windows-shell` and `windows-restart`, with Packer 1.6.6's defaults.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use imgs_diagnostic::Diagnostic;
@@ -25,81 +26,122 @@ pub struct WindowsShellSettings {
     pub run: LocalRun,
 }
 
+/// What `powershell` and `windows-shell` read alike (Packer's `shell.Provisioner` and the retry
+/// timeout): the scripts, the environment, the exit codes and how long to retry.
+pub(super) struct WindowsScripts {
+    /// Script files, then the inline commands as one script (a line each).
+    pub(super) scripts: Vec<ShellScript>,
+    /// `PACKER_BUILD_NAME`, `PACKER_BUILDER_TYPE` and `environment_vars` (values through `escape`),
+    /// sorted by name.
+    pub(super) env: BTreeMap<String, String>,
+    pub(super) valid_exit_codes: Vec<i64>,
+    pub(super) start_retry_timeout: Duration,
+}
+
+impl WindowsScripts {
+    pub(super) fn read(
+        r: &Reader<'_>,
+        build: &BuildContext<'_>,
+        escape: fn(&str) -> String,
+        problems: &mut Vec<Diagnostic>,
+    ) -> WindowsScripts {
+        let mut scripts: Vec<ShellScript> = r
+            .non_empty_string("script")
+            .into_iter()
+            .chain(r.strings("scripts").unwrap_or_default())
+            .map(|f| ShellScript::File(LocalPath::new(&f, build.ctx.pwd)))
+            .collect();
+        if let Some(lines) = r.strings("inline").filter(|l| !l.is_empty()) {
+            scripts.push(ShellScript::Inline(
+                lines.iter().map(|line| format!("{line}\n")).collect(),
+            ));
+        }
+        let mut env = BTreeMap::from([
+            (
+                "PACKER_BUILD_NAME".to_string(),
+                build.ctx.build_name.unwrap_or_default().to_string(),
+            ),
+            (
+                "PACKER_BUILDER_TYPE".to_string(),
+                build.ctx.build_type.unwrap_or_default().to_string(),
+            ),
+        ]);
+        for entry in r.strings("environment_vars").unwrap_or_default() {
+            match entry.split_once('=') {
+                Some((name, value)) if !name.is_empty() => {
+                    env.insert(name.to_string(), escape(value));
+                }
+                _ => problems.push(
+                    r.error(
+                        "environment_vars",
+                        format!(
+                            "Environment variable not in format 'key=value': {}",
+                            build.secrets.mask(&entry)
+                        ),
+                    )
+                    .hint("write each entry as NAME=value"),
+                ),
+            }
+        }
+        let valid_exit_codes = match r.ints("valid_exit_codes") {
+            Ok(codes) => codes.filter(|c| !c.is_empty()).unwrap_or_else(|| vec![0]),
+            Err(d) => {
+                problems.push(d);
+                Vec::new()
+            }
+        };
+        let start_retry_timeout = r
+            .duration("start_retry_timeout")
+            .unwrap_or_else(|d| {
+                problems.push(d);
+                None
+            })
+            .unwrap_or(DEFAULT_START_RETRY_TIMEOUT);
+        WindowsScripts {
+            scripts,
+            env,
+            valid_exit_codes,
+            start_retry_timeout,
+        }
+    }
+
+    /// The environment through the format in `key` (Go's two `%s`, name then value), or `default`.
+    pub(super) fn flattened(
+        &self,
+        r: &Reader<'_>,
+        key: &str,
+        default: &str,
+        problems: &mut Vec<Diagnostic>,
+    ) -> String {
+        let format = r
+            .non_empty_string(key)
+            .unwrap_or_else(|| default.to_string());
+        let mut out = String::new();
+        for (name, value) in &self.env {
+            match go_format(&format, [name, value]) {
+                Ok(text) => out.push_str(&text),
+                Err(message) => {
+                    problems.push(r.error(key, message));
+                    break;
+                }
+            }
+        }
+        out
+    }
+}
+
 pub(super) fn read_shell(
     r: &Reader<'_>,
     build: &BuildContext<'_>,
 ) -> Result<WindowsShellSettings, Vec<Diagnostic>> {
     let mut problems = Vec::new();
-    let mut scripts: Vec<ShellScript> = r
-        .non_empty_string("script")
-        .into_iter()
-        .chain(r.strings("scripts").unwrap_or_default())
-        .map(|f| ShellScript::File(LocalPath::new(&f, build.ctx.pwd)))
-        .collect();
-    if let Some(lines) = r.strings("inline").filter(|l| !l.is_empty()) {
-        scripts.push(ShellScript::Inline(
-            lines.iter().map(|line| format!("{line}\n")).collect(),
-        ));
-    }
-    let mut env = std::collections::BTreeMap::from([
-        (
-            "PACKER_BUILD_NAME".to_string(),
-            build.ctx.build_name.unwrap_or_default().to_string(),
-        ),
-        (
-            "PACKER_BUILDER_TYPE".to_string(),
-            build.ctx.build_type.unwrap_or_default().to_string(),
-        ),
-    ]);
-    for entry in r.strings("environment_vars").unwrap_or_default() {
-        match entry.split_once('=') {
-            Some((name, value)) if !name.is_empty() => {
-                env.insert(name.to_string(), value.to_string());
-            }
-            _ => problems.push(
-                r.error(
-                    "environment_vars",
-                    format!(
-                        "Environment variable not in format 'key=value': {}",
-                        build.secrets.mask(&entry)
-                    ),
-                )
-                .hint("write each entry as NAME=value"),
-            ),
-        }
-    }
-    let format = r
-        .non_empty_string("env_var_format")
-        .unwrap_or_else(|| "set \"%s=%s\" && ".to_string());
-    let mut vars = String::new();
-    for (name, value) in &env {
-        match go_format(&format, [name, value]) {
-            Ok(text) => vars.push_str(&text),
-            Err(message) => {
-                problems.push(r.error("env_var_format", message));
-                break;
-            }
-        }
-    }
-    let valid_exit_codes = match r.ints("valid_exit_codes") {
-        Ok(codes) => codes.filter(|c| !c.is_empty()).unwrap_or_else(|| vec![0]),
-        Err(d) => {
-            problems.push(d);
-            Vec::new()
-        }
-    };
-    let start_retry_timeout = r
-        .duration("start_retry_timeout")
-        .unwrap_or_else(|d| {
-            problems.push(d);
-            None
-        })
-        .unwrap_or(DEFAULT_START_RETRY_TIMEOUT);
+    let read = WindowsScripts::read(r, build, str::to_string, &mut problems);
+    let vars = read.flattened(r, "env_var_format", "set \"%s=%s\" && ", &mut problems);
     if !problems.is_empty() {
         return Err(problems);
     }
     Ok(WindowsShellSettings {
-        scripts,
+        scripts: read.scripts,
         remote_path: r
             .non_empty_string("remote_path")
             .unwrap_or_else(|| "c:/Windows/Temp/script.bat".to_string()),
@@ -107,8 +149,8 @@ pub(super) fn read_shell(
             .non_empty_string("execute_command")
             .unwrap_or_else(|| "{{.Vars}}\"{{.Path}}\"".to_string()),
         vars,
-        valid_exit_codes,
-        start_retry_timeout,
+        valid_exit_codes: read.valid_exit_codes,
+        start_retry_timeout: read.start_retry_timeout,
         run: LocalRun::of(build),
     })
 }

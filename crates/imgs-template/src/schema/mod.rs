@@ -325,7 +325,7 @@ static SPECS: &[PluginSpec] = &[
         kind: "powershell",
         schema: &powershell::SCHEMA,
         check: powershell::check,
-        io_checks: powershell::IO_CHECKS,
+        io_checks: shell::IO_CHECKS,
         references: shell::REFERENCES,
     },
     PluginSpec {
@@ -373,7 +373,7 @@ static SPECS: &[PluginSpec] = &[
         kind: "windows-shell",
         schema: &windows::SHELL,
         check: windows::check_shell,
-        io_checks: windows::SHELL_IO_CHECKS,
+        io_checks: shell::IO_CHECKS,
         references: shell::REFERENCES,
     },
     PluginSpec {

@@ -3,7 +3,7 @@
 
 use super::decoded::{Decoded, known, with_hint};
 use super::shell::{SCRIPT_KEYS, check_environment_vars};
-use super::{IoCheck, IoCheckKind, SchemaProblem, TypeSchema, ValueType};
+use super::{SchemaProblem, TypeSchema, ValueType};
 
 pub(super) static SCHEMA: TypeSchema = TypeSchema {
     kind: "powershell",
@@ -11,19 +11,6 @@ pub(super) static SCHEMA: TypeSchema = TypeSchema {
     nested: &[],
     deferred: &["execute_command", "elevated_execute_command"],
 };
-
-pub(super) const IO_CHECKS: &[IoCheck] = &[
-    IoCheck {
-        key: "script",
-        what: IoCheckKind::Exists,
-        packer_message: "Bad script '<path>': <error>",
-    },
-    IoCheck {
-        key: "scripts",
-        what: IoCheckKind::Exists,
-        packer_message: "Bad script '<path>': <error>",
-    },
-];
 
 /// Packer's execution policies by name, in the order of their numbers (`none`, 7, leaves the
 /// command without `powershell -executionpolicy`).
@@ -39,25 +26,11 @@ pub const EXECUTION_POLICIES: &[&str] = &[
 ];
 
 pub(super) fn check(c: &Decoded, out: &mut Vec<SchemaProblem>) {
-    let script = !c.string("script").is_empty();
-    let scripts = c.list_len("scripts") > 0;
-    if script && scripts {
-        out.push(c.problem("scripts", "Only one of script or scripts can be specified."));
-    }
+    check_scripts(c, out);
     if c.string("elevated_user").is_empty() && !c.string("elevated_password").is_empty() {
         out.push(c.problem(
             "elevated_password",
             "Must supply an 'elevated_user' if 'elevated_password' provided",
-        ));
-    }
-    // An empty `inline` list is no inline script.
-    let inline = c.list_len("inline") > 0;
-    if !script && !scripts && !inline {
-        out.push(c.problem_here("Either a script file or inline script must be specified."));
-    } else if (script || scripts) && inline {
-        out.push(c.problem(
-            "inline",
-            "Only a script file or an inline script can be specified, not both.",
         ));
     }
     check_environment_vars(c, out);
@@ -69,6 +42,25 @@ pub(super) fn check(c: &Decoded, out: &mut Vec<SchemaProblem>) {
             format!(
                 "{debug_mode} is an invalid Trace level for `debug_mode`; valid values are 0, 1, and 2"
             ),
+        ));
+    }
+}
+
+/// What `powershell` and `windows-shell` require of their scripts, in Packer's words: one of `script`
+/// and `scripts`, and either script files or `inline` commands (an empty `inline` list is none).
+pub(super) fn check_scripts(c: &Decoded, out: &mut Vec<SchemaProblem>) {
+    let script = !c.string("script").is_empty();
+    let scripts = c.list_len("scripts") > 0;
+    if script && scripts {
+        out.push(c.problem("scripts", "Only one of script or scripts can be specified."));
+    }
+    let inline = c.list_len("inline") > 0;
+    if !script && !scripts && !inline {
+        out.push(c.problem_here("Either a script file or inline script must be specified."));
+    } else if (script || scripts) && inline {
+        out.push(c.problem(
+            "inline",
+            "Only a script file or an inline script can be specified, not both.",
         ));
     }
 }

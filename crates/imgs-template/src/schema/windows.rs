@@ -2,9 +2,9 @@
 //! until it is back), over SSH.
 
 use super::decoded::Decoded;
-use super::powershell::REMOTE_KEYS;
+use super::powershell::{REMOTE_KEYS, check_scripts};
 use super::shell::{SCRIPT_KEYS, check_environment_vars};
-use super::{IoCheck, IoCheckKind, SchemaProblem, TypeSchema, ValueType};
+use super::{SchemaProblem, TypeSchema, ValueType};
 
 pub(super) static SHELL: TypeSchema = TypeSchema {
     kind: "windows-shell",
@@ -16,34 +16,9 @@ pub(super) static SHELL: TypeSchema = TypeSchema {
 pub(super) static SHELL_KEYS: &[(&str, ValueType)] =
     &[("start_retry_timeout", ValueType::Duration)];
 
-pub(super) const SHELL_IO_CHECKS: &[IoCheck] = &[
-    IoCheck {
-        key: "script",
-        what: IoCheckKind::Exists,
-        packer_message: "Bad script '<path>': <error>",
-    },
-    IoCheck {
-        key: "scripts",
-        what: IoCheckKind::Exists,
-        packer_message: "Bad script '<path>': <error>",
-    },
-];
-
+/// `windows-shell` requires what `powershell` does of its scripts.
 pub(super) fn check_shell(c: &Decoded, out: &mut Vec<SchemaProblem>) {
-    let script = !c.string("script").is_empty();
-    let scripts = c.list_len("scripts") > 0;
-    if script && scripts {
-        out.push(c.problem("scripts", "Only one of script or scripts can be specified."));
-    }
-    let inline = c.list_len("inline") > 0;
-    if !script && !scripts && !inline {
-        out.push(c.problem_here("Either a script file or inline script must be specified."));
-    } else if (script || scripts) && inline {
-        out.push(c.problem(
-            "inline",
-            "Only a script file or an inline script can be specified, not both.",
-        ));
-    }
+    check_scripts(c, out);
     check_environment_vars(c, out);
 }
 
