@@ -100,11 +100,15 @@ fn graph_of_a_diamond_marks_repeated_images() {
             )
             .replace("app-worker", "combo"),
     );
-    std::fs::copy(
-        ws.path().join("images/app-worker/install.sh"),
-        ws.path().join("images/combo/install.sh"),
-    )
-    .unwrap();
+    for file in [
+        "install.sh",
+        "puppet/worker.pp",
+        "puppet/modules/worker/manifests/init.pp",
+    ] {
+        let to = ws.path().join("images/combo").join(file);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(ws.path().join("images/app-worker").join(file), to).unwrap();
+    }
     append(
         ws.path(),
         "Images.toml",
