@@ -11,7 +11,7 @@ use crate::error::ProvisionError;
 use crate::settings::{ChefSoloSettings, DEFAULT_SOLO_RB, LocalPath};
 
 use super::file::io_reason;
-use super::guest::{Guest, stage_failed};
+use super::guest::{Guest, exit_code, render_setting, stage_failed};
 use super::shell::temporary_copy;
 
 pub(super) async fn solo(
@@ -44,7 +44,7 @@ pub(super) async fn solo(
             return Err(ProvisionError::Guest {
                 message: format!(
                     "Error installing Chef: Install script exited with non-zero exit status {}",
-                    code(&status)
+                    exit_code(&status)
                 ),
                 hint: Some(
                     "the installer's output above says why; with Chef already on the machine set \
@@ -157,7 +157,7 @@ pub(super) async fn solo(
         return Err(ProvisionError::Guest {
             message: format!(
                 "Error executing Chef: Non-zero exit status: {}",
-                code(&status)
+                exit_code(&status)
             ),
             hint: Some("Chef's output above says why".to_string()),
         });
@@ -190,19 +190,5 @@ fn render(
     data: &BTreeMap<String, String>,
     key: &str,
 ) -> Result<String, ProvisionError> {
-    settings
-        .run
-        .renderer
-        .render(text, data)
-        .map_err(|why| ProvisionError::Guest {
-            message: format!("cannot render `{key}`: {why}"),
-            hint: None,
-        })
-}
-
-fn code(status: &ExitStatus) -> i64 {
-    match status {
-        ExitStatus::Exited(code) => i64::from(*code),
-        ExitStatus::Signaled { .. } => -1,
-    }
+    render_setting(&settings.run.renderer, text, data, key, None)
 }

@@ -8,6 +8,8 @@ use crate::communicator::{Communicator, ExitStatus, OnLine, Stream};
 use crate::error::ProvisionError;
 use crate::settings::ConvergeSettings;
 
+use super::guest::exit_code;
+
 pub(super) async fn run(
     comm: &dyn Communicator,
     settings: &ConvergeSettings,
@@ -100,10 +102,7 @@ pub(super) async fn run(
         status => {
             output(Stream::Stderr, stdout.trim());
             output(Stream::Stderr, stderr.trim());
-            let code = match status {
-                ExitStatus::Exited(code) => i64::from(code),
-                ExitStatus::Signaled { .. } => -1,
-            };
+            let code = exit_code(&status);
             output(Stream::Stderr, &format!("Exited with error code {code}."));
             Err(guest_error(format!(
                 "Error applying {}",

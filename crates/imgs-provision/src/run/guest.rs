@@ -140,6 +140,30 @@ pub(super) fn upload_target(remote: &str) -> String {
     remote_path::join(&remote_path::parent(remote), remote_path::base_name(remote))
 }
 
+/// The exit code as Packer reports it: a command killed by a signal has none, which Packer reads as -1.
+pub(super) fn exit_code(status: &ExitStatus) -> i64 {
+    match status {
+        ExitStatus::Exited(code) => i64::from(*code),
+        ExitStatus::Signaled { .. } => -1,
+    }
+}
+
+/// `text` rendered with a step's `data`; the error names the setting (`key`) and what it may use.
+pub(super) fn render_setting(
+    renderer: &imgs_template::interpolate::OwnedContext,
+    text: &str,
+    data: &std::collections::BTreeMap<String, String>,
+    key: &str,
+    hint: Option<&str>,
+) -> Result<String, ProvisionError> {
+    renderer
+        .render(text, data)
+        .map_err(|why| ProvisionError::Guest {
+            message: format!("cannot render `{key}`: {why}"),
+            hint: hint.map(str::to_string),
+        })
+}
+
 /// `err` with Packer's prefix for the stage that failed ("Error uploading manifests: ...").
 pub(super) fn stage_failed(stage: impl Into<String>, err: ProvisionError) -> ProvisionError {
     if err == ProvisionError::Cancelled {

@@ -10,7 +10,7 @@ use crate::error::ProvisionError;
 use crate::settings::{PowerShellSettings, ShellScript};
 
 use super::file::io_reason;
-use super::guest::upload_target;
+use super::guest::{exit_code, upload_target};
 use super::shell::{temporary_copy, wait_before_retry, worth_retrying};
 
 /// How long the clean-up is tried (Packer's figure).
@@ -200,12 +200,10 @@ async fn upload_text(
 
 /// Packer's verdict on a script's exit status.
 pub(super) fn check_exit(status: &ExitStatus, valid: &[i64]) -> Result<(), ProvisionError> {
-    let code = match status {
-        ExitStatus::Exited(code) if valid.contains(&i64::from(*code)) => return Ok(()),
-        ExitStatus::Exited(code) => i64::from(*code),
-        // A command killed by a signal has no exit code; Packer reads it as -1.
-        ExitStatus::Signaled { .. } => -1,
-    };
+    if matches!(status, ExitStatus::Exited(code) if valid.contains(&i64::from(*code))) {
+        return Ok(());
+    }
+    let code = exit_code(status);
     let allowed: Vec<String> = valid.iter().map(i64::to_string).collect();
     Err(ProvisionError::Guest {
         message: format!(

@@ -8,7 +8,7 @@ use crate::communicator::{Communicator, ExitStatus, OnLine, Stream};
 use crate::error::ProvisionError;
 use crate::settings::{LocalPath, PuppetMode, PuppetSettings};
 
-use super::guest::{Guest, stage_failed};
+use super::guest::{Guest, render_setting, stage_failed};
 
 pub(super) async fn run(
     comm: &dyn Communicator,
@@ -215,18 +215,14 @@ fn render(
     data: &BTreeMap<String, String>,
     key: &str,
 ) -> Result<String, ProvisionError> {
-    settings
-        .run
-        .renderer
-        .render(text, data)
-        .map_err(|why| {
-            ProvisionError::Guest {
-            message: format!("cannot render `{key}`: {why}"),
-            hint: Some(
-                "it may use `{{.WorkingDir}}`, `{{.FacterVars}}`, `{{.Sudo}}`, `{{.ManifestFile}}` \
-                 and the other fields of Packer's Puppet command"
-                    .to_string(),
-            ),
-        }
-        })
+    render_setting(
+        &settings.run.renderer,
+        text,
+        data,
+        key,
+        Some(
+            "it may use `{{.WorkingDir}}`, `{{.FacterVars}}`, `{{.Sudo}}`, `{{.ManifestFile}}` and \
+             the other fields of Packer's Puppet command",
+        ),
+    )
 }

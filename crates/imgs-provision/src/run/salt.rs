@@ -10,7 +10,7 @@ use crate::communicator::{Communicator, ExitStatus, OnLine, Stream};
 use crate::error::ProvisionError;
 use crate::settings::{GuestOs, LocalPath, SaltSettings};
 
-use super::guest::{Guest, stage_failed};
+use super::guest::{Guest, exit_code, stage_failed};
 
 pub(super) async fn run(
     comm: &dyn Communicator,
@@ -310,8 +310,5 @@ impl Salt<'_> {
 }
 
 fn bad_exit(status: &ExitStatus) -> String {
-    match status {
-        ExitStatus::Exited(code) => format!("Bad exit status: {code}"),
-        ExitStatus::Signaled { .. } => "Bad exit status: -1".to_string(),
-    }
+    format!("Bad exit status: {}", exit_code(status))
 }

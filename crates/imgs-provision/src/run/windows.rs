@@ -10,6 +10,7 @@ use crate::settings::{
 };
 
 use super::file::io_reason;
+use super::guest::exit_code;
 use super::shell::{temporary_copy, wait_before_retry, worth_retrying};
 
 /// `windows-shell`: each script is uploaded to the one remote path and run by `execute_command`
@@ -200,11 +201,4 @@ async fn captured(comm: &dyn Communicator, command: &str, output: OnLine<'_>) ->
     };
     let _ = comm.exec(command, &mut sink).await;
     stdout
-}
-
-fn exit_code(status: &ExitStatus) -> i64 {
-    match status {
-        ExitStatus::Exited(code) => i64::from(*code),
-        ExitStatus::Signaled { .. } => -1,
-    }
 }
