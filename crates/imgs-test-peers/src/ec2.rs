@@ -40,12 +40,23 @@ pub async fn import_key_pair(ec2: &Client, name: &str, private_key: &Path) {
             private_key.display()
         )
     });
-    ec2.import_key_pair()
+    let imported = ec2
+        .import_key_pair()
         .key_name(name)
         .public_key_material(Blob::new(public))
         .send()
-        .await
-        .unwrap_or_else(|e| panic!("cannot import the key pair {name}: {e:?}"));
+        .await;
+    match imported {
+        Ok(_) => {}
+        // The SDK retries a request whose answer was slow to come (a loaded machine); when the first
+        // try had imported the key, the retry finds it there. Each test's moto is its own, so the key
+        // that exists is this one.
+        Err(e)
+            if e.as_service_error()
+                .and_then(|s| s.meta().code())
+                .is_some_and(|code| code == "InvalidKeyPair.Duplicate") => {}
+        Err(e) => panic!("cannot import the key pair {name}: {e:?}"),
+    }
 }
 
 /// One of the public EBS-backed AMIs moto ships, as a source.
