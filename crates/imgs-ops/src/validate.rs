@@ -25,16 +25,14 @@ pub fn validate(cx: &Context, args: &ValidateOptions) -> Result<Validated, Failu
             }
         } else {
             let invocation = cx.invocation(&cx.cwd, &args.variables, real_time(), false)?;
-            let mut diagnostics = imgs_template::check(path, text.clone(), &invocation, &filter);
-            if !diagnostics.has_errors()
-                && let Ok(template) = imgs_template::Template::parse(path, text)
-                && let Ok(resolved) = imgs_template::resolve_variables(&template, &invocation)
-            {
-                diagnostics
-                    .0
-                    .extend(as_built(&template, &resolved, &filter, &cx.cwd).0);
+            match imgs_template::Template::parse(path, text.clone()) {
+                Err(d) => d,
+                Ok(template) => match imgs_template::resolve_variables(&template, &invocation) {
+                    Ok(resolved) => judged(&template, &resolved, &invocation, &filter, &cx.cwd),
+                    // `check` reports the variables' errors with the template-wide rules.
+                    Err(_) => imgs_template::check(path, text, &invocation, &filter),
+                },
             }
-            diagnostics
         };
         return finish(diagnostics, Checked::Template(path.clone()));
     }
@@ -53,22 +51,32 @@ pub fn validate(cx: &Context, args: &ValidateOptions) -> Result<Validated, Failu
                 ..base.clone()
             };
             match imgs_template::resolve_variables(&image.template, &invocation) {
-                Ok(resolved) => {
-                    let found =
-                        imgs_template::validate(&image.template, &resolved, &invocation, &filter);
-                    let as_packer_sees_it = found.has_errors();
-                    all.0.extend(found.0);
-                    if !as_packer_sees_it {
-                        all.0
-                            .extend(as_built(&image.template, &resolved, &filter, &ws.root).0);
-                    }
-                }
+                Ok(resolved) => all
+                    .0
+                    .extend(judged(&image.template, &resolved, &invocation, &filter, &ws.root).0),
                 Err(d) => all.0.extend(d.0),
             }
         }
         checked.push((name.clone(), image.template.path.clone()));
     }
     finish(all, Checked::Images(checked))
+}
+
+/// Packer's verdict on a template, and when Packer would accept it, what [`as_built`] finds.
+fn judged(
+    template: &imgs_template::Template,
+    resolved: &imgs_template::ResolvedVariables,
+    invocation: &Invocation,
+    filter: &imgs_template::BuildFilter,
+    working_dir: &std::path::Path,
+) -> Diagnostics {
+    let mut found = imgs_template::validate(template, resolved, invocation, filter);
+    if !found.has_errors() {
+        found
+            .0
+            .extend(as_built(template, resolved, filter, working_dir).0);
+    }
+    found
 }
 
 /// What reading the selected builds as `imgs build` reads them finds beyond Packer's verdict: the
