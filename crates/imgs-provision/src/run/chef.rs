@@ -11,8 +11,7 @@ use crate::error::ProvisionError;
 use crate::settings::{ChefSoloSettings, DEFAULT_SOLO_RB, LocalPath};
 
 use super::file::io_reason;
-use super::guest::{Guest, exit_code, render_setting, stage_failed};
-use super::shell::temporary_copy;
+use super::guest::{Guest, exit_code, go_truth, render_setting, stage_failed, upload_bytes};
 
 pub(super) async fn solo(
     comm: &dyn Communicator,
@@ -25,12 +24,12 @@ pub(super) async fn solo(
         open_directories: true,
     };
     let staging = settings.staging_directory.as_str();
-    let sudo = if settings.guest.sudo { "true" } else { "" };
+    let sudo = go_truth(settings.guest.sudo);
     output(Stream::Status, "Provisioning with chef-solo");
     if !settings.skip_install {
         output(Stream::Status, "Installing Chef...");
         let data = BTreeMap::from([
-            ("Sudo".to_string(), sudo.to_string()),
+            ("Sudo".to_string(), sudo.clone()),
             ("Version".to_string(), settings.version.clone()),
         ]);
         let command = render(
@@ -110,7 +109,7 @@ pub(super) async fn solo(
         .chain(&cookbooks)
         .map(|path| format!("\"{path}\""))
         .collect();
-    let has = |value: &str| if value.is_empty() { "" } else { "true" }.to_string();
+    let has = |value: &str| go_truth(!value.is_empty());
     let data = BTreeMap::from([
         ("CookbookPaths".to_string(), cookbook_paths.join(",")),
         ("RolesPath".to_string(), roles.clone()),
@@ -131,19 +130,19 @@ pub(super) async fn solo(
         .map_err(|e| stage_failed("Error creating Chef config file", e))?;
     // Packer joins these two (a cleaned path), the others it formats.
     let config_path = remote_path::join(staging, "solo.rb");
-    upload_text(&guest, &solo_rb, &config_path)
+    upload_bytes(comm, solo_rb.as_bytes(), &config_path, "solo.rb")
         .await
         .map_err(|e| stage_failed("Error creating Chef config file", e))?;
     output(Stream::Status, "Creating JSON attribute file");
     let json_path = remote_path::join(staging, "node.json");
-    upload_text(&guest, &settings.node_json, &json_path)
+    upload_bytes(comm, settings.node_json.as_bytes(), &json_path, "node.json")
         .await
         .map_err(|e| stage_failed("Error creating JSON attributes", e))?;
 
     let data = BTreeMap::from([
         ("ConfigPath".to_string(), config_path),
         ("JsonPath".to_string(), json_path),
-        ("Sudo".to_string(), sudo.to_string()),
+        ("Sudo".to_string(), sudo.clone()),
     ]);
     let command = render(
         settings,
@@ -163,25 +162,6 @@ pub(super) async fn solo(
         });
     }
     Ok(())
-}
-
-/// `text` uploaded as a file of mode 0644 (Packer uploads it from memory).
-async fn upload_text(guest: &Guest<'_>, text: &str, remote: &str) -> Result<(), ProvisionError> {
-    let local = temporary_copy(text.as_bytes(), 0o644).map_err(|e| ProvisionError::Local {
-        action: "prepare",
-        path: remote.to_string(),
-        reason: io_reason(&e),
-    })?;
-    let path = local.path().to_path_buf();
-    guest
-        .upload_file(
-            &LocalPath {
-                written: remote.to_string(),
-                path,
-            },
-            remote,
-        )
-        .await
 }
 
 fn render(

@@ -8,7 +8,7 @@ use crate::communicator::{Communicator, ExitStatus, OnLine, Stream};
 use crate::error::ProvisionError;
 use crate::settings::ConvergeSettings;
 
-use super::guest::exit_code;
+use super::guest::{exit_code, go_truth};
 
 pub(super) async fn run(
     comm: &dyn Communicator,
@@ -18,14 +18,12 @@ pub(super) async fn run(
     output(Stream::Status, "Provisioning with Converge");
     if settings.bootstrap {
         output(Stream::Status, "bootstrapping converge");
-        let sudo = if settings.prevent_bootstrap_sudo {
-            ""
-        } else {
-            "true"
-        };
         let data = BTreeMap::from([
             ("Version".to_string(), settings.version.clone()),
-            ("Sudo".to_string(), sudo.to_string()),
+            (
+                "Sudo".to_string(),
+                go_truth(!settings.prevent_bootstrap_sudo),
+            ),
         ]);
         let command = settings
             .run
@@ -60,7 +58,6 @@ pub(super) async fn run(
             ),
         );
     }
-    let sudo = if settings.prevent_sudo { "" } else { "true" };
     let data = BTreeMap::from([
         ("ParamsJSON".to_string(), settings.params_json.clone()),
         (
@@ -68,7 +65,7 @@ pub(super) async fn run(
             settings.working_directory.clone(),
         ),
         ("Module".to_string(), settings.module.clone()),
-        ("Sudo".to_string(), sudo.to_string()),
+        ("Sudo".to_string(), go_truth(!settings.prevent_sudo)),
     ]);
     let command = settings
         .run

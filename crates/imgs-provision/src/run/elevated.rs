@@ -26,19 +26,13 @@ pub(super) async fn wrap(
         uuid::Uuid::new_v4()
     );
     let script = wrapper(command, &task, &path, elevated);
-    let copy = super::shell::temporary_copy(script.as_bytes(), 0o644).map_err(|e| {
-        ProvisionError::Local {
-            action: "prepare",
-            path: "the elevated command's wrapper".to_string(),
-            reason: super::file::io_reason(&e),
-        }
-    })?;
-    comm.upload(copy.path(), &path).await.map_err(|err| {
-        ProvisionError::communicator(
-            format!("upload the elevated command's wrapper to `{path}`"),
-            err,
-        )
-    })?;
+    super::guest::upload_bytes(
+        comm,
+        script.as_bytes(),
+        &path,
+        "the elevated command's wrapper",
+    )
+    .await?;
     Ok(format!(
         "powershell -executionpolicy bypass -file \"{path}\""
     ))

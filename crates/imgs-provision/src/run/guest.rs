@@ -106,31 +106,40 @@ impl Guest<'_> {
             })
     }
 
-    /// Copies one local file to `remote` with mode 0644, whatever its local mode: Packer uploads
-    /// these files from an open file without its mode, which its communicators send as 0644. The
-    /// mode travels with the file (no `chmod` after it, which a Windows machine would not have).
+    /// Copies one local file to `remote` as [`upload_bytes`] sends its content.
     pub(super) async fn upload_file(
         &self,
         local: &LocalPath,
         remote: &str,
     ) -> Result<(), ProvisionError> {
-        let local_error = |err: std::io::Error| ProvisionError::Local {
+        let content = std::fs::read(&local.path).map_err(|err| ProvisionError::Local {
             action: "upload",
             path: local.written.clone(),
             reason: super::file::io_reason(&err),
-        };
-        let content = std::fs::read(&local.path).map_err(local_error)?;
-        let copy = super::shell::temporary_copy(&content, 0o644).map_err(local_error)?;
-        self.comm
-            .upload(copy.path(), &upload_target(remote))
-            .await
-            .map_err(|err| {
-                ProvisionError::communicator(
-                    format!("upload `{}` to `{remote}`", local.written),
-                    err,
-                )
-            })
+        })?;
+        upload_bytes(self.comm, &content, remote, &local.written).await
     }
+}
+
+/// `content` as a file of mode 0644 at `remote`: Packer uploads these files from memory or an open
+/// file without their mode, which its communicators send as 0644. The mode travels with the file (no
+/// `chmod` after it, which a Windows machine would not have), to where Packer's communicators write
+/// it ([`upload_target`]). `what` names the content in errors.
+pub(super) async fn upload_bytes(
+    comm: &dyn Communicator,
+    content: &[u8],
+    remote: &str,
+    what: &str,
+) -> Result<(), ProvisionError> {
+    let copy =
+        super::shell::temporary_copy(content, 0o644).map_err(|err| ProvisionError::Local {
+            action: "prepare",
+            path: what.to_string(),
+            reason: super::file::io_reason(&err),
+        })?;
+    comm.upload(copy.path(), &upload_target(remote))
+        .await
+        .map_err(|err| ProvisionError::communicator(format!("upload `{what}` to `{remote}`"), err))
 }
 
 /// Where Packer's communicators write a file uploaded to `remote`: the base name of `remote` in its
@@ -162,6 +171,12 @@ pub(super) fn render_setting(
             message: format!("cannot render `{key}`: {why}"),
             hint: hint.map(str::to_string),
         })
+}
+
+/// A boolean as a step's template data holds it (its values are strings): Go templates test truth,
+/// and only the empty string is false, so `{{if .Sudo}}` reads it as Packer's bool field.
+pub(super) fn go_truth(value: bool) -> String {
+    if value { "true" } else { "" }.to_string()
 }
 
 /// `err` with Packer's prefix for the stage that failed ("Error uploading manifests: ...").

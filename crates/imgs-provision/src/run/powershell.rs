@@ -29,7 +29,7 @@ pub(super) async fn run(
             Stream::Status,
             &format!("Provisioning with powershell script: {}", script.name()),
         );
-        let local = local_copy(script)?;
+        let local = local_copy(script, None)?;
         if let (true, ShellScript::File(file)) = (remote_path.ends_with('\\'), script) {
             let name = file.path.file_name().unwrap_or_default();
             remote_path.push_str(&name.to_string_lossy());
@@ -86,21 +86,29 @@ pub(super) async fn upload_and_run(
     }
 }
 
-/// The script as uploaded: a file with its own mode, or the inline commands in a file of mode 0600
-/// (Packer's temporary file).
-fn local_copy(script: &ShellScript) -> Result<tempfile::NamedTempFile, ProvisionError> {
+/// The script as uploaded, in a temporary file of mode `mode`, or when `None` with Packer's modes for
+/// `powershell` (which sends a file's own mode): a file's own, inline commands 0600 (its temporary
+/// file's).
+pub(super) fn local_copy(
+    script: &ShellScript,
+    mode: Option<u32>,
+) -> Result<tempfile::NamedTempFile, ProvisionError> {
     let (content, mode) = match script {
-        ShellScript::Inline(text) => (text.clone().into_bytes(), 0o600),
+        ShellScript::Inline(text) => (text.clone().into_bytes(), mode.unwrap_or(0o600)),
         ShellScript::File(file) => {
             let failed = |e: std::io::Error| ProvisionError::Local {
                 action: "read the script",
                 path: file.written.clone(),
                 reason: io_reason(&e),
             };
-            let mode = std::os::unix::fs::PermissionsExt::mode(
-                &std::fs::metadata(&file.path).map_err(failed)?.permissions(),
-            );
-            (std::fs::read(&file.path).map_err(failed)?, mode & 0o777)
+            let mode = match mode {
+                Some(mode) => mode,
+                None => {
+                    let permissions = std::fs::metadata(&file.path).map_err(failed)?.permissions();
+                    std::os::unix::fs::PermissionsExt::mode(&permissions) & 0o777
+                }
+            };
+            (std::fs::read(&file.path).map_err(failed)?, mode)
         }
     };
     temporary_copy(&content, mode).map_err(|e| ProvisionError::Local {

@@ -8,7 +8,7 @@ use crate::communicator::{Communicator, ExitStatus, OnLine, Stream};
 use crate::error::ProvisionError;
 use crate::settings::{LocalPath, PuppetMode, PuppetSettings};
 
-use super::guest::{Guest, render_setting, stage_failed};
+use super::guest::{Guest, go_truth, render_setting, stage_failed};
 
 pub(super) async fn run(
     comm: &dyn Communicator,
@@ -125,8 +125,7 @@ pub(super) async fn run(
     data.insert("WorkingDir".to_string(), settings.working_directory.clone());
     // Go templates test booleans by truth: the empty string is false. Packer never sets `.Debug`.
     data.insert("Debug".to_string(), String::new());
-    let sudo = if settings.guest.sudo { "true" } else { "" };
-    data.insert("Sudo".to_string(), sudo.to_string());
+    data.insert("Sudo".to_string(), go_truth(settings.guest.sudo));
     data.insert("ExtraArguments".to_string(), String::new());
     let extra = render(
         settings,

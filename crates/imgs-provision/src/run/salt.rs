@@ -158,11 +158,7 @@ struct Salt<'a> {
 impl Salt<'_> {
     /// `sudo ` in front on Unix unless `disable_sudo`.
     fn sudo(&self, command: &str) -> String {
-        if self.settings.sudo {
-            format!("sudo {command}")
-        } else {
-            command.to_string()
-        }
+        self.settings.guest.with_sudo(command)
     }
 
     /// Packer's move: the guest's `mv` (which carries its own `sudo`), with `sudo` in front again.
@@ -173,19 +169,7 @@ impl Salt<'_> {
         output: OnLine<'_>,
     ) -> Result<(), ProvisionError> {
         output(Stream::Status, &format!("Moving {from} to {to}"));
-        let mv = match self.settings.guest.os {
-            GuestOs::Unix => format!("mv '{from}' '{to}'"),
-            GuestOs::Windows => format!(
-                "powershell.exe -Command \"mv {} {} -force\"",
-                from.replace(' ', "` "),
-                to.replace(' ', "` ")
-            ),
-        };
-        let mv = if self.settings.guest.os == GuestOs::Unix && self.settings.guest.sudo {
-            format!("sudo {mv}")
-        } else {
-            mv
-        };
+        let mv = self.settings.guest.move_path(from, to);
         let status = self.guest.run(&self.sudo(&mv), output).await;
         match status {
             Ok(ExitStatus::Exited(0)) => Ok(()),
@@ -232,18 +216,7 @@ impl Salt<'_> {
             })?;
         self.move_path(name, &staged, output).await?;
         output(Stream::Status, &format!("Verifying Path: {target}"));
-        let stat = match self.settings.guest.os {
-            GuestOs::Unix => format!("stat '{target}'"),
-            GuestOs::Windows => format!(
-                "powershell.exe -Command {{ if (test-path {}) {{ exit 0 }} else {{ exit 1 }} }}",
-                target.replace(' ', "` ")
-            ),
-        };
-        let stat = if self.settings.guest.os == GuestOs::Unix && self.settings.guest.sudo {
-            format!("sudo {stat}")
-        } else {
-            stat
-        };
+        let stat = self.settings.guest.stat_path(target);
         let exists = matches!(
             self.guest.run(&stat, output).await,
             Ok(ExitStatus::Exited(0))

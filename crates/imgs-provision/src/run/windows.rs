@@ -9,9 +9,8 @@ use crate::settings::{
     WindowsRestartSettings, WindowsShellSettings, encoded_powershell, restart_check_command,
 };
 
-use super::file::io_reason;
 use super::guest::exit_code;
-use super::shell::{temporary_copy, wait_before_retry, worth_retrying};
+use super::shell::{wait_before_retry, worth_retrying};
 
 /// `windows-shell`: each script is uploaded to the one remote path and run by `execute_command`
 /// (`cmd` runs a `.bat` by its name), its exit status judged by `valid_exit_codes`.
@@ -38,22 +37,8 @@ pub(super) async fn shell(
             Stream::Status,
             &format!("Provisioning with shell script: {}", script.name()),
         );
-        let content = match script {
-            crate::settings::ShellScript::Inline(text) => text.clone().into_bytes(),
-            crate::settings::ShellScript::File(file) => {
-                std::fs::read(&file.path).map_err(|e| ProvisionError::Local {
-                    action: "read the script",
-                    path: file.written.clone(),
-                    reason: io_reason(&e),
-                })?
-            }
-        };
         // Packer uploads the script from an open file without its mode: 0644 on the machine.
-        let local = temporary_copy(&content, 0o644).map_err(|e| ProvisionError::Local {
-            action: "prepare a copy of",
-            path: script.name().to_string(),
-            reason: io_reason(&e),
-        })?;
+        let local = super::powershell::local_copy(script, Some(0o644))?;
         let status = super::powershell::upload_and_run(
             comm,
             local.path(),

@@ -40,7 +40,7 @@ pub struct GuestCommands {
 
 impl GuestCommands {
     pub fn create_dir(&self, path: &str) -> String {
-        self.elevated(match self.os {
+        self.with_sudo(match self.os {
             GuestOs::Unix => format!("mkdir -p '{path}'"),
             GuestOs::Windows => format!(
                 "powershell.exe -Command \"New-Item -ItemType directory -Force -ErrorAction \
@@ -51,15 +51,36 @@ impl GuestCommands {
     }
 
     pub fn chmod(&self, path: &str, mode: &str) -> String {
-        self.elevated(match self.os {
+        self.with_sudo(match self.os {
             GuestOs::Unix => format!("chmod {mode} '{path}'"),
             // Packer sends a no-op that says what it skipped.
             GuestOs::Windows => format!("echo 'skipping chmod {mode} {}'", escape_windows(path)),
         })
     }
 
+    pub fn stat_path(&self, path: &str) -> String {
+        self.with_sudo(match self.os {
+            GuestOs::Unix => format!("stat '{path}'"),
+            GuestOs::Windows => format!(
+                "powershell.exe -Command {{ if (test-path {}) {{ exit 0 }} else {{ exit 1 }} }}",
+                escape_windows(path)
+            ),
+        })
+    }
+
+    pub fn move_path(&self, from: &str, to: &str) -> String {
+        self.with_sudo(match self.os {
+            GuestOs::Unix => format!("mv '{from}' '{to}'"),
+            GuestOs::Windows => format!(
+                "powershell.exe -Command \"mv {} {} -force\"",
+                escape_windows(from),
+                escape_windows(to)
+            ),
+        })
+    }
+
     pub fn remove_dir(&self, path: &str) -> String {
-        self.elevated(match self.os {
+        self.with_sudo(match self.os {
             GuestOs::Unix => format!("rm -rf '{path}'"),
             GuestOs::Windows => format!(
                 "powershell.exe -Command \"rm {} -recurse -force\"",
@@ -68,7 +89,10 @@ impl GuestCommands {
         })
     }
 
-    fn elevated(&self, command: String) -> String {
+    /// `command` with `sudo` in front on Unix when sudo is allowed (what every entry of the table
+    /// gets; Salt puts it in front of its own commands, and of the table's `mv` once more).
+    pub fn with_sudo(&self, command: impl Into<String>) -> String {
+        let command = command.into();
         if self.os == GuestOs::Unix && self.sudo {
             format!("sudo {command}")
         } else {

@@ -8,9 +8,9 @@ use super::{BuildContext, LocalPath};
 
 #[derive(Clone, Debug)]
 pub struct SaltSettings {
+    /// Packer's guest commands; their `sudo` (Unix, unless `disable_sudo`) also goes in front of the
+    /// bootstrap, the moves and `salt-call`.
     pub guest: GuestCommands,
-    /// `sudo` in front of the bootstrap, the moves and `salt-call` (Unix, unless `disable_sudo`).
-    pub sudo: bool,
     pub skip_bootstrap: bool,
     pub bootstrap_args: String,
     pub local_state_tree: LocalPath,
@@ -98,7 +98,6 @@ pub(super) fn read(
             os,
             sudo: !disable_sudo,
         },
-        sudo: os == GuestOs::Unix && !disable_sudo,
         skip_bootstrap: r.bool("skip_bootstrap"),
         bootstrap_args: r.string("bootstrap_args").unwrap_or_default(),
         local_state_tree,
