@@ -31,11 +31,11 @@ pub use reconnect::ReconnectingSsh;
 pub use run::run_provisioner;
 pub use secrets::{MASK, Secrets};
 pub use settings::{
-    AnsibleLocalSettings, AnsibleSettings, BreakpointSettings, BuildContext, ChefSoloSettings,
-    ConvergeSettings, Direction, EnvVarFile, FileSettings, GuestCommands, GuestOs, LocalPath,
-    LocalRun, Playbooks, PowerShellSettings, ProvisionerStep, PuppetMode, PuppetSettings,
-    SaltSettings, Settings, ShellLocalSettings, ShellScript, ShellSettings, WindowsRestartSettings,
-    WindowsShellSettings,
+    AnsibleLocalSettings, AnsibleSettings, BreakpointSettings, BuildContext, ChefClientSettings,
+    ChefSettings, ChefSoloSettings, ConvergeSettings, Direction, EnvVarFile, FileSettings,
+    GuestCommands, GuestOs, InspecSettings, LocalPath, LocalRun, Playbooks, PowerShellSettings,
+    ProvisionerStep, PuppetMode, PuppetSettings, SaltSettings, Settings, ShellLocalSettings,
+    ShellScript, ShellSettings, WindowsRestartSettings, WindowsShellSettings,
 };
 
 #[cfg(test)]

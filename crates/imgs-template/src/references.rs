@@ -13,6 +13,8 @@
 //! | `ansible-local` provisioner | `playbook_file`, `playbook_files`, `playbook_dir`, `playbook_paths`, `role_paths`, `group_vars`, `host_vars`, `inventory_file`, `galaxy_file` |
 //! | `puppet-masterless` provisioner | `manifest_file`, `manifest_dir`, `module_paths`, `hiera_config_path` |
 //! | `chef-solo` provisioner | `config_template`, `cookbook_paths`, `roles_path`, `data_bags_path`, `environments_path` |
+//! | `chef-client` provisioner | `config_template` |
+//! | `inspec` provisioner | `profile` when a local path, `attributes` |
 //! | `salt-masterless` provisioner | `local_state_tree`, `local_pillar_roots`, `minion_config`, `grains_file` |
 //! | `converge` provisioner | `module_dirs[].source` |
 //! | `powershell`, `windows-shell` provisioners | `script`, `scripts` |
@@ -20,7 +22,8 @@
 //! Deliberately left out:
 //! * secrets — `ssh_private_key_file`, `ssh_bastion_private_key_file`, ansible `ssh_authorized_key_file`
 //!   and `ssh_host_key_file`, puppet-server's `client_cert_path` and `client_private_key_path`,
-//!   chef-solo's `encrypted_data_bag_secret_path`: the key authenticates the build, it does not shape the image, and hashing
+//!   Chef's `encrypted_data_bag_secret_path` and `validation_key_path`, inspec's `ssh_host_key_file` and
+//!   `ssh_authorized_key_file`: the key authenticates the build, it does not shape the image, and hashing
 //!   it would rebuild every image when a key is rotated. Their paths are still fingerprinted as part of
 //!   the template's JSON.
 //! * outputs and scratch space — `output_directory`, ansible `inventory_directory` (Packer writes its

@@ -13,12 +13,14 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use imgs_post::PostError;
-use imgs_ssh::{AuthMethod, SshConfig};
+use imgs_ssh::SshConfig;
 use tokio_util::sync::CancellationToken;
 
 use crate::communicator::{Communicator, OnLine, Stream};
 use crate::error::ProvisionError;
 use crate::settings::AnsibleSettings;
+
+use super::ssh_target::{SshTarget, Tool, absolute};
 
 pub(super) async fn run(
     comm: &dyn Communicator,
@@ -27,7 +29,7 @@ pub(super) async fn run(
     cancel: &CancellationToken,
 ) -> Result<(), ProvisionError> {
     output(Stream::Status, "Provisioning with Ansible...");
-    let target = Target::of(comm.ssh_config(), settings)?;
+    let target = target_of(comm.ssh_config(), settings)?;
     if settings.use_proxy == Some(false) {
         output(
             Stream::Status,
@@ -80,79 +82,23 @@ pub(super) async fn run(
     }
 }
 
-/// Where and as whom Ansible logs in.
-struct Target {
-    host: String,
-    port: u16,
-    user: String,
-    /// The communicator's private key file; `None` when it logs in with the SSH agent, which
-    /// `ansible-playbook` then uses too (it inherits `SSH_AUTH_SOCK`).
-    key_file: Option<PathBuf>,
-}
+const ANSIBLE: Tool<'static> = Tool {
+    provisioner: "ansible",
+    program: "ansible-playbook",
+    bastion_hint: "pass the jump host to Ansible yourself (`ansible_ssh_extra_args`: \
+                   [\"-o ProxyJump=user@bastion\"]), or provision with `shell`",
+};
 
-impl Target {
-    fn of(ssh: Option<&SshConfig>, settings: &AnsibleSettings) -> Result<Target, ProvisionError> {
-        let Some(ssh) = ssh else {
-            return Err(ProvisionError::LocalCommand {
-                message: "the ansible provisioner needs an SSH communicator: imgs connects \
-                          `ansible-playbook` straight to the machine over SSH"
-                    .to_string(),
-                hint: Some(
-                    "set `communicator` to `ssh`; a proxy for other communicators is not built yet"
-                        .to_string(),
-                ),
-            });
-        };
-        if ssh.bastion.is_some() {
-            return Err(ProvisionError::LocalCommand {
-                message:
-                    "the ansible provisioner cannot reach a machine behind `ssh_bastion_host` yet"
-                        .to_string(),
-                hint: Some(
-                    "pass the jump host to Ansible yourself (`ansible_ssh_extra_args`: \
-                     [\"-o ProxyJump=user@bastion\"]), or provision with `shell`"
-                        .to_string(),
-                ),
-            });
-        }
-        let key_file = ssh.auth.iter().find_map(|auth| match auth {
-            AuthMethod::PrivateKeyFile(path) => Some(path.clone()),
-            _ => None,
-        });
-        if key_file.is_none() && !ssh.auth.contains(&AuthMethod::Agent) {
-            return Err(ProvisionError::LocalCommand {
-                message: "the ansible provisioner cannot log in with the communicator's password: \
-                          `ansible-playbook` connects by itself, with a key"
-                    .to_string(),
-                hint: Some(
-                    "give the communicator `ssh_private_key_file`, or `ssh_agent_auth` with the key \
-                     in the agent"
-                        .to_string(),
-                ),
-            });
-        }
-        // Packer without its proxy logs in as `user` when set, else as the communicator's user;
-        // through its proxy the machine always sees the communicator's user, whatever `user` says.
-        let user = if settings.use_proxy == Some(false) && !settings.user.is_empty() {
-            settings.user.clone()
-        } else {
-            ssh.username.clone()
-        };
-        Ok(Target {
-            host: ssh.host.clone(),
-            port: ssh.port,
-            user,
-            key_file: key_file.map(|path| absolute(&settings.run.working_dir, &path)),
-        })
-    }
-}
-
-fn absolute(dir: &Path, path: &Path) -> PathBuf {
-    if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        dir.join(path)
-    }
+/// Where and as whom Ansible logs in: Packer without its proxy logs in as `user` when set, else as
+/// the communicator's user; through its proxy the machine always sees the communicator's user,
+/// whatever `user` says.
+fn target_of(
+    ssh: Option<&SshConfig>,
+    settings: &AnsibleSettings,
+) -> Result<SshTarget, ProvisionError> {
+    let user = (settings.use_proxy == Some(false) && !settings.user.is_empty())
+        .then_some(settings.user.as_str());
+    SshTarget::of(ssh, &ANSIBLE, user, &settings.run.working_dir)
 }
 
 /// The inventory the run reads: the template's `inventory_file`, or one imgs writes for the run.
@@ -165,7 +111,7 @@ enum Inventory {
 impl Inventory {
     fn write(
         settings: &AnsibleSettings,
-        target: &Target,
+        target: &SshTarget,
         major_version: u64,
     ) -> Result<Inventory, ProvisionError> {
         if let Some(given) = &settings.inventory_file {
@@ -216,7 +162,7 @@ impl Inventory {
 /// The machine's line in the inventory, as Packer writes it (`inventory_file_template` when given).
 fn host_line(
     settings: &AnsibleSettings,
-    target: &Target,
+    target: &SshTarget,
     major_version: u64,
 ) -> Result<String, ProvisionError> {
     let data = BTreeMap::from([
@@ -253,7 +199,7 @@ fn host_line(
 
 /// `ansible-playbook`'s arguments in Packer's order: the build's variables, the SSH options, the
 /// template's own arguments, the key, then the inventory and the playbook.
-fn arguments(settings: &AnsibleSettings, target: &Target, inventory: &Path) -> Vec<String> {
+fn arguments(settings: &AnsibleSettings, target: &SshTarget, inventory: &Path) -> Vec<String> {
     let mut args = Vec::new();
     if !settings.run.build_name.is_empty() {
         args.push("-e".to_string());

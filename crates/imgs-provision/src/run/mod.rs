@@ -8,12 +8,14 @@ mod converge;
 mod elevated;
 mod file;
 mod guest;
+mod inspec;
 mod pause;
 mod powershell;
 mod puppet;
 mod salt;
 mod shell;
 mod shell_local;
+mod ssh_target;
 mod windows;
 
 use tokio_util::sync::CancellationToken;
@@ -90,8 +92,10 @@ async fn attempt(
             Settings::AnsibleLocal(settings) => {
                 ansible_local::run(needs()?, settings, output).await
             }
+            Settings::ChefClient(settings) => chef::client(needs()?, settings, output).await,
             Settings::ChefSolo(settings) => chef::solo(needs()?, settings, output).await,
             Settings::Converge(settings) => converge::run(needs()?, settings, output).await,
+            Settings::Inspec(settings) => inspec::run(needs()?, settings, output, cancel).await,
             Settings::PowerShell(settings) => powershell::run(needs()?, settings, output).await,
             Settings::Puppet(settings) => puppet::run(needs()?, settings, output).await,
             Settings::Salt(settings) => salt::run(needs()?, settings, output).await,

@@ -1,4 +1,6 @@
-//! The `chef-solo` provisioner's settings, with Packer 1.6.6's defaults per guest OS.
+//! The `chef-solo` and `chef-client` provisioners' settings, with Packer 1.6.6's defaults per guest
+//! OS. Both install Chef the same way, write a config file and a JSON attribute file into a staging
+//! directory and run one command; what they share is [`ChefSettings`].
 
 use imgs_diagnostic::Diagnostic;
 use imgs_template::Node;
@@ -6,10 +8,12 @@ use imgs_template::json::Value;
 
 use super::decode::Reader;
 use super::guest::{GuestCommands, GuestOs, read_guest_os};
+use super::powershell::Elevated;
 use super::{BuildContext, LocalPath, LocalRun};
 
+/// What `chef-solo` and `chef-client` read alike.
 #[derive(Clone, Debug)]
-pub struct ChefSoloSettings {
+pub struct ChefSettings {
     pub guest: GuestCommands,
     pub staging_directory: String,
     pub skip_install: bool,
@@ -18,28 +22,82 @@ pub struct ChefSoloSettings {
     pub install_command: String,
     pub execute_command: String,
     pub version: String,
+    pub encrypted_data_bag_secret_path: Option<LocalPath>,
+    pub chef_environment: String,
+    pub chef_license: String,
+    /// A template of the config file (`solo.rb`, `client.rb`) to use instead of Packer's.
+    pub config_template: Option<LocalPath>,
+    /// The JSON attribute file: `json` with `run_list` added, as Go's `json.MarshalIndent` writes it.
+    pub node_json: String,
+    pub run: LocalRun,
+}
+
+#[derive(Clone, Debug)]
+pub struct ChefSoloSettings {
+    pub chef: ChefSettings,
     pub cookbook_paths: Vec<LocalPath>,
     /// Cookbook directories already on the machine, listed before the uploaded ones.
     pub remote_cookbook_paths: Vec<String>,
     pub roles_path: Option<LocalPath>,
     pub data_bags_path: Option<LocalPath>,
-    pub encrypted_data_bag_secret_path: Option<LocalPath>,
     pub environments_path: Option<LocalPath>,
-    pub chef_environment: String,
-    pub chef_license: String,
-    /// A template of `solo.rb` to use instead of Packer's.
-    pub config_template: Option<LocalPath>,
-    /// `node.json`: `json` with `run_list` added, as Go's `json.MarshalIndent` writes it.
-    pub node_json: String,
-    pub run: LocalRun,
 }
 
-const UNIX_EXECUTE: &str =
-    "{{if .Sudo}}sudo {{end}}chef-solo --no-color -c {{.ConfigPath}} -j {{.JsonPath}}";
+/// `chef-client`: registers with a Chef server, converges, and (unless skipped) deletes its node and
+/// client from the server again with `knife` on the machine.
+#[derive(Clone, Debug)]
+pub struct ChefClientSettings {
+    pub chef: ChefSettings,
+    pub server_url: String,
+    /// The node's name; empty means Packer's `packer-<time-ordered id>`, made per run.
+    pub node_name: String,
+    /// Where the client's key is on the machine; empty means `client.pem` in the staging directory.
+    pub client_key: String,
+    pub validation_client_name: String,
+    /// The organisation's validation key, uploaded as `validation.pem`.
+    pub validation_key_path: Option<LocalPath>,
+    pub policy_group: String,
+    pub policy_name: String,
+    pub ssl_verify_mode: String,
+    /// A directory of trusted certificates on the machine.
+    pub trusted_certs_dir: String,
+    /// Rendered when it runs (`.Sudo`, `.Args`, `.Flags`).
+    pub knife_command: String,
+    pub skip_clean_node: bool,
+    pub skip_clean_client: bool,
+    pub skip_clean_staging_directory: bool,
+    /// With `elevated_user`, Chef runs as a Windows scheduled task of that user.
+    pub elevated: Option<Elevated>,
+}
+
+/// The commands Packer runs for one Chef tool (`chef-solo`, `chef-client`) on one guest OS.
+struct ChefDefaults {
+    execute: String,
+    install: &'static str,
+    staging: String,
+}
+
 const UNIX_INSTALL: &str = "curl -L https://omnitruck.chef.io/install.sh | {{if .Sudo}}sudo {{end}}bash -s --{{if .Version}} -v {{.Version}}{{end}}";
-const WINDOWS_EXECUTE: &str =
-    "c:/opscode/chef/bin/chef-solo.bat --no-color -c {{.ConfigPath}} -j {{.JsonPath}}";
 const WINDOWS_INSTALL: &str = "powershell.exe -Command \". { iwr -useb https://omnitruck.chef.io/install.ps1 } | iex; Install-Project{{if .Version}} -version {{.Version}}{{end}}\"";
+
+fn defaults(tool: &str, os: GuestOs) -> ChefDefaults {
+    match os {
+        GuestOs::Unix => ChefDefaults {
+            execute: format!(
+                "{{{{if .Sudo}}}}sudo {{{{end}}}}{tool} --no-color -c {{{{.ConfigPath}}}} -j {{{{.JsonPath}}}}"
+            ),
+            install: UNIX_INSTALL,
+            staging: format!("/tmp/packer-{tool}"),
+        },
+        GuestOs::Windows => ChefDefaults {
+            execute: format!(
+                "c:/opscode/chef/bin/{tool}.bat --no-color -c {{{{.ConfigPath}}}} -j {{{{.JsonPath}}}}"
+            ),
+            install: WINDOWS_INSTALL,
+            staging: format!("C:/Windows/Temp/packer-{tool}"),
+        },
+    }
+}
 
 /// Packer's `solo.rb` template.
 pub const DEFAULT_SOLO_RB: &str = "
@@ -60,28 +118,73 @@ environment \"{{.ChefEnvironment}}\"
 {{end}}
 ";
 
-pub(super) fn read_solo(
+/// Packer's `client.rb` template.
+pub const DEFAULT_CLIENT_RB: &str = r#"
+log_level        :info
+log_location     STDOUT
+chef_server_url  "{{.ServerUrl}}"
+client_key       "{{.ClientKey}}"
+chef_license     "{{.ChefLicense}}"
+{{if ne .EncryptedDataBagSecretPath ""}}
+encrypted_data_bag_secret "{{.EncryptedDataBagSecretPath}}"
+{{end}}
+{{if ne .ValidationClientName ""}}
+validation_client_name "{{.ValidationClientName}}"
+{{else}}
+validation_client_name "chef-validator"
+{{end}}
+{{if ne .ValidationKeyPath ""}}
+validation_key "{{.ValidationKeyPath}}"
+{{end}}
+node_name "{{.NodeName}}"
+{{if ne .ChefEnvironment ""}}
+environment "{{.ChefEnvironment}}"
+{{end}}
+{{if ne .PolicyGroup ""}}
+policy_group "{{.PolicyGroup}}"
+{{end}}
+{{if ne .PolicyName ""}}
+policy_name "{{.PolicyName}}"
+{{end}}
+{{if ne .SslVerifyMode ""}}
+ssl_verify_mode :{{.SslVerifyMode}}
+{{end}}
+{{if ne .TrustedCertsDir ""}}
+trusted_certs_dir "{{.TrustedCertsDir}}"
+{{end}}
+"#;
+
+/// Packer's `knife.rb` template, for deleting the node and client afterwards.
+pub const DEFAULT_KNIFE_RB: &str = r#"
+log_level        :info
+log_location     STDOUT
+chef_server_url  "{{.ServerUrl}}"
+client_key       "{{.ClientKey}}"
+node_name "{{.NodeName}}"
+{{if ne .SslVerifyMode ""}}
+ssl_verify_mode :{{.SslVerifyMode}}
+{{end}}
+{{if ne .TrustedCertsDir ""}}
+trusted_certs_dir "{{.TrustedCertsDir}}"
+{{end}}
+"#;
+
+fn read_chef(
     r: &Reader<'_>,
     build: &BuildContext<'_>,
-) -> Result<ChefSoloSettings, Vec<Diagnostic>> {
+    tool: &str,
+) -> Result<ChefSettings, Vec<Diagnostic>> {
     let pwd = build.ctx.pwd;
     let os = read_guest_os(r).map_err(|d| vec![d])?;
-    let (default_execute, default_install, default_staging) = match os {
-        GuestOs::Unix => (UNIX_EXECUTE, UNIX_INSTALL, "/tmp/packer-chef-solo"),
-        GuestOs::Windows => (
-            WINDOWS_EXECUTE,
-            WINDOWS_INSTALL,
-            "C:/Windows/Temp/packer-chef-solo",
-        ),
-    };
+    let defaults = defaults(tool, os);
     let path = |key: &str| r.non_empty_string(key).map(|p| LocalPath::new(&p, pwd));
     let install_command = r
         .non_empty_string("install_command")
-        .unwrap_or_else(|| default_install.to_string());
+        .unwrap_or_else(|| defaults.install.to_string());
     let skip_install = r.bool("skip_install");
     // Packer accepts Chef's license on the user's behalf only when it installs Chef its own way.
     let mut chef_license = r.string("chef_license").unwrap_or_default();
-    if !skip_install && install_command == default_install && chef_license.is_empty() {
+    if !skip_install && install_command == defaults.install && chef_license.is_empty() {
         chef_license = "accept-silent".to_string();
     }
     let mut attributes = match r.node("json") {
@@ -117,20 +220,37 @@ pub(super) fn read_solo(
             },
         ));
     }
-    Ok(ChefSoloSettings {
+    Ok(ChefSettings {
         guest: GuestCommands {
             os,
             sudo: !r.bool("prevent_sudo"),
         },
         staging_directory: r
             .non_empty_string("staging_directory")
-            .unwrap_or_else(|| default_staging.to_string()),
+            .unwrap_or(defaults.staging),
         skip_install,
         install_command,
         execute_command: r
             .non_empty_string("execute_command")
-            .unwrap_or_else(|| default_execute.to_string()),
+            .unwrap_or(defaults.execute),
         version: r.string("version").unwrap_or_default(),
+        encrypted_data_bag_secret_path: path("encrypted_data_bag_secret_path"),
+        chef_environment: r.string("chef_environment").unwrap_or_default(),
+        chef_license,
+        config_template: path("config_template"),
+        node_json: go_json_object(&attributes, ""),
+        run: LocalRun::of(build),
+    })
+}
+
+pub(super) fn read_solo(
+    r: &Reader<'_>,
+    build: &BuildContext<'_>,
+) -> Result<ChefSoloSettings, Vec<Diagnostic>> {
+    let pwd = build.ctx.pwd;
+    let path = |key: &str| r.non_empty_string(key).map(|p| LocalPath::new(&p, pwd));
+    Ok(ChefSoloSettings {
+        chef: read_chef(r, build, "chef-solo")?,
         cookbook_paths: r
             .strings("cookbook_paths")
             .unwrap_or_default()
@@ -140,14 +260,56 @@ pub(super) fn read_solo(
         remote_cookbook_paths: r.strings("remote_cookbook_paths").unwrap_or_default(),
         roles_path: path("roles_path"),
         data_bags_path: path("data_bags_path"),
-        encrypted_data_bag_secret_path: path("encrypted_data_bag_secret_path"),
         environments_path: path("environments_path"),
-        chef_environment: r.string("chef_environment").unwrap_or_default(),
-        chef_license,
-        config_template: path("config_template"),
-        node_json: go_json_object(&attributes, ""),
-        run: LocalRun::of(build),
     })
+}
+
+pub(super) fn read_client(
+    r: &Reader<'_>,
+    build: &BuildContext<'_>,
+) -> Result<ChefClientSettings, Vec<Diagnostic>> {
+    let chef = read_chef(r, build, "chef-client")?;
+    let knife_command = r.non_empty_string("knife_command").unwrap_or_else(|| {
+        match chef.guest.os {
+            GuestOs::Unix => "{{if .Sudo}}sudo {{end}}knife {{.Args}} {{.Flags}}",
+            GuestOs::Windows => "c:/opscode/chef/bin/knife.bat {{.Args}} {{.Flags}}",
+        }
+        .to_string()
+    });
+    Ok(ChefClientSettings {
+        server_url: r.string("server_url").unwrap_or_default(),
+        node_name: r.string("node_name").unwrap_or_default(),
+        client_key: r.string("client_key").unwrap_or_default(),
+        validation_client_name: r.string("validation_client_name").unwrap_or_default(),
+        validation_key_path: r
+            .non_empty_string("validation_key_path")
+            .map(|p| LocalPath::new(&home_expanded(&p), build.ctx.pwd)),
+        policy_group: r.string("policy_group").unwrap_or_default(),
+        policy_name: r.string("policy_name").unwrap_or_default(),
+        ssl_verify_mode: r.string("ssl_verify_mode").unwrap_or_default(),
+        trusted_certs_dir: r.string("trusted_certs_dir").unwrap_or_default(),
+        knife_command,
+        skip_clean_node: r.bool("skip_clean_node"),
+        skip_clean_client: r.bool("skip_clean_client"),
+        skip_clean_staging_directory: r.bool("skip_clean_staging_directory"),
+        elevated: r.non_empty_string("elevated_user").map(|user| Elevated {
+            user,
+            password: r.string("elevated_password").unwrap_or_default(),
+        }),
+        chef,
+    })
+}
+
+/// `~` and `~/…` as the user's home, as Packer expands the validation key's path.
+fn home_expanded(path: &str) -> String {
+    let rest = match path.strip_prefix('~') {
+        Some(rest) if rest.is_empty() || rest.starts_with('/') => rest,
+        _ => return path.to_string(),
+    };
+    match std::env::var("HOME") {
+        Ok(home) => format!("{home}{rest}"),
+        Err(_) => path.to_string(),
+    }
 }
 
 /// An object as Go's `json.MarshalIndent(v, "", "  ")` writes a `map[string]interface{}`: keys

@@ -17,6 +17,7 @@ mod converge;
 mod decode;
 mod file;
 mod guest;
+mod inspec;
 mod pause;
 mod powershell;
 mod puppet;
@@ -37,10 +38,14 @@ use crate::Secrets;
 
 pub use ansible::AnsibleSettings;
 pub use ansible_local::{AnsibleLocalSettings, Playbooks};
-pub use chef::{ChefSoloSettings, DEFAULT_SOLO_RB};
+pub use chef::{
+    ChefClientSettings, ChefSettings, ChefSoloSettings, DEFAULT_CLIENT_RB, DEFAULT_KNIFE_RB,
+    DEFAULT_SOLO_RB,
+};
 pub use converge::ConvergeSettings;
 pub use file::{Direction, FileSettings};
 pub use guest::{GuestCommands, GuestOs};
+pub use inspec::InspecSettings;
 pub use pause::BreakpointSettings;
 pub use powershell::{Elevated, PowerShellSettings, powershell_escape};
 pub use puppet::{PuppetMode, PuppetSettings};
@@ -129,10 +134,14 @@ pub enum Settings {
     Ansible(Box<AnsibleSettings>),
     /// Runs `ansible-playbook` on the machine itself, from a staging directory there.
     AnsibleLocal(Box<AnsibleLocalSettings>),
+    /// Runs `chef-client` on the machine against a Chef server, then deletes the node with `knife`.
+    ChefClient(Box<ChefClientSettings>),
     /// Runs `chef-solo` on the machine, from a staging directory there.
     ChefSolo(Box<ChefSoloSettings>),
     /// Uploads module directories and runs `converge apply --local` on the machine.
     Converge(Box<ConvergeSettings>),
+    /// Runs InSpec on the machine running imgs, checking the machine itself.
+    Inspec(Box<InspecSettings>),
     /// Runs PowerShell scripts on a Windows machine.
     PowerShell(Box<PowerShellSettings>),
     /// Runs `puppet apply` or `puppet agent` on the machine, from a staging directory there.
@@ -232,8 +241,10 @@ impl ProvisionerStep {
             Settings::ShellLocal(_) => "shell-local",
             Settings::Ansible(_) => "ansible",
             Settings::AnsibleLocal(_) => "ansible-local",
+            Settings::ChefClient(_) => "chef-client",
             Settings::ChefSolo(_) => "chef-solo",
             Settings::Converge(_) => "converge",
+            Settings::Inspec(_) => "inspec",
             Settings::PowerShell(_) => "powershell",
             Settings::Puppet(settings) => settings.mode.kind(),
             Settings::Salt(_) => "salt-masterless",
@@ -289,12 +300,20 @@ static PROVISIONERS: &[ProvisionerType] = &[
         read: |r, _| pause::read_breakpoint(r).map(Settings::Breakpoint),
     },
     ProvisionerType {
+        kind: "chef-client",
+        read: |r, build| chef::read_client(r, build).map(|s| Settings::ChefClient(Box::new(s))),
+    },
+    ProvisionerType {
         kind: "chef-solo",
         read: |r, build| chef::read_solo(r, build).map(|s| Settings::ChefSolo(Box::new(s))),
     },
     ProvisionerType {
         kind: "converge",
         read: |r, build| converge::read(r, build).map(|s| Settings::Converge(Box::new(s))),
+    },
+    ProvisionerType {
+        kind: "inspec",
+        read: |r, build| inspec::read(r, build).map(|s| Settings::Inspec(Box::new(s))),
     },
     ProvisionerType {
         kind: "powershell",

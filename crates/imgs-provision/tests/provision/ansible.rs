@@ -2,25 +2,13 @@
 //! playbook runs on the "machine" (this one, over loopback), with Packer's command line, inventory and
 //! variables, and what it wrote is read back.
 
-use imgs_provision::{ProvisionError, ReconnectingSsh, Stream, run_provisioner};
-use imgs_ssh::SshConfig;
+use imgs_provision::ProvisionError;
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
 
 use crate::common::World;
 
-/// Runs `provisioner` through the communicator builders hand out (it knows its SSH settings).
 async fn run(world: &World, provisioner: Value) -> (Result<(), ProvisionError>, Vec<String>) {
-    let config = SshConfig::from_settings(&world.server.settings())
-        .unwrap_or_else(|problems| panic!("{problems}"));
-    let comm = ReconnectingSsh::connect(config, CancellationToken::new())
-        .await
-        .unwrap_or_else(|err| panic!("{err}"));
-    let step = world.step(provisioner);
-    let mut lines = Vec::new();
-    let mut output = |_: Stream, line: &str| lines.push(line.to_string());
-    let result = run_provisioner(Some(&comm), &step, &mut output, &CancellationToken::new()).await;
-    (result, lines)
+    world.run_connecting(provisioner).await
 }
 
 const PLAYBOOK: &str = r#"

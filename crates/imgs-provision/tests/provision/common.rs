@@ -86,6 +86,27 @@ impl World {
     }
 }
 
+impl World {
+    /// Runs `provisioner` through the communicator builders hand out, which knows its SSH settings
+    /// (tools that connect by themselves need them); the output lines untagged.
+    pub async fn run_connecting(
+        &self,
+        provisioner: Value,
+    ) -> (Result<(), ProvisionError>, Vec<String>) {
+        let config = SshConfig::from_settings(&self.server.settings())
+            .unwrap_or_else(|problems| panic!("{problems}"));
+        let comm = imgs_provision::ReconnectingSsh::connect(config, CancellationToken::new())
+            .await
+            .unwrap_or_else(|err| panic!("{err}"));
+        let step = self.step(provisioner);
+        let mut lines = Vec::new();
+        let mut output = |_: Stream, line: &str| lines.push(line.to_string());
+        let result =
+            run_provisioner(Some(&comm), &step, &mut output, &CancellationToken::new()).await;
+        (result, lines)
+    }
+}
+
 pub const PASSWORD: &str = "hunter2-secret";
 
 pub fn step_in(

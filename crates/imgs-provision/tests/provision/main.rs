@@ -7,6 +7,7 @@ mod ansible;
 mod ansible_local;
 
 mod file_transfer_agreement;
+mod inspec;
 mod on_recording_guests;
 mod packer_agreement;
 mod pause;

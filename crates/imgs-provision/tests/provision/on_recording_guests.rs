@@ -519,3 +519,131 @@ async fn converge_bootstraps_uploads_and_applies_as_packer_does() {
         "{lines:?}"
     );
 }
+
+/// The keys and files a chef-client run reads, every path below the guest's root.
+fn chef_client_inputs(dir: &Path) {
+    for (path, content) in [
+        (
+            "validation.pem",
+            "-----BEGIN RSA PRIVATE KEY-----\nvalidator\n",
+        ),
+        ("secret", "s3cret\n"),
+    ] {
+        std::fs::write(dir.join(path), content).unwrap();
+    }
+}
+
+/// chef-client with Packer's installer, a validation key, a data bag secret, policy and TLS
+/// settings and its generated node name (`packer-<time-ordered id>`): the same install, staging,
+/// `client.rb`, `first-boot.json` and `knife.rb`, the same `chef-client` line and the same `knife`
+/// deletions of the node and the client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chef_client_registers_converges_and_cleans_up_as_packer_does() {
+    let unix = [
+        ("sudo", "exec \"$@\""),
+        ("!curl", "echo 'echo chef installed'"),
+        ("chef-client", "echo converged"),
+        ("knife", ""),
+    ];
+    let Some(packer) = packer_for("chef-client compared with Packer's") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    chef_client_inputs(dir.path());
+    let provisioner = json!({
+        "type": "chef-client",
+        "server_url": "https://chef.example/organizations/{{user `greeting`}}",
+        "validation_key_path": "validation.pem",
+        "validation_client_name": "acme-validator",
+        "encrypted_data_bag_secret_path": "secret",
+        "policy_name": "web",
+        "policy_group": "prod",
+        "ssl_verify_mode": "verify_none",
+        "trusted_certs_dir": "/etc/chef/trusted_certs",
+        "chef_environment": "production",
+        "run_list": ["recipe[web]"],
+        "json": { "web": { "port": 8080 } },
+        "version": "17",
+        "staging_directory": "stage",
+        "skip_clean_staging_directory": true,
+    });
+    let packer_visit = packer_visit(&packer, &unix, dir.path(), &provisioner);
+    let (visit, result, _) = imgs_visit(&unix, dir.path(), &provisioner).await;
+    result.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(visit, packer_visit);
+    insta::assert_snapshot!(format!(
+        "{}\n===\n{}",
+        visit.log,
+        visit.files.join("\n---\n")
+    ));
+}
+
+/// A failed converge still deletes the node (the client is kept here, `skip_clean_client`), then
+/// fails with Chef's exit status and leaves the staging directory; a successful one with
+/// `node_name`, `prevent_sudo`, its own `knife_command` and Chef already installed removes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chef_client_cleans_up_after_a_failed_converge_as_packer_does() {
+    let failing = [("chef-client", "exit 3"), ("knife", "")];
+    let Some(packer) = packer_for("chef-client compared with Packer's") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    chef_client_inputs(dir.path());
+    let provisioner = json!({
+        "type": "chef-client",
+        "server_url": "https://chef.example",
+        "skip_install": true,
+        "prevent_sudo": true,
+        "skip_clean_client": true,
+        "staging_directory": "stage",
+    });
+    let packers = packer_visit(&packer, &failing, dir.path(), &provisioner);
+    let (visit, result, _) = imgs_visit(&failing, dir.path(), &provisioner).await;
+    assert_eq!(visit, packers);
+    insta::assert_snapshot!(result.unwrap_err().to_string(), @"Error executing Chef: Non-zero exit status: 3");
+    insta::assert_snapshot!(visit.log, @r"
+    $ mkdir -p 'stage'
+    $ chmod 0777 'stage'
+    $ scp -t stage
+    $ scp -t stage
+    $ chef-client --no-color -c stage/client.rb -j stage/first-boot.json
+    > chef-client [--no-color] [-c] [stage/client.rb] [-j] [stage/first-boot.json]
+      cwd <root>
+    $ scp -t stage
+    $ knife node delete packer-<uuid> -y -c stage/knife.rb
+    > knife [node] [delete] [packer-<uuid>] [-y] [-c] [stage/knife.rb]
+      cwd <root>
+    ");
+
+    let succeeding = [("chef-client", ""), ("knife", "")];
+    let provisioner = json!({
+        "type": "chef-client",
+        "server_url": "https://chef.example",
+        "node_name": "web-{{user `greeting`}}",
+        "skip_install": true,
+        "prevent_sudo": true,
+        "knife_command": "knife {{.Args}} --yes {{.Flags}}",
+        "staging_directory": "stage",
+    });
+    let packers = packer_visit(&packer, &succeeding, dir.path(), &provisioner);
+    let (visit, result, _) = imgs_visit(&succeeding, dir.path(), &provisioner).await;
+    result.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(visit, packers);
+    insta::assert_snapshot!(visit.log, @r"
+    $ mkdir -p 'stage'
+    $ chmod 0777 'stage'
+    $ scp -t stage
+    $ scp -t stage
+    $ chef-client --no-color -c stage/client.rb -j stage/first-boot.json
+    > chef-client [--no-color] [-c] [stage/client.rb] [-j] [stage/first-boot.json]
+      cwd <root>
+    $ scp -t stage
+    $ knife node delete web-hello --yes -y -c stage/knife.rb
+    > knife [node] [delete] [web-hello] [--yes] [-y] [-c] [stage/knife.rb]
+      cwd <root>
+    $ knife client delete web-hello --yes -y -c stage/knife.rb
+    > knife [client] [delete] [web-hello] [--yes] [-y] [-c] [stage/knife.rb]
+      cwd <root>
+    $ rm -rf 'stage'
+    ");
+}

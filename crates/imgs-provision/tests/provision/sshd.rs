@@ -283,14 +283,14 @@ fn settings_problems_are_located_diagnostics() {
     ");
     let other = step_in(
         dir.path(),
-        json!({ "type": "chef-client", "server_url": "https://chef.example" }),
+        json!({ "type": "azure-dtlartifact", "lab_name": "lab" }),
     )
     .unwrap_err();
     insta::assert_snapshot!(other.to_string(), @r"
-    error: provisioner type `chef-client` is not supported yet
+    error: provisioner type `azure-dtlartifact` is not supported yet
       --> images/app/template.json:17:5
       = key: provisioners[0]
-      = hint: imgs runs the `shell`, `file`, `shell-local`, `ansible`, `ansible-local`, `breakpoint`, `chef-solo`, `converge`, `powershell`, `puppet-masterless`, `puppet-server`, `salt-masterless`, `sleep`, `windows-restart` and `windows-shell` provisioners
+      = hint: imgs runs the `shell`, `file`, `shell-local`, `ansible`, `ansible-local`, `breakpoint`, `chef-client`, `chef-solo`, `converge`, `inspec`, `powershell`, `puppet-masterless`, `puppet-server`, `salt-masterless`, `sleep`, `windows-restart` and `windows-shell` provisioners
     ");
     let file = step_in(
         dir.path(),

@@ -189,7 +189,13 @@ fn what_configuration_management_uploads_counts() {
               {"type": "salt-masterless", "local_state_tree": "salt", "minion_config": "minion"},
               {"type": "converge", "module": "m", "module_dirs": [{"source": "mods", "destination": "/srv/m"}]},
               {"type": "powershell", "scripts": ["win/setup.ps1"]},
-              {"type": "windows-shell", "script": "win/setup.bat"}]}"#,
+              {"type": "windows-shell", "script": "win/setup.bat"},
+              {"type": "chef-client", "server_url": "https://chef", "config_template": "client.rb.tpl",
+               "validation_key_path": "validator.pem", "encrypted_data_bag_secret_path": "secret"},
+              {"type": "inspec", "profile": "profiles/web", "attributes": ["inputs/a.yml"],
+               "ssh_host_key_file": "host_key", "attributes_directory": "attrs"},
+              {"type": "inspec", "profile": "https://github.com/dev-sec/linux-baseline"},
+              {"type": "inspec", "profile": "supermarket://dev-sec/ssh-baseline"}]}"#,
     );
     let keys: Vec<String> = found
         .iter()
@@ -209,5 +215,8 @@ fn what_configuration_management_uploads_counts() {
     provisioners[5].module_dirs[0].source mods
     provisioners[6].scripts[0] win/setup.ps1
     provisioners[7].script win/setup.bat
+    provisioners[8].config_template client.rb.tpl
+    provisioners[9].profile profiles/web
+    provisioners[9].attributes[0] inputs/a.yml
     ");
 }

@@ -36,7 +36,7 @@ pub(super) fn applies(kind: &str, check: &IoCheck, c: &Decoded) -> bool {
                 && set(check.key)
         }
         "command" if kind == "ansible" => !c.bool("skip_version_check"),
-        "user" if kind == "ansible" => c.string("user").is_empty(),
+        "user" if matches!(kind, "ansible" | "inspec") => c.string("user").is_empty(),
         key => set(key),
     }
 }

@@ -33,6 +33,7 @@ mod compress;
 mod converge;
 mod file_builder;
 mod file_provisioner;
+mod inspec;
 mod manifest;
 mod null;
 mod pause;
@@ -306,6 +307,14 @@ static SPECS: &[PluginSpec] = &[
     },
     PluginSpec {
         section: Section::Provisioner,
+        kind: "chef-client",
+        schema: &chef::CLIENT,
+        check: chef::check_client,
+        io_checks: chef::CLIENT_IO_CHECKS,
+        references: chef::CLIENT_REFERENCES,
+    },
+    PluginSpec {
+        section: Section::Provisioner,
         kind: "chef-solo",
         schema: &chef::SOLO,
         check: chef::check_solo,
@@ -319,6 +328,14 @@ static SPECS: &[PluginSpec] = &[
         check: converge::check,
         io_checks: &[],
         references: converge::REFERENCES,
+    },
+    PluginSpec {
+        section: Section::Provisioner,
+        kind: "inspec",
+        schema: &inspec::SCHEMA,
+        check: inspec::check,
+        io_checks: inspec::IO_CHECKS,
+        references: inspec::REFERENCES,
     },
     PluginSpec {
         section: Section::Provisioner,
