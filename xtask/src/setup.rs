@@ -64,9 +64,75 @@ const PYTHON: &[(&str, &str)] = &[("python3", "python3"), ("pip3", "python3-pip"
 /// against (a newer moto may model EC2 differently).
 const MOTO: &str = "moto[server,ec2]==5.2.1";
 
+/// Salt for the salt-masterless test, from PyPI (no Debian package carries it); the last 3006 (LTS)
+/// release whose dependencies the package registry has.
+const SALT: &str = "salt==3006.29";
+
 pub fn install_test_peers() -> Result<()> {
     install_missing(PACKAGES)?;
-    install_moto()
+    install_moto()?;
+    install_salt()
+}
+
+/// Where Salt's virtual environment lives: `imgs-test-peers/salt` in `$XDG_CACHE_HOME`, else in
+/// `~/.cache`, outside the checkout so that every clone finds it. The tests compute the same path
+/// (`imgs_test_peers::salt::venv`); keep the two in step.
+fn salt_venv() -> Option<PathBuf> {
+    let cache = match std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(std::env::var_os("HOME")?).join(".cache"),
+    };
+    Some(cache.join("imgs-test-peers").join("salt"))
+}
+
+/// Salt in its own virtual environment, unless its `salt-call` is already there. Debian's Python
+/// makes virtual environments only with `python3-venv` (ensurepip), which is installed when
+/// `python3 -m venv` fails for want of it.
+fn install_salt() -> Result<()> {
+    let Some(venv) = salt_venv() else {
+        bail!("neither XDG_CACHE_HOME nor HOME is set: there is nowhere to install Salt");
+    };
+    let salt_call = venv.join("bin").join("salt-call");
+    if salt_call.is_file() {
+        return Ok(());
+    }
+    if !on_path("python3") {
+        install_missing(PYTHON)?;
+    }
+    let make_venv = || {
+        run(Command::new("python3")
+            .args(["-m", "venv", "--clear"])
+            .arg(&venv))
+    };
+    if make_venv().is_err() {
+        let ensurepip = python_stdlib()?.join("ensurepip").join("__init__.py");
+        // The installer keys packages by a file they provide; this one is Python's own path.
+        let marker: &'static str = Box::leak(ensurepip.display().to_string().into_boxed_str());
+        install_missing(&[(marker, "python3-venv")])?;
+        make_venv()?;
+    }
+    run(Command::new(venv.join("bin").join("pip")).args([
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        SALT,
+    ]))?;
+    run(Command::new(&salt_call)
+        .arg("--version")
+        .stdout(Stdio::null()))
+    .context("Salt was installed but `salt-call --version` fails")
+}
+
+/// The standard library directory of `python3`.
+fn python_stdlib() -> Result<PathBuf> {
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import sysconfig; print(sysconfig.get_path('stdlib'))",
+        ])
+        .output()
+        .context("cannot run python3")?;
+    Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
 }
 
 /// moto from PyPI, unless a moto server with its EC2 dependencies is already importable.

@@ -8,6 +8,7 @@
 //! - [`packer`]: Packer 1.6.6, the reference of the differential tests, and the one policy for a
 //!   machine without it;
 //! - [`qemu`]: the bootable base disk `cargo xtask base-image` makes;
+//! - [`salt`]: Salt's `salt-call`, from PyPI in a virtual environment;
 //! - [`process`]: free ports, and the processes a test may have left behind;
 //! - [`ec2`] (feature `ec2`): clients on moto, and what a run left on EC2.
 //!
@@ -21,6 +22,7 @@ pub mod packer;
 pub mod process;
 pub mod qemu;
 pub mod recording_guest;
+pub mod salt;
 pub mod sshd;
 
 pub use moto::TestMoto;

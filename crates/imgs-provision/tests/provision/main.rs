@@ -12,5 +12,6 @@ mod on_recording_guests;
 mod packer_agreement;
 mod pause;
 mod puppet;
+mod salt;
 mod shell_local;
 mod sshd;

@@ -1,6 +1,7 @@
 //! The provisioners whose tools cannot run here — `powershell`, `windows-shell`, `windows-restart`
-//! (no Windows, no PowerShell), `chef-solo`, `salt-masterless`, `converge` (not installable from
-//! the machine's registries, or installers that fetch from the internet) — checked against Packer
+//! (no Windows, no PowerShell), `chef-solo`, `chef-client`, `converge` (not installable from the
+//! machine's registries, or installers that fetch from the internet), and `salt-masterless`'s
+//! bootstrap (Salt itself runs for real in `salt.rs`) — checked against Packer
 //! 1.6.6 on recording guests: for the same template both must send the machine the same commands,
 //! leave the same files and reach the same verdict.
 
