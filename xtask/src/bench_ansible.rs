@@ -82,7 +82,12 @@ pub fn fifty_tasks(imgs: &Path, work: &Path) -> Result<Vec<BenchResult>> {
         .env("ANSIBLE_NOCOLOR", "1")
         .env("ANSIBLE_HOST_KEY_CHECKING", "False")
         .env("ANSIBLE_SCP_IF_SSH", "True")
-        .args(["-e", "packer_build_name=\"bench\"", "-e", "packer_builder_type=null"])
+        .args([
+            "-e",
+            "packer_build_name=\"bench\"",
+            "-e",
+            "packer_builder_type=null",
+        ])
         .args(["--ssh-extra-args", "'-o IdentitiesOnly=yes'", "-e"])
         .arg(format!(
             "ansible_ssh_private_key_file={}",

@@ -107,6 +107,61 @@ impl World {
     }
 }
 
+/// Runs `provisioner` over a new SSH session to `sshd`, as a build of a template in `dir` would; the
+/// output lines untagged.
+pub async fn run_against(
+    sshd: &TestSshd,
+    dir: &Path,
+    provisioner: Value,
+) -> (Result<(), ProvisionError>, Vec<String>) {
+    let config =
+        SshConfig::from_settings(&sshd.settings()).unwrap_or_else(|problems| panic!("{problems}"));
+    let session = SshSession::connect(&config, CancellationToken::new())
+        .await
+        .unwrap_or_else(|err| panic!("{err}"));
+    let step = step_in(dir, provisioner).unwrap_or_else(|d| panic!("{d}"));
+    let mut lines = Vec::new();
+    let mut output = |_: Stream, line: &str| lines.push(line.to_string());
+    let result = run_provisioner(
+        Some(&session),
+        &step,
+        &mut output,
+        &CancellationToken::new(),
+    )
+    .await;
+    (result, lines)
+}
+
+/// Runs `provisioners` with Packer's null builder against `sshd`, in `dir`, with the variables of
+/// [`step_in`]'s template; whether Packer succeeded, and its output.
+pub fn packer_against(
+    packer: &Path,
+    sshd: &TestSshd,
+    dir: &Path,
+    provisioners: Value,
+) -> (bool, String) {
+    let template = json!({
+        "variables": { "password": PASSWORD, "greeting": "hello" },
+        "sensitive-variables": ["password"],
+        "builders": [sshd.builder("null", json!({ "name": "app" }))],
+        "provisioners": provisioners,
+    });
+    let path = dir.join("packer.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&template).unwrap()).unwrap();
+    let output = std::process::Command::new(packer)
+        .args(["build", "-color=false"])
+        .arg(&path)
+        .current_dir(dir)
+        .env("CHECKPOINT_DISABLE", "1")
+        .env("PACKER_CONFIG_DIR", dir)
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
+}
+
 pub const PASSWORD: &str = "hunter2-secret";
 
 pub fn step_in(

@@ -5,11 +5,10 @@
 //! stand-in: everything but the connection arguments (Packer's point at its proxy, imgs's at the
 //! machine) must be equal.
 
-use std::process::Command;
-
 use serde_json::{Value, json};
 
 use crate::common::{World, step_in};
+use crate::packer_agreement::packer_build;
 
 /// Records under `$RECORD_DIR`: `argv` (one per line, the connection values and the input file's
 /// temporary name replaced), `env`, `cwd`, `inputs` (the build's input file); with `REACH` set, logs
@@ -60,29 +59,23 @@ fn recorder(world: &World) -> String {
     world.at("bin/inspec")
 }
 
-/// Runs `provisioner` (made for a record directory) with Packer's null builder against the world's
-/// sshd; Packer's output on failure.
-fn packer_run(world: &World, packer: &std::path::Path, provisioner: Value) -> String {
-    let template = json!({
-        "variables": { "greeting": "hello" },
-        "builders": [world.server.builder("null", json!({ "name": "app" }))],
-        "provisioners": [provisioner],
-    });
-    std::fs::write(
-        world.path("packer.json"),
-        serde_json::to_string_pretty(&template).unwrap(),
-    )
-    .unwrap();
-    let output = Command::new(packer)
-        .args(["build", "-color=false", "packer.json"])
-        .current_dir(world.dir.path())
-        .env("CHECKPOINT_DISABLE", "1")
-        .env("PACKER_CONFIG_DIR", world.dir.path())
-        .output()
-        .unwrap();
-    let out = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(output.status.success(), "packer failed:\n{out}");
-    out
+/// Runs `provisioner` (made for the record directory `packer`) with Packer against the world's sshd
+/// and requires the same record as imgs's (`imgs`); false when Packer is missing.
+fn same_record_as_packers(world: &World, provisioner: Value) -> bool {
+    let Some(packer) =
+        imgs_test_peers::packer::packer_for("the inspec provisioner compared with Packer's")
+    else {
+        return false;
+    };
+    let packer_out = packer_build(&packer, world, json!([provisioner]));
+    for file in ["argv", "env", "cwd", "inputs"] {
+        assert_eq!(
+            world.read(&format!("imgs/{file}")),
+            world.read(&format!("packer/{file}")),
+            "{file} differs; Packer said:\n{packer_out}"
+        );
+    }
+    true
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -161,18 +154,8 @@ async fn inspec_gets_packers_arguments_and_reaches_the_machine() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
 
-    let Some(packer) =
-        imgs_test_peers::packer::packer_for("the inspec provisioner compared with Packer's")
-    else {
+    if !same_record_as_packers(&world, provisioner("packer")) {
         return;
-    };
-    let packer_out = packer_run(&world, &packer, provisioner("packer"));
-    for file in ["argv", "env", "cwd", "inputs"] {
-        assert_eq!(
-            world.read(&format!("imgs/{file}")),
-            world.read(&format!("packer/{file}")),
-            "{file} differs; Packer said:\n{packer_out}"
-        );
     }
     // Through Packer's proxy (its ssh-rsa host key allowed) the machine sees the same user.
     assert_eq!(
@@ -227,19 +210,7 @@ async fn other_backends_get_packers_arguments_unchanged() {
         )),
         "{executing}"
     );
-    let Some(packer) =
-        imgs_test_peers::packer::packer_for("the inspec provisioner compared with Packer's")
-    else {
-        return;
-    };
-    let packer_out = packer_run(&world, &packer, provisioner("packer"));
-    for file in ["argv", "env", "cwd", "inputs"] {
-        assert_eq!(
-            world.read(&format!("imgs/{file}")),
-            world.read(&format!("packer/{file}")),
-            "{file} differs; Packer said:\n{packer_out}"
-        );
-    }
+    same_record_as_packers(&world, provisioner("packer"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,16 +6,13 @@
 //! leave the same files and reach the same verdict.
 
 use std::path::Path;
-use std::process::Command;
 
-use imgs_provision::{ProvisionError, Stream, run_provisioner};
-use imgs_ssh::{SshConfig, SshSession};
+use imgs_provision::ProvisionError;
 use imgs_test_peers::RecordingGuest;
 use imgs_test_peers::packer::packer_for;
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
 
-use crate::common::{PASSWORD, step_in};
+use crate::common::{PASSWORD, packer_against, run_against};
 
 /// What one tool did to its guest: the commands (and stand-in calls) it sent, the files it left,
 /// and its verdict.
@@ -50,24 +47,9 @@ fn packer_visit(
     provisioner: &Value,
 ) -> Visit {
     let guest = guest(programs);
-    let template = json!({
-        "variables": { "password": PASSWORD, "greeting": "hello" },
-        "sensitive-variables": ["password"],
-        "builders": [guest.sshd.builder("null", json!({ "name": "app" }))],
-        "provisioners": [provisioner],
-    });
-    let path = dir.join("packer.json");
-    std::fs::write(&path, serde_json::to_string_pretty(&template).unwrap()).unwrap();
-    let output = Command::new(packer)
-        .args(["build", "-color=false"])
-        .arg(&path)
-        .current_dir(dir)
-        .env("CHECKPOINT_DISABLE", "1")
-        .env("PACKER_CONFIG_DIR", dir)
-        .output()
-        .unwrap();
-    eprintln!("packer:\n{}", String::from_utf8_lossy(&output.stdout));
-    visit_of(&guest, output.status.success())
+    let (succeeded, output) = packer_against(packer, &guest.sshd, dir, json!([provisioner]));
+    eprintln!("packer:\n{output}");
+    visit_of(&guest, succeeded)
 }
 
 async fn imgs_visit(
@@ -76,21 +58,7 @@ async fn imgs_visit(
     provisioner: &Value,
 ) -> (Visit, Result<(), ProvisionError>, Vec<String>) {
     let guest = guest(programs);
-    let config = SshConfig::from_settings(&guest.sshd.settings())
-        .unwrap_or_else(|problems| panic!("{problems}"));
-    let session = SshSession::connect(&config, CancellationToken::new())
-        .await
-        .unwrap_or_else(|err| panic!("{err}"));
-    let step = step_in(dir, provisioner.clone()).unwrap_or_else(|d| panic!("{d}"));
-    let mut lines = Vec::new();
-    let mut output = |_: Stream, line: &str| lines.push(line.to_string());
-    let result = run_provisioner(
-        Some(&session),
-        &step,
-        &mut output,
-        &CancellationToken::new(),
-    )
-    .await;
+    let (result, lines) = run_against(&guest.sshd, dir, provisioner.clone()).await;
     eprintln!("imgs:\n{}", lines.join("\n"));
     (visit_of(&guest, result.is_ok()), result, lines)
 }

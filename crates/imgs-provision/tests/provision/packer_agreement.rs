@@ -2,34 +2,17 @@
 //! what the machine ends up with must be the same.
 
 use std::path::Path;
-use std::process::Command;
 
 use imgs_test_peers::packer::packer_for;
 use serde_json::{Value, json};
 
-use crate::common::{PASSWORD, World};
+use crate::common::{World, packer_against};
 
 /// Runs `provisioners` with Packer's null builder against the world's sshd, in the world's directory,
 /// with the same variables as [`crate::common::step_in`]; returns Packer's output.
 pub(crate) fn packer_build(packer: &Path, w: &World, provisioners: Value) -> String {
-    let template = json!({
-        "variables": { "password": PASSWORD, "greeting": "hello" },
-        "sensitive-variables": ["password"],
-        "builders": [w.server.builder("null", json!({ "name": "app" }))],
-        "provisioners": provisioners,
-    });
-    let path = w.path("packer.json");
-    std::fs::write(&path, serde_json::to_string_pretty(&template).unwrap()).unwrap();
-    let output = Command::new(packer)
-        .args(["build", "-color=false"])
-        .arg(&path)
-        .current_dir(w.dir.path())
-        .env("CHECKPOINT_DISABLE", "1")
-        .env("PACKER_CONFIG_DIR", w.dir.path())
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(output.status.success(), "packer failed:\n{text}");
+    let (succeeded, text) = packer_against(packer, &w.server, w.dir.path(), provisioners);
+    assert!(succeeded, "packer failed:\n{text}");
     text
 }
 

@@ -8,15 +8,12 @@
 
 use std::path::Path;
 
-use imgs_provision::{ProvisionError, Stream, run_provisioner};
-use imgs_ssh::{SshConfig, SshSession};
 use imgs_test_peers::RecordingGuest;
 use imgs_test_peers::packer::packer_for;
 use imgs_test_peers::salt::salt_bin_dir_for;
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
 
-use crate::common::step_in;
+use crate::common::{packer_against, run_against};
 use crate::packer_agreement::tree;
 
 /// The local state tree and pillar, in `dir`; the pillar's `out` is `out` of the guest's root.
@@ -87,48 +84,6 @@ fn masterless(bin: &Path) -> Value {
     })
 }
 
-async fn imgs_run(
-    guest: &RecordingGuest,
-    dir: &Path,
-    provisioner: Value,
-) -> (Result<(), ProvisionError>, Vec<String>) {
-    let config = SshConfig::from_settings(&guest.sshd.settings())
-        .unwrap_or_else(|problems| panic!("{problems}"));
-    let session = SshSession::connect(&config, CancellationToken::new())
-        .await
-        .unwrap_or_else(|err| panic!("{err}"));
-    let step = step_in(dir, provisioner).unwrap_or_else(|d| panic!("{d}"));
-    let mut lines = Vec::new();
-    let mut output = |_: Stream, line: &str| lines.push(line.to_string());
-    let result = run_provisioner(
-        Some(&session),
-        &step,
-        &mut output,
-        &CancellationToken::new(),
-    )
-    .await;
-    (result, lines)
-}
-
-fn packer_run(packer: &Path, guest: &RecordingGuest, dir: &Path, provisioner: Value) {
-    let template = json!({
-        "builders": [guest.sshd.builder("null", json!({ "name": "app" }))],
-        "provisioners": [provisioner],
-    });
-    let path = dir.join("packer.json");
-    std::fs::write(&path, serde_json::to_string_pretty(&template).unwrap()).unwrap();
-    let output = std::process::Command::new(packer)
-        .args(["build", "-color=false"])
-        .arg(&path)
-        .current_dir(dir)
-        .env("CHECKPOINT_DISABLE", "1")
-        .env("PACKER_CONFIG_DIR", dir)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "packer failed:\n{text}");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn salt_call_applies_the_state_tree_with_its_pillar_on_the_machine() {
     let Some(bin) = salt_bin_dir_for("salt-masterless with a real salt-call") else {
@@ -137,7 +92,7 @@ async fn salt_call_applies_the_state_tree_with_its_pillar_on_the_machine() {
     let dir = tempfile::tempdir().unwrap();
     let guest = salt_guest();
     write_states(dir.path(), &guest);
-    let (result, lines) = imgs_run(&guest, dir.path(), masterless(&bin)).await;
+    let (result, lines) = run_against(&guest.sshd, dir.path(), masterless(&bin)).await;
     result.unwrap_or_else(|e| panic!("{e}\n{}", lines.join("\n")));
     let root = guest.root();
     let read = |name: &str| std::fs::read_to_string(root.join(name)).unwrap();
@@ -161,7 +116,13 @@ async fn salt_call_applies_the_state_tree_with_its_pillar_on_the_machine() {
     };
     let packers = salt_guest();
     write_states(dir.path(), &packers);
-    packer_run(&packer, &packers, dir.path(), masterless(&bin));
+    let (succeeded, output) = packer_against(
+        &packer,
+        &packers.sshd,
+        dir.path(),
+        json!([masterless(&bin)]),
+    );
+    assert!(succeeded, "packer failed:\n{output}");
     // Each guest's pillar names its own root.
     let rooted = |guest: &RecordingGuest, dir: &str| -> Vec<String> {
         let root = guest.root().display().to_string();
@@ -189,7 +150,7 @@ async fn a_failing_state_fails_the_step() {
         "broken:\n  cmd.run:\n    - name: exit 7\n",
     )
     .unwrap();
-    let (result, lines) = imgs_run(&guest, dir.path(), masterless(&bin)).await;
+    let (result, lines) = run_against(&guest.sshd, dir.path(), masterless(&bin)).await;
     let error = result.unwrap_err();
     assert!(
         lines.iter().any(|l| l.contains("broken")),
