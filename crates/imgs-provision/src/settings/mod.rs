@@ -177,6 +177,23 @@ impl ProvisionerStep {
                 .iter()
                 .map(|p| format!("`{}`", p.kind))
                 .collect();
+            if let Some((_, why)) = VALIDATED_ONLY.iter().find(|(kind, _)| *kind == block.kind) {
+                return Err(locate
+                    .error(
+                        block.span.start,
+                        None,
+                        format!(
+                            "provisioner type `{}` is checked by imgs as Packer checks it, but not \
+                             run: {why}",
+                            block.kind
+                        ),
+                    )
+                    .hint(format!(
+                        "build this template with Packer; imgs runs the {} provisioners",
+                        listed(&kinds)
+                    ))
+                    .into());
+            }
             return Err(locate
                 .error(
                     block.span.start,
@@ -270,6 +287,13 @@ struct ProvisionerType {
     kind: &'static str,
     read: fn(&decode::Reader<'_>, &BuildContext<'_>) -> Result<Settings, Vec<Diagnostic>>,
 }
+
+/// Provisioner types imgs validates (they have a spec line) but does not run, and why.
+const VALIDATED_ONLY: &[(&str, &str)] = &[(
+    "azure-dtlartifact",
+    "it installs Azure DevTest Labs artifacts through Azure's API, and no builder imgs runs makes \
+     an Azure machine",
+)];
 
 /// Every provisioner type imgs runs, in the order messages list them. (Their keys, Packer's checks
 /// and the files they read are declared in imgs-template's spec table.) A new type is its module,

@@ -287,10 +287,10 @@ fn settings_problems_are_located_diagnostics() {
     )
     .unwrap_err();
     insta::assert_snapshot!(other.to_string(), @r"
-    error: provisioner type `azure-dtlartifact` is not supported yet
+    error: provisioner type `azure-dtlartifact` is checked by imgs as Packer checks it, but not run: it installs Azure DevTest Labs artifacts through Azure's API, and no builder imgs runs makes an Azure machine
       --> images/app/template.json:17:5
       = key: provisioners[0]
-      = hint: imgs runs the `shell`, `file`, `shell-local`, `ansible`, `ansible-local`, `breakpoint`, `chef-client`, `chef-solo`, `converge`, `inspec`, `powershell`, `puppet-masterless`, `puppet-server`, `salt-masterless`, `sleep`, `windows-restart` and `windows-shell` provisioners
+      = hint: build this template with Packer; imgs runs the `shell`, `file`, `shell-local`, `ansible`, `ansible-local`, `breakpoint`, `chef-client`, `chef-solo`, `converge`, `inspec`, `powershell`, `puppet-masterless`, `puppet-server`, `salt-masterless`, `sleep`, `windows-restart` and `windows-shell` provisioners
     ");
     let file = step_in(
         dir.path(),

@@ -26,6 +26,7 @@ mod volatile_sample;
 mod amazon_ebs;
 mod ansible;
 mod ansible_local;
+mod azure_dtl;
 mod checksum;
 mod chef;
 mod communicator;
@@ -296,6 +297,14 @@ static SPECS: &[PluginSpec] = &[
         check: ansible_local::check,
         io_checks: ansible_local::IO_CHECKS,
         references: ansible_local::REFERENCES,
+    },
+    PluginSpec {
+        section: Section::Provisioner,
+        kind: "azure-dtlartifact",
+        schema: &azure_dtl::SCHEMA,
+        check: azure_dtl::check,
+        io_checks: &[],
+        references: &[],
     },
     PluginSpec {
         section: Section::Provisioner,
