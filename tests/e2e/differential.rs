@@ -27,20 +27,62 @@ const VERDICTS_FILE: &str = "verdicts.txt";
 
 #[test]
 fn imgs_agrees_with_packer_validate() {
+    differential(Corpus::Json);
+}
+
+/// The HCL2 corpus in `tests/differential/hcl/` (see its README): each case a directory of
+/// `*.pkr.hcl` files, validated as `packer validate hcl/NAME` from the same working directory.
+#[test]
+fn imgs_agrees_with_packer_validate_on_hcl2_configurations() {
+    differential(Corpus::Hcl);
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Corpus {
+    Json,
+    Hcl,
+}
+
+impl Corpus {
+    fn verdicts(self) -> &'static str {
+        match self {
+            Corpus::Json => VERDICTS_FILE,
+            Corpus::Hcl => "hcl/verdicts.txt",
+        }
+    }
+
+    fn minimum(self) -> usize {
+        match self {
+            Corpus::Json => 40,
+            Corpus::Hcl => 80,
+        }
+    }
+
+    fn snapshot(self) -> &'static str {
+        match self {
+            Corpus::Json => "imgs_diagnostics_for_invalid_cases",
+            Corpus::Hcl => "imgs_diagnostics_for_invalid_hcl2_cases",
+        }
+    }
+}
+
+fn differential(kind: Corpus) {
     let corpus = corpus_dir();
-    let cases = load_cases(&corpus);
+    let cases = load_cases(&corpus, kind);
     assert!(
-        cases.len() >= 40,
-        "the corpus holds {} cases; it should hold at least 40",
-        cases.len()
+        cases.len() >= kind.minimum(),
+        "the corpus holds {} cases; it should hold at least {}",
+        cases.len(),
+        kind.minimum()
     );
 
     let packer = packer_for(&format!(
         "`packer validate` of the differential corpus (imgs is compared with the verdicts recorded in \
-         tests/differential/{VERDICTS_FILE} alone)"
+         tests/differential/{} alone)",
+        kind.verdicts()
     ));
     let recording = std::env::var_os("IMGS_RECORD_PACKER").is_some_and(|v| v == "1");
-    let recorded = read_verdicts(&corpus.join(VERDICTS_FILE));
+    let recorded = read_verdicts(&corpus.join(kind.verdicts()));
     assert!(
         packer.is_some() || !recording,
         "IMGS_RECORD_PACKER=1 needs Packer"
@@ -67,7 +109,7 @@ fn imgs_agrees_with_packer_validate() {
                 ))
             })
             .collect();
-        write_verdicts(&corpus.join(VERDICTS_FILE), &verdicts);
+        write_verdicts(&corpus.join(kind.verdicts()), &verdicts);
     }
 
     let mut rendered = String::new();
@@ -80,7 +122,7 @@ fn imgs_agrees_with_packer_validate() {
     // The snapshot is checked (and, with INSTA_UPDATE, written) even when verdicts differ, but the verdicts
     // are reported first: they say more than a changed message.
     let snapshot = std::panic::catch_unwind(|| {
-        insta::assert_snapshot!("imgs_diagnostics_for_invalid_cases", rendered);
+        insta::assert_snapshot!(kind.snapshot(), rendered);
     });
     assert!(
         failures.is_empty(),
@@ -198,7 +240,10 @@ fn corpus_dir() -> PathBuf {
     dir.canonicalize().unwrap_or(dir)
 }
 
-fn load_cases(corpus: &Path) -> Vec<Case> {
+fn load_cases(corpus: &Path, kind: Corpus) -> Vec<Case> {
+    if kind == Corpus::Hcl {
+        return load_hcl_cases(corpus);
+    }
     let mut cases: Vec<Case> = std::fs::read_dir(corpus)
         .expect("read the corpus directory")
         .map(|entry| entry.expect("read a corpus entry").path())
@@ -211,6 +256,36 @@ fn load_cases(corpus: &Path) -> Vec<Case> {
                 .into_owned();
             let args_file = template.with_extension("args");
             let args = match std::fs::read_to_string(&args_file) {
+                Ok(text) => parse_args_file(&text),
+                Err(_) => Vec::new(),
+            };
+            Case {
+                name,
+                template,
+                args,
+            }
+        })
+        .collect();
+    cases.sort_by(|a, b| a.name.cmp(&b.name));
+    cases
+}
+
+/// The directories of `hcl/`, each one configuration, with `hcl/NAME.args` beside it.
+fn load_hcl_cases(corpus: &Path) -> Vec<Case> {
+    let dir = corpus.join("hcl");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    let mut cases: Vec<Case> = entries
+        .map(|entry| entry.expect("read a corpus entry").path())
+        .filter(|path| path.is_dir() && imgs_workspace::has_hcl_files(path))
+        .map(|template| {
+            let name = template
+                .file_name()
+                .expect("directory name")
+                .to_string_lossy()
+                .into_owned();
+            let args = match std::fs::read_to_string(dir.join(format!("{name}.args"))) {
                 Ok(text) => parse_args_file(&text),
                 Err(_) => Vec::new(),
             };
@@ -352,9 +427,14 @@ fn run_case(
     env: &BTreeMap<String, String>,
 ) -> Outcome {
     let packer = packer.map(|packer| run_packer(packer, case, corpus, env));
-    let text = std::fs::read_to_string(&case.template).expect("read a corpus template");
     let (invocation, filter) = invocation(case, corpus, env);
-    let imgs = imgs_template::check(&case.template, text, &invocation, &filter);
+    let imgs = if case.template.is_dir() {
+        let relative = case.template.strip_prefix(corpus).expect("cases are in the corpus");
+        imgs_workspace::check_hcl(relative, &invocation, &filter)
+    } else {
+        let text = std::fs::read_to_string(&case.template).expect("read a corpus template");
+        imgs_template::check(&case.template, text, &invocation, &filter)
+    };
     Outcome { packer, imgs }
 }
 
@@ -367,7 +447,7 @@ fn run_packer(
     let mut child = Command::new(packer)
         .arg("validate")
         .args(&case.args)
-        .arg(case.template.file_name().expect("template file name"))
+        .arg(case.template.strip_prefix(corpus).expect("cases are in the corpus"))
         .current_dir(corpus)
         .env_clear()
         .envs(env)

@@ -27,7 +27,6 @@ use tokio_util::sync::CancellationToken;
 
 use super::events::{Event, EventSink, PlannedImage, SummaryRow};
 use super::fingerprint::{cache_dir, workspace_variables};
-use super::inspect::read_file;
 use super::plan::selection;
 use super::run_manifest;
 use super::timings;
@@ -323,10 +322,9 @@ fn build_template_file(
     run: &Run,
     runtime: &tokio::runtime::Runtime,
 ) -> Result<(), Stop> {
-    let text = read_file(cx, path)?;
-    let template = Template::parse(path, text)?;
+    let parsed = super::inspect::read_template(cx, path)?;
     let filter = build_filter(&args.filter);
-    unsupported_parts(&template, &filter)?;
+    unsupported_parts(&parsed, &filter)?;
     let invocation = cx.invocation(
         &cx.cwd,
         &args.variables,
@@ -335,6 +333,7 @@ fn build_template_file(
         },
         args.force,
     )?;
+    let template = imgs_template::instantiate(&parsed, &invocation)?;
     let variables = imgs_template::resolve_variables(&template, &invocation)?;
     let problems = imgs_template::validate(&template, &variables, &invocation, &filter);
     if problems.has_errors() {
@@ -594,12 +593,8 @@ impl Scheduled<'_> {
             reasons: &reasons,
         });
         let started = Instant::now();
-        let image = self
-            .ws
-            .image(&image_plan.name)
-            .expect("plan names are images");
         let handles = parent_handles(self.ws, image_plan, self.base, self.filter, &parents)?;
-        let variables =
+        let (template, variables) =
             image_variables(self.ws, image_plan, self.base, &handles).map_err(NodeError::Input)?;
         // A directory of its own for what this build writes: removed if the build fails, kept once
         // its record names it.
@@ -625,7 +620,7 @@ impl Scheduled<'_> {
                 fingerprint: image_plan.fingerprint.to_string(),
                 outputs: placement,
             }),
-            &image.template,
+            &template,
             &variables,
             self.filter,
             &self.ws.root,
@@ -838,8 +833,9 @@ fn build_region(
         workspace_vars: workspace_variables(ws, image),
         ..base.clone()
     };
-    let variables = imgs_template::resolve_variables(&image.template, &invocation).ok()?;
-    imgs_build::cloud::build_region(&image.template, &variables, filter, &ws.root)
+    let template = imgs_template::instantiate(&image.template, &invocation).ok()?;
+    let variables = imgs_template::resolve_variables(&template, &invocation).ok()?;
+    imgs_build::cloud::build_region(&template, &variables, filter, &ws.root)
 }
 
 /// What a fresh image's children receive: its first build's first file, or its artifact ID.
@@ -858,12 +854,12 @@ fn record_handle(record: &CacheRecord) -> String {
 
 /// The image's variables for a real build: as planned, but each parent variable holds the parent's
 /// artifact instead of the planning placeholder.
-fn image_variables(
-    ws: &Workspace,
+fn image_variables<'w>(
+    ws: &'w Workspace,
     image_plan: &ImagePlan,
     base: &Invocation,
     handles: &BTreeMap<String, String>,
-) -> Result<ResolvedVariables, Diagnostics> {
+) -> Result<(std::borrow::Cow<'w, Template>, ResolvedVariables), Diagnostics> {
     let image = ws.image(&image_plan.name).expect("plan names are images");
     let parents: BTreeMap<&str, &str> = image_plan
         .parents
@@ -884,7 +880,9 @@ fn image_variables(
         workspace_vars,
         ..base.clone()
     };
-    imgs_template::resolve_variables(&image.template, &invocation)
+    let template = imgs_template::instantiate(&image.template, &invocation)?;
+    let variables = imgs_template::resolve_variables(&template, &invocation)?;
+    Ok((template, variables))
 }
 
 /// What a build of a workspace image has that a template built on its own has not.

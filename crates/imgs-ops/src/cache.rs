@@ -132,7 +132,8 @@ fn unused_artifacts(
     let ws = cx.load_workspace()?;
     let current = current_fingerprints(cx, &ws, variables, filter)?;
     let filter = build_filter(filter);
-    let images = planning_variables(cx, &ws, variables)?;
+    let planned = planning_variables(cx, &ws, variables)?;
+    let images: Vec<_> = planned.iter().map(|(t, r)| (t.as_ref(), r.clone())).collect();
     let names: Vec<String> = ws.images.iter().map(|i| i.name.clone()).collect();
     cloud::unused_artifacts(&images, &filter, &ws.root, &names, &current).map_err(Failure::Other)
 }

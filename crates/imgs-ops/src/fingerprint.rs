@@ -36,7 +36,7 @@ pub fn planning_variables<'w>(
     cx: &Context,
     ws: &'w Workspace,
     variables: &VariableOptions,
-) -> Result<Vec<(&'w Template, ResolvedVariables)>, Failure> {
+) -> Result<Vec<(std::borrow::Cow<'w, Template>, ResolvedVariables)>, Failure> {
     let base = cx.invocation(&ws.root, variables, Volatile::Placeholder, true)?;
     let mut images = Vec::new();
     for image in &ws.images {
@@ -44,8 +44,9 @@ pub fn planning_variables<'w>(
             workspace_vars: workspace_variables(ws, image),
             ..base.clone()
         };
-        let resolved = imgs_template::resolve_variables(&image.template, &invocation)?;
-        images.push((&image.template, resolved));
+        let template = imgs_template::instantiate(&image.template, &invocation)?;
+        let resolved = imgs_template::resolve_variables(&template, &invocation)?;
+        images.push((template, resolved));
     }
     Ok(images)
 }
@@ -121,7 +122,7 @@ pub fn compute_plan(
         else {
             continue;
         };
-        let (inputs, resolved) = match image_input_set(
+        let (inputs, resolved, template) = match image_input_set(
             ws,
             image,
             &invocation,
@@ -141,7 +142,7 @@ pub fn compute_plan(
         if lookup == CloudLookup::Online {
             queries.push(CloudQuery::of(
                 fingerprint.to_string(),
-                &image.template,
+                &template,
                 &resolved,
                 filter,
                 &ws.root,
@@ -222,20 +223,28 @@ pub fn compute_plan(
     })
 }
 
-fn image_input_set(
+fn image_input_set<'a>(
     ws: &Workspace,
-    image: &Image,
+    image: &'a Image,
     base: &Invocation,
     filter: &BuildFilter,
     parents: Vec<(&str, Fingerprint)>,
     hasher: &FileHasher,
     warnings: &mut Vec<Diagnostic>,
-) -> Result<(imgs_fingerprint::InputSet, ResolvedVariables), Failure> {
-    let template = &image.template;
+) -> Result<
+    (
+        imgs_fingerprint::InputSet,
+        ResolvedVariables,
+        std::borrow::Cow<'a, Template>,
+    ),
+    Failure,
+> {
     let invocation = Invocation {
         workspace_vars: workspace_variables(ws, image),
         ..base.clone()
     };
+    let instantiated = imgs_template::instantiate(&image.template, &invocation)?;
+    let template = instantiated.as_ref();
     let resolved = imgs_template::resolve_variables(template, &invocation)?;
     let problems = imgs_template::validate(template, &resolved, &invocation, filter);
     if problems.has_errors() {
@@ -290,7 +299,7 @@ fn image_input_set(
             blake3::hash(b"imgs: input file missing"),
         );
     }
-    Ok((set, resolved))
+    Ok((set, resolved, instantiated))
 }
 
 /// Paths matched by `[images.NAME] inputs` globs, relative to the image directory.

@@ -136,7 +136,8 @@ fn places(
     ws: &imgs_workspace::Workspace,
     args: &GcOptions,
 ) -> Result<Vec<GcPlace>, Failure> {
-    let images = planning_variables(cx, ws, &args.variables)?;
+    let planned = planning_variables(cx, ws, &args.variables)?;
+    let images: Vec<_> = planned.iter().map(|(t, r)| (t.as_ref(), r.clone())).collect();
     Ok(cloud::gc_places(&images, &ws.root, args.region.as_deref())?)
 }
 

@@ -17,6 +17,23 @@ use crate::options::ValidateOptions;
 pub fn validate(cx: &Context, args: &ValidateOptions) -> Result<Validated, Failure> {
     let filter = build_filter(&args.filter);
     if let Some(path) = &args.template {
+        if super::inspect::is_hcl(cx, path) {
+            let diagnostics = match imgs_workspace::read_hcl(path, &cx.cwd) {
+                Err(d) => d,
+                Ok(_) if args.syntax_only => Diagnostics::default(),
+                Ok(template) => {
+                    let invocation = cx.invocation(&cx.cwd, &args.variables, real_time(), false)?;
+                    let judged_hcl = imgs_template::instantiate(&template, &invocation).and_then(
+                        |template| {
+                            let resolved = imgs_template::resolve_variables(&template, &invocation)?;
+                            Ok(judged(&template, &resolved, &invocation, &filter, &cx.cwd))
+                        },
+                    );
+                    judged_hcl.unwrap_or_else(|d| d)
+                }
+            };
+            return finish(diagnostics, Checked::Template(path.clone()));
+        }
         let text = read_file(cx, path)?;
         let diagnostics = if args.syntax_only {
             match imgs_template::Template::parse(path, text) {
@@ -50,10 +67,16 @@ pub fn validate(cx: &Context, args: &ValidateOptions) -> Result<Validated, Failu
                 workspace_vars: workspace_variables(&ws, image),
                 ..base.clone()
             };
-            match imgs_template::resolve_variables(&image.template, &invocation) {
-                Ok(resolved) => all
+            let resolved = imgs_template::instantiate(&image.template, &invocation).and_then(
+                |template| {
+                    let resolved = imgs_template::resolve_variables(&template, &invocation)?;
+                    Ok((template, resolved))
+                },
+            );
+            match resolved {
+                Ok((template, resolved)) => all
                     .0
-                    .extend(judged(&image.template, &resolved, &invocation, &filter, &ws.root).0),
+                    .extend(judged(&template, &resolved, &invocation, &filter, &ws.root).0),
                 Err(d) => all.0.extend(d.0),
             }
         }

@@ -8,6 +8,9 @@ use crate::model::Template;
 /// they are unknown keys, and the template would not validate). A key repeated in an object keeps its
 /// last value, as Go reads it. Numbers keep the digits they were written with.
 pub fn canonical_json(t: &Template) -> String {
+    if let Some(config) = &t.hcl {
+        return config.canonical();
+    }
     let mut out = String::with_capacity(t.text.len());
     match &t.root.value {
         Value::Object(_) => write_object(&t.root, &mut out, |key| key.starts_with('_')),

@@ -28,8 +28,21 @@ pub use canonical::canonical_json;
 pub use imgs_settings::{DurationError, GoDuration, parse_go_duration};
 pub use json::{Member, Node, Value, parse_json, parse_json_prefix};
 pub use model::{
-    BuildFilter, BuilderBlock, PostProcessorBlock, ProvisionerBlock, Template, VariableDecl,
+    BuildFilter, BuilderBlock, FileSegment, HclConfiguration, PostProcessorBlock,
+    ProvisionerBlock, Template, VariableDecl,
 };
 pub use references::{Expect, FileReference, referenced_files};
 pub use validate::{check, validate};
 pub use variables::{Invocation, ResolvedVariables, ValueOrigin, VarFile, resolve_variables};
+
+/// The template as this invocation reads it: a JSON template as it is (its `{{user}}` calls are
+/// rendered later, by each plugin), an HCL2 configuration lowered with the invocation's variables.
+pub fn instantiate<'t>(
+    t: &'t Template,
+    inv: &Invocation,
+) -> Result<std::borrow::Cow<'t, Template>, imgs_diagnostic::Diagnostics> {
+    match &t.hcl {
+        None => Ok(std::borrow::Cow::Borrowed(t)),
+        Some(config) => config.lower(inv).map(std::borrow::Cow::Owned),
+    }
+}

@@ -11,6 +11,7 @@
 //! stands for a one-element list), post-processors and the top level strictly.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use imgs_diagnostic::{Diagnostics, Location, Span};
 use indexmap::IndexMap;
@@ -39,6 +40,33 @@ pub struct Template {
     pub error_cleanup_provisioner: Option<ProvisionerBlock>,
     /// Top-level keys starting with `_`, which Packer keeps as comments.
     pub comments: IndexMap<String, String>,
+    /// For a configuration read from several files (an HCL2 directory), where each file starts in
+    /// `text`, in order; empty for a template read from one file.
+    pub segments: Vec<FileSegment>,
+    /// An HCL2 configuration this template was lowered from: its blocks hold values evaluated for
+    /// one invocation, so [`crate::instantiate`] lowers it again for another.
+    pub hcl: Option<Arc<dyn HclConfiguration>>,
+}
+
+/// Where one file of a configuration starts in [`Template::text`] (always at a line start).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileSegment {
+    pub path: PathBuf,
+    pub start: usize,
+}
+
+/// An HCL2 configuration behind a [`Template`]. Its expressions read variables, so the template's
+/// blocks depend on the invocation; the JSON model is what every plugin and the fingerprint read,
+/// and this is how a template is made for each invocation. (Defined here, implemented by the HCL2
+/// reader, so this crate does not depend on an HCL parser.)
+pub trait HclConfiguration: Send + Sync + std::fmt::Debug {
+    /// The template with every expression evaluated with this invocation's variables.
+    fn lower(&self, invocation: &crate::Invocation) -> Result<Template, Diagnostics>;
+    /// The configuration in a canonical text that comments, formatting and the order of blocks
+    /// whose order does not matter do not change: what the fingerprint hashes.
+    fn canonical(&self) -> String;
+    /// The directory the configuration was read from (Packer's `path.root`), as given.
+    fn root(&self) -> &Path;
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -229,12 +257,19 @@ impl Template {
             post_processors: parts.post_processors,
             error_cleanup_provisioner: parts.error_cleanup_provisioner,
             comments: parts.comments,
+            segments: Vec::new(),
+            hcl: None,
         })
     }
 
     /// File, line and column of byte `offset` of the template text.
     pub fn location(&self, offset: usize) -> Location {
-        Location::at(&self.path, &self.text, offset)
+        crate::source::Source::of(self).location(offset)
+    }
+
+    /// Whether this template was lowered from an HCL2 configuration.
+    pub fn is_hcl(&self) -> bool {
+        self.hcl.is_some()
     }
 
     /// The provisioners the build named `build` runs, with their keys (`provisioners[2]`): those whose

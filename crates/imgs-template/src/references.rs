@@ -80,7 +80,7 @@ pub fn referenced_files(
 ) -> Result<Vec<FileReference>, Diagnostics> {
     let mut collector = Collector {
         inv,
-        source: Source::new(&t.path, &t.text),
+        source: Source::of(t),
         scope: RenderScope::new(t, &inv.working_dir, &vars.values, inv.volatile.clone()),
         references: Vec::new(),
         diagnostics: Vec::new(),

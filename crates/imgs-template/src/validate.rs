@@ -99,7 +99,7 @@ impl<'a> Validator<'a> {
             t,
             vars,
             inv,
-            source: Source::new(&t.path, &t.text),
+            source: Source::of(t),
             scope: RenderScope::new(t, &inv.working_dir, &vars.values, inv.volatile.clone()),
             diagnostics: Vec::new(),
         }

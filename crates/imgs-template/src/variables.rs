@@ -110,8 +110,27 @@ const MAX_PASSES: usize = 100;
 /// through a given value double on every pass; Packer grows them until it runs out of memory.
 const MAX_RENDERED_LEN: usize = 16 << 20;
 
+/// The variables of a template lowered from HCL2 (see [`crate::instantiate`]): lowering gave each
+/// declared variable its value for the invocation, from every source Packer reads, and HCL2 values
+/// are never rendered as Go templates.
+fn lowered_values(t: &Template) -> ResolvedVariables {
+    let declared = |name: &String| t.variables.contains_key(name);
+    ResolvedVariables {
+        values: t
+            .variables
+            .iter()
+            .filter_map(|(name, decl)| Some((name.clone(), decl.default.clone()?)))
+            .collect(),
+        sensitive: t.sensitive_variables.iter().filter(|n| declared(n)).cloned().collect(),
+        ..ResolvedVariables::default()
+    }
+}
+
 /// Collect, check and render the user variables of `t` for `inv`.
 pub fn resolve_variables(t: &Template, inv: &Invocation) -> Result<ResolvedVariables, Diagnostics> {
+    if t.is_hcl() {
+        return Ok(lowered_values(t));
+    }
     let mut diagnostics = Vec::new();
     let mut candidates: IndexMap<String, Candidate> = IndexMap::new();
     for (name, decl) in &t.variables {
@@ -163,7 +182,7 @@ pub fn resolve_variables(t: &Template, inv: &Invocation) -> Result<ResolvedVaria
         provided.insert(name.clone());
     }
 
-    let source = Source::new(&t.path, &t.text);
+    let source = Source::of(t);
     for (name, decl) in &t.variables {
         if decl.default.is_none() && !provided.contains(name) {
             let d = source.error(

@@ -7,6 +7,7 @@
 
 mod glob_under;
 mod graph;
+mod hcl_member;
 pub mod manifest;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -18,6 +19,7 @@ use toml::Spanned;
 
 pub use glob_under::{GlobMatch, glob_under};
 pub use graph::Lineage;
+pub use hcl_member::{check_hcl, has_hcl_files, read_hcl};
 pub use manifest::{DEFAULT_TEMPLATE, MANIFEST_NAME};
 
 /// A loaded, checked workspace.
@@ -187,36 +189,9 @@ impl Loader<'_> {
                 .remove_entry(name.as_str())
                 .map(|(_, t)| t.into_inner())
                 .unwrap_or_default();
-            let template_file = table
-                .template
-                .as_ref()
-                .map_or(DEFAULT_TEMPLATE, |t| t.get_ref().as_str());
-            let rel = dir.join(template_file);
-            let text = match std::fs::read_to_string(self.root.join(&rel)) {
-                Ok(text) => text,
-                Err(e) => {
-                    let offset = table
-                        .template
-                        .as_ref()
-                        .map_or(*member_offset, |t| t.span().start);
-                    let d = self
-                        .located(format!("image `{name}` has no template: cannot read `{}`: {e}", rel.display()), offset)
-                        .key(format!("workspace.members ({})", dir.display()))
-                        .hint(format!(
-                            "create `{}`, point `[images.{name}] template` at the template file, or add `{}` to `exclude`",
-                            rel.display(),
-                            dir.display()
-                        ));
-                    self.errors.push(d);
-                    continue;
-                }
-            };
-            let template = match Template::parse(&rel, text) {
-                Ok(t) => t,
-                Err(e) => {
-                    self.errors.extend(e.0);
-                    continue;
-                }
+            let template = match self.template(name, dir, *member_offset, &table) {
+                Some(t) => t,
+                None => continue,
             };
             let image = Image {
                 name: name.clone(),
@@ -283,6 +258,61 @@ impl Loader<'_> {
             images,
             lineage,
         })
+    }
+
+    /// The member's template: the file `template` names, the HCL2 configuration in the directory it
+    /// names, else `template.json`, else the member's `*.pkr.hcl` files. `None` when it failed
+    /// (the errors are collected).
+    fn template(
+        &mut self,
+        name: &str,
+        dir: &Path,
+        member_offset: usize,
+        table: &manifest::ImageTable,
+    ) -> Option<Template> {
+        let named = table.template.as_ref().map(|t| t.get_ref().as_str());
+        let rel = dir.join(named.unwrap_or(DEFAULT_TEMPLATE));
+        let full = self.root.join(&rel);
+        let hcl = match named {
+            Some(t) => full.is_dir() || t.ends_with(".pkr.hcl"),
+            None => !full.exists() && has_hcl_files(&self.root.join(dir)),
+        };
+        if hcl {
+            let config = if named.is_some() { rel } else { dir.to_path_buf() };
+            return match read_hcl(&config, self.root) {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    self.errors.extend(e.0);
+                    None
+                }
+            };
+        }
+        let text = match std::fs::read_to_string(&full) {
+            Ok(text) => text,
+            Err(e) => {
+                let offset = table
+                    .template
+                    .as_ref()
+                    .map_or(member_offset, |t| t.span().start);
+                let d = self
+                    .located(format!("image `{name}` has no template: cannot read `{}`: {e}", rel.display()), offset)
+                    .key(format!("workspace.members ({})", dir.display()))
+                    .hint(format!(
+                        "create `{}` or `*.pkr.hcl` files, point `[images.{name}] template` at the template file or HCL2 directory, or add `{}` to `exclude`",
+                        rel.display(),
+                        dir.display()
+                    ));
+                self.errors.push(d);
+                return None;
+            }
+        };
+        match Template::parse(&rel, text) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                self.errors.extend(e.0);
+                None
+            }
+        }
     }
 
     fn variables(

@@ -1,0 +1,178 @@
+//! HCL2 members beside JSON ones: chaining both ways, fingerprints over the parsed configuration,
+//! and exactly the right rebuilds when a script, a variable file or the configuration changes.
+
+use std::path::Path;
+
+use crate::support::*;
+
+/// `base` (JSON, file builder) → `mid` (HCL2, file builder and a local script) → `top` (JSON):
+/// each writes a file holding what it was given, so the chain can be read on disk.
+fn mixed_workspace() -> tempfile::TempDir {
+    let dir = new_workspace_with(
+        "imgs-hcl2-",
+        "\n[images.mid]\nparents = { base_file = \"base\" }\nvariables = { flavour = \"plain\" }\n\n[images.top]\nparents = { mid_file = \"mid\" }\n",
+    );
+    let root = dir.path();
+    write_template(
+        root,
+        "base",
+        &serde_json::json!({
+            "builders": [{ "type": "file", "content": "base\n", "target": "out/base.txt" }],
+        }),
+    );
+    write(root, "images/mid/mid.pkr.hcl", MID);
+    write(root, "images/mid/step.sh", "#!/bin/sh\necho step v1 > out/step.txt\n");
+    // shell-local runs the script itself, as Packer does: it must be executable.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        root.join("images/mid/step.sh"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    write_template(
+        root,
+        "top",
+        &serde_json::json!({
+            "variables": { "mid_file": null },
+            "builders": [{ "type": "file", "content": "top on {{user `mid_file`}}\n", "target": "out/top.txt" }],
+        }),
+    );
+    dir
+}
+
+const MID: &str = r#"variable "base_file" {
+  type = string
+}
+
+variable "flavour" {
+  type    = string
+  default = "none"
+}
+
+locals {
+  content = "mid (${var.flavour}) on ${var.base_file}\n"
+}
+
+source "file" "mid" {
+  content = local.content
+  target  = "out/mid.txt"
+}
+
+build {
+  sources = ["source.file.mid"]
+
+  provisioner "shell-local" {
+    script = "${path.root}/step.sh"
+  }
+}
+"#;
+
+/// The same configuration reformatted, commented and with its blocks in another order.
+const MID_REWRITTEN: &str = r#"# Built on base; its file names the base's file.
+build {
+  sources = [ "source.file.mid" ]
+  provisioner "shell-local" { script = "${path.root}/step.sh" }   # one step
+}
+
+source "file" "mid" {
+  target = "out/mid.txt"
+  content = local.content
+}
+
+locals { content = "mid (${var.flavour}) on ${var.base_file}\n" }
+
+variable "flavour" {
+  default = "none"
+  type = string
+}
+variable "base_file" { type = string }
+"#;
+
+fn read(root: &Path, rel: &str) -> String {
+    std::fs::read_to_string(root.join(rel)).unwrap()
+}
+
+fn to_build(root: &Path) -> Vec<String> {
+    let plan = imgs::workspace_plan(root, &[]).unwrap();
+    plan.to_build().map(|i| i.name.clone()).collect()
+}
+
+#[test]
+fn an_hcl2_member_builds_between_json_parents_and_children() {
+    let ws = mixed_workspace();
+    let root = ws.path();
+    imgs_ok(root, &["build", "--all", "-j", "1"]);
+    let base = read(root, "out/base.txt");
+    assert_eq!(base, "base\n");
+    let mid = read(root, "out/mid.txt");
+    assert!(mid.starts_with("mid (plain) on "), "{mid}");
+    assert!(mid.trim_end().ends_with("base.txt"), "{mid}");
+    assert_eq!(read(root, "out/step.txt"), "step v1\n");
+    let top = read(root, "out/top.txt");
+    assert!(top.starts_with("top on ") && top.trim_end().ends_with("mid.txt"), "{top}");
+
+    // A second run builds nothing.
+    assert_eq!(to_build(root), Vec::<String>::new());
+}
+
+#[test]
+fn only_a_change_of_meaning_rebuilds_an_hcl2_member_and_its_children() {
+    let ws = mixed_workspace();
+    let root = ws.path();
+    let before = fingerprints(root);
+
+    write(root, "images/mid/mid.pkr.hcl", MID_REWRITTEN);
+    assert_eq!(fingerprints(root), before, "formatting, comments and block order");
+
+    write(root, "images/mid/step.sh", "#!/bin/sh\necho step v2 > out/step.txt\n");
+    let after = fingerprints(root);
+    assert_eq!(after["base"], before["base"]);
+    assert_ne!(after["mid"], before["mid"], "the script the provisioner runs");
+    assert_ne!(after["top"], before["top"], "a child of a changed image");
+    write(root, "images/mid/step.sh", "#!/bin/sh\necho step v1 > out/step.txt\n");
+    assert_eq!(fingerprints(root), before, "reverted");
+
+    write(root, "images/mid/flavour.auto.pkrvars.hcl", "flavour = \"spicy\"\n");
+    let with_vars = fingerprints(root);
+    assert_ne!(with_vars["mid"], before["mid"], "a variable file's value");
+    assert_eq!(with_vars["base"], before["base"]);
+    write(root, "images/mid/flavour.auto.pkrvars.hcl", "# same value, other layout\nflavour   =   \"spicy\"\n");
+    assert_eq!(fingerprints(root), with_vars);
+}
+
+#[test]
+fn hcl2_members_are_validated_planned_and_graphed_like_json_ones() {
+    let ws = mixed_workspace();
+    let root = ws.path();
+    let validated = imgs_ok(root, &["validate"]);
+    let graph = imgs_ok(root, &["graph"]);
+    let plan = imgs_ok(root, &["plan", "--all"]);
+    settings(root).bind(|| {
+        insta::assert_snapshot!("hcl2_validate", validated);
+        insta::assert_snapshot!("hcl2_graph", graph);
+        insta::assert_snapshot!("hcl2_plan", plan);
+    });
+
+    // A mistake in the configuration is located in its file.
+    write(root, "images/mid/extra.pkr.hcl", "\ndata \"amazon-ami\" \"latest\" {}\n");
+    let err = imgs_input_error(root, &["plan"]);
+    settings(root).bind(|| insta::assert_snapshot!("hcl2_data_block_refused", err));
+}
+
+#[test]
+fn bare_validate_build_and_inspect_read_an_hcl2_directory_as_packer_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write(
+        root,
+        "cfg/main.pkr.hcl",
+        "variable \"word\" {\n  default = \"hello\"\n}\n\nsource \"file\" \"greeting\" {\n  content = \"${var.word}\\n\"\n  target  = \"greeting.txt\"\n}\n\nbuild {\n  sources = [\"source.file.greeting\"]\n}\n",
+    );
+    imgs_ok(root, &["validate", "cfg"]);
+    imgs_ok(root, &["build", "cfg", "-var", "word=bonjour"]);
+    assert_eq!(read(root, "greeting.txt"), "bonjour\n");
+    let inspected = imgs_ok(root, &["inspect", "cfg"]);
+    settings(root).bind(|| insta::assert_snapshot!("hcl2_inspect", inspected));
+    let err = imgs_input_error(root, &["validate", "cfg", "-var", "nope=1"]);
+    settings(root).bind(|| insta::assert_snapshot!("hcl2_undeclared_var", err));
+}
