@@ -110,6 +110,7 @@ pub(crate) struct PluginDef {
 #[derive(Clone, Debug)]
 pub(crate) struct BuildDef {
     pub name: Option<String>,
+    pub description: Option<String>,
     pub sources: Vec<SourceUse>,
     pub provisioners: Vec<PluginDef>,
     pub post_processor_chains: Vec<Vec<PluginDef>>,
@@ -592,6 +593,7 @@ impl Reader<'_> {
         }
         let mut build = BuildDef {
             name: None,
+            description: None,
             sources: Vec::new(),
             provisioners: Vec::new(),
             post_processor_chains: Vec::new(),
@@ -604,11 +606,10 @@ impl Reader<'_> {
                         Some(name) => build.name = Some(name),
                         None => self.error("Invalid build name: a string literal is required", self.span(&attr.value), "variables are not allowed here"),
                     },
-                    "description" => {
-                        if self.literal_string(attr).is_none() {
-                            self.error("Invalid build description: a string literal is required", self.span(&attr.value), "variables are not allowed here");
-                        }
-                    }
+                    "description" => match self.literal_string(attr) {
+                        Some(d) => build.description = Some(d),
+                        None => self.error("Invalid build description: a string literal is required", self.span(&attr.value), "variables are not allowed here"),
+                    },
                     "sources" => self.build_sources(attr, &mut build),
                     _ => self.unsupported(structure, "build", &["name", "description", "sources", "source", "provisioner", "post-processor", "post-processors"]),
                 },

@@ -19,6 +19,7 @@ mod config;
 mod eval;
 mod located;
 mod lower;
+mod printable;
 mod version;
 
 #[path = "functions_shim.rs"]
@@ -55,6 +56,8 @@ pub struct Configuration {
     /// `*.auto.pkrvars.hcl` of the directory, in name order: read with every invocation.
     auto_var_files: Vec<ConfigFile>,
     files: Arc<dyn FileAccess>,
+    /// Where the configuration was read from: `path.cwd` for what is shown without an invocation.
+    working_dir: PathBuf,
 }
 
 /// Read the configuration in `root` from its `*.pkr.hcl` files (`files`, in name order) and its
@@ -99,6 +102,7 @@ pub fn read(
         blocks,
         auto_var_files,
         files: access,
+        working_dir: working_dir.to_path_buf(),
     };
     let invocation = Invocation::new(working_dir, Volatile::Placeholder);
     lower::lower(&config, &invocation, true)
@@ -115,6 +119,10 @@ impl HclConfiguration for Configuration {
 
     fn root(&self) -> &Path {
         &self.root
+    }
+
+    fn inspect(&self) -> imgs_template::HclInspection {
+        lower::inspect(self, &Invocation::new(&self.working_dir, Volatile::Placeholder))
     }
 }
 

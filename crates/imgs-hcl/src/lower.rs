@@ -10,7 +10,7 @@ use imgs_diagnostic::{Diagnostic, Diagnostics, Span};
 use imgs_template::json::{Member, Node, Value};
 use imgs_template::schema::{self, Section, ValueType};
 use imgs_template::{
-    BuilderBlock, HclConfiguration, Invocation, PostProcessorBlock, ProvisionerBlock, Template,
+    BuilderBlock, HclBuildOutline, HclConfiguration, HclInspection, Invocation, PostProcessorBlock, ProvisionerBlock, Template,
     VariableDecl,
 };
 use indexmap::IndexMap;
@@ -18,6 +18,7 @@ use indexmap::IndexMap;
 use crate::config::{AttrDef, BlockDef, BodyDef, BuildDef, ConfigFile, Expr, PluginDef, SourceUse};
 use crate::eval::{Scope, display_value, slash};
 use crate::functions::{self, Host, TypeConstraint};
+use crate::printable::{go_quote, printable};
 use crate::{Configuration, version};
 
 /// Lowering problems are collected, not returned at the first.
@@ -102,6 +103,79 @@ pub(crate) fn lower(
     }
     template.hcl = Some(Arc::new(config.clone()) as Arc<dyn HclConfiguration>);
     Ok(template)
+}
+
+/// What `packer inspect` shows, with the values known without an invocation but the working
+/// directory's.
+pub(crate) fn inspect(config: &Configuration, invocation: &Invocation) -> HclInspection {
+    let host = InvocationHost {
+        files: config.files.as_ref(),
+        invocation,
+    };
+    let mut lowering = Lowering {
+        config,
+        host: &host,
+        errors: Vec::new(),
+        lenient: true,
+    };
+    let mut scope = Scope {
+        path_cwd: slash(&invocation.working_dir),
+        path_root: slash(&config.root),
+        ..Scope::default()
+    };
+    let variables = lowering.variables(invocation);
+    scope.vars = variables
+        .iter()
+        .map(|(name, (value, _))| (name.clone(), value.clone()))
+        .collect();
+    let locals = lowering.locals(&scope);
+    let unset: Vec<&String> = config
+        .blocks
+        .variables
+        .keys()
+        .filter(|name| variables.get(*name).is_none_or(|(v, _)| is_null(v)) && config.blocks.variables[*name].default.is_none())
+        .collect();
+    let shown = |value: &HclValue| go_quote(&printable(value));
+    let mut variables: Vec<(String, String)> = variables
+        .iter()
+        .map(|(name, (value, _))| {
+            let text = if unset.contains(&name) {
+                go_quote("<unknown>")
+            } else {
+                shown(value)
+            };
+            (name.clone(), text)
+        })
+        .collect();
+    variables.sort();
+    let mut locals: Vec<(String, String)> =
+        locals.iter().map(|(name, value)| (name.clone(), shown(value))).collect();
+    locals.sort();
+    let named = |kind: &str, name: &Option<String>| match name {
+        Some(n) if !n.is_empty() => format!("{kind}.{n}"),
+        _ => kind.to_string(),
+    };
+    let builds = config
+        .blocks
+        .builds
+        .iter()
+        .map(|b| HclBuildOutline {
+            name: b.name.clone(),
+            description: b.description.clone(),
+            sources: b.sources.iter().map(|s| format!("{}.{}", s.kind, s.name)).collect(),
+            provisioners: b.provisioners.iter().map(|p| named(&p.kind, &p.name)).collect(),
+            post_processors: b
+                .post_processor_chains
+                .iter()
+                .map(|c| c.iter().map(|p| named(&p.kind, &p.name)).collect())
+                .collect(),
+        })
+        .collect();
+    HclInspection {
+        variables,
+        locals,
+        builds,
+    }
 }
 
 fn is_null(value: &HclValue) -> bool {

@@ -3,9 +3,12 @@
 
 use std::fmt::Write;
 
-use imgs_template::Template;
+use imgs_template::{HclInspection, Template};
 
 pub fn render_inspect(template: &Template) -> String {
+    if let Some(config) = &template.hcl {
+        return render_hcl_inspect(&config.inspect());
+    }
     let mut out = String::new();
     if let Some(description) = template.description.as_deref().filter(|d| !d.is_empty()) {
         let _ = write!(out, "Description:\n\n{description}\n\n");
@@ -70,5 +73,58 @@ pub fn render_inspect(template: &Template) -> String {
         "\nNote: build names containing user variables or template functions such as `timestamp`\n\
          are processed at build time, so they show here in their raw form.\n",
     );
+    out
+}
+
+/// `packer inspect` of an HCL2 configuration, in Packer 1.6.6's HCL2 layout: input variables and
+/// locals with their values, then each build block.
+pub fn render_hcl_inspect(inspection: &HclInspection) -> String {
+    let mut out = String::from("Packer Inspect: HCL2 mode\n\n> input-variables:\n\n");
+    for (name, value) in &inspection.variables {
+        let _ = writeln!(out, "var.{name}: {value}");
+    }
+    out.push_str("\n> local-variables:\n\n");
+    for (name, value) in &inspection.locals {
+        let _ = writeln!(out, "local.{name}: {value}");
+    }
+    out.push_str("\n> builds:\n");
+    for (i, build) in inspection.builds.iter().enumerate() {
+        match &build.name {
+            Some(name) if !name.is_empty() => {
+                let _ = write!(out, "\n  > {name}:\n");
+            }
+            _ => {
+                let _ = write!(out, "\n  > <unnamed build {i}>:\n");
+            }
+        }
+        if let Some(description) = build.description.as_deref().filter(|d| !d.is_empty()) {
+            let _ = write!(out, "\n  > Description: {description}\n");
+        }
+        out.push_str("\n    sources:\n");
+        if build.sources.is_empty() {
+            out.push_str("\n      <no source>\n");
+        }
+        for source in &build.sources {
+            let _ = write!(out, "\n      {source}\n");
+        }
+        out.push_str("\n    provisioners:\n\n");
+        if build.provisioners.is_empty() {
+            out.push_str("      <no provisioner>\n");
+        }
+        for p in &build.provisioners {
+            let _ = writeln!(out, "      {p}");
+        }
+        out.push_str("\n    post-processors:\n");
+        if build.post_processors.is_empty() {
+            out.push_str("\n      <no post-processor>\n");
+        }
+        for (i, chain) in build.post_processors.iter().enumerate() {
+            let _ = write!(out, "\n      {i}:\n");
+            for p in chain {
+                let _ = writeln!(out, "        {p}");
+            }
+        }
+    }
+    out.push('\n');
     out
 }

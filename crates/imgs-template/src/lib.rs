@@ -28,7 +28,8 @@ pub use canonical::canonical_json;
 pub use imgs_settings::{DurationError, GoDuration, parse_go_duration};
 pub use json::{Member, Node, Value, parse_json, parse_json_prefix};
 pub use model::{
-    BuildFilter, BuilderBlock, FileSegment, HclConfiguration, PostProcessorBlock,
+    BuildFilter, BuilderBlock, FileSegment, HclBuildOutline, HclConfiguration, HclInspection,
+    PostProcessorBlock,
     ProvisionerBlock, Template, VariableDecl,
 };
 pub use references::{Expect, FileReference, referenced_files};

@@ -67,6 +67,31 @@ pub trait HclConfiguration: Send + Sync + std::fmt::Debug {
     fn canonical(&self) -> String;
     /// The directory the configuration was read from (Packer's `path.root`), as given.
     fn root(&self) -> &Path;
+    /// What `packer inspect` shows: variables and locals with the values known without an
+    /// invocation, and each build block's sources, provisioners and post-processors.
+    fn inspect(&self) -> HclInspection;
+}
+
+/// `packer inspect` of an HCL2 configuration: values already printed as Packer prints them (its
+/// REPL format, then quoted with Go's `%q`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HclInspection {
+    /// `(name, value)` sorted by name; `<unknown>` for a variable without a value.
+    pub variables: Vec<(String, String)>,
+    pub locals: Vec<(String, String)>,
+    pub builds: Vec<HclBuildOutline>,
+}
+
+/// One `build` block as `packer inspect` lists it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HclBuildOutline {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    /// `TYPE.NAME` of each source it builds.
+    pub sources: Vec<String>,
+    /// `TYPE` or `TYPE.NAME` of each provisioner.
+    pub provisioners: Vec<String>,
+    pub post_processors: Vec<Vec<String>>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -134,9 +159,17 @@ impl BuildFilter {
     /// Whether a build of this name is selected: in `only` (when given) and not in `except`; Packer
     /// applies both when both are given.
     pub fn selects(&self, name: &str) -> bool {
-        let listed = |names: &[String]| names.iter().any(|n| n == name);
+        let listed = |names: &[String]| names.iter().any(|n| n == name || glob_matches(n, name));
         (self.only.is_empty() || listed(&self.only)) && !listed(&self.except)
     }
+}
+
+/// An `-only`/`-except` pattern with glob characters, matched as Packer matches them for HCL2
+/// builds (`*` also matches the dots of `TYPE.NAME`). A JSON build name holding `*`, `?` or `[`
+/// would match more than Packer's exact comparison; such names do not occur in practice.
+fn glob_matches(pattern: &str, name: &str) -> bool {
+    pattern.contains(['*', '?', '['])
+        && glob::Pattern::new(pattern).is_ok_and(|p| p.matches(name))
 }
 
 impl ProvisionerBlock {
