@@ -429,7 +429,10 @@ fn run_case(
     let packer = packer.map(|packer| run_packer(packer, case, corpus, env));
     let (invocation, filter) = invocation(case, corpus, env);
     let imgs = if case.template.is_dir() {
-        let relative = case.template.strip_prefix(corpus).expect("cases are in the corpus");
+        let relative = case
+            .template
+            .strip_prefix(corpus)
+            .expect("cases are in the corpus");
         imgs_workspace::check_hcl(relative, &invocation, &filter)
     } else {
         let text = std::fs::read_to_string(&case.template).expect("read a corpus template");
@@ -447,7 +450,11 @@ fn run_packer(
     let mut child = Command::new(packer)
         .arg("validate")
         .args(&case.args)
-        .arg(case.template.strip_prefix(corpus).expect("cases are in the corpus"))
+        .arg(
+            case.template
+                .strip_prefix(corpus)
+                .expect("cases are in the corpus"),
+        )
         .current_dir(corpus)
         .env_clear()
         .envs(env)

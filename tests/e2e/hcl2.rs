@@ -21,7 +21,11 @@ fn mixed_workspace() -> tempfile::TempDir {
         }),
     );
     write(root, "images/mid/mid.pkr.hcl", MID);
-    write(root, "images/mid/step.sh", "#!/bin/sh\necho step v1 > out/step.txt\n");
+    write(
+        root,
+        "images/mid/step.sh",
+        "#!/bin/sh\necho step v1 > out/step.txt\n",
+    );
     // shell-local runs the script itself, as Packer does: it must be executable.
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(
@@ -109,7 +113,10 @@ fn an_hcl2_member_builds_between_json_parents_and_children() {
     assert!(mid.trim_end().ends_with("base.txt"), "{mid}");
     assert_eq!(read(root, "out/step.txt"), "step v1\n");
     let top = read(root, "out/top.txt");
-    assert!(top.starts_with("top on ") && top.trim_end().ends_with("mid.txt"), "{top}");
+    assert!(
+        top.starts_with("top on ") && top.trim_end().ends_with("mid.txt"),
+        "{top}"
+    );
 
     // A second run builds nothing.
     assert_eq!(to_build(root), Vec::<String>::new());
@@ -122,21 +129,44 @@ fn only_a_change_of_meaning_rebuilds_an_hcl2_member_and_its_children() {
     let before = fingerprints(root);
 
     write(root, "images/mid/mid.pkr.hcl", MID_REWRITTEN);
-    assert_eq!(fingerprints(root), before, "formatting, comments and block order");
+    assert_eq!(
+        fingerprints(root),
+        before,
+        "formatting, comments and block order"
+    );
 
-    write(root, "images/mid/step.sh", "#!/bin/sh\necho step v2 > out/step.txt\n");
+    write(
+        root,
+        "images/mid/step.sh",
+        "#!/bin/sh\necho step v2 > out/step.txt\n",
+    );
     let after = fingerprints(root);
     assert_eq!(after["base"], before["base"]);
-    assert_ne!(after["mid"], before["mid"], "the script the provisioner runs");
+    assert_ne!(
+        after["mid"], before["mid"],
+        "the script the provisioner runs"
+    );
     assert_ne!(after["top"], before["top"], "a child of a changed image");
-    write(root, "images/mid/step.sh", "#!/bin/sh\necho step v1 > out/step.txt\n");
+    write(
+        root,
+        "images/mid/step.sh",
+        "#!/bin/sh\necho step v1 > out/step.txt\n",
+    );
     assert_eq!(fingerprints(root), before, "reverted");
 
-    write(root, "images/mid/flavour.auto.pkrvars.hcl", "flavour = \"spicy\"\n");
+    write(
+        root,
+        "images/mid/flavour.auto.pkrvars.hcl",
+        "flavour = \"spicy\"\n",
+    );
     let with_vars = fingerprints(root);
     assert_ne!(with_vars["mid"], before["mid"], "a variable file's value");
     assert_eq!(with_vars["base"], before["base"]);
-    write(root, "images/mid/flavour.auto.pkrvars.hcl", "# same value, other layout\nflavour   =   \"spicy\"\n");
+    write(
+        root,
+        "images/mid/flavour.auto.pkrvars.hcl",
+        "# same value, other layout\nflavour   =   \"spicy\"\n",
+    );
     assert_eq!(fingerprints(root), with_vars);
 }
 
@@ -154,7 +184,11 @@ fn hcl2_members_are_validated_planned_and_graphed_like_json_ones() {
     });
 
     // A mistake in the configuration is located in its file.
-    write(root, "images/mid/extra.pkr.hcl", "\ndata \"amazon-ami\" \"latest\" {}\n");
+    write(
+        root,
+        "images/mid/extra.pkr.hcl",
+        "\ndata \"amazon-ami\" \"latest\" {}\n",
+    );
     let err = imgs_input_error(root, &["plan"]);
     settings(root).bind(|| insta::assert_snapshot!("hcl2_data_block_refused", err));
 }

@@ -270,11 +270,11 @@ impl Lowering<'_> {
             }
         };
         for (key, raw) in &invocation.env {
-            if let Some(name) = key.strip_prefix("PKR_VAR_") {
-                if let Some(ty) = types.get(name) {
-                    let value = self.string_argument(raw, ty);
-                    assign(self, name, value, None, "from the environment");
-                }
+            if let Some(name) = key.strip_prefix("PKR_VAR_")
+                && let Some(ty) = types.get(name)
+            {
+                let value = self.string_argument(raw, ty);
+                assign(self, name, value, None, "from the environment");
             }
         }
         for (name, raw) in &invocation.workspace_vars {

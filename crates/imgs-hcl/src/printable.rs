@@ -79,7 +79,7 @@ pub(crate) fn go_g(f: f64) -> String {
     let exp: i32 = exp.parse().expect("a number");
     let negative = mantissa.starts_with('-');
     let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
-    if exp < -4 || exp >= 6 {
+    if !(-4..6).contains(&exp) {
         let sign = if exp < 0 { '-' } else { '+' };
         let mut m = mantissa.to_string();
         if !m.contains('.') && digits.len() > 1 {

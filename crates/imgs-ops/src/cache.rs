@@ -133,7 +133,10 @@ fn unused_artifacts(
     let current = current_fingerprints(cx, &ws, variables, filter)?;
     let filter = build_filter(filter);
     let planned = planning_variables(cx, &ws, variables)?;
-    let images: Vec<_> = planned.iter().map(|(t, r)| (t.as_ref(), r.clone())).collect();
+    let images: Vec<_> = planned
+        .iter()
+        .map(|(t, r)| (t.as_ref(), r.clone()))
+        .collect();
     let names: Vec<String> = ws.images.iter().map(|i| i.name.clone()).collect();
     cloud::unused_artifacts(&images, &filter, &ws.root, &names, &current).map_err(Failure::Other)
 }

@@ -137,7 +137,10 @@ fn places(
     args: &GcOptions,
 ) -> Result<Vec<GcPlace>, Failure> {
     let planned = planning_variables(cx, ws, &args.variables)?;
-    let images: Vec<_> = planned.iter().map(|(t, r)| (t.as_ref(), r.clone())).collect();
+    let images: Vec<_> = planned
+        .iter()
+        .map(|(t, r)| (t.as_ref(), r.clone()))
+        .collect();
     Ok(cloud::gc_places(&images, &ws.root, args.region.as_deref())?)
 }
 

@@ -23,12 +23,12 @@ pub fn validate(cx: &Context, args: &ValidateOptions) -> Result<Validated, Failu
                 Ok(_) if args.syntax_only => Diagnostics::default(),
                 Ok(template) => {
                     let invocation = cx.invocation(&cx.cwd, &args.variables, real_time(), false)?;
-                    let judged_hcl = imgs_template::instantiate(&template, &invocation).and_then(
-                        |template| {
-                            let resolved = imgs_template::resolve_variables(&template, &invocation)?;
+                    let judged_hcl =
+                        imgs_template::instantiate(&template, &invocation).and_then(|template| {
+                            let resolved =
+                                imgs_template::resolve_variables(&template, &invocation)?;
                             Ok(judged(&template, &resolved, &invocation, &filter, &cx.cwd))
-                        },
-                    );
+                        });
                     judged_hcl.unwrap_or_else(|d| d)
                 }
             };
@@ -67,12 +67,11 @@ pub fn validate(cx: &Context, args: &ValidateOptions) -> Result<Validated, Failu
                 workspace_vars: workspace_variables(&ws, image),
                 ..base.clone()
             };
-            let resolved = imgs_template::instantiate(&image.template, &invocation).and_then(
-                |template| {
+            let resolved =
+                imgs_template::instantiate(&image.template, &invocation).and_then(|template| {
                     let resolved = imgs_template::resolve_variables(&template, &invocation)?;
                     Ok((template, resolved))
-                },
-            );
+                });
             match resolved {
                 Ok((template, resolved)) => all
                     .0

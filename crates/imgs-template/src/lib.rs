@@ -29,8 +29,7 @@ pub use imgs_settings::{DurationError, GoDuration, parse_go_duration};
 pub use json::{Member, Node, Value, parse_json, parse_json_prefix};
 pub use model::{
     BuildFilter, BuilderBlock, FileSegment, HclBuildOutline, HclConfiguration, HclInspection,
-    PostProcessorBlock,
-    ProvisionerBlock, Template, VariableDecl,
+    PostProcessorBlock, ProvisionerBlock, Template, VariableDecl,
 };
 pub use references::{Expect, FileReference, referenced_files};
 pub use validate::{check, validate};

@@ -168,8 +168,7 @@ impl BuildFilter {
 /// builds (`*` also matches the dots of `TYPE.NAME`). A JSON build name holding `*`, `?` or `[`
 /// would match more than Packer's exact comparison; such names do not occur in practice.
 fn glob_matches(pattern: &str, name: &str) -> bool {
-    pattern.contains(['*', '?', '['])
-        && glob::Pattern::new(pattern).is_ok_and(|p| p.matches(name))
+    pattern.contains(['*', '?', '[']) && glob::Pattern::new(pattern).is_ok_and(|p| p.matches(name))
 }
 
 impl ProvisionerBlock {

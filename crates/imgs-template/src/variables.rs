@@ -121,7 +121,12 @@ fn lowered_values(t: &Template) -> ResolvedVariables {
             .iter()
             .filter_map(|(name, decl)| Some((name.clone(), decl.default.clone()?)))
             .collect(),
-        sensitive: t.sensitive_variables.iter().filter(|n| declared(n)).cloned().collect(),
+        sensitive: t
+            .sensitive_variables
+            .iter()
+            .filter(|n| declared(n))
+            .cloned()
+            .collect(),
         ..ResolvedVariables::default()
     }
 }

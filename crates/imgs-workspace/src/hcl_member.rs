@@ -93,10 +93,10 @@ impl imgs_hcl::FileAccess for DiskFiles {
         let mut out = Vec::new();
         for entry in paths {
             let path = entry.map_err(|e| e.to_string())?;
-            if path.is_file() {
-                if let Ok(rel) = path.strip_prefix(base) {
-                    out.push(rel.to_string_lossy().replace('\\', "/"));
-                }
+            if path.is_file()
+                && let Ok(rel) = path.strip_prefix(base)
+            {
+                out.push(rel.to_string_lossy().replace('\\', "/"));
             }
         }
         out.sort();

@@ -37,6 +37,10 @@ pub enum Command {
     /// Remove the cloud resources (instances, security groups, key pairs, volumes, snapshots) that
     /// imgs runs left, found by their `imgs:run` tag; runs still building here are skipped.
     Gc(GcArgs),
+    /// Write a JSON template as an HCL2 configuration that gives every plugin the same settings
+    /// (like `packer hcl2_upgrade`).
+    #[command(name = "hcl2-upgrade", alias = "hcl2_upgrade")]
+    Hcl2Upgrade(Hcl2UpgradeArgs),
     /// Print a shell completion script.
     Completions {
         #[arg(value_enum)]
@@ -258,6 +262,22 @@ pub struct GcArgs {
 pub struct InspectArgs {
     /// An image name of the workspace, or a template file.
     pub target: String,
+}
+
+#[derive(Debug, Args)]
+pub struct Hcl2UpgradeArgs {
+    /// A JSON template file, or the name of a workspace image (its template.pkr.hcl is written
+    /// beside its template.json).
+    pub target: String,
+    /// Where to write the configuration (default: FILE.json.pkr.hcl, as Packer names it); `-`
+    /// prints it.
+    #[arg(
+        short = 'o',
+        long = "output-file",
+        visible_alias = "output",
+        value_name = "PATH"
+    )]
+    pub output: Option<std::path::PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

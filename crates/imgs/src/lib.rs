@@ -122,6 +122,13 @@ fn run_with(args: impl IntoIterator<Item = OsString>, cwd: PathBuf, live_output:
         }
         Command::Inspect(args) => ops::inspect(&cx, &args.target)
             .map(|template| imgs_report::render_inspect(&template).into()),
+        Command::Hcl2Upgrade(args) => ops::hcl2_upgrade(
+            &cx,
+            &ops::UpgradeOptions {
+                target: args.target.clone(),
+                output: args.output.clone(),
+            },
+        ),
         Command::Cache(args) => ops::cache(&cx, &args.options()),
         Command::Gc(args) => ops::gc(&cx, &args.options()),
         Command::Completions { shell } => {
@@ -216,6 +223,7 @@ fn command_name(command: &Command) -> &'static str {
             cli::CacheCommand::Prune(_) => "cache prune",
         },
         Command::Gc(_) => "gc",
+        Command::Hcl2Upgrade(_) => "hcl2-upgrade",
         Command::Completions { .. } => "completions",
     }
 }

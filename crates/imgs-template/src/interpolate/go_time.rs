@@ -268,6 +268,72 @@ fn write_element(out: &mut String, element: Element, t: chrono::DateTime<chrono:
     out.push_str(&text);
 }
 
+/// A Go layout as the spec of HCL2's `formatdate` that renders the same text, or the element that
+/// has no `formatdate` form (fractions of seconds, days of the year, blank-padded days).
+pub(crate) fn layout_as_formatdate(layout: &str) -> Result<String, String> {
+    let mut spec = String::new();
+    let mut rest = layout;
+    while let Some((literal, element, after)) = next_element(rest) {
+        quote_formatdate_literal(literal, &mut spec);
+        spec.push_str(match element {
+            Element::LongMonth => "MMMM",
+            Element::Month => "MMM",
+            Element::NumMonth => "M",
+            Element::ZeroMonth => "MM",
+            Element::LongWeekDay => "EEEE",
+            Element::WeekDay => "EEE",
+            Element::Day => "D",
+            Element::ZeroDay => "DD",
+            Element::Hour => "HH",
+            Element::Hour12 => "h",
+            Element::ZeroHour12 => "hh",
+            Element::Minute => "m",
+            Element::ZeroMinute => "mm",
+            Element::Second => "s",
+            Element::ZeroSecond => "ss",
+            Element::LongYear => "YYYY",
+            Element::Year => "YY",
+            Element::PmUpper => "AA",
+            Element::PmLower => "aa",
+            Element::ZoneName => "ZZZ",
+            Element::IsoZone => "Z",
+            Element::NumZone(utc) if utc.contains(':') => "ZZZZZ",
+            Element::NumZone(_) => "ZZZZ",
+            Element::ZeroYearDay | Element::UnderYearDay => {
+                return Err("a day of the year".to_string());
+            }
+            Element::UnderDay => return Err("a blank-padded day (`_2`)".to_string()),
+            Element::Fraction { .. } => return Err("fractions of a second".to_string()),
+        });
+        rest = after;
+    }
+    quote_formatdate_literal(rest, &mut spec);
+    Ok(spec)
+}
+
+/// `formatdate` reads letters as elements: literal letters go in single quotes, a quote is doubled.
+fn quote_formatdate_literal(literal: &str, spec: &mut String) {
+    let mut in_quotes = false;
+    for c in literal.chars() {
+        let needs_quotes = c.is_alphabetic() || c == '\'';
+        if needs_quotes && !in_quotes {
+            spec.push('\'');
+            in_quotes = true;
+        } else if !needs_quotes && in_quotes {
+            spec.push('\'');
+            in_quotes = false;
+        }
+        if c == '\'' {
+            spec.push_str("''");
+        } else {
+            spec.push(c);
+        }
+    }
+    if in_quotes {
+        spec.push('\'');
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,6 +18,7 @@ mod clean_name;
 mod eval;
 mod funcs;
 mod go_time;
+mod hcl2;
 mod lex;
 mod parse;
 mod printf;
@@ -39,6 +40,7 @@ use std::fmt;
 use indexmap::IndexMap;
 
 pub use go_time::format_go_time;
+pub use hcl2::{Hcl2String, escape_hcl_string, is_identifier, to_hcl2_string};
 
 /// The Packer version `{{packer_version}}` reports: the one whose behaviour imgs reproduces.
 pub const PACKER_VERSION: &str = "1.6.6";
