@@ -210,3 +210,82 @@ fn bare_validate_build_and_inspect_read_an_hcl2_directory_as_packer_does() {
     let err = imgs_input_error(root, &["validate", "cfg", "-var", "nope=1"]);
     settings(root).bind(|| insta::assert_snapshot!("hcl2_undeclared_var", err));
 }
+
+/// `imgs hcl2-upgrade` on every valid template of the differential corpus that needs no arguments,
+/// then `packer validate` of each result from the same working directory: Packer 1.6.6 must accept
+/// what imgs writes (the settings themselves are compared in imgs-hcl-upgrade's tests). Templates
+/// the upgrade refuses (calls with no HCL2 form) are counted, not validated.
+#[test]
+fn packer_accepts_what_hcl2_upgrade_writes() {
+    let Some(packer) =
+        imgs_test_peers::packer::packer_for("`packer validate` of upgraded templates")
+    else {
+        return;
+    };
+    let source = repo_root().join("tests/differential");
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path();
+    copy_dir(&source, corpus);
+    let verdicts = std::fs::read_to_string(corpus.join("verdicts.txt")).unwrap();
+    let names: Vec<&str> = verdicts
+        .lines()
+        .filter_map(|line| line.strip_suffix(" valid"))
+        .filter(|name| !corpus.join(format!("{name}.args")).exists())
+        .collect();
+    assert!(names.len() > 40, "{} valid cases", names.len());
+    let mut upgraded = Vec::new();
+    let mut refused = Vec::new();
+    for name in &names {
+        let out = imgs(
+            corpus,
+            &[
+                "hcl2-upgrade",
+                &format!("{name}.json"),
+                "-o",
+                &format!("{name}.pkr.hcl"),
+            ],
+        );
+        if out.code == 0 {
+            upgraded.push(*name);
+        } else {
+            refused.push(format!("{name}: {}", out.stderr));
+        }
+    }
+    let failures: Vec<String> = upgraded
+        .iter()
+        .filter_map(|name| {
+            let out = std::process::Command::new(&packer)
+                .args(["validate", &format!("{name}.pkr.hcl")])
+                .current_dir(corpus)
+                .env_clear()
+                .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+                .env("HOME", corpus)
+                .env("CHECKPOINT_DISABLE", "1")
+                .env("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
+                .env(
+                    "AWS_SECRET_ACCESS_KEY",
+                    "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+                )
+                .env("AWS_DEFAULT_REGION", "us-east-1")
+                .env("IMGS_DIFF_GREETING", "hello")
+                .output()
+                .unwrap();
+            (!out.status.success()).then(|| {
+                format!(
+                    "{name}: {}{}\n{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr),
+                    std::fs::read_to_string(corpus.join(format!("{name}.pkr.hcl"))).unwrap()
+                )
+            })
+        })
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    assert!(
+        upgraded.len() * 10 >= names.len() * 8,
+        "only {} of {} upgraded:\n{}",
+        upgraded.len(),
+        names.len(),
+        refused.join("\n")
+    );
+}

@@ -253,9 +253,10 @@ fn unknown_image_names_get_a_suggestion() {
 #[test]
 fn template_errors_in_a_member_are_located() {
     let ws = example_workspace();
-    let path = ws.path().join("images/app-web/template.json");
+    // app-web is an HCL2 member: its errors are located in its .pkr.hcl file.
+    let path = ws.path().join("images/app-web/template.pkr.hcl");
     let text = std::fs::read_to_string(&path).unwrap();
-    std::fs::write(&path, text.replace("\"vm_name\"", "\"vm_nmae\"")).unwrap();
+    std::fs::write(&path, text.replace("vm_name ", "vm_nmae ")).unwrap();
     let err = imgs_input_error(ws.path(), &["plan", "--all"]);
     settings(ws.path()).bind(|| insta::assert_snapshot!(err));
 }

@@ -82,12 +82,34 @@ fn packer_chain(dir: &Path, base_image: &Path) -> Result<Chain> {
     copy_tree(&root.join("images"), &dir.join("images"))?;
     copy_tree(&root.join("scripts"), &dir.join("scripts"))?;
     link_base_image(dir, base_image)?;
+    // Packer's `use_backing_file` fails on this qemu-img; each template is given full copies.
+    let mut configurations = Vec::new();
     for name in CHAIN {
-        let path = dir.join("images").join(name).join("template.json");
-        let mut template: Value = serde_json::from_str(&std::fs::read_to_string(&path)?)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        template["builders"][0]["use_backing_file"] = Value::Bool(false);
-        std::fs::write(&path, serde_json::to_string_pretty(&template)?)?;
+        let member = dir.join("images").join(name);
+        let path = member.join("template.json");
+        if path.is_file() {
+            let mut template: Value = serde_json::from_str(&std::fs::read_to_string(&path)?)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            template["builders"][0]["use_backing_file"] = Value::Bool(false);
+            std::fs::write(&path, serde_json::to_string_pretty(&template)?)?;
+            configurations.push(format!("images/{name}/template.json"));
+        } else {
+            // An HCL2 member: Packer reads the directory.
+            let path = member.join("template.pkr.hcl");
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            let patched: String = text
+                .lines()
+                .map(|line| match line.split_once('=') {
+                    Some((key, _)) if key.trim() == "use_backing_file" => {
+                        format!("{key}= false\n")
+                    }
+                    _ => format!("{line}\n"),
+                })
+                .collect();
+            std::fs::write(&path, patched)?;
+            configurations.push(format!("images/{name}"));
+        }
     }
     // The values the example's Images.toml gives these templates.
     let workspace_vars = ["ssh_username=imgs", "memory=1024"];
@@ -99,7 +121,7 @@ fn packer_chain(dir: &Path, base_image: &Path) -> Result<Chain> {
     };
     let mut outputs: Vec<PathBuf> = Vec::new();
     let start = Instant::now();
-    for name in CHAIN {
+    for (name, configuration) in CHAIN.iter().zip(&configurations) {
         let mut cmd = Command::new("packer");
         cmd.current_dir(dir)
             .env("CHECKPOINT_DISABLE", "1")
@@ -111,7 +133,7 @@ fn packer_chain(dir: &Path, base_image: &Path) -> Result<Chain> {
             cmd.arg("-var")
                 .arg(format!("source_disk={}", parent.display()));
         }
-        cmd.arg(format!("images/{name}/template.json"));
+        cmd.arg(configuration);
         quiet(&mut cmd, &dir.join(format!("packer-{name}.log")))?;
         let disk = dir.join(format!("cache/artifacts/{name}/{name}.qcow2"));
         if !disk.is_file() {

@@ -75,7 +75,10 @@ pub fn image_inputs(inputs: &ImageInputs, hasher: &FileHasher) -> Result<InputSe
     let files: Vec<FileReference> = inputs
         .files
         .iter()
-        .filter(|reference| !reads_any_variable(&reference.written, inputs.parent_variables))
+        .filter(|reference| {
+            !reads_any_variable(&reference.written, inputs.parent_variables)
+                && !holds_parent_placeholder(&reference.written, inputs.parents.iter().map(|p| p.0))
+        })
         .cloned()
         .collect();
     let files = file_inputs::file_inputs(
@@ -108,6 +111,22 @@ fn value_hash(context: &str, value: &str) -> blake3::Hash {
 /// Whether template text reads one of `names` with `{{user `NAME`}}` (or `{{ user "NAME" }}`).
 /// Whether a template value reads one of `names` with `{{user ...}}` (e.g. a path built from a parent's
 /// artifact, which the parent's fingerprint covers).
+/// The value a parent variable has while planning: the parent's artifact does not exist yet, and its
+/// fingerprint stands in for it in the child's inputs.
+pub fn parent_placeholder(parent: &str) -> String {
+    format!("imgs-parent-artifact-{parent}")
+}
+
+/// Whether `text` holds a parent's placeholder: an HCL2 configuration's values are evaluated
+/// before their files are read, so a path built from `var.source_disk` holds the value itself
+/// where a JSON template would still show `{{user `source_disk`}}`.
+pub fn holds_parent_placeholder<'p>(
+    text: &str,
+    mut parents: impl Iterator<Item = &'p str>,
+) -> bool {
+    parents.any(|parent| text.contains(&parent_placeholder(parent)))
+}
+
 pub fn reads_any_variable(text: &str, names: &BTreeSet<String>) -> bool {
     let mut rest = text;
     while let Some(start) = rest.find("{{") {

@@ -24,11 +24,7 @@ pub fn cache_dir(ws: &Workspace) -> PathBuf {
     ws.root.join("cache")
 }
 
-/// The value a parent variable has while planning: the parent's artifact does not exist yet, and its
-/// fingerprint stands in for it in the child's inputs.
-pub fn parent_placeholder(parent: &str) -> String {
-    format!("imgs-parent-artifact-{parent}")
-}
+pub use imgs_fingerprint::parent_placeholder;
 
 /// Every image's template with its variables resolved as for planning (parents' artifacts and
 /// times as placeholders): what the cloud places a workspace builds in are read from.
@@ -260,7 +256,13 @@ fn image_input_set<'a>(
         image.parents.iter().map(|p| p.variable.clone()).collect();
     let mut missing = Vec::new();
     files.retain(|reference| {
-        if reference.path.exists() || reads_any_variable(&reference.written, &parent_variables) {
+        if reference.path.exists()
+            || reads_any_variable(&reference.written, &parent_variables)
+            || imgs_fingerprint::holds_parent_placeholder(
+                &reference.written,
+                image.parents.iter().map(|p| p.image.as_str()),
+            )
+        {
             return true;
         }
         let shown = relative_key(&ws.root, &reference.path);

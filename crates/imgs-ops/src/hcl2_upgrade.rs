@@ -67,7 +67,8 @@ pub fn hcl2_upgrade(cx: &Context, options: &UpgradeOptions) -> Result<Output, Fa
     }
     imgs_atomic_file::write_atomically(&path, upgraded.text.as_bytes())
         .map_err(|e| Failure::Other(format!("cannot write `{}`: {e}", output.display())))?;
-    let mut stdout = format!("wrote {}\n", output.display());
+    let shown = path.strip_prefix(&cx.cwd).unwrap_or(&path);
+    let mut stdout = format!("wrote {}\n", shown.display());
     if let Some(json) = member {
         // The loader prefers template.json when both exist, so the member keeps building from it.
         stdout.push_str(&format!(
