@@ -224,7 +224,11 @@ fn serde_json_template(name: &str, has_parent: bool) -> String {
 fn rewrite_as_hcl2(dir: &Path) -> Result<()> {
     for entry in std::fs::read_dir(dir.join("images"))? {
         let image_dir = entry?.path();
-        let name = image_dir.file_name().unwrap().to_string_lossy().into_owned();
+        let name = image_dir
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         std::fs::remove_file(image_dir.join("template.json"))?;
         let config = format!(
             r#"variable "parent_artifact" {{
@@ -307,7 +311,12 @@ fn plan_200(imgs: &Path, ws: &Path, packer: Duration, what: &str) -> Result<Vec<
             ours: median(warm),
             reference_name: "`packer validate` × 200".into(),
             reference: packer,
-            notes: if what == "images" { "goal: ≤ 50 ms" } else { "goal: ≤ 60 ms" }.into(),
+            notes: if what == "images" {
+                "goal: ≤ 50 ms"
+            } else {
+                "goal: ≤ 60 ms"
+            }
+            .into(),
         },
     ])
 }

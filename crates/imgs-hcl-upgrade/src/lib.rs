@@ -381,12 +381,7 @@ impl Writer<'_> {
 
     /// A JSON value as an HCL2 expression (possibly on several lines), with Packer's weak typing
     /// for `ty` made explicit, since HCL2 decodes strictly.
-    fn value(
-        &mut self,
-        node: &Node,
-        ty: Option<ValueType>,
-        key: &str,
-    ) -> Vec<String> {
+    fn value(&mut self, node: &Node, ty: Option<ValueType>, key: &str) -> Vec<String> {
         let at = node.span.start;
         let one = |s: String| vec![s];
         match (&node.value, ty) {

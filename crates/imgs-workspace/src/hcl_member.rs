@@ -38,15 +38,23 @@ pub fn read_hcl(path: &Path, working_dir: &Path) -> Result<Template, Diagnostics
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        (path.parent().map(Path::to_path_buf).unwrap_or_default(), vec![name])
+        (
+            path.parent().map(Path::to_path_buf).unwrap_or_default(),
+            vec![name],
+        )
     };
     let mut files = Vec::new();
     let mut auto_var_files = Vec::new();
     for name in names {
         let role = imgs_hcl::classify(&name);
-        let rel = if full.is_dir() { root.join(&name) } else { path.to_path_buf() };
+        let rel = if full.is_dir() {
+            root.join(&name)
+        } else {
+            path.to_path_buf()
+        };
         let read = |rel: PathBuf| -> Result<ConfigFile, Diagnostics> {
-            let text = std::fs::read_to_string(working_dir.join(&rel)).map_err(|e| unreadable(&rel, &e))?;
+            let text = std::fs::read_to_string(working_dir.join(&rel))
+                .map_err(|e| unreadable(&rel, &e))?;
             Ok(ConfigFile { path: rel, text })
         };
         match role {
@@ -119,7 +127,9 @@ pub fn check_hcl(
     let judged = read_hcl(path, &invocation.working_dir).and_then(|parsed| {
         let template = imgs_template::instantiate(&parsed, invocation)?;
         let resolved = imgs_template::resolve_variables(&template, invocation)?;
-        Ok(imgs_template::validate(&template, &resolved, invocation, filter))
+        Ok(imgs_template::validate(
+            &template, &resolved, invocation, filter,
+        ))
     });
     judged.unwrap_or_else(|d| d)
 }

@@ -278,7 +278,11 @@ impl Loader<'_> {
             None => !full.exists() && has_hcl_files(&self.root.join(dir)),
         };
         if hcl {
-            let config = if named.is_some() { rel } else { dir.to_path_buf() };
+            let config = if named.is_some() {
+                rel
+            } else {
+                dir.to_path_buf()
+            };
             return match read_hcl(&config, self.root) {
                 Ok(t) => Some(t),
                 Err(e) => {
