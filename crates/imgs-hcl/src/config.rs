@@ -225,7 +225,11 @@ impl Reader<'_> {
                 Structure::Block(block) => {
                     let def = BlockDef {
                         ident: block.ident.as_str().to_string(),
-                        labels: block.labels.iter().map(|l| l.as_str().to_string()).collect(),
+                        labels: block
+                            .labels
+                            .iter()
+                            .map(|l| l.as_str().to_string())
+                            .collect(),
                         body: self.body(&block.body),
                         span: self.span(block),
                     };
@@ -269,7 +273,9 @@ impl Reader<'_> {
                         _ => "the blocks a configuration may hold are packer, variable, variables, locals, source and build".to_string(),
                     };
                     self.error(
-                        format!("Unsupported block type: blocks of type `{other}` are not expected here"),
+                        format!(
+                            "Unsupported block type: blocks of type `{other}` are not expected here"
+                        ),
                         self.span(&block.ident),
                         hint,
                     );
@@ -284,16 +290,29 @@ impl Reader<'_> {
         if block.labels.len() < names.len() {
             let missing = names[block.labels.len()];
             self.error(
-                format!("Missing {missing} for {ident}: all {ident} blocks must have {} labels ({})", names.len(), names.join(", ")),
+                format!(
+                    "Missing {missing} for {ident}: all {ident} blocks must have {} labels ({})",
+                    names.len(),
+                    names.join(", ")
+                ),
                 self.span(&block.ident),
-                format!("write `{ident} {}{{ … }}`", names.iter().map(|n| format!("\"{n}\" ")).collect::<String>()),
+                format!(
+                    "write `{ident} {}{{ … }}`",
+                    names
+                        .iter()
+                        .map(|n| format!("\"{n}\" "))
+                        .collect::<String>()
+                ),
             );
             return false;
         }
         if block.labels.len() > names.len() {
             let extra = &block.labels[names.len()];
             self.error(
-                format!("Extraneous label for {ident}: only {} labels are expected", names.len()),
+                format!(
+                    "Extraneous label for {ident}: only {} labels are expected",
+                    names.len()
+                ),
                 self.span(extra),
                 format!("remove the label `{}`", extra.as_str()),
             );
@@ -355,7 +374,10 @@ impl Reader<'_> {
     fn declare(&mut self, def: VariableDef, blocks: &mut Blocks) {
         if blocks.variables.contains_key(&def.name) {
             self.error(
-                format!("Duplicate variable: `{}` is declared more than once", def.name),
+                format!(
+                    "Duplicate variable: `{}` is declared more than once",
+                    def.name
+                ),
                 def.span,
                 "declare each variable once, in any of the configuration's files",
             );
@@ -408,14 +430,22 @@ impl Reader<'_> {
                             "write sensitive = true",
                         ),
                     },
-                    _ => self.unsupported(structure, "variable", &["default", "type", "description", "sensitive", "validation"]),
+                    _ => self.unsupported(
+                        structure,
+                        "variable",
+                        &["default", "type", "description", "sensitive", "validation"],
+                    ),
                 },
                 Structure::Block(inner) if inner.ident.as_str() == "validation" => {
                     if let Some(v) = self.validation(&def.name, inner) {
                         def.validations.push(v);
                     }
                 }
-                other => self.unsupported(other, "variable", &["default", "type", "description", "sensitive", "validation"]),
+                other => self.unsupported(
+                    other,
+                    "variable",
+                    &["default", "type", "description", "sensitive", "validation"],
+                ),
             }
         }
         self.declare(def, blocks);
@@ -437,15 +467,26 @@ impl Reader<'_> {
         }
         let span = self.span(block);
         let Some(condition) = condition else {
-            self.error("Missing required argument: the argument `condition` is required", span, "add condition = <an expression of var.NAME>");
+            self.error(
+                "Missing required argument: the argument `condition` is required",
+                span,
+                "add condition = <an expression of var.NAME>",
+            );
             return None;
         };
         let Some((message, message_span)) = message else {
-            self.error("Missing required argument: the argument `error_message` is required", span, "add error_message = \"The value must be ….\"");
+            self.error(
+                "Missing required argument: the argument `error_message` is required",
+                span,
+                "add error_message = \"The value must be ….\"",
+            );
             return None;
         };
         let reads = crate::eval::variables_read(&condition.expr);
-        if reads.iter().any(|(root, attr)| root != "var" || attr.as_deref() != Some(variable)) {
+        if reads
+            .iter()
+            .any(|(root, attr)| root != "var" || attr.as_deref() != Some(variable))
+        {
             self.error(
                 "Invalid reference in variable validation",
                 condition.span,
@@ -514,7 +555,10 @@ impl Reader<'_> {
                     self.declare(def, blocks);
                 }
                 Structure::Block(inner) => self.error(
-                    format!("Unexpected `{}` block: blocks are not allowed here", inner.ident.as_str()),
+                    format!(
+                        "Unexpected `{}` block: blocks are not allowed here",
+                        inner.ident.as_str()
+                    ),
                     self.span(&inner.ident),
                     "a variables block holds `name = default` arguments only",
                 ),
@@ -542,7 +586,10 @@ impl Reader<'_> {
                     blocks.locals.push(LocalDef { name, value });
                 }
                 Structure::Block(inner) => self.error(
-                    format!("Unexpected `{}` block: blocks are not allowed here", inner.ident.as_str()),
+                    format!(
+                        "Unexpected `{}` block: blocks are not allowed here",
+                        inner.ident.as_str()
+                    ),
                     self.span(&inner.ident),
                     "a locals block holds `name = expression` arguments only",
                 ),
@@ -604,14 +651,34 @@ impl Reader<'_> {
                 Structure::Attribute(attr) => match attr.key.as_str() {
                     "name" => match self.literal_string(attr) {
                         Some(name) => build.name = Some(name),
-                        None => self.error("Invalid build name: a string literal is required", self.span(&attr.value), "variables are not allowed here"),
+                        None => self.error(
+                            "Invalid build name: a string literal is required",
+                            self.span(&attr.value),
+                            "variables are not allowed here",
+                        ),
                     },
                     "description" => match self.literal_string(attr) {
                         Some(d) => build.description = Some(d),
-                        None => self.error("Invalid build description: a string literal is required", self.span(&attr.value), "variables are not allowed here"),
+                        None => self.error(
+                            "Invalid build description: a string literal is required",
+                            self.span(&attr.value),
+                            "variables are not allowed here",
+                        ),
                     },
                     "sources" => self.build_sources(attr, &mut build),
-                    _ => self.unsupported(structure, "build", &["name", "description", "sources", "source", "provisioner", "post-processor", "post-processors"]),
+                    _ => self.unsupported(
+                        structure,
+                        "build",
+                        &[
+                            "name",
+                            "description",
+                            "sources",
+                            "source",
+                            "provisioner",
+                            "post-processor",
+                            "post-processors",
+                        ],
+                    ),
                 },
                 Structure::Block(inner) => match inner.ident.as_str() {
                     "source" => self.build_source(inner, &mut build),
@@ -637,12 +704,26 @@ impl Reader<'_> {
                                         chain.push(p);
                                     }
                                 }
-                                other => self.unsupported(other, "post-processors", &["post-processor"]),
+                                other => {
+                                    self.unsupported(other, "post-processors", &["post-processor"])
+                                }
                             }
                         }
                         build.post_processor_chains.push(chain);
                     }
-                    _ => self.unsupported(structure, "build", &["name", "description", "sources", "source", "provisioner", "post-processor", "post-processors"]),
+                    _ => self.unsupported(
+                        structure,
+                        "build",
+                        &[
+                            "name",
+                            "description",
+                            "sources",
+                            "source",
+                            "provisioner",
+                            "post-processor",
+                            "post-processors",
+                        ],
+                    ),
                 },
             }
         }
@@ -655,7 +736,11 @@ impl Reader<'_> {
         let items = match &attr.value {
             hcl_edit::expr::Expression::Array(items) => items,
             _ => {
-                self.error("Invalid sources: a list of source references is required", self.span(&attr.value), "write sources = [\"source.TYPE.NAME\"]");
+                self.error(
+                    "Invalid sources: a list of source references is required",
+                    self.span(&attr.value),
+                    "write sources = [\"source.TYPE.NAME\"]",
+                );
                 return;
             }
         };
@@ -672,7 +757,11 @@ impl Reader<'_> {
                     }),
                     None => self.invalid_source_reference(span),
                 },
-                _ => self.error("Invalid sources: each item must be a string literal", span, "write sources = [\"source.TYPE.NAME\"]"),
+                _ => self.error(
+                    "Invalid sources: each item must be a string literal",
+                    span,
+                    "write sources = [\"source.TYPE.NAME\"]",
+                ),
             }
         }
     }
@@ -702,7 +791,11 @@ impl Reader<'_> {
             if attr.key == "name" {
                 match &attr.value.expr {
                     hcl::Expression::String(s) => local_name = Some(s.clone()),
-                    _ => self.error("Invalid source name: a string literal is required", attr.value.span, "variables are not allowed here"),
+                    _ => self.error(
+                        "Invalid source name: a string literal is required",
+                        attr.value.span,
+                        "variables are not allowed here",
+                    ),
                 }
             } else {
                 addition.attributes.push(attr);
@@ -758,7 +851,11 @@ impl Reader<'_> {
                 ("override", true) => def.overrides = Some(attr.value),
                 ("keep_input_artifact", false) => match &attr.value.expr {
                     hcl::Expression::Bool(b) => def.keep_input_artifact = Some(*b),
-                    _ => self.error("Invalid keep_input_artifact: a bool literal is required", attr.value.span, "write keep_input_artifact = true"),
+                    _ => self.error(
+                        "Invalid keep_input_artifact: a bool literal is required",
+                        attr.value.span,
+                        "write keep_input_artifact = true",
+                    ),
                 },
                 _ => def.body.attributes.push(attr),
             }
@@ -786,7 +883,11 @@ impl Reader<'_> {
         match &attr.value.expr {
             hcl::Expression::String(s) => Some(s.clone()),
             _ => {
-                self.error(format!("Invalid {what}: a string literal is required"), attr.value.span, "variables are not allowed here");
+                self.error(
+                    format!("Invalid {what}: a string literal is required"),
+                    attr.value.span,
+                    "variables are not allowed here",
+                );
                 None
             }
         }
@@ -796,7 +897,11 @@ impl Reader<'_> {
         let items = match &attr.value.expr {
             hcl::Expression::Array(items) => items,
             _ => {
-                self.error(format!("Invalid {}: a list of strings is required", attr.key), attr.value.span, format!("write {} = [\"TYPE.NAME\"]", attr.key));
+                self.error(
+                    format!("Invalid {}: a list of strings is required", attr.key),
+                    attr.value.span,
+                    format!("write {} = [\"TYPE.NAME\"]", attr.key),
+                );
                 return Vec::new();
             }
         };
@@ -804,7 +909,11 @@ impl Reader<'_> {
         for item in items {
             match item {
                 hcl::Expression::String(s) => out.push(s.clone()),
-                _ => self.error(format!("Invalid {}: each item must be a string literal", attr.key), attr.value.span, "variables are not allowed here"),
+                _ => self.error(
+                    format!("Invalid {}: each item must be a string literal", attr.key),
+                    attr.value.span,
+                    "variables are not allowed here",
+                ),
             }
         }
         out

@@ -74,7 +74,11 @@ impl Scope {
         ctx
     }
 
-    pub(crate) fn evaluate(&self, expr: &hcl::Expression, host: &dyn Host) -> Result<Value, String> {
+    pub(crate) fn evaluate(
+        &self,
+        expr: &hcl::Expression,
+        host: &dyn Host,
+    ) -> Result<Value, String> {
         let ctx = self.context();
         functions::evaluate(expr, &ctx, host).map_err(|e| e.to_string())
     }
@@ -108,7 +112,10 @@ pub(crate) fn variables_read(expr: &hcl::Expression) -> Vec<(String, Option<Stri
             if i < bytes.len() && bytes[i] == b'(' {
                 continue;
             }
-            if matches!(root, "var" | "local" | "source" | "build" | "path" | "packer") {
+            if matches!(
+                root,
+                "var" | "local" | "source" | "build" | "path" | "packer"
+            ) {
                 let attr = if bytes.get(i) == Some(&b'.') {
                     let a = i + 1;
                     let mut e = a;

@@ -122,7 +122,10 @@ impl HclConfiguration for Configuration {
     }
 
     fn inspect(&self) -> imgs_template::HclInspection {
-        lower::inspect(self, &Invocation::new(&self.working_dir, Volatile::Placeholder))
+        lower::inspect(
+            self,
+            &Invocation::new(&self.working_dir, Volatile::Placeholder),
+        )
     }
 }
 
@@ -131,7 +134,11 @@ fn canonical(config: &Configuration) -> String {
     use std::fmt::Write;
     let blocks = &config.blocks;
     let mut out = String::new();
-    let mut versions: Vec<&str> = blocks.required_versions.iter().map(|(v, _)| v.as_str()).collect();
+    let mut versions: Vec<&str> = blocks
+        .required_versions
+        .iter()
+        .map(|(v, _)| v.as_str())
+        .collect();
     versions.sort();
     for v in versions {
         let _ = writeln!(out, "packer.required_version={v:?}");
@@ -139,7 +146,8 @@ fn canonical(config: &Configuration) -> String {
     let mut variables: Vec<_> = blocks.variables.values().collect();
     variables.sort_by(|a, b| a.name.cmp(&b.name));
     for v in variables {
-        let expr = |e: &Option<config::Expr>| e.as_ref().map(|e| e.expr.to_string()).unwrap_or_default();
+        let expr =
+            |e: &Option<config::Expr>| e.as_ref().map(|e| e.expr.to_string()).unwrap_or_default();
         let _ = writeln!(
             out,
             "variable {:?} type={} default={} sensitive={}",
@@ -149,7 +157,11 @@ fn canonical(config: &Configuration) -> String {
             v.sensitive
         );
         for validation in &v.validations {
-            let _ = writeln!(out, "  validation {} {:?}", validation.condition.expr, validation.error_message);
+            let _ = writeln!(
+                out,
+                "  validation {} {:?}",
+                validation.condition.expr, validation.error_message
+            );
         }
     }
     let mut locals: Vec<_> = blocks.locals.iter().collect();
@@ -160,7 +172,13 @@ fn canonical(config: &Configuration) -> String {
     let mut sources: Vec<_> = blocks.sources.values().collect();
     sources.sort_by(|a, b| (&a.kind, &a.name).cmp(&(&b.kind, &b.name)));
     for s in sources {
-        let _ = writeln!(out, "source {:?} {:?} {}", s.kind, s.name, canonical_body(&s.body));
+        let _ = writeln!(
+            out,
+            "source {:?} {:?} {}",
+            s.kind,
+            s.name,
+            canonical_body(&s.body)
+        );
     }
     let mut builds: Vec<String> = blocks.builds.iter().map(canonical_build).collect();
     builds.sort();
@@ -199,7 +217,8 @@ fn canonical_body(body: &config::BodyDef) -> String {
 }
 
 fn canonical_plugin(p: &config::PluginDef) -> String {
-    let expr = |e: &Option<config::Expr>| e.as_ref().map(|e| e.expr.to_string()).unwrap_or_default();
+    let expr =
+        |e: &Option<config::Expr>| e.as_ref().map(|e| e.expr.to_string()).unwrap_or_default();
     format!(
         "{:?} name={:?} only={:?} except={:?} pause_before={} max_retries={} timeout={} override={} keep={:?} {}",
         p.kind,
@@ -252,7 +271,13 @@ fn canonical_var_file(text: &str) -> String {
             let mut items: Vec<String> = body
                 .iter()
                 .filter_map(|s| s.as_attribute())
-                .map(|a| format!("{}={}", a.key.as_str(), hcl::Expression::from(a.value.clone())))
+                .map(|a| {
+                    format!(
+                        "{}={}",
+                        a.key.as_str(),
+                        hcl::Expression::from(a.value.clone())
+                    )
+                })
                 .collect();
             items.sort();
             items.join(",")

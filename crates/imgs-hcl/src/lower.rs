@@ -10,8 +10,8 @@ use imgs_diagnostic::{Diagnostic, Diagnostics, Span};
 use imgs_template::json::{Member, Node, Value};
 use imgs_template::schema::{self, Section, ValueType};
 use imgs_template::{
-    BuilderBlock, HclBuildOutline, HclConfiguration, HclInspection, Invocation, PostProcessorBlock, ProvisionerBlock, Template,
-    VariableDecl,
+    BuilderBlock, HclBuildOutline, HclConfiguration, HclInspection, Invocation, PostProcessorBlock,
+    ProvisionerBlock, Template, VariableDecl,
 };
 use indexmap::IndexMap;
 
@@ -52,7 +52,10 @@ impl Host for InvocationHost<'_> {
         self.files.glob(base, pattern)
     }
     fn home_dir(&self) -> Option<std::path::PathBuf> {
-        self.invocation.env.get("HOME").map(std::path::PathBuf::from)
+        self.invocation
+            .env
+            .get("HOME")
+            .map(std::path::PathBuf::from)
     }
     fn now(&self) -> chrono::DateTime<chrono::Utc> {
         match &self.invocation.volatile {
@@ -133,7 +136,10 @@ pub(crate) fn inspect(config: &Configuration, invocation: &Invocation) -> HclIns
         .blocks
         .variables
         .keys()
-        .filter(|name| variables.get(*name).is_none_or(|(v, _)| is_null(v)) && config.blocks.variables[*name].default.is_none())
+        .filter(|name| {
+            variables.get(*name).is_none_or(|(v, _)| is_null(v))
+                && config.blocks.variables[*name].default.is_none()
+        })
         .collect();
     let shown = |value: &HclValue| go_quote(&printable(value));
     let mut variables: Vec<(String, String)> = variables
@@ -148,8 +154,10 @@ pub(crate) fn inspect(config: &Configuration, invocation: &Invocation) -> HclIns
         })
         .collect();
     variables.sort();
-    let mut locals: Vec<(String, String)> =
-        locals.iter().map(|(name, value)| (name.clone(), shown(value))).collect();
+    let mut locals: Vec<(String, String)> = locals
+        .iter()
+        .map(|(name, value)| (name.clone(), shown(value)))
+        .collect();
     locals.sort();
     let named = |kind: &str, name: &Option<String>| match name {
         Some(n) if !n.is_empty() => format!("{kind}.{n}"),
@@ -162,8 +170,16 @@ pub(crate) fn inspect(config: &Configuration, invocation: &Invocation) -> HclIns
         .map(|b| HclBuildOutline {
             name: b.name.clone(),
             description: b.description.clone(),
-            sources: b.sources.iter().map(|s| format!("{}.{}", s.kind, s.name)).collect(),
-            provisioners: b.provisioners.iter().map(|p| named(&p.kind, &p.name)).collect(),
+            sources: b
+                .sources
+                .iter()
+                .map(|s| format!("{}.{}", s.kind, s.name))
+                .collect(),
+            provisioners: b
+                .provisioners
+                .iter()
+                .map(|p| named(&p.kind, &p.name))
+                .collect(),
             post_processors: b
                 .post_processor_chains
                 .iter()
@@ -195,7 +211,11 @@ impl Lowering<'_> {
         match scope.evaluate(&expr.expr, self.host) {
             Ok(v) => v,
             Err(message) => {
-                self.error(message, expr.span, "see the function and variable names Packer 1.6.6 has");
+                self.error(
+                    message,
+                    expr.span,
+                    "see the function and variable names Packer 1.6.6 has",
+                );
                 HclValue::Null
             }
         }
@@ -248,7 +268,11 @@ impl Lowering<'_> {
             types.insert(name.clone(), ty);
             out.insert(name.clone(), value);
         }
-        let mut assign = |this: &mut Self, name: &str, value: HclValue, span: Option<Span>, what: &str| {
+        let mut assign = |this: &mut Self,
+                          name: &str,
+                          value: HclValue,
+                          span: Option<Span>,
+                          what: &str| {
             let Some(ty) = types.get(name) else {
                 return;
             };
@@ -257,12 +281,20 @@ impl Lowering<'_> {
                     out.insert(name.to_string(), Some(v));
                 }
                 Err(e) => {
-                    let message = format!("Invalid value for variable: the value for {name} {what} is not compatible with the variable's type constraint: {e}");
+                    let message = format!(
+                        "Invalid value for variable: the value for {name} {what} is not compatible with the variable's type constraint: {e}"
+                    );
                     match span {
-                        Some(span) => this.error(message, span, "give a value of the variable's type"),
+                        Some(span) => {
+                            this.error(message, span, "give a value of the variable's type")
+                        }
                         None => {
                             if !this.lenient {
-                                this.errors.push(Diagnostic::error(message).key(format!("var.{name}")).hint("give a value of the variable's type"));
+                                this.errors.push(
+                                    Diagnostic::error(message)
+                                        .key(format!("var.{name}"))
+                                        .hint("give a value of the variable's type"),
+                                );
                             }
                         }
                     }
@@ -291,7 +323,13 @@ impl Lowering<'_> {
         for file in &files {
             for (name, value, span) in self.var_file(file) {
                 if types.contains_key(&name) {
-                    assign(self, &name, value, None, &format!("in {}", file.path.display()));
+                    assign(
+                        self,
+                        &name,
+                        value,
+                        None,
+                        &format!("in {}", file.path.display()),
+                    );
                 } else {
                     let _ = span;
                 }
@@ -351,14 +389,25 @@ impl Lowering<'_> {
     fn var_file(&mut self, file: &ConfigFile) -> Vec<(String, HclValue, Span)> {
         let name = file.path.to_string_lossy();
         if name.ends_with(".json") {
-            return match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&file.text) {
+            return match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(
+                &file.text,
+            ) {
                 Ok(map) => map
                     .into_iter()
-                    .map(|(k, v)| (k, hcl::to_value(v).unwrap_or(HclValue::Null), Span::default()))
+                    .map(|(k, v)| {
+                        (
+                            k,
+                            hcl::to_value(v).unwrap_or(HclValue::Null),
+                            Span::default(),
+                        )
+                    })
                     .collect(),
                 Err(e) => {
                     if !self.lenient {
-                        self.errors.push(Diagnostic::error(format!("cannot read variable file: {e}")).in_file(&file.path));
+                        self.errors.push(
+                            Diagnostic::error(format!("cannot read variable file: {e}"))
+                                .in_file(&file.path),
+                        );
                     }
                     Vec::new()
                 }
@@ -380,7 +429,11 @@ impl Lowering<'_> {
                 if !self.lenient {
                     self.errors.push(
                         Diagnostic::error(format!("Invalid HCL syntax: {}", e.message())).at(
-                            imgs_diagnostic::Location::at_line_col(&file.path, e.location().line(), e.location().column()),
+                            imgs_diagnostic::Location::at_line_col(
+                                &file.path,
+                                e.location().line(),
+                                e.location().column(),
+                            ),
                         ),
                     );
                 }
@@ -396,7 +449,11 @@ impl Lowering<'_> {
                         Ok(v) => out.push((attr.key.as_str().to_string(), v, Span::default())),
                         Err(e) => {
                             if !self.lenient {
-                                self.errors.push(Diagnostic::error(e).in_file(&file.path).key(attr.key.as_str().to_string()));
+                                self.errors.push(
+                                    Diagnostic::error(e)
+                                        .in_file(&file.path)
+                                        .key(attr.key.as_str().to_string()),
+                                );
                             }
                         }
                     }
@@ -406,9 +463,16 @@ impl Lowering<'_> {
                         let what = if block.ident.as_str() == "variable" {
                             "Variable declaration in a .pkrvar file: a .pkrvar file assigns values to variables declared in .pkr.hcl files".to_string()
                         } else {
-                            format!("Unexpected `{}` block: a variable file holds `name = value` only", block.ident.as_str())
+                            format!(
+                                "Unexpected `{}` block: a variable file holds `name = value` only",
+                                block.ident.as_str()
+                            )
                         };
-                        self.errors.push(Diagnostic::error(what).in_file(&file.path).hint("write `name = value`"));
+                        self.errors.push(
+                            Diagnostic::error(what)
+                                .in_file(&file.path)
+                                .hint("write `name = value`"),
+                        );
                     }
                 }
             }
@@ -529,7 +593,9 @@ impl Lowering<'_> {
                     if skips(p, &source_string) {
                         continue;
                     }
-                    if let Some(block) = self.provisioner(&plugin_scope, p, &build_name, &local_name) {
+                    if let Some(block) =
+                        self.provisioner(&plugin_scope, p, &build_name, &local_name)
+                    {
                         provisioners.push(block);
                     }
                 }
@@ -621,7 +687,11 @@ impl Lowering<'_> {
                     overrides.insert(build_name.to_string(), node_of(over, expr.span));
                 }
             } else if !is_null(&value) {
-                self.error("Invalid override: an object keyed by source name is required", expr.span, "write override = { NAME = { key = value } }");
+                self.error(
+                    "Invalid override: an object keyed by source name is required",
+                    expr.span,
+                    "write override = { NAME = { key = value } }",
+                );
             }
         }
         let duration = |this: &mut Self, expr: &Option<Expr>, what: &str| -> Option<String> {
@@ -634,7 +704,11 @@ impl Lowering<'_> {
             match imgs_template::parse_go_duration(&text) {
                 Ok(_) => Some(text),
                 Err(e) => {
-                    this.error(format!("Failed to parse {what} duration: {e}"), expr.span, "write a Go duration such as \"30s\" or \"5m\"");
+                    this.error(
+                        format!("Failed to parse {what} duration: {e}"),
+                        expr.span,
+                        "write a Go duration such as \"30s\" or \"5m\"",
+                    );
                     None
                 }
             }
@@ -648,7 +722,10 @@ impl Lowering<'_> {
                 HclValue::String(s) if s.parse::<u64>().is_ok() => max_retries = s.parse().ok(),
                 HclValue::Null => {}
                 other => self.error(
-                    format!("Invalid max_retries: a whole number is required, not {}", display_value(&other)),
+                    format!(
+                        "Invalid max_retries: a whole number is required, not {}",
+                        display_value(&other)
+                    ),
                     expr.span,
                     "write max_retries = 3",
                 ),
@@ -668,7 +745,12 @@ impl Lowering<'_> {
         })
     }
 
-    fn post_processor(&mut self, scope: &Scope, p: &PluginDef, build_name: &str) -> PostProcessorBlock {
+    fn post_processor(
+        &mut self,
+        scope: &Scope,
+        p: &PluginDef,
+        build_name: &str,
+    ) -> PostProcessorBlock {
         let section_schema = schema::lookup(Section::PostProcessor, &p.kind);
         let config = self.body_node(scope, &p.body, section_schema, &[], p.span);
         PostProcessorBlock {
@@ -727,7 +809,9 @@ impl Lowering<'_> {
         let mut key_spans: IndexMap<String, Span> = IndexMap::new();
         for block in &expanded {
             let ty = find(&block.ident);
-            if keys.is_some() && !matches!(ty, Some(ValueType::Object | ValueType::ObjectList) | None) {
+            if keys.is_some()
+                && !matches!(ty, Some(ValueType::Object | ValueType::ObjectList) | None)
+            {
                 self.error(
                     format!("Unsupported block type: blocks of type `{}` are not expected here; did you mean to define argument `{}`?", block.ident, block.ident),
                     block.span,
@@ -737,7 +821,10 @@ impl Lowering<'_> {
             }
             if ty == Some(ValueType::Object) && seen.contains_key(&block.ident) {
                 self.error(
-                    format!("Too many {} blocks: no more than one is allowed", block.ident),
+                    format!(
+                        "Too many {} blocks: no more than one is allowed",
+                        block.ident
+                    ),
                     block.span,
                     "merge the blocks into one",
                 );
@@ -751,7 +838,9 @@ impl Lowering<'_> {
         }
         for (ident, nodes) in seen {
             let span = key_spans[&ident];
-            let value = if find(&ident) == Some(ValueType::Object) || (nodes.len() == 1 && find(&ident).is_none()) {
+            let value = if find(&ident) == Some(ValueType::Object)
+                || (nodes.len() == 1 && find(&ident).is_none())
+            {
                 nodes.into_iter().next().expect("one block at least")
             } else {
                 Node {
@@ -774,7 +863,11 @@ impl Lowering<'_> {
     /// `dynamic "NAME" { for_each = …, iterator = …, content { … } }`: one NAME block per element.
     fn dynamic(&mut self, scope: &Scope, block: &BlockDef) -> Vec<BlockDef> {
         let Some(ident) = block.labels.first().cloned() else {
-            self.error("Missing name for dynamic block", block.span, "write dynamic \"NAME\" { … }");
+            self.error(
+                "Missing name for dynamic block",
+                block.span,
+                "write dynamic \"NAME\" { … }",
+            );
             return Vec::new();
         };
         let for_each = block.body.attributes.iter().find(|a| a.key == "for_each");
@@ -786,11 +879,19 @@ impl Lowering<'_> {
             .map(|a| a.value.expr.to_string())
             .unwrap_or(ident.clone());
         let Some(content) = block.body.blocks.iter().find(|b| b.ident == "content") else {
-            self.error("Missing content block in dynamic block", block.span, "add content { … }");
+            self.error(
+                "Missing content block in dynamic block",
+                block.span,
+                "add content { … }",
+            );
             return Vec::new();
         };
         let Some(for_each) = for_each else {
-            self.error("Missing for_each in dynamic block", block.span, "add for_each = [ … ]");
+            self.error(
+                "Missing for_each in dynamic block",
+                block.span,
+                "add for_each = [ … ]",
+            );
             return Vec::new();
         };
         let items: Vec<(HclValue, HclValue)> = match self.eval(scope, &for_each.value) {
@@ -805,7 +906,11 @@ impl Lowering<'_> {
                 .collect(),
             HclValue::Null => Vec::new(),
             _ => {
-                self.error("Invalid dynamic for_each value: a list, set or map is required", for_each.value.span, "give a collection");
+                self.error(
+                    "Invalid dynamic for_each value: a list, set or map is required",
+                    for_each.value.span,
+                    "give a collection",
+                );
                 return Vec::new();
             }
         };
@@ -815,7 +920,9 @@ impl Lowering<'_> {
             let mut it = hcl::Map::new();
             it.insert("key".to_string(), key);
             it.insert("value".to_string(), value);
-            iteration.extra.push((iterator.clone(), HclValue::Object(it)));
+            iteration
+                .extra
+                .push((iterator.clone(), HclValue::Object(it)));
             let attributes = content
                 .body
                 .attributes
@@ -951,8 +1058,14 @@ fn root_node(
     Node {
         value: Value::Object(vec![
             entry("variables", variables),
-            entry("builders", list(builders.iter().map(|b| b.config.clone()).collect())),
-            entry("provisioners", list(provisioners.iter().map(|p| p.config.clone()).collect())),
+            entry(
+                "builders",
+                list(builders.iter().map(|b| b.config.clone()).collect()),
+            ),
+            entry(
+                "provisioners",
+                list(provisioners.iter().map(|p| p.config.clone()).collect()),
+            ),
             entry(
                 "post-processors",
                 list(

@@ -42,7 +42,10 @@ fn read_config(texts: &[(&str, &str)]) -> Result<Template, Diagnostics> {
 fn lowered(texts: &[(&str, &str)], cli: &[(&str, &str)]) -> Result<Template, Diagnostics> {
     let t = read_config(texts)?;
     let invocation = Invocation {
-        cli_vars: cli.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        cli_vars: cli
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
         ..Invocation::new("/ws", Volatile::Placeholder)
     };
     imgs_template::instantiate(&t, &invocation).map(|t| t.into_owned())
@@ -89,11 +92,20 @@ fn builds_are_named_and_provisioners_follow_only_as_packer_does() {
     assert_eq!(names, ["apps.null.first", "apps.null.second"]);
     assert_eq!(t.provisioners.len(), 1);
     assert_eq!(t.provisioners[0].only, ["apps.null.second"]);
-    let inline = t.provisioners[0].config.get("inline").unwrap().as_array().unwrap();
+    let inline = t.provisioners[0]
+        .config
+        .get("inline")
+        .unwrap()
+        .as_array()
+        .unwrap();
     assert_eq!(inline[0].as_str(), Some("echo app-eu-west-1 second apps"));
     assert_eq!(t.post_processors.len(), 2);
     assert_eq!(
-        t.post_processors[1][0].config.get("output").unwrap().as_str(),
+        t.post_processors[1][0]
+            .config
+            .get("output")
+            .unwrap()
+            .as_str(),
         Some("second.json")
     );
 }
@@ -101,7 +113,12 @@ fn builds_are_named_and_provisioners_follow_only_as_packer_does() {
 #[test]
 fn a_var_on_the_command_line_reaches_locals() {
     let t = lowered(&[("app.pkr.hcl", TWO_SOURCES)], &[("region", "us-east-1")]).unwrap();
-    let inline = t.provisioners[0].config.get("inline").unwrap().as_array().unwrap();
+    let inline = t.provisioners[0]
+        .config
+        .get("inline")
+        .unwrap()
+        .as_array()
+        .unwrap();
     assert_eq!(inline[0].as_str(), Some("echo app-us-east-1 second apps"));
     assert_eq!(t.variables["region"].default.as_deref(), Some("us-east-1"));
 }
@@ -125,7 +142,10 @@ fn an_unset_variable_fails_lowering_but_not_reading() {
     let text = "variable \"ami\" {\n  type = string\n}\nsource \"null\" \"a\" {\n  communicator = \"none\"\n}\nbuild {\n  sources = [\"source.null.a\"]\n}\n";
     assert!(read_config(&[("a.pkr.hcl", text)]).is_ok());
     let err = lowered(&[("a.pkr.hcl", text)], &[]).unwrap_err();
-    assert!(err.0[0].message.contains("Unset variable \"ami\""), "{err:?}");
+    assert!(
+        err.0[0].message.contains("Unset variable \"ami\""),
+        "{err:?}"
+    );
     assert!(lowered(&[("a.pkr.hcl", text)], &[("ami", "ami-1")]).is_ok());
 }
 
@@ -155,7 +175,13 @@ variable "region" {
   type    = string
 }
 "#;
-    let canonical = |text: &str| read_config(&[("a.pkr.hcl", text)]).unwrap().hcl.unwrap().canonical();
+    let canonical = |text: &str| {
+        read_config(&[("a.pkr.hcl", text)])
+            .unwrap()
+            .hcl
+            .unwrap()
+            .canonical()
+    };
     assert_eq!(canonical(TWO_SOURCES), canonical(reordered));
     let changed = TWO_SOURCES.replace("echo ${local.name}", "echo ${local.prefix}");
     assert_ne!(canonical(TWO_SOURCES), canonical(&changed));

@@ -12,7 +12,12 @@ pub(crate) fn satisfied_by_1_6_6(constraint: &str) -> Result<bool, String> {
             .find_map(|op| term.strip_prefix(op).map(|rest| (*op, rest)))
             .unwrap_or(("=", term));
         let text = rest.trim().trim_start_matches('v');
-        let parts: Vec<&str> = text.split(['-', '+']).next().unwrap_or("").split('.').collect();
+        let parts: Vec<&str> = text
+            .split(['-', '+'])
+            .next()
+            .unwrap_or("")
+            .split('.')
+            .collect();
         if parts.is_empty() || parts.len() > 3 {
             return Err(format!("malformed constraint: {term:?}"));
         }
