@@ -41,7 +41,7 @@ const BUILD_FIELDS: &[&str] = &[
 
 impl Scope {
     fn context(&self) -> hcl::eval::Context<'static> {
-        let mut ctx = hcl::eval::Context::new();
+        let mut ctx = functions::context();
         ctx.declare_var("var", object(&self.vars));
         ctx.declare_var("local", object(&self.locals));
         let mut path = hcl::Map::new();

@@ -19,11 +19,9 @@ mod config;
 mod eval;
 mod located;
 mod lower;
-mod printable;
 mod version;
 
-#[path = "functions_shim.rs"]
-mod functions;
+use imgs_hcl_functions as functions;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -4,7 +4,7 @@
 
 use hcl::Value;
 
-pub(crate) fn printable(value: &Value) -> String {
+pub fn printable(value: &Value) -> String {
     format_value(value, false)
 }
 
@@ -69,7 +69,7 @@ fn format_number(n: &hcl::Number) -> String {
 
 /// Go's `%g` with the shortest digits: exponent form when the decimal exponent is below -4 or at
 /// least 6 (Go's rule for the shortest precision), plain decimals otherwise.
-pub(crate) fn go_g(f: f64) -> String {
+pub fn go_g(f: f64) -> String {
     if f == 0.0 {
         return if f.is_sign_negative() { "-0" } else { "0" }.to_string();
     }
@@ -111,7 +111,7 @@ pub(crate) fn go_g(f: f64) -> String {
 
 /// Go's `strconv.Quote`: printable characters as they are, the usual escapes, others as `\x`, `\u`
 /// or `\U`.
-pub(crate) fn go_quote(s: &str) -> String {
+pub fn go_quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {

@@ -1,0 +1,132 @@
+//! CIDR functions over IPv4 and IPv6 prefixes.
+
+use std::net::IpAddr;
+
+use hcl::Value;
+use hcl::eval::FuncArgs;
+use ipnet::IpNet;
+
+use crate::{as_i64, as_string};
+
+fn prefix(text: &str) -> Result<IpNet, String> {
+    text.parse::<IpNet>()
+        .map_err(|_| format!("invalid CIDR expression: invalid CIDR address: {text}"))
+}
+
+fn width(net: &IpNet) -> u32 {
+    match net {
+        IpNet::V4(_) => 32,
+        IpNet::V6(_) => 128,
+    }
+}
+
+fn to_u128(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(a) => u128::from(u32::from(a)),
+        IpAddr::V6(a) => u128::from(a),
+    }
+}
+
+fn from_u128(net: &IpNet, n: u128) -> IpAddr {
+    match net {
+        IpNet::V4(_) => IpAddr::V4(std::net::Ipv4Addr::from(n as u32)),
+        IpNet::V6(_) => IpAddr::V6(std::net::Ipv6Addr::from(n)),
+    }
+}
+
+/// `cidrhost(prefix, hostnum)`: a negative number counts back from the end of the range.
+pub(crate) fn cidrhost(args: FuncArgs) -> Result<Value, String> {
+    let net = prefix(&as_string(&args[0])?)?;
+    let hostnum = as_i64(&args[1])?;
+    let host_bits = width(&net) - u32::from(net.prefix_len());
+    let size: u128 = if host_bits >= 128 {
+        u128::MAX
+    } else {
+        1u128 << host_bits
+    };
+    let base = to_u128(net.network());
+    let offset = if hostnum < 0 {
+        size.checked_sub(hostnum.unsigned_abs() as u128)
+    } else if (hostnum as u128) < size {
+        Some(hostnum as u128)
+    } else {
+        None
+    }
+    .ok_or_else(|| {
+        format!(
+            "prefix of {} bits cannot accommodate a host numbered {hostnum}",
+            net.prefix_len()
+        )
+    })?;
+    Ok(Value::String(from_u128(&net, base + offset).to_string()))
+}
+
+pub(crate) fn cidrnetmask(args: FuncArgs) -> Result<Value, String> {
+    match prefix(&as_string(&args[0])?)? {
+        IpNet::V4(net) => Ok(Value::String(net.netmask().to_string())),
+        IpNet::V6(_) => Err("IPv6 addresses cannot have a netmask".to_string()),
+    }
+}
+
+fn subnet(net: &IpNet, newbits: i64, netnum: i64) -> Result<IpNet, String> {
+    let prefix_len = i64::from(net.prefix_len()) + newbits;
+    if newbits < 0 || prefix_len > i64::from(width(net)) {
+        return Err(format!(
+            "insufficient address space to extend prefix of {} by {newbits}",
+            net.prefix_len()
+        ));
+    }
+    if netnum < 0 || (newbits < 64 && netnum >= (1i64 << newbits)) {
+        return Err(format!(
+            "prefix extension of {newbits} does not accommodate a subnet numbered {netnum}"
+        ));
+    }
+    let shift = width(net) as i64 - prefix_len;
+    let base = to_u128(net.network()) + ((netnum as u128) << shift);
+    IpNet::new(from_u128(net, base), prefix_len as u8).map_err(|e| e.to_string())
+}
+
+pub(crate) fn cidrsubnet(args: FuncArgs) -> Result<Value, String> {
+    let net = prefix(&as_string(&args[0])?)?;
+    let sub = subnet(&net, as_i64(&args[1])?, as_i64(&args[2])?)?;
+    Ok(Value::String(sub.to_string()))
+}
+
+/// Consecutive subnets of the given sizes, each aligned after the previous one.
+pub(crate) fn cidrsubnets(args: FuncArgs) -> Result<Value, String> {
+    let net = prefix(&as_string(&args[0])?)?;
+    let base = to_u128(net.network());
+    let total = width(&net);
+    let mut next: u128 = base;
+    let mut out = Vec::new();
+    for bits in &args[1..] {
+        let newbits = as_i64(bits)?;
+        let len = i64::from(net.prefix_len()) + newbits;
+        if newbits < 1 || len > i64::from(total) {
+            return Err(format!(
+                "would extend prefix to {len} bits, which is too long for an IPv{} address",
+                if total == 32 { 4 } else { 6 }
+            ));
+        }
+        let size = 1u128 << (i64::from(total) - len);
+        // Align up to the subnet size.
+        let start = next.div_ceil(size) * size;
+        let end_of_parent = base
+            + if total - u32::from(net.prefix_len()) >= 128 {
+                u128::MAX
+            } else {
+                1u128 << (total - u32::from(net.prefix_len()))
+            };
+        if start + size > end_of_parent {
+            return Err(format!(
+                "not enough remaining address space for a subnet with a prefix of {len} bits after {}",
+                out.last()
+                    .map_or(String::new(), |v: &Value| as_string(v).unwrap_or_default())
+            ));
+        }
+        let sub = IpNet::new(from_u128(&net, start), len as u8).map_err(|e| e.to_string())?;
+        out.push(Value::String(sub.to_string()));
+        next = start + size;
+    }
+    Ok(Value::Array(out))
+}
