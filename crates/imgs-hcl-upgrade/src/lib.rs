@@ -13,7 +13,7 @@ use std::path::Path;
 
 use imgs_diagnostic::{Diagnostic, Diagnostics};
 use imgs_settings::go::{parse_go_bool, parse_go_int};
-use imgs_template::interpolate::{escape_hcl_string, is_identifier, to_hcl2_string};
+use imgs_template::interpolate::{Hcl2Place, escape_hcl_string, is_identifier, to_hcl2_string};
 use imgs_template::schema::{self, Section, TypeSchema, ValueType};
 use imgs_template::{Member, Node, Template, Value};
 
@@ -35,6 +35,10 @@ pub fn upgrade(path: &Path, text: &str) -> Result<Upgraded, Diagnostics> {
         warnings: Vec::new(),
         reads_timestamp: false,
         sources: Vec::new(),
+        builder: None,
+        in_build: false,
+        reads_variables: Vec::new(),
+        plugin_kind: None,
     };
     let text = writer.configuration();
     if !writer.errors.is_empty() {
@@ -53,6 +57,14 @@ struct Writer<'a> {
     reads_timestamp: bool,
     /// JSON build name → HCL2 source reference `TYPE.NAME`, in the template's order.
     sources: Vec<(String, String, String)>,
+    /// The builder (name, type) whose settings are being written, if any; `None` in
+    /// provisioners and post-processors.
+    builder: Option<(String, String)>,
+    in_build: bool,
+    /// Variables the converted strings read, in order of first use.
+    reads_variables: Vec<String>,
+    /// The provisioner whose settings are being written.
+    plugin_kind: Option<String>,
 }
 
 /// One line of an HCL2 body before indentation and alignment.
@@ -106,7 +118,9 @@ impl Writer<'_> {
         let mut sources = Vec::new();
         for builder in &t.builders {
             let schema = schema::lookup(Section::Builder, &builder.kind);
+            self.builder = Some((builder.name.clone(), builder.kind.clone()));
             let body = self.body(&builder.config, schema, &[]);
+            self.builder = None;
             sources.push(Line::Block {
                 header: format!("source {} {}", quoted(&builder.kind), quoted(&builder.name)),
                 body,
@@ -114,6 +128,29 @@ impl Writer<'_> {
             sources.push(Line::Blank);
         }
         let build = self.build();
+
+        // A JSON template may read a variable it never declares (it reads as empty); HCL2 must
+        // declare every variable it reads.
+        let undeclared: Vec<String> = self
+            .reads_variables
+            .iter()
+            .filter(|name| !t.variables.contains_key(*name))
+            .cloned()
+            .collect();
+        for name in undeclared {
+            self.warnings.push(format!(
+                "variable `{name}` is read but not declared in the JSON template (where it reads as \"\"); it is declared with an empty default"
+            ));
+            top.push(Line::Block {
+                header: format!("variable {}", quoted(&name)),
+                body: vec![
+                    Line::Comment("read but not declared in the JSON template".to_string()),
+                    attribute("type", "string".to_string()),
+                    attribute("default", quoted("")),
+                ],
+            });
+            top.push(Line::Blank);
+        }
 
         if self.reads_timestamp {
             top.push(Line::Comment(
@@ -202,6 +239,7 @@ impl Writer<'_> {
                 self.string(description, 0, "description"),
             ));
         }
+        self.in_build = true;
         let sources: Vec<String> = self
             .sources
             .iter()
@@ -214,7 +252,9 @@ impl Writer<'_> {
         for p in &t.provisioners {
             body.push(Line::Blank);
             let schema = schema::lookup(Section::Provisioner, &p.kind);
+            self.plugin_kind = Some(p.kind.clone());
             let mut lines = self.body(&p.config, schema, &[]);
+            self.plugin_kind = None;
             self.build_names(&mut lines, "only", &p.only, p.span.start);
             self.build_names(&mut lines, "except", &p.except, p.span.start);
             if let Some(pause) = &p.pause_before {
@@ -336,6 +376,35 @@ impl Writer<'_> {
                 }
                 continue;
             }
+            if member.key.starts_with("packer_") {
+                // Packer sets these itself; its HCL2 forms refuse them as arguments.
+                self.warnings.push(format!(
+                    "`{}` is set by Packer itself and cannot be written in HCL2; it is left out",
+                    member.key
+                ));
+                continue;
+            }
+            if path.is_empty()
+                && let Some(kind) = self.plugin_kind.clone()
+                && let Some(why) = schema::unsettable_in_hcl2(&kind, &member.key)
+            {
+                // What the default already is can be left out.
+                let is_default = match &member.value.value {
+                    Value::String(s) => kind == "inspec" && s == "exec",
+                    Value::Object(m) => m.is_empty(),
+                    Value::Null => true,
+                    _ => false,
+                };
+                if !is_default {
+                    self.error(
+                        format!("`{}` of `{kind}` cannot be written in HCL2", member.key),
+                        member.key_span.start,
+                        &member.key,
+                        why,
+                    );
+                }
+                continue;
+            }
             let found = keys.as_ref().and_then(|keys| {
                 keys.iter()
                     .find(|(k, _)| *k == member.key)
@@ -351,8 +420,10 @@ impl Writer<'_> {
             };
             let mut nested: Vec<&str> = path.to_vec();
             nested.push(&key);
+            let has_nested_schema = plugin.and_then(|p| p.nested_keys_at(&nested)).is_some();
             let as_blocks = match ty {
-                Some(ValueType::Object | ValueType::ObjectList) => true,
+                // A struct is a block; a free-form object (chef's `json`) is an argument.
+                Some(ValueType::Object | ValueType::ObjectList) => has_nested_schema,
                 Some(_) => false,
                 // No schema (a type imgs does not know): Packer's own guess, objects holding
                 // objects or lists of objects are blocks.
@@ -362,6 +433,10 @@ impl Writer<'_> {
                 let items: Vec<&Node> = match &member.value.value {
                     Value::Array(items) => items.iter().collect(),
                     Value::String(s) if s.is_empty() => Vec::new(),
+                    // Packer decodes `{}` for a list of objects as an empty list.
+                    Value::Object(m) if m.is_empty() && ty == Some(ValueType::ObjectList) => {
+                        Vec::new()
+                    }
                     _ => vec![&member.value],
                 };
                 for item in items {
@@ -371,6 +446,21 @@ impl Writer<'_> {
                         body,
                     });
                 }
+                continue;
+            }
+            let empty = match &member.value.value {
+                Value::Object(m) => m.is_empty(),
+                Value::Array(items) => items.is_empty(),
+                _ => false,
+            };
+            if empty
+                && matches!(
+                    ty,
+                    Some(ValueType::Map | ValueType::StringList | ValueType::IntList)
+                )
+            {
+                // An empty map or list is what an absent one decodes to; HCL2 plugins that test
+                // whether a setting is present would take `{}` as set.
                 continue;
             }
             let value = self.value(&member.value, ty, &key);
@@ -408,6 +498,13 @@ impl Writer<'_> {
                 one((n.parse::<f64>().unwrap_or(0.0) != 0.0).to_string())
             }
             (Value::Number(n), Some(ValueType::Duration)) => one(quoted(&format!("{n}ns"))),
+            (Value::Number(n), Some(ValueType::Int)) if n.contains(['.', 'e', 'E']) => {
+                // Packer's decoder truncates a fraction for an integer setting.
+                one(format!(
+                    "{}",
+                    n.parse::<f64>().unwrap_or(0.0).trunc() as i64
+                ))
+            }
             (Value::Number(n), _) => one(n.clone()),
             (Value::String(s), Some(ValueType::Bool)) if !s.contains("{{") => {
                 one(parse_go_bool(s).unwrap_or(false).to_string())
@@ -500,9 +597,19 @@ impl Writer<'_> {
 
     /// A JSON string (a Go template) as an HCL2 quoted string.
     fn string(&mut self, text: &str, at: usize, key: &str) -> String {
-        match to_hcl2_string(text) {
+        let place = match &self.builder {
+            Some((name, kind)) => Hcl2Place::Builder { name, kind },
+            None if self.in_build => Hcl2Place::Plugin,
+            None => Hcl2Place::Template,
+        };
+        match to_hcl2_string(text, place) {
             Ok(converted) => {
                 self.reads_timestamp |= converted.reads_timestamp;
+                for name in converted.reads_variables {
+                    if !self.reads_variables.contains(&name) {
+                        self.reads_variables.push(name);
+                    }
+                }
                 format!("\"{}\"", converted.text)
             }
             Err(e) => {

@@ -27,12 +27,13 @@ impl imgs_hcl::FileAccess for NoFiles {
         Ok(Vec::new())
     }
     fn uuid_v4(&self) -> String {
-        "uuid".to_string()
+        "00000000-0000-4000-8000-000000000000".to_string()
     }
 }
 
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    root.canonicalize().unwrap_or(root)
 }
 
 /// Every plugin of the template, its settings as the plugin decodes them, in order.
@@ -46,44 +47,84 @@ fn decoded_plugins(
         template,
         working_dir,
         &variables.values,
-        Volatile::Placeholder,
+        invocation.volatile.clone(),
     );
-    let data = Default::default();
-    let ctx = scope.context(None, &data);
-    let rendered = |s: &str| render(s, &ctx).map_or_else(|e| format!("<error {e}>"), |r| r.text);
+    // Per build, as Packer runs it: the builder, the provisioners and post-processors that
+    // apply to it (HCL2 writes one copy of each chain per source, limited with `only`).
     let mut out = Vec::new();
     for b in &template.builders {
+        // Strings render in the build's context: `{{build_name}}` is the builder's name.
+        let ctx = scope.build_context(&b.name, &b.kind);
+        let rendered =
+            |s: &str| render(s, &ctx).map_or_else(|e| format!("<error {e}>"), |r| r.text);
         let schema = schema::lookup(Section::Builder, &b.kind);
         out.push(format!(
             "builder {}: {}",
             b.kind,
             decoded(&b.config, schema, &[], &rendered)
         ));
-    }
-    for p in &template.provisioners {
-        let schema = schema::lookup(Section::Provisioner, &p.kind);
-        out.push(format!(
-            "provisioner {} pause={:?} retries={:?} timeout={:?}: {}",
-            p.kind,
-            p.pause_before,
-            p.max_retries,
-            p.timeout,
-            decoded(&p.config, schema, &[], &rendered)
-        ));
-    }
-    for chain in &template.post_processors {
-        for pp in chain {
-            let schema = schema::lookup(Section::PostProcessor, &pp.kind);
+        for (_, p) in template.provisioners_for(&b.name) {
+            let schema = schema::lookup(Section::Provisioner, &p.kind);
+            let config = match p.overrides.get(&b.name) {
+                Some(extra) => merged(&p.config, extra),
+                None => p.config.clone(),
+            };
             out.push(format!(
-                "post-processor {} keep={:?}: {}",
-                pp.kind,
-                pp.keep_input_artifact,
-                decoded(&pp.config, schema, &[], &rendered)
+                "  provisioner {} pause={:?} retries={:?} timeout={:?}: {}",
+                p.kind,
+                p.pause_before,
+                p.max_retries,
+                p.timeout,
+                decoded(&config, schema, &[], &rendered)
             ));
         }
-        out.push("--".to_string());
+        for chain in &template.post_processors {
+            let applies = |pp: &&imgs_template::PostProcessorBlock| {
+                (pp.only.is_empty() || pp.only.contains(&b.name)) && !pp.except.contains(&b.name)
+            };
+            let applying: Vec<_> = chain.iter().filter(applies).collect();
+            if applying.is_empty() {
+                // An empty chain runs nothing: HCL2 cannot write one.
+                continue;
+            }
+            for pp in applying {
+                let schema = schema::lookup(Section::PostProcessor, &pp.kind);
+                out.push(format!(
+                    "  post-processor {} keep={:?}: {}",
+                    pp.kind,
+                    pp.keep_input_artifact,
+                    decoded(&pp.config, schema, &[], &rendered)
+                ));
+            }
+            out.push("  --".to_string());
+        }
     }
+    out.retain({
+        let mut previous = String::new();
+        move |line| {
+            // An empty chain leaves two separators in a row.
+            let keep = !(line == "  --" && previous == "  --");
+            previous = line.clone();
+            keep
+        }
+    });
     out
+}
+
+fn merged(config: &Node, extra: &Node) -> Node {
+    let (Value::Object(base), Value::Object(more)) = (&config.value, &extra.value) else {
+        return config.clone();
+    };
+    let mut members: Vec<Member> = base
+        .iter()
+        .filter(|m| !more.iter().any(|x| x.key == m.key))
+        .cloned()
+        .collect();
+    members.extend(more.iter().cloned());
+    Node {
+        value: Value::Object(members),
+        span: config.span,
+    }
 }
 
 fn decoded(
@@ -105,7 +146,8 @@ fn decoded(
     };
     let mut fields: Vec<String> = Vec::new();
     for m in members {
-        if m.key.starts_with('_') {
+        // Comments, and the `packer_*` keys Packer sets itself over whatever is written.
+        if m.key.starts_with('_') || m.key.starts_with("packer_") {
             continue;
         }
         let found = keys
@@ -124,8 +166,13 @@ fn decoded(
                 let items: Vec<&Node> = match &m.value.value {
                     Value::Array(items) => items.iter().collect(),
                     Value::String(_) => Vec::new(),
+                    Value::Object(o) if o.is_empty() => Vec::new(),
                     _ => vec![&m.value],
                 };
+                if items.is_empty() {
+                    // No blocks and an empty list decode alike.
+                    continue;
+                }
                 let parts: Vec<String> = items
                     .iter()
                     .map(|i| decoded(i, plugin, &nested, rendered))
@@ -148,6 +195,14 @@ fn decoded(
                 }
             }
         };
+        if path.is_empty() && plugin.is_some_and(|p| schema::unsettable_in_hcl2(p.kind, key).is_some()) {
+            // HCL2 cannot write it; the upgrade leaves it out where it holds the default.
+            continue;
+        }
+        if text == "Ok([])" {
+            // An empty list or map decodes as an absent one.
+            continue;
+        }
         fields.push(format!("{key}={text}"));
     }
     fields.sort();
@@ -203,6 +258,48 @@ fn plain(node: &Node, rendered: &dyn Fn(&str) -> String) -> String {
     }
 }
 
+/// The run's start, the same for both forms.
+fn init_time() -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339("2020-12-03T15:04:05Z")
+        .expect("a time")
+        .with_timezone(&chrono::Utc)
+}
+
+/// What differs by design between the forms: JSON's `{{timestamp}}` is Unix seconds, the HCL2
+/// `local.timestamp` the compact UTC time (see the README); UUIDs are random.
+fn masked(lines: Vec<String>) -> Vec<String> {
+    let unix = init_time().timestamp().to_string();
+    let compact = init_time().format("%Y%m%d%H%M%S").to_string();
+    lines
+        .into_iter()
+        .map(|line| {
+            let line = line.replace(&unix, &compact);
+            let chars: Vec<char> = line.chars().collect();
+            let mut out = String::new();
+            let mut i = 0;
+            while i < chars.len() {
+                let candidate: String = chars[i..(i + 36).min(chars.len())].iter().collect();
+                let is_uuid = candidate.len() == 36
+                    && candidate.char_indices().all(|(j, c)| {
+                        if [8, 13, 18, 23].contains(&j) {
+                            c == '-'
+                        } else {
+                            c.is_ascii_hexdigit()
+                        }
+                    });
+                if is_uuid {
+                    out.push_str("<uuid>");
+                    i += 36;
+                } else {
+                    out.push(chars[i]);
+                    i += 1;
+                }
+            }
+            out
+        })
+        .collect()
+}
+
 /// Upgrades `text` and reads the result back; `Err` when the upgrade refuses the template.
 fn round_trip(
     path: &Path,
@@ -233,10 +330,15 @@ fn round_trip(
         cli_vars: json
             .variables
             .values()
-            .filter(|v| v.default.is_none())
+            .filter(|v| v.default.as_ref().is_none_or(|d| d.contains("{{env")))
             .map(|v| (v.name.clone(), format!("given-{}", v.name)))
             .collect(),
-        ..Invocation::new(working_dir, Volatile::Placeholder)
+        ..Invocation::new(
+            working_dir,
+            Volatile::Real {
+                init_time: init_time(),
+            },
+        )
     };
     let hcl = imgs_template::instantiate(&hcl, &invocation)
         .map_err(|d| {
@@ -248,8 +350,8 @@ fn round_trip(
         .into_owned();
     Ok((
         upgraded.text,
-        decoded_plugins(&json, working_dir, &invocation),
-        decoded_plugins(&hcl, working_dir, &invocation),
+        masked(decoded_plugins(&json, working_dir, &invocation)),
+        masked(decoded_plugins(&hcl, working_dir, &invocation)),
     ))
 }
 
@@ -270,7 +372,7 @@ const REALISTIC: &str = r#"{
       "name": "ebs",
       "region": "{{user `region`}}",
       "instance_type": "t3.micro",
-      "ami_name": "{{user `ami_name`}}-{{ isotime \"20060102\" }}",
+      "ami_name": "{{user `ami_name`}}-{{ packer_version }}",
       "ssh_username": "admin",
       "source_ami_filter": {
         "filters": {"name": "debian-12-*", "virtualization-type": "hvm"},
@@ -299,7 +401,7 @@ const REALISTIC: &str = r#"{
   "provisioners": [
     {
       "type": "shell",
-      "inline": ["echo {{ build_name }} on {{ build_type }}", "echo {{ user `region` | upper }}"],
+      "inline": ["echo {{ user `region` | upper }}"],
       "only": ["ebs"],
       "pause_before": "5s",
       "max_retries": "2",

@@ -573,15 +573,9 @@ impl Reader<'_> {
         for structure in block.body.iter() {
             match structure {
                 Structure::Attribute(attr) => {
+                    // Packer 1.6.6 accepts a local defined twice: each definition is evaluated in
+                    // order and the last one evaluated holds.
                     let name = attr.key.as_str().to_string();
-                    if blocks.locals.iter().any(|l| l.name == name) {
-                        self.error(
-                            format!("Duplicate local: `{name}` is defined more than once"),
-                            self.span(&attr.key),
-                            "define each local once, in any of the configuration's files",
-                        );
-                        continue;
-                    }
                     let value = self.expr(attr);
                     blocks.locals.push(LocalDef { name, value });
                 }

@@ -18,8 +18,8 @@ use indexmap::IndexMap;
 use crate::config::{AttrDef, BlockDef, BodyDef, BuildDef, ConfigFile, Expr, PluginDef, SourceUse};
 use crate::eval::{Scope, display_value, slash};
 use crate::functions::{self, Host, TypeConstraint};
-use crate::printable::{go_quote, printable};
 use crate::{Configuration, version};
+use imgs_hcl_functions::{go_quote, printable};
 
 /// Lowering problems are collected, not returned at the first.
 struct Lowering<'c> {
@@ -36,11 +36,16 @@ struct Lowering<'c> {
 struct InvocationHost<'a> {
     files: &'a dyn crate::FileAccess,
     invocation: &'a Invocation,
+    /// The configuration's directory as given (Packer's `path.root` and file-function base).
+    root: &'a std::path::Path,
 }
 
 impl Host for InvocationHost<'_> {
     fn working_dir(&self) -> std::path::PathBuf {
         self.invocation.working_dir.clone()
+    }
+    fn base_dir(&self) -> std::path::PathBuf {
+        self.invocation.working_dir.join(self.root)
     }
     fn read_file(&self, path: &std::path::Path) -> Result<Vec<u8>, String> {
         self.files.read_file(path)
@@ -81,6 +86,7 @@ pub(crate) fn lower(
     let host = InvocationHost {
         files: config.files.as_ref(),
         invocation,
+        root: &config.root,
     };
     let mut lowering = Lowering {
         config,
@@ -114,6 +120,7 @@ pub(crate) fn inspect(config: &Configuration, invocation: &Invocation) -> HclIns
     let host = InvocationHost {
         files: config.files.as_ref(),
         invocation,
+        root: &config.root,
     };
     let mut lowering = Lowering {
         config,
@@ -388,6 +395,24 @@ impl Lowering<'_> {
     /// `name = value` pairs of a variable file (HCL; a `.json` file is a JSON object).
     fn var_file(&mut self, file: &ConfigFile) -> Vec<(String, HclValue, Span)> {
         let name = file.path.to_string_lossy();
+        // The caller reads `--var-file`s; one that could not be read arrives empty.
+        if file.text.is_empty()
+            && !matches!(
+                self.host.is_file(&self.config.working_dir.join(&file.path)),
+                Ok(true)
+            )
+        {
+            if !self.lenient {
+                self.errors.push(
+                    Diagnostic::error(format!(
+                        "Failed to read file: the configuration file `{name}` could not be read"
+                    ))
+                    .in_file(&file.path)
+                    .hint("check the path given to --var-file"),
+                );
+            }
+            return Vec::new();
+        }
         if name.ends_with(".json") {
             return match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(
                 &file.text,
@@ -534,10 +559,15 @@ impl Lowering<'_> {
                 .evaluate(&local.value.expr, self.host)
                 .err()
                 .unwrap_or_default();
+            let hint = if message.contains("function") {
+                "check the function's arguments (Packer 1.6.6's HCL2 function set)"
+            } else {
+                "a local may read variables, functions and other locals (no cycles)"
+            };
             self.error(
                 format!("local.{}: {message}", local.name),
                 local.value.span,
-                "a local may read variables, functions and other locals (no cycles)",
+                hint,
             );
             scope.locals.insert(local.name.clone(), HclValue::Null);
         }
@@ -678,6 +708,18 @@ impl Lowering<'_> {
         source_name: &str,
     ) -> Option<ProvisionerBlock> {
         let section_schema = schema::lookup(Section::Provisioner, &p.kind);
+        for attr in &p.body.attributes {
+            if let Some(why) = imgs_template::schema::unsettable_in_hcl2(&p.kind, &attr.key) {
+                self.error(
+                    format!(
+                        "Unsupported argument: `{}` cannot be set in an HCL2 `{}` provisioner",
+                        attr.key, p.kind
+                    ),
+                    attr.key_span,
+                    why,
+                );
+            }
+        }
         let config = self.body_node(scope, &p.body, section_schema, &[], p.span);
         let mut overrides = IndexMap::new();
         if let Some(expr) = &p.overrides {
@@ -716,10 +758,17 @@ impl Lowering<'_> {
         let pause_before = duration(self, &p.pause_before, "pause_before");
         let timeout = duration(self, &p.timeout, "timeout");
         let mut max_retries = None;
+        let mut max_retries_text = None;
         if let Some(expr) = &p.max_retries {
             match self.eval(scope, expr) {
                 HclValue::Number(n) if n.as_u64().is_some() => max_retries = n.as_u64(),
                 HclValue::String(s) if s.parse::<u64>().is_ok() => max_retries = s.parse().ok(),
+                // Packer decodes an int: a negative count is accepted and retries nothing, as a
+                // JSON template's would.
+                HclValue::Number(n) if n.as_i64().is_some() => {
+                    max_retries_text = n.as_i64().map(|n| n.to_string());
+                }
+                HclValue::String(s) if s.parse::<i64>().is_ok() => max_retries_text = Some(s),
                 HclValue::Null => {}
                 other => self.error(
                     format!(
@@ -739,7 +788,7 @@ impl Lowering<'_> {
             overrides,
             pause_before,
             max_retries,
-            max_retries_text: max_retries.map(|n| n.to_string()),
+            max_retries_text: max_retries.map(|n| n.to_string()).or(max_retries_text),
             timeout,
             span: p.span,
         })
@@ -784,9 +833,17 @@ impl Lowering<'_> {
             keys.iter().find(|(k, _)| *k == key).map(|(_, t)| *t)
         };
         let mut members: Vec<Member> = Vec::new();
+        // A struct (an object whose keys the schema knows) is a block; a free-form object such as
+        // chef's `json` is an argument, as Packer's HCL2 specs have them.
+        let is_struct = |key: &str| {
+            let mut nested: Vec<&str> = path.to_vec();
+            nested.push(key);
+            plugin.and_then(|p| p.nested_keys_at(&nested)).is_some()
+        };
         for attr in &body.attributes {
             let ty = find(&attr.key);
-            if matches!(ty, Some(ValueType::Object | ValueType::ObjectList)) {
+            if matches!(ty, Some(ValueType::Object | ValueType::ObjectList)) && is_struct(&attr.key)
+            {
                 self.error(
                     format!("Unsupported argument: an argument named `{}` is not expected here; did you mean to define a block of type `{}`?", attr.key, attr.key),
                     attr.key_span,

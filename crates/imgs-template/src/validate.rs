@@ -122,7 +122,8 @@ impl<'a> Validator<'a> {
     /// Packer's `Template.Validate` and its version check.
     fn template_rules(&mut self) {
         let t = self.t;
-        if t.builders.is_empty() {
+        // An HCL2 configuration without sources is valid (it builds nothing), as in Packer.
+        if t.builders.is_empty() && t.hcl.is_none() {
             let offset = t
                 .root
                 .member("builders")

@@ -19,15 +19,31 @@ pub struct Hcl2String {
     /// It reads `local.timestamp`, which the caller declares once (JSON's `{{timestamp}}` is one
     /// value for the whole run; HCL2's `timestamp()` is read anew at each call).
     pub reads_timestamp: bool,
+    /// The variables it reads (`{{user `x`}}`), which an HCL2 configuration must declare.
+    pub reads_variables: Vec<String>,
+}
+
+/// Where a string is: `{{build_name}}` and `{{build_type}}` are the builder's own name and type in
+/// its settings (a source block cannot read them in HCL2, so they are written out), and
+/// `source.name` / `source.type` in a provisioner or post-processor.
+#[derive(Clone, Copy, Debug)]
+pub enum Hcl2Place<'a> {
+    Builder {
+        name: &'a str,
+        kind: &'a str,
+    },
+    Plugin,
+    /// Outside any build (a variable default, the description).
+    Template,
 }
 
 /// `input` (a JSON template string) as an HCL2 string body; an error names the action that has no
 /// HCL2 form, at its byte offset.
-pub fn to_hcl2_string(input: &str) -> Result<Hcl2String, InterpolateError> {
+pub fn to_hcl2_string(input: &str, place: Hcl2Place<'_>) -> Result<Hcl2String, InterpolateError> {
     if !input.contains("{{") {
         return Ok(Hcl2String {
             text: escape_hcl_string(input),
-            reads_timestamp: false,
+            ..Hcl2String::default()
         });
     }
     let nodes = parse_template(input, None)?;
@@ -41,6 +57,8 @@ pub fn to_hcl2_string(input: &str) -> Result<Hcl2String, InterpolateError> {
                 } else {
                     let expr = Translator {
                         reads_timestamp: &mut out.reads_timestamp,
+                        reads_variables: &mut out.reads_variables,
+                        place,
                     }
                     .pipeline(pipeline)?;
                     out.text.push_str("${");
@@ -85,6 +103,8 @@ fn build_data_action(pipeline: &Pipeline) -> Option<String> {
 
 struct Translator<'a> {
     reads_timestamp: &'a mut bool,
+    reads_variables: &'a mut Vec<String>,
+    place: Hcl2Place<'a>,
 }
 
 impl Translator<'_> {
@@ -187,6 +207,9 @@ impl Translator<'_> {
                         "name the variable directly",
                     ));
                 };
+                if !self.reads_variables.contains(&variable) {
+                    self.reads_variables.push(variable.clone());
+                }
                 if is_identifier(&variable) {
                     format!("var.{variable}")
                 } else {
@@ -206,8 +229,21 @@ impl Translator<'_> {
                     }
                 }
             }
-            "build_name" => "build.name".to_string(),
-            "build_type" => "source.type".to_string(),
+            "build_name" | "build_type" => match self.place {
+                Hcl2Place::Builder { name: build, kind } => {
+                    let text = if name == "build_name" { build } else { kind };
+                    format!("\"{}\"", escape_hcl_string(text))
+                }
+                Hcl2Place::Plugin if name == "build_name" => "source.name".to_string(),
+                Hcl2Place::Plugin => "source.type".to_string(),
+                Hcl2Place::Template => {
+                    return Err(untranslatable(
+                        at,
+                        &format!("`{name}` is only known inside a build"),
+                        "",
+                    ));
+                }
+            },
             "template_dir" => "path.root".to_string(),
             "pwd" => "path.cwd".to_string(),
             "packer_version" => "packer.version".to_string(),
@@ -357,7 +393,7 @@ mod tests {
     use super::*;
 
     fn hcl(input: &str) -> String {
-        match to_hcl2_string(input) {
+        match to_hcl2_string(input, Hcl2Place::Plugin) {
             Ok(s) => s.text,
             Err(e) => format!(
                 "error at {}: {} ({})",

@@ -40,7 +40,7 @@ use std::fmt;
 use indexmap::IndexMap;
 
 pub use go_time::format_go_time;
-pub use hcl2::{Hcl2String, escape_hcl_string, is_identifier, to_hcl2_string};
+pub use hcl2::{Hcl2Place, Hcl2String, escape_hcl_string, is_identifier, to_hcl2_string};
 
 /// The Packer version `{{packer_version}}` reports: the one whose behaviour imgs reproduces.
 pub const PACKER_VERSION: &str = "1.6.6";

@@ -1,0 +1,7 @@
+source "file" "a" {
+  content = "hello"
+  target  = "out.txt"
+}
+build {
+  sources = ["source.file.a"]
+}

@@ -1,0 +1,7 @@
+source "null" "a" {
+  communicator = "none"
+}
+build {
+  name = "app"
+  sources = ["source.null.a"]
+}

@@ -1,0 +1,6 @@
+source "null" "a" {
+  ssh_username = "root"
+}
+build {
+  sources = ["source.null.a"]
+}

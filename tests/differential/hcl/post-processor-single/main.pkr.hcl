@@ -1,0 +1,10 @@
+source "file" "a" {
+  content = "hello"
+  target  = "out.txt"
+}
+build {
+  sources = ["source.file.a"]
+  post-processor "manifest" {
+    output = "manifest.json"
+  }
+}

@@ -1,0 +1,9 @@
+source "file" "a" {
+  content = "hello"
+  target  = "out.txt"
+}
+build {
+  sources = ["source.file.a"]
+  post-processor "nosuch" {
+  }
+}

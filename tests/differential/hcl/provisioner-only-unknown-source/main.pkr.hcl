@@ -1,0 +1,10 @@
+source "null" "a" {
+  communicator = "none"
+}
+build {
+  sources = ["source.null.a"]
+  provisioner "shell-local" {
+    inline = ["echo"]
+    only = ["null.nope"]
+  }
+}

@@ -1,0 +1,16 @@
+source "null" "ssh" {
+  ssh_host = "127.0.0.1"
+  ssh_username = "root"
+  ssh_password = "x"
+}
+build {
+  sources = ["source.null.ssh"]
+  provisioner "shell" {
+    inline = ["echo"]
+    override = {
+      ssh = {
+        inline = ["echo override"]
+      }
+    }
+  }
+}

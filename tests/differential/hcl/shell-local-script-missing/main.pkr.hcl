@@ -1,0 +1,9 @@
+source "null" "a" {
+  communicator = "none"
+}
+build {
+  sources = ["source.null.a"]
+  provisioner "shell-local" {
+    script = "scripts/not-there.sh"
+  }
+}

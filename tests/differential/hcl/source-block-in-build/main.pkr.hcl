@@ -1,0 +1,8 @@
+source "null" "a" {
+  communicator = "none"
+}
+build {
+  source "source.null.a" {
+    name = "renamed"
+  }
+}

@@ -1,0 +1,7 @@
+source "null" "a" {
+  communicator = "none"
+}
+build {
+  source "source.null.nope" {
+  }
+}

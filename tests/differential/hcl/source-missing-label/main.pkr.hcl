@@ -1,0 +1,6 @@
+source "null" {
+  communicator = "none"
+}
+build {
+  sources = ["source.null.a"]
+}

@@ -1,0 +1,5 @@
+source "nosuchbuilder" "a" {
+}
+build {
+  sources = ["source.nosuchbuilder.a"]
+}

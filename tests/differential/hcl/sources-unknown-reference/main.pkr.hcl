@@ -1,0 +1,6 @@
+source "null" "a" {
+  communicator = "none"
+}
+build {
+  sources = ["source.null.nope"]
+}

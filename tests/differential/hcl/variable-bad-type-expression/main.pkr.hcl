@@ -1,0 +1,9 @@
+variable "x" {
+  type = strang
+}
+source "null" "a" {
+  communicator = "none"
+}
+build {
+  sources = ["source.null.a"]
+}

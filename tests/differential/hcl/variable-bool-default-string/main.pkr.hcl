@@ -1,0 +1,10 @@
+variable "b" {
+  type = bool
+  default = "true"
+}
+source "null" "a" {
+  communicator = "none"
+}
+build {
+  sources = ["source.null.a"]
+}

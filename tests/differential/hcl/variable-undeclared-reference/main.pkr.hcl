@@ -1,0 +1,7 @@
+source "file" "a" {
+  content = var.nope
+  target = "o.txt"
+}
+build {
+  sources = ["source.file.a"]
+}

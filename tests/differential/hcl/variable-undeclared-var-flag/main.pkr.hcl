@@ -1,0 +1,10 @@
+variable "greeting" {
+  default = "hi"
+}
+source "file" "a" {
+  content = var.greeting
+  target  = "out.txt"
+}
+build {
+  sources = ["source.file.a"]
+}

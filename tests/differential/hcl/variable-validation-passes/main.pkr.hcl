@@ -1,0 +1,14 @@
+variable "greeting" {
+  default = "hello"
+  validation {
+    condition = var.greeting != ""
+    error_message = "The greeting must not be empty."
+  }
+}
+source "file" "a" {
+  content = var.greeting
+  target  = "out.txt"
+}
+build {
+  sources = ["source.file.a"]
+}

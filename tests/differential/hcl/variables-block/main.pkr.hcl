@@ -1,0 +1,10 @@
+variables {
+  greeting = "hi"
+}
+source "file" "a" {
+  content = var.greeting
+  target  = "out.txt"
+}
+build {
+  sources = ["source.file.a"]
+}

@@ -1,0 +1,1 @@
+greeting = "from a var file"

@@ -1,0 +1,2 @@
+greeting = "x"
+undeclared = "y"
