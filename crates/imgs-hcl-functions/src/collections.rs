@@ -50,12 +50,7 @@ pub(crate) fn index(args: FuncArgs) -> Result<Value, String> {
                         .to_string()
                 })
         }
-        Value::Object(map) => {
-            let key = as_string(&args[1])?;
-            map.get(&key).cloned().ok_or_else(|| {
-                "the given key does not identify an element in this collection value".to_string()
-            })
-        }
+        // cty's index of an object fails in Packer's console too (it has no map type to index).
         _ => Err("cannot index a value of this type".to_string()),
     }
 }

@@ -477,7 +477,7 @@ pub(crate) fn go_format(spec: &str, args: &[Value]) -> Result<String, String> {
                     _ => {
                         let t = match precision {
                             Some(p) => go_g(a, p.max(1)),
-                            None => crate::types::shortest(a),
+                            None => crate::printable::go_g(a),
                         };
                         if verb == 'G' { t.to_uppercase() } else { t }
                     }

@@ -149,20 +149,12 @@ pub(crate) fn join(args: FuncArgs) -> Result<Value, String> {
     Ok(Value::String(items.join(&sep)))
 }
 
-/// `replace(string, substring, replacement)`; a substring between slashes is a regular
-/// expression.
+/// `replace(string, substring, replacement)`: every occurrence. Packer 1.6.6's is cty's plain
+/// one: a substring between slashes is not a regular expression there (Terraform's is).
 pub(crate) fn replace(args: FuncArgs) -> Result<Value, String> {
     let text = s(&args, 0)?;
     let search = s(&args, 1)?;
     let replacement = s(&args, 2)?;
-    if search.len() > 1 && search.starts_with('/') && search.ends_with('/') {
-        let re = regex::Regex::new(&search[1..search.len() - 1])
-            .map_err(|e| format!("invalid regular expression: {e}"))?;
-        return Ok(Value::String(
-            re.replace_all(&text, go_replacement(&replacement).as_str())
-                .into_owned(),
-        ));
-    }
     Ok(Value::String(text.replace(&search, &replacement)))
 }
 

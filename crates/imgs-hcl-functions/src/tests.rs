@@ -65,7 +65,7 @@ fn smoke() {
     assert_eq!(eval(r#"file("hello.txt")"#), Ok(Value::from("hello\n")));
     assert_eq!(
         eval(r#"formatdate("YYYY-MM-DD hh:mm", timestamp())"#),
-        Ok(Value::from("2020-12-03 03:04"))
+        Ok(Value::from("2020-12-03 15:04"))
     );
     assert_eq!(
         eval(r#"regex_replace(timestamp(), "[- TZ:]", "")"#),

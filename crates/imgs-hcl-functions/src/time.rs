@@ -114,10 +114,12 @@ fn element(token: &str, t: &DateTime<FixedOffset>) -> Result<String, String> {
         "D" => t.day().to_string(),
         "EEEE" => DAYS[t.weekday().num_days_from_sunday() as usize].to_string(),
         "EEE" => DAYS[t.weekday().num_days_from_sunday() as usize][..3].to_string(),
-        "HH" => format!("{:02}", t.hour()),
-        "H" => t.hour().to_string(),
-        "hh" => format!("{hour12:02}"),
-        "h" => hour12.to_string(),
+        // cty's formatdate of Packer 1.6.6: `hh`/`h` are the 24-hour clock, `HH`/`H` the 12-hour
+        // one (checked against `packer console`).
+        "hh" => format!("{:02}", t.hour()),
+        "h" => t.hour().to_string(),
+        "HH" => format!("{hour12:02}"),
+        "H" => hour12.to_string(),
         "AA" => if t.hour() < 12 { "AM" } else { "PM" }.to_string(),
         "aa" => if t.hour() < 12 { "am" } else { "pm" }.to_string(),
         "mm" => format!("{:02}", t.minute()),

@@ -284,9 +284,10 @@ pub(crate) fn layout_as_formatdate(layout: &str) -> Result<String, String> {
             Element::WeekDay => "EEE",
             Element::Day => "D",
             Element::ZeroDay => "DD",
-            Element::Hour => "HH",
-            Element::Hour12 => "h",
-            Element::ZeroHour12 => "hh",
+            // Packer 1.6.6's formatdate: `hh` is the 24-hour clock, `HH`/`H` the 12-hour one.
+            Element::Hour => "hh",
+            Element::Hour12 => "H",
+            Element::ZeroHour12 => "HH",
             Element::Minute => "m",
             Element::ZeroMinute => "mm",
             Element::Second => "s",

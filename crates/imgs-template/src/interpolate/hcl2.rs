@@ -319,21 +319,14 @@ impl Translator<'_> {
     }
 }
 
-/// HCL2's `replace` reads a search string between slashes as a regular expression; Go's does not.
+/// Packer 1.6.6's HCL2 `replace` is a plain replacement, as Go's `strings.Replace` with -1.
 fn replace_call(
     subject: &str,
     search: &str,
     replacement: &str,
-    search_literal: Option<String>,
-    at: usize,
+    _search_literal: Option<String>,
+    _at: usize,
 ) -> Result<String, InterpolateError> {
-    if search_literal.is_some_and(|s| s.len() > 1 && s.starts_with('/') && s.ends_with('/')) {
-        return Err(untranslatable(
-            at,
-            "a search string between slashes is a regular expression in HCL2's replace()",
-            "rewrite it by hand",
-        ));
-    }
     Ok(format!("replace({subject}, {search}, {replacement})"))
 }
 
