@@ -35,17 +35,17 @@ variable "site_title" {
 }
 
 source "qemu" "app-web" {
-  iso_url              = "${var.source_disk}"
-  iso_checksum         = "none"
-  disk_image           = true
-  use_backing_file     = true
-  format               = "qcow2"
-  output_directory     = "cache/artifacts/app-web"
-  vm_name              = "app-web.qcow2"
-  accelerator          = "tcg"
-  memory               = "${var.memory}"
-  headless             = true
-  qemuargs             = [
+  iso_url          = "${var.source_disk}"
+  iso_checksum     = "none"
+  disk_image       = true
+  use_backing_file = true
+  format           = "qcow2"
+  output_directory = "cache/artifacts/app-web"
+  vm_name          = "app-web.qcow2"
+  accelerator      = "tcg"
+  memory           = "${var.memory}"
+  headless         = true
+  qemuargs = [
     ["-kernel", "${var.kernel}"],
     ["-initrd", "${var.initrd}"],
     ["-append", "root=/dev/vda rw console=ttyS0 net.ifnames=0"],

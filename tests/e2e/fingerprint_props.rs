@@ -145,8 +145,44 @@ proptest! {
         prop_assert_eq!(changed, with_descendants(image), "{:?}", change);
     }
 
+    /// app-web is an HCL2 member: its configuration re-indented, with spaces around `=` and
+    /// comments added and its top-level blocks in another order, has the same fingerprint; so has
+    /// what `imgs fmt` makes of that, and formatting again changes nothing.
     #[test]
-    fn formatting_and_key_order_never_matter(indent in 0usize..6, reverse in any::<bool>(), image in prop::sample::select(vec!["base", "hardened", "app-web", "app-worker"])) {
+    fn hcl2_layout_comments_and_block_order_never_matter(pad in 0usize..4, around in 0usize..3, comments in any::<bool>(), reverse in any::<bool>()) {
+        let ws = example_workspace();
+        let before = fingerprints(ws.path());
+        let path = ws.path().join("images/app-web/template.pkr.hcl");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut blocks: Vec<String> = Vec::new();
+        for line in text.lines() {
+            let starts_block = !line.starts_with([' ', '}', '#']) && !line.is_empty();
+            if starts_block || blocks.is_empty() {
+                blocks.push(String::new());
+            }
+            let block = blocks.last_mut().unwrap();
+            let spaced = line.replacen(" = ", &format!("{}={}", " ".repeat(around + 1), " ".repeat(around)), 1);
+            block.push_str(&" ".repeat(pad));
+            block.push_str(spaced.trim_start());
+            if comments && line.ends_with('{') {
+                block.push_str(" # opened");
+            }
+            block.push('\n');
+        }
+        if reverse {
+            blocks.reverse();
+        }
+        std::fs::write(&path, blocks.concat()).unwrap();
+        prop_assert_eq!(&before, &fingerprints(ws.path()));
+        imgs_ok(ws.path(), &["fmt", "images/app-web"]);
+        prop_assert_eq!(&before, &fingerprints(ws.path()));
+        let formatted = std::fs::read_to_string(&path).unwrap();
+        imgs_ok(ws.path(), &["fmt", "--check", "images/app-web"]);
+        prop_assert_eq!(formatted, std::fs::read_to_string(&path).unwrap());
+    }
+
+    #[test]
+    fn formatting_and_key_order_never_matter(indent in 0usize..6, reverse in any::<bool>(), image in prop::sample::select(vec!["base", "hardened", "app-worker"])) {
         let ws = example_workspace();
         let before = fingerprints(ws.path());
         let path = ws.path().join(format!("images/{image}/template.json"));

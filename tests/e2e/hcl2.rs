@@ -306,3 +306,34 @@ fn packer_accepts_what_hcl2_upgrade_writes() {
         refused.join("\n")
     );
 }
+
+/// `imgs fmt` as `packer fmt`: `--check` lists the files that need formatting and exits with 3,
+/// `--diff` shows the change, a plain run rewrites them, and a file that does not parse is a
+/// located error with nothing written.
+#[test]
+fn fmt_checks_shows_and_rewrites_hcl2_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let messy = "source \"null\" \"a\" {\ncommunicator=\"none\"\n    ssh_timeout = \"5m\"\n}\n";
+    write(root, "cfg/main.pkr.hcl", messy);
+    write(root, "cfg/values.pkrvars.hcl", "a = 1\nbbb = 2\n");
+    let check = imgs(root, &["fmt", "--check", "--diff", "cfg"]);
+    assert_eq!(check.code, 3, "{check:?}");
+    assert_eq!(
+        read(root, "cfg/main.pkr.hcl"),
+        messy,
+        "--check writes nothing"
+    );
+    insta::assert_snapshot!("fmt_check_diff", check.stdout);
+    let out = imgs_ok(root, &["fmt", "cfg"]);
+    assert_eq!(out, "cfg/main.pkr.hcl\ncfg/values.pkrvars.hcl\n");
+    assert_eq!(
+        read(root, "cfg/main.pkr.hcl"),
+        "source \"null\" \"a\" {\n  communicator = \"none\"\n  ssh_timeout  = \"5m\"\n}\n"
+    );
+    assert_eq!(imgs(root, &["fmt", "--check", "cfg"]).code, 0);
+    write(root, "bad/main.pkr.hcl", "source \"null\" \"a\" {\n");
+    let err = imgs_input_error(root, &["fmt", "bad"]);
+    settings(root).bind(|| insta::assert_snapshot!("fmt_parse_error", err));
+    assert_eq!(read(root, "bad/main.pkr.hcl"), "source \"null\" \"a\" {\n");
+}

@@ -44,6 +44,8 @@ pub fn upgrade(path: &Path, text: &str) -> Result<Upgraded, Diagnostics> {
     if !writer.errors.is_empty() {
         return Err(Diagnostics(writer.errors));
     }
+    // The layout `packer fmt` gives, so the result is what `imgs fmt --check` accepts.
+    let text = imgs_hcl_fmt::format(&text).unwrap_or(text);
     Ok(Upgraded {
         text,
         warnings: writer.warnings,

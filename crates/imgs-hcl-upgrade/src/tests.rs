@@ -195,7 +195,9 @@ fn decoded(
                 }
             }
         };
-        if path.is_empty() && plugin.is_some_and(|p| schema::unsettable_in_hcl2(p.kind, key).is_some()) {
+        if path.is_empty()
+            && plugin.is_some_and(|p| schema::unsettable_in_hcl2(p.kind, key).is_some())
+        {
             // HCL2 cannot write it; the upgrade leaves it out where it holds the default.
             continue;
         }

@@ -8,6 +8,7 @@ mod cache;
 mod changed_since;
 pub mod events;
 mod fingerprint;
+mod fmt;
 mod gc;
 mod graph;
 mod hcl2_upgrade;
@@ -37,6 +38,7 @@ pub struct Outcome {
 pub use build::{EXIT_INTERRUPTED, RunControl, build};
 pub use cache::cache;
 pub use fingerprint::{PlanWithWarnings, compute_plan};
+pub use fmt::{FmtOptions, Formatted, fmt};
 pub use gc::gc;
 pub use graph::{GraphData, graph};
 pub use hcl2_upgrade::{UpgradeOptions, hcl2_upgrade};

@@ -37,6 +37,8 @@ pub enum Command {
     /// Remove the cloud resources (instances, security groups, key pairs, volumes, snapshots) that
     /// imgs runs left, found by their `imgs:run` tag; runs still building here are skipped.
     Gc(GcArgs),
+    /// Rewrite HCL2 files (*.pkr.hcl, *.pkrvars.hcl) in the canonical format (like `packer fmt`).
+    Fmt(FmtArgs),
     /// Write a JSON template as an HCL2 configuration that gives every plugin the same settings
     /// (like `packer hcl2_upgrade`).
     #[command(name = "hcl2-upgrade", alias = "hcl2_upgrade")]
@@ -262,6 +264,22 @@ pub struct GcArgs {
 pub struct InspectArgs {
     /// An image name of the workspace, or a template file.
     pub target: String,
+}
+
+#[derive(Debug, Args)]
+pub struct FmtArgs {
+    /// Files or directories to format (`-`: standard input to standard output). Default: every
+    /// HCL2 member of the workspace, or the current directory outside one.
+    pub paths: Vec<std::path::PathBuf>,
+    /// Write nothing; exit with status 3 if a file is not formatted (as `packer fmt -check`).
+    #[arg(long)]
+    pub check: bool,
+    /// Show the changes as a unified diff.
+    #[arg(long)]
+    pub diff: bool,
+    /// Write the formatted files back (`--write=false` only lists them).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub write: bool,
 }
 
 #[derive(Debug, Args)]

@@ -122,6 +122,29 @@ fn run_with(args: impl IntoIterator<Item = OsString>, cwd: PathBuf, live_output:
         }
         Command::Inspect(args) => ops::inspect(&cx, &args.target)
             .map(|template| imgs_report::render_inspect(&template).into()),
+        Command::Fmt(args) => {
+            let options = ops::FmtOptions {
+                paths: args.paths.clone(),
+                check: args.check,
+                diff: args.diff,
+                write: args.write,
+            };
+            match ops::fmt(&cx, &options) {
+                Ok(formatted) => {
+                    return Outcome {
+                        // `packer fmt -check`'s status for "not formatted".
+                        code: if args.check && formatted.unformatted {
+                            3
+                        } else {
+                            0
+                        },
+                        stdout: formatted.stdout,
+                        stderr: String::new(),
+                    };
+                }
+                Err(e) => Err(e),
+            }
+        }
         Command::Hcl2Upgrade(args) => ops::hcl2_upgrade(
             &cx,
             &ops::UpgradeOptions {
@@ -224,6 +247,7 @@ fn command_name(command: &Command) -> &'static str {
         },
         Command::Gc(_) => "gc",
         Command::Hcl2Upgrade(_) => "hcl2-upgrade",
+        Command::Fmt(_) => "fmt",
         Command::Completions { .. } => "completions",
     }
 }

@@ -1,0 +1,10 @@
+variable "greeting" {
+  type = string
+}
+source "file" "a" {
+  content = var.greeting
+  target  = "out.txt"
+}
+build {
+  sources = ["source.file.a"]
+}

@@ -1,0 +1,7 @@
+source "null" "a" {
+  communicator = "none"
+}
+build {
+  description = "the app image"
+  sources = ["source.null.a"]
+}

@@ -1,0 +1,16 @@
+source "amazon-ebs" "a" {
+  region        = "us-east-1"
+  instance_type = "t3.micro"
+  ssh_username  = "admin"
+  ami_name      = "app"
+  source_ami_filter {
+    filters = {
+      name = "debian-*"
+    }
+    owners      = ["amazon"]
+    most_recent = true
+  }
+}
+build {
+  sources = ["source.amazon-ebs.a"]
+}

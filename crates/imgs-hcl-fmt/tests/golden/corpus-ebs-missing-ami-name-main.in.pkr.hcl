@@ -1,0 +1,9 @@
+source "amazon-ebs" "a" {
+  region = "us-east-1"
+  source_ami = "ami-12345678"
+  instance_type = "t3.micro"
+  ssh_username = "admin"
+}
+build {
+  sources = ["source.amazon-ebs.a"]
+}

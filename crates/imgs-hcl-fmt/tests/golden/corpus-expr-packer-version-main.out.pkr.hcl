@@ -1,0 +1,7 @@
+source "file" "a" {
+  content = packer.version
+  target  = "o.txt"
+}
+build {
+  sources = ["source.file.a"]
+}

@@ -1,0 +1,7 @@
+source "file" "a" {
+  content = frobnicate("x")
+  target = "o.txt"
+}
+build {
+  sources = ["source.file.a"]
+}

@@ -1,0 +1,6 @@
+source "file" "a" {
+  content = "x"
+}
+build {
+  sources = ["source.file.a"]
+}

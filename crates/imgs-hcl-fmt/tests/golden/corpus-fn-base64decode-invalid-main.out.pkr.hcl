@@ -1,0 +1,9 @@
+locals {
+  a = base64decode("!!!")
+}
+source "null" "a" {
+  communicator = "none"
+}
+build {
+  sources = ["source.null.a"]
+}

@@ -1,0 +1,9 @@
+locals {
+  a = element(["a"], -1)
+}
+source "null" "a" {
+  communicator = "none"
+}
+build {
+  sources = ["source.null.a"]
+}

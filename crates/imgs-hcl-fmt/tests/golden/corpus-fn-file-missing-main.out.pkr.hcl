@@ -1,0 +1,9 @@
+locals {
+  a = file("files/nope.conf")
+}
+source "null" "a" {
+  communicator = "none"
+}
+build {
+  sources = ["source.null.a"]
+}

@@ -1,0 +1,9 @@
+locals {
+  a = index(["a", "b"], "b")
+}
+source "null" "a" {
+  communicator = "none"
+}
+build {
+  sources = ["source.null.a"]
+}

@@ -1,0 +1,9 @@
+locals {
+  a = jsondecode("{")
+}
+source "null" "a" {
+  communicator = "none"
+}
+build {
+  sources = ["source.null.a"]
+}

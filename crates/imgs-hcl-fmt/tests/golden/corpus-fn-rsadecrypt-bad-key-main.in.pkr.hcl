@@ -1,0 +1,9 @@
+locals {
+  a = rsadecrypt("eA==", "not a key")
+}
+source "null" "a" {
+  communicator = "none"
+}
+build {
+  sources = ["source.null.a"]
+}

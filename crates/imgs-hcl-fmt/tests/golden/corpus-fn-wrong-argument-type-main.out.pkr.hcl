@@ -1,0 +1,9 @@
+locals {
+  a = upper(["a"])
+}
+source "null" "a" {
+  communicator = "none"
+}
+build {
+  sources = ["source.null.a"]
+}

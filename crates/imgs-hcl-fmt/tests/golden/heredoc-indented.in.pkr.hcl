@@ -1,0 +1,7 @@
+source "file" "a" {
+    content = <<-EOT
+      indented
+        more
+      EOT
+  target="o"
+}

@@ -1,0 +1,12 @@
+build {
+  name = "x"
+  source "source.null.a" {
+      name = "renamed"
+  }
+  post-processors {
+  post-processor "manifest" {
+  output = "m.json"
+  strip_path = true
+  }
+  }
+}

@@ -1,0 +1,4 @@
+variable "x"    {
+}
+variable "y" {default="z"}
+source "null" "a" { communicator = "none" }

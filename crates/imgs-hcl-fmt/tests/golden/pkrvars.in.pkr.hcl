@@ -1,0 +1,3 @@
+greeting = "hi"
+longer_name = "x"
+n=1

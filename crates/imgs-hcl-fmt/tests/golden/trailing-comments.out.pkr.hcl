@@ -1,0 +1,7 @@
+locals {
+  a   = 1 # one
+  bb  = 2 // two
+  ccc = 3 /* three */
+
+  dddd = 4 # four
+}

@@ -1,0 +1,5 @@
+locals {
+  a              = "é"
+  bé             = "x"
+  long_name_here = "y"
+}
