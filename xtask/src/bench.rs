@@ -54,6 +54,9 @@ pub fn run(args: &[String]) -> Result<()> {
         plan_200(&imgs, &ws_hcl, validate_200_hcl, "HCL2 images")
     })?);
 
+    eprintln!("bench: imgs fmt --check on the 200 HCL2 members vs packer fmt -check on each");
+    results.extend(under_load(|| fmt_check_200(&imgs, &ws_hcl).map(|row| vec![row]))?);
+
     eprintln!("bench: no-op imgs build --all on the same 200 images, all cached");
     results.extend(under_load(|| {
         no_op_build_200(&imgs, &ws, validate_200).map(|row| vec![row])
@@ -319,6 +322,50 @@ fn plan_200(imgs: &Path, ws: &Path, packer: Duration, what: &str) -> Result<Vec<
             .into(),
         },
     ])
+}
+
+/// `imgs fmt --check` over every HCL2 member of the workspace (one process) against `packer fmt
+/// -check DIR` for each member (Packer formats one path per run). The files are formatted first,
+/// so both only read and compare.
+fn fmt_check_200(imgs: &Path, ws: &Path) -> Result<BenchResult> {
+    let run = |cmd: &mut Command| -> Result<()> {
+        let status = cmd.stdout(Stdio::null()).stderr(Stdio::null()).status()?;
+        // 3 is "not formatted", which the first (writing) run fixes.
+        if !status.success() && status.code() != Some(3) {
+            bail!("{cmd:?} failed ({status})");
+        }
+        Ok(())
+    };
+    run(Command::new(imgs).current_dir(ws).arg("fmt"))?;
+    let ours = median(
+        (0..5)
+            .map(|_| {
+                let start = Instant::now();
+                run(Command::new(imgs).current_dir(ws).args(["fmt", "--check"]))?;
+                Ok(start.elapsed())
+            })
+            .collect::<Result<_>>()?,
+    );
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(ws.join("images"))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
+    dirs.sort();
+    let start = Instant::now();
+    for dir in &dirs {
+        run(Command::new("packer")
+            .current_dir(ws)
+            .env("CHECKPOINT_DISABLE", "1")
+            .args(["fmt", "-check"])
+            .arg(dir))?;
+    }
+    Ok(BenchResult {
+        name: "`imgs fmt --check`, 200 HCL2 members (median of 5)".into(),
+        ours,
+        reference_name: "`packer fmt -check DIR` × 200".into(),
+        reference: start.elapsed(),
+        notes: "same files, already formatted; Packer takes one path per run".into(),
+    })
 }
 
 /// Reference: what Packer 1.6.6 needs to merely validate the same 200 templates, one process each
