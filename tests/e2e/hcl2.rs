@@ -337,3 +337,72 @@ fn fmt_checks_shows_and_rewrites_hcl2_files() {
     settings(root).bind(|| insta::assert_snapshot!("fmt_parse_error", err));
     assert_eq!(read(root, "bad/main.pkr.hcl"), "source \"null\" \"a\" {\n");
 }
+
+/// `packer inspect` and `imgs inspect` agree on the input variables and locals of every valid
+/// configuration of the HCL2 corpus that takes no arguments (the values printed in Packer's
+/// format). Locals reading the clock or a random UUID are left out: their values differ by nature.
+#[test]
+fn imgs_inspect_shows_the_variables_and_locals_packer_inspect_shows() {
+    let Some(packer) = imgs_test_peers::packer::packer_for("`packer inspect` of the HCL2 corpus")
+    else {
+        return;
+    };
+    let corpus = repo_root().join("tests/differential");
+    let corpus = corpus.canonicalize().unwrap_or(corpus);
+    let verdicts = std::fs::read_to_string(corpus.join("hcl/verdicts.txt")).unwrap();
+    let names: Vec<&str> = verdicts
+        .lines()
+        .filter_map(|line| line.strip_suffix(" valid"))
+        .filter(|name| !corpus.join(format!("hcl/{name}.args")).exists())
+        // Its locals are the clock and a random UUID.
+        .filter(|name| *name != "fn-time")
+        .collect();
+    assert!(names.len() > 50, "{} valid cases", names.len());
+    let home = tempfile::tempdir().unwrap();
+    let imgs_home = std::env::var("HOME").unwrap_or_default();
+    // The sections up to the builds, without lines holding run-dependent values.
+    // pathexpand() reads HOME, bcrypt() salts at random.
+    let sections = |text: &str, home: &str| -> String {
+        let upto = text.find("> builds:").unwrap_or(text.len());
+        text[..upto]
+            .replace(home, "<home>")
+            .lines()
+            .map(|l| match l.find("\"$2a$") {
+                Some(at) => format!("{}<bcrypt>", &l[..at]),
+                None => l.to_string(),
+            })
+            .filter(|l| !l.trim().is_empty())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let mut failures = Vec::new();
+    for name in &names {
+        let case = format!("hcl/{name}");
+        let out = std::process::Command::new(&packer)
+            .args(["inspect", &case])
+            .current_dir(&corpus)
+            .env_clear()
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .env("HOME", home.path())
+            .env("CHECKPOINT_DISABLE", "1")
+            .output()
+            .unwrap();
+        let theirs = sections(
+            &String::from_utf8_lossy(&out.stdout),
+            &home.path().to_string_lossy(),
+        );
+        let ours = imgs(&corpus, &["inspect", &case]);
+        let ours = sections(&ours.stdout, &imgs_home);
+        if ours != theirs {
+            failures.push(format!("{name}:\n--- packer\n{theirs}\n--- imgs\n{ours}"));
+        }
+    }
+    let _ = std::fs::remove_dir_all(corpus.join("packer_cache"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} differ:\n{}",
+        failures.len(),
+        names.len(),
+        failures.join("\n\n")
+    );
+}

@@ -247,8 +247,9 @@ pub(crate) fn bcrypt(args: FuncArgs) -> Result<Value, String> {
     if args.len() > 2 {
         return Err("bcrypt() takes no more than two arguments".to_string());
     }
-    ::bcrypt::hash(s(&args, 0)?, cost)
-        .map(Value::String)
+    // Go's x/crypto/bcrypt writes the `$2a$` form.
+    ::bcrypt::hash_with_result(s(&args, 0)?, cost)
+        .map(|parts| Value::String(parts.format_for_version(::bcrypt::Version::TwoA)))
         .map_err(|e| format!("error occured generating password {e}"))
 }
 

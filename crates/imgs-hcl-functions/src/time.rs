@@ -66,29 +66,6 @@ pub(crate) fn formatdate(args: FuncArgs) -> Result<Value, String> {
 }
 
 fn element(token: &str, t: &DateTime<FixedOffset>) -> Result<String, String> {
-    const MONTHS: [&str; 12] = [
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ];
-    const DAYS: [&str; 7] = [
-        "Sunday",
-        "Monday",
-        "Tuesday",
-        "Wednesday",
-        "Thursday",
-        "Friday",
-        "Saturday",
-    ];
     let offset = t.offset().local_minus_utc();
     let zone = |colon: bool| {
         let sign = if offset < 0 { '-' } else { '+' };
@@ -106,14 +83,15 @@ fn element(token: &str, t: &DateTime<FixedOffset>) -> Result<String, String> {
     Ok(match token {
         "YYYY" => format!("{:04}", t.year()),
         "YY" => format!("{:02}", t.year() % 100),
-        "MMMM" => MONTHS[t.month0() as usize].to_string(),
-        "MMM" => MONTHS[t.month0() as usize][..3].to_string(),
+        // chrono's English names are Go's.
+        "MMMM" => t.format("%B").to_string(),
+        "MMM" => t.format("%b").to_string(),
         "MM" => format!("{:02}", t.month()),
         "M" => t.month().to_string(),
         "DD" => format!("{:02}", t.day()),
         "D" => t.day().to_string(),
-        "EEEE" => DAYS[t.weekday().num_days_from_sunday() as usize].to_string(),
-        "EEE" => DAYS[t.weekday().num_days_from_sunday() as usize][..3].to_string(),
+        "EEEE" => t.format("%A").to_string(),
+        "EEE" => t.format("%a").to_string(),
         // cty's formatdate of Packer 1.6.6: `hh`/`h` are the 24-hour clock, `HH`/`H` the 12-hour
         // one (checked against `packer console`).
         "hh" => format!("{:02}", t.hour()),

@@ -119,11 +119,8 @@ impl HclConfiguration for Configuration {
         &self.root
     }
 
-    fn inspect(&self) -> imgs_template::HclInspection {
-        lower::inspect(
-            self,
-            &Invocation::new(&self.working_dir, Volatile::Placeholder),
-        )
+    fn inspect(&self, invocation: &Invocation) -> imgs_template::HclInspection {
+        lower::inspect(self, invocation)
     }
 }
 

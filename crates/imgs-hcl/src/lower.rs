@@ -95,17 +95,7 @@ pub(crate) fn lower(
         lenient,
     };
     lowering.required_versions();
-    let mut scope = Scope {
-        path_cwd: slash(&invocation.working_dir),
-        path_root: slash(&config.root),
-        ..Scope::default()
-    };
-    let variables = lowering.variables(invocation);
-    scope.vars = variables
-        .iter()
-        .map(|(name, (value, _))| (name.clone(), value.clone()))
-        .collect();
-    scope.locals = lowering.locals(&scope);
+    let (scope, variables) = lowering.scope(invocation);
     let mut template = lowering.template(&scope, &variables);
     if !lowering.errors.is_empty() && !lenient {
         return Err(Diagnostics(lowering.errors));
@@ -128,17 +118,8 @@ pub(crate) fn inspect(config: &Configuration, invocation: &Invocation) -> HclIns
         errors: Vec::new(),
         lenient: true,
     };
-    let mut scope = Scope {
-        path_cwd: slash(&invocation.working_dir),
-        path_root: slash(&config.root),
-        ..Scope::default()
-    };
-    let variables = lowering.variables(invocation);
-    scope.vars = variables
-        .iter()
-        .map(|(name, (value, _))| (name.clone(), value.clone()))
-        .collect();
-    let locals = lowering.locals(&scope);
+    let (scope, variables) = lowering.scope(invocation);
+    let locals = scope.locals;
     let unset: Vec<&String> = config
         .blocks
         .variables
@@ -154,6 +135,14 @@ pub(crate) fn inspect(config: &Configuration, invocation: &Invocation) -> HclIns
         .map(|(name, (value, _))| {
             let text = if unset.contains(&name) {
                 go_quote("<unknown>")
+            } else if config
+                .blocks
+                .variables
+                .get(name)
+                .is_some_and(|v| v.sensitive)
+            {
+                // Packer masks sensitive values in what it prints.
+                go_quote("<sensitive>")
             } else {
                 shown(value)
             };
@@ -534,6 +523,23 @@ impl Lowering<'_> {
     /// Locals in passes, as Packer evaluates them: each pass evaluates what it can; what reads a
     /// local not evaluated yet waits for the next; when a pass makes no progress the remaining ones
     /// fail with their own errors.
+    /// What the configuration's expressions read: `path`, the variables with their values for
+    /// this invocation, and the locals.
+    fn scope(&mut self, invocation: &Invocation) -> (Scope, IndexMap<String, (HclValue, bool)>) {
+        let mut scope = Scope {
+            path_cwd: slash(&invocation.working_dir),
+            path_root: slash(&self.config.root),
+            ..Scope::default()
+        };
+        let variables = self.variables(invocation);
+        scope.vars = variables
+            .iter()
+            .map(|(name, (value, _))| (name.clone(), value.clone()))
+            .collect();
+        scope.locals = self.locals(&scope);
+        (scope, variables)
+    }
+
     fn locals(&mut self, scope: &Scope) -> IndexMap<String, HclValue> {
         let mut scope = scope.clone();
         let mut pending: Vec<&crate::config::LocalDef> = self.config.blocks.locals.iter().collect();

@@ -1,15 +1,33 @@
 use std::path::Path;
 
 use imgs_diagnostic::Diagnostic;
-use imgs_template::Template;
+use imgs_template::interpolate::Volatile;
+use imgs_template::{HclInspection, Invocation, Template};
 
 use super::{Context, Failure, absolute};
 
+/// What `imgs inspect` shows: the template, and for an HCL2 configuration what its variables
+/// and locals evaluate to in this invocation (the environment's `PKR_VAR_*` and HOME, Images.toml's
+/// values, the clock), as `packer inspect` evaluates them.
+pub struct Inspected {
+    pub template: Template,
+    pub hcl: Option<HclInspection>,
+}
+
 /// `imgs inspect NAME|FILE`: the template of a workspace image, or a template file. The front end
 /// renders it (`imgs_report::render_inspect`).
-pub fn inspect(cx: &Context, target: &str) -> Result<Template, Failure> {
+pub fn inspect(cx: &Context, target: &str) -> Result<Inspected, Failure> {
+    let now = Volatile::Real {
+        init_time: chrono::Utc::now(),
+    };
+    let variables = crate::options::VariableOptions::default();
     if looks_like_file(cx, target) {
-        return read_template(cx, Path::new(target));
+        let template = read_template(cx, Path::new(target))?;
+        let hcl = match &template.hcl {
+            Some(config) => Some(config.inspect(&cx.invocation(&cx.cwd, &variables, now, false)?)),
+            None => None,
+        };
+        return Ok(Inspected { template, hcl });
     }
     let ws = cx.load_workspace()?;
     ws.select(&imgs_workspace::Selection {
@@ -17,7 +35,26 @@ pub fn inspect(cx: &Context, target: &str) -> Result<Template, Failure> {
         exclude: vec![],
     })?;
     let image = ws.image(target).expect("selection checked the name");
-    Ok(image.template.clone())
+    let hcl = match &image.template.hcl {
+        Some(config) => {
+            // A parent's artifact is not known before the parent builds: shown as unknown, as
+            // Packer shows a variable without a value.
+            let workspace_vars = super::fingerprint::workspace_variables(&ws, image)
+                .into_iter()
+                .filter(|(name, _)| !image.parents.iter().any(|p| &p.variable == name))
+                .collect();
+            let invocation = Invocation {
+                workspace_vars,
+                ..cx.invocation(&ws.root, &variables, now, false)?
+            };
+            Some(config.inspect(&invocation))
+        }
+        None => None,
+    };
+    Ok(Inspected {
+        template: image.template.clone(),
+        hcl,
+    })
 }
 
 /// A target names a template file when it has a path shape or exists as a file.

@@ -42,7 +42,7 @@ pub use fmt::{FmtOptions, Formatted, fmt};
 pub use gc::gc;
 pub use graph::{GraphData, graph};
 pub use hcl2_upgrade::{UpgradeOptions, hcl2_upgrade};
-pub use inspect::inspect;
+pub use inspect::{Inspected, inspect};
 pub use plan::plan;
 pub use validate::{Checked, Validated, validate};
 

@@ -5,9 +5,11 @@ use std::fmt::Write;
 
 use imgs_template::{HclInspection, Template};
 
-pub fn render_inspect(template: &Template) -> String {
-    if let Some(config) = &template.hcl {
-        return render_hcl_inspect(&config.inspect());
+/// A template as `packer inspect` prints it; an HCL2 configuration by what it evaluated to for the
+/// invocation (`hcl`), as Packer prints HCL2 configurations.
+pub fn render_inspect(template: &Template, hcl: Option<&HclInspection>) -> String {
+    if let Some(inspection) = hcl {
+        return render_hcl_inspect(inspection);
     }
     let mut out = String::new();
     if let Some(description) = template.description.as_deref().filter(|d| !d.is_empty()) {

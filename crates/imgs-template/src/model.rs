@@ -69,7 +69,7 @@ pub trait HclConfiguration: Send + Sync + std::fmt::Debug {
     fn root(&self) -> &Path;
     /// What `packer inspect` shows: variables and locals with the values known without an
     /// invocation, and each build block's sources, provisioners and post-processors.
-    fn inspect(&self) -> HclInspection;
+    fn inspect(&self, invocation: &crate::Invocation) -> HclInspection;
 }
 
 /// `packer inspect` of an HCL2 configuration: values already printed as Packer prints them (its

@@ -120,8 +120,9 @@ fn run_with(args: impl IntoIterator<Item = OsString>, cwd: PathBuf, live_output:
                 warnings: validated.warnings,
             })
         }
-        Command::Inspect(args) => ops::inspect(&cx, &args.target)
-            .map(|template| imgs_report::render_inspect(&template).into()),
+        Command::Inspect(args) => ops::inspect(&cx, &args.target).map(|inspected| {
+            imgs_report::render_inspect(&inspected.template, inspected.hcl.as_ref()).into()
+        }),
         Command::Fmt(args) => {
             let options = ops::FmtOptions {
                 paths: args.paths.clone(),

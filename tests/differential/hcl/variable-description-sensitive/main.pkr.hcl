@@ -1,7 +1,7 @@
 variable "x" {
   description = "a secret"
   sensitive = true
-  default = "s"
+  default = "s3cr3t-value"
 }
 source "null" "a" {
   communicator = "none"

@@ -1,7 +1,0 @@
-source "file" "a" {
-  source = "${path.cwd}/files/app.conf"
-  target = "o.txt"
-}
-build {
-  sources = ["source.file.a"]
-}

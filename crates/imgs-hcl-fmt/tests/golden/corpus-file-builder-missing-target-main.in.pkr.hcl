@@ -1,6 +1,0 @@
-source "file" "a" {
-  content = "x"
-}
-build {
-  sources = ["source.file.a"]
-}

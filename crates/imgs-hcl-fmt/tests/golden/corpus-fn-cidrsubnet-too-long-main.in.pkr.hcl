@@ -1,9 +1,0 @@
-locals {
-  a = cidrsubnet("10.0.0.0/30", 8, 1)
-}
-source "null" "a" {
-  communicator = "none"
-}
-build {
-  sources = ["source.null.a"]
-}

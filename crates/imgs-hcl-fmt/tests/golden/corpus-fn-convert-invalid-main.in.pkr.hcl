@@ -1,9 +1,0 @@
-locals {
-  a = convert("x", number)
-}
-source "null" "a" {
-  communicator = "none"
-}
-build {
-  sources = ["source.null.a"]
-}

@@ -1,9 +1,0 @@
-locals {
-  a = file("files/nope.conf")
-}
-source "null" "a" {
-  communicator = "none"
-}
-build {
-  sources = ["source.null.a"]
-}

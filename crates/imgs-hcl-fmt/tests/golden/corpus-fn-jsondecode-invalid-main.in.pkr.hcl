@@ -1,9 +1,0 @@
-locals {
-  a = jsondecode("{")
-}
-source "null" "a" {
-  communicator = "none"
-}
-build {
-  sources = ["source.null.a"]
-}

@@ -1,9 +1,0 @@
-locals {
-  a = regex_replace("a", "(", "")
-}
-source "null" "a" {
-  communicator = "none"
-}
-build {
-  sources = ["source.null.a"]
-}
