@@ -1,26 +1,66 @@
 //! List, map and set functions. hcl-rs has no set type: sets are arrays, deduplicated and in
 //! cty's order for sets (strings lexically, numbers numerically), which is how Packer prints them.
 
-use hcl::eval::FuncArgs;
 use hcl::{Map, Value};
 
-use crate::{as_f64, as_i64, as_list, as_string, number};
+use unicode_segmentation::UnicodeSegmentation as _;
 
-pub(crate) fn length(args: FuncArgs) -> Result<Value, String> {
+use crate::{arg_error, as_f64, as_i64, as_list, as_string, number};
+
+/// A whole-number argument, its error prefixed as cty prefixes it (`invalid index: …`).
+fn whole(value: &Value, what: &str) -> Result<i64, String> {
+    as_i64(value).map_err(|e| format!("{what}: {e}"))
+}
+
+/// A tuple's elements as the list cty converts it to: mixed primitive elements all become strings
+/// (`[1, "1"]` is `["1", "1"]`); other mixes stay as they are.
+pub(crate) fn unify(items: &[Value]) -> Vec<Value> {
+    let primitive = |v: &Value| matches!(v, Value::String(_) | Value::Number(_) | Value::Bool(_));
+    let first_kind = items
+        .iter()
+        .find(|v| !v.is_null())
+        .map(std::mem::discriminant);
+    let mixed = items
+        .iter()
+        .filter(|v| !v.is_null())
+        .any(|v| Some(std::mem::discriminant(v)) != first_kind);
+    if mixed && items.iter().all(|v| v.is_null() || primitive(v)) {
+        items
+            .iter()
+            .map(|v| match v {
+                Value::Null => Value::Null,
+                other => Value::String(as_string(other).unwrap_or_default()),
+            })
+            .collect()
+    } else {
+        items.to_vec()
+    }
+}
+
+pub(crate) fn length(args: &[Value]) -> Result<Value, String> {
     Ok(number(match &args[0] {
-        Value::String(s) => s.chars().count() as f64,
+        // cty counts grapheme clusters.
+        Value::String(s) => s.graphemes(true).count() as f64,
         Value::Array(items) => items.len() as f64,
         Value::Object(map) => map.len() as f64,
         Value::Null => return Err("argument must not be null".to_string()),
-        _ => return Err("collection or structural type is required".to_string()),
+        _ => {
+            return Err(
+                "argument must be a string, a collection type, or a structural type".to_string(),
+            );
+        }
     }))
 }
 
 /// `element(list, index)`: the index wraps around the list's length (Go's `%`, so a negative
 /// index that does not wrap to 0 is out of range).
-pub(crate) fn element(args: FuncArgs) -> Result<Value, String> {
-    let list = as_list(&args[0])?;
-    let index = as_i64(&args[1])?;
+pub(crate) fn element(args: &[Value]) -> Result<Value, String> {
+    let list = match &args[0] {
+        Value::Array(items) => items,
+        Value::Object(_) => return Err("cannot read elements from object".to_string()),
+        _ => return Err("cannot read elements from string".to_string()),
+    };
+    let index = whole(&args[1], "invalid index")?;
     if list.is_empty() {
         return Err("cannot use element function with an empty list".to_string());
     }
@@ -32,55 +72,64 @@ pub(crate) fn element(args: FuncArgs) -> Result<Value, String> {
         .ok_or_else(|| format!("index {index} out of range"))
 }
 
-/// `index(collection, key)`: cty's element access in 1.6.6 (a list by number, a map by key), not
-/// the later search for a value.
-pub(crate) fn index(args: FuncArgs) -> Result<Value, String> {
-    match &args[0] {
-        Value::Array(items) => {
-            let Value::Number(_) = &args[1] else {
-                return Err("key for tuple must be number".to_string());
-            };
-            let i = as_i64(&args[1])?;
-            usize::try_from(i)
-                .ok()
-                .and_then(|i| items.get(i))
-                .cloned()
-                .ok_or_else(|| {
-                    "the given index is greater than or equal to the length of the collection"
-                        .to_string()
-                })
-        }
-        // cty's index of an object fails in Packer's console too (it has no map type to index).
-        _ => Err("cannot index a value of this type".to_string()),
-    }
+/// `index(collection, key)`: cty's element access in 1.6.6 (a list by number), not the later
+/// search for a value. Objects are not maps to cty, so indexing one fails too.
+pub(crate) fn index(args: &[Value]) -> Result<Value, String> {
+    let Value::Array(items) = &args[0] else {
+        return Err("collection must be a list, a map or a tuple".to_string());
+    };
+    let Value::Number(_) = &args[1] else {
+        return Err("key for tuple must be number".to_string());
+    };
+    let i = whole(&args[1], "invalid key for tuple")?;
+    usize::try_from(i)
+        .ok()
+        .and_then(|i| items.get(i))
+        .cloned()
+        .ok_or_else(|| format!("key must be between 0 and {} inclusive", items.len()))
 }
 
-pub(crate) fn concat(args: FuncArgs) -> Result<Value, String> {
+pub(crate) fn concat(args: &[Value]) -> Result<Value, String> {
     if args.is_empty() {
         return Err("at least one argument is required".to_string());
     }
     let mut out = Vec::new();
-    for list in args.iter() {
-        out.extend(as_list(list)?.iter().cloned());
-    }
-    Ok(Value::Array(out))
-}
-
-pub(crate) fn contains(args: FuncArgs) -> Result<Value, String> {
-    Ok(Value::Bool(as_list(&args[0])?.contains(&args[1])))
-}
-
-pub(crate) fn distinct(args: FuncArgs) -> Result<Value, String> {
-    let mut out: Vec<Value> = Vec::new();
-    for item in as_list(&args[0])? {
-        if !out.contains(item) {
-            out.push(item.clone());
+    for (i, list) in args.iter().enumerate() {
+        match list {
+            Value::Array(items) => out.extend(items.iter().cloned()),
+            other => {
+                return Err(arg_error(
+                    i,
+                    format!(
+                        "all arguments must be lists or tuples; got {}",
+                        crate::type_name(other)
+                    ),
+                ));
+            }
         }
     }
     Ok(Value::Array(out))
 }
 
-pub(crate) fn flatten(args: FuncArgs) -> Result<Value, String> {
+pub(crate) fn contains(args: &[Value]) -> Result<Value, String> {
+    let Value::Array(items) = &args[0] else {
+        return Err("argument must be list, tuple, or set".to_string());
+    };
+    Ok(Value::Bool(items.contains(&args[1])))
+}
+
+pub(crate) fn distinct(args: &[Value]) -> Result<Value, String> {
+    let list = as_list(&args[0]).map_err(|e| arg_error(0, e))?;
+    let mut out: Vec<Value> = Vec::new();
+    for item in unify(list) {
+        if !out.contains(&item) {
+            out.push(item);
+        }
+    }
+    Ok(Value::Array(out))
+}
+
+pub(crate) fn flatten(args: &[Value]) -> Result<Value, String> {
     fn walk(items: &[Value], out: &mut Vec<Value>) {
         for item in items {
             match item {
@@ -89,8 +138,11 @@ pub(crate) fn flatten(args: FuncArgs) -> Result<Value, String> {
             }
         }
     }
+    let Value::Array(items) = &args[0] else {
+        return Err("can only flatten lists, sets and tuples".to_string());
+    };
     let mut out = Vec::new();
-    walk(as_list(&args[0])?, &mut out);
+    walk(items, &mut out);
     Ok(Value::Array(out))
 }
 
@@ -107,8 +159,8 @@ fn sorted_keys(map: &Map<String, Value>) -> Vec<&String> {
     keys
 }
 
-pub(crate) fn keys(args: FuncArgs) -> Result<Value, String> {
-    let map = as_map(&args[0])?;
+pub(crate) fn keys(args: &[Value]) -> Result<Value, String> {
+    let map = as_map(&args[0]).map_err(|e| arg_error(0, e))?;
     Ok(Value::Array(
         sorted_keys(map)
             .into_iter()
@@ -117,8 +169,9 @@ pub(crate) fn keys(args: FuncArgs) -> Result<Value, String> {
     ))
 }
 
-pub(crate) fn values(args: FuncArgs) -> Result<Value, String> {
-    let map = as_map(&args[0])?;
+pub(crate) fn values(args: &[Value]) -> Result<Value, String> {
+    let map = as_map(&args[0])
+        .map_err(|_| "values() requires a map as the first argument".to_string())?;
     Ok(Value::Array(
         sorted_keys(map)
             .into_iter()
@@ -127,8 +180,9 @@ pub(crate) fn values(args: FuncArgs) -> Result<Value, String> {
     ))
 }
 
-pub(crate) fn lookup(args: FuncArgs) -> Result<Value, String> {
-    let map = as_map(&args[0])?;
+pub(crate) fn lookup(args: &[Value]) -> Result<Value, String> {
+    let map = as_map(&args[0])
+        .map_err(|_| arg_error(0, "lookup() requires a map as the first argument"))?;
     let key = as_string(&args[1])?;
     match (map.get(&key), args.get(2)) {
         (Some(value), _) => Ok(value.clone()),
@@ -137,13 +191,22 @@ pub(crate) fn lookup(args: FuncArgs) -> Result<Value, String> {
     }
 }
 
-pub(crate) fn merge(args: FuncArgs) -> Result<Value, String> {
+pub(crate) fn merge(args: &[Value]) -> Result<Value, String> {
+    if args.is_empty() {
+        return Ok(Value::Null);
+    }
     let mut out: Map<String, Value> = Map::new();
     for arg in args.iter() {
         if arg.is_null() {
             continue;
         }
-        for (k, v) in as_map(arg)? {
+        let map = as_map(arg).map_err(|_| {
+            format!(
+                "arguments must be maps or objects, got \"{}\"",
+                crate::type_name(arg)
+            )
+        })?;
+        for (k, v) in map {
             out.insert(k.clone(), v.clone());
         }
     }
@@ -152,35 +215,52 @@ pub(crate) fn merge(args: FuncArgs) -> Result<Value, String> {
     Ok(Value::Object(out))
 }
 
-pub(crate) fn reverse(args: FuncArgs) -> Result<Value, String> {
-    let mut items = as_list(&args[0])?.clone();
+pub(crate) fn reverse(args: &[Value]) -> Result<Value, String> {
+    let Value::Array(items) = &args[0] else {
+        return Err(arg_error(
+            0,
+            format!(
+                "can only reverse list or tuple values, not {}",
+                crate::type_name(&args[0])
+            ),
+        ));
+    };
+    let mut items = items.clone();
     items.reverse();
     Ok(Value::Array(items))
 }
 
-pub(crate) fn slice(args: FuncArgs) -> Result<Value, String> {
-    let list = as_list(&args[0])?;
-    let start = as_i64(&args[1])?;
-    let end = as_i64(&args[2])?;
+pub(crate) fn slice(args: &[Value]) -> Result<Value, String> {
+    let Value::Array(list) = &args[0] else {
+        return Err(arg_error(0, "must be a list or tuple value"));
+    };
+    let start = whole(&args[1], "invalid start index").map_err(|e| arg_error(1, e))?;
+    let end = whole(&args[2], "invalid end index").map_err(|e| arg_error(2, e))?;
     if start < 0 {
-        return Err("from index must be greater than or equal to 0".to_string());
+        return Err(arg_error(1, "start index must not be less than zero"));
     }
     if end > list.len() as i64 {
-        return Err(
-            "to index must be less than or equal to the length of the input collection".to_string(),
-        );
+        return Err(arg_error(
+            2,
+            "end index must not be greater than the length of the list",
+        ));
     }
     if start > end {
-        return Err("from index must be less than or equal to index".to_string());
+        return Err(arg_error(
+            1,
+            "start index must not be greater than end index",
+        ));
     }
     Ok(Value::Array(list[start as usize..end as usize].to_vec()))
 }
 
-pub(crate) fn sort(args: FuncArgs) -> Result<Value, String> {
+pub(crate) fn sort(args: &[Value]) -> Result<Value, String> {
     let mut items = Vec::new();
-    for item in as_list(&args[0])? {
+    for (i, item) in as_list(&args[0])?.iter().enumerate() {
         if item.is_null() {
-            return Err("given list element 0 is null; a null string cannot be sorted".to_string());
+            return Err(format!(
+                "given list element {i} is null; a null string cannot be sorted"
+            ));
         }
         items.push(as_string(item)?);
     }
@@ -188,7 +268,7 @@ pub(crate) fn sort(args: FuncArgs) -> Result<Value, String> {
     Ok(Value::Array(items.into_iter().map(Value::String).collect()))
 }
 
-pub(crate) fn compact(args: FuncArgs) -> Result<Value, String> {
+pub(crate) fn compact(args: &[Value]) -> Result<Value, String> {
     let mut out = Vec::new();
     for item in as_list(&args[0])? {
         match item {
@@ -200,9 +280,9 @@ pub(crate) fn compact(args: FuncArgs) -> Result<Value, String> {
     Ok(Value::Array(out))
 }
 
-pub(crate) fn chunklist(args: FuncArgs) -> Result<Value, String> {
+pub(crate) fn chunklist(args: &[Value]) -> Result<Value, String> {
     let list = as_list(&args[0])?;
-    let size = as_i64(&args[1])?;
+    let size = whole(&args[1], "invalid index")?;
     if size < 0 {
         return Err("the size argument must be positive".to_string());
     }
@@ -216,61 +296,87 @@ pub(crate) fn chunklist(args: FuncArgs) -> Result<Value, String> {
     ))
 }
 
-/// The first argument that is not null nor an empty string.
-pub(crate) fn coalesce(args: FuncArgs) -> Result<Value, String> {
-    args.iter()
+/// The first argument that is not null nor an empty string; the arguments must unify to one type
+/// (mixed primitives become strings).
+pub(crate) fn coalesce(args: &[Value]) -> Result<Value, String> {
+    let same_type = "all arguments must have the same type".to_string();
+    if args.is_empty() {
+        return Err(same_type);
+    }
+    let collections = args
+        .iter()
+        .filter(|v| matches!(v, Value::Array(_) | Value::Object(_)))
+        .count();
+    let non_null = args.iter().filter(|v| !v.is_null()).count();
+    if collections > 0 && collections != non_null {
+        return Err(same_type);
+    }
+    unify(args)
+        .into_iter()
         .find(|v| match v {
             Value::Null => false,
             Value::String(s) => !s.is_empty(),
             _ => true,
         })
-        .cloned()
         .ok_or_else(|| "no non-null, non-empty-string arguments".to_string())
 }
 
-pub(crate) fn coalescelist(args: FuncArgs) -> Result<Value, String> {
+pub(crate) fn coalescelist(args: &[Value]) -> Result<Value, String> {
     if args.is_empty() {
         return Err("at least one argument is required".to_string());
     }
     for arg in args.iter() {
-        if !as_list(arg)?.is_empty() {
+        let Value::Array(items) = arg else {
+            return Err("coalescelist arguments must be lists or tuples".to_string());
+        };
+        if !items.is_empty() {
             return Ok(arg.clone());
         }
     }
     Err("no non-null arguments".to_string())
 }
 
-/// `range(limit)`, `range(start, limit)`, `range(start, limit, step)`.
-pub(crate) fn range(args: FuncArgs) -> Result<Value, String> {
+/// `range(limit)`, `range(start, limit)`, `range(start, limit, step)`. Values are computed in
+/// decimal (cty's numbers are not binary floats: `range(0, 1, 0.3)` ends with 0.9).
+pub(crate) fn range(args: &[Value]) -> Result<Value, String> {
     let numbers: Vec<f64> = args.iter().map(as_f64).collect::<Result<_, _>>()?;
     let (start, end, step) = match numbers.as_slice() {
-        [end] => (0.0, *end, 1.0),
+        [end] => (0.0, *end, if *end < 0.0 { -1.0 } else { 1.0 }),
         [start, end] => (*start, *end, if start > end { -1.0 } else { 1.0 }),
         [start, end, step] => (*start, *end, *step),
         _ => return Err("must have one, two, or three arguments".to_string()),
     };
-    if step == 0.0 {
-        return Err("step must not be zero".to_string());
-    }
-    if (step > 0.0 && start > end) || (step < 0.0 && start < end) {
-        return Err(format!(
-            "step must be {} when start is {} limit",
-            if step > 0.0 { "negative" } else { "positive" },
-            if step > 0.0 {
-                "greater than"
-            } else {
-                "less than"
-            }
+    if step < 0.0 && start < end {
+        return Err(arg_error(
+            0,
+            "end must be less than start when step is negative",
         ));
     }
+    if step > 0.0 && start > end {
+        return Err(arg_error(
+            0,
+            "end must be greater than start when step is positive",
+        ));
+    }
+    let too_many = "more than 1024 values were generated; either decrease the difference between start and end or use a smaller step".to_string();
     let mut out = Vec::new();
     let mut n = start;
-    while (step > 0.0 && n < end) || (step < 0.0 && n > end) {
+    loop {
+        let more = if step > 0.0 {
+            n < end
+        } else if step < 0.0 {
+            n > end
+        } else {
+            n < end
+        };
+        if !more {
+            break;
+        }
         if out.len() >= 1024 {
-            return Err("more than 1024 values were generated; either decrease the difference between start and end or use a smaller step".to_string());
+            return Err(too_many);
         }
         out.push(number(n));
-        n += step;
+        n = crate::numeric::decimal_add(n, step);
     }
     Ok(Value::Array(out))
 }
@@ -294,17 +400,23 @@ fn as_set(items: impl IntoIterator<Item = Value>) -> Vec<Value> {
     out
 }
 
-pub(crate) fn setunion(args: FuncArgs) -> Result<Value, String> {
-    let mut all = Vec::new();
-    for arg in args.iter() {
-        all.extend(as_list(arg)?.iter().cloned());
-    }
-    Ok(Value::Array(as_set(all)))
+fn set_arg(args: &[Value], i: usize) -> Result<&Vec<Value>, String> {
+    as_list(&args[i]).map_err(|_| arg_error(i, "set of any single type required"))
 }
 
-pub(crate) fn setintersection(args: FuncArgs) -> Result<Value, String> {
-    let first = as_list(&args[0])?;
-    let rest: Vec<&Vec<Value>> = args[1..].iter().map(as_list).collect::<Result<_, _>>()?;
+pub(crate) fn setunion(args: &[Value]) -> Result<Value, String> {
+    let mut all = Vec::new();
+    for i in 0..args.len() {
+        all.extend(set_arg(args, i)?.iter().cloned());
+    }
+    Ok(Value::Array(as_set(unify(&all))))
+}
+
+pub(crate) fn setintersection(args: &[Value]) -> Result<Value, String> {
+    let first = set_arg(args, 0)?;
+    let rest: Vec<&Vec<Value>> = (1..args.len())
+        .map(|i| set_arg(args, i))
+        .collect::<Result<_, _>>()?;
     Ok(Value::Array(as_set(
         first
             .iter()
@@ -313,7 +425,7 @@ pub(crate) fn setintersection(args: FuncArgs) -> Result<Value, String> {
     )))
 }
 
-pub(crate) fn setproduct(args: FuncArgs) -> Result<Value, String> {
+pub(crate) fn setproduct(args: &[Value]) -> Result<Value, String> {
     if args.len() < 2 {
         return Err("at least two arguments are required".to_string());
     }
@@ -335,9 +447,11 @@ pub(crate) fn setproduct(args: FuncArgs) -> Result<Value, String> {
     ))
 }
 
-pub(crate) fn zipmap(args: FuncArgs) -> Result<Value, String> {
-    let keys = as_list(&args[0])?;
-    let values = as_list(&args[1])?;
+pub(crate) fn zipmap(args: &[Value]) -> Result<Value, String> {
+    let keys =
+        as_list(&args[0]).map_err(|_| "keys argument must be a list or tuple value".to_string())?;
+    let values = as_list(&args[1])
+        .map_err(|_| "values argument must be a list or tuple value".to_string())?;
     if keys.len() != values.len() {
         return Err(format!(
             "number of keys ({}) does not match number of values ({})",

@@ -3,10 +3,9 @@
 use std::net::IpAddr;
 
 use hcl::Value;
-use hcl::eval::FuncArgs;
 use ipnet::IpNet;
 
-use crate::{as_i64, as_string};
+use crate::{arg_error, as_i64, as_string};
 
 fn prefix(text: &str) -> Result<IpNet, String> {
     text.parse::<IpNet>()
@@ -35,77 +34,105 @@ fn from_u128(net: &IpNet, n: u128) -> IpAddr {
 }
 
 /// `cidrhost(prefix, hostnum)`: a negative number counts back from the end of the range.
-pub(crate) fn cidrhost(args: FuncArgs) -> Result<Value, String> {
+pub(crate) fn cidrhost(args: &[Value]) -> Result<Value, String> {
     let net = prefix(&as_string(&args[0])?)?;
     let hostnum = as_i64(&args[1])?;
     let host_bits = width(&net) - u32::from(net.prefix_len());
-    let size: u128 = if host_bits >= 128 {
+    // The last host number (2^host_bits - 1), which fits even for a /0 IPv6 prefix.
+    let last: u128 = if host_bits >= 128 {
         u128::MAX
     } else {
-        1u128 << host_bits
+        (1u128 << host_bits) - 1
     };
-    let base = to_u128(net.network());
-    let offset = if hostnum < 0 {
-        size.checked_sub(hostnum.unsigned_abs() as u128)
-    } else if (hostnum as u128) < size {
-        Some(hostnum as u128)
-    } else {
-        None
-    }
-    .ok_or_else(|| {
+    let refuse = |n: i128| {
         format!(
-            "prefix of {} bits cannot accommodate a host numbered {hostnum}",
+            "prefix of {} does not accommodate a host numbered {n}",
             net.prefix_len()
         )
-    })?;
+    };
+    let offset: u128 = if hostnum < 0 {
+        // go-cidr counts back from one past the last host: -1 is the last.
+        let back = u128::from(hostnum.unsigned_abs()) - 1;
+        if back > last {
+            let missing = i128::try_from(back - last).unwrap_or(i128::MAX);
+            return Err(refuse(-missing));
+        }
+        last - back
+    } else {
+        let n = u128::from(hostnum.unsigned_abs());
+        if n > last {
+            return Err(refuse(i128::from(hostnum)));
+        }
+        n
+    };
+    let base = to_u128(net.network());
     Ok(Value::String(from_u128(&net, base + offset).to_string()))
 }
 
-pub(crate) fn cidrnetmask(args: FuncArgs) -> Result<Value, String> {
+pub(crate) fn cidrnetmask(args: &[Value]) -> Result<Value, String> {
     match prefix(&as_string(&args[0])?)? {
         IpNet::V4(net) => Ok(Value::String(net.netmask().to_string())),
-        IpNet::V6(_) => Err("IPv6 addresses cannot have a netmask".to_string()),
+        IpNet::V6(net) => Ok(Value::String(net.netmask().to_string())),
     }
 }
 
 fn subnet(net: &IpNet, newbits: i64, netnum: i64) -> Result<IpNet, String> {
+    if newbits > 32 {
+        return Err("may not extend prefix by more than 32 bits".to_string());
+    }
     let prefix_len = i64::from(net.prefix_len()) + newbits;
-    if newbits < 0 || prefix_len > i64::from(width(net)) {
+    if prefix_len < 0 || prefix_len > i64::from(width(net)) {
         return Err(format!(
             "insufficient address space to extend prefix of {} by {newbits}",
             net.prefix_len()
         ));
     }
-    if netnum < 0 || (newbits < 64 && netnum >= (1i64 << newbits)) {
+    // go-cidr takes a negative extension (a shorter prefix) with subnet 0.
+    let fits = match newbits {
+        ..0 => netnum == 0,
+        0..63 => netnum >= 0 && netnum < (1i64 << newbits),
+        _ => netnum >= 0,
+    };
+    if !fits {
         return Err(format!(
             "prefix extension of {newbits} does not accommodate a subnet numbered {netnum}"
         ));
     }
     let shift = width(net) as i64 - prefix_len;
-    let base = to_u128(net.network()) + ((netnum as u128) << shift);
+    let network = IpNet::new(net.network(), prefix_len as u8)
+        .map_err(|e| e.to_string())?
+        .network();
+    let base = to_u128(network) + ((netnum as u128) << shift);
     IpNet::new(from_u128(net, base), prefix_len as u8).map_err(|e| e.to_string())
 }
 
-pub(crate) fn cidrsubnet(args: FuncArgs) -> Result<Value, String> {
+pub(crate) fn cidrsubnet(args: &[Value]) -> Result<Value, String> {
     let net = prefix(&as_string(&args[0])?)?;
     let sub = subnet(&net, as_i64(&args[1])?, as_i64(&args[2])?)?;
     Ok(Value::String(sub.to_string()))
 }
 
 /// Consecutive subnets of the given sizes, each aligned after the previous one.
-pub(crate) fn cidrsubnets(args: FuncArgs) -> Result<Value, String> {
+pub(crate) fn cidrsubnets(args: &[Value]) -> Result<Value, String> {
     let net = prefix(&as_string(&args[0])?)?;
     let base = to_u128(net.network());
     let total = width(&net);
     let mut next: u128 = base;
     let mut out = Vec::new();
-    for bits in &args[1..] {
-        let newbits = as_i64(bits)?;
+    for (i, bits) in args[1..].iter().enumerate() {
+        let arg = i + 1;
+        let newbits = as_i64(bits).map_err(|e| arg_error(arg, e))?;
         let len = i64::from(net.prefix_len()) + newbits;
-        if newbits < 1 || len > i64::from(total) {
-            return Err(format!(
-                "would extend prefix to {len} bits, which is too long for an IPv{} address",
-                if total == 32 { 4 } else { 6 }
+        if newbits < 1 {
+            return Err(arg_error(arg, "must extend prefix by at least one bit"));
+        }
+        if len > i64::from(total) {
+            return Err(arg_error(
+                arg,
+                format!(
+                    "would extend prefix to {len} bits, which is too long for an IPv{} address",
+                    if total == 32 { 4 } else { 6 }
+                ),
             ));
         }
         let size = 1u128 << (i64::from(total) - len);
@@ -118,10 +145,13 @@ pub(crate) fn cidrsubnets(args: FuncArgs) -> Result<Value, String> {
                 1u128 << (total - u32::from(net.prefix_len()))
             };
         if start + size > end_of_parent {
-            return Err(format!(
-                "not enough remaining address space for a subnet with a prefix of {len} bits after {}",
-                out.last()
-                    .map_or(String::new(), |v: &Value| as_string(v).unwrap_or_default())
+            return Err(arg_error(
+                arg,
+                format!(
+                    "not enough remaining address space for a subnet with a prefix of {len} bits after {}",
+                    out.last()
+                        .map_or(String::new(), |v: &Value| as_string(v).unwrap_or_default())
+                ),
             ));
         }
         let sub = IpNet::new(from_u128(&net, start), len as u8).map_err(|e| e.to_string())?;

@@ -57,9 +57,6 @@ fn format_number(n: &hcl::Number) -> String {
     if let Some(i) = n.as_i64() {
         return i.to_string();
     }
-    if let Some(u) = n.as_u64() {
-        return u.to_string();
-    }
     let f = n.as_f64().unwrap_or(0.0);
     if f.fract() == 0.0 && f.abs() < 9.2e18 {
         return format!("{}", f as i64);

@@ -48,7 +48,7 @@ pub fn type_constraint(expr: &Expression) -> Result<TypeConstraint, String> {
             "set" => Ok(TypeConstraint::Set(Box::new(TypeConstraint::Any))),
             "map" => Ok(TypeConstraint::Map(Box::new(TypeConstraint::Any))),
             other => Err(format!(
-                "Invalid type specification: the keyword \"{other}\" is not a valid type specification."
+                "The keyword \"{other}\" is not a valid type specification."
             )),
         },
         Expression::Parenthesis(inner) => type_constraint(inner),
@@ -58,7 +58,7 @@ pub fn type_constraint(expr: &Expression) -> Result<TypeConstraint, String> {
                 match call.args.as_slice() {
                     [arg] => Ok(Box::new(type_constraint(arg)?)),
                     _ => Err(format!(
-                        "Invalid type specification: the {name} type constructor requires one argument specifying the element type."
+                        "The {name} type constructor requires one argument specifying the element type."
                     )),
                 }
             };
@@ -70,7 +70,7 @@ pub fn type_constraint(expr: &Expression) -> Result<TypeConstraint, String> {
                     [Expression::Array(items)] => Ok(TypeConstraint::Tuple(
                         items.iter().map(type_constraint).collect::<Result<_, _>>()?,
                     )),
-                    _ => Err("Invalid type specification: the tuple type constructor requires a list of element types.".to_string()),
+                    _ => Err("The tuple type constructor requires a list of element types.".to_string()),
                 },
                 "object" => match call.args.as_slice() {
                     [Expression::Object(entries)] => {
@@ -81,7 +81,7 @@ pub fn type_constraint(expr: &Expression) -> Result<TypeConstraint, String> {
                                 ObjectKey::Expression(Expression::String(s)) => s.clone(),
                                 ObjectKey::Expression(Expression::Variable(v)) => v.to_string(),
                                 _ => {
-                                    return Err("Invalid type specification: object attribute names must be identifiers.".to_string());
+                                    return Err("Object constructor map keys must be attribute names.".to_string());
                                 }
                             };
                             attrs.push((key, type_constraint(value)?));
@@ -89,14 +89,14 @@ pub fn type_constraint(expr: &Expression) -> Result<TypeConstraint, String> {
                         attrs.sort_by(|a, b| a.0.cmp(&b.0));
                         Ok(TypeConstraint::Object(attrs))
                     }
-                    _ => Err("Invalid type specification: the object type constructor requires an object of attribute types.".to_string()),
+                    _ => Err("The object type constructor requires one argument specifying the attribute types as a map.".to_string()),
                 },
                 other => Err(format!(
-                    "Invalid type specification: keyword \"{other}\" is not a valid type constructor."
+                    "Keyword \"{other}\" is not a valid type constructor."
                 )),
             }
         }
-        _ => Err(format!("Invalid type specification: {TYPE_HINT}")),
+        _ => Err(TYPE_HINT.to_string()),
     }
 }
 
@@ -135,6 +135,13 @@ pub fn convert(value: &Value, to: &TypeConstraint) -> Result<Value, String> {
             let Value::Array(items) = value else {
                 return Err(format!("{} required", to.describe()));
             };
+            // A tuple of mixed primitives converts to a list of strings when the element type is
+            // left open.
+            let items = if **element == TypeConstraint::Any {
+                crate::collections::unify(items)
+            } else {
+                items.clone()
+            };
             let mut out = Vec::with_capacity(items.len());
             for (i, item) in items.iter().enumerate() {
                 out.push(convert(item, element).map_err(|e| format!("element {i}: {e}"))?);
@@ -148,6 +155,10 @@ pub fn convert(value: &Value, to: &TypeConstraint) -> Result<Value, String> {
                 }
                 unique.sort_by(|a, b| match (a, b) {
                     (Value::String(x), Value::String(y)) => x.cmp(y),
+                    (Value::Number(x), Value::Number(y)) => x
+                        .as_f64()
+                        .partial_cmp(&y.as_f64())
+                        .unwrap_or(std::cmp::Ordering::Equal),
                     _ => std::cmp::Ordering::Equal,
                 });
                 out = unique;
@@ -158,12 +169,16 @@ pub fn convert(value: &Value, to: &TypeConstraint) -> Result<Value, String> {
             let Value::Object(map) = value else {
                 return Err(format!("{} required", to.describe()));
             };
+            let values: Vec<Value> = map.values().cloned().collect();
+            let values = if **element == TypeConstraint::Any {
+                crate::collections::unify(&values)
+            } else {
+                values
+            };
             let mut out: Map<String, Value> = Map::new();
-            for (k, v) in map {
-                out.insert(
-                    k.clone(),
-                    convert(v, element).map_err(|e| format!("element {k:?}: {e}"))?,
-                );
+            // cty names no key in a map element's conversion error.
+            for (k, v) in map.keys().zip(&values) {
+                out.insert(k.clone(), convert(v, element)?);
             }
             Ok(Value::Object(out))
         }
@@ -172,7 +187,7 @@ pub fn convert(value: &Value, to: &TypeConstraint) -> Result<Value, String> {
                 return Err("tuple required".to_string());
             };
             if items.len() != elements.len() {
-                return Err(format!("tuple required with {} elements", elements.len()));
+                return Err("tuple required".to_string());
             }
             let out = items
                 .iter()
