@@ -134,6 +134,33 @@ fn an_image_added_since_counts_as_changed() {
     assert_eq!(planned(&out), ["extra"]);
 }
 
+/// An image whose template reads a file git does not track (a generated key, a downloaded ISO) cannot
+/// be read at the old revision: it counts as changed, and the rest of the comparison still holds.
+#[test]
+fn an_image_unreadable_at_the_revision_counts_as_changed() {
+    let repo = repository();
+    let ws = repo.path().join("images-ws");
+    write(&ws, ".gitignore", "generated/\n");
+    write(&ws, "generated/greeting.txt", "hello\n");
+    let template = serde_json::json!({
+        "builders": [{ "type": "file", "target": "keyed.txt", "source": "generated/greeting.txt" }],
+    });
+    write_template(&ws, "keyed", &template);
+    git(repo.path(), &["add", "."]);
+    git(repo.path(), &["commit", "-q", "-m", "keyed"]);
+    let out = imgs_ok(
+        &ws,
+        &[
+            "plan",
+            "--message-format",
+            "json",
+            "--changed-since",
+            "HEAD",
+        ],
+    );
+    assert_eq!(planned(&out), ["keyed"]);
+}
+
 #[test]
 fn a_bad_revision_or_no_repository_is_a_clear_error() {
     let repo = repository();

@@ -55,7 +55,9 @@ pub fn run(args: &[String]) -> Result<()> {
     })?);
 
     eprintln!("bench: imgs fmt --check on the 200 HCL2 members vs packer fmt -check on each");
-    results.extend(under_load(|| fmt_check_200(&imgs, &ws_hcl).map(|row| vec![row]))?);
+    results.extend(under_load(|| {
+        fmt_check_200(&imgs, &ws_hcl).map(|row| vec![row])
+    })?);
 
     eprintln!("bench: no-op imgs build --all on the same 200 images, all cached");
     results.extend(under_load(|| {

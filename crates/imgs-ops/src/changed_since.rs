@@ -75,10 +75,12 @@ fn changed_images(
             manifest_path: Some(manifest.clone()),
             live_output: false,
         };
-        fingerprints(&old_cx, &old, variables, filter).map_err(|f| match f {
-            Failure::Input(d) => at_ref(git_ref, d.to_string()),
-            other => other,
-        })?
+        super::fingerprint::readable_fingerprints(&old_cx, &old, variables, filter).map_err(
+            |f| match f {
+                Failure::Input(d) => at_ref(git_ref, d.to_string()),
+                other => other,
+            },
+        )?
     } else {
         // No workspace at REF: everything is new.
         BTreeMap::new()

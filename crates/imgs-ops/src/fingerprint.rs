@@ -65,6 +65,106 @@ pub fn workspace_variables(ws: &Workspace, image: &Image) -> Vec<(String, String
         .collect()
 }
 
+/// Every image of `selected.needed` fingerprinted (parents first), with what to ask the clouds;
+/// an image whose template has errors is left out with them, and so are its children.
+struct Fingerprints<'w> {
+    images: Vec<Fingerprinted<'w>>,
+    queries: Vec<CloudQuery>,
+    errors: Vec<Diagnostic>,
+}
+
+fn fingerprint_selected<'w>(
+    ws: &'w Workspace,
+    selected: &Selected,
+    invocation: &Invocation,
+    filter: &BuildFilter,
+    hasher: &FileHasher,
+    lookup: CloudLookup,
+    warnings: &mut Vec<Diagnostic>,
+) -> Result<Fingerprints<'w>, Failure> {
+    let mut errors = Vec::new();
+    let mut images: Vec<Fingerprinted<'_>> = Vec::new();
+    let mut queries: Vec<CloudQuery> = Vec::new();
+    for name in ws.lineage.topological_order() {
+        if !selected.needed.contains(&name) {
+            continue;
+        }
+        let image = ws.image(&name).expect("lineage names are workspace images");
+        // A parent that failed to fingerprint leaves its children unknowable; its error is already reported.
+        let Some(parents) = image
+            .parents
+            .iter()
+            .map(|p| {
+                images
+                    .iter()
+                    .find(|i| i.image.name == p.image)
+                    .map(|i| (p.image.as_str(), i.fingerprint))
+            })
+            .collect::<Option<Vec<_>>>()
+        else {
+            continue;
+        };
+        let (inputs, resolved, template) =
+            match image_input_set(ws, image, invocation, filter, parents, hasher, warnings) {
+                Ok(found) => found,
+                Err(Failure::Input(d)) => {
+                    errors.extend(d.0);
+                    continue;
+                }
+                Err(other) => return Err(other),
+            };
+        let fingerprint = inputs.fingerprint();
+        if lookup == CloudLookup::Online {
+            queries.push(CloudQuery::of(
+                fingerprint.to_string(),
+                &template,
+                &resolved,
+                filter,
+                &ws.root,
+            ));
+        }
+        images.push(Fingerprinted {
+            image,
+            inputs,
+            fingerprint,
+        });
+    }
+    Ok(Fingerprints {
+        images,
+        queries,
+        errors,
+    })
+}
+
+/// The fingerprints of the workspace's images whose templates read without errors (no cloud
+/// lookup): what `--changed-since` compares an old tree with, where an image that cannot be read
+/// (a file git does not track, such as a generated key) counts as changed.
+pub(crate) fn readable_fingerprints(
+    cx: &Context,
+    ws: &Workspace,
+    variables: &VariableOptions,
+    filter: &BuildFilter,
+) -> Result<std::collections::BTreeMap<String, String>, Failure> {
+    let all = ws.select(&imgs_workspace::Selection::default())?;
+    let invocation = cx.invocation(&ws.root, variables, Volatile::Placeholder, true)?;
+    let hasher = FileHasher::open(&cache_dir(ws));
+    let mut warnings = Vec::new();
+    let found = fingerprint_selected(
+        ws,
+        &all,
+        &invocation,
+        filter,
+        &hasher,
+        CloudLookup::Offline,
+        &mut warnings,
+    )?;
+    Ok(found
+        .images
+        .iter()
+        .map(|i| (i.image.name.clone(), i.fingerprint.to_string()))
+        .collect())
+}
+
 /// A plan and the warnings met while making it (inputs that do not exist yet).
 pub struct PlanWithWarnings {
     pub plan: Plan,
@@ -95,61 +195,20 @@ pub fn compute_plan(
     let hasher = FileHasher::open(&cache_dir);
     let cache = Cache::open(&cache_dir);
     let invocation = cx.invocation(&ws.root, variables, Volatile::Placeholder, true)?;
-    let mut errors = Vec::new();
     let mut warnings = Vec::new();
-    let mut images: Vec<Fingerprinted<'_>> = Vec::new();
-    let mut queries: Vec<CloudQuery> = Vec::new();
-    for name in ws.lineage.topological_order() {
-        if !selected.needed.contains(&name) {
-            continue;
-        }
-        let image = ws.image(&name).expect("lineage names are workspace images");
-        // A parent that failed to fingerprint leaves its children unknowable; its error is already reported.
-        let Some(parents) = image
-            .parents
-            .iter()
-            .map(|p| {
-                images
-                    .iter()
-                    .find(|i| i.image.name == p.image)
-                    .map(|i| (p.image.as_str(), i.fingerprint))
-            })
-            .collect::<Option<Vec<_>>>()
-        else {
-            continue;
-        };
-        let (inputs, resolved, template) = match image_input_set(
-            ws,
-            image,
-            &invocation,
-            filter,
-            parents,
-            &hasher,
-            &mut warnings,
-        ) {
-            Ok(found) => found,
-            Err(Failure::Input(d)) => {
-                errors.extend(d.0);
-                continue;
-            }
-            Err(other) => return Err(other),
-        };
-        let fingerprint = inputs.fingerprint();
-        if lookup == CloudLookup::Online {
-            queries.push(CloudQuery::of(
-                fingerprint.to_string(),
-                &template,
-                &resolved,
-                filter,
-                &ws.root,
-            ));
-        }
-        images.push(Fingerprinted {
-            image,
-            inputs,
-            fingerprint,
-        });
-    }
+    let Fingerprints {
+        images,
+        queries,
+        errors,
+    } = fingerprint_selected(
+        ws,
+        selected,
+        &invocation,
+        filter,
+        &hasher,
+        lookup,
+        &mut warnings,
+    )?;
     // The stat cache only speeds up the next run; failing to save it must not fail this one.
     let _ = hasher.save();
     if !errors.is_empty() {
