@@ -563,6 +563,11 @@ pub(crate) fn go_format(spec: &str, args: &[Value]) -> Result<(String, usize), S
                     .unwrap_or(0),
             );
         }
+        // Go's fmt refuses widths and precisions above a million (%!(BADWIDTH)); so does this,
+        // before allocating them.
+        if width.is_some_and(|w| w > 1_000_000) || precision.is_some_and(|p| p > 1_000_000) {
+            return Err(format!("width or precision too large at offset {start}"));
+        }
         let Some(&verb) = chars.get(i) else {
             return Err(format!("invalid format string starting at offset {i}"));
         };

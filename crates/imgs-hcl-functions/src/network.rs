@@ -102,7 +102,13 @@ fn subnet(net: &IpNet, newbits: i64, netnum: i64) -> Result<IpNet, String> {
     let network = IpNet::new(net.network(), prefix_len as u8)
         .map_err(|e| e.to_string())?
         .network();
-    let base = to_u128(network) + ((netnum as u128) << shift);
+    let offset = u32::try_from(shift)
+        .ok()
+        .and_then(|shift| (netnum as u128).checked_shl(shift))
+        .unwrap_or(0);
+    let base = to_u128(network)
+        .checked_add(offset)
+        .ok_or_else(|| "the subnet lies outside the address space".to_string())?;
     IpNet::new(from_u128(net, base), prefix_len as u8).map_err(|e| e.to_string())
 }
 
@@ -118,6 +124,8 @@ pub(crate) fn cidrsubnets(args: &[Value]) -> Result<Value, String> {
     let base = to_u128(net.network());
     let total = width(&net);
     let mut next: u128 = base;
+    // The address space ends right after the last subnet.
+    let mut exhausted = false;
     let mut out = Vec::new();
     for (i, bits) in args[1..].iter().enumerate() {
         let arg = i + 1;
@@ -136,15 +144,19 @@ pub(crate) fn cidrsubnets(args: &[Value]) -> Result<Value, String> {
             ));
         }
         let size = 1u128 << (i64::from(total) - len);
-        // Align up to the subnet size.
-        let start = next.div_ceil(size) * size;
-        let end_of_parent = base
+        // Align up to the subnet size; the last address of the subnet must be in the parent.
+        let parent_last = base
             + if total - u32::from(net.prefix_len()) >= 128 {
                 u128::MAX
             } else {
-                1u128 << (total - u32::from(net.prefix_len()))
+                (1u128 << (total - u32::from(net.prefix_len()))) - 1
             };
-        if start + size > end_of_parent {
+        let start = next.div_ceil(size).checked_mul(size);
+        let fits = start
+            .and_then(|s| s.checked_add(size - 1))
+            .is_some_and(|last| last <= parent_last);
+        let start = start.unwrap_or(u128::MAX);
+        if exhausted || !fits {
             return Err(arg_error(
                 arg,
                 format!(
@@ -156,7 +168,10 @@ pub(crate) fn cidrsubnets(args: &[Value]) -> Result<Value, String> {
         }
         let sub = IpNet::new(from_u128(&net, start), len as u8).map_err(|e| e.to_string())?;
         out.push(Value::String(sub.to_string()));
-        next = start + size;
+        match start.checked_add(size) {
+            Some(n) => next = n,
+            None => exhausted = true,
+        }
     }
     Ok(Value::Array(out))
 }

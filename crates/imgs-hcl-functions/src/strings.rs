@@ -114,6 +114,9 @@ pub(crate) fn indent(args: &[Value]) -> Result<Value, String> {
     // Go's strings.Repeat panics on a negative count; Packer reports that panic as the error.
     let count =
         usize::try_from(spaces).map_err(|_| "strings: negative Repeat count".to_string())?;
+    if count > 1_000_000 {
+        return Err(format!("an indent of {count} spaces is too large"));
+    }
     let pad = " ".repeat(count);
     Ok(Value::String(text.replace('\n', &format!("\n{pad}"))))
 }
