@@ -264,6 +264,8 @@ fn arithmetic_value(op: &Operation, ctx: &Context, host: &dyn Host) -> Result<Va
         Minus => crate::numeric::decimal_add(lhs, -rhs),
         Mul => crate::numeric::decimal_mul(lhs, rhs),
         Div => lhs / rhs,
+        // cty's modulo by zero gives the dividend (`5 % 0` is 5 in Packer).
+        Mod if rhs == 0.0 => lhs,
         Mod => lhs % rhs,
         _ => return Err(EvalError::new("not an arithmetic operation")),
     };

@@ -35,6 +35,14 @@ const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
         "cty has infinities (+Inf); hcl-rs numbers are finite, so imgs fails",
     ),
     (
+        r#"can(1 / 0)"#,
+        "1 / 0 is +Inf in cty and an error in imgs, so can() is false",
+    ),
+    (
+        r#"try(1 / 0, "div")"#,
+        "1 / 0 is +Inf in cty and an error in imgs, so try() falls back",
+    ),
+    (
         r#"yamldecode(".inf")"#,
         "cty has infinities (+Inf); imgs decodes .inf as null",
     ),
