@@ -74,18 +74,36 @@ struct Lexer<'a> {
     tokens: Vec<Token>,
     spaces: usize,
     stack: Vec<Open>,
+    problem: Option<Problem>,
 }
 
-pub(crate) fn lex(src: &str) -> Vec<Token> {
+/// What HCL's scanner refuses although hcl-edit's parser accepts it: the byte offset and the
+/// message.
+pub(crate) type Problem = (usize, &'static str);
+
+pub(crate) struct Lexed {
+    pub tokens: Vec<Token>,
+    /// The spaces after the last token: `hclwrite` keeps them (they are the end-of-file token's,
+    /// which no formatting rule touches).
+    pub trailing_spaces: usize,
+    pub problem: Option<Problem>,
+}
+
+pub(crate) fn lex(src: &str) -> Lexed {
     let mut lexer = Lexer {
         src,
         pos: 0,
         tokens: Vec::new(),
         spaces: 0,
         stack: Vec::new(),
+        problem: None,
     };
     lexer.normal();
-    lexer.tokens
+    Lexed {
+        tokens: lexer.tokens,
+        trailing_spaces: lexer.spaces,
+        problem: lexer.problem,
+    }
 }
 
 impl Lexer<'_> {
@@ -216,9 +234,13 @@ impl Lexer<'_> {
             Template::Quoted => Kind::QuotedLit,
             Template::Heredoc(_) => Kind::StringLit,
         };
+        let opened = self.pos;
         let mut start = self.pos;
         loop {
             if self.pos >= self.src.len() {
+                // A heredoc whose closing marker is not on a line of its own, newline included.
+                self.problem
+                    .get_or_insert((opened, "Unterminated template string"));
                 self.flush_literal(start, literal);
                 return;
             }
@@ -243,6 +265,10 @@ impl Lexer<'_> {
                     Kind::TemplateControl
                 };
                 let len = if rest[2..].starts_with('~') { 3 } else { 2 };
+                if kind == Kind::TemplateControl && !control_keyword(&rest[len..]) {
+                    self.problem
+                        .get_or_insert((self.pos, "Invalid template control keyword"));
+                }
                 self.stack.push(Open::Interp(template.clone()));
                 self.push(kind, len);
                 self.normal();
@@ -280,6 +306,15 @@ impl Lexer<'_> {
             self.push(kind, end - start);
         }
     }
+}
+
+/// Whether a template directive (after `%{` or `%{~`) starts with one of its keywords.
+fn control_keyword(rest: &str) -> bool {
+    let rest = rest.trim_start();
+    let word = rest
+        .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-'))
+        .map_or(rest, |end| &rest[..end]);
+    matches!(word, "if" | "else" | "endif" | "for" | "endfor")
 }
 
 fn number_len(rest: &str) -> usize {
@@ -339,14 +374,12 @@ fn at_line_start(src: &str, pos: usize) -> bool {
     pos == 0 || src.as_bytes()[pos - 1] == b'\n'
 }
 
-/// A closing marker line (optionally indented): its length without the newline.
+/// A closing marker line: one whose text, without the spaces around it, is the marker, and that
+/// ends with a newline (as HCL's scanner decides). Its length without the newline: the token
+/// keeps the spaces on both sides, which is why `packer fmt` never re-indents it.
 fn closing_marker(rest: &str, marker: &str) -> Option<usize> {
-    let indent = rest.len() - rest.trim_start_matches([' ', '\t']).len();
-    let after = rest[indent..].strip_prefix(marker)?;
-    let next = after.chars().next();
-    if next.is_none() || matches!(next, Some('\n' | '\r')) {
-        Some(indent + marker.len())
-    } else {
-        None
-    }
+    let newline = rest.find('\n')?;
+    let line = &rest[..newline];
+    let line = line.strip_suffix('\r').unwrap_or(line);
+    (line.trim() == marker).then_some(line.len())
 }

@@ -11,6 +11,7 @@
 mod lex;
 
 use lex::{Kind, Token};
+use unicode_segmentation::UnicodeSegmentation as _;
 
 /// Why a file was not formatted.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,7 +41,19 @@ pub fn format(source: &str) -> Result<String, FormatError> {
             column,
         });
     }
-    let mut tokens = lex::lex(source);
+    let lex::Lexed {
+        mut tokens,
+        trailing_spaces,
+        problem,
+    } = lex::lex(source);
+    if let Some((offset, message)) = problem {
+        let (line, column) = line_column(source, offset);
+        return Err(FormatError {
+            message: message.to_string(),
+            line,
+            column,
+        });
+    }
     format_tokens(&mut tokens);
     let mut out = String::with_capacity(source.len());
     for token in &tokens {
@@ -49,7 +62,19 @@ pub fn format(source: &str) -> Result<String, FormatError> {
         }
         out.push_str(&token.text);
     }
+    // Tabs there come out as spaces, as hclwrite writes every token's spaces.
+    out.extend(std::iter::repeat_n(' ', trailing_spaces));
     Ok(out)
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_column(source: &str, offset: usize) -> (usize, usize) {
+    let before = source.get(..offset).unwrap_or(source);
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (
+        before.matches('\n').count() + 1,
+        before[line_start..].chars().count() + 1,
+    )
 }
 
 /// One line's tokens in up to three cells: everything before an attribute's `=`, the `=` and
@@ -264,7 +289,8 @@ fn space_after(subject: &Token, before: Option<&Token>, after: &Token) -> bool {
 
 fn columns(tokens: &[Token], cell: &std::ops::Range<usize>) -> usize {
     cell.clone()
-        .map(|i| tokens[i].spaces_before + tokens[i].text.chars().count())
+        // hclwrite counts a token's width in grapheme clusters (`"👋🏽"` is 3 columns, not 4).
+        .map(|i| tokens[i].spaces_before + tokens[i].text.graphemes(true).count())
         .sum()
 }
 

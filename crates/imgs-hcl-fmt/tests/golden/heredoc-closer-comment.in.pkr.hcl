@@ -1,0 +1,6 @@
+source "file" "a" {
+  content = <<EOF
+hi
+EOF # no
+  target = "o"
+}

@@ -1,0 +1,6 @@
+source "file" "a" {
+  content = <<EOF
+line one
+  EOF  
+  target  = "o.txt"
+}

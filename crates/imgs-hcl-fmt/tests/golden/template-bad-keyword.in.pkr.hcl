@@ -1,0 +1,3 @@
+locals {
+  a = "%{ fori in var.l }${i}%{ endfor }"
+}
