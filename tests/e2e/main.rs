@@ -24,6 +24,7 @@ mod cloud_cache;
 mod differential;
 mod differential_ebs;
 mod fingerprint_props;
+mod fmt;
 mod hcl2;
 mod interrupt;
 mod layered_ebs;

@@ -30,20 +30,23 @@ pub struct Formatted {
 pub fn fmt(cx: &Context, options: &FmtOptions) -> Result<Formatted, Failure> {
     let mut out = Formatted::default();
     if options.paths.iter().any(|p| p == Path::new("-")) {
+        if options.paths.len() > 1 {
+            return Err(
+                Diagnostic::error("`-` (standard input) cannot be given with other paths")
+                    .hint("format standard input alone: `imgs fmt - < FILE`")
+                    .into(),
+            );
+        }
         let mut source = String::new();
         std::io::stdin()
             .read_to_string(&mut source)
             .map_err(|e| Failure::Other(format!("cannot read standard input: {e}")))?;
-        let formatted = imgs_hcl_fmt::format(&source)
-            .map_err(|e| Failure::Input(parse_error(Path::new("<stdin>"), &e).into()))?;
-        out.unformatted = formatted != source;
-        out.stdout = formatted;
-        return Ok(out);
+        return format_stdin(&source, options);
     }
     let files = files(cx, &options.paths)?;
     let mut errors = Diagnostics::default();
     for file in files {
-        let shown = file.strip_prefix(&cx.cwd).unwrap_or(&file).to_path_buf();
+        let shown = relative(&cx.cwd, &file);
         let source = std::fs::read_to_string(&file)
             .map_err(|e| Failure::Other(format!("cannot read `{}`: {e}", shown.display())))?;
         let formatted = match imgs_hcl_fmt::format(&source) {
@@ -60,13 +63,8 @@ pub fn fmt(cx: &Context, options: &FmtOptions) -> Result<Formatted, Failure> {
         // Packer names each file it changes (or would change).
         out.stdout.push_str(&format!("{}\n", shown.display()));
         if options.diff {
-            let label = shown.display().to_string();
-            out.stdout.push_str(
-                &similar::TextDiff::from_lines(&source, &formatted)
-                    .unified_diff()
-                    .header(&format!("old/{label}"), &format!("new/{label}"))
-                    .to_string(),
-            );
+            out.stdout
+                .push_str(&diff(&source, &formatted, &shown.display().to_string()));
         }
         if options.write && !options.check {
             imgs_atomic_file::write_atomically(&file, formatted.as_bytes())
@@ -77,6 +75,59 @@ pub fn fmt(cx: &Context, options: &FmtOptions) -> Result<Formatted, Failure> {
         return Err(Failure::Input(errors));
     }
     Ok(out)
+}
+
+/// Standard input (an imgs addition: Packer 1.6.6 reads only files): the formatted text, or with
+/// `--check` nothing (the exit status says), or with `--diff` the diff.
+fn format_stdin(source: &str, options: &FmtOptions) -> Result<Formatted, Failure> {
+    let formatted = imgs_hcl_fmt::format(source)
+        .map_err(|e| Failure::Input(parse_error(Path::new("<stdin>"), &e).into()))?;
+    let unformatted = formatted != source;
+    let stdout = if options.diff {
+        if unformatted {
+            diff(source, &formatted, "<stdin>")
+        } else {
+            String::new()
+        }
+    } else if options.check {
+        String::new()
+    } else {
+        formatted
+    };
+    Ok(Formatted {
+        stdout,
+        unformatted,
+    })
+}
+
+/// A unified diff labelled as `packer fmt -diff` labels it (`diff -u --label=old/PATH
+/// --label=new/PATH`).
+fn diff(old: &str, new: &str, label: &str) -> String {
+    similar::TextDiff::from_lines(old, new)
+        .unified_diff()
+        .header(&format!("old/{label}"), &format!("new/{label}"))
+        .to_string()
+}
+
+/// `file` as seen from `cwd` (`../web/web.pkr.hcl` from a sibling member): how Packer names a
+/// file, given a relative path.
+fn relative(cwd: &Path, file: &Path) -> PathBuf {
+    let (cwd_parts, file_parts): (Vec<_>, Vec<_>) =
+        (cwd.components().collect(), file.components().collect());
+    let common = cwd_parts
+        .iter()
+        .zip(&file_parts)
+        .take_while(|(a, b)| a == b)
+        .count();
+    if common == 0 {
+        return file.to_path_buf();
+    }
+    let mut out = PathBuf::new();
+    for _ in common..cwd_parts.len() {
+        out.push("..");
+    }
+    out.extend(&file_parts[common..]);
+    out
 }
 
 fn parse_error(path: &Path, e: &imgs_hcl_fmt::FormatError) -> Diagnostic {
@@ -112,8 +163,11 @@ fn files(cx: &Context, paths: &[PathBuf]) -> Result<Vec<PathBuf>, Failure> {
         }
         let entries = std::fs::read_dir(&path).map_err(|e| {
             Failure::from(
-                Diagnostic::error(format!("cannot read `{}`: {e}", path.display()))
-                    .hint("give HCL2 files (*.pkr.hcl, *.pkrvars.hcl) or directories holding them"),
+                Diagnostic::error(format!(
+                    "cannot read `{}`: {e}",
+                    relative(&cx.cwd, &path).display()
+                ))
+                .hint("give HCL2 files (*.pkr.hcl, *.pkrvars.hcl) or directories holding them"),
             )
         })?;
         let mut found: Vec<PathBuf> = entries
@@ -129,7 +183,7 @@ fn files(cx: &Context, paths: &[PathBuf]) -> Result<Vec<PathBuf>, Failure> {
         if found.is_empty() {
             return Err(Diagnostic::error(format!(
                 "Cannot tell whether {} contains HCL2 configuration data",
-                path.display()
+                relative(&cx.cwd, &path).display()
             ))
             .hint("imgs fmt formats *.pkr.hcl and *.pkrvars.hcl files")
             .into());

@@ -456,18 +456,29 @@ fn parse_var(s: &str) -> Result<(String, String), String> {
 }
 
 /// Packer spells its flags with one dash (`-var`, `-var-file`, `-only`, `-except`); accept those spellings
-/// so commands copied from Packer work unchanged.
+/// so commands copied from Packer work unchanged. After `fmt`, also `packer fmt`'s own (`-check`,
+/// `-diff`, `-write=false`): clap would read them as bundles of short flags.
 pub fn normalize_packer_flags(
     args: impl IntoIterator<Item = std::ffi::OsString>,
 ) -> Vec<std::ffi::OsString> {
+    let mut in_fmt = false;
     args.into_iter()
         .map(|arg| {
             let s = arg.to_string_lossy();
-            for flag in ["-var", "-var-file", "-only", "-except", "-on-error"] {
-                if s == flag || s.starts_with(&format!("{flag}=")) {
+            let fmt_flags: &[&str] = if in_fmt {
+                &["-check", "-diff", "-write"]
+            } else {
+                &[]
+            };
+            for flag in ["-var", "-var-file", "-only", "-except", "-on-error"]
+                .iter()
+                .chain(fmt_flags)
+            {
+                if s == *flag || s.starts_with(&format!("{flag}=")) {
                     return format!("-{s}").into();
                 }
             }
+            in_fmt |= s == "fmt";
             arg
         })
         .collect()
