@@ -99,6 +99,9 @@ pub(crate) fn lex(src: &str) -> Lexed {
         problem: None,
     };
     lexer.normal();
+    if lexer.problem.is_none() {
+        lexer.problem = for_without_in(&lexer.tokens);
+    }
     Lexed {
         tokens: lexer.tokens,
         trailing_spaces: lexer.spaces,
@@ -202,6 +205,11 @@ impl Lexer<'_> {
                         .map_or(rest.len(), |(i, _)| i);
                     self.push(Kind::Ident, len);
                 }
+                '\r' => {
+                    // A CR not before a LF: hcl-edit takes it for a space, HCL's scanner refuses it.
+                    self.problem.get_or_insert((self.pos, "Invalid character"));
+                    self.push(Kind::Other, 1);
+                }
                 other => self.push(Kind::Other, other.len_utf8()),
             }
             if matches!(
@@ -281,6 +289,12 @@ impl Lexer<'_> {
                     self.push(Kind::CQuote, 1);
                     return;
                 }
+                (Template::Quoted, Some('\n')) => {
+                    // hcl-edit lets a quoted string span lines; HCL's scanner does not.
+                    self.problem
+                        .get_or_insert((self.pos, "Invalid multi-line string"));
+                    self.pos += 1;
+                }
                 (Template::Quoted, Some('\\')) => {
                     self.pos += 1;
                     if let Some(c) = self.rest().chars().next() {
@@ -306,6 +320,38 @@ impl Lexer<'_> {
             self.push(kind, end - start);
         }
     }
+}
+
+/// A `for` expression or directive whose names are not followed by the keyword `in`, as in
+/// `[for x invar.list : x]`: hcl-edit reads `invar` as `in var`, HCL's scanner as one name.
+fn for_without_in(tokens: &[Token]) -> Option<Problem> {
+    let mut offset = 0;
+    for (i, token) in tokens.iter().enumerate() {
+        offset += token.spaces_before;
+        let opens_for = token.kind == Kind::Ident
+            && token.text == "for"
+            && i > 0
+            && matches!(
+                tokens[i - 1].kind,
+                Kind::OBrack | Kind::OBrace | Kind::TemplateControl
+            );
+        // `{ for = 1 }` is an attribute named `for` in a one-line block.
+        if opens_for && tokens.get(i + 1).is_some_and(|t| t.kind == Kind::Ident) {
+            let names_end = if tokens.get(i + 2).is_some_and(|t| t.kind == Kind::Comma) {
+                i + 4
+            } else {
+                i + 2
+            };
+            if tokens
+                .get(names_end)
+                .is_some_and(|t| !(t.kind == Kind::Ident && t.text == "in"))
+            {
+                return Some((offset, "Invalid 'for' expression"));
+            }
+        }
+        offset += token.text.len();
+    }
+    None
 }
 
 /// Whether a template directive (after `%{` or `%{~`) starts with one of its keywords.

@@ -33,7 +33,14 @@ impl std::error::Error for FormatError {}
 /// The canonical form of an HCL2 file (`*.pkr.hcl`, `*.pkrvars.hcl`); an error when it does not
 /// parse.
 pub fn format(source: &str) -> Result<String, FormatError> {
-    if let Err(e) = source.parse::<hcl_edit::structure::Body>() {
+    let lex::Lexed {
+        mut tokens,
+        trailing_spaces,
+        problem,
+    } = lex::lex(source);
+    if let Err(e) =
+        without_lone_crs_in_comments(source, &tokens).parse::<hcl_edit::structure::Body>()
+    {
         let (line, column) = (e.location().line(), e.location().column());
         return Err(FormatError {
             message: e.message().to_string(),
@@ -41,11 +48,6 @@ pub fn format(source: &str) -> Result<String, FormatError> {
             column,
         });
     }
-    let lex::Lexed {
-        mut tokens,
-        trailing_spaces,
-        problem,
-    } = lex::lex(source);
     if let Some((offset, message)) = problem {
         let (line, column) = line_column(source, offset);
         return Err(FormatError {
@@ -75,6 +77,36 @@ fn line_column(source: &str, offset: usize) -> (usize, usize) {
         before.matches('\n').count() + 1,
         before[line_start..].chars().count() + 1,
     )
+}
+
+/// The source as hcl-edit is to check it: a CR not before a LF inside a line comment is part of the
+/// comment for HCL's scanner, and an error for hcl-edit, so it becomes a space (same length: the
+/// error locations stay).
+fn without_lone_crs_in_comments<'a>(
+    source: &'a str,
+    tokens: &[Token],
+) -> std::borrow::Cow<'a, str> {
+    let lone_cr = |text: &str| text.replace("\r\n", "").contains('\r');
+    let line_comment = |t: &Token| t.kind == Kind::Comment && !t.text.starts_with("/*");
+    if !tokens.iter().any(|t| line_comment(t) && lone_cr(&t.text)) {
+        return source.into();
+    }
+    let mut out = String::with_capacity(source.len());
+    for token in tokens {
+        out.extend(std::iter::repeat_n(' ', token.spaces_before));
+        if line_comment(token) {
+            let body = token
+                .text
+                .strip_suffix("\r\n")
+                .or(token.text.strip_suffix('\n'));
+            let ending = &token.text[body.map_or(token.text.len(), str::len)..];
+            out.push_str(&body.unwrap_or(&token.text).replace('\r', " "));
+            out.push_str(ending);
+        } else {
+            out.push_str(&token.text);
+        }
+    }
+    out.into()
 }
 
 /// One line's tokens in up to three cells: everything before an attribute's `=`, the `=` and

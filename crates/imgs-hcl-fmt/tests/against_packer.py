@@ -21,8 +21,18 @@ for pat in [here + "/golden/*.in.pkr.hcl", root + "/tests/differential/hcl/**/*.
 def ws():
     return random.choice(["", " ", "  ", "   ", "\t", " \t ", "    "])
 def mutate(s):
-    kind = random.random()
     out = s
+    # With HARSH=1, also characters deleted, doubled or inserted: shapes that may not parse, to
+    # compare which inputs each refuses.
+    if os.environ.get("HARSH"):
+        for _ in range(random.randint(1, 3)):
+            if not out:
+                break
+            i = random.randrange(len(out))
+            op = random.random()
+            if op < 0.4: out = out[:i] + out[i+1:]
+            elif op < 0.7: out = out[:i] + out[i] + out[i:]
+            else: out = out[:i] + random.choice(list("{}[](),.=:?!-*\"#$%~<\n ")) + out[i:]
     # whitespace churn
     out = re.sub(r"[ \t]+", lambda m: ws() if random.random() < 0.5 else m.group(0), out)
     # spaces around punctuation

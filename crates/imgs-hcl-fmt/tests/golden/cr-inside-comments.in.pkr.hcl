@@ -1,0 +1,4 @@
+locals {
+  a = 1 # onetwo
+  bb = 2
+} # done  

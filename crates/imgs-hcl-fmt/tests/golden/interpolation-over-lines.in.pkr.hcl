@@ -1,0 +1,6 @@
+locals {
+  a = "${
+    upper("x")
+  }-${var.b}"
+  bb = 1
+}

@@ -1,0 +1,4 @@
+source "file" "a" {
+  target = "out
+.txt"
+}
