@@ -115,6 +115,14 @@ fn fmt_refuses_stdin_with_other_paths_and_a_directory_without_hcl2() {
     insta::assert_snapshot!("fmt_stdin_and_paths", err);
     let err = imgs_input_error(root, &["fmt", "json"]);
     insta::assert_snapshot!("fmt_no_hcl2", err);
+    // A file is HCL2 by its name, as for Packer.
+    let err = imgs_input_error(root, &["fmt", "json/template.json"]);
+    assert!(
+        err.starts_with(
+            "error: Cannot tell whether json/template.json contains HCL2 configuration data"
+        ),
+        "{err}"
+    );
 }
 
 /// The same files through `packer fmt -check -diff DIR` and `imgs fmt --check --diff DIR`: the
@@ -139,6 +147,8 @@ fn fmt_prints_and_writes_what_packer_fmt_does() {
                 std::fs::copy(&path, to).unwrap();
             }
         }
+        // Variable files come after the configuration files, whatever their names.
+        write(dir.path(), "cfg/aaa.pkrvars.hcl", "x=1\nyy = 2\n");
     }
     let packer_run = |args: &[&str]| {
         Command::new(&packer)
@@ -164,4 +174,19 @@ fn fmt_prints_and_writes_what_packer_fmt_does() {
             "{name:?}"
         );
     }
+}
+
+/// As Packer: a file that does not parse is an error, and the other files are still formatted and
+/// named.
+#[test]
+fn fmt_formats_the_other_files_when_one_does_not_parse() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write(root, "c/a.pkr.hcl", "locals {\n  a = \n}\n");
+    write(root, "c/b.pkr.hcl", MESSY);
+    let out = imgs(root, &["fmt", "c"]);
+    assert_eq!((out.stdout.as_str(), out.code), ("c/b.pkr.hcl\n", 2));
+    insta::assert_snapshot!("fmt_one_file_does_not_parse", out.stderr);
+    assert_eq!(read(root, "c/b.pkr.hcl"), TIDY);
+    assert_eq!(read(root, "c/a.pkr.hcl"), "locals {\n  a = \n}\n");
 }

@@ -132,15 +132,23 @@ fn run_with(args: impl IntoIterator<Item = OsString>, cwd: PathBuf, live_output:
             };
             match ops::fmt(&cx, &options) {
                 Ok(formatted) => {
+                    let failed = formatted.errors.has_errors();
                     return Outcome {
-                        // `packer fmt -check`'s status for "not formatted".
-                        code: if args.check && formatted.unformatted {
+                        // `packer fmt -check`'s status for "not formatted"; a file that does not
+                        // parse is bad input, whatever the others.
+                        code: if failed {
+                            2
+                        } else if args.check && formatted.unformatted {
                             3
                         } else {
                             0
                         },
                         stdout: formatted.stdout,
-                        stderr: String::new(),
+                        stderr: if failed {
+                            imgs_report::render_diagnostics(&formatted.errors, "fmt")
+                        } else {
+                            String::new()
+                        },
                     };
                 }
                 Err(e) => Err(e),
