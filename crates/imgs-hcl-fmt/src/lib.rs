@@ -5,8 +5,11 @@
 //! level), puts one space or none between tokens by their kinds, and aligns the `=` of
 //! consecutive attribute lines and the trailing comments of consecutive lines. Newlines, comments,
 //! string and heredoc contents are never changed. This crate does the same over its own lexer:
-//! the HCL parsers available (hcl-edit) give a syntax tree with decor, not the token stream this
-//! formatting is defined on. Like Packer, a file that does not parse is not formatted.
+//! hcl-edit's parser gives a syntax tree whose spaces and comments are decor strings, not the
+//! token stream this formatting is defined on, and hcl-rs (whose parser is hcl-edit's) formats by
+//! its own rules (`hcl::format`), not hclwrite's. Like Packer, a file that does not parse is not
+//! formatted: hcl-edit decides that, and the lexer adds what HCL's scanner refuses and hcl-edit
+//! accepts (see `lex::Problem`).
 
 mod lex;
 
