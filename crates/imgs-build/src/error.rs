@@ -22,6 +22,8 @@ pub enum BuildError {
         path: String,
         reason: String,
     },
+    #[error("{0}")]
+    Packer(imgs_packer::PackerError),
     #[error("cancelled")]
     Cancelled,
 }
@@ -34,6 +36,7 @@ impl BuildError {
             BuildError::Ssh(e) => e.hint(),
             BuildError::Qemu(e) => e.hint(),
             BuildError::Aws(e) => e.hint(),
+            BuildError::Packer(e) => e.hint(),
             _ => None,
         }
     }

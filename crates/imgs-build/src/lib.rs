@@ -14,11 +14,13 @@ mod amazon_ebs;
 mod artifact;
 mod builder;
 pub mod cloud;
+pub mod engine;
 mod error;
 mod file;
 mod manifest;
 mod null;
 mod outputs;
+mod packer_engine;
 mod post;
 mod prepare;
 mod qemu;
@@ -33,8 +35,10 @@ pub use artifact::{Artifact, handle_of_id, handle_of_id_in_region};
 pub use builder::{Builder, Log};
 pub use error::BuildError;
 pub use imgs_log::BuildLog;
+pub use imgs_packer::PackerError;
 pub use manifest::ManifestSettings;
 pub use outputs::OutputPlacement;
+pub use packer_engine::{ForeignCheck, validate_foreign};
 pub use prepare::{BuildInput, OnError, PreparedBuild, RunLabels, prepare_build};
 
 /// "the `a`, `b` and `c`": for hints that list what is supported.

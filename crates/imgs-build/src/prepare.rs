@@ -6,10 +6,12 @@ use std::path::{Path, PathBuf};
 use imgs_diagnostic::{Diagnostic, Diagnostics};
 use imgs_provision::{BuildContext, ProvisionerStep, Secrets, Stream, run_provisioner};
 use imgs_template::interpolate::{Context, RenderScope, Volatile};
-use imgs_template::{BuilderBlock, ResolvedVariables, Template};
+use imgs_template::{BuilderBlock, Engine, EngineChoice, ResolvedVariables, Template};
 use tokio_util::sync::CancellationToken;
 
 use crate::builder::{Builder, Log};
+use crate::engine::{EngineDecision, decide_located};
+use crate::packer_engine::{self, PackerBuild, PackerInput};
 use crate::post::{self, PostChain, PostRun};
 use crate::registry::{self, BuilderRead};
 use crate::settings::Settings;
@@ -34,6 +36,8 @@ pub struct BuildInput<'a> {
     /// Packer's `-force`: an existing output directory outside any placement is replaced rather than
     /// refused.
     pub force: bool,
+    /// What Images.toml asks of the engine that runs the build.
+    pub engine: EngineChoice,
 }
 
 /// Who a build belongs to. Cloud builders tag everything they create with these, so a cache lookup
@@ -62,8 +66,21 @@ pub struct PreparedBuild {
     /// The build's name (rendered), as in the manifest and in messages.
     pub name: String,
     pub builder_type: String,
+    /// Who runs it.
+    pub engine: EngineDecision,
     /// Notes about settings Packer accepts with a warning.
     pub warnings: Vec<String>,
+    work: Work,
+}
+
+/// What runs the build.
+enum Work {
+    Native(NativeBuild),
+    Packer(Box<PackerBuild>),
+}
+
+/// A build imgs runs itself: its builder, provisioner steps and post-processor chains.
+struct NativeBuild {
     builder: Box<dyn Builder>,
     steps: Vec<ProvisionerStep>,
     error_cleanup: Option<ProvisionerStep>,
@@ -74,12 +91,17 @@ pub struct PreparedBuild {
 
 impl std::fmt::Debug for PreparedBuild {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PreparedBuild")
-            .field("name", &self.name)
+        let mut f = f.debug_struct("PreparedBuild");
+        f.field("name", &self.name)
             .field("builder_type", &self.builder_type)
-            .field("steps", &self.steps)
-            .field("chains", &self.chains)
-            .finish_non_exhaustive()
+            .field("engine", &self.engine);
+        match &self.work {
+            Work::Native(native) => f
+                .field("steps", &native.steps)
+                .field("chains", &native.chains),
+            Work::Packer(packer) => f.field("packer", packer),
+        }
+        .finish_non_exhaustive()
     }
 }
 
@@ -104,6 +126,27 @@ pub fn prepare_build(input: &BuildInput<'_>) -> Result<PreparedBuild, Diagnostic
     );
     let name = scope.build_name(block);
     let ctx = scope.build_context(&name, &block.kind);
+    let engine = decide_located(template, block, &name, input.engine)?;
+    if engine.engine == Engine::Packer {
+        let packer = packer_engine::prepare(&PackerInput {
+            template,
+            builder_index: input.builder_index,
+            build_name: &name,
+            variables: input.variables,
+            ctx: &ctx,
+            working_dir: input.working_dir,
+            outputs: input.outputs.as_ref(),
+            labels: &input.labels,
+            reason: engine.reason.clone().unwrap_or_default(),
+        })?;
+        return Ok(PreparedBuild {
+            name,
+            builder_type: block.kind.clone(),
+            engine,
+            warnings: Vec::new(),
+            work: Work::Packer(Box::new(packer)),
+        });
+    }
     let mut problems = Vec::new();
     let mut warnings = Vec::new();
 
@@ -157,13 +200,16 @@ pub fn prepare_build(input: &BuildInput<'_>) -> Result<PreparedBuild, Diagnostic
         Some(builder) if problems.is_empty() => Ok(PreparedBuild {
             name,
             builder_type: block.kind.clone(),
+            engine,
             warnings,
-            builder,
-            steps,
-            error_cleanup,
-            chains,
-            working_dir: input.working_dir.to_path_buf(),
-            outputs: input.outputs.clone(),
+            work: Work::Native(NativeBuild {
+                builder,
+                steps,
+                error_cleanup,
+                chains,
+                working_dir: input.working_dir.to_path_buf(),
+                outputs: input.outputs.clone(),
+            }),
         }),
         _ => Err(Diagnostics(problems)),
     }
@@ -206,7 +252,7 @@ impl PreparedBuild {
     /// up after success, failure and cancellation alike, before the post-processors run (as in Packer);
     /// with [`OnError::Abort`] a failed build leaves its resources and lists them in the log.
     pub async fn run(
-        mut self,
+        self,
         log: Log<'_>,
         run_id: &str,
         on_error: OnError,
@@ -216,6 +262,22 @@ impl PreparedBuild {
         for warning in &self.warnings {
             log.line(&format!("Warning: {warning}"));
         }
+        match self.work {
+            Work::Native(native) => native.run(&self.name, log, run_id, on_error, cancel).await,
+            Work::Packer(packer) => packer.run(log, on_error, cancel).await,
+        }
+    }
+}
+
+impl NativeBuild {
+    async fn run(
+        mut self,
+        name: &str,
+        log: Log<'_>,
+        run_id: &str,
+        on_error: OnError,
+        cancel: &CancellationToken,
+    ) -> Result<Artifact, BuildError> {
         let built = self.build_artifact(log, cancel).await;
         match (&built, on_error) {
             (Err(_), OnError::Abort) => {
@@ -243,7 +305,7 @@ impl PreparedBuild {
         let run = PostRun {
             working_dir: &self.working_dir,
             outputs: self.outputs.as_ref(),
-            build_name: &self.name,
+            build_name: name,
             run_id,
             build_time: chrono::Utc::now().timestamp(),
         };

@@ -31,6 +31,7 @@ pub(crate) fn prepare_in(dir: &Path, template: Value) -> Result<PreparedBuild, S
         labels: Default::default(),
         outputs: None,
         force: true,
+        engine: Default::default(),
     })
     .map_err(|d| imgs_report_like(&d))
 }

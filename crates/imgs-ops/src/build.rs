@@ -21,7 +21,7 @@ use imgs_diagnostic::{Diagnostic, Diagnostics};
 use imgs_plan::{Action, ImagePlan, Plan};
 use imgs_schedule::{self as schedule, DagNode, FailurePolicy, NodeOutcome, Skipped};
 use imgs_template::interpolate::Volatile;
-use imgs_template::{BuildFilter, Invocation, ResolvedVariables, Template};
+use imgs_template::{BuildFilter, EngineChoices, Invocation, ResolvedVariables, Template};
 use imgs_workspace::Workspace;
 use tokio_util::sync::CancellationToken;
 
@@ -368,7 +368,14 @@ fn build_template_file(
     let started = Instant::now();
     let artifacts = rt
         .block_on(build_image(
-            &name, None, &template, &variables, &filter, &cx.cwd, run,
+            &name,
+            None,
+            &template,
+            &variables,
+            &filter,
+            &cx.cwd,
+            &EngineChoices::default(),
+            run,
         ))
         .map_err(|e| {
             report_failure(run, &name, &e);
@@ -624,6 +631,11 @@ impl Scheduled<'_> {
             &variables,
             self.filter,
             &self.ws.root,
+            &self
+                .ws
+                .image(&image_plan.name)
+                .map(|i| i.engine.clone())
+                .unwrap_or_default(),
             run,
         )
         .await;
@@ -904,6 +916,7 @@ async fn build_image(
     variables: &ResolvedVariables,
     filter: &BuildFilter,
     working_dir: &Path,
+    engines: &EngineChoices,
     run: &Run,
 ) -> Result<Vec<(String, Artifact)>, NodeError> {
     let (fingerprint, outputs) = match in_workspace {
@@ -938,6 +951,7 @@ async fn build_image(
             // built on its own follows Packer's `-force`.
             force: outputs.is_none() && run.force,
             outputs: outputs.clone(),
+            engine: engines.of(&template.builders[builder_index].name),
         };
         match prepare_build(&input) {
             Ok(build) => prepared.push(build),

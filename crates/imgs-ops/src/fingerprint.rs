@@ -10,7 +10,7 @@ use imgs_diagnostic::{Diagnostic, Diagnostics};
 use imgs_fingerprint::{
     FileHasher, Fingerprint, ImageInputs, InputKey, image_inputs, reads_any_variable, relative_key,
 };
-use imgs_plan::{ImagePlan, Plan, Recorded, decide};
+use imgs_plan::{BuildEngine, ImagePlan, Plan, Recorded, decide};
 use imgs_template::{BuildFilter, Invocation, ResolvedVariables, Template, interpolate::Volatile};
 use imgs_workspace::{Image, Selected, Workspace};
 
@@ -113,6 +113,13 @@ fn fingerprint_selected<'w>(
                 }
                 Err(other) => return Err(other),
             };
+        let engines = match build_engines(&template, &resolved, image, invocation, filter) {
+            Ok(engines) => engines,
+            Err(d) => {
+                errors.extend(d.0);
+                continue;
+            }
+        };
         let fingerprint = inputs.fingerprint();
         if lookup == CloudLookup::Online {
             queries.push(CloudQuery::of(
@@ -127,6 +134,7 @@ fn fingerprint_selected<'w>(
             image,
             inputs,
             fingerprint,
+            engines,
         });
     }
     Ok(Fingerprints {
@@ -176,6 +184,50 @@ struct Fingerprinted<'w> {
     image: &'w Image,
     inputs: imgs_fingerprint::InputSet,
     fingerprint: Fingerprint,
+    engines: Vec<BuildEngine>,
+}
+
+/// Who runs each selected build of `image` (`engine = "native"` for a build imgs cannot run is an
+/// error here, before anything builds).
+fn build_engines(
+    template: &Template,
+    resolved: &ResolvedVariables,
+    image: &Image,
+    base: &Invocation,
+    filter: &BuildFilter,
+) -> Result<Vec<BuildEngine>, Diagnostics> {
+    let scope = imgs_template::interpolate::RenderScope::new(
+        template,
+        &base.working_dir,
+        &resolved.values,
+        base.volatile.clone(),
+    );
+    let mut engines = Vec::new();
+    let mut errors = Vec::new();
+    for block in &template.builders {
+        let name = scope.build_name(block);
+        if !filter.selects(&name) {
+            continue;
+        }
+        match imgs_build::engine::decide_located(
+            template,
+            block,
+            &name,
+            image.engine.of(&block.name),
+        ) {
+            Ok(decision) => engines.push(BuildEngine {
+                build: name,
+                engine: decision.engine.to_string(),
+                reason: decision.reason,
+            }),
+            Err(d) => errors.extend(d.0),
+        }
+    }
+    if errors.is_empty() {
+        Ok(engines)
+    } else {
+        Err(Diagnostics(errors))
+    }
 }
 
 /// Fingerprint every image in `selected.needed` (parents before children), ask the clouds which of
@@ -228,6 +280,7 @@ pub fn compute_plan(
             image,
             inputs,
             fingerprint,
+            engines,
         },
         cloud,
     ) in images.into_iter().zip(cloud)
@@ -269,6 +322,7 @@ pub fn compute_plan(
                 .map(|p| (p.variable.clone(), p.image.clone()))
                 .collect(),
             requested: selected.requested.contains(name),
+            engines,
             action,
         });
     }

@@ -1,8 +1,10 @@
 use std::path::PathBuf;
 
+use imgs_build::ForeignCheck;
+use imgs_build::PackerError;
 use imgs_diagnostic::Diagnostics;
-use imgs_template::Invocation;
 use imgs_template::interpolate::Volatile;
+use imgs_template::{EngineChoices, Invocation};
 
 use super::fingerprint::workspace_variables;
 use super::inspect::read_file;
@@ -16,6 +18,7 @@ use crate::options::ValidateOptions;
 /// renders it.
 pub fn validate(cx: &Context, args: &ValidateOptions) -> Result<Validated, Failure> {
     let filter = build_filter(&args.filter);
+    let mut unchecked = Unchecked::default();
     if let Some(path) = &args.template {
         if super::inspect::is_hcl(cx, path) {
             let diagnostics = match imgs_workspace::read_hcl(path, &cx.cwd) {
@@ -27,12 +30,23 @@ pub fn validate(cx: &Context, args: &ValidateOptions) -> Result<Validated, Failu
                         imgs_template::instantiate(&template, &invocation).and_then(|template| {
                             let resolved =
                                 imgs_template::resolve_variables(&template, &invocation)?;
-                            Ok(judged(&template, &resolved, &invocation, &filter, &cx.cwd))
+                            Ok(judged(
+                                &template,
+                                &resolved,
+                                &invocation,
+                                &filter,
+                                &cx.cwd,
+                                &EngineChoices::default(),
+                                &mut unchecked,
+                            ))
                         });
                     judged_hcl.unwrap_or_else(|d| d)
                 }
             };
-            return finish(diagnostics, Checked::Template(path.clone()));
+            return finish(
+                unchecked.noted(diagnostics),
+                Checked::Template(path.clone()),
+            );
         }
         let text = read_file(cx, path)?;
         let diagnostics = if args.syntax_only {
@@ -45,13 +59,24 @@ pub fn validate(cx: &Context, args: &ValidateOptions) -> Result<Validated, Failu
             match imgs_template::Template::parse(path, text.clone()) {
                 Err(d) => d,
                 Ok(template) => match imgs_template::resolve_variables(&template, &invocation) {
-                    Ok(resolved) => judged(&template, &resolved, &invocation, &filter, &cx.cwd),
+                    Ok(resolved) => judged(
+                        &template,
+                        &resolved,
+                        &invocation,
+                        &filter,
+                        &cx.cwd,
+                        &EngineChoices::default(),
+                        &mut unchecked,
+                    ),
                     // `check` reports the variables' errors with the template-wide rules.
                     Err(_) => imgs_template::check(path, text, &invocation, &filter),
                 },
             }
         };
-        return finish(diagnostics, Checked::Template(path.clone()));
+        return finish(
+            unchecked.noted(diagnostics),
+            Checked::Template(path.clone()),
+        );
     }
     let ws = cx.load_workspace()?;
     let selected = ws.select(&selection(cx, &ws, &args.selection))?;
@@ -73,30 +98,91 @@ pub fn validate(cx: &Context, args: &ValidateOptions) -> Result<Validated, Failu
                     Ok((template, resolved))
                 });
             match resolved {
-                Ok((template, resolved)) => all
-                    .0
-                    .extend(judged(&template, &resolved, &invocation, &filter, &ws.root).0),
+                Ok((template, resolved)) => all.0.extend(
+                    judged(
+                        &template,
+                        &resolved,
+                        &invocation,
+                        &filter,
+                        &ws.root,
+                        &image.engine,
+                        &mut unchecked,
+                    )
+                    .0,
+                ),
                 Err(d) => all.0.extend(d.0),
             }
         }
         checked.push((name.clone(), image.template.path.clone()));
     }
-    finish(all, Checked::Images(checked))
+    finish(unchecked.noted(all), Checked::Images(checked))
 }
 
-/// Packer's verdict on a template, and when Packer would accept it, what [`as_built`] finds.
+/// Types whose settings no one checked because Packer could not be run: said once, at the end.
+#[derive(Default)]
+struct Unchecked {
+    error: Option<PackerError>,
+    /// `the \`vagrant\` post-processor (images/app/template.json)`.
+    parts: Vec<String>,
+}
+
+impl Unchecked {
+    fn note(&mut self, error: PackerError, types: Vec<String>, path: &std::path::Path) {
+        self.error.get_or_insert(error);
+        for t in types {
+            let part = format!("{t} ({})", path.display());
+            if !self.parts.contains(&part) {
+                self.parts.push(part);
+            }
+        }
+    }
+
+    /// `found` with one warning saying what was left unchecked, if anything was.
+    fn noted(self, mut found: Diagnostics) -> Diagnostics {
+        if let Some(error) = self.error {
+            let mut d = imgs_diagnostic::Diagnostic::warning(format!(
+                "{error}: the settings of {} were not validated",
+                self.parts.join(", ")
+            ));
+            if let Some(hint) = error.hint() {
+                d = d.hint(format!(
+                    "imgs checks these types with `packer validate`; {hint}"
+                ));
+            }
+            found.0.push(d);
+        }
+        found
+    }
+}
+
+/// Packer's verdict on a template, and when Packer would accept it, what [`as_built`] finds; the
+/// settings of types imgs does not know are Packer's to judge (`packer validate`), merged in.
 fn judged(
     template: &imgs_template::Template,
     resolved: &imgs_template::ResolvedVariables,
     invocation: &Invocation,
     filter: &imgs_template::BuildFilter,
     working_dir: &std::path::Path,
+    engines: &EngineChoices,
+    unchecked: &mut Unchecked,
 ) -> Diagnostics {
     let mut found = imgs_template::validate(template, resolved, invocation, filter);
     if !found.has_errors() {
         found
             .0
-            .extend(as_built(template, resolved, filter, working_dir).0);
+            .extend(as_built(template, resolved, filter, working_dir, engines).0);
+    }
+    match imgs_build::validate_foreign(template, resolved, working_dir, filter) {
+        ForeignCheck::NothingForeign => {}
+        ForeignCheck::Checked(problems) => {
+            for problem in problems {
+                // Packer also reports what imgs found in the parts both know.
+                if !found.0.iter().any(|d| d.message == problem.message) {
+                    found.0.push(problem);
+                }
+            }
+        }
+        ForeignCheck::NotRun { error, types } => unchecked.note(error, types, &template.path),
     }
     found
 }
@@ -110,10 +196,18 @@ fn as_built(
     resolved: &imgs_template::ResolvedVariables,
     filter: &imgs_template::BuildFilter,
     working_dir: &std::path::Path,
+    engines: &EngineChoices,
 ) -> Diagnostics {
     let mut found = Diagnostics::default();
     for (builder_index, block) in template.builders.iter().enumerate() {
         if !filter.selects(&block.name) {
+            continue;
+        }
+        let engine = engines.of(&block.name);
+        // Packer reads the builds it runs; what imgs does not know of them is `packer validate`'s.
+        if let Ok(decision) = imgs_build::engine::decide(template, block, engine)
+            && decision.engine == imgs_template::Engine::Packer
+        {
             continue;
         }
         let input = imgs_build::BuildInput {
@@ -126,6 +220,7 @@ fn as_built(
             outputs: None,
             // Validating writes nothing, so an existing output directory is no reason to refuse.
             force: true,
+            engine,
         };
         if let Err(d) = imgs_build::prepare_build(&input) {
             found.0.extend(d.0);

@@ -119,8 +119,28 @@ pub struct ImagePlan {
     pub parents: Vec<(String, String)>,
     /// False when the image is in the plan only because a requested image is built on it.
     pub requested: bool,
+    /// Who runs each selected build, in template order.
+    pub engines: Vec<BuildEngine>,
     #[serde(flatten)]
     pub action: Action,
+}
+
+/// The engine of one build of an image.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct BuildEngine {
+    pub build: String,
+    /// `native` or `packer`.
+    pub engine: String,
+    /// Why Packer runs it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl ImagePlan {
+    /// Whether the installed `packer` runs any of its builds.
+    pub fn uses_packer(&self) -> bool {
+        self.engines.iter().any(|e| e.engine == "packer")
+    }
 }
 
 /// Every selected image, parents before children.
@@ -601,6 +621,7 @@ mod tests {
                 inputs: now.clone(),
                 parents: vec![],
                 requested: true,
+                engines: vec![],
                 action,
             }],
         };
@@ -678,6 +699,7 @@ mod tests {
                 inputs: InputSet::new(),
                 parents: vec![],
                 requested: true,
+                engines: vec![],
                 action: Action::Build { reasons },
             }],
         };

@@ -35,7 +35,7 @@ pub use settings::{
     ChefSettings, ChefSoloSettings, ConvergeSettings, Direction, EnvVarFile, FileSettings,
     GuestCommands, GuestOs, InspecSettings, LocalPath, LocalRun, Playbooks, PowerShellSettings,
     ProvisionerStep, PuppetMode, PuppetSettings, SaltSettings, Settings, ShellLocalSettings,
-    ShellScript, ShellSettings, WindowsRestartSettings, WindowsShellSettings,
+    ShellScript, ShellSettings, WindowsRestartSettings, WindowsShellSettings, runs_natively,
 };
 
 #[cfg(test)]

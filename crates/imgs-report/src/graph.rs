@@ -72,13 +72,15 @@ fn status(image: &ImagePlan) -> &'static str {
     }
 }
 
-/// `fresh: ARTIFACT` or `build: REASONS`.
+/// `fresh: ARTIFACT` or `build: REASONS`, `build (packer): REASONS` when the installed `packer`
+/// builds it.
 fn detail(image: &ImagePlan) -> String {
+    let by = if image.uses_packer() { " (packer)" } else { "" };
     match &image.action {
-        Action::Fresh { record, .. } => format!("fresh: {}", artifact_summary(record)),
+        Action::Fresh { record, .. } => format!("fresh{by}: {}", artifact_summary(record)),
         Action::Build { reasons } => {
             format!(
-                "build: {}",
+                "build{by}: {}",
                 reasons
                     .iter()
                     .map(ToString::to_string)
@@ -223,6 +225,7 @@ fn json_graph(view: &GraphView) -> Value {
                 "name": image.name,
                 "status": status(image),
                 "fingerprint": image.fingerprint.to_string(),
+                "engines": image.engines,
             });
             match &image.action {
                 Action::Fresh { record, .. } => v["artifacts"] = artifacts_json(record),

@@ -36,11 +36,12 @@ pub fn render_plan(plan: &Plan) -> String {
                     .join(", "),
             ),
         };
-        let note = if image.requested {
-            ""
+        let mut note = if image.requested {
+            String::new()
         } else {
-            " (needed as a parent)"
+            " (needed as a parent)".to_string()
         };
+        note.push_str(&packer_note(image));
         out.push_str(&format!(
             "{verb:>12} {name:<width$}  {fp}  {detail}{note}\n",
             name = image.name,
@@ -51,6 +52,28 @@ pub fn render_plan(plan: &Plan) -> String {
     let fresh = plan.images.len() - build;
     out.push_str(&format!("{build} to build, {fresh} fresh\n"));
     out
+}
+
+/// ` (packer: REASON)` for an image the installed `packer` builds (any of its builds), else empty.
+pub(crate) fn packer_note(image: &imgs_plan::ImagePlan) -> String {
+    let reasons: Vec<String> = image
+        .engines
+        .iter()
+        .filter(|e| e.engine == "packer")
+        .map(|e| {
+            let reason = e.reason.as_deref().unwrap_or("asked for");
+            if image.engines.len() > 1 {
+                format!("{}: {reason}", e.build)
+            } else {
+                reason.to_string()
+            }
+        })
+        .collect();
+    if reasons.is_empty() {
+        String::new()
+    } else {
+        format!(" (packer: {})", reasons.join("; "))
+    }
 }
 
 /// The plan for tools (`--message-format json`): one object, stable field names, no variable values.
@@ -64,6 +87,7 @@ pub fn plan_json(plan: &Plan) -> Value {
                 "fingerprint": image.fingerprint.to_string(),
                 "requested": image.requested,
                 "parents": image.parents.iter().map(|(variable, parent)| json!({"variable": variable, "image": parent})).collect::<Vec<_>>(),
+                "engines": image.engines,
             });
             match &image.action {
                 Action::Fresh {

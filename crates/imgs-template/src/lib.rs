@@ -13,6 +13,7 @@
 //! Every problem is an [`imgs_diagnostic::Diagnostic`]; functions return all they find, not the first.
 
 pub mod canonical;
+mod engine;
 pub mod interpolate;
 pub mod json;
 pub mod model;
@@ -25,6 +26,7 @@ pub mod variables;
 mod version;
 
 pub use canonical::canonical_json;
+pub use engine::{Engine, EngineChoice, EngineChoices};
 pub use imgs_settings::{DurationError, GoDuration, parse_go_duration};
 pub use json::{Member, Node, Value, parse_json, parse_json_prefix};
 pub use model::{

@@ -151,7 +151,22 @@ impl Collector<'_> {
                 return;
             }
         }
+        if schema::spec(section, kind).is_none() {
+            self.any_existing_path(config, key, build);
+            return;
+        }
         for ref_key in keys_of(section, kind) {
+            // A Vagrantfile template the build writes (`vagrantfile_template_generated`) is an output
+            // of the build, not an input.
+            if section == Section::PostProcessor
+                && kind == "vagrant"
+                && ref_key.key == "vagrantfile_template"
+                && config
+                    .field("vagrantfile_template_generated")
+                    .is_some_and(Node::weak_bool)
+            {
+                continue;
+            }
             // `list[].inner`: the key `inner` of each object in the list `list`.
             let (outer, inner) = match ref_key.key.split_once("[].") {
                 Some((outer, inner)) => (outer, Some(inner)),
@@ -215,6 +230,70 @@ impl Collector<'_> {
         }
     }
 
+    /// For a type imgs has no settings for (one the `packer` engine builds): every string setting,
+    /// at any depth, that names an existing file or directory once rendered. This can only
+    /// over-count: a string that merely happens to name a file makes the fingerprint change with it.
+    /// Left out: outputs (`output_directory`, `output`), anything under the working directory's
+    /// `cache/` (imgs's own), and directories that are the working directory, hold it, or lie
+    /// outside it (`/`, `/usr`: not what shapes an image, and costly to hash).
+    fn any_existing_path(&mut self, config: &Node, key: &str, build: (&str, &str)) {
+        let mut strings = Vec::new();
+        collect_strings(config, key, &mut strings);
+        let working_dir = self.inv.working_dir.clone();
+        let cache = working_dir.join("cache");
+        for (entry_key, node) in strings {
+            let leaf = entry_key.rsplit('.').next().unwrap_or_default();
+            let leaf = leaf.split('[').next().unwrap_or_default();
+            if leaf.eq_ignore_ascii_case("output_directory") || leaf.eq_ignore_ascii_case("output")
+            {
+                continue;
+            }
+            let Some(written) = node.as_str() else {
+                continue;
+            };
+            if written.is_empty() || written.contains("{{ .") || written.contains("{{.") {
+                continue;
+            }
+            let Ok(value) = self.render(written, Some(build)) else {
+                continue;
+            };
+            let local = local_path_of_url(&value).unwrap_or_default();
+            if local.is_empty() || local.contains('\n') {
+                continue;
+            }
+            let path = absolute(&working_dir, Path::new(&local));
+            let Ok(meta) = std::fs::metadata(&path) else {
+                continue;
+            };
+            let clean = path_clean::clean(&path);
+            if clean.starts_with(&cache) {
+                continue;
+            }
+            let expect = if meta.is_dir() {
+                if working_dir.starts_with(&clean) || !clean.starts_with(&working_dir) {
+                    continue;
+                }
+                Expect::Directory
+            } else {
+                Expect::File
+            };
+            let reference = FileReference {
+                key: entry_key,
+                written: written.to_string(),
+                path,
+                expect,
+                span: node.span,
+            };
+            if !self
+                .references
+                .iter()
+                .any(|r| r.key == reference.key && r.path == reference.path)
+            {
+                self.references.push(reference);
+            }
+        }
+    }
+
     fn add(&mut self, ref_key: &RefKey, key: String, written: &str, value: &str, span: Span) {
         if value.is_empty() {
             return;
@@ -269,6 +348,24 @@ impl Collector<'_> {
                 self.references.push(reference);
             }
         }
+    }
+}
+
+/// Every string in `node` with its key (`builders[0].floppy_files[1]`, `…http.dir`).
+fn collect_strings<'n>(node: &'n Node, key: &str, out: &mut Vec<(String, &'n Node)>) {
+    match &node.value {
+        Value::String(_) => out.push((key.to_string(), node)),
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                collect_strings(item, &format!("{key}[{i}]"), out);
+            }
+        }
+        Value::Object(members) => {
+            for member in members {
+                collect_strings(&member.value, &format!("{key}.{}", member.key), out);
+            }
+        }
+        _ => {}
     }
 }
 

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use imgs_diagnostic::{Diagnostic, Diagnostics, Location, did_you_mean};
-use imgs_template::Template;
+use imgs_template::{EngineChoice, EngineChoices, Template};
 use toml::Spanned;
 
 pub use glob_under::{GlobMatch, glob_under};
@@ -50,6 +50,8 @@ pub struct Image {
     pub variables: Vec<(String, String)>,
     /// `[images.NAME] inputs` globs, relative to the image directory.
     pub inputs: Vec<String>,
+    /// `[images.NAME] engine`: who runs its builds.
+    pub engine: EngineChoices,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -206,7 +208,12 @@ impl Loader<'_> {
                     .collect(),
                 variables: self.variables(&table.variables),
                 inputs: table.inputs.iter().map(|i| i.get_ref().clone()).collect(),
+                engine: EngineChoices::default(),
                 template,
+            };
+            let image = Image {
+                engine: self.engine(&image, &table),
+                ..image
             };
             self.check_parents(&image, &table, &members);
             self.check_variables_declared(&image, &table);
@@ -420,6 +427,67 @@ impl Loader<'_> {
             .collect();
         dirs.sort();
         Ok(dirs)
+    }
+
+    /// `[images.NAME] engine`: a choice for every build, or choices for builds by name, each of
+    /// which must be one of the template's builds.
+    fn engine(&mut self, image: &Image, table: &manifest::ImageTable) -> EngineChoices {
+        let mut choices = EngineChoices::default();
+        let Some(engine) = &table.engine else {
+            return choices;
+        };
+        let key = format!("images.{}.engine", image.name);
+        let hint = "write \"auto\" (native when imgs runs every type the build uses, else packer), \"native\" or \"packer\"";
+        let choice = |text: &str, offset: usize, key: &str, errors: &mut Vec<Diagnostic>| {
+            EngineChoice::parse(text).unwrap_or_else(|| {
+                errors.push(
+                    self.located(format!("`{text}` is not an engine"), offset)
+                        .key(key.to_string())
+                        .hint(hint),
+                );
+                EngineChoice::Auto
+            })
+        };
+        let mut errors = Vec::new();
+        match engine.get_ref() {
+            manifest::EngineTable::All(text) => {
+                choices.all = choice(text, engine.span().start, &key, &mut errors);
+            }
+            manifest::EngineTable::Builds(builds) => {
+                let names: Vec<&str> = image
+                    .template
+                    .builders
+                    .iter()
+                    .map(|b| b.name.as_str())
+                    .collect();
+                for (name, value) in builds {
+                    let build_key = format!("{key}.{}", name.get_ref());
+                    let picked =
+                        choice(value.get_ref(), value.span().start, &build_key, &mut errors);
+                    if !names.contains(&name.get_ref().as_str()) {
+                        let hint = match did_you_mean(name.get_ref(), names.iter().copied()) {
+                            Some(s) => format!("did you mean `{s}`?"),
+                            None => format!("its builds are: {}", names.join(", ")),
+                        };
+                        errors.push(
+                            self.located(
+                                format!(
+                                    "the template of `{}` has no build named `{}`",
+                                    image.name,
+                                    name.get_ref()
+                                ),
+                                name.span().start,
+                            )
+                            .key(build_key)
+                            .hint(hint),
+                        );
+                    }
+                    choices.builds.insert(name.get_ref().clone(), picked);
+                }
+            }
+        }
+        self.errors.extend(errors);
+        choices
     }
 
     /// Per-image variables go to one known template, so one it does not declare is a typo, not a

@@ -55,6 +55,16 @@ pub struct ImageTable {
     pub variables: BTreeMap<Spanned<String>, Spanned<toml::Value>>,
     #[serde(default)]
     pub inputs: Vec<Spanned<String>>,
+    /// `"auto"`, `"native"` or `"packer"` for every build, or a table of build name → one of those.
+    pub engine: Option<Spanned<EngineTable>>,
+}
+
+/// `engine = "packer"` or `engine = { NAME = "packer" }`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum EngineTable {
+    All(String),
+    Builds(BTreeMap<Spanned<String>, Spanned<String>>),
 }
 
 /// Parse the manifest text; syntax errors and unknown keys come back located.
@@ -74,7 +84,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Manifest, Diagnostic> {
         if e.message().contains("unknown field") {
             d = d.hint(
                 "Images.toml has the tables [workspace] (members, exclude, variables) and [images.NAME] \
-                 (template, parents, variables, inputs)",
+                 (template, parents, variables, inputs, engine)",
             );
         }
         d

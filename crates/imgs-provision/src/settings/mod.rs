@@ -369,6 +369,11 @@ static PROVISIONERS: &[ProvisionerType] = &[
     },
 ];
 
+/// Whether imgs runs provisioners of type `kind` itself (the others go to the `packer` engine).
+pub fn runs_natively(kind: &str) -> bool {
+    PROVISIONERS.iter().any(|p| p.kind == kind)
+}
+
 /// "the `a`, `b` and `c`".
 fn listed(kinds: &[String]) -> String {
     match kinds.split_last() {
