@@ -37,6 +37,10 @@ pub(super) fn applies(kind: &str, check: &IoCheck, c: &Decoded) -> bool {
         }
         "command" if kind == "ansible" => !c.bool("skip_version_check"),
         "user" if matches!(kind, "ansible" | "inspec") => c.string("user").is_empty(),
+        // A Vagrantfile the build itself writes does not exist before it runs.
+        "vagrantfile_template" => {
+            set("vagrantfile_template") && !c.bool("vagrantfile_template_generated")
+        }
         key => set(key),
     }
 }

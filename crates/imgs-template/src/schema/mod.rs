@@ -26,6 +26,7 @@ mod volatile_sample;
 mod amazon_ebs;
 mod ansible;
 mod ansible_local;
+mod artifice;
 mod azure_dtl;
 mod checksum;
 mod chef;
@@ -44,6 +45,7 @@ mod qemu;
 mod salt;
 mod shell;
 mod shell_local;
+mod vagrant;
 mod windows;
 
 use imgs_diagnostic::Span;
@@ -56,6 +58,7 @@ use decoded::Decoded;
 /// plugin settings themselves use it too.
 pub use imgs_settings::go::parse_go_bool;
 pub use powershell::EXECUTION_POLICIES;
+pub use vagrant::PROVIDERS as VAGRANT_PROVIDERS;
 pub use value_type::{CheckNode, ValueType, setting_of};
 
 /// The part of a template a plugin configuration sits in.
@@ -433,6 +436,22 @@ static SPECS: &[PluginSpec] = &[
         check: shell_local::check,
         io_checks: shell_local::IO_CHECKS,
         references: shell::REFERENCES,
+    },
+    PluginSpec {
+        section: Section::PostProcessor,
+        kind: "artifice",
+        schema: &artifice::SCHEMA,
+        check: artifice::check,
+        io_checks: &[],
+        references: &[],
+    },
+    PluginSpec {
+        section: Section::PostProcessor,
+        kind: "vagrant",
+        schema: &vagrant::SCHEMA,
+        check: vagrant::check,
+        io_checks: vagrant::IO_CHECKS,
+        references: vagrant::REFERENCES,
     },
 ];
 
