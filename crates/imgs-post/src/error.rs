@@ -24,6 +24,9 @@ pub enum PostError {
         code: i64,
         allowed: Vec<i64>,
     },
+    /// A glob pattern Go's `filepath.Glob` refuses (artifice's `files`).
+    #[error("invalid pattern `{pattern}` in `files`: {reason}")]
+    BadPattern { pattern: String, reason: String },
     /// Something Packer does that imgs does not yet; the text names it.
     #[error("{0}")]
     Unsupported(String),

@@ -1,9 +1,11 @@
 //! Post-processors over a build's files, as Packer 1.6.6 runs them:
 //!
+//! - [`artifice`]: the artifact replaced by the files a template lists (globs expanded as Go's);
 //! - [`checksum`]: one checksum file per checksum type, a `HEX\tNAME` line for each input file;
 //! - [`compress`]: the input files packed (tar, zip) and/or compressed (gzip, lz4) into one file,
 //!   the format decided by the output's file name;
-//! - [`shell_local`]: commands or scripts run on the machine running imgs.
+//! - [`shell_local`]: commands or scripts run on the machine running imgs;
+//! - [`vagrant`]: a Vagrant box of a qemu disk (libvirt) or of AMIs (aws).
 //!
 //! Paths (inputs and outputs) are as a template writes them and resolve against the build's working
 //! directory, as Packer's resolve against the directory it runs in. Output files are written to a
@@ -11,11 +13,13 @@
 //! leaves a half-written output. Chains, `keep_input_artifact` and artifacts are the build crate's
 //! business; this crate only turns files into files.
 
+pub mod artifice;
 pub mod checksum;
 pub mod compress;
 mod error;
 pub mod local_command;
 pub mod shell_local;
+pub mod vagrant;
 
 pub use error::PostError;
 

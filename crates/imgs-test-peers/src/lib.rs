@@ -10,6 +10,7 @@
 //! - [`qemu`]: the bootable base disk `cargo xtask base-image` makes;
 //! - [`salt`]: Salt's `salt-call`, from PyPI in a virtual environment;
 //! - [`process`]: free ports, and the processes a test may have left behind;
+//! - [`vagrant`]: Vagrant, which must accept the boxes imgs writes;
 //! - [`ec2`] (feature `ec2`): clients on moto, and what a run left on EC2.
 //!
 //! Each test starts its own servers, so no test sees another's instances, AMIs or files; dropping a
@@ -24,6 +25,7 @@ pub mod qemu;
 pub mod recording_guest;
 pub mod salt;
 pub mod sshd;
+pub mod vagrant;
 
 pub use moto::TestMoto;
 pub use recording_guest::RecordingGuest;
