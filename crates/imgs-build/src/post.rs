@@ -3,8 +3,13 @@
 //! - every chain starts from the builder's artifact, and each post-processor receives the artifact
 //!   the one before it produced;
 //! - each post-processor says whether its input is kept by default (`checksum`, `manifest` and
-//!   `shell-local` keep it, and insist on it; `compress` does not); `keep_input_artifact` overrides
-//!   that unless the post-processor insists;
+//!   `shell-local` keep it, and insist on it; `artifice` keeps it; `compress` does not; `vagrant`
+//!   keeps AMIs and insists, and does not keep a qemu disk); `keep_input_artifact` overrides that
+//!   unless the post-processor insists;
+//! - an artifact carries the ID of what made it (Packer's `BuilderId`): the builder's, or that of
+//!   the post-processor that replaced it (`manifest` and `shell-local` pass theirs on); `vagrant`
+//!   decides its provider by it, and since a chain is known before the build starts, a box it
+//!   cannot make is an error before anything runs;
 //! - an input that is not kept is destroyed (its files removed) once the next artifact exists; the
 //!   builder's own artifact is destroyed at the end unless the first post-processor of some chain
 //!   kept it;
@@ -47,6 +52,8 @@ pub(crate) struct PostChain {
 struct PostStep {
     /// `post-processors[C][I]`, for messages.
     key: String,
+    /// Where the block starts in the template, for messages.
+    offset: usize,
     kind: String,
     /// The block's `name` (the type when not named).
     name: String,
@@ -60,6 +67,34 @@ pub(crate) enum PostAction {
     Checksum(read::ChecksumStep),
     Compress(read::CompressStep),
     ShellLocal(read::ShellLocalStep),
+    Artifice(read::ArtificeStep),
+    Vagrant(read::VagrantStep),
+}
+
+impl PostAction {
+    /// Packer's `BuilderId` of the artifact the step makes, or `None` when it passes its input on.
+    fn replaces_with(&self) -> Option<&'static str> {
+        match self {
+            PostAction::Manifest(_) | PostAction::ShellLocal(_) => None,
+            PostAction::Checksum(_) => Some("packer.post-processor.checksum"),
+            PostAction::Compress(_) => Some("packer.post-processor.compress"),
+            PostAction::Artifice(_) => Some(ARTIFICE_ID),
+            PostAction::Vagrant(_) => Some("mitchellh.post-processor.vagrant"),
+        }
+    }
+}
+
+const ARTIFICE_ID: &str = "packer.post-processor.artifice";
+
+/// Packer's `BuilderId` of the artifacts of the builder types imgs runs.
+fn builder_id(kind: &str) -> &'static str {
+    match kind {
+        "null" => "fnoeding.null",
+        "file" => "packer.file",
+        "qemu" => "transcend.qemu",
+        "amazon-ebs" => "mitchellh.amazonebs",
+        _ => "unknown",
+    }
 }
 
 /// What a post-processor did: its artifact, and whether its input is kept by default and whether
@@ -116,6 +151,7 @@ pub(crate) fn read_chains(
             match action {
                 Ok(action) => steps.push(PostStep {
                     key,
+                    offset: post.span.start,
                     kind: post.kind.clone(),
                     name: post.name.clone(),
                     keep_input_artifact: post.keep_input_artifact,
@@ -125,10 +161,109 @@ pub(crate) fn read_chains(
             }
         }
         if !steps.is_empty() {
+            settle_vagrant_providers(template, raw_name, ctx, &mut steps, problems);
             chains.push(PostChain { steps });
         }
     }
     chains
+}
+
+/// Gives each vagrant step of a chain its provider, from the artifact it will be given (Packer's
+/// table of builder IDs, or `provider_override`), or a located problem when it cannot box it —
+/// Packer finds out only when the step runs ("Unknown artifact type, can't build box").
+fn settle_vagrant_providers(
+    template: &Template,
+    raw_name: &str,
+    ctx: &Context<'_>,
+    steps: &mut [PostStep],
+    problems: &mut Vec<Diagnostic>,
+) {
+    let block = template
+        .builders
+        .iter()
+        .enumerate()
+        .find(|(_, b)| b.name == raw_name);
+    let Some((index, block)) = block else { return };
+    let mut input = (
+        builder_id(&block.kind),
+        format!("the `{}` builder", block.kind),
+    );
+    for step in steps {
+        let replaces_with = step.action.replaces_with();
+        if let PostAction::Vagrant(vagrant) = &mut step.action {
+            let provider = match vagrant.provider_override.as_deref() {
+                Some(chosen) => chosen,
+                None => match input.0 {
+                    "transcend.qemu" => "libvirt",
+                    "mitchellh.amazonebs" => "aws",
+                    _ => "",
+                },
+            };
+            let settled = match (provider, input.0) {
+                ("libvirt", "transcend.qemu") => {
+                    qemu_facts(template, index, block, ctx).map(read::VagrantProvider::Libvirt)
+                }
+                ("aws", "mitchellh.amazonebs") => Some(read::VagrantProvider::Aws),
+                _ => None,
+            };
+            match settled {
+                Some(provider) => vagrant.provider = Some(provider),
+                None => {
+                    let message = match provider {
+                        "" => format!(
+                            "unknown artifact type, can't build box: {} ({})",
+                            input.0, input.1
+                        ),
+                        "libvirt" => format!(
+                            "provider_override `libvirt` boxes a qemu disk, but this step is given {}'s artifact ({})",
+                            input.1, input.0
+                        ),
+                        other => format!(
+                            "provider_override `{other}` boxes AMIs, but this step is given {}'s artifact ({})",
+                            input.1, input.0
+                        ),
+                    };
+                    problems.push(
+                        Diagnostic::error(message)
+                            .at(template.location(step.offset))
+                            .key(step.key.clone())
+                            .hint("imgs makes `libvirt` boxes of qemu builds and `aws` boxes of amazon-ebs builds; put `vagrant` first in its chain, or after post-processors that pass the artifact on (`manifest`, `shell-local`)"),
+                    );
+                }
+            }
+        }
+        if let Some(id) = replaces_with {
+            input = (id, format!("the `{}` post-processor", step.kind));
+        }
+    }
+}
+
+/// The qemu build's disk as its settings say (Packer's artifact state for the libvirt provider);
+/// `None` when they do not read, which the builder itself reports.
+fn qemu_facts(
+    template: &Template,
+    index: usize,
+    block: &imgs_template::BuilderBlock,
+    ctx: &Context<'_>,
+) -> Option<read::QemuFacts> {
+    let settings =
+        Settings::render(template, format!("builders[{index}]"), &block.config, ctx).ok()?;
+    let build_name = Renderer::of(ctx)
+        .build_data()
+        .remove("BuildName")
+        .unwrap_or_default();
+    let config = imgs_qemu::QemuConfig::from_settings(&settings.located, &build_name).ok()?;
+    let accelerator = match imgs_qemu::resolve_accelerator(config.accelerator) {
+        imgs_qemu::ResolvedAccelerator::Kvm => "kvm",
+        imgs_qemu::ResolvedAccelerator::Tcg => "tcg",
+        imgs_qemu::ResolvedAccelerator::Unset => "none",
+    };
+    Some(read::QemuFacts {
+        vm_name: config.vm_name,
+        format: config.format.name().to_string(),
+        size_mib: config.disk_size.map(|bytes| bytes >> 20),
+        accelerator: accelerator.to_string(),
+    })
 }
 
 /// What the chains need to know about the build they follow.
@@ -332,6 +467,34 @@ impl PostStep {
                     force_keep: false,
                 })
             }
+            PostAction::Artifice(step) => {
+                if !input.files.is_empty() {
+                    log.line(&format!(
+                        "Discarding files from artifact: {}",
+                        shown_files(&input.files)
+                    ));
+                }
+                let files =
+                    imgs_post::artifice::expand(&step.files, run.working_dir).map_err(failed)?;
+                log.line(&format!(
+                    "Using these artifact files: {}",
+                    shown_files(&files)
+                ));
+                Ok(Outcome {
+                    artifact: post_artifact(input, files, "Created artifact from files: "),
+                    keep_input: true,
+                    force_keep: false,
+                })
+            }
+            PostAction::Vagrant(step) => {
+                let provider = step
+                    .provider
+                    .clone()
+                    .expect("settled when the chain was read");
+                self.vagrant(step, &provider, input, run, log, cancel)
+                    .await
+                    .map_err(failed)
+            }
             PostAction::ShellLocal(step) => {
                 let build = ShellBuild {
                     build_name: run.build_name,
@@ -353,6 +516,133 @@ impl PostStep {
             }
         }
     }
+}
+
+impl PostStep {
+    /// Makes the box of `input` for `provider`, as Packer's vagrant post-processor does.
+    async fn vagrant(
+        &self,
+        step: &read::VagrantStep,
+        provider: &read::VagrantProvider,
+        input: &Artifact,
+        run: &PostRun<'_>,
+        log: Log<'_>,
+        cancel: &CancellationToken,
+    ) -> Result<Outcome, PostError> {
+        let name = match provider {
+            read::VagrantProvider::Libvirt(_) => "libvirt",
+            read::VagrantProvider::Aws => "aws",
+        };
+        let settings = step.settings_for(name);
+        log.line(&format!("Creating Vagrant box for '{name}' provider"));
+        // Packer's data for `output` and the Vagrantfile template.
+        let data = BTreeMap::from([
+            ("ArtifactId".to_string(), input.id.clone()),
+            ("BuildName".to_string(), run.build_name.to_string()),
+            ("Provider".to_string(), name.to_string()),
+        ]);
+        let render = |key: &'static str, text: &str| {
+            step.renderer
+                .render(text, &data)
+                .map_err(|reason| PostError::Render { key, reason })
+        };
+        let output = render("output", &settings.output)?;
+        let output = placed(
+            run.outputs,
+            run.working_dir,
+            &output,
+            settings.output_is_default,
+        );
+        let includes: Vec<PathBuf> = settings.include.iter().map(PathBuf::from).collect();
+        for include in &includes {
+            log.line(&format!("Copying from include: {}", include.display()));
+        }
+        let made = match provider {
+            read::VagrantProvider::Libvirt(facts) => {
+                let size_mib = match facts.size_mib {
+                    Some(size) => size,
+                    // The build kept the source's size: the disk says what it is.
+                    None => {
+                        let disk = input
+                            .files
+                            .iter()
+                            .rfind(|f| {
+                                f.to_string_lossy()
+                                    .ends_with(&format!("/{}", facts.vm_name))
+                            })
+                            .map(|f| run.working_dir.join(f));
+                        match disk {
+                            Some(disk) => {
+                                imgs_post::vagrant::disk_virtual_size(&disk)
+                                    .map_err(|e| PostError::io("read the disk", &disk, e))?
+                                    >> 20
+                            }
+                            None => 0,
+                        }
+                    }
+                };
+                let disk = imgs_post::vagrant::QemuDisk {
+                    name: facts.vm_name.clone(),
+                    format: facts.format.clone(),
+                    size_mib,
+                    accelerator: facts.accelerator.clone(),
+                };
+                let made = imgs_post::vagrant::libvirt(&disk, &input.files)?;
+                for (_, file) in &made.files {
+                    log.line(&format!("Copying from artifact: {}", file.display()));
+                }
+                made
+            }
+            read::VagrantProvider::Aws => imgs_post::vagrant::aws(&input.id)?,
+        };
+        let custom = if settings.vagrantfile_template.is_empty() {
+            String::new()
+        } else {
+            log.line(&format!(
+                "Using custom Vagrantfile: {}",
+                settings.vagrantfile_template
+            ));
+            let path = run.working_dir.join(&settings.vagrantfile_template);
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| PostError::io("read the Vagrantfile template", &path, e))?;
+            render("vagrantfile_template", &text)?
+        };
+        let entries = imgs_post::vagrant::entries(
+            &includes,
+            &made,
+            imgs_post::vagrant::vagrantfile(&made.vagrantfile, &custom),
+        );
+        for entry in entries.keys() {
+            log.line(&format!("Compressing: {entry}"));
+        }
+        let level = settings.level;
+        let target = PathBuf::from(&output);
+        let file = blocking(input, run, cancel, move |_, dir, cancelled| {
+            imgs_post::vagrant::write_box(&target, &entries, level, dir, cancelled)
+        })
+        .await?;
+        let shown = file.display().to_string();
+        Ok(Outcome {
+            artifact: Artifact {
+                builder_type: input.builder_type.clone(),
+                id: name.to_string(),
+                description: format!("'{name}' provider box: {shown}"),
+                files: vec![file],
+            },
+            // Packer keeps AMIs (a box of them is useless without them), not a qemu disk.
+            keep_input: matches!(provider, read::VagrantProvider::Aws),
+            force_keep: true,
+        })
+    }
+}
+
+/// Files as Packer lists them in a message.
+fn shown_files(files: &[PathBuf]) -> String {
+    files
+        .iter()
+        .map(|f| f.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Runs file work (hashing, compressing) on the blocking pool so other builds' tasks keep running;

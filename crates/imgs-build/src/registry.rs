@@ -127,6 +127,14 @@ pub static POST_PROCESSORS: &[PostProcessorType] = &[
             post_read::shell_local(r.settings, r.config, r.renderer).map(PostAction::ShellLocal)
         },
     },
+    PostProcessorType {
+        kind: "artifice",
+        read: |r| post_read::artifice(r.settings).map(PostAction::Artifice),
+    },
+    PostProcessorType {
+        kind: "vagrant",
+        read: |r| post_read::vagrant(r.settings, r.config, r.renderer).map(PostAction::Vagrant),
+    },
 ];
 
 pub fn builder_type(kind: &str) -> Option<&'static BuilderType> {

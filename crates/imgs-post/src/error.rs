@@ -35,7 +35,7 @@ pub enum PostError {
 }
 
 impl PostError {
-    pub(crate) fn io(action: &'static str, path: &std::path::Path, e: std::io::Error) -> Self {
+    pub fn io(action: &'static str, path: &std::path::Path, e: std::io::Error) -> Self {
         PostError::Io {
             action,
             path: path.display().to_string(),

@@ -5,6 +5,7 @@ use imgs_diagnostic::Diagnostics;
 use imgs_post::checksum::{ChecksumType, DEFAULT_OUTPUT as CHECKSUM_OUTPUT};
 use imgs_post::compress::{self, Algorithm, Compress, DEFAULT_OUTPUT as COMPRESS_OUTPUT, Format};
 use imgs_post::shell_local::{ShellLocal, Written};
+use imgs_post::vagrant::{self, DEFAULT_OUTPUT as VAGRANT_OUTPUT};
 use imgs_template::Node;
 
 use super::deferred::{Renderer, raw_list, raw_text};
@@ -284,4 +285,217 @@ fn strings(settings: &Settings<'_>, key: &str) -> Option<Vec<String>> {
         Some(serde_json::Value::String(s)) => Some(vec![s.clone()]),
         Some(other) => Some(vec![other.to_string()]),
     }
+}
+
+#[derive(Debug)]
+pub(crate) struct ArtificeStep {
+    /// `files` as rendered: paths and Go glob patterns.
+    pub files: Vec<String>,
+}
+
+pub(crate) fn artifice(settings: &Settings<'_>) -> Result<ArtificeStep, Diagnostics> {
+    let mut problems = settings.unknown_keys(
+        "post-processor `artifice`",
+        &["files", "keep_input_artifact"],
+        PACKER_PREFIX,
+    );
+    let files = strings(settings, "files").unwrap_or_default();
+    if files.is_empty() {
+        problems.push(
+            settings
+                .error("files", "no files specified in artifice configuration")
+                .hint("list the files (or glob patterns) the artifact is made of"),
+        );
+    }
+    Diagnostics::check(problems)?;
+    Ok(ArtificeStep { files })
+}
+
+/// A vagrant step: the settings, and those `override` gives a provider.
+#[derive(Debug)]
+pub(crate) struct VagrantStep {
+    pub base: VagrantSettings,
+    /// `override`: provider name → the settings it sets for that provider.
+    pub overrides: Vec<(String, VagrantOverride)>,
+    pub provider_override: Option<String>,
+    pub renderer: Renderer,
+    /// The provider, once the chain says what the step's input is (see [`super::read_chains`]).
+    pub provider: Option<VagrantProvider>,
+}
+
+/// The settings a box is made with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct VagrantSettings {
+    /// `output` as written, rendered when the box is made.
+    pub output: String,
+    /// `output` was left at Packer's default.
+    pub output_is_default: bool,
+    /// gzip level, `None` for a plain tar.
+    pub level: Option<u32>,
+    pub include: Vec<String>,
+    pub vagrantfile_template: String,
+}
+
+/// What `override.<provider>` sets (Go's strict decoding: numbers for numbers, lists for lists).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct VagrantOverride {
+    pub output: Option<String>,
+    pub level: Option<Option<u32>>,
+    pub include: Option<Vec<String>>,
+    pub vagrantfile_template: Option<String>,
+}
+
+/// The box a vagrant step makes, decided by the artifact it is given.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum VagrantProvider {
+    /// A qemu disk: what the build's qemu settings say of it (the size when set).
+    Libvirt(QemuFacts),
+    Aws,
+}
+
+/// The qemu build's disk as its settings describe it (Packer's artifact state).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct QemuFacts {
+    pub vm_name: String,
+    pub format: String,
+    /// `disk_size` in MiB; `None` when the disk keeps its source's size (read from the disk).
+    pub size_mib: Option<u64>,
+    pub accelerator: String,
+}
+
+impl VagrantStep {
+    /// The settings for `provider`, with its `override` applied.
+    pub(crate) fn settings_for(&self, provider: &str) -> VagrantSettings {
+        let mut settings = self.base.clone();
+        if let Some((_, o)) = self.overrides.iter().find(|(name, _)| name == provider) {
+            if let Some(output) = &o.output {
+                settings.output = output.clone();
+                settings.output_is_default = false;
+            }
+            if let Some(level) = o.level {
+                settings.level = level;
+            }
+            if let Some(include) = &o.include {
+                settings.include = include.clone();
+            }
+            if let Some(template) = &o.vagrantfile_template {
+                settings.vagrantfile_template = template.clone();
+            }
+        }
+        settings
+    }
+}
+
+pub(crate) fn vagrant(
+    settings: &Settings<'_>,
+    config: &Node,
+    renderer: &Renderer,
+) -> Result<VagrantStep, Diagnostics> {
+    let mut problems = settings.unknown_keys(
+        "post-processor `vagrant`",
+        &[
+            "compression_level",
+            "include",
+            "output",
+            "override",
+            "vagrantfile_template",
+            "vagrantfile_template_generated",
+            "provider_override",
+        ],
+        PACKER_PREFIX,
+    );
+    let written = raw_text(config, "output").filter(|o| !o.is_empty());
+    let output_is_default = written.is_none();
+    let output = written.unwrap_or_else(|| VAGRANT_OUTPUT.to_string());
+    // Packer tells an absent level (gzip's default) from one written (even as `""` or `null`: 0,
+    // no compression).
+    let level = match settings.located.object.get("compression_level") {
+        None => vagrant::compression(None),
+        Some(written) => imgs_settings::weak::int(written)
+            .map_err(|e| format!("`compression_level`: {e}"))
+            .and_then(|n| vagrant::compression(Some(n))),
+    };
+    let level = level.unwrap_or_else(|message| {
+        problems.push(settings.error("compression_level", message));
+        None
+    });
+    let provider_override = settings.text("provider_override").filter(|p| !p.is_empty());
+    if let Some(provider) = &provider_override
+        && !matches!(provider.as_str(), "libvirt" | "aws")
+    {
+        let message = if imgs_template::schema::VAGRANT_PROVIDERS.contains(&provider.as_str()) {
+            format!("not supported yet: Vagrant boxes for the `{provider}` provider")
+        } else {
+            format!("the given provider_override `{provider}` is not valid")
+        };
+        problems.push(
+            settings
+                .error("provider_override", message)
+                .hint("imgs makes `libvirt` boxes of qemu disks and `aws` boxes of AMIs"),
+        );
+    }
+    let mut overrides = Vec::new();
+    match settings.values.get("override").map(|(v, _)| v) {
+        None | Some(serde_json::Value::Null) => {}
+        Some(serde_json::Value::Object(providers)) => {
+            for (provider, value) in providers {
+                match vagrant_override(value) {
+                    Ok(o) => overrides.push((provider.clone(), o)),
+                    Err(why) => problems.push(settings.error(
+                        "override",
+                        format!("cannot read `override.{provider}`: {why}"),
+                    )),
+                }
+            }
+        }
+        Some(_) => problems.push(settings.error("override", "`override` must be an object")),
+    }
+    Diagnostics::check(problems)?;
+    Ok(VagrantStep {
+        base: VagrantSettings {
+            output,
+            output_is_default,
+            level,
+            include: strings(settings, "include").unwrap_or_default(),
+            vagrantfile_template: settings.text("vagrantfile_template").unwrap_or_default(),
+        },
+        overrides,
+        provider_override,
+        renderer: renderer.clone(),
+        provider: None,
+    })
+}
+
+/// One provider's `override`, decoded as Packer decodes it (`mapstructure.Decode`: field names
+/// ignoring case, no weak typing, other keys ignored).
+fn vagrant_override(value: &serde_json::Value) -> Result<VagrantOverride, String> {
+    use serde_json::Value as J;
+    let J::Object(members) = value else {
+        return Err("expected an object of settings".into());
+    };
+    let mut o = VagrantOverride::default();
+    for (key, value) in members {
+        let text = |value: &J| match value {
+            J::String(s) => Ok(s.clone()),
+            other => Err(format!("`{key}` expects a string, got {other}")),
+        };
+        match key.to_ascii_lowercase().as_str() {
+            "output" => o.output = Some(text(value)?),
+            "vagrantfile_template" => o.vagrantfile_template = Some(text(value)?),
+            "include" => {
+                let J::Array(items) = value else {
+                    return Err(format!("`{key}` expects a list of strings, got {value}"));
+                };
+                o.include = Some(items.iter().map(text).collect::<Result<_, _>>()?);
+            }
+            "compression_level" => {
+                let n = value
+                    .as_f64()
+                    .ok_or_else(|| format!("`{key}` expects a number, got {value}"))?;
+                o.level = Some(vagrant::compression(Some(n.trunc() as i64))?);
+            }
+            _ => {}
+        }
+    }
+    Ok(o)
 }

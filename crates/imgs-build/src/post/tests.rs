@@ -234,3 +234,76 @@ fn shell_local_settings_imgs_refuses_are_located() {
     .unwrap_err();
     insta::assert_snapshot!(err);
 }
+
+#[test]
+fn artifice_replaces_the_artifact_with_the_files_it_lists_for_the_rest_of_the_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("fetched")).unwrap();
+    for name in ["b.log", "a.log", "skip.txt"] {
+        std::fs::write(dir.path().join("fetched").join(name), name).unwrap();
+    }
+    let (artifact, log) = build(
+        dir.path(),
+        json!([[
+            { "type": "artifice", "files": ["fetched/*.log", "fetched/not-there"] },
+            { "type": "compress", "output": "dist/logs.tar.gz" },
+            { "type": "checksum", "checksum_types": ["sha1"], "output": "dist/logs.sha1" }
+        ]]),
+    )
+    .unwrap();
+    // artifice keeps its input by default (the note stays), compress does not (the logs go);
+    // checksum keeps the archive, listed at the end as Packer lists it.
+    insta::assert_snapshot!(log.join("\n"), @r"
+    Writing content to out/note.txt
+    Running post-processor: artifice
+    Discarding files from artifact: out/note.txt
+    Using these artifact files: fetched/a.log, fetched/b.log
+    Running post-processor: compress
+    Tarring dist/logs.tar.gz with gzip
+    Archive dist/logs.tar.gz completed
+    Running post-processor: checksum
+    Stored file: out/note.txt
+    compressed artifacts in: dist/logs.tar.gz
+    Created artifact from files: dist/logs.tar.gz, dist/logs.sha1
+    ");
+    assert_eq!(artifact.id, "File");
+    assert!(exists(dir.path(), "out/note.txt"));
+    assert!(!exists(dir.path(), "fetched/a.log"));
+    assert!(!exists(dir.path(), "fetched/b.log"));
+    assert!(exists(dir.path(), "fetched/skip.txt"));
+    assert!(exists(dir.path(), "dist/logs.sha1"));
+}
+
+#[test]
+fn artifice_told_not_to_keep_its_input_destroys_it() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("fetched.txt"), "x").unwrap();
+    let (artifact, _) = build(
+        dir.path(),
+        json!([{ "type": "artifice", "files": ["fetched.txt"], "keep_input_artifact": false }]),
+    )
+    .unwrap();
+    assert_eq!(artifact.files, [Path::new("fetched.txt")]);
+    assert_eq!(artifact.id, "");
+    assert!(!exists(dir.path(), "out/note.txt"));
+}
+
+/// A vagrant step given an artifact it cannot box is an error before the build starts, naming
+/// what makes the artifact; so are settings imgs refuses.
+#[test]
+fn vagrant_refuses_what_it_cannot_box_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = build(
+        dir.path(),
+        json!([
+            { "type": "vagrant" },
+            [{ "type": "artifice", "files": ["x"] }, { "type": "vagrant", "provider_override": "libvirt" }],
+            [{ "type": "manifest" }, { "type": "vagrant", "provider_override": "aws" }],
+            { "type": "vagrant", "provider_override": "virtualbox", "compression_level": 10 },
+            { "type": "vagrant", "provider_override": "nope", "override": { "libvirt": { "include": "x" } } }
+        ]),
+    )
+    .unwrap_err();
+    insta::assert_snapshot!(err);
+    assert!(!exists(dir.path(), "out/note.txt"), "nothing ran");
+}
