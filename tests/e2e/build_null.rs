@@ -238,15 +238,17 @@ fn a_bare_templates_files_upload_to_a_new_destination() {
     );
 }
 
+/// A build that is to be native (Images.toml) but uses a type imgs does not run fails before
+/// anything is built or reserved.
 #[test]
 fn unsupported_post_processors_fail_before_anything_is_built() {
-    let dir = new_workspace("imgs-build-");
+    let dir = new_workspace_with("imgs-build-", "\n[images.note]\nengine = \"native\"\n");
     let root = dir.path();
     write(
         root,
         "images/note/template.json",
         r#"{ "builders": [{ "type": "file", "content": "x", "target": "out/note.txt" }],
-             "post-processors": ["vagrant"] }"#,
+             "post-processors": [{ "type": "docker-tag", "repository": "r" }] }"#,
     );
     let err = imgs_input_error(root, &["build"]);
     settings(root).bind(|| insta::assert_snapshot!("build_unsupported_post_processor", err));

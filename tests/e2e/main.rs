@@ -28,4 +28,5 @@ mod fmt;
 mod hcl2;
 mod interrupt;
 mod layered_ebs;
+mod packer_engine;
 mod workspace_cli;

@@ -35,7 +35,7 @@ pub use artifact::{Artifact, handle_of_id, handle_of_id_in_region};
 pub use builder::{Builder, Log};
 pub use error::BuildError;
 pub use imgs_log::BuildLog;
-pub use imgs_packer::PackerError;
+pub use imgs_packer::{PackerError, find as find_packer};
 pub use manifest::ManifestSettings;
 pub use outputs::OutputPlacement;
 pub use packer_engine::{ForeignCheck, validate_foreign};

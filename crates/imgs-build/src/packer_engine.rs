@@ -7,9 +7,10 @@
 //!   builder's `output_directory` or a file builder's `target` inside `cache/artifacts/<image>/`
 //!   goes to the build's version directory, and so does one left at Packer's default
 //!   (`output-<build>`), as do post-processor outputs left at their default names;
-//! - resources an `amazon-*` builder creates carry imgs's tags (`imgs:run`, `imgs:image`, and on
-//!   images and volumes `imgs:fingerprint`), so the plan finds its AMIs by fingerprint and
-//!   `imgs gc` finds what an interrupted run left;
+//! - resources an `amazon-*` builder creates carry imgs's tags (`imgs:run` and `imgs:image`, and on
+//!   AMIs `imgs:fingerprint`), so the plan finds its AMIs by fingerprint and `imgs gc` finds what
+//!   an interrupted run left; the volumes `amazon-ebsvolume` makes (its artifact) carry
+//!   `imgs:image` and `imgs:fingerprint` but not `imgs:run`, which `imgs gc` would remove;
 //! - an HCL2 configuration is given as the JSON template imgs lowered it to (every expression
 //!   already evaluated for this invocation), so both engines build from the same values.
 //!
@@ -72,6 +73,8 @@ pub(crate) struct PackerBuild {
     working_dir: PathBuf,
     secrets: Secrets,
     run_id: String,
+    /// Set in Packer's environment.
+    env: Vec<(String, String)>,
 }
 
 impl std::fmt::Debug for PackerBuild {
@@ -126,7 +129,27 @@ pub(crate) fn prepare(input: &PackerInput<'_>) -> Result<PackerBuild, Diagnostic
         working_dir: input.working_dir.to_path_buf(),
         secrets: Secrets::of_sensitive_variables(input.variables),
         run_id: input.labels.run_id.clone(),
+        env: packer_cache_dir(input.outputs),
     })
+}
+
+/// In a workspace, Packer's download cache (ISOs, boxes) lives in imgs's `cache/packer` rather
+/// than a `packer_cache` directory at the workspace root, unless the environment already chose one.
+fn packer_cache_dir(outputs: Option<&OutputPlacement>) -> Vec<(String, String)> {
+    const VAR: &str = "PACKER_CACHE_DIR";
+    if std::env::var_os(VAR).is_some() {
+        return Vec::new();
+    }
+    // `<workspace>/cache/artifacts/<image>`: two levels up is the cache directory.
+    outputs
+        .and_then(|o| {
+            o.image_dir
+                .parent()?
+                .parent()
+                .map(|cache| cache.join("packer"))
+        })
+        .map(|dir| vec![(VAR.to_string(), dir.display().to_string())])
+        .unwrap_or_default()
 }
 
 /// The template Packer runs: the member's, with imgs's placements and tags for this build.
@@ -279,8 +302,12 @@ fn add_tags(builder: &mut Map<String, Json>, kind: &str, labels: &RunLabels) {
             .and_then(|k| builder.get_mut(&k))
             .and_then(Json::as_array_mut)
     {
+        // The volumes are the artifact: no `imgs:run`, which would make `imgs gc` remove them as
+        // something a run left behind.
+        let mut artifact = image.clone();
+        artifact.remove(imgs_aws::TAG_RUN);
         for volume in volumes.iter_mut().filter_map(Json::as_object_mut) {
-            merge_tags(volume, "tags", &image);
+            merge_tags(volume, "tags", &artifact);
         }
     }
 }
@@ -380,6 +407,10 @@ pub fn validate_foreign(
         }
     }
     types.dedup();
+    let checked = match types.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        _ => types.join(""),
+    };
     if kept.is_empty() {
         return ForeignCheck::NothingForeign;
     }
@@ -477,8 +508,7 @@ pub fn validate_foreign(
                     };
                     d.hint(format!(
                         "reported by `packer validate` (Packer {}), which checks {} for imgs",
-                        packer.version,
-                        types.join(", ")
+                        packer.version, checked
                     ))
                 })
                 .collect(),
@@ -679,7 +709,7 @@ impl PackerBuild {
             var_file: var_file.as_ref().map(|f| f.path().to_path_buf()),
             only: vec![self.build_name.clone()],
             on_error_abort: on_error == OnError::Abort,
-            env: Vec::new(),
+            env: self.env.clone(),
         };
         let secrets = &self.secrets;
         let mask = |line: &str| secrets.mask(line);

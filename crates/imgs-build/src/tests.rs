@@ -3,7 +3,9 @@
 
 use std::path::Path;
 
-use imgs_template::{Invocation, Template, interpolate::Volatile, resolve_variables};
+use imgs_template::{
+    Engine, EngineChoice, Invocation, Template, interpolate::Volatile, resolve_variables,
+};
 use serde_json::{Value, json};
 
 use crate::{Artifact, BuildError, BuildInput, OnError, PreparedBuild, prepare_build};
@@ -14,6 +16,14 @@ fn prepare(template: Value) -> Result<PreparedBuild, String> {
 }
 
 pub(crate) fn prepare_in(dir: &Path, template: Value) -> Result<PreparedBuild, String> {
+    prepare_with(dir, template, EngineChoice::Auto)
+}
+
+fn prepare_with(
+    dir: &Path,
+    template: Value,
+    engine: EngineChoice,
+) -> Result<PreparedBuild, String> {
     let text = serde_json::to_string_pretty(&template).unwrap();
     let template = Template::parse(Path::new("images/app/template.json"), text).unwrap();
     let init_time = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap();
@@ -31,7 +41,7 @@ pub(crate) fn prepare_in(dir: &Path, template: Value) -> Result<PreparedBuild, S
         labels: Default::default(),
         outputs: None,
         force: true,
-        engine: Default::default(),
+        engine,
     })
     .map_err(|d| imgs_report_like(&d))
 }
@@ -118,12 +128,23 @@ fn file_renders_its_settings_with_user_variables_and_build_name() {
     );
 }
 
+/// A build using types imgs does not run goes to the installed `packer`, unless Images.toml asks
+/// for the native engine, which makes each such type a located error.
 #[test]
-fn other_builders_and_post_processors_are_not_supported_yet() {
-    let err = prepare(json!({
-        "builders": [{ "type": "docker", "image": "debian" }],
-        "post-processors": [{ "type": "manifest", "outptu": "m.json" }, { "type": "artifice" }],
-    }))
-    .unwrap_err();
+fn types_imgs_does_not_run_go_to_packer_unless_native_is_asked_for() {
+    let template = json!({
+        "builders": [{ "type": "docker", "image": "debian", "commit": true }],
+        "post-processors": [{ "type": "manifest", "output": "m.json" }, { "type": "docker-tag", "repository": "r" }],
+    });
+    let dir = tempfile::tempdir().unwrap();
+    if imgs_packer::find().is_ok() {
+        let build = prepare_with(dir.path(), template.clone(), EngineChoice::Auto).unwrap();
+        assert_eq!(build.engine.engine, Engine::Packer);
+        assert_eq!(
+            build.engine.reason.as_deref(),
+            Some("imgs does not run the `docker` builder and the `docker-tag` post-processor")
+        );
+    }
+    let err = prepare_with(dir.path(), template, EngineChoice::Native).unwrap_err();
     insta::assert_snapshot!(err);
 }

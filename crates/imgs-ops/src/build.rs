@@ -324,7 +324,6 @@ fn build_template_file(
 ) -> Result<(), Stop> {
     let parsed = super::inspect::read_template(cx, path)?;
     let filter = build_filter(&args.filter);
-    unsupported_parts(&parsed, &filter)?;
     let invocation = cx.invocation(
         &cx.cwd,
         &args.variables,
@@ -415,22 +414,36 @@ fn build_workspace(
         warnings: plan_warnings,
     } = plan_build(cx, &ws, args)?;
     *warnings = plan_warnings;
+    // Builds Packer runs need it: a missing or too old `packer` fails the run before anything
+    // is built, not half-way through.
+    let for_packer: Vec<&str> = plan
+        .to_build()
+        .filter(|i| i.uses_packer())
+        .map(|i| i.name.as_str())
+        .collect();
+    if !for_packer.is_empty()
+        && let Err(e) = imgs_build::find_packer()
+    {
+        let mut d = Diagnostic::error(format!(
+            "{} to be built with Packer, but {e}",
+            match for_packer.as_slice() {
+                [one] => format!("`{one}` is"),
+                many => format!(
+                    "{} are",
+                    many.iter()
+                        .map(|n| format!("`{n}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            }
+        ));
+        if let Some(hint) = e.hint() {
+            d = d.hint(hint);
+        }
+        return Err(Stop::Input(d.into()));
+    }
     // Held until the run ends, so `imgs gc` on this machine leaves this run's resources alone.
     let _lock = super::gc::RunLock::acquire(&cache_dir(&ws), &run.id).map_err(Stop::Other)?;
-    // Unsupported builders and post-processors fail the run before anything is built.
-    let mut unsupported = Vec::new();
-    for image in plan.to_build() {
-        let template = &ws
-            .image(&image.name)
-            .expect("plan names are images")
-            .template;
-        if let Err(d) = unsupported_parts(template, &filter) {
-            unsupported.extend(d.0);
-        }
-    }
-    if !unsupported.is_empty() {
-        return Err(Stop::Input(Diagnostics(unsupported)));
-    }
     let parents = plan
         .images
         .iter()
@@ -1039,82 +1052,12 @@ fn write_timings(cx: &Context, run: &Run, path: Option<&Path>) -> Result<Option<
     ))
 }
 
-/// Builder and post-processor types imgs cannot run yet, for the selected builds of `template`.
-fn unsupported_parts(template: &Template, filter: &BuildFilter) -> Result<(), Diagnostics> {
-    let selected: Vec<_> = template
-        .builders
-        .iter()
-        .enumerate()
-        .filter(|(_, b)| filter.selects(&b.name))
-        .collect();
-    let mut problems = Vec::new();
-    for (index, block) in &selected {
-        if imgs_build::registry::builder_type(&block.kind).is_none() {
-            problems.push(
-                Diagnostic::error(format!("not supported yet: builder {}", block.kind))
-                    .at(template.location(block.span.start))
-                    .key(format!("builders[{index}]"))
-                    .hint(format!(
-                        "imgs builds with {} builders",
-                        imgs_build::listed(&imgs_build::registry::builder_kinds())
-                    )),
-            );
-        }
-    }
-    for (chain_index, chain) in template.post_processors.iter().enumerate() {
-        for (post_index, post) in chain.iter().enumerate() {
-            let runs = selected.iter().any(|(_, b)| post.applies_to(&b.name));
-            if runs && imgs_build::registry::post_processor_type(&post.kind).is_none() {
-                problems.push(
-                    Diagnostic::error(format!("not supported yet: post-processor {}", post.kind))
-                        .at(template.location(post.span.start))
-                        .key(template.post_processor_key(chain_index, post_index))
-                        .hint(format!(
-                            "imgs runs {} post-processor{}",
-                            imgs_build::listed(&imgs_build::registry::post_processor_kinds()),
-                            if imgs_build::registry::POST_PROCESSORS.len() == 1 {
-                                ""
-                            } else {
-                                "s"
-                            }
-                        )),
-                );
-            }
-        }
-    }
-    Diagnostics::check(problems)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn template(json: &str) -> Template {
         Template::parse(Path::new("images/app/template.json"), json.to_string()).unwrap()
-    }
-
-    #[test]
-    fn a_post_processor_shared_by_builds_is_reported_once() {
-        let t = template(
-            r#"{ "builders": [{ "type": "null", "name": "a", "communicator": "none" },
-                              { "type": "docker", "name": "b" }],
-                 "post-processors": ["vagrant", { "type": "manifest" }] }"#,
-        );
-        let problems = unsupported_parts(&t, &BuildFilter::default()).unwrap_err();
-        let messages: Vec<_> = problems.0.iter().map(|d| d.message.as_str()).collect();
-        assert_eq!(
-            messages,
-            [
-                "not supported yet: builder docker",
-                "not supported yet: post-processor vagrant"
-            ]
-        );
-        // Leaving the unsupported build out leaves only the post-processor.
-        let only_a = BuildFilter {
-            only: vec!["a".into()],
-            except: vec![],
-        };
-        assert_eq!(unsupported_parts(&t, &only_a).unwrap_err().0.len(), 1);
     }
 
     #[test]

@@ -263,8 +263,9 @@ pub fn validate_problems(text: &str) -> Vec<Problem> {
         } else if trimmed.is_empty() {
             problems.extend(current.take());
         } else if let Some(item) = &mut current {
-            item.message.push('\n');
-            item.message.push_str(line.trim_end());
+            // Packer wraps long items; the message is one sentence.
+            item.message.push(' ');
+            item.message.push_str(line.trim());
         } else if !is_count_line(trimmed) {
             section_text.push_str(line);
             section_text.push('\n');
@@ -364,7 +365,7 @@ mod tests {
                 },
                 Problem {
                     build: Some("virtualbox-iso".into()),
-                    message: "an iso_checksum is required\n  (really)".into()
+                    message: "an iso_checksum is required (really)".into()
                 },
             ]
         );

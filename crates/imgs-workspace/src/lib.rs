@@ -449,11 +449,12 @@ impl Loader<'_> {
             })
         };
         let mut errors = Vec::new();
+        let at = engine.span().start;
         match engine.get_ref() {
-            manifest::EngineTable::All(text) => {
-                choices.all = choice(text, engine.span().start, &key, &mut errors);
+            toml::Value::String(text) => {
+                choices.all = choice(text, at, &key, &mut errors);
             }
-            manifest::EngineTable::Builds(builds) => {
+            toml::Value::Table(builds) => {
                 let names: Vec<&str> = image
                     .template
                     .builders
@@ -461,30 +462,52 @@ impl Loader<'_> {
                     .map(|b| b.name.as_str())
                     .collect();
                 for (name, value) in builds {
-                    let build_key = format!("{key}.{}", name.get_ref());
-                    let picked =
-                        choice(value.get_ref(), value.span().start, &build_key, &mut errors);
-                    if !names.contains(&name.get_ref().as_str()) {
-                        let hint = match did_you_mean(name.get_ref(), names.iter().copied()) {
+                    let build_key = format!("{key}.{name}");
+                    let picked = match value.as_str() {
+                        Some(text) => choice(text, at, &build_key, &mut errors),
+                        None => {
+                            errors.push(
+                                self.located(
+                                    format!("the engine of build `{name}` must be a string"),
+                                    at,
+                                )
+                                .key(build_key.clone())
+                                .hint(hint),
+                            );
+                            EngineChoice::Auto
+                        }
+                    };
+                    if !names.contains(&name.as_str()) {
+                        let hint = match did_you_mean(name, names.iter().copied()) {
                             Some(s) => format!("did you mean `{s}`?"),
                             None => format!("its builds are: {}", names.join(", ")),
                         };
                         errors.push(
                             self.located(
                                 format!(
-                                    "the template of `{}` has no build named `{}`",
-                                    image.name,
-                                    name.get_ref()
+                                    "the template of `{}` has no build named `{name}`",
+                                    image.name
                                 ),
-                                name.span().start,
+                                at,
                             )
                             .key(build_key)
                             .hint(hint),
                         );
                     }
-                    choices.builds.insert(name.get_ref().clone(), picked);
+                    choices.builds.insert(name.clone(), picked);
                 }
             }
+            other => errors.push(
+                self.located(
+                    format!(
+                        "`engine` must be a string or a table, not {}",
+                        other.type_str()
+                    ),
+                    at,
+                )
+                .key(key.clone())
+                .hint(hint),
+            ),
         }
         self.errors.extend(errors);
         choices

@@ -55,16 +55,9 @@ pub struct ImageTable {
     pub variables: BTreeMap<Spanned<String>, Spanned<toml::Value>>,
     #[serde(default)]
     pub inputs: Vec<Spanned<String>>,
-    /// `"auto"`, `"native"` or `"packer"` for every build, or a table of build name → one of those.
-    pub engine: Option<Spanned<EngineTable>>,
-}
-
-/// `engine = "packer"` or `engine = { NAME = "packer" }`.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-pub enum EngineTable {
-    All(String),
-    Builds(BTreeMap<Spanned<String>, Spanned<String>>),
+    /// `"auto"`, `"native"` or `"packer"` for every build, or a table of build name → one of those
+    /// (read by the workspace, which says what is wrong with it).
+    pub engine: Option<Spanned<toml::Value>>,
 }
 
 /// Parse the manifest text; syntax errors and unknown keys come back located.

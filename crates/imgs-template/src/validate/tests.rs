@@ -79,13 +79,18 @@ fn min_packer_version_is_compared_with_1_6_6() {
     assert_eq!(t("abc"), ["`min_packer_version` is not a version: \"abc\""]);
 }
 
+/// A type Packer ships but imgs has no settings for is Packer's to judge (the `packer` engine
+/// builds it, and `imgs validate` asks `packer validate`); a type neither knows is an error.
 #[test]
-fn unsupported_and_unknown_types() {
-    let e = errors(r#"{"builders": [{"type": "virtualbox-iso"}, {"type": "qemmu"}]}"#);
+fn types_only_packer_knows_and_unknown_types() {
+    let e = errors(
+        r#"{"builders": [{"type": "virtualbox-iso", "anything": 1}, {"type": "qemmu"}],
+            "post-processors": ["vagrant-cloud", "vagrnt"]}"#,
+    );
     assert_eq!(
         e,
         [
-            "builder type `virtualbox-iso` is not supported by imgs",
+            "unknown post-processor type `vagrnt`",
             "unknown builder type `qemmu`"
         ]
     );
