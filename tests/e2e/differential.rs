@@ -1,6 +1,8 @@
 //! Differential test: `imgs_template::check` must reach the same verdict (valid or not) as
 //! `packer validate` of Packer 1.6.6 on every template of the corpus in `tests/differential/`
-//! (see its README for the case format).
+//! (see its README for the case format). For a template using builder or post-processor types imgs
+//! has no settings for, imgs's verdict includes what `imgs validate` asks `packer validate` about
+//! those parts (`imgs_build::validate_foreign`), as `imgs validate` does.
 //!
 //! Packer is run for real (`/usr/bin/packer`, else `packer` on `PATH`). Without it imgs is compared with
 //! the verdicts recorded in `tests/differential/verdicts.txt` alone, with a line saying so, or the test
@@ -436,9 +438,33 @@ fn run_case(
         imgs_workspace::check_hcl(relative, &invocation, &filter)
     } else {
         let text = std::fs::read_to_string(&case.template).expect("read a corpus template");
-        imgs_template::check(&case.template, text, &invocation, &filter)
+        let mut found = imgs_template::check(&case.template, text.clone(), &invocation, &filter);
+        if !found.has_errors() {
+            found.0.extend(foreign_problems(&case.template, text, &invocation, &filter));
+        }
+        found
     };
     Outcome { packer, imgs }
+}
+
+/// What `imgs validate` adds for the builder and post-processor types imgs has no settings for:
+/// `packer validate`'s problems with those parts alone.
+fn foreign_problems(
+    path: &Path,
+    text: String,
+    invocation: &Invocation,
+    filter: &BuildFilter,
+) -> Vec<imgs_diagnostic::Diagnostic> {
+    let template = imgs_template::Template::parse(path, text).expect("checked above");
+    let resolved =
+        imgs_template::resolve_variables(&template, invocation).expect("checked above");
+    match imgs_build::validate_foreign(&template, &resolved, &invocation.working_dir, filter) {
+        imgs_build::ForeignCheck::NothingForeign => Vec::new(),
+        imgs_build::ForeignCheck::Checked(problems) => problems,
+        imgs_build::ForeignCheck::NotRun { error, .. } => {
+            panic!("{}: packer validate could not run: {error}", path.display())
+        }
+    }
 }
 
 fn run_packer(
