@@ -31,6 +31,15 @@ impl Validator<'_> {
             {
                 continue;
             }
+            // A Vagrantfile template the build writes need not exist before it runs.
+            if kind == "vagrant"
+                && section == Section::PostProcessor
+                && rendered
+                    .field("vagrantfile_template_generated")
+                    .is_some_and(Node::weak_bool)
+            {
+                continue;
+            }
             let entry_key = format!("{key}.{}", check.key);
             let is_list = schema::lookup(section, kind)
                 .and_then(|s| s.find_key(check.key))
