@@ -110,6 +110,92 @@ fn a_qemu_chain_builds_each_layer_on_its_parents_disk() {
     assert!(!again.contains("Building"), "{again}");
 }
 
+/// A qemu build boxed for Vagrant (libvirt) in a workspace: the box is the build's artifact, in the
+/// image's version directory, made of a full copy of the disk (no backing file), with Packer's
+/// metadata for it; the disk itself is not kept, as in Packer; Vagrant accepts the box.
+#[test]
+#[ignore = "boots Debian under TCG (about 30 s) and compresses its disk; needs cache/base-image/ \
+            from `cargo xtask base-image` (run with --ignored)"]
+fn a_qemu_build_boxed_for_vagrant_leaves_the_box_as_its_artifact() {
+    let base_image = imgs_test_peers::qemu::base_image();
+    let source = base_image.join("debian-bookworm.qcow2");
+    let dir = new_workspace_with("imgs-build-qemu-box-", "");
+    let root = dir.path();
+    let mut builder = booting_builder(&base_image);
+    builder.as_object_mut().unwrap().extend(
+        json!({
+            "iso_url": source,
+            "use_backing_file": false,
+            "vm_name": "boxed.qcow2",
+            "ssh_private_key_file": base_image.join("id_ed25519"),
+        })
+        .as_object()
+        .unwrap()
+        .clone(),
+    );
+    let template = json!({
+        "builders": [builder],
+        "provisioners": [{ "type": "shell", "inline": ["echo boxed | sudo tee /etc/imgs-boxed", "sync"] }],
+        "post-processors": [{ "type": "vagrant", "compression_level": 1 }],
+    });
+    write_template(root, "boxed", &template);
+
+    let out = imgs_ok(root, &["build", "--all"]);
+    assert!(
+        out.contains("Creating Vagrant box for 'libvirt' provider"),
+        "{out}"
+    );
+    let version = root
+        .join("cache/artifacts/boxed/current")
+        .canonicalize()
+        .unwrap();
+    assert!(out.contains("Built boxed (cache/artifacts/boxed/"), "{out}");
+    let files: Vec<String> = std::fs::read_dir(&version)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    assert_eq!(files, ["packer_qemu_libvirt.box"], "the disk was not kept");
+    let boxed = version.join("packer_qemu_libvirt.box");
+    let unpacked = tempfile::tempdir().unwrap();
+    let status = Command::new("tar")
+        .arg("-xzf")
+        .arg(&boxed)
+        .arg("-C")
+        .arg(unpacked.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let info = qemu_img_info(&unpacked.path().join("box.img"));
+    assert!(info.get("backing-filename").is_none(), "{info}");
+    let size_gb = info["virtual-size"].as_u64().unwrap().div_ceil(1 << 30);
+    assert_eq!(
+        std::fs::read_to_string(unpacked.path().join("metadata.json")).unwrap(),
+        format!("{{\"format\":\"qcow2\",\"provider\":\"libvirt\",\"virtual_size\":{size_gb}}}\n")
+    );
+    let vagrantfile = std::fs::read_to_string(unpacked.path().join("Vagrantfile")).unwrap();
+    assert!(
+        vagrantfile.contains("libvirt.driver = \"qemu\""),
+        "tcg is libvirt's qemu driver:\n{vagrantfile}"
+    );
+    assert_eq!(
+        GuestFilesystem::of(&unpacked.path().join("box.img"))
+            .read("/etc/imgs-boxed")
+            .as_deref(),
+        Some("boxed\n")
+    );
+    if let Some(vagrant) =
+        imgs_test_peers::vagrant::vagrant_for("`vagrant box add` of a libvirt box imgs built")
+    {
+        assert_eq!(
+            imgs_test_peers::vagrant::box_add(&vagrant, "imgs-qemu", &boxed),
+            "libvirt"
+        );
+    }
+    let again = imgs_ok(root, &["build", "--all"]);
+    assert!(!again.contains("Building"), "{again}");
+}
+
 /// The disk of `image`'s current version (`cache/artifacts/<image>/current/<image>.qcow2`), by its real
 /// path: what a child's backing file names.
 fn current_disk(root: &Path, image: &str) -> PathBuf {

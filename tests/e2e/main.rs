@@ -12,12 +12,14 @@
 
 mod support;
 
+mod build_artifice;
 mod build_ebs;
 mod build_null;
 mod build_post;
 mod build_progress;
 mod build_qemu;
 mod build_shell_local;
+mod build_vagrant;
 mod cache_cli;
 mod changed_since;
 mod cloud_cache;
