@@ -36,6 +36,8 @@ const PACKAGES: &[(&str, &str)] = &[
     ("qemu-img", "qemu-utils"),
     ("qemu-system-x86_64", "qemu-system-x86"),
     ("/sbin/debugfs", "e2fsprogs"),
+    // The vagrant post-processor's tests check that `vagrant box add` accepts the boxes imgs writes.
+    ("vagrant", "vagrant"),
 ];
 
 /// What `cargo xtask base-image` runs to make the base disk offline.
