@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use imgs_log::Log;
-use tokio::io::{AsyncBufReadExt as _, AsyncRead, BufReader};
+use imgs_process::{Lines, ProcessGroup};
 use tokio_util::sync::CancellationToken;
 
 use crate::machine::{Artifacts, PackerArtifact, Record, parse_record, ui_lines};
@@ -90,7 +90,7 @@ pub async fn build(
         reason: e.to_string(),
     })?;
     let pid = child.id();
-    let mut group = GroupGuard(pid);
+    let mut group = ProcessGroup::led_by(pid);
     let mut stdout = Lines::new(child.stdout.take());
     let mut stderr = Lines::new(child.stderr.take());
     let mut artifacts = Artifacts::default();
@@ -124,7 +124,7 @@ pub async fn build(
         reason: e.to_string(),
     })?;
     // Packer ended by itself; its plugins end with it.
-    group.0 = None;
+    group.ended();
     if interrupted {
         return Err(PackerError::Cancelled);
     }
@@ -283,55 +283,6 @@ fn is_count_line(line: &str) -> bool {
             .split_whitespace()
             .next()
             .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
-}
-
-/// The process group of a running Packer (its leader's ID), killed when dropped: a build whose
-/// future is dropped (a second Ctrl-C) takes Packer and its plugins with it.
-struct GroupGuard(Option<u32>);
-
-impl Drop for GroupGuard {
-    fn drop(&mut self) {
-        if let Some(pid) = self.0.and_then(|id| i32::try_from(id).ok()) {
-            // SAFETY: kill(2) takes plain integers; a negative PID names the group Packer leads.
-            unsafe {
-                libc::kill(-pid, libc::SIGKILL);
-            }
-        }
-    }
-}
-
-/// One output stream read line by line (lossily).
-struct Lines<R> {
-    reader: Option<BufReader<R>>,
-    /// A line read in part, kept because `select!` may drop a read half-way.
-    partial: Vec<u8>,
-    done: bool,
-}
-
-impl<R: AsyncRead + Unpin> Lines<R> {
-    fn new(stream: Option<R>) -> Lines<R> {
-        Lines {
-            done: stream.is_none(),
-            reader: stream.map(BufReader::new),
-            partial: Vec::new(),
-        }
-    }
-
-    async fn next(&mut self) -> Option<String> {
-        let reader = self.reader.as_mut()?;
-        let read = reader.read_until(b'\n', &mut self.partial).await;
-        if matches!(read, Ok(0) | Err(_)) {
-            self.done = true;
-            if self.partial.is_empty() {
-                return None;
-            }
-        }
-        let mut line = std::mem::take(&mut self.partial);
-        while line.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
-            line.pop();
-        }
-        Some(String::from_utf8_lossy(&line).into_owned())
-    }
 }
 
 /// Where a relative artifact file of Packer's is: relative to the directory it ran in.

@@ -4,7 +4,7 @@
 
 use std::process::Stdio;
 
-use tokio::io::{AsyncBufReadExt as _, AsyncRead, BufReader};
+use imgs_process::{Lines, ProcessGroup};
 use tokio_util::sync::CancellationToken;
 
 use crate::PostError;
@@ -38,7 +38,7 @@ pub async fn run(
             reason: format!("{program}: {e}"),
         })?;
     // Dropped before the command ends (cancelled, timed out, failed): the whole group is killed.
-    let mut group = GroupGuard(child.id());
+    let mut group = ProcessGroup::led_by(child.id());
     let mut stdout = Lines::new(child.stdout.take());
     let mut stderr = Lines::new(child.stderr.take());
     while !(stdout.done && stderr.done) {
@@ -62,56 +62,6 @@ pub async fn run(
         reason: e.to_string(),
     })?;
     // It ended by itself: what it left running in the background is its own business, as in Packer.
-    group.0 = None;
+    group.ended();
     Ok(status.code().map_or(-1, i64::from))
-}
-
-/// The process group of a running command (its leader's ID), killed when dropped.
-struct GroupGuard(Option<u32>);
-
-impl Drop for GroupGuard {
-    fn drop(&mut self) {
-        if let Some(pid) = self.0.and_then(|id| i32::try_from(id).ok()) {
-            // SAFETY: kill(2) takes plain integers; a negative PID names the group the command leads.
-            unsafe {
-                libc::kill(-pid, libc::SIGKILL);
-            }
-        }
-    }
-}
-
-/// One output stream read line by line (lossily: a script may print any bytes).
-struct Lines<R> {
-    reader: Option<BufReader<R>>,
-    /// A line read in part: kept here because `select!` may drop a read half-way, and
-    /// `read_until` appends what it read to the buffer it is given.
-    partial: Vec<u8>,
-    done: bool,
-}
-
-impl<R: AsyncRead + Unpin> Lines<R> {
-    fn new(stream: Option<R>) -> Lines<R> {
-        Lines {
-            done: stream.is_none(),
-            reader: stream.map(BufReader::new),
-            partial: Vec::new(),
-        }
-    }
-
-    /// The next line without its ending; `None` at the end (or on a read error, which ends it).
-    async fn next(&mut self) -> Option<String> {
-        let reader = self.reader.as_mut()?;
-        let read = reader.read_until(b'\n', &mut self.partial).await;
-        if matches!(read, Ok(0) | Err(_)) {
-            self.done = true;
-            if self.partial.is_empty() {
-                return None;
-            }
-        }
-        let mut line = std::mem::take(&mut self.partial);
-        while line.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
-            line.pop();
-        }
-        Some(String::from_utf8_lossy(&line).into_owned())
-    }
 }
