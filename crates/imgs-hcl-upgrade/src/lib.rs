@@ -309,7 +309,9 @@ impl Writer<'_> {
                 if let Some(keep) = pp.keep_input_artifact {
                     lines.push(attribute("keep_input_artifact", keep.to_string()));
                 }
+                self.plugin_kind = Some(pp.kind.clone());
                 lines.extend(self.body(&pp.config, schema, &[]));
+                self.plugin_kind = None;
                 self.build_names(&mut lines, "only", &pp.only, pp.span.start);
                 self.build_names(&mut lines, "except", &pp.except, pp.span.start);
                 blocks.push(Line::Block {

@@ -807,6 +807,18 @@ impl Lowering<'_> {
         build_name: &str,
     ) -> PostProcessorBlock {
         let section_schema = schema::lookup(Section::PostProcessor, &p.kind);
+        for attr in &p.body.attributes {
+            if let Some(why) = imgs_template::schema::unsettable_in_hcl2(&p.kind, &attr.key) {
+                self.error(
+                    format!(
+                        "Unsupported argument: `{}` cannot be set in an HCL2 `{}` post-processor",
+                        attr.key, p.kind
+                    ),
+                    attr.key_span,
+                    why,
+                );
+            }
+        }
         let config = self.body_node(scope, &p.body, section_schema, &[], p.span);
         PostProcessorBlock {
             kind: p.kind.clone(),

@@ -468,15 +468,19 @@ pub fn lookup(section: Section, kind: &str) -> Option<&'static TypeSchema> {
 }
 
 /// Settings an HCL2 configuration cannot set in Packer 1.6.6 although a JSON template can, and
-/// why: inspec's `subcommand` is left out of its HCL2 form (`mapstructure-to-hcl2:",skip"`), and
-/// chef's `json` is declared a map of strings there but fails to decode whatever it holds.
-pub fn unsettable_in_hcl2(provisioner: &str, key: &str) -> Option<&'static str> {
-    match (provisioner, key) {
+/// why: inspec's `subcommand` is left out of its HCL2 form (`mapstructure-to-hcl2:",skip"`), chef's
+/// `json` is declared a map of strings there but fails to decode whatever it holds, and vagrant's
+/// `override` is declared a map of strings where each provider's settings are an object.
+pub fn unsettable_in_hcl2(plugin: &str, key: &str) -> Option<&'static str> {
+    match (plugin, key) {
         ("inspec", "subcommand") => Some(
             "Packer 1.6.6 reads this setting from JSON templates only; its HCL2 form has no such argument",
         ),
         ("chef-solo" | "chef-client", "json") => Some(
             "Packer 1.6.6's HCL2 form of chef's `json` fails to decode any value (\"incorrect type\"); keep this provisioner in a JSON template",
+        ),
+        ("vagrant", "override") => Some(
+            "Packer 1.6.6's HCL2 form declares vagrant's `override` a map of strings, which no provider's settings (an object) fit; keep this post-processor in a JSON template",
         ),
         _ => None,
     }
