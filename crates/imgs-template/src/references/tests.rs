@@ -220,3 +220,36 @@ fn what_configuration_management_uploads_counts() {
     provisioners[9].attributes[0] inputs/a.yml
     ");
 }
+
+#[test]
+fn a_vagrant_boxs_includes_and_template_are_inputs_unless_the_build_writes_the_template() {
+    let dir = tempfile::tempdir().unwrap();
+    let found = references(
+        dir.path(),
+        r#"{"builders": [{"type": "null", "communicator": "none"}],
+            "post-processors": [
+              {"type": "vagrant", "include": ["box/info.json", "box/{{build_name}}.txt"],
+               "vagrantfile_template": "box/Vagrantfile.tpl", "output": "out/{{.Provider}}.box"},
+              {"type": "vagrant", "vagrantfile_template": "out/generated.rb",
+               "vagrantfile_template_generated": "true"},
+              {"type": "artifice", "files": ["out/app.tar"]}]}"#,
+    );
+    let expected: Vec<(String, PathBuf, Expect)> = vec![
+        (
+            "post-processors[0].include[0]".into(),
+            "box/info.json".into(),
+            Expect::File,
+        ),
+        (
+            "post-processors[0].include[1]".into(),
+            "box/null.txt".into(),
+            Expect::File,
+        ),
+        (
+            "post-processors[0].vagrantfile_template".into(),
+            "box/Vagrantfile.tpl".into(),
+            Expect::File,
+        ),
+    ];
+    assert_eq!(found, expected);
+}
