@@ -151,7 +151,10 @@ impl<'c, 'a> Evaluator<'c, 'a> {
             .map_or(Value::Missing, |(_, v)| v.clone())
     }
 
-    /// `.A.B` on `value`; only maps have fields (Packer's data is a string map).
+    /// `.A.B` on `value`; only maps have fields (Packer's data is a string map). A map inside the
+    /// data (amazon-ebs's `SourceAMITags`) is flattened into it: `A.` holds how the whole map prints
+    /// and `A.K` its key `K`, so `.A.K` reads the key and a key `A` lacks is `<no value>`, as Go's
+    /// templates read a map.
     fn fields(
         &self,
         mut value: Value<'a>,
@@ -159,7 +162,9 @@ impl<'c, 'a> Evaluator<'c, 'a> {
         has_args: bool,
         offset: usize,
     ) -> Result<Value<'a>, InterpolateError> {
-        for (i, field) in fields.iter().enumerate() {
+        let mut i = 0;
+        while i < fields.len() {
+            let field = &fields[i];
             let last = i + 1 == fields.len();
             value = match value {
                 Value::Map(map) => {
@@ -169,8 +174,24 @@ impl<'c, 'a> Evaluator<'c, 'a> {
                             offset,
                         ));
                     }
-                    map.get(field)
-                        .map_or(Value::Missing, |v| Value::Str(v.clone()))
+                    match map.get(&format!("{field}.")) {
+                        Some(whole) if last => Value::Str(whole.clone()),
+                        Some(_) => {
+                            i += 1;
+                            let key = &fields[i];
+                            if i + 1 == fields.len() && has_args {
+                                return Err(error(
+                                    format!("{key} is not a method but has arguments"),
+                                    offset,
+                                ));
+                            }
+                            map.get(&format!("{field}.{key}"))
+                                .map_or(Value::Missing, |v| Value::Str(v.clone()))
+                        }
+                        None => map
+                            .get(field)
+                            .map_or(Value::Missing, |v| Value::Str(v.clone())),
+                    }
                 }
                 Value::Missing => Value::Missing,
                 other => {
@@ -180,6 +201,7 @@ impl<'c, 'a> Evaluator<'c, 'a> {
                     ));
                 }
             };
+            i += 1;
         }
         Ok(value)
     }

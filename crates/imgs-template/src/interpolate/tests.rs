@@ -196,6 +196,31 @@ fn fields_read_the_data_map() {
 }
 
 #[test]
+fn a_map_inside_the_data_reads_as_go_reads_a_map_field() {
+    let mut fixture = Fixture::new();
+    fixture.data.extend([
+        (
+            "SourceAMITags.".to_owned(),
+            "map[Name:base Team:ops]".to_owned(),
+        ),
+        ("SourceAMITags.Name".to_owned(), "base".to_owned()),
+        ("SourceAMITags.Team".to_owned(), "ops".to_owned()),
+    ]);
+    let ok = |input: &str| render(input, &fixture.ctx()).unwrap().text;
+    assert_eq!(
+        ok("{{ .SourceAMITags.Name }}-{{.SourceAMITags.Team}}"),
+        "base-ops"
+    );
+    assert_eq!(ok("{{ .SourceAMITags.Missing }}"), "<no value>");
+    assert_eq!(ok("{{ .SourceAMITags }}"), "map[Name:base Team:ops]");
+    assert_eq!(ok("{{ .SourceAMITags.Name | upper }}"), "BASE");
+    let error = render(".{{ .SourceAMITags.Name.X }}", &fixture.ctx()).unwrap_err();
+    assert_eq!(error.message, "can't evaluate field X in type string");
+    let error = render("{{ .SourceAMITags.Name 1 }}", &fixture.ctx()).unwrap_err();
+    assert_eq!(error.message, "Name is not a method but has arguments");
+}
+
+#[test]
 fn literals() {
     assert_eq!(render_ok(r#"{{"a\tb\x41\u00e9"}}"#), "a\tbAé");
     assert_eq!(render_ok("{{`raw\\n`}}"), "raw\\n");
