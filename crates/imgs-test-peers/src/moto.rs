@@ -29,6 +29,7 @@ pub struct MotoOptions {
 
 pub struct TestMoto {
     port: u16,
+    ssl: bool,
     child: Child,
     log: Option<PathBuf>,
     detached: bool,
@@ -50,7 +51,18 @@ impl TestMoto {
         TestMoto::start_with(&MotoOptions::default())
     }
 
+    /// A server speaking HTTPS with a self-signed certificate (moto's `--ssl`): for clients told
+    /// not to verify certificates. [`TestMoto::endpoint`] is then `https://…`, and the control API
+    /// (reset, the request recorder) is out of reach.
+    pub fn start_https() -> Result<TestMoto, String> {
+        TestMoto::start_server(&MotoOptions::default(), true)
+    }
+
     pub fn start_with(options: &MotoOptions) -> Result<TestMoto, String> {
+        TestMoto::start_server(options, false)
+    }
+
+    fn start_server(options: &MotoOptions, ssl: bool) -> Result<TestMoto, String> {
         let (dir, temporary) = match &options.log {
             Some(log) => (log.parent().unwrap_or(Path::new(".")).to_path_buf(), None),
             None => {
@@ -65,11 +77,12 @@ impl TestMoto {
         // A port picked now may be taken by someone else before moto binds it; then try another.
         for _ in 0..3 {
             let port = free_port()?;
-            let mut child = spawn(port, &dir, options)?;
-            match wait_until_answering(&mut child, port) {
+            let mut child = spawn(port, &dir, options, ssl)?;
+            match wait_until_answering(&mut child, port, ssl) {
                 Ok(()) => {
                     return Ok(TestMoto {
                         port,
+                        ssl,
                         child,
                         log: options.log.clone(),
                         detached: false,
@@ -95,7 +108,8 @@ impl TestMoto {
 
     /// The URL to give as `custom_endpoint_ec2`.
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        let scheme = if self.ssl { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     /// The file the server's output goes to, when started with one.
@@ -127,6 +141,24 @@ impl TestMoto {
 
     /// Stops the recorder and returns the EC2 `Action` of every request it recorded, in order.
     pub fn recorded_actions(&self) -> Result<Vec<String>, String> {
+        let mut actions = Vec::new();
+        for line in self.recording()?.lines().filter(|l| !l.trim().is_empty()) {
+            actions.extend(recorded_action(line)?);
+        }
+        Ok(actions)
+    }
+
+    /// Stops the recorder and returns the form parameters of every request it recorded (EC2's and
+    /// STS's Query calls: `Action` and the call's parameters, decoded), in order.
+    pub fn recorded_requests(&self) -> Result<Vec<Vec<(String, String)>>, String> {
+        let mut requests = Vec::new();
+        for line in self.recording()?.lines().filter(|l| !l.trim().is_empty()) {
+            requests.extend(recorded_params(line)?);
+        }
+        Ok(requests)
+    }
+
+    fn recording(&self) -> Result<String, String> {
         self.control("/moto-api/recorder/stop-recording")?;
         let (status, recording) = request(
             self.port,
@@ -140,11 +172,7 @@ impl TestMoto {
                 "moto answered the recording's download with {status}"
             ));
         }
-        let mut actions = Vec::new();
-        for line in recording.lines().filter(|l| !l.trim().is_empty()) {
-            actions.extend(recorded_action(line)?);
-        }
-        Ok(actions)
+        Ok(recording)
     }
 
     /// One EC2 Query API call (`Action` and its parameters, as in EC2's API reference), for callers
@@ -200,6 +228,17 @@ impl Drop for TestMoto {
 /// The `Action` of one recorded request: a JSON line whose form body is base64 when `body_encoded`.
 /// None for requests that are not EC2 calls (moto's own `/moto-api/` ones).
 pub fn recorded_action(line: &str) -> Result<Option<String>, String> {
+    Ok(recorded_params(line)?.and_then(|params| {
+        params
+            .into_iter()
+            .find(|(k, _)| k == "Action")
+            .map(|(_, v)| v)
+    }))
+}
+
+/// The form parameters of one recorded request, decoded, in the order sent; None for moto's own
+/// `/moto-api/` requests.
+pub fn recorded_params(line: &str) -> Result<Option<Vec<(String, String)>>, String> {
     let record: serde_json::Value =
         serde_json::from_str(line).map_err(|e| format!("a recorded request is not JSON: {e}"))?;
     let url = record["url"].as_str().unwrap_or_default();
@@ -214,14 +253,44 @@ pub fn recorded_action(line: &str) -> Result<Option<String>, String> {
     } else {
         body.to_string()
     };
-    Ok(body
-        .split('&')
-        .find_map(|pair| pair.strip_prefix("Action="))
-        .map(str::to_string))
+    Ok(Some(
+        body.split('&')
+            .filter(|pair| !pair.is_empty())
+            .map(|pair| {
+                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                (url_decode(k), url_decode(v))
+            })
+            .collect(),
+    ))
+}
+
+/// `%XX` and `+` of a form-encoded value.
+fn url_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
+                match u8::from_str_radix(hex, 16) {
+                    Ok(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// `moto_server` when on PATH, else the module through python3.
-fn spawn(port: u16, dir: &Path, options: &MotoOptions) -> Result<Child, String> {
+fn spawn(port: u16, dir: &Path, options: &MotoOptions, ssl: bool) -> Result<Child, String> {
     let port = port.to_string();
     let attempts: [(&str, Vec<&str>); 2] = [
         ("moto_server", vec!["-H", "127.0.0.1", "-p", &port]),
@@ -236,6 +305,9 @@ fn spawn(port: u16, dir: &Path, options: &MotoOptions) -> Result<Child, String> 
         }
         let mut cmd = Command::new(program);
         cmd.args(&args).current_dir(dir).stdin(Stdio::null());
+        if ssl {
+            cmd.arg("--ssl");
+        }
         match &options.log {
             Some(log) => {
                 let file = std::fs::File::create(log)
@@ -271,7 +343,7 @@ fn python_has_moto() -> bool {
         .is_ok_and(|s| s.success())
 }
 
-fn wait_until_answering(child: &mut Child, port: u16) -> Result<(), String> {
+fn wait_until_answering(child: &mut Child, port: u16, ssl: bool) -> Result<(), String> {
     let started = Instant::now();
     while started.elapsed() < START_TIMEOUT {
         if let Ok(Some(status)) = child.try_wait() {
@@ -279,7 +351,13 @@ fn wait_until_answering(child: &mut Child, port: u16) -> Result<(), String> {
                 "the server exited with {status} (is moto's server extra installed? {INSTALL_HINT})"
             ));
         }
-        if request(port, "GET", "/moto-api/", &[], "").is_ok() {
+        let answering = if ssl {
+            // HTTPS: the listening port is as far as a plain client can tell.
+            TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_ok()
+        } else {
+            request(port, "GET", "/moto-api/", &[], "").is_ok()
+        };
+        if answering {
             return Ok(());
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -367,6 +445,24 @@ mod tests {
         });
         assert_eq!(recorded_action(&control.to_string()).unwrap(), None);
         assert!(recorded_action("not json").is_err());
+    }
+
+    #[test]
+    fn recorded_parameters_are_decoded() {
+        let line = serde_json::json!({
+            "url": "http://127.0.0.1:5000/",
+            "body": "Action=CopyImage&KmsKeyId=alias%2Feu+west&Encrypted=true",
+            "body_encoded": false,
+        });
+        let params = super::recorded_params(&line.to_string()).unwrap().unwrap();
+        assert_eq!(
+            params,
+            [
+                ("Action".to_string(), "CopyImage".to_string()),
+                ("KmsKeyId".to_string(), "alias/eu west".to_string()),
+                ("Encrypted".to_string(), "true".to_string()),
+            ]
+        );
     }
 
     #[test]
