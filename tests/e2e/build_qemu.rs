@@ -682,3 +682,107 @@ fn a_guest_that_refuses_the_key_fails_naming_user_and_address() {
     let stderr = failed_build(dir.path());
     snapshot("qemu_key_refused", dir.path(), &stderr);
 }
+
+// ---------------------------------------------------------------------------------------------------
+// The packer engine on qemu
+
+/// A qemu layer built by Packer 1.6.6 (`engine = "packer"`) on a parent imgs built natively, then the
+/// same layer natively: the same guest files in a disk at the same place, the parent's disk handed
+/// on the same way, the same fresh and rebuild decisions. Packer 1.6.6 cannot make a qcow2 delta on
+/// this qemu-img (it leaves out the backing format), so the layer is a full copy in both engines.
+#[test]
+#[ignore = "boots Debian under TCG three times (about two minutes); needs cache/base-image/ from \
+            `cargo xtask base-image` (run with --ignored)"]
+fn a_qemu_layer_built_by_packer_matches_the_native_one() {
+    if imgs_test_peers::packer::packer_for("qemu through the packer engine").is_none() {
+        return;
+    }
+    let base_image = imgs_test_peers::qemu::base_image();
+    let source = base_image.join("debian-bookworm.qcow2");
+    let dir = new_workspace_with(
+        "imgs-packer-qemu-",
+        "\n[images.layer]\nparents = { source_disk = \"base\" }\nengine = \"packer\"\n",
+    );
+    let root = dir.path();
+    let builder = |iso_url: &str, name: &str, backing: bool| {
+        let mut builder = booting_builder(&base_image);
+        builder.as_object_mut().unwrap().extend(
+            json!({
+                "iso_url": iso_url,
+                "use_backing_file": backing,
+                "output_directory": format!("cache/artifacts/{name}"),
+                "vm_name": format!("{name}.qcow2"),
+                "ssh_private_key_file": base_image.join("id_ed25519"),
+            })
+            .as_object()
+            .unwrap()
+            .clone(),
+        );
+        builder
+    };
+    let base = json!({
+        "builders": [builder(&source.display().to_string(), "base", true)],
+        "provisioners": [{ "type": "shell", "inline": ["echo from-base | sudo tee /etc/imgs-base", "sync"] }],
+    });
+    write_template(root, "base", &base);
+    let layer = json!({
+        "variables": { "source_disk": null },
+        "builders": [builder("{{user `source_disk`}}", "layer", false)],
+        "provisioners": [{ "type": "shell", "inline": [
+            "echo \"layer sees $(cat /etc/imgs-base)\"",
+            "echo from-layer | sudo tee /etc/imgs-layer",
+            "sync",
+        ] }],
+    });
+    write_template(root, "layer", &layer);
+
+    let plan = imgs_ok(root, &["plan"]);
+    assert!(
+        plan.contains("(packer: engine = \"packer\" in Images.toml)"),
+        "{plan}"
+    );
+    let out = imgs(root, &["build", "--all", "-v"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("Building with Packer"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("layer sees from-base"),
+        "{}",
+        out.stdout
+    );
+    let by_packer = current_disk(root, "layer");
+    let fs = GuestFilesystem::of(&by_packer);
+    assert_eq!(fs.read("/etc/imgs-base").as_deref(), Some("from-base\n"));
+    assert_eq!(fs.read("/etc/imgs-layer").as_deref(), Some("from-layer\n"));
+    drop(fs);
+    let version = by_packer.parent().unwrap().to_path_buf();
+    assert!(
+        !root.join("cache/packer").exists() || root.join("cache/packer").is_dir(),
+        "Packer's cache stays in imgs's"
+    );
+    let again = imgs_ok(root, &["build", "--all"]);
+    assert!(again.contains("0 images built, 2 fresh"), "{again}");
+
+    // The same layer natively: the engine is not an input, so `--force` it.
+    let manifest = std::fs::read_to_string(root.join("Images.toml")).unwrap();
+    write(
+        root,
+        "Images.toml",
+        &manifest.replace("\"packer\"", "\"native\""),
+    );
+    let native = imgs_ok(root, &["build", "-i", "layer", "--force"]);
+    assert!(native.contains("Built layer"), "{native}");
+    let by_imgs = current_disk(root, "layer");
+    assert_eq!(
+        by_imgs.file_name(),
+        by_packer.file_name(),
+        "the same disk name in a version directory"
+    );
+    assert_eq!(by_imgs.parent().unwrap().parent(), version.parent());
+    let fs = GuestFilesystem::of(&by_imgs);
+    assert_eq!(fs.read("/etc/imgs-base").as_deref(), Some("from-base\n"));
+    assert_eq!(fs.read("/etc/imgs-layer").as_deref(), Some("from-layer\n"));
+}

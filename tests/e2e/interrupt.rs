@@ -351,3 +351,60 @@ fn gc_needs_an_amazon_ebs_image_to_know_where_to_look() {
     let err = imgs_input_error(root, &["gc"]);
     settings(root).bind(|| insta::assert_snapshot!("gc_without_amazon_ebs", err));
 }
+
+/// Ctrl-C while Packer builds (`engine = "packer"`): imgs sends Packer its interrupt and waits while
+/// Packer cancels the build and cleans up — its instance (tagged with the run) terminated, its
+/// temporary security group deleted — then exits 130 with nothing recorded, no Packer left running
+/// and no template of its own left beside the member's.
+#[test]
+fn ctrl_c_during_a_packer_build_lets_packer_clean_up_and_exits_130() {
+    if imgs_test_peers::packer::packer_for("interrupting the packer engine").is_none() {
+        return;
+    }
+    let peers = Peers::start(KEY_PAIR);
+    let ws = workspace(&peers, false);
+    let root = ws.path();
+    append(root, "Images.toml", "\n[images.app]\nengine = \"packer\"\n");
+    let mut imgs = Running::start(root, &build_args());
+    imgs.wait_for("output", "provisioning");
+    assert_eq!(
+        peers.live_instances().len(),
+        1,
+        "Packer's instance carries the run's tag"
+    );
+    imgs.signal("INT");
+    // Packer 1.6.6 lets the remote command it is running end before it cleans up (imgs's own
+    // builds stop it): end it, as a long step would end by itself.
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    release(root);
+    let (code, stderr) = imgs.exit();
+    assert_eq!(code, Some(130), "{stderr}");
+    peers.nothing_left();
+    let groups = peers
+        .rt
+        .block_on(peers.ec2.describe_security_groups().send())
+        .unwrap();
+    let packers: Vec<_> = groups
+        .security_groups()
+        .iter()
+        .filter_map(|g| g.group_name())
+        .filter(|n| n.starts_with("packer"))
+        .collect();
+    assert!(
+        packers.is_empty(),
+        "Packer's security group is left: {packers:?}"
+    );
+    no_record(root);
+    let beside: Vec<_> = std::fs::read_dir(root.join("images/app"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(beside, vec![std::ffi::OsString::from("template.json")]);
+    let running: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains(&root.display().to_string()) && c.contains("packer"))
+        .collect();
+    assert!(running.is_empty(), "still running: {running:?}");
+}

@@ -76,6 +76,11 @@ pub fn run(args: &[String]) -> Result<()> {
         crate::bench_layered::layered_vs_packer(&imgs, &work.path().join("layered"))
     })?);
 
+    eprintln!("bench: a 10-member workspace, native engine vs the packer engine");
+    results.extend(under_load(|| {
+        crate::bench_engine::native_vs_packer_engine(&imgs, &work.path().join("engine"))
+    })?);
+
     eprintln!(
         "bench: 100 images building at once, imgs vs 100 packer processes: makespan and memory"
     );

@@ -14,6 +14,7 @@ mod bench;
 mod bench_ansible;
 mod bench_aws;
 mod bench_build_cost;
+mod bench_engine;
 mod bench_hashing;
 mod bench_layered;
 mod bench_qemu;
