@@ -429,3 +429,82 @@ fn packer_builds_amazon_ebs_and_ebsvolume_members_on_the_ec2_server() {
     assert!(plan.contains("Fresh app"), "{plan}");
     assert!(plan.contains("Build data"), "{plan}");
 }
+
+/// An HCL2 member built by Packer: given the JSON template imgs lowered the configuration to, it
+/// makes what the native engine makes from the same locals, functions and parent variable.
+#[test]
+fn an_hcl2_member_built_by_packer_matches_the_native_one() {
+    if packer_for("an HCL2 member through the packer engine").is_none() {
+        return;
+    }
+    const HCL: &str = r#"
+variable "base" {
+  type = string
+}
+
+variable "token" {
+  type      = string
+  default   = "hcl-secret-marker"
+  sensitive = true
+}
+
+locals {
+  greeting = upper("hello")
+  names    = join(",", sort(["b", "a"]))
+}
+
+source "file" "note" {
+  content = "${local.greeting} ${local.names} on ${var.base}\n"
+  target  = "cache/artifacts/note/note.txt"
+}
+
+build {
+  sources = ["source.file.note"]
+
+  provisioner "shell-local" {
+    inline = ["echo token ${var.token}"]
+  }
+
+  post-processor "checksum" {
+    checksum_types = ["md5"]
+  }
+}
+"#;
+    let mut outputs = Vec::new();
+    for engine in ["packer", "native"] {
+        let dir = new_workspace_with(
+            "imgs-packer-hcl-",
+            &format!(
+                "\n[images.note]\nparents = {{ base = \"base\" }}\nengine = \"{engine}\"\n"
+            ),
+        );
+        let root = dir.path();
+        write(
+            root,
+            "images/base/template.json",
+            r#"{ "builders": [{ "type": "null", "communicator": "none" }] }"#,
+        );
+        write(root, "images/note/note.pkr.hcl", HCL);
+        let out = imgs(root, &["build", "--all", "-v"]);
+        assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+        assert!(out.stdout.contains("token <sensitive>"), "{}", out.stdout);
+        assert!(!out.stdout.contains("hcl-secret-marker"));
+        assert!(!cache_text(root).contains("hcl-secret-marker"));
+        let left: Vec<_> = std::fs::read_dir(root.join("images/note"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, vec![std::ffi::OsString::from("note.pkr.hcl")]);
+        outputs.push(artifact_files(root));
+        let again = imgs_ok(root, &["build", "--all"]);
+        assert!(again.contains("0 images built, 2 fresh"), "{again}");
+    }
+    assert_eq!(outputs[0], outputs[1]);
+    assert!(
+        outputs[0]
+            .iter()
+            .any(|(name, text)| name == "note/V/note.txt" && text == "HELLO a,b on Null\n"),
+        "{:?}",
+        outputs[0]
+    );
+}
