@@ -10,10 +10,11 @@ use std::path::PathBuf;
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ec2::types::{
-    BlockDeviceMapping, EbsBlockDevice, Filter, IamInstanceProfileSpecification, ImageState,
-    Instance, InstanceNetworkInterfaceSpecification, InstanceStateName, IpPermission, IpRange,
-    LaunchPermission, LaunchPermissionModifications, PermissionGroup, Placement, ResourceType,
-    ShutdownBehavior, VolumeType,
+    AttributeBooleanValue, AttributeValue, BlockDeviceMapping, CreateVolumePermission,
+    CreateVolumePermissionModifications, CreditSpecificationRequest, EbsBlockDevice, Filter,
+    IamInstanceProfileSpecification, ImageState, Instance, InstanceNetworkInterfaceSpecification,
+    InstanceStateName, IpPermission, IpRange, LaunchPermission, LaunchPermissionModifications,
+    OperationType, PermissionGroup, Placement, ResourceType, ShutdownBehavior, Tenancy, VolumeType,
 };
 use imgs_settings::Setting;
 use imgs_ssh::SshConfig;
@@ -21,9 +22,11 @@ use tempfile::TempDir;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{BlockDevice, Communicator, EbsConfig, SshInterface};
+use crate::network::{self, Network};
 use crate::source::{self, SourceImage};
+use crate::spot::{self, SpotRequest};
 use crate::tags::{ec2_tags, imgs_ami_tags, imgs_tags, merged, render_map, snapshot_tag_set, spec};
-use crate::wait::{self, IMAGE_TIMEOUT, INSTANCE_TIMEOUT, Poll};
+use crate::wait::{self, IMAGE_TIMEOUT, INSTANCE_TIMEOUT, Poll, Polling};
 use crate::{AwsError, ImgsTags, RegionAmi, RenderDeferred, Resource, ResourceKind};
 
 pub use imgs_log::Log;
@@ -46,14 +49,23 @@ pub struct EbsBuild {
     key_dir: Option<TempDir>,
     key_pair: Option<String>,
     security_group: Option<String>,
+    /// The launch template a spot instance was launched from.
+    launch_template: Option<String>,
     instance: Option<String>,
     images: Vec<CreatedImage>,
     /// Set once every AMI is made, copied and tagged: from then on clean-up keeps them.
     completed: bool,
+    /// Where the instance runs, once found.
+    network: Network,
+    /// `aws_polling` with Packer's environment variables.
+    polling: Polling,
 }
 
 impl EbsBuild {
     pub fn new(config: EbsConfig, tags: ImgsTags, render: RenderDeferred) -> EbsBuild {
+        let polling = config
+            .polling
+            .with_environment(|key| std::env::var(key).ok());
         EbsBuild {
             config,
             imgs: tags,
@@ -63,9 +75,12 @@ impl EbsBuild {
             key_dir: None,
             key_pair: None,
             security_group: None,
+            launch_template: None,
             instance: None,
             images: Vec::new(),
             completed: false,
+            network: Network::default(),
+            polling,
         }
     }
 
@@ -86,11 +101,27 @@ impl EbsBuild {
         client
     }
 
-    /// Checks the AMI name, finds the source AMI, creates a temporary key pair and security group
-    /// unless given, launches the instance and waits until it runs. Returns the SSH settings to reach
-    /// it (`ssh_host` from the instance unless the template set one), or `None` with
-    /// `communicator: none`.
+    /// Checks the AMI name, finds the source AMI, the VPC and subnet, creates a temporary key pair
+    /// and security group unless given, launches the instance (a spot instance with `spot_price`)
+    /// and waits until it runs. Returns the SSH settings to reach it (`ssh_host` from the instance
+    /// unless the template set one), or `None` with `communicator: none`.
     pub async fn launch(
+        &mut self,
+        log: Log<'_>,
+        cancel: &CancellationToken,
+    ) -> Result<Option<SshConfig>, AwsError> {
+        match self.launch_steps(log, cancel).await {
+            Ok(ssh) => Ok(ssh),
+            Err(error) => Err(self.explained(error).await),
+        }
+    }
+
+    /// With `decode_authorization_messages`, an authorization failure decoded by STS.
+    async fn explained(&self, error: AwsError) -> AwsError {
+        crate::credentials::decode_authorization(&self.config.client, error).await
+    }
+
+    async fn launch_steps(
         &mut self,
         log: Log<'_>,
         cancel: &CancellationToken,
@@ -98,16 +129,32 @@ impl EbsBuild {
         log.phase("launching instance");
         let region = self.region();
         let client = self.client(&region).await;
-
-        if self.config.force_deregister {
-            log.line("Force Deregister flag found, skipping prevalidating AMI Name");
-        } else {
-            log.line(&format!("Prevalidating AMI Name: {}", self.config.ami_name));
+        if self.config.skip_save_build_region && self.config.ami_regions.is_empty() {
+            return Err(AwsError::Mismatch {
+                message: "skip_save_build_region is set and ami_regions names no other region, \
+                          so the build would keep no AMI"
+                    .into(),
+                hint: "add the regions to copy the AMI to in ami_regions, or remove \
+                       skip_save_build_region"
+                    .into(),
+            });
         }
+
+        let check_name = if self.config.force_deregister {
+            log.line("Force Deregister flag found, skipping prevalidating AMI Name");
+            false
+        } else if self.config.skip_save_build_region {
+            log.line("skip_build_region was set; not prevalidating AMI name");
+            false
+        } else {
+            network::check_vpc(&client, &self.config).await?;
+            log.line(&format!("Prevalidating AMI Name: {}", self.config.ami_name));
+            true
+        };
         // Neither look depends on the other, so they share one round trip; their answers are
         // still read in Packer's order, a taken name first.
         let name_taken = async {
-            if self.config.force_deregister {
+            if !check_name {
                 return Ok(None);
             }
             let named = images_named(&client, &self.config.ami_name).await?;
@@ -125,15 +172,24 @@ impl EbsBuild {
 
         let source = source?;
         log.line(&format!("Found Image ID: {}", source.id));
+        self.check_enhanced_networking(&source)?;
         self.source = Some(source.clone());
         check_cancel(cancel)?;
 
+        self.network = network::resolve(&client, &self.config, log).await?;
+        check_cancel(cancel)?;
         let key_file = self.key_pair(&client, log).await?;
         check_cancel(cancel)?;
         let group_ids = self.security_groups(&client, log).await?;
         check_cancel(cancel)?;
 
-        let instance_id = self.run_instance(&client, &source, group_ids, log).await?;
+        let instance_id = match self.config.spot.is_some() {
+            true => {
+                self.run_spot_instance(&client, &source, group_ids, log)
+                    .await?
+            }
+            false => self.run_instance(&client, &source, group_ids, log).await?,
+        };
         log.line(&format!(
             "Waiting for instance ({instance_id}) to become ready..."
         ));
@@ -141,9 +197,13 @@ impl EbsBuild {
             &client,
             &instance_id,
             InstanceStateName::Running,
+            &self.polling,
             Some(cancel),
         )
         .await?;
+        if self.config.spot.is_some() {
+            self.tag_spot_instance(&client, &instance, log).await?;
+        }
         for (label, address) in [
             ("Public DNS", instance.public_dns_name()),
             ("Public IP", instance.public_ip_address()),
@@ -178,6 +238,31 @@ impl EbsBuild {
             );
         }
         SshConfig::read(&settings).map(Some).map_err(AwsError::Ssh)
+    }
+
+    /// Packer's check before `ena_support: true` or `sriov_support`: the AMI will be HVM.
+    fn check_enhanced_networking(&self, source: &SourceImage) -> Result<(), AwsError> {
+        if self.config.ena_support != Some(true) && !self.config.sriov_support {
+            return Ok(());
+        }
+        let hint = "enhanced networking (ena_support, sriov_support) needs an HVM AMI".to_string();
+        match self.config.ami_virtualization_type.as_deref() {
+            Some("hvm") => Ok(()),
+            Some(other) => Err(AwsError::Mismatch {
+                message: format!(
+                    "Cannot enable enhanced networking, AMIVirtType '{other}' is not HVM"
+                ),
+                hint,
+            }),
+            None if source.virtualization_type != "hvm" => Err(AwsError::Mismatch {
+                message: format!(
+                    "Cannot enable enhanced networking, source AMI '{}' is not HVM",
+                    source.id
+                ),
+                hint,
+            }),
+            None => Ok(()),
+        }
     }
 
     /// Creates the temporary key pair when the build has one, and returns the file its private key
@@ -228,14 +313,25 @@ impl EbsBuild {
         Ok(Some(path))
     }
 
-    /// The given security groups, or a temporary one opening the SSH port.
+    /// The given security groups (once EC2 says they exist), the ones `security_group_filter`
+    /// finds, or a temporary one opening the SSH port.
     async fn security_groups(
         &mut self,
         client: &Client,
         log: Log<'_>,
     ) -> Result<Vec<String>, AwsError> {
         if !self.config.security_group_ids.is_empty() {
+            network::check_groups(client, &self.config.security_group_ids).await?;
             return Ok(self.config.security_group_ids.clone());
+        }
+        if !self.config.security_group_filter.is_empty() {
+            return network::groups_by_filter(
+                client,
+                &self.config.security_group_filter,
+                self.network.vpc_id.as_deref(),
+                log,
+            )
+            .await;
         }
         let name = format!("imgs_{}", uuid::Uuid::new_v4().simple());
         log.line(&format!(
@@ -248,7 +344,7 @@ impl EbsBuild {
                 "Temporary group for imgs image {}",
                 self.imgs.image
             ))
-            .set_vpc_id(self.config.vpc_id.clone())
+            .set_vpc_id(self.network.vpc_id.clone())
             .tag_specifications(spec(ResourceType::SecurityGroup, &imgs_tags(&self.imgs)))
             .send()
             .await
@@ -286,15 +382,10 @@ impl EbsBuild {
         Ok(vec![id])
     }
 
-    async fn run_instance(
-        &mut self,
-        client: &Client,
-        source: &SourceImage,
-        group_ids: Vec<String>,
-        log: Log<'_>,
-    ) -> Result<String, AwsError> {
-        let region = self.region();
-        let data = source.build_data(&region);
+    /// What both kinds of launch give EC2: the user data (base64), the instance's and its volumes'
+    /// tags (rendered, with imgs's), and the block device mappings (with `no_ephemeral`'s).
+    fn launch_inputs(&self, source: &SourceImage) -> Result<LaunchInputs, AwsError> {
+        let data = source.build_data(&self.region());
         let user_data = match (&self.config.user_data, &self.config.user_data_file) {
             (Some(text), _) => Some(text.clone().into_bytes()),
             (None, Some(path)) => Some(std::fs::read(path).map_err(|source| AwsError::Io {
@@ -308,34 +399,67 @@ impl EbsBuild {
             .entry("Name".into())
             .or_insert_with(|| "Packer Builder".into());
         let run_tags = merged(run_tags, imgs_tags(&self.imgs));
-        let volume_tags = merged(
-            render_map(
-                &self.render,
-                "run_volume_tags",
-                &self.config.run_volume_tags,
-                &data,
-            )?,
-            imgs_tags(&self.imgs),
-        );
+        let template_volume_tags = render_map(
+            &self.render,
+            "run_volume_tags",
+            &self.config.run_volume_tags,
+            &data,
+        )?;
+        let volume_tags = merged(template_volume_tags.clone(), imgs_tags(&self.imgs));
+        let mut mappings = mappings(&self.config.launch_block_device_mappings);
+        if self.config.no_ephemeral {
+            // As Packer: every xvdc? device name mapped to nothing, so no instance store is attached.
+            mappings.extend(('a'..='z').map(|letter| {
+                BlockDeviceMapping::builder()
+                    .device_name(format!("xvdc{letter}"))
+                    .no_device("")
+                    .build()
+            }));
+        }
+        Ok(LaunchInputs {
+            user_data: user_data.map(|bytes| user_data_base64(&bytes)),
+            run_tags,
+            volume_tags,
+            template_volume_tags,
+            mappings,
+        })
+    }
 
-        log.line("Launching a source AWS instance...");
-        let key_name = self
-            .key_pair
+    fn key_name(&self) -> Option<String> {
+        self.key_pair
             .clone()
-            .or_else(|| self.config.ssh_keypair_name.clone());
+            .or_else(|| self.config.ssh_keypair_name.clone())
+    }
+
+    async fn run_instance(
+        &mut self,
+        client: &Client,
+        source: &SourceImage,
+        group_ids: Vec<String>,
+        log: Log<'_>,
+    ) -> Result<String, AwsError> {
+        let inputs = self.launch_inputs(source)?;
+        log.line("Launching a source AWS instance...");
         let mut request = client
             .run_instances()
             .image_id(&source.id)
             .instance_type(self.config.instance_type.as_str().into())
             .min_count(1)
             .max_count(1)
-            .set_key_name(key_name)
-            .set_user_data(user_data.map(|bytes| aws_smithy_types::base64::encode(&bytes)))
-            .set_block_device_mappings(Some(mappings(&self.config.launch_block_device_mappings)))
-            .tag_specifications(spec(ResourceType::Instance, &run_tags))
-            .tag_specifications(spec(ResourceType::Volume, &volume_tags));
+            .set_key_name(self.key_name())
+            .set_user_data(inputs.user_data)
+            .set_block_device_mappings(Some(inputs.mappings))
+            .tag_specifications(spec(ResourceType::Instance, &inputs.run_tags))
+            .tag_specifications(spec(ResourceType::Volume, &inputs.volume_tags));
         if self.config.ebs_optimized {
             request = request.ebs_optimized(true);
+        }
+        if self.config.enable_t2_unlimited {
+            request = request.credit_specification(
+                CreditSpecificationRequest::builder()
+                    .cpu_credits("unlimited")
+                    .build(),
+            );
         }
         if let Some(profile) = &self.config.iam_instance_profile {
             request = request.iam_instance_profile(
@@ -348,8 +472,13 @@ impl EbsBuild {
             request = request
                 .instance_initiated_shutdown_behavior(ShutdownBehavior::from(behavior.as_str()));
         }
-        if let Some(zone) = &self.config.availability_zone {
-            request = request.placement(Placement::builder().availability_zone(zone).build());
+        if self.network.availability_zone.is_some() || self.config.tenancy.is_some() {
+            request = request.placement(
+                Placement::builder()
+                    .set_availability_zone(self.network.availability_zone.clone())
+                    .set_tenancy(self.config.tenancy.as_deref().map(Tenancy::from))
+                    .build(),
+            );
         }
         // As Packer: asking for a public address at all means describing the network interface, which
         // then carries the subnet and groups.
@@ -358,14 +487,14 @@ impl EbsBuild {
                 InstanceNetworkInterfaceSpecification::builder()
                     .device_index(0)
                     .associate_public_ip_address(public)
-                    .set_subnet_id(self.config.subnet_id.clone())
+                    .set_subnet_id(self.network.subnet_id.clone())
                     .set_groups(Some(group_ids))
                     .delete_on_termination(true)
                     .build(),
             );
         } else {
             request = request
-                .set_subnet_id(self.config.subnet_id.clone())
+                .set_subnet_id(self.network.subnet_id.clone())
                 .set_security_group_ids(Some(group_ids));
         }
         let reservation = request
@@ -386,10 +515,111 @@ impl EbsBuild {
         Ok(id)
     }
 
-    /// Stops the instance, makes the AMI (replacing one of the same name when forced), copies it to
-    /// `ami_regions`, grants launch permissions and tags everything. Returns every AMI, build region
-    /// first.
+    /// `spot_price`: a launch template for the spot market and an instant fleet of one from it.
+    async fn run_spot_instance(
+        &mut self,
+        client: &Client,
+        source: &SourceImage,
+        group_ids: Vec<String>,
+        log: Log<'_>,
+    ) -> Result<String, AwsError> {
+        log.line("Launching a spot AWS instance...");
+        let inputs = self.launch_inputs(source)?;
+        let data = source.build_data(&self.region());
+        let spot_tags = render_map(&self.render, "spot_tags", &self.config.spot_tags, &data)?;
+        let spot = self.config.spot.clone().expect("called for spot builds");
+        let name = format!(
+            "imgs-fleet-launch-template-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..7]
+        );
+        let template_tags = imgs_tags(&self.imgs);
+        let request = SpotRequest {
+            config: &self.config,
+            spot: &spot,
+            source_ami: &source.id,
+            network: &self.network,
+            group_ids,
+            key_name: self.key_name(),
+            user_data: inputs.user_data.clone(),
+            mappings: inputs.mappings.clone(),
+            run_tags: &inputs.run_tags,
+            volume_tags: &inputs.volume_tags,
+            spot_tags: &spot_tags,
+            template_tags: &template_tags,
+        };
+        spot::create_template(client, &name, &request, log).await?;
+        self.launch_template = Some(name.clone());
+        let id = spot::run_fleet(client, &name, &self.config).await?;
+        self.instance = Some(id.clone());
+        log.line(&format!("Instance ID: {id}"));
+        Ok(id)
+    }
+
+    /// After a spot launch, as Packer: the spot request gets `spot_tags`, the instance its run tags
+    /// and its volumes the run volume tags (the launch template gave them imgs's already).
+    async fn tag_spot_instance(
+        &mut self,
+        client: &Client,
+        instance: &Instance,
+        log: Log<'_>,
+    ) -> Result<(), AwsError> {
+        let source = self.source.clone().unwrap_or_else(empty_source);
+        let inputs = self.launch_inputs(&source)?;
+        let data = source.build_data(&self.region());
+        let spot_tags = render_map(&self.render, "spot_tags", &self.config.spot_tags, &data)?;
+        let instance_id = instance.instance_id().unwrap_or_default();
+        spot::tag_request(
+            client,
+            instance_id,
+            instance.spot_instance_request_id().map(str::to_string),
+            &spot_tags,
+            log,
+        )
+        .await?;
+        client
+            .create_tags()
+            .resources(instance_id)
+            .set_tags(Some(ec2_tags(&inputs.run_tags)))
+            .send()
+            .await
+            .map_err(AwsError::api("Error tagging source instance"))?;
+        let volumes: Vec<String> = instance
+            .block_device_mappings()
+            .iter()
+            .filter_map(|m| m.ebs()?.volume_id().map(str::to_string))
+            .collect();
+        if !volumes.is_empty() && !inputs.template_volume_tags.is_empty() {
+            log.line("Adding tags to source EBS Volumes");
+            client
+                .create_tags()
+                .set_resources(Some(volumes))
+                .set_tags(Some(ec2_tags(&inputs.volume_tags)))
+                .send()
+                .await
+                .map_err(AwsError::api(format!(
+                    "Error tagging source EBS Volumes on {instance_id}"
+                )))?;
+        }
+        Ok(())
+    }
+
+    /// Stops the instance, sets its enhanced networking, makes the AMI (replacing one of the same
+    /// name when forced), copies it to `ami_regions` (and, for `encrypt_boot` or
+    /// `skip_save_build_region`, makes the build region's AMI a copy too, then removes the
+    /// original), sets launch and snapshot permissions and product codes, and tags everything.
+    /// Returns every AMI, build region first.
     pub async fn create_image(
+        &mut self,
+        log: Log<'_>,
+        cancel: &CancellationToken,
+    ) -> Result<Vec<RegionAmi>, AwsError> {
+        match self.create_image_steps(log, cancel).await {
+            Ok(amis) => Ok(amis),
+            Err(error) => Err(self.explained(error).await),
+        }
+    }
+
+    async fn create_image_steps(
         &mut self,
         log: Log<'_>,
         cancel: &CancellationToken,
@@ -405,22 +635,9 @@ impl EbsBuild {
             missing: "a source AMI (launch first)".into(),
         })?;
 
-        log.phase("stopping instance");
-        log.line("Stopping the source instance...");
-        client
-            .stop_instances()
-            .instance_ids(&instance_id)
-            .send()
-            .await
-            .map_err(AwsError::api("Error stopping instance"))?;
-        log.line("Waiting for the instance to stop...");
-        wait_instance(
-            &client,
-            &instance_id,
-            InstanceStateName::Stopped,
-            Some(cancel),
-        )
-        .await?;
+        self.stop_instance(&client, &instance_id, log, cancel)
+            .await?;
+        self.modify_instance(&client, &instance_id, log).await?;
 
         if self.config.force_deregister {
             self.deregister_same_name(log).await?;
@@ -438,15 +655,21 @@ impl EbsBuild {
             ),
             None => None,
         };
+        // As Packer: the AMI made from the instance is only an intermediate when the build region
+        // keeps an encrypted copy instead, or keeps nothing; it then has a name of its own.
+        let intermediate =
+            self.config.encrypt_boot == Some(true) || self.config.skip_save_build_region;
+        let name = if intermediate {
+            uuid::Uuid::new_v4().simple().to_string()[..7].to_string()
+        } else {
+            self.config.ami_name.clone()
+        };
         log.phase("creating AMI");
-        log.line(&format!(
-            "Creating AMI {} from instance {instance_id}",
-            self.config.ami_name
-        ));
+        log.line(&format!("Creating AMI {name} from instance {instance_id}"));
         let created = client
             .create_image()
             .instance_id(&instance_id)
-            .name(&self.config.ami_name)
+            .name(&name)
             .set_description(description.clone())
             .set_block_device_mappings(Some(mappings(&self.config.ami_block_device_mappings)))
             .send()
@@ -466,66 +689,64 @@ impl EbsBuild {
         // build can still be found by its run.
         self.tag_image(&region, &ami_id, log).await?;
         log.line("Waiting for AMI to become ready...");
-        let snapshots = wait_image(&client, &ami_id, Some(cancel)).await?;
+        let snapshots = wait_image(&client, &ami_id, &self.polling, Some(cancel)).await?;
         self.know_snapshots(&ami_id, snapshots);
-        let ami_id = match self.config.encrypt_boot {
-            Some(true) => {
-                self.encrypted_copy(&region, &ami_id, description.clone(), log, cancel)
-                    .await?
-            }
-            _ => ami_id,
-        };
 
-        if !self.config.ami_regions.is_empty() {
+        let mut targets: Vec<String> = Vec::new();
+        if intermediate && !self.config.skip_save_build_region {
+            targets.push(region.clone());
+        }
+        targets.extend(self.config.ami_regions.iter().cloned());
+        if !targets.is_empty() {
             log.phase("copying to regions");
             log.line(&format!(
                 "Copying/Encrypting AMI ({ami_id}) to other regions..."
             ));
-            for target in self.config.ami_regions.clone() {
+            let mut copies = Vec::new();
+            for target in targets {
                 check_cancel(cancel)?;
                 log.line(&format!("Copying to: {target}"));
-                let target_client = self.client(&target).await;
-                let copied = target_client
-                    .copy_image()
-                    .source_region(&region)
-                    .source_image_id(&ami_id)
-                    .name(&self.config.ami_name)
-                    .set_description(description.clone())
-                    .set_encrypted(self.config.encrypt_boot)
-                    .send()
-                    .await
-                    .map_err(AwsError::api(format!(
-                        "Error Copying AMI ({ami_id}) to region ({target})"
-                    )))?;
-                let copy_id = copied.image_id.ok_or_else(|| AwsError::Malformed {
-                    action: "CopyImage".into(),
-                    missing: "an image ID".into(),
-                })?;
+                let copy_id = self
+                    .copy_image(&ami_id, &target, description.clone())
+                    .await?;
                 self.images.push(CreatedImage {
                     region: target.clone(),
                     ami_id: copy_id.clone(),
                     snapshots: None,
                 });
                 self.tag_image(&target, &copy_id, log).await?;
+                copies.push((target, copy_id));
             }
             log.line("Waiting for all copies to complete...");
-            for image in self.images.clone().iter().skip(1) {
-                let target_client = self.client(&image.region).await;
-                let snapshots = wait_image(&target_client, &image.ami_id, Some(cancel)).await?;
-                self.know_snapshots(&image.ami_id, snapshots);
+            for (target, copy_id) in copies {
+                let target_client = self.client(&target).await;
+                let snapshots =
+                    wait_image(&target_client, &copy_id, &self.polling, Some(cancel)).await?;
+                self.know_snapshots(&copy_id, snapshots);
+            }
+        }
+        if intermediate {
+            log.line(&format!(
+                "Deregistering the intermediate AMI ({ami_id}) and deleting its snapshots..."
+            ));
+            let position = self
+                .images
+                .iter()
+                .position(|i| i.ami_id == ami_id)
+                .expect("the intermediate AMI was recorded when it was created");
+            let first = self.images.remove(position);
+            if let Err((left, why)) = self.remove_image(&first).await {
+                // Still ours to clean up if the build fails later; otherwise it is reported.
+                self.images.push(left);
+                return Err(AwsError::Api {
+                    action: format!("Error removing the intermediate AMI ({ami_id})"),
+                    code: None,
+                    detail: why,
+                });
             }
         }
 
-        if !self.config.ami_users.is_empty() || !self.config.ami_groups.is_empty() {
-            for image in self.images.clone() {
-                log.line(&format!(
-                    "Modifying attributes on AMI ({})...",
-                    image.ami_id
-                ));
-                self.grant_launch(&image).await?;
-            }
-        }
-
+        self.modify_attributes(log).await?;
         for index in 0..self.images.len() {
             let image = self.images[index].clone();
             let snapshots = self.tag_snapshots(&image, log).await?;
@@ -542,63 +763,126 @@ impl EbsBuild {
             .collect())
     }
 
-    /// `encrypt_boot`, as Packer does it: the AMI just made is copied within its region with its
-    /// volumes encrypted, and the unencrypted one (an intermediate) is removed with its snapshots.
-    /// Returns the encrypted AMI, which takes the intermediate's place among the build's images.
-    async fn encrypted_copy(
+    /// Stops the instance and waits until it is stopped; with `disable_stop_instance` only waits
+    /// (a provisioner stops it). A spot instance is made into an AMI as it runs, as in Packer.
+    async fn stop_instance(
         &mut self,
-        region: &str,
-        ami_id: &str,
-        description: Option<String>,
+        client: &Client,
+        instance_id: &str,
         log: Log<'_>,
         cancel: &CancellationToken,
+    ) -> Result<(), AwsError> {
+        if self.config.spot.is_some() {
+            return Ok(());
+        }
+        log.phase("stopping instance");
+        if self.config.disable_stop_instance {
+            log.line("Automatic instance stop disabled. Please stop instance manually.");
+        } else {
+            log.line("Stopping the source instance...");
+            client
+                .stop_instances()
+                .instance_ids(instance_id)
+                .send()
+                .await
+                .map_err(AwsError::api("Error stopping instance"))?;
+        }
+        log.line("Waiting for the instance to stop...");
+        wait_instance(
+            client,
+            instance_id,
+            InstanceStateName::Stopped,
+            &self.polling,
+            Some(cancel),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// `sriov_support` and `ena_support`, set on the stopped instance so the AMI carries them.
+    async fn modify_instance(
+        &mut self,
+        client: &Client,
+        instance_id: &str,
+        log: Log<'_>,
+    ) -> Result<(), AwsError> {
+        if self.config.sriov_support {
+            log.line("Enabling Enhanced Networking (SR-IOV)...");
+            client
+                .modify_instance_attribute()
+                .instance_id(instance_id)
+                .sriov_net_support(AttributeValue::builder().value("simple").build())
+                .send()
+                .await
+                .map_err(AwsError::api(format!(
+                    "Error enabling Enhanced Networking (SR-IOV) on {instance_id}"
+                )))?;
+        }
+        if let Some(enable) = self.config.ena_support {
+            let (say, doing) = if enable {
+                ("Enabling", "enabling")
+            } else {
+                ("Disabling", "disabling")
+            };
+            log.line(&format!("{say} Enhanced Networking (ENA)..."));
+            client
+                .modify_instance_attribute()
+                .instance_id(instance_id)
+                .ena_support(AttributeBooleanValue::builder().value(enable).build())
+                .send()
+                .await
+                .map_err(AwsError::api(format!(
+                    "Error {doing} Enhanced Networking (ENA) on {instance_id}"
+                )))?;
+        }
+        Ok(())
+    }
+
+    /// Copies the AMI `ami_id` of the build region to `target` as `ami_name`, encrypted with the
+    /// target's key under `encrypt_boot` (`kms_key_id` for the build region unless
+    /// `region_kms_key_ids` names one, `region_kms_key_ids` for the others, else the account's
+    /// default key).
+    async fn copy_image(
+        &mut self,
+        ami_id: &str,
+        target: &str,
+        description: Option<String>,
     ) -> Result<String, AwsError> {
-        let client = self.client(region).await;
-        log.line(&format!(
-            "Copying AMI ({ami_id}) to an encrypted AMI in {region}..."
-        ));
-        let copied = client
+        let region = self.region();
+        let key = match self.config.encrypt_boot {
+            Some(true) => {
+                let regional = self
+                    .config
+                    .region_kms_key_ids
+                    .get(target)
+                    .filter(|k| !k.is_empty())
+                    .cloned();
+                if target == region {
+                    regional.or_else(|| self.config.kms_key_id.clone())
+                } else {
+                    regional
+                }
+            }
+            _ => None,
+        };
+        let target_client = self.client(target).await;
+        let copied = target_client
             .copy_image()
-            .source_region(region)
+            .source_region(&region)
             .source_image_id(ami_id)
             .name(&self.config.ami_name)
             .set_description(description)
-            .encrypted(true)
-            .set_kms_key_id(self.config.kms_key_id.clone())
+            .set_encrypted(self.config.encrypt_boot)
+            .set_kms_key_id(key)
             .send()
             .await
-            .map_err(AwsError::api(format!("Error Copying AMI ({ami_id})")))?;
-        let encrypted = copied.image_id.ok_or_else(|| AwsError::Malformed {
+            .map_err(AwsError::api(format!(
+                "Error Copying AMI ({ami_id}) to region ({target})"
+            )))?;
+        copied.image_id.ok_or_else(|| AwsError::Malformed {
             action: "CopyImage".into(),
             missing: "an image ID".into(),
-        })?;
-        self.images.push(CreatedImage {
-            region: region.to_string(),
-            ami_id: encrypted.clone(),
-            snapshots: None,
-        });
-        self.tag_image(region, &encrypted, log).await?;
-        let snapshots = wait_image(&client, &encrypted, Some(cancel)).await?;
-        self.know_snapshots(&encrypted, snapshots);
-        log.line(&format!(
-            "Deregistering the unencrypted intermediate AMI ({ami_id})..."
-        ));
-        let position = self
-            .images
-            .iter()
-            .position(|i| i.ami_id == ami_id)
-            .expect("the intermediate AMI was recorded when it was created");
-        let intermediate = self.images.remove(position);
-        if let Err((left, why)) = self.remove_image(&intermediate).await {
-            // Still ours to clean up if the build fails later; otherwise it is reported.
-            self.images.push(left);
-            return Err(AwsError::Api {
-                action: format!("Error removing the unencrypted AMI ({ami_id})"),
-                code: None,
-                detail: why,
-            });
-        }
-        Ok(encrypted)
+        })
     }
 
     /// `force_deregister`: every AMI of ours named `ami_name`, in the build region and the copy
@@ -642,13 +926,14 @@ impl EbsBuild {
         ami_id: &str,
         log: Log<'_>,
     ) -> Result<(), AwsError> {
+        // Packer renders every region's tags with the build region as `BuildRegion`.
         let source = self.source.clone().unwrap_or_else(empty_source);
         let tags = merged(
             render_map(
                 &self.render,
                 "tags",
                 &self.config.tags,
-                &source.build_data(region),
+                &source.build_data(&self.region()),
             )?,
             imgs_ami_tags(&self.imgs),
         );
@@ -682,7 +967,7 @@ impl EbsBuild {
             return Ok(snapshots);
         }
         let source = self.source.clone().unwrap_or_else(empty_source);
-        let data = source.build_data(&image.region);
+        let data = source.build_data(&self.region());
         let tags = snapshot_tag_set(
             render_map(&self.render, "tags", &self.config.tags, &data)?,
             render_map(
@@ -706,30 +991,98 @@ impl EbsBuild {
         Ok(snapshots)
     }
 
-    async fn grant_launch(&mut self, image: &CreatedImage) -> Result<(), AwsError> {
-        let client = self.client(&image.region).await;
-        let mut add: Vec<LaunchPermission> = self
-            .config
+    /// `ami_users`, `ami_groups` and `ami_product_codes` on every AMI, `snapshot_users` and
+    /// `snapshot_groups` on every snapshot of them.
+    async fn modify_attributes(&mut self, log: Log<'_>) -> Result<(), AwsError> {
+        let config = &self.config;
+        let mut launch: Vec<LaunchPermission> = config
             .ami_users
             .iter()
             .map(|user| LaunchPermission::builder().user_id(user).build())
             .collect();
-        add.extend(self.config.ami_groups.iter().map(|group| {
+        launch.extend(config.ami_groups.iter().map(|group| {
             LaunchPermission::builder()
                 .group(PermissionGroup::from(group.as_str()))
                 .build()
         }));
-        client
-            .modify_image_attribute()
-            .image_id(&image.ami_id)
-            .launch_permission(
-                LaunchPermissionModifications::builder()
-                    .set_add(Some(add))
-                    .build(),
-            )
-            .send()
-            .await
-            .map_err(AwsError::api("Error modify AMI attributes"))?;
+        let product_codes = config.ami_product_codes.clone();
+        let (snapshot_users, snapshot_groups) = (
+            config.snapshot_users.clone(),
+            config.snapshot_groups.clone(),
+        );
+        if launch.is_empty()
+            && product_codes.is_empty()
+            && snapshot_users.is_empty()
+            && snapshot_groups.is_empty()
+        {
+            return Ok(());
+        }
+        for image in self.images.clone() {
+            let client = self.client(&image.region).await;
+            log.line(&format!(
+                "Modifying attributes on AMI ({})...",
+                image.ami_id
+            ));
+            if !launch.is_empty() {
+                client
+                    .modify_image_attribute()
+                    .image_id(&image.ami_id)
+                    .launch_permission(
+                        LaunchPermissionModifications::builder()
+                            .set_add(Some(launch.clone()))
+                            .build(),
+                    )
+                    .send()
+                    .await
+                    .map_err(AwsError::api("Error modify AMI attributes"))?;
+            }
+            if !product_codes.is_empty() {
+                log.line("Modifying: product codes");
+                client
+                    .modify_image_attribute()
+                    .image_id(&image.ami_id)
+                    .set_product_codes(Some(product_codes.clone()))
+                    .send()
+                    .await
+                    .map_err(AwsError::api("Error modify AMI attributes"))?;
+            }
+            if snapshot_users.is_empty() && snapshot_groups.is_empty() {
+                continue;
+            }
+            let snapshots = match &image.snapshots {
+                Some(known) => known.clone(),
+                None => snapshots_of(&client, &image.ami_id).await?,
+            };
+            let mut add: Vec<CreateVolumePermission> = snapshot_users
+                .iter()
+                .map(|user| CreateVolumePermission::builder().user_id(user).build())
+                .collect();
+            add.extend(snapshot_groups.iter().map(|group| {
+                CreateVolumePermission::builder()
+                    .group(PermissionGroup::from(group.as_str()))
+                    .build()
+            }));
+            for snapshot in snapshots {
+                log.line(&format!("Modifying attributes on snapshot ({snapshot})..."));
+                // The permission both as a list of additions (Packer's form) and as users and
+                // groups to add (the older form, which some EC2 servers read instead).
+                client
+                    .modify_snapshot_attribute()
+                    .snapshot_id(&snapshot)
+                    .attribute(aws_sdk_ec2::types::SnapshotAttributeName::CreateVolumePermission)
+                    .operation_type(OperationType::Add)
+                    .set_user_ids(Some(snapshot_users.clone()).filter(|u| !u.is_empty()))
+                    .set_group_names(Some(snapshot_groups.clone()).filter(|g| !g.is_empty()))
+                    .create_volume_permission(
+                        CreateVolumePermissionModifications::builder()
+                            .set_add(Some(add.clone()))
+                            .build(),
+                    )
+                    .send()
+                    .await
+                    .map_err(AwsError::api("Error modify snapshot attributes"))?;
+            }
+        }
         Ok(())
     }
 
@@ -745,9 +1098,15 @@ impl EbsBuild {
         if let Some(id) = self.instance.clone() {
             log.line("Terminating the source AWS instance...");
             let terminated = match client.terminate_instances().instance_ids(&id).send().await {
-                Ok(_) => wait_instance(&client, &id, InstanceStateName::Terminated, None)
-                    .await
-                    .map(drop),
+                Ok(_) => wait_instance(
+                    &client,
+                    &id,
+                    InstanceStateName::Terminated,
+                    &self.polling,
+                    None,
+                )
+                .await
+                .map(drop),
                 Err(error) => {
                     let error = AwsError::api("Error terminating instance")(error);
                     gone_if(error, &["InvalidInstanceID.NotFound"])
@@ -757,6 +1116,17 @@ impl EbsBuild {
                 Ok(()) => self.instance = None,
                 Err(error) => failures.push((
                     self.resource(ResourceKind::Instance, &id),
+                    error.to_string(),
+                )),
+            }
+        }
+
+        if let Some(name) = self.launch_template.clone() {
+            log.line("Deleting the spot launch template...");
+            match spot::delete_template(&client, &name).await {
+                Ok(()) => self.launch_template = None,
+                Err(error) => failures.push((
+                    self.resource(ResourceKind::LaunchTemplate, &name),
                     error.to_string(),
                 )),
             }
@@ -886,6 +1256,9 @@ impl EbsBuild {
         if let Some(name) = &self.key_pair {
             out.push(self.resource(ResourceKind::KeyPair, name));
         }
+        if let Some(name) = &self.launch_template {
+            out.push(self.resource(ResourceKind::LaunchTemplate, name));
+        }
         if !self.completed {
             for image in &self.images {
                 out.push(Resource {
@@ -906,6 +1279,46 @@ impl EbsBuild {
     }
 }
 
+/// What an on-demand and a spot launch both give EC2.
+struct LaunchInputs {
+    user_data: Option<String>,
+    run_tags: BTreeMap<String, String>,
+    /// `run_volume_tags` with imgs's tags.
+    volume_tags: BTreeMap<String, String>,
+    /// `run_volume_tags` alone, rendered.
+    template_volume_tags: BTreeMap<String, String>,
+    mappings: Vec<BlockDeviceMapping>,
+}
+
+/// User data as EC2 takes it: base64. As Packer, text that already is standard base64 is sent as
+/// it is, anything else is encoded.
+fn user_data_base64(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(text) if is_std_base64(text) => text.to_string(),
+        _ => aws_smithy_types::base64::encode(bytes),
+    }
+}
+
+/// Go's `base64.StdEncoding.DecodeString` accepts it: padded standard alphabet (line breaks are
+/// ignored).
+fn is_std_base64(text: &str) -> bool {
+    let body: Vec<u8> = text
+        .bytes()
+        .filter(|b| *b != b'\r' && *b != b'\n')
+        .collect();
+    if !body.len().is_multiple_of(4) {
+        return false;
+    }
+    let unpadded = body
+        .iter()
+        .rposition(|b| *b != b'=')
+        .map_or(0, |last| last + 1);
+    body.len() - unpadded <= 2
+        && body[..unpadded]
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/')
+}
+
 fn empty_source() -> SourceImage {
     SourceImage {
         id: String::new(),
@@ -913,6 +1326,8 @@ fn empty_source() -> SourceImage {
         owner_id: String::new(),
         owner_alias: String::new(),
         creation_date: String::new(),
+        tags: BTreeMap::new(),
+        virtualization_type: String::new(),
     }
 }
 
@@ -1025,11 +1440,13 @@ pub(crate) async fn wait_instance(
     client: &Client,
     id: &str,
     wanted: InstanceStateName,
+    polling: &Polling,
     cancel: Option<&CancellationToken>,
 ) -> Result<Instance, AwsError> {
-    wait::until(
+    wait::polled(
         &format!("instance {id} to be {}", wanted.as_str()),
         INSTANCE_TIMEOUT,
+        polling,
         cancel,
         || async {
             let described = client.describe_instances().instance_ids(id).send().await;
@@ -1096,11 +1513,13 @@ pub(crate) async fn wait_instance(
 async fn wait_image(
     client: &Client,
     ami_id: &str,
+    polling: &Polling,
     cancel: Option<&CancellationToken>,
 ) -> Result<Vec<String>, AwsError> {
-    wait::until(
+    wait::polled(
         &format!("AMI {ami_id} to be available"),
         IMAGE_TIMEOUT,
+        polling,
         cancel,
         || async {
             let described = client.describe_images().image_ids(ami_id).send().await;
@@ -1204,6 +1623,25 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn user_data_already_in_base64_is_sent_as_it_is() {
+        assert_eq!(user_data_base64(b"aGVsbG8="), "aGVsbG8=");
+        assert_eq!(
+            user_data_base64(b"#!/bin/sh\necho hi\n"),
+            "IyEvYmluL3NoCmVjaG8gaGkK"
+        );
+        assert_eq!(
+            user_data_base64(b"abc"),
+            "YWJj",
+            "not a whole base64 quantum"
+        );
+        assert_eq!(
+            user_data_base64(b"aGVs\nbG8="),
+            "aGVs\nbG8=",
+            "line breaks are skipped"
+        );
+    }
 
     #[test]
     fn default_interface_prefers_the_public_ip() {

@@ -1,12 +1,40 @@
-//! EC2 clients: the standard credential chain (environment, profiles, instance metadata) unless the
-//! template gives static keys or a profile, one region per client, and an HTTPS stack on rustls with
-//! ring (see the workspace manifest for why not the SDK's default).
+//! EC2 clients: credentials found as Packer 1.6.6 finds them — the template's keys, else the
+//! environment and the shared files (`shared_credentials_file`, `profile`, and a profile's role with
+//! `mfa_code`), else instance metadata — then, with `assume_role`, a role assumed with those; one
+//! region per client, and an HTTPS stack on rustls with ring (see the workspace manifest for why not
+//! the SDK's default).
+//!
+//! STS is called on its usual endpoint; the SDK's `AWS_ENDPOINT_URL_STS` (or `AWS_ENDPOINT_URL`)
+//! environment variable points it elsewhere, as `custom_endpoint_ec2` does for EC2.
+
+use std::path::PathBuf;
 
 use aws_config::retry::RetryConfig;
-use aws_config::{BehaviorVersion, Region};
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles};
 use aws_sdk_ec2::Client;
-use aws_sdk_ec2::config::Credentials;
+use aws_sdk_ec2::config::{Credentials, SharedHttpClient};
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+
+use crate::credentials::{AssumedRole, ProfileRole};
+
+/// `assume_role`: the role the build's credentials assume before anything is called.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AssumeRole {
+    pub role_arn: String,
+    /// The session's length; STS's 15 minutes when `None`, as Packer asks for. Assumed credentials
+    /// are renewed when they run out, so a long build is not cut short.
+    pub duration_seconds: Option<i32>,
+    pub external_id: Option<String>,
+    /// An inline session policy (JSON).
+    pub policy: Option<String>,
+    pub policy_arns: Vec<String>,
+    /// Packer's default is the time in nanoseconds.
+    pub session_name: Option<String>,
+    pub tags: std::collections::BTreeMap<String, String>,
+    pub transitive_tag_keys: Vec<String>,
+}
 
 /// Where and as whom EC2 is called: Packer's access settings.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -23,6 +51,16 @@ pub struct ClientSettings {
     pub skip_metadata_api_check: bool,
     /// Retries after the first attempt; the SDK's standard mode retries throttling and 5xx errors.
     pub max_retries: Option<u32>,
+    pub assume_role: Option<AssumeRole>,
+    /// The shared credentials file to read instead of `~/.aws/credentials` (`~/` is the home
+    /// directory).
+    pub shared_credentials_file: Option<PathBuf>,
+    /// The MFA code a profile's role (`role_arn` with `mfa_serial`) is assumed with.
+    pub mfa_code: Option<String>,
+    /// Accept any TLS certificate from EC2 and STS (an endpoint with a self-signed certificate).
+    pub insecure_skip_tls_verify: bool,
+    /// Decode the encoded message of an `UnauthorizedOperation` error with STS.
+    pub decode_authorization_messages: bool,
 }
 
 /// Attempts per call when the template does not say: the first and a few retries.
@@ -39,14 +77,32 @@ impl ClientSettings {
 
     /// An EC2 client for `region` (the build region or one the AMI is copied to).
     pub async fn client(&self, region: &str) -> Client {
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(Provider::Rustls(CryptoMode::Ring))
-            .build_https();
+        let shared = self.sdk_config(region).await;
+        let mut config = aws_sdk_ec2::config::Builder::from(&shared);
+        if let Some(endpoint) = &self.custom_endpoint_ec2 {
+            config = config.endpoint_url(endpoint_url(endpoint));
+        }
+        Client::from_conf(config.build())
+    }
+
+    /// An STS client for `region`, as the build's credentials (the assumed role's with
+    /// `assume_role`).
+    pub(crate) async fn sts(&self, region: &str) -> aws_sdk_sts::Client {
+        aws_sdk_sts::Client::new(&self.sdk_config(region).await)
+    }
+
+    /// The region, HTTP client, retries and credentials every client of this build shares.
+    async fn sdk_config(&self, region: &str) -> SdkConfig {
+        let http = self.http_client();
         let attempts = self.max_retries.map_or(DEFAULT_ATTEMPTS, |r| r + 1);
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(region.to_string()))
-            .http_client(http)
+            .http_client(http.clone())
             .retry_config(RetryConfig::standard().with_max_attempts(attempts));
+        let files = self.profile_files();
+        if let Some(files) = &files {
+            loader = loader.profile_files(files.clone());
+        }
         if let Some(profile) = &self.profile {
             loader = loader.profile_name(profile);
         }
@@ -58,31 +114,95 @@ impl ClientSettings {
                 None,
                 "template",
             ));
+        } else if let Some(role) = self.profile_role(region, &http, files.as_ref()).await {
+            loader = loader.credentials_provider(role);
         } else if self.skip_metadata_api_check {
-            loader = loader.credentials_provider(without_metadata_service(self.profile.as_deref()));
+            loader = loader.credentials_provider(without_metadata_service(
+                self.profile.as_deref(),
+                files.as_ref(),
+            ));
         }
         let shared = loader.load().await;
-        let mut config = aws_sdk_ec2::config::Builder::from(&shared);
-        if let Some(endpoint) = &self.custom_endpoint_ec2 {
-            config = config.endpoint_url(endpoint_url(endpoint));
+        match &self.assume_role {
+            None => shared,
+            Some(role) => {
+                let assumed = AssumedRole::new(&aws_sdk_sts::Client::new(&shared), role);
+                shared
+                    .into_builder()
+                    .credentials_provider(SharedCredentialsProvider::new(assumed))
+                    .build()
+            }
         }
-        Client::from_conf(config.build())
+    }
+
+    /// `mfa_code` with a profile whose role needs it (`role_arn`, `mfa_serial`, `source_profile`),
+    /// unless the environment holds keys (which Packer takes first).
+    async fn profile_role(
+        &self,
+        region: &str,
+        http: &SharedHttpClient,
+        files: Option<&EnvConfigFiles>,
+    ) -> Option<ProfileRole> {
+        let code = self.mfa_code.as_deref()?;
+        if std::env::var_os("AWS_ACCESS_KEY_ID").is_some() {
+            return None;
+        }
+        ProfileRole::find(
+            self.profile.as_deref(),
+            files,
+            code,
+            Region::new(region.to_string()),
+            http,
+        )
+        .await
+    }
+
+    /// `shared_credentials_file` in place of the default credentials file (the config file stays).
+    fn profile_files(&self) -> Option<EnvConfigFiles> {
+        let path = self.shared_credentials_file.as_ref()?;
+        Some(
+            EnvConfigFiles::builder()
+                .include_default_config_file(true)
+                .with_file(EnvConfigFileKind::Credentials, expand_home(path))
+                .build(),
+        )
+    }
+
+    fn http_client(&self) -> SharedHttpClient {
+        if self.insecure_skip_tls_verify {
+            return crate::insecure_tls::http_client();
+        }
+        aws_smithy_http_client::Builder::new()
+            .tls_provider(Provider::Rustls(CryptoMode::Ring))
+            .build_https()
     }
 }
 
 /// The environment, then the profile files: the default chain without instance metadata.
 fn without_metadata_service(
     profile: Option<&str>,
+    files: Option<&EnvConfigFiles>,
 ) -> aws_config::meta::credentials::CredentialsProviderChain {
-    let mut files = aws_config::profile::ProfileFileCredentialsProvider::builder();
+    let mut from_files = aws_config::profile::ProfileFileCredentialsProvider::builder();
     if let Some(profile) = profile {
-        files = files.profile_name(profile);
+        from_files = from_files.profile_name(profile);
+    }
+    if let Some(files) = files {
+        from_files = from_files.profile_files(files.clone());
     }
     aws_config::meta::credentials::CredentialsProviderChain::first_try(
         "Environment",
         aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
     )
-    .or_else("Profile", files.build())
+    .or_else("Profile", from_files.build())
+}
+
+/// `~/…` in the home directory, as Packer expands the shared credentials file's path.
+fn expand_home(path: &std::path::Path) -> PathBuf {
+    match (path.strip_prefix("~"), std::env::var_os("HOME")) {
+        (Ok(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ => path.to_path_buf(),
+    }
 }
 
 /// Packer accepts an endpoint without a scheme and then speaks HTTPS.
@@ -104,6 +224,21 @@ mod tests {
         assert_eq!(
             endpoint_url("http://127.0.0.1:5000"),
             "http://127.0.0.1:5000"
+        );
+    }
+
+    #[test]
+    fn the_credentials_file_may_be_under_home() {
+        let Some(home) = std::env::var_os("HOME") else {
+            return;
+        };
+        assert_eq!(
+            expand_home(std::path::Path::new("~/.aws/build")),
+            PathBuf::from(home).join(".aws/build")
+        );
+        assert_eq!(
+            expand_home(std::path::Path::new("/etc/aws")),
+            PathBuf::from("/etc/aws")
         );
     }
 }

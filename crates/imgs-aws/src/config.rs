@@ -11,8 +11,9 @@ use imgs_diagnostic::Diagnostics;
 use imgs_settings::{Decoder, KeyRules, Setting, Settings, Value};
 use imgs_ssh::SshConfig;
 
-use crate::client::ClientSettings;
+use crate::client::{AssumeRole, ClientSettings};
 use crate::regions::is_known_region;
+use crate::wait::Polling;
 
 /// Keys this crate reads (the `ssh_*` keys go to [`SshConfig::from_settings`]).
 const SUPPORTED: &[&str] = &[
@@ -26,25 +27,52 @@ const SUPPORTED: &[&str] = &[
     "skip_region_validation",
     "skip_metadata_api_check",
     "max_retries",
+    "assume_role",
+    "shared_credentials_file",
+    "mfa_code",
+    "insecure_skip_tls_verify",
+    "decode_authorization_messages",
+    // Packer 1.6.6 reads it but never validates credentials while preparing them, so it changes
+    // nothing there either.
+    "skip_credential_validation",
+    "aws_polling",
     // The source and the machine.
     "source_ami",
     "source_ami_filter",
     "instance_type",
     "availability_zone",
     "ebs_optimized",
+    "enable_t2_unlimited",
+    "tenancy",
     "subnet_id",
+    "subnet_filter",
     "vpc_id",
+    "vpc_filter",
     "associate_public_ip_address",
     "security_group_id",
     "security_group_ids",
+    "security_group_filter",
     "temporary_security_group_source_cidrs",
     "iam_instance_profile",
+    // Packer asks IAM whether the profile exists unless this is set; imgs lets RunInstances say so.
+    "skip_profile_validation",
     "shutdown_behavior",
     "user_data",
     "user_data_file",
     "run_tags",
+    "run_tag",
     "run_volume_tags",
+    "run_volume_tag",
     "launch_block_device_mappings",
+    "no_ephemeral",
+    "disable_stop_instance",
+    // Spot instances.
+    "spot_price",
+    "spot_price_auto_product",
+    "spot_instance_types",
+    "spot_tags",
+    "spot_tag",
+    "block_duration_minutes",
     // The image.
     "ami_name",
     "ami_description",
@@ -53,60 +81,39 @@ const SUPPORTED: &[&str] = &[
     "ami_regions",
     "ami_users",
     "ami_groups",
+    "ami_product_codes",
     "tags",
+    "tag",
     "snapshot_tags",
+    "snapshot_tag",
+    "snapshot_users",
+    "snapshot_groups",
     "force_deregister",
     "force_delete_snapshot",
     "encrypt_boot",
     "kms_key_id",
+    "region_kms_key_ids",
+    "skip_save_build_region",
+    "ena_support",
+    "sriov_support",
     // The communicator.
     "communicator",
     "ssh_interface",
     "temporary_key_pair_name",
+    // EC2's CreateKeyPair makes RSA keys whatever these say, in Packer 1.6.6 too.
+    "temporary_key_pair_type",
+    "temporary_key_pair_bits",
+    "pause_before_connecting",
+    // Only read with a WinRM communicator or `ssh_interface: session_manager`, which are refused.
+    "windows_password_timeout",
+    "pause_before_ssm",
+    "session_manager_port",
 ];
 
 /// Keys Packer 1.6.6's amazon-ebs builder knows that imgs does not implement: an error when set.
 const NOT_SUPPORTED: &[&str] = &[
-    "assume_role",
-    "shared_credentials_file",
-    "decode_authorization_messages",
-    "insecure_skip_tls_verify",
-    "mfa_code",
-    "skip_credential_validation",
     "vault_aws_engine",
-    "aws_polling",
-    "ami_product_codes",
-    "tag",
-    "run_tag",
-    "run_volume_tag",
-    "snapshot_tag",
-    "spot_tags",
-    "spot_tag",
-    "ena_support",
-    "sriov_support",
-    "region_kms_key_ids",
-    "skip_save_build_region",
-    "snapshot_users",
-    "snapshot_groups",
-    "block_duration_minutes",
-    "disable_stop_instance",
-    "enable_t2_unlimited",
-    "skip_profile_validation",
     "temporary_iam_instance_profile_policy_document",
-    "security_group_filter",
-    "spot_instance_types",
-    "spot_price",
-    "spot_price_auto_product",
-    "subnet_filter",
-    "vpc_filter",
-    "tenancy",
-    "windows_password_timeout",
-    "pause_before_ssm",
-    "session_manager_port",
-    "no_ephemeral",
-    "pause_before_connecting",
-    "temporary_key_pair_type",
-    "temporary_key_pair_bits",
 ];
 
 /// Everything read from an amazon-ebs block's settings.
@@ -116,11 +123,22 @@ pub struct EbsConfig {
     pub client: ClientSettings,
     /// The image to start from: an ID, or a filter resolved at launch.
     pub source: SourceAmi,
+    /// Empty when `spot_instance_types` lists the types a spot fleet may pick from.
     pub instance_type: String,
     pub availability_zone: Option<String>,
     pub ebs_optimized: bool,
+    /// `enable_t2_unlimited`: launched with unlimited CPU credits.
+    pub enable_t2_unlimited: bool,
+    /// `default`, `dedicated` or `host`.
+    pub tenancy: Option<String>,
     pub subnet_id: Option<String>,
+    /// Finds the subnet when `subnet_id` is not given.
+    pub subnet_filter: SubnetFilter,
     pub vpc_id: Option<String>,
+    /// Finds the VPC when `vpc_id` is not given (EC2 filters, exactly one VPC must match).
+    pub vpc_filter: BTreeMap<String, String>,
+    /// Finds the security groups when no IDs are given (every group that matches).
+    pub security_group_filter: BTreeMap<String, String>,
     /// `None`: the subnet's default.
     pub associate_public_ip_address: Option<bool>,
     /// Given groups; empty means a temporary group opening `ssh_port` to `temporary_sg_source_cidrs`.
@@ -133,6 +151,21 @@ pub struct EbsConfig {
     /// Read when the instance launches.
     pub user_data_file: Option<PathBuf>,
     pub launch_block_device_mappings: Vec<BlockDevice>,
+    /// `no_ephemeral`: the instance gets none of the instance-store devices its type may have.
+    pub no_ephemeral: bool,
+    /// `disable_stop_instance`: something on the instance stops it (a provisioner), imgs only waits.
+    pub disable_stop_instance: bool,
+    /// A spot instance instead of an on-demand one (`spot_price` set and not "0").
+    pub spot: Option<Spot>,
+    /// `spot_instance_types`: the types a spot fleet may launch, instead of `instance_type`.
+    pub spot_instance_types: Vec<String>,
+    /// Deferred templates, like `tags`: the spot request's (its launch template's) tags.
+    pub spot_tags: BTreeMap<String, String>,
+    /// How often and how many times waits look (`aws_polling`, with Packer's environment
+    /// variables).
+    pub polling: Polling,
+    /// `pause_before_connecting`: connect, wait this long, connect again.
+    pub pause_before_connecting: Option<std::time::Duration>,
 
     /// Already rendered (it may not use build data in Packer either).
     pub ami_name: String,
@@ -147,6 +180,21 @@ pub struct EbsConfig {
     pub ami_regions: Vec<String>,
     pub ami_users: Vec<String>,
     pub ami_groups: Vec<String>,
+    pub ami_product_codes: Vec<String>,
+    /// Accounts and groups (`all`) given createVolumePermission on every snapshot of every AMI.
+    pub snapshot_users: Vec<String>,
+    pub snapshot_groups: Vec<String>,
+    /// `ena_support`: set (true or false) on the instance before the AMI is made; `None` leaves it.
+    pub ena_support: Option<bool>,
+    /// `sriov_support`: SR-IOV (`simple`) set on the instance before the AMI is made.
+    pub sriov_support: bool,
+    /// `ami_virtualization_type`: only checked against enhanced networking, as in Packer.
+    pub ami_virtualization_type: Option<String>,
+    /// KMS key per copy region (`region_kms_key_ids`), for `encrypt_boot`.
+    pub region_kms_key_ids: BTreeMap<String, String>,
+    /// `skip_save_build_region`: the AMI made in the build region is only the source of the
+    /// copies, and is removed once they exist.
+    pub skip_save_build_region: bool,
     pub force_deregister: bool,
     pub force_delete_snapshot: bool,
     /// `encrypt_boot`: the AMI is an encrypted copy (with `kms_key_id`, else the account's default
@@ -165,6 +213,25 @@ pub struct EbsConfig {
     pub ssh_settings: Settings,
     /// `ssh_port`, which a temporary security group opens.
     pub ssh_port: u16,
+}
+
+/// `subnet_filter`: EC2 filters for the subnet, and how to pick one of several.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SubnetFilter {
+    pub filters: BTreeMap<String, String>,
+    /// The subnet with the most free addresses.
+    pub most_free: bool,
+    /// Any one of them.
+    pub random: bool,
+}
+
+/// A spot instance: launched by an EC2 fleet from a launch template, as Packer 1.6.6 does.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Spot {
+    /// The most to pay per hour; `None` for `spot_price: auto` (up to the on-demand price).
+    pub max_price: Option<String>,
+    /// A spot block of this many minutes (`block_duration_minutes`).
+    pub block_duration_minutes: Option<i64>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -246,12 +313,16 @@ impl EbsConfig {
 
         let client = read_client(r);
         let source = read_source(r);
+        let spot_instance_types = r.strings("spot_instance_types");
         let instance_type = r.string("instance_type").unwrap_or_else(|| {
-            r.problem(
-                "instance_type",
-                "An instance_type must be specified",
-                "set `instance_type`, for example t3.micro",
-            );
+            if spot_instance_types.is_empty() {
+                r.problem(
+                    "instance_type",
+                    "either instance_type or spot_instance_types must be specified",
+                    "set `instance_type`, for example t3.micro (or `spot_instance_types` for a \
+                     spot instance)",
+                );
+            }
             String::new()
         });
         let ami_name = r.string("ami_name").unwrap_or_else(|| {
@@ -284,8 +355,10 @@ impl EbsConfig {
             Some("session_manager") => {
                 r.problem(
                     "ssh_interface",
-                    "not supported yet: ssh_interface `session_manager`",
-                    "use public_ip, private_ip, public_dns or private_dns",
+                    "ssh_interface `session_manager` is not supported by imgs",
+                    "it tunnels SSH through AWS Systems Manager: Amazon's session-manager-plugin \
+                     on this machine and an SSM agent on the instance, neither of which imgs \
+                     drives; use public_ip, private_ip, public_dns or private_dns",
                 );
                 SshInterface::Default
             }
@@ -344,13 +417,6 @@ impl EbsConfig {
                 "use stop or terminate",
             );
         }
-        if let Some(kind) = r.string("ami_virtualization_type").filter(|t| t != "hvm") {
-            r.problem(
-                "ami_virtualization_type",
-                format!("not supported yet: ami_virtualization_type `{kind}`"),
-                "imgs makes AMIs from an instance, which keeps its source's type; remove the key",
-            );
-        }
 
         let mut ami_regions: Vec<String> = Vec::new();
         for region in r.strings("ami_regions") {
@@ -370,13 +436,27 @@ impl EbsConfig {
             }
         }
 
+        // Packer's singular blocks (`tag`, `run_tag`, ...) are copied over their maps, a block's
+        // entry winning over the map's.
+        let tags = tag_map(r, "tags", "tag", "key");
+        let run_tags = tag_map(r, "run_tags", "run_tag", "key");
+        let run_volume_tags = tag_map(r, "run_volume_tags", "run_volume_tag", "name");
+        let snapshot_tags = tag_map(r, "snapshot_tags", "snapshot_tag", "key");
+        let spot_tags = tag_map(r, "spot_tags", "spot_tag", "key");
+        let spot = read_spot(r);
+
         let config = EbsConfig {
             source,
             instance_type,
             availability_zone: r.string("availability_zone"),
             ebs_optimized: r.flag("ebs_optimized"),
+            enable_t2_unlimited: r.flag("enable_t2_unlimited"),
+            tenancy: r.string("tenancy"),
             subnet_id: r.string("subnet_id"),
+            subnet_filter: read_subnet_filter(r),
             vpc_id: r.string("vpc_id"),
+            vpc_filter: name_value_filter(r, "vpc_filter"),
+            security_group_filter: name_value_filter(r, "security_group_filter"),
             associate_public_ip_address: r.trilean("associate_public_ip_address"),
             security_group_ids,
             temporary_sg_source_cidrs,
@@ -385,16 +465,31 @@ impl EbsConfig {
             user_data: r.string("user_data"),
             user_data_file: r.string("user_data_file").map(PathBuf::from),
             launch_block_device_mappings: block_devices(r, "launch_block_device_mappings"),
+            no_ephemeral: r.flag("no_ephemeral"),
+            disable_stop_instance: r.flag("disable_stop_instance"),
+            spot,
+            spot_instance_types,
+            spot_tags,
+            polling: read_polling(r),
+            pause_before_connecting: r.duration("pause_before_connecting"),
             ami_name,
             ami_description: r.string("ami_description"),
-            tags: r.map("tags"),
-            run_tags: r.map("run_tags"),
-            run_volume_tags: r.map("run_volume_tags"),
-            snapshot_tags: r.map("snapshot_tags"),
+            tags,
+            run_tags,
+            run_volume_tags,
+            snapshot_tags,
             ami_block_device_mappings: block_devices(r, "ami_block_device_mappings"),
             ami_regions,
             ami_users: r.strings("ami_users"),
             ami_groups: r.strings("ami_groups"),
+            ami_product_codes: r.strings("ami_product_codes"),
+            snapshot_users: r.strings("snapshot_users"),
+            snapshot_groups: r.strings("snapshot_groups"),
+            ena_support: r.trilean("ena_support"),
+            sriov_support: r.flag("sriov_support"),
+            ami_virtualization_type: r.string("ami_virtualization_type"),
+            region_kms_key_ids: r.map("region_kms_key_ids"),
+            skip_save_build_region: r.flag("skip_save_build_region"),
             force_deregister: r.flag("force_deregister"),
             force_delete_snapshot: r.flag("force_delete_snapshot"),
             encrypt_boot: r.trilean("encrypt_boot"),
@@ -490,6 +585,11 @@ fn read_client(r: &mut Decoder<'_>) -> ClientSettings {
         skip_region_validation,
         skip_metadata_api_check: r.flag("skip_metadata_api_check"),
         max_retries,
+        assume_role: read_assume_role(r),
+        shared_credentials_file: r.string("shared_credentials_file").map(PathBuf::from),
+        mfa_code: r.string("mfa_code"),
+        insecure_skip_tls_verify: r.flag("insecure_skip_tls_verify"),
+        decode_authorization_messages: r.flag("decode_authorization_messages"),
     }
 }
 
@@ -531,6 +631,104 @@ fn read_source(r: &mut Decoder<'_>) -> SourceAmi {
         })
     })
     .unwrap_or(SourceAmi::Id(String::new()))
+}
+
+/// `map_key`'s tags with the entries of Packer's singular block `block_key` (`{"key": …, "value":
+/// …}` objects, `{"name": …, "value": …}` for `run_volume_tag`) copied over them.
+fn tag_map(
+    r: &mut Decoder<'_>,
+    map_key: &str,
+    block_key: &str,
+    name_field: &str,
+) -> BTreeMap<String, String> {
+    let mut map = r.map(map_key);
+    let entries = r.objects(block_key, |d| {
+        (
+            d.string(name_field).unwrap_or_default(),
+            d.string("value").unwrap_or_default(),
+        )
+    });
+    map.extend(entries);
+    map
+}
+
+/// A `{"filters": {…}, "filter": [{"name": …, "value": …}]}` object as one map of EC2 filters (the
+/// list's entries win); empty when absent.
+fn name_value_filter(r: &mut Decoder<'_>, key: &str) -> BTreeMap<String, String> {
+    r.object(key, filters_of).unwrap_or_default()
+}
+
+fn filters_of(f: &mut Decoder<'_>) -> BTreeMap<String, String> {
+    let mut filters = f.map("filters");
+    let entries = f.objects("filter", |d| {
+        (
+            d.string("name").unwrap_or_default(),
+            d.string("value").unwrap_or_default(),
+        )
+    });
+    filters.extend(entries);
+    filters
+}
+
+fn read_subnet_filter(r: &mut Decoder<'_>) -> SubnetFilter {
+    r.object("subnet_filter", |f| SubnetFilter {
+        filters: filters_of(f),
+        most_free: f.flag("most_free"),
+        random: f.flag("random"),
+    })
+    .unwrap_or_default()
+}
+
+/// `spot_price` (with `block_duration_minutes`): a spot instance unless empty or "0", as Packer.
+fn read_spot(r: &mut Decoder<'_>) -> Option<Spot> {
+    let price = r.string("spot_price").filter(|p| p != "0")?;
+    let block_duration_minutes = r.int("block_duration_minutes").filter(|m| *m != 0);
+    Some(Spot {
+        max_price: (price != "auto").then_some(price),
+        block_duration_minutes,
+    })
+}
+
+/// `aws_polling`: zero means unset, as in Packer.
+fn read_polling(r: &mut Decoder<'_>) -> Polling {
+    r.object("aws_polling", |p| {
+        let delay_seconds = p.int("delay_seconds").filter(|n| *n != 0);
+        let max_attempts = p.int("max_attempts").filter(|n| *n != 0);
+        Polling::from_settings(delay_seconds, max_attempts)
+    })
+    .unwrap_or_default()
+}
+
+/// `assume_role`: a role to assume with the credentials found, when it names one.
+fn read_assume_role(r: &mut Decoder<'_>) -> Option<AssumeRole> {
+    r.object("assume_role", |a| {
+        let role_arn = a.string("role_arn")?;
+        let duration_seconds = match a.int("duration_seconds") {
+            None | Some(0) => None,
+            Some(n) => match i32::try_from(n) {
+                Ok(n) if n > 0 => Some(n),
+                _ => {
+                    a.problem(
+                        "duration_seconds",
+                        format!("duration_seconds {n} is out of range"),
+                        "give the session's length in seconds, from 900 to 43200",
+                    );
+                    None
+                }
+            },
+        };
+        Some(AssumeRole {
+            role_arn,
+            duration_seconds,
+            external_id: a.string("external_id"),
+            policy: a.string("policy"),
+            policy_arns: a.strings("policy_arns"),
+            session_name: a.string("session_name"),
+            tags: a.map("tags"),
+            transitive_tag_keys: a.strings("transitive_tag_keys"),
+        })
+    })
+    .flatten()
 }
 
 /// Checks the SSH settings as the instance will have them, and returns the port to open.
@@ -730,11 +928,12 @@ mod tests {
     #[test]
     fn unsupported_and_unknown_keys() {
         insta::assert_snapshot!(errors(json!({
-            "region_kms_key_ids": { "us-east-1": "alias/x" },
-            "spot_price": "auto",
+            "temporary_iam_instance_profile_policy_document": {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": ["*"]}],
+            },
             "winrm_username": "Administrator",
             "ami_nme": "typo",
-            "ena_support": false,
             "communicator": "winrm",
             "ssh_interface": "session_manager",
         })));
@@ -766,6 +965,155 @@ mod tests {
                 "sdb"
             ],
         })));
+    }
+
+    #[test]
+    fn singular_tag_blocks_are_copied_over_their_maps() {
+        let config = read(json!({
+            "tags": {"Name": "app", "Team": "web"},
+            "tag": [{"key": "Team", "value": "platform"}, {"key": "Tier", "value": "1"}],
+            "run_tag": {"key": "Purpose", "value": "build"},
+            "run_volume_tags": {"Kind": "root"},
+            "run_volume_tag": [{"name": "Kind", "value": "scratch"}],
+            "snapshot_tag": [{"key": "Backup", "value": "no"}],
+            "spot_price": "auto",
+            "spot_tag": [{"key": "Spot", "value": "{{ .SourceAMI }}"}],
+        }));
+        let map = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        assert_eq!(
+            config.tags,
+            map(&[("Name", "app"), ("Team", "platform"), ("Tier", "1")])
+        );
+        assert_eq!(config.run_tags, map(&[("Purpose", "build")]));
+        assert_eq!(config.run_volume_tags, map(&[("Kind", "scratch")]));
+        assert_eq!(config.snapshot_tags, map(&[("Backup", "no")]));
+        assert_eq!(config.spot_tags, map(&[("Spot", "{{ .SourceAMI }}")]));
+    }
+
+    #[test]
+    fn spot_price_makes_a_spot_instance_unless_zero() {
+        assert_eq!(read(json!({})).spot, None);
+        assert_eq!(read(json!({"spot_price": "0"})).spot, None);
+        let auto = read(json!({"spot_price": "auto"})).spot.unwrap();
+        assert_eq!(auto.max_price, None, "up to the on-demand price");
+        let priced = read(json!({
+            "spot_price": "0.05",
+            "block_duration_minutes": 120,
+            "spot_price_auto_product": "Linux/UNIX",
+        }))
+        .spot
+        .unwrap();
+        assert_eq!(priced.max_price.as_deref(), Some("0.05"));
+        assert_eq!(priced.block_duration_minutes, Some(120));
+        let mut settings = with(json!({
+            "spot_price": "auto",
+            "spot_instance_types": ["t3.small", "t3a.small"],
+        }));
+        settings.remove("instance_type");
+        let fleet = from(&settings, "app").unwrap_or_else(|p| panic!("{p}"));
+        assert_eq!(fleet.instance_type, "");
+        assert_eq!(fleet.spot_instance_types, ["t3.small", "t3a.small"]);
+    }
+
+    #[test]
+    fn network_filters_merge_their_two_spellings() {
+        let config = read(json!({
+            "vpc_filter": {"filters": {"tag:Name": "build", "isDefault": "false"}},
+            "subnet_filter": {
+                "filters": {"tag:Tier": "private"},
+                "filter": [{"name": "tag:Tier", "value": "public"}],
+                "most_free": true,
+            },
+            "security_group_filter": {"filter": {"name": "group-name", "value": "ssh"}},
+        }));
+        assert_eq!(config.vpc_filter.len(), 2);
+        assert_eq!(config.subnet_filter.filters["tag:Tier"], "public");
+        assert!(config.subnet_filter.most_free && !config.subnet_filter.random);
+        assert_eq!(config.security_group_filter["group-name"], "ssh");
+    }
+
+    #[test]
+    fn image_attributes_and_instance_options_are_read() {
+        let config = read(json!({
+            "snapshot_users": "111122223333,444455556666",
+            "snapshot_groups": ["all"],
+            "ami_product_codes": ["abc123"],
+            "ena_support": "true",
+            "sriov_support": true,
+            "region_kms_key_ids": {"eu-west-1": "alias/eu"},
+            "skip_save_build_region": true,
+            "disable_stop_instance": true,
+            "enable_t2_unlimited": true,
+            "tenancy": "dedicated",
+            "no_ephemeral": true,
+            "aws_polling": {"delay_seconds": 5, "max_attempts": "40"},
+            "pause_before_connecting": "2s",
+            "temporary_key_pair_type": "ed25519",
+            "skip_profile_validation": true,
+            "skip_credential_validation": true,
+            "windows_password_timeout": "5m",
+        }));
+        assert_eq!(config.snapshot_users, ["111122223333", "444455556666"]);
+        assert_eq!(config.snapshot_groups, ["all"]);
+        assert_eq!(config.ami_product_codes, ["abc123"]);
+        assert_eq!(config.ena_support, Some(true));
+        assert!(config.sriov_support && config.skip_save_build_region);
+        assert!(config.disable_stop_instance && config.enable_t2_unlimited && config.no_ephemeral);
+        assert_eq!(config.region_kms_key_ids["eu-west-1"], "alias/eu");
+        assert_eq!(config.tenancy.as_deref(), Some("dedicated"));
+        assert_eq!(
+            config.polling,
+            Polling {
+                delay: Some(std::time::Duration::from_secs(5)),
+                max_attempts: Some(40),
+            }
+        );
+        assert_eq!(
+            config.pause_before_connecting,
+            Some(std::time::Duration::from_secs(2))
+        );
+        assert_eq!(read(json!({"ena_support": false})).ena_support, Some(false));
+        assert_eq!(read(json!({})).ena_support, None);
+    }
+
+    #[test]
+    fn access_settings_are_read() {
+        let config = read(json!({
+            "assume_role": {
+                "role_arn": "arn:aws:iam::123456789012:role/builder",
+                "duration_seconds": 3600,
+                "external_id": "imgs",
+                "policy_arns": ["arn:aws:iam::aws:policy/ReadOnlyAccess"],
+                "session_name": "build",
+                "tags": {"Project": "images"},
+                "transitive_tag_keys": ["Project"],
+            },
+            "shared_credentials_file": "~/.aws/build-credentials",
+            "mfa_code": "123456",
+            "insecure_skip_tls_verify": true,
+            "decode_authorization_messages": true,
+        }));
+        let role = config.client.assume_role.unwrap();
+        assert_eq!(role.role_arn, "arn:aws:iam::123456789012:role/builder");
+        assert_eq!(role.duration_seconds, Some(3600));
+        assert_eq!(role.external_id.as_deref(), Some("imgs"));
+        assert_eq!(role.tags["Project"], "images");
+        assert_eq!(role.transitive_tag_keys, ["Project"]);
+        assert_eq!(
+            config.client.shared_credentials_file,
+            Some(PathBuf::from("~/.aws/build-credentials"))
+        );
+        assert_eq!(config.client.mfa_code.as_deref(), Some("123456"));
+        assert!(config.client.insecure_skip_tls_verify);
+        assert!(config.client.decode_authorization_messages);
+        // A block without a role assumes nothing, as in Packer.
+        let none = read(json!({"assume_role": {"session_name": "x"}}));
+        assert_eq!(none.client.assume_role, None);
     }
 
     #[test]

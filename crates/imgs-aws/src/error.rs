@@ -53,6 +53,10 @@ pub enum AwsError {
     /// Clean-up could not remove everything; each entry names the resource and why.
     #[error("could not remove {}", Failures(.0))]
     Leftovers(Vec<(Resource, String)>),
+    /// What the template asks for does not match what EC2 holds (a filter that finds no subnet, an
+    /// AMI that cannot take enhanced networking).
+    #[error("{message}")]
+    Mismatch { message: String, hint: String },
     /// An EC2 answer lacked something it always carries (a new instance without an ID).
     #[error("EC2 answered {action} without {missing}")]
     Malformed { action: String, missing: String },
@@ -91,12 +95,13 @@ impl AwsError {
             AwsError::Timeout { .. } => {
                 Some("EC2 is slow or the resource is stuck; look at it in the console".into())
             }
+            AwsError::Mismatch { hint, .. } => Some(hint.clone()),
             AwsError::Leftovers(_) => Some(
                 "remove them by hand, or run `imgs gc`, which finds them by their imgs:run tag".into(),
             ),
             AwsError::Render { .. } => Some(
                 "build data available here: BuildRegion, SourceAMI, SourceAMIName, SourceAMIOwner, \
-                 SourceAMIOwnerName, SourceAMICreationDate"
+                 SourceAMIOwnerName, SourceAMICreationDate, SourceAMITags.NAME"
                     .into(),
             ),
             _ => None,
@@ -167,6 +172,13 @@ fn api_hint(code: Option<&str>, detail: &str) -> Option<String> {
     }
     if code.starts_with("InvalidAMIID") {
         return Some("check source_ami: it must exist in the build region".into());
+    }
+    if detail.contains("cannot assume role") {
+        return Some(
+            "check assume_role: the role's trust policy must allow the credentials found, and \
+             AWS_ENDPOINT_URL_STS names another STS endpoint"
+                .into(),
+        );
     }
     if detail.contains("dispatch failure") || detail.contains("connection") {
         return Some(

@@ -205,9 +205,15 @@ impl Collector<'_> {
         // Security groups and volumes are in use until their instance is gone.
         let client = self.client;
         self.remove(found, async |id| {
-            wait_instance(client, id, InstanceStateName::Terminated, None)
-                .await
-                .map(drop)
+            wait_instance(
+                client,
+                id,
+                InstanceStateName::Terminated,
+                &crate::Polling::default(),
+                None,
+            )
+            .await
+            .map(drop)
         })
         .await;
         Ok(())

@@ -13,12 +13,16 @@ use std::sync::Arc;
 mod build;
 mod client;
 mod config;
+mod credentials;
 mod deregister;
 mod error;
 mod gc;
+mod insecure_tls;
 mod lookup;
+mod network;
 mod regions;
 mod source;
+mod spot;
 mod tags;
 mod wait;
 
@@ -26,12 +30,17 @@ mod wait;
 /// depend on the SDK directly, so it is built once, for this crate.
 pub use aws_sdk_ec2 as sdk;
 pub use build::EbsBuild;
+pub use client::AssumeRole;
 pub use client::ClientSettings;
-pub use config::{BlockDevice, Communicator, EbsConfig, SourceAmi, SourceAmiFilter, SshInterface};
+pub use config::{
+    BlockDevice, Communicator, EbsConfig, SourceAmi, SourceAmiFilter, Spot, SshInterface,
+    SubnetFilter,
+};
 pub use deregister::{ImgsAmi, deregister_ami, list_imgs_amis};
 pub use error::AwsError;
 pub use gc::{GcReport, GcRuns, InProgress, Leftover, collect_garbage};
 pub use lookup::{TaggedAmi, find_images_by_fingerprint, find_tagged_images};
+pub use wait::Polling;
 
 /// Renders a deferred template (a tag key or value, the AMI description) with flat build data such as
 /// `SourceAMI` and `BuildRegion`. The caller supplies it: it owns the template engine's context.
@@ -87,6 +96,8 @@ pub enum ResourceKind {
     Image,
     Snapshot,
     Volume,
+    /// The launch template a spot instance was launched from.
+    LaunchTemplate,
 }
 
 impl ResourceKind {
@@ -99,6 +110,7 @@ impl ResourceKind {
             ResourceKind::Image => "AMI",
             ResourceKind::Snapshot => "snapshot",
             ResourceKind::Volume => "volume",
+            ResourceKind::LaunchTemplate => "launch template",
         }
     }
 }

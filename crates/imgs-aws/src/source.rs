@@ -17,13 +17,20 @@ pub(crate) struct SourceImage {
     pub owner_id: String,
     pub owner_alias: String,
     pub creation_date: String,
+    /// The source AMI's tags (`SourceAMITags.NAME` in deferred templates).
+    pub tags: BTreeMap<String, String>,
+    /// `hvm` or `paravirtual`.
+    pub virtualization_type: String,
 }
 
 impl SourceImage {
-    /// Build data for deferred templates, in `region` (Packer's `BuildRegion` is the region a tag is
-    /// written in).
+    /// Build data for deferred templates, with `region` as `BuildRegion` (Packer's is the build
+    /// region, whichever region a tag is written in). `SourceAMITags` is a map: each tag is the
+    /// field `SourceAMITags.NAME`, and `SourceAMITags.` holds how the whole map prints, as the
+    /// template engine reads nested data (a key ending in `.` stands for the map of the keys under
+    /// it).
     pub fn build_data(&self, region: &str) -> BTreeMap<String, String> {
-        [
+        let mut data: BTreeMap<String, String> = [
             ("BuildRegion", region),
             ("SourceAMI", &self.id),
             ("SourceAMIName", &self.name),
@@ -33,8 +40,22 @@ impl SourceImage {
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+        .collect();
+        data.insert(format!("{SOURCE_AMI_TAGS}."), go_map_text(&self.tags));
+        for (key, value) in &self.tags {
+            data.insert(format!("{SOURCE_AMI_TAGS}.{key}"), value.clone());
+        }
+        data
     }
+}
+
+/// The build data field holding the source AMI's tags.
+const SOURCE_AMI_TAGS: &str = "SourceAMITags";
+
+/// How Go prints a `map[string]string`: `map[k1:v1 k2:v2]`, keys sorted.
+fn go_map_text(map: &BTreeMap<String, String>) -> String {
+    let entries: Vec<String> = map.iter().map(|(k, v)| format!("{k}:{v}")).collect();
+    format!("map[{}]", entries.join(" "))
 }
 
 pub(crate) async fn resolve(client: &Client, source: &SourceAmi) -> Result<SourceImage, AwsError> {
@@ -57,12 +78,28 @@ pub(crate) async fn resolve(client: &Client, source: &SourceAmi) -> Result<Sourc
         .images
         .unwrap_or_default();
     let image = pick(images, filter, source)?;
+    let tags = image
+        .tags()
+        .iter()
+        .map(|t| {
+            (
+                t.key().unwrap_or_default().to_string(),
+                t.value().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let virtualization_type = image
+        .virtualization_type()
+        .map(|v| v.as_str().to_string())
+        .unwrap_or_default();
     Ok(SourceImage {
         id: image.image_id.unwrap_or_default(),
         name: image.name.unwrap_or_default(),
         owner_id: image.owner_id.unwrap_or_default(),
         owner_alias: image.image_owner_alias.unwrap_or_default(),
         creation_date: image.creation_date.unwrap_or_default(),
+        tags,
+        virtualization_type,
     })
 }
 

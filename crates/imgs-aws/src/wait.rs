@@ -21,6 +21,70 @@ pub(crate) const INSTANCE_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 /// How long an AMI may take to become available; copies across regions of large disks are slow.
 pub(crate) const IMAGE_TIMEOUT: Duration = Duration::from_secs(60 * 60);
 
+/// `aws_polling`: how often a wait looks and how many looks it makes before giving up. Unset, a wait
+/// backs off from quick first looks and gives up after a time limit of its own.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Polling {
+    /// The same pause between every two looks (`delay_seconds`).
+    pub delay: Option<Duration>,
+    /// Looks before giving up (`max_attempts`), instead of the wait's time limit.
+    pub max_attempts: Option<u32>,
+}
+
+/// Packer's poll delay when only a timeout is given through the environment.
+const PACKER_DEFAULT_DELAY_SECONDS: i64 = 2;
+
+impl Polling {
+    /// The template's values; zero is unset, as in Packer.
+    pub(crate) fn from_settings(delay_seconds: Option<i64>, max_attempts: Option<i64>) -> Polling {
+        Polling {
+            delay: delay_seconds.filter(|n| *n != 0).map(seconds),
+            max_attempts: max_attempts
+                .filter(|n| *n > 0)
+                .map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
+        }
+    }
+
+    /// What the waits use: the template's values over Packer's environment variables
+    /// `AWS_POLL_DELAY_SECONDS` and `AWS_MAX_ATTEMPTS`, and `AWS_TIMEOUT_SECONDS` (looks of the
+    /// delay, 2 s unless given, that fit in it) when no number of looks is given.
+    pub fn with_environment(&self, env: impl Fn(&str) -> Option<String>) -> Polling {
+        let number = |key: &str| env(key)?.trim().parse::<i64>().ok();
+        let env_delay = number("AWS_POLL_DELAY_SECONDS");
+        let env_attempts = number("AWS_MAX_ATTEMPTS");
+        let env_timeout = number("AWS_TIMEOUT_SECONDS");
+        let mut delay = self.delay.or(env_delay.map(seconds));
+        let max_attempts = match (self.max_attempts, env_attempts, env_timeout) {
+            (Some(n), _, _) => Some(n),
+            (None, Some(n), _) => Some(u32::try_from(n.max(0)).unwrap_or(u32::MAX)),
+            (None, None, Some(timeout)) => {
+                let per_look = match delay {
+                    Some(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+                    None => {
+                        delay = Some(seconds(PACKER_DEFAULT_DELAY_SECONDS));
+                        PACKER_DEFAULT_DELAY_SECONDS
+                    }
+                };
+                let looks = if per_look == 0 {
+                    timeout
+                } else {
+                    timeout / per_look
+                };
+                Some(u32::try_from(looks.max(0)).unwrap_or(u32::MAX))
+            }
+            (None, None, None) => None,
+        };
+        Polling {
+            delay,
+            max_attempts: max_attempts.filter(|n| *n > 0),
+        }
+    }
+}
+
+fn seconds(n: i64) -> Duration {
+    Duration::from_secs(u64::try_from(n).unwrap_or(0))
+}
+
 /// What one look found.
 pub(crate) enum Poll<T> {
     Done(T),
@@ -32,6 +96,22 @@ pub(crate) async fn until<T, F, Fut>(
     what: &str,
     timeout: Duration,
     cancel: Option<&CancellationToken>,
+    check: F,
+) -> Result<T, AwsError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Poll<T>, AwsError>>,
+{
+    polled(what, timeout, &Polling::default(), cancel, check).await
+}
+
+/// [`until`], looking as `polling` says: its delay between looks instead of the backoff, its number
+/// of looks instead of `timeout`.
+pub(crate) async fn polled<T, F, Fut>(
+    what: &str,
+    timeout: Duration,
+    polling: &Polling,
+    cancel: Option<&CancellationToken>,
     mut check: F,
 ) -> Result<T, AwsError>
 where
@@ -39,7 +119,8 @@ where
     Fut: Future<Output = Result<Poll<T>, AwsError>>,
 {
     let started = Instant::now();
-    let mut delay = FIRST_DELAY;
+    let mut delay = polling.delay.unwrap_or(FIRST_DELAY);
+    let mut looks: u32 = 0;
     loop {
         if cancel.is_some_and(CancellationToken::is_cancelled) {
             return Err(AwsError::Cancelled);
@@ -47,7 +128,12 @@ where
         if let Poll::Done(value) = check().await? {
             return Ok(value);
         }
-        if started.elapsed() >= timeout {
+        looks = looks.saturating_add(1);
+        let gave_up = match polling.max_attempts {
+            Some(max) => looks >= max,
+            None => started.elapsed() >= timeout,
+        };
+        if gave_up {
             return Err(AwsError::Timeout {
                 what: what.to_string(),
                 waited: started.elapsed(),
@@ -61,7 +147,9 @@ where
             },
             None => sleep.await,
         }
-        delay = next_delay(delay);
+        if polling.delay.is_none() {
+            delay = next_delay(delay);
+        }
     }
 }
 
@@ -92,6 +180,57 @@ mod tests {
         })
         .await;
         assert!(matches!(result, Err(AwsError::Timeout { .. })));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn aws_polling_sets_the_delay_and_the_number_of_looks() {
+        let polling = Polling::from_settings(Some(7), Some(3));
+        let started = Instant::now();
+        let mut looks = 0;
+        let result: Result<(), _> =
+            polled("nothing", Duration::from_secs(1), &polling, None, || {
+                looks += 1;
+                async { Ok(Poll::NotYet) }
+            })
+            .await;
+        assert!(matches!(result, Err(AwsError::Timeout { .. })));
+        assert_eq!(looks, 3, "max_attempts looks, whatever the time limit");
+        assert_eq!(
+            started.elapsed(),
+            Duration::from_secs(14),
+            "two pauses of 7 s"
+        );
+    }
+
+    #[test]
+    fn the_template_wins_over_packers_environment_variables() {
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            move |key: &str| {
+                vars.iter()
+                    .find(|(k, _)| *k == key)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let none = Polling::default();
+        assert_eq!(none.with_environment(env(&[])), Polling::default());
+        let from_env = none.with_environment(env(&[
+            ("AWS_POLL_DELAY_SECONDS", "5"),
+            ("AWS_MAX_ATTEMPTS", "40"),
+        ]));
+        assert_eq!(from_env.delay, Some(Duration::from_secs(5)));
+        assert_eq!(from_env.max_attempts, Some(40));
+        let template = Polling::from_settings(Some(1), Some(2));
+        assert_eq!(
+            template.with_environment(env(&[
+                ("AWS_POLL_DELAY_SECONDS", "5"),
+                ("AWS_MAX_ATTEMPTS", "40")
+            ])),
+            template
+        );
+        // A timeout alone: looks 2 s apart that fit in it.
+        let timeout = none.with_environment(env(&[("AWS_TIMEOUT_SECONDS", "60")]));
+        assert_eq!(timeout.delay, Some(Duration::from_secs(2)));
+        assert_eq!(timeout.max_attempts, Some(30));
     }
 
     #[tokio::test(start_paused = true)]

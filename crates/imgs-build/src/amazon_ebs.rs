@@ -77,7 +77,8 @@ pub struct AwsTarget {
     pub builder_type: String,
     /// Credentials, endpoint and build region (`client.region`).
     pub client: ClientSettings,
-    /// The build region first, then `ami_regions` in the order given (without repeats).
+    /// The build region first (unless `skip_save_build_region`), then `ami_regions` in the order
+    /// given (without repeats).
     pub regions: Vec<String>,
 }
 
@@ -111,7 +112,11 @@ pub fn aws_targets(
             .and_then(|settings| EbsConfig::from_settings(&settings.located, &name));
         match read {
             Ok(config) => {
-                let mut regions = vec![config.client.region.clone()];
+                // `skip_save_build_region` keeps no AMI in the build region.
+                let mut regions = Vec::new();
+                if !config.skip_save_build_region {
+                    regions.push(config.client.region.clone());
+                }
                 regions.extend(config.ami_regions);
                 targets.push(AwsTarget {
                     build: name,

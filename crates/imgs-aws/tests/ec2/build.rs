@@ -16,14 +16,14 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 /// An HVM Amazon Linux AMI moto ships in every region.
-const SOURCE_AMI: &str = "ami-760aaa0f";
-const REGION: &str = "us-east-1";
+pub(crate) const SOURCE_AMI: &str = "ami-760aaa0f";
+pub(crate) const REGION: &str = "us-east-1";
 
-fn moto() -> TestMoto {
+pub(crate) fn moto() -> TestMoto {
     TestMoto::start().unwrap_or_else(|why| panic!("{why}"))
 }
 
-fn settings(moto: &TestMoto, extra: Value) -> BTreeMap<String, Value> {
+pub(crate) fn settings(moto: &TestMoto, extra: Value) -> BTreeMap<String, Value> {
     let mut all: BTreeMap<String, Value> = serde_json::from_value(json!({
         "type": "amazon-ebs",
         "region": REGION,
@@ -41,7 +41,7 @@ fn settings(moto: &TestMoto, extra: Value) -> BTreeMap<String, Value> {
 }
 
 /// `{{ .Name }}` replaced by build data; enough of the template engine for these tests.
-fn render() -> RenderDeferred {
+pub(crate) fn render() -> RenderDeferred {
     Arc::new(|text: &str, data: &BTreeMap<String, String>| {
         let mut out = text.to_string();
         for (key, value) in data {
@@ -54,7 +54,7 @@ fn render() -> RenderDeferred {
     })
 }
 
-fn tags(fingerprint: &str) -> ImgsTags {
+pub(crate) fn tags(fingerprint: &str) -> ImgsTags {
     ImgsTags {
         run_id: "run-1".into(),
         image: "app".into(),
@@ -62,7 +62,7 @@ fn tags(fingerprint: &str) -> ImgsTags {
     }
 }
 
-fn build(moto: &TestMoto, extra: Value, fingerprint: &str) -> EbsBuild {
+pub(crate) fn build(moto: &TestMoto, extra: Value, fingerprint: &str) -> EbsBuild {
     let config = EbsConfig::from_settings(
         &imgs_settings::Settings::from_json_map(&settings(moto, extra)),
         "app",
@@ -73,7 +73,7 @@ fn build(moto: &TestMoto, extra: Value, fingerprint: &str) -> EbsBuild {
 
 /// Builds `extra` with no communicator from start to end: launch, create the AMI (and its copies),
 /// clean up. Its log lines are added to `lines`.
-async fn build_without_communicator(
+pub(crate) async fn build_without_communicator(
     moto: &TestMoto,
     mut extra: Value,
     fingerprint: &str,
@@ -92,15 +92,15 @@ async fn build_without_communicator(
     amis
 }
 
-async fn client(moto: &TestMoto, region: &str) -> Client {
+pub(crate) async fn client(moto: &TestMoto, region: &str) -> Client {
     imgs_test_peers::ec2::client(&moto.endpoint(), region).await
 }
 
-fn logger(lines: &mut Vec<String>) -> impl FnMut(&str) + Send + '_ {
+pub(crate) fn logger(lines: &mut Vec<String>) -> impl FnMut(&str) + Send + '_ {
     move |line: &str| lines.push(line.to_string())
 }
 
-async fn image(client: &Client, ami_id: &str) -> Option<Image> {
+pub(crate) async fn image(client: &Client, ami_id: &str) -> Option<Image> {
     client
         .describe_images()
         .image_ids(ami_id)
@@ -112,7 +112,7 @@ async fn image(client: &Client, ami_id: &str) -> Option<Image> {
         .next()
 }
 
-async fn instance_state(client: &Client, id: &str) -> String {
+pub(crate) async fn instance_state(client: &Client, id: &str) -> String {
     let out = client
         .describe_instances()
         .instance_ids(id)
@@ -137,7 +137,7 @@ async fn key_pair_names(client: &Client) -> Vec<String> {
 }
 
 /// Neither a key pair nor a security group a build made (named `imgs_…`) is left.
-async fn assert_no_temporary_key_pair_or_group(ec2: &Client) {
+pub(crate) async fn assert_no_temporary_key_pair_or_group(ec2: &Client) {
     let pairs = key_pair_names(ec2).await;
     assert!(pairs.iter().all(|k| !k.starts_with("imgs_")), "{pairs:?}");
     let groups = group_names(ec2).await;
@@ -314,7 +314,8 @@ async fn copies_to_more_regions_and_tags_each_copy() {
     let copy = image(&eu, &amis[1].ami_id).await.expect("the copy exists");
     assert_eq!(copy.name(), Some("imgs-test-app"));
     let copy_tags = tag_map(copy.tags());
-    assert_eq!(copy_tags["Region"], "eu-west-1");
+    // Packer renders every region's tags with the build region as BuildRegion.
+    assert_eq!(copy_tags["Region"], REGION);
     assert_eq!(copy_tags["imgs:fingerprint"], "fp-copy");
 
     let found = find_images_by_fingerprint(
@@ -623,7 +624,7 @@ async fn encrypt_boot_replaces_the_ami_with_an_encrypted_copy() {
         .collect();
     assert_eq!(named, [amis[0].ami_id.as_str()]);
     assert!(
-        lines.iter().any(|l| l.contains("unencrypted intermediate")),
+        lines.iter().any(|l| l.contains("intermediate AMI")),
         "{lines:?}"
     );
 }

@@ -3,3 +3,4 @@
 
 mod build;
 mod gc;
+mod options;
