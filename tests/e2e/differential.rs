@@ -440,7 +440,9 @@ fn run_case(
         let text = std::fs::read_to_string(&case.template).expect("read a corpus template");
         let mut found = imgs_template::check(&case.template, text.clone(), &invocation, &filter);
         if !found.has_errors() {
-            found.0.extend(foreign_problems(&case.template, text, &invocation, &filter));
+            found
+                .0
+                .extend(foreign_problems(&case.template, text, &invocation, &filter));
         }
         found
     };
@@ -456,8 +458,7 @@ fn foreign_problems(
     filter: &BuildFilter,
 ) -> Vec<imgs_diagnostic::Diagnostic> {
     let template = imgs_template::Template::parse(path, text).expect("checked above");
-    let resolved =
-        imgs_template::resolve_variables(&template, invocation).expect("checked above");
+    let resolved = imgs_template::resolve_variables(&template, invocation).expect("checked above");
     match imgs_build::validate_foreign(&template, &resolved, &invocation.working_dir, filter) {
         imgs_build::ForeignCheck::NothingForeign => Vec::new(),
         imgs_build::ForeignCheck::Checked(problems) => problems,

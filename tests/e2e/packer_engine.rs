@@ -474,9 +474,7 @@ build {
     for engine in ["packer", "native"] {
         let dir = new_workspace_with(
             "imgs-packer-hcl-",
-            &format!(
-                "\n[images.note]\nparents = {{ base = \"base\" }}\nengine = \"{engine}\"\n"
-            ),
+            &format!("\n[images.note]\nparents = {{ base = \"base\" }}\nengine = \"{engine}\"\n"),
         );
         let root = dir.path();
         write(
