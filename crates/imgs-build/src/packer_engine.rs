@@ -20,7 +20,7 @@
 
 use std::path::{Path, PathBuf};
 
-use imgs_diagnostic::Diagnostic;
+use imgs_diagnostic::{Diagnostic, Diagnostics};
 use imgs_provision::Secrets;
 use imgs_template::interpolate::{self, Context};
 use imgs_template::json::{Node, Value};
@@ -101,7 +101,7 @@ pub(crate) struct PackerInput<'a> {
 
 /// Finds Packer and makes the template it will run; a missing or too old `packer` is a located
 /// error, before anything starts.
-pub(crate) fn prepare(input: &PackerInput<'_>) -> Result<PackerBuild, Diagnostic> {
+pub(crate) fn prepare(input: &PackerInput<'_>) -> Result<PackerBuild, Diagnostics> {
     let template = input.template;
     let block = &template.builders[input.builder_index];
     let packer = imgs_packer::find().map_err(|e| {
@@ -114,7 +114,7 @@ pub(crate) fn prepare(input: &PackerInput<'_>) -> Result<PackerBuild, Diagnostic
         if let Some(hint) = e.hint() {
             d = d.hint(hint);
         }
-        d
+        Diagnostics::from(d)
     })?;
     let json = derive(input);
     let var_file = var_file_text(template, input.variables);

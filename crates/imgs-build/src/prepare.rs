@@ -75,7 +75,7 @@ pub struct PreparedBuild {
 
 /// What runs the build.
 enum Work {
-    Native(NativeBuild),
+    Native(Box<NativeBuild>),
     Packer(Box<PackerBuild>),
 }
 
@@ -202,14 +202,14 @@ pub fn prepare_build(input: &BuildInput<'_>) -> Result<PreparedBuild, Diagnostic
             builder_type: block.kind.clone(),
             engine,
             warnings,
-            work: Work::Native(NativeBuild {
+            work: Work::Native(Box::new(NativeBuild {
                 builder,
                 steps,
                 error_cleanup,
                 chains,
                 working_dir: input.working_dir.to_path_buf(),
                 outputs: input.outputs.clone(),
-            }),
+            })),
         }),
         _ => Err(Diagnostics(problems)),
     }

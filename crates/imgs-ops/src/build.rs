@@ -367,14 +367,7 @@ fn build_template_file(
     let started = Instant::now();
     let artifacts = rt
         .block_on(build_image(
-            &name,
-            None,
-            &template,
-            &variables,
-            &filter,
-            &cx.cwd,
-            &EngineChoices::default(),
-            run,
+            &name, None, &template, &variables, &filter, &cx.cwd, run,
         ))
         .map_err(|e| {
             report_failure(run, &name, &e);
@@ -639,16 +632,16 @@ impl Scheduled<'_> {
             Some(InWorkspace {
                 fingerprint: image_plan.fingerprint.to_string(),
                 outputs: placement,
+                engines: self
+                    .ws
+                    .image(&image_plan.name)
+                    .map(|i| i.engine.clone())
+                    .unwrap_or_default(),
             }),
             &template,
             &variables,
             self.filter,
             &self.ws.root,
-            &self
-                .ws
-                .image(&image_plan.name)
-                .map(|i| i.engine.clone())
-                .unwrap_or_default(),
             run,
         )
         .await;
@@ -916,6 +909,8 @@ struct InWorkspace {
     fingerprint: String,
     /// Where its outputs go.
     outputs: OutputPlacement,
+    /// Which engine Images.toml asks for its builds.
+    engines: EngineChoices,
 }
 
 /// Every selected build of one template, in template order: each is prepared in full (so a mistake
@@ -929,15 +924,15 @@ async fn build_image(
     variables: &ResolvedVariables,
     filter: &BuildFilter,
     working_dir: &Path,
-    engines: &EngineChoices,
     run: &Run,
 ) -> Result<Vec<(String, Artifact)>, NodeError> {
-    let (fingerprint, outputs) = match in_workspace {
+    let (fingerprint, outputs, engines) = match in_workspace {
         Some(InWorkspace {
             fingerprint,
             outputs,
-        }) => (Some(fingerprint), Some(outputs)),
-        None => (None, None),
+            engines,
+        }) => (Some(fingerprint), Some(outputs), engines),
+        None => (None, None, EngineChoices::default()),
     };
     let selected: Vec<usize> = template
         .builders
@@ -1055,10 +1050,6 @@ fn write_timings(cx: &Context, run: &Run, path: Option<&Path>) -> Result<Option<
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn template(json: &str) -> Template {
-        Template::parse(Path::new("images/app/template.json"), json.to_string()).unwrap()
-    }
 
     #[test]
     fn children_receive_a_fresh_parents_first_file_or_its_id() {
