@@ -11,8 +11,9 @@
 //!
 //! Every entry is a regular file with mode 0644, owned by the user running the build (numbers and
 //! names), its times the time of writing — what Packer's copy into a temporary directory gives. imgs
-//! streams the disk straight into the box instead of copying it first. The gzip stream itself differs
-//! from Packer's (pgzip's blocks), its content does not.
+//! streams the disk straight into the box instead of copying it first. gzip runs on every core, as
+//! Packer's does, as a series of gzip members (see [`parallel_gzip`]): the bytes differ from
+//! Packer's single member, what any gzip reader makes of them does not.
 //!
 //! Providers: `libvirt` from a qemu disk ([`libvirt`]) and `aws` from AMI IDs ([`aws`]).
 
@@ -220,7 +221,7 @@ pub fn write_box(
     let mut out = AtomicFile::create(&full_target).map_err(written)?;
     let file = out.file().try_clone().map_err(written)?;
     let sink = match level {
-        Some(level) => Sink::Gzip(flate2::write::GzEncoder::new(
+        Some(level) => Sink::Gzip(parallel_gzip::Writer::new(
             BufWriter::new(file),
             flate2::Compression::new(level),
         )),
@@ -277,7 +278,7 @@ pub fn write_box(
 /// The box file: a plain tar, or gzip over it.
 enum Sink {
     Plain(BufWriter<File>),
-    Gzip(flate2::write::GzEncoder<BufWriter<File>>),
+    Gzip(parallel_gzip::Writer<BufWriter<File>>),
 }
 
 impl Sink {
@@ -415,6 +416,8 @@ pub fn disk_virtual_size(path: &Path) -> io::Result<u64> {
     }
     Ok(len)
 }
+
+mod parallel_gzip;
 
 #[cfg(test)]
 mod tests;

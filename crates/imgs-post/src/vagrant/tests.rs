@@ -214,7 +214,9 @@ fn includes_are_overridden_as_packer_overrides_them_except_metadata() {
 fn a_box_is_a_gzipped_gnu_tar_of_regular_files_owned_by_the_builder() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("out")).unwrap();
-    std::fs::write(dir.path().join("out/disk"), vec![7u8; 3 << 20]).unwrap();
+    // Larger than one gzip member of the parallel writer.
+    let image: Vec<u8> = (0..(9u32 << 20)).map(|i| (i % 253) as u8).collect();
+    std::fs::write(dir.path().join("out/disk"), &image).unwrap();
     std::fs::write(dir.path().join("info.json"), "{}").unwrap();
     let provider = libvirt(&disk(3, "tcg"), &[PathBuf::from("out/disk.qcow2")]).unwrap();
     let mut made = entries(&[PathBuf::from("info.json")], &provider, "VF\n".into());
@@ -235,8 +237,24 @@ fn a_box_is_a_gzipped_gnu_tar_of_regular_files_owned_by_the_builder() {
         assert_eq!(entry.owner.2, owner.user.clone().unwrap_or_default());
         assert_eq!(entry.size, entry.content.len() as u64);
     }
-    assert_eq!(listed[1].content, vec![7u8; 3 << 20]);
+    assert_eq!(listed[1].content, image);
     assert_eq!(listed[0].content, b"VF\n");
+
+    if let Ok(out) = Command::new("gzip")
+        .args(["-t", "boxes/x.box"])
+        .current_dir(dir.path())
+        .output()
+    {
+        assert!(out.status.success(), "gzip -t: {out:?}");
+    }
+    if let Some(vagrant) =
+        imgs_test_peers::vagrant::vagrant_for("`vagrant box add` of a box of several gzip members")
+    {
+        assert_eq!(
+            imgs_test_peers::vagrant::box_add(&vagrant, "imgs-members", &dir.path().join(&target)),
+            "libvirt"
+        );
+    }
 
     // Level 0: a plain tar with the same entries.
     write_box(&target, &made, None, dir.path(), &never).unwrap();
