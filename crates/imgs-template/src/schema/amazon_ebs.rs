@@ -617,8 +617,12 @@ pub(super) static KEYS: &[(&str, ValueType)] = &[
 ];
 
 /// Keys of the objects (or of each object in a list) that some keys hold.
-/// A `{"key": ..., "value": ...}` filter entry.
+/// A `{"key": ..., "value": ...}` entry: the `tag` blocks and `source_ami_filter`'s `filter`.
 const KEY_VALUE: &[(&str, ValueType)] = &[("key", ValueType::String), ("value", ValueType::String)];
+
+/// A `{"name": ..., "value": ...}` entry: `run_volume_tag` and the network filters' `filter`.
+const NAME_VALUE: &[(&str, ValueType)] =
+    &[("name", ValueType::String), ("value", ValueType::String)];
 
 /// One block device mapping: the same shape at launch (`launch_block_device_mappings`) and in the AMI
 /// (`ami_block_device_mappings`).
@@ -711,10 +715,7 @@ pub(super) static NESTED: &[(&str, &[(&str, ValueType)])] = &[
     ),
     ("ami_block_device_mappings", BLOCK_DEVICE),
     ("launch_block_device_mappings", BLOCK_DEVICE),
-    (
-        "run_volume_tag",
-        &[("name", ValueType::String), ("value", ValueType::String)],
-    ),
+    ("run_volume_tag", NAME_VALUE),
     // Objects inside those objects, by dotted path.
     (
         "temporary_iam_instance_profile_policy_document.Statement",
@@ -724,8 +725,8 @@ pub(super) static NESTED: &[(&str, &[(&str, ValueType)])] = &[
             ("Resource", ValueType::StringList),
         ],
     ),
-    ("security_group_filter.filter", KEY_VALUE),
+    ("security_group_filter.filter", NAME_VALUE),
     ("source_ami_filter.filter", KEY_VALUE),
-    ("subnet_filter.filter", KEY_VALUE),
-    ("vpc_filter.filter", KEY_VALUE),
+    ("subnet_filter.filter", NAME_VALUE),
+    ("vpc_filter.filter", NAME_VALUE),
 ];
