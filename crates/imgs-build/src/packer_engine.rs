@@ -54,7 +54,7 @@ const DEFAULT_OUTPUTS: &[(&str, &str)] = &[
     ("checksum", imgs_post::checksum::DEFAULT_OUTPUT),
     ("compress", imgs_post::compress::DEFAULT_OUTPUT),
     ("manifest", "packer-manifest.json"),
-    ("vagrant", "packer_{{.BuildName}}_{{.Provider}}.box"),
+    ("vagrant", imgs_post::vagrant::DEFAULT_OUTPUT),
 ];
 
 /// What a build run by Packer needs, read before it starts.
