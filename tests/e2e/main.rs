@@ -14,6 +14,7 @@ mod support;
 
 mod build_artifice;
 mod build_ebs;
+mod build_ebs_options;
 mod build_null;
 mod build_post;
 mod build_progress;

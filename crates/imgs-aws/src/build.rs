@@ -14,7 +14,8 @@ use aws_sdk_ec2::types::{
     CreateVolumePermissionModifications, CreditSpecificationRequest, EbsBlockDevice, Filter,
     IamInstanceProfileSpecification, ImageState, Instance, InstanceNetworkInterfaceSpecification,
     InstanceStateName, IpPermission, IpRange, LaunchPermission, LaunchPermissionModifications,
-    OperationType, PermissionGroup, Placement, ResourceType, ShutdownBehavior, Tenancy, VolumeType,
+    OperationType, PermissionGroup, Placement, ResourceType, ShutdownBehavior,
+    SnapshotAttributeName, Tenancy, VolumeType,
 };
 use imgs_settings::Setting;
 use imgs_ssh::SshConfig;
@@ -992,29 +993,15 @@ impl EbsBuild {
     }
 
     /// `ami_users`, `ami_groups` and `ami_product_codes` on every AMI, `snapshot_users` and
-    /// `snapshot_groups` on every snapshot of them.
+    /// `snapshot_groups` on every snapshot of them: one call for each, as Packer makes them.
     async fn modify_attributes(&mut self, log: Log<'_>) -> Result<(), AwsError> {
-        let config = &self.config;
-        let mut launch: Vec<LaunchPermission> = config
-            .ami_users
-            .iter()
-            .map(|user| LaunchPermission::builder().user_id(user).build())
-            .collect();
-        launch.extend(config.ami_groups.iter().map(|group| {
-            LaunchPermission::builder()
-                .group(PermissionGroup::from(group.as_str()))
-                .build()
-        }));
-        let product_codes = config.ami_product_codes.clone();
-        let (snapshot_users, snapshot_groups) = (
-            config.snapshot_users.clone(),
-            config.snapshot_groups.clone(),
-        );
-        if launch.is_empty()
-            && product_codes.is_empty()
-            && snapshot_users.is_empty()
-            && snapshot_groups.is_empty()
-        {
+        let config = self.config.clone();
+        let nothing = config.ami_users.is_empty()
+            && config.ami_groups.is_empty()
+            && config.ami_product_codes.is_empty()
+            && config.snapshot_users.is_empty()
+            && config.snapshot_groups.is_empty();
+        if nothing {
             return Ok(());
         }
         for image in self.images.clone() {
@@ -1023,64 +1010,109 @@ impl EbsBuild {
                 "Modifying attributes on AMI ({})...",
                 image.ami_id
             ));
-            if !launch.is_empty() {
+            let launch = |permissions: Vec<LaunchPermission>| {
                 client
                     .modify_image_attribute()
                     .image_id(&image.ami_id)
                     .launch_permission(
                         LaunchPermissionModifications::builder()
-                            .set_add(Some(launch.clone()))
+                            .set_add(Some(permissions))
                             .build(),
                     )
+            };
+            if !config.ami_groups.is_empty() {
+                log.line("Modifying: groups");
+                let groups = config
+                    .ami_groups
+                    .iter()
+                    .map(|g| {
+                        LaunchPermission::builder()
+                            .group(PermissionGroup::from(g.as_str()))
+                            .build()
+                    })
+                    .collect();
+                launch(groups)
+                    .set_user_groups(Some(config.ami_groups.clone()))
                     .send()
                     .await
                     .map_err(AwsError::api("Error modify AMI attributes"))?;
             }
-            if !product_codes.is_empty() {
+            if !config.ami_users.is_empty() {
+                log.line("Modifying: users");
+                let users = config
+                    .ami_users
+                    .iter()
+                    .map(|u| LaunchPermission::builder().user_id(u).build())
+                    .collect();
+                launch(users)
+                    .set_user_ids(Some(config.ami_users.clone()))
+                    .send()
+                    .await
+                    .map_err(AwsError::api("Error modify AMI attributes"))?;
+            }
+            if !config.ami_product_codes.is_empty() {
                 log.line("Modifying: product codes");
                 client
                     .modify_image_attribute()
                     .image_id(&image.ami_id)
-                    .set_product_codes(Some(product_codes.clone()))
+                    .set_product_codes(Some(config.ami_product_codes.clone()))
                     .send()
                     .await
                     .map_err(AwsError::api("Error modify AMI attributes"))?;
             }
-            if snapshot_users.is_empty() && snapshot_groups.is_empty() {
+            if config.snapshot_users.is_empty() && config.snapshot_groups.is_empty() {
                 continue;
             }
             let snapshots = match &image.snapshots {
                 Some(known) => known.clone(),
                 None => snapshots_of(&client, &image.ami_id).await?,
             };
-            let mut add: Vec<CreateVolumePermission> = snapshot_users
-                .iter()
-                .map(|user| CreateVolumePermission::builder().user_id(user).build())
-                .collect();
-            add.extend(snapshot_groups.iter().map(|group| {
-                CreateVolumePermission::builder()
-                    .group(PermissionGroup::from(group.as_str()))
-                    .build()
-            }));
             for snapshot in snapshots {
                 log.line(&format!("Modifying attributes on snapshot ({snapshot})..."));
-                // The permission both as a list of additions (Packer's form) and as users and
-                // groups to add (the older form, which some EC2 servers read instead).
-                client
-                    .modify_snapshot_attribute()
-                    .snapshot_id(&snapshot)
-                    .attribute(aws_sdk_ec2::types::SnapshotAttributeName::CreateVolumePermission)
-                    .operation_type(OperationType::Add)
-                    .set_user_ids(Some(snapshot_users.clone()).filter(|u| !u.is_empty()))
-                    .set_group_names(Some(snapshot_groups.clone()).filter(|g| !g.is_empty()))
-                    .create_volume_permission(
-                        CreateVolumePermissionModifications::builder()
-                            .set_add(Some(add.clone()))
-                            .build(),
-                    )
-                    .send()
-                    .await
-                    .map_err(AwsError::api("Error modify snapshot attributes"))?;
+                // Each permission both as a list of additions (Packer's form) and as an operation
+                // on the attribute (the older form, which some EC2 servers read instead).
+                let share = |add: Vec<CreateVolumePermission>| {
+                    client
+                        .modify_snapshot_attribute()
+                        .snapshot_id(&snapshot)
+                        .attribute(SnapshotAttributeName::CreateVolumePermission)
+                        .operation_type(OperationType::Add)
+                        .create_volume_permission(
+                            CreateVolumePermissionModifications::builder()
+                                .set_add(Some(add))
+                                .build(),
+                        )
+                };
+                if !config.snapshot_groups.is_empty() {
+                    log.line("Modifying: groups");
+                    let groups = config
+                        .snapshot_groups
+                        .iter()
+                        .map(|g| {
+                            CreateVolumePermission::builder()
+                                .group(PermissionGroup::from(g.as_str()))
+                                .build()
+                        })
+                        .collect();
+                    share(groups)
+                        .set_group_names(Some(config.snapshot_groups.clone()))
+                        .send()
+                        .await
+                        .map_err(AwsError::api("Error modify snapshot attributes"))?;
+                }
+                if !config.snapshot_users.is_empty() {
+                    log.line("Modifying: users");
+                    let users = config
+                        .snapshot_users
+                        .iter()
+                        .map(|u| CreateVolumePermission::builder().user_id(u).build())
+                        .collect();
+                    share(users)
+                        .set_user_ids(Some(config.snapshot_users.clone()))
+                        .send()
+                        .await
+                        .map_err(AwsError::api("Error modify snapshot attributes"))?;
+                }
             }
         }
         Ok(())

@@ -9,6 +9,7 @@
 
 use std::path::PathBuf;
 
+use aws_config::provider_config::ProviderConfig;
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::provider::SharedCredentialsProvider;
@@ -120,6 +121,7 @@ impl ClientSettings {
             loader = loader.credentials_provider(without_metadata_service(
                 self.profile.as_deref(),
                 files.as_ref(),
+                &provider_config(Some(Region::new(region.to_string())), &http),
             ));
         }
         let shared = loader.load().await;
@@ -182,8 +184,10 @@ impl ClientSettings {
 fn without_metadata_service(
     profile: Option<&str>,
     files: Option<&EnvConfigFiles>,
+    config: &ProviderConfig,
 ) -> aws_config::meta::credentials::CredentialsProviderChain {
-    let mut from_files = aws_config::profile::ProfileFileCredentialsProvider::builder();
+    let mut from_files =
+        aws_config::profile::ProfileFileCredentialsProvider::builder().configure(config);
     if let Some(profile) = profile {
         from_files = from_files.profile_name(profile);
     }
@@ -195,6 +199,15 @@ fn without_metadata_service(
         aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
     )
     .or_else("Profile", from_files.build())
+}
+
+/// What a credentials provider built outside the config loader needs to call anything: the
+/// region, this build's HTTP client and the SDK's behaviour version.
+pub(crate) fn provider_config(region: Option<Region>, http: &SharedHttpClient) -> ProviderConfig {
+    ProviderConfig::without_region()
+        .with_region(region)
+        .with_http_client(http.clone())
+        .with_behavior_version(Some(BehaviorVersion::latest()))
 }
 
 /// `~/…` in the home directory, as Packer expands the shared credentials file's path.

@@ -113,6 +113,7 @@ impl ProfileRole {
         let serial = section.get("mfa_serial")?.to_string();
         let source = section.get("source_profile")?.to_string();
         let base = aws_config::profile::ProfileFileCredentialsProvider::builder()
+            .configure(&crate::client::provider_config(Some(region.clone()), http))
             .profile_files(files)
             .profile_name(source)
             .build();

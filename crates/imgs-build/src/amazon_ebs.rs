@@ -155,9 +155,23 @@ impl Builder for AmazonEbsBuilder {
             "Using SSH communicator to connect: {}",
             ssh.address()
         ));
-        let ssh = ReconnectingSsh::connect(ssh, cancel.clone()).await?;
+        let mut connected = ReconnectingSsh::connect(ssh.clone(), cancel.clone()).await?;
+        if let Some(pause) = self.build.config().pause_before_connecting {
+            // As Packer: connect, pause, then connect again (a first boot that reboots the
+            // machine, or a service that replaces the SSH server, is over by then).
+            log.line(&format!(
+                "Pausing {} before connecting...",
+                imgs_settings::human_duration(pause)
+            ));
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = cancel.cancelled() => return Err(imgs_aws::AwsError::Cancelled.into()),
+            }
+            drop(connected);
+            connected = ReconnectingSsh::connect(ssh, cancel.clone()).await?;
+        }
         log.line("Connected to SSH!");
-        Ok(Some(Box::new(ssh)))
+        Ok(Some(Box::new(connected)))
     }
 
     async fn finish(

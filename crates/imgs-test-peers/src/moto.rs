@@ -158,6 +158,34 @@ impl TestMoto {
         Ok(requests)
     }
 
+    /// Stops the recorder and returns every request it recorded, with the access key that signed
+    /// it: which credentials a client used (an assumed role's, say), as well as what it asked.
+    pub fn recorded_calls(&self) -> Result<Vec<RecordedCall>, String> {
+        let mut calls = Vec::new();
+        for line in self.recording()?.lines().filter(|l| !l.trim().is_empty()) {
+            let Some(params) = recorded_params(line)? else {
+                continue;
+            };
+            let record: serde_json::Value = serde_json::from_str(line)
+                .map_err(|e| format!("a recorded request is not JSON: {e}"))?;
+            let authorization = record["headers"]
+                .as_object()
+                .and_then(|headers| {
+                    headers
+                        .iter()
+                        .find(|(name, _)| name.eq_ignore_ascii_case("authorization"))
+                })
+                .and_then(|(_, value)| value.as_str())
+                .unwrap_or_default();
+            let access_key = authorization
+                .split_once("Credential=")
+                .and_then(|(_, rest)| rest.split('/').next())
+                .map(str::to_string);
+            calls.push(RecordedCall { params, access_key });
+        }
+        Ok(calls)
+    }
+
     fn recording(&self) -> Result<String, String> {
         self.control("/moto-api/recorder/stop-recording")?;
         let (status, recording) = request(
@@ -222,6 +250,29 @@ impl Drop for TestMoto {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// One request moto's recorder saw.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordedCall {
+    /// Its form parameters, decoded, `Action` among them.
+    pub params: Vec<(String, String)>,
+    /// The access key ID in its signature.
+    pub access_key: Option<String>,
+}
+
+impl RecordedCall {
+    /// The value of parameter `name`.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn action(&self) -> Option<&str> {
+        self.param("Action")
     }
 }
 
