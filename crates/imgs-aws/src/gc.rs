@@ -1,7 +1,8 @@
 //! `imgs gc` on EC2: what imgs runs left in a region, found by the `imgs:run` tag every build puts on
 //! what it creates, and removed in the order EC2 allows: instances first (terminated, and waited for,
-//! since their security group and volumes stay in use until then), then security groups, key pairs,
-//! volumes, AMIs that never became usable, and last the snapshots no registered AMI uses.
+//! since their security group and volumes stay in use until then), then spot builds' launch
+//! templates, security groups, key pairs, volumes, AMIs that never became usable, and last the
+//! snapshots no registered AMI uses.
 //!
 //! AMIs are artifacts: an `available` AMI is never touched, whatever run made it (the cache may name
 //! it, and `find_images_by_fingerprint` reuses it). An AMI of a selected run that is not `available`
@@ -94,6 +95,7 @@ pub async fn collect_garbage(
         instances: BTreeSet::new(),
     };
     gc.instances().await?;
+    gc.launch_templates().await?;
     gc.security_groups().await?;
     gc.key_pairs().await?;
     gc.volumes().await?;
@@ -214,6 +216,32 @@ impl Collector<'_> {
             )
             .await
             .map(drop)
+        })
+        .await;
+        Ok(())
+    }
+
+    /// The launch templates spot builds launched from.
+    async fn launch_templates(&mut self) -> Result<(), AwsError> {
+        let templates = list_all!(
+            self.client
+                .describe_launch_templates()
+                .filters(self.filter()),
+            "Error listing launch templates"
+        )?;
+        let found: Vec<Leftover> = templates
+            .iter()
+            .filter_map(|t| {
+                self.select(
+                    ResourceKind::LaunchTemplate,
+                    t.launch_template_name(),
+                    t.tags(),
+                )
+            })
+            .collect();
+        let client = self.client;
+        self.remove(found, async |name| {
+            crate::spot::delete_template(client, name).await
         })
         .await;
         Ok(())

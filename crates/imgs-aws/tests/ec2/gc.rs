@@ -214,3 +214,46 @@ async fn runs_in_progress_and_available_amis_are_kept() {
         assert!(found.is_ok(), "the AMI's snapshot {snapshot} is kept");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spot_builds_launch_template_is_collected_with_its_run() {
+    let moto = TestMoto::start().unwrap_or_else(|why| panic!("{why}"));
+    let settings = settings(&moto);
+    let ec2 = settings.client(REGION).await;
+    let template = |name: &str| {
+        ec2.create_launch_template()
+            .launch_template_name(name)
+            .launch_template_data(
+                aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
+                    .image_id(SOURCE_AMI)
+                    .build(),
+            )
+    };
+    template("imgs-fleet-launch-template-a")
+        .tag_specifications(spec(ResourceType::LaunchTemplate, "run-a"))
+        .send()
+        .await
+        .unwrap();
+    template("someone-elses").send().await.unwrap();
+
+    let report = collect_garbage(&settings, REGION, &GcRuns::new(None), false)
+        .await
+        .unwrap();
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    let removed: Vec<(ResourceKind, &str)> = report
+        .removed
+        .iter()
+        .map(|l| (l.resource.kind, l.resource.id.as_str()))
+        .collect();
+    assert_eq!(
+        removed,
+        [(ResourceKind::LaunchTemplate, "imgs-fleet-launch-template-a")]
+    );
+    let left = ec2.describe_launch_templates().send().await.unwrap();
+    let names: Vec<&str> = left
+        .launch_templates()
+        .iter()
+        .filter_map(|t| t.launch_template_name())
+        .collect();
+    assert_eq!(names, ["someone-elses"]);
+}
