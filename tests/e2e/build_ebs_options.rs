@@ -528,6 +528,95 @@ fn mfa_code_assumes_a_shared_profiles_role() {
     assert_eq!(peers.left_by_imgs(), Vec::<String>::new());
 }
 
+#[test]
+fn a_temporary_instance_profile_is_made_from_the_policy_and_removed_after_the_build() {
+    let peers = Peers::start(KEY_PAIR);
+    let source = peers.public_ami();
+    let dir = new_workspace("imgs-ebs-iam-");
+    let root = dir.path();
+    let builder = peers.ebs_builder(
+        &source,
+        serde_json::json!({
+            "ami_name": "iam-{{timestamp}}",
+            "run_tags": {"Tool": "iam"},
+            "temporary_iam_instance_profile_policy_document": {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": ["*"]}],
+            },
+        }),
+    );
+    write_template(root, "app", &serde_json::json!({"builders": [builder]}));
+    let iam_endpoint = [("AWS_ENDPOINT_URL_IAM", peers.moto.endpoint())];
+
+    peers.moto.start_recording().unwrap();
+    let out = imgs_process(root, &iam_endpoint);
+    assert!(out.contains("1 image built"), "{out}");
+    let calls = peers.moto.recorded_calls().unwrap();
+
+    let created = calls_named(&calls, "CreateRole");
+    assert_eq!(created.len(), 1, "{calls:?}");
+    let name = created[0].param("RoleName").unwrap().to_string();
+    assert!(name.starts_with("imgs-"), "{name}");
+    assert!(
+        created[0]
+            .param("AssumeRolePolicyDocument")
+            .is_some_and(|d| d.contains("ec2.amazonaws.com"))
+    );
+    let policy = calls_named(&calls, "PutRolePolicy");
+    assert_eq!(
+        policy[0].param("PolicyDocument"),
+        Some(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetObject"],"Resource":["*"]}]}"#
+        )
+    );
+    let run = calls_named(&calls, "RunInstances");
+    assert_eq!(run[0].param("IamInstanceProfile.Name"), Some(name.as_str()));
+    // moto associated the profile with the instance (it would have refused a profile it does not
+    // know) and drops the association when the instance terminates, so the request is what shows.
+    // Removed in IAM's order once the instance is gone: nothing of it is left.
+    let order: Vec<&str> = calls.iter().filter_map(|c| c.action()).collect();
+    let at = |action: &str| order.iter().position(|a| *a == action).unwrap();
+    assert!(at("TerminateInstances") < at("RemoveRoleFromInstanceProfile"));
+    assert!(at("RemoveRoleFromInstanceProfile") < at("DeleteRolePolicy"));
+    assert!(at("DeleteRole") < at("DeleteInstanceProfile"));
+    let roles = peers
+        .moto
+        .query("iam", "2010-05-08", REGION, &[("Action", "ListRoles")])
+        .unwrap();
+    assert!(!roles.contains(&name), "{roles}");
+    let profiles = peers
+        .moto
+        .query(
+            "iam",
+            "2010-05-08",
+            REGION,
+            &[("Action", "ListInstanceProfiles")],
+        )
+        .unwrap();
+    assert!(!profiles.contains(&name), "{profiles}");
+    assert_eq!(peers.left_by_imgs(), Vec::<String>::new());
+
+    // A given profile is looked up first, as Packer does, unless skip_profile_validation.
+    let builder = peers.ebs_builder(
+        &source,
+        serde_json::json!({"ami_name": "iam-given-{{timestamp}}", "iam_instance_profile": "no-such-profile"}),
+    );
+    write_template(root, "app", &serde_json::json!({"builders": [builder]}));
+    let mut command = Command::new(imgs_exe());
+    let failed = command
+        .args(["build", "--all"])
+        .current_dir(root)
+        .env("AWS_ENDPOINT_URL_IAM", peers.moto.endpoint())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&failed.stderr);
+    assert!(!failed.status.success());
+    assert!(
+        text.contains("Couldn't find specified instance profile"),
+        "{text}"
+    );
+}
+
 /// `packer build` of the template in `dir`, with an environment that holds nothing of the caller's.
 fn packer_build_clean(packer: &Path, dir: &Path) {
     let home = tempfile::tempdir().unwrap();

@@ -52,6 +52,10 @@ pub struct EbsBuild {
     security_group: Option<String>,
     /// The launch template a spot instance was launched from.
     launch_template: Option<String>,
+    /// The role and instance profile made for `temporary_iam_instance_profile_policy_document`.
+    temporary_profile: Option<crate::iam::TemporaryProfile>,
+    /// The instance profile the instance is launched with (given, or the temporary one).
+    instance_profile: Option<String>,
     instance: Option<String>,
     images: Vec<CreatedImage>,
     /// Set once every AMI is made, copied and tagged: from then on clean-up keeps them.
@@ -77,6 +81,8 @@ impl EbsBuild {
             key_pair: None,
             security_group: None,
             launch_template: None,
+            temporary_profile: None,
+            instance_profile: None,
             instance: None,
             images: Vec::new(),
             completed: false,
@@ -183,6 +189,8 @@ impl EbsBuild {
         check_cancel(cancel)?;
         let group_ids = self.security_groups(&client, log).await?;
         check_cancel(cancel)?;
+        self.instance_profile(log).await?;
+        check_cancel(cancel)?;
 
         let instance_id = match self.config.spot.is_some() {
             true => {
@@ -239,6 +247,32 @@ impl EbsBuild {
             );
         }
         SshConfig::read(&settings).map(Some).map_err(AwsError::Ssh)
+    }
+
+    /// The instance profile: a given one (checked to exist unless `skip_profile_validation`), or a
+    /// role and profile made for this build from `temporary_iam_instance_profile_policy_document`.
+    async fn instance_profile(&mut self, log: Log<'_>) -> Result<(), AwsError> {
+        let region = self.region();
+        if let Some(name) = self.config.iam_instance_profile.clone() {
+            if !self.config.skip_profile_validation {
+                let iam = self.config.client.iam(&region).await;
+                crate::iam::check_profile(&iam, &name).await?;
+            }
+            self.instance_profile = Some(name);
+            return Ok(());
+        }
+        let Some(policy) = self.config.temporary_iam_policy.clone() else {
+            return Ok(());
+        };
+        let iam = self.config.client.iam(&region).await;
+        let made = self.temporary_profile.insert(crate::iam::TemporaryProfile {
+            name: format!("imgs-{}", uuid::Uuid::new_v4().simple()),
+            ..Default::default()
+        });
+        let name = made.name.clone();
+        crate::iam::create(&iam, &policy, &imgs_tags(&self.imgs), made, log).await?;
+        self.instance_profile = Some(name);
+        Ok(())
     }
 
     /// Packer's check before `ena_support: true` or `sriov_support`: the AMI will be HVM.
@@ -462,7 +496,7 @@ impl EbsBuild {
                     .build(),
             );
         }
-        if let Some(profile) = &self.config.iam_instance_profile {
+        if let Some(profile) = &self.instance_profile {
             request = request.iam_instance_profile(
                 IamInstanceProfileSpecification::builder()
                     .name(profile)
@@ -498,10 +532,23 @@ impl EbsBuild {
                 .set_subnet_id(self.network.subnet_id.clone())
                 .set_security_group_ids(Some(group_ids));
         }
-        let reservation = request
-            .send()
-            .await
-            .map_err(AwsError::api("Error launching source instance"))?;
+        // A new instance profile takes a while to be usable by EC2; Packer retries as long.
+        let mut tries = 0;
+        let reservation = loop {
+            match request.clone().send().await {
+                Ok(reservation) => break reservation,
+                Err(error) => {
+                    let error = AwsError::api("Error launching source instance")(error);
+                    let profile_not_yet = error.code() == Some("InvalidParameterValue")
+                        && error.to_string().contains("iamInstanceProfile");
+                    tries += 1;
+                    if !profile_not_yet || tries >= PROFILE_TRIES {
+                        return Err(error);
+                    }
+                    tokio::time::sleep(profile_retry_delay(tries)).await;
+                }
+            }
+        };
         let id = reservation
             .instances()
             .first()
@@ -538,6 +585,7 @@ impl EbsBuild {
             config: &self.config,
             spot: &spot,
             source_ami: &source.id,
+            instance_profile: self.instance_profile.clone(),
             network: &self.network,
             group_ids,
             key_name: self.key_name(),
@@ -1153,6 +1201,21 @@ impl EbsBuild {
             }
         }
 
+        if let Some(mut made) = self.temporary_profile.clone().filter(|m| m.exists())
+            && self.instance.is_none()
+        {
+            let iam = self.config.client.iam(&region).await;
+            let result = crate::iam::delete(&iam, &mut made, log).await;
+            let name = made.name.clone();
+            self.temporary_profile = Some(made).filter(|m| m.exists());
+            if let Err(error) = result {
+                failures.push((
+                    self.resource(ResourceKind::InstanceProfile, &name),
+                    error.to_string(),
+                ));
+            }
+        }
+
         if let Some(name) = self.launch_template.clone() {
             log.line("Deleting the spot launch template...");
             match spot::delete_template(&client, &name).await {
@@ -1291,6 +1354,9 @@ impl EbsBuild {
         if let Some(name) = &self.launch_template {
             out.push(self.resource(ResourceKind::LaunchTemplate, name));
         }
+        if let Some(made) = self.temporary_profile.as_ref().filter(|m| m.exists()) {
+            out.push(self.resource(ResourceKind::InstanceProfile, &made.name));
+        }
         if !self.completed {
             for image in &self.images {
                 out.push(Resource {
@@ -1309,6 +1375,15 @@ impl EbsBuild {
         }
         out
     }
+}
+
+/// Launches tried while a new instance profile is not usable yet (Packer's 11).
+pub(crate) const PROFILE_TRIES: u32 = 11;
+
+/// The pause before the next try: 200 ms doubling to at most 30 s, as Packer's.
+pub(crate) fn profile_retry_delay(tries: u32) -> std::time::Duration {
+    let millis = 200u64.saturating_mul(1 << tries.min(10));
+    std::time::Duration::from_millis(millis.min(30_000))
 }
 
 /// What an on-demand and a spot launch both give EC2.

@@ -92,6 +92,11 @@ impl ClientSettings {
         aws_sdk_sts::Client::new(&self.sdk_config(region).await)
     }
 
+    /// An IAM client, as the build's credentials (IAM is global; `region` signs the calls).
+    pub(crate) async fn iam(&self, region: &str) -> aws_sdk_iam::Client {
+        aws_sdk_iam::Client::new(&self.sdk_config(region).await)
+    }
+
     /// The region, HTTP client, retries and credentials every client of this build shares.
     async fn sdk_config(&self, region: &str) -> SdkConfig {
         let http = self.http_client();

@@ -54,8 +54,8 @@ const SUPPORTED: &[&str] = &[
     "security_group_filter",
     "temporary_security_group_source_cidrs",
     "iam_instance_profile",
-    // Packer asks IAM whether the profile exists unless this is set; imgs lets RunInstances say so.
     "skip_profile_validation",
+    "temporary_iam_instance_profile_policy_document",
     "shutdown_behavior",
     "user_data",
     "user_data_file",
@@ -111,10 +111,8 @@ const SUPPORTED: &[&str] = &[
 ];
 
 /// Keys Packer 1.6.6's amazon-ebs builder knows that imgs does not implement: an error when set.
-const NOT_SUPPORTED: &[&str] = &[
-    "vault_aws_engine",
-    "temporary_iam_instance_profile_policy_document",
-];
+/// (`vault_aws_engine` is refused earlier, by validation, with the reason.)
+const NOT_SUPPORTED: &[&str] = &["vault_aws_engine"];
 
 /// Everything read from an amazon-ebs block's settings.
 #[derive(Clone, Debug, PartialEq)]
@@ -145,6 +143,11 @@ pub struct EbsConfig {
     pub security_group_ids: Vec<String>,
     pub temporary_sg_source_cidrs: Vec<String>,
     pub iam_instance_profile: Option<String>,
+    /// `skip_profile_validation`: `iam_instance_profile` is not looked up in IAM first.
+    pub skip_profile_validation: bool,
+    /// `temporary_iam_instance_profile_policy_document` as the JSON Packer sends IAM: the policy of
+    /// a role made for the build, in an instance profile of its own.
+    pub temporary_iam_policy: Option<String>,
     /// `stop` or `terminate`.
     pub shutdown_behavior: Option<String>,
     pub user_data: Option<String>,
@@ -461,6 +464,8 @@ impl EbsConfig {
             security_group_ids,
             temporary_sg_source_cidrs,
             iam_instance_profile: r.string("iam_instance_profile"),
+            skip_profile_validation: r.flag("skip_profile_validation"),
+            temporary_iam_policy: read_policy_document(r),
             shutdown_behavior,
             user_data: r.string("user_data"),
             user_data_file: r.string("user_data_file").map(PathBuf::from),
@@ -699,6 +704,35 @@ fn read_polling(r: &mut Decoder<'_>) -> Polling {
     .unwrap_or_default()
 }
 
+/// `temporary_iam_instance_profile_policy_document` as Go's `json.Marshal` writes Packer's
+/// `PolicyDocument`: its fields in declaration order, absent lists as `null`.
+fn read_policy_document(r: &mut Decoder<'_>) -> Option<String> {
+    r.object("temporary_iam_instance_profile_policy_document", |d| {
+        let text = |v: Option<String>| serde_json::Value::String(v.unwrap_or_default()).to_string();
+        let list = |v: Option<Vec<String>>| match v {
+            Some(items) => serde_json::Value::from(items).to_string(),
+            None => "null".to_string(),
+        };
+        let statements: Vec<String> = d.objects("Statement", |st| {
+            format!(
+                "{{\"Effect\":{},\"Action\":{},\"Resource\":{}}}",
+                text(st.string("Effect")),
+                list(st.strings_if_set("Action")),
+                list(st.strings_if_set("Resource")),
+            )
+        });
+        let statement = if d.is_set("Statement") {
+            format!("[{}]", statements.join(","))
+        } else {
+            "null".to_string()
+        };
+        format!(
+            "{{\"Version\":{},\"Statement\":{statement}}}",
+            text(d.string("Version"))
+        )
+    })
+}
+
 /// `assume_role`: a role to assume with the credentials found, when it names one.
 fn read_assume_role(r: &mut Decoder<'_>) -> Option<AssumeRole> {
     r.object("assume_role", |a| {
@@ -928,10 +962,6 @@ mod tests {
     #[test]
     fn unsupported_and_unknown_keys() {
         insta::assert_snapshot!(errors(json!({
-            "temporary_iam_instance_profile_policy_document": {
-                "Version": "2012-10-17",
-                "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": ["*"]}],
-            },
             "winrm_username": "Administrator",
             "ami_nme": "typo",
             "communicator": "winrm",
@@ -1079,6 +1109,28 @@ mod tests {
         );
         assert_eq!(read(json!({"ena_support": false})).ena_support, Some(false));
         assert_eq!(read(json!({})).ena_support, None);
+    }
+
+    #[test]
+    fn the_temporary_policy_is_the_json_packer_sends() {
+        let config = read(json!({
+            "temporary_iam_instance_profile_policy_document": {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "s3:GetObject,s3:ListBucket", "Resource": ["*"]}],
+            },
+        }));
+        assert_eq!(
+            config.temporary_iam_policy.as_deref(),
+            Some(
+                r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetObject","s3:ListBucket"],"Resource":["*"]}]}"#
+            )
+        );
+        let empty = read(json!({"temporary_iam_instance_profile_policy_document": {}}));
+        assert_eq!(
+            empty.temporary_iam_policy.as_deref(),
+            Some(r#"{"Version":"","Statement":null}"#)
+        );
+        assert_eq!(read(json!({})).temporary_iam_policy, None);
     }
 
     #[test]

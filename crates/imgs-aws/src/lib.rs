@@ -17,6 +17,7 @@ mod credentials;
 mod deregister;
 mod error;
 mod gc;
+mod iam;
 mod insecure_tls;
 mod lookup;
 mod network;
@@ -98,6 +99,9 @@ pub enum ResourceKind {
     Volume,
     /// The launch template a spot instance was launched from.
     LaunchTemplate,
+    /// The IAM role and instance profile of `temporary_iam_instance_profile_policy_document`
+    /// (one name for both).
+    InstanceProfile,
 }
 
 impl ResourceKind {
@@ -111,6 +115,7 @@ impl ResourceKind {
             ResourceKind::Snapshot => "snapshot",
             ResourceKind::Volume => "volume",
             ResourceKind::LaunchTemplate => "launch template",
+            ResourceKind::InstanceProfile => "IAM role and instance profile",
         }
     }
 }

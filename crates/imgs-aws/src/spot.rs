@@ -32,6 +32,8 @@ pub(crate) struct SpotRequest<'a> {
     pub config: &'a EbsConfig,
     pub spot: &'a Spot,
     pub source_ami: &'a str,
+    /// The instance profile (given, or made for the build).
+    pub instance_profile: Option<String>,
     pub network: &'a Network,
     pub group_ids: Vec<String>,
     pub key_name: Option<String>,
@@ -46,7 +48,7 @@ pub(crate) struct SpotRequest<'a> {
     pub template_tags: &'a BTreeMap<String, String>,
 }
 
-/// Creates the launch template `name`, and launches the instance from it; returns its ID.
+/// Creates the launch template `name` the spot fleet launches from.
 pub(crate) async fn create_template(
     client: &Client,
     name: &str,
@@ -72,7 +74,7 @@ pub(crate) async fn create_template(
         .ebs_optimized(config.ebs_optimized)
         .iam_instance_profile(
             LaunchTemplateIamInstanceProfileSpecificationRequest::builder()
-                .set_name(config.iam_instance_profile.clone())
+                .set_name(request.instance_profile.clone())
                 .build(),
         )
         .image_id(request.source_ami)
@@ -132,6 +134,26 @@ pub(crate) async fn run_fleet(
     name: &str,
     config: &EbsConfig,
 ) -> Result<String, AwsError> {
+    // A new instance profile takes a while to be usable by EC2; Packer retries as long.
+    let mut tries = 0;
+    loop {
+        let id = launch_once(client, name, config).await;
+        match id {
+            Err(error)
+                if error
+                    .to_string()
+                    .contains("Invalid IAM Instance Profile name")
+                    && tries + 1 < crate::build::PROFILE_TRIES =>
+            {
+                tries += 1;
+                tokio::time::sleep(crate::build::profile_retry_delay(tries)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn launch_once(client: &Client, name: &str, config: &EbsConfig) -> Result<String, AwsError> {
     let overrides = config
         .spot_instance_types
         .iter()

@@ -207,13 +207,25 @@ impl TestMoto {
     /// without the SDK; the XML moto answered. moto checks no signature, but finds the service in
     /// the credential scope of the `Authorization` header.
     pub fn ec2_query(&self, region: &str, params: &[(&str, &str)]) -> Result<String, String> {
+        self.query("ec2", EC2_API_VERSION, region, params)
+    }
+
+    /// One Query API call to another service moto serves on the same port (`iam` with version
+    /// `2010-05-08`, `sts` with `2011-06-15`); the XML moto answered.
+    pub fn query(
+        &self,
+        service: &str,
+        version: &str,
+        region: &str,
+        params: &[(&str, &str)],
+    ) -> Result<String, String> {
         let body: Vec<String> = params
             .iter()
-            .chain(&[("Version", EC2_API_VERSION)])
+            .chain(&[("Version", version)])
             .map(|(k, v)| format!("{k}={}", url_encode(v)))
             .collect();
         let auth = format!(
-            "AWS4-HMAC-SHA256 Credential=testing/20200101/{region}/ec2/aws4_request, \
+            "AWS4-HMAC-SHA256 Credential=testing/20200101/{region}/{service}/aws4_request, \
              SignedHeaders=host, Signature=0"
         );
         let (status, response) = request(
