@@ -429,9 +429,8 @@ impl Writer<'_> {
                 // A struct is a block; a free-form object (chef's `json`) is an argument.
                 Some(ValueType::Object | ValueType::ObjectList) => has_nested_schema,
                 Some(_) => false,
-                // No schema (a type imgs does not know): Packer's own guess, objects holding
-                // objects or lists of objects are blocks.
-                None => holds_blocks(&member.value),
+                // No schema (a type imgs does not know): a guess, see `holds_blocks`.
+                None => holds_blocks(&key, &member.value),
             };
             if as_blocks {
                 let items: Vec<&Node> = match &member.value.value {
@@ -639,13 +638,45 @@ impl Writer<'_> {
     }
 }
 
-/// Packer's guess for settings of a type without a schema: an object holding an object or list,
-/// or a list of objects, is written as blocks.
-fn holds_blocks(node: &Node) -> bool {
+/// A guess for a setting `key` of a type without a schema: a list of objects is blocks, and so is an
+/// object holding an object or list (Packer's own guess), or one whose keys all read like setting
+/// names (`snake_case`) unless the setting's name says it is a map (`tags`, `vmx_data`, `labels`,
+/// …): amazon-ebssurrogate's `ami_root_device` is a block, docker's `volumes` (paths as keys) and
+/// `tags` are maps.
+fn holds_blocks(key: &str, node: &Node) -> bool {
+    const MAP_LIKE: &[&str] = &[
+        "tags",
+        "tag",
+        "labels",
+        "metadata",
+        "data",
+        "properties",
+        "vars",
+        "variables",
+        "env",
+        "environment",
+        "options",
+        "parameters",
+        "args",
+        "attributes",
+        "annotations",
+    ];
+    let setting_name = |k: &str| {
+        let mut chars = k.chars();
+        chars.next().is_some_and(|c| c.is_ascii_lowercase())
+            && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    };
     match &node.value {
-        Value::Object(members) => members
-            .iter()
-            .any(|m| matches!(m.value.value, Value::Object(_) | Value::Array(_))),
+        Value::Object(members) => {
+            members
+                .iter()
+                .any(|m| matches!(m.value.value, Value::Object(_) | Value::Array(_)))
+                || (!members.is_empty()
+                    && members.iter().all(|m| setting_name(&m.key))
+                    && !MAP_LIKE
+                        .iter()
+                        .any(|word| key == *word || key.ends_with(&format!("_{word}"))))
+        }
         Value::Array(items) => {
             !items.is_empty() && items.iter().all(|i| matches!(i.value, Value::Object(_)))
         }

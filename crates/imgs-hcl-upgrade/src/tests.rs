@@ -465,7 +465,10 @@ fn a_variable_read_from_the_environment_becomes_required_with_a_warning() {
 }
 
 /// Every JSON template of the example workspace and every valid case of the differential corpus
-/// that takes no arguments converts to a configuration giving the plugins the same settings.
+/// that takes no arguments converts to a configuration giving the plugins the same settings. The
+/// `foreign-*` cases use types imgs has no schema for, whose settings imgs does not decode (a block
+/// written once reads back as an object where JSON had a list of one, which Packer's weak decoding
+/// takes alike); `packer validate` judges their conversion (e2e `hcl2::packer_accepts_…`).
 #[test]
 fn the_repository_templates_keep_their_settings() {
     let root = repo_root();
@@ -485,6 +488,7 @@ fn the_repository_templates_keep_their_settings() {
     for line in verdicts.lines() {
         if let Some(name) = line.strip_suffix(" valid")
             && !corpus.join(format!("{name}.args")).exists()
+            && !name.starts_with("foreign-")
         {
             templates.push(corpus.join(format!("{name}.json")));
         }

@@ -45,25 +45,18 @@ impl Validator<'_> {
                 .map(|k| format!("`{k}`"))
                 .collect::<Vec<_>>()
                 .join(", ");
-            let (message, hint) = if schema::packer_known(section, kind) {
-                (
-                    format!("{noun} type `{kind}` is not supported by imgs"),
-                    format!("imgs builds these {noun} types: {list}"),
-                )
-            } else {
-                let close = did_you_mean(
-                    kind,
-                    supported
-                        .iter()
-                        .copied()
-                        .chain(schema::packer_types(section).iter().copied()),
-                );
-                let hint = match close {
-                    Some(close) => format!("did you mean `{close}`? imgs supports: {list}"),
-                    None => format!("imgs supports these {noun} types: {list}"),
-                };
-                (format!("unknown {noun} type `{kind}`"), hint)
+            let close = did_you_mean(
+                kind,
+                supported
+                    .iter()
+                    .copied()
+                    .chain(schema::packer_types(section).iter().copied()),
+            );
+            let hint = match close {
+                Some(close) => format!("did you mean `{close}`? imgs supports: {list}"),
+                None => format!("imgs supports these {noun} types: {list}"),
             };
+            let message = format!("unknown {noun} type `{kind}`");
             let d = self.source.error(message, offset, format!("{key}.type"));
             self.push(d.hint(hint));
             return;
