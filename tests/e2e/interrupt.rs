@@ -400,11 +400,63 @@ fn ctrl_c_during_a_packer_build_lets_packer_clean_up_and_exits_130() {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(beside, vec![std::ffi::OsString::from("template.json")]);
-    let running: Vec<String> = std::fs::read_dir("/proc")
+    let running = packers_of(root);
+    assert!(running.is_empty(), "still running: {running:?}");
+}
+
+/// The command lines of the Packer processes running for the workspace at `root`.
+fn packers_of(root: &Path) -> Vec<String> {
+    std::fs::read_dir("/proc")
         .unwrap()
         .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
         .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
         .filter(|c| c.contains(&root.display().to_string()) && c.contains("packer"))
+        .collect()
+}
+
+/// imgs killed outright while Packer builds: Packer dies with it (at its next line of output, on the
+/// closed pipe) and leaves what it made; its instance and volume carry the run's tag, so `imgs gc`
+/// removes them, and the files imgs gave Packer were already gone once Packer had read them.
+#[test]
+fn a_killed_packer_build_leaves_what_imgs_gc_removes() {
+    if imgs_test_peers::packer::packer_for("killing imgs during a packer build").is_none() {
+        return;
+    }
+    let peers = Peers::start(KEY_PAIR);
+    let ws = workspace(&peers, false);
+    let root = ws.path();
+    append(root, "Images.toml", "\n[images.app]\nengine = \"packer\"\n");
+    let mut imgs = Running::start(root, &build_args());
+    imgs.wait_for("output", "provisioning");
+    imgs.signal("KILL");
+    let (code, _) = imgs.exit();
+    assert_eq!(code, None, "killed by the signal");
+    release(root);
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while !packers_of(root).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Packer never ended: {:?}",
+            packers_of(root)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert_eq!(
+        peers.live_instances().len(),
+        1,
+        "left running, tagged with the run"
+    );
+    let out = imgs_ok(root, &["gc"]);
+    assert!(out.contains("instance"), "{out}");
+    peers.nothing_left();
+    let beside: Vec<_> = std::fs::read_dir(root.join("images/app"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
         .collect();
-    assert!(running.is_empty(), "still running: {running:?}");
+    assert_eq!(
+        beside,
+        vec![std::ffi::OsString::from("template.json")],
+        "the template Packer was given went once Packer had read it"
+    );
+    no_record(root);
 }

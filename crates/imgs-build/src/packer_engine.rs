@@ -487,6 +487,7 @@ pub fn validate_foreign(
         only: Vec::new(),
         on_error_abort: false,
         env: Vec::new(),
+        read_at_start: Vec::new(),
     };
     let mask = |line: &str| secrets.mask(line);
     match imgs_packer::validate(&packer, &invocation, &mask) {
@@ -710,6 +711,9 @@ impl PackerBuild {
             only: vec![self.build_name.clone()],
             on_error_abort: on_error == OnError::Abort,
             env: self.env.clone(),
+            read_at_start: std::iter::once(template_path.clone())
+                .chain(var_file.as_ref().map(|f| f.path().to_path_buf()))
+                .collect(),
         };
         let secrets = &self.secrets;
         let mask = |line: &str| secrets.mask(line);

@@ -30,6 +30,10 @@ pub struct Invocation {
     pub on_error_abort: bool,
     /// Set in Packer's environment on top of imgs's own.
     pub env: Vec<(String, String)>,
+    /// Files Packer reads only as it starts (the template, the var-file), removed as soon as it has
+    /// printed its first record, so they do not outlive a build whose imgs is killed — a var-file
+    /// holds sensitive values.
+    pub read_at_start: Vec<PathBuf>,
 }
 
 impl Invocation {
@@ -96,6 +100,7 @@ pub async fn build(
     let mut artifacts = Artifacts::default();
     let mut errors = Vec::new();
     let mut interrupted = false;
+    let mut read_at_start = invocation.read_at_start.clone();
     while !(stdout.done && stderr.done) {
         tokio::select! {
             _ = cancel.cancelled(), if !interrupted => {
@@ -109,6 +114,10 @@ pub async fn build(
             }
             line = stdout.next(), if !stdout.done => {
                 let Some(line) = line else { continue };
+                // Packer has read its configuration before it prints anything.
+                for file in read_at_start.drain(..) {
+                    let _ = std::fs::remove_file(file);
+                }
                 match parse_record(&line) {
                     Some(record) => take_record(&record, log, mask, &mut artifacts, &mut errors),
                     None => log.line(&mask(&line)),
