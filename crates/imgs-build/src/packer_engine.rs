@@ -464,26 +464,14 @@ pub fn validate_foreign(
         types: types.clone(),
     };
     let text = serde_json::to_string_pretty(&root).expect("JSON values serialize");
-    if let Err(e) = write_private(&template_path, &text) {
-        return not_run(format!("cannot write {}: {e}", template_path.display()));
-    }
-    let _template_file = Removed(template_path.clone());
-    let var_file = match var_file.map(|text| {
-        let file = tempfile::Builder::new()
-            .prefix("imgs-packer-vars-")
-            .suffix(".json")
-            .tempfile()?;
-        std::fs::write(file.path(), text)?;
-        Ok::<_, std::io::Error>(file)
-    }) {
-        Some(Ok(file)) => Some(file),
-        Some(Err(e)) => return not_run(format!("cannot write a variables file: {e}")),
-        None => None,
+    let files = match PackerFiles::write(template_path, &text, var_file.as_deref()) {
+        Ok(files) => files,
+        Err((what, e)) => return not_run(format!("cannot write {what}: {e}")),
     };
     let invocation = imgs_packer::Invocation {
         working_dir: working_dir.to_path_buf(),
-        template: template_path,
-        var_file: var_file.as_ref().map(|f| f.path().to_path_buf()),
+        template: files.template().to_path_buf(),
+        var_file: files.var_file(),
         only: Vec::new(),
         on_error_abort: false,
         env: Vec::new(),
@@ -661,6 +649,46 @@ impl Drop for Removed {
     }
 }
 
+/// The files one Packer run reads, removed when dropped: the template, written beside the member's
+/// (so `{{template_dir}}` is the same directory), and the `-var-file` in a private temporary file.
+struct PackerFiles {
+    template: Removed,
+    var_file: Option<tempfile::NamedTempFile>,
+}
+
+impl PackerFiles {
+    /// Writes both; `Err` names what could not be written.
+    fn write(
+        template_path: PathBuf,
+        template_json: &str,
+        var_file: Option<&str>,
+    ) -> Result<PackerFiles, (String, std::io::Error)> {
+        write_private(&template_path, template_json)
+            .map_err(|e| (template_path.display().to_string(), e))?;
+        let template = Removed(template_path);
+        let var_file = var_file
+            .map(|text| {
+                let file = tempfile::Builder::new()
+                    .prefix("imgs-packer-vars-")
+                    .suffix(".json")
+                    .tempfile()?;
+                std::fs::write(file.path(), text)?;
+                Ok(file)
+            })
+            .transpose()
+            .map_err(|e| ("a variables file for Packer".to_string(), e))?;
+        Ok(PackerFiles { template, var_file })
+    }
+
+    fn template(&self) -> &Path {
+        &self.template.0
+    }
+
+    fn var_file(&self) -> Option<PathBuf> {
+        self.var_file.as_ref().map(|f| f.path().to_path_buf())
+    }
+}
+
 impl PackerBuild {
     /// Runs `packer build` for this build and returns its artifact: Packer's first (the builder's
     /// when it was kept, else the first post-processor chain's result), as imgs's own builds do.
@@ -675,44 +703,27 @@ impl PackerBuild {
             "Building with Packer {} ({})",
             self.packer.version, self.reason
         ));
-        let io = |action: &'static str, path: &Path| {
-            let path = path.display().to_string();
-            move |e: std::io::Error| BuildError::Io {
-                action,
-                path,
-                reason: e.to_string(),
-            }
-        };
         let template_path = self.template_dir.join(format!(
             ".imgs-packer-{}-{}.json",
             self.run_id,
             std::process::id()
         ));
-        write_private(&template_path, &self.template_json)
-            .map_err(io("write the template for Packer", &template_path))?;
-        let _template_file = Removed(template_path.clone());
-        let var_file = match &self.var_file {
-            Some(text) => {
-                let file = tempfile::Builder::new()
-                    .prefix("imgs-packer-vars-")
-                    .suffix(".json")
-                    .tempfile()
-                    .map_err(io("create", Path::new("a variables file for Packer")))?;
-                std::fs::write(file.path(), text)
-                    .map_err(io("write", Path::new("a variables file for Packer")))?;
-                Some(file)
-            }
-            None => None,
-        };
+        let files =
+            PackerFiles::write(template_path, &self.template_json, self.var_file.as_deref())
+                .map_err(|(what, e)| BuildError::Io {
+                    action: "write",
+                    path: what,
+                    reason: e.to_string(),
+                })?;
         let invocation = imgs_packer::Invocation {
             working_dir: self.working_dir.clone(),
-            template: template_path.clone(),
-            var_file: var_file.as_ref().map(|f| f.path().to_path_buf()),
+            template: files.template().to_path_buf(),
+            var_file: files.var_file(),
             only: vec![self.build_name.clone()],
             on_error_abort: on_error == OnError::Abort,
             env: self.env.clone(),
-            read_at_start: std::iter::once(template_path.clone())
-                .chain(var_file.as_ref().map(|f| f.path().to_path_buf()))
+            read_at_start: std::iter::once(files.template().to_path_buf())
+                .chain(files.var_file())
                 .collect(),
         };
         let secrets = &self.secrets;

@@ -204,11 +204,9 @@ fn build_engines(
     );
     let mut engines = Vec::new();
     let mut errors = Vec::new();
-    for block in &template.builders {
+    // The builds `imgs build` runs: selected by name as written, as `build_image` selects them.
+    for block in template.builds(filter) {
         let name = scope.build_name(block);
-        if !filter.selects(&name) {
-            continue;
-        }
         match imgs_build::engine::decide_located(
             template,
             block,
