@@ -619,22 +619,11 @@ fn a_temporary_instance_profile_is_made_from_the_policy_and_removed_after_the_bu
 
 /// `packer build` of the template in `dir`, with an environment that holds nothing of the caller's.
 fn packer_build_clean(packer: &Path, dir: &Path) {
-    let home = tempfile::tempdir().unwrap();
-    let out = Command::new(packer)
-        .args(["build", "-machine-readable", "template.json"])
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-        .env("HOME", home.path())
-        .env("CHECKPOINT_DISABLE", "1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .output()
-        .expect("run packer");
-    assert!(
-        out.status.success(),
-        "packer build failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    crate::support::ebs::packer_isolated(
+        packer,
+        dir,
+        &["build", "-machine-readable", "template.json"],
+        &[],
     );
 }
 

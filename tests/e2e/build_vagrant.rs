@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-use crate::support::ebs::{Peers, REGION};
+use crate::support::ebs::Peers;
 use crate::support::*;
 
 const KEY_PAIR: &str = "vagrant-test-key";
@@ -56,25 +56,11 @@ fn write_box_inputs(dir: &Path) {
 
 /// `packer build -var tool=packer t.json` in `dir`, with nothing of this machine's environment.
 fn packer_build_ebs(packer: &Path, dir: &Path) {
-    let home = tempfile::tempdir().unwrap();
-    let out = Command::new(packer)
-        .args(["build", "-color=false", "-var", "tool=packer", "t.json"])
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-        .env("HOME", home.path())
-        .env("CHECKPOINT_DISABLE", "1")
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_DEFAULT_REGION", REGION)
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .output()
-        .expect("run packer");
-    assert!(
-        out.status.success(),
-        "packer build failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    crate::support::ebs::packer_isolated(
+        packer,
+        dir,
+        &["build", "-color=false", "-var", "tool=packer", "t.json"],
+        crate::support::ebs::PACKER_AWS_ENV,
     );
 }
 

@@ -17,7 +17,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::Command;
 use std::time::Instant;
 
 use imgs_aws::sdk::types::{BlockDeviceMapping, Filter, Image};
@@ -226,31 +225,17 @@ fn mapping_shape(mapping: &BlockDeviceMapping) -> String {
 /// `packer build -var tool=packer template.json` in `dir`, with an environment that holds nothing of the
 /// caller's (credentials, HOME) so no lookup leaves loopback.
 fn packer_build(packer: &Path, dir: &Path) {
-    let home = tempfile::tempdir().unwrap();
-    let out = Command::new(packer)
-        .args([
+    crate::support::ebs::packer_isolated(
+        packer,
+        dir,
+        &[
             "build",
             "-machine-readable",
             "-var",
             "tool=packer",
             "template.json",
-        ])
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-        .env("HOME", home.path())
-        .env("CHECKPOINT_DISABLE", "1")
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_DEFAULT_REGION", REGION)
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .output()
-        .expect("run packer");
-    assert!(
-        out.status.success(),
-        "packer build failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+        ],
+        crate::support::ebs::PACKER_AWS_ENV,
     );
 }
 

@@ -205,3 +205,38 @@ impl Peers {
         self.rt.block_on(ec2::public_ebs_ami(&self.ec2))
     }
 }
+
+/// `packer ARGS` in `dir` with an environment that holds nothing of the caller's (credentials, HOME,
+/// instance metadata) beyond `env`, so no lookup leaves loopback; it must succeed.
+pub fn packer_isolated(
+    packer: &std::path::Path,
+    dir: &std::path::Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) {
+    let home = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(packer)
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("HOME", home.path())
+        .env("CHECKPOINT_DISABLE", "1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .envs(env.iter().copied())
+        .output()
+        .expect("run packer");
+    assert!(
+        out.status.success(),
+        "packer build failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The credentials and region an isolated Packer talks to the test EC2 server with.
+pub const PACKER_AWS_ENV: &[(&str, &str)] = &[
+    ("AWS_ACCESS_KEY_ID", "testing"),
+    ("AWS_SECRET_ACCESS_KEY", "testing"),
+    ("AWS_DEFAULT_REGION", REGION),
+];
