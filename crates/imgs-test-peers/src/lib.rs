@@ -5,6 +5,8 @@
 //! - [`recording_guest`]: that server recording every command, with stand-ins for tools that cannot
 //!   run here (PowerShell, Chef, Windows), for comparing imgs with Packer on them;
 //! - [`moto`]: a private EC2 API server (moto) on a loopback port;
+//! - [`docker`]: a private Docker daemon with a containerd of its own, a private registry on a loopback
+//!   port, and an offline base image made of a static busybox;
 //! - [`packer`]: Packer 1.6.6, the reference of the differential tests, and the one policy for a
 //!   machine without it;
 //! - [`qemu`]: the bootable base disk `cargo xtask base-image` makes;
@@ -16,6 +18,7 @@
 //! Each test starts its own servers, so no test sees another's instances, AMIs or files; dropping a
 //! server kills it by its PID.
 
+pub mod docker;
 #[cfg(feature = "ec2")]
 pub mod ec2;
 pub mod moto;
@@ -27,6 +30,7 @@ pub mod salt;
 pub mod sshd;
 pub mod vagrant;
 
+pub use docker::{Dockerd, Registry};
 pub use moto::TestMoto;
 pub use recording_guest::RecordingGuest;
 pub use sshd::TestSshd;
