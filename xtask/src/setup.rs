@@ -38,6 +38,18 @@ const PACKAGES: &[(&str, &str)] = &[
     ("/sbin/debugfs", "e2fsprogs"),
     // The vagrant post-processor's tests check that `vagrant box add` accepts the boxes imgs writes.
     ("vagrant", "vagrant"),
+    // The docker builder's and post-processors' tests run a private Docker daemon
+    // (imgs_test_peers::docker), with the containerd and runc docker.io depends on.
+    ("/usr/sbin/dockerd", "docker.io"),
+    // The registry those tests push to and pull from.
+    ("/usr/bin/docker-registry", "docker-registry"),
+    // The Docker tests' base image is a statically linked busybox. Debian's `busybox` has a
+    // dynamically linked /bin/busybox and `busybox-static` replaces it with the static one, so the
+    // path cannot tell them apart: the key is dpkg's list of busybox-static's files instead.
+    ("/var/lib/dpkg/info/busybox-static.list", "busybox-static"),
+    // The HTTP server behind the tests' HTTP PUT peer; nginx-light brings /usr/sbin/nginx with its
+    // dependency `nginx`.
+    ("/usr/sbin/nginx", "nginx-light"),
 ];
 
 /// What `cargo xtask base-image` runs to make the base disk offline.
