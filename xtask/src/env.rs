@@ -1,6 +1,7 @@
 //! `cargo xtask env up|down|status`: the test peers as long-running servers on loopback, for trying
-//! imgs by hand (the `examples/aws` workspace) and for the benchmarks: an EC2 API server (moto) and an
-//! OpenSSH server that stands in for the instances moto only pretends to run.
+//! imgs by hand (the `examples/aws` and `examples/docker` workspaces) and for the benchmarks: an EC2
+//! API server (moto), an OpenSSH server that stands in for the instances moto only pretends to run,
+//! and (as root, which dockerd needs) a Docker daemon with the offline base image and a registry.
 //!
 //! `up` starts both on free ports, writes their addresses and PIDs to `target/imgs-env/env.json`, and
 //! prints the environment variables the example templates read (also written to `env.sh`, for
@@ -11,6 +12,9 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
+use imgs_test_peers::docker::{
+    self, DetachedDockerd, DetachedRegistry, Dockerd, DockerdOptions, Registry, RegistryOptions,
+};
 use imgs_test_peers::moto::{MotoOptions, TestMoto};
 use imgs_test_peers::sshd::TestSshd;
 use serde_json::{Value, json};
@@ -65,8 +69,16 @@ fn up() -> Result<()> {
             bail!("{why}");
         }
     };
+    let docker = match start_docker() {
+        Ok(docker) => docker,
+        Err(why) => {
+            kill(sshd.pid);
+            kill(moto.pid);
+            bail!("{why}");
+        }
+    };
     let moto_port = moto.port;
-    let state = json!({
+    let mut state = json!({
         "ec2_endpoint": format!("http://127.0.0.1:{moto_port}"),
         "moto_pid": moto.pid,
         "sshd_pid": sshd.pid,
@@ -76,15 +88,60 @@ fn up() -> Result<()> {
         "ssh_username": sshd.user,
         "ssh_private_key_file": sshd.client_key,
     });
-    std::fs::write(state_file(), serde_json::to_string_pretty(&state)? + "\n")?;
-    std::fs::write(dir.join("env.sh"), exports(&state))?;
-    eprintln!(
-        "EC2 API (moto) on {}, sshd on 127.0.0.1:{}; `cargo xtask env down` stops them",
+    let mut started = format!(
+        "EC2 API (moto) on {}, sshd on 127.0.0.1:{}",
         state["ec2_endpoint"].as_str().unwrap_or_default(),
         sshd.port
     );
+    if let Some((daemon, registry)) = &docker {
+        let docker_state = json!({
+            "docker_host": daemon.host(),
+            "dockerd_pid": daemon.pid,
+            "containerd_pid": daemon.containerd_pid,
+            "docker_dir": daemon.dir,
+            "docker_base_image": DOCKER_BASE_IMAGE,
+            "registry": format!("127.0.0.1:{}", registry.port),
+            "registry_pid": registry.pid,
+            "registry_dir": registry.dir,
+        });
+        if let (Value::Object(state), Value::Object(docker)) = (&mut state, docker_state) {
+            state.extend(docker);
+        }
+        started.push_str(&format!(
+            ", dockerd on {} with {DOCKER_BASE_IMAGE}, a registry on 127.0.0.1:{}",
+            daemon.host(),
+            registry.port
+        ));
+    }
+    std::fs::write(state_file(), serde_json::to_string_pretty(&state)? + "\n")?;
+    std::fs::write(dir.join("env.sh"), exports(&state))?;
+    eprintln!("{started}; `cargo xtask env down` stops them");
     print_exports(&state);
     Ok(())
+}
+
+/// The tag of the offline base image (a static busybox) imported into the daemon.
+const DOCKER_BASE_IMAGE: &str = "imgs-test/busybox:1";
+
+/// A Docker daemon, in a process group of its own (a Ctrl-C in the terminal that ran `up` must not
+/// stop it later), with the base image imported, and a registry; None, with a note, where dockerd
+/// cannot run (it needs root).
+fn start_docker() -> Result<Option<(DetachedDockerd, DetachedRegistry)>> {
+    if let Some(why) = docker::missing() {
+        eprintln!("note: no Docker daemon and registry: {why}");
+        return Ok(None);
+    }
+    let daemon = Dockerd::start_with(&DockerdOptions {
+        own_process_group: true,
+    })
+    .map_err(anyhow::Error::msg)?;
+    docker::base_image(&daemon, DOCKER_BASE_IMAGE).map_err(anyhow::Error::msg)?;
+    // A failure here drops the daemon, which stops it.
+    let registry = Registry::start_with(&RegistryOptions {
+        own_process_group: true,
+    })
+    .map_err(anyhow::Error::msg)?;
+    Ok(Some((daemon.detach(), registry.detach())))
 }
 
 fn down() -> Result<()> {
@@ -116,9 +173,39 @@ fn read_state() -> Result<Option<Value>> {
     }
 }
 
-fn pids(state: &Value) -> [(u32, &'static str); 2] {
+/// The PIDs `up` started, each with a word its command line holds; Docker's only when `up` started
+/// them.
+fn pids(state: &Value) -> Vec<(u32, &'static str)> {
     let pid = |key: &str| state[key].as_u64().unwrap_or(0) as u32;
-    [(pid("moto_pid"), "moto"), (pid("sshd_pid"), "sshd")]
+    let mut pids = vec![(pid("moto_pid"), "moto"), (pid("sshd_pid"), "sshd")];
+    if state.get("dockerd_pid").is_some() {
+        pids.extend([
+            (pid("dockerd_pid"), "dockerd"),
+            (pid("containerd_pid"), "containerd"),
+            (pid("registry_pid"), "docker-registry"),
+        ]);
+    }
+    pids
+}
+
+fn detached_docker(state: &Value) -> Option<(DetachedDockerd, DetachedRegistry)> {
+    let pid = |key: &str| state[key].as_u64().unwrap_or(0) as u32;
+    let dir = |key: &str| state[key].as_str().map(PathBuf::from);
+    let daemon = DetachedDockerd {
+        pid: pid("dockerd_pid"),
+        containerd_pid: pid("containerd_pid"),
+        dir: dir("docker_dir")?,
+    };
+    let registry = DetachedRegistry {
+        pid: pid("registry_pid"),
+        port: state["registry"]
+            .as_str()
+            .and_then(|a| a.rsplit_once(':'))
+            .and_then(|(_, port)| port.parse().ok())
+            .unwrap_or(0),
+        dir: dir("registry_dir")?,
+    };
+    Some((daemon, registry))
 }
 
 fn running(state: &Value) -> bool {
@@ -134,6 +221,12 @@ fn is_ours(pid: u32, name: &str) -> bool {
 }
 
 fn stop(state: &Value) {
+    // Each checks that its PIDs still name its directory, then stops the daemon, its containerd and
+    // containers, and removes what they left.
+    if let Some((daemon, registry)) = detached_docker(state) {
+        daemon.stop();
+        registry.stop();
+    }
     for (pid, name) in pids(state) {
         if is_ours(pid, name) {
             kill(pid);
@@ -154,11 +247,21 @@ fn kill(pid: u32) {
 }
 
 /// The variables `examples/aws` reads: where the EC2 API is, and the SSH server standing in for the
-/// instance (moto starts no machine).
+/// instance (moto starts no machine); and those `examples/docker` reads, when `up` started Docker's
+/// peers: the daemon, the registry to push to, and the image to start from.
 fn exports(state: &Value) -> String {
     let text = |key: &str| match &state[key] {
         Value::String(s) => s.clone(),
         other => other.to_string(),
+    };
+    let docker = if state.get("docker_host").is_some() {
+        vec![
+            ("DOCKER_HOST", text("docker_host")),
+            ("IMGS_REGISTRY", text("registry")),
+            ("IMGS_DOCKER_BASE", text("docker_base_image")),
+        ]
+    } else {
+        Vec::new()
     };
     [
         ("IMGS_EC2_ENDPOINT", text("ec2_endpoint")),
@@ -171,7 +274,8 @@ fn exports(state: &Value) -> String {
         ("AWS_SECRET_ACCESS_KEY", "testing".into()),
         ("AWS_DEFAULT_REGION", "us-east-1".into()),
     ]
-    .iter()
+    .into_iter()
+    .chain(docker)
     .map(|(k, v)| format!("export {k}={v}\n"))
     .collect()
 }
