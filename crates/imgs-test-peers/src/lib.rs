@@ -13,6 +13,9 @@
 //! - [`salt`]: Salt's `salt-call`, from PyPI in a virtual environment;
 //! - [`process`]: free ports, and the processes a test may have left behind;
 //! - [`vagrant`]: Vagrant, which must accept the boxes imgs writes;
+//! - [`webdav`]: a private nginx taking HTTP PUTs (its WebDAV module) on a loopback port;
+//! - [`put_server`]: a tiny in-process HTTP server whose answers a test scripts (failures, broken
+//!   connections, ranged PUTs);
 //! - [`ec2`] (feature `ec2`): clients on moto, and what a run left on EC2.
 //!
 //! Each test starts its own servers, so no test sees another's instances, AMIs or files; dropping a
@@ -24,11 +27,13 @@ pub mod ec2;
 pub mod moto;
 pub mod packer;
 pub mod process;
+pub mod put_server;
 pub mod qemu;
 pub mod recording_guest;
 pub mod salt;
 pub mod sshd;
 pub mod vagrant;
+pub mod webdav;
 
 pub use docker::{Dockerd, Registry};
 pub use moto::TestMoto;
