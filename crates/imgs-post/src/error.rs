@@ -27,6 +27,14 @@ pub enum PostError {
     /// A glob pattern Go's `filepath.Glob` refuses (artifice's `files`).
     #[error("invalid pattern `{pattern}` in `files`: {reason}")]
     BadPattern { pattern: String, reason: String },
+    /// An upload the server refused, or that failed every attempt. `reason` never holds a header
+    /// value.
+    #[error("PUT {url} failed: {reason}")]
+    Upload {
+        url: String,
+        reason: String,
+        hint: Option<String>,
+    },
     /// Something Packer does that imgs does not yet; the text names it.
     #[error("{0}")]
     Unsupported(String),
@@ -53,6 +61,7 @@ impl PostError {
             PostError::ExitCode { .. } => Some(
                 "its output is above; list other acceptable codes in `valid_exit_codes`".into(),
             ),
+            PostError::Upload { hint, .. } => hint.clone(),
             _ => None,
         }
     }

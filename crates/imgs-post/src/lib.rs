@@ -5,7 +5,9 @@
 //! - [`compress`]: the input files packed (tar, zip) and/or compressed (gzip, lz4) into one file,
 //!   the format decided by the output's file name;
 //! - [`shell_local`]: commands or scripts run on the machine running imgs;
-//! - [`vagrant`]: a Vagrant box of a qemu disk (libvirt) or of AMIs (aws).
+//! - [`vagrant`]: a Vagrant box of a qemu disk (libvirt) or of AMIs (aws);
+//! - [`upload`] (an imgs extension, not a Packer type): each file sent to an HTTP(S) server with
+//!   PUT, retried, resumed where the server can.
 //!
 //! Paths (inputs and outputs) are as a template writes them and resolve against the build's working
 //! directory, as Packer's resolve against the directory it runs in. Output files are written to a
@@ -19,6 +21,7 @@ pub mod compress;
 mod error;
 pub mod local_command;
 pub mod shell_local;
+pub mod upload;
 pub mod vagrant;
 
 pub use error::PostError;
