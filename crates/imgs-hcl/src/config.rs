@@ -862,7 +862,8 @@ impl Reader<'_> {
                 format!("keep `only` or `except` on this {noun}, not both"),
             );
         }
-        if !imgs_template::schema::packer_known(section, &kind) {
+        // imgs's own types (`upload`) are known too: imgs builds the configuration, not Packer.
+        if !imgs_template::schema::known_type(section, &kind) {
             self.error(
                 format!("Unknown {noun} type \"{kind}\""),
                 kind_span,

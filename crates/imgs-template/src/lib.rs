@@ -34,7 +34,7 @@ pub use model::{
     PostProcessorBlock, ProvisionerBlock, Template, VariableDecl,
 };
 pub use references::{Expect, FileReference, referenced_files};
-pub use validate::{check, validate};
+pub use validate::{check, extension_notes, validate};
 pub use variables::{Invocation, ResolvedVariables, ValueOrigin, VarFile, resolve_variables};
 
 /// The template as this invocation reads it: a JSON template as it is (its `{{user}}` calls are

@@ -60,6 +60,39 @@ pub fn validate(
     validator.finish()
 }
 
+/// A note for each block of a type imgs adds to Packer's (see [`crate::schema::is_extension`]):
+/// valid for imgs, but `packer build` and `packer validate` refuse the template, which matters to
+/// whoever still runs it with Packer. Only `imgs validate` shows them; builds do not repeat them.
+pub fn extension_notes(t: &Template) -> Diagnostics {
+    // One note per type, at its first block, with every block's key.
+    let mut found: Vec<(&str, usize, Vec<String>)> = Vec::new();
+    for (i, chain) in t.post_processors.iter().enumerate() {
+        for (j, post) in chain.iter().enumerate() {
+            if !crate::schema::is_extension(Section::PostProcessor, &post.kind) {
+                continue;
+            }
+            let key = t.post_processor_key(i, j);
+            match found.iter_mut().find(|(kind, _, _)| *kind == post.kind) {
+                Some((_, _, keys)) => keys.push(key),
+                None => found.push((&post.kind, post.span.start, vec![key])),
+            }
+        }
+    }
+    Diagnostics(
+        found
+            .into_iter()
+            .map(|(kind, offset, keys)| {
+                Diagnostic::warning(format!(
+                    "`{kind}` is an imgs extension, not a Packer 1.6.6 post-processor: `packer build` and `packer validate` refuse this template"
+                ))
+                .at(t.location(offset))
+                .key(keys.join(", "))
+                .hint("imgs builds it natively; keep it out of templates that Packer must also build")
+            })
+            .collect(),
+    )
+}
+
 struct Validator<'a> {
     t: &'a Template,
     vars: &'a ResolvedVariables,

@@ -45,6 +45,7 @@ mod qemu;
 mod salt;
 mod shell;
 mod shell_local;
+pub mod upload;
 mod vagrant;
 mod windows;
 
@@ -453,6 +454,14 @@ static SPECS: &[PluginSpec] = &[
         io_checks: vagrant::IO_CHECKS,
         references: vagrant::REFERENCES,
     },
+    PluginSpec {
+        section: Section::PostProcessor,
+        kind: "upload",
+        schema: &upload::SCHEMA,
+        check: upload::check,
+        io_checks: &[],
+        references: &[],
+    },
 ];
 
 /// The spec of a type imgs knows the settings of.
@@ -498,6 +507,21 @@ pub fn supported(section: Section) -> Vec<&'static str> {
 /// Whether `kind` is a type Packer 1.6.6 ships in `section` (imgs may or may not build it).
 pub fn packer_known(section: Section, kind: &str) -> bool {
     packer_types::all(section).contains(&kind)
+}
+
+/// The types imgs adds to Packer's: it validates and runs them, Packer 1.6.6 has no such type (so
+/// `packer build` and `packer validate` refuse a template using one, and a build Packer runs cannot
+/// use one).
+static EXTENSIONS: &[(Section, &str)] = &[(Section::PostProcessor, "upload")];
+
+/// Whether `kind` is an imgs extension in `section` (see [`EXTENSIONS`]).
+pub fn is_extension(section: Section, kind: &str) -> bool {
+    EXTENSIONS.contains(&(section, kind))
+}
+
+/// Whether `kind` is a type of `section` at all: one Packer 1.6.6 ships, or an imgs extension.
+pub fn known_type(section: Section, kind: &str) -> bool {
+    packer_known(section, kind) || is_extension(section, kind)
 }
 
 /// Every type Packer 1.6.6 ships in `section`, sorted.

@@ -34,7 +34,10 @@ fn every_supported_type_has_a_schema_and_packer_knows_it() {
         for kind in supported(section) {
             let schema = lookup(section, kind).expect("supported types have schemas");
             assert_eq!(schema.kind, kind);
-            assert!(packer_known(section, kind), "{kind}");
+            assert!(
+                packer_known(section, kind) != is_extension(section, kind),
+                "{kind}: a type is either Packer's or an imgs extension"
+            );
             assert!(
                 schema.deferred.iter().all(|k| schema.find_key(k).is_some()),
                 "{kind}"
@@ -55,6 +58,10 @@ fn every_supported_type_has_a_schema_and_packer_knows_it() {
     assert!(!packer_known(Section::Builder, "virtualbox"));
     assert!(packer_known(Section::PostProcessor, "docker-push"));
     assert!(!packer_known(Section::Provisioner, "manifest"));
+    assert!(is_extension(Section::PostProcessor, "upload"));
+    assert!(!packer_known(Section::PostProcessor, "upload"));
+    assert!(known_type(Section::PostProcessor, "upload"));
+    assert!(!known_type(Section::Builder, "upload"));
 }
 
 #[test]
@@ -577,6 +584,55 @@ fn post_processor_checks() {
     assert_eq!(
         pp("checksum", r#"{"checksum_types": "sha256,crc32"}"#),
         ["unrecognized checksum type `crc32`"]
+    );
+}
+
+#[test]
+fn upload_checks_its_endpoint_headers_and_checksum() {
+    let up = |json| problems(Section::PostProcessor, "upload", json);
+    assert!(up(r#"{"endpoint": "http://127.0.0.1:8080/images/{{ .ImageName }}/"}"#).is_empty());
+    assert!(
+        up(
+            r#"{"endpoint": "{{user `url`}}", "headers": {"Authorization": "Bearer x"},
+               "checksum_type": "sha512", "checksum_header": "X-Sum", "retries": 0}"#
+        )
+        .is_empty()
+    );
+    assert_eq!(up(r#"{"path": "x"}"#), ["endpoint must be specified"]);
+    assert_eq!(up(r#"{"endpoint": ""}"#), ["endpoint must be specified"]);
+    assert_eq!(
+        up(r#"{"endpoint": "ftp://host/dir/"}"#),
+        ["endpoint `ftp://host/dir/` is a ftp:// URL, not http:// or https://"]
+    );
+    assert_eq!(
+        up(r#"{"endpoint": "host/dir/"}"#),
+        ["endpoint `host/dir/` is not an http:// or https:// URL"]
+    );
+    assert_eq!(
+        up(r#"{"endpoint": "https:///dir"}"#),
+        ["endpoint `https:///dir` has no host"]
+    );
+    assert_eq!(
+        up(
+            r#"{"endpoint": "http://h/", "headers": {"Bad Name": "v", "Content-Length": "1",
+               "X-Two": "a\nb", "x-a": "1", "X-A": "2"}}"#
+        ),
+        [
+            "`Bad Name` is not a header name (it holds ' ')",
+            "`Content-Length` is a header imgs sets itself for every PUT",
+            "a header value cannot hold a line break or NUL",
+            "`X-A` and `x-a` are the same header",
+        ]
+    );
+    assert_eq!(
+        up(
+            r#"{"endpoint": "http://h/", "checksum_type": "crc32", "checksum_header": "A B", "retries": -1}"#
+        ),
+        [
+            "unrecognized checksum type `crc32`",
+            "`A B` is not a header name (it holds ' ')",
+            "retries must not be negative",
+        ]
     );
 }
 

@@ -94,6 +94,9 @@ impl Validator<'_> {
             let Some((_, value_type)) = found else {
                 let hint = match did_you_mean(name, schema.all_keys().map(|(k, _)| k)) {
                     Some(close) => format!("did you mean `{close}`?"),
+                    None if schema::is_extension(section, kind) => {
+                        format!("imgs's `{kind}` {noun} has no such key")
+                    }
                     None => format!("`{kind}` {noun}s do not take this key in Packer 1.6.6"),
                 };
                 let d = self.source.error(
