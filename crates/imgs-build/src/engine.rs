@@ -112,14 +112,54 @@ fn and_listed(foreign: &[ForeignType]) -> String {
 }
 
 /// [`decide`], with `engine = "native"` for a build using types imgs does not run reported as one
-/// located error per such type. `build` is the build's rendered name, for messages.
+/// located error per such type, and so is a build Packer is to run that uses a type only imgs has
+/// (an imgs extension such as `upload`: Packer would refuse the template). `build` is the build's
+/// rendered name, for messages.
 pub fn decide_located(
     template: &Template,
     block: &BuilderBlock,
     build: &str,
     choice: EngineChoice,
 ) -> Result<EngineDecision, Diagnostics> {
-    decide(template, block, choice).map_err(|foreign| native_refused(template, build, &foreign))
+    let decision = decide(template, block, choice)
+        .map_err(|foreign| native_refused(template, build, &foreign))?;
+    if decision.engine == Engine::Packer {
+        let refused = extensions_for_packer(template, block, build, &decision);
+        if !refused.0.is_empty() {
+            return Err(refused);
+        }
+    }
+    Ok(decision)
+}
+
+/// One error per block of the build of `block` whose type is an imgs extension, when Packer is to
+/// run the build (`decision` says why).
+fn extensions_for_packer(
+    template: &Template,
+    block: &BuilderBlock,
+    build: &str,
+    decision: &EngineDecision,
+) -> Diagnostics {
+    let why = decision.reason.as_deref().unwrap_or("the packer engine");
+    let mut found = Vec::new();
+    for (i, chain) in template.post_processors.iter().enumerate() {
+        for (j, post) in chain.iter().enumerate() {
+            if post.applies_to(&block.name)
+                && imgs_template::schema::is_extension(Section::PostProcessor, &post.kind)
+            {
+                found.push(
+                    Diagnostic::error(format!(
+                        "build `{build}` is built by Packer ({why}), which has no `{}` post-processor: it is an imgs extension",
+                        post.kind
+                    ))
+                    .at(template.location(post.span.start))
+                    .key(template.post_processor_key(i, j))
+                    .hint("imgs runs its extensions only in builds it runs itself: move the build's other types to ones imgs runs, or limit this post-processor to other builds with `only`/`except`"),
+                );
+            }
+        }
+    }
+    Diagnostics(found)
 }
 
 /// `engine = "native"` for a build using types imgs does not run: one error per type, located.

@@ -21,6 +21,7 @@
 
 mod deferred;
 pub(crate) mod read;
+pub(crate) mod upload;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -69,13 +70,14 @@ pub(crate) enum PostAction {
     ShellLocal(read::ShellLocalStep),
     Artifice(read::ArtificeStep),
     Vagrant(read::VagrantStep),
+    Upload(upload::UploadStep),
 }
 
 impl PostAction {
     /// Packer's `BuilderId` of the artifact the step makes, or `None` when it passes its input on.
     fn replaces_with(&self) -> Option<&'static str> {
         match self {
-            PostAction::Manifest(_) | PostAction::ShellLocal(_) => None,
+            PostAction::Manifest(_) | PostAction::ShellLocal(_) | PostAction::Upload(_) => None,
             PostAction::Checksum(_) => Some("packer.post-processor.checksum"),
             PostAction::Compress(_) => Some("packer.post-processor.compress"),
             PostAction::Artifice(_) => Some(ARTIFICE_ID),
@@ -105,12 +107,20 @@ struct Outcome {
     force_keep: bool,
 }
 
+/// What the chains of a build know of it besides its template: whose build it is (`upload` renders
+/// the image's name and fingerprint), and the values no line may show.
+pub(crate) struct ChainFacts<'a> {
+    pub(crate) labels: &'a crate::RunLabels,
+    pub(crate) secrets: &'a imgs_provision::Secrets,
+}
+
 /// Reads the chains that apply to the build `raw_name` (the builder's name as written). Problems go
 /// to `problems`, located in the template; notes Packer accepts go to `warnings`.
 pub(crate) fn read_chains(
     template: &Template,
     raw_name: &str,
     ctx: &Context<'_>,
+    facts: &ChainFacts<'_>,
     problems: &mut Vec<Diagnostic>,
     warnings: &mut Vec<String>,
 ) -> Vec<PostChain> {
@@ -146,6 +156,7 @@ pub(crate) fn read_chains(
                 settings: &settings,
                 config: &post.config,
                 renderer: &renderer,
+                facts,
                 warnings,
             });
             match action {
@@ -495,6 +506,7 @@ impl PostStep {
                     .await
                     .map_err(failed)
             }
+            PostAction::Upload(step) => step.run(input, run, log, cancel).await.map_err(failed),
             PostAction::ShellLocal(step) => {
                 let build = ShellBuild {
                     build_name: run.build_name,

@@ -194,7 +194,18 @@ pub fn prepare_build(input: &BuildInput<'_>) -> Result<PreparedBuild, Diagnostic
         }
     }
 
-    let chains = post::read_chains(template, &block.name, &ctx, &mut problems, &mut warnings);
+    let facts = post::ChainFacts {
+        labels: &input.labels,
+        secrets: &secrets,
+    };
+    let chains = post::read_chains(
+        template,
+        &block.name,
+        &ctx,
+        &facts,
+        &mut problems,
+        &mut warnings,
+    );
 
     match builder {
         Some(builder) if problems.is_empty() => Ok(PreparedBuild {

@@ -95,6 +95,8 @@ pub(crate) struct PostRead<'a> {
     /// The block as written, for the settings Packer renders only when the step runs.
     pub(crate) config: &'a Node,
     pub(crate) renderer: &'a Renderer,
+    /// Whose build it is, and what no line may show.
+    pub(crate) facts: &'a crate::post::ChainFacts<'a>,
     pub(crate) warnings: &'a mut Vec<String>,
 }
 
@@ -134,6 +136,20 @@ pub static POST_PROCESSORS: &[PostProcessorType] = &[
     PostProcessorType {
         kind: "vagrant",
         read: |r| post_read::vagrant(r.settings, r.config, r.renderer).map(PostAction::Vagrant),
+    },
+    // An imgs extension: Packer 1.6.6 has no `upload`.
+    PostProcessorType {
+        kind: "upload",
+        read: |r| {
+            crate::post::upload::read(
+                r.settings,
+                r.config,
+                r.renderer,
+                r.facts.labels,
+                r.facts.secrets,
+            )
+            .map(PostAction::Upload)
+        },
     },
 ];
 

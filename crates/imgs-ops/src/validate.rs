@@ -167,6 +167,8 @@ fn judged(
     unchecked: &mut Unchecked,
 ) -> Diagnostics {
     let mut found = imgs_template::validate(template, resolved, invocation, filter);
+    // What only `imgs validate` says: a type of imgs's own makes the template imgs's alone.
+    found.0.extend(imgs_template::extension_notes(template).0);
     if !found.has_errors() {
         found
             .0
@@ -208,6 +210,11 @@ fn as_built(
         if let Ok(decision) = imgs_build::engine::decide(template, block, engine)
             && decision.engine == imgs_template::Engine::Packer
         {
+            // But an imgs extension in a build Packer runs is imgs's to refuse.
+            if let Err(d) = imgs_build::engine::decide_located(template, block, &block.name, engine)
+            {
+                found.0.extend(d.0);
+            }
             continue;
         }
         let input = imgs_build::BuildInput {
