@@ -20,6 +20,7 @@ mod build_post;
 mod build_progress;
 mod build_qemu;
 mod build_shell_local;
+mod build_upload;
 mod build_vagrant;
 mod cache_cli;
 mod changed_since;
