@@ -26,6 +26,7 @@ mod cache_cli;
 mod changed_since;
 mod cloud_cache;
 mod differential;
+mod differential_docker;
 mod differential_ebs;
 mod fingerprint_props;
 mod fmt;
