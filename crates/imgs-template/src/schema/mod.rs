@@ -33,6 +33,7 @@ mod chef;
 mod communicator;
 mod compress;
 mod converge;
+mod docker;
 mod file_builder;
 mod file_provisioner;
 mod inspec;
@@ -240,6 +241,14 @@ static SPECS: &[PluginSpec] = &[
     },
     PluginSpec {
         section: Section::Builder,
+        kind: "docker",
+        schema: &docker::BUILDER,
+        check: docker::check_builder,
+        io_checks: &[],
+        references: &[],
+    },
+    PluginSpec {
+        section: Section::Builder,
         kind: "qemu",
         schema: &qemu::SCHEMA,
         check: qemu::check,
@@ -443,6 +452,38 @@ static SPECS: &[PluginSpec] = &[
         kind: "artifice",
         schema: &artifice::SCHEMA,
         check: artifice::check,
+        io_checks: &[],
+        references: &[],
+    },
+    PluginSpec {
+        section: Section::PostProcessor,
+        kind: "docker-import",
+        schema: &docker::IMPORT,
+        check: docker::check_nothing,
+        io_checks: &[],
+        references: &[],
+    },
+    PluginSpec {
+        section: Section::PostProcessor,
+        kind: "docker-tag",
+        schema: &docker::TAG,
+        check: docker::check_nothing,
+        io_checks: &[],
+        references: &[],
+    },
+    PluginSpec {
+        section: Section::PostProcessor,
+        kind: "docker-push",
+        schema: &docker::PUSH,
+        check: docker::check_push,
+        io_checks: &[],
+        references: &[],
+    },
+    PluginSpec {
+        section: Section::PostProcessor,
+        kind: "docker-save",
+        schema: &docker::SAVE,
+        check: docker::check_nothing,
         io_checks: &[],
         references: &[],
     },
