@@ -189,6 +189,7 @@ impl Builder for AmazonEbsBuilder {
             id: imgs_aws::artifact_id(&amis),
             description,
             files: Vec::new(),
+            docker_tags: Vec::new(),
         })
     }
 

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 /// A build's result: Packer's artifact (`Id()`, `String()`, `Files()`).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Artifact {
     /// The builder type that made it (`null`, `file`, `qemu`).
     pub builder_type: String,
@@ -14,6 +14,9 @@ pub struct Artifact {
     /// Files it consists of, as the build's settings named them (relative to the working directory
     /// when written relative).
     pub files: Vec<PathBuf>,
+    /// Docker tags the artifact stands for besides its ID (Packer's `docker_tags` state, which
+    /// `docker-tag` sets and `docker-push` pushes).
+    pub docker_tags: Vec<String>,
 }
 
 impl Artifact {

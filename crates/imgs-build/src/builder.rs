@@ -47,4 +47,7 @@ pub trait Builder: Send {
     fn leftovers(&self) -> Vec<String> {
         Vec::new()
     }
+
+    /// `--on-error=abort`: what [`Builder::leftovers`] listed stays, even when the builder is dropped.
+    fn keep_leftovers(&mut self) {}
 }

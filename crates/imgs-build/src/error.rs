@@ -24,6 +24,8 @@ pub enum BuildError {
     },
     #[error("{0}")]
     Packer(imgs_packer::PackerError),
+    #[error("{0}")]
+    Docker(imgs_docker::DockerError),
     #[error("cancelled")]
     Cancelled,
 }
@@ -37,7 +39,17 @@ impl BuildError {
             BuildError::Qemu(e) => e.hint(),
             BuildError::Aws(e) => e.hint(),
             BuildError::Packer(e) => e.hint(),
+            BuildError::Docker(e) => e.hint(),
             _ => None,
+        }
+    }
+}
+
+impl From<imgs_docker::DockerError> for BuildError {
+    fn from(e: imgs_docker::DockerError) -> Self {
+        match e {
+            imgs_docker::DockerError::Cancelled => BuildError::Cancelled,
+            other => BuildError::Docker(other),
         }
     }
 }

@@ -126,6 +126,7 @@ impl Builder for FileBuilder {
             id: "File".into(),
             description: format!("Stored file: {}", self.target),
             files: vec![PathBuf::from(&self.target)],
+            docker_tags: Vec::new(),
         })
     }
 }

@@ -14,6 +14,8 @@ mod amazon_ebs;
 mod artifact;
 mod builder;
 pub mod cloud;
+mod docker;
+pub mod docker_cache;
 pub mod engine;
 mod error;
 mod file;

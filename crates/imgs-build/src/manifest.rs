@@ -190,6 +190,7 @@ mod tests {
             id: "File".into(),
             description: String::new(),
             files: files.iter().map(PathBuf::from).collect(),
+            docker_tags: Vec::new(),
         }
     }
 

@@ -108,6 +108,7 @@ impl Builder for NullBuilder {
             id: "Null".into(),
             description: "Did not export anything. This is the null builder".into(),
             files: Vec::new(),
+            docker_tags: Vec::new(),
         })
     }
 }

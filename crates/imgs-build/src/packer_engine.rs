@@ -748,6 +748,7 @@ impl PackerBuild {
             id: first.id,
             description: first.description,
             files: first.files.into_iter().map(PathBuf::from).collect(),
+            docker_tags: Vec::new(),
         })
     }
 }

@@ -20,6 +20,7 @@
 //! chain's last one.
 
 mod deferred;
+pub(crate) mod docker;
 pub(crate) mod read;
 pub(crate) mod upload;
 
@@ -71,6 +72,10 @@ pub(crate) enum PostAction {
     Artifice(read::ArtificeStep),
     Vagrant(read::VagrantStep),
     Upload(upload::UploadStep),
+    DockerImport(docker::ImportStep),
+    DockerTag(docker::TagStep),
+    DockerPush(docker::PushStep),
+    DockerSave(docker::SaveStep),
 }
 
 impl PostAction {
@@ -82,11 +87,16 @@ impl PostAction {
             PostAction::Compress(_) => Some("packer.post-processor.compress"),
             PostAction::Artifice(_) => Some(ARTIFICE_ID),
             PostAction::Vagrant(_) => Some("mitchellh.post-processor.vagrant"),
+            PostAction::DockerImport(_) | PostAction::DockerPush(_) => {
+                Some(crate::docker::IMAGE_ID)
+            }
+            PostAction::DockerTag(_) => Some(docker::TAG_ID),
+            PostAction::DockerSave(_) => None,
         }
     }
 }
 
-const ARTIFICE_ID: &str = "packer.post-processor.artifice";
+pub(crate) const ARTIFICE_ID: &str = "packer.post-processor.artifice";
 
 /// Packer's `BuilderId` of the artifacts of the builder types imgs runs.
 fn builder_id(kind: &str) -> &'static str {
@@ -95,6 +105,8 @@ fn builder_id(kind: &str) -> &'static str {
         "file" => "packer.file",
         "qemu" => "transcend.qemu",
         "amazon-ebs" => "mitchellh.amazonebs",
+        // Before the build, a chain is read as if the image were committed (its usual use).
+        "docker" => crate::docker::IMAGE_ID,
         _ => "unknown",
     }
 }
@@ -287,6 +299,8 @@ pub(crate) struct PostRun<'a> {
     pub run_id: &'a str,
     /// When the build finished, for manifests.
     pub build_time: i64,
+    /// The image's fingerprint in a workspace build: docker-push also pushes the tag that finds it.
+    pub fingerprint: Option<&'a str>,
 }
 
 /// Runs every chain on the builder's artifact and returns the build's result (see the module doc).
@@ -306,8 +320,10 @@ pub(crate) async fn run_chains(
     let mut errors: Vec<BuildError> = Vec::new();
     let total: usize = chains.iter().map(|c| c.steps.len()).sum();
     let mut number = 0;
+    let built_id = artifact_builder_id(&built);
     'chains: for chain in chains {
         let mut prior = built.clone();
+        let mut prior_id = built_id;
         for (i, step) in chain.steps.iter().enumerate() {
             log.phase(&imgs_log::numbered(
                 "post-processing",
@@ -324,7 +340,7 @@ pub(crate) async fn run_chains(
                     step.name, step.kind
                 ));
             }
-            let outcome = match step.run(&prior, run, log, cancel).await {
+            let outcome = match step.run(&prior, prior_id, run, log, cancel).await {
                 Ok(outcome) => outcome,
                 Err(error) => {
                     errors.push(error);
@@ -341,16 +357,17 @@ pub(crate) async fn run_chains(
                 keep_built |= keep;
             } else if keep {
                 results.push(prior);
-            } else if let Err(e) = destroy(&prior, run.working_dir) {
+            } else if let Err(e) = destroy(&prior, prior_id, run.working_dir) {
                 errors.push(e);
             }
             prior = outcome.artifact;
+            prior_id = step.action.replaces_with().unwrap_or(prior_id);
         }
         results.push(prior);
     }
     if keep_built {
         results.insert(0, built);
-    } else if let Err(e) = destroy(&built, run.working_dir) {
+    } else if let Err(e) = destroy(&built, built_id, run.working_dir) {
         errors.push(e);
     }
     let mut errors = errors.into_iter();
@@ -373,6 +390,7 @@ impl PostStep {
     async fn run(
         &self,
         input: &Artifact,
+        input_id: &'static str,
         run: &PostRun<'_>,
         log: Log<'_>,
         cancel: &CancellationToken,
@@ -506,6 +524,10 @@ impl PostStep {
                     .await
                     .map_err(failed)
             }
+            PostAction::DockerImport(step) => step.run(input, input_id, run, log, cancel).await,
+            PostAction::DockerTag(step) => step.run(input, input_id, log, cancel).await,
+            PostAction::DockerPush(step) => step.run(input, input_id, run, log, cancel).await,
+            PostAction::DockerSave(step) => step.run(input, input_id, run, log, cancel).await,
             PostAction::Upload(step) => step.run(input, run, log, cancel).await.map_err(failed),
             PostAction::ShellLocal(step) => {
                 let build = ShellBuild {
@@ -640,6 +662,7 @@ impl PostStep {
                 id: name.to_string(),
                 description: format!("'{name}' provider box: {shown}"),
                 files: vec![file],
+                docker_tags: Vec::new(),
             },
             // Packer keeps AMIs (a box of them is useless without them), not a qemu disk.
             keep_input: matches!(provider, read::VagrantProvider::Aws),
@@ -684,11 +707,24 @@ fn post_artifact(input: &Artifact, files: Vec<PathBuf>, described: &str) -> Arti
         id: String::new(),
         description: format!("{described}{}", listed.join(", ")),
         files,
+        docker_tags: Vec::new(),
     }
 }
 
-/// Removes an artifact that is not kept: its files (already gone is fine).
-fn destroy(artifact: &Artifact, working_dir: &Path) -> Result<(), BuildError> {
+/// Packer's `BuilderId` of a builder's artifact.
+fn artifact_builder_id(artifact: &Artifact) -> &'static str {
+    match artifact.builder_type.as_str() {
+        "docker" => docker::docker_builder_id(artifact),
+        kind => builder_id(kind),
+    }
+}
+
+/// Removes an artifact that is not kept: an image from the Docker engine, or its files (already
+/// gone is fine).
+fn destroy(artifact: &Artifact, builder_id: &str, working_dir: &Path) -> Result<(), BuildError> {
+    if docker::is_engine_image(builder_id) {
+        return docker::destroy_image(artifact);
+    }
     for file in &artifact.files {
         let path = working_dir.join(file);
         let removed = match std::fs::symlink_metadata(&path) {

@@ -87,6 +87,8 @@ struct NativeBuild {
     chains: Vec<PostChain>,
     working_dir: PathBuf,
     outputs: Option<OutputPlacement>,
+    /// Whose build this is: post-processors that publish (docker-push) label what they publish.
+    labels: RunLabels,
 }
 
 impl std::fmt::Debug for PreparedBuild {
@@ -220,6 +222,7 @@ pub fn prepare_build(input: &BuildInput<'_>) -> Result<PreparedBuild, Diagnostic
                 chains,
                 working_dir: input.working_dir.to_path_buf(),
                 outputs: input.outputs.clone(),
+                labels: input.labels.clone(),
             })),
         }),
         _ => Err(Diagnostics(problems)),
@@ -299,6 +302,7 @@ impl NativeBuild {
                         log.line(&format!("  {resource}"));
                     }
                 }
+                self.builder.keep_leftovers();
             }
             _ => {
                 log.phase("cleaning up");
@@ -319,6 +323,7 @@ impl NativeBuild {
             build_name: name,
             run_id,
             build_time: chrono::Utc::now().timestamp(),
+            fingerprint: self.labels.fingerprint.as_deref(),
         };
         post::run_chains(&self.chains, artifact, &run, log, cancel).await
     }

@@ -122,6 +122,7 @@ impl Builder for QemuBuilder {
                 disk.parent().unwrap_or(Path::new("")).display()
             ),
             files: vec![disk],
+            docker_tags: Vec::new(),
         })
     }
 }

@@ -11,7 +11,7 @@ use crate::builder::Builder;
 use crate::post::{PostAction, Renderer, read as post_read};
 use crate::prepare::BuildInput;
 use crate::settings::Settings;
-use crate::{amazon_ebs, file, manifest, null, qemu};
+use crate::{amazon_ebs, docker, file, manifest, null, qemu};
 
 /// What reading one builder block has at hand.
 pub(crate) struct BuilderRead<'a> {
@@ -74,6 +74,20 @@ pub static BUILDERS: &[BuilderType] = &[
         },
     },
     BuilderType {
+        kind: "docker",
+        renders_deferred_keys: true,
+        cloud_artifacts: false,
+        read: |r| {
+            Ok(Box::new(docker::read(
+                r.settings,
+                r.input.working_dir,
+                r.input.outputs.as_ref(),
+                r.ctx,
+                &r.input.labels,
+            )?))
+        },
+    },
+    BuilderType {
         kind: "amazon-ebs",
         renders_deferred_keys: true,
         cloud_artifacts: true,
@@ -132,6 +146,22 @@ pub static POST_PROCESSORS: &[PostProcessorType] = &[
     PostProcessorType {
         kind: "artifice",
         read: |r| post_read::artifice(r.settings).map(PostAction::Artifice),
+    },
+    PostProcessorType {
+        kind: "docker-import",
+        read: |r| crate::post::docker::read_import(r.settings).map(PostAction::DockerImport),
+    },
+    PostProcessorType {
+        kind: "docker-tag",
+        read: |r| crate::post::docker::read_tag(r.settings).map(PostAction::DockerTag),
+    },
+    PostProcessorType {
+        kind: "docker-push",
+        read: |r| crate::post::docker::read_push(r.settings).map(PostAction::DockerPush),
+    },
+    PostProcessorType {
+        kind: "docker-save",
+        read: |r| crate::post::docker::read_save(r.settings).map(PostAction::DockerSave),
     },
     PostProcessorType {
         kind: "vagrant",

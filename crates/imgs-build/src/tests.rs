@@ -133,8 +133,8 @@ fn file_renders_its_settings_with_user_variables_and_build_name() {
 #[test]
 fn types_imgs_does_not_run_go_to_packer_unless_native_is_asked_for() {
     let template = json!({
-        "builders": [{ "type": "docker", "image": "debian", "commit": true }],
-        "post-processors": [{ "type": "manifest", "output": "m.json" }, { "type": "docker-tag", "repository": "r" }],
+        "builders": [{ "type": "lxd", "image": "debian" }],
+        "post-processors": [{ "type": "manifest", "output": "m.json" }, { "type": "vagrant-cloud", "box_tag": "r" }],
     });
     let dir = tempfile::tempdir().unwrap();
     if imgs_packer::find().is_ok() {
@@ -142,7 +142,7 @@ fn types_imgs_does_not_run_go_to_packer_unless_native_is_asked_for() {
         assert_eq!(build.engine.engine, Engine::Packer);
         assert_eq!(
             build.engine.reason.as_deref(),
-            Some("imgs does not run the `docker` builder and the `docker-tag` post-processor")
+            Some("imgs does not run the `lxd` builder and the `vagrant-cloud` post-processor")
         );
     }
     let err = prepare_with(dir.path(), template, EngineChoice::Native).unwrap_err();

@@ -15,6 +15,7 @@ use imgs_template::{BuildFilter, Invocation, ResolvedVariables, Template, interp
 use imgs_workspace::{Image, Selected, Workspace};
 
 use imgs_build::cloud::{CloudQuery, look_up};
+use imgs_build::docker_cache::DockerQuery;
 
 use super::{CloudLookup, Context, Failure};
 use crate::options::VariableOptions;
@@ -70,6 +71,8 @@ pub fn workspace_variables(ws: &Workspace, image: &Image) -> Vec<(String, String
 struct Fingerprints<'w> {
     images: Vec<Fingerprinted<'w>>,
     queries: Vec<CloudQuery>,
+    /// Per image (in `images`' order): its Docker questions, when it has docker builds.
+    docker: Vec<Option<DockerQuery>>,
     errors: Vec<Diagnostic>,
 }
 
@@ -85,6 +88,7 @@ fn fingerprint_selected<'w>(
     let mut errors = Vec::new();
     let mut images: Vec<Fingerprinted<'_>> = Vec::new();
     let mut queries: Vec<CloudQuery> = Vec::new();
+    let mut docker: Vec<Option<DockerQuery>> = Vec::new();
     for name in ws.lineage.topological_order() {
         if !selected.needed.contains(&name) {
             continue;
@@ -130,6 +134,13 @@ fn fingerprint_selected<'w>(
                 &ws.root,
             ));
         }
+        docker.push(DockerQuery::of(
+            &fingerprint.to_string(),
+            &template,
+            &resolved,
+            filter,
+            &ws.root,
+        ));
         images.push(Fingerprinted {
             image,
             inputs,
@@ -140,6 +151,7 @@ fn fingerprint_selected<'w>(
     Ok(Fingerprints {
         images,
         queries,
+        docker,
         errors,
     })
 }
@@ -249,6 +261,7 @@ pub fn compute_plan(
     let Fingerprints {
         images,
         queries,
+        mut docker,
         errors,
     } = fingerprint_selected(
         ws,
@@ -272,20 +285,52 @@ pub fn compute_plan(
         }
         CloudLookup::Offline => images.iter().map(|_| None).collect(),
     };
+    // Records first: which docker images they name is what the engine is asked about.
+    let mut exacts = Vec::new();
+    for (fingerprinted, query) in images.iter().zip(docker.iter_mut()) {
+        let name = &fingerprinted.image.name;
+        let exact = cache
+            .lookup(name, &fingerprinted.fingerprint)
+            .map_err(|e| Failure::Other(format!("cache of `{name}`: {e}")))?;
+        if let (Some(query), Some(record)) = (query.as_mut(), exact.as_ref()) {
+            query.recorded(record);
+        }
+        exacts.push(exact);
+    }
+    let (docker_answers, docker_warnings) = imgs_build::docker_cache::look_up(
+        &images
+            .iter()
+            .map(|i| i.image.name.as_str())
+            .collect::<Vec<_>>(),
+        &images.iter().map(|i| &i.inputs).collect::<Vec<_>>(),
+        &docker,
+        &exacts.iter().map(Option::is_some).collect::<Vec<_>>(),
+        lookup == CloudLookup::Online,
+    );
+    warnings.extend(docker_warnings);
     let mut plan = Plan::default();
     for (
-        Fingerprinted {
-            image,
-            inputs,
-            fingerprint,
-            engines,
-        },
-        cloud,
-    ) in images.into_iter().zip(cloud)
+        (
+            (
+                Fingerprinted {
+                    image,
+                    inputs,
+                    fingerprint,
+                    engines,
+                },
+                cloud,
+            ),
+            exact,
+        ),
+        docker_answer,
+    ) in images
+        .into_iter()
+        .zip(cloud)
+        .zip(exacts)
+        .zip(docker_answers)
     {
         let name = &image.name;
         let io = |e: std::io::Error| Failure::Other(format!("cache of `{name}`: {e}"));
-        let exact = cache.lookup(name, &fingerprint).map_err(io)?;
         let latest = if exact.is_none() {
             cache.latest(name).map_err(io)?
         } else {
@@ -304,6 +349,8 @@ pub fn compute_plan(
             Recorded {
                 exact,
                 gone_files: &gone_files,
+                gone_images: &docker_answer.gone_images,
+                found_elsewhere: docker_answer.found,
                 latest: latest.as_ref(),
             },
             &plan.parents(),

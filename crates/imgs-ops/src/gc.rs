@@ -148,6 +148,27 @@ fn places(
 pub fn gc(cx: &Context, args: &GcOptions) -> Result<Output, Failure> {
     let ws = cx.load_workspace()?;
     let places = places(cx, &ws, args)?;
+    let cache = cache_dir(&ws);
+    // The local Docker engine: build containers of this workspace whose run is over.
+    let containers = if args.region.is_some() {
+        None
+    } else {
+        let is_running = |run: &str| still_running(&cache, run);
+        imgs_build::docker_cache::left_containers(&ws.root, &is_running, args.run.as_deref())
+            .map_err(|e| {
+                Failure::Other(format!(
+                    "could not ask the Docker engine for containers: {e}"
+                ))
+            })?
+    };
+    let docker_out = containers
+        .as_ref()
+        .map(|found| collect_containers(found, args.dry_run));
+    if places.is_empty()
+        && let Some(out) = docker_out
+    {
+        return Ok(out.into());
+    }
     if places.is_empty() {
         let types = cloud::builder_types().join(" or ");
         let mut d = Diagnostic::error(match &args.region {
@@ -160,7 +181,6 @@ pub fn gc(cx: &Context, args: &GcOptions) -> Result<Output, Failure> {
         }
         return Err(d.into());
     }
-    let cache = cache_dir(&ws);
     let (in_progress, stale_locks) = runs_in_progress(&cache)?;
     if let Some(run) = &args.run
         && in_progress.contains(run)
@@ -182,7 +202,8 @@ pub fn gc(cx: &Context, args: &GcOptions) -> Result<Output, Failure> {
             let _ = std::fs::remove_file(path);
         }
     }
-    let stdout = render(&reports, args.dry_run);
+    let mut stdout = render(&reports, args.dry_run);
+    stdout.push_str(&docker_out.unwrap_or_default());
     let failed: usize = reports.iter().map(|r| r.failed.len()).sum();
     if failed > 0 {
         return Err(Failure::Other(format!(
@@ -190,6 +211,32 @@ pub fn gc(cx: &Context, args: &GcOptions) -> Result<Output, Failure> {
         )));
     }
     Ok(stdout.into())
+}
+
+/// Removes (unless `dry_run`) the build containers dead runs left, and says so.
+fn collect_containers(found: &[imgs_build::docker_cache::LeftContainer], dry_run: bool) -> String {
+    if found.is_empty() {
+        return "docker: nothing to remove\n".to_string();
+    }
+    let verb = if dry_run { "would remove" } else { "removed" };
+    let mut out = format!("docker: {verb}\n");
+    for container in found {
+        if !dry_run {
+            imgs_build::docker_cache::remove_container(container);
+        }
+        let _ = writeln!(
+            out,
+            "  container {} (run {}, image {})",
+            imgs_docker_short(&container.id),
+            container.run_id,
+            container.image
+        );
+    }
+    out
+}
+
+fn imgs_docker_short(id: &str) -> &str {
+    id.get(..12).unwrap_or(id)
 }
 
 /// Per region: what was (or would be) removed, what could not be, which runs were skipped.

@@ -51,6 +51,9 @@ pub enum Reason {
     },
     /// A file the record names was deleted: the record is stale.
     ArtifactGone(String),
+    /// The Docker image the record names is not in the local engine (removed, or another machine's
+    /// record), and no registry has it under this fingerprint.
+    ImageGone(String),
     /// Inputs unchanged, but the parent is rebuilt because its artifact is gone; this image was
     /// built on that artifact.
     ParentReplaced(String),
@@ -81,6 +84,7 @@ impl fmt::Display for Reason {
             Reason::RecordMissing => write!(f, "no cache record for this fingerprint"),
             Reason::AmiGone { ami, region } => write!(f, "AMI {ami} in {region} no longer exists"),
             Reason::ArtifactGone(path) => write!(f, "`{path}` no longer exists"),
+            Reason::ImageGone(id) => write!(f, "docker image {id} is not in the Docker engine"),
         }
     }
 }
@@ -208,6 +212,11 @@ pub struct Recorded<'a> {
     pub exact: Option<CacheRecord>,
     /// Files `exact` names that no longer exist: the record is stale.
     pub gone_files: &'a [String],
+    /// Docker images `exact` names that the local engine no longer has: the record is stale.
+    pub gone_images: &'a [String],
+    /// A record made from an image found elsewhere under the current fingerprint (a registry the
+    /// image is pushed to): it stands in when there is no record or the record is stale.
+    pub found_elsewhere: Option<CacheRecord>,
     /// The image's most recent record, to explain a rebuild.
     pub latest: Option<&'a CacheRecord>,
 }
@@ -233,17 +242,34 @@ pub fn decide(
     let Recorded {
         exact,
         gone_files,
+        gone_images,
+        found_elsewhere,
         latest,
     } = recorded;
-    if exact.is_some() && !gone_files.is_empty() {
+    if exact.is_some() && !(gone_files.is_empty() && gone_images.is_empty()) {
+        if let Some(found) = found_elsewhere {
+            return Action::Fresh {
+                record: Box::new(found),
+                found_by_tag: true,
+            };
+        }
         return Action::Build {
             reasons: gone_files
                 .iter()
                 .map(|path| Reason::ArtifactGone(path.clone()))
+                .chain(gone_images.iter().map(|id| Reason::ImageGone(id.clone())))
                 .collect(),
         };
     }
-    let action = decide_inputs(image, current, exact, latest, &parents.building, cloud);
+    let action = decide_inputs(
+        image,
+        current,
+        exact,
+        latest,
+        &parents.building,
+        cloud,
+        found_elsewhere,
+    );
     if !action.is_build() {
         let replaced: Vec<Reason> = current
             .iter()
@@ -269,12 +295,15 @@ fn decide_inputs(
     latest: Option<&CacheRecord>,
     building: &BTreeSet<&str>,
     cloud: Option<&CloudImages>,
+    found_elsewhere: Option<CacheRecord>,
 ) -> Action {
     let fresh = |record: CacheRecord, found_by_tag| Action::Fresh {
         record: Box::new(record),
         found_by_tag,
     };
-    let by_tag = cloud.and_then(|c| c.record(image, current));
+    let by_tag = cloud
+        .and_then(|c| c.record(image, current))
+        .or(found_elsewhere);
     if let Some(record) = exact {
         let gone = cloud.map(|c| c.gone(&record)).unwrap_or_default();
         if gone.is_empty() {
@@ -374,6 +403,8 @@ mod tests {
             Recorded {
                 exact,
                 gone_files: &[],
+                gone_images: &[],
+                found_elsewhere: None,
                 latest,
             },
             &parents,
@@ -394,6 +425,8 @@ mod tests {
         let recorded = Recorded {
             exact,
             gone_files: &[],
+            gone_images: &[],
+            found_elsewhere: None,
             latest: None,
         };
         decide("app", current, recorded, &Parents::default(), false, cloud)
@@ -595,6 +628,59 @@ mod tests {
     }
 
     #[test]
+    fn a_docker_image_gone_from_the_engine_is_found_in_its_registry_or_rebuilt() {
+        let now = inputs(&[(InputKey::Template, "t")]);
+        let gone = ["sha256:1a2b".to_string()];
+        let decide_with = |found_elsewhere: Option<CacheRecord>| {
+            decide(
+                "app",
+                &now,
+                Recorded {
+                    exact: Some(record(now.clone())),
+                    gone_files: &[],
+                    gone_images: &gone,
+                    found_elsewhere,
+                    latest: None,
+                },
+                &Parents::default(),
+                false,
+                None,
+            )
+        };
+        assert_eq!(
+            reasons(decide_with(None)),
+            ["docker image sha256:1a2b is not in the Docker engine"]
+        );
+        // Pushed under this fingerprint: the registry's copy stands in, and children pull it.
+        assert!(matches!(
+            decide_with(Some(record(now.clone()))),
+            Action::Fresh {
+                found_by_tag: true,
+                ..
+            }
+        ));
+        // No record at all, but the registry has it.
+        let never_here = decide(
+            "app",
+            &now,
+            Recorded {
+                found_elsewhere: Some(record(now.clone())),
+                ..Recorded::default()
+            },
+            &Parents::default(),
+            false,
+            None,
+        );
+        assert!(matches!(
+            never_here,
+            Action::Fresh {
+                found_by_tag: true,
+                ..
+            }
+        ));
+    }
+
+    #[test]
     fn a_record_whose_file_is_gone_is_stale_and_its_children_are_rebuilt() {
         let now = inputs(&[(InputKey::Template, "t")]);
         let gone = ["cache/artifacts/app/1a2b/app.qcow2".to_string()];
@@ -604,6 +690,8 @@ mod tests {
             Recorded {
                 exact: Some(record(now.clone())),
                 gone_files: &gone,
+                gone_images: &[],
+                found_elsewhere: None,
                 latest: None,
             },
             &Parents::default(),
@@ -634,6 +722,8 @@ mod tests {
                 Recorded {
                     exact: None,
                     gone_files: &gone,
+                    gone_images: &[],
+                    found_elsewhere: None,
                     latest: None,
                 },
                 &Parents::default(),
@@ -661,6 +751,8 @@ mod tests {
                 Recorded {
                     exact: Some(exact.clone()),
                     gone_files: &[],
+                    gone_images: &[],
+                    found_elsewhere: None,
                     latest: None,
                 },
                 &replaced,
@@ -680,6 +772,8 @@ mod tests {
                 Recorded {
                     exact: Some(exact),
                     gone_files: &[],
+                    gone_images: &[],
+                    found_elsewhere: None,
                     latest: None,
                 },
                 &forced,

@@ -16,7 +16,7 @@ pub use cache::{
 };
 pub use graph::{GraphFormat, GraphView, render_graph};
 pub use inspect::render_inspect;
-pub use plan::{plan_json, render_plan};
+pub use plan::{found_by_tag_note, plan_json, render_plan};
 pub use timings::{
     CriticalPath, ImageTiming, PhaseTiming, RunTimings, concurrency, critical_path, render_timings,
 };

@@ -12,6 +12,16 @@ use crate::artifact_summary;
 ///     Fresh ami-app     5e4d3c2b1a09  us-east-1:ami-0abc (AMI found by imgs:fingerprint tag)
 /// 2 to build, 2 fresh
 /// ```
+/// How an artifact found without a local record was found: an AMI by its `imgs:fingerprint` tag,
+/// a docker image in a registry by its `imgs-<fingerprint>` tag.
+pub fn found_by_tag_note(artifact: &str) -> &'static str {
+    if artifact.contains(":imgs-") && !artifact.contains("ami-") {
+        "found in its registry by the imgs-<fingerprint> tag"
+    } else {
+        "AMI found by imgs:fingerprint tag"
+    }
+}
+
 pub fn render_plan(plan: &Plan) -> String {
     let width = plan.images.iter().map(|i| i.name.len()).max().unwrap_or(0);
     let mut out = String::new();
@@ -23,7 +33,7 @@ pub fn render_plan(plan: &Plan) -> String {
             } => {
                 let mut detail = artifact_summary(record);
                 if *found_by_tag {
-                    detail.push_str(" (AMI found by imgs:fingerprint tag)");
+                    detail.push_str(&format!(" ({})", found_by_tag_note(&detail)));
                 }
                 ("Fresh", detail)
             }

@@ -126,7 +126,10 @@ pub(crate) fn human(event: &Event<'_>) -> String {
             found_by_tag: true,
         } => status(
             "Fresh",
-            &format!("{image} ({artifact}, AMI found by imgs:fingerprint tag)"),
+            &format!(
+                "{image} ({artifact}, {})",
+                imgs_report::found_by_tag_note(artifact)
+            ),
         ),
         Event::Started { image, reasons } => {
             status("Building", &format!("{image}: {}", reasons.join(", ")))

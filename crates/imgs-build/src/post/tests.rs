@@ -165,6 +165,7 @@ fn cancelled_builds_run_no_post_processors() {
         id: "File".into(),
         description: String::new(),
         files: Vec::new(),
+        docker_tags: Vec::new(),
     };
     let run = super::PostRun {
         working_dir: dir.path(),
@@ -172,6 +173,7 @@ fn cancelled_builds_run_no_post_processors() {
         build_name: "b",
         run_id: "r",
         build_time: 0,
+        fingerprint: None,
     };
     let mut log = |_: &str| {};
     let result = rt.block_on(super::run_chains(&[], artifact, &run, &mut log, &cancel));
