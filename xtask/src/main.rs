@@ -1,6 +1,7 @@
 //! Developer tasks, in Rust so they run wherever cargo does (`cargo xtask TASK`; alias in .cargo/config.toml).
 //!
-//! - `setup`       installs what tests and benchmarks need (Debian: packer 1.6.6, b3sum, OpenSSH; PyPI: moto)
+//! - `setup`       installs what tests and benchmarks need (Debian: packer 1.6.6, b3sum, OpenSSH, qemu,
+//!                 docker.io, docker-registry, nginx; PyPI: moto)
 //! - `env`         starts (`up`) or stops (`down`) an EC2 API server and an sshd on loopback, for trying imgs
 //! - `demo`        the README's main job: builds the example image workspace for real, then shows its lineage
 //! - `test`        the README's test command: setup, then every test of the workspace
@@ -90,7 +91,8 @@ fn run_task(args: &[String]) -> Result<()> {
 const TASKS: &str = "setup|env|demo|test|bench|base-image|build-imgs|dist";
 
 const HELP: &str = "\
-setup       install what tests and benchmarks use (Debian: packer, b3sum, OpenSSH; PyPI: moto's EC2 server)
+setup       install what tests and benchmarks use (Debian: packer, b3sum, OpenSSH, qemu, docker.io,
+            docker-registry, nginx; PyPI: moto's EC2 server)
 env up|down start or stop an EC2 API server (moto) and an sshd on loopback; prints the variables to export
 demo        build the example workspace: base disk (needs root), `imgs build --all`, `imgs graph`
 test        setup, then run every test of the workspace (extra arguments go to `cargo test`)

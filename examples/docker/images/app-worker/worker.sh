@@ -1,0 +1,4 @@
+#!/bin/sh
+set -e
+mkdir -p /opt/example/worker
+echo "worker" >> /opt/example/layers
