@@ -1,7 +1,7 @@
 //! Developer tasks, in Rust so they run wherever cargo does (`cargo xtask TASK`; alias in .cargo/config.toml).
 //!
 //! - `setup`       installs what tests and benchmarks need (Debian: packer 1.6.6, b3sum, OpenSSH, qemu,
-//!                 docker.io, docker-registry, nginx; PyPI: moto)
+//!   docker.io, docker-registry, nginx; PyPI: moto)
 //! - `env`         starts (`up`) or stops (`down`) an EC2 API server and an sshd on loopback, for trying imgs
 //! - `demo`        the README's main job: builds the example image workspace for real, then shows its lineage
 //! - `test`        the README's test command: setup, then every test of the workspace
@@ -15,6 +15,7 @@ mod bench;
 mod bench_ansible;
 mod bench_aws;
 mod bench_build_cost;
+mod bench_docker;
 mod bench_engine;
 mod bench_hashing;
 mod bench_layered;
@@ -100,6 +101,8 @@ bench       measure imgs against Packer 1.6.6, b3sum and scp side by side; write
             (--qemu adds the qemu chain base → hardened → app-web against Packer; minutes)
             (--build-cost alone: cold test and release builds, target/ size, incremental test build,
             duplicated code, in a fresh clone; about an hour)
+            (docker alone: the examples/docker chain, imgs vs Packer glue, cold and no-op; its own
+            section of BENCHMARKS.md, the rest kept; a few minutes, as root)
 base-image  build the example workspace's Debian base disk offline (mmdebstrap, qemu-img; needs root)
 build-imgs  build imgs as demo and bench do (--release for bench's build) and print the binary's path
 dist        build the binary to ship: target/dist/bin/imgs, stripped, and imgs.debug beside it

@@ -63,7 +63,8 @@ pub(super) fn check_builder(c: &Decoded, out: &mut Vec<SchemaProblem>) {
     let commit = c.bool("commit");
     let discard = c.bool("discard");
     let export = !c.string("export_path").is_empty();
-    if (export && commit) || (export && discard) || (commit && discard) {
+    // More than one of the three.
+    if [export, commit, discard].iter().filter(|set| **set).count() > 1 {
         let key = if commit { "commit" } else { "discard" };
         out.push(with_hint(
             c.problem(key, "Cannot specify more than one of commit, discard, and export_path"),
