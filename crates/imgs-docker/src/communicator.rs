@@ -250,6 +250,13 @@ impl Communicator for DockerCommunicator {
         self.copy_file(local, remote).await
     }
 
+    fn docker_container(&self) -> Option<imgs_provision::ContainerTarget> {
+        Some(imgs_provision::ContainerTarget {
+            id: self.container.clone(),
+            user: self.exec_user.clone(),
+        })
+    }
+
     async fn download(&self, remote: &str, local: &Path) -> Result<(), CommunicatorError> {
         if remote.ends_with('/') {
             return Err(transfer(

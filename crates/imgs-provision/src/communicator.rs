@@ -71,4 +71,18 @@ pub trait Communicator: Send + Sync {
     fn ssh_config(&self) -> Option<&imgs_ssh::SshConfig> {
         None
     }
+
+    /// The container a Docker communicator runs commands in, for a program on this machine that
+    /// reaches it by itself (`ansible-playbook`'s docker connection); `None` for other communicators.
+    fn docker_container(&self) -> Option<ContainerTarget> {
+        None
+    }
+}
+
+/// A build's container as a tool on this machine reaches it: `docker exec` into `id` (through the
+/// daemon `DOCKER_HOST` names), as `user` when not empty.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContainerTarget {
+    pub id: String,
+    pub user: String,
 }

@@ -24,7 +24,8 @@ mod settings;
 mod ssh;
 
 pub use communicator::{
-    Communicator, CommunicatorError, CommunicatorErrorKind, ExitStatus, OnLine, Stream,
+    Communicator, CommunicatorError, CommunicatorErrorKind, ContainerTarget, ExitStatus, OnLine,
+    Stream,
 };
 pub use error::ProvisionError;
 pub use reconnect::ReconnectingSsh;

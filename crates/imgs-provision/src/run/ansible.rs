@@ -5,8 +5,10 @@
 //! unless `use_proxy` is `false`. That proxy offers only an `ssh-rsa` host key, which today's OpenSSH
 //! refuses, so a default Packer template with an ansible block fails on a current Debian. imgs needs no
 //! proxy for an SSH communicator: it always connects Ansible straight to the machine, which is what
-//! Packer does with `use_proxy: false`; a communicator that is not SSH gets a clear error (a proxy on
-//! russh's server side is what such a communicator would need). The command line, the inventory and
+//! Packer does with `use_proxy: false`. A docker build's container is reached with Ansible's own
+//! docker connection (`community.docker.docker`: `docker exec` and `docker cp`, as the communicator
+//! does), where Packer would put its proxy in front of `docker exec`; any other communicator that is
+//! not SSH gets a clear error (a proxy on russh's server side is what it would need). The command line, the inventory and
 //! the environment are Packer's for a run without its proxy.
 
 use std::collections::BTreeMap;
@@ -29,20 +31,48 @@ pub(super) async fn run(
     cancel: &CancellationToken,
 ) -> Result<(), ProvisionError> {
     output(Stream::Status, "Provisioning with Ansible...");
-    let target = target_of(comm.ssh_config(), settings)?;
-    if settings.use_proxy == Some(false) {
-        output(
-            Stream::Status,
-            "Not using Proxy adapter for Ansible run: using ssh keys from the communicator",
-        );
-    } else {
-        output(
-            Stream::Status,
-            &format!(
-                "Connecting Ansible straight to {}:{} (the communicator is SSH, so no proxy is needed)",
-                target.host, target.port
-            ),
-        );
+    let container = comm
+        .docker_container()
+        .filter(|_| comm.ssh_config().is_none());
+    let target = match &container {
+        // A container is reached with Ansible's docker connection (`docker exec`, as the
+        // communicator itself does) where Packer puts its SSH proxy in front of the communicator.
+        Some(container) => {
+            output(
+                Stream::Status,
+                &format!(
+                    "Connecting Ansible to container {} with its docker connection (docker exec)",
+                    &container.id[..container.id.len().min(12)]
+                ),
+            );
+            SshTarget {
+                host: container.id.clone(),
+                port: 0,
+                user: if settings.user.is_empty() {
+                    container.user.clone()
+                } else {
+                    settings.user.clone()
+                },
+                key_file: None,
+            }
+        }
+        None => target_of(comm.ssh_config(), settings)?,
+    };
+    if container.is_none() {
+        if settings.use_proxy == Some(false) {
+            output(
+                Stream::Status,
+                "Not using Proxy adapter for Ansible run: using ssh keys from the communicator",
+            );
+        } else {
+            output(
+                Stream::Status,
+                &format!(
+                    "Connecting Ansible straight to {}:{} (the communicator is SSH, so no proxy is needed)",
+                    target.host, target.port
+                ),
+            );
+        }
     }
     let major = if settings.skip_version_check {
         // As in Packer: an unknown version reads as 0, which picks the old inventory keys.
@@ -53,7 +83,7 @@ pub(super) async fn run(
     if let Some(galaxy_file) = &settings.galaxy_file {
         install_galaxy_requirements(settings, &galaxy_file.path, output, cancel).await?;
     }
-    let inventory = Inventory::write(settings, &target, major)?;
+    let inventory = Inventory::write(settings, &target, major, container.is_some())?;
     let argv = arguments(settings, &target, inventory.path());
     output(
         Stream::Status,
@@ -113,11 +143,12 @@ impl Inventory {
         settings: &AnsibleSettings,
         target: &SshTarget,
         major_version: u64,
+        in_container: bool,
     ) -> Result<Inventory, ProvisionError> {
         if let Some(given) = &settings.inventory_file {
             return Ok(Inventory::Given(given.path.clone()));
         }
-        let host_line = host_line(settings, target, major_version)?;
+        let host_line = host_line(settings, target, major_version, in_container)?;
         let mut text = host_line.clone();
         for group in &settings.groups {
             text.push_str(&format!("[{group}]\n{host_line}"));
@@ -164,6 +195,7 @@ fn host_line(
     settings: &AnsibleSettings,
     target: &SshTarget,
     major_version: u64,
+    in_container: bool,
 ) -> Result<String, ProvisionError> {
     let data = BTreeMap::from([
         ("HostAlias".to_string(), settings.host_alias.clone()),
@@ -173,6 +205,13 @@ fn host_line(
     ]);
     let template = match &settings.inventory_file_template {
         Some(template) => template.as_str(),
+        // `.Host` is the container's ID; an empty `.User` leaves the image's own user.
+        None if in_container && target.user.is_empty() => {
+            "{{ .HostAlias }} ansible_host={{ .Host }} ansible_connection=community.docker.docker\n"
+        }
+        None if in_container => {
+            "{{ .HostAlias }} ansible_host={{ .Host }} ansible_connection=community.docker.docker ansible_user={{ .User }}\n"
+        }
         // Ansible before 2.0 (and an unknown version) reads the `ansible_ssh_*` names.
         None if major_version < 2 => {
             "{{ .HostAlias }} ansible_ssh_host={{ .Host }} ansible_ssh_user={{ .User }} ansible_ssh_port={{ .Port }}\n"
