@@ -89,6 +89,9 @@ struct NativeBuild {
     outputs: Option<OutputPlacement>,
     /// Whose build this is: post-processors that publish (docker-push) label what they publish.
     labels: RunLabels,
+    /// The values of sensitive variables: masked in every line the build logs (a builder's too: a
+    /// docker `run_command` may pass one in an `-e`).
+    secrets: Secrets,
 }
 
 impl std::fmt::Debug for PreparedBuild {
@@ -223,6 +226,7 @@ pub fn prepare_build(input: &BuildInput<'_>) -> Result<PreparedBuild, Diagnostic
                 working_dir: input.working_dir.to_path_buf(),
                 outputs: input.outputs.clone(),
                 labels: input.labels.clone(),
+                secrets: secrets.clone(),
             })),
         }),
         _ => Err(Diagnostics(problems)),
@@ -283,15 +287,37 @@ impl PreparedBuild {
     }
 }
 
+/// A log that masks the build's secrets in every line it passes on.
+struct Masked<'a, 'l> {
+    inner: &'a mut Log<'l>,
+    secrets: &'a Secrets,
+}
+
+impl imgs_log::BuildLog for Masked<'_, '_> {
+    fn line(&mut self, line: &str) {
+        self.inner.line(&self.secrets.mask(line));
+    }
+
+    fn phase(&mut self, phase: &str) {
+        self.inner.phase(phase);
+    }
+}
+
 impl NativeBuild {
     async fn run(
         mut self,
         name: &str,
-        log: Log<'_>,
+        mut log: Log<'_>,
         run_id: &str,
         on_error: OnError,
         cancel: &CancellationToken,
     ) -> Result<Artifact, BuildError> {
+        let secrets = std::mem::take(&mut self.secrets);
+        let mut masked = Masked {
+            inner: &mut log,
+            secrets: &secrets,
+        };
+        let log: Log<'_> = &mut masked;
         let built = self.build_artifact(log, cancel).await;
         match (&built, on_error) {
             (Err(_), OnError::Abort) => {
