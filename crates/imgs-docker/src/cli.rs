@@ -384,13 +384,13 @@ impl DockerCli {
         cancel: &CancellationToken,
     ) -> Result<(), DockerError> {
         let path_text = path.display().to_string();
-        self.output(
+        self.output_file(
             &["export", "--output", &path_text, container],
             "export the container",
+            path,
             cancel,
         )
         .await
-        .map(drop)
     }
 
     /// `docker import [--change C]… - REPO < path`: the new image's ID.
@@ -455,13 +455,35 @@ impl DockerCli {
         cancel: &CancellationToken,
     ) -> Result<(), DockerError> {
         let path_text = path.display().to_string();
-        self.output(
+        self.output_file(
             &["save", "--output", &path_text, image],
             &format!("save {}", short_id(image)),
+            path,
             cancel,
         )
         .await
-        .map(drop)
+    }
+
+    /// Runs `docker ARGS`, which writes `path` (`--output`), and leaves the file with the mode Packer's
+    /// has: Packer creates it itself (`os.Create`: 0666 less the umask, or the mode of the file it
+    /// replaces) and copies the CLI's output into it, where the CLI writes a private temporary file
+    /// and renames it (0600).
+    async fn output_file(
+        &self,
+        args: &[&str],
+        what: &str,
+        path: &Path,
+        cancel: &CancellationToken,
+    ) -> Result<(), DockerError> {
+        let io_error = |e: std::io::Error| DockerError::Io {
+            action: "write the output file",
+            reason: format!("{}: {e}", path.display()),
+        };
+        let created = std::fs::File::create(path).map_err(io_error)?;
+        let mode = created.metadata().map_err(io_error)?.permissions();
+        drop(created);
+        self.output(args, what, cancel).await?;
+        std::fs::set_permissions(path, mode).map_err(io_error)
     }
 
     /// `docker rmi IMAGE` (Packer destroys a docker artifact that is not kept this way).
