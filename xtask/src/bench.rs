@@ -15,9 +15,14 @@ pub fn run(args: &[String]) -> Result<()> {
     if args == ["--build-cost"] {
         return crate::bench_build_cost::run();
     }
+    if args == ["docker"] {
+        return crate::bench_docker::run_alone();
+    }
     let qemu = args.iter().any(|arg| arg == "--qemu");
     if let Some(unknown) = args.iter().find(|arg| *arg != "--qemu") {
-        bail!("`cargo xtask bench` takes `--qemu`, or `--build-cost` alone (got `{unknown}`)");
+        bail!(
+            "`cargo xtask bench` takes `--qemu`, or `--build-cost` or `docker` alone (got `{unknown}`)"
+        );
     }
     setup::install_test_peers()?;
     let imgs = build_imgs(true)?;
@@ -88,6 +93,10 @@ pub fn run(args: &[String]) -> Result<()> {
         crate::bench_rss::peak_rss_100(&imgs, &work.path().join("rss")).map(|row| vec![row])
     })?);
 
+    eprintln!("bench: the examples/docker chain, imgs vs Packer glue (cold and no-op)");
+    let docker_section =
+        crate::bench_docker::section_for_full_run(&imgs, &work.path().join("docker"))?;
+
     if qemu {
         eprintln!(
             "bench: the qemu chain base → hardened → app-web, imgs vs Packer 1.6.6 (minutes)"
@@ -102,6 +111,13 @@ pub fn run(args: &[String]) -> Result<()> {
     let previous = std::fs::read_to_string(repo_root().join("BENCHMARKS.md")).unwrap_or_default();
     if !qemu {
         report = crate::bench_qemu::keep_earlier_rows(report, &previous);
+    }
+    // The docker chain's own section; where Docker cannot run, the earlier one is kept.
+    if let Some(section) = docker_section
+        .as_deref()
+        .or_else(|| crate::bench_docker::section_of(&previous))
+    {
+        report = crate::bench_docker::with_section(&report, section);
     }
     // The build-cost section comes from its own run (`--build-cost`, an hour), kept as it was.
     if let Some(section) = crate::bench_build_cost::section_of(&previous) {
