@@ -310,17 +310,33 @@ pub fn read(
 }
 
 impl DockerBuilder {
-    /// The `LABEL` change that names the build, when it is a workspace build.
+    /// The `LABEL` change of the commit: the labels that name the build, when it is a workspace
+    /// build; and the build container's `imgs.workspace` blanked. `docker commit` copies the
+    /// container's labels into the image, and every container started from the image inherits
+    /// them: with that label, `imgs gc` would take a container someone runs from the image for a
+    /// build container a finished run left, and remove it. A change cannot delete a label; an empty
+    /// value names no workspace.
     fn label_change(&self) -> Option<String> {
-        let fingerprint = self.labels.fingerprint.as_deref()?;
-        Some(format!(
-            "LABEL {}=\"{fingerprint}\" {}=\"{}\" {}=\"{}\"",
-            imgs_docker::LABEL_FINGERPRINT,
-            imgs_docker::LABEL_IMAGE,
-            self.labels.image,
-            imgs_docker::LABEL_RUN,
-            self.labels.run_id,
-        ))
+        let mut labels = Vec::new();
+        if let Some(fingerprint) = self.labels.fingerprint.as_deref() {
+            labels.push(format!(
+                "{}=\"{fingerprint}\" {}=\"{}\" {}=\"{}\"",
+                imgs_docker::LABEL_FINGERPRINT,
+                imgs_docker::LABEL_IMAGE,
+                self.labels.image,
+                imgs_docker::LABEL_RUN,
+                self.labels.run_id,
+            ));
+        }
+        if self
+            .run
+            .labels
+            .iter()
+            .any(|(key, _)| key == imgs_docker::LABEL_WORKSPACE)
+        {
+            labels.push(format!("{}=\"\"", imgs_docker::LABEL_WORKSPACE));
+        }
+        (!labels.is_empty()).then(|| format!("LABEL {}", labels.join(" ")))
     }
 
     async fn pull(&self, log: Log<'_>, cancel: &CancellationToken) -> Result<(), BuildError> {
