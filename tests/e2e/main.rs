@@ -13,6 +13,7 @@
 mod support;
 
 mod build_artifice;
+mod build_docker;
 mod build_docker_ansible;
 mod build_ebs;
 mod build_ebs_options;
