@@ -847,11 +847,11 @@ fn an_export_is_imported_and_saved() {
     );
 
     let imported = peers.inspect("imgs-test/imported:1");
-    // The labels the plan finds an image by (not `imgs.image`: a post-processor is not told the
-    // image's name).
+    // The labels a committed image carries: the plan finds an image by them.
     let labels = labels(&imported);
     assert_eq!(labels["imgs.fingerprint"], fingerprint);
     assert_eq!(labels["imgs.run"], run);
+    assert_eq!(labels["imgs.image"], "app");
     assert!(
         imported["Config"]["Env"]
             .as_array()

@@ -301,6 +301,8 @@ pub(crate) struct PostRun<'a> {
     pub build_time: i64,
     /// The image's fingerprint in a workspace build: docker-push also pushes the tag that finds it.
     pub fingerprint: Option<&'a str>,
+    /// The workspace image the build is of (the template path for a template built on its own).
+    pub image: &'a str,
 }
 
 /// Runs every chain on the builder's artifact and returns the build's result (see the module doc).

@@ -350,6 +350,7 @@ impl NativeBuild {
             run_id,
             build_time: chrono::Utc::now().timestamp(),
             fingerprint: self.labels.fingerprint.as_deref(),
+            image: &self.labels.image,
         };
         post::run_chains(&self.chains, artifact, &run, log, cancel).await
     }

@@ -207,8 +207,10 @@ impl ImportStep {
         let mut changes = self.changes.clone();
         if let Some(fingerprint) = run.fingerprint {
             changes.push(format!(
-                "LABEL {}=\"{fingerprint}\" {}=\"{}\"",
+                "LABEL {}=\"{fingerprint}\" {}=\"{}\" {}=\"{}\"",
                 imgs_docker::LABEL_FINGERPRINT,
+                imgs_docker::LABEL_IMAGE,
+                run.image,
                 imgs_docker::LABEL_RUN,
                 run.run_id
             ));

@@ -174,6 +174,7 @@ fn cancelled_builds_run_no_post_processors() {
         run_id: "r",
         build_time: 0,
         fingerprint: None,
+        image: "",
     };
     let mut log = |_: &str| {};
     let result = rt.block_on(super::run_chains(&[], artifact, &run, &mut log, &cancel));
