@@ -98,6 +98,25 @@ const KNOWN: &[&str] = &[
 const DEFAULT_RUN_COMMAND: &[&str] =
     &["-d", "-i", "-t", "--entrypoint=/bin/sh", "--", "{{.Image}}"];
 
+/// The settings as decoded, before the checks that combine them.
+struct Decoded {
+    image: String,
+    commit: bool,
+    discard: bool,
+    export_path: Option<String>,
+    pull: bool,
+    login: Option<Login>,
+    volumes: Vec<(String, String)>,
+    exec: ExecSettings,
+    run_command: Option<Vec<String>>,
+    no_communicator: bool,
+    run: RunSpec,
+    changes: Vec<String>,
+    author: String,
+    message: String,
+    container_dir: String,
+}
+
 pub fn read(
     settings: &Settings<'_>,
     working_dir: &Path,
@@ -169,17 +188,18 @@ pub fn read(
             fix_upload_owner,
             pty: d.flag("pty"),
         };
-        let run_command = d.strings_if_set("run_command").filter(|c| !c.is_empty());
-        (
+        Decoded {
+            run_command: d.strings_if_set("run_command").filter(|c| !c.is_empty()),
             image,
-            (commit, discard, export_path),
+            commit,
+            discard,
+            export_path,
             pull,
             login,
             volumes,
             exec,
-            run_command,
             no_communicator,
-            RunSpec {
+            run: RunSpec {
                 labels: Vec::new(),
                 device: d.strings("device"),
                 cap_add: d.strings("cap_add"),
@@ -189,18 +209,19 @@ pub fn read(
                 volumes: Vec::new(),
                 run_command: Vec::new(),
             },
-            (
-                d.strings("changes"),
-                d.string("author").unwrap_or_default(),
-                d.string("message").unwrap_or_default(),
-                d.string("container_dir")
-                    .unwrap_or_else(|| "/packer-files".to_string()),
-            ),
-        )
+            changes: d.strings("changes"),
+            author: d.string("author").unwrap_or_default(),
+            message: d.string("message").unwrap_or_default(),
+            container_dir: d
+                .string("container_dir")
+                .unwrap_or_else(|| "/packer-files".to_string()),
+        }
     })?;
-    let (
+    let Decoded {
         image,
-        (commit, discard, export_path),
+        commit,
+        discard,
+        export_path,
         pull,
         login,
         volumes,
@@ -208,8 +229,11 @@ pub fn read(
         run_command,
         no_communicator,
         mut run,
-        (changes, author, message, container_dir),
-    ) = read;
+        changes,
+        author,
+        message,
+        container_dir,
+    } = read;
     let mut problems = Vec::new();
     let outcome = match (commit, discard, export_path) {
         (true, false, None) => Outcome::Commit,

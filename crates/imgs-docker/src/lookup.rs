@@ -120,13 +120,8 @@ where
     Ok((status, body))
 }
 
-/// The local engine's answer for `reference` (an image ID or name): `None` when it has no such
-/// image.
-pub async fn engine_image(
-    engine: &EngineAddress,
-    reference: &str,
-) -> Result<Option<FoundImage>, LookupError> {
-    let path = format!("/images/{}/json", percent_encode(reference));
+/// `GET path` of the Engine API: (status, body).
+async fn engine_get(engine: &EngineAddress, path: &str) -> Result<(u16, Bytes), LookupError> {
     let call = async {
         match engine {
             EngineAddress::Unix(socket) => {
@@ -136,19 +131,29 @@ pub async fn engine_image(
                         socket.display()
                     ))
                 })?;
-                get_over(stream, "docker", &path, "application/json").await
+                get_over(stream, "docker", path, "application/json").await
             }
             EngineAddress::Tcp(address) => {
                 let stream = tokio::net::TcpStream::connect(address).await.map_err(|e| {
                     LookupError(format!("cannot reach the Docker daemon at {address}: {e}"))
                 })?;
-                get_over(stream, address, &path, "application/json").await
+                get_over(stream, address, path, "application/json").await
             }
         }
     };
-    let (status, body) = tokio::time::timeout(TIMEOUT, call)
+    tokio::time::timeout(TIMEOUT, call)
         .await
-        .map_err(|_| LookupError("the Docker daemon did not answer in 10 s".into()))??;
+        .map_err(|_| LookupError("the Docker daemon did not answer in 10 s".into()))?
+}
+
+/// The local engine's answer for `reference` (an image ID or name): `None` when it has no such
+/// image.
+pub async fn engine_image(
+    engine: &EngineAddress,
+    reference: &str,
+) -> Result<Option<FoundImage>, LookupError> {
+    let path = format!("/images/{}/json", percent_encode(reference, b"/:"));
+    let (status, body) = engine_get(engine, &path).await?;
     match status {
         200 => {
             let json: Value = serde_json::from_slice(&body)
@@ -178,29 +183,11 @@ pub async fn engine_containers(
     value: &str,
 ) -> Result<Vec<FoundContainer>, LookupError> {
     let filters = serde_json::json!({ "label": [format!("{key}={value}")] }).to_string();
-    let path = format!("/containers/json?all=1&filters={}", query_encode(&filters));
-    let call = async {
-        match engine {
-            EngineAddress::Unix(socket) => {
-                let stream = tokio::net::UnixStream::connect(socket).await.map_err(|e| {
-                    LookupError(format!(
-                        "cannot reach the Docker daemon at {}: {e}",
-                        socket.display()
-                    ))
-                })?;
-                get_over(stream, "docker", &path, "application/json").await
-            }
-            EngineAddress::Tcp(address) => {
-                let stream = tokio::net::TcpStream::connect(address).await.map_err(|e| {
-                    LookupError(format!("cannot reach the Docker daemon at {address}: {e}"))
-                })?;
-                get_over(stream, address, &path, "application/json").await
-            }
-        }
-    };
-    let (status, body) = tokio::time::timeout(TIMEOUT, call)
-        .await
-        .map_err(|_| LookupError("the Docker daemon did not answer in 10 s".into()))??;
+    let path = format!(
+        "/containers/json?all=1&filters={}",
+        percent_encode(&filters, b"")
+    );
+    let (status, body) = engine_get(engine, &path).await?;
     if status != 200 {
         return Err(LookupError(format!(
             "the Docker daemon answered {status}: {}",
@@ -223,20 +210,6 @@ pub async fn engine_containers(
                 .unwrap_or_default(),
         })
         .collect())
-}
-
-/// Everything but unreserved characters escaped, for a query string value.
-fn query_encode(text: &str) -> String {
-    let mut out = String::new();
-    for byte in text.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                out.push(byte as char)
-            }
-            other => out.push_str(&format!("%{other:02X}")),
-        }
-    }
-    out
 }
 
 /// A pushed image's place: `registry/name:tag` split as the distribution API needs it.
@@ -398,15 +371,15 @@ async fn https_get(url: &str, accept: &str) -> Result<(u16, Bytes), LookupError>
     Ok((status, body))
 }
 
-/// What an image reference needs escaped in a URL path (`/` stays: the API takes names with it).
-fn percent_encode(text: &str) -> String {
+/// `text` with every byte but the unreserved ones and `kept` percent-escaped: a path keeps `/` and
+/// `:` (image references have them), a query value keeps nothing.
+fn percent_encode(text: &str, kept: &[u8]) -> String {
     let mut out = String::new();
     for byte in text.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' | b':' => {
-                out.push(byte as char)
-            }
-            other => out.push_str(&format!("%{other:02X}")),
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) || kept.contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
         }
     }
     out

@@ -151,6 +151,15 @@ pub(crate) fn read_save(settings: &Settings<'_>) -> Result<SaveStep, Diagnostics
     Ok(SaveStep { path })
 }
 
+/// Packer's check that a step is given an artifact it takes (by its `BuilderId`).
+fn accepts(input_id: &str, accepted: &[&str], what: &str) -> Result<(), BuildError> {
+    if accepted.contains(&input_id) {
+        Ok(())
+    } else {
+        Err(unknown_artifact(input_id, what))
+    }
+}
+
 /// The Packer error for an artifact a step cannot take.
 fn unknown_artifact(input_id: &str, what: &str) -> BuildError {
     BuildError::Docker(imgs_docker::DockerError::Command {
@@ -184,14 +193,13 @@ impl ImportStep {
         log: Log<'_>,
         cancel: &CancellationToken,
     ) -> Result<Outcome, BuildError> {
-        if input_id != EXPORT_ID && input_id != ARTIFICE_ID {
-            return Err(unknown_artifact(
-                input_id,
-                "Can only import from Docker builder and Artifice post-processor artifacts. If you \
+        accepts(
+            input_id,
+            &[EXPORT_ID, ARTIFICE_ID],
+            "Can only import from Docker builder and Artifice post-processor artifacts. If you \
                  are getting this error after having run the docker builder, it may be because you \
                  set commit: true in your Docker builder, so the image is already imported. ",
-            ));
-        }
+        )?;
         let mut repository = self.repository.clone();
         if !self.tag.is_empty() {
             repository = format!("{repository}:{}", self.tag);
@@ -242,12 +250,11 @@ impl TagStep {
                  your template to update.",
             );
         }
-        if input_id != TAG_ID && input_id != IMAGE_ID {
-            return Err(unknown_artifact(
-                input_id,
-                "Can only tag from Docker builder artifacts.",
-            ));
-        }
+        accepts(
+            input_id,
+            &[TAG_ID, IMAGE_ID],
+            "Can only tag from Docker builder artifacts.",
+        )?;
         let docker = DockerCli::new();
         let mut last = self.repository.clone();
         let mut tagged = Vec::new();
@@ -281,12 +288,11 @@ impl PushStep {
         log: Log<'_>,
         cancel: &CancellationToken,
     ) -> Result<Outcome, BuildError> {
-        if input_id != IMAGE_ID && input_id != TAG_ID {
-            return Err(unknown_artifact(
-                input_id,
-                "Can only import from docker-import and docker-tag artifacts.",
-            ));
-        }
+        accepts(
+            input_id,
+            &[IMAGE_ID, TAG_ID],
+            "Can only import from docker-import and docker-tag artifacts.",
+        )?;
         let docker = DockerCli::new();
         if let Some((server, username, password)) = &self.login {
             log.line("Logging in...");
@@ -356,12 +362,11 @@ impl SaveStep {
         log: Log<'_>,
         cancel: &CancellationToken,
     ) -> Result<Outcome, BuildError> {
-        if input_id != IMAGE_ID && input_id != TAG_ID {
-            return Err(unknown_artifact(
-                input_id,
-                "Can only save Docker builder artifacts.",
-            ));
-        }
+        accepts(
+            input_id,
+            &[IMAGE_ID, TAG_ID],
+            "Can only save Docker builder artifacts.",
+        )?;
         let path = placed(run.outputs, run.working_dir, &self.path, false);
         let target = run.working_dir.join(&path);
         if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
