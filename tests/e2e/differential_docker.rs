@@ -11,8 +11,8 @@
 //! fresh directory, so neither reads a user's `~/.docker` or `~/.packer.d`; no update check).
 //!
 //! Where imgs differs from Packer on purpose, the test says so by name and excludes exactly that:
-//! - a workspace build's images carry the labels `imgs.fingerprint`, `imgs.image` and `imgs.run`
-//!   (`docker-import`: `imgs.fingerprint` and `imgs.run`), so the plan finds them by fingerprint;
+//! - a workspace build's images (committed or imported) carry the labels `imgs.fingerprint`,
+//!   `imgs.image` and `imgs.run`, so the plan finds them by fingerprint;
 //!   every `imgs.*` label is left out of the comparisons ([`IMGS_LABEL_PREFIX`]), and a bare file's
 //!   image must have no `imgs.fingerprint`;
 //! - a workspace build's `docker-push` also pushes the tag `imgs-<fingerprint>`;
@@ -869,16 +869,18 @@ fn export_import_and_save_match_packer() {
             expected_summary,
             "{tool:?}: the imported image"
         );
-        // `docker import` starts from no config: the labels are the import's own.
-        let labels: Vec<String> = peers.imgs_labels(&imported(tool)).into_keys().collect();
+        // `docker import` starts from no config: the labels are the import's own, a commit's three.
+        let labels = peers.imgs_labels(&imported(tool));
         if tool == Tool::ImgsWorkspace {
+            let names: Vec<&str> = labels.keys().map(String::as_str).collect();
             assert_eq!(
-                labels,
-                ["imgs.fingerprint", "imgs.run"],
+                names,
+                ["imgs.fingerprint", "imgs.image", "imgs.run"],
                 "docker-import's labels"
             );
+            assert_eq!(labels["imgs.image"], MEMBER);
         } else {
-            assert_eq!(labels, Vec::<String>::new(), "a bare file's import");
+            assert_eq!(labels, BTreeMap::new(), "a bare file's import");
         }
         let (tags, layers, saved) = saved_listing(built);
         assert_eq!(
