@@ -143,13 +143,21 @@ fn placed(
                 .collect(),
         ),
         (Value::Object(members), rendered) => V::Object(Object {
-            entries: members
-                .iter()
-                .map(|m| {
-                    let value = rendered.and_then(|r| r.get(&m.key));
-                    (m.key.clone(), placed(template, &m.value, value))
-                })
-                .collect(),
+            entries: match rendered.and_then(serde_json::Value::as_object) {
+                // Rendered keys, in the order written (two keys rendering alike are one entry).
+                Some(map) if map.len() == members.len() => members
+                    .iter()
+                    .zip(map)
+                    .map(|(m, (key, value))| (key.clone(), placed(template, &m.value, Some(value))))
+                    .collect(),
+                _ => members
+                    .iter()
+                    .map(|m| {
+                        let value = rendered.and_then(|r| r.get(&m.key));
+                        (m.key.clone(), placed(template, &m.value, value))
+                    })
+                    .collect(),
+            },
         }),
     };
     Setting {
@@ -171,10 +179,17 @@ fn rendered(node: &Node, ctx: &Context<'_>) -> Result<serde_json::Value, (String
                 .map(|i| rendered(i, ctx))
                 .collect::<Result<_, _>>()?,
         ),
+        // Packer renders every string it decodes, the keys of a map setting too (`volumes`,
+        // `headers`: `{{user `x`}}-vol` names a volume by the variable).
         Value::Object(_) => serde_json::Value::Object(
             node.members()
                 .into_iter()
-                .map(|m| Ok((m.key.clone(), rendered(&m.value, ctx)?)))
+                .map(|m| {
+                    let key = render(&m.key, ctx)
+                        .map_err(|e| (e.message, m.key_span.start))?
+                        .text;
+                    Ok((key, rendered(&m.value, ctx)?))
+                })
                 .collect::<Result<_, _>>()?,
         ),
         _ => node.to_serde(),
