@@ -811,6 +811,78 @@ fn ctrl_c_removes_the_container_and_records_nothing() {
     assert_eq!(peers.docker.images().unwrap().len(), 1);
 }
 
+/// A killed imgs cannot remove its build's container; `imgs gc` finds it by its name (the workspace
+/// and the dead run) and removes it, and leaves alone a container of the same image someone runs.
+#[test]
+fn a_killed_build_leaves_a_container_that_gc_removes() {
+    let Some(peers) = Peers::start("gc after a killed docker build", false) else {
+        return;
+    };
+    let ws = one_image(
+        "imgs-docker-kill-",
+        json!({}),
+        json!([{ "type": "shell", "inline": ["sleep 30"] }]),
+        json!([]),
+    );
+    let root = ws.path();
+    let mut imgs = Running(
+        imgs_command(root, &["build", "--all"], &peers.env())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_until("the build's container", || {
+        !peers.docker.containers().unwrap().is_empty()
+    });
+    let status = Command::new("kill")
+        .args(["-s", "KILL", &imgs.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    imgs.0.wait().unwrap();
+    let left = peers.docker.containers().unwrap();
+    assert_eq!(left.len(), 1, "the killed build's container is still there");
+    // Someone's own container, which gc must not take.
+    peers
+        .docker
+        .cli(&["run", "-d", "--name", "mine", BASE, "sleep", "60"])
+        .unwrap();
+
+    let dry = imgs_command(root, &["gc", "--dry-run"], &peers.env())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&dry.stdout);
+    assert!(
+        dry.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&dry.stderr)
+    );
+    assert!(said.contains("docker: would remove"), "{said}");
+    assert!(
+        said.contains(&left[0][..12]) && said.contains("image app"),
+        "{said}"
+    );
+    assert_eq!(
+        peers.docker.containers().unwrap().len(),
+        2,
+        "a dry run removes nothing"
+    );
+
+    let gc = imgs_command(root, &["gc"], &peers.env()).output().unwrap();
+    let said = String::from_utf8_lossy(&gc.stdout);
+    assert!(
+        gc.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&gc.stderr)
+    );
+    assert!(said.contains("docker: removed"), "{said}");
+    let remaining = peers.docker.containers().unwrap();
+    assert_eq!(remaining.len(), 1, "{remaining:?}");
+    assert_ne!(remaining[0], left[0]);
+    peers.docker.cli(&["rm", "-f", "mine"]).unwrap();
+}
+
 /// `export_path` writes the container's file system, docker-import makes an image of it (with the
 /// labels the plan finds it by, and its `changes`), and docker-save writes that image as a tar.
 #[test]

@@ -1074,7 +1074,6 @@ fn runtime_failures_are_reported_by_both() {
 /// has not, and every committed image (pushed ones too, and their children, which inherit labels)
 /// a path of the machine that built it. Only a workspace build's three documented labels may be added.
 #[test]
-#[ignore = "imgs disagrees with Packer (reported): build-container labels end up in committed images"]
 fn committed_images_carry_no_labels_but_the_documented_ones() {
     let Some(peers) = Peers::start("the labels of committed images compared with Packer's") else {
         return;
@@ -1105,7 +1104,6 @@ fn committed_images_carry_no_labels_but_the_documented_ones() {
 /// settings test relies on imgs's reading, `"vol"` for the workspace's `vol/`: with Packer's it
 /// would write `./vol`.)
 #[test]
-#[ignore = "imgs disagrees with Packer (reported): a bare `volumes` name becomes a bind mount"]
 fn a_volume_name_is_a_named_volume_as_in_packer() {
     let Some(peers) = Peers::start("docker volumes compared with Packer's") else {
         return;
@@ -1145,7 +1143,6 @@ fn volume_template(host: &str) -> Value {
 /// renders every string it decodes), so `{{user `tool`}}-vol` names the volume `packer-vol`; imgs
 /// renders the values only, and docker refuses the unrendered name.
 #[test]
-#[ignore = "imgs disagrees with Packer (reported): the keys of map settings are not interpolated"]
 fn volume_keys_are_interpolated_as_in_packer() {
     let Some(peers) = Peers::start("interpolated volume names compared with Packer's") else {
         return;

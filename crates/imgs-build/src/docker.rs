@@ -200,7 +200,7 @@ pub fn read(
             exec,
             no_communicator,
             run: RunSpec {
-                labels: Vec::new(),
+                name: None,
                 device: d.strings("device"),
                 cap_add: d.strings("cap_add"),
                 cap_drop: d.strings("cap_drop"),
@@ -293,7 +293,9 @@ pub fn read(
     run.volumes = volumes
         .into_iter()
         .map(|(host, container)| {
-            let host = if Path::new(&host).is_relative() {
+            // A bare name is a named volume of the daemon, which Packer passes to `docker run -v`
+            // as written; a relative path means the working directory's.
+            let host = if Path::new(&host).is_relative() && !is_volume_name(&host) {
                 working_dir.join(&host).display().to_string()
             } else {
                 host
@@ -301,16 +303,15 @@ pub fn read(
             (host, container)
         })
         .collect();
-    // The container says whose it is, so what a killed run leaves can be found and removed.
-    if !labels.run_id.is_empty() {
-        run.labels = vec![
-            (imgs_docker::LABEL_RUN.to_string(), labels.run_id.clone()),
-            (imgs_docker::LABEL_IMAGE.to_string(), labels.image.clone()),
-            (
-                imgs_docker::LABEL_WORKSPACE.to_string(),
-                working_dir.display().to_string(),
-            ),
-        ];
+    // A workspace build's container is named after the run, so what a killed run leaves can be
+    // found and removed (`imgs gc`).
+    if labels.fingerprint.is_some() {
+        run.name = Some(imgs_docker::container_name(
+            &workspace_key(working_dir),
+            &labels.run_id,
+            &labels.image,
+            &uuid::Uuid::new_v4().simple().to_string()[..6],
+        ));
     }
     Diagnostics::check(problems)?;
     Ok(DockerBuilder {
@@ -333,34 +334,29 @@ pub fn read(
     })
 }
 
+/// The key of a workspace in its containers' names: 8 hex digits of the root's path.
+pub(crate) fn workspace_key(root: &Path) -> String {
+    blake3::hash(root.as_os_str().as_encoded_bytes()).to_hex()[..8].to_string()
+}
+
+/// Whether a `volumes` key names a volume rather than a host path: what `docker run -v NAME:…`
+/// takes as one (no `/`, and not `.` or `..`).
+fn is_volume_name(host: &str) -> bool {
+    !host.is_empty() && !host.contains('/') && !host.starts_with('.')
+}
+
 impl DockerBuilder {
-    /// The `LABEL` change of the commit: the labels that name the build, when it is a workspace
-    /// build; and the build container's `imgs.workspace` blanked. `docker commit` copies the
-    /// container's labels into the image, and every container started from the image inherits
-    /// them: with that label, `imgs gc` would take a container someone runs from the image for a
-    /// build container a finished run left, and remove it. A change cannot delete a label; an empty
-    /// value names no workspace.
+    /// The `LABEL` change that names the build, when it is a workspace build.
     fn label_change(&self) -> Option<String> {
-        let mut labels = Vec::new();
-        if let Some(fingerprint) = self.labels.fingerprint.as_deref() {
-            labels.push(format!(
-                "{}=\"{fingerprint}\" {}=\"{}\" {}=\"{}\"",
-                imgs_docker::LABEL_FINGERPRINT,
-                imgs_docker::LABEL_IMAGE,
-                self.labels.image,
-                imgs_docker::LABEL_RUN,
-                self.labels.run_id,
-            ));
-        }
-        if self
-            .run
-            .labels
-            .iter()
-            .any(|(key, _)| key == imgs_docker::LABEL_WORKSPACE)
-        {
-            labels.push(format!("{}=\"\"", imgs_docker::LABEL_WORKSPACE));
-        }
-        (!labels.is_empty()).then(|| format!("LABEL {}", labels.join(" ")))
+        let fingerprint = self.labels.fingerprint.as_deref()?;
+        Some(format!(
+            "LABEL {}=\"{fingerprint}\" {}=\"{}\" {}=\"{}\"",
+            imgs_docker::LABEL_FINGERPRINT,
+            imgs_docker::LABEL_IMAGE,
+            self.labels.image,
+            imgs_docker::LABEL_RUN,
+            self.labels.run_id,
+        ))
     }
 
     async fn pull(&self, log: Log<'_>, cancel: &CancellationToken) -> Result<(), BuildError> {

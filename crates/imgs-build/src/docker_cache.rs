@@ -271,28 +271,26 @@ pub fn left_containers(
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    let root = workspace_root.display().to_string();
+    let key = crate::docker::workspace_key(workspace_root);
     let found = runtime
         .block_on(lookup::engine_containers(
             &engine,
-            imgs_docker::LABEL_WORKSPACE,
-            &root,
+            &imgs_docker::container_prefix(&key),
         ))
         .map_err(|e| e.to_string())?;
     Ok(Some(
         found
             .into_iter()
             .filter_map(|c| {
-                let run_id = c.labels.get(imgs_docker::LABEL_RUN)?.clone();
+                let (run_id, image) = c
+                    .names
+                    .iter()
+                    .find_map(|name| imgs_docker::parse_container_name(&key, name))?;
                 let wanted = only_run.is_none_or(|only| only == run_id);
-                (wanted && !in_progress(&run_id)).then(|| LeftContainer {
+                (wanted && !in_progress(&run_id)).then_some(LeftContainer {
                     id: c.id,
-                    image: c
-                        .labels
-                        .get(imgs_docker::LABEL_IMAGE)
-                        .cloned()
-                        .unwrap_or_default(),
                     run_id,
+                    image,
                 })
             })
             .collect(),

@@ -31,8 +31,9 @@ impl Default for DockerCli {
 /// What `docker run` is given, in Packer's order (`StartContainer`).
 #[derive(Clone, Debug, Default)]
 pub struct RunSpec {
-    /// `--label KEY=VALUE` pairs for the container (imgs's run and image, for `imgs gc`).
-    pub labels: Vec<(String, String)>,
+    /// `--name` of the container (see [`crate::container_name`]), so `imgs gc` finds what a killed
+    /// run left; a name, unlike a label, does not pass into the committed image.
+    pub name: Option<String>,
     pub device: Vec<String>,
     pub cap_add: Vec<String>,
     pub cap_drop: Vec<String>,
@@ -48,9 +49,9 @@ impl RunSpec {
     /// The arguments after `docker`.
     pub fn args(&self) -> Vec<String> {
         let mut args = vec!["run".to_string()];
-        for (key, value) in &self.labels {
-            args.push("--label".into());
-            args.push(format!("{key}={value}"));
+        if let Some(name) = &self.name {
+            args.push("--name".into());
+            args.push(name.clone());
         }
         for (flag, values) in [
             ("--device", &self.device),
@@ -562,7 +563,7 @@ mod tests {
     #[test]
     fn run_arguments_come_in_packers_order() {
         let spec = RunSpec {
-            labels: vec![("imgs.run".into(), "r1".into())],
+            name: Some("imgs-1234abcd-r1-app".into()),
             device: vec!["/dev/fuse".into()],
             cap_add: vec!["SYS_ADMIN".into()],
             cap_drop: vec!["NET_RAW".into()],
@@ -579,7 +580,7 @@ mod tests {
         };
         assert_eq!(
             spec.args().join(" "),
-            "run --label imgs.run=r1 --device /dev/fuse --cap-add SYS_ADMIN --cap-drop NET_RAW --privileged \
+            "run --name imgs-1234abcd-r1-app --device /dev/fuse --cap-add SYS_ADMIN --cap-drop NET_RAW --privileged \
              --tmpfs /run -v /tmp/x:/packer-files -d -i -t -- img"
         );
     }

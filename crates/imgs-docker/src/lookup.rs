@@ -169,20 +169,19 @@ pub async fn engine_image(
     }
 }
 
-/// A container the engine holds (running or not), with its labels.
+/// A container the engine holds (running or not), with its names (`/name`, as the API gives them).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FoundContainer {
     pub id: String,
-    pub labels: std::collections::BTreeMap<String, String>,
+    pub names: Vec<String>,
 }
 
-/// Every container (running or not) carrying the label `key=value`.
+/// Every container (running or not) whose name contains `part`.
 pub async fn engine_containers(
     engine: &EngineAddress,
-    key: &str,
-    value: &str,
+    part: &str,
 ) -> Result<Vec<FoundContainer>, LookupError> {
-    let filters = serde_json::json!({ "label": [format!("{key}={value}")] }).to_string();
+    let filters = serde_json::json!({ "name": [part] }).to_string();
     let path = format!(
         "/containers/json?all=1&filters={}",
         percent_encode(&filters, b"")
@@ -200,11 +199,12 @@ pub async fn engine_containers(
         .iter()
         .map(|c| FoundContainer {
             id: c["Id"].as_str().unwrap_or_default().to_string(),
-            labels: c["Labels"]
-                .as_object()
-                .map(|m| {
-                    m.iter()
-                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+            names: c["Names"]
+                .as_array()
+                .map(|names| {
+                    names
+                        .iter()
+                        .filter_map(|n| n.as_str().map(str::to_string))
                         .collect()
                 })
                 .unwrap_or_default(),
