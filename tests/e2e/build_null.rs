@@ -248,7 +248,7 @@ fn unsupported_post_processors_fail_before_anything_is_built() {
         root,
         "images/note/template.json",
         r#"{ "builders": [{ "type": "file", "content": "x", "target": "out/note.txt" }],
-             "post-processors": [{ "type": "docker-tag", "repository": "r" }] }"#,
+             "post-processors": [{ "type": "vagrant-cloud", "box_tag": "r" }] }"#,
     );
     let err = imgs_input_error(root, &["build"]);
     settings(root).bind(|| insta::assert_snapshot!("build_unsupported_post_processor", err));
