@@ -154,22 +154,14 @@ impl DockerCli {
         let mut out = Lines::new(child.stdout.take());
         let mut err = Lines::new(child.stderr.take());
         let mut errors = Vec::new();
-        while !(out.done && err.done) {
-            // An ended stream (`None`) must not disable its branch: see the communicator's exec.
-            tokio::select! {
-                line = out.next(), if !out.done => {
-                    if let Some(line) = line {
-                        log.line(&line);
-                    }
+        tokio::select! {
+            () = imgs_process::read_both(&mut out, &mut err, |source, line| {
+                log.line(&line);
+                if source == imgs_process::Source::Stderr {
+                    errors.push(line);
                 }
-                line = err.next(), if !err.done => {
-                    if let Some(line) = line {
-                        log.line(&line);
-                        errors.push(line);
-                    }
-                }
-                () = cancel.cancelled() => return Err(DockerError::Cancelled),
-            }
+            }) => {}
+            () = cancel.cancelled() => return Err(DockerError::Cancelled),
         }
         let status = tokio::select! {
             status = child.wait() => status.map_err(|e| self.not_started(e))?,

@@ -200,22 +200,15 @@ impl Communicator for DockerCommunicator {
             })?;
         let mut out = Lines::new(child.stdout.take());
         let mut err = Lines::new(child.stderr.take());
-        while !(out.done && err.done) {
-            // A stream's end comes back as `None`, which must not disable the branch: with both
-            // streams ended the loop ends, instead of waiting for a cancellation that never comes.
-            tokio::select! {
-                line = out.next(), if !out.done => {
-                    if let Some(line) = line {
-                        on_line(Stream::Stdout, &line);
-                    }
-                }
-                line = err.next(), if !err.done => {
-                    if let Some(line) = line {
-                        on_line(Stream::Stderr, &line);
-                    }
-                }
-                () = self.cancel.cancelled() => return Err(cancelled()),
-            }
+        tokio::select! {
+            () = imgs_process::read_both(&mut out, &mut err, |source, line| {
+                let stream = match source {
+                    imgs_process::Source::Stdout => Stream::Stdout,
+                    imgs_process::Source::Stderr => Stream::Stderr,
+                };
+                on_line(stream, &line);
+            }) => {}
+            () = self.cancel.cancelled() => return Err(cancelled()),
         }
         let status = tokio::select! {
             status = child.wait() => status,

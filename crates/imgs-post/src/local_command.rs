@@ -41,16 +41,9 @@ pub async fn run(
     let mut group = ProcessGroup::led_by(child.id());
     let mut stdout = Lines::new(child.stdout.take());
     let mut stderr = Lines::new(child.stderr.take());
-    while !(stdout.done && stderr.done) {
-        tokio::select! {
-            _ = cancel.cancelled() => return Err(PostError::Cancelled),
-            line = stdout.next(), if !stdout.done => {
-                if let Some(line) = line { log(&format!("  {line}")); }
-            }
-            line = stderr.next(), if !stderr.done => {
-                if let Some(line) = line { log(&format!("  {line}")); }
-            }
-        }
+    tokio::select! {
+        _ = cancel.cancelled() => return Err(PostError::Cancelled),
+        () = imgs_process::read_both(&mut stdout, &mut stderr, |_, line| log(&format!("  {line}"))) => {}
     }
     let status = tokio::select! {
         _ = cancel.cancelled() => return Err(PostError::Cancelled),

@@ -67,3 +67,37 @@ impl<R: AsyncRead + Unpin> Lines<R> {
         Some(String::from_utf8_lossy(&line).into_owned())
     }
 }
+
+/// Which of a command's output streams a line came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    Stdout,
+    Stderr,
+}
+
+/// Reads a command's standard output and error to their ends, handing each line to `on_line` as it
+/// comes. Cancel-safe: a caller may drop it in a `select!` (a line read in part stays in its
+/// [`Lines`]). A stream's end is not a line, so an ended stream never stops the other being read.
+pub async fn read_both<O, E>(
+    out: &mut Lines<O>,
+    err: &mut Lines<E>,
+    mut on_line: impl FnMut(Source, String),
+) where
+    O: AsyncRead + Unpin,
+    E: AsyncRead + Unpin,
+{
+    while !(out.done && err.done) {
+        tokio::select! {
+            line = out.next(), if !out.done => {
+                if let Some(line) = line {
+                    on_line(Source::Stdout, line);
+                }
+            }
+            line = err.next(), if !err.done => {
+                if let Some(line) = line {
+                    on_line(Source::Stderr, line);
+                }
+            }
+        }
+    }
+}
