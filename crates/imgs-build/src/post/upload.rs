@@ -256,8 +256,9 @@ impl UploadStep {
         if targets.is_empty() {
             log.line("Nothing to upload: the artifact has no files");
         }
-        let mut masked = |line: &str| log.line(&self.secrets.mask(line));
-        http::send_all(&self.upload, &targets, run.working_dir, &mut masked, cancel)
+        // The build's log masks sensitive values in every line; errors are masked here (`mask`).
+        let mut lines = |line: &str| log.line(line);
+        http::send_all(&self.upload, &targets, run.working_dir, &mut lines, cancel)
             .await
             .map_err(mask)?;
         Ok(Outcome {
