@@ -35,6 +35,8 @@ pub struct DockerQuery {
     repositories: Vec<String>,
     /// Committed images its record names, to look for in the engine.
     recorded_images: Vec<String>,
+    /// Whether the image has a record for this fingerprint.
+    has_record: bool,
 }
 
 /// What Docker answered for one image.
@@ -42,8 +44,36 @@ pub struct DockerQuery {
 pub struct DockerAnswer {
     /// Recorded images the engine does not have.
     pub gone_images: Vec<String>,
-    /// A record made from the image a registry holds under the fingerprint.
-    pub found: Option<CacheRecord>,
+    /// The image a registry holds under the fingerprint.
+    pub found: Option<RegistryFind>,
+}
+
+/// An image found in a registry by its `imgs-<fingerprint>` tag.
+#[derive(Clone, Debug)]
+pub struct RegistryFind {
+    /// The image's one build.
+    build: String,
+    /// `REPOSITORY:imgs-<fingerprint>`: what its children are given, and `docker run` pulls.
+    reference: String,
+    /// Its `imgs.run` label.
+    run_id: String,
+}
+
+impl RegistryFind {
+    /// The record it stands for: `image` with `inputs`, built by the run that pushed it.
+    pub fn record(&self, image: &str, inputs: &InputSet) -> CacheRecord {
+        CacheRecord::new(
+            image,
+            inputs.clone(),
+            vec![BuildArtifact {
+                name: self.build.clone(),
+                builder_type: "docker".into(),
+                artifact_id: self.reference.clone(),
+                files: Vec::new(),
+            }],
+            &self.run_id,
+        )
+    }
 }
 
 impl DockerQuery {
@@ -107,11 +137,13 @@ impl DockerQuery {
             only_build,
             repositories,
             recorded_images: Vec::new(),
+            has_record: false,
         })
     }
 
     /// The image's record for this fingerprint: its committed images are looked for in the engine.
     pub fn recorded(&mut self, record: &CacheRecord) {
+        self.has_record = true;
         self.recorded_images = record
             .builds
             .iter()
@@ -125,10 +157,7 @@ impl DockerQuery {
 /// image whose record is missing or stale. Failures are warnings: the images they were for are
 /// decided from their records.
 pub fn look_up(
-    image_names: &[&str],
-    inputs: &[&InputSet],
     queries: &[Option<DockerQuery>],
-    has_record: &[bool],
     online: bool,
 ) -> (Vec<DockerAnswer>, Vec<Diagnostic>) {
     let mut answers: Vec<DockerAnswer> = queries.iter().map(|_| DockerAnswer::default()).collect();
@@ -193,7 +222,7 @@ pub fn look_up(
         let mut asks = Vec::new();
         for (index, query) in queries.iter().enumerate() {
             let Some(query) = query else { continue };
-            let usable = has_record[index] && answers[index].gone_images.is_empty();
+            let usable = query.has_record && answers[index].gone_images.is_empty();
             if usable || query.only_build.is_none() {
                 continue;
             }
@@ -216,22 +245,17 @@ pub fn look_up(
                     if answers[*index].found.is_some() {
                         continue;
                     }
-                    let build = query.only_build.clone().expect("asked only for single builds");
-                    let reference = format!(
-                        "{repository}:{}",
-                        imgs_docker::fingerprint_tag(&query.fingerprint)
-                    );
-                    answers[*index].found = Some(CacheRecord::new(
-                        image_names[*index],
-                        inputs[*index].clone(),
-                        vec![BuildArtifact {
-                            name: build,
-                            builder_type: "docker".into(),
-                            artifact_id: reference,
-                            files: Vec::new(),
-                        }],
-                        &found.run_id,
-                    ));
+                    answers[*index].found = Some(RegistryFind {
+                        build: query
+                            .only_build
+                            .clone()
+                            .expect("asked only for single builds"),
+                        reference: format!(
+                            "{repository}:{}",
+                            imgs_docker::fingerprint_tag(&query.fingerprint)
+                        ),
+                        run_id: found.run_id,
+                    });
                 }
                 Ok(_) => {}
                 Err(e) => warnings.push(

@@ -297,16 +297,8 @@ pub fn compute_plan(
         }
         exacts.push(exact);
     }
-    let (docker_answers, docker_warnings) = imgs_build::docker_cache::look_up(
-        &images
-            .iter()
-            .map(|i| i.image.name.as_str())
-            .collect::<Vec<_>>(),
-        &images.iter().map(|i| &i.inputs).collect::<Vec<_>>(),
-        &docker,
-        &exacts.iter().map(Option::is_some).collect::<Vec<_>>(),
-        lookup == CloudLookup::Online,
-    );
+    let (docker_answers, docker_warnings) =
+        imgs_build::docker_cache::look_up(&docker, lookup == CloudLookup::Online);
     warnings.extend(docker_warnings);
     let mut plan = Plan::default();
     for (
@@ -350,7 +342,7 @@ pub fn compute_plan(
                 exact,
                 gone_files: &gone_files,
                 gone_images: &docker_answer.gone_images,
-                found_elsewhere: docker_answer.found,
+                found_elsewhere: docker_answer.found.map(|found| found.record(name, &inputs)),
                 latest: latest.as_ref(),
             },
             &plan.parents(),
