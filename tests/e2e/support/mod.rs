@@ -1,5 +1,6 @@
 //! Shared test fixtures: copies of the example workspace in temporary directories, and running imgs in them.
 
+pub mod chaos;
 pub mod ebs;
 
 use std::path::{Path, PathBuf};
