@@ -16,7 +16,7 @@ use std::path::Path;
 use crate::support::ebs::{Peers, REGION};
 use crate::support::*;
 
-const KEY_PAIR: &str = "imgs-layered-key";
+pub(crate) const KEY_PAIR: &str = "imgs-layered-key";
 
 const CHILDREN: [&str; 3] = ["a", "b", "c"];
 
@@ -26,7 +26,7 @@ fn grandchildren(child: &str) -> [String; 3] {
 }
 
 /// Every image, parents before children.
-fn all_images() -> Vec<String> {
+pub(crate) fn all_images() -> Vec<String> {
     let mut names = vec!["base".to_string()];
     names.extend(CHILDREN.map(String::from));
     for child in CHILDREN {
@@ -36,7 +36,7 @@ fn all_images() -> Vec<String> {
 }
 
 /// The parent of every image but `base`: `base` for a child, the child for a grandchild (`a` of `a2`).
-fn parent_of(image: &str) -> Option<String> {
+pub(crate) fn parent_of(image: &str) -> Option<String> {
     if image == "base" {
         None
     } else if image.len() == 1 {
@@ -69,7 +69,7 @@ fn script(image: &str, wait_for: Option<&str>) -> String {
 }
 
 /// The workspace; with `rings`, siblings wait for each other (see `script`).
-fn layered_workspace(peers: &Peers, remote: &Path, rings: bool) -> tempfile::TempDir {
+pub(crate) fn layered_workspace(peers: &Peers, remote: &Path, rings: bool) -> tempfile::TempDir {
     let dir = tempfile::Builder::new()
         .prefix("imgs-layered-")
         .tempdir()
@@ -134,7 +134,7 @@ fn layered_settings(root: &Path, remote: &Path, peers: &Peers) -> insta::Setting
 }
 
 /// The JSON events of a `--message-format json` run.
-fn events(stdout: &str) -> Vec<serde_json::Value> {
+pub(crate) fn events(stdout: &str) -> Vec<serde_json::Value> {
     stdout
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
@@ -155,7 +155,7 @@ fn position(events: &[serde_json::Value], event: &str, image: &str) -> usize {
 
 /// Each image's last event (built, fresh, failed or skipped), with its reason or error: one line per
 /// image, in name order, so concurrent runs give a stable text.
-fn outcomes(events: &[serde_json::Value]) -> String {
+pub(crate) fn outcomes(events: &[serde_json::Value]) -> String {
     let mut last: BTreeMap<String, String> = BTreeMap::new();
     for e in events {
         let Some(image) = e["image"].as_str() else {
