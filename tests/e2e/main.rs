@@ -25,6 +25,7 @@ mod build_shell_local;
 mod build_upload;
 mod build_vagrant;
 mod cache_cli;
+mod chaos_interrupts;
 mod changed_since;
 mod cloud_cache;
 mod differential;
