@@ -16,6 +16,8 @@
 //! - [`webdav`]: a private nginx taking HTTP PUTs (its WebDAV module) on a loopback port;
 //! - [`put_server`]: a tiny in-process HTTP server whose answers a test scripts (failures, broken
 //!   connections, ranged PUTs);
+//! - [`faults`]: an in-process proxy in front of the EC2 server that fails a seeded share of calls
+//!   as EC2 fails them (throttling, 5xx, broken connections, late answers);
 //! - [`ec2`] (feature `ec2`): clients on moto, and what a run left on EC2.
 //!
 //! Each test starts its own servers, so no test sees another's instances, AMIs or files; dropping a
@@ -24,6 +26,7 @@
 pub mod docker;
 #[cfg(feature = "ec2")]
 pub mod ec2;
+pub mod faults;
 pub mod moto;
 pub mod packer;
 pub mod process;
@@ -36,6 +39,7 @@ pub mod vagrant;
 pub mod webdav;
 
 pub use docker::{Dockerd, Registry};
+pub use faults::{FaultKind, FaultPlan, FaultProxy};
 pub use moto::TestMoto;
 pub use recording_guest::RecordingGuest;
 pub use sshd::TestSshd;
