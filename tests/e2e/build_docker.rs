@@ -21,21 +21,21 @@ use serde_json::{Value, json};
 use crate::support::*;
 
 /// The image the example's base starts from, imported into each test's daemon.
-const BASE: &str = "imgs-test/busybox:1";
+pub(crate) const BASE: &str = "imgs-test/busybox:1";
 /// The example's images, parents first.
 const CHAIN: [&str; 4] = ["base", "runtime", "app-web", "app-worker"];
 /// How long a test waits for something a build does: a guard against hanging, not a measurement.
 const PATIENCE: Duration = Duration::from_secs(120);
 
 /// A test's daemon (with [`BASE`]) and, when it asked for one, its registry.
-struct Peers {
-    docker: Dockerd,
-    registry: Option<Registry>,
+pub(crate) struct Peers {
+    pub(crate) docker: Dockerd,
+    pub(crate) registry: Option<Registry>,
 }
 
 impl Peers {
     /// None when this machine cannot run them (the test is then skipped, as the peers decide).
-    fn start(what: &str, registry: bool) -> Option<Peers> {
+    pub(crate) fn start(what: &str, registry: bool) -> Option<Peers> {
         let registry = if registry {
             Some(Registry::start_for(what)?)
         } else {
@@ -51,7 +51,7 @@ impl Peers {
     }
 
     /// The example's variables: this daemon, the base image, and this registry (when there is one).
-    fn env(&self) -> Vec<(&'static str, String)> {
+    pub(crate) fn env(&self) -> Vec<(&'static str, String)> {
         let mut env: Vec<(&'static str, String)> = self.docker.env().into();
         env.push(("IMGS_DOCKER_BASE", BASE.to_string()));
         if let Some(registry) = &self.registry {
@@ -96,7 +96,7 @@ impl Peers {
 /// `imgs ARGS` as its own process in `dir`, reaching Docker only as `env` says: the variables of
 /// the test's environment that would name another daemon are removed, and `IMGS_REGISTRY` is the
 /// test's or none.
-fn imgs_command(dir: &Path, args: &[&str], env: &[(&'static str, String)]) -> Command {
+pub(crate) fn imgs_command(dir: &Path, args: &[&str], env: &[(&'static str, String)]) -> Command {
     let tmp = dir.join("tmp");
     std::fs::create_dir_all(&tmp).unwrap();
     let mut cmd = Command::new(imgs_exe());
@@ -143,7 +143,7 @@ fn failed(out: &Output, code: i32) -> (String, String) {
 }
 
 /// The directories imgs shared with containers (`imgs-docker-*`) still in the workspace's TMPDIR.
-fn shared_dirs(dir: &Path) -> Vec<String> {
+pub(crate) fn shared_dirs(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir.join("tmp"))
         .map(|entries| {
             entries
@@ -155,7 +155,7 @@ fn shared_dirs(dir: &Path) -> Vec<String> {
 }
 
 /// A copy of `examples/docker`: its Images.toml and images (not any cache a run there left).
-fn example() -> tempfile::TempDir {
+pub(crate) fn example() -> tempfile::TempDir {
     let dir = tempfile::Builder::new()
         .prefix("imgs-docker-ws-")
         .tempdir()
@@ -877,6 +877,9 @@ fn a_killed_build_leaves_a_container_that_gc_removes() {
         String::from_utf8_lossy(&gc.stderr)
     );
     assert!(said.contains("docker: removed"), "{said}");
+    // The directory the killed run shared with its container goes too.
+    assert!(said.contains("shared directory"), "{said}");
+    assert_eq!(shared_dirs(root), Vec::<String>::new());
     let remaining = peers.docker.containers().unwrap();
     assert_eq!(remaining.len(), 1, "{remaining:?}");
     assert_ne!(remaining[0], left[0]);

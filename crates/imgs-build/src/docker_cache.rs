@@ -321,6 +321,48 @@ pub fn left_containers(
     ))
 }
 
+/// A directory a dead run of this workspace shared with its build's container, left in the
+/// temporary directory because the run was killed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeftSharedDir {
+    pub path: std::path::PathBuf,
+    pub run_id: String,
+    pub image: String,
+}
+
+/// The directories this workspace's dead runs (all, or only `only_run`) shared with their
+/// containers, in `temp_dir`: named `imgs-docker-<container name>-<random>`.
+pub fn left_shared_dirs(
+    workspace_root: &Path,
+    temp_dir: &Path,
+    in_progress: &dyn Fn(&str) -> bool,
+    only_run: Option<&str>,
+) -> Vec<LeftSharedDir> {
+    let key = crate::docker::workspace_key(workspace_root);
+    let Ok(entries) = std::fs::read_dir(temp_dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<LeftSharedDir> = entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let name = entry.file_name().into_string().ok()?;
+            let container = name
+                .strip_prefix(crate::docker::SHARED_DIR_PREFIX)?
+                .rsplit_once('-')?
+                .0;
+            let (run_id, image) = imgs_docker::parse_container_name(&key, container)?;
+            let wanted = only_run.is_none_or(|only| only == run_id);
+            (wanted && !in_progress(&run_id) && entry.path().is_dir()).then(|| LeftSharedDir {
+                path: entry.path(),
+                run_id,
+                image,
+            })
+        })
+        .collect();
+    found.sort_by(|a, b| a.path.cmp(&b.path));
+    found
+}
+
 /// Removes a container [`left_containers`] found.
 pub fn remove_container(container: &LeftContainer) {
     imgs_docker::DockerCli::new().remove_container_blocking(&container.id);

@@ -161,9 +161,27 @@ pub fn gc(cx: &Context, args: &GcOptions) -> Result<Output, Failure> {
                 ))
             })?
     };
-    let docker_out = containers
-        .as_ref()
-        .map(|found| collect_containers(found, args.dry_run));
+    // The directories killed runs shared with their containers: only a dead run's, so a live
+    // build's container keeps its files.
+    let shared_dirs = if args.region.is_some() {
+        Vec::new()
+    } else {
+        let is_running = |run: &str| still_running(&cache, run);
+        imgs_build::docker_cache::left_shared_dirs(
+            &ws.root,
+            &std::env::temp_dir(),
+            &is_running,
+            args.run.as_deref(),
+        )
+    };
+    let docker_out = match (&containers, shared_dirs.is_empty()) {
+        (None, true) => None,
+        (found, _) => Some(collect_containers(
+            found.as_deref().unwrap_or_default(),
+            &shared_dirs,
+            args.dry_run,
+        )),
+    };
     if places.is_empty()
         && let Some(out) = docker_out
     {
@@ -214,8 +232,12 @@ pub fn gc(cx: &Context, args: &GcOptions) -> Result<Output, Failure> {
 }
 
 /// Removes (unless `dry_run`) the build containers dead runs left, and says so.
-fn collect_containers(found: &[imgs_build::docker_cache::LeftContainer], dry_run: bool) -> String {
-    if found.is_empty() {
+fn collect_containers(
+    found: &[imgs_build::docker_cache::LeftContainer],
+    shared_dirs: &[imgs_build::docker_cache::LeftSharedDir],
+    dry_run: bool,
+) -> String {
+    if found.is_empty() && shared_dirs.is_empty() {
         return "docker: nothing to remove\n".to_string();
     }
     let verb = if dry_run { "would remove" } else { "removed" };
@@ -230,6 +252,18 @@ fn collect_containers(found: &[imgs_build::docker_cache::LeftContainer], dry_run
             imgs_docker_short(&container.id),
             container.run_id,
             container.image
+        );
+    }
+    for dir in shared_dirs {
+        if !dry_run {
+            let _ = std::fs::remove_dir_all(&dir.path);
+        }
+        let _ = writeln!(
+            out,
+            "  shared directory {} (run {}, image {})",
+            dir.path.display(),
+            dir.run_id,
+            dir.image
         );
     }
     out
