@@ -115,13 +115,22 @@ struct Outcome {
     built: usize,
 }
 
-/// Starts `imgs build --all`, waits for a `phase` event starting with `phase` (or the run's end),
-/// waits `delay` more, and stops it as `stop` says.
-fn run_and_stop(root: &Path, phase: &str, delay: Duration, stop: Stop) -> Outcome {
-    let mut child = Command::new(imgs_exe())
-        .args(["build", "--all", "--message-format", "json"])
-        .current_dir(root)
-        .stdin(Stdio::null())
+/// `imgs build --all --message-format json` in `root`.
+fn build_command(root: &Path) -> Command {
+    let mut command = Command::new(imgs_exe());
+    command.current_dir(root).stdin(Stdio::null());
+    command.args(build_args());
+    command
+}
+
+fn build_args() -> [&'static str; 4] {
+    ["build", "--all", "--message-format", "json"]
+}
+
+/// Starts `command` (an `imgs build --all --message-format json`), waits for a `phase` event
+/// starting with `phase` (or the run's end), waits `delay` more, and stops it as `stop` says.
+fn run_and_stop(mut command: Command, phase: &str, delay: Duration, stop: Stop) -> Outcome {
+    let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -440,7 +449,7 @@ fn interrupt_runs(stop: Stop, runs: usize, name: &str) {
     let mut reached_end = 0;
     let mut built = 0;
     let mut exits: BTreeMap<String, usize> = BTreeMap::new();
-    let mut leaked: BTreeMap<&'static str, usize> = BTreeMap::new();
+    let mut leaked: BTreeMap<&'static str, BTreeSet<String>> = BTreeMap::new();
     let mut false_records = Vec::new();
     let mut gc_runs = 0;
     for run in 0..runs {
@@ -450,7 +459,7 @@ fn interrupt_runs(stop: Stop, runs: usize, name: &str) {
             change_base(root, run);
         }
         let delay = Duration::from_millis(dice.below(400));
-        let outcome = run_and_stop(root, phase, delay, stop);
+        let outcome = run_and_stop(build_command(root), phase, delay, stop);
         built += outcome.built;
         *exits
             .entry(match outcome.exit_code {
@@ -470,7 +479,7 @@ fn interrupt_runs(stop: Stop, runs: usize, name: &str) {
         }
         let found = audit(&peers, root, &before);
         for (kind, ids) in &found.leaked {
-            *leaked.entry(kind).or_default() += ids.len();
+            leaked.entry(kind).or_default().extend(ids.iter().cloned());
         }
         if found.leaked_count() > 0 || !found.false_records.is_empty() {
             let leaked: BTreeMap<_, _> = found
@@ -491,8 +500,10 @@ fn interrupt_runs(stop: Stop, runs: usize, name: &str) {
     assert_eq!(out.code, 0, "the last run:\n{}\n{}", out.stdout, out.stderr);
     let last = audit(&peers, root, &before);
     for (kind, ids) in &last.leaked {
-        *leaked.entry(kind).or_default() += ids.len();
+        leaked.entry(kind).or_default().extend(ids.iter().cloned());
     }
+    // Each leaked resource once, however many audits saw it.
+    let leaked: BTreeMap<&str, usize> = leaked.iter().map(|(k, ids)| (*k, ids.len())).collect();
     false_records.extend(last.false_records);
     let records = Cache::open(&root.join("cache")).list().unwrap().len();
     chaos::report(
@@ -524,4 +535,137 @@ fn ctrl_c_at_random_moments_of_a_layered_build_leaks_nothing_and_records_nothing
 #[test]
 fn kill_at_random_moments_then_gc_leaks_nothing_and_records_nothing_false() {
     interrupt_runs(Stop::Kill, chaos::runs(4, 28), "kills_amazon_ebs");
+}
+
+/// The phases of a docker build interrupts aim at.
+const DOCKER_PHASES: [&str; 4] = [
+    "starting container",
+    "provisioning",
+    "committing",
+    "post-processing",
+];
+
+/// Interrupts of the docker example (base → runtime → app-web, app-worker, each pushed to a
+/// registry), audited for containers, directories shared with them, and records or registry tags
+/// that name an image other than the one built for that fingerprint.
+fn docker_interrupt_runs(stop: Stop, runs: usize, name: &str) {
+    use crate::build_docker::{Peers as DockerPeers, example, imgs_command, shared_dirs};
+    let Some(peers) = DockerPeers::start("interrupts of docker builds", true) else {
+        return;
+    };
+    let ws = example();
+    let root = ws.path();
+    let mut dice = Dice::from_env();
+    let mut per_phase: BTreeMap<String, usize> = BTreeMap::new();
+    let mut reached_end = 0;
+    let mut exits: BTreeMap<String, usize> = BTreeMap::new();
+    let mut leaked_containers = BTreeSet::new();
+    let mut leaked_dirs = BTreeSet::new();
+    let mut false_records: Vec<String> = Vec::new();
+    let mut built = 0;
+    for run in 0..runs {
+        let phase = DOCKER_PHASES[run % DOCKER_PHASES.len()];
+        if run % 2 == 0 {
+            append(root, "images/base/base.sh", &format!("# run {run}\n"));
+        }
+        let delay = Duration::from_millis(dice.below(150));
+        let command = imgs_command(root, &build_args(), &peers.env());
+        let outcome = run_and_stop(command, phase, delay, stop);
+        built += outcome.built;
+        *exits
+            .entry(outcome.exit_code.map_or("killed".into(), |c| c.to_string()))
+            .or_default() += 1;
+        match &outcome.phase {
+            Some(phase) => *per_phase.entry(phase.clone()).or_default() += 1,
+            None => reached_end += 1,
+        }
+        if stop == Stop::Kill && outcome.phase.is_some() {
+            let gc = imgs_command(root, &["gc"], &peers.env()).output().unwrap();
+            assert!(
+                gc.status.success(),
+                "{}",
+                String::from_utf8_lossy(&gc.stderr)
+            );
+        }
+        let containers = peers.docker.containers().unwrap();
+        let dirs = shared_dirs(root);
+        leaked_containers.extend(containers.iter().cloned());
+        leaked_dirs.extend(dirs.iter().cloned());
+        let (containers, dirs) = (containers.len(), dirs.len());
+        let wrong = docker_false_records(&peers, root);
+        if containers + dirs > 0 || !wrong.is_empty() {
+            eprintln!(
+                "run {run} ({phase} + {delay:?}): {containers} containers, {dirs} dirs, {wrong:?}"
+            );
+        }
+        false_records.extend(wrong);
+    }
+    let last = imgs_command(root, &["build", "--all"], &peers.env())
+        .output()
+        .unwrap();
+    assert!(
+        last.status.success(),
+        "{}",
+        String::from_utf8_lossy(&last.stderr)
+    );
+    false_records.extend(docker_false_records(&peers, root));
+    let leaked = BTreeMap::from([
+        ("containers", leaked_containers.len()),
+        ("shared directories", leaked_dirs.len()),
+    ]);
+    chaos::report(
+        name,
+        serde_json::json!({
+            "builder": "docker",
+            "workspace_images": 4,
+            "runs": runs,
+            "signal": match stop { Stop::Interrupt => "SIGINT", Stop::Kill => "SIGKILL then imgs gc" },
+            "interrupts": per_phase,
+            "runs_that_ended_before_the_phase": reached_end,
+            "exit_codes": exits,
+            "images_built_and_recorded": built,
+            "leaked": leaked,
+            "false_records": false_records.len(),
+        }),
+    );
+    assert_eq!(leaked.values().sum::<usize>(), 0, "leaked: {leaked:?}");
+    assert_eq!(false_records, Vec::<String>::new());
+}
+
+/// Records whose image is not in the engine with the record's fingerprint label.
+fn docker_false_records(peers: &crate::build_docker::Peers, root: &Path) -> Vec<String> {
+    let mut wrong = Vec::new();
+    for record in Cache::open(&root.join("cache")).list().unwrap() {
+        let fingerprint = record.fingerprint.to_string();
+        for build in &record.builds {
+            let id = &build.artifact_id;
+            let label = peers
+                .docker
+                .cli(&[
+                    "image",
+                    "inspect",
+                    "--format",
+                    "{{index .Config.Labels \"imgs.fingerprint\"}}",
+                    id,
+                ])
+                .map(|l| l.trim().to_string());
+            if label.as_deref() != Ok(fingerprint.as_str()) {
+                wrong.push(format!(
+                    "record {} names {id}, labelled {label:?}",
+                    record.image
+                ));
+            }
+        }
+    }
+    wrong
+}
+
+#[test]
+fn ctrl_c_at_random_moments_of_a_docker_chain_leaves_no_container_and_no_false_record() {
+    docker_interrupt_runs(Stop::Interrupt, chaos::runs(4, 40), "interrupts_docker");
+}
+
+#[test]
+fn kill_at_random_moments_of_a_docker_chain_then_gc_leaves_no_container() {
+    docker_interrupt_runs(Stop::Kill, chaos::runs(2, 20), "kills_docker");
 }
