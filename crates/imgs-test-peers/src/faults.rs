@@ -107,6 +107,8 @@ pub struct FaultPlan {
     kinds: Vec<(FaultKind, u32)>,
     /// The shortest and longest pause of [`FaultKind::Delay`].
     delay: (Duration, Duration),
+    /// How many calls the plan fails at most; no limit when None.
+    budget: Option<u64>,
 }
 
 impl Default for FaultPlan {
@@ -122,6 +124,7 @@ impl FaultPlan {
             rates: BTreeMap::new(),
             kinds: Vec::new(),
             delay: (Duration::from_secs(1), Duration::from_secs(3)),
+            budget: None,
         }
     }
 
@@ -159,6 +162,13 @@ impl FaultPlan {
     /// [`FaultKind::Delay`] pauses between `min` and `max`.
     pub fn delays(mut self, min: Duration, max: Duration) -> FaultPlan {
         self.delay = (min, max.max(min));
+        self
+    }
+
+    /// Fails no more than `n` calls in all, then lets every call through: with a rate of 1 on one
+    /// action, its first `n` calls fail.
+    pub fn at_most(mut self, n: u64) -> FaultPlan {
+        self.budget = Some(n);
         self
     }
 
@@ -242,6 +252,8 @@ struct State {
     counts: FaultCounts,
     /// How many calls of each action came so far: the n of the n-th call's draw.
     seen: HashMap<String, u64>,
+    /// Calls failed since the plan was set, against its budget.
+    failed_under_plan: u64,
 }
 
 struct Shared {
@@ -292,9 +304,17 @@ impl Shared {
             *seen
         };
         let mut rng = SplitMix::new(self.seed ^ fnv1a(action) ^ n.wrapping_mul(0x9e37_79b9));
+        let spent = state
+            .plan
+            .budget
+            .is_some_and(|budget| state.failed_under_plan >= budget);
         let fault = state
             .plan
-            .decide(action, rng.unit(), rng.unit(), rng.unit());
+            .decide(action, rng.unit(), rng.unit(), rng.unit())
+            .filter(|_| !spent);
+        if fault.is_some() {
+            state.failed_under_plan += 1;
+        }
         let counts = &mut state.counts;
         counts.requests += 1;
         let per_action = counts.actions.entry(action.to_string()).or_default();
@@ -335,6 +355,7 @@ impl FaultProxy {
                 plan,
                 counts: FaultCounts::default(),
                 seen: HashMap::new(),
+                failed_under_plan: 0,
             }),
             stop: AtomicBool::new(false),
             sockets: Mutex::new(HashMap::new()),
@@ -365,7 +386,9 @@ impl FaultProxy {
     /// Replaces the plan from the next call on (calls already decided keep their fault): with
     /// [`FaultPlan::none`], to let a clean-up or `imgs gc` through.
     pub fn set_plan(&self, plan: FaultPlan) {
-        self.shared.state().plan = plan;
+        let mut state = self.shared.state();
+        state.plan = plan;
+        state.failed_under_plan = 0;
     }
 
     /// The calls seen, passed and failed so far.
@@ -954,6 +977,21 @@ mod tests {
         let counts = proxy.counts();
         assert_eq!(counts.actions["TerminateInstances"].requests, 2);
         assert_eq!(counts.faults_of("TerminateInstances"), 1);
+    }
+
+    #[test]
+    fn a_plan_with_a_budget_fails_the_first_calls_only() {
+        let upstream = Upstream::start();
+        let plan = FaultPlan::always("StopInstances", FaultKind::Throttling).at_most(2);
+        let proxy = FaultProxy::start(upstream.port, 3, plan).unwrap();
+        let mut client = Client::connect(&proxy);
+        let statuses: Vec<u16> = (0..4)
+            .map(|_| client.call("StopInstances").unwrap().0)
+            .collect();
+        assert_eq!(statuses, [503, 503, 200, 200]);
+        proxy.set_plan(FaultPlan::always("*", FaultKind::InternalError).at_most(1));
+        assert_eq!(client.call("StopInstances").unwrap().0, 500, "a new budget");
+        assert_eq!(client.call("StopInstances").unwrap().0, 200);
     }
 
     #[test]
