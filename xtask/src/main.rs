@@ -6,6 +6,7 @@
 //! - `demo`        the README's main job: builds the example image workspace for real, then shows its lineage
 //! - `test`        the README's test command: setup, then every test of the workspace
 //! - `bench`       measures imgs against its references in one run and writes BENCHMARKS.md
+//! - `chaos`       the reliability tests at full scale (`--quick`: CI's), fuzzing; writes RELIABILITY.md
 //! - `base-image`  builds the example workspace's bootable Debian base disk from Debian packages
 //! - `build-imgs`  builds imgs as `demo` and `bench` do and prints the binary's path
 //! - `dist`        builds the binary to ship, stripped, with its debug information in a file beside it
@@ -22,6 +23,7 @@ mod bench_layered;
 mod bench_qemu;
 mod bench_rss;
 mod bench_ssh;
+mod chaos;
 mod cmd;
 mod dist;
 mod env;
@@ -70,6 +72,7 @@ fn run_task(args: &[String]) -> Result<()> {
         "demo" => demo(),
         "test" => test(&args[1..]),
         "bench" => bench::run(&args[1..]),
+        "chaos" => chaos::run(&args[1..]),
         "base-image" => base_image::run(&args[1..]),
         "dist" => dist::run_task(&args[1..]),
         "build-imgs" => {
@@ -89,7 +92,7 @@ fn run_task(args: &[String]) -> Result<()> {
     }
 }
 
-const TASKS: &str = "setup|env|demo|test|bench|base-image|build-imgs|dist";
+const TASKS: &str = "setup|env|demo|test|bench|chaos|base-image|build-imgs|dist";
 
 const HELP: &str = "\
 setup       install what tests and benchmarks use (Debian: packer, b3sum, OpenSSH, qemu, docker.io,
@@ -103,6 +106,9 @@ bench       measure imgs against Packer 1.6.6, b3sum and scp side by side; write
             duplicated code, in a fresh clone; about an hour)
             (docker alone: the examples/docker chain, imgs vs Packer glue, cold and no-op; its own
             section of BENCHMARKS.md, the rest kept; a few minutes, as root)
+chaos       the reliability tests at full scale (interrupts, kills and gc, EC2 and SSH faults, concurrent
+            runs, damaged caches, secrets audit; qemu ones when the base disk exists) and 10 minutes
+            of fuzzing per target; writes RELIABILITY.md (--quick: CI's scale, 10 s per target)
 base-image  build the example workspace's Debian base disk offline (mmdebstrap, qemu-img; needs root)
 build-imgs  build imgs as demo and bench do (--release for bench's build) and print the binary's path
 dist        build the binary to ship: target/dist/bin/imgs, stripped, and imgs.debug beside it
