@@ -15,6 +15,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles};
 use aws_sdk_ec2::Client;
+use aws_sdk_ec2::config::retry::{RetryPartition, TokenBucket};
 use aws_sdk_ec2::config::{Credentials, SharedHttpClient};
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 
@@ -79,7 +80,8 @@ impl ClientSettings {
     /// An EC2 client for `region` (the build region or one the AMI is copied to).
     pub async fn client(&self, region: &str) -> Client {
         let shared = self.sdk_config(region).await;
-        let mut config = aws_sdk_ec2::config::Builder::from(&shared);
+        let mut config =
+            aws_sdk_ec2::config::Builder::from(&shared).retry_partition(own_retry_quota());
         if let Some(endpoint) = &self.custom_endpoint_ec2 {
             config = config.endpoint_url(endpoint_url(endpoint));
         }
@@ -89,12 +91,14 @@ impl ClientSettings {
     /// An STS client for `region`, as the build's credentials (the assumed role's with
     /// `assume_role`).
     pub(crate) async fn sts(&self, region: &str) -> aws_sdk_sts::Client {
-        aws_sdk_sts::Client::new(&self.sdk_config(region).await)
+        sts_client(&self.sdk_config(region).await)
     }
 
     /// An IAM client, as the build's credentials (IAM is global; `region` signs the calls).
     pub(crate) async fn iam(&self, region: &str) -> aws_sdk_iam::Client {
-        aws_sdk_iam::Client::new(&self.sdk_config(region).await)
+        let config = aws_sdk_iam::config::Builder::from(&self.sdk_config(region).await)
+            .retry_partition(own_retry_quota());
+        aws_sdk_iam::Client::from_conf(config.build())
     }
 
     /// The region, HTTP client, retries and credentials every client of this build shares.
@@ -133,7 +137,7 @@ impl ClientSettings {
         match &self.assume_role {
             None => shared,
             Some(role) => {
-                let assumed = AssumedRole::new(&aws_sdk_sts::Client::new(&shared), role);
+                let assumed = AssumedRole::new(&sts_client(&shared), role);
                 shared
                     .into_builder()
                     .credentials_provider(SharedCredentialsProvider::new(assumed))
@@ -183,6 +187,23 @@ impl ClientSettings {
             .tls_provider(Provider::Rustls(CryptoMode::Ring))
             .build_https()
     }
+}
+
+/// A retry quota of the client's own, which never runs out: a call is retried as `max_retries`
+/// says, whatever other calls met. The SDK's default quota (a token bucket of 500, 5 or 10 tokens
+/// a retry) is shared by every client of a service and region in the process, so once a run's
+/// builds (or `imgs gc` after them) had met enough throttling or 5xx answers, the next calls were
+/// not retried at all. Packer's SDK retries each request up to `max_retries` times, with nothing
+/// shared between requests.
+fn own_retry_quota() -> RetryPartition {
+    RetryPartition::custom("imgs")
+        .token_bucket(TokenBucket::unlimited())
+        .build()
+}
+
+pub(crate) fn sts_client(shared: &SdkConfig) -> aws_sdk_sts::Client {
+    let config = aws_sdk_sts::config::Builder::from(shared).retry_partition(own_retry_quota());
+    aws_sdk_sts::Client::from_conf(config.build())
 }
 
 /// The environment, then the profile files: the default chain without instance metadata.

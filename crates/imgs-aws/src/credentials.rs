@@ -127,7 +127,7 @@ impl ProfileRole {
             .get("duration_seconds")
             .and_then(|d| d.parse::<i32>().ok())
             .unwrap_or(DEFAULT_SESSION.as_secs() as i32);
-        let request = aws_sdk_sts::Client::new(&config)
+        let request = crate::client::sts_client(&config)
             .assume_role()
             .role_arn(&role_arn)
             .role_session_name(

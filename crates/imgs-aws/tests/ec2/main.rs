@@ -2,5 +2,6 @@
 //! each test (`imgs-test-peers`). One test binary.
 
 mod build;
+mod faults;
 mod gc;
 mod options;
