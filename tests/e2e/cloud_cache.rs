@@ -305,7 +305,7 @@ fn a_failed_lookup_warns_and_plans_from_local_records() {
             "access_key": "testing",
             "secret_key": "testing",
             "custom_endpoint_ec2": format!("http://127.0.0.1:{port}"),
-            "max_retries": 0,
+            "max_retries": 1,
             "source_ami": "ami-12345678",
             "instance_type": "t3.micro",
             "ami_name": "imgs-base-{{uuid}}",

@@ -15,11 +15,11 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles};
 use aws_sdk_ec2::Client;
-use aws_sdk_ec2::config::retry::{RetryPartition, TokenBucket};
 use aws_sdk_ec2::config::{Credentials, SharedHttpClient};
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 
 use crate::credentials::{AssumedRole, ProfileRole};
+use crate::retry;
 
 /// `assume_role`: the role the build's credentials assume before anything is called.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -51,7 +51,9 @@ pub struct ClientSettings {
     pub skip_region_validation: bool,
     /// Never ask the instance metadata service for credentials.
     pub skip_metadata_api_check: bool,
-    /// Retries after the first attempt; the SDK's standard mode retries throttling and 5xx errors.
+    /// Retries after the first attempt of a call that EC2 throttled, answered with a 5xx status,
+    /// or whose connection broke or timed out; unset or 0 is Packer's 10 (see
+    /// [`ClientSettings::max_attempts`]).
     pub max_retries: Option<u32>,
     pub assume_role: Option<AssumeRole>,
     /// The shared credentials file to read instead of `~/.aws/credentials` (`~/` is the home
@@ -65,8 +67,9 @@ pub struct ClientSettings {
     pub decode_authorization_messages: bool,
 }
 
-/// Attempts per call when the template does not say: the first and a few retries.
-const DEFAULT_ATTEMPTS: u32 = 4;
+/// Packer 1.6.6's `max_retries` when the template does not give one (or gives 0): the SDK's 3
+/// "regularly gets tripped by users", it says.
+pub const PACKER_DEFAULT_RETRIES: u32 = 10;
 
 impl ClientSettings {
     /// Settings for `region` with credentials from the environment and profiles.
@@ -77,11 +80,21 @@ impl ClientSettings {
         }
     }
 
+    /// How many times a call is tried at most: the first try and `max_retries` retries (Packer's
+    /// 10 when unset or 0, as Packer reads it).
+    pub fn max_attempts(&self) -> u32 {
+        match self.max_retries {
+            None | Some(0) => PACKER_DEFAULT_RETRIES + 1,
+            Some(retries) => retries.saturating_add(1),
+        }
+    }
+
     /// An EC2 client for `region` (the build region or one the AMI is copied to).
     pub async fn client(&self, region: &str) -> Client {
         let shared = self.sdk_config(region).await;
-        let mut config =
-            aws_sdk_ec2::config::Builder::from(&shared).retry_partition(own_retry_quota());
+        let mut config = aws_sdk_ec2::config::Builder::from(&shared)
+            .retry_partition(retry::own_retry_quota())
+            .retry_classifier(retry::refused_certificates_are_final());
         if let Some(endpoint) = &self.custom_endpoint_ec2 {
             config = config.endpoint_url(endpoint_url(endpoint));
         }
@@ -97,14 +110,15 @@ impl ClientSettings {
     /// An IAM client, as the build's credentials (IAM is global; `region` signs the calls).
     pub(crate) async fn iam(&self, region: &str) -> aws_sdk_iam::Client {
         let config = aws_sdk_iam::config::Builder::from(&self.sdk_config(region).await)
-            .retry_partition(own_retry_quota());
+            .retry_partition(retry::own_retry_quota())
+            .retry_classifier(retry::refused_certificates_are_final());
         aws_sdk_iam::Client::from_conf(config.build())
     }
 
     /// The region, HTTP client, retries and credentials every client of this build shares.
     async fn sdk_config(&self, region: &str) -> SdkConfig {
         let http = self.http_client();
-        let attempts = self.max_retries.map_or(DEFAULT_ATTEMPTS, |r| r + 1);
+        let attempts = self.max_attempts();
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(region.to_string()))
             .http_client(http.clone())
@@ -189,20 +203,11 @@ impl ClientSettings {
     }
 }
 
-/// A retry quota of the client's own, which never runs out: a call is retried as `max_retries`
-/// says, whatever other calls met. The SDK's default quota (a token bucket of 500, 5 or 10 tokens
-/// a retry) is shared by every client of a service and region in the process, so once a run's
-/// builds (or `imgs gc` after them) had met enough throttling or 5xx answers, the next calls were
-/// not retried at all. Packer's SDK retries each request up to `max_retries` times, with nothing
-/// shared between requests.
-fn own_retry_quota() -> RetryPartition {
-    RetryPartition::custom("imgs")
-        .token_bucket(TokenBucket::unlimited())
-        .build()
-}
-
+/// An STS client on `shared`, retried as the EC2 client is.
 pub(crate) fn sts_client(shared: &SdkConfig) -> aws_sdk_sts::Client {
-    let config = aws_sdk_sts::config::Builder::from(shared).retry_partition(own_retry_quota());
+    let config = aws_sdk_sts::config::Builder::from(shared)
+        .retry_partition(retry::own_retry_quota())
+        .retry_classifier(retry::refused_certificates_are_final());
     aws_sdk_sts::Client::from_conf(config.build())
 }
 
@@ -256,6 +261,17 @@ fn endpoint_url(endpoint: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn calls_are_tried_as_often_as_packer_tries_them() {
+        let with = |max_retries| ClientSettings {
+            max_retries,
+            ..ClientSettings::new("us-east-1")
+        };
+        assert_eq!(with(None).max_attempts(), 11, "Packer's 10 retries");
+        assert_eq!(with(Some(0)).max_attempts(), 11, "0 is unset, as in Packer");
+        assert_eq!(with(Some(3)).max_attempts(), 4);
+    }
 
     #[test]
     fn endpoint_without_scheme_is_https() {

@@ -22,6 +22,7 @@ mod insecure_tls;
 mod lookup;
 mod network;
 mod regions;
+mod retry;
 mod source;
 mod spot;
 mod tags;

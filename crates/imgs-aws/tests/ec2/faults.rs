@@ -40,3 +40,14 @@ async fn every_call_gets_its_retries_however_many_calls_failed_before() {
         "each call tried twice (max_retries 1)"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_outlasts_four_failures_by_default_as_in_packer() {
+    let moto = moto();
+    let plan = FaultPlan::always("DescribeImages", FaultKind::RequestLimitExceeded).at_most(4);
+    let proxy = proxy(&moto, plan);
+    let client = imgs_test_peers::ec2::client(&proxy.endpoint(), "us-east-1").await;
+    let answer = client.describe_images().owners("amazon").send().await;
+    assert!(answer.is_ok(), "{answer:?}");
+    assert_eq!(proxy.counts().faults_of("DescribeImages"), 4);
+}
