@@ -669,3 +669,181 @@ fn ctrl_c_at_random_moments_of_a_docker_chain_leaves_no_container_and_no_false_r
 fn kill_at_random_moments_of_a_docker_chain_then_gc_leaves_no_container() {
     docker_interrupt_runs(Stop::Kill, chaos::runs(2, 20), "kills_docker");
 }
+
+/// The phases of a qemu build interrupts aim at.
+const QEMU_PHASES: [&str; 5] = [
+    "creating disk",
+    "booting",
+    "waiting for SSH",
+    "provisioning",
+    "shutting down",
+];
+
+/// qemu processes anywhere on the machine whose command line names `dir` (a run's qemu, orphaned
+/// when imgs dies, is no longer a child of this test).
+fn qemu_processes_in(dir: &Path) -> Vec<String> {
+    let dir = dir.to_string_lossy().into_owned();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            (cmdline.contains("qemu-system") && cmdline.contains(&dir))
+                .then(|| format!("{pid}: {cmdline}"))
+        })
+        .collect()
+}
+
+/// Version directories under `cache/artifacts/<image>/` that no record names (a disk published
+/// without its record, or a half-written one), and records whose disks fail `qemu-img check`.
+fn qemu_unrecorded_outputs(root: &Path) -> (Vec<String>, Vec<String>) {
+    let records = Cache::open(&root.join("cache")).list().unwrap();
+    let recorded: BTreeSet<String> = records
+        .iter()
+        .filter_map(|r| r.artifact_dir.clone())
+        .collect();
+    let mut unrecorded = Vec::new();
+    for image in std::fs::read_dir(root.join("cache/artifacts"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        for version in std::fs::read_dir(image.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let name = version.file_name().to_string_lossy().into_owned();
+            if name == "current" || name.starts_with('.') {
+                continue;
+            }
+            let rel = format!(
+                "cache/artifacts/{}/{name}",
+                image.file_name().to_string_lossy()
+            );
+            if !recorded.contains(&rel) {
+                unrecorded.push(rel);
+            }
+        }
+    }
+    let mut broken = Vec::new();
+    for record in &records {
+        for file in record.builds.iter().flat_map(|b| &b.files) {
+            if !file.ends_with(".qcow2") {
+                continue;
+            }
+            let out = Command::new("qemu-img")
+                .args(["check", "-q"])
+                .arg(root.join(file))
+                .output()
+                .expect("qemu-img (Debian qemu-utils)");
+            if !out.status.success() {
+                broken.push(format!("{} {file}", record.image));
+            }
+        }
+    }
+    (unrecorded, broken)
+}
+
+/// Interrupts of the example qemu workspace (base → hardened → app-web, app-worker): no qemu left
+/// running, no disk published without its record, every recorded disk sound.
+fn qemu_interrupt_runs(stop: Stop, runs: usize, name: &str) {
+    let base_image = imgs_test_peers::qemu::base_image();
+    let ws = example_workspace();
+    let linked = ws.path().join("cache/base-image");
+    std::fs::remove_dir_all(&linked).unwrap();
+    std::os::unix::fs::symlink(&base_image, &linked).unwrap();
+    let root = ws.path();
+    let mut dice = Dice::from_env();
+    let mut per_phase: BTreeMap<String, usize> = BTreeMap::new();
+    let mut reached_end = 0;
+    let mut exits: BTreeMap<String, usize> = BTreeMap::new();
+    let mut leaked_processes = BTreeSet::new();
+    let mut unpublished = BTreeSet::new();
+    let mut false_records = Vec::new();
+    let mut built = 0;
+    for run in 0..runs {
+        let phase = QEMU_PHASES[run % QEMU_PHASES.len()];
+        // The base image is the Debian disk itself; the hardened layer's script changes, so it and
+        // both apps build again.
+        if run % 2 == 0 {
+            append(root, "images/hardened/harden.sh", &format!("# run {run}\n"));
+        }
+        let delay = Duration::from_millis(dice.below(2000));
+        let outcome = run_and_stop(build_command(root), phase, delay, stop);
+        built += outcome.built;
+        *exits
+            .entry(outcome.exit_code.map_or("killed".into(), |c| c.to_string()))
+            .or_default() += 1;
+        match &outcome.phase {
+            Some(phase) => *per_phase.entry(phase.clone()).or_default() += 1,
+            None => reached_end += 1,
+        }
+        if stop == Stop::Kill {
+            // qemu dies with the imgs that started it (its parent-death signal); the killed run's
+            // version directory is the cache's to clean.
+            let gone = Instant::now();
+            while !qemu_processes_in(root).is_empty() && gone.elapsed() < Duration::from_secs(5) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let out = imgs(root, &["cache", "prune"]);
+            assert_eq!(out.code, 0, "imgs cache prune: {}", out.stderr);
+        }
+        let processes = qemu_processes_in(root);
+        let (unrecorded, broken) = qemu_unrecorded_outputs(root);
+        if !processes.is_empty() || !unrecorded.is_empty() || !broken.is_empty() {
+            eprintln!("run {run} ({phase} + {delay:?}): {processes:?} {unrecorded:?} {broken:?}");
+        }
+        leaked_processes.extend(processes);
+        unpublished.extend(unrecorded);
+        false_records.extend(broken);
+    }
+    let out = imgs(root, &["build", "--all"]);
+    assert_eq!(out.code, 0, "the last run:\n{}\n{}", out.stdout, out.stderr);
+    let (unrecorded, broken) = qemu_unrecorded_outputs(root);
+    unpublished.extend(unrecorded);
+    false_records.extend(broken);
+    let leaked = BTreeMap::from([
+        ("qemu processes", leaked_processes.len()),
+        ("disks without a record", unpublished.len()),
+    ]);
+    chaos::report(
+        name,
+        serde_json::json!({
+            "builder": "qemu",
+            "workspace_images": 4,
+            "runs": runs,
+            "signal": match stop { Stop::Interrupt => "SIGINT", Stop::Kill => "SIGKILL then imgs cache prune" },
+            "interrupts": per_phase,
+            "runs_that_ended_before_the_phase": reached_end,
+            "exit_codes": exits,
+            "images_built_and_recorded": built,
+            "leaked": leaked,
+            "false_records": false_records.len(),
+        }),
+    );
+    assert_eq!(
+        leaked.values().sum::<usize>(),
+        0,
+        "leaked: {leaked:?} {unpublished:?}"
+    );
+    assert_eq!(false_records, Vec::<String>::new());
+}
+
+#[test]
+#[ignore = "boots Debian under TCG several times (minutes); needs cache/base-image/ from \
+            `cargo xtask base-image` (run with --ignored)"]
+fn ctrl_c_at_random_moments_of_a_qemu_chain_leaves_no_qemu_and_no_unrecorded_disk() {
+    qemu_interrupt_runs(Stop::Interrupt, chaos::runs(3, 10), "interrupts_qemu");
+}
+
+#[test]
+#[ignore = "boots Debian under TCG several times (minutes); needs cache/base-image/ from \
+            `cargo xtask base-image` (run with --ignored)"]
+fn kill_at_random_moments_of_a_qemu_chain_leaves_no_qemu_and_prune_leaves_no_unrecorded_disk() {
+    qemu_interrupt_runs(Stop::Kill, chaos::runs(2, 6), "kills_qemu");
+}
