@@ -16,6 +16,9 @@
 //! - [`webdav`]: a private nginx taking HTTP PUTs (its WebDAV module) on a loopback port;
 //! - [`put_server`]: a tiny in-process HTTP server whose answers a test scripts (failures, broken
 //!   connections, ranged PUTs);
+//! - [`cutting_proxy`]: a TCP proxy in front of the sshd that refuses, hangs up, answers with
+//!   garbage, cuts connections (all at once, or one after some bytes) and "reboots", as a machine's
+//!   network fails under an SSH client;
 //! - [`faults`]: an in-process proxy in front of the EC2 server that fails a seeded share of calls
 //!   as EC2 fails them (throttling, 5xx, broken connections, late answers);
 //! - [`ec2`] (feature `ec2`): clients on moto, and what a run left on EC2.
@@ -23,6 +26,7 @@
 //! Each test starts its own servers, so no test sees another's instances, AMIs or files; dropping a
 //! server kills it by its PID.
 
+pub mod cutting_proxy;
 pub mod docker;
 #[cfg(feature = "ec2")]
 pub mod ec2;
@@ -38,6 +42,7 @@ pub mod sshd;
 pub mod vagrant;
 pub mod webdav;
 
+pub use cutting_proxy::{Behaviour, CuttingProxy, Fault};
 pub use docker::{Dockerd, Registry};
 pub use faults::{FaultKind, FaultPlan, FaultProxy};
 pub use moto::TestMoto;
