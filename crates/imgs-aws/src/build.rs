@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use aws_sdk_ec2::Client;
+use aws_sdk_ec2::config::http::HttpResponse;
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ec2::types::{
     AttributeBooleanValue, AttributeValue, BlockDeviceMapping, CreateVolumePermission,
@@ -123,9 +124,18 @@ impl EbsBuild {
         }
     }
 
-    /// With `decode_authorization_messages`, an authorization failure decoded by STS.
+    /// The error as the person running the build reads it: with `decode_authorization_messages`,
+    /// an authorization failure decoded by STS; a call EC2 kept throttling or failing says how
+    /// often it was tried.
     async fn explained(&self, error: AwsError) -> AwsError {
-        crate::credentials::decode_authorization(&self.config.client, error).await
+        crate::credentials::decode_authorization(&self.config.client, error)
+            .await
+            .counted(self.config.client.max_attempts())
+    }
+
+    /// A clean-up failure's reason, saying how often its call was tried.
+    fn told(&self, error: AwsError) -> String {
+        error.counted(self.config.client.max_attempts()).to_string()
     }
 
     async fn launch_steps(
@@ -791,6 +801,7 @@ impl EbsBuild {
                     action: format!("Error removing the intermediate AMI ({ami_id})"),
                     code: None,
                     detail: why,
+                    retried: None,
                 });
             }
         }
@@ -1194,10 +1205,9 @@ impl EbsBuild {
             };
             match terminated {
                 Ok(()) => self.instance = None,
-                Err(error) => failures.push((
-                    self.resource(ResourceKind::Instance, &id),
-                    error.to_string(),
-                )),
+                Err(error) => {
+                    failures.push((self.resource(ResourceKind::Instance, &id), self.told(error)))
+                }
             }
         }
 
@@ -1211,7 +1221,7 @@ impl EbsBuild {
             if let Err(error) = result {
                 failures.push((
                     self.resource(ResourceKind::InstanceProfile, &name),
-                    error.to_string(),
+                    self.told(error),
                 ));
             }
         }
@@ -1222,7 +1232,7 @@ impl EbsBuild {
                 Ok(()) => self.launch_template = None,
                 Err(error) => failures.push((
                     self.resource(ResourceKind::LaunchTemplate, &name),
-                    error.to_string(),
+                    self.told(error),
                 )),
             }
         }
@@ -1233,7 +1243,7 @@ impl EbsBuild {
                 Ok(()) => self.security_group = None,
                 Err(error) => failures.push((
                     self.resource(ResourceKind::SecurityGroup, &id),
-                    error.to_string(),
+                    self.told(error),
                 )),
             }
         }
@@ -1245,7 +1255,7 @@ impl EbsBuild {
                 Ok(()) => self.key_pair = None,
                 Err(error) => failures.push((
                     self.resource(ResourceKind::KeyPair, &name),
-                    error.to_string(),
+                    self.told(error),
                 )),
             }
         }
@@ -1298,7 +1308,7 @@ impl EbsBuild {
             Some(known) => known.clone(),
             None => snapshots_of(&client, &image.ami_id)
                 .await
-                .map_err(|e| (image.clone(), e.to_string()))?,
+                .map_err(|e| (image.clone(), self.told(e)))?,
         };
         let answer = client
             .deregister_image()
@@ -1306,14 +1316,14 @@ impl EbsBuild {
             .send()
             .await;
         deleted(answer, "Error deregistering AMI", AMI_GONE)
-            .map_err(|e| (image.clone(), e.to_string()))?;
+            .map_err(|e| (image.clone(), self.told(e)))?;
         let mut left = Vec::new();
         let mut why = Vec::new();
         for snapshot in snapshots {
             let answer = client.delete_snapshot().snapshot_id(&snapshot).send().await;
             let action = format!("Error deleting snapshot {snapshot}");
             if let Err(error) = deleted(answer, action, SNAPSHOT_GONE) {
-                why.push(error.to_string());
+                why.push(self.told(error));
                 left.push(snapshot);
             }
         }
@@ -1462,14 +1472,13 @@ fn gone_if(error: AwsError, codes: &[&str]) -> Result<(), AwsError> {
 
 /// A delete call's answer as an outcome; the `gone` error codes (EC2's for a resource that no longer
 /// exists) count as removed too.
-pub(crate) fn deleted<T, E, R>(
-    answer: Result<T, SdkError<E, R>>,
+pub(crate) fn deleted<T, E>(
+    answer: Result<T, SdkError<E, HttpResponse>>,
     action: impl Into<String>,
     gone: &[&str],
 ) -> Result<(), AwsError>
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
 {
     answer
         .map(drop)

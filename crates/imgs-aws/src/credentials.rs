@@ -239,6 +239,7 @@ pub(crate) async fn decode_authorization(
         action,
         code,
         detail,
+        retried,
     } = error
     else {
         return error;
@@ -251,6 +252,7 @@ pub(crate) async fn decode_authorization(
             action,
             code,
             detail,
+            retried,
         };
     };
     let sts = settings.sts(&settings.region).await;
@@ -274,6 +276,7 @@ pub(crate) async fn decode_authorization(
         action,
         code,
         detail,
+        retried,
     }
 }
 

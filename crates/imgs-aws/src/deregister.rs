@@ -36,7 +36,10 @@ pub async fn list_imgs_amis(
     }
     let client = client_settings.client(region).await;
     let action = format!("Error listing AMIs in {region}");
-    for image in images_tagged(&client, TAG_IMAGE, images, &action).await? {
+    let listed = images_tagged(&client, TAG_IMAGE, images, &action)
+        .await
+        .map_err(|e| e.counted(client_settings.max_attempts()))?;
+    for image in listed {
         let tag = |key: &str| tag_value(image.tags(), key).map(str::to_string);
         let (Some(ami_id), Some(name)) = (image.image_id(), tag(TAG_IMAGE)) else {
             continue;
@@ -62,16 +65,17 @@ pub async fn deregister_ami(
     ami: &ImgsAmi,
 ) -> Result<(), AwsError> {
     let client = client_settings.client(&ami.region).await;
+    let counted = |e: AwsError| e.counted(client_settings.max_attempts());
     let answer = client.deregister_image().image_id(&ami.ami_id).send().await;
     let action = format!("Error deregistering AMI {} in {}", ami.ami_id, ami.region);
-    deleted(answer, action, AMI_GONE)?;
+    deleted(answer, action, AMI_GONE).map_err(counted)?;
     for snapshot in &ami.snapshots {
         let answer = client.delete_snapshot().snapshot_id(snapshot).send().await;
         let action = format!(
             "Error deleting snapshot {snapshot} of AMI {} in {}",
             ami.ami_id, ami.region
         );
-        deleted(answer, action, SNAPSHOT_GONE)?;
+        deleted(answer, action, SNAPSHOT_GONE).map_err(counted)?;
     }
     Ok(())
 }

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use aws_sdk_ec2::config::http::HttpResponse;
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 
 use crate::Resource;
@@ -10,13 +11,16 @@ use crate::Resource;
 #[derive(Debug, thiserror::Error)]
 pub enum AwsError {
     /// An EC2 call failed (after the SDK's retries).
-    #[error("{action}: {detail}")]
+    #[error("{action}: {detail}{}", RetriedNote(retried.as_ref()))]
     Api {
         /// What imgs was doing, as Packer says it ("Error launching source instance").
         action: String,
         /// EC2's error code, when it gave one (`InvalidAMIID.NotFound`).
         code: Option<String>,
         detail: String,
+        /// Set when the failure was one the SDK retries (throttling, a 5xx answer, a broken
+        /// connection): it was retried as often as `max_retries` allows, and failed every time.
+        retried: Option<Retried>,
     },
     #[error("No AMI was found matching filters: {filters}")]
     NoSourceAmi { filters: String },
@@ -62,6 +66,38 @@ pub enum AwsError {
     Malformed { action: String, missing: String },
 }
 
+/// An EC2 call retried until `max_retries` ran out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Retried {
+    /// The EC2 action (`RunInstances`).
+    pub operation: String,
+    /// How many times it was tried, once the build's settings are known (see
+    /// [`AwsError::counted`]).
+    pub attempts: Option<u32>,
+}
+
+struct RetriedNote<'a>(Option<&'a Retried>);
+
+impl fmt::Display for RetriedNote<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            None => Ok(()),
+            Some(Retried {
+                operation,
+                attempts: Some(attempts),
+            }) => {
+                let retries = attempts.saturating_sub(1);
+                let times = if retries == 1 { "time" } else { "times" };
+                write!(f, " ({operation} retried {retries} {times})")
+            }
+            Some(Retried {
+                operation,
+                attempts: None,
+            }) => write!(f, " ({operation} retried as often as max_retries allows)"),
+        }
+    }
+}
+
 struct Failures<'a>(&'a [(Resource, String)]);
 
 impl fmt::Display for Failures<'_> {
@@ -80,7 +116,12 @@ impl AwsError {
     /// What the person running the build can do about it, when imgs can tell.
     pub fn hint(&self) -> Option<String> {
         match self {
-            AwsError::Api { code, detail, .. } => api_hint(code.as_deref(), detail),
+            AwsError::Api {
+                code,
+                detail,
+                retried,
+                ..
+            } => api_hint(code.as_deref(), detail, retried.as_ref()),
             AwsError::NoSourceAmi { .. } => Some(
                 "check the filters and owners in source_ami_filter against `aws ec2 describe-images`"
                     .into(),
@@ -109,10 +150,11 @@ impl AwsError {
     }
 
     /// Wraps an SDK error with what imgs was doing.
-    pub(crate) fn api<E, R>(action: impl Into<String>) -> impl FnOnce(SdkError<E, R>) -> AwsError
+    pub(crate) fn api<E>(
+        action: impl Into<String>,
+    ) -> impl FnOnce(SdkError<E, HttpResponse>) -> AwsError
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-        R: fmt::Debug + Send + Sync + 'static,
     {
         move |error| {
             let code = error.code().map(str::to_string);
@@ -120,11 +162,39 @@ impl AwsError {
                 (Some(code), Some(message)) => format!("{code}: {message}"),
                 _ => causes(&error),
             };
+            let retried = crate::retry::sdk_retries(&error).then(|| Retried {
+                operation: operation_name::<E>(),
+                attempts: None,
+            });
             AwsError::Api {
                 action: action.into(),
                 code,
                 detail,
+                retried,
             }
+        }
+    }
+
+    /// The error with how many times its call was tried filled in: `max_attempts` of the build's
+    /// settings, for a call the SDK retried until they ran out (its retries are per call, see
+    /// `retry`).
+    pub fn counted(self, max_attempts: u32) -> AwsError {
+        match self {
+            AwsError::Api {
+                action,
+                code,
+                detail,
+                retried,
+            } => AwsError::Api {
+                action,
+                code,
+                detail,
+                retried: retried.map(|r| Retried {
+                    attempts: r.attempts.or(Some(max_attempts)),
+                    ..r
+                }),
+            },
+            other => other,
         }
     }
 
@@ -153,7 +223,36 @@ fn causes(error: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-fn api_hint(code: Option<&str>, detail: &str) -> Option<String> {
+/// The EC2 action of an SDK operation's error type: `RunInstances` of
+/// `aws_sdk_ec2::operation::run_instances::RunInstancesError`. The SDK's errors do not carry their
+/// operation's name; the generated types are named after it.
+fn operation_name<E>() -> String {
+    let path = std::any::type_name::<E>();
+    let last = path.rsplit("::").next().unwrap_or(path);
+    last.strip_suffix("Error").unwrap_or(last).to_string()
+}
+
+fn api_hint(code: Option<&str>, detail: &str, retried: Option<&Retried>) -> Option<String> {
+    if let Some(retried) = retried {
+        let operation = &retried.operation;
+        let tries = match retried.attempts {
+            Some(n) => format!("{n} times"),
+            None => "as often as max_retries allows".into(),
+        };
+        let unreachable = detail.contains("dispatch failure")
+            && (detail.contains("Connect") || detail.contains("dns error"));
+        return Some(if unreachable {
+            format!(
+                "EC2 could not be reached ({operation} was tried {tries}): check the network, \
+                 region and custom_endpoint_ec2"
+            )
+        } else {
+            format!(
+                "EC2 throttled or failed {operation} every time it was tried ({tries}): raise \
+                 `max_retries` in the builder (10 when unset), or build again later"
+            )
+        });
+    }
     let code = code.unwrap_or_default();
     if code.starts_with("AuthFailure")
         || code == "UnrecognizedClientException"
@@ -186,4 +285,79 @@ fn api_hint(code: Option<&str>, detail: &str) -> Option<String> {
         );
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_ec2::config::http::HttpResponse;
+    use aws_sdk_ec2::error::{ErrorMetadata, SdkError};
+    use aws_sdk_ec2::operation::run_instances::RunInstancesError;
+    use aws_smithy_runtime_api::http::StatusCode;
+    use aws_smithy_types::body::SdkBody;
+
+    use super::*;
+
+    /// What the SDK gives for an EC2 answer of `status` with `code`.
+    fn answered(status: u16, code: &str) -> SdkError<RunInstancesError, HttpResponse> {
+        let meta = ErrorMetadata::builder()
+            .code(code)
+            .message("Request limit exceeded.")
+            .build();
+        let raw = HttpResponse::new(StatusCode::try_from(status).unwrap(), SdkBody::empty());
+        SdkError::service_error(RunInstancesError::generic(meta), raw)
+    }
+
+    #[test]
+    fn a_call_ec2_kept_throttling_names_its_action_and_its_retries() {
+        let error =
+            AwsError::api("Error launching source instance")(answered(400, "RequestLimitExceeded"))
+                .counted(11);
+        assert_eq!(
+            error.to_string(),
+            "Error launching source instance: RequestLimitExceeded: Request limit exceeded. \
+             (RunInstances retried 10 times)"
+        );
+        assert_eq!(
+            error.hint().unwrap(),
+            "EC2 throttled or failed RunInstances every time it was tried (11 times): raise \
+             `max_retries` in the builder (10 when unset), or build again later"
+        );
+    }
+
+    #[test]
+    fn what_the_sdk_retries_is_told_apart_from_what_it_does_not() {
+        let transient = |status, code| {
+            matches!(
+                AwsError::api("Error launching source instance")(answered(status, code)),
+                AwsError::Api {
+                    retried: Some(_),
+                    ..
+                }
+            )
+        };
+        assert!(transient(503, "Unavailable"));
+        assert!(transient(500, "InternalError"));
+        assert!(transient(503, "Throttling"));
+        assert!(transient(400, "RequestLimitExceeded"));
+        assert!(!transient(400, "InvalidAMIID.NotFound"));
+        assert!(!transient(400, "UnauthorizedOperation"));
+        let refused = AwsError::api("Error launching source instance")(answered(
+            400,
+            "InvalidParameterValue",
+        ));
+        assert_eq!(
+            refused.counted(11).to_string(),
+            "Error launching source instance: InvalidParameterValue: Request limit exceeded.",
+            "nothing said of retries the SDK did not make"
+        );
+    }
+
+    #[test]
+    fn an_operations_name_comes_from_its_error_type() {
+        assert_eq!(operation_name::<RunInstancesError>(), "RunInstances");
+        assert_eq!(
+            operation_name::<aws_sdk_ec2::operation::describe_images::DescribeImagesError>(),
+            "DescribeImages"
+        );
+    }
 }

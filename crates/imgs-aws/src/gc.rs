@@ -83,24 +83,29 @@ pub async fn collect_garbage(
     dry_run: bool,
 ) -> Result<GcReport, AwsError> {
     let client = settings.client(region).await;
+    let max_attempts = settings.max_attempts();
     let mut gc = Collector {
         client: &client,
         region,
         runs,
         dry_run,
+        max_attempts,
         report: GcReport {
             region: region.to_string(),
             ..GcReport::default()
         },
         instances: BTreeSet::new(),
     };
-    gc.instances().await?;
-    gc.launch_templates().await?;
-    gc.security_groups().await?;
-    gc.key_pairs().await?;
-    gc.volumes().await?;
-    let from_unusable_amis = gc.unusable_images().await?;
-    gc.snapshots(from_unusable_amis).await?;
+    let collected = async {
+        gc.instances().await?;
+        gc.launch_templates().await?;
+        gc.security_groups().await?;
+        gc.key_pairs().await?;
+        gc.volumes().await?;
+        let from_unusable_amis = gc.unusable_images().await?;
+        gc.snapshots(from_unusable_amis).await
+    };
+    collected.await.map_err(|e| e.counted(max_attempts))?;
     Ok(gc.report)
 }
 
@@ -109,6 +114,8 @@ struct Collector<'a> {
     region: &'a str,
     runs: &'a GcRuns,
     dry_run: bool,
+    /// How often a call is tried: what a failure says.
+    max_attempts: u32,
     report: GcReport,
     /// The selected instances, terminated (or, in a dry run, to be).
     instances: BTreeSet<String>,
@@ -140,7 +147,10 @@ impl Collector<'_> {
     fn outcome(&mut self, leftover: Leftover, result: Result<(), AwsError>) {
         match result {
             Ok(()) => self.report.removed.push(leftover),
-            Err(error) => self.report.failed.push((leftover, error.to_string())),
+            Err(error) => {
+                let why = error.counted(self.max_attempts).to_string();
+                self.report.failed.push((leftover, why));
+            }
         }
     }
 
@@ -198,7 +208,7 @@ impl Collector<'_> {
             .await
             .map_err(AwsError::api("Error terminating instances"));
         if let Err(error) = terminated {
-            let why = error.to_string();
+            let why = error.counted(self.max_attempts).to_string();
             self.report
                 .failed
                 .extend(found.into_iter().map(|l| (l, why.clone())));

@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_iam::Client;
+use aws_sdk_iam::config::http::HttpResponse;
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_iam::types::Tag;
 
@@ -39,10 +40,9 @@ impl TemporaryProfile {
     }
 }
 
-fn api<E, R>(action: impl Into<String>) -> impl FnOnce(SdkError<E, R>) -> AwsError
+fn api<E>(action: impl Into<String>) -> impl FnOnce(SdkError<E, HttpResponse>) -> AwsError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
 {
     AwsError::api(action)
 }
@@ -129,12 +129,11 @@ pub(crate) async fn create(
 }
 
 /// Waits until IAM shows what was just created (`NoSuchEntity` until then).
-async fn exists<F, Fut, E, R>(what: &str, look: F) -> Result<(), AwsError>
+async fn exists<F, Fut, E>(what: &str, look: F) -> Result<(), AwsError>
 where
     F: Fn() -> Fut,
-    Fut: std::future::Future<Output = Result<(), SdkError<E, R>>>,
+    Fut: std::future::Future<Output = Result<(), SdkError<E, HttpResponse>>>,
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
 {
     wait::until(&format!("{what} to exist"), IAM_TIMEOUT, None, || async {
         match look().await {

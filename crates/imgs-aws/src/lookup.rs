@@ -65,7 +65,10 @@ pub async fn find_tagged_images(
     }
     let client = client_settings.client(region).await;
     let action = format!("Error looking up AMIs in {region}");
-    for image in images_tagged(&client, TAG_FINGERPRINT, fingerprints, &action).await? {
+    let images = images_tagged(&client, TAG_FINGERPRINT, fingerprints, &action)
+        .await
+        .map_err(|e| e.counted(client_settings.max_attempts()))?;
+    for image in images {
         // A pending or failed AMI cannot be launched from; it is not a cache hit.
         if image.state() != Some(&ImageState::Available) {
             continue;

@@ -4,7 +4,10 @@
 //! its backoff (a random pause up to 1 s, doubling, at most 20 s); this module takes away what it
 //! adds to Packer's rules and gives the rest of the crate the same verdict the SDK reached.
 
+use aws_runtime::retries::classifiers::{THROTTLING_ERRORS, TRANSIENT_ERRORS};
+use aws_sdk_ec2::config::http::HttpResponse;
 use aws_sdk_ec2::config::retry::{RetryPartition, TokenBucket};
+use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::client::interceptors::context::InterceptorContext;
 use aws_smithy_runtime_api::client::retries::classifiers::{
     ClassifyRetry, RetryAction, RetryClassifierPriority, SharedRetryClassifier,
@@ -20,6 +23,33 @@ pub(crate) fn own_retry_quota() -> RetryPartition {
     RetryPartition::custom("imgs")
         .token_bucket(TokenBucket::unlimited())
         .build()
+}
+
+/// The HTTP statuses the SDK retries (`HttpStatusCodeClassifier`).
+const TRANSIENT_STATUSES: [u16; 4] = [500, 502, 503, 504];
+
+/// Whether the SDK's standard strategy retries `error`, as its classifiers judge it: a throttling or
+/// transient code (`RequestLimitExceeded`, `Throttling`, ...), a 500, 502, 503 or 504 answer, a
+/// timeout, a connection that broke or could not be made, an answer that could not be read — but
+/// not a refused certificate. It then retried the call until its attempts ran out.
+pub(crate) fn sdk_retries<E: ProvideErrorMetadata>(error: &SdkError<E, HttpResponse>) -> bool {
+    match error {
+        SdkError::TimeoutError(_) | SdkError::ResponseError(_) => true,
+        SdkError::DispatchFailure(failure) => {
+            let broken = failure.is_io() || failure.is_timeout() || failure.as_other().is_some();
+            broken
+                && !failure
+                    .as_connector_error()
+                    .is_some_and(|e| refuses_a_certificate(e))
+        }
+        SdkError::ServiceError(service) => {
+            let code = service.err().code().unwrap_or_default();
+            THROTTLING_ERRORS.contains(&code)
+                || TRANSIENT_ERRORS.contains(&code)
+                || TRANSIENT_STATUSES.contains(&service.raw().status().as_u16())
+        }
+        _ => false,
+    }
 }
 
 /// A call whose endpoint presented a certificate this machine refuses is not retried: the

@@ -215,6 +215,7 @@ async fn launch_once(client: &Client, name: &str, config: &EbsConfig) -> Result<
         } else {
             reasons.join("; ")
         },
+        retried: None,
     })
 }
 
