@@ -38,8 +38,18 @@ pub enum AwsError {
         wanted: String,
         reason: Option<String>,
     },
-    #[error("timed out after {}s waiting for {what}", waited.as_secs())]
-    Timeout { what: String, waited: Duration },
+    /// A wait gave up: after its looks (`aws_polling`), its time limit, or looks that kept failing.
+    #[error("{}", WaitEnded { what, waited: *waited, looks: *looks, limit: *limit, last_failure: last_failure.as_deref() })]
+    Timeout {
+        what: String,
+        waited: Duration,
+        /// How many looks it made.
+        looks: u32,
+        limit: WaitLimit,
+        /// The failure of the last look, when it failed (EC2 throttled or failed it after its
+        /// retries).
+        last_failure: Option<Box<AwsError>>,
+    },
     #[error("cancelled")]
     Cancelled,
     /// A deferred template (tags, description) could not be rendered with the build's data.
@@ -76,6 +86,17 @@ pub struct Retried {
     pub attempts: Option<u32>,
 }
 
+/// What made a wait give up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitLimit {
+    /// Its time limit (no `max_attempts`).
+    Time,
+    /// `aws_polling`'s `max_attempts` (or `AWS_MAX_ATTEMPTS`, `AWS_TIMEOUT_SECONDS`).
+    Looks,
+    /// This many looks in a row failed.
+    FailedLooks(u32),
+}
+
 struct RetriedNote<'a>(Option<&'a Retried>);
 
 impl fmt::Display for RetriedNote<'_> {
@@ -94,6 +115,37 @@ impl fmt::Display for RetriedNote<'_> {
                 operation,
                 attempts: None,
             }) => write!(f, " ({operation} retried as often as max_retries allows)"),
+        }
+    }
+}
+
+struct WaitEnded<'a> {
+    what: &'a str,
+    waited: Duration,
+    looks: u32,
+    limit: WaitLimit,
+    last_failure: Option<&'a AwsError>,
+}
+
+impl fmt::Display for WaitEnded<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = self.what;
+        let looks = self.looks;
+        match self.limit {
+            WaitLimit::Time => write!(
+                f,
+                "timed out after {}s waiting for {what}",
+                self.waited.as_secs()
+            )?,
+            WaitLimit::Looks => write!(f, "gave up waiting for {what} after {looks} looks")?,
+            WaitLimit::FailedLooks(failed) => write!(
+                f,
+                "gave up waiting for {what}: its last {failed} looks failed"
+            )?,
+        }
+        match self.last_failure {
+            Some(failure) => write!(f, "; the last look failed: {failure}"),
+            None => Ok(()),
         }
     }
 }
@@ -133,9 +185,23 @@ impl AwsError {
                 "change ami_name (add {{timestamp}}), or set force_deregister to replace the existing AMI"
                     .into(),
             ),
-            AwsError::Timeout { .. } => {
-                Some("EC2 is slow or the resource is stuck; look at it in the console".into())
-            }
+            AwsError::Timeout {
+                last_failure: Some(failure),
+                ..
+            } => Some(match failure.hint() {
+                Some(hint) => format!(
+                    "{hint}; a wait makes `aws_polling` `max_attempts` looks (or \
+                     AWS_MAX_ATTEMPTS), `delay_seconds` (AWS_POLL_DELAY_SECONDS) apart"
+                ),
+                None => "a wait makes `aws_polling` `max_attempts` looks (or AWS_MAX_ATTEMPTS), \
+                         `delay_seconds` (AWS_POLL_DELAY_SECONDS) apart"
+                    .into(),
+            }),
+            AwsError::Timeout { .. } => Some(
+                "EC2 is slow or the resource is stuck; look at it in the console; `aws_polling` \
+                 (or AWS_MAX_ATTEMPTS, AWS_POLL_DELAY_SECONDS) sets how long a wait looks"
+                    .into(),
+            ),
             AwsError::Mismatch { hint, .. } => Some(hint.clone()),
             AwsError::Leftovers(_) => Some(
                 "remove them by hand, or run `imgs gc`, which finds them by their imgs:run tag".into(),
@@ -194,8 +260,33 @@ impl AwsError {
                     ..r
                 }),
             },
+            AwsError::Timeout {
+                what,
+                waited,
+                looks,
+                limit,
+                last_failure,
+            } => AwsError::Timeout {
+                what,
+                waited,
+                looks,
+                limit,
+                last_failure: last_failure.map(|f| Box::new(f.counted(max_attempts))),
+            },
             other => other,
         }
+    }
+
+    /// Whether this is a call EC2 throttled, answered with a 5xx status, or whose connection broke,
+    /// after its retries: a wait may look again.
+    pub(crate) fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            AwsError::Api {
+                retried: Some(_),
+                ..
+            }
+        )
     }
 
     /// EC2's error code, for callers that treat "already gone" as success.
@@ -322,18 +413,13 @@ mod tests {
             "EC2 throttled or failed RunInstances every time it was tried (11 times): raise \
              `max_retries` in the builder (10 when unset), or build again later"
         );
+        assert!(error.is_transient());
     }
 
     #[test]
     fn what_the_sdk_retries_is_told_apart_from_what_it_does_not() {
         let transient = |status, code| {
-            matches!(
-                AwsError::api("Error launching source instance")(answered(status, code)),
-                AwsError::Api {
-                    retried: Some(_),
-                    ..
-                }
-            )
+            AwsError::api("Error launching source instance")(answered(status, code)).is_transient()
         };
         assert!(transient(503, "Unavailable"));
         assert!(transient(500, "InternalError"));

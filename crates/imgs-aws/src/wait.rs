@@ -1,6 +1,12 @@
 //! Polling EC2 until a resource reaches a state: quick first looks (a test server or a fast API answers
 //! at once), backing off to a few seconds, giving up after a generous limit, and stopping at once when
 //! the build is cancelled.
+//!
+//! A look whose call failed after all its retries — EC2 throttled it, answered 5xx, or the connection
+//! broke — is a look like another, as in Packer's waiters, which look again after any error their
+//! acceptors do not name: the wait goes on within its limits. Without `max_attempts`, a few such
+//! looks in a row end it too, so a clean-up does not wait its whole time limit on an EC2 that does
+//! not answer. Any other error ends the wait at once.
 
 use std::future::Future;
 use std::time::Duration;
@@ -9,6 +15,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::AwsError;
+use crate::error::WaitLimit;
 
 // A short first pause that doubles: a transition that is nearly done (a fast API, or several builds
 // waiting on one busy server) costs one short pause, not 200 ms; one that takes tens of seconds, as on
@@ -30,6 +37,10 @@ pub struct Polling {
     /// Looks before giving up (`max_attempts`), instead of the wait's time limit.
     pub max_attempts: Option<u32>,
 }
+
+/// Looks in a row that may fail before a wait without `max_attempts` gives up; each of them is a
+/// call EC2 throttled or failed through all its retries.
+pub(crate) const FAILED_LOOKS_IN_A_ROW: u32 = 3;
 
 /// Packer's poll delay when only a timeout is given through the environment.
 const PACKER_DEFAULT_DELAY_SECONDS: i64 = 2;
@@ -121,22 +132,40 @@ where
     let started = Instant::now();
     let mut delay = polling.delay.unwrap_or(FIRST_DELAY);
     let mut looks: u32 = 0;
+    let mut failed_in_a_row: u32 = 0;
     loop {
         if cancel.is_some_and(CancellationToken::is_cancelled) {
             return Err(AwsError::Cancelled);
         }
-        if let Poll::Done(value) = check().await? {
-            return Ok(value);
-        }
-        looks = looks.saturating_add(1);
-        let gave_up = match polling.max_attempts {
-            Some(max) => looks >= max,
-            None => started.elapsed() >= timeout,
+        let last_failure = match check().await {
+            Ok(Poll::Done(value)) => return Ok(value),
+            Ok(Poll::NotYet) => {
+                failed_in_a_row = 0;
+                None
+            }
+            Err(error) if error.is_transient() => {
+                failed_in_a_row += 1;
+                Some(Box::new(error))
+            }
+            Err(error) => return Err(error),
         };
-        if gave_up {
+        looks = looks.saturating_add(1);
+        let limit = match polling.max_attempts {
+            Some(max) if looks >= max => Some(WaitLimit::Looks),
+            Some(_) => None,
+            None if failed_in_a_row >= FAILED_LOOKS_IN_A_ROW => {
+                Some(WaitLimit::FailedLooks(failed_in_a_row))
+            }
+            None if started.elapsed() >= timeout => Some(WaitLimit::Time),
+            None => None,
+        };
+        if let Some(limit) = limit {
             return Err(AwsError::Timeout {
                 what: what.to_string(),
                 waited: started.elapsed(),
+                looks,
+                limit,
+                last_failure,
             });
         }
         let sleep = tokio::time::sleep(delay);
@@ -231,6 +260,108 @@ mod tests {
         let timeout = none.with_environment(env(&[("AWS_TIMEOUT_SECONDS", "60")]));
         assert_eq!(timeout.delay, Some(Duration::from_secs(2)));
         assert_eq!(timeout.max_attempts, Some(30));
+    }
+
+    fn throttled() -> AwsError {
+        AwsError::Api {
+            action: "Error describing instance (i-1)".into(),
+            code: Some("RequestLimitExceeded".into()),
+            detail: "RequestLimitExceeded: Request limit exceeded.".into(),
+            retried: Some(crate::error::Retried {
+                operation: "DescribeInstances".into(),
+                attempts: None,
+            }),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_look_ec2_kept_failing_is_a_look_and_the_wait_goes_on() {
+        let polling = Polling::from_settings(Some(1), Some(5));
+        let mut looks = 0;
+        let result = polled(
+            "instance i-1",
+            Duration::from_secs(1),
+            &polling,
+            None,
+            || {
+                looks += 1;
+                let look = looks;
+                async move {
+                    match look {
+                        1 | 2 => Err(throttled()),
+                        3 => Ok(Poll::NotYet),
+                        _ => Ok(Poll::Done(look)),
+                    }
+                }
+            },
+        )
+        .await;
+        assert_eq!(result.unwrap(), 4);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_wait_gives_up_after_its_looks_naming_the_last_failure() {
+        let polling = Polling::from_settings(Some(1), Some(3));
+        let result: Result<(), _> = polled(
+            "instance i-1 to be running",
+            Duration::ZERO,
+            &polling,
+            None,
+            || async { Err(throttled()) },
+        )
+        .await;
+        let error = result.unwrap_err().counted(3);
+        assert_eq!(
+            error.to_string(),
+            "gave up waiting for instance i-1 to be running after 3 looks; the last look failed: \
+             Error describing instance (i-1): RequestLimitExceeded: Request limit exceeded. \
+             (DescribeInstances retried 2 times)"
+        );
+        assert!(
+            error.hint().unwrap().contains("max_retries"),
+            "{:?}",
+            error.hint()
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_a_number_of_looks_a_few_failed_looks_in_a_row_end_a_wait() {
+        let mut looks = 0;
+        let result: Result<(), _> = until(
+            "security group sg-1 to be deletable",
+            Duration::from_secs(3600),
+            None,
+            || {
+                looks += 1;
+                async { Err(throttled()) }
+            },
+        )
+        .await;
+        assert_eq!(looks, FAILED_LOOKS_IN_A_ROW);
+        let error = result.unwrap_err();
+        assert!(
+            error.to_string().starts_with(
+                "gave up waiting for security group sg-1 to be deletable: its last 3 looks failed; \
+                 the last look failed: Error describing instance (i-1)"
+            ),
+            "{error}"
+        );
+        // Any other error ends a wait at once.
+        let mut looks = 0;
+        let result: Result<(), _> = until("nothing", Duration::from_secs(3600), None, || {
+            looks += 1;
+            async {
+                Err(AwsError::Api {
+                    action: "Error describing instance (i-1)".into(),
+                    code: Some("UnauthorizedOperation".into()),
+                    detail: "UnauthorizedOperation: no".into(),
+                    retried: None,
+                })
+            }
+        })
+        .await;
+        assert!(result.is_err());
+        assert_eq!(looks, 1);
     }
 
     #[tokio::test(start_paused = true)]

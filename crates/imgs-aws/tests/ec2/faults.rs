@@ -4,7 +4,10 @@
 
 use imgs_aws::ClientSettings;
 use imgs_test_peers::faults::{FaultKind, FaultPlan, FaultProxy};
-use crate::build::moto;
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use crate::build::{build, logger, moto};
 
 fn proxy(moto: &imgs_test_peers::TestMoto, plan: FaultPlan) -> FaultProxy {
     FaultProxy::start(moto.port(), 1, plan).unwrap_or_else(|why| panic!("{why}"))
@@ -50,4 +53,28 @@ async fn a_call_outlasts_four_failures_by_default_as_in_packer() {
     let answer = client.describe_images().owners("amazon").send().await;
     assert!(answer.is_ok(), "{answer:?}");
     assert_eq!(proxy.counts().faults_of("DescribeImages"), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wait_outlasts_looks_that_failed() {
+    let moto = moto();
+    // With one retry a call, the first two looks of the wait for the instance fail.
+    let plan = FaultPlan::always("DescribeInstances", FaultKind::Unavailable).at_most(4);
+    let proxy = proxy(&moto, plan);
+    let mut build = build(
+        &moto,
+        json!({
+            "communicator": "none",
+            "custom_endpoint_ec2": proxy.endpoint(),
+            "max_retries": 1,
+            "aws_polling": { "delay_seconds": 1, "max_attempts": 4 },
+        }),
+        "fp-wait",
+    );
+    let cancel = CancellationToken::new();
+    let mut lines = Vec::new();
+    let launched = build.launch(&mut logger(&mut lines), &cancel).await;
+    assert!(launched.is_ok(), "{launched:?}\n{}", lines.join("\n"));
+    assert_eq!(proxy.counts().faults_of("DescribeInstances"), 4);
+    build.cleanup(&mut logger(&mut lines)).await.unwrap();
 }
