@@ -1237,7 +1237,14 @@ impl EbsBuild {
             }
         }
 
-        if let Some(id) = self.security_group.clone() {
+        if let (Some(id), Some(instance)) = (self.security_group.clone(), self.instance.clone()) {
+            // The group is in use until its instance is gone: EC2 would answer DependencyViolation
+            // to every try for as long as the wait lasts (ten minutes).
+            failures.push((
+                self.resource(ResourceKind::SecurityGroup, &id),
+                format!("still in use by instance {instance}, which could not be terminated"),
+            ));
+        } else if let Some(id) = self.security_group.clone() {
             log.line("Deleting temporary security group...");
             match delete_security_group(&client, &id).await {
                 Ok(()) => self.security_group = None,

@@ -78,3 +78,45 @@ async fn a_wait_outlasts_looks_that_failed() {
     assert_eq!(proxy.counts().faults_of("DescribeInstances"), 4);
     build.cleanup(&mut logger(&mut lines)).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_whose_instance_could_not_be_terminated_is_left_for_later_not_waited_for() {
+    let moto = moto();
+    let plan = FaultPlan::always("TerminateInstances", FaultKind::Unavailable);
+    let proxy = proxy(&moto, plan);
+    let mut build = build(
+        &moto,
+        json!({
+            "communicator": "none",
+            "custom_endpoint_ec2": proxy.endpoint(),
+            "max_retries": 1,
+        }),
+        "fp-group",
+    );
+    let cancel = CancellationToken::new();
+    let mut lines = Vec::new();
+    build
+        .launch(&mut logger(&mut lines), &cancel)
+        .await
+        .unwrap();
+    let error = build.cleanup(&mut logger(&mut lines)).await.unwrap_err();
+    let text = error.to_string();
+    assert!(text.contains("could not remove instance i-"), "{text}");
+    assert!(
+        text.contains("(TerminateInstances retried 1 time)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("which could not be terminated"),
+        "the group is left with its instance: {text}"
+    );
+    assert_eq!(
+        proxy.counts().actions.get("DeleteSecurityGroup"),
+        None,
+        "nothing asked of a group still in use"
+    );
+    // Once EC2 answers again, a second clean-up removes both.
+    proxy.set_plan(FaultPlan::none());
+    build.cleanup(&mut logger(&mut lines)).await.unwrap();
+    assert!(build.leftovers().is_empty(), "{:?}", build.leftovers());
+}
