@@ -25,6 +25,7 @@ mod build_shell_local;
 mod build_upload;
 mod build_vagrant;
 mod cache_cli;
+mod chaos_concurrent;
 mod chaos_interrupts;
 mod chaos_secrets;
 mod changed_since;

@@ -59,6 +59,17 @@ pub fn write_atomically(path: &Path, contents: &[u8]) -> io::Result<()> {
     out.commit()
 }
 
+/// Removes a directory standing at `path`, where imgs keeps one of its own files in `cache/` (a
+/// record, the stat cache, the run manifest, the workspace lock): imgs never makes a directory
+/// there, so one is damage, and a file cannot be renamed over it. Returns whether there was one.
+/// Never used for paths a template names: those may be a person's own directory.
+pub fn remove_damage(path: &Path) -> io::Result<bool> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(path).map(|()| true),
+        _ => Ok(false),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,5 +97,18 @@ mod tests {
             std::fs::read_dir(dir.path().join("sub")).unwrap().count(),
             1
         );
+    }
+
+    #[test]
+    fn damage_is_a_directory_and_only_a_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("record.json");
+        std::fs::create_dir_all(target.join("inside")).unwrap();
+        assert!(remove_damage(&target).unwrap());
+        assert!(!target.exists());
+        std::fs::write(&target, "a file").unwrap();
+        assert!(!remove_damage(&target).unwrap());
+        assert!(target.is_file(), "a file is left for the rename to replace");
+        assert!(!remove_damage(&dir.path().join("absent")).unwrap());
     }
 }

@@ -54,15 +54,20 @@ impl VersionDir {
         &self.path
     }
 
+    /// Whether the build wrote anything here: what decides whether its record names the directory.
+    pub fn wrote(&self) -> io::Result<bool> {
+        match fs::read_dir(&self.path) {
+            Ok(mut entries) => Ok(entries.next().is_some()),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(err) => Err(with_path(&self.path, err)),
+        }
+    }
+
     /// The build succeeded and its record names this directory: it stays. Returns whether the build
     /// wrote anything (an empty directory is removed, and the record should not name it).
     pub fn keep(mut self) -> io::Result<bool> {
         self.kept = true;
-        let wrote = match fs::read_dir(&self.path) {
-            Ok(mut entries) => entries.next().is_some(),
-            Err(err) if err.kind() == io::ErrorKind::NotFound => false,
-            Err(err) => return Err(with_path(&self.path, err)),
-        };
+        let wrote = self.wrote()?;
         if !wrote {
             let _ = fs::remove_dir(&self.path);
         }
@@ -234,10 +239,12 @@ impl Cache {
                 if !is_dir {
                     continue;
                 }
-                let building_run = match fs::read_to_string(dir.join(marker_name(&name))) {
-                    Ok(run) => Some(run.trim().to_owned()),
+                // A damaged marker (garbage, a directory) still says an unfinished build reserved
+                // the directory; its run is then no run that can be running.
+                let building_run = match fs::read(dir.join(marker_name(&name))) {
+                    Ok(run) => Some(String::from_utf8_lossy(&run).trim().to_owned()),
                     Err(err) if err.kind() == io::ErrorKind::NotFound => None,
-                    Err(err) => return Err(with_path(&dir.join(marker_name(&name)), err)),
+                    Err(_) => Some(String::new()),
                 };
                 found.push(FoundVersion {
                     image: image.clone(),
@@ -257,7 +264,9 @@ impl Cache {
             Err(err) => return Err(with_path(version, err)),
         }
         if let (Some(dir), Some(name)) = (version.parent(), version.file_name()) {
-            remove_if_exists(&dir.join(marker_name(&name.to_string_lossy())))?;
+            let marker = dir.join(marker_name(&name.to_string_lossy()));
+            imgs_atomic_file::remove_damage(&marker).map_err(|err| with_path(&marker, err))?;
+            remove_if_exists(&marker)?;
             // A `current` link to the removed version would dangle.
             let link = dir.join(CURRENT_LINK);
             if fs::read_link(&link).is_ok_and(|target| target.as_os_str() == name) {

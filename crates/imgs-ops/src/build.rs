@@ -31,6 +31,7 @@ use super::plan::selection;
 use super::run_manifest;
 use super::timings;
 use super::timings::Timeline;
+use super::workspace_lock::{self, LockError, WorkspaceLock};
 use super::{CloudLookup, Context, Failure, PlanWithWarnings, build_filter, compute_plan};
 use crate::Outcome;
 use crate::options::{self, BuildOptions};
@@ -56,6 +57,13 @@ struct Run {
     /// directory, or the working directory for a template built on its own). Unset when the run
     /// stopped before anything was planned.
     lineage: OnceLock<(BTreeMap<String, Vec<String>>, PathBuf)>,
+    /// `--no-wait`: fail rather than wait for another command's workspace lock.
+    no_wait: bool,
+    /// The workspace lock, held from before the plan until the run is dropped (after its manifest
+    /// and timings are written). Unset for a template built on its own.
+    workspace_lock: OnceLock<WorkspaceLock>,
+    /// Warnings met after planning (damage found where the run writes), printed with the plan's.
+    late_warnings: Mutex<Vec<Diagnostic>>,
 }
 
 impl Run {
@@ -73,6 +81,9 @@ impl Run {
             timeline: Mutex::new(Timeline::new()),
             cancel: control.cancel,
             lineage: OnceLock::new(),
+            no_wait: args.no_wait,
+            workspace_lock: OnceLock::new(),
+            late_warnings: Mutex::new(Vec::new()),
         }
     }
 
@@ -108,8 +119,13 @@ enum Stop {
         /// Images that were not built, each with why.
         not_built: Vec<String>,
         interrupted: bool,
+        /// Errors of the run itself (its manifest could not be written), after the images'.
+        run_errors: Vec<String>,
     },
     Other(String),
+    /// The workspace lock was not taken: `--no-wait` (exit [`super::EXIT_LOCKED`]), Ctrl-C while
+    /// waiting (exit 130), or the lock file could not be used (exit 1).
+    Lock(LockError),
 }
 
 /// One image that failed.
@@ -123,6 +139,36 @@ enum NodeError {
     Build(BuildError),
     Input(Diagnostics),
     Other(String),
+    /// The image's record or artifact directory could not be written; the hint says what to do.
+    Cache {
+        message: String,
+        hint: String,
+    },
+}
+
+impl NodeError {
+    /// `image` was built but `what` could not be written: nothing is recorded (its version directory
+    /// goes with the failed build), so the next run builds it again.
+    fn cache(image: &str, what: &str, e: &std::io::Error) -> NodeError {
+        let hint = if e.kind() == std::io::ErrorKind::StorageFull
+            || e.kind() == std::io::ErrorKind::QuotaExceeded
+        {
+            format!(
+                "the file system holding the workspace's cache/ is full: free some space (`imgs cache \
+                 prune` removes records that are not current) and build again; nothing was recorded, \
+                 so `{image}` is built again"
+            )
+        } else {
+            format!(
+                "check that the workspace's cache/ is writable and build again; nothing was \
+                 recorded, so `{image}` is built again"
+            )
+        };
+        NodeError::Cache {
+            message: format!("`{image}` was built, but {what} could not be written: {e}"),
+            hint,
+        }
+    }
 }
 
 impl From<Failure> for Stop {
@@ -130,6 +176,7 @@ impl From<Failure> for Stop {
         match f {
             Failure::Input(d) => Stop::Input(d),
             Failure::Other(m) => Stop::Other(m),
+            Failure::Locked { message, .. } => Stop::Other(message),
         }
     }
 }
@@ -183,6 +230,9 @@ pub fn build(
         Some(path) => build_template_file(cx, args, path, &run, runtime),
         None => build_workspace(cx, args, &run, runtime, &mut warnings),
     };
+    warnings.0.extend(std::mem::take(
+        &mut *run.late_warnings.lock().unwrap_or_else(|e| e.into_inner()),
+    ));
     let mut stderr: String = warnings.0.iter().map(|w| format!("{w}\n\n")).collect();
     if let Some(path) = &args.timings {
         match write_timings(cx, &run, path.as_deref()) {
@@ -205,10 +255,22 @@ pub fn build(
             let _ = writeln!(stderr, "error: {message}");
             1
         }
+        Err(Stop::Lock(error)) => {
+            let _ = writeln!(stderr, "error: {}", error.message());
+            if let Some(hint) = error.hint() {
+                let _ = writeln!(stderr, "  = hint: {hint}");
+            }
+            match error {
+                LockError::Busy { .. } => super::EXIT_LOCKED,
+                LockError::Interrupted => EXIT_INTERRUPTED,
+                LockError::Io(_) => 1,
+            }
+        }
         Err(Stop::Failed {
             failures,
             not_built,
             interrupted,
+            run_errors,
         }) => {
             let mut input_only = !failures.is_empty();
             for ImageFailure { image, error } in &failures {
@@ -231,7 +293,16 @@ pub fn build(
                         input_only = false;
                         let _ = writeln!(stderr, "error: {message}");
                     }
+                    NodeError::Cache { message, hint } => {
+                        input_only = false;
+                        let _ = writeln!(stderr, "error: {message}");
+                        let _ = writeln!(stderr, "  = hint: {hint}");
+                    }
                 }
+            }
+            for message in &run_errors {
+                input_only = false;
+                let _ = writeln!(stderr, "error: {message}");
             }
             if !not_built.is_empty() {
                 let _ = writeln!(stderr, "not built: {}", not_built.join(", "));
@@ -277,7 +348,7 @@ fn dry_run(cx: &Context, args: &BuildOptions) -> Outcome {
             stdout: String::new(),
             stderr: imgs_report::render_diagnostics(&d, "build"),
         },
-        Err(Failure::Other(message)) => Outcome {
+        Err(Failure::Other(message) | Failure::Locked { message, .. }) => Outcome {
             code: 1,
             stdout: String::new(),
             stderr: format!("error: {message}\n"),
@@ -363,6 +434,7 @@ fn build_template_file(
         }],
         not_built: Vec::new(),
         interrupted: run.cancel.is_cancelled(),
+        run_errors: Vec::new(),
     };
     let started = Instant::now();
     let artifacts = rt
@@ -401,6 +473,43 @@ fn build_workspace(
     warnings: &mut Diagnostics,
 ) -> Result<(), Stop> {
     let ws = cx.load_workspace()?;
+    // Before the plan: a run that had to wait plans from what the run before it recorded.
+    let mut waited = false;
+    let lock = workspace_lock::acquire(
+        &cache_dir(&ws),
+        "imgs build",
+        Some(&run.id),
+        if run.no_wait {
+            workspace_lock::Wait::NoWait
+        } else {
+            workspace_lock::Wait::Block
+        },
+        &run.cancel,
+        |path, holder| {
+            waited = true;
+            run.emit(Event::Waiting {
+                lock: &path.display().to_string(),
+                holder,
+            })
+        },
+    )
+    .map_err(Stop::Lock)?;
+    if let Some(repaired) = &lock.repaired {
+        run.late_warnings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(
+                Diagnostic::warning(repaired)
+                    .hint("imgs owns the files in cache/; keep your own files elsewhere"),
+            );
+    }
+    let _ = run.workspace_lock.set(lock);
+    if waited {
+        run.timeline
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .restart();
+    }
     let filter = build_filter(&args.filter);
     let PlanWithWarnings {
         plan,
@@ -580,10 +689,11 @@ impl Scheduled<'_> {
                 // without asking EC2.
                 if *found_by_tag {
                     self.cache.store(record).map_err(|e| {
-                        NodeError::Other(format!(
-                            "`{}` was found by its AMI tag, but its cache record could not be written: {e}",
-                            image_plan.name
-                        ))
+                        NodeError::cache(
+                            &image_plan.name,
+                            "the cache record of its AMI found by tag",
+                            &e,
+                        )
                     })?;
                 }
                 self.point_current(&image_plan.name, record);
@@ -669,20 +779,23 @@ impl Scheduled<'_> {
                 .collect(),
             &run.id,
         );
-        record.artifact_dir = Some(imgs_fingerprint::relative_key(
-            &self.ws.root,
-            version.path(),
-        ));
-        let stored = |record: &CacheRecord| {
-            self.cache.store(record).map_err(|e| {
-                NodeError::Other(format!(
-                    "`{}` was built, but its cache record could not be written: {e}",
-                    image_plan.name
-                ))
-            })
-        };
-        stored(&record)?;
-        let wrote = version.keep().map_err(|e| {
+        // Whether the build wrote anything locally is settled before the record is written, so the
+        // record is written once, and names a directory only when there is one (an AMI has none).
+        let wrote = version
+            .wrote()
+            .map_err(|e| NodeError::cache(&image_plan.name, "its artifact directory", &e))?;
+        if wrote {
+            record.artifact_dir = Some(imgs_fingerprint::relative_key(
+                &self.ws.root,
+                version.path(),
+            ));
+        }
+        // A record that cannot be written (a full disk) fails the image: `version` is dropped with
+        // the error, taking what the build wrote with it, so nothing of this build is left.
+        self.cache
+            .store(&record)
+            .map_err(|e| NodeError::cache(&image_plan.name, "its cache record", &e))?;
+        version.keep().map_err(|e| {
             NodeError::Other(format!(
                 "`{}` was built, but its artifact directory could not be finished: {e}",
                 image_plan.name
@@ -690,10 +803,6 @@ impl Scheduled<'_> {
         })?;
         if wrote {
             self.point_current(&image_plan.name, &record);
-        } else {
-            // Nothing local (an AMI): the record names no directory.
-            record.artifact_dir = None;
-            stored(&record)?;
         }
         let handle = record_handle(&record);
         let seconds = started.elapsed().as_secs_f64();
@@ -773,16 +882,29 @@ impl Scheduled<'_> {
         }
         let manifest = run_manifest::write(&cache_dir(self.ws), &self.run.id, &done);
         self.run.summary(&rows);
-        if let Err(message) = manifest {
-            return Err(Stop::Other(message));
+        let mut run_errors = Vec::new();
+        match manifest {
+            Ok(Some(damage)) => self
+                .run
+                .late_warnings
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(damage),
+            Ok(None) => {}
+            // Reported with the images' failures, not instead of them (a full disk fails both).
+            Err(message) => run_errors.push(message),
+        }
+        if failures.is_empty() && run_errors.is_empty() && !self.run.cancel.is_cancelled() {
+            return Ok(());
         }
         if failures.is_empty() && !self.run.cancel.is_cancelled() {
-            return Ok(());
+            return Err(Stop::Other(run_errors.join("\n")));
         }
         Err(Stop::Failed {
             failures,
             not_built,
             interrupted: self.run.cancel.is_cancelled(),
+            run_errors,
         })
     }
 }
@@ -796,6 +918,7 @@ fn report_failure(run: &Run, image: &str, error: &NodeError) {
             None,
         ),
         NodeError::Other(m) => (m.clone(), None),
+        NodeError::Cache { message, hint } => (message.clone(), Some(hint.clone())),
     };
     run.emit(Event::Failed {
         image,
@@ -1034,8 +1157,18 @@ fn write_timings(cx: &Context, run: &Run, path: Option<&Path>) -> Result<Option<
         }
         None => {
             let path = home.join("timings").join(timings::run_file_name(&run.id));
+            let latest = home.join(timings::LATEST);
+            // In a workspace's cache (a run that holds its lock), a directory where a report
+            // goes is damage; a template built on its own writes into the working directory,
+            // whose directories are nobody's to remove.
+            if run.workspace_lock.get().is_some() {
+                for report in [&path, &latest] {
+                    imgs_atomic_file::remove_damage(report)
+                        .map_err(|e| format!("cannot write `{}`: {e}", report.display()))?;
+                }
+            }
             timings::write_atomically(&path, &html)?;
-            timings::write_atomically(&home.join(timings::LATEST), &html)?;
+            timings::write_atomically(&latest, &html)?;
             path
         }
     };

@@ -51,6 +51,14 @@ fn ls(cx: &Context, args: &CacheLsOptions) -> Result<Output, Failure> {
 }
 
 fn prune(cx: &Context, args: &CachePruneOptions) -> Result<Output, Failure> {
+    // A prune that removes anything takes the workspace lock first, so it decides from the records
+    // a running build leaves when done, and never removes what that build writes or stands on. A
+    // dry run only reads.
+    let _lock = if args.dry_run {
+        None
+    } else {
+        Some(lock_for_prune(cx, args)?)
+    };
     let (inventory, unknown) = inventory(cx, &args.variables, &args.filter)?;
     if let Some(why) = unknown {
         return Err(nothing_removed(why));
@@ -119,6 +127,41 @@ fn prune(cx: &Context, args: &CachePruneOptions) -> Result<Output, Failure> {
         }
     }
     Ok(stdout.into())
+}
+
+/// The workspace lock for `imgs cache prune`: waited for (saying so on stderr) unless `--no-wait`.
+fn lock_for_prune(
+    cx: &Context,
+    args: &CachePruneOptions,
+) -> Result<super::workspace_lock::WorkspaceLock, Failure> {
+    use super::workspace_lock::{self, LockError, Wait};
+    let root = workspace_root(cx)?;
+    workspace_lock::acquire(
+        &root.join(CACHE_DIR),
+        "imgs cache prune",
+        None,
+        if args.no_wait {
+            Wait::NoWait
+        } else {
+            Wait::Block
+        },
+        // Ctrl-C ends a prune outright (it removes files before the records naming them, so it
+        // can be run again), and with it the wait.
+        &tokio_util::sync::CancellationToken::new(),
+        |path, holder| {
+            eprintln!(
+                "{}",
+                super::events::waiting_message(&path.display().to_string(), holder)
+            )
+        },
+    )
+    .map_err(|e| match e {
+        LockError::Busy { .. } => Failure::Locked {
+            message: e.message(),
+            hint: e.hint(),
+        },
+        other => Failure::Other(other.message()),
+    })
 }
 
 /// The artifacts made for this workspace's images under a fingerprint that is not current, looked
@@ -290,7 +333,9 @@ fn nothing_removed(why: Failure) -> Failure {
             d.0.push(Diagnostic::warning(note).hint("fix the errors above, then prune again"));
             Failure::Input(d)
         }
-        Failure::Other(message) => Failure::Other(format!("{message}\n{note}")),
+        Failure::Other(message) | Failure::Locked { message, .. } => {
+            Failure::Other(format!("{message}\n{note}"))
+        }
     }
 }
 
@@ -303,6 +348,6 @@ fn failure_summary(why: &Failure) -> String {
                 if errors == 1 { "" } else { "s" }
             )
         }
-        Failure::Other(message) => message.clone(),
+        Failure::Other(message) | Failure::Locked { message, .. } => message.clone(),
     }
 }

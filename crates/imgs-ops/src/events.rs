@@ -4,10 +4,18 @@
 
 use serde::Serialize;
 
+use crate::workspace_lock::{Holder, held_by};
+
 /// One thing that happened in a run.
 #[derive(Debug, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event<'a> {
+    /// Another imgs command holds the workspace lock (`lock`, the file): this run waits for it,
+    /// then plans afresh. `holder` is who holds it, when it said so.
+    Waiting {
+        lock: &'a str,
+        holder: Option<&'a Holder>,
+    },
     /// The run started: its ID, and for each image of the plan whether it will be built and why.
     Run {
         run_id: &'a str,
@@ -90,6 +98,15 @@ pub trait EventSink: Send + Sync {
 
     /// Removes what is drawn, before the process exits without unwinding.
     fn clear(&self);
+}
+
+/// What a run waiting for the workspace lock says on stderr, as cargo says it.
+pub fn waiting_message(lock: &str, holder: Option<&Holder>) -> String {
+    format!(
+        "{:>12} waiting for file lock on `{lock}`, held by {}; --no-wait fails instead of waiting",
+        "Blocking",
+        held_by(holder)
+    )
 }
 
 /// The phase as an image's line shows it, naming the build when the template has several.

@@ -6,6 +6,10 @@
 //! `cache/runs/<run id>.lock` until it exits (the OS drops it even when the process is killed), and gc
 //! skips every run whose lock is held. A build on another machine in the same account holds no lock
 //! here, so `imgs gc` without `--run` must not be run while another machine builds there.
+//!
+//! gc does not wait for the workspace lock (`workspace_lock.rs`): it is made to run beside builds. A
+//! build waiting for that lock has no run lock yet and has made nothing, so gc has nothing of it to
+//! collect or to skip.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -210,15 +214,14 @@ pub fn gc(cx: &Context, args: &GcOptions) -> Result<Output, Failure> {
                 .into(),
         );
     }
+    let cache_dir = cache.clone();
     let runs = GcRuns {
         run: args.run.clone(),
         in_progress: Arc::new(move |run| still_running(&cache, run)),
     };
     let reports = cloud::collect_garbage(&places, &runs, args.dry_run).map_err(Failure::Other)?;
     if !args.dry_run {
-        for path in stale_locks {
-            let _ = std::fs::remove_file(path);
-        }
+        remove_dead_run_locks(&cache_dir, &stale_locks);
     }
     let mut stdout = render(&reports, args.dry_run);
     stdout.push_str(&docker_out.unwrap_or_default());
@@ -229,6 +232,34 @@ pub fn gc(cx: &Context, args: &GcOptions) -> Result<Output, Failure> {
         )));
     }
     Ok(stdout.into())
+}
+
+/// Removes the lock files of runs that were dead when gc listed them, if no build runs in the
+/// workspace now. A build creates its run's lock file and then locks it, both while it holds the
+/// workspace lock: had gc listed the file between the two, it would take a live run for a dead one,
+/// and removing the file would make that run look dead to every later gc. So gc removes them only
+/// while it holds the workspace lock itself (never waiting for it: left files are harmless, and the
+/// next gc removes them), and only those still free.
+fn remove_dead_run_locks(cache: &Path, stale: &[PathBuf]) {
+    use super::workspace_lock::{self, Wait};
+    if stale.is_empty() {
+        return;
+    }
+    let Ok(_lock) = workspace_lock::acquire(
+        cache,
+        "imgs gc",
+        None,
+        Wait::NoWait,
+        &tokio_util::sync::CancellationToken::new(),
+        |_, _| {},
+    ) else {
+        return;
+    };
+    for path in stale {
+        if matches!(lock_state(path), Ok(LockState::Free)) {
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }
 
 /// Removes (unless `dry_run`) the build containers dead runs left, and says so.

@@ -18,6 +18,7 @@ mod plan;
 mod run_manifest;
 mod timings;
 mod validate;
+pub mod workspace_lock;
 
 use std::path::{Path, PathBuf};
 
@@ -80,6 +81,10 @@ impl From<String> for Output {
     }
 }
 
+/// Exit code of a command given `--no-wait` while another imgs command holds the workspace lock:
+/// sysexits' EX_TEMPFAIL ("try again later").
+pub const EXIT_LOCKED: u8 = 75;
+
 /// How a command ended, for the process exit code (documented in the README).
 #[derive(Debug)]
 pub enum Failure {
@@ -87,6 +92,11 @@ pub enum Failure {
     Input(Diagnostics),
     /// Anything else (I/O on the cache, …). Exit code 1.
     Other(String),
+    /// `--no-wait`, and another command holds the workspace lock. Exit code [`EXIT_LOCKED`].
+    Locked {
+        message: String,
+        hint: Option<&'static str>,
+    },
 }
 
 impl From<Diagnostics> for Failure {

@@ -84,6 +84,8 @@ pub struct BuildOptions {
     pub verbose: bool,
     /// Write the timings report: `Some(None)` to the default place, `Some(Some(path))` to `path`.
     pub timings: Option<Option<PathBuf>>,
+    /// Fail at once, rather than wait, when another imgs command holds the workspace lock.
+    pub no_wait: bool,
 }
 
 /// Packer's `-on-error` (`ask` and `run-cleanup-provisioner` are not offered: imgs runs unattended).
@@ -117,6 +119,8 @@ pub struct CachePruneOptions {
     pub deregister: bool,
     /// Do not ask first.
     pub yes: bool,
+    /// Fail at once, rather than wait, when another imgs command holds the workspace lock.
+    pub no_wait: bool,
 }
 
 #[derive(Debug, Clone, Default)]

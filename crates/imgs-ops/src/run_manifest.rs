@@ -7,14 +7,21 @@
 
 use std::path::Path;
 
+use imgs_diagnostic::Diagnostic;
 use serde_json::{Value, json};
 
 use super::build::Done;
 
 const FILE: &str = "manifest.json";
 
-/// Writes the manifest of the images that are done in this run (built or fresh).
-pub(super) fn write(cache_dir: &Path, run_id: &str, done: &[Done]) -> Result<(), String> {
+/// Writes the manifest of the images that are done in this run (built or fresh). imgs never reads
+/// it back, so whatever the file held before (half a file, garbage) is simply replaced; a directory
+/// standing in its place is removed first, and said so in the warning returned.
+pub(super) fn write(
+    cache_dir: &Path,
+    run_id: &str,
+    done: &[Done],
+) -> Result<Option<Diagnostic>, String> {
     let root = cache_dir.parent().unwrap_or(cache_dir);
     let builds: Vec<Value> = done
         .iter()
@@ -57,6 +64,33 @@ pub(super) fn write(cache_dir: &Path, run_id: &str, done: &[Done]) -> Result<(),
     let manifest = json!({ "builds": builds, "last_run_uuid": run_id });
     let text = serde_json::to_string_pretty(&manifest).expect("JSON values serialize") + "\n";
     let path = cache_dir.join(FILE);
+    let damage = match imgs_atomic_file::remove_damage(&path) {
+        Ok(true) => Some(
+            Diagnostic::warning(format!(
+                "`{}` was a directory, not imgs's run manifest; it was removed and the manifest \
+                 written in its place",
+                path.display()
+            ))
+            .hint("imgs owns the files in cache/; keep your own files elsewhere"),
+        ),
+        Ok(false) => None,
+        Err(e) => {
+            return Err(format!(
+                "cannot write `{}`: a directory stands there and could not be removed: {e}",
+                path.display()
+            ));
+        }
+    };
     imgs_atomic_file::write_atomically(&path, text.as_bytes())
-        .map_err(|e| format!("cannot write `{}`: {e}", path.display()))
+        .map(|()| damage)
+        .map_err(|e| {
+            let mut message = format!("cannot write `{}`: {e}", path.display());
+            if e.kind() == std::io::ErrorKind::StorageFull {
+                message.push_str(
+                    " (the file system holding cache/ is full: free some space; the records of the \
+                     images built are written, so the next run finds them fresh)",
+                );
+            }
+            message
+        })
 }

@@ -47,6 +47,11 @@ impl Timeline {
         }
     }
 
+    /// Starts the clock again: the run began only now (it waited for the workspace lock).
+    pub fn restart(&mut self) {
+        *self = Timeline::new();
+    }
+
     pub fn record(&mut self, event: &Event<'_>) {
         let now = self.started.elapsed().as_secs_f64();
         self.record_at(event, now);
@@ -54,6 +59,9 @@ impl Timeline {
 
     fn record_at(&mut self, event: &Event<'_>, now: f64) {
         match event {
+            // The run starts once it has the workspace lock: time spent waiting for another
+            // command is not this run's.
+            Event::Waiting { .. } => {}
             Event::Run { images, .. } => {
                 self.order = images.iter().map(|i| i.image.to_string()).collect();
             }

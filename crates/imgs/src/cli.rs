@@ -186,6 +186,10 @@ pub struct BuildArgs {
     /// `cache/imgs-timing.html`.
     #[arg(long, value_name = "PATH", num_args = 0..=1, require_equals = true)]
     pub timings: Option<Option<PathBuf>>,
+    /// When another imgs command holds the workspace lock (a build or prune in the same
+    /// workspace), fail at once with exit code 75 instead of waiting for it.
+    #[arg(long)]
+    pub no_wait: bool,
 }
 
 /// Packer's `-on-error`; `ask` and `run-cleanup-provisioner` are not offered (imgs runs unattended and
@@ -242,6 +246,10 @@ pub struct CachePruneArgs {
     /// With --deregister: do not ask first.
     #[arg(long, short = 'y', requires = "deregister")]
     pub yes: bool,
+    /// When another imgs command holds the workspace lock (a build or prune in the same
+    /// workspace), fail at once with exit code 75 instead of waiting for it.
+    #[arg(long)]
+    pub no_wait: bool,
 }
 
 #[derive(Debug, Args)]
@@ -394,6 +402,7 @@ impl BuildArgs {
             message_format: self.message_format.into(),
             verbose: self.verbose,
             timings: self.timings.clone(),
+            no_wait: self.no_wait,
         }
     }
 }
@@ -412,6 +421,7 @@ impl CacheArgs {
                 dry_run: args.dry_run,
                 deregister: args.deregister,
                 yes: args.yes,
+                no_wait: args.no_wait,
             }),
         }
     }

@@ -21,7 +21,7 @@ pub use ops::Outcome;
 /// Run `imgs ARGS…` (`args[0]` is the program name) as if started in `cwd`.
 ///
 /// Exit codes: 0 success, 1 failure while working (I/O, a build), 2 bad input (usage, Images.toml,
-/// templates, variables).
+/// templates, variables), 75 another command holds the workspace lock (`--no-wait`).
 pub fn run(args: impl IntoIterator<Item = OsString>, cwd: PathBuf) -> Outcome {
     run_with(args, cwd, false)
 }
@@ -95,6 +95,7 @@ fn run_with(args: impl IntoIterator<Item = OsString>, cwd: PathBuf, live_output:
             let mut outcome = ops::build(&cx, &options, reporter.clone(), &runtime, control);
             // A dry run prints its plan as its outcome; a build's lines went through the reporter.
             outcome.stdout.push_str(&reporter.take_text());
+            outcome.stderr.insert_str(0, &reporter.take_notices());
             return outcome;
         }
         Command::Plan(args) => ops::plan(&cx, &args.options()).map(|planned| ops::Output {
@@ -190,6 +191,14 @@ fn run_with(args: impl IntoIterator<Item = OsString>, cwd: PathBuf, live_output:
             stdout: String::new(),
             stderr: format!("error: {message}\n"),
         },
+        Err(Failure::Locked { message, hint }) => Outcome {
+            code: ops::EXIT_LOCKED,
+            stdout: String::new(),
+            stderr: match hint {
+                Some(hint) => format!("error: {message}\n  = hint: {hint}\n"),
+                None => format!("error: {message}\n"),
+            },
+        },
     }
 }
 
@@ -203,7 +212,7 @@ pub fn workspace_plan(cwd: &std::path::Path, images: &[&str]) -> Result<imgs_pla
     };
     let failure = |f: Failure| match f {
         Failure::Input(d) => d.to_string(),
-        Failure::Other(m) => m,
+        Failure::Other(m) | Failure::Locked { message: m, .. } => m,
     };
     let ws = cx.load_workspace().map_err(failure)?;
     let selection = imgs_workspace::Selection {

@@ -142,6 +142,8 @@ impl Bars {
                 self.overall.inc(1);
                 self.print(&human(event));
             }
+            // Said on stderr by the reporter, before any bar is drawn.
+            Event::Waiting { .. } => {}
             Event::Summary { .. } => {
                 drop(state);
                 self.clear();

@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 use std::sync::Mutex;
 
-use imgs_ops::events::{Event, EventSink, SummaryRow};
+use imgs_ops::events::{Event, EventSink, SummaryRow, waiting_message};
 use imgs_ops::options::MessageFormat;
 
 use crate::progress::{self, Bars};
@@ -26,6 +26,8 @@ enum Sink {
 pub struct Reporter {
     format: MessageFormat,
     sink: Sink,
+    /// Notices for stderr, when captured: the front end puts them into the outcome's stderr.
+    notices: Mutex<String>,
 }
 
 impl Reporter {
@@ -42,7 +44,16 @@ impl Reporter {
         } else {
             Sink::Plain
         };
-        Reporter { format, sink }
+        Reporter {
+            format,
+            sink,
+            notices: Mutex::new(String::new()),
+        }
+    }
+
+    /// The notices given so far when captured (empty when live: they went to stderr).
+    pub fn take_notices(&self) -> String {
+        std::mem::take(&mut *self.notices.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// Everything emitted so far when captured (empty when live); the bars are removed.
@@ -66,6 +77,14 @@ impl EventSink for Reporter {
     }
 
     fn emit(&self, event: &Event<'_>) {
+        // Waiting for the workspace lock is said on stderr in every format, as cargo says it; a
+        // program reading JSON gets the event as well.
+        if let Event::Waiting { lock, holder } = event {
+            self.notice(&waiting_message(lock, *holder));
+            if self.format == MessageFormat::Human {
+                return;
+            }
+        }
         if let Sink::Terminal(bars) = &self.sink {
             bars.show(event);
             return;
@@ -94,7 +113,12 @@ impl EventSink for Reporter {
     fn notice(&self, message: &str) {
         match &self.sink {
             Sink::Terminal(bars) => bars.multi().suspend(|| eprintln!("{message}")),
-            _ => eprintln!("{message}"),
+            Sink::Captured(_) => {
+                let mut notices = self.notices.lock().unwrap_or_else(|e| e.into_inner());
+                notices.push_str(message);
+                notices.push('\n');
+            }
+            Sink::Plain => eprintln!("{message}"),
         }
     }
 
@@ -114,6 +138,8 @@ pub(crate) fn status(verb: &str, text: &str) -> String {
 /// prefixed by its image.
 pub(crate) fn human(event: &Event<'_>) -> String {
     match event {
+        // Said on stderr (see `Reporter::emit`).
+        Event::Waiting { .. } => String::new(),
         Event::Run { run_id, .. } => status("Run", run_id),
         Event::Fresh {
             image,
