@@ -26,6 +26,7 @@ mod build_upload;
 mod build_vagrant;
 mod cache_cli;
 mod chaos_concurrent;
+mod chaos_corrupted_caches;
 mod chaos_interrupts;
 mod chaos_secrets;
 mod changed_since;

@@ -58,7 +58,7 @@ impl Cache {
         match fs::read(&path) {
             Ok(bytes) => parse_record(&path, &bytes, image, Some(fingerprint)).map(Some),
             Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(err) => Err(with_path(&path, err)),
+            Err(err) => Err(unreadable(&path, err)),
         }
     }
 
@@ -73,14 +73,38 @@ impl Cache {
         }))
     }
 
-    /// Writes `record` atomically, replacing a record with the same image and fingerprint.
+    /// [`Cache::latest`] among the records that can be read; those that cannot are returned beside
+    /// it, for the caller to report. Errors are about the directory.
+    pub fn latest_readable(
+        &self,
+        image: &str,
+    ) -> io::Result<(Option<CacheRecord>, Vec<Unreadable>)> {
+        let dir = self.image_dir(image)?;
+        let mut records = Vec::new();
+        let mut unreadable = Vec::new();
+        for path in record_files(&dir)? {
+            match read_record(&path, image) {
+                Ok(record) => records.extend(record),
+                Err(err) => unreadable.push(Unreadable {
+                    image: image.to_owned(),
+                    path,
+                    error: err.to_string(),
+                }),
+            }
+        }
+        sort_by_creation(&mut records);
+        Ok((records.pop(), unreadable))
+    }
+
+    /// Writes `record` atomically, replacing a record with the same image and fingerprint (and a
+    /// directory standing at its path, which can only be damage).
     pub fn store(&self, record: &CacheRecord) -> io::Result<()> {
         let dir = self.image_dir(&record.image)?;
         let path = dir.join(record_file_name(&record.fingerprint));
         fs::create_dir_all(&dir).map_err(|err| with_path(&dir, err))?;
 
-        let mut json = serde_json::to_vec_pretty(record).map_err(io::Error::other)?;
-        json.push(b'\n');
+        let json = record_file(record)?;
+        imgs_atomic_file::remove_damage(&path).map_err(|err| with_path(&path, err))?;
         // The temporary file is dot-prefixed, so listings skip one left behind by a crash.
         imgs_atomic_file::write_atomically(&path, &json).map_err(|err| with_path(&path, err))
     }
@@ -193,7 +217,7 @@ fn read_record(path: &Path, image: &str) -> io::Result<Option<CacheRecord>> {
         Ok(bytes) => bytes,
         // Removed by a concurrent `remove` or cache clean-up since the listing.
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(err) => return Err(with_path(path, err)),
+        Err(err) => return Err(unreadable(path, err)),
     };
     parse_record(path, &bytes, image, None).map(Some)
 }
@@ -204,6 +228,30 @@ fn sort_by_creation(records: &mut [CacheRecord]) {
             .cmp(&b.created())
             .then_with(|| a.fingerprint.cmp(&b.fingerprint))
     });
+}
+
+/// The record as its file holds it: pretty JSON with, last, `checksum`, the blake3 hash of the
+/// compact JSON of every other field. A record is trusted only whole: bytes changed after imgs
+/// wrote it (a disk error, a stray edit) that still parse as a record would otherwise make a wrong
+/// one, with another artifact or another version directory, and a wrong "fresh".
+fn record_file(record: &CacheRecord) -> io::Result<Vec<u8>> {
+    let mut value = serde_json::to_value(record).map_err(io::Error::other)?;
+    let sum = checksum(&value);
+    if let Some(fields) = value.as_object_mut() {
+        fields.insert(CHECKSUM_FIELD.to_owned(), sum.into());
+    }
+    let mut json = serde_json::to_vec_pretty(&value).map_err(io::Error::other)?;
+    json.push(b'\n');
+    Ok(json)
+}
+
+const CHECKSUM_FIELD: &str = "checksum";
+
+/// The checksum of a record's fields (without `checksum`): over their compact JSON, in the order the
+/// file has them, which is the order imgs wrote them in.
+fn checksum(fields: &serde_json::Value) -> String {
+    let compact = serde_json::to_vec(fields).expect("JSON values serialize");
+    blake3::hash(&compact).to_hex().to_string()
 }
 
 fn record_file_name(fingerprint: &Fingerprint) -> String {
@@ -238,15 +286,12 @@ fn parse_record(
     let corrupt = |what: String| {
         io::Error::new(
             io::ErrorKind::InvalidData,
-            format!(
-                "cache record {} is corrupt: {what} (delete the file to rebuild the image)",
-                path.display()
-            ),
+            format!("cache record {} is corrupt: {what}", path.display()),
         )
     };
 
     // Look at the schema before the full layout so a newer record says so rather than "missing field".
-    let value: serde_json::Value =
+    let mut value: serde_json::Value =
         serde_json::from_slice(bytes).map_err(|err| corrupt(format!("not valid JSON: {err}")))?;
     match value.get("schema").and_then(serde_json::Value::as_u64) {
         Some(schema) if schema == u64::from(RECORD_SCHEMA) => {}
@@ -255,13 +300,21 @@ fn parse_record(
                 io::ErrorKind::InvalidData,
                 format!(
                     "cache record {} has schema {schema}, but this imgs reads schema {RECORD_SCHEMA} \
-                     (it was written by another imgs version; delete the file to rebuild the image)",
+                     (it was written by another imgs version)",
                     path.display()
                 ),
             ));
         }
         None => return Err(corrupt("no numeric `schema` field".to_owned())),
     }
+    // Records written before imgs wrote checksums have none, and are read as they are.
+    let stated = value
+        .as_object_mut()
+        .and_then(|fields| fields.shift_remove(CHECKSUM_FIELD));
+    let intact = match &stated {
+        None => true,
+        Some(stated) => stated.as_str() == Some(checksum(&value).as_str()),
+    };
     let record: CacheRecord =
         serde_json::from_value(value).map_err(|err| corrupt(err.to_string()))?;
 
@@ -289,6 +342,13 @@ fn parse_record(
             record.created_at
         )));
     }
+    // Last, so a record that is wrong in a way that can be named says so.
+    if !intact {
+        return Err(corrupt(
+            "its checksum does not match its contents (it was changed after imgs wrote it)"
+                .to_owned(),
+        ));
+    }
     Ok(record)
 }
 
@@ -299,6 +359,14 @@ fn read_dir_if_exists(dir: &Path) -> io::Result<impl Iterator<Item = io::Result<
         Err(err) => return Err(with_path(dir, err)),
     };
     Ok(entries.into_iter().flatten())
+}
+
+/// A record file that could not be read at all (a directory in its place, no permission).
+fn unreadable(path: &Path, err: io::Error) -> io::Error {
+    io::Error::new(
+        err.kind(),
+        format!("cache record {} cannot be read: {err}", path.display()),
+    )
 }
 
 /// std's I/O errors do not say which file; ours do.

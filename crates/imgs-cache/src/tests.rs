@@ -400,3 +400,42 @@ fn scan_reports_a_corrupt_record_and_still_lists_the_others() {
         crate::Scanned::Unreadable(u) if u.image == "app" && u.path.ends_with("0000.json") && u.error.contains("not valid JSON")
     )));
 }
+
+#[test]
+fn a_record_changed_after_it_was_written_is_corrupt_even_when_it_still_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::open(dir.path());
+    let app = record("app", "1", "2026-11-25T18:00:00Z");
+    cache.store(&app).unwrap();
+    let path = cache.record_path("app", &app.fingerprint).unwrap();
+    let good = fs::read_to_string(&path).unwrap();
+    assert!(good.contains("\"checksum\": \""), "{good}");
+    assert_eq!(cache.lookup("app", &app.fingerprint).unwrap(), Some(app.clone()));
+
+    // Another artifact: valid JSON, a valid record, but not what imgs wrote.
+    let edited = good.replace("\"run_id\": \"run-0001\"", "\"run_id\": \"run-0002\"");
+    assert_ne!(edited, good);
+    fs::write(&path, &edited).unwrap();
+    let err = cache.lookup("app", &app.fingerprint).unwrap_err();
+    assert_eq!(
+        message(dir.path(), &err),
+        format!(
+            "cache record [cache]/records/app/{}.json is corrupt: its checksum does not match its \
+             contents (it was changed after imgs wrote it)",
+            app.fingerprint
+        )
+    );
+
+    // A record written before records had checksums is read as it is.
+    let mut older: serde_json::Value = serde_json::from_str(&good).unwrap();
+    older.as_object_mut().unwrap().shift_remove("checksum");
+    fs::write(&path, serde_json::to_string_pretty(&older).unwrap()).unwrap();
+    assert_eq!(cache.lookup("app", &app.fingerprint).unwrap(), Some(app.clone()));
+
+    // A directory in its place is damage: storing the record replaces it.
+    fs::remove_file(&path).unwrap();
+    fs::create_dir_all(path.join("inside")).unwrap();
+    assert!(cache.lookup("app", &app.fingerprint).is_err());
+    cache.store(&app).unwrap();
+    assert_eq!(cache.lookup("app", &app.fingerprint).unwrap(), Some(app));
+}

@@ -31,6 +31,8 @@ pub struct FileHasher {
     changed: AtomicBool,
     files_read: AtomicU64,
     files_reused: AtomicU64,
+    /// What was wrong with the stat cache on disk, when it was damaged.
+    load_problem: Option<String>,
 }
 
 /// What a [`FileHasher`] has done so far.
@@ -47,14 +49,27 @@ impl FileHasher {
     /// never an error: it only makes this run read every file.
     pub fn open(cache_dir: &Path) -> Self {
         let cache_file = cache_dir.join(stat_cache::FILE_NAME);
-        let known = stat_cache::load(&cache_file);
+        let loaded = stat_cache::load(&cache_file);
         FileHasher {
             cache_file,
-            known: Mutex::new(known),
-            changed: AtomicBool::new(false),
+            known: Mutex::new(loaded.entries),
+            // A damaged file is written anew even if this run learns nothing.
+            changed: AtomicBool::new(loaded.problem.is_some()),
             files_read: AtomicU64::new(0),
             files_reused: AtomicU64::new(0),
+            load_problem: loaded.problem,
         }
+    }
+
+    /// Why the stat cache on disk was not used, when it was there and damaged (for a warning: it is
+    /// ignored, and rewritten by [`FileHasher::save`]).
+    pub fn load_problem(&self) -> Option<&str> {
+        self.load_problem.as_deref()
+    }
+
+    /// The stat cache's file.
+    pub fn cache_file(&self) -> &Path {
+        &self.cache_file
     }
 
     /// Writes the stat cache back (atomically), if anything was learned. Entries for files that no
@@ -470,12 +485,36 @@ mod tests {
         let cache_dir = dir.path().join("cache");
         fs::create_dir_all(&cache_dir).unwrap();
         let cache_file = cache_dir.join(stat_cache::FILE_NAME);
-        for junk in ["", "{", "[1,2]", r#"{"version": 99, "entries": {}}"#] {
+        for (junk, problem) in [
+            ("", Some("not valid JSON: EOF while parsing a value at line 1 column 0")),
+            ("{", Some("not valid JSON: EOF while parsing an object at line 1 column 1")),
+            ("[1,2]", Some("no numeric `version` field")),
+            (
+                r#"{"version": 2, "entries": []}"#,
+                Some("not a stat cache: invalid type: sequence, expected a map"),
+            ),
+            (
+                r#"{"version": 2, "checksum": "", "entries": {}}"#,
+                Some(
+                    "its checksum does not match its entries (it was changed after imgs wrote it)",
+                ),
+            ),
+            // Another imgs's format: replaced without a word.
+            (r#"{"version": 99, "entries": {}}"#, None),
+        ] {
             fs::write(&cache_file, junk).unwrap();
             let hasher = FileHasher::open(&cache_dir);
+            assert_eq!(hasher.load_problem(), problem, "{junk:?}");
             hashes(&hasher, &paths);
             assert_eq!(hasher.stats().files_read, 3, "{junk:?}");
         }
+        // A directory in its place is replaced when the cache is saved.
+        fs::remove_file(&cache_file).unwrap();
+        fs::create_dir_all(cache_file.join("x")).unwrap();
+        let hasher = FileHasher::open(&cache_dir);
+        assert!(hasher.load_problem().unwrap().starts_with("cannot read it: "));
+        hasher.save().unwrap();
+        assert_eq!(stat_cache::load(&cache_file).problem, None);
         let elsewhere = FileHasher::open(&dir.path().join("no/such/dir"));
         hashes(&elsewhere, &paths);
         assert_eq!(elsewhere.stats().files_read, 3);
@@ -501,7 +540,7 @@ mod tests {
         let first = FileHasher::open(&cache_dir);
         hashes(&first, &paths);
         first.save().unwrap();
-        assert_eq!(stat_cache::load(&cache_file).len(), 3);
+        assert_eq!(stat_cache::load(&cache_file).entries.len(), 3);
         let leftovers: Vec<_> = fs::read_dir(&cache_dir)
             .unwrap()
             .map(|e| e.unwrap().file_name())
@@ -516,6 +555,7 @@ mod tests {
         second.save().unwrap();
         let kept: Vec<String> = {
             let mut kept: Vec<String> = stat_cache::load(&cache_file)
+                .entries
                 .keys()
                 .map(|p| {
                     p.strip_prefix(dir.path())

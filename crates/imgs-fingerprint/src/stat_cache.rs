@@ -2,9 +2,12 @@
 //!
 //! A file whose stat is unchanged is not read again, so a run where nothing changed costs one `stat` per
 //! file. The file is a cache in the strict sense: missing, unreadable, corrupt or of another version, it
-//! is treated as empty, and the worst outcome is hashing everything again.
+//! is treated as empty, and the worst outcome is hashing everything again. What was wrong with an
+//! unreadable one is kept for the caller to report ([`Loaded::problem`]). Its entries carry a
+//! checksum: a hash in it that a damaged byte turned into another valid hash would otherwise be
+//! believed for as long as the file's stat does not change.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, Metadata};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -17,8 +20,8 @@ use crate::fingerprint::parse_hash;
 /// File name under the cache directory.
 pub(crate) const FILE_NAME: &str = "stat-cache.json";
 
-/// Bumped whenever the layout or the meaning of a stored hash changes.
-const FORMAT_VERSION: u32 = 1;
+/// Bumped whenever the layout or the meaning of a stored hash changes. (2: the checksum.)
+const FORMAT_VERSION: u32 = 2;
 
 /// How recent a modification time must be for the stat to be untrustworthy ("racily clean", in git's
 /// words): a file written within the file system's timestamp granularity of the moment it was hashed could
@@ -98,7 +101,11 @@ pub(crate) struct Known {
 #[derive(Serialize, Deserialize)]
 struct OnDisk {
     version: u32,
-    entries: HashMap<String, OnDiskEntry>,
+    /// blake3 of the compact JSON of `entries` (sorted by path, so the same entries always give
+    /// the same text).
+    #[serde(default)]
+    checksum: String,
+    entries: BTreeMap<String, OnDiskEntry>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -108,40 +115,80 @@ struct OnDiskEntry {
     hash: String,
 }
 
-/// Reads the stat cache at `path`; anything unusable is an empty cache.
-pub(crate) fn load(path: &Path) -> HashMap<PathBuf, Known> {
-    let Ok(bytes) = fs::read(path) else {
-        return HashMap::new();
-    };
-    let Ok(on_disk) = serde_json::from_slice::<OnDisk>(&bytes) else {
-        return HashMap::new();
-    };
-    if on_disk.version != FORMAT_VERSION {
-        return HashMap::new();
+/// What [`load`] found.
+#[derive(Debug, Default)]
+pub(crate) struct Loaded {
+    pub entries: HashMap<PathBuf, Known>,
+    /// Why the file on disk was not used, when it exists and is damaged. A missing file, or one of
+    /// another format version (written by another imgs), is no problem: it is simply replaced.
+    pub problem: Option<String>,
+}
+
+impl Loaded {
+    fn damaged(problem: impl Into<String>) -> Loaded {
+        Loaded {
+            entries: HashMap::new(),
+            problem: Some(problem.into()),
+        }
     }
-    on_disk
-        .entries
-        .into_iter()
-        .filter_map(|(file, entry)| {
-            let content = parse_hash(&entry.hash)?;
-            Some((
-                PathBuf::from(file),
-                Known {
-                    stat: entry.stat,
-                    content,
-                    seen: false,
-                },
-            ))
-        })
-        .collect()
+}
+
+/// Reads the stat cache at `path`; anything unusable is an empty cache.
+pub(crate) fn load(path: &Path) -> Loaded {
+    let bytes = match fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Loaded::default(),
+        Err(e) => return Loaded::damaged(format!("cannot read it: {e}")),
+    };
+    // The version first, so a file of another version is replaced quietly whatever its layout.
+    let value: serde_json::Value = match serde_json::from_slice(&bytes) {
+        Ok(value) => value,
+        Err(e) => return Loaded::damaged(format!("not valid JSON: {e}")),
+    };
+    match value.get("version").and_then(serde_json::Value::as_u64) {
+        Some(version) if version == u64::from(FORMAT_VERSION) => {}
+        Some(_) => return Loaded::default(),
+        None => return Loaded::damaged("no numeric `version` field"),
+    }
+    let on_disk: OnDisk = match serde_json::from_value(value) {
+        Ok(on_disk) => on_disk,
+        Err(e) => return Loaded::damaged(format!("not a stat cache: {e}")),
+    };
+    if on_disk.checksum != checksum(&on_disk.entries) {
+        return Loaded::damaged(
+            "its checksum does not match its entries (it was changed after imgs wrote it)",
+        );
+    }
+    let mut entries = HashMap::new();
+    for (file, entry) in on_disk.entries {
+        let Some(content) = parse_hash(&entry.hash) else {
+            return Loaded::damaged(format!("the hash of `{file}` is not a blake3 hash"));
+        };
+        entries.insert(
+            PathBuf::from(file),
+            Known {
+                stat: entry.stat,
+                content,
+                seen: false,
+            },
+        );
+    }
+    Loaded {
+        entries,
+        problem: None,
+    }
+}
+
+fn checksum(entries: &BTreeMap<String, OnDiskEntry>) -> String {
+    let compact = serde_json::to_vec(entries).expect("stat cache entries serialize");
+    blake3::hash(&compact).to_hex().to_string()
 }
 
 /// Writes `entries` to `path` atomically (temporary file in the same directory, then rename), so a reader
-/// sees the old cache or the new one and never a mix. Paths that are not UTF-8 are left out.
+/// sees the old cache or the new one and never a mix. Paths that are not UTF-8 are left out. A
+/// directory standing at `path` is damage, and is removed first.
 pub(crate) fn store(path: &Path, entries: &HashMap<PathBuf, Known>) -> io::Result<()> {
-    let on_disk = OnDisk {
-        version: FORMAT_VERSION,
-        entries: entries
+    let entries: BTreeMap<String, OnDiskEntry> = entries
             .iter()
             .filter_map(|(file, known)| {
                 let file = file.to_str()?.to_owned();
@@ -153,8 +200,13 @@ pub(crate) fn store(path: &Path, entries: &HashMap<PathBuf, Known>) -> io::Resul
                     },
                 ))
             })
-            .collect(),
+            .collect();
+    let on_disk = OnDisk {
+        version: FORMAT_VERSION,
+        checksum: checksum(&entries),
+        entries,
     };
     let json = serde_json::to_vec(&on_disk).map_err(io::Error::other)?;
+    imgs_atomic_file::remove_damage(path)?;
     imgs_atomic_file::write_atomically(path, &json)
 }

@@ -10,7 +10,7 @@ use imgs_diagnostic::{Diagnostic, Diagnostics};
 use imgs_fingerprint::{
     FileHasher, Fingerprint, ImageInputs, InputKey, image_inputs, reads_any_variable, relative_key,
 };
-use imgs_plan::{BuildEngine, ImagePlan, Plan, Recorded, decide};
+use imgs_plan::{Action, BuildEngine, ImagePlan, Plan, Reason, Recorded, decide};
 use imgs_template::{BuildFilter, Invocation, ResolvedVariables, Template, interpolate::Volatile};
 use imgs_workspace::{Image, Selected, Workspace};
 
@@ -272,6 +272,16 @@ pub fn compute_plan(
         lookup,
         &mut warnings,
     )?;
+    if let Some(problem) = hasher.load_problem() {
+        warnings.push(
+            Diagnostic::warning(format!(
+                "the stat cache `{}` is unreadable ({problem}); it is ignored: every input file \
+                 is hashed again, and the stat cache written anew",
+                relative_key(&ws.root, hasher.cache_file())
+            ))
+            .hint("nothing needs doing: the stat cache only saves reading unchanged files again"),
+        );
+    }
     // The stat cache only speeds up the next run; failing to save it must not fail this one.
     let _ = hasher.save();
     if !errors.is_empty() {
@@ -285,13 +295,25 @@ pub fn compute_plan(
         }
         CloudLookup::Offline => images.iter().map(|_| None).collect(),
     };
-    // Records first: which docker images they name is what the engine is asked about.
+    // Records first: which docker images they name is what the engine is asked about. A record
+    // that cannot be read is said and ignored, never trusted: the image is planned as if it had
+    // none, and its build writes it anew.
     let mut exacts = Vec::new();
+    let mut unreadable_exact = Vec::new();
     for (fingerprinted, query) in images.iter().zip(docker.iter_mut()) {
         let name = &fingerprinted.image.name;
-        let exact = cache
-            .lookup(name, &fingerprinted.fingerprint)
-            .map_err(|e| Failure::Other(format!("cache of `{name}`: {e}")))?;
+        let exact = match cache.lookup(name, &fingerprinted.fingerprint) {
+            Ok(exact) => exact,
+            Err(e) => {
+                warnings.push(unreadable_record(
+                    ws,
+                    &e,
+                    format!("it is ignored, and written anew when `{name}` is built"),
+                ));
+                unreadable_exact.push(name.clone());
+                None
+            }
+        };
         if let (Some(query), Some(record)) = (query.as_mut(), exact.as_ref()) {
             query.recorded(record);
         }
@@ -324,7 +346,20 @@ pub fn compute_plan(
         let name = &image.name;
         let io = |e: std::io::Error| Failure::Other(format!("cache of `{name}`: {e}"));
         let latest = if exact.is_none() {
-            cache.latest(name).map_err(io)?
+            let (latest, unreadable) = cache.latest_readable(name).map_err(io)?;
+            for older in unreadable.iter().filter(|u| {
+                // The current fingerprint's record is reported above.
+                !unreadable_exact.contains(name)
+                    || u.path.file_stem().and_then(|s| s.to_str())
+                        != Some(fingerprint.to_string().as_str())
+            }) {
+                warnings.push(unreadable_record(
+                    ws,
+                    &std::io::Error::other(older.error.clone()),
+                    "it is ignored (it only says what changed since that build)".to_string(),
+                ));
+            }
+            latest
         } else {
             None
         };
@@ -335,6 +370,7 @@ pub fn compute_plan(
             .filter(|file| !ws.root.join(file).exists())
             .cloned()
             .collect();
+        let forced = force && selected.requested.contains(name);
         let action = decide(
             name,
             &inputs,
@@ -346,9 +382,19 @@ pub fn compute_plan(
                 latest: latest.as_ref(),
             },
             &plan.parents(),
-            force && selected.requested.contains(name),
+            forced,
             cloud.as_ref(),
         );
+        // Rebuilt because this fingerprint's record is damaged, not for what differs from an
+        // older record (which is what `decide` compared with, having no record to trust).
+        let action = match action {
+            Action::Build { .. } if !forced && unreadable_exact.contains(name) => {
+                Action::Build {
+                    reasons: vec![Reason::RecordUnreadable],
+                }
+            }
+            action => action,
+        };
         plan.images.push(ImagePlan {
             name: name.clone(),
             fingerprint,
@@ -367,6 +413,16 @@ pub fn compute_plan(
         plan,
         warnings: Diagnostics(warnings),
     })
+}
+
+/// The warning for a cache record that cannot be read: which file (relative to the workspace), what
+/// is wrong with it, and `consequence`.
+fn unreadable_record(ws: &Workspace, error: &std::io::Error, consequence: String) -> Diagnostic {
+    let what = error
+        .to_string()
+        .replace(&format!("{}/", ws.root.display()), "");
+    Diagnostic::warning(format!("{what}; {consequence}"))
+        .hint("imgs never trusts a record it cannot read whole; nothing needs doing")
 }
 
 fn image_input_set<'a>(

@@ -44,6 +44,9 @@ pub enum Reason {
     ParentRemoved(String),
     /// Inputs equal a recorded build's, yet no record exists for this fingerprint (e.g. it was pruned).
     RecordMissing,
+    /// The record of this fingerprint exists but cannot be read (damaged): it is ignored, and the
+    /// build writes it anew.
+    RecordUnreadable,
     /// The record's AMI was deregistered (or lost its `imgs:fingerprint` tag): the record is stale.
     AmiGone {
         ami: String,
@@ -82,6 +85,7 @@ impl fmt::Display for Reason {
             Reason::ParentAdded(p) => write!(f, "parent `{p}` added"),
             Reason::ParentRemoved(p) => write!(f, "parent `{p}` removed"),
             Reason::RecordMissing => write!(f, "no cache record for this fingerprint"),
+            Reason::RecordUnreadable => write!(f, "its cache record cannot be read"),
             Reason::AmiGone { ami, region } => write!(f, "AMI {ami} in {region} no longer exists"),
             Reason::ArtifactGone(path) => write!(f, "`{path}` no longer exists"),
             Reason::ImageGone(id) => write!(f, "docker image {id} is not in the Docker engine"),

@@ -27,3 +27,36 @@ pub fn report(name: &str, figures: serde_json::Value) {
     let text = serde_json::to_string_pretty(&figures).unwrap();
     std::fs::write(dir.join(format!("{name}.json")), text).unwrap();
 }
+
+/// A small seeded generator (xorshift): random damage that a seed repeats, without a dependency.
+/// The seed comes from `IMGS_CHAOS_SEED` or the clock, and is printed.
+pub struct Dice(u64);
+
+impl Dice {
+    pub fn from_env() -> Dice {
+        let seed = std::env::var("IMGS_CHAOS_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos() as u64
+            })
+            | 1;
+        eprintln!("chaos seed: IMGS_CHAOS_SEED={seed}");
+        Dice(seed)
+    }
+
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// A whole number in `0..n` (`n` > 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
