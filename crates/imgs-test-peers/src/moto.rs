@@ -106,6 +106,11 @@ impl TestMoto {
         self.port
     }
 
+    /// The server's process ID: for reading its CPU time in /proc.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The URL to give as `custom_endpoint_ec2`.
     pub fn endpoint(&self) -> String {
         let scheme = if self.ssl { "https" } else { "http" };

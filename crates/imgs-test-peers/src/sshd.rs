@@ -29,16 +29,24 @@ pub struct TestSshd {
 impl TestSshd {
     /// Starts a server and waits until it accepts connections.
     pub fn start() -> Result<TestSshd, String> {
-        Self::start_with(None)
+        Self::start_with(None, false)
+    }
+
+    /// Starts a server whose sessions' bash does not read the user's `~/.bashrc`. Debian's bash reads
+    /// it for every command sshd starts, and a developer's `.bashrc` (a version manager's set-up, say)
+    /// can take hundreds of milliseconds a session, which a benchmark would count as the client's.
+    /// Every session gets `SHLVL=1` (sshd's `SetEnv`): bash then runs at level 2, where it skips it.
+    pub fn start_skipping_bashrc() -> Result<TestSshd, String> {
+        Self::start_with(None, true)
     }
 
     /// Starts a server that runs `force_command` for every command and subsystem a client asks for
     /// (sshd's `ForceCommand`; the request is in `SSH_ORIGINAL_COMMAND`).
     pub fn start_forcing(force_command: &Path) -> Result<TestSshd, String> {
-        Self::start_with(Some(force_command))
+        Self::start_with(Some(force_command), false)
     }
 
-    fn start_with(force_command: Option<&Path>) -> Result<TestSshd, String> {
+    fn start_with(force_command: Option<&Path>, skip_bashrc: bool) -> Result<TestSshd, String> {
         if !Path::new(SSHD).is_file() {
             return Err(format!(
                 "{SSHD} is missing: the SSH tests need Debian's `openssh-server` (`cargo xtask setup` \
@@ -68,7 +76,14 @@ impl TestSshd {
             let config = dir.path().join("sshd_config");
             std::fs::write(
                 &config,
-                sshd_config(dir.path(), port, &host_key, &authorized_keys, force_command),
+                sshd_config(
+                    dir.path(),
+                    port,
+                    &host_key,
+                    &authorized_keys,
+                    force_command,
+                    skip_bashrc,
+                ),
             )
             .map_err(|e| format!("cannot write sshd_config: {e}"))?;
             let log_path = dir.path().join(format!("sshd-{port}.log"));
@@ -103,6 +118,12 @@ impl TestSshd {
             }
         }
         Err(format!("sshd did not start: {last_error}"))
+    }
+
+    /// The listening server's process ID: for reading its CPU time (and, once they have ended, that
+    /// of the connections it forked) in /proc.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// The temporary directory the server's files are in; tests may put their own files there.
@@ -222,6 +243,7 @@ fn sshd_config(
     host_key: &Path,
     authorized_keys: &Path,
     force_command: Option<&Path>,
+    skip_bashrc: bool,
 ) -> String {
     let mut config = String::new();
     let mut line = |text: String| {
@@ -249,6 +271,9 @@ fn sshd_config(
     line("LogLevel ERROR".into());
     if let Some(command) = force_command {
         line(format!("ForceCommand {}", command.display()));
+    }
+    if skip_bashrc {
+        line("SetEnv SHLVL=1".into());
     }
     config
 }
