@@ -18,10 +18,13 @@ pub fn run(args: &[String]) -> Result<()> {
     if args == ["docker"] {
         return crate::bench_docker::run_alone();
     }
+    if args.first().map(String::as_str) == Some("layered-breakdown") {
+        return crate::bench_layered_breakdown::run_alone(&args[1..]);
+    }
     let qemu = args.iter().any(|arg| arg == "--qemu");
     if let Some(unknown) = args.iter().find(|arg| *arg != "--qemu") {
         bail!(
-            "`cargo xtask bench` takes `--qemu`, or `--build-cost` or `docker` alone (got `{unknown}`)"
+            "`cargo xtask bench` takes `--qemu`, or `--build-cost`, `docker` or `layered-breakdown` alone (got `{unknown}`)"
         );
     }
     setup::install_test_peers()?;

@@ -91,9 +91,13 @@ pub struct EbsPeers {
 impl EbsPeers {
     /// Starts both servers with their logs under `work`.
     pub fn start(work: &Path) -> Result<EbsPeers> {
+        EbsPeers::start_with(work, TestSshd::start().map_err(|why| anyhow!(why))?)
+    }
+
+    /// Starts moto with its log under `work`, beside the given sshd.
+    pub fn start_with(work: &Path, sshd: TestSshd) -> Result<EbsPeers> {
         std::fs::create_dir_all(work)?;
         let moto = LoggedMoto::start(&work.join("moto.log"))?;
-        let sshd = TestSshd::start().map_err(|why| anyhow!(why))?;
         let public_key = std::fs::read_to_string(sshd.client_key.with_extension("pub"))?;
         moto.ec2(&[
             ("Action", "ImportKeyPair"),
@@ -239,6 +243,11 @@ impl LoggedMoto {
         self.moto.endpoint()
     }
 
+    /// The server's process ID: for reading its CPU time in /proc.
+    pub fn pid(&self) -> u32 {
+        self.moto.pid()
+    }
+
     /// Runs `build`, timing it and counting the EC2 requests (`POST /`) the access log gained.
     fn measure(&self, build: impl FnOnce() -> Result<()>) -> Result<Measured> {
         let before = self.settled_request_count()?;
@@ -268,7 +277,7 @@ impl LoggedMoto {
     }
 
     /// Runs `build` with moto's recorder on and counts the EC2 actions it recorded.
-    fn actions_during(
+    pub(crate) fn actions_during(
         &self,
         build: impl FnOnce() -> Result<()>,
     ) -> Result<BTreeMap<String, usize>> {
@@ -284,7 +293,7 @@ impl LoggedMoto {
     }
 
     /// One EC2 Query API call in the build region.
-    fn ec2(&self, params: &[(&str, &str)]) -> Result<String> {
+    pub(crate) fn ec2(&self, params: &[(&str, &str)]) -> Result<String> {
         self.moto
             .ec2_query(REGION, params)
             .map_err(|why| anyhow!(why))

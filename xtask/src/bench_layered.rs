@@ -68,7 +68,12 @@ fn layered_images() -> Vec<Vec<Image>> {
 /// root device type `standard`, which Packer 1.6.6 refuses as a source ("invalid root device type");
 /// tagging keeps the parent's AMI an input that the child must wait for, and both tools make the same
 /// EC2 calls.
-fn template(peers: &EbsPeers, name: &str, is_root: bool, step: &str) -> serde_json::Value {
+pub(crate) fn template(
+    peers: &EbsPeers,
+    name: &str,
+    is_root: bool,
+    step: &str,
+) -> serde_json::Value {
     let parent_ami = if is_root {
         serde_json::Value::String(String::new())
     } else {

@@ -20,6 +20,7 @@ mod bench_docker;
 mod bench_engine;
 mod bench_hashing;
 mod bench_layered;
+mod bench_layered_breakdown;
 mod bench_qemu;
 mod bench_rss;
 mod bench_ssh;
@@ -106,6 +107,8 @@ bench       measure imgs against Packer 1.6.6, b3sum and scp side by side; write
             duplicated code, in a fresh clone; about an hour)
             (docker alone: the examples/docker chain, imgs vs Packer glue, cold and no-op; its own
             section of BENCHMARKS.md, the rest kept; a few minutes, as root)
+            (layered-breakdown [--runs N] [--imgs PATH] alone: one amazon-ebs build and nine at once
+            against moto — requests by action, moto's and imgs's CPU time, phases; its own section)
 chaos       the reliability tests at full scale (interrupts, kills and gc, EC2 and SSH faults, concurrent
             runs, damaged caches, secrets audit; qemu ones when the base disk exists) and 10 minutes
             of fuzzing per target; writes RELIABILITY.md (--quick: CI's scale, 10 s per target)
