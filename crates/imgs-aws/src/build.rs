@@ -1186,6 +1186,8 @@ impl EbsBuild {
         let client = self.client(&region).await;
         let mut failures: Vec<(Resource, String)> = Vec::new();
 
+        // Whether EC2 refused to terminate the instance: it then surely runs on, holding its group.
+        let mut not_terminated = false;
         if let Some(id) = self.instance.clone() {
             log.line("Terminating the source AWS instance...");
             let terminated = match client.terminate_instances().instance_ids(&id).send().await {
@@ -1200,7 +1202,9 @@ impl EbsBuild {
                 .map(drop),
                 Err(error) => {
                     let error = AwsError::api("Error terminating instance")(error);
-                    gone_if(error, &["InvalidInstanceID.NotFound"])
+                    let outcome = gone_if(error, &["InvalidInstanceID.NotFound"]);
+                    not_terminated = outcome.is_err();
+                    outcome
                 }
             };
             match terminated {
@@ -1237,9 +1241,14 @@ impl EbsBuild {
             }
         }
 
-        if let (Some(id), Some(instance)) = (self.security_group.clone(), self.instance.clone()) {
+        if let (Some(id), Some(instance), true) = (
+            self.security_group.clone(),
+            self.instance.clone(),
+            not_terminated,
+        ) {
             // The group is in use until its instance is gone: EC2 would answer DependencyViolation
-            // to every try for as long as the wait lasts (ten minutes).
+            // to every try for as long as the wait lasts (ten minutes). An instance that is
+            // terminating (its end could not be seen) frees it within that wait.
             failures.push((
                 self.resource(ResourceKind::SecurityGroup, &id),
                 format!("still in use by instance {instance}, which could not be terminated"),
