@@ -27,6 +27,7 @@ mod build_vagrant;
 mod cache_cli;
 mod chaos_concurrent;
 mod chaos_corrupted_caches;
+mod chaos_disk_full;
 mod chaos_interrupts;
 mod chaos_secrets;
 mod changed_since;

@@ -40,9 +40,21 @@ impl BuildError {
             BuildError::Aws(e) => e.hint(),
             BuildError::Packer(e) => e.hint(),
             BuildError::Docker(e) => e.hint(),
+            BuildError::Io { reason, .. } if is_disk_full(reason) => Some(DISK_FULL_HINT.into()),
             _ => None,
         }
     }
+}
+
+/// What to do when a build could not write for want of space.
+const DISK_FULL_HINT: &str = "a file system is full: free some space (or write the output \
+     elsewhere) and build again; nothing of this build was recorded, so the next run builds it";
+
+/// Whether an I/O error's text (as std and the post-processors word it) is ENOSPC or EDQUOT. The
+/// text, because an `Io` error keeps the reason only as words (they reach it through several
+/// layers of messages).
+fn is_disk_full(reason: &str) -> bool {
+    reason.contains("No space left on device") || reason.contains("Disk quota exceeded")
 }
 
 impl From<imgs_docker::DockerError> for BuildError {

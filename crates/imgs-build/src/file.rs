@@ -72,6 +72,16 @@ pub fn read(
     })
 }
 
+/// `std::fs::copy` (the copy gets the source's permissions), but whole or not at all.
+fn copy_whole(from: &Path, to: &Path) -> std::io::Result<()> {
+    let mut source = std::fs::File::open(from)?;
+    let permissions = source.metadata()?.permissions();
+    let mut out = imgs_atomic_file::AtomicFile::create(to)?;
+    std::io::copy(&mut source, out.file())?;
+    out.commit()?;
+    std::fs::set_permissions(to, permissions)
+}
+
 #[async_trait::async_trait]
 impl Builder for FileBuilder {
     fn builder_type(&self) -> &'static str {
@@ -99,20 +109,32 @@ impl Builder for FileBuilder {
                 .await
                 .map_err(|e| io("create the directory", dir, e))?;
         }
-        match &self.what {
+        // Written whole or not at all (a temporary file beside the target, renamed over it): a
+        // full disk leaves no half target, where Packer's leaves one, and a kill at worst a
+        // dot-named temporary file, never half a file under the target's name.
+        let written = match &self.what {
             Content::Text(text) => {
                 log.line(&format!("Writing content to {}", self.target));
-                tokio::fs::write(&target, text)
-                    .await
-                    .map_err(|e| io("write", &target, e))?;
+                let (text, to) = (text.clone(), target.clone());
+                tokio::task::spawn_blocking(move || {
+                    imgs_atomic_file::write_atomically(&to, text.as_bytes())
+                })
+                .await
+                .map_err(std::io::Error::other)
+                .and_then(|r| r)
+                .map_err(|e| io("write", &target, e))
             }
             Content::CopyOf(source) => {
                 log.line(&format!("Copying {source} to {}", self.target));
-                tokio::fs::copy(self.working_dir.join(source), &target)
+                let (from, to) = (self.working_dir.join(source), target.clone());
+                tokio::task::spawn_blocking(move || copy_whole(&from, &to))
                     .await
-                    .map_err(|e| io("copy to", &target, e))?;
+                    .map_err(std::io::Error::other)
+                    .and_then(|r| r)
+                    .map_err(|e| io("copy to", &target, e))
             }
-        }
+        };
+        written?;
         Ok(None)
     }
 

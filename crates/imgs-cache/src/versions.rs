@@ -166,9 +166,13 @@ impl Cache {
             match created {
                 Ok(file) => {
                     use std::io::Write as _;
-                    (&file)
-                        .write_all(run_id.as_bytes())
-                        .map_err(|err| with_path(&marker, err))?;
+                    if let Err(err) = (&file).write_all(run_id.as_bytes()) {
+                        // A full disk: no marker naming no run is left, nor an empty image
+                        // directory.
+                        let _ = fs::remove_file(&marker);
+                        let _ = fs::remove_dir(&dir);
+                        return Err(with_path(&marker, err));
+                    }
                 }
                 Err(err) if err.kind() == io::ErrorKind::AlreadyExists => continue,
                 Err(err) => return Err(with_path(&marker, err)),

@@ -150,6 +150,15 @@ impl NodeError {
     /// `image` was built but `what` could not be written: nothing is recorded (its version directory
     /// goes with the failed build), so the next run builds it again.
     fn cache(image: &str, what: &str, e: &std::io::Error) -> NodeError {
+        NodeError::in_cache(
+            format!("`{image}` was built, but {what} could not be written: {e}"),
+            image,
+            e,
+        )
+    }
+
+    /// `message` about the workspace's cache/, with what to do about `e`.
+    fn in_cache(message: String, image: &str, e: &std::io::Error) -> NodeError {
         let hint = if e.kind() == std::io::ErrorKind::StorageFull
             || e.kind() == std::io::ErrorKind::QuotaExceeded
         {
@@ -164,10 +173,7 @@ impl NodeError {
                  recorded, so `{image}` is built again"
             )
         };
-        NodeError::Cache {
-            message: format!("`{image}` was built, but {what} could not be written: {e}"),
-            hint,
-        }
+        NodeError::Cache { message, hint }
     }
 }
 
@@ -725,10 +731,14 @@ impl Scheduled<'_> {
             .cache
             .reserve_version(&image_plan.name, &image_plan.fingerprint, &run.id)
             .map_err(|e| {
-                NodeError::Other(format!(
-                    "cannot reserve an artifact directory for `{}`: {e}",
-                    image_plan.name
-                ))
+                NodeError::in_cache(
+                    format!(
+                        "cannot reserve an artifact directory for `{}`: {e}",
+                        image_plan.name
+                    ),
+                    &image_plan.name,
+                    &e,
+                )
             })?;
         let placement = OutputPlacement {
             image_dir: self

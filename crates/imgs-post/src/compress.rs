@@ -305,11 +305,12 @@ fn write_tar<'a, W: Write>(
         header.set_metadata(&meta);
         // Packer names entries by the file name alone.
         let name = source.written.file_name().unwrap_or_default();
+        // The archive is named (a full disk is where it goes), and the file being added.
         tar.append_data(&mut header, name, reader).map_err(|e| {
             cancel_or(e, cancelled, |e| PostError::Io {
-                action: "add to the archive",
-                path: source.full.display().to_string(),
-                reason: e.to_string(),
+                action: "write the archive",
+                path: target.display().to_string(),
+                reason: format!("adding `{}`: {e}", source.full.display()),
             })
         })?;
     }
