@@ -28,6 +28,7 @@ mod cache_cli;
 mod chaos_concurrent;
 mod chaos_corrupted_caches;
 mod chaos_disk_full;
+mod chaos_faults;
 mod chaos_interrupts;
 mod chaos_secrets;
 mod changed_since;

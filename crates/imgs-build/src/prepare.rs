@@ -301,6 +301,11 @@ impl imgs_log::BuildLog for Masked<'_, '_> {
     fn phase(&mut self, phase: &str) {
         self.inner.phase(phase);
     }
+
+    fn warning(&mut self, message: &str, hint: &str) {
+        self.inner
+            .warning(&self.secrets.mask(message), &self.secrets.mask(hint));
+    }
 }
 
 impl NativeBuild {
@@ -339,6 +344,15 @@ impl NativeBuild {
                     for resource in self.builder.leftovers() {
                         log.line(&format!("  left behind: {resource}"));
                     }
+                    let hint = match self.builder.builder_type() {
+                        "amazon-ebs" => format!(
+                            "what it left carries the tag imgs:run={run_id}; `imgs gc --run \
+                             {run_id}` removes it"
+                        ),
+                        "docker" => format!("`imgs gc --run {run_id}` removes its container"),
+                        _ => "remove what it left by hand".to_string(),
+                    };
+                    log.warning(&format!("its clean-up failed: {e}"), &hint);
                 }
             }
         }

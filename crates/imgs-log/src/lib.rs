@@ -12,6 +12,13 @@ pub trait BuildLog: Send {
 
     /// The build entered `phase`; it lasts until the next phase or the end of the build.
     fn phase(&mut self, phase: &str);
+
+    /// Something the person running the build must know even when its output is hidden (what a
+    /// failed clean-up left behind), with what to do about it. A log that has no better place for
+    /// it prints it as a line.
+    fn warning(&mut self, message: &str, hint: &str) {
+        self.line(&format!("Warning: {message} ({hint})"));
+    }
 }
 
 impl<F: FnMut(&str) + Send> BuildLog for F {

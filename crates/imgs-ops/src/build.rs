@@ -1145,6 +1145,15 @@ impl imgs_build::BuildLog for RunLog<'_> {
             phase,
         });
     }
+
+    /// On stderr, as the run's own warnings: the build's output may be hidden (a terminal without
+    /// `-v`), and the build may even have succeeded.
+    fn warning(&mut self, message: &str, hint: &str) {
+        self.run.events.notice(&format!(
+            "warning: `{}`: {message}\n  = hint: {hint}",
+            self.image
+        ));
+    }
 }
 
 /// Writes the `--timings` report: to `path`, or by default into the cache (one file per run and the
