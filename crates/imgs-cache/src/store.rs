@@ -73,8 +73,8 @@ impl Cache {
         }))
     }
 
-    /// [`Cache::latest`] among the records that can be read; those that cannot are returned beside
-    /// it, for the caller to report. Errors are about the directory.
+    /// [`Cache::latest`] among the records that can be read; those that cannot (or the image's
+    /// directory, when it cannot be listed) are returned beside it, for the caller to report.
     pub fn latest_readable(
         &self,
         image: &str,
@@ -82,7 +82,19 @@ impl Cache {
         let dir = self.image_dir(image)?;
         let mut records = Vec::new();
         let mut unreadable = Vec::new();
-        for path in record_files(&dir)? {
+        let files = match record_files(&dir) {
+            Ok(files) => files,
+            // The image's directory itself is damaged (a file in its place): no record to read.
+            Err(err) => {
+                unreadable.push(Unreadable {
+                    image: image.to_owned(),
+                    error: format!("cache records of `{image}` cannot be listed: {err}"),
+                    path: dir,
+                });
+                return Ok((None, unreadable));
+            }
+        };
+        for path in files {
             match read_record(&path, image) {
                 Ok(record) => records.extend(record),
                 Err(err) => unreadable.push(Unreadable {

@@ -54,11 +54,20 @@ fn prune(cx: &Context, args: &CachePruneOptions) -> Result<Output, Failure> {
     // A prune that removes anything takes the workspace lock first, so it decides from the records
     // a running build leaves when done, and never removes what that build writes or stands on. A
     // dry run only reads.
-    let _lock = if args.dry_run {
+    let lock = if args.dry_run {
         None
     } else {
         Some(lock_for_prune(cx, args)?)
     };
+    let warnings: Diagnostics = lock
+        .as_ref()
+        .and_then(|l| l.repaired.clone())
+        .map(|repaired| {
+            Diagnostic::warning(repaired)
+                .hint("imgs owns the files in cache/; keep your own files elsewhere")
+                .into()
+        })
+        .unwrap_or_default();
     let (inventory, unknown) = inventory(cx, &args.variables, &args.filter)?;
     if let Some(why) = unknown {
         return Err(nothing_removed(why));
@@ -126,7 +135,7 @@ fn prune(cx: &Context, args: &CachePruneOptions) -> Result<Output, Failure> {
             )));
         }
     }
-    Ok(stdout.into())
+    Ok(Output { stdout, warnings })
 }
 
 /// The workspace lock for `imgs cache prune`: waited for (saying so on stderr) unless `--no-wait`.
