@@ -193,11 +193,27 @@ type Answer = Result<std::collections::BTreeMap<String, Vec<TaggedAmi>>, AwsErro
 /// Every lookup at once on one thread: they only wait on the network.
 fn run_all(lookups: &[RegionLookup]) -> Result<Vec<Answer>, String> {
     let rt = runtime()?;
-    Ok(
-        rt.block_on(futures_util::future::join_all(lookups.iter().map(|l| {
-            imgs_aws::find_tagged_images(&l.client, &l.region, &l.fingerprints)
-        }))),
-    )
+    let settings: Vec<ClientSettings> =
+        lookups.iter().map(|l| lookup_settings(&l.client)).collect();
+    Ok(rt.block_on(futures_util::future::join_all(
+        lookups.iter().zip(&settings).map(|(l, settings)| {
+            imgs_aws::find_tagged_images(settings, &l.region, &l.fingerprints)
+        }),
+    )))
+}
+
+/// Retries of a plan's lookup when the template sets no `max_retries`: a lookup only saves a
+/// rebuild, and one that fails warns and plans from the local records, so it is not worth Packer's
+/// 10 retries (over a minute of backoff when EC2 is out of reach, before `imgs plan` answers).
+const LOOKUP_RETRIES: u32 = 2;
+
+/// The build's client settings, with [`LOOKUP_RETRIES`] unless the template set `max_retries`.
+fn lookup_settings(build: &ClientSettings) -> ClientSettings {
+    let mut settings = build.clone();
+    if matches!(settings.max_retries, None | Some(0)) {
+        settings.max_retries = Some(LOOKUP_RETRIES);
+    }
+    settings
 }
 
 fn cloud_ami(tagged: &TaggedAmi) -> CloudAmi {
@@ -441,5 +457,23 @@ mod tests {
         let (cloud, warnings) = look_up(&queries);
         assert_eq!(cloud, [None]);
         assert!(warnings.is_empty());
+    }
+
+    #[test]
+    fn a_lookup_is_retried_twice_unless_the_template_says_how_often() {
+        let unset = ClientSettings::new("us-east-1");
+        assert_eq!(lookup_settings(&unset).max_attempts(), 3);
+        let zero = ClientSettings {
+            max_retries: Some(0),
+            ..ClientSettings::new("us-east-1")
+        };
+        assert_eq!(lookup_settings(&zero).max_attempts(), 3);
+        let five = ClientSettings {
+            max_retries: Some(5),
+            ..ClientSettings::new("us-east-1")
+        };
+        assert_eq!(lookup_settings(&five).max_attempts(), 6);
+        // A build keeps Packer's default.
+        assert_eq!(unset.max_attempts(), 11);
     }
 }
