@@ -203,6 +203,16 @@ fn held_workspace() -> tempfile::TempDir {
     dir
 }
 
+/// Creates `path` when dropped: the file a waiting script ends on, so that a test that fails half
+/// way leaves no script waiting for it.
+struct Release(std::path::PathBuf);
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        let _ = std::fs::write(&self.0, "");
+    }
+}
+
 /// Starts a build of `root` and waits until it is provisioning: it holds the workspace lock then.
 fn holder(root: &Path) -> Imgs {
     let mut build = Imgs::start(root, &["build", "--all", "--message-format", "json"]);
@@ -214,6 +224,7 @@ fn holder(root: &Path) -> Imgs {
 fn no_wait_fails_at_once_while_read_only_commands_go_on_beside_a_build() {
     let ws = held_workspace();
     let root = ws.path();
+    let release = Release(root.join("release"));
     let build = holder(root);
 
     let refused = imgs_process(root, &["build", "--all", "--no-wait"]);
@@ -246,7 +257,7 @@ fn no_wait_fails_at_once_while_read_only_commands_go_on_beside_a_build() {
         assert!(!out.waited(), "imgs {args:?} waited: {}", out.stderr);
     }
 
-    write(root, "release", "");
+    drop(release);
     let done = build.finish();
     assert_eq!(done.code, Some(0), "{}{}", done.stdout, done.stderr);
     // And once it has ended, the lock is free again.
@@ -301,13 +312,13 @@ fn two_builds_of_the_layered_workspace_make_each_ami_once() {
     let root = ws.path();
     // The base image's build goes on until the test says so, so `imgs gc` can be run while one
     // build works and the other waits.
-    let release = remote.path().join("release");
+    let release = Release(remote.path().join("release"));
     write(
         root,
         "images/base/setup.sh",
         &format!(
             "#!/bin/sh\nset -e\ni=0; while [ ! -e {} ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i+1)); done\n",
-            release.display()
+            release.0.display()
         ),
     );
     let args = ["build", "--all", "--message-format", "json"];
@@ -344,7 +355,7 @@ fn two_builds_of_the_layered_workspace_make_each_ami_once() {
     );
     assert!(!gc.stdout.contains("removed\n"), "{}", gc.stdout);
     let holder_pid = holder.pid();
-    std::fs::write(&release, "").unwrap();
+    drop(release);
 
     let first = first.finish();
     let second = second.finish();
