@@ -236,9 +236,18 @@ fn render(figures: &BTreeMap<String, Value>, quick: bool, base_disk: bool, secon
             " (absent on this run: the qemu tests did not run; `cargo xtask base-image` makes it)"
         },
     );
-    let _ = writeln!(out, "**Totals: {}.** The goal is zero for each.\n", totals.line());
+    let _ = writeln!(
+        out,
+        "**Totals: {}.** The goal is zero for each.\n",
+        totals.line()
+    );
     let mut names: Vec<&String> = figures.keys().collect();
-    let order = |name: &str| ABOUT.iter().position(|(n, _)| *n == name).unwrap_or(usize::MAX);
+    let order = |name: &str| {
+        ABOUT
+            .iter()
+            .position(|(n, _)| *n == name)
+            .unwrap_or(usize::MAX)
+    };
     names.sort_by_key(|name| (order(name), (*name).clone()));
     for name in names {
         let value = &figures[name];
