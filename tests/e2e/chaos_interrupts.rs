@@ -27,7 +27,7 @@ use imgs_aws::sdk::types::{Filter, ImageState, InstanceStateName};
 use imgs_cache::Cache;
 
 use crate::layered_ebs::{KEY_PAIR, all_images, layered_workspace};
-use crate::support::chaos;
+use crate::support::chaos::{self, Dice};
 use crate::support::ebs::{Peers, REGION};
 use crate::support::*;
 
@@ -47,38 +47,6 @@ const PHASES: [&str; 7] = [
 
 /// A guard against a hanging run, not a measurement.
 const PATIENCE: Duration = Duration::from_secs(120);
-
-/// A small seeded generator (xorshift): reproducible runs without a dependency.
-struct Dice(u64);
-
-impl Dice {
-    fn from_env() -> Dice {
-        let seed = std::env::var("IMGS_CHAOS_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| {
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap()
-                    .as_nanos() as u64
-            })
-            | 1;
-        eprintln!("chaos seed: IMGS_CHAOS_SEED={seed}");
-        Dice(seed)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    /// A whole number in `0..n`.
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// The layered workspace, with the base image copied to a second region and every image followed by
 /// a short shell-local post-processor, so both phases exist to be interrupted.
@@ -458,7 +426,7 @@ fn interrupt_runs(stop: Stop, runs: usize, name: &str) {
         if run % 2 == 0 || phase == "copying to regions" {
             change_base(root, run);
         }
-        let delay = Duration::from_millis(dice.below(400));
+        let delay = Duration::from_millis(dice.below(400) as u64);
         let outcome = run_and_stop(build_command(root), phase, delay, stop);
         built += outcome.built;
         *exits
@@ -568,7 +536,7 @@ fn docker_interrupt_runs(stop: Stop, runs: usize, name: &str) {
         if run % 2 == 0 {
             append(root, "images/base/base.sh", &format!("# run {run}\n"));
         }
-        let delay = Duration::from_millis(dice.below(150));
+        let delay = Duration::from_millis(dice.below(150) as u64);
         let command = imgs_command(root, &build_args(), &peers.env());
         let outcome = run_and_stop(command, phase, delay, stop);
         built += outcome.built;
@@ -773,7 +741,7 @@ fn qemu_interrupt_runs(stop: Stop, runs: usize, name: &str) {
         if run % 2 == 0 {
             append(root, "images/hardened/harden.sh", &format!("# run {run}\n"));
         }
-        let delay = Duration::from_millis(dice.below(2000));
+        let delay = Duration::from_millis(dice.below(2000) as u64);
         let outcome = run_and_stop(build_command(root), phase, delay, stop);
         built += outcome.built;
         *exits
