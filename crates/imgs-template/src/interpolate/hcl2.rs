@@ -59,7 +59,7 @@ pub fn to_hcl2_string(input: &str, place: Hcl2Place<'_>) -> Result<Hcl2String, I
             Node::Text(text) => out.text.push_str(&escape_hcl_string(text)),
             Node::Action(pipeline) => {
                 if let Some(kept) = build_data_action(pipeline) {
-                    out.text.push_str(&escape_hcl_string(&kept));
+                    push_after_text(&mut out.text, &escape_hcl_string(&kept));
                 } else {
                     let expr = Translator {
                         reads_timestamp: &mut out.reads_timestamp,
@@ -67,9 +67,7 @@ pub fn to_hcl2_string(input: &str, place: Hcl2Place<'_>) -> Result<Hcl2String, I
                         place,
                     }
                     .pipeline(pipeline)?;
-                    out.text.push_str("${");
-                    out.text.push_str(&expr);
-                    out.text.push('}');
+                    push_after_text(&mut out.text, &format!("${{{expr}}}"));
                 }
             }
             Node::Branch { pipeline, .. } => {
@@ -82,6 +80,22 @@ pub fn to_hcl2_string(input: &str, place: Hcl2Place<'_>) -> Result<Hcl2String, I
         }
     }
     Ok(out)
+}
+
+/// Appends an action's HCL2 form (`${…}`, or a Go action kept as text, `{{ .X }}`) to the string
+/// written so far. A `$` or `%` that the text before it ended with would join the action's first
+/// characters into an HCL2 template sequence (`$${` is an escaped `${`, `${{` and `%{{` open an
+/// interpolation or a directive), so such trailing characters are written as an interpolation of
+/// their own, `${"$"}`, which means the same text.
+fn push_after_text(out: &mut String, action: &str) {
+    let kept = out.trim_end_matches(['$', '%']).len();
+    if kept < out.len() {
+        let trailing = out.split_off(kept);
+        out.push_str("${\"");
+        out.push_str(&trailing);
+        out.push_str("\"}");
+    }
+    out.push_str(action);
 }
 
 /// `{{ .HTTPIP }}`, `{{ .Name }}`: data the plugin supplies at build time, kept as a Go template.
@@ -158,7 +172,13 @@ impl Translator<'_> {
     fn operand(&mut self, operand: &Operand) -> Result<String, InterpolateError> {
         match &operand.kind {
             OperandKind::Str(s) => Ok(format!("\"{}\"", escape_hcl_string(s))),
-            OperandKind::Number(Number { text, .. }) => Ok(text.clone()),
+            OperandKind::Number(number) => hcl_number(number).ok_or_else(|| {
+                untranslatable(
+                    operand.offset,
+                    &format!("the number `{}` has no HCL2 form", number.text),
+                    "",
+                )
+            }),
             OperandKind::Bool(b) => Ok(b.to_string()),
             OperandKind::Pipeline(pipeline, fields) if fields.is_empty() => self.pipeline(pipeline),
             OperandKind::Function(name) => self.call(
@@ -336,6 +356,18 @@ fn replace_call(
     Ok(format!("replace({subject}, {search}, {replacement})"))
 }
 
+/// A Go number constant as an HCL2 number literal of the same value. HCL2 writes numbers in
+/// decimal only: Go's `0x10`, `0o7`, `0b1`, `1_000`, `+1`, `.5`, `1.`, `0x1p-2` and character
+/// constants (`'x'`, the number 120) are written as the value they stand for. Rust prints an f64
+/// with digits on both sides of the point and no exponent, which HCL2 reads.
+fn hcl_number(number: &Number) -> Option<String> {
+    match (number.int, number.float) {
+        (Some(int), _) => Some(int.to_string()),
+        (None, Some(float)) => Some(float.to_string()),
+        (None, None) => None,
+    }
+}
+
 fn untranslatable(offset: usize, message: &str, hint: &str) -> InterpolateError {
     let error = InterpolateError {
         kind: super::ErrorKind::Unsupported,
@@ -348,11 +380,16 @@ fn untranslatable(offset: usize, message: &str, hint: &str) -> InterpolateError 
     }
 }
 
-/// An HCL identifier: what `var.NAME` can name without index syntax.
+/// An HCL identifier: what `var.NAME` can name without index syntax. ASCII only: HCL's identifiers
+/// are Unicode's XID classes, which Rust's `is_alphabetic` is not (combining marks are alphabetic
+/// but cannot start an identifier); any other name is written quoted (`var["é"]`), which means the
+/// same.
 pub fn is_identifier(name: &str) -> bool {
     let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_alphabetic() || c == '_')
-        && chars.all(|c| c.is_alphanumeric() || c == '_' || c == '-')
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
 /// Text as it goes between an HCL string's quotes: escapes, and the template introducers `${` and
@@ -431,6 +468,58 @@ mod tests {
             .collect::<Vec<_>>()
             .join("\n")
         );
+    }
+
+    /// Found by fuzzing (`go_template`): Go number constants were copied as written, and HCL2
+    /// reads none of these spellings, so `imgs hcl2-upgrade` wrote a file HCL2 could not parse.
+    #[test]
+    fn go_number_spellings_become_decimal_literals() {
+        for (input, hcl2) in [
+            ("{{0.}}", "${0}"),
+            ("{{ .2}}", "${0.2}"),
+            ("{{  2_2 }}", "${22}"),
+            ("urlqueay{{0O6}}", "urlqueay${6}"),
+            ("strfstrftime{{-0x1}}", "strfstrftime${-1}"),
+            ("{{+000000000000000}}", "${0}"),
+            ("{{     0x1p-2 -}}  $ }}", "${0.25}$ }}"),
+            ("{{'x'}}rstrftimegs.KindSou", "${120}rstrftimegs.KindSou"),
+            ("{{ .888888888888888888 }}", "${0.8888888888888888}"),
+            ("{{    vault\t-0x2}}000", "${vault(-2)}000"),
+            ("{{ 1e3 }} {{ 1.5 }} {{ -7 }}", "${1000} ${1.5} ${-7}"),
+        ] {
+            assert_eq!(hcl(input), hcl2, "{input}");
+        }
+    }
+
+    /// Found by fuzzing (`go_template`): text ending in `$` or `%` before an action ran into it
+    /// (`app$${…}` is HCL2's escaped `${`, so the call became text; `${{ .X }}` and `%{{ .X }}`
+    /// open a sequence HCL2 cannot parse). The characters are written as an interpolation.
+    #[test]
+    fn a_dollar_or_percent_before_an_action_stays_text() {
+        for (input, hcl2) in [
+            (
+                "app${{isotime \"2006-01-06 15:04\"}}",
+                "app${\"$\"}${formatdate(\"YYYY-MM-YY hh:mm\", timestamp())}",
+            ),
+            (
+                "${{ .SourceAMITags.Kind }}",
+                "${\"$\"}{{ .SourceAMITags.Kind }}",
+            ),
+            ("50%{{ .Name }}", "50${\"%\"}{{ .Name }}"),
+            ("a$$%{{user `x`}}b$", "a${\"$$%\"}${var.x}b$"),
+            ("${x} %{y} {{user `x`}}", "$${x} %%{y} ${var.x}"),
+        ] {
+            assert_eq!(hcl(input), hcl2, "{input}");
+        }
+    }
+
+    /// Found by fuzzing (`go_template`): a variable name starting with a combining mark passed as
+    /// an identifier (`var.ׇa`), which HCL2 refuses; names other than ASCII identifiers are indexed.
+    #[test]
+    fn variable_names_that_are_not_ascii_identifiers_are_indexed() {
+        assert_eq!(hcl("{{user `\u{5c7}pouzce`}}"), "${var[\"\u{5c7}pouzce\"]}");
+        assert_eq!(hcl("{{user `é`}}"), "${var[\"é\"]}");
+        assert_eq!(hcl("{{user `a-b_1`}}"), "${var.a-b_1}");
     }
 }
 
