@@ -1,6 +1,7 @@
 //! Getting a logged-in SSH connection: retried until `ssh_timeout` while the machine boots, with a
 //! growing pause between tries, and counting refused logins against `ssh_handshake_attempts` as Packer
-//! does (a machine may refuse a key until cloud-init has installed it).
+//! does (a machine may refuse a key until cloud-init has installed it); or, to connect again after
+//! the connection was lost, one try ([`connect_once`]).
 
 use std::io;
 use std::sync::Arc;
@@ -22,6 +23,8 @@ const FIRST_PAUSE: Duration = Duration::from_millis(100);
 const MAX_PAUSE: Duration = Duration::from_secs(2);
 /// Keep-alives a server may leave unanswered before the connection counts as dead.
 const KEEP_ALIVE_MAX: usize = 3;
+/// How long one try of [`connect_once`] may take: Packer's SSH handshake timeout.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Accepts every host key. Packer does not verify host keys either: the machine was created moments
 /// ago by the same build, so there is no known key to compare with.
@@ -116,10 +119,14 @@ enum Failure {
     Fatal(SshError),
 }
 
-pub(crate) async fn connect(
-    config: &SshConfig,
-    cancel: &CancellationToken,
-) -> Result<Connection, SshError> {
+/// What every try needs, read once.
+struct Prepared<'a> {
+    target: Credentials,
+    bastion: Option<(&'a Bastion, Credentials)>,
+    client_config: Arc<client::Config>,
+}
+
+fn prepare(config: &SshConfig) -> Result<Prepared<'_>, SshError> {
     let target = Credentials::load(&config.username, &config.auth)?;
     let bastion = match &config.bastion {
         Some(b) => Some((b, Credentials::load(&b.username, &b.auth)?)),
@@ -133,6 +140,55 @@ pub(crate) async fn connect(
         window_size: 16 * 1024 * 1024,
         ..client::Config::default()
     });
+    Ok(Prepared {
+        target,
+        bastion,
+        client_config,
+    })
+}
+
+/// One try, as Packer's communicator makes when it finds its connection gone (a reboot): the
+/// machine answers now or this fails, and the caller (a provisioner's `start_retry_timeout`)
+/// decides whether to try again. `ssh_timeout` is for the first connection, not this one; a
+/// handshake is given [`HANDSHAKE_TIMEOUT`], as Packer gives it.
+pub(crate) async fn connect_once(
+    config: &SshConfig,
+    cancel: &CancellationToken,
+) -> Result<Connection, SshError> {
+    let Prepared {
+        target,
+        bastion,
+        client_config,
+    } = prepare(config)?;
+    let attempt = try_once(config, &client_config, &target, bastion.as_ref());
+    let outcome = tokio::select! {
+        () = cancel.cancelled() => return Err(SshError::Cancelled),
+        outcome = tokio::time::timeout(HANDSHAKE_TIMEOUT, attempt) => outcome,
+    };
+    let unreachable = |reason: String| SshError::Connection {
+        address: config.address(),
+        reason,
+    };
+    match outcome {
+        Ok(Ok(connection)) => Ok(connection),
+        Ok(Err(Failure::Unreachable(why))) => Err(unreachable(why)),
+        Ok(Err(Failure::Refused(err) | Failure::Fatal(err))) => Err(err),
+        Err(_elapsed) => Err(unreachable(format!(
+            "no SSH handshake within {}",
+            imgs_settings::human_duration(HANDSHAKE_TIMEOUT)
+        ))),
+    }
+}
+
+pub(crate) async fn connect(
+    config: &SshConfig,
+    cancel: &CancellationToken,
+) -> Result<Connection, SshError> {
+    let Prepared {
+        target,
+        bastion,
+        client_config,
+    } = prepare(config)?;
 
     let deadline = Instant::now() + config.timeout;
     let mut pause = FIRST_PAUSE;
@@ -240,7 +296,12 @@ where
 {
     client::connect_stream(client_config.clone(), stream, AcceptAnyHostKey)
         .await
-        .map_err(|err| Failure::Unreachable(format!("SSH handshake with {address} failed: {err}")))
+        .map_err(|err| {
+            Failure::Unreachable(format!(
+                "SSH handshake with {address} failed: {}",
+                readable(&err)
+            ))
+        })
 }
 
 async fn authenticate(
@@ -251,7 +312,8 @@ async fn authenticate(
     let user = credentials.username.as_str();
     let lost = |err: russh::Error| {
         Failure::Unreachable(format!(
-            "the connection to {address} broke during login: {err}"
+            "the connection to {address} broke during login: {}",
+            readable(&err)
         ))
     };
     for method in &credentials.methods {
@@ -335,7 +397,16 @@ fn io_error(err: &io::Error) -> String {
         io::ErrorKind::TimedOut => "timed out".to_string(),
         io::ErrorKind::HostUnreachable => "host unreachable".to_string(),
         io::ErrorKind::NetworkUnreachable => "network unreachable".to_string(),
-        _ => err.to_string(),
+        _ => crate::error::io_reason(err),
+    }
+}
+
+/// An SSH library error in words; I/O errors as [`io_error`] words them ("connection reset by
+/// peer", without the OS's error number).
+fn readable(err: &russh::Error) -> String {
+    match err {
+        russh::Error::IO(io) => io_error(io),
+        other => other.to_string(),
     }
 }
 

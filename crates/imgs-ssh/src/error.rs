@@ -78,6 +78,11 @@ impl SshError {
             SshError::Bastion { .. } => {
                 "the bastion must be able to reach the target and allow TCP forwarding (`AllowTcpForwarding yes`)"
             }
+            SshError::Connection { .. } => {
+                "the machine stopped answering or closed the connection (a reboot, a crash, the \
+                 network): `max_retries` runs a failed provisioner again, and `pause_before` or a \
+                 shell provisioner's `start_retry_timeout` give a rebooting machine time to come back"
+            }
             SshError::Remote { .. } => {
                 "check that the remote directory exists and that the SSH user may write there"
             }

@@ -2,7 +2,8 @@
 //! commands with their output streamed line by line, and copy files and directories over scp or SFTP.
 //!
 //! [`SshConfig::from_settings`] reads a template's `ssh_*` settings as Packer 1.6.6 does;
-//! [`SshSession::connect`] retries until the machine answers or `ssh_timeout` passes. Errors say what to
+//! [`SshSession::connect`] retries until the machine answers or `ssh_timeout` passes;
+//! [`SshSession::connect_once`] tries once, to connect again after a reboot. Errors say what to
 //! do next ([`SshError::hint`]) and never contain a password or key.
 
 mod config;
@@ -25,6 +26,11 @@ pub use error::SshError;
 pub use exec::{ExitStatus, Stream};
 
 use connect::AcceptAnyHostKey;
+
+/// How often a transfer looks whether its connection is gone.
+const LOST_CONNECTION_POLL: std::time::Duration = std::time::Duration::from_millis(50);
+/// How many polls a failed transfer waits for its connection to count as closed, if it is going.
+const LOST_CONNECTION_GRACE: u32 = 4;
 
 /// A logged-in SSH connection to one machine.
 pub struct SshSession {
@@ -54,6 +60,32 @@ impl SshSession {
             file_transfer: config.file_transfer,
             sftp: OnceCell::new(),
         })
+    }
+
+    /// Connects and logs in with one try (see [`SshSession::connect`] for `cancel`): how Packer's
+    /// communicator connects again when it finds its connection gone, say after a reboot. A machine
+    /// that does not answer now is an error at once ([`SshError::Connection`]); whether and how
+    /// long to try again is the caller's (a provisioner's `start_retry_timeout`), and `ssh_timeout`
+    /// plays no part.
+    pub async fn connect_once(
+        config: &SshConfig,
+        cancel: CancellationToken,
+    ) -> Result<SshSession, SshError> {
+        let connection = connect::connect_once(config, &cancel).await?;
+        Ok(SshSession {
+            handle: connection.handle,
+            _bastion: connection.bastion,
+            address: config.address(),
+            cancel,
+            file_transfer: config.file_transfer,
+            sftp: OnceCell::new(),
+        })
+    }
+
+    /// Whether the connection is gone (the server closed it, or it broke): nothing more can be
+    /// done with this session.
+    pub fn is_closed(&self) -> bool {
+        self.handle.is_closed()
     }
 
     /// Runs `command` in the login user's shell. Each line of stdout and stderr goes to `on_line` as it
@@ -138,13 +170,41 @@ impl SshSession {
             .await
     }
 
+    /// `work` (a transfer), ended early by cancelling or by the loss of the connection: a transfer
+    /// waiting for the server to open its window again would otherwise wait for ever once the
+    /// connection is gone (the SSH library does not wake it). A transfer that failed because the
+    /// connection went (its remote scp ended without a word, say) fails as [`SshError::Connection`],
+    /// whichever part noticed first.
     async fn cancellable<T>(
         &self,
         work: impl Future<Output = Result<T, SshError>>,
     ) -> Result<T, SshError> {
-        tokio::select! {
-            () = self.cancel.cancelled() => Err(SshError::Cancelled),
+        let lost = async {
+            while !self.handle.is_closed() {
+                tokio::time::sleep(LOST_CONNECTION_POLL).await;
+            }
+        };
+        let connection_lost = || SshError::Connection {
+            address: self.address.clone(),
+            reason: connect::connection_error(&russh::Error::Disconnect),
+        };
+        let result = tokio::select! {
+            () = self.cancel.cancelled() => return Err(SshError::Cancelled),
             result = work => result,
+            () = lost => return Err(connection_lost()),
+        };
+        match result {
+            Err(SshError::Cancelled | SshError::Connection { .. }) | Ok(_) => result,
+            // The channel may close a moment before the connection counts as closed.
+            Err(err) => {
+                for _ in 0..LOST_CONNECTION_GRACE {
+                    if self.handle.is_closed() {
+                        return Err(connection_lost());
+                    }
+                    tokio::time::sleep(LOST_CONNECTION_POLL).await;
+                }
+                Err(err)
+            }
         }
     }
 }
@@ -166,6 +226,7 @@ mod tests {
     fn futures_are_send(session: &SshSession, config: &SshConfig) {
         assert_send(session);
         assert_send(&SshSession::connect(config, CancellationToken::new()));
+        assert_send(&SshSession::connect_once(config, CancellationToken::new()));
         assert_send(&session.exec("true", |_, _| {}));
         assert_send(&session.upload(Path::new("a"), "b"));
         assert_send(&session.upload_file(Path::new("a"), "b"));

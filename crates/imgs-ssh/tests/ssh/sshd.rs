@@ -550,3 +550,57 @@ async fn cancelling_stops_a_running_command() {
         .await;
     assert!(matches!(result, Err(SshError::Cancelled)), "{result:?}");
 }
+
+/// An upload whose connection is cut halfway fails, with either transfer method, instead of
+/// waiting for ever for the server to open its window again; the session says it is closed.
+#[tokio::test]
+async fn an_upload_cut_halfway_fails_and_the_session_knows_it_is_closed() {
+    use imgs_test_peers::{Behaviour, CuttingProxy};
+    let server = sshd();
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.bin");
+    std::fs::write(&big, vec![7u8; 8 << 20]).unwrap();
+    for method in ["scp", "sftp"] {
+        let proxy = CuttingProxy::start(server.port, Behaviour::Forward).unwrap();
+        let port = proxy.port.to_string();
+        let session = connect(&with(
+            &server,
+            &[("ssh_port", &port), ("ssh_file_transfer_method", method)],
+        ))
+        .await;
+        proxy.cut_after_client_bytes(1 << 20);
+        let target = dir.path().join(format!("copy-{method}"));
+        let err = session
+            .upload(&big, &target.display().to_string())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, SshError::Connection { .. }),
+            "{method}: {err}"
+        );
+        assert!(session.is_closed(), "{method}");
+    }
+}
+
+/// `connect_once` makes one try: a port that refuses is an error at once, whatever `ssh_timeout`
+/// says, and a port that answers logs in.
+#[tokio::test]
+async fn connect_once_tries_once() {
+    use imgs_test_peers::{Behaviour, CuttingProxy};
+    let server = sshd();
+    let proxy = CuttingProxy::start(server.port, Behaviour::Refuse).unwrap();
+    let port = proxy.port.to_string();
+    let config = with(&server, &[("ssh_port", &port), ("ssh_timeout", "1h")]);
+    let err = SshSession::connect_once(&config, CancellationToken::new())
+        .await
+        .err()
+        .expect("nothing listens");
+    let shown = err.to_string().replace(&port, "PORT");
+    insta::assert_snapshot!(shown, @"the SSH connection to 127.0.0.1:PORT failed: connection refused");
+    proxy.set(Behaviour::Forward);
+    let session = SshSession::connect_once(&config, CancellationToken::new())
+        .await
+        .unwrap_or_else(|err| panic!("{err}"));
+    let (status, _) = run(&session, "true").await;
+    assert_eq!(status, ExitStatus::Exited(0));
+}
