@@ -15,7 +15,9 @@ pub enum ProvisionError {
         status: ExitStatus,
         valid: Vec<i64>,
     },
-    #[error("script `{script}` lost its connection before it finished")]
+    #[error(
+        "script `{script}` disconnected unexpectedly: its connection was lost before it finished"
+    )]
     Disconnected { script: String },
     #[error("cannot {action}: {source}")]
     Communicator {
@@ -63,7 +65,7 @@ impl ProvisionError {
             ),
             ProvisionError::Disconnected { .. } => Some(
                 "if the script reboots the machine, set `\"expect_disconnect\": true` on this \
-                 provisioner"
+                 provisioner (`valid_exit_codes` cannot accept a disconnect, not even with 2300218)"
                     .to_string(),
             ),
             ProvisionError::Communicator { source, .. } => source.hint.clone(),

@@ -1,7 +1,8 @@
 //! An SSH communicator that logs in again after the connection is lost.
 //!
 //! A script that reboots the machine (`expect_disconnect`) kills the SSH connection; Packer's
-//! communicator then connects afresh for the next command, and `start_retry_timeout` waits for that.
+//! communicator then connects afresh, with one try, for the next command, and the provisioner's
+//! `start_retry_timeout` waits for the machine by trying again.
 //! A bare [`SshSession`] cannot, so builders hand provisioners this instead.
 
 use std::path::Path;
@@ -38,13 +39,19 @@ impl ReconnectingSsh {
         })
     }
 
-    /// The live session, logging in again if the last one was lost.
+    /// The live session, logging in again if the last one was lost. That is one try, as Packer's
+    /// communicator makes it: a machine still rebooting is an [`Unavailable`] error at once, which
+    /// a provisioner tries again within its `start_retry_timeout` (`ssh_timeout` is for the first
+    /// connection only).
+    ///
+    /// [`Unavailable`]: CommunicatorErrorKind::Unavailable
     async fn session(&self) -> Result<Arc<SshSession>, CommunicatorError> {
         let mut current = self.session.lock().await;
-        if let Some(session) = current.as_ref() {
+        if let Some(session) = current.as_ref().filter(|s| !s.is_closed()) {
             return Ok(Arc::clone(session));
         }
-        let session = SshSession::connect(&self.config, self.cancel.clone())
+        *current = None;
+        let session = SshSession::connect_once(&self.config, self.cancel.clone())
             .await
             .map(Arc::new)
             .map_err(communicator_error)?;
@@ -52,13 +59,14 @@ impl ReconnectingSsh {
         Ok(session)
     }
 
-    /// After `err` from `used`: drop that session if the error says its connection is gone, so the
-    /// next operation connects again.
+    /// After `err` from `used`: drop that session if the error, or the session, says its
+    /// connection is gone, so the next operation connects again.
     async fn after_error(&self, used: &Arc<SshSession>, err: &CommunicatorError) {
-        let gone = matches!(
-            err.kind,
-            CommunicatorErrorKind::Unavailable | CommunicatorErrorKind::Disconnected
-        );
+        let gone = used.is_closed()
+            || matches!(
+                err.kind,
+                CommunicatorErrorKind::Unavailable | CommunicatorErrorKind::Disconnected
+            );
         let mut current = self.session.lock().await;
         if gone && current.as_ref().is_some_and(|s| Arc::ptr_eq(s, used)) {
             *current = None;

@@ -3,7 +3,9 @@
 //! removes what was uploaded — Packer 1.6.6's steps, paths and commands.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use crate::communicator::{Communicator, CommunicatorError, ExitStatus, OnLine, Stream};
 use crate::error::ProvisionError;

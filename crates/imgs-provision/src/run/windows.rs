@@ -1,7 +1,9 @@
 //! `windows-shell` and `windows-restart`, with Packer 1.6.6's commands, paths and waits.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use crate::communicator::{Communicator, ExitStatus, OnLine, Stream};
 use crate::error::ProvisionError;

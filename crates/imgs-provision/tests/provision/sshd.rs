@@ -313,27 +313,36 @@ fn settings_problems_are_located_diagnostics() {
 }
 
 #[tokio::test]
-async fn an_expected_disconnect_is_not_a_failure() {
+async fn an_expected_disconnect_is_not_a_failure_and_the_script_is_removed_after_it() {
     // Killing the per-connection sshd process drops the connection under the running script, as a
     // reboot would.
     let drop_connection = "kill -KILL $PPID";
     let w = World::start().await;
+    // The script is removed once the machine answers again, as Packer removes it: over a new
+    // connection, which the communicator builders hand out makes.
     let (result, lines) = w
-        .run(json!({ "type": "shell", "inline": [drop_connection], "expect_disconnect": true }))
+        .run_connecting(json!({
+            "type": "shell",
+            "inline": [drop_connection],
+            "expect_disconnect": true,
+            "remote_folder": w.dir.path(),
+            "remote_file": "reboot.sh",
+        }))
         .await;
     result.unwrap_or_else(|e| panic!("{e}"));
     assert!(
-        lines.last().unwrap().contains("disconnected, as expected"),
+        lines.contains(&"The script disconnected, as expected".to_string()),
         "{lines:?}"
     );
+    assert!(!w.path("reboot.sh").exists(), "the script was not removed");
 
     let w = World::start().await;
     let (result, _) = w
         .run(json!({ "type": "shell", "inline": [drop_connection] }))
         .await;
     let err = result.unwrap_err();
-    insta::assert_snapshot!(err.to_string(), @"script `inline script` lost its connection before it finished");
-    insta::assert_snapshot!(err.hint().unwrap(), @r#"if the script reboots the machine, set `"expect_disconnect": true` on this provisioner"#);
+    insta::assert_snapshot!(err.to_string(), @"script `inline script` disconnected unexpectedly: its connection was lost before it finished");
+    insta::assert_snapshot!(err.hint().unwrap(), @r#"if the script reboots the machine, set `"expect_disconnect": true` on this provisioner (`valid_exit_codes` cannot accept a disconnect, not even with 2300218)"#);
 }
 
 #[tokio::test]
