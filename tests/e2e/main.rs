@@ -31,6 +31,7 @@ mod chaos_disk_full;
 mod chaos_faults;
 mod chaos_interrupts;
 mod chaos_secrets;
+mod chaos_ssh;
 mod changed_since;
 mod cloud_cache;
 mod differential;
