@@ -371,11 +371,11 @@ fn sshd_listening_late_within_ssh_timeout_connects() {
 }
 
 #[test]
-fn sshd_never_listening_fails_after_ssh_timeout_naming_the_refusal() {
+fn sshd_listening_only_after_ssh_timeout_fails_naming_the_timeout_and_the_refusal() {
     let (stderr, redactions) = check(Case {
-        name: "sshd_never_listening_fails_after_ssh_timeout_naming_the_refusal",
+        name: "sshd_listening_only_after_ssh_timeout_fails_naming_the_timeout_and_the_refusal",
         initial: Behaviour::Refuse,
-        arm: nothing,
+        arm: |proxy, _| proxy.set_after(Duration::from_secs(30), Behaviour::Forward),
         builder: json!({ "ssh_timeout": "3s" }),
         provisioners: |run| vec![writes("connected", json!({}), run)],
         built: false,
