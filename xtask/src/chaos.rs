@@ -20,7 +20,8 @@ use crate::{cargo, repo_root, run_on_terminal};
 
 /// Where the tests write their figures, under the target directory.
 const REPORTS: &str = "target/chaos/reports";
-/// Seconds each fuzz target runs: at full scale the ten minutes, quick a smoke run.
+/// Seconds each fuzz target runs (`--fuzz-seconds` says otherwise): at full scale ten minutes, quick
+/// a smoke run.
 const FUZZ_SECONDS_FULL: u64 = 600;
 const FUZZ_SECONDS_QUICK: u64 = 10;
 
@@ -81,11 +82,23 @@ const ABOUT: &[(&str, &str)] = &[
 ];
 
 pub fn run(args: &[String]) -> Result<()> {
-    let quick = match args {
-        [] => false,
-        [flag] if flag == "--quick" => true,
-        _ => bail!("usage: cargo xtask chaos [--quick]"),
-    };
+    let usage = "usage: cargo xtask chaos [--quick] [--fuzz-seconds N]";
+    let mut quick = false;
+    let mut fuzz_seconds: Option<u64> = None;
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        match arg.as_str() {
+            "--quick" => quick = true,
+            "--fuzz-seconds" => {
+                let n = rest.next().context(usage)?;
+                fuzz_seconds = Some(
+                    n.parse()
+                        .with_context(|| format!("--fuzz-seconds {n}: {usage}"))?,
+                );
+            }
+            _ => bail!("{usage}"),
+        }
+    }
     let root = repo_root();
     let reports = root.join(REPORTS);
     let _ = std::fs::remove_dir_all(&reports);
@@ -102,11 +115,11 @@ pub fn run(args: &[String]) -> Result<()> {
     // The tests' verdicts come first; the report is written from what they wrote even when one
     // failed, so the figures of a failure are there to read.
     let tests = run_on_terminal(&mut test);
-    let fuzz_seconds = if quick {
+    let fuzz_seconds = fuzz_seconds.unwrap_or(if quick {
         FUZZ_SECONDS_QUICK
     } else {
         FUZZ_SECONDS_FULL
-    };
+    });
     // The fuzz task is this program's own (`cargo xtask fuzz`), run as a process of its own so its
     // output and failure stay its own.
     let fuzz = run_on_terminal(
