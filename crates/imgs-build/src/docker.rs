@@ -542,7 +542,8 @@ impl Drop for DockerBuilder {
     fn drop(&mut self) {
         // A build dropped mid-way (cancelled, or the process ending) must not leave its container.
         if let Some(container) = self.container.take() {
-            self.docker.remove_container_blocking(&container);
+            // Nothing to tell from a drop: a container left is named by `imgs gc`'s next run.
+            let _ = self.docker.remove_container_blocking(&container);
         }
     }
 }

@@ -364,6 +364,8 @@ pub fn left_shared_dirs(
 }
 
 /// Removes a container [`left_containers`] found.
-pub fn remove_container(container: &LeftContainer) {
-    imgs_docker::DockerCli::new().remove_container_blocking(&container.id);
+pub fn remove_container(container: &LeftContainer) -> Result<(), String> {
+    imgs_docker::DockerCli::new()
+        .remove_container_blocking(&container.id)
+        .map_err(|e| e.to_string())
 }

@@ -316,13 +316,21 @@ impl DockerCli {
 
     /// [`DockerCli::remove_container`] from code that cannot wait for a future (a builder dropped
     /// mid-build, the process about to exit): blocks until `docker rm` is done.
-    pub fn remove_container_blocking(&self, id: &str) {
-        let _ = std::process::Command::new(&self.program)
+    pub fn remove_container_blocking(&self, id: &str) -> Result<(), DockerError> {
+        let output = std::process::Command::new(&self.program)
             .args(["rm", "--force", "--volumes", id])
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
+            .output()
+            .map_err(|e| self.not_started(e))?;
+        if output.status.success() {
+            Ok(())
+        } else {
+            Err(DockerError::from_stderr(
+                &format!("remove container {}", short_id(id)),
+                output.status.code(),
+                String::from_utf8_lossy(&output.stderr).trim(),
+            ))
+        }
     }
 
     /// `docker rmi` from code that cannot wait for a future (destroying an artifact that is not

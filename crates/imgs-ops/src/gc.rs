@@ -178,18 +178,21 @@ pub fn gc(cx: &Context, args: &GcOptions) -> Result<Output, Failure> {
             args.run.as_deref(),
         )
     };
-    let docker_out = match (&containers, shared_dirs.is_empty()) {
-        (None, true) => None,
-        (found, _) => Some(collect_containers(
-            found.as_deref().unwrap_or_default(),
-            &shared_dirs,
-            args.dry_run,
-        )),
+    let (docker_out, docker_failed) = match (&containers, shared_dirs.is_empty()) {
+        (None, true) => (None, 0),
+        (found, _) => {
+            let (out, failed) = collect_containers(
+                found.as_deref().unwrap_or_default(),
+                &shared_dirs,
+                args.dry_run,
+            );
+            (Some(out), failed)
+        }
     };
     if places.is_empty()
         && let Some(out) = docker_out
     {
-        return Ok(out.into());
+        return gc_outcome(out, docker_failed);
     }
     if places.is_empty() {
         let types = cloud::builder_types().join(" or ");
@@ -226,6 +229,11 @@ pub fn gc(cx: &Context, args: &GcOptions) -> Result<Output, Failure> {
     let mut stdout = render(&reports, args.dry_run);
     stdout.push_str(&docker_out.unwrap_or_default());
     let failed: usize = reports.iter().map(|r| r.failed.len()).sum();
+    gc_outcome(stdout, failed + docker_failed)
+}
+
+/// What gc printed, as a failure when something could not be removed.
+fn gc_outcome(stdout: String, failed: usize) -> Result<Output, Failure> {
     if failed > 0 {
         return Err(Failure::Other(format!(
             "{stdout}{failed} resource(s) could not be removed; run `imgs gc` again once the reasons above are dealt with"
@@ -262,29 +270,41 @@ fn remove_dead_run_locks(cache: &Path, stale: &[PathBuf]) {
     }
 }
 
-/// Removes (unless `dry_run`) the build containers dead runs left, and says so.
+/// Removes (unless `dry_run`) the build containers dead runs left, and says so; the text, and how
+/// many could not be removed (each named with Docker's reason).
 fn collect_containers(
     found: &[imgs_build::docker_cache::LeftContainer],
     shared_dirs: &[imgs_build::docker_cache::LeftSharedDir],
     dry_run: bool,
-) -> String {
+) -> (String, usize) {
     if found.is_empty() && shared_dirs.is_empty() {
-        return "docker: nothing to remove\n".to_string();
+        return ("docker: nothing to remove\n".to_string(), 0);
     }
     let verb = if dry_run { "would remove" } else { "removed" };
     let mut out = format!("docker: {verb}\n");
+    let mut not_removed = String::new();
     for container in found {
-        if !dry_run {
-            imgs_build::docker_cache::remove_container(container);
-        }
-        let _ = writeln!(
-            out,
+        let line = format!(
             "  container {} (run {}, image {})",
             imgs_docker_short(&container.id),
             container.run_id,
             container.image
         );
+        let removed = if dry_run {
+            Ok(())
+        } else {
+            imgs_build::docker_cache::remove_container(container)
+        };
+        match removed {
+            Ok(()) => {
+                let _ = writeln!(out, "{line}");
+            }
+            Err(why) => {
+                let _ = writeln!(not_removed, "{line}: {why}");
+            }
+        }
     }
+    let failed = not_removed.lines().count();
     for dir in shared_dirs {
         if !dry_run {
             let _ = std::fs::remove_dir_all(&dir.path);
@@ -297,7 +317,10 @@ fn collect_containers(
             dir.image
         );
     }
-    out
+    if failed > 0 {
+        let _ = write!(out, "docker: could not remove\n{not_removed}");
+    }
+    (out, failed)
 }
 
 fn imgs_docker_short(id: &str) -> &str {
