@@ -45,8 +45,11 @@ const PHASES: [&str; 7] = [
     "post-processing",
 ];
 
-/// A guard against a hanging run, not a measurement.
+/// A guard against a hanging run, not a measurement: how long a run may go without an event once
+/// signalled, and (times [`RUN_PATIENCE_FACTOR`]) how long it may take to reach its phase — a qemu
+/// chain under software emulation on a loaded machine takes minutes.
 const PATIENCE: Duration = Duration::from_secs(120);
+const RUN_PATIENCE_FACTOR: u32 = 10;
 
 /// The layered workspace, with the base image copied to a second region and every image followed by
 /// a short shell-local post-processor, so both phases exist to be interrupted.
@@ -155,7 +158,7 @@ fn run_and_stop(mut command: Command, phase: &str, delay: Duration, stop: Stop) 
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 assert!(
-                    started.elapsed() < PATIENCE * 2,
+                    started.elapsed() < PATIENCE * RUN_PATIENCE_FACTOR,
                     "the run neither ended nor reached {phase}"
                 );
             }
@@ -548,6 +551,16 @@ fn docker_interrupt_runs(stop: Stop, runs: usize, name: &str) {
             None => reached_end += 1,
         }
         if stop == Stop::Kill && outcome.phase.is_some() {
+            // A docker command the killed imgs had started goes on without it: a `docker run` may
+            // make its container after a gc run at once, a `docker rm` makes gc's own fail as
+            // "already in progress" (gc says so and asks to be run again). gc once they are done.
+            let host = peers
+                .env()
+                .into_iter()
+                .find(|(k, _)| *k == "DOCKER_HOST")
+                .unwrap()
+                .1;
+            wait_for_orphans(&host);
             let gc = imgs_command(root, &["gc"], &peers.env()).output().unwrap();
             assert!(
                 gc.status.success(),
@@ -598,6 +611,34 @@ fn docker_interrupt_runs(stop: Stop, runs: usize, name: &str) {
     );
     assert_eq!(leaked.values().sum::<usize>(), 0, "leaked: {leaked:?}");
     assert_eq!(false_records, Vec::<String>::new());
+}
+
+/// Waits (10 s at most) until no `docker` command of this daemon (`DOCKER_HOST` in its
+/// environment) is running: what a killed imgs started (`docker run`, `commit`, `rm`) goes on
+/// without it.
+fn wait_for_orphans(docker_host: &str) {
+    let wanted = format!("DOCKER_HOST={docker_host}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        let running = std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| {
+                e.file_name()
+                    .to_str()
+                    .is_some_and(|n| n.parse::<u32>().is_ok())
+            })
+            .filter(|e| {
+                std::fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.trim() == "docker")
+            })
+            .filter_map(|e| std::fs::read(e.path().join("environ")).ok())
+            .any(|environ| environ.split(|b| *b == 0).any(|v| v == wanted.as_bytes()));
+        if !running {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// Records whose image is not in the engine with the record's fingerprint label.
