@@ -82,8 +82,9 @@ const ABOUT: &[(&str, &str)] = &[
 ];
 
 pub fn run(args: &[String]) -> Result<()> {
-    let usage = "usage: cargo xtask chaos [--quick] [--fuzz-seconds N]";
+    let usage = "usage: cargo xtask chaos [--quick] [--fuzz-seconds N] [TEST_FILTER…]";
     let mut quick = false;
+    let mut filters: Vec<String> = Vec::new();
     let mut fuzz_seconds: Option<u64> = None;
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
@@ -96,17 +97,25 @@ pub fn run(args: &[String]) -> Result<()> {
                         .with_context(|| format!("--fuzz-seconds {n}: {usage}"))?,
                 );
             }
-            _ => bail!("{usage}"),
+            flag if flag.starts_with('-') => bail!("{usage}"),
+            filter => filters.push(filter.to_string()),
         }
     }
     let root = repo_root();
     let reports = root.join(REPORTS);
-    let _ = std::fs::remove_dir_all(&reports);
+    // With filters, only the tests they select run again and only their figures are replaced: a
+    // failed test is run again without the hour the rest takes.
+    let partial = !filters.is_empty();
+    if !partial {
+        let _ = std::fs::remove_dir_all(&reports);
+        filters.push("chaos_".into());
+    }
     std::fs::create_dir_all(&reports).with_context(|| format!("create {}", reports.display()))?;
     let started = Instant::now();
     let base_disk = root.join(crate::BASE_DISK).exists();
     let mut test = cargo();
-    test.args(["test", "-p", "imgs", "--test", "e2e", "--", "chaos_"])
+    test.args(["test", "-p", "imgs", "--test", "e2e", "--"])
+        .args(&filters)
         .env("IMGS_CHAOS_REPORT_DIR", &reports)
         .env("IMGS_CHAOS_SCALE", if quick { "quick" } else { "full" });
     if base_disk && !quick {
@@ -121,18 +130,30 @@ pub fn run(args: &[String]) -> Result<()> {
         FUZZ_SECONDS_FULL
     });
     // The fuzz task is this program's own (`cargo xtask fuzz`), run as a process of its own so its
-    // output and failure stay its own.
-    let fuzz = run_on_terminal(
-        std::process::Command::new(std::env::current_exe()?)
-            .current_dir(&root)
-            .args(["fuzz", "--seconds", &fuzz_seconds.to_string()]),
-    );
-    let fuzz_summary = root.join("target/chaos/fuzz.json");
-    if fuzz_summary.exists() {
-        std::fs::copy(&fuzz_summary, reports.join("fuzz.json"))?;
-    }
+    // output and failure stay its own; `--fuzz-seconds 0` keeps the last run's figures.
+    let fuzz = if fuzz_seconds == 0 {
+        Ok(())
+    } else {
+        let fuzz = run_on_terminal(
+            std::process::Command::new(std::env::current_exe()?)
+                .current_dir(&root)
+                .args(["fuzz", "--seconds", &fuzz_seconds.to_string()]),
+        );
+        let fuzz_summary = root.join("target/chaos/fuzz.json");
+        if fuzz_summary.exists() {
+            std::fs::copy(&fuzz_summary, reports.join("fuzz.json"))?;
+        }
+        fuzz
+    };
     let figures = read_reports(&reports)?;
-    let text = render(&figures, quick, base_disk, started.elapsed().as_secs());
+    let run = Run {
+        args: args.join(" "),
+        quick,
+        partial,
+        base_disk,
+        seconds: started.elapsed().as_secs(),
+    };
+    let text = render(&figures, &run);
     let out = root.join("RELIABILITY.md");
     std::fs::write(&out, text).with_context(|| format!("write {}", out.display()))?;
     println!("wrote {}", out.display());
@@ -231,19 +252,38 @@ fn cell(value: &Value) -> String {
     .replace('|', "\\|")
 }
 
-fn render(figures: &BTreeMap<String, Value>, quick: bool, base_disk: bool, seconds: u64) -> String {
+/// How the report's figures were made.
+struct Run {
+    args: String,
+    quick: bool,
+    /// Only some tests ran; the others' figures are the last run's.
+    partial: bool,
+    base_disk: bool,
+    seconds: u64,
+}
+
+fn render(figures: &BTreeMap<String, Value>, run: &Run) -> String {
     let totals = Totals::of(figures);
     let mut out = String::from("# Reliability\n\n");
+    let command = if run.args.is_empty() {
+        "cargo xtask chaos".to_string()
+    } else {
+        format!("cargo xtask chaos {}", run.args)
+    };
     let _ = writeln!(
         out,
-        "Written by `cargo xtask chaos{}` ({} scale, {} min {} s on this machine). Everything runs on \
+        "Written by `{command}` ({} scale, {} min {} s on this machine{}). Everything runs on \
          loopback: moto's EC2 server, a real OpenSSH sshd, a private dockerd and registry, qemu on the \
          example base disk{}.\n",
-        if quick { " --quick" } else { "" },
-        if quick { "quick" } else { "full" },
-        seconds / 60,
-        seconds % 60,
-        if base_disk {
+        if run.quick { "quick" } else { "full" },
+        run.seconds / 60,
+        run.seconds % 60,
+        if run.partial {
+            "; the tests it did not select keep the figures of the run before"
+        } else {
+            ""
+        },
+        if run.base_disk {
             ""
         } else {
             " (absent on this run: the qemu tests did not run; `cargo xtask base-image` makes it)"
