@@ -236,6 +236,12 @@ fn sum(value: &Value) -> u64 {
     }
 }
 
+/// A non-empty list of objects, as rows of a table of their own.
+fn rows(value: &Value) -> Option<Vec<&serde_json::Map<String, Value>>> {
+    let items = value.as_array().filter(|items| !items.is_empty())?;
+    items.iter().map(Value::as_object).collect()
+}
+
 /// A field's value in one table cell: counts per kind as `kind: n, …`.
 fn cell(value: &Value) -> String {
     match value {
@@ -309,12 +315,34 @@ fn render(figures: &BTreeMap<String, Value>, run: &Run) -> String {
             let _ = writeln!(out, "{about}.\n");
         }
         let _ = writeln!(out, "| figure | value |\n|---|---|");
+        let mut row_tables = Vec::new();
         if let Some(fields) = value.as_object() {
             for (key, field) in fields {
-                let _ = writeln!(out, "| {} | {} |", key.replace('_', " "), cell(field));
+                match rows(field) {
+                    Some(rows) => row_tables.push((key, rows)),
+                    None => {
+                        let _ = writeln!(out, "| {} | {} |", key.replace('_', " "), cell(field));
+                    }
+                }
             }
         }
         out.push('\n');
+        // A list of cases (objects alike) reads better as a table of its own.
+        for (key, rows) in row_tables {
+            let columns: Vec<&String> = rows[0].keys().collect();
+            let _ = writeln!(out, "{}:\n", key.replace('_', " "));
+            let header: Vec<String> = columns.iter().map(|c| c.replace('_', " ")).collect();
+            let _ = writeln!(out, "| {} |", header.join(" | "));
+            let _ = writeln!(out, "|{}", "---|".repeat(columns.len()));
+            for row in &rows {
+                let cells: Vec<String> = columns
+                    .iter()
+                    .map(|c| row.get(*c).map(cell).unwrap_or_default())
+                    .collect();
+                let _ = writeln!(out, "| {} |", cells.join(" | "));
+            }
+            out.push('\n');
+        }
     }
     out
 }
