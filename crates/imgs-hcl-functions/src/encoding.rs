@@ -662,7 +662,7 @@ pub(crate) fn go_format(spec: &str, args: &[Value]) -> Result<(String, usize), S
                 };
                 let a = n.abs();
                 let digits = match verb {
-                    'f' | 'F' => format!("{a:.*}", precision.unwrap_or(6)),
+                    'f' | 'F' => go_fixed(a, precision.unwrap_or(6)),
                     'e' | 'E' => {
                         let t = go_exp(a, precision.unwrap_or(6));
                         if verb == 'E' { t.to_uppercase() } else { t }
@@ -727,14 +727,29 @@ fn signed_pad(sign: &str, digits: &str, width: Option<usize>, left: bool, zero: 
 
 /// Go's `%e`: at least two exponent digits.
 fn go_exp(n: f64, precision: usize) -> String {
-    let text = format!("{n:.precision$e}");
+    let shown = precision.min(EXACT_DIGITS);
+    let text = format!("{n:.shown$e}");
     let (mantissa, exp) = text.split_once('e').unwrap_or((&text, "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
     format!(
-        "{mantissa}e{}{:02}",
+        "{mantissa}{}e{}{:02}",
+        "0".repeat(precision - shown),
         if exp < 0 { '-' } else { '+' },
         exp.abs()
     )
+}
+
+/// Digits after the point past which every f64's exact decimal expansion is zeros (the smallest,
+/// 2^-1074, has 1074 of them; no f64 has more than 767 significant digits). Go prints precisions
+/// up to a million, and Rust's formatter panics above 65535, so digits past this are zeros added.
+const EXACT_DIGITS: usize = 1100;
+
+/// Go's `%.Nf` of a non-negative number: exact digits, as Go prints them.
+fn go_fixed(n: f64, precision: usize) -> String {
+    let shown = precision.min(EXACT_DIGITS);
+    let mut text = format!("{n:.shown$}");
+    text.push_str(&"0".repeat(precision - shown));
+    text
 }
 
 /// Go's `%.Ng`.
@@ -754,7 +769,7 @@ fn go_g(n: f64, precision: usize) -> String {
         format!("{mantissa}e{e}")
     } else {
         let decimals = (precision as i32 - 1 - exp).max(0) as usize;
-        let text = format!("{n:.decimals$}");
+        let text = go_fixed(n, decimals);
         if text.contains('.') {
             text.trim_end_matches('0').trim_end_matches('.').to_string()
         } else {

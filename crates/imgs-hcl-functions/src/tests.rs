@@ -196,6 +196,31 @@ fn arithmetic_is_decimal_and_never_panics() {
     assert_eq!(ok("5 % 0"), Value::from(5), "as cty computes it");
 }
 
+/// Found by fuzzing (`hcl_expression`): `format("%8.3f|%-8.73222f|", 3.14, 2.5)` panicked
+/// ("Formatting argument out of range"): Go takes precisions up to a million, Rust's formatter
+/// only up to 65535. Digits past an f64's exact expansion are zeros, as Go prints them.
+#[test]
+fn format_takes_go_precisions_past_rusts() {
+    let Value::String(text) = ok(r#"format("%8.3f|%-8.73222f|", 3.14, 2.5)"#) else {
+        panic!("format gives a string");
+    };
+    assert_eq!(text.len(), "   3.140|2.".len() + 73222 + "|".len());
+    assert!(text.starts_with("   3.140|2.5000") && text.ends_with("000|"));
+    let Value::String(text) = ok(r#"format("%.70000e", 1.5)"#) else {
+        panic!("format gives a string");
+    };
+    assert!(text.starts_with("1.5000") && text.ends_with("0e+00"));
+    assert_eq!(text.len(), "1.".len() + 70000 + "e+00".len());
+    assert_eq!(
+        ok(r#"format("%.70000g", 0.1)"#),
+        Value::from("0.1000000000000000055511151231257827021181583404541015625")
+    );
+    assert_eq!(
+        ok(r#"format("%.3f %.0f %.2e", 2.0, 2.5, 1234.5)"#),
+        Value::from("2.000 2 1.23e+03")
+    );
+}
+
 #[test]
 fn type_constraints_and_conversions() {
     let ty = |text: &str| type_constraint(&text.parse::<Expression>().unwrap());
