@@ -175,10 +175,9 @@ fn format_one(verb: char, spec: &Spec, arg: &Value<'_>) -> Option<String> {
         ('x', Value::Str(s)) => Some(s.bytes().map(|b| format!("{b:02x}")).collect()),
         ('X', Value::Str(s)) => Some(s.bytes().map(|b| format!("{b:02X}")).collect()),
         ('f' | 'F', Value::Float(f)) => Some(format!(
-            "{}{:.*}",
+            "{}{}",
             spec.sign(*f < 0.0),
-            spec.precision.unwrap_or(6),
-            f.abs()
+            go_fixed(f.abs(), spec.precision.unwrap_or(6))
         )),
         ('e', Value::Float(f)) => Some(format!(
             "{}{}",
@@ -195,14 +194,30 @@ fn prefix(spec: &Spec, p: &'static str) -> &'static str {
 
 /// `%e`: mantissa with `precision` decimals and an exponent of at least two digits.
 fn go_exp(f: f64, precision: usize) -> String {
-    let text = format!("{f:.precision$e}");
+    let shown = precision.min(EXACT_DIGITS);
+    let text = format!("{f:.shown$e}");
     let (mantissa, exponent) = text.split_once('e').unwrap_or((&text, "0"));
     let exponent: i32 = exponent.parse().unwrap_or(0);
     format!(
-        "{mantissa}e{}{:02}",
+        "{mantissa}{}e{}{:02}",
+        "0".repeat(precision - shown),
         if exponent < 0 { '-' } else { '+' },
         exponent.abs()
     )
+}
+
+/// Digits after the point past which every f64's exact decimal expansion is zeros (the smallest,
+/// 2^-1074, has 1074 of them; no f64 has more than 767 significant digits). Go's `printf` takes
+/// precisions up to 9999999 and Rust's formatter panics above 65535, so digits past this are
+/// zeros added.
+const EXACT_DIGITS: usize = 1100;
+
+/// `%f`: exact digits, `precision` of them after the point.
+fn go_fixed(f: f64, precision: usize) -> String {
+    let shown = precision.min(EXACT_DIGITS);
+    let mut text = format!("{f:.shown$}");
+    text.push_str(&"0".repeat(precision - shown));
+    text
 }
 
 /// Go's `strconv.Quote`: double quotes, Go escapes, printable Unicode kept.
@@ -276,5 +291,18 @@ mod tests {
         assert_eq!(sprintf("%s %s", &[s("x")]), "x %!s(MISSING)");
         assert_eq!(sprintf("%s", &[s("x"), Value::Int(1)]), "x%!(EXTRA int=1)");
         assert_eq!(sprintf("%99999999d", &[Value::Int(1)]), "%!(BADWIDTH)1");
+        // Precisions Go takes and Rust's formatter does not (above 65535): `printf "%.70000f"`
+        // panicked with "Formatting argument out of range" (the same fault fuzzing found in
+        // imgs-hcl-functions' `format`).
+        let fixed = sprintf("%.70000f", &[Value::Float(2.5)]);
+        assert_eq!(fixed.len(), "2.".len() + 70000);
+        assert!(fixed.starts_with("2.5000") && fixed.ends_with('0'));
+        let exp = sprintf("%.70000e", &[Value::Float(-2.5)]);
+        assert_eq!(exp.len(), "-2.".len() + 70000 + "e+00".len());
+        assert!(exp.starts_with("-2.5000") && exp.ends_with("0e+00"));
+        assert_eq!(
+            sprintf("%.60f", &[Value::Float(0.1)]),
+            "0.100000000000000005551115123125782702118158340454101562500000"
+        );
     }
 }
