@@ -37,7 +37,7 @@ pub fn render_inspect(template: &Template, hcl: Option<&HclInspection>) -> Strin
         } else {
             v.default.as_deref().unwrap_or_default()
         };
-        let _ = writeln!(out, "  {:<width$} = {value}", v.name);
+        let _ = writeln!(out, "  {}{} = {value}", v.name, padding(&v.name, width));
     }
 
     out.push_str("\nBuilders:\n\n");
@@ -51,7 +51,7 @@ pub fn render_inspect(template: &Template, hcl: Option<&HclInspection>) -> Strin
         if b.name == b.kind {
             let _ = writeln!(out, "  {}", b.name);
         } else {
-            let _ = writeln!(out, "  {:<width$} ({})", b.name, b.kind);
+            let _ = writeln!(out, "  {}{} ({})", b.name, padding(&b.name, width), b.kind);
         }
     }
 
@@ -76,6 +76,12 @@ pub fn render_inspect(template: &Template, hcl: Option<&HclInspection>) -> Strin
          are processed at build time, so they show here in their raw form.\n",
     );
     out
+}
+
+/// The spaces that line a name up with the longest, counted in bytes as Packer counts them. Not
+/// Rust's `{:<width$}`, which panics on a width above 65535 (a name that long is valid JSON).
+fn padding(name: &str, width: usize) -> String {
+    " ".repeat(width.saturating_sub(name.len()))
 }
 
 /// `packer inspect` of an HCL2 configuration, in Packer 1.6.6's HCL2 layout: input variables and
@@ -129,4 +135,26 @@ pub fn render_hcl_inspect(inspection: &HclInspection) -> String {
     }
     out.push('\n');
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A variable or build name longer than 65535 bytes made `{:<width$}` panic ("Formatting
+    /// argument out of range"): found while fixing the same fault in the template functions.
+    #[test]
+    fn names_of_any_length_line_up() {
+        let long = "v".repeat(70_000);
+        let text = format!(
+            r#"{{"variables": {{"{long}": "1", "b": "2"}},
+                "builders": [{{"type": "null", "name": "{long}", "communicator": "none"}},
+                             {{"type": "null", "name": "n", "communicator": "none"}}]}}"#
+        );
+        let template = Template::parse(std::path::Path::new("t.json"), text).unwrap();
+        let shown = render_inspect(&template, None);
+        assert!(shown.contains(&format!("  b{} = 2\n", " ".repeat(69_999))));
+        assert!(shown.contains(&format!("  {long} = 1\n")));
+        assert!(shown.contains(&format!("  n{} (null)\n", " ".repeat(69_999))));
+    }
 }
