@@ -410,7 +410,10 @@ fn a_record_changed_after_it_was_written_is_corrupt_even_when_it_still_reads() {
     let path = cache.record_path("app", &app.fingerprint).unwrap();
     let good = fs::read_to_string(&path).unwrap();
     assert!(good.contains("\"checksum\": \""), "{good}");
-    assert_eq!(cache.lookup("app", &app.fingerprint).unwrap(), Some(app.clone()));
+    assert_eq!(
+        cache.lookup("app", &app.fingerprint).unwrap(),
+        Some(app.clone())
+    );
 
     // Another artifact: valid JSON, a valid record, but not what imgs wrote.
     let edited = good.replace("\"run_id\": \"run-0001\"", "\"run_id\": \"run-0002\"");
@@ -430,7 +433,10 @@ fn a_record_changed_after_it_was_written_is_corrupt_even_when_it_still_reads() {
     let mut older: serde_json::Value = serde_json::from_str(&good).unwrap();
     older.as_object_mut().unwrap().shift_remove("checksum");
     fs::write(&path, serde_json::to_string_pretty(&older).unwrap()).unwrap();
-    assert_eq!(cache.lookup("app", &app.fingerprint).unwrap(), Some(app.clone()));
+    assert_eq!(
+        cache.lookup("app", &app.fingerprint).unwrap(),
+        Some(app.clone())
+    );
 
     // A directory in its place is damage: storing the record replaces it.
     fs::remove_file(&path).unwrap();

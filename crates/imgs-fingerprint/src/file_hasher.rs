@@ -486,8 +486,14 @@ mod tests {
         fs::create_dir_all(&cache_dir).unwrap();
         let cache_file = cache_dir.join(stat_cache::FILE_NAME);
         for (junk, problem) in [
-            ("", Some("not valid JSON: EOF while parsing a value at line 1 column 0")),
-            ("{", Some("not valid JSON: EOF while parsing an object at line 1 column 1")),
+            (
+                "",
+                Some("not valid JSON: EOF while parsing a value at line 1 column 0"),
+            ),
+            (
+                "{",
+                Some("not valid JSON: EOF while parsing an object at line 1 column 1"),
+            ),
             ("[1,2]", Some("no numeric `version` field")),
             (
                 r#"{"version": 2, "entries": []}"#,
@@ -512,7 +518,12 @@ mod tests {
         fs::remove_file(&cache_file).unwrap();
         fs::create_dir_all(cache_file.join("x")).unwrap();
         let hasher = FileHasher::open(&cache_dir);
-        assert!(hasher.load_problem().unwrap().starts_with("cannot read it: "));
+        assert!(
+            hasher
+                .load_problem()
+                .unwrap()
+                .starts_with("cannot read it: ")
+        );
         hasher.save().unwrap();
         assert_eq!(stat_cache::load(&cache_file).problem, None);
         let elsewhere = FileHasher::open(&dir.path().join("no/such/dir"));

@@ -189,18 +189,18 @@ fn checksum(entries: &BTreeMap<String, OnDiskEntry>) -> String {
 /// directory standing at `path` is damage, and is removed first.
 pub(crate) fn store(path: &Path, entries: &HashMap<PathBuf, Known>) -> io::Result<()> {
     let entries: BTreeMap<String, OnDiskEntry> = entries
-            .iter()
-            .filter_map(|(file, known)| {
-                let file = file.to_str()?.to_owned();
-                Some((
-                    file,
-                    OnDiskEntry {
-                        stat: known.stat,
-                        hash: known.content.to_hex().to_string(),
-                    },
-                ))
-            })
-            .collect();
+        .iter()
+        .filter_map(|(file, known)| {
+            let file = file.to_str()?.to_owned();
+            Some((
+                file,
+                OnDiskEntry {
+                    stat: known.stat,
+                    hash: known.content.to_hex().to_string(),
+                },
+            ))
+        })
+        .collect();
     let on_disk = OnDisk {
         version: FORMAT_VERSION,
         checksum: checksum(&entries),

@@ -388,11 +388,9 @@ pub fn compute_plan(
         // Rebuilt because this fingerprint's record is damaged, not for what differs from an
         // older record (which is what `decide` compared with, having no record to trust).
         let action = match action {
-            Action::Build { .. } if !forced && unreadable_exact.contains(name) => {
-                Action::Build {
-                    reasons: vec![Reason::RecordUnreadable],
-                }
-            }
+            Action::Build { .. } if !forced && unreadable_exact.contains(name) => Action::Build {
+                reasons: vec![Reason::RecordUnreadable],
+            },
             action => action,
         };
         plan.images.push(ImagePlan {
