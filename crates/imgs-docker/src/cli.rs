@@ -315,29 +315,27 @@ impl DockerCli {
     }
 
     /// [`DockerCli::remove_container`] from code that cannot wait for a future (a builder dropped
-    /// mid-build, the process about to exit): blocks until `docker rm` is done.
+    /// mid-build, the process about to exit, `imgs gc`): blocks until `docker rm` is done.
     pub fn remove_container_blocking(&self, id: &str) -> Result<(), DockerError> {
-        let output = std::process::Command::new(&self.program)
-            .args(["rm", "--force", "--volumes", id])
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| self.not_started(e))?;
-        if output.status.success() {
-            Ok(())
-        } else {
-            Err(DockerError::from_stderr(
-                &format!("remove container {}", short_id(id)),
-                output.status.code(),
-                String::from_utf8_lossy(&output.stderr).trim(),
-            ))
-        }
+        self.blocking(
+            &["rm", "--force", "--volumes", id],
+            &format!("remove container {}", short_id(id)),
+        )
     }
 
     /// `docker rmi` from code that cannot wait for a future (destroying an artifact that is not
     /// kept); Docker's complaint when it fails.
     pub fn remove_image_blocking(&self, image: &str) -> Result<(), DockerError> {
+        self.blocking(
+            &["rmi", image],
+            &format!("remove image {}", short_id(image)),
+        )
+    }
+
+    /// `docker ARGS`, waited for on this thread; Docker's complaint (as doing `what`) when it fails.
+    fn blocking(&self, args: &[&str], what: &str) -> Result<(), DockerError> {
         let output = std::process::Command::new(&self.program)
-            .args(["rmi", image])
+            .args(args)
             .stdin(Stdio::null())
             .output()
             .map_err(|e| self.not_started(e))?;
@@ -345,7 +343,7 @@ impl DockerCli {
             Ok(())
         } else {
             Err(DockerError::from_stderr(
-                &format!("remove image {}", short_id(image)),
+                what,
                 output.status.code(),
                 String::from_utf8_lossy(&output.stderr).trim(),
             ))
