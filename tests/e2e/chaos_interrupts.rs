@@ -183,6 +183,29 @@ fn run_and_stop(mut command: Command, phase: &str, delay: Duration, stop: Stop) 
     outcome
 }
 
+/// What the runs of one test came to: where the signals went, how the runs ended, what they built.
+#[derive(Default)]
+struct Tally {
+    per_phase: BTreeMap<String, usize>,
+    reached_end: usize,
+    exits: BTreeMap<String, usize>,
+    built: usize,
+}
+
+impl Tally {
+    fn add(&mut self, outcome: &Outcome) {
+        self.built += outcome.built;
+        let exit = outcome
+            .exit_code
+            .map_or_else(|| "killed".to_string(), |code| code.to_string());
+        *self.exits.entry(exit).or_default() += 1;
+        match &outcome.phase {
+            Some(phase) => *self.per_phase.entry(phase.clone()).or_default() += 1,
+            None => self.reached_end += 1,
+        }
+    }
+}
+
 /// What EC2 holds that a finished or cleaned-up run must not: by kind, `kind ID` lines.
 #[derive(Default, Debug)]
 struct Audit {
@@ -416,10 +439,7 @@ fn interrupt_runs(stop: Stop, runs: usize, name: &str) {
     let root = ws.path();
     let before = Baseline::of(&peers);
     let mut dice = Dice::from_env();
-    let mut per_phase: BTreeMap<String, usize> = BTreeMap::new();
-    let mut reached_end = 0;
-    let mut built = 0;
-    let mut exits: BTreeMap<String, usize> = BTreeMap::new();
+    let mut tally = Tally::default();
     let mut leaked: BTreeMap<&'static str, BTreeSet<String>> = BTreeMap::new();
     let mut false_records = Vec::new();
     let mut gc_runs = 0;
@@ -431,17 +451,7 @@ fn interrupt_runs(stop: Stop, runs: usize, name: &str) {
         }
         let delay = Duration::from_millis(dice.below(400) as u64);
         let outcome = run_and_stop(build_command(root), phase, delay, stop);
-        built += outcome.built;
-        *exits
-            .entry(match outcome.exit_code {
-                Some(code) => code.to_string(),
-                None => "killed".into(),
-            })
-            .or_default() += 1;
-        match &outcome.phase {
-            Some(phase) => *per_phase.entry(phase.clone()).or_default() += 1,
-            None => reached_end += 1,
-        }
+        tally.add(&outcome);
         if stop == Stop::Kill && outcome.phase.is_some() {
             let run_id = outcome.run_id.as_deref().expect("the run event came first");
             let out = imgs(root, &["gc", "--run", run_id]);
@@ -484,10 +494,10 @@ fn interrupt_runs(stop: Stop, runs: usize, name: &str) {
             "workspace_images": all_images().len(),
             "runs": runs,
             "signal": match stop { Stop::Interrupt => "SIGINT", Stop::Kill => "SIGKILL then imgs gc" },
-            "interrupts": per_phase,
-            "runs_that_ended_before_the_phase": reached_end,
-            "exit_codes": exits,
-            "images_built_and_recorded": built,
+            "interrupts": tally.per_phase,
+            "runs_that_ended_before_the_phase": tally.reached_end,
+            "exit_codes": tally.exits,
+            "images_built_and_recorded": tally.built,
             "gc_runs": gc_runs,
             "leaked": leaked,
             "false_records": false_records.len(),
@@ -527,13 +537,10 @@ fn docker_interrupt_runs(stop: Stop, runs: usize, name: &str) {
     let ws = example();
     let root = ws.path();
     let mut dice = Dice::from_env();
-    let mut per_phase: BTreeMap<String, usize> = BTreeMap::new();
-    let mut reached_end = 0;
-    let mut exits: BTreeMap<String, usize> = BTreeMap::new();
+    let mut tally = Tally::default();
     let mut leaked_containers = BTreeSet::new();
     let mut leaked_dirs = BTreeSet::new();
     let mut false_records: Vec<String> = Vec::new();
-    let mut built = 0;
     for run in 0..runs {
         let phase = DOCKER_PHASES[run % DOCKER_PHASES.len()];
         if run % 2 == 0 {
@@ -542,14 +549,7 @@ fn docker_interrupt_runs(stop: Stop, runs: usize, name: &str) {
         let delay = Duration::from_millis(dice.below(150) as u64);
         let command = imgs_command(root, &build_args(), &peers.env());
         let outcome = run_and_stop(command, phase, delay, stop);
-        built += outcome.built;
-        *exits
-            .entry(outcome.exit_code.map_or("killed".into(), |c| c.to_string()))
-            .or_default() += 1;
-        match &outcome.phase {
-            Some(phase) => *per_phase.entry(phase.clone()).or_default() += 1,
-            None => reached_end += 1,
-        }
+        tally.add(&outcome);
         if stop == Stop::Kill && outcome.phase.is_some() {
             // A docker command the killed imgs had started goes on without it: a `docker run` may
             // make its container after a gc run at once, a `docker rm` makes gc's own fail as
@@ -601,10 +601,10 @@ fn docker_interrupt_runs(stop: Stop, runs: usize, name: &str) {
             "workspace_images": 4,
             "runs": runs,
             "signal": match stop { Stop::Interrupt => "SIGINT", Stop::Kill => "SIGKILL then imgs gc" },
-            "interrupts": per_phase,
-            "runs_that_ended_before_the_phase": reached_end,
-            "exit_codes": exits,
-            "images_built_and_recorded": built,
+            "interrupts": tally.per_phase,
+            "runs_that_ended_before_the_phase": tally.reached_end,
+            "exit_codes": tally.exits,
+            "images_built_and_recorded": tally.built,
             "leaked": leaked,
             "false_records": false_records.len(),
         }),
@@ -768,13 +768,10 @@ fn qemu_interrupt_runs(stop: Stop, runs: usize, name: &str) {
     std::os::unix::fs::symlink(&base_image, &linked).unwrap();
     let root = ws.path();
     let mut dice = Dice::from_env();
-    let mut per_phase: BTreeMap<String, usize> = BTreeMap::new();
-    let mut reached_end = 0;
-    let mut exits: BTreeMap<String, usize> = BTreeMap::new();
+    let mut tally = Tally::default();
     let mut leaked_processes = BTreeSet::new();
     let mut unpublished = BTreeSet::new();
     let mut false_records = Vec::new();
-    let mut built = 0;
     for run in 0..runs {
         let phase = QEMU_PHASES[run % QEMU_PHASES.len()];
         // The base image is the Debian disk itself; the hardened layer's script changes, so it and
@@ -784,14 +781,7 @@ fn qemu_interrupt_runs(stop: Stop, runs: usize, name: &str) {
         }
         let delay = Duration::from_millis(dice.below(2000) as u64);
         let outcome = run_and_stop(build_command(root), phase, delay, stop);
-        built += outcome.built;
-        *exits
-            .entry(outcome.exit_code.map_or("killed".into(), |c| c.to_string()))
-            .or_default() += 1;
-        match &outcome.phase {
-            Some(phase) => *per_phase.entry(phase.clone()).or_default() += 1,
-            None => reached_end += 1,
-        }
+        tally.add(&outcome);
         if stop == Stop::Kill {
             // qemu dies with the imgs that started it (its parent-death signal); the killed run's
             // version directory is the cache's to clean.
@@ -827,10 +817,10 @@ fn qemu_interrupt_runs(stop: Stop, runs: usize, name: &str) {
             "workspace_images": 4,
             "runs": runs,
             "signal": match stop { Stop::Interrupt => "SIGINT", Stop::Kill => "SIGKILL then imgs cache prune" },
-            "interrupts": per_phase,
-            "runs_that_ended_before_the_phase": reached_end,
-            "exit_codes": exits,
-            "images_built_and_recorded": built,
+            "interrupts": tally.per_phase,
+            "runs_that_ended_before_the_phase": tally.reached_end,
+            "exit_codes": tally.exits,
+            "images_built_and_recorded": tally.built,
             "leaked": leaked,
             "false_records": false_records.len(),
         }),
