@@ -7,6 +7,7 @@
 //! - `test`        the README's test command: setup, then every test of the workspace
 //! - `bench`       measures imgs against its references in one run and writes BENCHMARKS.md
 //! - `chaos`       the reliability tests at full scale (`--quick`: CI's), fuzzing; writes RELIABILITY.md
+//! - `fuzz`        coverage-guided fuzzing (AFL++) of the parsers, the validator and the template engines
 //! - `base-image`  builds the example workspace's bootable Debian base disk from Debian packages
 //! - `build-imgs`  builds imgs as `demo` and `bench` do and prints the binary's path
 //! - `dist`        builds the binary to ship, stripped, with its debug information in a file beside it
@@ -28,6 +29,7 @@ mod chaos;
 mod cmd;
 mod dist;
 mod env;
+mod fuzz;
 mod nested_cargo;
 mod setup;
 
@@ -68,12 +70,13 @@ const BACKTRACE_VAR: &str = "XTASK_BACKTRACE";
 fn run_task(args: &[String]) -> Result<()> {
     let task = args.first().map(String::as_str).unwrap_or("help");
     match task {
-        "setup" => setup::install_test_peers(),
+        "setup" => setup::install_everything(),
         "env" => env::run(&args[1..]),
         "demo" => demo(),
         "test" => test(&args[1..]),
         "bench" => bench::run(&args[1..]),
         "chaos" => chaos::run(&args[1..]),
+        "fuzz" => fuzz::run_task(&args[1..]),
         "base-image" => base_image::run(&args[1..]),
         "dist" => dist::run_task(&args[1..]),
         "build-imgs" => {
@@ -93,11 +96,11 @@ fn run_task(args: &[String]) -> Result<()> {
     }
 }
 
-const TASKS: &str = "setup|env|demo|test|bench|chaos|base-image|build-imgs|dist";
+const TASKS: &str = "setup|env|demo|test|bench|chaos|fuzz|base-image|build-imgs|dist";
 
 const HELP: &str = "\
 setup       install what tests and benchmarks use (Debian: packer, b3sum, OpenSSH, qemu, docker.io,
-            docker-registry, nginx; PyPI: moto's EC2 server)
+            docker-registry, nginx; PyPI: moto's EC2 server) and what fuzzing uses (cargo-afl, AFL++)
 env up|down start or stop an EC2 API server (moto) and an sshd on loopback; prints the variables to export
 demo        build the example workspace: base disk (needs root), `imgs build --all`, `imgs graph`
 test        setup, then run every test of the workspace (extra arguments go to `cargo test`)
@@ -112,6 +115,12 @@ bench       measure imgs against Packer 1.6.6, b3sum and scp side by side; write
 chaos       the reliability tests at full scale (interrupts, kills and gc, EC2 and SSH faults, concurrent
             runs, damaged caches, secrets audit; qemu ones when the base disk exists) and 10 minutes
             of fuzzing per target; writes RELIABILITY.md (--quick: CI's scale, 10 s per target)
+fuzz        build the AFL fuzz targets (fuzz/, cargo afl) and fuzz each from its corpus in fuzz/corpus:
+            Images.toml, JSON and HCL2 templates with validation, Go-template and HCL2 functions;
+            prints executions, crashes, hangs and corpus size per target, writes
+            target/chaos/fuzz.json, fails on a crash (--seconds N per target, default 60; --smoke:
+            60 s in all; --update-corpus: keep in fuzz/corpus the inputs, old and found, that reach
+            the most coverage within 48 KB per target)
 base-image  build the example workspace's Debian base disk offline (mmdebstrap, qemu-img; needs root)
 build-imgs  build imgs as demo and bench do (--release for bench's build) and print the binary's path
 dist        build the binary to ship: target/dist/bin/imgs, stripped, and imgs.debug beside it

@@ -74,6 +74,13 @@ const DIST_PACKAGES: &[(&str, &str)] = &[("objcopy", "binutils")];
 /// What installing moto needs.
 const PYTHON: &[(&str, &str)] = &[("python3", "python3"), ("pip3", "python3-pip")];
 
+/// What `cargo xtask fuzz` needs besides cargo-afl: installing cargo-afl builds AFL++ from its C
+/// sources (make and a C compiler), and `cargo afl cmin` is AFL++'s Python script.
+const FUZZ_PACKAGES: &[(&str, &str)] = &[("cc", "gcc"), ("make", "make"), ("python3", "python3")];
+
+/// The cargo-afl release the fuzz targets' `afl` crate (fuzz/Cargo.toml) goes with.
+const CARGO_AFL: &str = "0.18.2";
+
 /// The EC2 API server the amazon-ebs tests talk to, from PyPI; the version the tests were written
 /// against (a newer moto may model EC2 differently).
 const MOTO: &str = "moto[server,ec2]==5.2.1";
@@ -86,6 +93,41 @@ pub fn install_test_peers() -> Result<()> {
     install_missing(PACKAGES)?;
     install_moto()?;
     install_salt()
+}
+
+/// `cargo xtask setup`: the test peers, and what fuzzing needs.
+pub fn install_everything() -> Result<()> {
+    install_test_peers()?;
+    install_fuzzing()
+}
+
+/// cargo-afl (from the crates registry, with the AFL++ it builds), unless it is on PATH, and AFL++
+/// built for the current Rust toolchain: cargo-afl keeps one build per rustc version, so a newer
+/// toolchain needs `cargo afl config --build` once.
+pub fn install_fuzzing() -> Result<()> {
+    install_missing(FUZZ_PACKAGES)?;
+    if !on_path("cargo-afl") {
+        run(crate::cargo().args(["install", "--locked", "--version", CARGO_AFL, "cargo-afl"]))?;
+    }
+    let output = crate::cargo()
+        .args(["afl", "config", "--build"])
+        .output()
+        .context("cannot run `cargo afl config --build`")?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    // It refuses to build again what it built for this toolchain before; that is success here.
+    if output.status.success() || stderr.contains("already built") {
+        return Ok(());
+    }
+    bail!(
+        "`cargo afl config --build` failed ({}): {}",
+        output.status,
+        stderr
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .take(5)
+            .collect::<Vec<_>>()
+            .join(" / ")
+    )
 }
 
 /// Where Salt's virtual environment lives: `imgs-test-peers/salt` in `$XDG_CACHE_HOME`, else in
@@ -250,10 +292,16 @@ impl Installer {
             search_path: std::env::var_os("PATH").unwrap_or_default(),
             apt_get: "apt-get".into(),
             sudo: !is_root(),
-            known: [PACKAGES, BASE_IMAGE_PACKAGES, DIST_PACKAGES, PYTHON]
-                .concat()
-                .into_iter()
-                .collect(),
+            known: [
+                PACKAGES,
+                BASE_IMAGE_PACKAGES,
+                DIST_PACKAGES,
+                PYTHON,
+                FUZZ_PACKAGES,
+            ]
+            .concat()
+            .into_iter()
+            .collect(),
         }
     }
 
