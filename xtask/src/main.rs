@@ -114,7 +114,8 @@ bench       measure imgs against Packer 1.6.6, b3sum and scp side by side; write
             against moto — requests by action, moto's and imgs's CPU time, phases; its own section)
 chaos       the reliability tests at full scale (interrupts, kills and gc, EC2 and SSH faults, concurrent
             runs, damaged caches, secrets audit; qemu ones when the base disk exists) and 10 minutes
-            of fuzzing per target; writes RELIABILITY.md (--quick: CI's scale, 10 s per target)
+            of fuzzing per target; writes RELIABILITY.md (--quick: CI's scale, 10 s per target;
+            --fuzz-seconds N; test filters rerun only those tests and keep the others' figures)
 fuzz        build the AFL fuzz targets (fuzz/, cargo afl) and fuzz each from its corpus in fuzz/corpus:
             Images.toml, JSON and HCL2 templates with validation, Go-template and HCL2 functions;
             prints executions, crashes, hangs and corpus size per target, writes
