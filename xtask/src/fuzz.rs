@@ -364,7 +364,7 @@ fn inputs_in(dir: &Path) -> Result<Vec<PathBuf>> {
 /// The kept corpus and what this run found become the kept corpus again, at most
 /// [`CORPUS_BYTES`] of it: `afl-showmap` lists the coverage of each input (edges with AFL's hit
 /// count classes), and inputs are chosen greedily by the coverage they add per byte. A kept input
-/// keeps its name; a new one is named `found-<hash>`.
+/// keeps its name (a `crash-…` one is always kept); a new one is named `found-<hash>`.
 fn update_corpus(root: &Path, binary: &Path, target: &str, queue: &Path) -> Result<()> {
     let corpus = root.join("fuzz/corpus").join(target);
     let work = root
@@ -463,6 +463,9 @@ impl Ord for Ranked {
     }
 }
 
+/// How the corpus names an input that once crashed a target.
+const CRASH_PREFIX: &str = "crash-";
+
 /// An input and the coverage it reaches.
 struct Candidate {
     name: String,
@@ -483,11 +486,18 @@ fn tuple(line: &str) -> Option<u32> {
 /// The names of inputs that together reach as much coverage as a greedy choice finds within
 /// `budget` bytes: each step takes the input adding the most tuples not yet reached per byte (a
 /// fixed 64 bytes added to each size, so tiny inputs do not win on size alone), skipping one that
-/// does not fit; sorted by name.
+/// does not fit; sorted by name. Inputs named `crash-…` (what once crashed a target, kept as a
+/// regression) are always kept, outside the budget.
 fn most_coverage_within(candidates: Vec<Candidate>, budget: u64) -> Vec<String> {
     let rate = |new: usize, size: u64| new as f64 / (size + 64) as f64;
-    let mut covered: HashSet<u32> = HashSet::new();
-    let mut chosen = Vec::new();
+    let (crashes, candidates): (Vec<Candidate>, Vec<Candidate>) = candidates
+        .into_iter()
+        .partition(|c| c.name.starts_with(CRASH_PREFIX));
+    let mut covered: HashSet<u32> = crashes
+        .iter()
+        .flat_map(|c| c.tuples.iter().copied())
+        .collect();
+    let mut chosen: Vec<String> = crashes.into_iter().map(|c| c.name).collect();
     let mut total = 0;
     // Lazy greedy: a candidate's rate only falls as coverage grows, so one whose rate, computed
     // again, still beats the best recorded rate of the rest is the best choice.
@@ -677,6 +687,16 @@ mod tests {
         assert_eq!(
             most_coverage_within(candidates, 1010),
             ["small-a", "small-c"].map(String::from)
+        );
+        // A crash is kept whatever its size, and what it covers needs no other input.
+        let candidates = vec![
+            candidate("crash-1", 5000, &["a"]),
+            candidate("small-a", 10, &["a", "b"]),
+            candidate("small-c", 10, &["c"]),
+        ];
+        assert_eq!(
+            most_coverage_within(candidates, 10),
+            ["crash-1", "small-a"].map(String::from)
         );
     }
 

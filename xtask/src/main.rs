@@ -121,7 +121,7 @@ fuzz        build the AFL fuzz targets (fuzz/, cargo afl) and fuzz each from its
             prints executions, crashes, hangs and corpus size per target, writes
             target/chaos/fuzz.json, fails on a crash (--seconds N per target, default 60; --smoke:
             60 s in all; --update-corpus: keep in fuzz/corpus the inputs, old and found, that reach
-            the most coverage within 48 KB per target)
+            the most coverage within 48 KB per target, and every `crash-…` one)
 base-image  build the example workspace's Debian base disk offline (mmdebstrap, qemu-img; needs root)
 build-imgs  build imgs as demo and bench do (--release for bench's build) and print the binary's path
 dist        build the binary to ship: target/dist/bin/imgs, stripped, and imgs.debug beside it

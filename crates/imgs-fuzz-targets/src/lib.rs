@@ -3,9 +3,10 @@
 //!
 //! The AFL targets in `fuzz/` (built by `cargo xtask fuzz`) call [`Fixture::run`] with the
 //! fuzzer's bytes; the corpus replay test of this crate calls it with every file of
-//! `fuzz/corpus/<target>/`, so `cargo test` catches a regression of anything the fuzzer once
-//! found without AFL. An input may be refused with any number of diagnostics; what must never
-//! happen is a panic, an endless loop, or a result that breaks a property checked here.
+//! `fuzz/corpus/<target>/` (the inputs that once crashed a target among them, as `crash-…`), so
+//! `cargo test` catches a regression of what the fuzzer reached, without AFL. An input may be
+//! refused with any number of diagnostics; what must never happen is a panic, an endless loop, or
+//! a result that breaks a property checked here.
 //!
 //! | target          | input                          | through                                                         |
 //! |-----------------|--------------------------------|-----------------------------------------------------------------|

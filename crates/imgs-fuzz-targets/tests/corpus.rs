@@ -1,6 +1,6 @@
 //! Every input of the kept fuzz corpora (`fuzz/corpus/<target>/`), replayed through the same entry
-//! points the AFL targets call, without instrumentation: what the fuzzer once reached (and every
-//! crash it found, which joins the corpus once fixed) keeps working under `cargo test`.
+//! points the AFL targets call, without instrumentation: what the fuzzer once reached, and the
+//! inputs that crashed a target (kept as `crash-…` once fixed), keep working under `cargo test`.
 
 use std::path::{Path, PathBuf};
 
