@@ -3,9 +3,9 @@
 //! builds this binary with `cargo afl build` and runs `afl-fuzz` on each target.
 //!
 //! The fixture directory is `IMGS_FUZZ_FIXTURE` when set (`cargo xtask fuzz` sets it and removes
-//! it afterwards), else a new directory in the system's temporary directory. Either way it is
-//! not removed by this process: every process AFL's fork server forks shares it, and afl-fuzz
-//! ends them with SIGKILL.
+//! it afterwards), else a new directory in the system's temporary directory. Under afl-fuzz this
+//! process does not remove it: every process AFL's fork server forks shares it, and afl-fuzz ends
+//! them with SIGKILL. A replay (`imgs-fuzz TARGET < INPUT`, not under afl-fuzz) removes its own.
 
 use std::path::PathBuf;
 
@@ -29,8 +29,15 @@ fn main() {
             std::process::exit(1);
         }
     };
-    // Never dropped: a forked child that ended its loop would remove the temporary directory
-    // under its siblings.
+    if std::env::var_os("__AFL_SHM_ID").is_none() {
+        // Not under afl-fuzz: one input from stdin (a replay), then the fixture is removed.
+        afl::fuzz!(|data: &[u8]| {
+            fixture.run(target, data);
+        });
+        return;
+    }
+    // Under afl-fuzz, never dropped: a forked child that ended its loop would remove the
+    // temporary directory under its siblings.
     let fixture: &'static Fixture = Box::leak(Box::new(fixture));
     afl::fuzz!(|data: &[u8]| {
         fixture.run(target, data);
