@@ -9,6 +9,7 @@ mod glob_under;
 mod graph;
 mod hcl_member;
 pub mod manifest;
+mod remote_cache;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -21,6 +22,7 @@ pub use glob_under::{GlobMatch, glob_under};
 pub use graph::Lineage;
 pub use hcl_member::{check_hcl, has_hcl_files, read_hcl};
 pub use manifest::{DEFAULT_TEMPLATE, MANIFEST_NAME};
+pub use remote_cache::RemoteCache;
 
 /// A loaded, checked workspace.
 #[derive(Debug)]
@@ -34,6 +36,8 @@ pub struct Workspace {
     /// Members, sorted by name.
     pub images: Vec<Image>,
     pub lineage: Lineage,
+    /// `[workspace.cache] remote`: the shared cache in S3, if any.
+    pub remote_cache: Option<RemoteCache>,
 }
 
 /// One member image.
@@ -182,6 +186,13 @@ impl Loader<'_> {
                 .into());
         };
         let variables = self.variables(&ws.variables);
+        let remote_cache = match &ws.cache {
+            None => None,
+            Some(table) => remote_cache::read(self.path, self.text, table).unwrap_or_else(|errors| {
+                self.errors.extend(errors);
+                None
+            }),
+        };
         let members = self.members(&ws.members, &ws.exclude);
 
         let mut images = Vec::new();
@@ -264,6 +275,7 @@ impl Loader<'_> {
             variables,
             images,
             lineage,
+            remote_cache,
         })
     }
 

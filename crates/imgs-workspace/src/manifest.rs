@@ -43,6 +43,17 @@ pub struct WorkspaceTable {
     pub exclude: Vec<Spanned<String>>,
     #[serde(default)]
     pub variables: BTreeMap<Spanned<String>, Spanned<toml::Value>>,
+    /// `[workspace.cache]`: the remote cache (read by `remote_cache`).
+    pub cache: Option<Spanned<CacheTable>>,
+}
+
+/// `[workspace.cache]`, as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheTable {
+    pub remote: Option<Spanned<String>>,
+    pub region: Option<Spanned<String>>,
+    pub endpoint: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -76,8 +87,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Manifest, Diagnostic> {
         }
         if e.message().contains("unknown field") {
             d = d.hint(
-                "Images.toml has the tables [workspace] (members, exclude, variables) and [images.NAME] \
-                 (template, parents, variables, inputs, engine)",
+                "Images.toml has the tables [workspace] (members, exclude, variables), [workspace.cache] \
+                 (remote, region, endpoint) and [images.NAME] (template, parents, variables, inputs, engine)",
             );
         }
         d
