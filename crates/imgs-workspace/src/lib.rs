@@ -188,10 +188,12 @@ impl Loader<'_> {
         let variables = self.variables(&ws.variables);
         let remote_cache = match &ws.cache {
             None => None,
-            Some(table) => remote_cache::read(self.path, self.text, table).unwrap_or_else(|errors| {
-                self.errors.extend(errors);
-                None
-            }),
+            Some(table) => {
+                remote_cache::read(self.path, self.text, table).unwrap_or_else(|errors| {
+                    self.errors.extend(errors);
+                    None
+                })
+            }
         };
         let members = self.members(&ws.members, &ws.exclude);
 
