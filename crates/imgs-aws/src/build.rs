@@ -27,7 +27,9 @@ use crate::config::{BlockDevice, Communicator, EbsConfig, SshInterface};
 use crate::network::{self, Network};
 use crate::source::{self, SourceImage};
 use crate::spot::{self, SpotRequest};
-use crate::tags::{ec2_tags, imgs_ami_tags, imgs_tags, merged, render_map, snapshot_tag_set, spec};
+use crate::tags::{
+    ec2_tags, imgs_ami_tags, imgs_tags, lineage_tags, merged, render_map, snapshot_tag_set, spec,
+};
 use crate::wait::{self, IMAGE_TIMEOUT, INSTANCE_TIMEOUT, Poll, Polling};
 use crate::{AwsError, ImgsTags, RegionAmi, RenderDeferred, Resource, ResourceKind};
 
@@ -995,7 +997,7 @@ impl EbsBuild {
                 &self.config.tags,
                 &source.build_data(&self.region()),
             )?,
-            imgs_ami_tags(&self.imgs),
+            merged(imgs_ami_tags(&self.imgs), lineage_tags(&source.id)),
         );
         log.line(&format!("Adding tags to AMI ({ami_id})..."));
         let client = self.client(region).await;
@@ -1028,15 +1030,18 @@ impl EbsBuild {
         }
         let source = self.source.clone().unwrap_or_else(empty_source);
         let data = source.build_data(&self.region());
-        let tags = snapshot_tag_set(
-            render_map(&self.render, "tags", &self.config.tags, &data)?,
-            render_map(
-                &self.render,
-                "snapshot_tags",
-                &self.config.snapshot_tags,
-                &data,
-            )?,
-            &self.imgs,
+        let tags = merged(
+            snapshot_tag_set(
+                render_map(&self.render, "tags", &self.config.tags, &data)?,
+                render_map(
+                    &self.render,
+                    "snapshot_tags",
+                    &self.config.snapshot_tags,
+                    &data,
+                )?,
+                &self.imgs,
+            ),
+            lineage_tags(&source.id),
         );
         for snapshot in &snapshots {
             log.line(&format!("Tagging snapshot: {snapshot}"));

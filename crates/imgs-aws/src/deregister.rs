@@ -5,7 +5,9 @@
 use crate::build::{AMI_GONE, SNAPSHOT_GONE, deleted, image_snapshots};
 use crate::lookup::images_tagged;
 use crate::tags::tag_value;
-use crate::{AwsError, ClientSettings, TAG_FINGERPRINT, TAG_IMAGE, TAG_RUN};
+use crate::{
+    AwsError, ClientSettings, TAG_FINGERPRINT, TAG_IMAGE, TAG_REVOKED, TAG_RUN, TAG_SOURCE_AMI,
+};
 
 /// An AMI imgs made, as its tags describe it.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -22,7 +24,16 @@ pub struct ImgsAmi {
     pub created_at: String,
     /// Snapshots of its block devices.
     pub snapshots: Vec<String>,
+    /// The `imgs:source-ami` tag: the AMI it was launched from (absent on AMIs older than the tag).
+    pub source_ami: Option<String>,
+    /// The `imgs:revoked` tag: why it was revoked.
+    pub revoked: Option<String>,
+    /// The channels it is in: the NAME of each `imgs:channel:NAME` tag.
+    pub channels: Vec<String>,
 }
+
+/// The tag key prefix of the channels an AMI is published in (`imgs:channel:prod`).
+pub const CHANNEL_TAG_PREFIX: &str = "imgs:channel:";
 
 /// Our AMIs in `region` tagged `imgs:image` with one of `images`, in any state.
 pub async fn list_imgs_amis(
@@ -52,6 +63,14 @@ pub async fn list_imgs_amis(
             run_id: tag(TAG_RUN).unwrap_or_default(),
             created_at: image.creation_date().unwrap_or_default().to_string(),
             snapshots: image_snapshots(&image),
+            source_ami: tag(TAG_SOURCE_AMI),
+            revoked: tag(TAG_REVOKED),
+            channels: image
+                .tags()
+                .iter()
+                .filter_map(|t| t.key()?.strip_prefix(CHANNEL_TAG_PREFIX))
+                .map(str::to_string)
+                .collect(),
         });
     }
     found.sort();

@@ -23,6 +23,7 @@ mod lookup;
 mod network;
 mod regions;
 mod retry;
+mod revoke;
 mod source;
 mod spot;
 mod tags;
@@ -38,10 +39,11 @@ pub use config::{
     BlockDevice, Communicator, EbsConfig, SourceAmi, SourceAmiFilter, Spot, SshInterface,
     SubnetFilter,
 };
-pub use deregister::{ImgsAmi, deregister_ami, list_imgs_amis};
+pub use deregister::{CHANNEL_TAG_PREFIX, ImgsAmi, deregister_ami, list_imgs_amis};
 pub use error::AwsError;
 pub use gc::{GcReport, GcRuns, InProgress, Leftover, collect_garbage};
 pub use lookup::{TaggedAmi, find_images_by_fingerprint, find_tagged_images};
+pub use revoke::{Deprecation, revoke_ami};
 pub use wait::Polling;
 
 /// Renders a deferred template (a tag key or value, the AMI description) with flat build data such as
@@ -53,6 +55,10 @@ pub type RenderDeferred =
 pub const TAG_RUN: &str = "imgs:run";
 pub const TAG_IMAGE: &str = "imgs:image";
 pub const TAG_FINGERPRINT: &str = "imgs:fingerprint";
+/// The AMI an AMI was launched from: its lineage, read by `imgs prune` and `imgs revoke`.
+pub const TAG_SOURCE_AMI: &str = "imgs:source-ami";
+/// On a revoked AMI and its snapshots: why it was revoked.
+pub const TAG_REVOKED: &str = "imgs:revoked";
 
 /// What ties a resource to imgs: the run that created it, the image it was for, and (AMIs only) the
 /// fingerprint of that image's inputs.

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 
 use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
 
-use crate::{AwsError, ImgsTags, RenderDeferred, TAG_FINGERPRINT, TAG_IMAGE, TAG_RUN};
+use crate::{
+    AwsError, ImgsTags, RenderDeferred, TAG_FINGERPRINT, TAG_IMAGE, TAG_RUN, TAG_SOURCE_AMI,
+};
 
 /// Renders every key and value of a deferred tag map, as Packer does.
 pub(crate) fn render_map(
@@ -45,6 +47,16 @@ pub(crate) fn imgs_ami_tags(imgs: &ImgsTags) -> BTreeMap<String, String> {
         tags.insert(TAG_FINGERPRINT.to_string(), fingerprint.clone());
     }
     tags
+}
+
+/// The lineage tag of an AMI and its snapshots: the AMI it was launched from (copies carry the
+/// build's, since a copy is the same image), so "which AMIs were built on this one" is answered from
+/// EC2 alone, by `imgs prune` and `imgs revoke --descendants`. Nothing when the source is unknown.
+pub(crate) fn lineage_tags(source_ami: &str) -> BTreeMap<String, String> {
+    if source_ami.is_empty() {
+        return BTreeMap::new();
+    }
+    BTreeMap::from([(TAG_SOURCE_AMI.to_string(), source_ami.to_string())])
 }
 
 /// `template` with `imgs` laid over it.
@@ -130,6 +142,15 @@ mod tests {
                 ("imgs:image".to_string(), "app".to_string()),
             ])
         );
+    }
+
+    #[test]
+    fn lineage_names_the_source_ami_when_known() {
+        assert_eq!(
+            lineage_tags("ami-0src"),
+            BTreeMap::from([("imgs:source-ami".to_string(), "ami-0src".to_string())])
+        );
+        assert!(lineage_tags("").is_empty());
     }
 
     #[test]

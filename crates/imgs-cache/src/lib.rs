@@ -18,6 +18,8 @@ mod inventory;
 mod prune;
 pub mod qcow2;
 mod record;
+mod retention;
+mod revoked;
 mod store;
 mod versions;
 
@@ -28,10 +30,16 @@ pub use prune::{
     KeepReason, KeptFile, PrunePlan, Refusal, RemovedFile, RemovedRecord, decide_prune,
 };
 pub use record::{BuildArtifact, CacheRecord, RECORD_SCHEMA};
+pub use retention::{
+    BuiltOn, ImageState, Kept, RetentionPolicy, Verdict, Version, decide_retention, descendants,
+};
+pub use revoked::{REVOKED_FILE, Revocations, RevokedVersion};
 pub use store::{Cache, Scanned, Unreadable};
 pub use versions::{ARTIFACTS_DIR, CURRENT_LINK, FoundVersion, VersionDir};
 
 #[cfg(test)]
 mod prune_tests;
+#[cfg(test)]
+mod retention_tests;
 #[cfg(test)]
 mod tests;
