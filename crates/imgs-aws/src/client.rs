@@ -116,7 +116,7 @@ impl ClientSettings {
     }
 
     /// The region, HTTP client, retries and credentials every client of this build shares.
-    async fn sdk_config(&self, region: &str) -> SdkConfig {
+    pub(crate) async fn sdk_config(&self, region: &str) -> SdkConfig {
         let http = self.http_client();
         let attempts = self.max_attempts();
         let mut loader = aws_config::defaults(BehaviorVersion::latest())

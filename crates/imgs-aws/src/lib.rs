@@ -24,6 +24,7 @@ mod network;
 mod regions;
 mod retry;
 mod revoke;
+mod s3;
 mod source;
 mod spot;
 mod tags;
@@ -44,6 +45,7 @@ pub use error::AwsError;
 pub use gc::{GcReport, GcRuns, InProgress, Leftover, collect_garbage};
 pub use lookup::{TaggedAmi, find_images_by_fingerprint, find_tagged_images};
 pub use revoke::{Deprecation, revoke_ami};
+pub use s3::{MULTIPART_THRESHOLD, S3Error, S3Settings, S3Store};
 pub use wait::Polling;
 
 /// Renders a deferred template (a tag key or value, the AMI description) with flat build data such as

@@ -18,6 +18,7 @@ mod inventory;
 mod prune;
 pub mod qcow2;
 mod record;
+pub mod remote;
 mod retention;
 mod revoked;
 mod store;
