@@ -37,6 +37,7 @@ mod cloud_cache;
 mod differential;
 mod differential_docker;
 mod differential_ebs;
+mod fanout;
 mod fingerprint_props;
 mod fmt;
 mod hcl2;

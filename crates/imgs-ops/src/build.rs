@@ -604,7 +604,7 @@ fn build_workspace(
         run,
         cache: Cache::open(&cache_dir(&ws)),
     };
-    let outcomes = rt.block_on(scheduled.build_all(args.jobs.unwrap_or(0), policy));
+    let outcomes = rt.block_on(scheduled.build_all(args, policy));
     scheduled.conclude(outcomes)
 }
 
@@ -636,7 +636,7 @@ impl Done {
 impl Scheduled<'_> {
     async fn build_all(
         &self,
-        jobs: usize,
+        args: &BuildOptions,
         policy: FailurePolicy,
     ) -> Vec<NodeOutcome<Done, NodeError>> {
         let index: BTreeMap<&str, usize> = self
@@ -658,10 +658,18 @@ impl Scheduled<'_> {
                     .collect();
                 parents.sort_unstable();
                 parents.dedup();
-                DagNode { parents }
+                let resources = super::limits::resources_of(self.ws, image, self.base, self.filter);
+                DagNode { parents, resources }
             })
             .collect();
-        schedule::walk(&nodes, jobs, policy, &self.run.cancel, |i, parents| {
+        let resources: Vec<Vec<String>> = nodes.iter().map(|n| n.resources.clone()).collect();
+        let limits = super::limits::limits(
+            args.jobs.unwrap_or(0),
+            args.max_per_region,
+            &args.max_per_builder,
+            &resources,
+        );
+        schedule::walk_limited(&nodes, &limits, policy, &self.run.cancel, |i, parents| {
             let parents = parents
                 .into_iter()
                 .map(|(p, done): (usize, Done)| (self.plan.images[p].name.clone(), done.record))

@@ -13,6 +13,7 @@ mod gc;
 mod graph;
 mod hcl2_upgrade;
 mod inspect;
+mod limits;
 pub mod options;
 mod plan;
 mod run_manifest;

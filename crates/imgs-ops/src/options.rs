@@ -86,6 +86,10 @@ pub struct BuildOptions {
     pub timings: Option<Option<PathBuf>>,
     /// Fail at once, rather than wait, when another imgs command holds the workspace lock.
     pub no_wait: bool,
+    /// At most this many images building at once in one region (their amazon-ebs builds' region).
+    pub max_per_region: Option<usize>,
+    /// At most N images building at once with a build of this type.
+    pub max_per_builder: Vec<(String, usize)>,
 }
 
 /// Packer's `-on-error` (`ask` and `run-cleanup-provisioner` are not offered: imgs runs unattended).

@@ -2,6 +2,11 @@
 //! a time, the ready ones in the order given (parents before children, so the walk is deterministic
 //! for a given set of finish times).
 //!
+//! Nodes may also hold resources (a cloud region, a builder type: plain keys to the walker), each
+//! with its own limit ([`Limits`]): a ready node starts only when every key it holds is below its
+//! limit, so EC2's per-region instance limits are respected however many images are ready. A node
+//! held back by a key does not hold back the nodes after it that need other keys.
+//!
 //! Failure policy as cargo's: by default the first failure stops scheduling (running builds go on to
 //! their own end, and clean up); with [`FailurePolicy::KeepGoing`] everything not downstream of a
 //! failure is still built. A node that never ran says why ([`Skipped`]). Cancellation (Ctrl-C) stops
@@ -10,6 +15,7 @@
 //! The walker owns no I/O: the caller's `work` function does the building, so the order, the limits and
 //! the skip reasons are tested here with plain futures.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 
 use futures_util::StreamExt;
@@ -50,10 +56,37 @@ impl<T, E> NodeOutcome<T, E> {
     }
 }
 
-/// A node's place in the graph: the indices of its parents (all smaller than its own index).
+/// A node's place in the graph: the indices of its parents (all smaller than its own index), and the
+/// resources it holds while it runs (each key counted once per node).
 #[derive(Clone, Debug, Default)]
 pub struct DagNode {
     pub parents: Vec<usize>,
+    pub resources: Vec<String>,
+}
+
+/// How many nodes may run at once: in all (`jobs`), and per resource key. A limit of 0, or a key
+/// without a limit, bounds nothing.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Limits {
+    pub jobs: usize,
+    pub per_resource: BTreeMap<String, usize>,
+}
+
+impl Limits {
+    /// At most `jobs` at once (0: no limit), nothing else.
+    pub fn jobs(jobs: usize) -> Limits {
+        Limits {
+            jobs,
+            per_resource: BTreeMap::new(),
+        }
+    }
+
+    fn of(&self, key: &str) -> usize {
+        match self.per_resource.get(key) {
+            Some(&n) if n > 0 => n,
+            _ => usize::MAX,
+        }
+    }
 }
 
 /// Runs `work(node, parents' outputs)` for every node, as described in the module docs; returns each
@@ -61,6 +94,22 @@ pub struct DagNode {
 pub async fn walk<T, E, W, F>(
     nodes: &[DagNode],
     jobs: usize,
+    policy: FailurePolicy,
+    cancel: &CancellationToken,
+    work: W,
+) -> Vec<NodeOutcome<T, E>>
+where
+    T: Clone,
+    W: FnMut(usize, Vec<(usize, T)>) -> F,
+    F: Future<Output = Result<T, E>>,
+{
+    walk_limited(nodes, &Limits::jobs(jobs), policy, cancel, work).await
+}
+
+/// [`walk`] with per-resource limits besides `jobs`.
+pub async fn walk_limited<T, E, W, F>(
+    nodes: &[DagNode],
+    limits: &Limits,
     policy: FailurePolicy,
     cancel: &CancellationToken,
     mut work: W,
@@ -75,7 +124,22 @@ where
         Running,
         Finished(NodeOutcome<T, E>),
     }
-    let limit = if jobs == 0 { usize::MAX } else { jobs };
+    let limit = if limits.jobs == 0 {
+        usize::MAX
+    } else {
+        limits.jobs
+    };
+    // Each node's keys once, however often it names them.
+    let held: Vec<Vec<&str>> = nodes
+        .iter()
+        .map(|node| {
+            let mut keys: Vec<&str> = node.resources.iter().map(String::as_str).collect();
+            keys.sort_unstable();
+            keys.dedup();
+            keys
+        })
+        .collect();
+    let mut in_use: BTreeMap<&str, usize> = BTreeMap::new();
     let mut states: Vec<State<T, E>> = nodes.iter().map(|_| State::Waiting).collect();
     let mut running = FuturesUnordered::new();
     let mut first_failure: Option<usize> = None;
@@ -113,7 +177,13 @@ where
                 .parents
                 .iter()
                 .all(|&p| matches!(states[p], State::Finished(NodeOutcome::Done(_))));
-            if ready && running.len() < limit {
+            let free = held[index]
+                .iter()
+                .all(|key| in_use.get(key).copied().unwrap_or(0) < limits.of(key));
+            if ready && free && running.len() < limit {
+                for key in &held[index] {
+                    *in_use.entry(key).or_default() += 1;
+                }
                 let inputs = nodes[index]
                     .parents
                     .iter()
@@ -130,6 +200,11 @@ where
         let Some((index, result)) = running.next().await else {
             break;
         };
+        for key in &held[index] {
+            if let Some(n) = in_use.get_mut(key) {
+                *n -= 1;
+            }
+        }
         states[index] = State::Finished(match result {
             Ok(output) => NodeOutcome::Done(output),
             Err(error) => {
@@ -159,6 +234,7 @@ mod tests {
     fn graph() -> Vec<DagNode> {
         let node = |parents: &[usize]| DagNode {
             parents: parents.to_vec(),
+            ..DagNode::default()
         };
         vec![node(&[]), node(&[0]), node(&[0]), node(&[1]), node(&[])]
     }
@@ -321,6 +397,144 @@ mod tests {
         assert!(matches!(
             outcomes[3],
             NodeOutcome::Skipped(Skipped::ParentNotBuilt { parent: 1 })
+        ));
+    }
+
+    /// Runs independent nodes holding `keys[i]`, each for one (virtual) second, under `limits`;
+    /// returns the most running at once per key and in all (key "*"), and whether all were done.
+    fn most_at_once(keys: &[&[&str]], limits: &Limits) -> (BTreeMap<String, usize>, bool) {
+        let nodes: Vec<DagNode> = keys
+            .iter()
+            .map(|k| DagNode {
+                parents: vec![],
+                resources: k.iter().map(|s| s.to_string()).collect(),
+            })
+            .collect();
+        let now: RefCell<BTreeMap<String, usize>> = RefCell::default();
+        let most: RefCell<BTreeMap<String, usize>> = RefCell::default();
+        let outcomes: Vec<NodeOutcome<(), ()>> = rt().block_on(walk_limited(
+            &nodes,
+            limits,
+            FailurePolicy::FailFast,
+            &CancellationToken::new(),
+            |i, _| {
+                let (now, most) = (&now, &most);
+                let mut held: Vec<String> = keys[i].iter().map(|s| s.to_string()).collect();
+                held.sort();
+                held.dedup();
+                held.push("*".into());
+                async move {
+                    for key in &held {
+                        let n = {
+                            let mut now = now.borrow_mut();
+                            let n = now.entry(key.clone()).or_default();
+                            *n += 1;
+                            *n
+                        };
+                        let mut most = most.borrow_mut();
+                        let m = most.entry(key.clone()).or_default();
+                        *m = (*m).max(n);
+                    }
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    for key in &held {
+                        *now.borrow_mut().get_mut(key).unwrap() -= 1;
+                    }
+                    Ok(())
+                }
+            },
+        ));
+        (most.into_inner(), outcomes.iter().all(NodeOutcome::is_done))
+    }
+
+    fn limits(jobs: usize, per: &[(&str, usize)]) -> Limits {
+        Limits {
+            jobs,
+            per_resource: per.iter().map(|(k, n)| (k.to_string(), *n)).collect(),
+        }
+    }
+
+    const EAST: &[&str] = &["region:us-east-1", "builder:amazon-ebs"];
+    const WEST: &[&str] = &["region:us-west-2", "builder:amazon-ebs"];
+    const LOCAL: &[&str] = &["builder:qemu"];
+
+    #[test]
+    fn a_resource_limit_bounds_the_nodes_holding_that_key_and_no_others() {
+        let keys = [EAST, EAST, EAST, EAST, EAST, WEST, WEST, WEST, LOCAL, LOCAL];
+        let (most, all_done) = most_at_once(
+            &keys,
+            &limits(0, &[("region:us-east-1", 2), ("region:us-west-2", 1)]),
+        );
+        assert!(all_done);
+        assert_eq!(most["region:us-east-1"], 2);
+        assert_eq!(most["region:us-west-2"], 1);
+        // Held-back east nodes did not hold back the others: west and local ran beside them.
+        assert_eq!(most["builder:qemu"], 2);
+        assert_eq!(most["*"], 5);
+    }
+
+    #[test]
+    fn every_key_a_node_holds_must_be_free_and_jobs_still_bound_the_total() {
+        let keys = [EAST, EAST, EAST, WEST, WEST, WEST, LOCAL, LOCAL, LOCAL];
+        let (most, all_done) = most_at_once(
+            &keys,
+            &limits(
+                0,
+                &[
+                    ("region:us-east-1", 3),
+                    ("region:us-west-2", 3),
+                    ("builder:amazon-ebs", 2),
+                ],
+            ),
+        );
+        assert!(all_done);
+        assert_eq!(most["builder:amazon-ebs"], 2);
+        assert_eq!(most["builder:qemu"], 3);
+
+        let (most, all_done) = most_at_once(&keys, &limits(2, &[("region:us-east-1", 1)]));
+        assert!(all_done);
+        assert_eq!(most["*"], 2);
+        assert_eq!(most["region:us-east-1"], 1);
+    }
+
+    #[test]
+    fn a_zero_or_missing_limit_bounds_nothing_and_a_key_named_twice_counts_once() {
+        let twice: &[&str] = &["region:us-east-1", "region:us-east-1"];
+        let (most, all_done) = most_at_once(
+            &[twice, twice, twice, EAST],
+            &limits(0, &[("region:us-east-1", 1), ("builder:amazon-ebs", 0)]),
+        );
+        assert!(
+            all_done,
+            "a node naming a key twice is not blocked by itself"
+        );
+        assert_eq!(most["region:us-east-1"], 1);
+        let (most, _) = most_at_once(&[EAST, EAST, EAST], &Limits::default());
+        assert_eq!(most["*"], 3);
+    }
+
+    #[test]
+    fn a_limited_walk_keeps_the_failure_policy() {
+        let nodes = vec![
+            DagNode {
+                parents: vec![],
+                resources: vec!["r".into()],
+            },
+            DagNode {
+                parents: vec![],
+                resources: vec!["r".into()],
+            },
+        ];
+        let outcomes: Vec<NodeOutcome<(), &str>> = rt().block_on(walk_limited(
+            &nodes,
+            &limits(0, &[("r", 1)]),
+            FailurePolicy::FailFast,
+            &CancellationToken::new(),
+            |i, _| async move { if i == 0 { Err("no") } else { Ok(()) } },
+        ));
+        assert!(matches!(outcomes[0], NodeOutcome::Failed("no")));
+        assert!(matches!(
+            outcomes[1],
+            NodeOutcome::Skipped(Skipped::StoppedAfterFailure { failed: 0 })
         ));
     }
 }

@@ -163,6 +163,14 @@ pub struct BuildArgs {
     /// How many images to build at once (default: every image whose parents are ready).
     #[arg(short = 'j', long, value_name = "N")]
     pub jobs: Option<usize>,
+    /// At most N images building at once in one region (the build region of their amazon-ebs
+    /// builds; images with no such build are not counted), as EC2's instance limits need.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_per_region: Option<u64>,
+    /// At most N images building at once with a build of TYPE (repeatable):
+    /// `--max-per-builder amazon-ebs=4`.
+    #[arg(long, value_name = "TYPE=N", value_parser = parse_builder_limit)]
+    pub max_per_builder: Vec<(String, usize)>,
     /// After a failure, go on building every image that does not depend on it (default: start nothing
     /// new, let running builds finish).
     #[arg(long)]
@@ -403,6 +411,8 @@ impl BuildArgs {
             verbose: self.verbose,
             timings: self.timings.clone(),
             no_wait: self.no_wait,
+            max_per_region: self.max_per_region.map(|n| n as usize),
+            max_per_builder: self.max_per_builder.clone(),
         }
     }
 }
@@ -455,6 +465,18 @@ impl From<MessageFormat> for options::MessageFormat {
             MessageFormat::Human => options::MessageFormat::Human,
             MessageFormat::Json => options::MessageFormat::Json,
         }
+    }
+}
+
+fn parse_builder_limit(s: &str) -> Result<(String, usize), String> {
+    match s.split_once('=') {
+        Some((builder_type, n)) if !builder_type.is_empty() => match n.parse::<usize>() {
+            Ok(n) if n > 0 => Ok((builder_type.to_string(), n)),
+            _ => Err(format!(
+                "expected a number of builds above 0 after `=`, got `{n}`"
+            )),
+        },
+        _ => Err(format!("expected TYPE=N (such as amazon-ebs=4), got `{s}`")),
     }
 }
 
