@@ -44,4 +44,5 @@ mod hcl2;
 mod interrupt;
 mod layered_ebs;
 mod packer_engine;
+mod remote_cache;
 mod workspace_cli;

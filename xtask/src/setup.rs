@@ -82,8 +82,9 @@ const FUZZ_PACKAGES: &[(&str, &str)] = &[("cc", "gcc"), ("make", "make"), ("pyth
 const CARGO_AFL: &str = "0.18.2";
 
 /// The EC2 API server the amazon-ebs tests talk to, from PyPI; the version the tests were written
-/// against (a newer moto may model EC2 differently).
-const MOTO: &str = "moto[server,ec2]==5.2.1";
+/// against (a newer moto may model EC2 differently). Its S3, on the same port, is the remote
+/// cache's test server.
+const MOTO: &str = "moto[server,ec2,s3]==5.2.1";
 
 /// Salt for the salt-masterless test, from PyPI (no Debian package carries it); the last 3006 (LTS)
 /// release whose dependencies the package registry has.

@@ -33,6 +33,9 @@ pub struct S3Settings {
     pub region: Option<String>,
     /// An S3-compatible server in place of AWS's; path-style addressing then.
     pub endpoint: Option<String>,
+    /// Keys to sign with instead of the credentials chain (tests and tools; Images.toml has none,
+    /// so secrets stay out of the workspace).
+    pub static_keys: Option<(String, String)>,
 }
 
 /// What went wrong with one S3 call: what was being done, on which key, and S3's answer.
@@ -67,8 +70,11 @@ impl S3Store {
                 .map(|r| r.to_string())
                 .unwrap_or_else(|| "us-east-1".to_string()),
         };
+        let (access_key, secret_key) = settings.static_keys.clone().unzip();
         let client_settings = ClientSettings {
             max_retries: Some(RETRIES),
+            access_key,
+            secret_key,
             ..ClientSettings::new(region.clone())
         };
         let shared = client_settings.sdk_config(&region).await;

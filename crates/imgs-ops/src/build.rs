@@ -603,6 +603,10 @@ fn build_workspace(
         filter: &filter,
         run,
         cache: Cache::open(&cache_dir(&ws)),
+        remote: match (&ws.remote_cache, args.offline) {
+            (Some(config), false) => Some(rt.block_on(super::remote_cache::Remote::open(config))),
+            _ => None,
+        },
     };
     let outcomes = rt.block_on(scheduled.build_all(args, policy));
     scheduled.conclude(outcomes)
@@ -616,6 +620,8 @@ struct Scheduled<'a> {
     filter: &'a BuildFilter,
     run: &'a Run,
     cache: Cache,
+    /// The remote cache, unless the workspace has none or the run is `--offline`.
+    remote: Option<super::remote_cache::Remote>,
 }
 
 /// An image that is done: its record (fresh or just written), what its children receive, and
@@ -694,7 +700,65 @@ impl Scheduled<'_> {
         parents: BTreeMap<String, CacheRecord>,
     ) -> Result<Done, NodeError> {
         let run = self.run;
-        let reasons = match &image_plan.action {
+        // Fresh in the remote cache: its files fetched here, or the image built when they cannot
+        // be (the remote out of reach, a copy that does not check out).
+        let mut remote_refused = None;
+        if let Some(remote) = image_plan
+            .remote
+            .as_deref()
+            .filter(|_| image_plan.found_in_remote())
+        {
+            let fetched = match &self.remote {
+                Some(store) => {
+                    store
+                        .fetch(&self.ws.root, &self.cache, remote, &parents, &run.id)
+                        .await
+                }
+                None => Err("the run does not use the remote cache".to_string()),
+            };
+            match fetched {
+                Ok(record) => {
+                    self.point_current(&image_plan.name, &record);
+                    let handle = record_handle(&record);
+                    run.emit(Event::Fresh {
+                        image: &image_plan.name,
+                        artifact: &handle,
+                        found_by_tag: false,
+                        from_remote: true,
+                    });
+                    return Ok(Done {
+                        record,
+                        built_in: None,
+                    });
+                }
+                Err(error) => {
+                    run.late_warnings
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(
+                        Diagnostic::warning(format!(
+                            "the remote cache's copy of `{}` is not used: {error}",
+                            image_plan.name
+                        ))
+                        .hint(
+                            "it was built here instead, and its copy in the remote cache replaced",
+                        ),
+                    );
+                    remote_refused = Some(vec![
+                        "its copy in the remote cache could not be used".to_string(),
+                    ]);
+                }
+            }
+        }
+        let not_fetched = Action::Build {
+            reasons: Vec::new(),
+        };
+        let action = if remote_refused.is_some() {
+            &not_fetched
+        } else {
+            &image_plan.action
+        };
+        let reasons = match action {
             Action::Fresh {
                 record,
                 found_by_tag,
@@ -716,6 +780,7 @@ impl Scheduled<'_> {
                     image: &image_plan.name,
                     artifact: &handle,
                     found_by_tag: *found_by_tag,
+                    from_remote: false,
                 });
                 return Ok(Done {
                     record: (**record).clone(),
@@ -725,6 +790,7 @@ impl Scheduled<'_> {
             Action::Build { reasons } => reasons,
         };
         let reasons: Vec<String> = reasons.iter().map(ToString::to_string).collect();
+        let reasons = remote_refused.unwrap_or(reasons);
         run.emit(Event::Started {
             image: &image_plan.name,
             reasons: &reasons,
@@ -824,6 +890,22 @@ impl Scheduled<'_> {
         }
         let handle = record_handle(&record);
         let seconds = started.elapsed().as_secs_f64();
+        // Shared after the build: its files, then its record. A failed upload leaves the build
+        // as good here; other machines build it again.
+        if let Some(remote) = &self.remote
+            && let Err(error) = remote.upload(&self.ws.root, &record).await
+        {
+            run.late_warnings
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(
+                    Diagnostic::warning(format!(
+                        "`{}` was built, but could not be stored in the remote cache: {error}",
+                        image_plan.name
+                    ))
+                    .hint("it is in the local cache; other machines build it again"),
+                );
+        }
         run.emit(Event::Built {
             image: &image_plan.name,
             artifact: &handle,

@@ -28,6 +28,9 @@ pub enum Event<'a> {
         /// No local record: EC2 had an AMI tagged with the image's fingerprint (built elsewhere).
         #[serde(skip_serializing_if = "std::ops::Not::not")]
         found_by_tag: bool,
+        /// No local record: the remote cache had it, and its files were fetched.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        from_remote: bool,
     },
     /// An image's build started.
     Started {

@@ -319,6 +319,27 @@ pub fn compute_plan(
         }
         exacts.push(exact);
     }
+    // The remote cache, for the images the local cache has no usable record of: one lookup for
+    // them all.
+    let mut remote_found = super::remote_cache::plan_lookup(
+        ws,
+        lookup == CloudLookup::Online,
+        images
+            .iter()
+            .zip(&exacts)
+            .map(|(i, exact)| {
+                let usable = exact.as_ref().is_some_and(|r| {
+                    r.builds
+                        .iter()
+                        .flat_map(|b| &b.files)
+                        .all(|f| ws.root.join(f).exists())
+                });
+                (!usable).then(|| (i.image.name.clone(), i.fingerprint))
+            })
+            .collect(),
+        &mut warnings,
+    )
+    .into_iter();
     let (docker_answers, docker_warnings) =
         imgs_build::docker_cache::look_up(&docker, lookup == CloudLookup::Online);
     warnings.extend(docker_warnings);
@@ -345,6 +366,7 @@ pub fn compute_plan(
     {
         let name = &image.name;
         let io = |e: std::io::Error| Failure::Other(format!("cache of `{name}`: {e}"));
+        let remote = remote_found.next().flatten();
         let latest = if exact.is_none() {
             let (latest, unreadable) = cache.latest_readable(name).map_err(io)?;
             for older in unreadable.iter().filter(|u| {
@@ -393,6 +415,9 @@ pub fn compute_plan(
             },
             action => action,
         };
+        // The remote cache stands in where the local cache and EC2 did not make it fresh.
+        let (action, remote) =
+            super::remote_cache::decide(action, remote, forced, cloud.as_ref(), image, &plan);
         plan.images.push(ImagePlan {
             name: name.clone(),
             fingerprint,
@@ -405,6 +430,7 @@ pub fn compute_plan(
             requested: selected.requested.contains(name),
             engines,
             action,
+            remote,
         });
     }
     Ok(PlanWithWarnings {

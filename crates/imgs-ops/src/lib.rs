@@ -16,6 +16,7 @@ mod inspect;
 mod limits;
 pub mod options;
 mod plan;
+mod remote_cache;
 mod run_manifest;
 mod timings;
 mod validate;

@@ -131,6 +131,9 @@ pub struct ImagePlan {
     pub engines: Vec<BuildEngine>,
     #[serde(flatten)]
     pub action: Action,
+    /// Fresh through the remote cache (no usable local record): what the build fetches.
+    #[serde(skip)]
+    pub remote: Option<Box<imgs_cache::remote::RemoteRecord>>,
 }
 
 /// The engine of one build of an image.
@@ -145,6 +148,11 @@ pub struct BuildEngine {
 }
 
 impl ImagePlan {
+    /// Whether it is fresh because the remote cache holds it.
+    pub fn found_in_remote(&self) -> bool {
+        self.remote.is_some() && !self.action.is_build()
+    }
+
     /// Whether the installed `packer` runs any of its builds.
     pub fn uses_packer(&self) -> bool {
         self.engines.iter().any(|e| e.engine == "packer")
@@ -715,6 +723,7 @@ mod tests {
                 requested: true,
                 engines: vec![],
                 action,
+                remote: None,
             }],
         };
         assert!(plan.parents().replaced.contains("app"));
@@ -799,6 +808,7 @@ mod tests {
                 requested: true,
                 engines: vec![],
                 action: Action::Build { reasons },
+                remote: None,
             }],
         };
         let gone = plan_of(vec![Reason::AmiGone {

@@ -35,6 +35,9 @@ pub fn render_plan(plan: &Plan) -> String {
                 if *found_by_tag {
                     detail.push_str(&format!(" ({})", found_by_tag_note(&detail)));
                 }
+                if image.found_in_remote() {
+                    detail.push_str(" (found in the remote cache)");
+                }
                 ("Fresh", detail)
             }
             Action::Build { reasons } => (
@@ -107,6 +110,9 @@ pub fn plan_json(plan: &Plan) -> Value {
                     v["status"] = json!("fresh");
                     v["artifacts"] = artifacts_json(record);
                     v["found_by_tag"] = json!(found_by_tag);
+                    if image.found_in_remote() {
+                        v["found_in_remote"] = json!(true);
+                    }
                 }
                 Action::Build { reasons } => {
                     v["status"] = json!("build");

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use crate::process::free_port;
 
 const START_TIMEOUT: Duration = Duration::from_secs(30);
-const INSTALL_HINT: &str = "the EC2 tests need moto's server: pip install 'moto[server,ec2]' (`cargo xtask setup` installs it)";
+const INSTALL_HINT: &str = "the EC2 and S3 tests need moto's server: pip install 'moto[server,ec2,s3]' (`cargo xtask setup` installs it)";
 /// The EC2 API version of the Query requests [`TestMoto::ec2_query`] sends.
 const EC2_API_VERSION: &str = "2016-11-15";
 

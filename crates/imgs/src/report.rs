@@ -144,12 +144,23 @@ pub(crate) fn human(event: &Event<'_>) -> String {
         Event::Fresh {
             image,
             artifact,
+            from_remote: true,
+            ..
+        } => status(
+            "Fresh",
+            &format!("{image} ({artifact}, fetched from the remote cache)"),
+        ),
+        Event::Fresh {
+            image,
+            artifact,
             found_by_tag: false,
+            ..
         } => status("Fresh", &format!("{image} ({artifact})")),
         Event::Fresh {
             image,
             artifact,
             found_by_tag: true,
+            ..
         } => status(
             "Fresh",
             &format!(
