@@ -8,7 +8,7 @@ use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::{Filter, Image, ImageState};
 
 use crate::tags::tag_value;
-use crate::{AwsError, ClientSettings, RegionAmi, TAG_FINGERPRINT, TAG_RUN};
+use crate::{AwsError, ClientSettings, RegionAmi, TAG_FINGERPRINT, TAG_REVOKED, TAG_RUN};
 
 /// Every item a paged Describe* `request` lists (the SDK's paginator follows NextToken), or the
 /// error, saying it happened during `action`. A macro because the SDK's request builders share no
@@ -37,6 +37,8 @@ pub struct TaggedAmi {
     pub run_id: String,
     /// EC2's creation date ("" when EC2 gave none).
     pub created_at: String,
+    /// Its `imgs:revoked` tag (`imgs revoke`): why it was revoked.
+    pub revoked: Option<String>,
 }
 
 /// Our available AMIs in `region` tagged with any of `fingerprints`, by fingerprint. Fingerprints
@@ -85,6 +87,7 @@ pub async fn find_tagged_images(
                     },
                     run_id: tag(TAG_RUN).unwrap_or_default().to_string(),
                     created_at: image.creation_date().unwrap_or_default().to_string(),
+                    revoked: tag(TAG_REVOKED).map(str::to_string),
                 });
         }
     }

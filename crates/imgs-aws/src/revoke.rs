@@ -13,7 +13,8 @@ use crate::{AwsError, ClientSettings, ImgsAmi, TAG_REVOKED};
 pub enum Deprecation {
     /// EC2 deprecates the AMI from this time (RFC 3339) on.
     Set(String),
-    /// EC2 refused or does not implement EnableImageDeprecation: only the tag says it is revoked.
+    /// EC2 refused or does not implement EnableImageDeprecation (its error code, or why not):
+    /// only the tag says it is revoked.
     NotSet(String),
 }
 
@@ -64,12 +65,13 @@ pub async fn revoke_ami(
             at.fmt(aws_sdk_ec2::primitives::DateTimeFormat::DateTime)
                 .unwrap_or_default(),
         ),
-        Err(e) => {
-            let detail = match AwsError::api("EnableImageDeprecation")(e) {
-                AwsError::Api { detail, .. } => detail,
-                other => other.to_string(),
-            };
-            Deprecation::NotSet(detail)
-        }
+        // EC2's error code says why (`UnauthorizedOperation`); an endpoint without the action
+        // answers with no code at all.
+        Err(e) => Deprecation::NotSet(match AwsError::api("EnableImageDeprecation")(e) {
+            AwsError::Api {
+                code: Some(code), ..
+            } => code,
+            _ => "not offered by this endpoint".to_string(),
+        }),
     })
 }

@@ -222,6 +222,7 @@ fn cloud_ami(tagged: &TaggedAmi) -> CloudAmi {
         ami_id: tagged.ami.ami_id.clone(),
         run_id: tagged.run_id.clone(),
         created_at: tagged.created_at.clone(),
+        revoked: tagged.revoked.clone(),
     }
 }
 
@@ -305,7 +306,9 @@ pub fn collect_garbage(
     Ok(reports)
 }
 
-/// An artifact of a workspace image under a fingerprint that is not current, and who can retire it.
+/// An artifact of a workspace image (for `cache prune --deregister`, one under a fingerprint that
+/// is not current), and who can retire it.
+#[derive(Clone)]
 pub struct UnusedArtifact {
     client: ClientSettings,
     pub ami: ImgsAmi,
@@ -321,6 +324,21 @@ pub fn unused_artifacts(
     names: &[String],
     current: &BTreeMap<String, Fingerprint>,
 ) -> Result<Vec<UnusedArtifact>, String> {
+    let mut all = workspace_artifacts(images, filter, working_dir, names)?;
+    all.retain(|u| imgs_cache::unused_ami(&u.ami.image, u.ami.fingerprint.as_deref(), current));
+    Ok(all)
+}
+
+/// Every artifact made for the images named `names`, whatever its fingerprint, looked for wherever
+/// the images' cloud builds put them now (build regions and `ami_regions`), as the credentials those
+/// builds use; each once, sorted by image, region and ID. One region that cannot be listed fails
+/// the whole listing: what is decided from it must not be decided from part of it.
+pub fn workspace_artifacts(
+    images: &[(&Template, ResolvedVariables)],
+    filter: &BuildFilter,
+    working_dir: &Path,
+    names: &[String],
+) -> Result<Vec<UnusedArtifact>, String> {
     let places = places(images, filter, working_dir).map_err(|d| d.to_string())?;
     if places.is_empty() {
         return Ok(Vec::new());
@@ -330,7 +348,7 @@ pub fn unused_artifacts(
             .iter()
             .map(|client| imgs_aws::list_imgs_amis(client, &client.region, names)),
     ));
-    let mut unused: Vec<UnusedArtifact> = Vec::new();
+    let mut all: Vec<UnusedArtifact> = Vec::new();
     for (client, found) in places.iter().zip(listed) {
         let found = found.map_err(|e| {
             format!(
@@ -339,25 +357,42 @@ pub fn unused_artifacts(
             )
         })?;
         for ami in found {
-            let seen = unused
+            let seen = all
                 .iter()
                 .any(|u| u.ami.region == ami.region && u.ami.ami_id == ami.ami_id);
-            if !seen && imgs_cache::unused_ami(&ami.image, ami.fingerprint.as_deref(), current) {
-                unused.push(UnusedArtifact {
+            if !seen {
+                all.push(UnusedArtifact {
                     client: client.clone(),
                     ami,
                 });
             }
         }
     }
-    unused.sort_by(|a, b| {
+    all.sort_by(|a, b| {
         (&a.ami.image, &a.ami.region, &a.ami.ami_id).cmp(&(
             &b.ami.image,
             &b.ami.region,
             &b.ami.ami_id,
         ))
     });
-    Ok(unused)
+    Ok(all)
+}
+
+/// Marks each artifact revoked (an AMI: the `imgs:revoked` tag on it and its snapshots, and EC2's
+/// deprecation where offered); per artifact, what EC2 did or why it failed.
+pub fn revoke(
+    artifacts: &[UnusedArtifact],
+    reason: &str,
+) -> Result<Vec<Result<imgs_aws::Deprecation, String>>, String> {
+    let results = runtime()?.block_on(futures_util::future::join_all(
+        artifacts
+            .iter()
+            .map(|u| imgs_aws::revoke_ami(&u.client, &u.ami, reason)),
+    ));
+    Ok(results
+        .into_iter()
+        .map(|r| r.map_err(|e| e.to_string()))
+        .collect())
 }
 
 /// Retires each artifact (an AMI is deregistered with its snapshots); the ones refused, with why.

@@ -381,6 +381,7 @@ fn plan_build(
         args.force,
         cloud_lookup(args),
     )
+    .and_then(super::revoke::refuse_on_revoked)
 }
 
 fn cloud_lookup(args: &BuildOptions) -> CloudLookup {

@@ -143,17 +143,22 @@ fn lock_for_prune(
     cx: &Context,
     args: &CachePruneOptions,
 ) -> Result<super::workspace_lock::WorkspaceLock, Failure> {
+    lock_workspace(&workspace_root(cx)?, "imgs cache prune", args.no_wait)
+}
+
+/// The workspace lock for a command that removes or marks what builds use (`imgs cache prune`,
+/// `imgs prune`, `imgs revoke`): waited for (saying so on stderr) unless `no_wait`.
+pub(crate) fn lock_workspace(
+    root: &std::path::Path,
+    command: &str,
+    no_wait: bool,
+) -> Result<super::workspace_lock::WorkspaceLock, Failure> {
     use super::workspace_lock::{self, LockError, Wait};
-    let root = workspace_root(cx)?;
     workspace_lock::acquire(
         &root.join(CACHE_DIR),
-        "imgs cache prune",
+        command,
         None,
-        if args.no_wait {
-            Wait::NoWait
-        } else {
-            Wait::Block
-        },
+        if no_wait { Wait::NoWait } else { Wait::Block },
         // Ctrl-C ends a prune outright (it removes files before the records naming them, so it
         // can be run again), and with it the wait.
         &tokio_util::sync::CancellationToken::new(),

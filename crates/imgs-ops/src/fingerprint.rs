@@ -340,6 +340,7 @@ pub fn compute_plan(
         &mut warnings,
     )
     .into_iter();
+    let revocations = super::revoke::load_revocations(ws, &cache_dir)?;
     let (docker_answers, docker_warnings) =
         imgs_build::docker_cache::look_up(&docker, lookup == CloudLookup::Online);
     warnings.extend(docker_warnings);
@@ -418,6 +419,11 @@ pub fn compute_plan(
         // The remote cache stands in where the local cache and EC2 did not make it fresh.
         let (action, remote) =
             super::remote_cache::decide(action, remote, forced, cloud.as_ref(), image, &plan);
+        if let Some(revoked) =
+            super::revoke::revoked_now(name, &action, cloud.as_ref(), &revocations)
+        {
+            plan.revoked.insert(name.clone(), revoked);
+        }
         plan.images.push(ImagePlan {
             name: name.clone(),
             fingerprint,

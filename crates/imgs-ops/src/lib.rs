@@ -16,6 +16,8 @@ mod inspect;
 mod limits;
 pub mod options;
 mod plan;
+mod retention;
+mod revoke;
 mod remote_cache;
 mod run_manifest;
 mod timings;
@@ -47,6 +49,8 @@ pub use graph::{GraphData, graph};
 pub use hcl2_upgrade::{UpgradeOptions, hcl2_upgrade};
 pub use inspect::{Inspected, inspect};
 pub use plan::plan;
+pub use retention::{PruneOptions, prune};
+pub use revoke::{RevokeOptions, revoke};
 pub use validate::{Checked, Validated, validate};
 
 /// Whether a plan asks the clouds the workspace builds in for artifacts by fingerprint (`--offline`

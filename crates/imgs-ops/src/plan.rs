@@ -30,6 +30,7 @@ pub fn plan(cx: &Context, args: &PlanOptions) -> Result<PlanWithWarnings, Failur
             CloudLookup::Online
         },
     )
+    .and_then(super::revoke::refuse_on_revoked)
 }
 
 /// Cargo's defaults: `--all` or `-i` as given; otherwise the image whose directory we are in, or all.

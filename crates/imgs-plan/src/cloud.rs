@@ -14,6 +14,8 @@ pub struct CloudAmi {
     pub run_id: String,
     /// EC2's creation date (RFC 3339; empty when EC2 gave none).
     pub created_at: String,
+    /// Its `imgs:revoked` tag: why it was revoked.
+    pub revoked: Option<String>,
 }
 
 /// One selected build whose artifacts live in a cloud.
@@ -53,6 +55,21 @@ impl CloudImages {
                     .any(|f| &f.region == region && &f.ami_id == ami)
             })
             .collect()
+    }
+
+    /// The first of `record`'s AMIs that EC2 says is revoked: `region:ami-…` and the reason.
+    pub fn revoked(&self, record: &CacheRecord) -> Option<(String, String)> {
+        record
+            .builds
+            .iter()
+            .flat_map(|b| ami_pairs(&b.artifact_id))
+            .find_map(|(region, ami)| {
+                let found = self
+                    .found
+                    .iter()
+                    .find(|f| f.region == region && f.ami_id == ami)?;
+                Some((format!("{region}:{ami}"), found.revoked.clone()?))
+            })
     }
 
     /// A record made from the AMIs found, when they fully stand for the image's builds: one
@@ -126,6 +143,7 @@ mod tests {
             ami_id: id.into(),
             run_id: "run-9".into(),
             created_at: created.into(),
+            revoked: None,
         }
     }
 
@@ -219,6 +237,21 @@ mod tests {
             ..ebs_build(&["us-east-1"])
         });
         assert_eq!(cloud.record("app", &InputSet::new()), None);
+    }
+
+    #[test]
+    fn a_revoked_ami_of_the_record_is_named_with_its_reason() {
+        let mut revoked = ami("eu-west-1", "ami-2", "");
+        revoked.revoked = Some("CVE-1".into());
+        let cloud = ebs(
+            &["us-east-1", "eu-west-1"],
+            vec![ami("us-east-1", "ami-1", ""), revoked],
+        );
+        assert_eq!(
+            cloud.revoked(&record_with("eu-west-1:ami-2,us-east-1:ami-1")),
+            Some(("eu-west-1:ami-2".to_string(), "CVE-1".to_string()))
+        );
+        assert_eq!(cloud.revoked(&record_with("us-east-1:ami-1")), None);
     }
 
     #[test]

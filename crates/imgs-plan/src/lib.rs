@@ -163,6 +163,25 @@ impl ImagePlan {
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Plan {
     pub images: Vec<ImagePlan>,
+    /// The images whose current artifact (the one a fresh image would be built on) is revoked.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub revoked: std::collections::BTreeMap<String, Revoked>,
+}
+
+/// A revoked version, as the plan found it (`imgs revoke`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Revoked {
+    /// Which artifact or version: `region:ami-…`, or the fingerprint's short form.
+    pub version: String,
+    pub reason: String,
+}
+
+/// An image the plan would build on (or have fresh on) a revoked parent artifact.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OnRevoked<'a> {
+    pub image: &'a str,
+    pub parent: &'a str,
+    pub revoked: &'a Revoked,
 }
 
 impl Plan {
@@ -181,6 +200,27 @@ impl Plan {
     /// Names of the images this plan builds so far (for deciding children, in topological order).
     pub fn building(&self) -> BTreeSet<&str> {
         self.to_build().map(|i| i.name.as_str()).collect()
+    }
+
+    /// Every image whose parent's current artifact is revoked and is not being replaced in this
+    /// plan: built on it, the image would carry what the revocation is for.
+    pub fn on_revoked(&self) -> Vec<OnRevoked<'_>> {
+        let mut found = Vec::new();
+        for image in &self.images {
+            for (_, parent) in &image.parents {
+                let rebuilt = self.get(parent).is_some_and(|p| p.action.is_build());
+                if let Some(revoked) = self.revoked.get(parent)
+                    && !rebuilt
+                {
+                    found.push(OnRevoked {
+                        image: &image.name,
+                        parent,
+                        revoked,
+                    });
+                }
+            }
+        }
+        found
     }
 
     /// What children decided next need to know of the images decided so far.
@@ -574,6 +614,7 @@ mod tests {
                     ami_id: ami.to_string(),
                     run_id: "run-2".into(),
                     created_at: String::new(),
+                    revoked: None,
                 })
                 .collect(),
         }
@@ -725,6 +766,7 @@ mod tests {
                 action,
                 remote: None,
             }],
+            ..Plan::default()
         };
         assert!(plan.parents().replaced.contains("app"));
         // Without a record, missing files say nothing: the image is decided by its inputs.
@@ -810,6 +852,7 @@ mod tests {
                 action: Action::Build { reasons },
                 remote: None,
             }],
+            ..Plan::default()
         };
         let gone = plan_of(vec![Reason::AmiGone {
             ami: "ami-1".into(),

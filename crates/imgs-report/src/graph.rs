@@ -74,10 +74,18 @@ fn status(image: &ImagePlan) -> &'static str {
 
 /// `fresh: ARTIFACT` or `build: REASONS`, `build (packer): REASONS` when the installed `packer`
 /// builds it.
-fn detail(image: &ImagePlan) -> String {
+fn detail(plan: &Plan, image: &ImagePlan) -> String {
     let by = if image.uses_packer() { " (packer)" } else { "" };
     match &image.action {
-        Action::Fresh { record, .. } => format!("fresh{by}: {}", artifact_summary(record)),
+        Action::Fresh { record, .. } => match plan.revoked.get(&image.name) {
+            // `imgs revoke`: what it stands on is said first, since builds on it now fail.
+            Some(revoked) => format!(
+                "revoked ({}): {}",
+                revoked.reason,
+                artifact_summary(record)
+            ),
+            None => format!("fresh{by}: {}", artifact_summary(record)),
+        },
         Action::Build { reasons } => {
             format!(
                 "build{by}: {}",
@@ -126,7 +134,7 @@ fn text_node(
         "{prefix}{connector}{} [{}] {}",
         image.name,
         image.fingerprint.short(),
-        detail(image)
+        detail(view.plan, image)
     );
     let child_prefix = match branch {
         None => prefix.to_string(),
@@ -168,7 +176,7 @@ fn dot(view: &GraphView) -> String {
             "    \"{}\" [label=\"{}\\n{}\", fillcolor=\"{}\"];",
             escape(&image.name),
             escape(&image.name),
-            escape(&detail(image)),
+            escape(&detail(view.plan, image)),
             fill(image)
         );
     }
@@ -198,7 +206,7 @@ fn mermaid(view: &GraphView) -> String {
             "    {}[\"{}<br/>{}\"]",
             id(&image.name),
             label(&image.name),
-            label(&detail(image))
+            label(&detail(view.plan, image))
         );
     }
     for (parent, child, variable) in view.edges() {
@@ -228,7 +236,12 @@ fn json_graph(view: &GraphView) -> Value {
                 "engines": image.engines,
             });
             match &image.action {
-                Action::Fresh { record, .. } => v["artifacts"] = artifacts_json(record),
+                Action::Fresh { record, .. } => {
+                    v["artifacts"] = artifacts_json(record);
+                    if let Some(revoked) = view.plan.revoked.get(&image.name) {
+                        v["revoked"] = json!(revoked);
+                    }
+                }
                 Action::Build { reasons } => {
                     v["reasons"] = reasons.iter().map(|r| json!(r.to_string())).collect();
                 }

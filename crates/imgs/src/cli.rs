@@ -37,6 +37,13 @@ pub enum Command {
     /// Remove the cloud resources (instances, security groups, key pairs, volumes, snapshots) that
     /// imgs runs left, found by their `imgs:run` tag; runs still building here are skipped.
     Gc(GcArgs),
+    /// Keep the newest versions of each image (local records and artifacts, AMIs in every region)
+    /// and remove the rest; never the current one, one a channel points at, or one a kept version
+    /// was built on.
+    Prune(PruneArgs),
+    /// Mark a version (NAME@FINGERPRINT or an AMI ID) revoked: tagged on EC2, listed in
+    /// cache/revoked.json; plans and builds on it then fail.
+    Revoke(RevokeArgs),
     /// Rewrite HCL2 files (*.pkr.hcl, *.pkrvars.hcl) in the canonical format (like `packer fmt`).
     Fmt(FmtArgs),
     /// Write a JSON template as an HCL2 configuration that gives every plugin the same settings
@@ -274,6 +281,74 @@ pub struct GcArgs {
     /// Template variables, when the templates need them to say their regions and credentials.
     #[command(flatten)]
     pub variables: VariableArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// How many versions of each image to keep, newest first (the current one always stays).
+    #[arg(long, value_name = "N")]
+    pub keep: usize,
+    /// Remove only versions made more than DAYS days ago.
+    #[arg(long, value_name = "DAYS")]
+    pub older_than: Option<u64>,
+    /// Versions a channel points at do not count toward --keep (they are always kept).
+    #[arg(long)]
+    pub channel_keep: bool,
+    /// Say what would be removed and remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Only these images' versions (repeatable; default: every image).
+    #[arg(short = 'i', long = "image", value_name = "NAME")]
+    pub image: Vec<String>,
+    /// When another imgs command holds the workspace lock, fail at once with exit code 75.
+    #[arg(long)]
+    pub no_wait: bool,
+    #[command(flatten)]
+    pub variables: VariableArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RevokeArgs {
+    /// NAME@FINGERPRINT (a prefix of the fingerprint, as the plan prints it, will do) or an AMI ID.
+    #[arg(value_name = "NAME@FINGERPRINT|AMI-ID")]
+    pub target: String,
+    /// Also every version built on it, and on those, and so on.
+    #[arg(long)]
+    pub descendants: bool,
+    /// Why (the value of the `imgs:revoked` tag; default: "revoked").
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+    /// When another imgs command holds the workspace lock, fail at once with exit code 75.
+    #[arg(long)]
+    pub no_wait: bool,
+    #[command(flatten)]
+    pub variables: VariableArgs,
+}
+
+impl PruneArgs {
+    pub fn options(&self) -> imgs_ops::PruneOptions {
+        imgs_ops::PruneOptions {
+            images: self.image.clone(),
+            keep: self.keep,
+            older_than_days: self.older_than,
+            channel_keep: self.channel_keep,
+            dry_run: self.dry_run,
+            no_wait: self.no_wait,
+            variables: self.variables.options(),
+        }
+    }
+}
+
+impl RevokeArgs {
+    pub fn options(&self) -> imgs_ops::RevokeOptions {
+        imgs_ops::RevokeOptions {
+            target: self.target.clone(),
+            descendants: self.descendants,
+            reason: self.reason.clone(),
+            no_wait: self.no_wait,
+            variables: self.variables.options(),
+        }
+    }
 }
 
 #[derive(Debug, Args)]

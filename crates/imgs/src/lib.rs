@@ -164,6 +164,8 @@ fn run_with(args: impl IntoIterator<Item = OsString>, cwd: PathBuf, live_output:
         ),
         Command::Cache(args) => ops::cache(&cx, &args.options()),
         Command::Gc(args) => ops::gc(&cx, &args.options()),
+        Command::Prune(args) => ops::prune(&cx, &args.options()),
+        Command::Revoke(args) => ops::revoke(&cx, &args.options()),
         Command::Completions { shell } => {
             let mut out = Vec::new();
             clap_complete::generate(*shell, &mut Cli::command(), "imgs", &mut out);
@@ -264,6 +266,8 @@ fn command_name(command: &Command) -> &'static str {
             cli::CacheCommand::Prune(_) => "cache prune",
         },
         Command::Gc(_) => "gc",
+        Command::Prune(_) => "prune",
+        Command::Revoke(_) => "revoke",
         Command::Hcl2Upgrade(_) => "hcl2-upgrade",
         Command::Fmt(_) => "fmt",
         Command::Completions { .. } => "completions",
