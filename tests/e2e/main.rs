@@ -44,5 +44,6 @@ mod hcl2;
 mod interrupt;
 mod layered_ebs;
 mod packer_engine;
+mod prune_revoke;
 mod remote_cache;
 mod workspace_cli;
