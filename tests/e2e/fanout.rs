@@ -5,8 +5,9 @@
 //! Concurrency is read from the run's JSON events (`started`, then `built` or `failed`), in the order
 //! the run emitted them: no timing is measured.
 
-use crate::layered_ebs::{KEY_PAIR, events, layered_workspace};
-use crate::support::ebs::Peers;
+use crate::layered_ebs::{KEY_PAIR, all_images, events, layered_workspace, parent_of};
+use crate::support::ebs::{Peers, REGION};
+use crate::support::fanout::{builds_on_ec2, built_by, run_waves, runner_copies};
 use crate::support::*;
 
 /// The most images building at once in a run, as its events tell.
@@ -104,4 +105,125 @@ fn limits_are_checked_on_the_command_line() {
     let out = imgs(ws.path(), &["build", "--max-per-builder", "amazon-ebs"]);
     assert_eq!(out.code, 2, "{}", out.stderr);
     settings(ws.path()).bind(|| insta::assert_snapshot!("builder_limit_without_count", out.stderr));
+}
+
+#[test]
+fn three_runners_build_the_layered_workspace_wave_by_wave_each_image_once() {
+    let peers = Peers::start(KEY_PAIR);
+    let remote = tempfile::tempdir().unwrap();
+    let ws = layered_workspace(&peers, remote.path(), false);
+    let runners = runner_copies(ws.path(), 3);
+    let roots: Vec<&std::path::Path> = runners.iter().map(|r| r.path()).collect();
+    let images = all_images();
+    // Every runner sees the same fingerprints, so what one builds the others find by tag.
+    for root in &roots[1..] {
+        assert_eq!(fingerprints(root), fingerprints(roots[0]));
+    }
+
+    // The shard plan: each image's wave and shard, the same on every runner.
+    let plan = imgs_ok(
+        roots[1],
+        &[
+            "plan",
+            "--all",
+            "--shard",
+            "2/3",
+            "--message-format",
+            "json",
+        ],
+    );
+    let plan: serde_json::Value = serde_json::from_str(&plan).unwrap();
+    let placed: Vec<String> = plan["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| format!("{} wave {} shard {}", i["name"], i["wave"], i["shard"]))
+        .collect();
+    assert_eq!(
+        placed,
+        [
+            r#""b" wave 1 shard 2"#,
+            r#""a2" wave 2 shard 2"#,
+            r#""b2" wave 2 shard 2"#,
+            r#""c2" wave 2 shard 2"#
+        ]
+    );
+    assert_eq!(
+        (&plan["waves"], &plan["shard"]["count"]),
+        (&3.into(), &3.into())
+    );
+    let human = imgs_ok(roots[0], &["plan", "--all", "--shard", "1/3"]);
+    settings(roots[0]).bind(|| insta::assert_snapshot!("shard_plan_human", human));
+
+    // A wave before its parents' wave has finished: a clear error, nothing built.
+    let early = imgs(
+        roots[2],
+        &["build", "--all", "--wave", "1", "--shard", "3/3"],
+    );
+    assert_eq!(early.code, 2, "{}{}", early.stdout, early.stderr);
+    settings(roots[2]).bind(|| insta::assert_snapshot!("wave_before_its_parents", early.stderr));
+    assert!(peers.launches_of(REGION, "c").is_empty());
+
+    // The fan-out: waves in turn, three jobs at once per wave, each on a runner with an empty cache.
+    let jobs = run_waves(&roots, 3, &[]);
+    let mut built: Vec<String> = jobs.iter().flatten().flat_map(built_by).collect();
+    built.sort();
+    let mut expected = images.clone();
+    expected.sort();
+    assert_eq!(built, expected, "every image built by exactly one job");
+    // Wave 1's jobs found base fresh by its tag; wave 0's shards 2 and 3 had nothing to build.
+    assert_eq!(built_by(&jobs[0][0]), ["base"]);
+    assert!(built_by(&jobs[0][1]).is_empty() && built_by(&jobs[0][2]).is_empty());
+    let (launches, amis) = builds_on_ec2(&peers, &images);
+    assert!(launches.values().all(|n| *n == 1), "{launches:?}");
+    assert_eq!(amis.len(), 13);
+    assert!(amis.values().all(|n| *n == 1), "{amis:?}");
+    // Each child was launched from its parent's AMI, built by another job on another runner.
+    for image in &images {
+        if let Some(parent) = parent_of(image) {
+            let parent_ami = &peers.amis_of(REGION, &parent)[0].0;
+            assert_eq!(&peers.launches_of(REGION, image)[0].source_ami, parent_ami);
+        }
+    }
+    // Afterwards, every runner's whole plan is fresh.
+    let summary = imgs_ok(roots[2], &["plan", "--all"]);
+    assert!(summary.ends_with("0 to build, 13 fresh\n"), "{summary}");
+    assert_eq!(peers.left_by_imgs(), Vec::<String>::new());
+}
+
+#[test]
+fn shard_and_wave_are_checked() {
+    let ws = new_workspace_with(
+        "imgs-shard-",
+        "\n[images.app]\nparents = { base_file = \"base\" }\n",
+    );
+    write(
+        ws.path(),
+        "images/base/template.json",
+        r#"{"builders":[{"type":"null","communicator":"none"}]}"#,
+    );
+    write(
+        ws.path(),
+        "images/app/template.json",
+        r#"{"variables":{"base_file":""},"builders":[{"type":"null","communicator":"none"}]}"#,
+    );
+    let bad_shard = imgs(ws.path(), &["plan", "--shard", "4/3"]);
+    assert_eq!(bad_shard.code, 2, "{}", bad_shard.stderr);
+    let no_wave = imgs_input_error(ws.path(), &["build", "--wave", "2"]);
+    settings(ws.path()).bind(|| {
+        insta::assert_snapshot!("shard_out_of_range", bad_shard.stderr);
+        insta::assert_snapshot!("no_such_wave", no_wave);
+    });
+    // Wave 1 of a single shard with its parent never built: the parent is named.
+    let early = imgs_input_error(ws.path(), &["build", "--wave", "1"]);
+    assert!(
+        early.contains("parent `base` (wave 0) is not built"),
+        "{early}"
+    );
+    // A shard with nothing in a wave builds nothing and succeeds.
+    let empty = imgs_ok(ws.path(), &["plan", "--wave", "0", "--shard", "2/2"]);
+    assert!(
+        empty.contains("no image of the workspace is in this shard"),
+        "{empty}"
+    );
 }

@@ -372,6 +372,7 @@ fn plan_build(
     let filter = build_filter(&args.filter);
     let selected =
         super::changed_since::narrow(cx, ws, &args.selection, &args.variables, &filter, selected)?;
+    let selected = super::shard::narrow(ws, &args.shard, selected)?;
     compute_plan(
         cx,
         ws,
@@ -381,6 +382,7 @@ fn plan_build(
         args.force,
         cloud_lookup(args),
     )
+    .and_then(|planned| super::shard::parents_must_be_fresh(ws, &args.shard, planned))
     .and_then(super::revoke::refuse_on_revoked)
 }
 

@@ -37,6 +37,23 @@ pub struct PlanOptions {
     pub filter: BuildFilterOptions,
     /// Decide from local records only: no cloud lookup by fingerprint.
     pub offline: bool,
+    /// Only one shard's images (of one wave).
+    pub shard: ShardOptions,
+}
+
+/// `--shard K/N` and `--wave W`: one runner's part of the selection, for fanning a build out over
+/// several machines (see `imgs_workspace::shard`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ShardOptions {
+    pub shard: Option<imgs_workspace::shard::ShardSpec>,
+    pub wave: Option<usize>,
+}
+
+impl ShardOptions {
+    /// Whether the selection is narrowed at all.
+    pub fn is_set(&self) -> bool {
+        self.shard.is_some() || self.wave.is_some()
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -90,6 +107,8 @@ pub struct BuildOptions {
     pub max_per_region: Option<usize>,
     /// At most N images building at once with a build of this type.
     pub max_per_builder: Vec<(String, usize)>,
+    /// Only one shard's images (of one wave); parents outside it must be fresh.
+    pub shard: ShardOptions,
 }
 
 /// Packer's `-on-error` (`ask` and `run-cleanup-provisioner` are not offered: imgs runs unattended).

@@ -17,6 +17,7 @@ pub fn plan(cx: &Context, args: &PlanOptions) -> Result<PlanWithWarnings, Failur
         &build_filter(&args.filter),
         selected,
     )?;
+    let selected = super::shard::narrow(&ws, &args.shard, selected)?;
     compute_plan(
         cx,
         &ws,

@@ -7,6 +7,7 @@ mod cache;
 mod graph;
 mod inspect;
 mod plan;
+mod shard;
 mod timings;
 
 use imgs_diagnostic::Diagnostics;
@@ -17,6 +18,7 @@ pub use cache::{
 pub use graph::{GraphFormat, GraphView, render_graph};
 pub use inspect::render_inspect;
 pub use plan::{found_by_tag_note, plan_json, render_plan};
+pub use shard::{ShardView, render_shard_plan, shard_plan_json};
 pub use timings::{
     CriticalPath, ImageTiming, PhaseTiming, RunTimings, concurrency, critical_path, render_timings,
 };

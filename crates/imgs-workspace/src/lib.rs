@@ -10,6 +10,7 @@ mod graph;
 mod hcl_member;
 pub mod manifest;
 mod remote_cache;
+pub mod shard;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

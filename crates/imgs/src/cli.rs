@@ -116,6 +116,29 @@ pub struct PlanArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = MessageFormat::Human)]
     pub message_format: MessageFormat,
+    #[command(flatten)]
+    pub shard: ShardArgs,
+}
+
+/// One runner's part of the images, for spreading a build over several machines.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ShardArgs {
+    /// Only shard K of N: each wave's images, sorted by name, are dealt to N shards in turn.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<imgs_workspace::shard::ShardSpec>,
+    /// Only the images of wave W (0: images with no parent; an image is one wave after its
+    /// deepest parent).
+    #[arg(long, value_name = "W")]
+    pub wave: Option<usize>,
+}
+
+impl ShardArgs {
+    fn options(&self) -> options::ShardOptions {
+        options::ShardOptions {
+            shard: self.shard,
+            wave: self.wave,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -178,6 +201,9 @@ pub struct BuildArgs {
     /// `--max-per-builder amazon-ebs=4`.
     #[arg(long, value_name = "TYPE=N", value_parser = parse_builder_limit)]
     pub max_per_builder: Vec<(String, usize)>,
+    /// Build only these images; their parents outside the shard (or wave) must be fresh.
+    #[command(flatten)]
+    pub shard: ShardArgs,
     /// After a failure, go on building every image that does not depend on it (default: start nothing
     /// new, let running builds finish).
     #[arg(long)]
@@ -439,6 +465,7 @@ impl PlanArgs {
             variables: self.variables.options(),
             filter: self.filter.options(),
             offline: self.offline,
+            shard: self.shard.options(),
         }
     }
 }
@@ -488,6 +515,7 @@ impl BuildArgs {
             no_wait: self.no_wait,
             max_per_region: self.max_per_region.map(|n| n as usize),
             max_per_builder: self.max_per_builder.clone(),
+            shard: self.shard.options(),
         }
     }
 }

@@ -98,6 +98,32 @@ fn run_with(args: impl IntoIterator<Item = OsString>, cwd: PathBuf, live_output:
             outcome.stderr.insert_str(0, &reporter.take_notices());
             return outcome;
         }
+        Command::Plan(args) if args.shard.shard.is_some() || args.shard.wave.is_some() => {
+            ops::plan_sharded(&cx, &args.options()).map(|sharded| {
+                let places = sharded
+                    .places
+                    .iter()
+                    .map(|(name, place)| (name.clone(), (place.wave, place.shard)))
+                    .collect();
+                let view = imgs_report::ShardView {
+                    plan: &sharded.planned.plan,
+                    shard: sharded.shard.index,
+                    shards: sharded.shard.count,
+                    wave: sharded.wave,
+                    waves: sharded.waves,
+                    places: &places,
+                };
+                ops::Output {
+                    stdout: match args.message_format {
+                        cli::MessageFormat::Human => imgs_report::render_shard_plan(&view),
+                        cli::MessageFormat::Json => {
+                            format!("{}\n", imgs_report::shard_plan_json(&view))
+                        }
+                    },
+                    warnings: sharded.planned.warnings,
+                }
+            })
+        }
         Command::Plan(args) => ops::plan(&cx, &args.options()).map(|planned| ops::Output {
             stdout: match args.message_format {
                 cli::MessageFormat::Human => imgs_report::render_plan(&planned.plan),

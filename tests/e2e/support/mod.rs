@@ -2,6 +2,7 @@
 
 pub mod chaos;
 pub mod ebs;
+pub mod fanout;
 
 use std::path::{Path, PathBuf};
 
