@@ -46,4 +46,5 @@ mod layered_ebs;
 mod packer_engine;
 mod prune_revoke;
 mod remote_cache;
+mod three_runners;
 mod workspace_cli;

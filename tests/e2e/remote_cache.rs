@@ -15,7 +15,9 @@ const PREFIX: &str = "ci";
 
 /// moto with the cache's bucket, and a client on it for looking at (and damaging) objects.
 pub(crate) struct S3Peer {
-    pub moto: TestMoto,
+    /// The server, when this peer started it (else another peer owns it).
+    _moto: Option<TestMoto>,
+    pub endpoint: String,
     pub rt: tokio::runtime::Runtime,
     pub store: S3Store,
 }
@@ -23,6 +25,13 @@ pub(crate) struct S3Peer {
 impl S3Peer {
     pub fn start() -> S3Peer {
         let moto = TestMoto::start().unwrap_or_else(|why| panic!("{why}"));
+        let mut peer = S3Peer::on(&moto.endpoint());
+        peer._moto = Some(moto);
+        peer
+    }
+
+    /// The bucket on a server already started (the EC2 tests' moto serves S3 too).
+    pub fn on(endpoint: &str) -> S3Peer {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -30,17 +39,22 @@ impl S3Peer {
         let store = rt.block_on(S3Store::connect(&S3Settings {
             bucket: BUCKET.into(),
             region: Some("us-east-1".into()),
-            endpoint: Some(moto.endpoint()),
+            endpoint: Some(endpoint.to_string()),
             static_keys: Some(("testing".into(), "testing".into())),
         }));
         rt.block_on(store.ensure_bucket())
             .unwrap_or_else(|e| panic!("{e}"));
-        S3Peer { moto, rt, store }
+        S3Peer {
+            _moto: None,
+            endpoint: endpoint.to_string(),
+            rt,
+            store,
+        }
     }
 
     /// The `[workspace.cache]` table pointing at this server.
     pub fn cache_table(&self) -> String {
-        remote_table(&self.moto.endpoint())
+        remote_table(&self.endpoint)
     }
 
     pub fn keys(&self) -> Vec<String> {
@@ -57,9 +71,10 @@ pub(crate) fn remote_table(endpoint: &str) -> String {
 }
 
 /// `imgs ARGS` in `dir` as a process with moto's credentials in its environment (and no profile,
-/// no instance metadata): its exit code, stdout and stderr.
-pub(crate) fn imgs_process(dir: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(imgs_exe())
+/// no instance metadata), not started yet.
+pub(crate) fn imgs_command(dir: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(imgs_exe());
+    command
         .args(args)
         .current_dir(dir)
         .env("AWS_ACCESS_KEY_ID", "testing")
@@ -70,9 +85,13 @@ pub(crate) fn imgs_process(dir: &Path, args: &[&str]) -> (i32, String, String) {
         .env(
             "AWS_SHARED_CREDENTIALS_FILE",
             dir.join(".no-aws-credentials"),
-        )
-        .output()
-        .unwrap();
+        );
+    command
+}
+
+/// [`imgs_command`] run to its end: its exit code, stdout and stderr.
+pub(crate) fn imgs_process(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = imgs_command(dir, args).output().unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
