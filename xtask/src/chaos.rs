@@ -64,6 +64,10 @@ const ABOUT: &[(&str, &str)] = &[
         "Several `imgs build` at once in one workspace: the workspace lock, and every record, the stat cache and the manifest valid afterwards",
     ),
     (
+        "three_runners",
+        "CI fan-out simulated: three imgs processes, each with its own checkout and cache/, build the 13-image layered workspace (each image an amazon-ebs and a file build) wave by wave with --shard K/3 --wave W, sharing only moto's EC2 and S3 (the remote cache); every image must be built once (one RunInstances, one AMI of its fingerprint), later waves must find their parents in the remote cache, fetched files must be byte-identical",
+    ),
+    (
         "corrupted_caches",
         "Records, the stat cache and the manifest damaged in several ways: reported, ignored, rebuilt",
     ),

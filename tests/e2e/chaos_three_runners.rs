@@ -118,8 +118,46 @@ fn run_wave(runners: &[tempfile::TempDir], wave: usize) -> Vec<RunnerWave> {
         .collect()
 }
 
+/// What one simulated fan-out did.
+struct Figures {
+    builds: usize,
+    amis: usize,
+    run_instances: usize,
+    builds_per_runner: Vec<usize>,
+    parents_fetched: usize,
+    files_checked: usize,
+    remote_records: usize,
+}
+
 #[test]
 fn three_runners_build_every_image_once_through_the_shard_plan() {
+    let runs = chaos::runs(1, 5);
+    let mut all = Vec::new();
+    for _ in 0..runs {
+        all.push(fan_out());
+    }
+    let sum = |f: fn(&Figures) -> usize| all.iter().map(f).sum::<usize>();
+    chaos::report(
+        "three_runners",
+        serde_json::json!({
+            "runs": runs,
+            "runners": RUNNERS,
+            "waves": 3,
+            "images_per_run": all_images().len(),
+            "builds": sum(|f| f.builds),
+            "images_built_twice": 0,
+            "amis": sum(|f| f.amis),
+            "run_instances": sum(|f| f.run_instances),
+            "builds_per_runner_first_run": all[0].builds_per_runner,
+            "parents_fetched_from_remote": sum(|f| f.parents_fetched),
+            "fetched_files_checked_byte_identical": sum(|f| f.files_checked),
+            "remote_records": sum(|f| f.remote_records),
+        }),
+    );
+}
+
+/// One fan-out on servers of its own; every check asserted.
+fn fan_out() -> Figures {
     let peers = Peers::start(KEY_PAIR);
     let s3 = S3Peer::on(&peers.moto.endpoint());
     let remote = tempfile::tempdir().unwrap();
@@ -184,6 +222,21 @@ fn three_runners_build_every_image_once_through_the_shard_plan() {
     let records = s3.keys().iter().filter(|k| k.contains("/records/")).count();
     assert_eq!(records, images.len());
 
+    // What a runner has of another's image came through S3, byte for byte.
+    let mut files_checked = 0;
+    for runner in &runners {
+        for image in &images {
+            let path = runner.path().join(format!("out/{image}.txt"));
+            if path.exists() {
+                assert_eq!(
+                    std::fs::read_to_string(&path).unwrap(),
+                    format!("{image} layer\n")
+                );
+                files_checked += 1;
+            }
+        }
+    }
+
     // A fourth machine with a fresh checkout: everything is fresh, nothing is built.
     let late = checkout(origin.path(), 4);
     let out = imgs_command(late.path(), &["plan", "--message-format", "json"])
@@ -192,18 +245,13 @@ fn three_runners_build_every_image_once_through_the_shard_plan() {
     let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(plan["summary"]["build"], 0, "{plan}");
 
-    chaos::report(
-        "three_runners",
-        serde_json::json!({
-            "runners": RUNNERS,
-            "waves": waves,
-            "images": images.len(),
-            "builds": built_by.values().map(Vec::len).sum::<usize>(),
-            "amis": amis,
-            "run_instances": launches,
-            "builds_per_runner": per_runner,
-            "parents_fetched_from_remote": fetched,
-            "remote_records": records,
-        }),
-    );
+    Figures {
+        builds: built_by.values().map(Vec::len).sum(),
+        amis,
+        run_instances: launches,
+        builds_per_runner: per_runner,
+        parents_fetched: fetched,
+        files_checked,
+        remote_records: records,
+    }
 }
