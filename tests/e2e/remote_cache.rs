@@ -233,6 +233,26 @@ fn a_second_workspace_finds_files_in_s3_and_builds_on_them() {
     // And the child went up: a first machine finds it there.
     let plan = plan_json(a);
     assert_eq!(status(&plan, "child")["found_in_remote"], true, "{plan}");
+
+    // A third machine asking only for the child fetches the child and what it stands on.
+    let third = checkout_of(a);
+    let (out, _) = imgs_process_ok(third.path(), &["build", "-i", "child"]);
+    assert!(!out.contains("Built"), "{out}");
+    let mut build_settings = run_settings(third.path(), 0);
+    build_settings.add_filter(r"\d+\.\d\ds", "[T]s");
+    build_settings.bind(|| insta::assert_snapshot!("remote_cache_build_fetches_chain", out));
+    for image in ["base", "child"] {
+        assert!(
+            out.contains(&format!("Fresh {image} ("))
+                && out.matches("fetched from the remote cache").count() == 2,
+            "{out}"
+        );
+        let name = format!("out/{image}.txt");
+        assert_eq!(
+            std::fs::read(third.path().join(&name)).unwrap(),
+            std::fs::read(b.join(&name)).unwrap()
+        );
+    }
 }
 
 #[test]

@@ -110,6 +110,10 @@ impl Remote {
     /// Uploads what the build of `record` left (its files, then the record) from the workspace at
     /// `root`; returns how many files went up.
     pub(crate) async fn upload(&self, root: &Path, record: &CacheRecord) -> Result<usize, String> {
+        if record.builds.iter().any(|b| b.builder_type == "docker") {
+            // Never used from the remote (see `usable`): its image lives in this engine.
+            return Ok(0);
+        }
         let paths = shared_files(root, record)?;
         let mut files = Vec::new();
         for path in &paths {
