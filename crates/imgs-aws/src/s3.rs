@@ -63,12 +63,26 @@ impl S3Store {
     pub async fn connect(settings: &S3Settings) -> S3Store {
         let region = match &settings.region {
             Some(region) => region.clone(),
-            None => aws_config::default_provider::region::DefaultRegionChain::builder()
-                .build()
-                .region()
-                .await
-                .map(|r| r.to_string())
-                .unwrap_or_else(|| "us-east-1".to_string()),
+            // The environment, then the profile; not instance metadata, whose timeouts would
+            // slow every plan on a machine outside EC2.
+            None => {
+                use aws_config::meta::region::ProvideRegion as _;
+                let from_env =
+                    aws_config::environment::region::EnvironmentVariableRegionProvider::new()
+                        .region()
+                        .await;
+                let region = match from_env {
+                    Some(region) => Some(region),
+                    None => {
+                        aws_config::profile::region::ProfileFileRegionProvider::new()
+                            .region()
+                            .await
+                    }
+                };
+                region
+                    .map(|r| r.to_string())
+                    .unwrap_or_else(|| "us-east-1".to_string())
+            }
         };
         let (access_key, secret_key) = settings.static_keys.clone().unzip();
         let client_settings = ClientSettings {
