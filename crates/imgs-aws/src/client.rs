@@ -250,7 +250,7 @@ fn expand_home(path: &std::path::Path) -> PathBuf {
 }
 
 /// Packer accepts an endpoint without a scheme and then speaks HTTPS.
-fn endpoint_url(endpoint: &str) -> String {
+pub(crate) fn endpoint_url(endpoint: &str) -> String {
     if endpoint.contains("://") {
         endpoint.to_string()
     } else {

@@ -21,6 +21,7 @@ mod iam;
 mod insecure_tls;
 mod lookup;
 mod network;
+mod publish;
 mod regions;
 mod retry;
 mod revoke;
@@ -44,6 +45,9 @@ pub use deregister::{CHANNEL_TAG_PREFIX, ImgsAmi, deregister_ami, list_imgs_amis
 pub use error::AwsError;
 pub use gc::{GcReport, GcRuns, InProgress, Leftover, collect_garbage};
 pub use lookup::{TaggedAmi, find_images_by_fingerprint, find_tagged_images};
+pub use publish::{
+    PublishAmi, PublishedAmi, channel_amis, channel_tag, publish_ami, ssm_parameter,
+};
 pub use revoke::{Deprecation, revoke_ami};
 pub use s3::{MULTIPART_THRESHOLD, S3Error, S3Settings, S3Store};
 pub use wait::Polling;

@@ -9,6 +9,7 @@ mod glob_under;
 mod graph;
 mod hcl_member;
 pub mod manifest;
+pub mod publish;
 mod remote_cache;
 pub mod shard;
 
@@ -57,6 +58,8 @@ pub struct Image {
     pub inputs: Vec<String>,
     /// `[images.NAME] engine`: who runs its builds.
     pub engine: EngineChoices,
+    /// `[images.NAME.publish]`: what publishing it to a channel does.
+    pub publish: publish::PublishSettings,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -223,6 +226,14 @@ impl Loader<'_> {
                 variables: self.variables(&table.variables),
                 inputs: table.inputs.iter().map(|i| i.get_ref().clone()).collect(),
                 engine: EngineChoices::default(),
+                publish: match &table.publish {
+                    None => Default::default(),
+                    Some(t) => publish::read(self.path, self.text, name, t.get_ref())
+                        .unwrap_or_else(|errors| {
+                            self.errors.extend(errors);
+                            Default::default()
+                        }),
+                },
                 template,
             };
             let image = Image {

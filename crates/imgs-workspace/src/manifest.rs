@@ -69,6 +69,8 @@ pub struct ImageTable {
     /// `"auto"`, `"native"` or `"packer"` for every build, or a table of build name → one of those
     /// (read by the workspace, which says what is wrong with it).
     pub engine: Option<Spanned<toml::Value>>,
+    /// `[images.NAME.publish]` (read by `publish`).
+    pub publish: Option<Spanned<crate::publish::PublishTable>>,
 }
 
 /// Parse the manifest text; syntax errors and unknown keys come back located.
@@ -88,7 +90,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Manifest, Diagnostic> {
         if e.message().contains("unknown field") {
             d = d.hint(
                 "Images.toml has the tables [workspace] (members, exclude, variables), [workspace.cache] \
-                 (remote, region, endpoint) and [images.NAME] (template, parents, variables, inputs, engine)",
+                 (remote, region, endpoint), [images.NAME] (template, parents, variables, inputs, engine) and [images.NAME.publish] \
+                 (ssm_parameter, launch_permission_accounts, launch_permission_groups, docker_repository)",
             );
         }
         d
