@@ -417,4 +417,12 @@ fn local_versions_are_pruned_with_their_records_and_directories() {
         &["prune", "--keep", "0", "--older-than", "1", "-i", "app"],
     );
     assert!(recent.contains("Removed 0 versions"), "{recent}");
+
+    // A channel file that does not read would protect nothing: the prune refuses.
+    write(root, "cache/channels/broken.json", "{");
+    let refused = imgs_input_error(root, &["prune", "--keep", "1"]);
+    assert!(
+        refused.contains("cannot read the channel file") && refused.contains("nothing was removed"),
+        "{refused}"
+    );
 }

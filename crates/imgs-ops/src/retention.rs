@@ -39,6 +39,8 @@ pub(crate) struct Gathered {
     pub amis: Vec<Vec<UnusedArtifact>>,
     /// Per version, its local record.
     pub records: Vec<Option<CacheRecord>>,
+    /// Channel files that do not read.
+    pub channel_problems: Vec<Diagnostic>,
 }
 
 /// Reads every local record and lists every AMI of the workspace's images (unless `cloud` is
@@ -62,11 +64,12 @@ pub(crate) fn gather(
         &names,
     )
     .map_err(Failure::Other)?;
-    let channels = channel_files(&cache_dir(ws));
+    let (channels, channel_problems) = channel_files(&cache_dir(ws));
     let mut gathered = Gathered {
         versions: Vec::new(),
         amis: Vec::new(),
         records: Vec::new(),
+        channel_problems,
     };
     let at = |gathered: &mut Gathered, image: &str, fingerprint: &str| -> usize {
         if let Some(i) = gathered
@@ -142,12 +145,14 @@ fn later(at: &mut String, other: &str) {
 }
 
 /// `cache/channels/NAME.json`: per channel, image → fingerprint. Read leniently (`{"images":
-/// {"base": {"fingerprint": "…"}}}`, `{"base": {"fingerprint": "…"}}` or `{"base": "…"}`): a
-/// channel file that does not read protects nothing, so the prune refuses instead (see `prune`).
-fn channel_files(cache_dir: &Path) -> Vec<(String, BTreeMap<String, String>)> {
+/// {"base": {"fingerprint": "…"}}}`, `{"base": {"fingerprint": "…"}}` or `{"base": "…"}`). A
+/// channel file that does not read would protect nothing, so it is returned as a problem, and the
+/// prune refuses.
+fn channel_files(cache_dir: &Path) -> ChannelFiles {
     let mut channels = Vec::new();
+    let mut problems = Vec::new();
     let Ok(entries) = std::fs::read_dir(cache_dir.join("channels")) else {
-        return channels;
+        return (channels, problems);
     };
     for entry in entries.flatten() {
         let path = entry.path();
@@ -157,10 +162,22 @@ fn channel_files(cache_dir: &Path) -> Vec<(String, BTreeMap<String, String>)> {
         let Some(name) = path.file_stem().and_then(|s| s.to_str()) else {
             continue;
         };
-        let value: serde_json::Value = std::fs::read(&path)
-            .ok()
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .unwrap_or_default();
+        let read = std::fs::read(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| {
+                serde_json::from_slice::<serde_json::Value>(&bytes).map_err(|e| e.to_string())
+            });
+        let value = match read {
+            Ok(value) => value,
+            Err(why) => {
+                problems.push(
+                    Diagnostic::error(format!("cannot read the channel file: {why}"))
+                        .in_file(&path)
+                        .hint("the prune keeps what channels point at, so it removes nothing until every channel file reads"),
+                );
+                continue;
+            }
+        };
         let images = value.get("images").unwrap_or(&value);
         let mut map = BTreeMap::new();
         if let Some(object) = images.as_object() {
@@ -176,8 +193,11 @@ fn channel_files(cache_dir: &Path) -> Vec<(String, BTreeMap<String, String>)> {
         channels.push((name.to_string(), map));
     }
     channels.sort();
-    channels
+    (channels, problems)
 }
+
+/// Per channel, image → fingerprint; and the channel files that did not read.
+type ChannelFiles = (Vec<(String, BTreeMap<String, String>)>, Vec<Diagnostic>);
 
 /// `imgs prune`.
 pub fn prune(cx: &Context, args: &PruneOptions) -> Result<Output, Failure> {
@@ -217,6 +237,11 @@ pub fn prune(cx: &Context, args: &PruneOptions) -> Result<Output, Failure> {
     }
     let current = current_fingerprints(cx, &ws, &args.variables)?;
     let gathered = gather(cx, &ws, &args.variables, records)?;
+    if !gathered.channel_problems.is_empty() {
+        let mut diagnostics = gathered.channel_problems.clone();
+        diagnostics.push(Diagnostic::warning("nothing was removed"));
+        return Err(Failure::Input(Diagnostics(diagnostics)));
+    }
     let images: Vec<ImageState> = ws
         .images
         .iter()
