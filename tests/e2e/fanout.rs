@@ -227,3 +227,121 @@ fn shard_and_wave_are_checked() {
         "{empty}"
     );
 }
+
+/// The `imgs:run` tag of an AMI.
+fn run_tag(peers: &Peers, ami: &str) -> String {
+    let out = peers
+        .rt
+        .block_on(peers.ec2.describe_images().image_ids(ami).send())
+        .unwrap();
+    out.images()[0]
+        .tags()
+        .iter()
+        .find(|t| t.key() == Some("imgs:run"))
+        .and_then(|t| t.value())
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn resume_builds_what_a_failed_run_did_not_finish_under_its_run_id() {
+    let peers = Peers::start(KEY_PAIR);
+    let remote = tempfile::tempdir().unwrap();
+    let ws = layered_workspace(&peers, remote.path(), false);
+    let root = ws.path();
+
+    let none = imgs(root, &["build", "--resume"]);
+    assert_eq!(none.code, 1, "{}", none.stderr);
+    assert!(
+        none.stderr
+            .contains("nothing to resume: no workspace build has run here")
+    );
+
+    // b fails; everything not built on it is built (--keep-going). The scripts write into another
+    // directory than the templates' default, so a resume that forgot --var would rebuild it all.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let var = format!("remote={}", elsewhere.path().display());
+    let good = std::fs::read_to_string(root.join("images/b/setup.sh")).unwrap();
+    write(
+        root,
+        "images/b/setup.sh",
+        "#!/bin/sh\necho about to fail\nexit 3\n",
+    );
+    let out = imgs(
+        root,
+        &[
+            "build",
+            "--all",
+            "--keep-going",
+            "-j",
+            "2",
+            "--var",
+            &var,
+            "--message-format",
+            "json",
+        ],
+    );
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    let first = events(&out.stdout);
+    let run_id = first[0]["run_id"].as_str().unwrap().to_string();
+    assert_eq!(first.last().unwrap()["built"], 9);
+
+    // Fixed, and resumed: b and the three built on it, nothing else, under the first run's ID.
+    write(root, "images/b/setup.sh", &good);
+    // --var values are not kept (they may be secrets): the resume is given them again.
+    let forgot = imgs(root, &["build", "--resume"]);
+    assert_eq!(forgot.code, 1, "{}", forgot.stderr);
+    settings(root).bind(|| insta::assert_snapshot!("resume_without_its_vars", forgot.stderr));
+    let state = std::fs::read_to_string(root.join("cache/runs/last.json")).unwrap();
+    assert!(
+        !state.contains(&elsewhere.path().display().to_string()),
+        "{state}"
+    );
+    let out = imgs(
+        root,
+        &[
+            "build",
+            "--resume",
+            "--var",
+            &var,
+            "--message-format",
+            "json",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let resumed = events(&out.stdout);
+    assert_eq!(resumed[0]["run_id"], run_id.as_str());
+    assert_eq!(resumed.last().unwrap()["run_id"], run_id.as_str());
+    let mut built: Vec<&str> = resumed
+        .iter()
+        .filter(|e| e["event"] == "built")
+        .map(|e| e["image"].as_str().unwrap())
+        .collect();
+    built.sort();
+    assert_eq!(built, ["b", "b1", "b2", "b3"]);
+    settings(root).bind(|| {
+        insta::assert_snapshot!("resumed_outcomes", crate::layered_ebs::outcomes(&resumed))
+    });
+    for image in all_images() {
+        let amis = peers.amis_of(REGION, &image);
+        assert_eq!(amis.len(), 1, "{image}: {amis:?}");
+        assert_eq!(
+            run_tag(&peers, &amis[0].0),
+            run_id,
+            "{image}'s imgs:run tag"
+        );
+        // b twice: it failed the first time.
+        let launches = if image == "b" { 2 } else { 1 };
+        assert_eq!(peers.launches_of(REGION, &image).len(), launches, "{image}");
+    }
+    // The run finished: there is nothing left to resume.
+    let again = imgs(root, &["build", "--resume", "--var", &var]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    settings(root).bind(|| {
+        insta::assert_snapshot!("nothing_to_resume", again.stderr.replace(&run_id, "[RUN]"))
+    });
+    // What --resume repeats cannot be given again beside it.
+    let mixed = imgs(root, &["build", "--resume", "-i", "a"]);
+    assert_eq!(mixed.code, 2, "{}", mixed.stderr);
+    assert_eq!(peers.left_by_imgs(), Vec::<String>::new());
+}

@@ -39,6 +39,10 @@ use crate::options::{self, BuildOptions};
 /// Exit code of a run stopped by Ctrl-C (128 + SIGINT, as shells report it).
 pub const EXIT_INTERRUPTED: u8 = 130;
 
+/// When the state `--resume` reads could not be written: the run itself is not harmed.
+const RESUME_HINT: &str = "`imgs build --resume` cannot resume this run; a plain `imgs build` \
+                           finds what it built fresh";
+
 /// One run: its ID (in records, manifests, cloud tags and the log) and its instant (for `{{timestamp}}`).
 struct Run {
     id: String,
@@ -225,8 +229,34 @@ pub fn build(
     args: &BuildOptions,
     events: Arc<dyn EventSink>,
     runtime: &tokio::runtime::Runtime,
-    control: RunControl,
+    mut control: RunControl,
 ) -> Outcome {
+    let resumed;
+    let args = if args.resume {
+        match super::resume::resume(cx, args) {
+            Ok(super::resume::Resume::Run { options, run_id }) => {
+                control.id = run_id;
+                resumed = options;
+                &*resumed
+            }
+            Ok(super::resume::Resume::Nothing(message)) => {
+                return Outcome {
+                    code: 0,
+                    stdout: String::new(),
+                    stderr: format!("note: {message}\n"),
+                };
+            }
+            Err(message) => {
+                return Outcome {
+                    code: 1,
+                    stdout: String::new(),
+                    stderr: format!("error: {message}\n"),
+                };
+            }
+        }
+    } else {
+        args
+    };
     if args.dry_run {
         return dry_run(cx, args);
     }
@@ -555,6 +585,15 @@ fn build_workspace(
     }
     // Held until the run ends, so `imgs gc` on this machine leaves this run's resources alone.
     let _lock = super::gc::RunLock::acquire(&cache_dir(&ws), &run.id).map_err(Stop::Other)?;
+    // For `--resume`: what this run was asked, before it builds anything.
+    let selected = plan.images.iter().filter(|i| i.requested);
+    let selected = selected.map(|i| i.name.clone()).collect();
+    if let Err(message) = super::resume::begin(cx, &cache_dir(&ws), &run.id, args, selected) {
+        run.late_warnings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Diagnostic::warning(message).hint(RESUME_HINT));
+    }
     let parents = plan
         .images
         .iter()
@@ -986,6 +1025,23 @@ impl Scheduled<'_> {
         let manifest = run_manifest::write(&cache_dir(self.ws), &self.run.id, &done);
         self.run.summary(&rows);
         let mut run_errors = Vec::new();
+        let status = if self.run.cancel.is_cancelled() {
+            super::resume::Status::Interrupted
+        } else if failures.is_empty() && manifest.is_ok() {
+            super::resume::Status::Succeeded
+        } else {
+            super::resume::Status::Failed
+        };
+        let finished = done.iter().map(|d| d.record.image.clone());
+        if let Err(message) =
+            super::resume::finish(&cache_dir(self.ws), &self.run.id, status, finished)
+        {
+            self.run
+                .late_warnings
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(Diagnostic::warning(message).hint(RESUME_HINT));
+        }
         match manifest {
             Ok(Some(damage)) => self
                 .run

@@ -109,6 +109,10 @@ pub struct BuildOptions {
     pub max_per_builder: Vec<(String, usize)>,
     /// Only one shard's images (of one wave); parents outside it must be fresh.
     pub shard: ShardOptions,
+    /// `--resume`: the last run's options and images instead of these (see `resume.rs`).
+    pub resume: bool,
+    /// Set on a resumed run's options: the images its first run finished.
+    pub resumed: Option<Vec<String>>,
 }
 
 /// Packer's `-on-error` (`ask` and `run-cleanup-provisioner` are not offered: imgs runs unattended).

@@ -204,6 +204,15 @@ pub struct BuildArgs {
     /// Build only these images; their parents outside the shard (or wave) must be fresh.
     #[command(flatten)]
     pub shard: ShardArgs,
+    /// After a failed or interrupted build, build what it did not finish, as that run: its run
+    /// ID, images, var files and options (output options may change). Give its `--var`s again:
+    /// their values are not kept. After a successful run there is nothing to resume.
+    #[arg(long, conflicts_with_all = [
+        "template", "all", "image", "exclude", "changed_since", "var_file", "only",
+        "except", "force", "on_error", "jobs", "keep_going", "offline", "max_per_region",
+        "max_per_builder", "shard", "wave",
+    ])]
+    pub resume: bool,
     /// After a failure, go on building every image that does not depend on it (default: start nothing
     /// new, let running builds finish).
     #[arg(long)]
@@ -516,6 +525,8 @@ impl BuildArgs {
             max_per_region: self.max_per_region.map(|n| n as usize),
             max_per_builder: self.max_per_builder.clone(),
             shard: self.shard.options(),
+            resume: self.resume,
+            resumed: None,
         }
     }
 }

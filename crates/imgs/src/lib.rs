@@ -86,7 +86,7 @@ fn run_with(args: impl IntoIterator<Item = OsString>, cwd: PathBuf, live_output:
                     };
                 }
             };
-            let control = ops::RunControl::new();
+            let control = ops::run_control(&cx, &options);
             // In the binary only: tests run in-process and must not take over the test runner's
             // signals.
             if live_output {
