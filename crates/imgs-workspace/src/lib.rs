@@ -8,6 +8,7 @@
 mod glob_under;
 mod graph;
 mod hcl_member;
+pub mod lock;
 pub mod manifest;
 pub mod publish;
 mod remote_cache;
