@@ -26,6 +26,9 @@ pub enum InputKey {
     Env(String),
     /// A file (or empty directory), relative to the workspace root with `/` separators: `file:RELPATH`.
     File(String),
+    /// What an outside input resolved to, from Images.lock: `locked:KIND/REGION/BUILD`
+    /// (`locked:source-ami/us-east-1/amazon-ebs`), valued by its spec and resolved value.
+    Locked(String),
     /// The fingerprint of a parent image: `parent:NAME`.
     Parent(String),
 }
@@ -37,6 +40,7 @@ const VARIABLE: &str = "var:";
 const ENV: &str = "env:";
 const FILE: &str = "file:";
 const PARENT: &str = "parent:";
+const LOCKED: &str = "locked:";
 
 impl fmt::Display for InputKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -47,6 +51,7 @@ impl fmt::Display for InputKey {
             InputKey::Variable(name) => write!(f, "{VARIABLE}{name}"),
             InputKey::Env(name) => write!(f, "{ENV}{name}"),
             InputKey::File(path) => write!(f, "{FILE}{path}"),
+            InputKey::Locked(name) => write!(f, "{LOCKED}{name}"),
             InputKey::Parent(name) => write!(f, "{PARENT}{name}"),
         }
     }
@@ -61,7 +66,7 @@ impl fmt::Display for ParseInputKeyError {
         write!(
             f,
             "`{}` is not a fingerprint input (expected `scheme`, `template`, `build:NAME:TYPE`, `var:NAME`, \
-             `env:NAME`, `file:PATH` or `parent:NAME`)",
+             `env:NAME`, `file:PATH`, `locked:INPUT` or `parent:NAME`)",
             self.0
         )
     }
@@ -104,10 +109,32 @@ impl FromStr for InputKey {
         if let Some(rest) = s.strip_prefix(FILE) {
             return nonempty(rest).map(InputKey::File);
         }
+        if let Some(rest) = s.strip_prefix(LOCKED) {
+            return nonempty(rest).map(InputKey::Locked);
+        }
         if let Some(rest) = s.strip_prefix(PARENT) {
             return nonempty(rest).map(InputKey::Parent);
         }
         Err(error())
+    }
+}
+
+/// How people read a locked input's name (`source-ami/us-east-1/amazon-ebs`): `source AMI
+/// (us-east-1)`; the build is named only when the image has several, which the caller knows.
+pub fn locked_label(name: &str) -> String {
+    let mut parts = name.splitn(3, '/');
+    let kind = parts.next().unwrap_or_default();
+    let region = parts.next().unwrap_or_default();
+    let kind = match kind {
+        "source-ami" => "source AMI",
+        "image-digest" => "image digest",
+        "iso-checksum" => "ISO checksum",
+        other => other,
+    };
+    if region.is_empty() {
+        kind.to_string()
+    } else {
+        format!("{kind} ({region})")
     }
 }
 
@@ -139,6 +166,7 @@ mod tests {
             InputKey::Variable("app_version".into()),
             InputKey::Env("HOME".into()),
             InputKey::File("../shared/setup script.sh".into()),
+            InputKey::Locked("source-ami/us-east-1/amazon-ebs".into()),
             InputKey::Parent("hardened".into()),
         ]
     }
@@ -155,6 +183,7 @@ mod tests {
                 "var:app_version",
                 "env:HOME",
                 "file:../shared/setup script.sh",
+                "locked:source-ami/us-east-1/amazon-ebs",
                 "parent:hardened",
             ]
         );
@@ -178,6 +207,7 @@ mod tests {
             "build::qemu",
             "build:x:",
             "blob:x",
+            "locked:",
         ] {
             assert!(bad.parse::<InputKey>().is_err(), "{bad}");
         }

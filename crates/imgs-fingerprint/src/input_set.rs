@@ -250,6 +250,19 @@ impl fmt::Display for InputChange {
             (InputKey::File(path), Added) => write!(f, "the file `{path}` is new"),
             (InputKey::File(path), Removed) => write!(f, "the file `{path}` is no longer an input"),
             (InputKey::File(path), Modified) => write!(f, "the file `{path}` has changed"),
+            (InputKey::Locked(name), Added) => {
+                write!(f, "the locked {} is new", crate::locked_label(name))
+            }
+            (InputKey::Locked(name), Removed) => {
+                write!(
+                    f,
+                    "the locked {} is no longer an input",
+                    crate::locked_label(name)
+                )
+            }
+            (InputKey::Locked(name), Modified) => {
+                write!(f, "the locked {} has changed", crate::locked_label(name))
+            }
             (InputKey::Parent(name), Added) => write!(f, "the parent image `{name}` is new"),
             (InputKey::Parent(name), Removed) => write!(f, "the parent image `{name}` was removed"),
             (InputKey::Parent(name), Modified) => {

@@ -55,7 +55,7 @@ pub use fingerprint::{Fingerprint, ParseFingerprintError};
 pub use image_inputs::{
     ImageInputs, holds_parent_placeholder, image_inputs, parent_placeholder, reads_any_variable,
 };
-pub use input_key::{InputKey, ParseInputKeyError};
+pub use input_key::{InputKey, ParseInputKeyError, locked_label};
 pub use input_set::{ChangeKind, InputChange, InputSet};
 pub use relative::{normalize, relative_key};
 

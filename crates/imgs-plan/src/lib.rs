@@ -36,6 +36,11 @@ pub enum Reason {
     VariableAdded(String),
     VariableRemoved(String),
     EnvChanged(String),
+    /// What an outside input resolved to (Images.lock) changed, was added or is gone: its label,
+    /// `source AMI (us-east-1)`.
+    LockedChanged(String),
+    LockedAdded(String),
+    LockedRemoved(String),
     /// The parent is itself in this plan's builds.
     ParentRebuilt(String),
     /// The parent's fingerprint differs from the recorded one, but the parent has an artifact.
@@ -78,6 +83,9 @@ impl fmt::Display for Reason {
             Reason::VariableAdded(v) => write!(f, "variable `{v}` added"),
             Reason::VariableRemoved(v) => write!(f, "variable `{v}` removed"),
             Reason::EnvChanged(v) => write!(f, "environment variable `{v}` changed"),
+            Reason::LockedChanged(what) => write!(f, "locked {what} changed"),
+            Reason::LockedAdded(what) => write!(f, "locked {what} added"),
+            Reason::LockedRemoved(what) => write!(f, "locked {what} removed"),
             Reason::ParentRebuilt(p) | Reason::ParentReplaced(p) => {
                 write!(f, "parent `{p}` will be rebuilt")
             }
@@ -427,6 +435,14 @@ fn reason(change: &InputChange, building: &BTreeSet<&str>) -> Option<Reason> {
             Modified => Reason::VariableChanged(name.clone()),
         },
         InputKey::Env(name) => Reason::EnvChanged(name.clone()),
+        InputKey::Locked(name) => {
+            let what = imgs_fingerprint::locked_label(name);
+            match kind {
+                Added => Reason::LockedAdded(what),
+                Removed => Reason::LockedRemoved(what),
+                Modified => Reason::LockedChanged(what),
+            }
+        }
         InputKey::Parent(name) => match kind {
             Removed => Reason::ParentRemoved(name.clone()),
             _ if building.contains(name.as_str()) => Reason::ParentRebuilt(name.clone()),
