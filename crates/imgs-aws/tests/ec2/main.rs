@@ -5,3 +5,4 @@ mod build;
 mod faults;
 mod gc;
 mod options;
+mod s3;
