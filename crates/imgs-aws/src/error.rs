@@ -300,7 +300,7 @@ impl AwsError {
 
 /// An error and its causes as one sentence ("dispatch failure: … : request forbidden"), without the
 /// SDK's debug dump of the response that `DisplayErrorContext` appends.
-fn causes(error: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn causes(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
     let mut cause = error.source();
     while let Some(next) = cause {

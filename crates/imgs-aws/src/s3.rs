@@ -388,7 +388,7 @@ impl S3Store {
     ) -> S3Error
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug,
+        R: std::fmt::Debug + 'static,
     {
         let detail = match err.as_service_error() {
             Some(service) if service.code().is_some() => format!(
@@ -396,8 +396,8 @@ impl S3Store {
                 service.code().unwrap_or_default(),
                 service.message().unwrap_or("no message")
             ),
-            // No code: what the SDK could tell (the HTTP status, a body it could not read).
-            _ => DisplayErrorContext(err).to_string(),
+            // No code: what the SDK could tell (the connection's error, a body it could not read).
+            _ => crate::error::causes(err),
         };
         S3Error(format!("cannot {what} {}: {detail}", self.url(key)))
     }

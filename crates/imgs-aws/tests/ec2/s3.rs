@@ -89,3 +89,26 @@ async fn objects_and_files_go_up_and_come_back_whole() {
     );
     assert!(!gone.exists());
 }
+
+#[tokio::test]
+async fn an_unreachable_store_says_so_in_one_line() {
+    let port = imgs_test_peers::process::free_port().unwrap();
+    let store = S3Store::connect(&S3Settings {
+        bucket: "imgs-s3-test".into(),
+        region: Some("us-east-1".into()),
+        endpoint: Some(format!("http://127.0.0.1:{port}")),
+        static_keys: Some(("testing".into(), "testing".into())),
+    })
+    .await;
+    let err = store
+        .get_bytes("p/records/a.json")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("cannot read s3://imgs-s3-test/p/records/a.json: ")
+            && err.contains("Connection refused"),
+        "{err}"
+    );
+    assert!(!err.contains("DispatchFailure {"), "no debug dump: {err}");
+}
