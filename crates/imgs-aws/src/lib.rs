@@ -19,6 +19,7 @@ mod error;
 mod gc;
 mod iam;
 mod insecure_tls;
+mod lock;
 mod lookup;
 mod network;
 mod publish;
@@ -44,6 +45,7 @@ pub use config::{
 pub use deregister::{CHANNEL_TAG_PREFIX, ImgsAmi, deregister_ami, list_imgs_amis};
 pub use error::AwsError;
 pub use gc::{GcReport, GcRuns, InProgress, Leftover, collect_garbage};
+pub use lock::{filter_spec, resolve_source_ami};
 pub use lookup::{TaggedAmi, find_images_by_fingerprint, find_tagged_images};
 pub use publish::{
     PublishAmi, PublishedAmi, channel_amis, channel_tag, publish_ami, ssm_parameter,

@@ -50,6 +50,7 @@ pub fn read(
     labels: &RunLabels,
 ) -> Result<AmazonEbsBuilder, Diagnostics> {
     let mut config = EbsConfig::from_settings(&settings.located, build_name)?;
+    crate::lock_inputs::apply_locked(&mut config, build_name, &labels.locked_sources);
     // The process may run anywhere; the template's relative paths mean the working directory.
     config.ssh_settings = rooted_key_files(config.ssh_settings, working_dir);
     if let Some(file) = &config.user_data_file {

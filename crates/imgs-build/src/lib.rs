@@ -19,6 +19,7 @@ pub mod docker_cache;
 pub mod engine;
 mod error;
 mod file;
+pub mod lock_inputs;
 mod manifest;
 mod null;
 mod outputs;

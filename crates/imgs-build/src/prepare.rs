@@ -49,6 +49,9 @@ pub struct RunLabels {
     pub image: String,
     /// The image's fingerprint; `None` outside a workspace, where nothing is cached.
     pub fingerprint: Option<String>,
+    /// Images.lock's source AMIs of this image, by build name: an amazon-ebs build launches from
+    /// the locked AMI instead of running its filter again.
+    pub locked_sources: std::collections::BTreeMap<String, crate::lock_inputs::LockedSource>,
 }
 
 /// Packer's `-on-error`: what happens to a failed build's resources.

@@ -1236,6 +1236,11 @@ async fn build_image(
                 run_id: run.id.clone(),
                 image: image.to_string(),
                 fingerprint: fingerprint.clone(),
+                // A workspace build (it has a fingerprint) launches from its locked sources.
+                locked_sources: match &fingerprint {
+                    Some(_) => super::lock::locked_sources(working_dir, image),
+                    None => Default::default(),
+                },
             },
             // A workspace build writes into its version directory, which is always new; a template
             // built on its own follows Packer's `-force`.

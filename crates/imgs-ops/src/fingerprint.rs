@@ -531,6 +531,7 @@ fn image_input_set<'a>(
         parents,
     };
     let mut set = image_inputs(&inputs, hasher)?;
+    super::lock::add_inputs(&ws.root, &image.name, template, &resolved, filter, &mut set)?;
     for shown in missing {
         set.insert(
             InputKey::File(shown),

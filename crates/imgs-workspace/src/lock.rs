@@ -18,6 +18,9 @@
 //! Entries are kept sorted by (image, build, kind, region), one table each, so a change is a
 //! small, stable diff.
 
+// A parse error is one located diagnostic, as Images.toml's (see manifest.rs).
+#![allow(clippy::result_large_err)]
+
 use std::fmt;
 use std::path::Path;
 

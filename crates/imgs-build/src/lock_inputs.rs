@@ -1,0 +1,118 @@
+//! A template's outside inputs, for Images.lock: what each selected build asks the world for that
+//! can move under it between two builds of the same template. Today that is amazon-ebs's
+//! `source_ami_filter` (an AMI ID in `source_ami` is already pinned), read by the same reader a
+//! build uses, so the lock records exactly what the build's launch would ask.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use imgs_aws::{ClientSettings, EbsConfig, SourceAmi, SourceAmiFilter};
+use imgs_template::interpolate::{RenderScope, Volatile};
+use imgs_template::{BuildFilter, ResolvedVariables, Template};
+
+/// The kind of a source AMI input, as Images.lock names it.
+pub const SOURCE_AMI: &str = "source-ami";
+
+/// One outside input of one build.
+#[derive(Clone, Debug)]
+pub struct OutsideInput {
+    /// The build's name (rendered), as in records.
+    pub build: String,
+    /// `source-ami`.
+    pub kind: &'static str,
+    /// Where it is resolved: the build region.
+    pub region: String,
+    /// What is asked, as one stable line (see [`imgs_aws::filter_spec`]).
+    pub spec: String,
+    client: ClientSettings,
+    filter: SourceAmiFilter,
+}
+
+/// A locked source AMI handed to a build: used when the build's filter still reads as `spec`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LockedSource {
+    pub spec: String,
+    pub ami: String,
+}
+
+/// The outside inputs of the selected builds of `template`, in template order. Settings that do
+/// not read are the build's to report; such a build has none here.
+pub fn outside_inputs(
+    template: &Template,
+    variables: &ResolvedVariables,
+    filter: &BuildFilter,
+    working_dir: &Path,
+) -> Vec<OutsideInput> {
+    let scope = RenderScope::new(
+        template,
+        working_dir,
+        &variables.values,
+        Volatile::Placeholder,
+    );
+    let mut found = Vec::new();
+    for (index, block) in template.builders.iter().enumerate() {
+        if block.kind != "amazon-ebs" || !filter.selects(&block.name) {
+            continue;
+        }
+        let name = scope.build_name(block);
+        let ctx = scope.build_context(&name, &block.kind);
+        let Ok(config) = crate::amazon_ebs::read_settings(
+            template,
+            format!("builders[{index}]"),
+            &block.config,
+            &ctx,
+        )
+        .and_then(|settings| EbsConfig::from_settings(&settings.located, &name)) else {
+            continue;
+        };
+        if let SourceAmi::Filter(source_filter) = config.source {
+            found.push(OutsideInput {
+                build: name,
+                kind: SOURCE_AMI,
+                region: config.client.region.clone(),
+                spec: imgs_aws::filter_spec(&source_filter),
+                client: config.client,
+                filter: source_filter,
+            });
+        }
+    }
+    found
+}
+
+/// What each input resolves to now, all at once: an AMI ID, or why not.
+pub fn resolve(inputs: &[&OutsideInput]) -> Vec<Result<String, String>> {
+    if inputs.is_empty() {
+        return Vec::new();
+    }
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            let why = format!("cannot start the async runtime: {e}");
+            return inputs.iter().map(|_| Err(why.clone())).collect();
+        }
+    };
+    rt.block_on(futures_util::future::join_all(inputs.iter().map(
+        |input| async move {
+            imgs_aws::resolve_source_ami(&input.client, &input.filter)
+                .await
+                .map_err(|e| e.to_string())
+        },
+    )))
+}
+
+/// `config`'s source, replaced by the locked AMI of its build when its filter still asks what the
+/// lock recorded (a filter rendered differently at build time is resolved afresh, as Packer does).
+pub(crate) fn apply_locked(
+    config: &mut EbsConfig,
+    build: &str,
+    locked: &BTreeMap<String, LockedSource>,
+) {
+    if let (SourceAmi::Filter(filter), Some(entry)) = (&config.source, locked.get(build))
+        && imgs_aws::filter_spec(filter) == entry.spec
+    {
+        config.source = SourceAmi::Id(entry.ami.clone());
+    }
+}
