@@ -316,6 +316,13 @@ fn an_unreachable_remote_is_a_warning_and_images_are_built() {
         err.contains("could not be stored in the remote cache"),
         "uploads fail as lookups do: {err}"
     );
+    let lookup = err
+        .split("\n\n")
+        .find(|w| w.starts_with("warning: could not look up the remote cache"))
+        .unwrap();
+    let mut filters = settings(ws.path());
+    filters.add_filter(&format!(":{port}\\b"), ":[PORT]");
+    filters.bind(|| insta::assert_snapshot!("remote_cache_unreachable", lookup));
     // --offline does not ask.
     std::fs::remove_dir_all(ws.path().join("cache")).unwrap();
     let (code, out, err) = imgs_process(ws.path(), &["build", "--offline"]);
