@@ -345,3 +345,88 @@ fn resume_builds_what_a_failed_run_did_not_finish_under_its_run_id() {
     assert_eq!(mixed.code, 2, "{}", mixed.stderr);
     assert_eq!(peers.left_by_imgs(), Vec::<String>::new());
 }
+
+/// The 13 images of the layered workspace (base; a, b, c on it; three on each of those), each a
+/// null build: for what reads only the lineage.
+fn null_layered_workspace() -> tempfile::TempDir {
+    let mut manifest = String::new();
+    for image in all_images() {
+        if let Some(parent) = parent_of(&image) {
+            manifest.push_str(&format!(
+                "\n[images.{image}]\nparents = {{ parent_file = \"{parent}\" }}\n"
+            ));
+        }
+    }
+    let ws = new_workspace_with("imgs-ci-", &manifest);
+    for image in all_images() {
+        let variables = match parent_of(&image) {
+            Some(_) => r#""variables":{"parent_file":""},"#,
+            None => "",
+        };
+        write(
+            ws.path(),
+            &format!("images/{image}/template.json"),
+            &format!(r#"{{{variables}"builders":[{{"type":"null","communicator":"none"}}]}}"#),
+        );
+    }
+    ws
+}
+
+#[test]
+fn ci_github_prints_one_job_per_wave_over_the_shards() {
+    let ws = null_layered_workspace();
+    let yaml = imgs_ok(ws.path(), &["ci", "github", "--shards", "3"]);
+    insta::assert_snapshot!("ci_github_three_shards", yaml);
+
+    let workflow: serde_norway::Value = serde_norway::from_str(&yaml).unwrap();
+    let jobs = workflow["jobs"].as_mapping().unwrap();
+    let names: Vec<&str> = jobs.keys().map(|k| k.as_str().unwrap()).collect();
+    assert_eq!(names, ["wave-0", "wave-1", "wave-2"]);
+    for (wave, name) in names.iter().enumerate() {
+        let job = &jobs[*name];
+        if wave == 0 {
+            assert!(job.get("needs").is_none());
+        } else {
+            assert_eq!(job["needs"].as_str(), Some(names[wave - 1]));
+        }
+        let shards: Vec<u64> = job["strategy"]["matrix"]["shard"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_u64().unwrap())
+            .collect();
+        // One image in wave 0, three in wave 1, nine in wave 2.
+        assert_eq!(shards, if wave == 0 { vec![1] } else { vec![1, 2, 3] });
+        let steps = job["steps"].as_sequence().unwrap();
+        assert_eq!(steps[0]["uses"].as_str(), Some("actions/checkout@v4"));
+        assert_eq!(
+            steps[1]["run"].as_str(),
+            Some("cargo install --locked imgs")
+        );
+        assert_eq!(
+            steps[2]["run"].as_str().unwrap(),
+            format!(
+                "imgs build --wave {wave} --shard ${{{{ matrix.shard }}}}/3 --message-format json"
+            )
+        );
+    }
+    // The install command is the user's, quoted as YAML needs.
+    let custom = imgs_ok(
+        ws.path(),
+        &[
+            "ci",
+            "github",
+            "--install",
+            "curl -sSf https://example.com/imgs: | sh",
+        ],
+    );
+    let workflow: serde_norway::Value = serde_norway::from_str(&custom).unwrap();
+    assert_eq!(
+        workflow["jobs"]["wave-2"]["steps"][1]["run"].as_str(),
+        Some("curl -sSf https://example.com/imgs: | sh")
+    );
+    assert!(
+        custom.contains("--shard ${{ matrix.shard }}/2"),
+        "two shards by default"
+    );
+}

@@ -6,6 +6,7 @@
 mod build;
 mod cache;
 mod changed_since;
+mod ci;
 pub mod events;
 mod fingerprint;
 mod fmt;
@@ -45,6 +46,7 @@ pub struct Outcome {
 
 pub use build::{EXIT_INTERRUPTED, RunControl, build};
 pub use cache::cache;
+pub use ci::{CiGithubOptions, ci_github};
 pub use fingerprint::{PlanWithWarnings, compute_plan};
 pub use fmt::{FmtOptions, Formatted, fmt};
 pub use gc::gc;

@@ -4,6 +4,7 @@
 //! None of these renderings include variable values: names only, so sensitive values cannot leak.
 
 mod cache;
+mod ci;
 mod graph;
 mod inspect;
 mod plan;
@@ -15,6 +16,7 @@ use imgs_diagnostic::Diagnostics;
 pub use cache::{
     UnusedAmi, cache_ls_json, human_bytes, render_cache_ls, render_deregister, render_prune,
 };
+pub use ci::{GithubWorkflow, render_github_workflow};
 pub use graph::{GraphFormat, GraphView, render_graph};
 pub use inspect::render_inspect;
 pub use plan::{found_by_tag_note, plan_json, render_plan};

@@ -44,6 +44,9 @@ pub enum Command {
     /// Mark a version (NAME@FINGERPRINT or an AMI ID) revoked: tagged on EC2, listed in
     /// cache/revoked.json; plans and builds on it then fail.
     Revoke(RevokeArgs),
+    /// Print a CI workflow that builds the workspace wave by wave, each wave's shards on runners of
+    /// their own.
+    Ci(CiArgs),
     /// Rewrite HCL2 files (*.pkr.hcl, *.pkrvars.hcl) in the canonical format (like `packer fmt`).
     Fmt(FmtArgs),
     /// Write a JSON template as an HCL2 configuration that gives every plugin the same settings
@@ -382,6 +385,42 @@ impl RevokeArgs {
             reason: self.reason.clone(),
             no_wait: self.no_wait,
             variables: self.variables.options(),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct CiArgs {
+    #[command(subcommand)]
+    pub command: CiCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CiCommand {
+    /// A GitHub Actions workflow: one job per wave (`wave-0`, `wave-1`, …, each needing the one
+    /// before), each a matrix over the shards running `imgs build --wave W --shard K/N`.
+    Github(CiGithubArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CiGithubArgs {
+    /// How many shards (runners) a wave is spread over, at most.
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..))]
+    pub shards: u64,
+    /// The command of the step that installs imgs on a runner.
+    #[arg(
+        long,
+        value_name = "COMMAND",
+        default_value = "cargo install --locked imgs"
+    )]
+    pub install: String,
+}
+
+impl CiGithubArgs {
+    pub fn options(&self) -> imgs_ops::CiGithubOptions {
+        imgs_ops::CiGithubOptions {
+            shards: self.shards as usize,
+            install: self.install.clone(),
         }
     }
 }

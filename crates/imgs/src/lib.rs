@@ -190,6 +190,9 @@ fn run_with(args: impl IntoIterator<Item = OsString>, cwd: PathBuf, live_output:
         ),
         Command::Cache(args) => ops::cache(&cx, &args.options()),
         Command::Gc(args) => ops::gc(&cx, &args.options()),
+        Command::Ci(args) => match &args.command {
+            cli::CiCommand::Github(args) => ops::ci_github(&cx, &args.options()),
+        },
         Command::Prune(args) => ops::prune(&cx, &args.options()),
         Command::Revoke(args) => ops::revoke(&cx, &args.options()),
         Command::Completions { shell } => {
@@ -292,6 +295,7 @@ fn command_name(command: &Command) -> &'static str {
             cli::CacheCommand::Prune(_) => "cache prune",
         },
         Command::Gc(_) => "gc",
+        Command::Ci(_) => "ci github",
         Command::Prune(_) => "prune",
         Command::Revoke(_) => "revoke",
         Command::Hcl2Upgrade(_) => "hcl2-upgrade",
