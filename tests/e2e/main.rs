@@ -46,5 +46,6 @@ mod interrupt;
 mod layered_ebs;
 mod packer_engine;
 mod prune_revoke;
+mod publish;
 mod remote_cache;
 mod workspace_cli;

@@ -83,8 +83,8 @@ const CARGO_AFL: &str = "0.18.2";
 
 /// The EC2 API server the amazon-ebs tests talk to, from PyPI; the version the tests were written
 /// against (a newer moto may model EC2 differently). Its S3, on the same port, is the remote
-/// cache's test server.
-const MOTO: &str = "moto[server,ec2,s3]==5.2.1";
+/// cache's test server; its SSM holds the parameters `imgs publish` writes.
+const MOTO: &str = "moto[server,ec2,s3,ssm]==5.2.1";
 
 /// Salt for the salt-masterless test, from PyPI (no Debian package carries it); the last 3006 (LTS)
 /// release whose dependencies the package registry has.
@@ -196,7 +196,10 @@ fn python_stdlib() -> Result<PathBuf> {
 fn install_moto() -> Result<()> {
     let importable = || {
         Command::new("python3")
-            .args(["-c", "import moto.server, moto.ec2, flask_cors"])
+            .args([
+                "-c",
+                "import moto.server, moto.ec2, moto.ssm, yaml, flask_cors",
+            ])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .status()

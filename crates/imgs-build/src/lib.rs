@@ -26,6 +26,7 @@ mod outputs;
 mod packer_engine;
 mod post;
 mod prepare;
+pub mod publish;
 mod qemu;
 pub mod registry;
 mod settings;

@@ -370,12 +370,38 @@ fn dry_run(cx: &Context, args: &BuildOptions) -> Outcome {
         let ws = cx.load_workspace()?;
         plan_build(cx, &ws, args)
     })();
+    // With --channel, what publishing would do, after the build lines.
+    let planned = planned.and_then(|planned| {
+        let publication = match &args.channel {
+            Some(channel) => Some(super::publish::preview(
+                cx,
+                &planned.plan,
+                channel,
+                &args.variables,
+                &build_filter(&args.filter),
+                cloud_lookup(args),
+            )?),
+            None => None,
+        };
+        Ok((planned, publication))
+    });
     match planned {
-        Ok(PlanWithWarnings { plan, warnings }) => Outcome {
+        Ok((PlanWithWarnings { plan, warnings }, publication)) => Outcome {
             code: 0,
             stdout: match args.message_format {
-                options::MessageFormat::Human => imgs_report::render_plan(&plan),
-                options::MessageFormat::Json => format!("{}\n", imgs_report::plan_json(&plan)),
+                options::MessageFormat::Human => {
+                    imgs_report::render_plan(&plan)
+                        + &publication
+                            .map(|p| super::publish::render_preview(&p))
+                            .unwrap_or_default()
+                }
+                options::MessageFormat::Json => {
+                    let mut json = imgs_report::plan_json(&plan);
+                    if let Some(publication) = publication {
+                        json["publish"] = serde_json::json!(publication);
+                    }
+                    format!("{json}\n")
+                }
             },
             stderr: warnings.0.iter().map(|w| format!("{w}\n\n")).collect(),
         },
@@ -398,6 +424,9 @@ fn plan_build(
     ws: &Workspace,
     args: &BuildOptions,
 ) -> Result<PlanWithWarnings, Failure> {
+    if let Some(channel) = &args.channel {
+        super::publish::check_channel(channel)?;
+    }
     let selected = ws.select(&selection(cx, ws, &args.selection))?;
     let filter = build_filter(&args.filter);
     let selected =
@@ -651,7 +680,29 @@ fn build_workspace(
         },
     };
     let outcomes = rt.block_on(scheduled.build_all(args, policy));
-    scheduled.conclude(outcomes)
+    // Two phases: publishing starts only once every image of the run is done; a failure or
+    // Ctrl-C anywhere publishes nothing.
+    let records: Vec<CacheRecord> = outcomes
+        .iter()
+        .filter_map(|outcome| match outcome {
+            NodeOutcome::Done(done) => Some(done.record.clone()),
+            _ => None,
+        })
+        .collect();
+    scheduled.conclude(outcomes)?;
+    match &args.channel {
+        Some(channel) if !run.cancel.is_cancelled() => super::publish::after_build(
+            cx,
+            &ws,
+            &args.variables,
+            &filter,
+            channel,
+            &records,
+            &|e| run.emit(e),
+        )
+        .map_err(Stop::Other),
+        _ => Ok(()),
+    }
 }
 
 /// A workspace run: the plan's images walked as a DAG.

@@ -57,6 +57,11 @@ pub enum Event<'a> {
     },
     /// An image was not built, and why.
     Skipped { image: &'a str, reason: &'a str },
+    /// After the summary of a run with `--channel`: what publishing each image to the channel did.
+    Published {
+        #[serde(flatten)]
+        publication: &'a crate::publish::ChannelPublication,
+    },
     /// The run ended.
     Summary {
         run_id: &'a str,

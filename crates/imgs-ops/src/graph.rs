@@ -14,6 +14,8 @@ pub struct GraphData {
     pub plan: Plan,
     pub shown: BTreeSet<String>,
     pub warnings: Diagnostics,
+    /// Per image, the channels that point at a version of it: `(channel, fingerprint)`.
+    pub channels: std::collections::BTreeMap<String, Vec<(String, String)>>,
 }
 
 /// `imgs graph`: the lineage with each image's status and known artifacts.
@@ -55,5 +57,6 @@ pub fn graph(cx: &Context, args: &GraphOptions) -> Result<GraphData, Failure> {
         plan,
         shown,
         warnings,
+        channels: super::publish::channels_by_image(&ws),
     })
 }

@@ -18,6 +18,7 @@ mod limits;
 mod lock;
 pub mod options;
 mod plan;
+pub mod publish;
 mod retention;
 mod revoke;
 mod remote_cache;

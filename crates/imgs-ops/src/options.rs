@@ -39,6 +39,8 @@ pub struct PlanOptions {
     pub offline: bool,
     /// Only one shard's images (of one wave).
     pub shard: ShardOptions,
+    /// `--channel NAME`: also show what publishing to this channel would do.
+    pub channel: Option<String>,
 }
 
 /// `--shard K/N` and `--wave W`: one runner's part of the selection, for fanning a build out over
@@ -113,6 +115,8 @@ pub struct BuildOptions {
     pub resume: bool,
     /// Set on a resumed run's options: the images its first run finished.
     pub resumed: Option<Vec<String>>,
+    /// `--channel NAME`: once every image of the run is built, publish them to this channel.
+    pub channel: Option<String>,
 }
 
 /// Packer's `-on-error` (`ask` and `run-cleanup-provisioner` are not offered: imgs runs unattended).

@@ -219,6 +219,8 @@ pub(crate) fn resume(cx: &Context, args: &BuildOptions) -> Result<Resume, String
         },
         resume: false,
         resumed: Some(state.finished.clone()),
+        // Given with --resume: channels are not kept with the run.
+        channel: args.channel.clone(),
     };
     Ok(Resume::Run {
         options: Box::new(options),

@@ -92,7 +92,7 @@ impl Timeline {
                 entry.end = Some(now);
             }
             Event::Skipped { image, .. } => self.entry(image).status = "skipped",
-            Event::Output { .. } | Event::Summary { .. } => {}
+            Event::Output { .. } | Event::Summary { .. } | Event::Published { .. } => {}
         }
     }
 

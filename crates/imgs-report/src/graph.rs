@@ -1,6 +1,6 @@
 //! Lineage output: a `cargo tree`-like text tree, Graphviz dot, Mermaid and JSON.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
 use imgs_plan::{Action, ImagePlan, Plan};
@@ -21,6 +21,9 @@ pub enum GraphFormat {
 pub struct GraphView<'a> {
     pub plan: &'a Plan,
     pub shown: BTreeSet<String>,
+    /// Per image, the channels that point at a version of it (`cache/channels/NAME.json`):
+    /// `(channel, fingerprint)`.
+    pub channels: BTreeMap<String, Vec<(String, String)>>,
 }
 
 impl<'a> GraphView<'a> {
@@ -134,7 +137,7 @@ fn text_node(
         "{prefix}{connector}{} [{}] {}",
         image.name,
         image.fingerprint.short(),
-        detail(view.plan, image)
+        detail(view.plan, image) + &channel_note(view, image)
     );
     let child_prefix = match branch {
         None => prefix.to_string(),
@@ -152,6 +155,33 @@ fn text_node(
             out,
         );
     }
+}
+
+/// ` (channels: dev; prod at 1a2b3c4d5e6f)`: the channels pointing at the image's current version,
+/// then those pointing at another one; empty when none does.
+fn channel_note(view: &GraphView, image: &ImagePlan) -> String {
+    let Some(channels) = view.channels.get(&image.name).filter(|c| !c.is_empty()) else {
+        return String::new();
+    };
+    let current = image.fingerprint.to_string();
+    let here: Vec<&str> = channels
+        .iter()
+        .filter(|(_, fp)| *fp == current)
+        .map(|(channel, _)| channel.as_str())
+        .collect();
+    let mut parts = Vec::new();
+    if !here.is_empty() {
+        parts.push(here.join(", "));
+    }
+    for (channel, fp) in channels.iter().filter(|(_, fp)| *fp != current) {
+        parts.push(format!("{channel} at {}", &fp[..fp.len().min(12)]));
+    }
+    let noun = if channels.len() == 1 {
+        "channel"
+    } else {
+        "channels"
+    };
+    format!(" ({noun}: {})", parts.join("; "))
 }
 
 fn escape(s: &str) -> String {
@@ -240,6 +270,13 @@ fn json_graph(view: &GraphView) -> Value {
                     v["artifacts"] = artifacts_json(record);
                     if let Some(revoked) = view.plan.revoked.get(&image.name) {
                         v["revoked"] = json!(revoked);
+                    }
+                    if let Some(channels) = view.channels.get(&image.name) {
+                        v["channels"] = channels
+                            .iter()
+                            .map(|(channel, fp)| (channel.clone(), json!(fp)))
+                            .collect::<serde_json::Map<_, _>>()
+                            .into();
                     }
                 }
                 Action::Build { reasons } => {

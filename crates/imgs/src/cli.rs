@@ -44,6 +44,9 @@ pub enum Command {
     /// Mark a version (NAME@FINGERPRINT or an AMI ID) revoked: tagged on EC2, listed in
     /// cache/revoked.json; plans and builds on it then fail.
     Revoke(RevokeArgs),
+    /// Resolve the selected images' outside inputs (source AMI filters) afresh, rewrite
+    /// Images.lock, and say what changed and what will rebuild because of it (like `cargo update`).
+    Update(UpdateArgs),
     /// Print a CI workflow that builds the workspace wave by wave, each wave's shards on runners of
     /// their own.
     Ci(CiArgs),
@@ -116,6 +119,9 @@ pub struct PlanArgs {
     /// their `imgs:fingerprint` tag).
     #[arg(long)]
     pub offline: bool,
+    /// Fail when Images.lock lacks an entry or has a stale one, instead of writing it (for CI).
+    #[arg(long)]
+    pub locked: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = MessageFormat::Human)]
     pub message_format: MessageFormat,
@@ -226,6 +232,9 @@ pub struct BuildArgs {
     /// Plan from local records only: no EC2 lookup of AMIs by their `imgs:fingerprint` tag.
     #[arg(long)]
     pub offline: bool,
+    /// Fail when Images.lock lacks an entry or has a stale one, instead of writing it (for CI).
+    #[arg(long)]
+    pub locked: bool,
     /// Output format: status lines for people, or one JSON event per line (see the README).
     #[arg(long, value_enum, default_value_t = MessageFormat::Human)]
     pub message_format: MessageFormat,

@@ -124,18 +124,48 @@ fn run_with(args: impl IntoIterator<Item = OsString>, cwd: PathBuf, live_output:
                 }
             })
         }
-        Command::Plan(args) => ops::plan(&cx, &args.options()).map(|planned| ops::Output {
-            stdout: match args.message_format {
-                cli::MessageFormat::Human => imgs_report::render_plan(&planned.plan),
-                cli::MessageFormat::Json => format!("{}\n", imgs_report::plan_json(&planned.plan)),
-            },
-            warnings: planned.warnings,
+        Command::Plan(args) => ops::plan(&cx, &args.options()).and_then(|planned| {
+            // With --channel, what publishing would do, after the build lines.
+            let publication = match &args.channel {
+                Some(channel) => Some(ops::publish::preview(
+                    &cx,
+                    &planned.plan,
+                    channel,
+                    &args.options().variables,
+                    &ops::build_filter(&args.options().filter),
+                    if args.offline {
+                        ops::CloudLookup::Offline
+                    } else {
+                        ops::CloudLookup::Online
+                    },
+                )?),
+                None => None,
+            };
+            Ok(ops::Output {
+                stdout: match args.message_format {
+                    cli::MessageFormat::Human => {
+                        imgs_report::render_plan(&planned.plan)
+                            + &publication
+                                .map(|p| ops::publish::render_preview(&p))
+                                .unwrap_or_default()
+                    }
+                    cli::MessageFormat::Json => {
+                        let mut json = imgs_report::plan_json(&planned.plan);
+                        if let Some(publication) = publication {
+                            json["publish"] = serde_json::json!(publication);
+                        }
+                        format!("{json}\n")
+                    }
+                },
+                warnings: planned.warnings,
+            })
         }),
         Command::Graph(args) => ops::graph(&cx, &args.options()).map(|graph| ops::Output {
             stdout: imgs_report::render_graph(
                 &imgs_report::GraphView {
                     plan: &graph.plan,
                     shown: graph.shown,
+                    channels: graph.channels,
                 },
                 args.format.into(),
             ),
@@ -195,6 +225,7 @@ fn run_with(args: impl IntoIterator<Item = OsString>, cwd: PathBuf, live_output:
         },
         Command::Prune(args) => ops::prune(&cx, &args.options()),
         Command::Revoke(args) => ops::revoke(&cx, &args.options()),
+        Command::Publish(args) => ops::publish::publish(&cx, &args.options()),
         Command::Completions { shell } => {
             let mut out = Vec::new();
             clap_complete::generate(*shell, &mut Cli::command(), "imgs", &mut out);
@@ -298,6 +329,7 @@ fn command_name(command: &Command) -> &'static str {
         Command::Ci(_) => "ci github",
         Command::Prune(_) => "prune",
         Command::Revoke(_) => "revoke",
+        Command::Publish(_) => "publish",
         Command::Hcl2Upgrade(_) => "hcl2-upgrade",
         Command::Fmt(_) => "fmt",
         Command::Completions { .. } => "completions",

@@ -149,6 +149,8 @@ impl Bars {
                 self.clear();
                 print_stdout(&human(event));
             }
+            // After the summary: the bars are gone.
+            Event::Published { .. } => print_stdout(&human(event)),
         }
     }
 

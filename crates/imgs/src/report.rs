@@ -181,6 +181,7 @@ pub(crate) fn human(event: &Event<'_>) -> String {
         // The error itself is printed with its hint at the end, on stderr.
         Event::Failed { image, .. } => status("Failed", image),
         Event::Skipped { image, reason } => status("Skipped", &format!("{image}: {reason}")),
+        Event::Published { publication } => imgs_ops::publish::render_published(publication),
         Event::Summary {
             run_id,
             built,

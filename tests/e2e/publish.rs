@@ -1,0 +1,338 @@
+//! Publishing to channels against a real EC2 and SSM API server (moto) on loopback: a three-image
+//! amazon-ebs workspace (`app` launched from `base`'s AMI, `tool` on its own) built with `--channel
+//! dev` gets the channel tag on every AMI, the SSM parameters and launch permissions of
+//! `[images.NAME.publish]`, and `cache/channels/dev.json`; after a change to `base`, the channel
+//! moves to the new AMIs of `base` and `app` only; a run where one image fails publishes nothing
+//! (and the next run, fixed, finds the built images fresh and publishes); `imgs publish --channel
+//! prod` promotes the built set, and refuses an image that is not built, naming it.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::support::ebs::{Peers, REGION};
+use crate::support::*;
+
+const KEY_PAIR: &str = "imgs-publish-key";
+const ACCOUNT: &str = "123456789012";
+
+/// Every tag of `resource` in the build region.
+fn tags_of(peers: &Peers, resource: &str) -> BTreeMap<String, String> {
+    let out = peers
+        .rt
+        .block_on(
+            peers
+                .ec2
+                .describe_tags()
+                .filters(
+                    imgs_aws::sdk::types::Filter::builder()
+                        .name("resource-id")
+                        .values(resource)
+                        .build(),
+                )
+                .send(),
+        )
+        .unwrap();
+    out.tags()
+        .iter()
+        .map(|t| {
+            (
+                t.key().unwrap_or_default().to_string(),
+                t.value().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// The AMIs of `image` that carry channel `channel`'s tag.
+fn in_channel(peers: &Peers, image: &str, channel: &str) -> Vec<String> {
+    peers
+        .amis_of(REGION, image)
+        .into_iter()
+        .map(|(ami, _)| ami)
+        .filter(|ami| tags_of(peers, ami).contains_key(&format!("imgs:channel:{channel}")))
+        .collect()
+}
+
+/// The only AMI of `image` at `fingerprint`.
+fn ami_at(peers: &Peers, image: &str, fingerprint: &str) -> String {
+    let amis: Vec<String> = peers
+        .amis_of(REGION, image)
+        .into_iter()
+        .filter(|(_, fp)| fp == fingerprint)
+        .map(|(ami, _)| ami)
+        .collect();
+    assert_eq!(amis.len(), 1, "{image}@{fingerprint}: {amis:?}");
+    amis[0].clone()
+}
+
+/// The value of SSM parameter `name`, read through imgs-aws as imgs writes it.
+fn parameter(peers: &Peers, name: &str) -> Option<String> {
+    let settings = imgs_aws::ClientSettings {
+        access_key: Some("testing".into()),
+        secret_key: Some("testing".into()),
+        custom_endpoint_ec2: Some(peers.moto.endpoint()),
+        ..imgs_aws::ClientSettings::new(REGION)
+    };
+    peers
+        .rt
+        .block_on(imgs_aws::ssm_parameter(&settings, REGION, name))
+        .unwrap()
+}
+
+/// Who may launch `ami`: (account IDs, groups).
+fn launch_permissions(peers: &Peers, ami: &str) -> (Vec<String>, Vec<String>) {
+    let out = peers
+        .rt
+        .block_on(
+            peers
+                .ec2
+                .describe_image_attribute()
+                .image_id(ami)
+                .attribute(imgs_aws::sdk::types::ImageAttributeName::LaunchPermission)
+                .send(),
+        )
+        .unwrap();
+    let mut accounts = Vec::new();
+    let mut groups = Vec::new();
+    for p in out.launch_permissions() {
+        if let Some(user) = p.user_id() {
+            accounts.push(user.to_string());
+        }
+        if let Some(group) = p.group() {
+            groups.push(group.as_str().to_string());
+        }
+    }
+    (accounts, groups)
+}
+
+/// `base` (from moto's public AMI), `app` (from `base`'s AMI) and `tool` (from the public AMI), each
+/// running its `setup.sh` locally; `app` and `base` have SSM parameters, `app` launch permissions.
+fn workspace(peers: &Peers) -> tempfile::TempDir {
+    let dir = new_workspace_with(
+        "imgs-publish-",
+        &format!(
+            "\n[images.base.publish]\nssm_parameter = \"/images/{{channel}}/{{image}}\"\n\
+             \n[images.app]\nparents = {{ base_ami = \"base\" }}\n\
+             \n[images.app.publish]\nssm_parameter = \"/images/{{channel}}/{{image}}\"\n\
+             launch_permission_accounts = [\"{ACCOUNT}\"]\nlaunch_permission_groups = [\"all\"]\n"
+        ),
+    );
+    let root = dir.path();
+    let template = |source: &str, variables: serde_json::Value| {
+        serde_json::json!({
+            "variables": variables,
+            "builders": [peers.ebs_settings(REGION, serde_json::json!({
+                "source_ami": source,
+                "ami_name": "imgs-{{build_name}}-{{uuid}}",
+                "communicator": "none",
+            }))],
+            "provisioners": [{ "type": "shell-local", "script": "{{template_dir}}/setup.sh" }],
+        })
+    };
+    let public = peers.public_ami();
+    write_template(root, "base", &template(&public, serde_json::json!({})));
+    write_template(
+        root,
+        "app",
+        &template(
+            "{{user `base_ami`}}",
+            serde_json::json!({ "base_ami": null }),
+        ),
+    );
+    write_template(root, "tool", &template(&public, serde_json::json!({})));
+    for image in ["base", "app", "tool"] {
+        write_script(root, image, "echo v1");
+    }
+    dir
+}
+
+fn write_script(root: &Path, image: &str, body: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let rel = format!("images/{image}/setup.sh");
+    write(root, &rel, &format!("#!/bin/sh\n{body}\n"));
+    std::fs::set_permissions(root.join(rel), std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// AMI IDs, fingerprints, times and the workspace vary between runs.
+fn ids_settings(root: &Path) -> insta::Settings {
+    let mut s = settings(root);
+    s.add_filter(r"\bami-[0-9a-f]+\b", "ami-[ID]");
+    s.add_filter(r"\d+\.\d\ds", "[T]s");
+    s.add_filter(r"\(run [0-9a-f-]+\)", "(run [RUN])");
+    s
+}
+
+/// The lines of a build's output from the publish summary on.
+fn published_lines(out: &str) -> String {
+    out.lines()
+        .skip_while(|l| !l.trim_start().starts_with("Published"))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+#[test]
+fn build_with_a_channel_publishes_after_the_whole_graph_and_moves_the_channel() {
+    let peers = Peers::start(KEY_PAIR);
+    let ws = workspace(&peers);
+    let root = ws.path();
+
+    // The plan says what publishing would do, before anything is built.
+    let plan = imgs_ok(root, &["plan", "--all", "--channel", "dev"]);
+    ids_settings(root).bind(|| insta::assert_snapshot!("plan_channel_unbuilt", plan));
+    let json: serde_json::Value = serde_json::from_str(&imgs_ok(
+        root,
+        &[
+            "plan",
+            "--all",
+            "--channel",
+            "dev",
+            "--message-format",
+            "json",
+        ],
+    ))
+    .unwrap();
+    assert_eq!(json["publish"]["channel"], "dev");
+    assert_eq!(json["publish"]["images"].as_array().unwrap().len(), 3);
+
+    let out = imgs_ok(root, &["build", "--all", "--channel", "dev"]);
+    assert!(out.contains("3 images built"), "{out}");
+    ids_settings(root).bind(|| insta::assert_snapshot!("build_published", published_lines(&out)));
+    let first = fingerprints(root);
+    let ami = |fps: &BTreeMap<String, String>, image: &str| ami_at(&peers, image, &fps[image]);
+    for image in ["base", "app", "tool"] {
+        assert_eq!(
+            in_channel(&peers, image, "dev"),
+            [ami(&first, image)],
+            "{image}"
+        );
+        let value = &tags_of(&peers, &ami(&first, image))["imgs:channel:dev"];
+        // RFC 3339, to the second, in UTC.
+        assert!(
+            value.len() == 20 && value.ends_with('Z') && value.contains('T'),
+            "{value}"
+        );
+    }
+    assert_eq!(
+        parameter(&peers, "/images/dev/app").as_deref(),
+        Some(ami(&first, "app").as_str())
+    );
+    assert_eq!(
+        parameter(&peers, "/images/dev/base").as_deref(),
+        Some(ami(&first, "base").as_str())
+    );
+    assert_eq!(
+        parameter(&peers, "/images/dev/tool"),
+        None,
+        "tool has no parameter"
+    );
+    assert_eq!(
+        launch_permissions(&peers, &ami(&first, "app")),
+        (vec![ACCOUNT.to_string()], vec!["all".to_string()])
+    );
+    assert_eq!(
+        launch_permissions(&peers, &ami(&first, "base")),
+        (vec![], vec![])
+    );
+    let channel: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(root.join("cache/channels/dev.json")).unwrap())
+            .unwrap();
+    for image in ["base", "app", "tool"] {
+        assert_eq!(
+            channel["images"][image]["fingerprint"],
+            first[image].as_str()
+        );
+        assert_eq!(
+            channel["images"][image]["artifacts"][0],
+            format!("{REGION}:{}", ami(&first, image)).as_str()
+        );
+    }
+
+    // Nothing changed: nothing built, every image already in the channel.
+    let again = imgs_ok(root, &["build", "--all", "--dry-run", "--channel", "dev"]);
+    ids_settings(root).bind(|| insta::assert_snapshot!("dry_run_channel_fresh", again));
+
+    // A new base: the channel moves to the new base and app, tool stays where it is.
+    write_script(root, "base", "echo v2");
+    let plan = imgs_ok(root, &["plan", "--all", "--channel", "dev"]);
+    ids_settings(root).bind(|| insta::assert_snapshot!("plan_channel_moves", plan));
+    let out = imgs_ok(root, &["build", "--all", "--channel", "dev"]);
+    assert!(out.contains("2 images built, 1 fresh"), "{out}");
+    ids_settings(root).bind(|| insta::assert_snapshot!("build_moved", published_lines(&out)));
+    let second = fingerprints(root);
+    assert_ne!(first["base"], second["base"]);
+    for image in ["base", "app"] {
+        assert_eq!(
+            in_channel(&peers, image, "dev"),
+            [ami(&second, image)],
+            "{image}"
+        );
+        assert!(
+            !tags_of(&peers, &ami(&first, image)).contains_key("imgs:channel:dev"),
+            "the old {image} left the channel"
+        );
+    }
+    assert_eq!(in_channel(&peers, "tool", "dev"), [ami(&first, "tool")]);
+    assert_eq!(
+        parameter(&peers, "/images/dev/app").as_deref(),
+        Some(ami(&second, "app").as_str())
+    );
+
+    // Promotion: prod gets the current set, dev keeps it.
+    let out = imgs_ok(root, &["publish", "--channel", "prod"]);
+    ids_settings(root).bind(|| insta::assert_snapshot!("publish_prod", out));
+    for image in ["base", "app", "tool"] {
+        assert_eq!(in_channel(&peers, image, "prod"), [ami(&second, image)]);
+        assert_eq!(in_channel(&peers, image, "dev"), [ami(&second, image)]);
+    }
+    assert_eq!(
+        parameter(&peers, "/images/prod/base").as_deref(),
+        Some(ami(&second, "base").as_str())
+    );
+
+    // The graph shows which channels point at each image.
+    let graph = imgs_ok(root, &["graph"]);
+    ids_settings(root).bind(|| insta::assert_snapshot!("graph_channels", graph));
+
+    // An image whose current version is not built cannot be published: named, with the command.
+    write_script(root, "tool", "echo v2");
+    let err = imgs_input_error(root, &["publish", "--channel", "prod", "-i", "tool"]);
+    ids_settings(root).bind(|| insta::assert_snapshot!("publish_unbuilt", err));
+    assert_eq!(in_channel(&peers, "tool", "prod"), [ami(&second, "tool")]);
+}
+
+#[test]
+fn a_failure_anywhere_publishes_nothing_and_the_next_run_publishes_what_was_built() {
+    let peers = Peers::start(KEY_PAIR);
+    let ws = workspace(&peers);
+    let root = ws.path();
+    write_script(root, "tool", "echo broken; exit 3");
+    let out = imgs(
+        root,
+        &["build", "--all", "--channel", "dev", "--keep-going"],
+    );
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(!out.stdout.contains("Published"), "{}", out.stdout);
+    // base and app were built and recorded, but nothing is in the channel.
+    assert_eq!(peers.amis_of(REGION, "base").len(), 1);
+    assert_eq!(peers.amis_of(REGION, "app").len(), 1);
+    for image in ["base", "app", "tool"] {
+        assert!(in_channel(&peers, image, "dev").is_empty(), "{image}");
+    }
+    assert_eq!(parameter(&peers, "/images/dev/base"), None);
+    assert_eq!(parameter(&peers, "/images/dev/app"), None);
+    assert!(!root.join("cache/channels/dev.json").exists());
+
+    // Fixed: the built images are fresh, tool is built, and all three are published.
+    write_script(root, "tool", "echo v1");
+    let out = imgs_ok(root, &["build", "--all", "--channel", "dev"]);
+    assert!(out.contains("1 image built, 2 fresh"), "{out}");
+    let fps = fingerprints(root);
+    for image in ["base", "app", "tool"] {
+        assert_eq!(
+            in_channel(&peers, image, "dev"),
+            [ami_at(&peers, image, &fps[image])],
+            "{image}"
+        );
+    }
+    assert!(parameter(&peers, "/images/dev/app").is_some());
+}
