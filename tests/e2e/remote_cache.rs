@@ -336,3 +336,98 @@ fn remote_settings_are_checked_where_written() {
     let err = imgs_input_error(ws.path(), &["plan"]);
     settings(ws.path()).bind(|| insta::assert_snapshot!("remote_cache_bad_bucket", err));
 }
+
+/// Whether `qemu-img` is installed (the qcow2 test needs it to make layers).
+fn has_qemu_img() -> bool {
+    Command::new("qemu-img")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// The backing file `qemu-img info` reads from a disk's header.
+fn backing_of(disk: &Path) -> String {
+    let out = Command::new("qemu-img")
+        .args(["info", "--output=json"])
+        .arg(disk)
+        .output()
+        .unwrap();
+    let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    info["backing-filename"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn a_qcow2_child_arrives_on_its_parent_disk_here() {
+    if !has_qemu_img() {
+        eprintln!("skipped: qemu-img is not installed");
+        return;
+    }
+    let s3 = S3Peer::start();
+    // base: a qcow2 disk; child: a qcow2 layer on base's disk by absolute path, as the qemu
+    // builder makes them (made here by qemu-img after a `file` build, to need no machine).
+    let first = new_workspace_with(
+        "imgs-remote-qcow2-",
+        &format!(
+            "\n[images.child]\nparents = {{ base_disk = \"base\" }}\n{}",
+            s3.cache_table()
+        ),
+    );
+    let a = first.path();
+    write_template(
+        a,
+        "base",
+        &serde_json::json!({
+            "builders": [{ "type": "file", "content": "", "target": "out/base.qcow2" }],
+            "post-processors": [{ "type": "shell-local", "inline": [
+                "rm out/base.qcow2",
+                "qemu-img create -q -f qcow2 out/base.qcow2 1M",
+            ]}],
+        }),
+    );
+    write_template(
+        a,
+        "child",
+        &serde_json::json!({
+            "variables": { "base_disk": null },
+            "builders": [{ "type": "file", "content": "", "target": "out/child.qcow2" }],
+            "post-processors": [{ "type": "shell-local", "inline": [
+                "rm out/child.qcow2",
+                "qemu-img create -q -f qcow2 -b \"$(realpath {{user `base_disk`}})\" -F qcow2 out/child.qcow2",
+            ]}],
+        }),
+    );
+    imgs_process_ok(a, &["build"]);
+    assert_eq!(
+        backing_of(&a.join("out/child.qcow2")),
+        a.join("out/base.qcow2")
+            .canonicalize()
+            .unwrap()
+            .to_str()
+            .unwrap()
+    );
+
+    let second = checkout_of(a);
+    let b = second.path();
+    let (out, _) = imgs_process_ok(b, &["build", "-i", "child"]);
+    assert_eq!(
+        out.matches("fetched from the remote cache").count(),
+        2,
+        "the child and the disk it stands on: {out}"
+    );
+    let child = b.join("out/child.qcow2");
+    assert_eq!(
+        backing_of(&child),
+        b.join("out/base.qcow2").to_str().unwrap(),
+        "pointed at this machine's copy of the parent's disk"
+    );
+    drop(first);
+    let check = Command::new("qemu-img")
+        .args(["check", "-q"])
+        .arg(&child)
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{check:?}");
+}

@@ -290,7 +290,8 @@ async fn hash_file(path: PathBuf) -> Result<(u64, String), String> {
 
 /// A downloaded qcow2 layer names its backing file by the building machine's absolute path
 /// (`…/cache/artifacts/<parent>/<version>/disk.qcow2`); when that path is not here, it is pointed
-/// at the same file of the parent's local version (`qemu-img rebase -u`, which rewrites only the
+/// at the same file of the parent's local version (whose directory name may differ), or at the
+/// parent's file with the same workspace path (`qemu-img rebase -u`, which rewrites only the
 /// header). The file was checked against its hash before.
 async fn repoint_backing_file(
     root: &Path,
@@ -300,8 +301,8 @@ async fn repoint_backing_file(
     parents: &BTreeMap<String, CacheRecord>,
 ) -> Result<(), String> {
     let backing = match imgs_cache::qcow2::backing_file(disk) {
-        Ok(Some(backing)) if !backing.exists() => backing,
-        Ok(_) => return Ok(()),
+        Ok(Some(backing)) => backing,
+        Ok(None) => return Ok(()),
         Err(e) => return Err(e.to_string()),
     };
     let parts: Vec<String> = backing
@@ -324,13 +325,31 @@ async fn repoint_backing_file(
             }?;
             Some(root.join(dir).join(rest))
         })
-        .filter(|path| path.is_file());
-    let Some(here) = here else {
-        return Err(format!(
-            "{} is a qcow2 layer on {}, which is not on this machine and is no parent's disk here",
-            relative_key(root, disk),
-            backing.display()
-        ));
+        .filter(|path| path.is_file())
+        // A disk outside the version directories (a `file` build's target, say): the parent's
+        // file with the same path relative to the workspace.
+        .or_else(|| {
+            parents
+                .values()
+                .flat_map(|record| record.builds.iter().flat_map(|b| &b.files))
+                .find(|file| is_workspace_path(file) && backing.ends_with(file.as_str()))
+                .map(|file| root.join(file))
+                .filter(|path| path.is_file())
+        });
+    let here = match here {
+        // Already the parent's disk here.
+        Some(here) if here == backing => return Ok(()),
+        Some(here) => here,
+        // No parent's: a disk outside the workspace (a shared base image) stays as named, when
+        // this machine has it.
+        None if backing.is_file() => return Ok(()),
+        None => {
+            return Err(format!(
+                "{} is a qcow2 layer on {}, which is not on this machine and is no parent's disk here",
+                relative_key(root, disk),
+                backing.display()
+            ));
+        }
     };
     let format = if is_qcow2(&here) { "qcow2" } else { "raw" };
     let output = tokio::process::Command::new("qemu-img")
