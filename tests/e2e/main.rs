@@ -44,6 +44,7 @@ mod fmt;
 mod hcl2;
 mod interrupt;
 mod layered_ebs;
+mod lock;
 mod packer_engine;
 mod prune_revoke;
 mod publish;

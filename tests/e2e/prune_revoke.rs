@@ -16,10 +16,15 @@ const KEY_PAIR: &str = "imgs-prune-revoke-key";
 impl Peers {
     /// Every tag of `resource` (an AMI or snapshot) in the build region.
     fn tags_on(&self, resource: &str) -> BTreeMap<String, String> {
+        self.tags_in(REGION, resource)
+    }
+
+    /// Every tag of `resource` in `region`.
+    fn tags_in(&self, region: &str, resource: &str) -> BTreeMap<String, String> {
         let out = self
             .rt
             .block_on(
-                self.ec2
+                self.client_in(region)
                     .describe_tags()
                     .filters(
                         imgs_aws::sdk::types::Filter::builder()
@@ -86,6 +91,11 @@ impl Peers {
 
 /// `base` (from moto's public AMI, running `setup.sh` locally) and `app` (from `base`'s AMI).
 fn ebs_workspace(peers: &Peers) -> tempfile::TempDir {
+    ebs_workspace_copied_to(peers, &[])
+}
+
+/// [`ebs_workspace`], with `base`'s AMIs also copied to `ami_regions`.
+fn ebs_workspace_copied_to(peers: &Peers, ami_regions: &[&str]) -> tempfile::TempDir {
     let dir = new_workspace_with(
         "imgs-prune-",
         "\n[images.app]\nparents = { base_ami = \"base\" }\n",
@@ -101,11 +111,15 @@ fn ebs_workspace(peers: &Peers) -> tempfile::TempDir {
             }),
         )
     };
+    let mut base = builder(&peers.public_ami());
+    if !ami_regions.is_empty() {
+        base["ami_regions"] = serde_json::json!(ami_regions);
+    }
     write_template(
         root,
         "base",
         &serde_json::json!({
-            "builders": [builder(&peers.public_ami())],
+            "builders": [base],
             "provisioners": [{ "type": "shell-local", "script": "{{template_dir}}/setup.sh" }],
         }),
     );
@@ -337,7 +351,37 @@ fn revoke_by_ami_id_without_descendants() {
     assert!(!peers.tags_on(&app_ami).contains_key("imgs:revoked"));
 }
 
-/// File-builder images: `base` writes a file, `app` (built on it) another; `check` is a null build.
+#[test]
+fn copies_in_ami_regions_carry_the_lineage_and_are_revoked_and_pruned_with_their_version() {
+    const OTHER: &str = "eu-west-1";
+    let peers = Peers::start(KEY_PAIR);
+    let ws = ebs_workspace_copied_to(&peers, &[OTHER]);
+    let root = ws.path();
+    imgs_ok(root, &["build", "--all"]);
+    let first = fingerprints(root);
+    let copies = peers.amis_of(OTHER, "base");
+    assert_eq!(copies.len(), 1, "{copies:?}");
+    let copy = &copies[0].0;
+    // A copy is the same image: it names the same source as the AMI it was copied from.
+    assert_eq!(
+        peers.tags_in(OTHER, copy)["imgs:source-ami"],
+        peers.public_ami()
+    );
+    let out = imgs_ok(root, &["revoke", &format!("base@{}", &first["base"][..12])]);
+    assert!(out.contains(&format!("{OTHER}:{copy}")), "{out}");
+    assert_eq!(peers.tags_in(OTHER, copy)["imgs:revoked"], "revoked");
+
+    write_script(root, 2);
+    imgs_ok(root, &["build", "--all"]);
+    let out = imgs_ok(root, &["prune", "--keep", "1"]);
+    assert!(out.contains("Removed 2 versions (3 AMIs"), "{out}");
+    let left = peers.amis_of(OTHER, "base");
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_ne!(&left[0].0, copy, "the old copy went with its version");
+}
+
+/// File-builder images: `base` writes a file, `app` (built on it) another; `check` is a null build;
+/// `disk` is recorded with a disk in its version directory (`record_builds`).
 fn local_workspace() -> tempfile::TempDir {
     new_workspace_with(
         "imgs-prune-local-",
@@ -363,6 +407,14 @@ fn write_local(root: &Path, version: u32) {
     );
     write_template(
         root,
+        "disk",
+        &serde_json::json!({
+            "variables": { "version": version.to_string() },
+            "builders": [{ "type": "null", "communicator": "none" }],
+        }),
+    );
+    write_template(
+        root,
         "check",
         &serde_json::json!({
             "variables": { "version": version.to_string() },
@@ -379,6 +431,8 @@ fn local_versions_are_pruned_with_their_records_and_directories() {
     for version in 1..=3 {
         write_local(root, version);
         imgs_ok(root, &["build", "--all"]);
+        // A disk in its version directory, as a qemu build leaves it.
+        record_builds(root, &["disk"]);
         builds.push(fingerprints(root));
     }
     // A channel file points at the first app: it stays, and so does the base it was built on.
@@ -396,20 +450,24 @@ fn local_versions_are_pruned_with_their_records_and_directories() {
             builds[build][image]
         ))
     };
-    for image in ["base", "app", "check"] {
+    for image in ["base", "app", "check", "disk"] {
         assert!(record(image, 2).exists(), "{image} current");
         assert!(!record(image, 1).exists(), "{image} second");
     }
     assert!(record("app", 0).exists() && record("base", 0).exists());
-    assert!(!record("check", 0).exists());
+    assert!(!record("check", 0).exists() && !record("disk", 0).exists());
     let dirs = |image: &str| -> usize {
         std::fs::read_dir(root.join(format!("cache/artifacts/{image}")))
             .map(|d| d.count())
             .unwrap_or(0)
     };
-    assert!(dirs("base") <= 2, "older version directories removed");
+    assert_eq!(dirs("disk"), 1, "older version directories removed");
+    assert!(
+        root.join(format!("cache/artifacts/disk/{}", &builds[2]["disk"][..12]))
+            .exists()
+    );
     let plan = imgs_ok(root, &["plan", "--all", "--offline"]);
-    assert!(plan.contains("0 to build, 3 fresh"), "{plan}");
+    assert!(plan.contains("0 to build, 4 fresh"), "{plan}");
 
     // Only one image, and --older-than keeps what is recent.
     let recent = imgs_ok(

@@ -154,11 +154,19 @@ pub struct LockOptions {
 /// that Images.lock lacks or whose spec changed, and writes the file; returns the `Locking` lines
 /// for stderr. With `--locked` or `--offline` such an input is an error naming it.
 pub fn settle_lock(cx: &Context, options: &LockOptions) -> Result<String, Failure> {
-    let ws = cx.load_workspace()?;
+    // A workspace, selection or template that does not read is the plan's to report, with all
+    // its errors: there is nothing to lock until it reads.
+    let Ok(ws) = cx.load_workspace() else {
+        return Ok(String::new());
+    };
     let selection = super::plan::selection(cx, &ws, &options.selection);
-    let selected = ws.select(&selection)?;
+    let Ok(selected) = ws.select(&selection) else {
+        return Ok(String::new());
+    };
     let filter = build_filter(&options.filter);
-    let current = current_inputs(cx, &ws, &selected.needed, &options.variables, &filter)?;
+    let Ok(current) = current_inputs(cx, &ws, &selected.needed, &options.variables, &filter) else {
+        return Ok(String::new());
+    };
     if current.iter().all(|(_, inputs)| inputs.is_empty()) {
         return Ok(String::new());
     }
@@ -185,30 +193,33 @@ pub fn settle_lock(cx: &Context, options: &LockOptions) -> Result<String, Failur
         let errors = missing
             .iter()
             .map(|(key, input, entry)| {
-                let state = match entry {
-                    None => "has no entry".to_string(),
-                    Some(e) => format!(
-                        "is stale: it was locked for `{}`, the template now asks `{}`",
-                        e.spec, input.spec
-                    ),
-                };
                 let why = if options.locked {
                     "`--locked` forbids changing it"
                 } else {
                     "`--offline` cannot ask EC2"
                 };
-                Diagnostic::error(format!(
-                    "{LOCK_NAME} {state} for the {} of build `{}` of `{}`, and {why}",
+                let what = format!(
+                    "the {} of build `{}` of `{}`",
                     key.what(),
                     key.build,
                     key.image
-                ))
-                .in_file(Path::new(LOCK_NAME))
-                .key(format!("{}.{}.{}", key.image, key.build, key.kind.as_str()))
-                .hint(format!(
+                );
+                let message = match entry {
+                    None => format!("{LOCK_NAME} has no entry for {what}, and {why}"),
+                    Some(e) => format!(
+                        "the {LOCK_NAME} entry for {what} is stale (locked for `{}`, the template \
+                         now asks `{}`), and {why}",
+                        e.spec, input.spec
+                    ),
+                };
+                let hint = format!(
                     "run `imgs update -i {}` and commit {LOCK_NAME}, then run again with `{flag}`",
                     key.image
-                ))
+                );
+                Diagnostic::error(message)
+                    .in_file(Path::new(LOCK_NAME))
+                    .key(format!("{}.{}.{}", key.image, key.build, key.kind.as_str()))
+                    .hint(hint)
             })
             .collect();
         return Err(Failure::Input(Diagnostics(errors)));

@@ -50,6 +50,9 @@ pub enum Command {
     /// Print a CI workflow that builds the workspace wave by wave, each wave's shards on runners of
     /// their own.
     Ci(CiArgs),
+    /// Publish already-built images to a channel: the `imgs:channel:NAME` tag moves to their
+    /// current AMIs, with the launch permissions and SSM parameters of [images.NAME.publish].
+    Publish(PublishArgs),
     /// Rewrite HCL2 files (*.pkr.hcl, *.pkrvars.hcl) in the canonical format (like `packer fmt`).
     Fmt(FmtArgs),
     /// Write a JSON template as an HCL2 configuration that gives every plugin the same settings
@@ -127,6 +130,9 @@ pub struct PlanArgs {
     pub message_format: MessageFormat,
     #[command(flatten)]
     pub shard: ShardArgs,
+    /// Also show what publishing to channel NAME would do (`imgs build --channel NAME`).
+    #[arg(long, value_name = "NAME")]
+    pub channel: Option<String>,
 }
 
 /// One runner's part of the images, for spreading a build over several machines.
@@ -252,6 +258,40 @@ pub struct BuildArgs {
     /// workspace), fail at once with exit code 75 instead of waiting for it.
     #[arg(long)]
     pub no_wait: bool,
+    /// Once every selected image is built (or fresh), publish them to channel NAME; a failure or
+    /// Ctrl-C anywhere publishes nothing.
+    #[arg(long, value_name = "NAME", conflicts_with = "template")]
+    pub channel: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// The channel: its tag `imgs:channel:NAME` moves to each image's current AMIs.
+    #[arg(long, value_name = "NAME")]
+    pub channel: String,
+    /// Only these images and the images they are built on (repeatable; default: every image).
+    #[arg(short = 'i', long = "image", value_name = "NAME")]
+    pub image: Vec<String>,
+    /// Say what would be published and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// When another imgs command holds the workspace lock, fail at once with exit code 75.
+    #[arg(long)]
+    pub no_wait: bool,
+    #[command(flatten)]
+    pub variables: VariableArgs,
+}
+
+impl PublishArgs {
+    pub fn options(&self) -> imgs_ops::publish::PublishOptions {
+        imgs_ops::publish::PublishOptions {
+            channel: self.channel.clone(),
+            images: self.image.clone(),
+            dry_run: self.dry_run,
+            no_wait: self.no_wait,
+            variables: self.variables.options(),
+        }
+    }
 }
 
 /// Packer's `-on-error`; `ask` and `run-cleanup-provisioner` are not offered (imgs runs unattended and
@@ -523,6 +563,7 @@ impl PlanArgs {
             filter: self.filter.options(),
             offline: self.offline,
             shard: self.shard.options(),
+            channel: self.channel.clone(),
         }
     }
 }
@@ -575,6 +616,7 @@ impl BuildArgs {
             shard: self.shard.options(),
             resume: self.resume,
             resumed: None,
+            channel: self.channel.clone(),
         }
     }
 }

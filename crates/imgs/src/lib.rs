@@ -3,6 +3,7 @@
 
 mod cli;
 mod interrupt;
+mod lock;
 mod progress;
 mod report;
 
@@ -61,6 +62,10 @@ fn run_with(args: impl IntoIterator<Item = OsString>, cwd: PathBuf, live_output:
         manifest_path: cli.manifest_path.clone(),
         live_output,
     };
+    let locking = match lock::settle(&cx, &cli.command, command_name(&cli.command)) {
+        Ok(lines) => lines,
+        Err(refused) => return refused,
+    };
     let result = match &cli.command {
         // A build reports progress even when it fails, so it makes its whole outcome itself.
         Command::Build(args) => {
@@ -96,6 +101,7 @@ fn run_with(args: impl IntoIterator<Item = OsString>, cwd: PathBuf, live_output:
             // A dry run prints its plan as its outcome; a build's lines went through the reporter.
             outcome.stdout.push_str(&reporter.take_text());
             outcome.stderr.insert_str(0, &reporter.take_notices());
+            outcome.stderr.insert_str(0, &locking);
             return outcome;
         }
         Command::Plan(args) if args.shard.shard.is_some() || args.shard.wave.is_some() => {
@@ -225,6 +231,7 @@ fn run_with(args: impl IntoIterator<Item = OsString>, cwd: PathBuf, live_output:
         },
         Command::Prune(args) => ops::prune(&cx, &args.options()),
         Command::Revoke(args) => ops::revoke(&cx, &args.options()),
+        Command::Update(args) => ops::update(&cx, &args.options()),
         Command::Publish(args) => ops::publish::publish(&cx, &args.options()),
         Command::Completions { shell } => {
             let mut out = Vec::new();
@@ -236,12 +243,13 @@ fn run_with(args: impl IntoIterator<Item = OsString>, cwd: PathBuf, live_output:
         Ok(output) => Outcome {
             code: 0,
             stdout: output.stdout,
-            stderr: output
-                .warnings
-                .0
-                .iter()
-                .map(|w| format!("{w}\n\n"))
-                .collect(),
+            stderr: locking
+                + &output
+                    .warnings
+                    .0
+                    .iter()
+                    .map(|w| format!("{w}\n\n"))
+                    .collect::<String>(),
         },
         Err(Failure::Input(diagnostics)) => Outcome {
             code: 2,
@@ -329,6 +337,7 @@ fn command_name(command: &Command) -> &'static str {
         Command::Ci(_) => "ci github",
         Command::Prune(_) => "prune",
         Command::Revoke(_) => "revoke",
+        Command::Update(_) => "update",
         Command::Publish(_) => "publish",
         Command::Hcl2Upgrade(_) => "hcl2-upgrade",
         Command::Fmt(_) => "fmt",
