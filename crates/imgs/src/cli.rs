@@ -719,3 +719,6 @@ pub fn normalize_packer_flags(
         })
         .collect()
 }
+
+mod lock_args;
+pub use lock_args::UpdateArgs;
