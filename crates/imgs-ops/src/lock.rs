@@ -216,8 +216,13 @@ pub fn settle_lock(cx: &Context, options: &LockOptions) -> Result<String, Failur
                     "run `imgs update -i {}` and commit {LOCK_NAME}, then run again with `{flag}`",
                     key.image
                 );
+                // A stale entry is pointed at; a missing one has no place in the file.
+                let at = old
+                    .location(key)
+                    .cloned()
+                    .unwrap_or_else(|| imgs_diagnostic::Location::file(Path::new(LOCK_NAME)));
                 Diagnostic::error(message)
-                    .in_file(Path::new(LOCK_NAME))
+                    .at(at)
                     .key(format!("{}.{}.{}", key.image, key.build, key.kind.as_str()))
                     .hint(hint)
             })

@@ -120,10 +120,22 @@ pub struct LockEntry {
 }
 
 /// The whole lock file, entries sorted by key, one per key.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default)]
 pub struct Lockfile {
     entries: Vec<LockEntry>,
+    /// Where each entry read from a file is (its `spec`), for errors about it; not part of what
+    /// the lock says.
+    located: std::collections::BTreeMap<LockKey, Location>,
 }
+
+/// Two locks are equal when they lock the same inputs to the same values, wherever they were read.
+impl PartialEq for Lockfile {
+    fn eq(&self, other: &Self) -> bool {
+        self.entries == other.entries
+    }
+}
+
+impl Eq for Lockfile {}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -141,13 +153,18 @@ struct EntryForm {
     kind: InputKind,
     #[serde(default)]
     region: String,
-    spec: String,
+    spec: toml::Spanned<String>,
     resolved: String,
 }
 
 impl Lockfile {
     pub fn entries(&self) -> &[LockEntry] {
         &self.entries
+    }
+
+    /// Where the entry of `key` was read (file, line and column of its `spec`).
+    pub fn location(&self, key: &LockKey) -> Option<&Location> {
+        self.located.get(key)
     }
 
     pub fn get(&self, key: &LockKey) -> Option<&LockEntry> {
@@ -222,9 +239,10 @@ impl Lockfile {
                     kind: e.kind,
                     region: e.region,
                 },
-                spec: e.spec,
+                spec: e.spec.get_ref().clone(),
                 resolved: e.resolved,
             };
+            let spec_at = Location::at(path, text, e.spec.span().start);
             if lock.get(&entry.key).is_some() {
                 return Err(Diagnostic::error(format!(
                     "{LOCK_NAME} locks the {} of build `{}` of `{}` twice",
@@ -236,6 +254,7 @@ impl Lockfile {
                 .key("input")
                 .hint("keep one of them, or run `imgs update` to write the file anew"));
             }
+            lock.located.insert(entry.key.clone(), spec_at);
             lock.set(entry);
         }
         Ok(lock)
@@ -322,6 +341,15 @@ mod tests {
         lock.set(e);
         let read = Lockfile::parse(Path::new(LOCK_NAME), &lock.to_toml()).unwrap();
         assert_eq!(read, lock);
+    }
+
+    #[test]
+    fn an_entry_knows_where_its_spec_was_read() {
+        let mut lock = Lockfile::default();
+        lock.set(entry("base", "us-east-1", "ami-1"));
+        let read = Lockfile::parse(Path::new(LOCK_NAME), &lock.to_toml()).unwrap();
+        let at = read.location(&lock.entries()[0].key).unwrap();
+        assert_eq!(at.to_string(), "Images.lock:11:8");
     }
 
     #[test]
