@@ -94,6 +94,22 @@ fn region_and_builder_limits_bound_how_many_build_at_once() {
     );
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     assert_eq!(most_at_once(&events(&out.stdout)), 3, "{}", out.stdout);
+
+    // Images.toml's [workspace.limits] bounds every build; a flag overrides it.
+    append(
+        root,
+        "Images.toml",
+        "\n[workspace.limits]\nmax_per_region = 1\n",
+    );
+    let children = ["build", "-i", "a", "-i", "b", "-i", "c", "--force"];
+    let json = ["--message-format", "json"];
+    let out = imgs(root, &[&children[..], &json].concat());
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert_eq!(most_at_once(&events(&out.stdout)), 1, "{}", out.stdout);
+    let flag = ["--max-per-region", "2"];
+    let out = imgs(root, &[&children[..], &flag, &json].concat());
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert_eq!(most_at_once(&events(&out.stdout)), 2, "{}", out.stdout);
     assert_eq!(peers.left_by_imgs(), Vec::<String>::new());
 }
 
@@ -105,6 +121,13 @@ fn limits_are_checked_on_the_command_line() {
     let out = imgs(ws.path(), &["build", "--max-per-builder", "amazon-ebs"]);
     assert_eq!(out.code, 2, "{}", out.stderr);
     settings(ws.path()).bind(|| insta::assert_snapshot!("builder_limit_without_count", out.stderr));
+    append(
+        ws.path(),
+        "Images.toml",
+        "\n[workspace.limits]\nmax_per_region = 0\nmax_per_builder = { amazon-ebs = -1 }\n",
+    );
+    let out = imgs_input_error(ws.path(), &["plan"]);
+    settings(ws.path()).bind(|| insta::assert_snapshot!("workspace_limits_below_one", out));
 }
 
 #[test]

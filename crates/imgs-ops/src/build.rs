@@ -764,8 +764,8 @@ impl Scheduled<'_> {
         let resources: Vec<Vec<String>> = nodes.iter().map(|n| n.resources.clone()).collect();
         let limits = super::limits::limits(
             args.jobs.unwrap_or(0),
-            args.max_per_region,
-            &args.max_per_builder,
+            args.max_per_region.or(self.ws.limits.max_per_region),
+            &super::limits::per_builder(&self.ws.limits, &args.max_per_builder),
             &resources,
         );
         schedule::walk_limited(&nodes, &limits, policy, &self.run.cancel, |i, parents| {

@@ -63,6 +63,17 @@ pub(crate) fn resources_of(
     keys
 }
 
+/// The per-builder limits of a run: Images.toml's `[workspace.limits] max_per_builder`, each type
+/// given on the command line (`--max-per-builder`) replacing its entry.
+pub(crate) fn per_builder(
+    workspace: &imgs_workspace::limits::Limits,
+    flags: &[(String, usize)],
+) -> Vec<(String, usize)> {
+    let mut merged = workspace.max_per_builder.clone();
+    merged.extend(flags.iter().cloned());
+    merged.into_iter().collect()
+}
+
 /// The scheduler's limits: `jobs` in all, `max_per_region` on every region an image holds, and each
 /// `max_per_builder` on its type.
 pub(crate) fn limits(
@@ -110,6 +121,22 @@ mod tests {
             super::limits(0, None, &[], &resources)
                 .per_resource
                 .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_flag_replaces_the_workspace_limit_of_its_builder_type_only() {
+        let workspace = imgs_workspace::limits::Limits {
+            max_per_region: Some(3),
+            max_per_builder: BTreeMap::from([("amazon-ebs".into(), 4), ("qemu".into(), 1)]),
+        };
+        assert_eq!(
+            per_builder(&workspace, &[("qemu".into(), 2), ("docker".into(), 5)]),
+            [
+                ("amazon-ebs".to_string(), 4),
+                ("docker".to_string(), 5),
+                ("qemu".to_string(), 2)
+            ]
         );
     }
 }

@@ -8,6 +8,7 @@
 mod glob_under;
 mod graph;
 mod hcl_member;
+pub mod limits;
 pub mod lock;
 pub mod manifest;
 pub mod publish;
@@ -41,6 +42,8 @@ pub struct Workspace {
     pub lineage: Lineage,
     /// `[workspace.cache] remote`: the shared cache in S3, if any.
     pub remote_cache: Option<RemoteCache>,
+    /// `[workspace.limits]`: builds at once per region and builder type (flags override them).
+    pub limits: limits::Limits,
 }
 
 /// One member image.
@@ -200,6 +203,15 @@ impl Loader<'_> {
                 })
             }
         };
+        let limits = match &ws.limits {
+            None => limits::Limits::default(),
+            Some(table) => {
+                limits::read(self.path, self.text, table.get_ref()).unwrap_or_else(|errors| {
+                    self.errors.extend(errors);
+                    limits::Limits::default()
+                })
+            }
+        };
         let members = self.members(&ws.members, &ws.exclude);
 
         let mut images = Vec::new();
@@ -291,6 +303,7 @@ impl Loader<'_> {
             images,
             lineage,
             remote_cache,
+            limits,
         })
     }
 

@@ -45,6 +45,8 @@ pub struct WorkspaceTable {
     pub variables: BTreeMap<Spanned<String>, Spanned<toml::Value>>,
     /// `[workspace.cache]`: the remote cache (read by `remote_cache`).
     pub cache: Option<Spanned<CacheTable>>,
+    /// `[workspace.limits]`: builds at once per region and builder type (read by `limits`).
+    pub limits: Option<Spanned<crate::limits::LimitsTable>>,
 }
 
 /// `[workspace.cache]`, as written.
@@ -90,7 +92,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Manifest, Diagnostic> {
         if e.message().contains("unknown field") {
             d = d.hint(
                 "Images.toml has the tables [workspace] (members, exclude, variables), [workspace.cache] \
-                 (remote, region, endpoint), [images.NAME] (template, parents, variables, inputs, engine) and [images.NAME.publish] \
+                 (remote, region, endpoint), [workspace.limits] (max_per_region, max_per_builder), [images.NAME] (template, parents, variables, inputs, engine) and [images.NAME.publish] \
                  (ssm_parameter, launch_permission_accounts, launch_permission_groups, docker_repository)",
             );
         }
