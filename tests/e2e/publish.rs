@@ -336,3 +336,48 @@ fn a_failure_anywhere_publishes_nothing_and_the_next_run_publishes_what_was_buil
     }
     assert!(parameter(&peers, "/images/dev/app").is_some());
 }
+
+/// A docker image with `docker_repository`: `imgs build --channel dev` tags it `<repository>:dev`
+/// and pushes it to the registry (a private Docker daemon and registry on loopback; skipped where
+/// the machine cannot run them), and the channel file names its image ID.
+#[test]
+fn a_docker_image_is_tagged_with_the_channel_and_pushed() {
+    use crate::build_docker::{BASE, Peers as Docker, imgs_command};
+    let Some(docker) = Docker::start("publish docker", true) else {
+        return;
+    };
+    let registry = docker.registry.as_ref().expect("a registry was asked for");
+    let repository = format!("{}/app", registry.address());
+    let ws = new_workspace_with(
+        "imgs-publish-docker-",
+        &format!("\n[images.app.publish]\ndocker_repository = \"{repository}\"\n"),
+    );
+    let root = ws.path();
+    write_template(
+        root,
+        "app",
+        &serde_json::json!({
+            "builders": [{ "type": "docker", "image": BASE, "pull": false, "commit": true }],
+            "provisioners": [{ "type": "shell", "inline": ["echo published > /published"] }],
+        }),
+    );
+    let out = imgs_command(root, &["build", "--all", "--channel", "dev"], &docker.env())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("docker {repository}:dev")),
+        "{stdout}"
+    );
+    assert_eq!(registry.tags("app").unwrap(), ["dev"]);
+    let channel: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(root.join("cache/channels/dev.json")).unwrap())
+            .unwrap();
+    let id = channel["images"]["app"]["artifacts"][0].as_str().unwrap();
+    assert!(id.starts_with("sha256:"), "{id}");
+}

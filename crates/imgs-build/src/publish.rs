@@ -130,3 +130,33 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))
 }
+
+/// Tags the docker image `image_id` as `reference` (`repository:channel`) in the engine the docker
+/// builder uses (the environment's, through the docker CLI) and pushes it; the push's output is
+/// returned with the error when it fails.
+pub fn push_docker(image_id: &str, reference: &str) -> Result<(), String> {
+    let cli = imgs_docker::DockerCli::new();
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let explain = |e: imgs_docker::DockerError| match e.hint() {
+        Some(hint) => format!("{e} (hint: {hint})"),
+        None => e.to_string(),
+    };
+    runtime()?.block_on(async {
+        cli.tag(image_id, reference, &cancel)
+            .await
+            .map_err(explain)?;
+        let mut lines: Vec<String> = Vec::new();
+        let mut log = |line: &str| lines.push(line.to_string());
+        let pushed = cli.push(reference, &mut log, &cancel).await;
+        pushed.map_err(|e| {
+            let tail: Vec<&str> = lines
+                .iter()
+                .rev()
+                .take(3)
+                .rev()
+                .map(String::as_str)
+                .collect();
+            format!("{}: {}", explain(e), tail.join(" / "))
+        })
+    })
+}

@@ -61,7 +61,7 @@ pub struct ImagePublication {
     pub launch_permission_accounts: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub launch_permission_groups: Vec<String>,
-    /// `docker_repository:channel`, which this version does not push (see the README).
+    /// `docker_repository:channel`: the docker image is tagged so and pushed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub docker_tag: Option<String>,
 }
@@ -375,6 +375,31 @@ pub(crate) fn publish_records(
                 }
             })
             .collect();
+        // A docker image is tagged `<docker_repository>:<channel>` and pushed, after the AMIs.
+        if let Some(reference) = &image.docker_tag {
+            let docker_images: Vec<&str> = record
+                .builds
+                .iter()
+                .filter(|b| b.builder_type == "docker" && b.files.is_empty())
+                .map(|b| b.artifact_id.as_str())
+                .collect();
+            if docker_images.is_empty() {
+                failed = true;
+                errors.push(format!(
+                    "`{}` has docker_repository but no docker image to push (a docker build with `commit = true`)",
+                    record.image
+                ));
+            }
+            for id in docker_images {
+                if let Err(why) = imgs_build::publish::push_docker(id, reference) {
+                    failed = true;
+                    errors.push(format!(
+                        "`{}`: pushing {reference} failed: {why}",
+                        record.image
+                    ));
+                }
+            }
+        }
         if !failed {
             file.images.insert(
                 record.image.clone(),
@@ -634,7 +659,7 @@ fn details(image: &ImagePublication) -> String {
         ));
     }
     if let Some(tag) = &image.docker_tag {
-        parts.push(format!("docker {tag} (not pushed: see the README)"));
+        parts.push(format!("docker {tag}"));
     }
     parts.join("; ")
 }
