@@ -277,7 +277,15 @@ fn build_with_a_channel_publishes_after_the_whole_graph_and_moves_the_channel() 
         Some(ami(&second, "app").as_str())
     );
 
-    // Promotion: prod gets the current set, dev keeps it.
+    // Promotion: a dry run says what would happen and changes nothing; then prod gets the current
+    // set, and dev keeps it.
+    let dry = imgs_ok(root, &["publish", "--channel", "prod", "--dry-run"]);
+    assert!(
+        dry.contains("Publish app to prod: us-east-1 (none) → ami-"),
+        "{dry}"
+    );
+    assert!(in_channel(&peers, "app", "prod").is_empty());
+    assert_eq!(parameter(&peers, "/images/prod/app"), None);
     let out = imgs_ok(root, &["publish", "--channel", "prod"]);
     ids_settings(root).bind(|| insta::assert_snapshot!("publish_prod", out));
     for image in ["base", "app", "tool"] {
@@ -324,8 +332,37 @@ fn a_failure_anywhere_publishes_nothing_and_the_next_run_publishes_what_was_buil
 
     // Fixed: the built images are fresh, tool is built, and all three are published.
     write_script(root, "tool", "echo v1");
-    let out = imgs_ok(root, &["build", "--all", "--channel", "dev"]);
-    assert!(out.contains("1 image built, 2 fresh"), "{out}");
+    let out = imgs_ok(
+        root,
+        &[
+            "build",
+            "--all",
+            "--channel",
+            "dev",
+            "--message-format",
+            "json",
+        ],
+    );
+    let events: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let summary = events.iter().find(|e| e["event"] == "summary").unwrap();
+    assert_eq!(
+        (&summary["built"], &summary["fresh"]),
+        (&1.into(), &2.into())
+    );
+    // The publish comes after the summary, as data.
+    let last = events.last().unwrap();
+    assert_eq!(last["event"], "published", "{out}");
+    assert_eq!(last["channel"], "dev");
+    let published: Vec<&str> = last["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["image"].as_str().unwrap())
+        .collect();
+    assert_eq!(published, ["base", "app", "tool"]);
     let fps = fingerprints(root);
     for image in ["base", "app", "tool"] {
         assert_eq!(
