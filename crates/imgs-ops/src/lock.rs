@@ -445,3 +445,60 @@ fn rebuilds(plan: &Plan, dry_run: bool) -> String {
         if n == 1 { "" } else { "s" }
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(image: &str, spec: &str, ami: &str) -> LockEntry {
+        LockEntry {
+            key: LockKey {
+                image: image.into(),
+                build: "amazon-ebs".into(),
+                kind: InputKind::SourceAmi,
+                region: "us-east-1".into(),
+            },
+            spec: spec.into(),
+            resolved: ami.into(),
+        }
+    }
+
+    fn lock(entries: &[LockEntry]) -> Lockfile {
+        let mut lock = Lockfile::default();
+        for e in entries {
+            lock.set(e.clone());
+        }
+        lock
+    }
+
+    #[test]
+    fn changes_list_updates_additions_and_removals_in_key_order() {
+        let old = lock(&[
+            entry("base", "name=a", "ami-1"),
+            entry("gone", "name=g", "ami-9"),
+            entry("same", "name=s", "ami-5"),
+        ]);
+        let new = lock(&[
+            entry("base", "name=a", "ami-2"),
+            entry("new", "name=n", "ami-3"),
+            entry("same", "name=s", "ami-5"),
+        ]);
+        assert_eq!(
+            changes(&old, &new),
+            "    Updating base: source AMI (us-east-1) ami-1 -> ami-2\n\
+             \x20   Removing gone: source AMI (us-east-1) ami-9\n\
+             \x20    Locking new: source AMI (us-east-1) ami-3\n"
+        );
+        assert_eq!(changes(&new, &new), "");
+    }
+
+    #[test]
+    fn a_spec_change_to_the_same_ami_is_still_a_change() {
+        let old = lock(&[entry("base", "name=a", "ami-1")]);
+        let new = lock(&[entry("base", "name=b", "ami-1")]);
+        assert_eq!(
+            changes(&old, &new),
+            "    Updating base: source AMI (us-east-1) ami-1 (spec changed)\n"
+        );
+    }
+}
