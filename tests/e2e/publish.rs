@@ -418,3 +418,80 @@ fn a_docker_image_is_tagged_with_the_channel_and_pushed() {
     let id = channel["images"]["app"]["artifacts"][0].as_str().unwrap();
     assert!(id.starts_with("sha256:"), "{id}");
 }
+
+/// Ctrl-C while one image is still building: the run stops (exit 130) and publishes nothing, though
+/// the images that finished are recorded; the next `--channel` run finds them fresh and publishes.
+#[test]
+fn ctrl_c_publishes_nothing() {
+    use std::io::BufRead as _;
+    use std::process::{Command, Stdio};
+    let peers = Peers::start(KEY_PAIR);
+    let ws = workspace(&peers);
+    let root = ws.path();
+    let stop = root.join("stop");
+    write_script(
+        root,
+        "tool",
+        &format!(
+            "i=0; while [ ! -e {} ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i+1)); done",
+            stop.display()
+        ),
+    );
+    let mut child = Command::new(imgs_exe())
+        .args([
+            "build",
+            "--all",
+            "--channel",
+            "dev",
+            "--message-format",
+            "json",
+        ])
+        .current_dir(root)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut seen = Vec::new();
+    let mut lines = stdout.lines();
+    // base, then app, are built while tool waits.
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let done = line.contains("\"event\":\"built\"") && line.contains("\"image\":\"app\"");
+        seen.push(line);
+        if done {
+            break;
+        }
+    }
+    assert!(
+        seen.iter()
+            .any(|l| l.contains("\"event\":\"started\"") && l.contains("\"tool\"")),
+        "{seen:?}"
+    );
+    let status = Command::new("kill")
+        .args(["-s", "INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let rest: Vec<String> = lines.map(Result::unwrap).collect();
+    let code = child.wait().unwrap().code();
+    let _ = std::fs::write(&stop, "");
+    assert_eq!(code, Some(130), "{rest:?}");
+    assert!(
+        !rest.iter().any(|l| l.contains("\"event\":\"published\"")),
+        "{rest:?}"
+    );
+    for image in ["base", "app", "tool"] {
+        assert!(in_channel(&peers, image, "dev").is_empty(), "{image}");
+    }
+    assert_eq!(parameter(&peers, "/images/dev/app"), None);
+    assert!(!root.join("cache/channels/dev.json").exists());
+
+    // The next run builds only tool, and publishes all three.
+    write_script(root, "tool", "echo v1");
+    let out = imgs_ok(root, &["build", "--all", "--channel", "dev"]);
+    assert!(out.contains("1 image built, 2 fresh"), "{out}");
+    assert!(out.contains("3 images published to dev"), "{out}");
+    assert!(parameter(&peers, "/images/dev/app").is_some());
+}
