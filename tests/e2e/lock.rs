@@ -123,7 +123,7 @@ fn a_locked_source_ami_holds_until_imgs_update() {
         out.stderr
     );
     assert!(out.stdout.contains("3 images built"), "{}", out.stdout);
-    assert_eq!(peers.sources_of(REGION, "base"), [second.clone()]);
+    assert_eq!(peers.sources_of(REGION, "base"), std::slice::from_ref(&second));
     let locked = lock_text(root);
     assert!(
         locked.contains(&format!("resolved = \"{second}\"")),
