@@ -116,3 +116,139 @@ pub(crate) fn apply_locked(
         config.source = SourceAmi::Id(entry.ami.clone());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use imgs_template::{BuildFilter, Invocation, Template, interpolate::Volatile};
+    use serde_json::json;
+
+    use super::*;
+
+    fn inputs(template: serde_json::Value, vars: &[(&str, &str)]) -> Vec<(String, String, String)> {
+        let text = serde_json::to_string_pretty(&template).unwrap();
+        let template = Template::parse(Path::new("images/app/template.json"), text).unwrap();
+        let invocation = Invocation {
+            workspace_vars: vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            force: true,
+            ..Invocation::new("ws", Volatile::Placeholder)
+        };
+        let variables = imgs_template::resolve_variables(&template, &invocation).unwrap();
+        outside_inputs(
+            &template,
+            &variables,
+            &BuildFilter::default(),
+            Path::new("ws"),
+        )
+        .into_iter()
+        .map(|i| (i.build, i.region, i.spec))
+        .collect()
+    }
+
+    fn ebs(source: serde_json::Value) -> serde_json::Value {
+        let mut block = json!({
+            "type": "amazon-ebs", "region": "{{user `region`}}", "instance_type": "t3.micro",
+            "ami_name": "app {{timestamp}}", "ssh_username": "admin",
+        });
+        block
+            .as_object_mut()
+            .unwrap()
+            .extend(source.as_object().unwrap().clone());
+        block
+    }
+
+    #[test]
+    fn a_filter_is_an_input_with_its_variables_resolved() {
+        let found = inputs(
+            json!({
+                "variables": {"region": "eu-west-1", "distro": "debian-12"},
+                "builders": [ebs(json!({"source_ami_filter": {
+                    "filters": {"name": "{{user `distro`}}-*", "virtualization-type": "hvm"},
+                    "owners": ["136693071363"], "most_recent": true,
+                }}))],
+            }),
+            &[],
+        );
+        assert_eq!(
+            found,
+            [(
+                "amazon-ebs".to_string(),
+                "eu-west-1".to_string(),
+                "name=debian-12-* virtualization-type=hvm owners=136693071363 most_recent=true"
+                    .to_string()
+            )]
+        );
+    }
+
+    #[test]
+    fn an_ami_id_and_other_builders_are_not_inputs() {
+        let found = inputs(
+            json!({
+                "variables": {"region": "us-east-1"},
+                "builders": [
+                    ebs(json!({"source_ami": "ami-0123456789abcdef0"})),
+                    {"type": "null", "communicator": "none"},
+                ],
+            }),
+            &[],
+        );
+        assert!(found.is_empty(), "{found:?}");
+    }
+
+    #[test]
+    fn a_locked_ami_replaces_the_filter_only_while_the_filter_is_the_same() {
+        let filter = SourceAmiFilter {
+            filters: BTreeMap::from([("name".to_string(), "debian-*".to_string())]),
+            owners: vec!["self".into()],
+            most_recent: true,
+        };
+        let text = serde_json::to_string(&json!({
+            "builders": [ebs(json!({"region": "us-east-1", "source_ami_filter": {
+                "filters": {"name": "debian-*"}, "owners": ["self"], "most_recent": true,
+            }}))],
+        }))
+        .unwrap();
+        let template = Template::parse(Path::new("t.json"), text).unwrap();
+        let invocation = Invocation {
+            force: true,
+            ..Invocation::new("ws", Volatile::Placeholder)
+        };
+        let variables = imgs_template::resolve_variables(&template, &invocation).unwrap();
+        let scope = RenderScope::new(
+            &template,
+            Path::new("ws"),
+            &variables.values,
+            Volatile::Placeholder,
+        );
+        let block = &template.builders[0];
+        let name = scope.build_name(block);
+        let ctx = scope.build_context(&name, &block.kind);
+        let settings =
+            crate::amazon_ebs::read_settings(&template, "builders[0]".into(), &block.config, &ctx)
+                .unwrap();
+        let config = EbsConfig::from_settings(&settings.located, &name).unwrap();
+        let locked = |spec: &str| {
+            BTreeMap::from([(
+                name.clone(),
+                LockedSource {
+                    spec: spec.into(),
+                    ami: "ami-locked".into(),
+                },
+            )])
+        };
+        let mut same = config.clone();
+        apply_locked(&mut same, &name, &locked(&imgs_aws::filter_spec(&filter)));
+        assert_eq!(same.source, SourceAmi::Id("ami-locked".into()));
+        let mut changed = config.clone();
+        apply_locked(
+            &mut changed,
+            &name,
+            &locked("name=ubuntu-* owners=self most_recent=true"),
+        );
+        assert_eq!(changed.source, SourceAmi::Filter(filter));
+    }
+}
