@@ -123,7 +123,10 @@ fn a_locked_source_ami_holds_until_imgs_update() {
         out.stderr
     );
     assert!(out.stdout.contains("3 images built"), "{}", out.stdout);
-    assert_eq!(peers.sources_of(REGION, "base"), std::slice::from_ref(&second));
+    assert_eq!(
+        peers.sources_of(REGION, "base"),
+        std::slice::from_ref(&second)
+    );
     let locked = lock_text(root);
     assert!(
         locked.contains(&format!("resolved = \"{second}\"")),
@@ -218,6 +221,11 @@ fn a_locked_source_ami_holds_until_imgs_update() {
         relocked.stderr
     );
     assert_eq!(lock_text(root), updated);
+    // With every entry in place, `--offline` and `--locked` plan from the lock alone.
+    let (offline, writes) =
+        peers.ec2_writes_during(|| imgs_ok(root, &["plan", "--all", "--offline", "--locked"]));
+    assert!(offline.contains("0 to build, 3 fresh"), "{offline}");
+    assert!(writes.is_empty(), "{writes:?}");
     assert!(
         peers.left_by_imgs().is_empty(),
         "{:?}",

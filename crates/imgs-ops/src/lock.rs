@@ -334,6 +334,9 @@ pub fn update(cx: &Context, options: &UpdateOptions) -> Result<Output, Failure> 
     if options.dry_run {
         out.push_str(&format!("{LOCK_NAME} not written (--dry-run)\n"));
     } else {
+        // A running build reads the lock as it starts each image: the new lock waits for it,
+        // as a prune does.
+        let _held = super::cache::lock_workspace(&ws.root, "update", false)?;
         write_lock(&ws.root, &new)?;
     }
     // What rebuilds: the workspace planned with the new lock (a dry run's only in memory).
