@@ -14,14 +14,21 @@ use crate::support::*;
 
 const KEY_PAIR: &str = "imgs-publish-key";
 const ACCOUNT: &str = "123456789012";
+/// Where `base`'s AMIs are copied to.
+const COPY_REGION: &str = "us-west-2";
 
 /// Every tag of `resource` in the build region.
 fn tags_of(peers: &Peers, resource: &str) -> BTreeMap<String, String> {
+    tags_in(peers, REGION, resource)
+}
+
+/// Every tag of `resource` in `region`.
+fn tags_in(peers: &Peers, region: &str, resource: &str) -> BTreeMap<String, String> {
     let out = peers
         .rt
         .block_on(
             peers
-                .ec2
+                .client_in(region)
                 .describe_tags()
                 .filters(
                     imgs_aws::sdk::types::Filter::builder()
@@ -43,13 +50,18 @@ fn tags_of(peers: &Peers, resource: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// The AMIs of `image` that carry channel `channel`'s tag.
+/// The AMIs of `image` in the build region that carry channel `channel`'s tag.
 fn in_channel(peers: &Peers, image: &str, channel: &str) -> Vec<String> {
+    in_channel_in(peers, REGION, image, channel)
+}
+
+/// The AMIs of `image` in `region` that carry channel `channel`'s tag.
+fn in_channel_in(peers: &Peers, region: &str, image: &str, channel: &str) -> Vec<String> {
     peers
-        .amis_of(REGION, image)
+        .amis_of(region, image)
         .into_iter()
         .map(|(ami, _)| ami)
-        .filter(|ami| tags_of(peers, ami).contains_key(&format!("imgs:channel:{channel}")))
+        .filter(|ami| tags_in(peers, region, ami).contains_key(&format!("imgs:channel:{channel}")))
         .collect()
 }
 
@@ -65,17 +77,21 @@ fn ami_at(peers: &Peers, image: &str, fingerprint: &str) -> String {
     amis[0].clone()
 }
 
-/// The value of SSM parameter `name`, read through imgs-aws as imgs writes it.
+/// The value of SSM parameter `name` in the build region, read through imgs-aws as imgs writes it.
 fn parameter(peers: &Peers, name: &str) -> Option<String> {
+    parameter_in(peers, REGION, name)
+}
+
+fn parameter_in(peers: &Peers, region: &str, name: &str) -> Option<String> {
     let settings = imgs_aws::ClientSettings {
         access_key: Some("testing".into()),
         secret_key: Some("testing".into()),
         custom_endpoint_ec2: Some(peers.moto.endpoint()),
-        ..imgs_aws::ClientSettings::new(REGION)
+        ..imgs_aws::ClientSettings::new(region)
     };
     peers
         .rt
-        .block_on(imgs_aws::ssm_parameter(&settings, REGION, name))
+        .block_on(imgs_aws::ssm_parameter(&settings, region, name))
         .unwrap()
 }
 
@@ -118,28 +134,41 @@ fn workspace(peers: &Peers) -> tempfile::TempDir {
         ),
     );
     let root = dir.path();
-    let template = |source: &str, variables: serde_json::Value| {
-        serde_json::json!({
-            "variables": variables,
-            "builders": [peers.ebs_settings(REGION, serde_json::json!({
+    let template = |source: &str, variables: serde_json::Value, copies: &[&str]| {
+        let mut builder = peers.ebs_settings(
+            REGION,
+            serde_json::json!({
                 "source_ami": source,
                 "ami_name": "imgs-{{build_name}}-{{uuid}}",
                 "communicator": "none",
-            }))],
+            }),
+        );
+        if !copies.is_empty() {
+            builder["ami_regions"] = serde_json::json!(copies);
+        }
+        serde_json::json!({
+            "variables": variables,
+            "builders": [builder],
             "provisioners": [{ "type": "shell-local", "script": "{{template_dir}}/setup.sh" }],
         })
     };
     let public = peers.public_ami();
-    write_template(root, "base", &template(&public, serde_json::json!({})));
+    // base's AMIs are also copied to a second region: the channel moves in each.
+    write_template(
+        root,
+        "base",
+        &template(&public, serde_json::json!({}), &[COPY_REGION]),
+    );
     write_template(
         root,
         "app",
         &template(
             "{{user `base_ami`}}",
             serde_json::json!({ "base_ami": null }),
+            &[],
         ),
     );
-    write_template(root, "tool", &template(&public, serde_json::json!({})));
+    write_template(root, "tool", &template(&public, serde_json::json!({}), &[]));
     for image in ["base", "app", "tool"] {
         write_script(root, image, "echo v1");
     }
@@ -225,6 +254,25 @@ fn build_with_a_channel_publishes_after_the_whole_graph_and_moves_the_channel() 
         None,
         "tool has no parameter"
     );
+    // base's copy: in the channel, and its parameter, in its own region.
+    let copy_of = |fps: &BTreeMap<String, String>| {
+        let copies: Vec<String> = peers
+            .amis_of(COPY_REGION, "base")
+            .into_iter()
+            .filter(|(_, fp)| *fp == fps["base"])
+            .map(|(ami, _)| ami)
+            .collect();
+        assert_eq!(copies.len(), 1, "{copies:?}");
+        copies[0].clone()
+    };
+    assert_eq!(
+        in_channel_in(&peers, COPY_REGION, "base", "dev"),
+        [copy_of(&first)]
+    );
+    assert_eq!(
+        parameter_in(&peers, COPY_REGION, "/images/dev/base").as_deref(),
+        Some(copy_of(&first).as_str())
+    );
     assert_eq!(
         launch_permissions(&peers, &ami(&first, "app")),
         (vec![ACCOUNT.to_string()], vec!["all".to_string()])
@@ -241,9 +289,11 @@ fn build_with_a_channel_publishes_after_the_whole_graph_and_moves_the_channel() 
             channel["images"][image]["fingerprint"],
             first[image].as_str()
         );
-        assert_eq!(
-            channel["images"][image]["artifacts"][0],
-            format!("{REGION}:{}", ami(&first, image)).as_str()
+        // Packer's artifact ID: `region:ami` pairs (base's copy after its AMI).
+        let artifact = channel["images"][image]["artifacts"][0].as_str().unwrap();
+        assert!(
+            artifact.starts_with(&format!("{REGION}:{}", ami(&first, image))),
+            "{artifact}"
         );
     }
 
@@ -272,6 +322,14 @@ fn build_with_a_channel_publishes_after_the_whole_graph_and_moves_the_channel() 
         );
     }
     assert_eq!(in_channel(&peers, "tool", "dev"), [ami(&first, "tool")]);
+    assert_eq!(
+        in_channel_in(&peers, COPY_REGION, "base", "dev"),
+        [copy_of(&second)]
+    );
+    assert_eq!(
+        parameter_in(&peers, COPY_REGION, "/images/dev/base").as_deref(),
+        Some(copy_of(&second).as_str())
+    );
     assert_eq!(
         parameter(&peers, "/images/dev/app").as_deref(),
         Some(ami(&second, "app").as_str())
