@@ -358,9 +358,9 @@ pub(crate) fn publish_records(
             .map(|((place, _), result)| match result {
                 Ok(done) => ChannelMove {
                     region: place.region.clone(),
+                    already: done.already && done.moved_from.is_empty(),
                     from: done.moved_from,
                     to: Some(place.ami_id.clone()),
-                    already: done.already,
                     unknown: None,
                 },
                 Err(why) => {
