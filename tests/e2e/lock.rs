@@ -226,6 +226,19 @@ fn a_locked_source_ami_holds_until_imgs_update() {
         peers.ec2_writes_during(|| imgs_ok(root, &["plan", "--all", "--offline", "--locked"]));
     assert!(offline.contains("0 to build, 3 fresh"), "{offline}");
     assert!(writes.is_empty(), "{writes:?}");
+    // An entry of an image no longer in the workspace goes at the next update.
+    let ghost = updated.replace("image = \"base\"", "image = \"ghost\"");
+    write(
+        root,
+        "Images.lock",
+        &format!("{updated}{}", &ghost[ghost.find("\n[[input]]").unwrap()..]),
+    );
+    let dropped = imgs_ok(root, &["update", "--dry-run"]);
+    assert!(
+        dropped.contains(&format!("Removing ghost: source AMI (us-east-1) {third}")),
+        "{dropped}"
+    );
+    assert!(dropped.contains("nothing to rebuild"), "{dropped}");
     assert!(
         peers.left_by_imgs().is_empty(),
         "{:?}",

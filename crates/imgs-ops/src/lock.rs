@@ -172,6 +172,8 @@ pub fn settle_lock(cx: &Context, options: &LockOptions) -> Result<String, Failur
     }
     let old = read_lock(&ws.root)?;
     let mut new = old.clone();
+    // An image no longer in the workspace has nothing to lock (as Cargo drops a removed package).
+    new.retain(|e| ws.image(&e.key.image).is_some());
     let mut missing: Vec<(LockKey, &OutsideInput, Option<&LockEntry>)> = Vec::new();
     for (image, inputs) in &current {
         let keys: BTreeSet<LockKey> = inputs.iter().map(|i| key_of(image, i)).collect();
@@ -293,6 +295,7 @@ pub fn update(cx: &Context, options: &UpdateOptions) -> Result<Output, Failure> 
     let current = current_inputs(cx, &ws, &selected.requested, &options.variables, &filter)?;
     let old = read_lock(&ws.root)?;
     let mut new = old.clone();
+    new.retain(|e| ws.image(&e.key.image).is_some());
     let wanted: Vec<(LockKey, &OutsideInput)> = current
         .iter()
         .flat_map(|(image, inputs)| inputs.iter().map(move |i| (key_of(image, i), i)))
