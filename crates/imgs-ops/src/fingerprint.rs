@@ -319,6 +319,7 @@ pub fn compute_plan(
         }
         exacts.push(exact);
     }
+    let revocations = super::revoke::load_revocations(ws, &cache_dir)?;
     // The remote cache, for the images the local cache has no usable record of: one lookup for
     // them all.
     let mut remote_found = super::remote_cache::plan_lookup(
@@ -340,7 +341,6 @@ pub fn compute_plan(
         &mut warnings,
     )
     .into_iter();
-    let revocations = super::revoke::load_revocations(ws, &cache_dir)?;
     let (docker_answers, docker_warnings) =
         imgs_build::docker_cache::look_up(&docker, lookup == CloudLookup::Online);
     warnings.extend(docker_warnings);

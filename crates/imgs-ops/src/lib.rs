@@ -19,10 +19,10 @@ mod lock;
 pub mod options;
 mod plan;
 pub mod publish;
-mod retention;
-mod revoke;
 mod remote_cache;
 mod resume;
+mod retention;
+mod revoke;
 mod run_manifest;
 mod shard;
 mod timings;
@@ -57,9 +57,9 @@ pub use inspect::{Inspected, inspect};
 pub use lock::{LockOptions, UpdateOptions, settle_lock, update};
 pub use plan::plan;
 pub use resume::run_control;
-pub use shard::{ShardedPlan, plan_sharded};
 pub use retention::{PruneOptions, prune};
 pub use revoke::{RevokeOptions, revoke};
+pub use shard::{ShardedPlan, plan_sharded};
 pub use validate::{Checked, Validated, validate};
 
 /// Whether a plan asks the clouds the workspace builds in for artifacts by fingerprint (`--offline`

@@ -82,11 +82,7 @@ fn detail(plan: &Plan, image: &ImagePlan) -> String {
     match &image.action {
         Action::Fresh { record, .. } => match plan.revoked.get(&image.name) {
             // `imgs revoke`: what it stands on is said first, since builds on it now fail.
-            Some(revoked) => format!(
-                "revoked ({}): {}",
-                revoked.reason,
-                artifact_summary(record)
-            ),
+            Some(revoked) => format!("revoked ({}): {}", revoked.reason, artifact_summary(record)),
             None => format!("fresh{by}: {}", artifact_summary(record)),
         },
         Action::Build { reasons } => {
