@@ -271,6 +271,12 @@ fn the_example_chain_is_built_labelled_pushed_and_then_fresh() {
     assert_eq!(finished(&out), "4 images built, 0 fresh", "{out}");
     let run = run_id(&out);
     peers.nothing_left(root);
+    // Only base's image is locked (by its ID: the base was imported, never pulled); the others
+    // start from their parent's artifact, which the parent's fingerprint pins.
+    let lock = std::fs::read_to_string(root.join("Images.lock")).unwrap();
+    assert_eq!(lock.matches("[[input]]").count(), 1, "{lock}");
+    assert!(lock.contains("image = \"base\""), "{lock}");
+    assert!(lock.contains("resolved = \"sha256:"), "{lock}");
 
     let plan = peers.plan(root);
     let fingerprints = plan_fingerprints(&plan);
@@ -1038,4 +1044,134 @@ fn run_and_commit_settings_reach_the_container_and_the_image() {
         "root 0\nhello\nroot\nfrom-run-command\nfrom the volume\napp\n"
     );
     assert_eq!(peers.docker.containers().unwrap(), Vec::<String>::new());
+}
+
+/// Images.lock pins a docker `image` given by tag: the build starts from the digest the lock
+/// records, a tag moved to other content leaves the image fresh until `imgs update` says so, and
+/// then it rebuilds from the new digest.
+#[test]
+fn a_base_image_by_tag_is_locked_to_its_digest() {
+    let Some(peers) = Peers::start("docker base locked", true) else {
+        return;
+    };
+    let registry = peers.registry();
+    let base = format!("{}/lock/base:1", registry.address());
+    let repository = format!("{}/lock/base", registry.address());
+    peers.docker(&["tag", BASE, &base]);
+    peers.docker(&["push", &base]);
+    let digest_of = |image: &str| {
+        let inspected = peers.inspect(image);
+        inspected["RepoDigests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .find(|d| d.starts_with(&format!("{repository}@")))
+            .unwrap_or_else(|| panic!("no digest of {repository}: {inspected}"))
+            .to_string()
+    };
+    let first = digest_of(&base);
+    let ws = one_image(
+        "imgs-docker-lock-",
+        json!({ "image": base, "pull": true }),
+        json!([{ "type": "shell", "inline": ["echo hello"] }]),
+        json!([]),
+    );
+    let root = ws.path();
+    let artifact = |root: &Path| {
+        images_of(&peers.plan(root)).next().unwrap()["artifacts"][0]["artifact_id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+
+    let out = peers.imgs(root, &["build", "--all"]);
+    let stdout = succeeded(&out, &["build", "--all"]);
+    assert_eq!(finished(&stdout), "1 image built, 0 fresh", "{stdout}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("Locking app: image digest {first}")),
+        "{stderr}"
+    );
+    let lock = std::fs::read_to_string(root.join("Images.lock")).unwrap();
+    assert!(lock.contains("kind = \"image-digest\""), "{lock}");
+    assert!(lock.contains(&format!("spec = \"{base}\"")), "{lock}");
+    assert!(lock.contains(&format!("resolved = \"{first}\"")), "{lock}");
+    // The container started from the locked digest, not from the tag.
+    let built = artifact(root);
+    assert_eq!(peers.inspect(&built)["Config"]["Image"], first.as_str());
+
+    // The tag moves to other content (the built image, pushed under it).
+    peers.docker(&["tag", &built, &base]);
+    peers.docker(&["push", &base]);
+    let second = digest_of(&base);
+    assert_ne!(first, second);
+    assert_eq!(to_build(&peers.plan(root)), Vec::<String>::new());
+
+    let dry = peers.imgs_ok(root, &["update", "--dry-run"]);
+    assert!(
+        dry.contains(&format!("Updating app: image digest {first} -> {second}")),
+        "{dry}"
+    );
+    assert!(dry.contains("would rebuild:"), "{dry}");
+    assert!(dry.contains("locked image digest changed"), "{dry}");
+    assert_eq!(to_build(&peers.plan(root)), Vec::<String>::new());
+
+    let update = peers.imgs_ok(root, &["update"]);
+    assert!(update.contains("will rebuild:"), "{update}");
+    assert_eq!(to_build(&peers.plan(root)), ["app"]);
+    let stdout = peers.imgs_ok(root, &["build", "--all", "--locked"]);
+    assert_eq!(finished(&stdout), "1 image built, 0 fresh", "{stdout}");
+    assert_eq!(
+        peers.inspect(&artifact(root))["Config"]["Image"],
+        second.as_str()
+    );
+    assert_eq!(to_build(&peers.plan(root)), Vec::<String>::new());
+    peers.nothing_left(root);
+}
+
+/// An image never in a registry (imported here) is locked by its image ID, started from without a
+/// pull; one given by digest is not locked at all.
+#[test]
+fn a_local_base_is_locked_by_its_id_and_a_digest_is_not_locked() {
+    let Some(peers) = Peers::start("docker local base locked", false) else {
+        return;
+    };
+    let id = peers.inspect(BASE)["Id"].as_str().unwrap().to_string();
+    let ws = one_image(
+        "imgs-docker-lock-id-",
+        json!({ "image": BASE, "pull": true }),
+        json!([{ "type": "shell", "inline": ["echo hello"] }]),
+        json!([]),
+    );
+    let root = ws.path();
+    let out = peers.imgs(root, &["build", "--all"]);
+    succeeded(&out, &["build", "--all"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("Locking app: image digest {id}")),
+        "{stderr}"
+    );
+    let lock = std::fs::read_to_string(root.join("Images.lock")).unwrap();
+    assert!(lock.contains(&format!("resolved = \"{id}\"")), "{lock}");
+    let built = images_of(&peers.plan(root)).next().unwrap()["artifacts"][0]["artifact_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(peers.inspect(&built)["Config"]["Image"], id.as_str());
+
+    let ws = one_image(
+        "imgs-docker-lock-pinned-",
+        json!({ "image": id, "pull": false }),
+        json!([]),
+        json!([]),
+    );
+    let out = peers.imgs(ws.path(), &["build", "--all"]);
+    succeeded(&out, &["build", "--all"]);
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("Locking"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!ws.path().join("Images.lock").exists());
 }

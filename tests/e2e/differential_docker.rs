@@ -16,6 +16,9 @@
 //!   every `imgs.*` label is left out of the comparisons ([`IMGS_LABEL_PREFIX`]), and a bare file's
 //!   image must have no `imgs.fingerprint`;
 //! - a workspace build's `docker-push` also pushes the tag `imgs-<fingerprint>`;
+//! - a workspace build starts its container from what Images.lock pinned the `image` tag to (here
+//!   the base's image ID: it was imported, never pulled), so its image config's `Image` names that
+//!   ID where Packer's names the tag ([`with_the_tag_it_was_locked_from`]);
 //! - what differs between any two builds, whoever runs them: image and container IDs, creation
 //!   times, the committed layer's digest (its files' modification times).
 //!
@@ -652,6 +655,18 @@ fn comparable_config(mut blob: Value) -> Value {
     blob
 }
 
+/// A workspace build's image `config` as Packer's would read: the `Image` its container started
+/// from is the locked `base_id`, which must be there, put back to the tag [`BASE`].
+fn with_the_tag_it_was_locked_from(mut config: Value, base_id: &str) -> Value {
+    for key in ["config", "container_config"] {
+        if let Some(image) = config.get_mut(key).and_then(|c| c.get_mut("Image")) {
+            assert_eq!(image, base_id, "the locked base in {key}");
+            *image = json!(BASE);
+        }
+    }
+    config
+}
+
 /// A manifest's shape: media types, layer count, and the base layers' digests (shared by every build;
 /// the top one differs by its files' times).
 fn manifest_shape(manifest: &Value) -> Value {
@@ -737,9 +752,13 @@ fn docker_tag_and_push_match_packer() {
             manifest_shape(&packer_manifest),
             "{tool:?}: the manifest's shape"
         );
+        let mut config = comparable_config(peers.config_blob(&repo, &manifest));
+        if tool == Tool::ImgsWorkspace {
+            let base_id = peers.inspect(BASE)["Id"].as_str().unwrap().to_string();
+            config = with_the_tag_it_was_locked_from(config, &base_id);
+        }
         assert_eq!(
-            comparable_config(peers.config_blob(&repo, &manifest)),
-            packer_config,
+            config, packer_config,
             "{tool:?}: the image config in the registry"
         );
         // The pushed image is the one committed.

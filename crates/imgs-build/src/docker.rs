@@ -119,6 +119,7 @@ struct Decoded {
 
 pub fn read(
     settings: &Settings<'_>,
+    build_name: &str,
     working_dir: &Path,
     outputs: Option<&OutputPlacement>,
     ctx: &Context<'_>,
@@ -234,6 +235,11 @@ pub fn read(
         message,
         container_dir,
     } = read;
+    // A workspace build starts from the image Images.lock pinned its tag to. One that was never in
+    // a registry is pinned by its ID, which only this engine has: there is nothing to pull.
+    let image =
+        crate::lock_inputs::locked_image(&image, build_name, &labels.locked_sources).to_string();
+    let pull = pull && !image.starts_with("sha256:");
     let mut problems = Vec::new();
     let outcome = match (commit, discard, export_path) {
         (true, false, None) => Outcome::Commit,

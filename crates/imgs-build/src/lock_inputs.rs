@@ -1,7 +1,8 @@
 //! A template's outside inputs, for Images.lock: what each selected build asks the world for that
 //! can move under it between two builds of the same template. Today that is amazon-ebs's
-//! `source_ami_filter` (an AMI ID in `source_ami` is already pinned), read by the same reader a
-//! build uses, so the lock records exactly what the build's launch would ask.
+//! `source_ami_filter` (an AMI ID in `source_ami` is already pinned) and a docker builder's
+//! `image` given by tag (one given as `repo@sha256:…` is already pinned), read by the same reader
+//! a build uses, so the lock records exactly what the build's launch would ask.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -13,25 +14,40 @@ use imgs_template::{BuildFilter, ResolvedVariables, Template};
 /// The kind of a source AMI input, as Images.lock names it.
 pub const SOURCE_AMI: &str = "source-ami";
 
+/// The kind of a docker image by tag, as Images.lock names it.
+pub const IMAGE_DIGEST: &str = "image-digest";
+
 /// One outside input of one build.
 #[derive(Clone, Debug)]
 pub struct OutsideInput {
     /// The build's name (rendered), as in records.
     pub build: String,
-    /// `source-ami`.
+    /// `source-ami` or `image-digest`.
     pub kind: &'static str,
-    /// Where it is resolved: the build region.
+    /// Where it is resolved: the build region of an AMI; empty for a docker image.
     pub region: String,
-    /// What is asked, as one stable line (see [`imgs_aws::filter_spec`]).
+    /// What is asked, as one stable line: the filter (see [`imgs_aws::filter_spec`]), the image
+    /// reference.
     pub spec: String,
-    client: ClientSettings,
-    filter: SourceAmiFilter,
+    asks: Asks,
 }
 
-/// A locked source AMI handed to a build: used when the build's filter still reads as `spec`.
+/// What resolving an input asks.
+#[derive(Clone, Debug)]
+enum Asks {
+    Ami {
+        client: Box<ClientSettings>,
+        filter: SourceAmiFilter,
+    },
+    /// The Docker engine (then the image's registry) about the image reference in `spec`.
+    DockerImage,
+}
+
+/// A locked source handed to a build: used when the build's input still reads as `spec`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LockedSource {
     pub spec: String,
+    /// What it resolved to: an AMI ID, or a docker image (`repo@sha256:…`, `sha256:…`).
     pub ami: String,
 }
 
@@ -51,11 +67,34 @@ pub fn outside_inputs(
     );
     let mut found = Vec::new();
     for (index, block) in template.builders.iter().enumerate() {
-        if block.kind != "amazon-ebs" || !filter.selects(&block.name) {
+        if !filter.selects(&block.name) {
             continue;
         }
         let name = scope.build_name(block);
         let ctx = scope.build_context(&name, &block.kind);
+        if block.kind == "docker" {
+            if let Ok(settings) = crate::settings::Settings::render_deferring(
+                template,
+                format!("builders[{index}]"),
+                &block.config,
+                &ctx,
+                crate::registry::deferred_keys("docker"),
+            ) && let Some(image) = settings.text("image")
+                && is_lockable_image(&image)
+            {
+                found.push(OutsideInput {
+                    build: name,
+                    kind: IMAGE_DIGEST,
+                    region: String::new(),
+                    spec: image,
+                    asks: Asks::DockerImage,
+                });
+            }
+            continue;
+        }
+        if block.kind != "amazon-ebs" {
+            continue;
+        }
         let Ok(config) = crate::amazon_ebs::read_settings(
             template,
             format!("builders[{index}]"),
@@ -71,15 +110,24 @@ pub fn outside_inputs(
                 kind: SOURCE_AMI,
                 region: config.client.region.clone(),
                 spec: imgs_aws::filter_spec(&source_filter),
-                client: config.client,
-                filter: source_filter,
+                asks: Asks::Ami {
+                    client: Box::new(config.client),
+                    filter: source_filter,
+                },
             });
         }
     }
     found
 }
 
-/// What each input resolves to now, all at once: an AMI ID, or why not.
+/// Whether a docker `image` can move under its build: one by tag can, one by digest or image ID
+/// cannot (and an empty one is the builder's to report).
+pub fn is_lockable_image(image: &str) -> bool {
+    !image.trim().is_empty() && !imgs_docker::lookup::is_pinned(image)
+}
+
+/// What each input resolves to now, all at once: an AMI ID, `repo@sha256:…` or an image ID
+/// `sha256:…`, or why not.
 pub fn resolve(inputs: &[&OutsideInput]) -> Vec<Result<String, String>> {
     if inputs.is_empty() {
         return Vec::new();
@@ -96,11 +144,32 @@ pub fn resolve(inputs: &[&OutsideInput]) -> Vec<Result<String, String>> {
     };
     rt.block_on(futures_util::future::join_all(inputs.iter().map(
         |input| async move {
-            imgs_aws::resolve_source_ami(&input.client, &input.filter)
-                .await
-                .map_err(|e| e.to_string())
+            match &input.asks {
+                Asks::Ami { client, filter } => imgs_aws::resolve_source_ami(client, filter)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Asks::DockerImage => {
+                    let engine = imgs_docker::lookup::EngineAddress::from_env();
+                    imgs_docker::lookup::resolve_reference(engine.as_ref(), &input.spec)
+                        .await
+                        .map_err(|e| format!("`{}` cannot be resolved: {e}", input.spec))
+                }
+            }
         },
     )))
+}
+
+/// The image a docker build starts from: the locked one of its build when its `image` still reads
+/// as the lock recorded (a reference rendered differently at build time is used as written).
+pub(crate) fn locked_image<'a>(
+    image: &'a str,
+    build: &str,
+    locked: &'a BTreeMap<String, LockedSource>,
+) -> &'a str {
+    match locked.get(build) {
+        Some(entry) if entry.spec == image => &entry.ami,
+        _ => image,
+    }
 }
 
 /// `config`'s source, replaced by the locked AMI of its build when its filter still asks what the
@@ -197,6 +266,70 @@ mod tests {
             &[],
         );
         assert!(found.is_empty(), "{found:?}");
+    }
+
+    fn docker(image: &str) -> serde_json::Value {
+        json!({"type": "docker", "image": image, "commit": true})
+    }
+
+    #[test]
+    fn a_docker_image_by_tag_is_an_input_with_its_variables_resolved() {
+        let found = inputs(
+            json!({
+                "variables": {"release": "bookworm"},
+                "builders": [docker("debian:{{user `release`}}")],
+            }),
+            &[],
+        );
+        assert_eq!(
+            found,
+            [(
+                "docker".to_string(),
+                String::new(),
+                "debian:bookworm".to_string()
+            )]
+        );
+    }
+
+    #[test]
+    fn a_docker_image_by_digest_or_id_is_already_pinned() {
+        let found = inputs(
+            json!({"builders": [
+                {"name": "digest", "type": "docker", "commit": true,
+                 "image": "127.0.0.1:5000/base@sha256:0123456789abcdef"},
+                {"name": "id", "type": "docker", "commit": true, "image": "sha256:0123456789abcdef"},
+            ]}),
+            &[],
+        );
+        assert!(found.is_empty(), "{found:?}");
+        assert!(is_lockable_image("debian"));
+        assert!(is_lockable_image("127.0.0.1:5000/team/app:1"));
+        assert!(!is_lockable_image("debian@sha256:0123"));
+        assert!(!is_lockable_image("sha256:0123"));
+        assert!(!is_lockable_image(" "));
+    }
+
+    #[test]
+    fn a_locked_image_replaces_the_tag_only_while_the_tag_is_the_same() {
+        let locked = BTreeMap::from([(
+            "docker".to_string(),
+            LockedSource {
+                spec: "debian:bookworm".into(),
+                ami: "debian@sha256:0123".into(),
+            },
+        )]);
+        assert_eq!(
+            locked_image("debian:bookworm", "docker", &locked),
+            "debian@sha256:0123"
+        );
+        assert_eq!(
+            locked_image("debian:trixie", "docker", &locked),
+            "debian:trixie"
+        );
+        assert_eq!(
+            locked_image("debian:bookworm", "other", &locked),
+            "debian:bookworm"
+        );
     }
 
     #[test]

@@ -80,6 +80,7 @@ pub static BUILDERS: &[BuilderType] = &[
         read: |r| {
             Ok(Box::new(docker::read(
                 r.settings,
+                r.name,
                 r.input.working_dir,
                 r.input.outputs.as_ref(),
                 r.ctx,

@@ -91,7 +91,7 @@ async fn get_over<S>(
     host: &str,
     path: &str,
     accept: &str,
-) -> Result<(u16, Bytes), LookupError>
+) -> Result<(u16, Bytes, Option<String>), LookupError>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -110,6 +110,7 @@ where
         .await
         .map_err(|e| LookupError(e.to_string()))?;
     let status = response.status().as_u16();
+    let digest = content_digest(response.headers());
     let body = response
         .into_body()
         .collect()
@@ -117,11 +118,22 @@ where
         .map_err(|e| LookupError(e.to_string()))?
         .to_bytes();
     driver.abort();
-    Ok((status, body))
+    Ok((status, body, digest))
 }
 
 /// `GET path` of the Engine API: (status, body).
-async fn engine_get(engine: &EngineAddress, path: &str) -> Result<(u16, Bytes), LookupError> {
+/// A registry's `Docker-Content-Digest` header: the digest of the manifest it sent.
+fn content_digest(headers: &hyper::HeaderMap) -> Option<String> {
+    headers
+        .get("docker-content-digest")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+async fn engine_get(
+    engine: &EngineAddress,
+    path: &str,
+) -> Result<(u16, Bytes, Option<String>), LookupError> {
     let call = async {
         match engine {
             EngineAddress::Unix(socket) => {
@@ -153,7 +165,7 @@ pub async fn engine_image(
     reference: &str,
 ) -> Result<Option<FoundImage>, LookupError> {
     let path = format!("/images/{}/json", percent_encode(reference, b"/:"));
-    let (status, body) = engine_get(engine, &path).await?;
+    let (status, body, _) = engine_get(engine, &path).await?;
     match status {
         200 => {
             let json: Value = serde_json::from_slice(&body)
@@ -167,6 +179,75 @@ pub async fn engine_image(
             String::from_utf8_lossy(&body).trim()
         ))),
     }
+}
+
+/// Whether `reference` already names one image for good: `repo@sha256:…` or an image ID.
+pub fn is_pinned(reference: &str) -> bool {
+    reference.contains("@sha256:") || reference.starts_with("sha256:")
+}
+
+/// What the image `reference` (by tag) is now, as a build can start from it for good:
+/// `repo@sha256:…` (the digest the engine recorded when it pulled or pushed it from that
+/// repository, else the registry's manifest digest), or the image ID `sha256:…` of an image the
+/// engine holds that was never in a registry (built or imported here). The registry is asked only
+/// about an image the engine does not have (or when the engine is one this lookup cannot speak to).
+pub async fn resolve_reference(
+    engine: Option<&EngineAddress>,
+    reference: &str,
+) -> Result<String, LookupError> {
+    let repository = strip_tag(reference);
+    let wanted = RegistryRef::parse(repository);
+    let engine_said = match engine {
+        None => "imgs cannot speak to this Docker daemon (DOCKER_HOST)".to_string(),
+        Some(engine) => {
+            let path = format!("/images/{}/json", percent_encode(reference, b"/:"));
+            match engine_get(engine, &path).await {
+                Ok((200, body, _)) => {
+                    let json: Value = serde_json::from_slice(&body)
+                        .map_err(|e| LookupError(format!("the Docker daemon sent {e}")))?;
+                    let digests = json["RepoDigests"].as_array().cloned().unwrap_or_default();
+                    let same_repository = digests.iter().filter_map(Value::as_str).find_map(|d| {
+                        let (repo, digest) = d.split_once('@')?;
+                        (RegistryRef::parse(repo) == wanted).then(|| digest.to_string())
+                    });
+                    return match same_repository {
+                        Some(digest) => Ok(format!("{repository}@{digest}")),
+                        None => match json["Id"].as_str() {
+                            Some(id) if id.starts_with("sha256:") => Ok(id.to_string()),
+                            _ => Err(LookupError("the Docker daemon sent no image ID".into())),
+                        },
+                    };
+                }
+                Ok((404, _, _)) => "the Docker daemon does not have it".to_string(),
+                Ok((status, body, _)) => format!(
+                    "the Docker daemon answered {status}: {}",
+                    String::from_utf8_lossy(&body).trim()
+                ),
+                // The build needs this engine as much: asking the registry instead would only
+                // lock what the build cannot start from.
+                Err(e) => return Err(e),
+            }
+        }
+    };
+    let tag = match reference.len() - repository.len() {
+        0 => "latest",
+        _ => &reference[repository.len() + 1..],
+    };
+    let path = format!("/v2/{}/manifests/{tag}", wanted.name);
+    let registry_said = match registry_get(&wanted, &path, MANIFEST_AND_LIST_TYPES).await {
+        Ok((200, _, Some(digest))) if digest.starts_with("sha256:") => {
+            return Ok(format!("{repository}@{digest}"));
+        }
+        Ok((200, _, _)) => format!("{} sent no Docker-Content-Digest", wanted.registry),
+        Ok((404, _, _)) => format!("{} has no such tag", wanted.registry),
+        Ok((401 | 403, _, _)) => format!(
+            "{} asks for credentials; imgs asks registries only anonymously",
+            wanted.registry
+        ),
+        Ok((status, _, _)) => format!("{} answered HTTP {status}", wanted.registry),
+        Err(e) => e.0,
+    };
+    Err(LookupError(format!("{engine_said}; {registry_said}")))
 }
 
 /// A container the engine holds (running or not), with its names (`/name`, as the API gives them).
@@ -186,7 +267,7 @@ pub async fn engine_containers(
         "/containers/json?all=1&filters={}",
         percent_encode(&filters, b"")
     );
-    let (status, body) = engine_get(engine, &path).await?;
+    let (status, body, _) = engine_get(engine, &path).await?;
     if status != 200 {
         return Err(LookupError(format!(
             "the Docker daemon answered {status}: {}",
@@ -267,13 +348,19 @@ pub fn strip_tag(reference: &str) -> &str {
 const MANIFEST_TYPES: &str = "application/vnd.docker.distribution.manifest.v2+json, \
                               application/vnd.oci.image.manifest.v1+json";
 
+/// Also a multi-platform index, whose digest is the one `docker pull` records for a tag.
+const MANIFEST_AND_LIST_TYPES: &str = "application/vnd.docker.distribution.manifest.list.v2+json, \
+                                       application/vnd.oci.image.index.v1+json, \
+                                       application/vnd.docker.distribution.manifest.v2+json, \
+                                       application/vnd.oci.image.manifest.v1+json";
+
 /// What `registry` holds under `tag`: `None` when there is no such tag.
 pub async fn registry_image(
     at: &RegistryRef,
     tag: &str,
 ) -> Result<Option<FoundImage>, LookupError> {
     let manifest_path = format!("/v2/{}/manifests/{tag}", at.name);
-    let (status, body) = registry_get(at, &manifest_path, MANIFEST_TYPES).await?;
+    let (status, body, _) = registry_get(at, &manifest_path, MANIFEST_TYPES).await?;
     match status {
         200 => {}
         404 => return Ok(None),
@@ -302,7 +389,7 @@ pub async fn registry_image(
             at.registry
         )));
     };
-    let (status, blob) = registry_get(
+    let (status, blob, _) = registry_get(
         at,
         &format!("/v2/{}/blobs/{digest}", at.name),
         "application/json",
@@ -327,7 +414,7 @@ async fn registry_get(
     at: &RegistryRef,
     path: &str,
     accept: &str,
-) -> Result<(u16, Bytes), LookupError> {
+) -> Result<(u16, Bytes, Option<String>), LookupError> {
     let call = async {
         if at.is_loopback() {
             let stream = tokio::net::TcpStream::connect(&at.registry)
@@ -343,7 +430,7 @@ async fn registry_get(
         .map_err(|_| LookupError(format!("{} did not answer in 10 s", at.registry)))?
 }
 
-async fn https_get(url: &str, accept: &str) -> Result<(u16, Bytes), LookupError> {
+async fn https_get(url: &str, accept: &str) -> Result<(u16, Bytes, Option<String>), LookupError> {
     use hyper_util::client::legacy::Client;
     use hyper_util::rt::TokioExecutor;
     let https = hyper_rustls::HttpsConnectorBuilder::new()
@@ -362,13 +449,14 @@ async fn https_get(url: &str, accept: &str) -> Result<(u16, Bytes), LookupError>
         .await
         .map_err(|e| LookupError(format!("{url}: {e}")))?;
     let status = response.status().as_u16();
+    let digest = content_digest(response.headers());
     let body = response
         .into_body()
         .collect()
         .await
         .map_err(|e| LookupError(e.to_string()))?
         .to_bytes();
-    Ok((status, body))
+    Ok((status, body, digest))
 }
 
 /// `text` with every byte but the unreserved ones and `kept` percent-escaped: a path keeps `/` and
@@ -414,6 +502,15 @@ mod tests {
         assert!(!hub.is_loopback());
         assert_eq!(RegistryRef::parse("me/app").name, "me/app");
         assert_eq!(RegistryRef::parse("localhost/app").registry, "localhost");
+    }
+
+    #[test]
+    fn digests_and_image_ids_are_pinned_tags_are_not() {
+        assert!(is_pinned("debian@sha256:0123"));
+        assert!(is_pinned("127.0.0.1:5000/app@sha256:0123"));
+        assert!(is_pinned("sha256:0123"));
+        assert!(!is_pinned("debian:bookworm"));
+        assert!(!is_pinned("127.0.0.1:5000/app"));
     }
 
     #[test]

@@ -92,7 +92,8 @@ pub(crate) fn add_inputs(
     Ok(())
 }
 
-/// The locked source AMIs of `image`, by build: what its amazon-ebs builds launch from.
+/// The locked sources of `image`, by build: the AMIs its amazon-ebs builds launch from, the
+/// images its docker builds start from.
 pub(crate) fn locked_sources(root: &Path, image: &str) -> BTreeMap<String, LockedSource> {
     // The plan read the lock a moment ago; a lock that cannot be read now leaves the build to
     // resolve its filter, as without a lock.
@@ -100,7 +101,7 @@ pub(crate) fn locked_sources(root: &Path, image: &str) -> BTreeMap<String, Locke
         return BTreeMap::new();
     };
     lock.of_image(image)
-        .filter(|e| e.key.kind == InputKind::SourceAmi)
+        .filter(|e| matches!(e.key.kind, InputKind::SourceAmi | InputKind::ImageDigest))
         .map(|e| {
             (
                 e.key.build.clone(),
@@ -195,10 +196,12 @@ pub fn settle_lock(cx: &Context, options: &LockOptions) -> Result<String, Failur
         let errors = missing
             .iter()
             .map(|(key, input, entry)| {
-                let why = if options.locked {
-                    "`--locked` forbids changing it"
-                } else {
-                    "`--offline` cannot ask EC2"
+                let why = match (options.locked, key.kind) {
+                    (true, _) => "`--locked` forbids changing it",
+                    (false, InputKind::ImageDigest) => {
+                        "`--offline` cannot ask the Docker engine or registry"
+                    }
+                    (false, _) => "`--offline` cannot ask EC2",
                 };
                 let what = format!(
                     "the {} of build `{}` of `{}`",
@@ -250,7 +253,21 @@ pub fn settle_lock(cx: &Context, options: &LockOptions) -> Result<String, Failur
                     resolved,
                 });
             }
-            Err(why) => errors.push(cannot_resolve(key, &why)),
+            // A docker image neither the engine nor its registry answers for is left unlocked, and
+            // said so: a plan needs no engine, and a build reports what is wrong (a daemon that is
+            // down, a tag no registry has) as it pulls. The next run that resolves it locks it.
+            Err(why) if key.kind == InputKind::ImageDigest => {
+                let warning = Diagnostic::warning(format!(
+                    "the {} of build `{}` of `{}` is not locked: {why}",
+                    key.what(),
+                    key.build,
+                    key.image
+                ))
+                .key(format!("{}.{}.{}", key.image, key.build, key.kind.as_str()))
+                .hint(pull_hint(&input.spec));
+                lines.push_str(&format!("{warning}\n"));
+            }
+            Err(why) => errors.push(cannot_resolve(key, &input.spec, &why)),
         }
     }
     if !errors.is_empty() {
@@ -264,7 +281,21 @@ pub fn settle_lock(cx: &Context, options: &LockOptions) -> Result<String, Failur
     Ok(lines)
 }
 
-fn cannot_resolve(key: &LockKey, why: &str) -> Diagnostic {
+fn pull_hint(spec: &str) -> String {
+    format!(
+        "check the image name and tag; an image its registry does not give without a login is \
+         locked once it is in the Docker engine (`docker pull {spec}`, or built there): imgs locks \
+         what the build would start from"
+    )
+}
+
+fn cannot_resolve(key: &LockKey, spec: &str, why: &str) -> Diagnostic {
+    let hint = match key.kind {
+        InputKind::ImageDigest => pull_hint(spec),
+        _ => "check the template's source_ami_filter and the credentials; imgs locks what the \
+              build would launch from"
+            .to_string(),
+    };
     Diagnostic::error(format!(
         "cannot lock the {} of build `{}` of `{}`: {why}",
         key.what(),
@@ -272,7 +303,7 @@ fn cannot_resolve(key: &LockKey, why: &str) -> Diagnostic {
         key.image
     ))
     .key(format!("{}.{}.{}", key.image, key.build, key.kind.as_str()))
-    .hint("check the template's source_ami_filter and the credentials; imgs locks what the build would launch from")
+    .hint(hint)
 }
 
 /// `imgs update` options.
@@ -311,7 +342,7 @@ pub fn update(cx: &Context, options: &UpdateOptions) -> Result<Output, Failure> 
                 spec: input.spec.clone(),
                 resolved,
             }),
-            Err(why) => errors.push(cannot_resolve(key, &why)),
+            Err(why) => errors.push(cannot_resolve(key, &input.spec, &why)),
         }
     }
     if !errors.is_empty() {
