@@ -429,7 +429,7 @@ fn ci_github_prints_one_job_per_wave_over_the_shards() {
         assert_eq!(
             steps[2]["run"].as_str().unwrap(),
             format!(
-                "imgs build --wave {wave} --shard ${{{{ matrix.shard }}}}/3 --message-format json"
+                "imgs build --wave {wave} --shard ${{{{ matrix.shard }}}}/3 --locked --message-format json"
             )
         );
     }

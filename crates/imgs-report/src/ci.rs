@@ -31,7 +31,8 @@ pub fn render_github_workflow(workflow: &GithubWorkflow<'_>) -> String {
     out.push_str(
         "# Each wave's jobs find the images of earlier waves fresh, by their imgs:fingerprint tag on\n\
          # EC2 or in the remote cache ([workspace.cache] in Images.toml). Make it again when images\n\
-         # are added or their parents change: the waves come from Images.toml.\n",
+         # are added or their parents change: the waves come from Images.toml. Commit Images.lock:\n\
+         # the builds run with --locked.\n",
     );
     out.push_str(
         "name: imgs\n\
@@ -67,9 +68,11 @@ pub fn render_github_workflow(workflow: &GithubWorkflow<'_>) -> String {
             "      - name: Install imgs\n        run: {}\n",
             serde_json::Value::from(workflow.install)
         ));
+        // --locked: every runner must compute the same fingerprints, so none may lock a missing
+        // Images.lock entry itself (it could pick another AMI than its neighbour did).
         out.push_str(&format!(
             "      - name: Build wave {wave}, shard ${{{{ matrix.shard }}}}/{n}\n        run: imgs \
-             build --wave {wave} --shard ${{{{ matrix.shard }}}}/{n} --message-format json\n"
+             build --wave {wave} --shard ${{{{ matrix.shard }}}}/{n} --locked --message-format json\n"
         ));
     }
     out
@@ -92,7 +95,7 @@ mod tests {
         assert!(text.contains("    needs: wave-1\n"));
         assert!(!text.contains("wave-3"));
         assert!(text.contains(
-            "run: imgs build --wave 2 --shard ${{ matrix.shard }}/3 --message-format json"
+            "run: imgs build --wave 2 --shard ${{ matrix.shard }}/3 --locked --message-format json"
         ));
     }
 }
