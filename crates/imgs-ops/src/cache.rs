@@ -299,7 +299,7 @@ impl Statuses {
 }
 
 /// Every image's fingerprint as `imgs plan --all` computes it now.
-fn current_fingerprints(
+pub(super) fn current_fingerprints(
     cx: &Context,
     ws: &Workspace,
     variables: &VariableOptions,

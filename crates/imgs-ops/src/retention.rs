@@ -17,7 +17,7 @@ use imgs_fingerprint::{Fingerprint, InputKey};
 use imgs_workspace::{Selection, Workspace};
 
 use super::fingerprint::{cache_dir, planning_variables};
-use super::{Context, Failure, Output, compute_plan};
+use super::{Context, Failure, Output};
 use crate::options::VariableOptions;
 
 /// `imgs prune`'s options.
@@ -343,23 +343,14 @@ pub fn prune(cx: &Context, args: &PruneOptions) -> Result<Output, Failure> {
     })
 }
 
-/// Every image's fingerprint now, as `imgs plan --all --offline` computes it.
+/// Every image's fingerprint now, as `imgs plan --all --offline` computes it (all builds: a prune
+/// has no `--only`).
 fn current_fingerprints(
     cx: &Context,
     ws: &Workspace,
     variables: &VariableOptions,
 ) -> Result<BTreeMap<String, Fingerprint>, Failure> {
-    let selected = ws.select(&Selection::default())?;
-    let planned = compute_plan(
-        cx,
-        ws,
-        &selected,
-        variables,
-        &imgs_template::BuildFilter::default(),
-        false,
-        super::CloudLookup::Offline,
-    )
-    .map_err(|f| match f {
+    super::cache::current_fingerprints(cx, ws, variables, &Default::default()).map_err(|f| match f {
         Failure::Input(mut d) => {
             d.0.push(Diagnostic::warning(
                 "nothing was removed: which versions are current is not known while the workspace has errors",
@@ -367,13 +358,7 @@ fn current_fingerprints(
             Failure::Input(d)
         }
         other => other,
-    })?;
-    Ok(planned
-        .plan
-        .images
-        .into_iter()
-        .map(|image| (image.name, image.fingerprint))
-        .collect())
+    })
 }
 
 /// The table: one row per version of a selected image, newest first, then the totals.
