@@ -19,33 +19,6 @@ impl Peers {
         self.tags_in(REGION, resource)
     }
 
-    /// Every tag of `resource` in `region`.
-    fn tags_in(&self, region: &str, resource: &str) -> BTreeMap<String, String> {
-        let out = self
-            .rt
-            .block_on(
-                self.client_in(region)
-                    .describe_tags()
-                    .filters(
-                        imgs_aws::sdk::types::Filter::builder()
-                            .name("resource-id")
-                            .values(resource)
-                            .build(),
-                    )
-                    .send(),
-            )
-            .unwrap();
-        out.tags()
-            .iter()
-            .map(|t| {
-                (
-                    t.key().unwrap_or_default().to_string(),
-                    t.value().unwrap_or_default().to_string(),
-                )
-            })
-            .collect()
-    }
-
     /// The snapshots of `ami`, as EC2 describes it (none once it is deregistered).
     fn snapshots_of_ami(&self, ami: &str) -> Vec<String> {
         let out = self

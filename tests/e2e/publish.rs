@@ -19,35 +19,7 @@ const COPY_REGION: &str = "us-west-2";
 
 /// Every tag of `resource` in the build region.
 fn tags_of(peers: &Peers, resource: &str) -> BTreeMap<String, String> {
-    tags_in(peers, REGION, resource)
-}
-
-/// Every tag of `resource` in `region`.
-fn tags_in(peers: &Peers, region: &str, resource: &str) -> BTreeMap<String, String> {
-    let out = peers
-        .rt
-        .block_on(
-            peers
-                .client_in(region)
-                .describe_tags()
-                .filters(
-                    imgs_aws::sdk::types::Filter::builder()
-                        .name("resource-id")
-                        .values(resource)
-                        .build(),
-                )
-                .send(),
-        )
-        .unwrap();
-    out.tags()
-        .iter()
-        .map(|t| {
-            (
-                t.key().unwrap_or_default().to_string(),
-                t.value().unwrap_or_default().to_string(),
-            )
-        })
-        .collect()
+    peers.tags_in(REGION, resource)
 }
 
 /// The AMIs of `image` in the build region that carry channel `channel`'s tag.
@@ -61,7 +33,11 @@ fn in_channel_in(peers: &Peers, region: &str, image: &str, channel: &str) -> Vec
         .amis_of(region, image)
         .into_iter()
         .map(|(ami, _)| ami)
-        .filter(|ami| tags_in(peers, region, ami).contains_key(&format!("imgs:channel:{channel}")))
+        .filter(|ami| {
+            peers
+                .tags_in(region, ami)
+                .contains_key(&format!("imgs:channel:{channel}"))
+        })
         .collect()
 }
 

@@ -4,6 +4,8 @@
 //! in its own `impl Peers` block (an inherent method's name may be used once in the whole binary, so
 //! a module's names say what they are for).
 
+use std::collections::BTreeMap;
+
 use imgs_aws::sdk::Client;
 use imgs_test_peers::ec2::{self, Leftovers, Runs, tag_filter};
 use imgs_test_peers::{TestMoto, TestSshd};
@@ -46,6 +48,33 @@ impl Peers {
             ec2,
             key_pair: key_pair.to_string(),
         }
+    }
+
+    /// Every tag of `resource` in `region`.
+    pub fn tags_in(&self, region: &str, resource: &str) -> BTreeMap<String, String> {
+        let out = self
+            .rt
+            .block_on(
+                self.client_in(region)
+                    .describe_tags()
+                    .filters(
+                        imgs_aws::sdk::types::Filter::builder()
+                            .name("resource-id")
+                            .values(resource)
+                            .build(),
+                    )
+                    .send(),
+            )
+            .unwrap();
+        out.tags()
+            .iter()
+            .map(|t| {
+                (
+                    t.key().unwrap_or_default().to_string(),
+                    t.value().unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
     }
 
     /// An EC2 client for `region` on the same server.
