@@ -8,16 +8,13 @@ use crate::{AwsError, ClientSettings};
 /// The filter as one line, filters sorted by name, owners as given: `name=debian-* owners=self
 /// most_recent=true`.
 pub fn filter_spec(filter: &SourceAmiFilter) -> String {
-    let mut parts: Vec<String> = filter
-        .filters
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
-    if !filter.owners.is_empty() {
-        parts.push(format!("owners={}", filter.owners.join(",")));
-    }
-    parts.push(format!("most_recent={}", filter.most_recent));
-    parts.join(" ")
+    format!(
+        "{} most_recent={}",
+        crate::source::describe_filter(filter),
+        filter.most_recent
+    )
+    .trim_start()
+    .to_string()
 }
 
 /// The AMI `filter` picks in `settings.region` now (none, or several without `most_recent`, is

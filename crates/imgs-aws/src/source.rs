@@ -125,7 +125,8 @@ fn pick(
     Ok(images.pop().expect("checked non-empty"))
 }
 
-fn describe_filter(filter: &SourceAmiFilter) -> String {
+/// The filter as people read it: filters sorted by name, then the owners.
+pub(crate) fn describe_filter(filter: &SourceAmiFilter) -> String {
     let mut parts: Vec<String> = filter
         .filters
         .iter()
