@@ -83,8 +83,11 @@ fn path(cache: &Path) -> PathBuf {
 fn write(cache: &Path, state: &RunState) -> Result<(), String> {
     let path = path(cache);
     let text = serde_json::to_string_pretty(state).expect("the state serializes") + "\n";
+    // A directory in its place is damage (imgs never makes one there): removed, or a normal build
+    // could never write the state again and `--resume` would stay broken.
     std::fs::create_dir_all(path.parent().unwrap_or(cache))
-        .and_then(|()| imgs_atomic_file::write_atomically(&path, text.as_bytes()))
+        .and_then(|()| imgs_atomic_file::remove_damage(&path))
+        .and_then(|_| imgs_atomic_file::write_atomically(&path, text.as_bytes()))
         .map_err(|e| format!("cannot write `{}`: {e}", path.display()))
 }
 
@@ -338,4 +341,29 @@ fn check_vars(stored: &StoredOptions, given: &[(String, String)]) -> Result<(), 
             names(&mut stored.var_names.iter())
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_directory_in_place_of_the_state_is_replaced_by_the_next_write() {
+        let cache = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(path(cache.path()).join("inside")).unwrap();
+        let state = RunState {
+            schema: SCHEMA,
+            run_id: "run-1".to_string(),
+            status: Status::Succeeded,
+            selected: vec!["base".to_string()],
+            finished: vec!["base".to_string()],
+            options: StoredOptions::default(),
+        };
+        write(cache.path(), &state).unwrap();
+        let read = read(cache.path()).unwrap().unwrap();
+        assert_eq!(
+            (read.run_id.as_str(), read.status),
+            ("run-1", Status::Succeeded)
+        );
+    }
 }
