@@ -451,6 +451,9 @@ fn write_channel_file(path: &Path, file: &ChannelFile) -> std::io::Result<()> {
     }
     let mut text = serde_json::to_vec_pretty(file).map_err(std::io::Error::other)?;
     text.push(b'\n');
+    // A directory in its place is damage (imgs never makes one there): the publish replaces a
+    // channel file that does not read, and the prune refuses until it is replaced.
+    imgs_atomic_file::remove_damage(path)?;
     imgs_atomic_file::write_atomically(path, &text)
 }
 
@@ -687,5 +690,22 @@ pub(crate) fn after_build(
             render_published(&publication),
             message.replace('\n', "\n  "),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_directory_in_place_of_the_channel_file_is_replaced_by_the_next_write() {
+        let cache = tempfile::tempdir().unwrap();
+        let path = cache.path().join("channels/prod.json");
+        std::fs::create_dir_all(path.join("inside")).unwrap();
+        let file = read_channel_file(&path, "prod");
+        assert!(file.images.is_empty());
+        write_channel_file(&path, &file).unwrap();
+        assert_eq!(read_channel_file(&path, "other").images.len(), 0);
+        assert!(path.is_file());
     }
 }
