@@ -167,33 +167,37 @@ fn channel_files(cache_dir: &Path) -> ChannelFiles {
             .and_then(|bytes| {
                 serde_json::from_slice::<serde_json::Value>(&bytes).map_err(|e| e.to_string())
             });
-        let value = match read {
-            Ok(value) => value,
-            Err(why) => {
-                problems.push(
-                    Diagnostic::error(format!("cannot read the channel file: {why}"))
-                        .in_file(&path)
-                        .hint("the prune keeps what channels point at, so it removes nothing until every channel file reads"),
-                );
-                continue;
-            }
-        };
-        let images = value.get("images").unwrap_or(&value);
-        let mut map = BTreeMap::new();
-        if let Some(object) = images.as_object() {
-            for (image, v) in object {
-                let fingerprint = v
-                    .as_str()
-                    .or_else(|| v.get("fingerprint").and_then(|f| f.as_str()));
-                if let Some(fingerprint) = fingerprint {
-                    map.insert(image.clone(), fingerprint.to_string());
-                }
-            }
+        // JSON of another shape (images that are not an object, an image without a fingerprint)
+        // protects nothing just as unreadable bytes do: it is a problem too, not an empty channel.
+        let read = read.and_then(|value| channel_images(&value));
+        match read {
+            Ok(map) => channels.push((name.to_string(), map)),
+            Err(why) => problems.push(
+                Diagnostic::error(format!("cannot read the channel file: {why}"))
+                    .in_file(&path)
+                    .hint("the prune keeps what channels point at, so it removes nothing until every channel file reads; `imgs publish --channel NAME` writes it anew"),
+            ),
         }
-        channels.push((name.to_string(), map));
     }
     channels.sort();
     (channels, problems)
+}
+
+/// A channel file's image → fingerprint, in any of the forms [`channel_files`] reads.
+fn channel_images(value: &serde_json::Value) -> Result<BTreeMap<String, String>, String> {
+    let images = value.get("images").unwrap_or(value);
+    let object = images
+        .as_object()
+        .ok_or("its images are not an object of image names")?;
+    let mut map = BTreeMap::new();
+    for (image, v) in object {
+        let fingerprint = v
+            .as_str()
+            .or_else(|| v.get("fingerprint").and_then(|f| f.as_str()))
+            .ok_or_else(|| format!("`{image}` names no fingerprint"))?;
+        map.insert(image.clone(), fingerprint.to_string());
+    }
+    Ok(map)
 }
 
 /// Per channel, image → fingerprint; and the channel files that did not read.
@@ -474,4 +478,33 @@ pub(crate) fn short(fingerprint: &str) -> String {
 
 fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_channel_file_of_another_shape_is_a_problem_not_an_empty_channel() {
+        let cache = tempfile::tempdir().unwrap();
+        let channels = cache.path().join("channels");
+        std::fs::create_dir_all(&channels).unwrap();
+        let file = |name: &str, text: &str| std::fs::write(channels.join(name), text).unwrap();
+        file("a.json", r#"{"images": {"base": {"fingerprint": "f1"}}}"#);
+        file("b.json", r#"{"base": "f2"}"#);
+        file("c.json", r#"{"channel": "c", "images": 17}"#);
+        file("d.json", r#"{"images": {"base": {"fingerprint": 17}}}"#);
+        file("e.json", "[1]");
+        let (read, problems) = channel_files(cache.path());
+        let names: Vec<&str> = read.iter().map(|(name, _)| name.as_str()).collect();
+        assert_eq!(names, ["a", "b"]);
+        assert_eq!(read[0].1["base"], "f1");
+        assert_eq!(problems.len(), 3);
+        let text: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+        assert!(
+            text.iter()
+                .any(|t| t.contains("`base` names no fingerprint")),
+            "{text:?}"
+        );
+    }
 }
