@@ -3,6 +3,11 @@
 //! whole must be reported (a warning naming it), ignored and written anew — never a panic, never a
 //! wrong "fresh"; a file imgs only writes (the run manifest, timings) is simply replaced.
 //!
+//! Three files are instead refused when damaged, as documented: `cache/revoked.json` stops every
+//! plan (read as empty it would let builds on revoked parents through), a channel file makes `imgs
+//! prune` remove nothing until the next publish replaces it, and `cache/runs/last.json` makes
+//! `--resume` fail until a normal build replaces it.
+//!
 //! The damage: emptied, cut at random lengths, random bytes overwritten, replaced by garbage, a
 //! directory in its place, and (JSON files) a value of the wrong type at a random place. Random
 //! choices are seeded (`IMGS_CHAOS_SEED` repeats a run); `chaos::runs` sets how many of each.
@@ -14,7 +19,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-use imgs_cache::{Cache, Scanned};
+use imgs_cache::{Cache, Revocations, Scanned};
 
 use crate::support::chaos::{self, Dice};
 use crate::support::*;
@@ -53,10 +58,17 @@ enum Kind {
     /// The marker of a version directory a killed run left (read by `cache ls` and prune).
     Marker,
     Timings,
+    /// `cache/revoked.json`, revoking an older version of `base` (read by every plan).
+    Revoked,
+    /// `cache/channels/prod.json`, pointing at the older versions (read by `imgs prune`, `imgs
+    /// graph` and the publish that rewrites it).
+    Channel,
+    /// `cache/runs/last.json`, the state of the last build (read by `imgs build --resume`).
+    RunState,
 }
 
 impl Kind {
-    const ALL: [Kind; 8] = [
+    const ALL: [Kind; 11] = [
         Kind::Record,
         Kind::ChildRecord,
         Kind::OlderRecord,
@@ -65,6 +77,9 @@ impl Kind {
         Kind::Lock,
         Kind::Marker,
         Kind::Timings,
+        Kind::Revoked,
+        Kind::Channel,
+        Kind::RunState,
     ];
 
     fn name(self) -> &'static str {
@@ -77,6 +92,9 @@ impl Kind {
             Kind::Lock => "lock",
             Kind::Marker => "marker",
             Kind::Timings => "timings",
+            Kind::Revoked => "revoked",
+            Kind::Channel => "channel",
+            Kind::RunState => "run_state",
         }
     }
 
@@ -214,9 +232,15 @@ fn damages(kind: Kind, good: &[u8], n: usize, dice: &mut Dice) -> Vec<Damage> {
 
 /// The workspace: `base` copies a file (an input the stat cache remembers), `child` writes a file
 /// naming base's copy. Built twice (base's input changed between), so base has an older record;
-/// then a version directory as a killed run leaves it, and a run with `--timings`.
+/// the first build is published to the `prod` channel, the older `base` revoked (so the intact
+/// revocation list stops no current plan); then a version directory as a killed run leaves it, and
+/// a run with `--timings`.
 struct Workspace {
     dir: tempfile::TempDir,
+    /// The fingerprints of the first build (the channel's).
+    older: BTreeMap<String, String>,
+    /// `base`'s current fingerprint and the run that built it.
+    base_now: (String, String),
     /// `cache/` as it was then, to start every case from.
     pristine: tempfile::TempDir,
     /// Each kind's file, relative to the workspace.
@@ -265,12 +289,27 @@ impl Workspace {
         let input = root.join("images/base/in.txt");
         std::fs::write(&input, "v1").unwrap();
         aged(&input);
-        let older = fingerprints(root)["base"].clone();
+        let first = fingerprints(root);
+        let older = first["base"].clone();
         assert_eq!(run(root, &["build", "--all"]).code, Some(0));
+        assert_eq!(run(root, &["publish", "--channel", "prod"]).code, Some(0));
         std::fs::write(&input, "v2").unwrap();
         aged(&input);
         assert_eq!(run(root, &["build", "--all", "--timings"]).code, Some(0));
         let now = fingerprints(root);
+        let revoke = run(
+            root,
+            &["revoke", &format!("base@{older}"), "--reason", "chaos"],
+        );
+        assert_eq!(revoke.code, Some(0), "{}", revoke.stderr);
+        let record: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(root.join(format!("cache/records/base/{}.json", now["base"]))).unwrap(),
+        )
+        .unwrap();
+        let base_now = (
+            now["base"].clone(),
+            record["run_id"].as_str().unwrap().to_string(),
+        );
         // A version directory a killed run left, and a lock file naming a holder.
         let killed = root.join(format!("cache/artifacts/base/{KILLED_VERSION}"));
         std::fs::create_dir_all(&killed).unwrap();
@@ -300,6 +339,9 @@ impl Workspace {
             (Kind::Lock, "cache/imgs.lock".to_string()),
             (Kind::Marker, marker),
             (Kind::Timings, "cache/imgs-timing.html".to_string()),
+            (Kind::Revoked, "cache/revoked.json".to_string()),
+            (Kind::Channel, "cache/channels/prod.json".to_string()),
+            (Kind::RunState, "cache/runs/last.json".to_string()),
         ]);
         for file in files.values() {
             assert!(root.join(file).is_file(), "{file}");
@@ -308,6 +350,8 @@ impl Workspace {
         copy_tree(&root.join("cache"), &pristine.path().join("cache"));
         Workspace {
             dir,
+            older: first,
+            base_now,
             pristine,
             files,
         }
@@ -441,6 +485,17 @@ struct Tally {
     unreported: usize,
     /// Not whole again after the run (or warned about again on the next).
     not_rewritten: usize,
+    /// Refused as documented, naming the file: a plan stopped by a damaged revocation list, a
+    /// prune by a damaged channel file, a `--resume` by a damaged run state.
+    refused: usize,
+    /// A refused file damaged so it still reads, differently, and imgs acted on what it now says:
+    /// a changed revocation reason, a run state's changed field (none of these files carries a
+    /// checksum).
+    read_as_changed: usize,
+    /// A channel file whose fingerprint or image name was changed so it still reads: the prune
+    /// then protects the version it now names and not the channel's, without a word. A known
+    /// limitation (channel files carry no checksum), counted here rather than as a problem.
+    channel_changed_unnoticed: usize,
     problems: Vec<String>,
 }
 
@@ -464,6 +519,9 @@ fn judge(ws: &Workspace, kind: Kind, damage: &Damage, tally: &mut Tally) -> Stri
         .entry(format!("{} {}", kind.name(), damage.name()))
         .or_default() += 1;
     let unchanged = bytes.as_deref() == Some(&good[..]);
+    if matches!(kind, Kind::Revoked | Kind::Channel | Kind::RunState) {
+        return judge_refused(ws, kind, bytes.as_deref(), &good, &case, tally);
+    }
     let args: &[&str] = match kind {
         Kind::OlderRecord | Kind::Marker => &["cache", "ls", "--message-format", "json"],
         Kind::Timings => &["build", "--all", "--message-format", "json", "--timings"],
@@ -569,6 +627,7 @@ fn judge(ws: &Workspace, kind: Kind, damage: &Damage, tally: &mut Tally) -> Stri
                 tally.problem(format!("{case}: a directory removed without a word"));
             }
         }
+        Kind::Revoked | Kind::Channel | Kind::RunState => unreachable!("judged by judge_refused"),
         Kind::Marker => {
             let prune = run(root, &["cache", "prune", "--dry-run"]);
             if prune.crashed() || prune.code != Some(0) {
@@ -620,6 +679,253 @@ fn judge(ws: &Workspace, kind: Kind, damage: &Damage, tally: &mut Tally) -> Stri
     ran.stderr
 }
 
+/// A crash is counted and reported; whether `ran` crashed.
+fn crashed(ran: &Ran, case: &str, what: &str, tally: &mut Tally) -> bool {
+    if ran.crashed() {
+        tally.crashes += 1;
+        tally.problem(format!("{case}: {what} crashed\n{}", ran.stderr));
+    }
+    ran.crashed()
+}
+
+/// A channel file's image → fingerprint as `imgs prune` reads it (`{"images": {"base":
+/// {"fingerprint": "…"}}}`, `{"base": {"fingerprint": "…"}}` or `{"base": "…"}`); `None` when
+/// the prune must refuse it.
+fn channel_images(bytes: &[u8]) -> Option<BTreeMap<String, String>> {
+    let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    let images = value.get("images").unwrap_or(&value).as_object()?;
+    images
+        .iter()
+        .map(|(image, v)| {
+            let fingerprint = v.as_str().or_else(|| v["fingerprint"].as_str())?;
+            Some((image.clone(), fingerprint.to_string()))
+        })
+        .collect()
+}
+
+/// Runs imgs over a damaged file it refuses, as documented, and judges what it did.
+fn judge_refused(
+    ws: &Workspace,
+    kind: Kind,
+    bytes: Option<&[u8]>,
+    good: &[u8],
+    case: &str,
+    tally: &mut Tally,
+) -> String {
+    let root = ws.root();
+    let file = ws.files[&kind].as_str();
+    let named = |ran: &Ran| ran.stderr.contains(file) || ran.stdout.contains(file);
+    let same_json = bytes
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok())
+        .is_some_and(|v| Some(v) == serde_json::from_slice(good).ok());
+    match kind {
+        Kind::Revoked => {
+            let ran = run(root, &["build", "--all", "--message-format", "json"]);
+            if crashed(&ran, case, "build", tally) {
+                return ran.stderr;
+            }
+            let outcomes = ran.outcomes();
+            let built = outcomes.values().any(|o| o == "built");
+            // What the file says now, read as imgs reads it; `None`: it does not read.
+            let says = bytes.and_then(|b| serde_json::from_slice::<Revocations>(b).ok());
+            match says {
+                None if ran.code == Some(2) && named(&ran) && !built => tally.refused += 1,
+                None => {
+                    tally.unreported += usize::from(ran.code == Some(0));
+                    tally.failed_runs += usize::from(ran.code != Some(0));
+                    tally.problem(format!(
+                        "{case}: exit {:?}, file named {}, {outcomes:?}\n{}",
+                        ran.code,
+                        named(&ran),
+                        ran.stderr
+                    ));
+                }
+                Some(list) => {
+                    let (fingerprint, run_id) = &ws.base_now;
+                    if list.find("base", fingerprint, run_id).is_some() {
+                        // Damage that revokes the current base: the child must not build on it.
+                        if ran.code == Some(2) && !built {
+                            tally.read_as_changed += 1;
+                        } else {
+                            tally.false_records += 1;
+                            tally.problem(format!("{case}: built on a revoked base: {outcomes:?}"));
+                        }
+                    } else if ran.code == Some(0) && outcomes.values().all(|o| o == "fresh") {
+                        if same_json {
+                            tally.intact += 1;
+                        } else {
+                            tally.read_as_changed += 1;
+                        }
+                    } else {
+                        tally.failed_runs += 1;
+                        tally.problem(format!(
+                            "{case}: a list that reads, revoking no current version: exit {:?}, \
+                             {outcomes:?}\n{}",
+                            ran.code, ran.stderr
+                        ));
+                    }
+                }
+            }
+            ran.stderr
+        }
+        Kind::Channel => {
+            let prune = run(root, &["prune", "--keep", "1", "--dry-run"]);
+            if crashed(&prune, case, "prune", tally) {
+                return prune.stderr;
+            }
+            let kept_by_channel = |image: &str| {
+                let short = &ws.older[image][..12];
+                prune
+                    .stdout
+                    .lines()
+                    .any(|l| l.contains(short) && l.contains("kept: channel prod"))
+            };
+            match bytes.and_then(channel_images) {
+                None if prune.code == Some(2)
+                    && named(&prune)
+                    && prune.stderr.contains("nothing was removed") =>
+                {
+                    tally.refused += 1
+                }
+                None => {
+                    tally.unreported += usize::from(prune.code == Some(0));
+                    tally.failed_runs += usize::from(prune.code != Some(0));
+                    tally.problem(format!(
+                        "{case}: a channel file that does not read: prune exit {:?}, file named \
+                         {}\n{}{}",
+                        prune.code,
+                        named(&prune),
+                        prune.stdout,
+                        prune.stderr
+                    ));
+                }
+                Some(images) if prune.code != Some(0) => {
+                    tally.failed_runs += 1;
+                    tally.problem(format!(
+                        "{case}: a channel file that reads ({images:?}): prune exit {:?}\n{}",
+                        prune.code, prune.stderr
+                    ));
+                }
+                Some(images) if Some(&images) == channel_images(good).as_ref() => {
+                    if kept_by_channel("base") && kept_by_channel("child") {
+                        tally.intact += 1;
+                    } else {
+                        tally.problem(format!(
+                            "{case}: the channel reads as before, its versions not kept\n{}",
+                            prune.stdout
+                        ));
+                    }
+                }
+                Some(_) => tally.channel_changed_unnoticed += 1,
+            }
+            let graph = run(root, &["graph"]);
+            if crashed(&graph, case, "graph", tally) {
+                return prune.stderr;
+            }
+            if graph.code != Some(0) {
+                tally.failed_runs += 1;
+                tally.problem(format!(
+                    "{case}: graph exit {:?}\n{}",
+                    graph.code, graph.stderr
+                ));
+            }
+            // The next publish makes the channel whole again: by `imgs publish`, or by a build
+            // with `--channel`, in turn.
+            let nth = tally.cases[&format!("{} {}", kind.name(), damage_name(case))];
+            let publish: &[&str] = if nth.is_multiple_of(2) {
+                &["publish", "--channel", "prod"]
+            } else {
+                &["build", "--all", "--channel", "prod"]
+            };
+            let published = run(root, publish);
+            if crashed(&published, case, "publish", tally) {
+                return prune.stderr;
+            }
+            let now = fingerprints(root);
+            let whole = std::fs::read(root.join(file))
+                .ok()
+                .and_then(|b| channel_images(&b))
+                .is_some_and(|images| images == now);
+            let again = run(root, &["prune", "--keep", "1", "--dry-run"]);
+            if published.code != Some(0) || !whole || again.code != Some(0) {
+                tally.not_rewritten += 1;
+                tally.problem(format!(
+                    "{case}: not whole again ({publish:?} exit {:?}, file whole {whole}, next \
+                     prune exit {:?})\n{}{}",
+                    published.code, again.code, published.stderr, again.stderr
+                ));
+            }
+            prune.stderr
+        }
+        Kind::RunState => {
+            let resume = run(root, &["build", "--resume", "--message-format", "json"]);
+            if crashed(&resume, case, "resume", tally) {
+                return resume.stderr;
+            }
+            let built = resume.outcomes().values().any(|o| o == "built");
+            if resume.code != Some(0) {
+                if named(&resume) && !built {
+                    tally.refused += 1;
+                } else {
+                    tally.unreported += 1;
+                    tally.problem(format!(
+                        "{case}: resume exit {:?}, file named {}\n{}",
+                        resume.code,
+                        named(&resume),
+                        resume.stderr
+                    ));
+                }
+            } else if built {
+                tally.false_records += 1;
+                tally.problem(format!("{case}: a resume of a finished run built"));
+            } else if same_json {
+                tally.intact += 1;
+            } else {
+                // Still a finished run's state: nothing to resume, whatever else changed.
+                tally.read_as_changed += 1;
+            }
+            // A normal build replaces it; then there is nothing to resume.
+            let build = run(root, &["build", "--all", "--message-format", "json"]);
+            if crashed(&build, case, "build", tally) {
+                return resume.stderr;
+            }
+            if build.code != Some(0) || build.outcomes().values().any(|o| o != "fresh") {
+                tally.failed_runs += 1;
+                tally.problem(format!(
+                    "{case}: build exit {:?}, {:?}\n{}",
+                    build.code,
+                    build.outcomes(),
+                    build.stderr
+                ));
+            }
+            let state = std::fs::read(root.join(file))
+                .ok()
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+            let whole = state.is_some_and(|s| {
+                s["status"] == "succeeded" && s["run_id"].as_str() == build.run_id().as_deref()
+            });
+            let again = run(root, &["build", "--resume"]);
+            if crashed(&again, case, "second resume", tally) {
+                return resume.stderr;
+            }
+            if !whole || again.code != Some(0) || again.stderr.contains("warning") {
+                tally.not_rewritten += 1;
+                tally.problem(format!(
+                    "{case}: not whole again (state {whole}, next resume exit {:?})\n{}",
+                    again.code, again.stderr
+                ));
+            }
+            resume.stderr
+        }
+        _ => unreachable!("judged by judge"),
+    }
+}
+
+/// The damage's name in a case's description (`KIND DAMAGE …`).
+fn damage_name(case: &str) -> &str {
+    case.split(' ').nth(1).unwrap_or_default()
+}
+
 #[test]
 fn chaos_damaged_cache_files_are_reported_ignored_and_written_anew() {
     let ws = Workspace::new();
@@ -646,6 +952,9 @@ fn chaos_damaged_cache_files_are_reported_ignored_and_written_anew() {
             "failed_runs": tally.failed_runs,
             "unreported": tally.unreported,
             "not_written_anew": tally.not_rewritten,
+            "refused_as_documented": tally.refused,
+            "refused_files_read_as_changed": tally.read_as_changed,
+            "channel_changed_unnoticed": tally.channel_changed_unnoticed,
             "false_records": tally.false_records,
             "crashes": tally.crashes,
         }),
