@@ -69,7 +69,7 @@ const ABOUT: &[(&str, &str)] = &[
     ),
     (
         "corrupted_caches",
-        "Records, the stat cache and the manifest damaged in several ways: reported, ignored, rebuilt",
+        "Records, the stat cache, the manifest, the workspace lock, markers, timings, revocations, a channel file and the run state damaged in several ways: reported, ignored and rebuilt, or refused as the README documents",
     ),
     (
         "disk_full",
