@@ -132,18 +132,6 @@ fn ids_settings(root: &Path) -> insta::Settings {
     s
 }
 
-/// The only AMI of `image` under `fingerprint`.
-fn ami_of(peers: &Peers, image: &str, fingerprint: &str) -> String {
-    let amis: Vec<String> = peers
-        .amis_of(REGION, image)
-        .into_iter()
-        .filter(|(_, fp)| fp == fingerprint)
-        .map(|(ami, _)| ami)
-        .collect();
-    assert_eq!(amis.len(), 1, "{image}@{fingerprint}: {amis:?}");
-    amis[0].clone()
-}
-
 #[test]
 fn prune_keeps_the_newest_the_channels_and_what_kept_children_stand_on() {
     let peers = Peers::start(KEY_PAIR);
@@ -156,7 +144,7 @@ fn prune_keeps_the_newest_the_channels_and_what_kept_children_stand_on() {
         assert!(out.contains("2 images built"), "{out}");
         builds.push(fingerprints(root));
     }
-    let ami = |image: &str, build: usize| ami_of(&peers, image, &builds[build][image]);
+    let ami = |image: &str, build: usize| peers.only_ami(image, &builds[build][image]);
     // Lineage on EC2: every AMI names the AMI it was launched from, its snapshots too.
     for build in 0..3 {
         let app = peers.tags_on(&ami("app", build));
@@ -234,8 +222,8 @@ fn revoke_with_descendants_tags_them_fails_plans_on_them_and_shows_in_the_graph(
     let root = ws.path();
     imgs_ok(root, &["build", "--all"]);
     let fps = fingerprints(root);
-    let base_ami = ami_of(&peers, "base", &fps["base"]);
-    let app_ami = ami_of(&peers, "app", &fps["app"]);
+    let base_ami = peers.only_ami("base", &fps["base"]);
+    let app_ami = peers.only_ami("app", &fps["app"]);
 
     let prefix = &fps["base"][..12];
     let out = imgs_ok(
@@ -312,8 +300,8 @@ fn revoke_by_ami_id_without_descendants() {
     let root = ws.path();
     imgs_ok(root, &["build", "--all"]);
     let fps = fingerprints(root);
-    let base_ami = ami_of(&peers, "base", &fps["base"]);
-    let app_ami = ami_of(&peers, "app", &fps["app"]);
+    let base_ami = peers.only_ami("base", &fps["base"]);
+    let app_ami = peers.only_ami("app", &fps["app"]);
     let out = imgs_ok(root, &["revoke", &base_ami]);
     assert!(out.contains("1 version revoked: revoked"), "{out}");
     assert!(

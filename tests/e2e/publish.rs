@@ -41,18 +41,6 @@ fn in_channel_in(peers: &Peers, region: &str, image: &str, channel: &str) -> Vec
         .collect()
 }
 
-/// The only AMI of `image` at `fingerprint`.
-fn ami_at(peers: &Peers, image: &str, fingerprint: &str) -> String {
-    let amis: Vec<String> = peers
-        .amis_of(REGION, image)
-        .into_iter()
-        .filter(|(_, fp)| fp == fingerprint)
-        .map(|(ami, _)| ami)
-        .collect();
-    assert_eq!(amis.len(), 1, "{image}@{fingerprint}: {amis:?}");
-    amis[0].clone()
-}
-
 /// The value of SSM parameter `name` in the build region, read through imgs-aws as imgs writes it.
 fn parameter(peers: &Peers, name: &str) -> Option<String> {
     parameter_in(peers, REGION, name)
@@ -203,7 +191,7 @@ fn build_with_a_channel_publishes_after_the_whole_graph_and_moves_the_channel() 
     assert!(out.contains("3 images built"), "{out}");
     ids_settings(root).bind(|| insta::assert_snapshot!("build_published", published_lines(&out)));
     let first = fingerprints(root);
-    let ami = |fps: &BTreeMap<String, String>, image: &str| ami_at(&peers, image, &fps[image]);
+    let ami = |fps: &BTreeMap<String, String>, image: &str| peers.only_ami(image, &fps[image]);
     for image in ["base", "app", "tool"] {
         assert_eq!(
             in_channel(&peers, image, "dev"),
@@ -401,7 +389,7 @@ fn a_failure_anywhere_publishes_nothing_and_the_next_run_publishes_what_was_buil
     for image in ["base", "app", "tool"] {
         assert_eq!(
             in_channel(&peers, image, "dev"),
-            [ami_at(&peers, image, &fps[image])],
+            [peers.only_ami(image, &fps[image])],
             "{image}"
         );
     }

@@ -120,6 +120,18 @@ impl Peers {
         self.ebs_settings(REGION, settings)
     }
 
+    /// The only AMI of `image` with `fingerprint` in the build region.
+    pub fn only_ami(&self, image: &str, fingerprint: &str) -> String {
+        let amis: Vec<String> = self
+            .amis_of(REGION, image)
+            .into_iter()
+            .filter(|(_, fp)| fp == fingerprint)
+            .map(|(ami, _)| ami)
+            .collect();
+        assert_eq!(amis.len(), 1, "{image}@{fingerprint}: {amis:?}");
+        amis[0].clone()
+    }
+
     /// `(AMI ID, imgs:fingerprint tag)` of every AMI imgs made for `image` in `region`, sorted.
     pub fn amis_of(&self, region: &str, image: &str) -> Vec<(String, String)> {
         let ec2 = self.client_in(region);
