@@ -211,7 +211,7 @@ impl Builder for AmazonEbsBuilder {
 mod target_tests {
     use std::path::Path;
 
-    use imgs_template::{BuildFilter, Invocation, Template, interpolate::Volatile};
+    use imgs_template::BuildFilter;
     use serde_json::json;
 
     use super::aws_targets;
@@ -220,17 +220,7 @@ mod target_tests {
         template: serde_json::Value,
         vars: &[(&str, &str)],
     ) -> Vec<(String, String, Vec<String>)> {
-        let text = serde_json::to_string_pretty(&template).unwrap();
-        let template = Template::parse(Path::new("images/app/template.json"), text).unwrap();
-        let invocation = Invocation {
-            workspace_vars: vars
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            force: true,
-            ..Invocation::new("ws", Volatile::Placeholder)
-        };
-        let variables = imgs_template::resolve_variables(&template, &invocation).unwrap();
+        let (template, variables) = crate::tests::planned(template, vars);
         aws_targets(
             &template,
             &variables,

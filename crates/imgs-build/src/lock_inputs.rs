@@ -196,17 +196,7 @@ mod tests {
     use super::*;
 
     fn inputs(template: serde_json::Value, vars: &[(&str, &str)]) -> Vec<(String, String, String)> {
-        let text = serde_json::to_string_pretty(&template).unwrap();
-        let template = Template::parse(Path::new("images/app/template.json"), text).unwrap();
-        let invocation = Invocation {
-            workspace_vars: vars
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            force: true,
-            ..Invocation::new("ws", Volatile::Placeholder)
-        };
-        let variables = imgs_template::resolve_variables(&template, &invocation).unwrap();
+        let (template, variables) = crate::tests::planned(template, vars);
         outside_inputs(
             &template,
             &variables,

@@ -10,6 +10,26 @@ use serde_json::{Value, json};
 
 use crate::{Artifact, BuildError, BuildInput, OnError, PreparedBuild, prepare_build};
 
+/// `template` parsed as `images/app/template.json` of workspace `ws` and its variables resolved as
+/// for planning (placeholders for times), with `vars` as workspace variables.
+pub(crate) fn planned(
+    template: Value,
+    vars: &[(&str, &str)],
+) -> (Template, imgs_template::ResolvedVariables) {
+    let text = serde_json::to_string_pretty(&template).unwrap();
+    let template = Template::parse(Path::new("images/app/template.json"), text).unwrap();
+    let invocation = Invocation {
+        workspace_vars: vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        force: true,
+        ..Invocation::new("ws", Volatile::Placeholder)
+    };
+    let variables = resolve_variables(&template, &invocation).unwrap();
+    (template, variables)
+}
+
 fn prepare(template: Value) -> Result<PreparedBuild, String> {
     let dir = tempfile::tempdir().unwrap();
     prepare_in(dir.path(), template)
